@@ -1,0 +1,1 @@
+"""Catalog Lens core: catalogue reading, CLIP embedding, Qdrant storage, indexing and search (no Streamlit here)."""

@@ -1,0 +1,212 @@
+"""Catalogue reading: CSV rows -> Product records with snake_case payloads, resolved images and per-row problems."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from core.errors import CatalogError
+
+# CSV column -> payload key. The first eight are required; Image/ImageURL are optional.
+COLUMNS: dict[str, str] = {
+    "ProductId": "product_id",
+    "Gender": "gender",
+    "Category": "category",
+    "SubCategory": "sub_category",
+    "ProductType": "product_type",
+    "Colour": "colour",
+    "Usage": "usage",
+    "ProductTitle": "title",
+    "Image": "image",
+    "ImageURL": "image_url",
+}
+REQUIRED = ["ProductId", "Gender", "Category", "SubCategory", "ProductType", "Colour", "Usage", "ProductTitle"]
+FILTER_FIELDS = ["gender", "category", "sub_category", "product_type", "colour", "usage"]
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+MAX_TEXT_WORDS = 40  # CLIP's limit is 77 BPE tokens; 40 words stays well inside it, truncation guards the rest.
+
+
+@dataclass
+class RowProblem:
+    """One catalogue row that failed or only partly succeeded, with the reason."""
+
+    row: int
+    product_id: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "product_id": self.product_id, "reason": self.reason}
+
+
+@dataclass
+class Product:
+    """One catalogue product ready for embedding."""
+
+    row: int
+    product_id: str
+    payload: dict
+    text: str
+    image_file: Path | None = None
+    image_problem: str | None = None
+
+
+@dataclass
+class Catalog:
+    """A read catalogue: valid products plus rows that could not be used at all."""
+
+    products: list[Product] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    total_rows: int = 0
+
+
+def snake_case(name: str) -> str:
+    """'SubCategory' -> 'sub_category', 'Season Year' -> 'season_year'."""
+    name = re.sub(r"[^0-9A-Za-z]+", "_", name.strip())
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return name.strip("_").lower()
+
+
+def _column_key(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def product_text(payload: dict, max_words: int = MAX_TEXT_WORDS) -> str:
+    """Text for the text vector: the title, then attributes the title does not already say."""
+    title = payload.get("title", "").strip()
+    seen = set(title.lower().split())
+    extras = []
+    for key in ("colour", "product_type", "gender", "usage", "sub_category", "category"):
+        value = str(payload.get(key, "")).strip()
+        if value and not set(value.lower().split()) <= seen:
+            extras.append(value)
+            seen.update(value.lower().split())
+    text = f"{title}. {', '.join(extras)}" if extras else title
+    words = text.split()
+    return " ".join(words[:max_words])
+
+
+class ImageResolver:
+    """Finds a product's image under one root folder, refusing paths that escape it."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        self._by_name: dict[str, Path] | None = None
+
+    def _index(self) -> dict[str, Path]:
+        # Built once, lazily: the dataset keeps images in per-category sub-folders.
+        if self._by_name is None:
+            self._by_name = {}
+            for folder, dirs, files in os.walk(self.root):
+                dirs.sort()
+                for name in sorted(files):
+                    if name.lower().endswith(IMAGE_EXTENSIONS):
+                        self._by_name.setdefault(name, Path(folder) / name)
+        return self._by_name
+
+    def _inside(self, path: Path) -> bool:
+        try:
+            path.resolve().relative_to(self.root)
+            return True
+        except ValueError:
+            return False
+
+    def resolve(self, product_id: str, image_value: str) -> tuple[Path | None, str | None]:
+        """Return (path, None) or (None, reason)."""
+        if image_value:
+            if os.path.isabs(image_value) or re.match(r"^[A-Za-z]:[\\/]", image_value):
+                return None, f"image path is absolute, refused: {image_value}"
+            candidate = self.root / image_value
+            if ".." in Path(image_value).parts or not self._inside(candidate):
+                return None, f"image path escapes the images folder, refused: {image_value}"
+            if candidate.is_file():
+                return candidate.resolve(), None
+            found = self._index().get(Path(image_value).name)
+            if found is not None and self._inside(found):
+                return found.resolve(), None
+            return None, f"image file not found: {image_value}"
+        safe_id = re.sub(r"[^0-9A-Za-z._-]", "_", product_id)
+        for ext in (".jpg", ".png", ".webp"):
+            found = self._index().get(safe_id + ext)
+            if found is not None and self._inside(found):
+                return found.resolve(), None
+        return None, f"image file not found: no {safe_id}.jpg/.png/.webp under {self.root}"
+
+
+def _open_rows(csv_path: Path) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """Yield (line number, fields, problem) for every CSV record; invalid UTF-8 becomes a per-row problem."""
+    try:
+        raw = csv_path.read_bytes()
+    except FileNotFoundError:
+        raise CatalogError(f"catalogue file not found: {csv_path}") from None
+    except OSError as exc:
+        raise CatalogError(f"catalogue file cannot be read: {csv_path}: {exc.strerror or exc}") from None
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    text = raw.decode("utf-8", errors="surrogateescape")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, None, f"unreadable CSV row: {exc}"
+            continue
+        bad_utf8 = any(any("\udc80" <= ch <= "\udcff" for ch in value) for value in fields)
+        yield start, fields, ("row is not valid UTF-8 text" if bad_utf8 else None)
+
+
+def read_catalog(csv_path: Path, images_dir: Path | None = None) -> Catalog:
+    """Read a catalogue CSV; raises CatalogError only when the whole file is unusable."""
+    csv_path = Path(csv_path)
+    rows = _open_rows(csv_path)
+    header = None
+    for line, fields, problem in rows:
+        if fields and any(f.strip() for f in fields):
+            header = fields
+            break
+    if header is None:
+        raise CatalogError(f"catalogue is empty or has no header row: {csv_path}")
+    header = [h.strip() for h in header]
+    by_key = {_column_key(h): i for i, h in enumerate(header)}
+    missing = [col for col in REQUIRED if _column_key(col) not in by_key]
+    if missing:
+        raise CatalogError(
+            f"catalogue is missing required column(s) {', '.join(missing)}; columns found: {', '.join(header)}"
+        )
+    known = {_column_key(col): key for col, key in COLUMNS.items()}
+    keys = [known.get(_column_key(h), snake_case(h) or f"column_{i + 1}") for i, h in enumerate(header)]
+
+    resolver = ImageResolver(images_dir if images_dir is not None else csv_path.parent)
+    catalog = Catalog()
+    first_row_of: dict[str, int] = {}
+    for line, fields, problem in rows:
+        if fields is not None and not any(f.strip() for f in fields):
+            continue  # blank line
+        catalog.total_rows += 1
+        product_id = ""
+        if fields is not None:
+            product_id = fields[by_key[_column_key("ProductId")]].strip() if len(fields) > by_key[_column_key("ProductId")] else ""
+        if problem is None and len(fields) != len(header):
+            problem = f"unreadable CSV row: expected {len(header)} fields, found {len(fields)}"
+        if problem is None and not product_id:
+            problem = "empty ProductId"
+        if problem is None and product_id in first_row_of:
+            problem = f"duplicate ProductId {product_id} (first seen on row {first_row_of[product_id]})"
+        if problem is not None:
+            catalog.problems.append(RowProblem(line, product_id, problem))
+            continue
+        first_row_of[product_id] = line
+        payload = {key: value.strip() for key, value in zip(keys, fields)}
+        image_file, image_problem = resolver.resolve(product_id, payload.pop("image", ""))
+        payload["image_path"] = str(image_file) if image_file else ""
+        catalog.products.append(
+            Product(line, product_id, payload, product_text(payload), image_file, image_problem)
+        )
+    return catalog

@@ -1,0 +1,78 @@
+"""Settings: the one place that reads environment variables (and Streamlit secrets, passed in)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+DEFAULT_MODEL = "clip-ViT-B-32"
+
+# Documented options: name -> (default, meaning). tests/test_config.py asserts each is in the README.
+OPTIONS: dict[str, tuple[str, str]] = {
+    "LENS_MODEL": (DEFAULT_MODEL, "sentence-transformers model name or local folder"),
+    "LENS_DEVICE": ("auto", "cuda, mps or cpu; auto picks cuda (fp16), then mps, then cpu"),
+    "LENS_DATA_DIR": (".lens", "where the embedded Qdrant shard, boards and maps live"),
+    "LENS_COLLECTION": ("products", "Qdrant collection name"),
+    "LENS_BATCH_SIZE": ("32", "images per embedding batch"),
+    "LENS_MAX_PIXELS": ("40000000", "images with more pixels are refused (decompression bombs)"),
+    "QDRANT_URL": ("", "when set, use this Qdrant server instead of the embedded engine"),
+    "QDRANT_API_KEY": ("", "API key for QDRANT_URL (never shown or logged)"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration; build with Settings.from_env()."""
+
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    data_dir: Path = Path(".lens")
+    collection: str = "products"
+    batch_size: int = 32
+    max_pixels: int = 40_000_000
+    qdrant_url: str = ""
+    qdrant_api_key: str = field(default="", repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, secrets: Mapping[str, str] | None = None) -> "Settings":
+        """Read LENS_* and QDRANT_* from env, falling back to secrets, then defaults."""
+        env = os.environ if env is None else env
+        secrets = secrets or {}
+
+        def get(name: str) -> str:
+            value = env.get(name) or secrets.get(name) or OPTIONS[name][0]
+            return str(value).strip()
+
+        return cls(
+            model=get("LENS_MODEL"),
+            device=get("LENS_DEVICE").lower(),
+            data_dir=Path(get("LENS_DATA_DIR")).expanduser(),
+            collection=get("LENS_COLLECTION"),
+            batch_size=_positive_int("LENS_BATCH_SIZE", get("LENS_BATCH_SIZE")),
+            max_pixels=_positive_int("LENS_MAX_PIXELS", get("LENS_MAX_PIXELS")),
+            qdrant_url=get("QDRANT_URL"),
+            qdrant_api_key=get("QDRANT_API_KEY"),
+        )
+
+    def with_overrides(self, **changes) -> "Settings":
+        """Copy with the given non-None fields replaced (CLI flags win over env)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def backend_label(self) -> str:
+        """Human-readable backend: 'embedded (<dir>)' or the server URL, never the key."""
+        return self.qdrant_url or f"embedded ({self.data_dir})"
+
+
+def _positive_int(name: str, raw: str) -> int:
+    from core.errors import ConfigError
+
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value

@@ -1,0 +1,193 @@
+"""CLIP embedding through sentence-transformers: one cached model per (name, device), streamed image batches."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+
+import numpy as np
+from PIL import Image
+
+from core.errors import ImageRejected, ModelLoadError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+CLIP_MAX_TOKENS = 77
+
+
+def pick_device(requested: str = "auto") -> str:
+    """cuda, then mps, then cpu; an explicit request is honoured if that device exists."""
+    import torch
+
+    requested = (requested or "auto").lower()
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError("LENS_DEVICE asks for cuda but no CUDA GPU is available; unset it or use cpu")
+    if requested not in ("cpu", "mps") and not requested.startswith("cuda"):
+        raise ModelLoadError(f"LENS_DEVICE must be auto, cuda, mps or cpu, got {requested!r}")
+    return requested
+
+
+@dataclass
+class EncodedBatch(Sequence):
+    """One batch out of stream_images: items with vectors, and items whose image was rejected."""
+
+    items: list
+    vectors: np.ndarray
+    rejected: list  # (item, reason)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i], self.vectors[i]
+
+
+class Embedder:
+    """A loaded CLIP model: texts and images in, L2-normalised float32 vectors out."""
+
+    def __init__(self, model_name: str, device: str = "auto"):
+        self.name = model_name
+        self.device = pick_device(device)
+        _quiet_hf()
+        if _looks_like_path(model_name) and not Path(model_name).expanduser().exists():
+            raise ModelLoadError(f"model folder not found: {model_name}. Set LENS_MODEL to an existing "
+                                 "sentence-transformers model folder, or to a model name such as clip-ViT-B-32.")
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self.model = SentenceTransformer(model_name, device=self.device)
+        except Exception as exc:  # no network, wrong folder, not a CLIP model...
+            raise ModelLoadError(
+                f"could not load the embedding model {model_name!r} ({type(exc).__name__}: {str(exc)[:200]}). "
+                "Without internet access, copy a sentence-transformers CLIP model folder to this machine "
+                "and set LENS_MODEL=/path/to/that/folder (or pass --model)."
+            ) from exc
+        if self.device.startswith("cuda"):
+            self.model.half()  # fp16 on GPU: half the memory, ~2x throughput, same ranking quality
+        self.model.max_seq_length = CLIP_MAX_TOKENS
+        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
+                       else self.model.get_sentence_embedding_dimension())
+        self.image_size = _image_short_side(self.model)
+        self._lock = threading.Lock()  # one forward pass at a time: torch modules are shared across sessions
+
+    def _encode(self, inputs: list, batch_size: int) -> np.ndarray:
+        if not inputs:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            out = self.model.encode(inputs, batch_size=batch_size, convert_to_numpy=True,
+                                    normalize_embeddings=False, show_progress_bar=False)
+        return normalise(np.asarray(out, dtype=np.float32))
+
+    def encode_texts(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Vectors for texts (truncated to CLIP's 77 tokens)."""
+        return self._encode(list(texts), batch_size)
+
+    def encode_images(self, images: list[Image.Image], batch_size: int = 32) -> np.ndarray:
+        """Vectors for already-decoded RGB images."""
+        return self._encode(list(images), batch_size)
+
+    def prepare(self, image: Image.Image) -> Image.Image:
+        """Resize to the processor's short side exactly as CLIP's processor would (bicubic), off the main thread."""
+        if not self.image_size:
+            return image
+        w, h = image.size
+        scale = self.image_size / min(w, h)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        return image if size == image.size else image.resize(size, Image.Resampling.BICUBIC)
+
+    def stream_images(self, items: Iterable[T], load: Callable[[T], Image.Image],
+                      batch_size: int = 32, workers: int = 2) -> Iterator[EncodedBatch]:
+        """Decode and preprocess images in worker threads while the model encodes the previous batch.
+
+        At most two batches of decoded images are alive at once, so memory does not grow with the
+        catalogue. load() raises ImageRejected for a bad image; that item is reported, not dropped.
+        """
+        def work(item: T):
+            try:
+                return item, self.prepare(load(item)), None
+            except ImageRejected as exc:
+                return item, None, str(exc)
+
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
+            pending: deque = deque()
+            iterator = iter(items)
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < 2 * batch_size:
+                    try:
+                        pending.append(pool.submit(work, next(iterator)))
+                    except StopIteration:
+                        exhausted = True
+                if not pending:
+                    return
+                done = [pending.popleft().result() for _ in range(min(batch_size, len(pending)))]
+                good = [(item, image) for item, image, reason in done if reason is None]
+                rejected = [(item, reason) for item, image, reason in done if reason is not None]
+                vectors = self.encode_images([image for _, image in good], batch_size)
+                yield EncodedBatch([item for item, _ in good], vectors, rejected)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or os.sep in name and not _is_hub_id(name)
+
+
+def _is_hub_id(name: str) -> bool:
+    # "owner/model" is a hub id; a path has more parts or exists on disk.
+    return name.count("/") == 1 and not Path(name).exists()
+
+
+def _quiet_hf() -> None:
+    """Keep the CLI's output to our own progress bar: no per-load weight bars or config chatter."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except Exception:  # logging tweaks are cosmetic
+        pass
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """L2-normalise rows; zero rows stay zero."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+def _image_short_side(model) -> int | None:
+    try:
+        size = model[0].processor.image_processor.size
+        return int(size.get("shortest_edge") or min(size["height"], size["width"]))
+    except Exception:  # a model without an image processor; the processor resizes instead
+        return None
+
+
+_cache: dict[tuple[str, str], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def load_embedder(model_name: str, device: str = "auto") -> Embedder:
+    """Load a model once per process, keyed by (name, resolved device); thread-safe."""
+    key = (model_name, pick_device(device))
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = Embedder(model_name, key[1])
+        return _cache[key]
+
+
+def clear_cache() -> None:
+    """Forget loaded models (tests, or switching models in a long-lived process)."""
+    with _cache_lock:
+        _cache.clear()

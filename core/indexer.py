@@ -1,0 +1,165 @@
+"""Indexing pipeline: read catalogue -> skip unchanged (fingerprints) -> embed batches -> write to the store."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from core.catalog import Product, RowProblem, read_catalog
+from core.errors import ImageRejected
+from core.images import decode_image, read_image_bytes
+from core.store import ProductStore, StoredPoint, point_id
+
+Progress = Callable[[int, int], None]
+INTERNAL_KEYS = ("fingerprint", "text_only", "image_problem")
+
+
+@dataclass
+class IndexReport:
+    """What one run did; as_dict() is the CLI's --json output."""
+
+    total: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    text_only: int = 0
+    pruned: int = 0
+    failed: list[RowProblem] = field(default_factory=list)
+    seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"total": self.total, "indexed": self.indexed, "unchanged": self.unchanged,
+                "text_only": self.text_only, "pruned": self.pruned,
+                "failed": [p.as_dict() for p in self.failed], "seconds": round(self.seconds, 3),
+                "stages": {k: round(v, 3) for k, v in self.stages.items()}}
+
+
+def fingerprint(model: str, text: str, image_digest: str) -> str:
+    """Changes when the image bytes, the product text or the model change, and only then."""
+    return hashlib.sha256(f"{model}\0{text}\0{image_digest}".encode()).hexdigest()[:32]
+
+
+def _image_digest(product: Product) -> str:
+    if product.image_file is None:
+        return f"missing:{product.image_problem}"
+    try:
+        return hashlib.sha256(read_image_bytes(product.image_file)).hexdigest()
+    except ImageRejected as exc:
+        return f"unreadable:{exc}"
+
+
+class _Job:
+    """A product on its way through the pipeline; the loader fills in what it learnt from the bytes."""
+
+    def __init__(self, product: Product):
+        self.product = product
+        self.image_digest = ""
+
+
+def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: ProductStore, *,
+                  batch_size: int = 32, recreate: bool = False, prune: bool = False,
+                  max_pixels: int = 40_000_000, progress: Progress | None = None,
+                  workers: int | None = None) -> IndexReport:
+    """Index a catalogue incrementally; safe to interrupt and re-run (each batch is written as it completes)."""
+    started = time.perf_counter()
+    report = IndexReport()
+    workers = workers or min(4, os.cpu_count() or 1)
+
+    t = time.perf_counter()
+    catalog = read_catalog(Path(csv_path), images_dir)
+    report.total = catalog.total_rows
+    report.failed.extend(catalog.problems)
+    report.stages["read"] = time.perf_counter() - t
+
+    store.ensure(embedder.name, embedder.dim, recreate=recreate)
+
+    t = time.perf_counter()
+    existing = store.fingerprints()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        digests = list(pool.map(_image_digest, catalog.products))
+    todo: list[_Job] = []
+    unchanged_ids: list[str] = []
+    for product, digest in zip(catalog.products, digests):
+        stored = existing.get(product.product_id)
+        if stored and stored[1] == fingerprint(embedder.name, product.text, digest):
+            unchanged_ids.append(stored[0])
+        else:
+            todo.append(_Job(product))
+    report.unchanged = len(unchanged_ids)
+    report.stages["fingerprint"] = time.perf_counter() - t
+
+    # Unchanged products keep their stored image problem, so every run reports the same text-only rows.
+    if unchanged_ids:
+        by_id = {h.id: h.payload for h in store.retrieve(unchanged_ids)}
+        rows = {p.product_id: p.row for p in catalog.products}
+        for payload in by_id.values():
+            if payload.get("text_only"):
+                report.text_only += 1
+                report.failed.append(RowProblem(rows.get(payload["product_id"], 0), payload["product_id"],
+                                                f"indexed text-only: {payload.get('image_problem', '')}"))
+
+    def load(job: _Job):
+        product = job.product
+        if product.image_file is None:
+            job.image_digest = f"missing:{product.image_problem}"
+            raise ImageRejected(product.image_problem or "no image")
+        try:
+            data = read_image_bytes(product.image_file)
+        except ImageRejected as exc:
+            job.image_digest = f"unreadable:{exc}"
+            raise
+        job.image_digest = hashlib.sha256(data).hexdigest()
+        return decode_image(data, max_pixels, draft_size=embedder.image_size)
+
+    embed_s = write_s = 0.0
+    done = 0
+    if progress:
+        progress(0, len(todo))
+    t = time.perf_counter()
+    for batch in embedder.stream_images(todo, load, batch_size=batch_size, workers=workers):
+        jobs = [(job, vector) for job, vector in zip(batch.items, batch.vectors)]
+        jobs += [(job, None) for job, _ in batch.rejected]
+        rejected = dict(batch.rejected)
+        text_vectors = embedder.encode_texts([job.product.text for job, _ in jobs], batch_size=batch_size)
+        points = []
+        for (job, image_vector), text_vector in zip(jobs, text_vectors):
+            product = job.product
+            payload = dict(product.payload, product_id=product.product_id,
+                           fingerprint=fingerprint(embedder.name, product.text, job.image_digest),
+                           text_only=image_vector is None)
+            vectors = {"text": text_vector}
+            if image_vector is None:
+                reason = rejected.get(job, "no image")
+                payload["image_problem"] = reason
+                report.text_only += 1
+                report.failed.append(RowProblem(product.row, product.product_id, f"indexed text-only: {reason}"))
+            else:
+                vectors["image"] = image_vector
+            points.append(StoredPoint(point_id(product.product_id), vectors, payload))
+        now = time.perf_counter()
+        embed_s += now - t
+        store.upsert(points)
+        t = time.perf_counter()
+        write_s += t - now
+        done += len(points)
+        report.indexed += len(points)
+        if progress:
+            progress(done, len(todo))
+    report.stages["embed"] = embed_s
+    report.stages["write"] = write_s
+
+    if prune:
+        keep = {p.product_id for p in catalog.products} | {p.product_id for p in catalog.problems}
+        stale = [pid for product_id, (pid, _) in existing.items() if product_id not in keep]
+        store.delete(stale)
+        report.pruned = len(stale)
+
+    store.update_meta(last_indexed=time.time(), catalog=str(Path(csv_path).resolve()))
+    report.failed.sort(key=lambda p: p.row)
+    report.seconds = time.perf_counter() - started
+    return report
