@@ -1,0 +1,88 @@
+"""Embedder: parity with transformers, normalisation, streaming and clear load errors."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.embedder import load_embedder, pick_device
+from core.errors import ImageRejected, ModelLoadError
+from core.sample import draw_product
+
+
+def _features(output):
+    return getattr(output, "pooler_output", output)
+
+
+def test_vectors_match_transformers_clip_on_the_same_weights(embedder, tiny_clip):
+    from transformers import CLIPModel, CLIPProcessor
+
+    hf_dir = str(tiny_clip).replace("/st", "/hf")
+    model = CLIPModel.from_pretrained(hf_dir).eval()
+    processor = CLIPProcessor.from_pretrained(hf_dir)
+    images = [draw_product("Dresses", "Red", "Solid"), draw_product("Watches", "Black", "Solid"),
+              Image.new("RGB", (300, 120), (10, 200, 30))]
+    texts = ["red summer dress", "black leather watch for men", "a"]
+    with torch.no_grad():
+        img = _features(model.get_image_features(**processor(images=images, return_tensors="pt")))
+        txt = _features(model.get_text_features(**processor(text=texts, return_tensors="pt", padding=True)))
+    img = torch.nn.functional.normalize(img, dim=-1).numpy()
+    txt = torch.nn.functional.normalize(txt, dim=-1).numpy()
+    assert np.abs(embedder.encode_images(images) - img).max() <= 1e-5
+    assert np.abs(embedder.encode_texts(texts) - txt).max() <= 1e-5
+
+
+def test_vectors_are_unit_length_float32(embedder):
+    vectors = embedder.encode_texts(["a", "b c d"])
+    assert vectors.dtype == np.float32 and vectors.shape == (2, embedder.dim)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+
+
+def test_text_longer_than_77_tokens_is_truncated_not_an_error(embedder):
+    long_text = "very long product description " * 60
+    vector = embedder.encode_texts([long_text])
+    assert np.allclose(vector, embedder.encode_texts([long_text + " extra words at the end"]))
+
+
+def test_stream_images_reads_lazily_and_reports_rejections(embedder):
+    consumed = []
+
+    def items():
+        for i in range(10_000):
+            consumed.append(i)
+            yield i
+
+    def load(i):
+        if i % 5 == 0:
+            raise ImageRejected(f"bad {i}")
+        return Image.new("RGB", (40, 40), (i % 255, 0, 0))
+
+    stream = embedder.stream_images(items(), load, batch_size=8, workers=2)
+    first = next(stream)
+    # Bounded look-ahead: at most two batches are decoded before the first is returned.
+    assert len(consumed) <= 16
+    assert first.items == [1, 2, 3, 4, 6, 7] and [i for i, _ in first.rejected] == [0, 5]
+    assert first.vectors.shape == (6, embedder.dim)
+    stream.close()
+
+
+def test_model_loaded_once_per_process(tiny_clip):
+    assert load_embedder(tiny_clip, "cpu") is load_embedder(tiny_clip, "cpu")
+
+
+def test_missing_model_folder_says_how_to_set_lens_model(tmp_path):
+    with pytest.raises(ModelLoadError, match="LENS_MODEL"):
+        load_embedder(str(tmp_path / "no-such-model"), "cpu")
+
+
+def test_folder_that_is_not_a_model_says_how_to_set_lens_model(tmp_path):
+    with pytest.raises(ModelLoadError, match="LENS_MODEL=/path/to/that/folder"):
+        load_embedder(str(tmp_path), "cpu")
+
+
+def test_device_choice():
+    assert pick_device("cpu") == "cpu"
+    mps = torch.backends.mps.is_available()
+    assert pick_device("auto") == ("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
+    with pytest.raises(ModelLoadError, match="LENS_DEVICE"):
+        pick_device("tpu")

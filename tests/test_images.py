@@ -1,0 +1,60 @@
+"""Image decoding refuses every kind of bad file with a reason."""
+
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from core.errors import ImageRejected
+from core.images import decode_image, open_image, read_image_bytes
+
+
+def _jpeg(size=(64, 48), colour=(200, 30, 40)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_good_jpeg_decodes_to_rgb():
+    image = decode_image(_jpeg(), max_pixels=10_000)
+    assert image.mode == "RGB" and image.size == (64, 48)
+
+
+def test_transparent_png_is_composited_on_white():
+    buf = io.BytesIO()
+    Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(buf, "PNG")
+    assert decode_image(buf.getvalue(), 100).getpixel((0, 0)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty (0 bytes)"),
+    (b"this is a text file, not a photo", "not an image file"),
+    (_jpeg()[:200], "corrupt or truncated"),
+    (b"\xff\xd8\xff\xe0" + b"\x00" * 100, "not an image file"),
+])
+def test_bad_bytes_are_rejected_with_reason(data, reason):
+    with pytest.raises(ImageRejected, match=re.escape(reason)):
+        decode_image(data, max_pixels=10_000_000)
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    buf = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(buf, "PNG")  # 81 MP, but only a few KB on disk
+    assert len(buf.getvalue()) < 100_000
+    with pytest.raises(ImageRejected, match="9000x9000 = 81.0 MP, above the 40 MP cap"):
+        decode_image(buf.getvalue(), max_pixels=40_000_000)
+
+
+def test_missing_and_folder_paths_are_rejected(tmp_path):
+    with pytest.raises(ImageRejected, match="not found"):
+        read_image_bytes(tmp_path / "nope.jpg")
+    with pytest.raises(ImageRejected, match="folder"):
+        read_image_bytes(tmp_path)
+
+
+def test_open_image_accepts_path_bytes_and_pil(tmp_path):
+    path = tmp_path / "a.jpg"
+    path.write_bytes(_jpeg())
+    for source in (path, str(path), _jpeg(), Image.new("L", (3, 3))):
+        assert open_image(source, 10_000).mode == "RGB"
