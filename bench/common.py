@@ -1,0 +1,49 @@
+"""Shared benchmark helpers: a cached random full-size ViT-B/32, generated photos, peak RSS."""
+
+from __future__ import annotations
+
+import random
+import resource
+import sys
+from pathlib import Path
+
+from PIL import Image, ImageFilter
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def vit_b32_model() -> str:
+    """A randomly initialised full-size ViT-B/32 CLIP in sentence-transformers format (same cost as the real one)."""
+    from core.random_clip import save_random_clip
+
+    folder = OUT / "vit-b-32-random"
+    if not (folder / "st" / "modules.json").exists():
+        save_random_clip(folder, tiny=False)
+    return str(folder / "st")
+
+
+def photos(count: int, size=(600, 450)) -> list[Path]:
+    """count deterministic 600x450 product-like JPEGs (a drawn product on a noisy studio background)."""
+    from core.sample import COLOURS, TYPES, draw_product
+
+    folder = OUT / f"photos-{size[0]}x{size[1]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(1)
+    kinds, colours = list(TYPES), list(COLOURS)
+    paths = []
+    for i in range(count):
+        path = folder / f"{i}.jpg"
+        if not path.exists():
+            product = draw_product(kinds[i % len(kinds)], rng.choice(colours), "Striped").resize((337, 421))
+            noise = Image.effect_noise(size, 24).convert("RGB").filter(ImageFilter.GaussianBlur(1))
+            canvas = Image.blend(Image.new("RGB", size, (235, 232, 228)), noise, 0.15)
+            canvas.paste(product, ((size[0] - 337) // 2, (size[1] - 421) // 2))
+            canvas.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
