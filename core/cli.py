@@ -27,9 +27,110 @@ def _parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="show what is indexed")
     stats.add_argument("--json", action="store_true")
 
+    search = sub.add_parser("search", help="text, image or hybrid search")
+    search.add_argument("--text", default="", help="query text")
+    search.add_argument("--image", type=Path, help="query image file (reverse image search)")
+    search.add_argument("--like", default="", help="a catalogue product id to find look-alikes of")
+    search.add_argument("--weight", type=float, default=0.5, help="hybrid: share of the text query, 0..1")
+    search.add_argument("--fusion", choices=["weighted", "rrf"], default="weighted")
+    search.add_argument("--text-vectors", action="store_true", help="text mode: also match product texts (RRF)")
+    _filter_args(search)
+    search.add_argument("--limit", type=int, default=12)
+    search.add_argument("--offset", type=int, default=0)
+    search.add_argument("--threshold", type=float, help="drop results below this similarity")
+    search.add_argument("--diverse", action="store_true", help="re-rank with MMR for variety")
+    search.add_argument("--positive", action="append", default=[], help="liked product id (repeatable)")
+    search.add_argument("--negative", action="append", default=[], help="disliked product id (repeatable)")
+    search.add_argument("--json", action="store_true")
+
+    facet = sub.add_parser("facets", help="counts per attribute value under the filters")
+    _filter_args(facet)
+    facet.add_argument("--json", action="store_true")
+
+    dupes = sub.add_parser("duplicates", help="groups of near-identical product images")
+    dupes.add_argument("--threshold", type=float, default=0.95)
+    dupes.add_argument("--json", action="store_true")
+
     sample = sub.add_parser("sample", help="write the bundled sample catalogue (deterministic)")
     sample.add_argument("--out", type=Path, help="output folder (default: ./sample)")
     return parser
+
+
+def _filter_args(parser) -> None:
+    parser.add_argument("--filter", action="append", default=[], metavar="FIELD=V1,V2",
+                        help="keep products whose FIELD is any of the values (repeatable)")
+    parser.add_argument("--exclude", action="append", default=[], metavar="FIELD=V1",
+                        help="drop products whose FIELD is any of the values (repeatable)")
+
+
+def _filters(args):
+    from core.filters import Filters, parse_filter_args
+
+    return Filters.of(parse_filter_args(args.filter), parse_filter_args(args.exclude))
+
+
+def cmd_search(args, settings: Settings) -> int:
+    from core.embedder import load_embedder
+    from core.search import SearchRequest, search
+    from core.store import open_store
+
+    if args.image is not None and not args.image.is_file():
+        raise LensError(f"image file not found: {args.image}")
+    request = SearchRequest(text=args.text, image=args.image, like=args.like, weight=args.weight,
+                            fusion=args.fusion, use_text_vectors=args.text_vectors, filters=_filters(args),
+                            limit=args.limit, offset=args.offset, threshold=args.threshold, diverse=args.diverse,
+                            positives=tuple(args.positive), negatives=tuple(args.negative))
+    needs_model = request.mode in ("text", "hybrid") or request.image is not None
+    embedder = load_embedder(settings.model, settings.device) if needs_model else None
+    store = open_store(settings)
+    try:
+        results = search(store, request, embedder, settings.max_pixels)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results]))
+    else:
+        for rank, r in enumerate(results, start=args.offset + 1):
+            print(f"{rank:>3}. {r.score:.3f}  [{r.product_id}] {r.title}")
+        if not results:
+            print("no results")
+    return 0
+
+
+def cmd_facets(args, settings: Settings) -> int:
+    from core.search import facets
+    from core.store import open_store
+
+    store = open_store(settings)
+    try:
+        counts = facets(store, _filters(args))
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({k: [{"value": v, "count": c} for v, c in vc] for k, vc in counts.items()}))
+    else:
+        for name, vc in counts.items():
+            print(f"{name}: " + ", ".join(f"{v} ({c})" for v, c in vc))
+    return 0
+
+
+def cmd_duplicates(args, settings: Settings) -> int:
+    from core.search import near_duplicates
+    from core.store import open_store
+
+    store = open_store(settings)
+    try:
+        groups = near_duplicates(store, args.threshold)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([g.as_dict() for g in groups]))
+    else:
+        for g in groups:
+            print(", ".join(g.product_ids) + "  (" + ", ".join(f"{a}~{b} {s:.3f}" for a, b, s in g.pairs) + ")")
+        if not groups:
+            print(f"no near-duplicates at threshold {args.threshold}")
+    return 0
 
 
 def cmd_index(args, settings: Settings) -> int:
@@ -103,7 +204,8 @@ def cmd_sample(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "stats": cmd_stats, "sample": cmd_sample}
+COMMANDS = {"index": cmd_index, "stats": cmd_stats, "search": cmd_search, "facets": cmd_facets,
+            "duplicates": cmd_duplicates, "sample": cmd_sample}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,3 +52,49 @@ def test_bad_model_is_a_clear_error_without_traceback(settings, catalog, tmp_pat
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "LENS_MODEL" in proc.stderr
+
+
+def _index_sample_subset(tmp_path, capsys):
+    catalog = write_catalog(tmp_path / "c")
+    assert main(["index", "--catalog", str(catalog), "--json"]) == 0
+    capsys.readouterr()
+    return catalog
+
+
+def test_search_modes_answer_on_the_tiny_model(settings, tmp_path, capsys):
+    catalog = _index_sample_subset(tmp_path, capsys)
+    photo = str(catalog.parent / "images/Apparel/1.jpg")
+    for args in (["--text", "red dress"], ["--image", photo], ["--like", "1"],
+                 ["--text", "red dress", "--image", photo, "--fusion", "rrf"],
+                 ["--text", "red dress", "--like", "2", "--weight", "0.3"],
+                 ["--text", "dress", "--positive", "2", "--negative", "4"], ["--text", "dress", "--diverse"]):
+        assert main(["search", *args, "--limit", "3", "--json"]) == 0, args
+        results = json.loads(capsys.readouterr().out)
+        assert len(results) == 3 and set(results[0]) == {"product_id", "score", "title", "image_path", "payload"}
+    assert main(["search", "--like", "1", "--limit", "10", "--json"]) == 0
+    assert "1" not in [r["product_id"] for r in json.loads(capsys.readouterr().out)]
+    assert main(["search", "--text", "x", "--filter", "gender=Men", "--json"]) == 0
+    assert {r["payload"]["gender"] for r in json.loads(capsys.readouterr().out)} == {"Men"}
+
+
+def test_facets_and_duplicates_cli(settings, tmp_path, capsys):
+    _index_sample_subset(tmp_path, capsys)
+    assert main(["facets", "--filter", "gender=Men", "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert counts["category"] == [{"value": "Apparel", "count": 2}, {"value": "Accessories", "count": 1}]
+    assert main(["duplicates", "--threshold", "0.9999", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_search_errors_are_one_line_and_nonzero(settings, tmp_path, capsys):
+    _index_sample_subset(tmp_path, capsys)
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not an image")
+    cases = [([], "nothing to search for"), (["--image", str(text_file)], "not an image file"),
+             (["--image", str(tmp_path / "gone.jpg")], "image file not found"),
+             (["--like", "999"], "unknown product id(s): 999"), (["--text", "a", "--weight", "1.5"], "weight must be"),
+             (["--text", "a", "--filter", "size=M"], "unknown filter field 'size'")]
+    for args, message in cases:
+        assert main(["search", *args]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err and "Traceback" not in err
