@@ -26,6 +26,8 @@ COLUMNS: dict[str, str] = {
     "ImageURL": "image_url",
 }
 REQUIRED = ["ProductId", "Gender", "Category", "SubCategory", "ProductType", "Colour", "Usage", "ProductTitle"]
+# Payload keys the indexer adds beside the catalogue attributes.
+INTERNAL_KEYS = ("fingerprint", "text_only", "image_problem")
 FILTER_FIELDS = ["gender", "category", "sub_category", "product_type", "colour", "usage"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 MAX_TEXT_WORDS = 40  # CLIP's limit is 77 BPE tokens; 40 words stays well inside it, truncation guards the rest.

@@ -16,7 +16,6 @@ from core.images import decode_image, read_image_bytes
 from core.store import ProductStore, StoredPoint, point_id
 
 Progress = Callable[[int, int], None]
-INTERNAL_KEYS = ("fingerprint", "text_only", "image_problem")
 
 
 @dataclass

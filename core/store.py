@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Iterator, Sequence, Union
 
 from core.catalog import FILTER_FIELDS
+from core.files import atomic_write
 from core.errors import ModelMismatch, NotIndexed, StoreError
 from core.filters import Filters
 
@@ -144,6 +144,9 @@ class ProductStore(ABC):
     @abstractmethod
     def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]: ...
 
+    def optimize(self) -> None:
+        """Merge segments and build vector indexes now (embedded engine); a server does this on its own."""
+
     def close(self) -> None:
         """Release resources (the embedded shard's directory lock)."""
 
@@ -189,7 +192,7 @@ class EdgeStore(ProductStore):
         with self._lock:
             meta = self.meta() or {}
             meta.update(changes)
-            _atomic_write(self.meta_file, json.dumps(meta, indent=2))
+            atomic_write(self.meta_file, json.dumps(meta, indent=2))
 
     def _create(self, dim: int, meta: dict) -> None:
         from qdrant_edge import Distance, EdgeConfig, EdgeShard, EdgeVectorParams, PayloadSchemaType, UpdateOperation
@@ -207,7 +210,7 @@ class EdgeStore(ProductStore):
             shard.flush()
             self._shard = shard
             # Metadata last: a crash before this point leaves no half-made index that looks valid.
-            _atomic_write(self.meta_file, json.dumps(meta, indent=2))
+            atomic_write(self.meta_file, json.dumps(meta, indent=2))
 
     def _drop(self) -> None:
         with self._lock:
@@ -281,6 +284,10 @@ class EdgeStore(ProductStore):
         with self._lock:
             response = self.shard.facet(FacetRequest(key=key, limit=limit, exact=True, filter=_edge_filter(filters)))
         return [(str(h.value), int(h.count)) for h in response.hits]
+
+    def optimize(self) -> None:
+        with self._lock:
+            self.shard.optimize()
 
     def close(self) -> None:
         with self._lock:
@@ -474,14 +481,3 @@ def open_store(settings) -> ProductStore:
     if settings.qdrant_url:
         return ServerStore.connect(settings.qdrant_url, settings.qdrant_api_key, settings.collection)
     return EdgeStore(settings.data_dir, settings.collection)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write to a temp file in the same folder, fsync, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

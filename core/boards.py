@@ -1,0 +1,143 @@
+"""Boards: named collections of products a merchandiser collects, stored as one JSON file each, exported as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core.catalog import FILTER_FIELDS, INTERNAL_KEYS
+from core.errors import LensError
+from core.files import atomic_write
+
+EXPORT_COLUMNS = ["product_id", "title", *FILTER_FIELDS, "score", "added_at", "image_path"]
+
+
+class BoardError(LensError):
+    """A board operation cannot be done (empty or duplicate name, unknown board)."""
+
+
+@dataclass
+class BoardItem:
+    """A product as it was when added: its attributes and the search score at that moment."""
+
+    product_id: str
+    title: str
+    score: float | None
+    added_at: float
+    attributes: dict = field(default_factory=dict)
+
+
+@dataclass
+class Board:
+    """A named, ordered list of products."""
+
+    id: str
+    name: str
+    created: float
+    items: list[BoardItem] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Board":
+        return cls(data["id"], data["name"], data["created"], [BoardItem(**i) for i in data.get("items", [])])
+
+    def has(self, product_id: str) -> bool:
+        return any(i.product_id == product_id for i in self.items)
+
+
+class BoardStore:
+    """Boards under one folder; every write goes to a temp file and is renamed, so no file is ever half-written."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._lock = threading.RLock()
+        self.unreadable: list[str] = []
+
+    def _path(self, board_id: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{32}", board_id or ""):
+            raise BoardError(f"unknown board {board_id!r}")
+        return self.folder / f"{board_id}.json"
+
+    def _save(self, board: Board) -> None:
+        atomic_write(self._path(board.id), json.dumps(asdict(board), indent=1))
+
+    def list(self) -> list[Board]:
+        """All readable boards by name; unreadable files are listed in .unreadable, never deleted."""
+        boards, self.unreadable = [], []
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                boards.append(Board.from_json(json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError, KeyError, TypeError):
+                self.unreadable.append(path.name)
+        return sorted(boards, key=lambda b: b.name.lower())
+
+    def get(self, board_id: str) -> Board:
+        try:
+            return Board.from_json(json.loads(self._path(board_id).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise BoardError("that board no longer exists") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BoardError(f"board file {board_id}.json is unreadable: {exc}") from None
+
+    def _check_name(self, name: str, board_id: str = "") -> str:
+        name = (name or "").strip()
+        if not name:
+            raise BoardError("a board needs a name")
+        if len(name) > 80:
+            raise BoardError("board names are limited to 80 characters")
+        if any(b.name.lower() == name.lower() and b.id != board_id for b in self.list()):
+            raise BoardError(f"there is already a board called {name!r}")
+        return name
+
+    def create(self, name: str) -> Board:
+        with self._lock:
+            board = Board(uuid.uuid4().hex, self._check_name(name), time.time())
+            self._save(board)
+            return board
+
+    def rename(self, board_id: str, name: str) -> Board:
+        with self._lock:
+            board = self.get(board_id)
+            board.name = self._check_name(name, board_id)
+            self._save(board)
+            return board
+
+    def delete(self, board_id: str) -> None:
+        with self._lock:
+            self._path(board_id).unlink(missing_ok=True)
+
+    def add(self, board_id: str, product_id: str, title: str, score: float | None, payload: dict) -> bool:
+        """Add a product with its current attributes and score; False if it is already on the board."""
+        with self._lock:
+            board = self.get(board_id)
+            if board.has(product_id):
+                return False
+            attributes = {k: v for k, v in payload.items() if k not in INTERNAL_KEYS}
+            board.items.append(BoardItem(product_id, title, score, time.time(), attributes))
+            self._save(board)
+            return True
+
+    def remove(self, board_id: str, product_id: str) -> None:
+        with self._lock:
+            board = self.get(board_id)
+            board.items = [i for i in board.items if i.product_id != product_id]
+            self._save(board)
+
+
+def board_csv(board: Board) -> str:
+    """CSV of a board: catalogue attributes, the score when added, and when."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for item in board.items:
+        row = {**item.attributes, "product_id": item.product_id, "title": item.title,
+               "score": "" if item.score is None else f"{item.score:.4f}",
+               "added_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.added_at))}
+        writer.writerow(row)
+    return buf.getvalue()
