@@ -80,8 +80,7 @@ def cmd_search(args, settings: Settings) -> int:
                             fusion=args.fusion, use_text_vectors=args.text_vectors, filters=_filters(args),
                             limit=args.limit, offset=args.offset, threshold=args.threshold, diverse=args.diverse,
                             positives=tuple(args.positive), negatives=tuple(args.negative))
-    needs_model = request.mode in ("text", "hybrid") or request.image is not None
-    embedder = load_embedder(settings.model, settings.device) if needs_model else None
+    embedder = load_embedder(settings.model, settings.device) if request.needs_model else None
     store = open_store(settings)
     try:
         results = search(store, request, embedder, settings.max_pixels)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from core.errors import ImageRejected, ModelLoadError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CLIP_MAX_TOKENS = 77
+QUERY_CACHE_SIZE = 256
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -81,6 +83,7 @@ class Embedder:
                        else self.model.get_sentence_embedding_dimension())
         self.image_size = _image_short_side(self.model)
         self._lock = threading.Lock()  # one forward pass at a time: torch modules are shared across sessions
+        self._queries: OrderedDict = OrderedDict()  # single-query vectors: reruns of the app re-encode nothing
 
     def _encode(self, inputs: list, batch_size: int) -> np.ndarray:
         if not inputs:
@@ -90,13 +93,33 @@ class Embedder:
                                     normalize_embeddings=False, show_progress_bar=False)
         return normalise(np.asarray(out, dtype=np.float32))
 
+    def _cached(self, key, compute) -> np.ndarray:
+        with self._lock:
+            if key in self._queries:
+                self._queries.move_to_end(key)
+                return self._queries[key]
+        vector = compute()
+        vector.flags.writeable = False  # shared between sessions: nobody may change it in place
+        with self._lock:
+            self._queries[key] = vector
+            while len(self._queries) > QUERY_CACHE_SIZE:
+                self._queries.popitem(last=False)
+        return vector
+
     def encode_texts(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """Vectors for texts (truncated to CLIP's 77 tokens)."""
-        return self._encode(list(texts), batch_size)
+        """Vectors for texts (truncated to CLIP's 77 tokens); a single query text is cached."""
+        texts = list(texts)
+        if len(texts) == 1:
+            return self._cached(("text", texts[0]), lambda: self._encode(texts, batch_size))
+        return self._encode(texts, batch_size)
 
     def encode_images(self, images: list[Image.Image], batch_size: int = 32) -> np.ndarray:
-        """Vectors for already-decoded RGB images."""
-        return self._encode(list(images), batch_size)
+        """Vectors for already-decoded RGB images; a single query image is cached by its pixels."""
+        images = list(images)
+        if len(images) == 1:
+            key = ("image", images[0].size, hashlib.sha1(images[0].tobytes()).hexdigest())
+            return self._cached(key, lambda: self._encode(images, batch_size))
+        return self._encode(images, batch_size)
 
     def prepare(self, image: Image.Image) -> Image.Image:
         """Resize to the processor's short side exactly as CLIP's processor would (bicubic), off the main thread."""

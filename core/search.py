@@ -55,6 +55,11 @@ class SearchRequest:
         return self.image is not None or bool(self.like)
 
     @property
+    def needs_model(self) -> bool:
+        """True when a text or an uploaded image must be encoded (a product id or likes alone need no model)."""
+        return self.mode in ("text", "hybrid") or self.image is not None
+
+    @property
     def mode(self) -> str:
         """'hybrid', 'text', 'image' or 'feedback' (likes/dislikes only)."""
         text = bool(self.text.strip())
@@ -202,8 +207,7 @@ def hybrid_search(store, embedder, request: SearchRequest, max_pixels: int = 40_
 def search(store: ProductStore, request: SearchRequest, embedder=None, max_pixels: int = 40_000_000) -> list[Result]:
     """Dispatch on the request's mode; the embedder is only needed when a text or an upload must be encoded."""
     mode = request.mode
-    needs_model = mode in ("text", "hybrid") or request.image is not None
-    if needs_model:
+    if request.needs_model:
         if embedder is None:
             raise BadQuery("this search needs the embedding model")
         _check_model(store, embedder)
@@ -216,6 +220,12 @@ def search(store: ProductStore, request: SearchRequest, embedder=None, max_pixel
     if mode == "hybrid":
         return hybrid_search(store, embedder, request, max_pixels)
     return _run(store, feedback_query(store, request, []), request, _filters_for(request))
+
+
+def get_products(store: ProductStore, product_ids) -> list[Result]:
+    """Stored products by id, in the given order (unknown ids are skipped)."""
+    by_id = {h.payload.get("product_id"): h for h in store.retrieve([point_id(p) for p in product_ids])}
+    return [Result.from_hit(by_id[p]) for p in product_ids if p in by_id]
 
 
 # ---- facets and duplicates -----------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Streamlit glue: cached resources and the widgets pages share. Logic stays in core/."""

@@ -1,0 +1,67 @@
+"""Process-wide resources, loaded once and shared by every session: settings, model, store, boards, thumbnails."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from core.boards import BoardStore
+from core.config import Settings
+from core.errors import ImageRejected
+from core.images import open_image
+from core.store import ProductStore, open_store
+
+THUMBNAIL_PX = 256
+
+
+def settings() -> Settings:
+    """Environment variables first, then .streamlit/secrets.toml for the Qdrant server settings."""
+    secrets = {}
+    try:
+        secrets = {k: str(st.secrets[k]) for k in ("QDRANT_URL", "QDRANT_API_KEY") if k in st.secrets}
+    except Exception:  # no secrets file: environment and defaults only
+        pass
+    return Settings.from_env(secrets=secrets)
+
+
+@st.cache_resource(show_spinner="Loading the CLIP model (once per server process)…")
+def embedder(model: str, device: str):
+    """The CLIP model; on the GPU in fp16 when there is one. Raises ModelLoadError with what to do."""
+    from core.embedder import load_embedder
+
+    return load_embedder(model, device)
+
+
+@st.cache_resource(show_spinner=False)
+def store(config: Settings) -> ProductStore:
+    """One store per configuration; the embedded shard serialises access with its own lock."""
+    return open_store(config)
+
+
+@st.cache_resource(show_spinner=False)
+def boards(data_dir: str) -> BoardStore:
+    return BoardStore(Path(data_dir) / "boards")
+
+
+@st.cache_data(max_entries=5000, show_spinner=False)
+def thumbnail(path: str, mtime: float, max_pixels: int) -> bytes | None:
+    """A product photo downscaled once to 256 px (JPEG bytes); None when it cannot be read. mtime keys changes."""
+    try:
+        image = open_image(path, max_pixels, draft_size=THUMBNAIL_PX)
+    except ImageRejected:
+        return None
+    image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def thumbnail_for(path: str, config: Settings) -> bytes | None:
+    try:
+        mtime = Path(path).stat().st_mtime if path else 0.0
+    except OSError:
+        return None
+    return thumbnail(path, mtime, config.max_pixels) if path else None

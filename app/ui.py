@@ -1,0 +1,187 @@
+"""Widgets shared by pages: first-run notice, indexing with progress, filter sidebar, result cards."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from app import resources
+from core.catalog import FILTER_FIELDS
+from core.config import Settings
+from core.errors import LensError
+from core.filters import Filters
+from core.search import Result, facets
+from core.store import ProductStore
+
+FIELD_LABELS = {"gender": "Gender", "category": "Category", "sub_category": "Sub-category",
+                "product_type": "Product type", "colour": "Colour", "usage": "Usage"}
+SIDEBAR_FIELDS = ["gender", "category", "sub_category", "colour", "usage"]
+
+
+def require_index(config: Settings, store: ProductStore, key: str) -> dict | None:
+    """Index metadata, or a first-run notice with the one-click sample index (then None)."""
+    try:
+        meta = store.meta()
+    except LensError as exc:
+        st.error(f"The index cannot be opened: {exc}")
+        return None
+    if meta is None:
+        st.info("There is no index yet. Index the bundled sample catalogue (320 products) to try Catalog Lens, "
+                "or index your own catalogue on the **Catalog** page.")
+        if st.button("Index the sample catalogue", key=f"{key}-sample", type="primary"):
+            from core.sample import SAMPLE_IMAGES, ensure_sample
+
+            if run_indexing(ensure_sample(), SAMPLE_IMAGES, config, store) is not None:
+                st.rerun()
+    return meta
+
+
+def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, recreate=False, prune=False):
+    """Index with a progress bar driven by the indexer's callback; show the summary. None on failure."""
+    from core.indexer import index_catalog
+
+    try:
+        embedder = resources.embedder(config.model, config.device)
+        bar = st.progress(0.0, text="Embedding products…")
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / total if total else 1.0, text=f"Embedded {done} of {total} changed products")
+
+        report = index_catalog(csv_path, images_dir, embedder, store, batch_size=config.batch_size,
+                               recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=progress)
+    except LensError as exc:
+        st.error(str(exc))
+        return None
+    st.session_state["last_report"] = report.as_dict()
+    return report
+
+
+def show_report(report: dict) -> None:
+    """Counts, then every failed or text-only row with its reason."""
+    cols = st.columns(5)
+    failed = len(report["failed"]) - report["text_only"]
+    for col, (label, value) in zip(cols, [("Rows", report["total"]), ("Indexed", report["indexed"]),
+                                          ("Unchanged", report["unchanged"]), ("Text only", report["text_only"]),
+                                          ("Failed", failed)]):
+        col.metric(label, value)
+    if report["failed"]:
+        st.dataframe(pd.DataFrame(report["failed"]), hide_index=True, width="stretch")
+
+
+def filter_sidebar(store: ProductStore, selected: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Multiselects with live facet counts ("Red (41)") for the current filters; returns the new selection."""
+    st.sidebar.header("Filters")
+    try:
+        counts = facets(store, Filters.of(selected), SIDEBAR_FIELDS)
+    except LensError as exc:
+        st.sidebar.error(str(exc))
+        return selected
+    chosen = {}
+    for name in SIDEBAR_FIELDS:
+        count_of = dict(counts[name])
+        options = [v for v, _ in counts[name]] + [v for v in selected.get(name, []) if v not in count_of]
+        chosen[name] = st.sidebar.multiselect(
+            FIELD_LABELS[name], options, key=f"f_{name}",
+            format_func=lambda v, c=count_of: f"{v} ({c.get(v, 0)})")
+    return {k: v for k, v in chosen.items() if v}
+
+
+def attributes_line(payload: dict) -> str:
+    return " · ".join(str(payload[k]) for k in ("colour", "gender", "product_type", "usage") if payload.get(k))
+
+
+def product_grid(results: list[Result], config: Settings, actions, columns: int = 4, key: str = "grid") -> None:
+    """Thumbnail cards; actions(result, key) draws each card's buttons."""
+    for start in range(0, len(results), columns):
+        for col, result in zip(st.columns(columns), results[start:start + columns]):
+            with col.container(border=True):
+                thumb = resources.thumbnail_for(result.image_path, config)
+                if thumb:
+                    st.image(thumb, width="stretch")
+                else:
+                    st.caption("no photo")
+                st.markdown(f"**{result.title or result.product_id}**")
+                st.caption(f"{result.score:.3f} · {attributes_line(result.payload)} · #{result.product_id}")
+                actions(result, f"{key}-{result.product_id}")
+
+
+def when(timestamp: float | None) -> str:
+    return time.strftime("%d %b %H:%M", time.localtime(timestamp)) if timestamp else "never"
+
+
+def short_model_name(name: str) -> str:
+    """'clip-ViT-B-32' stays; a local folder shows its last two parts."""
+    from pathlib import Path
+
+    parts = Path(name).parts
+    return "/".join(parts[-2:]) if len(parts) > 1 else name
+
+
+def board_picker(config: Settings) -> str | None:
+    """Sidebar: the board that "Add to board" adds to, with a quick way to start one."""
+    from core.boards import BoardError
+
+    boards = resources.boards(str(config.data_dir))
+    st.sidebar.header("Board")
+    existing = boards.list()
+    with st.sidebar.form("new-board", clear_on_submit=True, border=False):
+        name = st.text_input("New board", placeholder="e.g. Summer dresses", key="new_board_name")
+        if st.form_submit_button("Create board"):
+            try:
+                created = boards.create(name)
+                st.session_state["active_board"] = created.id
+                existing = boards.list()
+            except BoardError as exc:
+                st.error(str(exc))
+    if not existing:
+        return None
+    names = {b.id: f"{b.name} ({len(b.items)})" for b in existing}
+    if st.session_state.get("active_board") not in names:
+        st.session_state["active_board"] = existing[0].id
+    return st.sidebar.selectbox("Add results to", list(names), format_func=names.get, key="active_board")
+
+
+def add_to_board(config: Settings, board_id: str, result: Result) -> None:
+    """Button callback: keep the product, its attributes and its score now."""
+    boards = resources.boards(str(config.data_dir))
+    try:
+        added = boards.add(board_id, result.product_id, result.title, result.score, result.payload)
+        st.toast("Added to the board" if added else "Already on that board")
+    except LensError as exc:
+        st.toast(f"Could not add: {exc}")
+
+
+def result_actions(result: Result, key: str, board_id: str | None, config: Settings) -> None:
+    from app import search_state
+
+    a, b, c, d = st.columns(4, gap="small")
+    a.button("", icon=":material/image_search:", key=f"{key}-like", help="More like this", on_click=search_state.more_like_this,
+             args=(result.product_id,))
+    b.button("", icon=":material/thumb_up:", key=f"{key}-up", help="More like this one", on_click=search_state.judge,
+             args=(result.product_id, True))
+    c.button("", icon=":material/thumb_down:", key=f"{key}-down", help="Less like this one", on_click=search_state.judge,
+             args=(result.product_id, False))
+    d.button("", icon=":material/bookmark_add:", key=f"{key}-board", help="Add to board" if board_id else "Create a board in the sidebar first",
+             disabled=board_id is None, on_click=add_to_board, args=(config, board_id, result))
+
+
+def device_label(config: Settings) -> str:
+    """Where the model runs (loads it if needed); 'unavailable' when it cannot load."""
+    try:
+        embedder = resources.embedder(config.model, config.device)
+    except LensError:
+        return "unavailable"
+    return f"{embedder.device}{' (fp16)' if embedder.device.startswith('cuda') else ''}"
+
+
+def saved_upload(uploaded, config: Settings):
+    """Keep an uploaded CSV under the data dir so its rows can be re-read; returns its path."""
+    from pathlib import Path
+
+    from core.files import atomic_write
+
+    path = Path(config.data_dir) / "uploads" / Path(uploaded.name).name
+    atomic_write(path, uploaded.getvalue())
+    return path

@@ -1,0 +1,76 @@
+"""Search state <-> URL query parameters, so a search can be shared by link and survives a reload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from core.catalog import FILTER_FIELDS
+
+MODES = ("text", "image", "hybrid")
+FUSIONS = ("weighted", "rrf")
+
+
+def _first(params: Mapping[str, Sequence[str]], key: str, default: str = "") -> str:
+    values = params.get(key) or []
+    return str(values[0]) if values else default
+
+
+def _number(raw: str, default: float, low: float, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        return default
+    return value if low <= value <= high else default
+
+
+@dataclass
+class SearchState:
+    """What the Search page shows; every field has a URL form and a safe default for garbage input."""
+
+    mode: str = "text"
+    text: str = ""
+    like: str = ""
+    weight: float = 0.5
+    fusion: str = "weighted"
+    threshold: float = 0.0
+    diverse: bool = False
+    filters: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Sequence[str]]) -> "SearchState":
+        """Parse query params (key -> list of values); invalid values fall back to defaults, never raise."""
+        mode = _first(params, "mode", "text")
+        fusion = _first(params, "fusion", "weighted")
+        return cls(
+            mode=mode if mode in MODES else "text",
+            text=_first(params, "q")[:500],
+            like=_first(params, "like")[:200],
+            weight=_number(_first(params, "w", "0.5"), 0.5, 0.0, 1.0),
+            fusion=fusion if fusion in FUSIONS else "weighted",
+            threshold=_number(_first(params, "min", "0"), 0.0, 0.0, 1.0),
+            diverse=_first(params, "diverse") == "1",
+            filters={f: [str(v) for v in params.get(f, []) if str(v)] for f in FILTER_FIELDS if params.get(f)},
+        )
+
+    def to_params(self) -> dict[str, str | list[str]]:
+        """Only non-default values, so links stay short."""
+        out: dict[str, str | list[str]] = {}
+        if self.mode != "text":
+            out["mode"] = self.mode
+        if self.text:
+            out["q"] = self.text
+        if self.like:
+            out["like"] = self.like
+        if self.weight != 0.5:
+            out["w"] = f"{self.weight:g}"
+        if self.fusion != "weighted":
+            out["fusion"] = self.fusion
+        if self.threshold:
+            out["min"] = f"{self.threshold:g}"
+        if self.diverse:
+            out["diverse"] = "1"
+        for name in FILTER_FIELDS:
+            if self.filters.get(name):
+                out[name] = list(self.filters[name])
+        return out

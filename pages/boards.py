@@ -1,0 +1,56 @@
+"""Boards page: create, rename, delete boards, remove items, export CSV."""
+
+import streamlit as st
+
+from app import resources, ui
+from core.boards import BoardError, board_csv
+from core.search import Result
+
+config = resources.settings()
+boards = resources.boards(str(config.data_dir))
+st.title("Boards")
+
+with st.form("create-board", clear_on_submit=True):
+    name = st.text_input("New board name", key="board_new_name")
+    if st.form_submit_button("Create board"):
+        try:
+            st.session_state["board_selected"] = boards.create(name).id
+        except BoardError as exc:
+            st.error(str(exc))
+
+all_boards = boards.list()
+if boards.unreadable:
+    st.warning(f"Skipped unreadable board files (left untouched): {', '.join(boards.unreadable)}")
+if not all_boards:
+    st.info("No boards yet. Create one above, then use :material/bookmark_add: on search results to collect products.")
+    st.stop()
+names = {b.id: f"{b.name} ({len(b.items)})" for b in all_boards}
+if st.session_state.get("board_selected") not in names:
+    st.session_state["board_selected"] = all_boards[0].id
+board = boards.get(st.selectbox("Board", list(names), format_func=names.get, key="board_selected"))
+
+rename_col, export_col, delete_col = st.columns([3, 1, 1], vertical_alignment="bottom")
+new_name = rename_col.text_input("Rename to", value=board.name, key=f"rename-{board.id}")
+if new_name.strip() != board.name:
+    try:
+        boards.rename(board.id, new_name)
+        st.rerun()
+    except BoardError as exc:
+        st.error(str(exc))
+export_col.download_button("Export CSV", board_csv(board), file_name=f"{board.name}.csv", mime="text/csv",
+                           key="board_export", width="stretch")
+if delete_col.button("Delete board", key="board_delete", width="stretch"):
+    boards.delete(board.id)
+    st.rerun()
+
+if not board.items:
+    st.info("This board is empty. Use :material/bookmark_add: on search results to add products.")
+items = [Result(i.product_id, i.score or 0.0, i.title, i.attributes.get("image_path", ""), i.attributes)
+         for i in board.items]
+
+
+def remove_button(result: Result, key: str) -> None:
+    st.button("Remove", key=key, on_click=boards.remove, args=(board.id, result.product_id))
+
+
+ui.product_grid(items, config, remove_button, key="board")

@@ -1,0 +1,65 @@
+"""Catalog page: index status, indexing a catalogue with progress, and near-duplicate listings."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from app import resources, ui
+from core.errors import LensError
+from core.sample import SAMPLE_IMAGES, ensure_sample
+from core.search import get_products, near_duplicates
+
+config = resources.settings()
+store = resources.store(config)
+st.title("Catalog")
+
+st.subheader("Index status")
+meta = ui.require_index(config, store, "catalog")
+if meta:
+    a, b, c, d = st.columns(4)
+    a.metric("Products", store.count())
+    b.metric("Model", ui.short_model_name(meta["model"]))
+    c.metric("Backend", "embedded" if store.backend == "embedded" else "server")
+    d.metric("Last indexed", ui.when(meta.get("last_indexed")))
+    st.caption(f"Model {meta['model']} ({meta['dim']} dims) · device {ui.device_label(config)} · "
+               f"storage {config.backend_label}")
+
+st.subheader("Index a catalogue")
+from_path, from_upload = st.tabs(["CSV on this machine", "Upload a CSV"])
+csv_path = from_path.text_input("Catalogue CSV path", key="idx_csv", placeholder="/data/styles.csv")
+uploaded = from_upload.file_uploader("Catalogue CSV", type=["csv"], key="idx_upload")
+images_dir = st.text_input("Images folder (searched recursively; default: the CSV's folder)", key="idx_images")
+recreate = st.checkbox("Rebuild from scratch (--recreate)", key="idx_recreate")
+prune = st.checkbox("Delete products that are no longer in the CSV (--prune)", key="idx_prune")
+go, sample = st.columns(2)
+target = None
+if go.button("Index catalogue", type="primary", key="idx_go"):
+    target = ui.saved_upload(uploaded, config) if uploaded is not None else (Path(csv_path) if csv_path else None)
+    if target is None or not target.is_file():
+        st.error("Give the path of a catalogue CSV that exists on this machine, or upload one.")
+        target = None
+    elif images_dir and not Path(images_dir).is_dir():
+        st.error(f"Images folder not found: {images_dir}")
+        target = None
+if sample.button("Index the bundled sample catalogue", key="idx_sample"):
+    target, images_dir = ensure_sample(), str(SAMPLE_IMAGES)
+if target is not None and ui.run_indexing(target, Path(images_dir) if images_dir else None, config, store,
+                                          recreate, prune) is not None:
+    st.rerun()
+if st.session_state.get("last_report"):
+    ui.show_report(st.session_state["last_report"])
+
+st.subheader("Near-duplicates")
+threshold = st.slider("Similarity at or above", 0.80, 1.0, 0.95, 0.005, key="dup_threshold")
+if meta and st.button("Find near-duplicates", key="dup_go"):
+    try:
+        st.session_state["dup_groups"] = near_duplicates(store, threshold)
+    except LensError as exc:
+        st.error(str(exc))
+groups = st.session_state.get("dup_groups")
+if groups is not None and not groups:
+    st.success(f"No near-duplicate photos at {threshold:.3f}.")
+for group in groups or []:
+    with st.expander(f"{len(group.product_ids)} products: {', '.join(group.product_ids)}", expanded=True):
+        st.caption(" · ".join(f"{a} ~ {b}: {s:.3f}" for a, b, s in group.pairs))
+        ui.product_grid(get_products(store, group.product_ids), config, lambda r, k: None, columns=6, key="dup")

@@ -1,0 +1,69 @@
+"""Search page: text, image and hybrid search with facet filters, feedback, look-alikes and boards."""
+
+import streamlit as st
+
+from app import resources, search_state, ui
+from core.errors import LensError
+from core.filters import Filters
+from core.search import SearchRequest, search
+
+config = resources.settings()
+store = resources.store(config)
+st.title("Search")
+if ui.require_index(config, store, "search") is None:
+    st.stop()
+search_state.seed_from_url()
+filters = ui.filter_sidebar(store, search_state.current().filters)
+board_id = ui.board_picker(config)
+
+mode = st.segmented_control("Mode", ["text", "image", "hybrid"], key="mode",
+                            format_func={"text": "Text", "image": "Image", "hybrid": "Text + image"}.get)
+left, right = st.columns([3, 2])
+if mode in ("text", "hybrid"):
+    left.text_input("Describe what you are looking for", key="q", placeholder="e.g. red summer dress")
+upload = None
+if mode in ("image", "hybrid"):
+    if st.session_state["like"]:
+        right.info(f"Looking like product #{st.session_state['like']}")
+        right.button("Use an uploaded photo instead", on_click=st.session_state.update, kwargs={"like": ""})
+    else:
+        upload = right.file_uploader("Query photo", type=["jpg", "jpeg", "png", "webp"], key="upload")
+with st.expander("Options"):
+    if mode == "hybrid":
+        st.slider("Text weight (1 = text only, 0 = photo only)", 0.0, 1.0, key="w", step=0.05)
+        st.radio("Fusion", ["weighted", "rrf"], key="fusion", horizontal=True,
+                 help="weighted mixes the two query vectors; rrf fuses the two ranked lists (reciprocal rank)")
+    st.slider("Minimum similarity", 0.0, 1.0, key="min", step=0.01)
+    st.toggle("Diverse results (MMR)", key="diverse")
+state = search_state.current()
+search_state.write_to_url(state)
+
+likes, dislikes = st.session_state["likes"], st.session_state["dislikes"]
+if likes or dislikes:
+    st.caption(f"Refining with :material/thumb_up: {', '.join(likes) or '-'} · "
+               f":material/thumb_down: {', '.join(dislikes) or '-'}")
+    st.button("Reset feedback", on_click=search_state.reset_feedback)
+
+image = upload.getvalue() if upload is not None else None
+request_args = dict(text=state.text if mode != "image" else "", image=image if mode != "text" else None,
+                    like=state.like if mode != "text" else "", weight=state.weight, fusion=state.fusion,
+                    threshold=state.threshold or None, diverse=state.diverse, limit=st.session_state["limit"],
+                    positives=tuple(likes), negatives=tuple(dislikes))
+try:
+    request = SearchRequest(filters=Filters.of(filters), **request_args)
+    _ = request.mode  # raises BadQuery when there is nothing to search for
+except LensError:
+    st.info("Type a description, upload a photo, or pick “More like this” on a product to start.")
+    st.stop()
+try:
+    embedder = resources.embedder(config.model, config.device) if request.needs_model else None
+    results = search(store, request, embedder, config.max_pixels)
+except LensError as exc:
+    st.error(str(exc))
+    st.stop()
+
+if not results:
+    st.warning("No products match. Loosen the filters or lower the minimum similarity.")
+ui.product_grid(results, config, lambda r, key: ui.result_actions(r, key, board_id, config), key="results")
+if len(results) == st.session_state["limit"]:
+    st.button("Show more", on_click=st.session_state.update, kwargs={"limit": st.session_state["limit"] + 12})

@@ -1,0 +1,13 @@
+"""Catalog Lens: the entry point; sets up the page and the navigation between pages."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Catalog Lens", page_icon=":material/search:", layout="wide")
+
+pages = [
+    st.Page("pages/search.py", title="Search", icon=":material/search:", default=True),
+    st.Page("pages/explore.py", title="Explore", icon=":material/map:"),
+    st.Page("pages/boards.py", title="Boards", icon=":material/bookmarks:"),
+    st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,218 @@
+"""Page tests with Streamlit's AppTest, the tiny offline CLIP and a small catalogue indexed in a temp data dir."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from core.boards import BoardStore, board_csv
+from core.embedder import load_embedder
+from core.indexer import index_catalog
+from core.store import EdgeStore
+from tests.conftest import PRODUCTS, write_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+TIMEOUT = 60
+
+
+@pytest.fixture
+def app_settings(settings):
+    yield settings
+    st.cache_resource.clear()  # each test gets its own store for its own data dir
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def indexed(app_settings, tmp_path):
+    """The six-product catalogue indexed with the tiny model, as the CLI would."""
+    catalog = write_catalog(tmp_path / "cat")
+    store = EdgeStore(app_settings.data_dir, app_settings.collection)
+    index_catalog(catalog, catalog.parent / "images", load_embedder(app_settings.model, "cpu"), store)
+    store.close()
+    return app_settings
+
+
+def start(page: str | None = None, **params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def url(at: AppTest, key: str) -> list[str]:
+    """All values of one query parameter after the run."""
+    value = at.query_params.get(key, [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def result_ids(at: AppTest) -> list[str]:
+    """Product ids of the rendered result cards, in order (from their "More like this" buttons)."""
+    return [b.key.split("-")[1] for b in at.button if b.key and b.key.startswith("results-") and b.key.endswith("-like")]
+
+
+def expected_ids(settings, **request) -> list[str]:
+    from core.search import SearchRequest, search
+
+    from app import resources
+
+    store = resources.store(settings)  # the app's own cached store: an embedded shard opens once per process
+    return [r.product_id for r in search(store, SearchRequest(**request), load_embedder(settings.model, "cpu"))]
+
+
+GENDER = {p[0]: p[1] for p in PRODUCTS}
+
+
+def test_first_run_shows_the_empty_state_and_indexes_the_sample_in_one_click(app_settings):
+    at = start()
+    assert any("no index yet" in i.value for i in at.info)
+    at.button(key="search-sample").click().run()
+    assert not at.exception
+    assert at.text_input(key="q") is not None
+    at.switch_page("pages/catalog.py").run()
+    assert {m.label: m.value for m in at.metric}["Products"] == "320"
+
+
+def test_every_page_renders_the_empty_state_without_errors(app_settings):
+    for page in ("pages/catalog.py", "pages/boards.py", "pages/explore.py"):
+        at = start(page)
+        assert not at.error, page
+
+
+def test_text_search_renders_results_in_engine_order(indexed):
+    at = start()
+    at.text_input(key="q").input("red dress").run()
+    assert not at.exception
+    assert result_ids(at) == expected_ids(indexed, text="red dress")[:6]
+    assert len(result_ids(at)) == 6
+    assert url(at, "q") == ["red dress"]
+
+
+def test_filter_removes_non_matching_results(indexed):
+    at = start(q="dress")
+    assert {GENDER[p] for p in result_ids(at)} == {"Women", "Men", "Girls"}
+    at.sidebar.multiselect(key="f_gender").select("Men").run()
+    assert result_ids(at) and {GENDER[p] for p in result_ids(at)} == {"Men"}
+    assert url(at, "gender") == ["Men"]
+    # facet counts are shown beside each choice
+    assert at.sidebar.multiselect(key="f_gender").format_func("Men") == "Men (3)"
+
+
+def test_more_like_this_changes_the_query(indexed):
+    at = start(q="dress")
+    first = result_ids(at)[0]
+    at.button(key=f"results-{first}-like").click().run()
+    assert at.session_state["like"] == first and at.session_state["mode"] == "image"
+    assert first not in result_ids(at) and len(result_ids(at)) == 5
+    assert url(at, "like") == [first] and url(at, "mode") == ["image"]
+
+
+def test_feedback_is_shown_and_can_be_reset(indexed):
+    at = start(q="dress")
+    liked = result_ids(at)[1]
+    at.button(key=f"results-{liked}-up").click().run()
+    assert at.session_state["likes"] == [liked] and liked not in result_ids(at)
+    assert any(f":material/thumb_up: {liked}" in c.value for c in at.caption)
+    [b for b in at.button if b.label == "Reset feedback"][0].click().run()
+    assert at.session_state["likes"] == [] and liked in result_ids(at)
+
+
+def test_add_to_board_and_export_gives_the_right_csv(indexed):
+    at = start(q="dress")
+    at.sidebar.text_input(key="new_board_name").input("Summer picks")
+    at.sidebar.button[0].click().run()
+    ids = result_ids(at)
+    scores = {p: c.value for p in ids for c in at.caption if c.value.endswith(f"#{p}")}
+    for pid in ids[:2]:
+        at.button(key=f"results-{pid}-board").click().run()
+    boards = BoardStore(indexed.data_dir / "boards")
+    (board,) = boards.list()
+    assert board.name == "Summer picks" and [i.product_id for i in board.items] == ids[:2]
+    rows = list(csv.DictReader(io.StringIO(board_csv(board))))
+    by_id = {p[0]: p for p in PRODUCTS}
+    assert [r["product_id"] for r in rows] == ids[:2]
+    for row in rows:
+        product = by_id[row["product_id"]]
+        assert (row["gender"], row["category"], row["colour"], row["title"]) == \
+            (product[1], product[2], product[5], product[7])
+        assert scores[row["product_id"]].startswith(f"{float(row['score']):.3f}")
+    at.switch_page("pages/boards.py").run()
+    assert not at.exception
+    assert at.download_button(key="board_export").label == "Export CSV"
+    assert [b.key for b in at.button if b.label == "Remove"] == [f"board-{p}" for p in ids[:2]]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("notes.png", b"this is not an image", "not an image file"),
+    ("broken.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF" + b"\x00" * 50, "not an image file"),
+    ("empty.webp", b"", "empty"),
+])
+def test_bad_upload_shows_an_error_and_the_page_keeps_working(indexed, name, content, message):
+    at = start(mode="image")
+    at.file_uploader(key="upload").upload(name, content, "image/png").run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error)
+    at.segmented_control(key="mode").set_value("text").run()
+    at.text_input(key="q").input("dress").run()
+    assert not at.exception and len(result_ids(at)) == 6
+
+
+def test_good_upload_searches_by_image(indexed, tmp_path):
+    photo = (tmp_path / "cat/images/Apparel/1.jpg").read_bytes()
+    at = start(mode="image")
+    at.file_uploader(key="upload").upload("query.jpg", photo, "image/jpeg").run()
+    assert not at.exception and result_ids(at)[0] == "1"
+
+
+def test_query_params_round_trip(indexed):
+    at = start(q="red dress", mode="hybrid", w="0.3", fusion="rrf", gender=["Women", "Girls"], diverse="1")
+    assert at.session_state["q"] == "red dress" and at.session_state["mode"] == "hybrid"
+    assert at.session_state["w"] == 0.3 and at.session_state["fusion"] == "rrf"
+    assert at.session_state["f_gender"] == ["Women", "Girls"] and at.session_state["diverse"] is True
+    assert url(at, "q") == ["red dress"] and url(at, "gender") == ["Women", "Girls"]
+    assert url(at, "w") == ["0.3"] and url(at, "fusion") == ["rrf"]
+
+
+def test_garbage_query_params_fall_back_to_defaults(indexed):
+    at = start(q="dress", mode="telepathy", w="9", gender=["Nobody"])
+    assert not at.exception and at.session_state["mode"] == "text" and at.session_state["w"] == 0.5
+    assert result_ids(at) == []  # the unknown gender matches nothing, and says so
+    assert any("No products match" in w.value for w in at.warning)
+
+
+def test_catalog_page_shows_status_and_near_duplicates(indexed):
+    at = start("pages/catalog.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Products"] == "6" and metrics["Backend"] == "embedded"
+    at.slider(key="dup_threshold").set_value(0.8).run()
+    at.button(key="dup_go").click().run()
+    assert not at.exception
+
+
+def test_catalog_page_reports_failed_rows(indexed, tmp_path):
+    catalog = write_catalog(tmp_path / "more")
+    with open(catalog, "a") as fh:
+        fh.write("2,Men,Apparel,Topwear,Tshirts,Blue,Casual,Dup,2.jpg,\n")
+    at = start("pages/catalog.py")
+    at.text_input(key="idx_csv").input(str(catalog))
+    at.button(key="idx_go").click().run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Failed"] == "1" and metrics["Unchanged"] == "6"
+    assert "duplicate ProductId 2" in at.dataframe[0].value.to_string()
+
+
+def test_catalog_page_rejects_a_missing_csv(indexed):
+    at = start("pages/catalog.py")
+    at.text_input(key="idx_csv").input("/no/such/file.csv")
+    at.button(key="idx_go").click().run()
+    assert any("exists on this machine" in e.value for e in at.error)
