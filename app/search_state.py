@@ -18,6 +18,7 @@ def seed_from_url() -> None:
         "search_seeded": True, "mode": state.mode, "q": state.text, "like": state.like, "w": state.weight,
         "fusion": state.fusion, "min": state.threshold, "diverse": state.diverse,
         "likes": [], "dislikes": [], "limit": 12,
+        "filters": dict(state.filters),
         **{f"f_{name}": state.filters.get(name, []) for name in FILTER_FIELDS},
     })
 

@@ -17,7 +17,7 @@ from core.store import ProductStore
 
 FIELD_LABELS = {"gender": "Gender", "category": "Category", "sub_category": "Sub-category",
                 "product_type": "Product type", "colour": "Colour", "usage": "Usage"}
-SIDEBAR_FIELDS = ["gender", "category", "sub_category", "colour", "usage"]
+SIDEBAR_FIELDS = FILTER_FIELDS
 
 
 def require_index(config: Settings, store: ProductStore, key: str) -> dict | None:
@@ -70,8 +70,16 @@ def show_report(report: dict) -> None:
         st.dataframe(pd.DataFrame(report["failed"]), hide_index=True, width="stretch")
 
 
-def filter_sidebar(store: ProductStore, selected: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Multiselects with live facet counts ("Red (41)") for the current filters; returns the new selection."""
+def filter_sidebar(store: ProductStore) -> dict[str, list[str]]:
+    """Multiselects with live facet counts ("Red (41)"), shared by Search and Explore; returns the selection.
+
+    Streamlit forgets a widget's state on pages that do not draw it, so the selection also lives in a plain
+    session key ("filters") that each page seeds its widgets from.
+    """
+    persisted = st.session_state.setdefault("filters", {})
+    for name in SIDEBAR_FIELDS:
+        st.session_state.setdefault(f"f_{name}", list(persisted.get(name, [])))
+    selected = {n: list(st.session_state[f"f_{n}"]) for n in SIDEBAR_FIELDS if st.session_state[f"f_{n}"]}
     st.sidebar.header("Filters")
     try:
         counts = facets(store, Filters.of(selected), SIDEBAR_FIELDS)
@@ -81,11 +89,12 @@ def filter_sidebar(store: ProductStore, selected: dict[str, list[str]]) -> dict[
     chosen = {}
     for name in SIDEBAR_FIELDS:
         count_of = dict(counts[name])
-        options = [v for v, _ in counts[name]] + [v for v in selected.get(name, []) if v not in count_of]
+        options = [v for v, _ in counts[name]] + [v for v in st.session_state[f"f_{name}"] if v not in count_of]
         chosen[name] = st.sidebar.multiselect(
             FIELD_LABELS[name], options, key=f"f_{name}",
             format_func=lambda v, c=count_of: f"{v} ({c.get(v, 0)})")
-    return {k: v for k, v in chosen.items() if v}
+    st.session_state["filters"] = {k: v for k, v in chosen.items() if v}
+    return st.session_state["filters"]
 
 
 def attributes_line(payload: dict) -> str:

@@ -282,7 +282,10 @@ class EdgeStore(ProductStore):
         from qdrant_edge import FacetRequest
 
         with self._lock:
-            response = self.shard.facet(FacetRequest(key=key, limit=limit, exact=True, filter=_edge_filter(filters)))
+            # exact=False reads the keyword index's value counts: 3-100x faster, and on this engine equal to the
+            # exact counts for keyword fields, including after updates, deletes and optimisation (checked at
+            # 50,000 points; tests/test_search.py pins the counts against a brute-force tally).
+            response = self.shard.facet(FacetRequest(key=key, limit=limit, exact=False, filter=_edge_filter(filters)))
         return [(str(h.value), int(h.count)) for h in response.hits]
 
     def optimize(self) -> None:

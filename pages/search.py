@@ -13,7 +13,7 @@ st.title("Search")
 if ui.require_index(config, store, "search") is None:
     st.stop()
 search_state.seed_from_url()
-filters = ui.filter_sidebar(store, search_state.current().filters)
+filters = ui.filter_sidebar(store)
 board_id = ui.board_picker(config)
 
 mode = st.segmented_control("Mode", ["text", "image", "hybrid"], key="mode",
@@ -62,6 +62,7 @@ except LensError as exc:
     st.error(str(exc))
     st.stop()
 
+st.session_state["last_results"] = [r.product_id for r in results]  # highlighted on the Explore map
 if not results:
     st.warning("No products match. Loosen the filters or lower the minimum similarity.")
 ui.product_grid(results, config, lambda r, key: ui.result_actions(r, key, board_id, config), key="results")

@@ -215,3 +215,29 @@ def test_planted_duplicates_come_out_as_one_group(indexed):
 def test_bad_requests_are_clear_errors(indexed, kwargs, error, message):
     with pytest.raises(error, match=message):
         run(indexed, **kwargs)
+
+
+def test_facet_counts_match_a_brute_force_tally_after_updates_and_deletes(store):
+    rng = np.random.default_rng(3)
+    store.ensure("hand-made", 4)
+    colours, genders = ["Red", "Blue", "Green", "Black"], ["Men", "Women", "Unisex"]
+    rows = {str(i): {"colour": str(rng.choice(colours)), "gender": str(rng.choice(genders))} for i in range(300)}
+
+    def write(pids):
+        store.upsert([StoredPoint(point_id(p), {"image": unit(rng.normal(size=4))}, {"product_id": p, **rows[p]})
+                      for p in pids])
+
+    write(list(rows))
+    for p in list(rows)[:50]:
+        rows[p] = {"colour": "Red", "gender": "Women"}
+    write(list(rows)[:50])
+    gone = list(rows)[100:130]
+    store.delete([point_id(p) for p in gone])
+    for p in gone:
+        del rows[p]
+    flt = Filters.of({"gender": ["Women", "Unisex"]}, {"colour": ["Black"]})
+    expected = {}
+    for attrs in rows.values():
+        if attrs["gender"] in ("Women", "Unisex") and attrs["colour"] != "Black":
+            expected[attrs["colour"]] = expected.get(attrs["colour"], 0) + 1
+    assert dict(facets(store, flt, ["colour"])["colour"]) == expected

@@ -1,0 +1,257 @@
+"""Catalogue map: PCA then UMAP (cosine) of product vectors to 2-D, cluster labels, stored and reused.
+
+The map is computed after indexing (CLI or app), never at page load, and stored under LENS_DATA_DIR keyed by
+the index content and the parameters. Products added later are placed with the fitted model's transform.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from core.embedder import normalise
+from core.errors import BadQuery
+from core.files import atomic_write
+from core.store import ProductStore
+
+VECTOR_KINDS = ("image", "text", "both")
+PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "pca_dims": 50, "seed": 42}
+LABEL_FIELDS = ("gender", "product_type", "colour")
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class CatalogMap:
+    """2-D positions of products, with cluster ids and names; what the Explore page draws."""
+
+    kind: str
+    product_ids: list[str]
+    xy: np.ndarray
+    cluster: np.ndarray
+    labels: dict[int, str]
+    placed_from: list[str]            # per product: the vector it was placed from ("image" or "text")
+    fingerprints: list[str]
+    index_key: str
+    params: dict
+    method: str = "umap"              # "umap", or "pca" for catalogues too small for UMAP
+    not_placed: list[str] = field(default_factory=list)
+    created: float = field(default_factory=time.time)
+    transformed: int = 0              # products placed by transform since the last full fit
+
+    def centres(self) -> dict[int, tuple[float, float]]:
+        return {c: tuple(self.xy[self.cluster == c].mean(axis=0)) for c in self.labels}
+
+
+def map_paths(data_dir: Path, collection: str, kind: str) -> tuple[Path, Path]:
+    base = Path(data_dir) / "maps" / f"{collection}-{kind}"
+    return base.with_suffix(".npz"), base.with_suffix(".model.joblib")
+
+
+def index_key(store: ProductStore) -> tuple[str, dict[str, str]]:
+    """A digest of every (product id, fingerprint): it changes whenever the index content changes."""
+    prints = {h.payload["product_id"]: h.payload.get("fingerprint", "") for h in
+              store.scroll(payload_keys=["product_id", "fingerprint"])}
+    digest = hashlib.sha256("\n".join(f"{k}\t{prints[k]}" for k in sorted(prints)).encode()).hexdigest()[:24]
+    return digest, prints
+
+
+def _params_key(kind: str) -> dict:
+    return {"kind": kind, **PARAMS}
+
+
+def load_map(data_dir: Path, collection: str, kind: str = "image") -> CatalogMap | None:
+    """The stored map, or None when there is none (or it was made with other parameters)."""
+    path, _ = map_paths(data_dir, collection, kind)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta["params"] != _params_key(kind):
+                return None
+            return CatalogMap(kind, list(data["ids"]), data["xy"], data["cluster"],
+                              {int(k): v for k, v in meta["labels"].items()}, list(data["placed_from"]),
+                              list(data["fingerprints"]), meta["index_key"], meta["params"], meta["method"],
+                              meta["not_placed"], meta["created"], meta.get("transformed", 0))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError):
+        return None  # unreadable: treated as missing and recomputed
+
+
+def save_map(data_dir: Path, collection: str, m: CatalogMap) -> None:
+    import io
+
+    path, _ = map_paths(data_dir, collection, m.kind)
+    meta = {"labels": {str(k): v for k, v in m.labels.items()}, "index_key": m.index_key, "params": m.params,
+            "method": m.method, "not_placed": m.not_placed, "created": m.created, "transformed": m.transformed}
+    buf = io.BytesIO()
+    np.savez(buf, ids=np.array(m.product_ids, dtype=str), xy=m.xy.astype(np.float32),
+             cluster=m.cluster.astype(np.int32), placed_from=np.array(m.placed_from, dtype=str),
+             fingerprints=np.array(m.fingerprints, dtype=str), meta=np.array(json.dumps(meta)))
+    atomic_write(path, buf.getvalue())
+
+
+def map_status(store: ProductStore, m: CatalogMap | None) -> str:
+    """'missing', 'stale' (the index changed since the map was made) or 'fresh'."""
+    if m is None:
+        return "missing"
+    return "fresh" if index_key(store)[0] == m.index_key else "stale"
+
+
+def load_vectors(store: ProductStore, kind: str):
+    """(ids, matrix, placed_from, payloads, not_placed): image vectors fall back to text vectors."""
+    if kind not in VECTOR_KINDS:
+        raise BadQuery(f"vectors must be one of {', '.join(VECTOR_KINDS)}, got {kind!r}")
+    ids, rows, placed_from, payloads, not_placed = [], [], [], [], []
+    for hit in store.scroll(with_vectors=["image", "text"]):
+        image, text = hit.vectors.get("image"), hit.vectors.get("text")
+        if kind == "both" and image is not None and text is not None:
+            vector, source = normalise(np.add(image, text, dtype=np.float32)), "both"
+        elif kind == "text" and text is not None:
+            vector, source = text, "text"
+        elif image is not None:
+            vector, source = image, "image"
+        elif text is not None:
+            vector, source = text, "text"  # a product without a photo is placed from its text
+        else:
+            not_placed.append(hit.payload.get("product_id", hit.id))
+            continue
+        ids.append(hit.payload["product_id"])
+        rows.append(vector)
+        placed_from.append(source)
+        payloads.append(hit.payload)
+    matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+    return ids, matrix, placed_from, payloads, not_placed
+
+
+def _import_umap(data_dir: Path):
+    """Import UMAP with numba's on-disk cache under the data dir, so its compile cost is paid once."""
+    cache = Path(data_dir) / "numba-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache))
+    import numba
+
+    if "umap" not in __import__("sys").modules:
+        # umap compiles most of its kernels without cache=True; ask numba to cache them on disk.
+        originals = numba.njit, numba.jit
+
+        def cached(original):
+            def decorator(*args, **kwargs):
+                if args and callable(args[0]) and not kwargs:
+                    return original(cache=True)(args[0])
+                kwargs.setdefault("cache", True)
+                return original(*args, **kwargs)
+            return decorator
+
+        numba.njit, numba.jit = cached(originals[0]), cached(originals[1])
+        try:
+            import umap  # noqa: F401
+        finally:
+            numba.njit, numba.jit = originals
+    import umap
+
+    return umap
+
+
+class Projector:
+    """Fitted PCA + UMAP; fit once, then transform new products into the same layout."""
+
+    def __init__(self, data_dir: Path, seed: int = PARAMS["seed"]):
+        self.data_dir, self.seed = Path(data_dir), seed
+        self.pca = self.umap = None
+
+    def fit(self, matrix: np.ndarray) -> np.ndarray:
+        from sklearn.decomposition import PCA
+
+        umap = _import_umap(self.data_dir)
+        dims = min(PARAMS["pca_dims"], matrix.shape[1], matrix.shape[0] - 1)
+        self.pca = PCA(n_components=dims, random_state=self.seed).fit(matrix)
+        self.umap = umap.UMAP(n_neighbors=PARAMS["n_neighbors"], min_dist=PARAMS["min_dist"], metric="cosine",
+                              random_state=self.seed, n_components=2)
+        return self.umap.fit_transform(self.pca.transform(matrix)).astype(np.float32)
+
+    def transform(self, matrix: np.ndarray) -> np.ndarray:
+        _import_umap(self.data_dir)
+        return self.umap.transform(self.pca.transform(matrix)).astype(np.float32)
+
+
+def small_layout(matrix: np.ndarray) -> np.ndarray:
+    """Catalogues too small for UMAP's neighbourhoods: the first two principal components (or the origin)."""
+    n = len(matrix)
+    if n < 3:
+        return np.array([[0.0, 0.0], [1.0, 0.0]][:n], dtype=np.float32).reshape(n, 2)
+    centred = matrix - matrix.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return (centred @ vt[:2].T).astype(np.float32)
+
+
+def cluster_labels(xy: np.ndarray, payloads: list[dict]) -> tuple[np.ndarray, dict[int, str]]:
+    """HDBSCAN on the 2-D layout; each cluster named by its most common gender, product type and colour."""
+    from sklearn.cluster import HDBSCAN
+
+    if len(xy) < 5:
+        return np.full(len(xy), -1, dtype=np.int32), {}
+    min_size = max(5, len(xy) // 100)
+    cluster = HDBSCAN(min_cluster_size=min_size, min_samples=min(min_size, 10)).fit_predict(xy).astype(np.int32)
+    labels = {}
+    for c in sorted(set(cluster.tolist()) - {-1}):
+        members = [payloads[i] for i in np.flatnonzero(cluster == c)]
+        parts = []
+        for key in LABEL_FIELDS:
+            value, count = Counter(str(p.get(key, "")) for p in members).most_common(1)[0]
+            if value and count >= 0.4 * len(members):
+                parts.append(value)
+        labels[int(c)] = " · ".join(parts) or f"Cluster {c + 1}"
+    return cluster, labels
+
+
+def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str = "image", refit: bool = False,
+                progress: Progress | None = None) -> CatalogMap:
+    """The map for the current index: stored if fresh, else updated by transform, else fitted from scratch."""
+    import joblib
+
+    report = progress or (lambda stage, fraction: None)
+    key, prints = index_key(store)
+    stored = load_map(data_dir, collection, kind)
+    if stored is not None and stored.index_key == key and not refit:
+        return stored
+    report("reading vectors", 0.05)
+    ids, matrix, placed_from, payloads, not_placed = load_vectors(store, kind)
+    _, model_path = map_paths(data_dir, collection, kind)
+    fingerprints = [prints.get(p, "") for p in ids]
+    xy, transformed, method = None, 0, "umap"
+    if stored is not None and not refit and stored.method == "umap" and model_path.exists():
+        known = {p: (i, f) for i, (p, f) in enumerate(zip(stored.product_ids, stored.fingerprints))}
+        new = [i for i, (p, f) in enumerate(zip(ids, fingerprints)) if known.get(p, (None, None))[1] != f]
+        report(f"placing {len(new)} new or changed products", 0.3)
+        projector = joblib.load(model_path)
+        xy = np.zeros((len(ids), 2), dtype=np.float32)
+        for i, p in enumerate(ids):
+            if p in known:
+                xy[i] = stored.xy[known[p][0]]
+        if new:
+            xy[new] = projector.transform(matrix[new])
+        transformed = stored.transformed + len(new)
+    if xy is None:
+        if len(ids) <= PARAMS["n_neighbors"] + 1:
+            xy, method = small_layout(matrix), "pca"
+        else:
+            report(f"fitting UMAP on {len(ids)} products", 0.2)
+            projector = Projector(data_dir)
+            xy = projector.fit(matrix)
+            model_path.parent.mkdir(parents=True, exist_ok=True)
+            joblib.dump(projector, model_path)
+    report("naming clusters", 0.9)
+    cluster, labels = cluster_labels(xy, payloads)
+    result = CatalogMap(kind, ids, xy, cluster, labels, placed_from, fingerprints, key, _params_key(kind),
+                        method, not_placed, transformed=transformed)
+    save_map(data_dir, collection, result)
+    report("done", 1.0)
+    return result
