@@ -83,3 +83,17 @@ def write_catalog(folder: Path, rows=PRODUCTS, extra_header=(), extra_values=Non
 @pytest.fixture
 def catalog(tmp_path) -> Path:
     return write_catalog(tmp_path / "cat", extra_header=["Price"], extra_values={r[0]: [str(10 * int(r[0]))] for r in PRODUCTS})
+
+
+@pytest.fixture
+def indexed_settings(settings, tmp_path) -> Settings:
+    """Settings whose data dir holds the six-product catalogue, indexed with the tiny model as the CLI would."""
+    from core.embedder import load_embedder
+    from core.indexer import index_catalog
+    from core.store import EdgeStore
+
+    catalog = write_catalog(tmp_path / "cat")
+    store = EdgeStore(settings.data_dir, settings.collection)
+    index_catalog(catalog, catalog.parent / "images", load_embedder(settings.model, "cpu"), store)
+    store.close()
+    return settings

@@ -12,8 +12,6 @@ from streamlit.testing.v1 import AppTest
 
 from core.boards import BoardStore, board_csv
 from core.embedder import load_embedder
-from core.indexer import index_catalog
-from core.store import EdgeStore
 from tests.conftest import PRODUCTS, write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,13 +27,8 @@ def app_settings(settings):
 
 
 @pytest.fixture
-def indexed(app_settings, tmp_path):
-    """The six-product catalogue indexed with the tiny model, as the CLI would."""
-    catalog = write_catalog(tmp_path / "cat")
-    store = EdgeStore(app_settings.data_dir, app_settings.collection)
-    index_catalog(catalog, catalog.parent / "images", load_embedder(app_settings.model, "cpu"), store)
-    store.close()
-    return app_settings
+def indexed(app_settings, indexed_settings):
+    return indexed_settings
 
 
 def start(page: str | None = None, **params) -> AppTest:

@@ -13,10 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from core.embedder import load_embedder
-from core.indexer import index_catalog
-from core.store import EdgeStore
-from tests.conftest import write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -44,11 +40,8 @@ def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 90) -> None
 
 
 @pytest.fixture
-def served_app(settings, tmp_path):
-    catalog = write_catalog(tmp_path / "cat")
-    store = EdgeStore(settings.data_dir, settings.collection)
-    index_catalog(catalog, catalog.parent / "images", load_embedder(settings.model, "cpu"), store)
-    store.close()
+def served_app(indexed_settings):
+    settings = indexed_settings
     port = _free_port()
     env = dict(os.environ, LENS_MODEL=settings.model, LENS_DATA_DIR=str(settings.data_dir), LENS_DEVICE="cpu")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
