@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -46,22 +47,29 @@ def boards(data_dir: str) -> BoardStore:
     return BoardStore(Path(data_dir) / "boards")
 
 
+@st.cache_resource(show_spinner=False)
+def indexing_lock(data_dir: str) -> threading.Lock:
+    """One indexing run at a time per data dir, across every session of this server."""
+    return threading.Lock()
+
+
 @st.cache_data(max_entries=5000, show_spinner=False)
-def thumbnail(path: str, mtime: float, max_pixels: int) -> bytes | None:
-    """A product photo downscaled once to 256 px (JPEG bytes); None when it cannot be read. mtime keys changes."""
+def thumbnail(path: str, mtime: float, max_pixels: int, px: int = THUMBNAIL_PX) -> bytes | None:
+    """A product photo downscaled once to px (JPEG bytes); None when it cannot be read. mtime keys changes."""
     try:
-        image = open_image(path, max_pixels, draft_size=THUMBNAIL_PX)
+        image = open_image(path, max_pixels, draft_size=px)
     except ImageRejected:
         return None
-    image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
+    image.thumbnail((px, px), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=85)
     return buf.getvalue()
 
 
-def thumbnail_for(path: str, config: Settings) -> bytes | None:
+def thumbnail_for(path: str, config: Settings, px: int = THUMBNAIL_PX) -> bytes | None:
+    """Cached thumbnail of a product photo; None when there is no readable photo."""
     try:
         mtime = Path(path).stat().st_mtime if path else 0.0
     except OSError:
         return None
-    return thumbnail(path, mtime, config.max_pixels) if path else None
+    return thumbnail(path, mtime, config.max_pixels, px) if path else None

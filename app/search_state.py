@@ -1,4 +1,8 @@
-"""Search page session state: seeded from the URL once, written back to the URL after every run."""
+"""Search page session state: seeded from the URL once, kept across page switches, written back to the URL.
+
+Streamlit drops a widget's state on pages that do not draw it, so the widget values are mirrored in a plain
+session key ("search_saved") and restored from it when the Search page is drawn again.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,37 @@ import streamlit as st
 from core.catalog import FILTER_FIELDS
 from core.urlstate import SearchState
 
+WIDGET_KEYS = ("mode", "q", "w", "fusion", "min", "diverse")
 
-def seed_from_url() -> None:
-    """First run of a session: widgets start from the link's query parameters."""
-    if st.session_state.get("search_seeded"):
-        return
-    params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
-    state = SearchState.from_params(params)
-    st.session_state.update({
-        "search_seeded": True, "mode": state.mode, "q": state.text, "like": state.like, "w": state.weight,
-        "fusion": state.fusion, "min": state.threshold, "diverse": state.diverse,
-        "likes": [], "dislikes": [], "limit": 12,
-        "filters": dict(state.filters),
-        **{f"f_{name}": state.filters.get(name, []) for name in FILTER_FIELDS},
-    })
+
+def seed() -> None:
+    """Give every search key a value: from the link on a session's first visit, else from the last visit."""
+    if "search_saved" not in st.session_state:
+        state = SearchState.from_params({k: st.query_params.get_all(k) for k in st.query_params.keys()})
+        st.session_state["search_saved"] = {"mode": state.mode, "q": state.text, "w": state.weight,
+                                            "fusion": state.fusion, "min": state.threshold, "diverse": state.diverse}
+        st.session_state.setdefault("like", state.like)
+        st.session_state.setdefault("filters", dict(state.filters))
+    # A request handed over by another page (the Explore map's "find look-alikes").
+    pending = st.session_state.pop("pending_search", None) or {}
+    st.session_state["search_saved"].update({k: v for k, v in pending.items() if k in WIDGET_KEYS})
+    for key in ("like", "selection"):
+        if key in pending:
+            st.session_state[key] = pending[key]
+    for key, value in st.session_state["search_saved"].items():
+        st.session_state.setdefault(key, value)
+    for key, default in (("like", ""), ("selection", []), ("likes", []), ("dislikes", []), ("limit", 12),
+                         ("text_vectors", False)):
+        st.session_state.setdefault(key, default)
 
 
 def current() -> SearchState:
+    """The search as the widgets show it now; also remembered for the next visit to the page."""
     s = st.session_state
+    s["search_saved"] = {k: s[k] for k in WIDGET_KEYS}
     return SearchState(mode=s["mode"] or "text", text=s["q"].strip(), like=s["like"], weight=float(s["w"]),
                        fusion=s["fusion"], threshold=float(s["min"]), diverse=bool(s["diverse"]),
-                       filters={n: list(s.get(f"f_{n}", [])) for n in FILTER_FIELDS if s.get(f"f_{n}")})
+                       filters={n: list(v) for n, v in s.get("filters", {}).items() if n in FILTER_FIELDS and v})
 
 
 def write_to_url(state: SearchState) -> None:
@@ -37,13 +51,18 @@ def write_to_url(state: SearchState) -> None:
 def more_like_this(product_id: str) -> None:
     """Button callback: use a catalogue product as the image query."""
     st.session_state["like"] = product_id
+    st.session_state["selection"] = []
     if st.session_state["mode"] == "text":
         st.session_state["mode"] = "image"
     st.session_state["limit"] = 12
 
 
+def clear_image_query() -> None:
+    st.session_state["like"], st.session_state["selection"] = "", []
+
+
 def judge(product_id: str, liked: bool) -> None:
-    """Button callback: 👍 / 👎 a result; it moves to the chosen list and leaves the other."""
+    """Button callback: like or dislike a result; it moves to the chosen list and leaves the other."""
     add, other = ("likes", "dislikes") if liked else ("dislikes", "likes")
     st.session_state[other] = [p for p in st.session_state[other] if p != product_id]
     if product_id not in st.session_state[add]:

@@ -42,6 +42,10 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
     """Index with a progress bar driven by the indexer's callback; show the summary. None on failure."""
     from core.indexer import index_catalog
 
+    lock = resources.indexing_lock(str(config.data_dir))
+    if not lock.acquire(blocking=False):
+        st.warning("Indexing is already running (in this or another browser tab); wait for it to finish.")
+        return None
     try:
         embedder = resources.embedder(config.model, config.device)
         bar = st.progress(0.0, text="Embedding products…")
@@ -54,18 +58,21 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
     except LensError as exc:
         st.error(str(exc))
         return None
+    finally:
+        lock.release()
     st.session_state["last_report"] = report.as_dict()
     return report
 
 
 def show_report(report: dict) -> None:
     """Counts, then every failed or text-only row with its reason."""
-    cols = st.columns(5)
-    failed = len(report["failed"]) - report["text_only"]
+    cols = st.columns(6)
     for col, (label, value) in zip(cols, [("Rows", report["total"]), ("Indexed", report["indexed"]),
-                                          ("Unchanged", report["unchanged"]), ("Text only", report["text_only"]),
-                                          ("Failed", failed)]):
+                                          ("Updated", report["updated"]), ("Unchanged", report["unchanged"]),
+                                          ("Text only", report["text_only"]), ("Failed", report["failed_rows"])]):
         col.metric(label, value)
+    for warning in report["warnings"]:
+        st.warning(warning)
     if report["failed"]:
         st.dataframe(pd.DataFrame(report["failed"]), hide_index=True, width="stretch")
 
@@ -101,7 +108,8 @@ def attributes_line(payload: dict) -> str:
     return " · ".join(str(payload[k]) for k in ("colour", "gender", "product_type", "usage") if payload.get(k))
 
 
-def product_grid(results: list[Result], config: Settings, actions, columns: int = 4, key: str = "grid") -> None:
+def product_grid(results: list[Result], config: Settings, actions, columns: int = 4, key: str = "grid",
+                 show_scores: bool = True) -> None:
     """Thumbnail cards; actions(result, key) draws each card's buttons."""
     for start in range(0, len(results), columns):
         for col, result in zip(st.columns(columns), results[start:start + columns]):
@@ -112,7 +120,8 @@ def product_grid(results: list[Result], config: Settings, actions, columns: int 
                 else:
                     st.caption("no photo")
                 st.markdown(f"**{result.title or result.product_id}**")
-                st.caption(f"{result.score:.3f} · {attributes_line(result.payload)} · #{result.product_id}")
+                score = f"{result.score:.3f} · " if show_scores and result.score is not None else ""
+                st.caption(f"{score}{attributes_line(result.payload)} · #{result.product_id}")
                 actions(result, f"{key}-{result.product_id}")
 
 
@@ -154,9 +163,8 @@ def board_picker(config: Settings) -> str | None:
 
 def add_to_board(config: Settings, board_id: str, result: Result) -> None:
     """Button callback: keep the product, its attributes and its score now."""
-    boards = resources.boards(str(config.data_dir))
     try:
-        added = boards.add(board_id, result.product_id, result.title, result.score, result.payload)
+        (added,) = add_products_to_board(config, board_id, [result])
         st.toast("Added to the board" if added else "Already on that board")
     except LensError as exc:
         st.toast(f"Could not add: {exc}")
@@ -194,3 +202,43 @@ def saved_upload(uploaded, config: Settings):
     path = Path(config.data_dir) / "uploads" / Path(uploaded.name).name
     atomic_write(path, uploaded.getvalue())
     return path
+
+
+def field_label(name: str) -> str:
+    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def map_status(store: ProductStore, catalog_map, meta: dict) -> str:
+    """'missing', 'stale' or 'fresh', checked once per index change and map version (not on every rerun)."""
+    if catalog_map is None:
+        return "missing"
+    return _map_status(str(id(store)), catalog_map.index_key, meta.get("last_indexed"), _store=store)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _map_status(store_id: str, map_key: str, last_indexed, _store: ProductStore) -> str:
+    from core.projection import index_key
+
+    return "fresh" if index_key(_store)[0] == map_key else "stale"
+
+
+def map_thumbnails(catalog_map, filters: dict, selection: list[str], config: Settings) -> dict[str, bytes]:
+    """Photos to draw on the map: the selection, else the products passing the filters, at most 300."""
+    from core.mapview import MAX_THUMBNAILS, filter_mask
+
+    if selection:
+        ids = selection[:MAX_THUMBNAILS]
+    else:
+        mask = filter_mask(catalog_map, Filters.of(filters))
+        if mask.sum() > MAX_THUMBNAILS:
+            st.caption(f"{int(mask.sum())} products pass the filters: narrow them to {MAX_THUMBNAILS} or fewer, "
+                       "or select a region, to see photos on the map.")
+            return {}
+        ids = [p for p, keep in zip(catalog_map.product_ids, mask) if keep]
+    paths = dict(zip(catalog_map.product_ids, catalog_map.attrs.get("image_path", [])))
+    return {p: resources.thumbnail_for(paths.get(p, ""), config, px=64) for p in ids}
+
+
+def add_products_to_board(config: Settings, board_id: str, results: list[Result]) -> list[bool]:
+    boards = resources.boards(str(config.data_dir))
+    return [boards.add(board_id, r.product_id, r.title, r.score, r.payload) for r in results]

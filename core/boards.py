@@ -57,7 +57,6 @@ class BoardStore:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self._lock = threading.RLock()
-        self.unreadable: list[str] = []
 
     def _path(self, board_id: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{32}", board_id or ""):
@@ -67,15 +66,18 @@ class BoardStore:
     def _save(self, board: Board) -> None:
         atomic_write(self._path(board.id), json.dumps(asdict(board), indent=1))
 
-    def list(self) -> list[Board]:
-        """All readable boards by name; unreadable files are listed in .unreadable, never deleted."""
-        boards, self.unreadable = [], []
+    def scan(self) -> tuple[list[Board], list[str]]:
+        """(readable boards by name, names of unreadable files); unreadable files are never touched."""
+        boards, unreadable = [], []
         for path in sorted(self.folder.glob("*.json")):
             try:
                 boards.append(Board.from_json(json.loads(path.read_text(encoding="utf-8"))))
             except (OSError, ValueError, KeyError, TypeError):
-                self.unreadable.append(path.name)
-        return sorted(boards, key=lambda b: b.name.lower())
+                unreadable.append(path.name)
+        return sorted(boards, key=lambda b: b.name.lower()), unreadable
+
+    def list(self) -> list[Board]:
+        return self.scan()[0]
 
     def get(self, board_id: str) -> Board:
         try:
@@ -130,14 +132,31 @@ class BoardStore:
             self._save(board)
 
 
-def board_csv(board: Board) -> str:
-    """CSV of a board: catalogue attributes, the score when added, and when."""
+def item_results(board: Board):
+    """Board items as search results (for the shared product grid), with the score they had when added."""
+    from core.search import Result
+
+    return [Result(i.product_id, i.score, i.title, i.attributes.get("image_path", ""), i.attributes)
+            for i in board.items]
+
+
+def _csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    for item in board.items:
-        row = {**item.attributes, "product_id": item.product_id, "title": item.title,
-               "score": "" if item.score is None else f"{item.score:.4f}",
-               "added_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.added_at))}
-        writer.writerow(row)
+    writer.writerows(rows)
     return buf.getvalue()
+
+
+def board_csv(board: Board) -> str:
+    """CSV of a board: catalogue attributes, the score when added, and when."""
+    return _csv([{**item.attributes, "product_id": item.product_id, "title": item.title,
+                  "score": "" if item.score is None else f"{item.score:.4f}",
+                  "added_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.added_at))}
+                 for item in board.items])
+
+
+def selection_csv(results) -> str:
+    """CSV of search results or a map selection, in the same columns as a board export."""
+    return _csv([{**r.payload, "product_id": r.product_id, "title": r.title,
+                  "score": "" if r.score is None else f"{r.score:.4f}"} for r in results])

@@ -27,9 +27,10 @@ COLUMNS: dict[str, str] = {
 }
 REQUIRED = ["ProductId", "Gender", "Category", "SubCategory", "ProductType", "Colour", "Usage", "ProductTitle"]
 # Payload keys the indexer adds beside the catalogue attributes.
-INTERNAL_KEYS = ("fingerprint", "text_only", "image_problem")
+INTERNAL_KEYS = ("fingerprint", "payload_hash", "text_only", "image_problem")
 FILTER_FIELDS = ["gender", "category", "sub_category", "product_type", "colour", "usage"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+RESERVED_KEYS = ("image_path", *INTERNAL_KEYS)
 MAX_TEXT_WORDS = 40  # CLIP's limit is 77 BPE tokens; 40 words stays well inside it, truncation guards the rest.
 
 
@@ -107,7 +108,7 @@ class ImageResolver:
                 dirs.sort()
                 for name in sorted(files):
                     if name.lower().endswith(IMAGE_EXTENSIONS):
-                        self._by_name.setdefault(name, Path(folder) / name)
+                        self._by_name.setdefault(name.lower(), Path(folder) / name)
         return self._by_name
 
     def _inside(self, path: Path) -> bool:
@@ -119,6 +120,12 @@ class ImageResolver:
 
     def resolve(self, product_id: str, image_value: str) -> tuple[Path | None, str | None]:
         """Return (path, None) or (None, reason)."""
+        try:
+            return self._resolve(product_id, image_value)
+        except (OSError, ValueError) as exc:  # e.g. a file name longer than the file system allows
+            return None, f"image path unusable: {exc}"
+
+    def _resolve(self, product_id: str, image_value: str) -> tuple[Path | None, str | None]:
         if image_value:
             if os.path.isabs(image_value) or re.match(r"^[A-Za-z]:[\\/]", image_value):
                 return None, f"image path is absolute, refused: {image_value}"
@@ -127,16 +134,18 @@ class ImageResolver:
                 return None, f"image path escapes the images folder, refused: {image_value}"
             if candidate.is_file():
                 return candidate.resolve(), None
-            found = self._index().get(Path(image_value).name)
+            # A bare file name may live in any sub-folder (the dataset's per-category folders); a value with
+            # a folder part names that folder, so we never substitute a same-named file from another one.
+            found = self._index().get(image_value.lower()) if len(Path(image_value).parts) == 1 else None
             if found is not None and self._inside(found):
                 return found.resolve(), None
             return None, f"image file not found: {image_value}"
         safe_id = re.sub(r"[^0-9A-Za-z._-]", "_", product_id)
-        for ext in (".jpg", ".png", ".webp"):
-            found = self._index().get(safe_id + ext)
+        for ext in IMAGE_EXTENSIONS:
+            found = self._index().get((safe_id + ext).lower())
             if found is not None and self._inside(found):
                 return found.resolve(), None
-        return None, f"image file not found: no {safe_id}.jpg/.png/.webp under {self.root}"
+        return None, f"image file not found: no {safe_id}.jpg/.jpeg/.png/.webp under {self.root}"
 
 
 def _open_rows(csv_path: Path) -> Iterator[tuple[int, list[str] | None, str | None]]:
@@ -184,6 +193,11 @@ def read_catalog(csv_path: Path, images_dir: Path | None = None) -> Catalog:
         )
     known = {_column_key(col): key for col, key in COLUMNS.items()}
     keys = [known.get(_column_key(h), snake_case(h) or f"column_{i + 1}") for i, h in enumerate(header)]
+    clashes = sorted({k for k in keys if keys.count(k) > 1 or k in RESERVED_KEYS})
+    if clashes:
+        names = [h for h, k in zip(header, keys) if k in clashes]
+        raise CatalogError(f"catalogue columns {', '.join(names)} would overwrite each other or fields the index "
+                           f"keeps ({', '.join(clashes)}); rename them")
 
     resolver = ImageResolver(images_dir if images_dir is not None else csv_path.parent)
     catalog = Catalog()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from core.config import Settings
@@ -50,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     dupes = sub.add_parser("duplicates", help="groups of near-identical product images")
     dupes.add_argument("--threshold", type=float, default=0.95)
     dupes.add_argument("--json", action="store_true")
+
+    cmap = sub.add_parser("map", help="compute the catalogue map (PCA + UMAP) for the Explore page")
+    cmap.add_argument("--vectors", choices=["image", "text", "both"], default="image")
+    cmap.add_argument("--refit", action="store_true", help="fit from scratch instead of placing new products")
+    cmap.add_argument("--json", action="store_true")
 
     sample = sub.add_parser("sample", help="write the bundled sample catalogue (deterministic)")
     sample.add_argument("--out", type=Path, help="output folder (default: ./sample)")
@@ -142,10 +148,6 @@ def cmd_index(args, settings: Settings) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise LensError("--batch-size must be at least 1")
     settings = settings.with_overrides(model=args.model, batch_size=args.batch_size)
-    if not args.catalog.is_file():
-        raise LensError(f"catalogue file not found: {args.catalog}")
-    if args.images is not None and not args.images.is_dir():
-        raise LensError(f"images folder not found: {args.images}")
     embedder = load_embedder(settings.model, settings.device)
     store = open_store(settings)
     bar = tqdm(total=0, unit="product", desc="indexing", disable=None, file=sys.stderr)
@@ -170,11 +172,13 @@ def cmd_index(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps(report.as_dict()))
     else:
-        print(f"{report.total} rows: {report.indexed} indexed, {report.unchanged} unchanged, "
-              f"{report.text_only} text-only, {report.pruned} pruned, "
-              f"{len(report.failed) - report.text_only} failed in {report.seconds:.1f}s")
+        print(f"{report.total} rows: {report.indexed} indexed, {report.updated} updated, {report.unchanged} "
+              f"unchanged, {report.text_only} text-only, {report.pruned} pruned, {report.failed_rows} failed "
+              f"in {report.seconds:.1f}s")
         for problem in report.failed:
             print(f"  row {problem.row} [{problem.product_id or '-'}]: {problem.reason}")
+        for warning in report.warnings:
+            print(f"warning: {warning}")
     return 0
 
 
@@ -195,6 +199,38 @@ def cmd_stats(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_map(args, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from core.projection import compute_map
+    from core.store import open_store
+
+    store = open_store(settings)
+    bar = tqdm(total=100, desc="map", unit="%", disable=None, file=sys.stderr)
+
+    def progress(stage: str, fraction: float) -> None:
+        bar.set_description(stage)
+        bar.n = int(fraction * 100)
+        bar.refresh()
+
+    try:
+        store.require_meta()
+        started = time.perf_counter()
+        m = compute_map(store, settings.data_dir, settings.collection, args.vectors, args.refit, progress)
+    finally:
+        bar.close()
+        store.close()
+    summary = {"products": len(m.product_ids), "clusters": len(m.labels), "method": m.method,
+               "transformed": m.transformed, "not_placed": m.not_placed, "vectors": m.kind,
+               "labels": sorted(m.labels.values()), "seconds": round(time.perf_counter() - started, 2)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary['products']} products placed ({m.method}), {summary['clusters']} clusters: "
+              + "; ".join(summary["labels"][:12]))
+    return 0
+
+
 def cmd_sample(args, settings: Settings) -> int:
     from core.sample import SAMPLE_DIR, generate
 
@@ -204,7 +240,7 @@ def cmd_sample(args, settings: Settings) -> int:
 
 
 COMMANDS = {"index": cmd_index, "stats": cmd_stats, "search": cmd_search, "facets": cmd_facets,
-            "duplicates": cmd_duplicates, "sample": cmd_sample}
+            "duplicates": cmd_duplicates, "map": cmd_map, "sample": cmd_sample}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.catalog import Product, RowProblem, read_catalog
-from core.errors import ImageRejected
+from core.errors import CatalogError, ImageRejected
 from core.images import decode_image, read_image_bytes
 from core.store import ProductStore, StoredPoint, point_id
 
@@ -24,23 +25,35 @@ class IndexReport:
 
     total: int = 0
     indexed: int = 0
+    updated: int = 0          # attributes changed, vectors still valid: payload rewritten, nothing embedded
     unchanged: int = 0
     text_only: int = 0
     pruned: int = 0
     failed: list[RowProblem] = field(default_factory=list)
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed_rows(self) -> int:
+        """Rows not indexed at all (text-only products are indexed, so they are not counted here)."""
+        return len(self.failed) - self.text_only
 
     def as_dict(self) -> dict:
-        return {"total": self.total, "indexed": self.indexed, "unchanged": self.unchanged,
-                "text_only": self.text_only, "pruned": self.pruned,
-                "failed": [p.as_dict() for p in self.failed], "seconds": round(self.seconds, 3),
-                "stages": {k: round(v, 3) for k, v in self.stages.items()}}
+        return {"total": self.total, "indexed": self.indexed, "updated": self.updated, "unchanged": self.unchanged,
+                "text_only": self.text_only, "pruned": self.pruned, "failed_rows": self.failed_rows,
+                "failed": [p.as_dict() for p in self.failed], "warnings": self.warnings,
+                "seconds": round(self.seconds, 3), "stages": {k: round(v, 3) for k, v in self.stages.items()}}
 
 
 def fingerprint(model: str, text: str, image_digest: str) -> str:
-    """Changes when the image bytes, the product text or the model change, and only then."""
+    """Changes when the image bytes, the product text or the model change: when the vectors must be redone."""
     return hashlib.sha256(f"{model}\0{text}\0{image_digest}".encode()).hexdigest()[:32]
+
+
+def payload_hash(payload: dict) -> str:
+    """Changes when any stored attribute changes (price, image URL, folder...), even if the vectors do not."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
 def _image_digest(product: Product) -> str:
@@ -50,6 +63,14 @@ def _image_digest(product: Product) -> str:
         return hashlib.sha256(read_image_bytes(product.image_file)).hexdigest()
     except ImageRejected as exc:
         return f"unreadable:{exc}"
+
+
+def _rewrite_payload(store: ProductStore, point: str, product: Product) -> None:
+    """New attributes for a product whose vectors are still valid; keeps its text-only status and reason."""
+    old = {h.id: h.payload for h in store.retrieve([point])}.get(point, {})
+    payload = dict(product.payload, product_id=product.product_id, payload_hash=payload_hash(product.payload),
+                   **{k: old[k] for k in ("fingerprint", "text_only", "image_problem") if k in old})
+    store.overwrite_payload(point, payload)
 
 
 class _Job:
@@ -68,6 +89,10 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     started = time.perf_counter()
     report = IndexReport()
     workers = workers or min(4, os.cpu_count() or 1)
+    if not Path(csv_path).is_file():
+        raise CatalogError(f"catalogue file not found: {csv_path}")
+    if images_dir is not None and not Path(images_dir).is_dir():
+        raise CatalogError(f"images folder not found: {images_dir}")
 
     t = time.perf_counter()
     catalog = read_catalog(Path(csv_path), images_dir)
@@ -87,9 +112,12 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
         stored = existing.get(product.product_id)
         if stored and stored[1] == fingerprint(embedder.name, product.text, digest):
             unchanged_ids.append(stored[0])
+            if stored[2] != payload_hash(product.payload):
+                _rewrite_payload(store, stored[0], product)
+                report.updated += 1
         else:
             todo.append(_Job(product))
-    report.unchanged = len(unchanged_ids)
+    report.unchanged = len(unchanged_ids) - report.updated
     report.stages["fingerprint"] = time.perf_counter() - t
 
     # Unchanged products keep their stored image problem, so every run reports the same text-only rows.
@@ -130,7 +158,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
             product = job.product
             payload = dict(product.payload, product_id=product.product_id,
                            fingerprint=fingerprint(embedder.name, product.text, job.image_digest),
-                           text_only=image_vector is None)
+                           payload_hash=payload_hash(product.payload), text_only=image_vector is None)
             vectors = {"text": text_vector}
             if image_vector is None:
                 reason = rejected.get(job, "no image")
@@ -153,10 +181,17 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     report.stages["write"] = write_s
 
     if prune:
-        keep = {p.product_id for p in catalog.products} | {p.product_id for p in catalog.problems}
-        stale = [pid for product_id, (pid, _) in existing.items() if product_id not in keep]
-        store.delete(stale)
-        report.pruned = len(stale)
+        unreadable = [p for p in catalog.problems if p.reason.startswith(("unreadable CSV row", "row is not valid"))]
+        if unreadable or not catalog.products:
+            # A stray quote can swallow the rest of the file into one bad row: pruning then would delete
+            # products that are still in the catalogue. Losing nothing matters more than tidiness.
+            report.warnings.append(f"--prune skipped: {len(unreadable)} row(s) could not be read, so the CSV may "
+                                   "hide products that still exist; fix those rows and run again")
+        else:
+            keep = {p.product_id for p in catalog.products} | {p.product_id for p in catalog.problems}
+            stale = [pid for product_id, (pid, *_) in existing.items() if product_id not in keep]
+            store.delete(stale)
+            report.pruned = len(stale)
 
     store.update_meta(last_indexed=time.time(), catalog=str(Path(csv_path).resolve()))
     report.failed.sort(key=lambda p: p.row)

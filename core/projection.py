@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from core.catalog import FILTER_FIELDS
 from core.embedder import normalise
 from core.errors import BadQuery
 from core.files import atomic_write
@@ -25,6 +26,7 @@ from core.store import ProductStore
 VECTOR_KINDS = ("image", "text", "both")
 PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "pca_dims": 50, "seed": 42}
 LABEL_FIELDS = ("gender", "product_type", "colour")
+ATTR_FIELDS = ("title", *FILTER_FIELDS, "image_path")
 Progress = Callable[[str, float], None]
 
 
@@ -45,6 +47,7 @@ class CatalogMap:
     not_placed: list[str] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     transformed: int = 0              # products placed by transform since the last full fit
+    attrs: dict = field(default_factory=dict)  # field -> list of values (title and filter fields), for hover and filters
 
     def centres(self) -> dict[int, tuple[float, float]]:
         return {c: tuple(self.xy[self.cluster == c].mean(axis=0)) for c in self.labels}
@@ -78,7 +81,8 @@ def load_map(data_dir: Path, collection: str, kind: str = "image") -> CatalogMap
             return CatalogMap(kind, list(data["ids"]), data["xy"], data["cluster"],
                               {int(k): v for k, v in meta["labels"].items()}, list(data["placed_from"]),
                               list(data["fingerprints"]), meta["index_key"], meta["params"], meta["method"],
-                              meta["not_placed"], meta["created"], meta.get("transformed", 0))
+                              meta["not_placed"], meta["created"], meta.get("transformed", 0),
+                              {k: list(data[f"attr_{k}"]) for k in ATTR_FIELDS})
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError):
@@ -94,7 +98,8 @@ def save_map(data_dir: Path, collection: str, m: CatalogMap) -> None:
     buf = io.BytesIO()
     np.savez(buf, ids=np.array(m.product_ids, dtype=str), xy=m.xy.astype(np.float32),
              cluster=m.cluster.astype(np.int32), placed_from=np.array(m.placed_from, dtype=str),
-             fingerprints=np.array(m.fingerprints, dtype=str), meta=np.array(json.dumps(meta)))
+             fingerprints=np.array(m.fingerprints, dtype=str), meta=np.array(json.dumps(meta)),
+             **{f"attr_{k}": np.array(m.attrs.get(k, [""] * len(m.product_ids)), dtype=str) for k in ATTR_FIELDS})
     atomic_write(path, buf.getvalue())
 
 
@@ -110,7 +115,7 @@ def load_vectors(store: ProductStore, kind: str):
     if kind not in VECTOR_KINDS:
         raise BadQuery(f"vectors must be one of {', '.join(VECTOR_KINDS)}, got {kind!r}")
     ids, rows, placed_from, payloads, not_placed = [], [], [], [], []
-    for hit in store.scroll(with_vectors=["image", "text"]):
+    for hit in store.scroll(payload_keys=["product_id", *ATTR_FIELDS], with_vectors=["image", "text"]):
         image, text = hit.vectors.get("image"), hit.vectors.get("text")
         if kind == "both" and image is not None and text is not None:
             vector, source = normalise(np.add(image, text, dtype=np.float32)), "both"
@@ -250,8 +255,9 @@ def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str 
             joblib.dump(projector, model_path)
     report("naming clusters", 0.9)
     cluster, labels = cluster_labels(xy, payloads)
+    attrs = {k: [str(p.get(k, "")) for p in payloads] for k in ATTR_FIELDS}
     result = CatalogMap(kind, ids, xy, cluster, labels, placed_from, fingerprints, key, _params_key(kind),
-                        method, not_placed, transformed=transformed)
+                        method, not_placed, transformed=transformed, attrs=attrs)
     save_map(data_dir, collection, result)
     report("done", 1.0)
     return result

@@ -15,6 +15,7 @@ from core.images import ImageSource, open_image
 from core.store import Diverse, Fused, Hit, Nearest, ProductStore, Recommend, point_id
 
 MAX_LIMIT = 500
+MAX_DUPLICATE_PAIRS = 200_000  # beyond this the threshold is too low to mean "duplicate"
 Fusion = Literal["weighted", "rrf"]
 
 
@@ -25,6 +26,7 @@ class SearchRequest:
     text: str = ""
     image: ImageSource | None = None
     like: str = ""                 # a catalogue product id used as the image query ("more like this")
+    selection: tuple[str, ...] = ()  # several products (a map selection): their mean vector is the query
     weight: float = 0.5            # hybrid: share of the text query (1 = text only, 0 = image only)
     fusion: Fusion = "weighted"
     use_text_vectors: bool = False  # text mode: also search product text vectors and fuse (RRF)
@@ -47,12 +49,12 @@ class SearchRequest:
             raise BadQuery(f"fusion must be 'weighted' or 'rrf', got {self.fusion!r}")
         if self.threshold is not None and not -1.0 <= float(self.threshold) <= 1.0:
             raise BadQuery(f"threshold must be a similarity between -1 and 1, got {self.threshold}")
-        if self.image is not None and self.like:
-            raise BadQuery("give either an image or a product id to search like, not both")
+        if sum([self.image is not None, bool(self.like), bool(self.selection)]) > 1:
+            raise BadQuery("give one image query: an image, a product id or a selection, not several")
 
     @property
     def has_image(self) -> bool:
-        return self.image is not None or bool(self.like)
+        return self.image is not None or bool(self.like) or bool(self.selection)
 
     @property
     def needs_model(self) -> bool:
@@ -79,7 +81,7 @@ class Result:
     """One search result; from_hit is the only code that reads payload keys."""
 
     product_id: str
-    score: float
+    score: float | None
     title: str
     image_path: str
     payload: dict
@@ -123,6 +125,10 @@ def image_vector(store: ProductStore, embedder, request: SearchRequest, max_pixe
     """The image query vector: re-used from the store for a product id, embedded for an upload."""
     if request.like:
         return product_vectors(store, [request.like])[request.like]
+    if request.selection:
+        # The mean of the selected products' vectors: what they have in common.
+        vectors = product_vectors(store, request.selection)
+        return normalise(np.mean([vectors[p] for p in request.selection], axis=0))
     return embedder.encode_images([open_image(request.image, max_pixels, draft_size=embedder.image_size)])[0]
 
 
@@ -169,7 +175,7 @@ def feedback_query(store: ProductStore, request: SearchRequest, extra_positives:
 
 def _filters_for(request: SearchRequest) -> Filters:
     """Request filters plus the excluded query product and already-judged products."""
-    extra = [point_id(p) for p in (request.like, *request.positives, *request.negatives) if p]
+    extra = [point_id(p) for p in (request.like, *request.selection, *request.positives, *request.negatives) if p]
     if not extra:
         return request.filters
     return Filters(request.filters.include, request.filters.exclude, (*request.filters.exclude_ids, *extra))
@@ -225,7 +231,10 @@ def search(store: ProductStore, request: SearchRequest, embedder=None, max_pixel
 def get_products(store: ProductStore, product_ids) -> list[Result]:
     """Stored products by id, in the given order (unknown ids are skipped)."""
     by_id = {h.payload.get("product_id"): h for h in store.retrieve([point_id(p) for p in product_ids])}
-    return [Result.from_hit(by_id[p]) for p in product_ids if p in by_id]
+    results = [Result.from_hit(by_id[p]) for p in product_ids if p in by_id]
+    for r in results:
+        r.score = None  # not a search: there is no similarity to show
+    return results
 
 
 # ---- facets and duplicates -----------------------------------------------------------------------
@@ -291,6 +300,9 @@ def near_duplicates(store: ProductStore, threshold: float = 0.95, filters: Filte
             if i < j:
                 pairs.append((i, j, float(sims[a, b])))
                 parent[root(i)] = root(j)
+        if len(pairs) > MAX_DUPLICATE_PAIRS:
+            raise BadQuery(f"more than {MAX_DUPLICATE_PAIRS:,} pairs are at or above {threshold}: that is "
+                           "similarity, not duplication; raise the threshold")
     members: dict[int, set[str]] = {}
     linked: dict[int, list[tuple[str, str, float]]] = {}
     for i, j, score in pairs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import threading
@@ -14,7 +15,7 @@ from typing import Iterator, Sequence, Union
 
 from core.catalog import FILTER_FIELDS
 from core.files import atomic_write
-from core.errors import ModelMismatch, NotIndexed, StoreError
+from core.errors import LensError, ModelMismatch, NotIndexed, StoreError
 from core.filters import Filters
 
 VECTOR_NAMES = ("image", "text")
@@ -92,10 +93,9 @@ class ProductStore(ABC):
 
     def ensure(self, model: str, dim: int, recreate: bool = False) -> dict:
         """Open or create the collection for this model; a different model is a clear error."""
+        if recreate:
+            self._drop()  # without reading the old metadata: it may be what is broken
         meta = self.meta()
-        if meta is not None and recreate:
-            self._drop()
-            meta = None
         if meta is None:
             meta = {"model": model, "dim": int(dim), "created": time.time(), "last_indexed": None}
             self._create(int(dim), meta)
@@ -114,10 +114,10 @@ class ProductStore(ABC):
             raise NotIndexed("there is no index yet: run `python -m core index --catalog <csv>` first")
         return meta
 
-    def fingerprints(self) -> dict[str, tuple[str, str]]:
-        """product_id -> (point id, fingerprint) for every stored product."""
-        return {h.payload.get("product_id"): (h.id, h.payload.get("fingerprint", ""))
-                for h in self.scroll(payload_keys=["product_id", "fingerprint"])}
+    def fingerprints(self) -> dict[str, tuple[str, str, str]]:
+        """product_id -> (point id, fingerprint, payload hash) for every stored product."""
+        return {h.payload.get("product_id"): (h.id, h.payload.get("fingerprint", ""), h.payload.get("payload_hash", ""))
+                for h in self.scroll(payload_keys=["product_id", "fingerprint", "payload_hash"])}
 
     @abstractmethod
     def meta(self) -> dict | None: ...
@@ -131,6 +131,8 @@ class ProductStore(ABC):
     def upsert(self, points: list[StoredPoint]) -> None: ...
     @abstractmethod
     def delete(self, ids: list[str]) -> None: ...
+    @abstractmethod
+    def overwrite_payload(self, point: str, payload: dict) -> None: ...
     @abstractmethod
     def count(self, filters: Filters | None = None) -> int: ...
     @abstractmethod
@@ -151,8 +153,42 @@ class ProductStore(ABC):
         """Release resources (the embedded shard's directory lock)."""
 
 
+def _backend_errors(cls):
+    """Turn any engine or network exception into a StoreError, so no raw traceback reaches a user."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except LensError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"{self.backend} store failed ({fn.__name__}): {exc}") from exc
+        return call
+
+    def wrap_generator(fn):
+        @functools.wraps(fn)
+        def call(self, *args, **kwargs):
+            try:
+                yield from fn(self, *args, **kwargs)
+            except LensError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"{self.backend} store failed ({fn.__name__}): {exc}") from exc
+        return call
+
+    for name in ("meta", "update_meta", "_create", "_drop", "upsert", "delete", "overwrite_payload", "count",
+                 "retrieve", "query", "facet", "optimize"):
+        if name in cls.__dict__:
+            setattr(cls, name, wrap(cls.__dict__[name]))
+    if "scroll" in cls.__dict__:
+        cls.scroll = wrap_generator(cls.__dict__["scroll"])
+    return cls
+
+
 # ---- embedded: qdrant-edge ------------------------------------------------------------------
 
+@_backend_errors
 class EdgeStore(ProductStore):
     """The real Qdrant engine in-process: an EdgeShard under data_dir/collection/."""
 
@@ -176,8 +212,11 @@ class EdgeStore(ProductStore):
                 try:
                     self._shard = EdgeShard.load(str(self.shard_dir))
                 except Exception as exc:
-                    raise StoreError(f"cannot open the embedded index at {self.shard_dir}: {exc}. "
-                                     "Is another process using it? Otherwise re-index with --recreate.") from exc
+                    if "WouldBlock" in str(exc):
+                        raise StoreError(f"the index at {self.shard_dir} is open in another process (the app or "
+                                         "another command); stop it, or use a Qdrant server (QDRANT_URL)") from exc
+                    raise StoreError(f"cannot open the embedded index at {self.shard_dir}: {exc}; "
+                                     "rebuild it with --recreate") from exc
             return self._shard
 
     def meta(self) -> dict | None:
@@ -213,7 +252,16 @@ class EdgeStore(ProductStore):
             atomic_write(self.meta_file, json.dumps(meta, indent=2))
 
     def _drop(self) -> None:
+        from qdrant_edge import EdgeShard
+
         with self._lock:
+            if self._shard is None and (self.shard_dir / "edge_config.json").exists():
+                try:  # holding the shard proves no other process has it open
+                    self._shard = EdgeShard.load(str(self.shard_dir))
+                except Exception as exc:
+                    if "WouldBlock" in str(exc) or "lock" in str(exc).lower():
+                        raise StoreError(f"the index at {self.shard_dir} is open in another process (the app or "
+                                         "another command); stop it before rebuilding") from exc
             self.close()
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -225,6 +273,13 @@ class EdgeStore(ProductStore):
         with self._lock:
             self.shard.update(UpdateOperation.upsert_points(
                 [Point(p.id, {k: list(map(float, v)) for k, v in p.vectors.items()}, p.payload) for p in points]))
+            self.shard.flush()
+
+    def overwrite_payload(self, point: str, payload: dict) -> None:
+        from qdrant_edge import UpdateOperation
+
+        with self._lock:
+            self.shard.update(UpdateOperation.overwrite_payload([point], payload))
             self.shard.flush()
 
     def delete(self, ids: list[str]) -> None:
@@ -334,6 +389,7 @@ def _edge_query(query):
 
 # ---- server: qdrant-client ------------------------------------------------------------------
 
+@_backend_errors
 class ServerStore(ProductStore):
     """A Qdrant server or cluster through qdrant-client (":memory:" stands in for a server in tests)."""
 
@@ -394,6 +450,9 @@ class ServerStore(ProductStore):
             self.client.upsert(self.collection, wait=True, points=[
                 models.PointStruct(id=p.id, vector={k: list(map(float, v)) for k, v in p.vectors.items()},
                                    payload=p.payload) for p in points])
+
+    def overwrite_payload(self, point: str, payload: dict) -> None:
+        self.client.overwrite_payload(self.collection, payload=payload, points=[point], wait=True)
 
     def delete(self, ids: list[str]) -> None:
         from qdrant_client import models

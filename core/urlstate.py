@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from core.catalog import FILTER_FIELDS
+from core.filters import Filters
+from core.search import MAX_LIMIT, SearchRequest
 
 MODES = ("text", "image", "hybrid")
 FUSIONS = ("weighted", "rrf")
@@ -74,3 +76,17 @@ class SearchState:
             if self.filters.get(name):
                 out[name] = list(self.filters[name])
         return out
+
+
+def build_request(state: SearchState, image: bytes | None = None, selection: Sequence[str] = (),
+                  likes: Sequence[str] = (), dislikes: Sequence[str] = (), limit: int = 12,
+                  text_vectors: bool = False) -> SearchRequest:
+    """The engine request for what the Search page shows: the mode decides which inputs take part."""
+    uses_text, uses_image = state.mode in ("text", "hybrid"), state.mode in ("image", "hybrid")
+    like = state.like if uses_image else ""
+    return SearchRequest(
+        text=state.text if uses_text else "", image=image if uses_image and not like else None, like=like,
+        selection=tuple(selection) if uses_image and not like and image is None else (),
+        weight=state.weight, fusion=state.fusion, use_text_vectors=text_vectors and state.mode == "text",
+        filters=Filters.of(state.filters), limit=max(1, min(int(limit), MAX_LIMIT)),
+        threshold=state.threshold or None, diverse=state.diverse, positives=tuple(likes), negatives=tuple(dislikes))

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app import resources, ui
-from core.boards import BoardError, board_csv
+from core.boards import BoardError, board_csv, item_results
 from core.search import Result
 
 config = resources.settings()
@@ -18,9 +18,9 @@ with st.form("create-board", clear_on_submit=True):
         except BoardError as exc:
             st.error(str(exc))
 
-all_boards = boards.list()
-if boards.unreadable:
-    st.warning(f"Skipped unreadable board files (left untouched): {', '.join(boards.unreadable)}")
+all_boards, unreadable = boards.scan()
+if unreadable:
+    st.warning(f"Skipped unreadable board files (left untouched): {', '.join(unreadable)}")
 if not all_boards:
     st.info("No boards yet. Create one above, then use :material/bookmark_add: on search results to collect products.")
     st.stop()
@@ -45,8 +45,7 @@ if delete_col.button("Delete board", key="board_delete", width="stretch"):
 
 if not board.items:
     st.info("This board is empty. Use :material/bookmark_add: on search results to add products.")
-items = [Result(i.product_id, i.score or 0.0, i.title, i.attributes.get("image_path", ""), i.attributes)
-         for i in board.items]
+items = item_results(board)
 
 
 def remove_button(result: Result, key: str) -> None:

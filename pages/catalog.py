@@ -17,7 +17,11 @@ st.subheader("Index status")
 meta = ui.require_index(config, store, "catalog")
 if meta:
     a, b, c, d = st.columns(4)
-    a.metric("Products", store.count())
+    try:
+        a.metric("Products", store.count())
+    except LensError as exc:
+        st.error(str(exc))
+        st.stop()
     b.metric("Model", ui.short_model_name(meta["model"]))
     c.metric("Backend", "embedded" if store.backend == "embedded" else "server")
     d.metric("Last indexed", ui.when(meta.get("last_indexed")))
@@ -35,12 +39,8 @@ go, sample = st.columns(2)
 target = None
 if go.button("Index catalogue", type="primary", key="idx_go"):
     target = ui.saved_upload(uploaded, config) if uploaded is not None else (Path(csv_path) if csv_path else None)
-    if target is None or not target.is_file():
-        st.error("Give the path of a catalogue CSV that exists on this machine, or upload one.")
-        target = None
-    elif images_dir and not Path(images_dir).is_dir():
-        st.error(f"Images folder not found: {images_dir}")
-        target = None
+    if target is None:
+        st.error("Give the path of a catalogue CSV on this machine, or upload one.")
 if sample.button("Index the bundled sample catalogue", key="idx_sample"):
     target, images_dir = ensure_sample(), str(SAMPLE_IMAGES)
 if target is not None and ui.run_indexing(target, Path(images_dir) if images_dir else None, config, store,
@@ -62,4 +62,9 @@ if groups is not None and not groups:
 for group in groups or []:
     with st.expander(f"{len(group.product_ids)} products: {', '.join(group.product_ids)}", expanded=True):
         st.caption(" · ".join(f"{a} ~ {b}: {s:.3f}" for a, b, s in group.pairs))
-        ui.product_grid(get_products(store, group.product_ids), config, lambda r, k: None, columns=6, key="dup")
+        try:
+            members = get_products(store, group.product_ids)
+        except LensError as exc:
+            st.error(str(exc))
+            break
+        ui.product_grid(members, config, lambda r, k: None, columns=6, key="dup", show_scores=False)

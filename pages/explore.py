@@ -1,7 +1,75 @@
-"""Explore page: placeholder until the catalogue map lands."""
+"""Explore page: the catalogue map. Colour by an attribute, filter, lasso a region, act on the selection."""
 
 import streamlit as st
 
+from app import resources, ui
+from core.boards import selection_csv
+from core.errors import LensError
+from core.filters import Filters
+from core.mapview import COLOUR_BY, MAX_GALLERY, build_figure, selected_ids
+from core.projection import compute_map, load_map
+from core.search import get_products
+
+config = resources.settings()
+store = resources.store(config)
 st.title("Explore")
-st.info("The interactive map of the catalogue (clusters, colours, lasso selection) is coming in the next "
-        "release. Until then, use **Search** and “More like this” to browse look-alikes.")
+meta = ui.require_index(config, store, "explore")
+if meta is None:
+    st.stop()
+filters = ui.filter_sidebar(store)
+board_id = ui.board_picker(config)
+
+kind_col, colour_col, photo_col = st.columns([2, 2, 1], vertical_alignment="bottom")
+kind = kind_col.segmented_control("Vectors", ["image", "text", "both"], default="image", key="map_kind",
+                                  format_func={"image": "Photos", "text": "Texts", "both": "Both"}.get) or "image"
+colour_by = colour_col.selectbox("Colour by", COLOUR_BY, key="map_colour", format_func=ui.field_label)
+show_photos = photo_col.toggle("Photos", key="map_photos", help="Draw product photos instead of dots "
+                               "(the selection, or up to 300 products that pass the filters)")
+
+catalog_map = load_map(config.data_dir, config.collection, kind)
+status = ui.map_status(store, catalog_map, meta)
+if status != "fresh":
+    st.info("There is no map for these vectors yet." if status == "missing" else
+            "The index changed since this map was made: update it to place new and changed products.")
+    update_col, refit_col = st.columns(2)
+    update = update_col.button("Compute the map" if status == "missing" else "Update the map", type="primary",
+                               key="map_update")
+    refit = refit_col.button("Refit from scratch", key="map_refit", disabled=status == "missing")
+    if update or refit:
+        bar = st.progress(0.0, text="Reading vectors…")
+        try:
+            compute_map(store, config.data_dir, config.collection, kind, refit=refit,
+                        progress=lambda stage, f: bar.progress(f, text=stage.capitalize() + "…"))
+        except LensError as exc:
+            st.error(str(exc))
+        st.rerun()
+if catalog_map is None:
+    st.stop()
+if catalog_map.not_placed:
+    st.caption(f"Not placed (no vector): {', '.join(catalog_map.not_placed)}")
+
+previous = selected_ids(st.session_state.get("map"))  # the chart's selection as of the last run
+photos = ui.map_thumbnails(catalog_map, filters, previous, config) if show_photos else None
+figure = build_figure(catalog_map, colour_by, Filters.of(filters), st.session_state.get("last_results", []), photos)
+event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map",
+                        width="stretch")
+selection = selected_ids(event)
+if not selection:
+    st.caption("Lasso or box-select a region to open its products.")
+    st.stop()
+
+products = get_products(store, selection)
+st.subheader(f"{len(selection)} selected")
+look, add, export = st.columns(3)
+if look.button("Find look-alikes of this selection", type="primary", key="map_lookalike"):
+    st.session_state["pending_search"] = {"mode": "image", "like": "", "selection": selection[:500]}
+    st.switch_page("pages/search.py")
+if add.button("Add all to the board", key="map_add_all", disabled=board_id is None,
+              help=None if board_id else "Create a board in the sidebar first"):
+    added = sum(ui.add_products_to_board(config, board_id, products))
+    st.toast(f"Added {added} products to the board")
+export.download_button("Export selection (CSV)", selection_csv(products), file_name="selection.csv",
+                       mime="text/csv", key="map_export")
+ui.product_grid(products[:MAX_GALLERY], config, lambda r, k: None, columns=6, key="gallery")
+if len(products) > MAX_GALLERY:
+    st.caption(f"Showing the first {MAX_GALLERY}; the export has all {len(products)}.")

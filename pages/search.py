@@ -4,15 +4,15 @@ import streamlit as st
 
 from app import resources, search_state, ui
 from core.errors import LensError
-from core.filters import Filters
-from core.search import SearchRequest, search
+from core.search import MAX_LIMIT, search
+from core.urlstate import build_request
 
 config = resources.settings()
 store = resources.store(config)
 st.title("Search")
 if ui.require_index(config, store, "search") is None:
     st.stop()
-search_state.seed_from_url()
+search_state.seed()
 filters = ui.filter_sidebar(store)
 board_id = ui.board_picker(config)
 
@@ -23,9 +23,11 @@ if mode in ("text", "hybrid"):
     left.text_input("Describe what you are looking for", key="q", placeholder="e.g. red summer dress")
 upload = None
 if mode in ("image", "hybrid"):
-    if st.session_state["like"]:
-        right.info(f"Looking like product #{st.session_state['like']}")
-        right.button("Use an uploaded photo instead", on_click=st.session_state.update, kwargs={"like": ""})
+    if st.session_state["like"] or st.session_state["selection"]:
+        what = (f"product #{st.session_state['like']}" if st.session_state["like"]
+                else f"the {len(st.session_state['selection'])} products selected on the map")
+        right.info(f"Looking like {what}")
+        right.button("Use an uploaded photo instead", on_click=search_state.clear_image_query)
     else:
         upload = right.file_uploader("Query photo", type=["jpg", "jpeg", "png", "webp"], key="upload")
 with st.expander("Options"):
@@ -35,6 +37,8 @@ with st.expander("Options"):
                  help="weighted mixes the two query vectors; rrf fuses the two ranked lists (reciprocal rank)")
     st.slider("Minimum similarity", 0.0, 1.0, key="min", step=0.01)
     st.toggle("Diverse results (MMR)", key="diverse")
+    if mode == "text":
+        st.toggle("Also match product texts (finds products without photos)", key="text_vectors")
 state = search_state.current()
 search_state.write_to_url(state)
 
@@ -45,12 +49,9 @@ if likes or dislikes:
     st.button("Reset feedback", on_click=search_state.reset_feedback)
 
 image = upload.getvalue() if upload is not None else None
-request_args = dict(text=state.text if mode != "image" else "", image=image if mode != "text" else None,
-                    like=state.like if mode != "text" else "", weight=state.weight, fusion=state.fusion,
-                    threshold=state.threshold or None, diverse=state.diverse, limit=st.session_state["limit"],
-                    positives=tuple(likes), negatives=tuple(dislikes))
 try:
-    request = SearchRequest(filters=Filters.of(filters), **request_args)
+    request = build_request(state, image, st.session_state["selection"], likes, dislikes,
+                            st.session_state["limit"], st.session_state["text_vectors"])
     _ = request.mode  # raises BadQuery when there is nothing to search for
 except LensError:
     st.info("Type a description, upload a photo, or pick “More like this” on a product to start.")
@@ -66,5 +67,5 @@ st.session_state["last_results"] = [r.product_id for r in results]  # highlighte
 if not results:
     st.warning("No products match. Loosen the filters or lower the minimum similarity.")
 ui.product_grid(results, config, lambda r, key: ui.result_actions(r, key, board_id, config), key="results")
-if len(results) == st.session_state["limit"]:
+if len(results) == st.session_state["limit"] < MAX_LIMIT:
     st.button("Show more", on_click=st.session_state.update, kwargs={"limit": st.session_state["limit"] + 12})

@@ -94,3 +94,40 @@ def test_product_text_adds_only_attributes_the_title_lacks_and_is_capped():
                                        ("Season Year", "season_year"), ("price", "price")])
 def test_snake_case(name, key):
     assert snake_case(name) == key
+
+
+@pytest.mark.parametrize("header, clash", [
+    ("ProductId,Gender,Category,SubCategory,ProductType,Colour,Usage,ProductTitle,Title", "title"),
+    ("ProductId,Gender,Category,SubCategory,ProductType,Colour,Usage,ProductTitle,Price,price", "price"),
+    ("ProductId,Gender,Category,SubCategory,ProductType,Colour,Usage,ProductTitle,Fingerprint", "fingerprint"),
+    ("ProductId,Gender,Category,SubCategory,ProductType,Colour,Usage,ProductTitle,Image Path", "image_path"),
+])
+def test_columns_that_would_overwrite_each_other_are_refused(tmp_path, header, clash):
+    csv_path = tmp_path / "c.csv"
+    csv_path.write_text(header + "\n")
+    with pytest.raises(CatalogError, match=f"would overwrite.*{clash}"):
+        read_catalog(csv_path)
+
+
+def test_overlong_image_name_is_a_row_problem_not_a_crash(tmp_path):
+    csv_path = tmp_path / "c.csv"
+    csv_path.write_text("ProductId,Gender,Category,SubCategory,ProductType,Colour,Usage,ProductTitle,Image\n"
+                        f"1,Men,A,B,C,Red,D,Title,{'x' * 300}.jpg\n")
+    product = read_catalog(csv_path, tmp_path).products[0]
+    assert product.image_file is None and "image path unusable" in product.image_problem
+
+
+def test_image_lookup_is_case_insensitive_and_never_swaps_folders(tmp_path):
+    images = tmp_path / "images"
+    (images / "men").mkdir(parents=True)
+    (images / "men/1.jpg").write_bytes(b"x")
+    (images / "deep/er").mkdir(parents=True)
+    (images / "deep/er/7.JPG").write_bytes(b"x")
+    (images / "8.jpeg").write_bytes(b"x")
+    csv_path = tmp_path / "c.csv"
+    csv_path.write_text("ProductId,Gender,Category,SubCategory,ProductType,Colour,Usage,ProductTitle,Image\n"
+                        "1,Women,A,B,C,Red,D,T,women/1.jpg\n7,Men,A,B,C,Red,D,T,\n8,Men,A,B,C,Red,D,T,\n")
+    by_id = {p.product_id: p for p in read_catalog(csv_path, images).products}
+    assert by_id["1"].image_file is None and "women/1.jpg" in by_id["1"].image_problem
+    assert by_id["7"].image_file.name == "7.JPG"
+    assert by_id["8"].image_file.name == "8.jpeg"

@@ -80,9 +80,17 @@ def test_folder_that_is_not_a_model_says_how_to_set_lens_model(tmp_path):
         load_embedder(str(tmp_path), "cpu")
 
 
-def test_device_choice():
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert pick_device("auto") == expected
     assert pick_device("cpu") == "cpu"
-    mps = torch.backends.mps.is_available()
-    assert pick_device("auto") == ("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
+
+
+def test_unknown_or_missing_device_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ModelLoadError, match="LENS_DEVICE"):
         pick_device("tpu")
+    with pytest.raises(ModelLoadError, match="no CUDA GPU"):
+        pick_device("cuda")

@@ -133,3 +133,66 @@ def test_progress_callback_reports_each_batch(catalog, embedder, store):
     seen = []
     _index(catalog, embedder, store, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(0, 6), (4, 6), (6, 6)]
+
+
+def test_stray_quote_never_lets_prune_delete_products(tmp_path, embedder, store):
+    catalog = write_catalog(tmp_path / "c")
+    _index(catalog, embedder, store)
+    lines = catalog.read_text().splitlines()
+    lines[2] = lines[2].replace("Nike Men", '"Nike Men', 1)  # an unclosed quote swallows every later row
+    catalog.write_text("\n".join(lines) + "\n")
+    report = _index(catalog, embedder, store, prune=True)
+    assert report.pruned == 0 and store.count() == 6
+    assert report.warnings and "--prune skipped" in report.warnings[0]
+
+
+def test_attribute_change_outside_the_text_rewrites_the_payload_without_embedding(tmp_path, embedder, store,
+                                                                                   monkeypatch):
+    values = {r[0]: ["10"] for r in PRODUCTS}
+    catalog = write_catalog(tmp_path / "c", extra_header=["Price"], extra_values=values)
+    _index(catalog, embedder, store)
+    before = store.retrieve([point_id("3")], with_vectors=True)[0]
+    write_catalog(tmp_path / "c", extra_header=["Price"], extra_values=dict(values, **{"3": ["99"]}), images=False)
+    monkeypatch.setattr(embedder, "encode_texts", lambda *a, **k: pytest.fail("nothing should be embedded"))
+    report = _index(catalog, embedder, store)
+    assert (report.indexed, report.updated, report.unchanged) == (0, 1, 5)
+    after = store.retrieve([point_id("3")], with_vectors=True)[0]
+    assert after.payload["price"] == "99" and after.payload["fingerprint"] == before.payload["fingerprint"]
+    assert np.allclose(after.vectors["image"], before.vectors["image"])
+
+
+def test_recreate_refuses_while_another_process_holds_the_embedded_index(tmp_path, catalog, embedder):
+    from core.errors import StoreError
+    from core.store import EdgeStore
+
+    holder = EdgeStore(tmp_path / "shared")
+    _index(catalog, embedder, holder)
+    other = EdgeStore(tmp_path / "shared")
+    with pytest.raises(StoreError, match="open in another process"):
+        _index(catalog, embedder, other, recreate=True)
+    assert holder.count() == 6  # nothing was deleted under the holder
+    holder.close()
+    assert _index(catalog, embedder, other, recreate=True).indexed == 6
+    other.close()
+
+
+def test_recreate_recovers_from_unreadable_metadata(tmp_path, catalog, embedder):
+    from core.errors import StoreError
+    from core.store import EdgeStore
+
+    store = EdgeStore(tmp_path / "s")
+    _index(catalog, embedder, store)
+    store.close()
+    (tmp_path / "s/products/lens.json").write_text("{not json")
+    with pytest.raises(StoreError, match="--recreate"):
+        _index(catalog, embedder, EdgeStore(tmp_path / "s"))
+    fresh = EdgeStore(tmp_path / "s")
+    assert _index(catalog, embedder, fresh, recreate=True).indexed == 6
+    fresh.close()
+
+
+def test_missing_images_folder_is_a_clear_error(catalog, embedder, store, tmp_path):
+    from core.errors import CatalogError
+
+    with pytest.raises(CatalogError, match="images folder not found"):
+        index_catalog(catalog, tmp_path / "nope", embedder, store)
