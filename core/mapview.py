@@ -17,6 +17,8 @@ FILTERED_OUT = "#dddddd"
 COLOUR_BY = ("cluster", "gender", "category", "sub_category", "product_type", "colour", "usage")
 MAX_THUMBNAILS = 300
 MAX_GALLERY = 60
+MAX_LABELS = 15   # cluster names drawn on the map (the largest clusters)
+MAX_LEGEND = 25
 
 
 def filter_mask(m: CatalogMap, filters: Filters | None) -> np.ndarray:
@@ -82,13 +84,14 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
         fig.add_trace(go.Scattergl(x=xy[hl, 0], y=xy[hl, 1], mode="markers", name="current search",
                                    marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#d6336c")),
                                    customdata=custom[hl], hovertemplate=hover))
-    for c, (x, y) in m.centres().items():
+    sizes = {c: int((m.cluster == c).sum()) for c in m.labels}
+    for c, (x, y) in sorted(m.centres().items(), key=lambda kv: -sizes[kv[0]])[:MAX_LABELS]:
         fig.add_annotation(x=x, y=y, text=m.labels[c], showarrow=False, font=dict(size=12, color="#222"),
                            bgcolor="rgba(255,255,255,0.75)")
     if thumbnails:
         add_thumbnails(fig, m, thumbnails)
     fig.update_layout(height=650, margin=dict(l=0, r=0, t=10, b=0), dragmode="lasso", plot_bgcolor="white",
-                      xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
+                      xaxis=dict(visible=False), yaxis=dict(visible=False), showlegend=len(counts) <= MAX_LEGEND,
                       legend=dict(itemsizing="constant"))
     return fig
 

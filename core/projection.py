@@ -132,7 +132,7 @@ def load_vectors(store: ProductStore, kind: str):
         rows.append(vector)
         placed_from.append(source)
         payloads.append(hit.payload)
-    matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+    matrix = np.asarray(rows, dtype=np.float32) if rows else np.zeros((0, 0), dtype=np.float32)
     return ids, matrix, placed_from, payloads, not_placed
 
 
@@ -178,8 +178,9 @@ class Projector:
         umap = _import_umap(self.data_dir)
         dims = min(PARAMS["pca_dims"], matrix.shape[1], matrix.shape[0] - 1)
         self.pca = PCA(n_components=dims, random_state=self.seed).fit(matrix)
+        # A fixed seed makes the layout reproducible (UMAP then runs its optimiser on one thread).
         self.umap = umap.UMAP(n_neighbors=PARAMS["n_neighbors"], min_dist=PARAMS["min_dist"], metric="cosine",
-                              random_state=self.seed, n_components=2)
+                              random_state=self.seed, n_components=2, n_jobs=1)
         return self.umap.fit_transform(self.pca.transform(matrix)).astype(np.float32)
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
@@ -201,17 +202,18 @@ def cluster_labels(xy: np.ndarray, payloads: list[dict]) -> tuple[np.ndarray, di
     """HDBSCAN on the 2-D layout; each cluster named by its most common gender, product type and colour."""
     from sklearn.cluster import HDBSCAN
 
-    if len(xy) < 5:
+    min_size = max(8, len(xy) // 60)  # at most ~60 clusters: a map, not confetti
+    if len(xy) < 2 * min_size:
         return np.full(len(xy), -1, dtype=np.int32), {}
-    min_size = max(5, len(xy) // 100)
-    cluster = HDBSCAN(min_cluster_size=min_size, min_samples=min(min_size, 10)).fit_predict(xy).astype(np.int32)
+    cluster = HDBSCAN(min_cluster_size=min_size, min_samples=min(min_size, 10), copy=True).fit_predict(xy)
+    cluster = cluster.astype(np.int32)
     labels = {}
     for c in sorted(set(cluster.tolist()) - {-1}):
         members = [payloads[i] for i in np.flatnonzero(cluster == c)]
         parts = []
         for key in LABEL_FIELDS:
             value, count = Counter(str(p.get(key, "")) for p in members).most_common(1)[0]
-            if value and count >= 0.4 * len(members):
+            if value and count >= 0.6 * len(members):  # only what most of the cluster shares
                 parts.append(value)
         labels[int(c)] = " · ".join(parts) or f"Cluster {c + 1}"
     return cluster, labels

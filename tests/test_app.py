@@ -217,3 +217,79 @@ def test_catalog_page_rejects_a_missing_csv(indexed):
     at.text_input(key="idx_csv").input("/no/such/file.csv")
     at.button(key="idx_go").click().run()
     assert any("catalogue file not found: /no/such/file.csv" in e.value for e in at.error)
+
+
+def _explore(settings, with_map=True) -> AppTest:
+    if with_map:
+        from app import resources
+        from core.projection import compute_map
+
+        compute_map(resources.store(settings), settings.data_dir, settings.collection)
+    return start("pages/explore.py")
+
+
+def _select(at: AppTest, ids: list[str]) -> AppTest:
+    """What a lasso selection on the Plotly chart sends back: points carrying the product id as customdata."""
+    at.session_state["map"] = {"selection": {"points": [{"customdata": [p, ""]} for p in ids],
+                                             "point_indices": list(range(len(ids))), "box": [], "lasso": []}}
+    return at.run()
+
+
+def test_explore_offers_to_compute_the_map_then_draws_it(indexed):
+    at = _explore(indexed, with_map=False)
+    assert any("no map" in i.value for i in at.info)
+    at.button(key="map_update").click().run()
+    assert not at.exception and not at.info
+    assert [e.key for e in at.get("plotly_chart")] == ["map"]
+    assert any("Lasso" in c.value for c in at.caption)
+
+
+def test_explore_renders_stored_coordinates_without_computing(indexed, monkeypatch):
+    import core.projection
+    from app import resources
+
+    core.projection.compute_map(resources.store(indexed), indexed.data_dir, indexed.collection)
+    monkeypatch.setattr(core.projection, "compute_map", lambda *a, **k: pytest.fail("must read the stored map"))
+    at = start("pages/explore.py")
+    assert not at.exception and not at.error and not at.info
+
+
+def test_selection_opens_a_gallery_and_exports_the_selected_ids(indexed, monkeypatch):
+    import core.boards
+
+    exported = []
+    real = core.boards.selection_csv
+    monkeypatch.setattr(core.boards, "selection_csv", lambda results: exported.append(real(results)) or exported[-1])
+    at = _select(_explore(indexed), ["3", "1"])
+    assert not at.exception
+    assert [s.value for s in at.subheader] == ["2 selected"]
+    assert [c.value.rsplit("#", 1)[1] for c in at.caption if "#" in c.value] == ["3", "1"]  # the gallery cards
+    rows = list(csv.DictReader(io.StringIO(exported[-1])))
+    assert [r["product_id"] for r in rows] == ["3", "1"]
+    assert rows[0]["title"] == "Bata Women Brown Sandal"
+
+
+def test_look_alikes_of_a_selection_open_the_search_page(indexed):
+    at = _select(_explore(indexed), ["3", "1"])
+    at.button(key="map_lookalike").click().run()
+    assert not at.exception
+    assert at.session_state["selection"] == ["3", "1"] and at.session_state["mode"] == "image"
+    ids = result_ids(at)
+    assert ids and not {"1", "3"} & set(ids)
+    assert ids == expected_ids(indexed, selection=("3", "1"))[:len(ids)]
+
+
+def test_add_whole_selection_to_a_board(indexed):
+    boards = BoardStore(indexed.data_dir / "boards")
+    boards.create("Picks")
+    at = _select(_explore(indexed), ["2", "4"])
+    at.button(key="map_add_all").click().run()
+    assert [i.product_id for i in boards.list()[0].items] == ["2", "4"]
+
+
+def test_search_survives_a_visit_to_another_page(indexed):
+    at = start(q="dress")
+    first = result_ids(at)
+    at.switch_page("pages/boards.py").run()
+    at.switch_page("pages/search.py").run()
+    assert at.text_input(key="q").value == "dress" and result_ids(at) == first

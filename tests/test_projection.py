@@ -1,0 +1,145 @@
+"""Catalogue map: layout, determinism, clusters, stored maps, staleness, transform and tiny catalogues."""
+
+import numpy as np
+import pytest
+
+from core.colours import COLOUR_HEX, UNKNOWN, colour_hex
+from core.filters import Filters
+from core.mapview import build_figure, filter_mask, selected_ids
+from core.projection import compute_map, load_map, map_status
+from core.store import EdgeStore, StoredPoint, point_id
+
+DIM = 16
+GROUPS = {"Red": 0, "Blue": 5, "Green": 10}  # three tight clusters around different axes
+
+
+def clustered_points(n_per_group=25, seed=0, start=0):
+    rng = np.random.default_rng(seed)
+    points, i = [], start
+    for colour, axis in GROUPS.items():
+        centre = np.zeros(DIM, dtype=np.float32)
+        centre[axis] = 1.0
+        for _ in range(n_per_group):
+            v = centre + rng.normal(0, 0.05, DIM).astype(np.float32)
+            v /= np.linalg.norm(v)
+            gender = "Women" if i % 2 else "Men"
+            points.append(StoredPoint(point_id(str(i)), {"image": v, "text": v},
+                                      {"product_id": str(i), "colour": colour, "gender": gender, "title": f"P{i}",
+                                       "product_type": "Dresses", "fingerprint": f"f{i}"}))
+            i += 1
+    return points
+
+
+@pytest.fixture
+def edge(tmp_path):
+    store = EdgeStore(tmp_path / "data")
+    store.ensure("hand-made", DIM)
+    yield store
+    store.close()
+
+
+def test_map_has_one_point_per_product_and_is_deterministic(edge, tmp_path):
+    edge.upsert(clustered_points())
+    first = compute_map(edge, tmp_path / "a", "products")
+    second = compute_map(edge, tmp_path / "b", "products")
+    assert first.method == "umap" and first.xy.shape == (75, 2) and len(first.product_ids) == 75
+    assert np.allclose(first.xy, second.xy)
+
+
+def test_separated_clusters_land_apart_and_get_attribute_names(edge, tmp_path):
+    edge.upsert(clustered_points())
+    m = compute_map(edge, tmp_path, "products")
+    colour_of = dict(zip(m.product_ids, m.attrs["colour"]))
+    centres = {c: m.xy[[colour_of[p] == c for p in m.product_ids]].mean(axis=0) for c in GROUPS}
+    spread = max(np.linalg.norm(m.xy[[colour_of[p] == c for p in m.product_ids]] - centres[c], axis=1).max()
+                 for c in GROUPS)
+    gaps = [np.linalg.norm(centres[a] - centres[b]) for a in GROUPS for b in GROUPS if a < b]
+    assert min(gaps) > 2 * spread
+    assert sorted(m.labels.values()) == ["Dresses · Blue", "Dresses · Green", "Dresses · Red"]
+
+
+def test_stored_map_is_reused_and_detected_stale_after_reindexing(edge, tmp_path, monkeypatch):
+    edge.upsert(clustered_points())
+    made = compute_map(edge, tmp_path, "products")
+    assert map_status(edge, load_map(tmp_path, "products")) == "fresh"
+    import core.projection
+
+    monkeypatch.setattr(core.projection, "Projector", lambda *a: pytest.fail("a fresh stored map must be reused"))
+    again = compute_map(edge, tmp_path, "products")
+    assert np.array_equal(again.xy, made.xy)
+    changed = clustered_points()[:1]
+    changed[0].payload["fingerprint"] = "new"
+    edge.upsert(changed)
+    assert map_status(edge, load_map(tmp_path, "products")) == "stale"
+
+
+def test_added_product_is_placed_by_transform_near_its_look_alikes(edge, tmp_path, monkeypatch):
+    edge.upsert(clustered_points())
+    before = compute_map(edge, tmp_path, "products")
+    new = clustered_points(n_per_group=1, seed=9, start=1000)[1]  # "1001", a Blue product
+    edge.upsert([new])
+    import core.projection
+
+    monkeypatch.setattr(core.projection.Projector, "fit", lambda *a: pytest.fail("no full refit for one product"))
+    after = compute_map(edge, tmp_path, "products")
+    assert after.transformed == 1 and len(after.product_ids) == 76
+    index = {p: i for i, p in enumerate(after.product_ids)}
+    for p in before.product_ids:  # everyone else stays where they were
+        assert np.allclose(after.xy[index[p]], before.xy[before.product_ids.index(p)])
+    blues = [i for p, i in index.items() if after.attrs["colour"][i] == "Blue" and p != "1001"]
+    others = [i for p, i in index.items() if after.attrs["colour"][i] != "Blue"]
+    here = after.xy[index["1001"]]
+    assert np.linalg.norm(after.xy[blues] - here, axis=1).mean() < np.linalg.norm(after.xy[others] - here, axis=1).mean()
+    assert map_status(edge, after) == "fresh"
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 10])
+def test_tiny_catalogues_still_get_a_map(store, tmp_path, count):
+    store.ensure("hand-made", DIM)
+    store.upsert(clustered_points(n_per_group=4)[:count])
+    m = compute_map(store, tmp_path, "products")
+    assert m.xy.shape == (count, 2) and m.method == "pca" and np.isfinite(m.xy).all()
+    figure = build_figure(m, "colour")
+    assert sum(len(t.x) for t in figure.data) == count
+
+
+def test_products_without_photo_are_placed_from_text_and_without_vectors_listed(edge, tmp_path):
+    points = clustered_points(n_per_group=4)
+    del points[0].vectors["image"]
+    edge.upsert(points)
+    m = compute_map(edge, tmp_path, "products")
+    assert m.placed_from[m.product_ids.index("0")] == "text"
+    assert m.not_placed == [] and len(m.product_ids) == 12
+
+
+def test_filtered_out_points_are_greyed_not_dropped(edge, tmp_path):
+    edge.upsert(clustered_points(n_per_group=4))
+    m = compute_map(edge, tmp_path, "products")
+    flt = Filters.of({"colour": ["Red"]}, {"gender": ["Men"]})
+    assert filter_mask(m, flt).sum() == 2  # Red products 0..3, the odd ones are Women
+    figure = build_figure(m, "colour", flt, highlight=["5"])
+    grey = [t for t in figure.data if t.name == "filtered out"][0]
+    assert len(grey.x) == 10 and sum(len(t.x) for t in figure.data if t.name != "current search") == 12
+    red = [t for t in figure.data if t.name.startswith("Red")][0]
+    assert red.marker.color == COLOUR_HEX["Red"]
+    assert [t for t in figure.data if t.name == "current search"][0].customdata[0][0] == "5"
+
+
+def test_every_sample_colour_has_its_real_colour():
+    import csv
+
+    from core.sample import COLOURS, SAMPLE_CSV
+
+    with open(SAMPLE_CSV, newline="") as fh:
+        used = {row["Colour"] for row in csv.DictReader(fh)}
+    assert used <= set(COLOURS)
+    assert [c for c in used if colour_hex(c) == UNKNOWN] == []
+    assert colour_hex("Navy Blue") == "#14215a" and colour_hex("navy  blue") == "#14215a"
+    assert colour_hex("Blue") != colour_hex("Navy Blue")
+
+
+def test_selection_event_gives_product_ids_in_order():
+    event = {"selection": {"points": [{"customdata": ["7", "t"]}, {"customdata": ["3", "t"]},
+                                      {"customdata": ["7", "t"]}], "box": [], "lasso": []}}
+    assert selected_ids(event) == ["7", "3"]
+    assert selected_ids(None) == [] and selected_ids({"selection": {"points": []}}) == []
