@@ -24,7 +24,7 @@ from core.files import atomic_write
 from core.store import ProductStore
 
 VECTOR_KINDS = ("image", "text", "both")
-PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "pca_dims": 50, "seed": 42}
+PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "pca_dims": 50, "seed": 42, "epochs": 200, "init": "pca"}
 LABEL_FIELDS = ("gender", "product_type", "colour")
 ATTR_FIELDS = ("title", *FILTER_FIELDS, "image_path")
 Progress = Callable[[str, float], None]
@@ -178,9 +178,12 @@ class Projector:
         umap = _import_umap(self.data_dir)
         dims = min(PARAMS["pca_dims"], matrix.shape[1], matrix.shape[0] - 1)
         self.pca = PCA(n_components=dims, random_state=self.seed).fit(matrix)
-        # A fixed seed makes the layout reproducible (UMAP then runs its optimiser on one thread).
+        # A fixed seed makes the layout reproducible (UMAP then runs its optimiser on one thread). PCA
+        # initialisation instead of spectral: the spectral eigen-solve took 30 s of a 35 s fit at 5,000
+        # products (catalogues form many disconnected look-alike groups), PCA init takes none of it.
         self.umap = umap.UMAP(n_neighbors=PARAMS["n_neighbors"], min_dist=PARAMS["min_dist"], metric="cosine",
-                              random_state=self.seed, n_components=2, n_jobs=1)
+                              random_state=self.seed, n_components=2, n_jobs=1, init="pca",
+                              n_epochs=PARAMS["epochs"])
         return self.umap.fit_transform(self.pca.transform(matrix)).astype(np.float32)
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
