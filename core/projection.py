@@ -258,7 +258,10 @@ def cluster_labels(xy: np.ndarray, payloads: list[dict]) -> tuple[np.ndarray, di
             value, count = Counter(str(p.get(key, "")) for p in members).most_common(1)[0]
             if value and count >= 0.6 * len(members):  # only what most of the cluster shares
                 parts.append(value)
-        labels[int(c)] = " · ".join(parts) or f"Cluster {c + 1}"
+        if not parts:  # nothing most members share: say what leads, and that it is mixed
+            top = Counter(str(p.get("product_type", "")) for p in members).most_common(1)[0][0]
+            parts = ["Mixed", top] if top else [f"Cluster {c + 1}"]
+        labels[int(c)] = " · ".join(parts)
     return cluster, labels
 
 
