@@ -28,6 +28,8 @@ def seed() -> None:
     for key in ("like", "selection"):
         if key in pending:
             st.session_state[key] = pending[key]
+    if pending:  # a new query: earlier likes, dislikes and "show more" belonged to the old one
+        st.session_state.update(likes=[], dislikes=[], limit=12)
     for key, value in st.session_state["search_saved"].items():
         st.session_state.setdefault(key, value)
     for key, default in (("like", ""), ("selection", []), ("likes", []), ("dislikes", []), ("limit", 12),

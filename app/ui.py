@@ -212,11 +212,16 @@ def map_status(store: ProductStore, catalog_map, meta: dict) -> str:
     """'missing', 'stale' or 'fresh', checked once per index change and map version (not on every rerun)."""
     if catalog_map is None:
         return "missing"
-    return _map_status(str(id(store)), catalog_map.index_key, meta.get("last_indexed"), _store=store)
+    try:
+        count = store.count()
+    except LensError:
+        return "stale"
+    return _map_status(str(id(store)), catalog_map.index_key, meta.get("last_indexed"), count, _store=store)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _map_status(store_id: str, map_key: str, last_indexed, _store: ProductStore) -> str:
+def _map_status(store_id: str, map_key: str, last_indexed, count: int, _store: ProductStore) -> str:
+    """Cached per (map, last indexing run, product count): the digest reads every product's fingerprint."""
     from core.projection import index_key
 
     return "fresh" if index_key(_store)[0] == map_key else "stale"

@@ -11,6 +11,7 @@ import json
 import os
 import time
 import warnings
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from core.files import atomic_write
 from core.store import ProductStore
 
 VECTOR_KINDS = ("image", "text", "both")
+MAX_TRANSFORM_SHARE = 0.2  # more new products than this share of the fitted set: refit instead
 PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "pca_dims": 50, "seed": 42, "epochs": 200, "init": "pca"}
 LABEL_FIELDS = ("gender", "product_type", "colour")
 ATTR_FIELDS = ("title", *FILTER_FIELDS, "image_path")
@@ -61,10 +63,14 @@ def map_paths(data_dir: Path, collection: str, kind: str) -> tuple[Path, Path]:
 
 def index_key(store: ProductStore) -> tuple[str, dict[str, str]]:
     """A digest of every (product id, fingerprint): it changes whenever the index content changes."""
-    prints = {h.payload["product_id"]: h.payload.get("fingerprint", "") for h in
-              store.scroll(payload_keys=["product_id", "fingerprint"])}
-    digest = hashlib.sha256("\n".join(f"{k}\t{prints[k]}" for k in sorted(prints)).encode()).hexdigest()[:24]
-    return digest, prints
+    prints, hashes = {}, {}
+    for h in store.scroll(payload_keys=["product_id", "fingerprint", "payload_hash"]):
+        prints[h.payload["product_id"]] = h.payload.get("fingerprint", "")
+        hashes[h.payload["product_id"]] = h.payload.get("payload_hash", "")
+    # Attribute-only changes (colour, title, photo path) make the map stale too: its hover, colours and
+    # filters read them. Positions only move for products whose vectors (fingerprints) changed.
+    lines = "\n".join(f"{k}\t{prints[k]}\t{hashes[k]}" for k in sorted(prints))
+    return hashlib.sha256(lines.encode()).hexdigest()[:24], prints
 
 
 def _params_key(kind: str) -> dict:
@@ -86,7 +92,7 @@ def load_map(data_dir: Path, collection: str, kind: str = "image") -> CatalogMap
                               {k: list(data[f"attr_{k}"]) for k in ATTR_FIELDS})
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None  # unreadable: treated as missing and recomputed
 
 
@@ -198,14 +204,20 @@ class Projector:
         self.data_dir, self.seed = Path(data_dir), seed
         self.pca = None
         self.train = self.layout = None
+        self.degenerate = False  # all vectors (nearly) identical: UMAP has nothing to lay out
 
     def fit(self, matrix: np.ndarray) -> np.ndarray:
         from sklearn.decomposition import PCA
 
         umap = _import_umap(self.data_dir)
         dims = min(PARAMS["pca_dims"], matrix.shape[1], matrix.shape[0] - 1)
-        self.pca = PCA(n_components=dims, random_state=self.seed).fit(matrix)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # identical vectors: zero variance, handled below
+            self.pca = PCA(n_components=dims, random_state=self.seed).fit(matrix)
         self.train = self.pca.transform(matrix).astype(np.float32)
+        if float(np.sum(self.pca.explained_variance_)) < 1e-10:
+            self.degenerate = True
+            return np.zeros((len(matrix), 2), dtype=np.float32)
         index, dist = cosine_knn(self.train, self.train, PARAMS["n_neighbors"], skip_self=True)
         # A fixed seed makes the layout reproducible (UMAP then runs its optimiser on one thread). PCA
         # initialisation instead of spectral: the spectral eigen-solve took 30 s of a 35 s fit at 5,000
@@ -216,6 +228,8 @@ class Projector:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "precomputed_knn without a search index"
             self.layout = model.fit_transform(self.train).astype(np.float32)
+        if not np.isfinite(self.layout).all():
+            self.degenerate = True
         return self.layout
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
@@ -265,9 +279,20 @@ def cluster_labels(xy: np.ndarray, payloads: list[dict]) -> tuple[np.ndarray, di
     return cluster, labels
 
 
+def _load_projector(path: Path):
+    import joblib
+
+    try:
+        return joblib.load(path)
+    except Exception:  # missing or unreadable model file: fit again
+        return None
+
+
 def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str = "image", refit: bool = False,
                 progress: Progress | None = None) -> CatalogMap:
     """The map for the current index: stored if fresh, else updated by transform, else fitted from scratch."""
+    import io
+
     import joblib
 
     report = progress or (lambda stage, fraction: None)
@@ -280,11 +305,14 @@ def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str 
     _, model_path = map_paths(data_dir, collection, kind)
     fingerprints = [prints.get(p, "") for p in ids]
     xy, transformed, method = None, 0, "umap"
-    if stored is not None and not refit and stored.method == "umap" and model_path.exists():
-        known = {p: (i, f) for i, (p, f) in enumerate(zip(stored.product_ids, stored.fingerprints))}
-        new = [i for i, (p, f) in enumerate(zip(ids, fingerprints)) if known.get(p, (None, None))[1] != f]
+    projector = _load_projector(model_path) if stored is not None and not refit and stored.method == "umap" else None
+    known = {p: (i, f) for i, (p, f) in enumerate(zip(stored.product_ids, stored.fingerprints))} if stored else {}
+    new = [i for i, (p, f) in enumerate(zip(ids, fingerprints)) if known.get(p, (None, None))[1] != f]
+    if projector is not None and (matrix.shape[1] != projector.pca.n_features_in_
+                                  or len(new) > MAX_TRANSFORM_SHARE * len(projector.train)):
+        projector = None  # another model, or too much new material: placing it in the old layout would mislead
+    if projector is not None:
         report(f"placing {len(new)} new or changed products", 0.3)
-        projector = joblib.load(model_path)
         xy = np.zeros((len(ids), 2), dtype=np.float32)
         for i, p in enumerate(ids):
             if p in known:
@@ -299,8 +327,12 @@ def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str 
             report(f"fitting UMAP on {len(ids)} products", 0.2)
             projector = Projector(data_dir)
             xy = projector.fit(matrix)
-            model_path.parent.mkdir(parents=True, exist_ok=True)
-            joblib.dump(projector, model_path)
+            if projector.degenerate:
+                xy, method = small_layout(matrix), "pca"
+            else:
+                buf = io.BytesIO()
+                joblib.dump(projector, buf)
+                atomic_write(model_path, buf.getvalue())
     report("naming clusters", 0.9)
     cluster, labels = cluster_labels(xy, payloads)
     attrs = {k: [str(p.get(k, "")) for p in payloads] for k in ATTR_FIELDS}

@@ -1,12 +1,13 @@
 """Explore page: the catalogue map. Colour by an attribute, filter, lasso a region, act on the selection."""
 
+import numpy as np
 import streamlit as st
 
 from app import resources, ui
 from core.boards import selection_csv
 from core.errors import LensError
 from core.filters import Filters
-from core.mapview import COLOUR_BY, MAX_GALLERY, build_figure, selected_ids
+from core.mapview import COLOUR_BY, MAX_GALLERY, build_figure, filter_mask, selected_ids
 from core.projection import compute_map, load_map
 from core.search import get_products
 
@@ -31,18 +32,20 @@ status = ui.map_status(store, catalog_map, meta)
 if status != "fresh":
     st.info("There is no map for these vectors yet." if status == "missing" else
             "The index changed since this map was made: update it to place new and changed products.")
-    update_col, refit_col = st.columns(2)
-    update = update_col.button("Compute the map" if status == "missing" else "Update the map", type="primary",
-                               key="map_update")
-    refit = refit_col.button("Refit from scratch", key="map_refit", disabled=status == "missing")
-    if update or refit:
-        bar = st.progress(0.0, text="Reading vectors…")
-        try:
-            compute_map(store, config.data_dir, config.collection, kind, refit=refit,
-                        progress=lambda stage, f: bar.progress(f, text=stage.capitalize() + "…"))
-        except LensError as exc:
-            st.error(str(exc))
+update_col, refit_col = st.columns(2)
+update = status != "fresh" and update_col.button("Compute the map" if status == "missing" else "Update the map",
+                                                 type="primary", key="map_update")
+refit = catalog_map is not None and refit_col.button("Refit from scratch", key="map_refit",
+                                                     help="Lay the whole catalogue out again (new clusters, "
+                                                          "new positions)")
+if update or refit:
+    bar = st.progress(0.0, text="Reading vectors…")
+    try:
+        compute_map(store, config.data_dir, config.collection, kind, refit=bool(refit),
+                    progress=lambda stage, f: bar.progress(f, text=stage.capitalize() + "…"))
         st.rerun()
+    except LensError as exc:
+        st.error(str(exc))
 if catalog_map is None:
     st.stop()
 if catalog_map.not_placed:
@@ -53,16 +56,21 @@ photos = ui.map_thumbnails(catalog_map, filters, previous, config) if show_photo
 figure = build_figure(catalog_map, colour_by, Filters.of(filters), st.session_state.get("last_results", []), photos)
 event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map",
                         width="stretch")
-selection = selected_ids(event)
+# Greyed (filtered-out) points can be lassoed too; only products that pass the filters are kept.
+passing = set(np.asarray(catalog_map.product_ids)[filter_mask(catalog_map, Filters.of(filters))])
+selection = [p for p in selected_ids(event) if p in passing]
 if not selection:
     st.caption("Lasso or box-select a region to open its products.")
     st.stop()
 
-products = get_products(store, selection)
-st.subheader(f"{len(selection)} selected")
+products = get_products(store, selection)  # products removed since the map was made drop out here
+if not products:
+    st.warning("The selected products are no longer in the index; update the map.")
+    st.stop()
+st.subheader(f"{len(products)} selected")
 look, add, export = st.columns(3)
 if look.button("Find look-alikes of this selection", type="primary", key="map_lookalike"):
-    st.session_state["pending_search"] = {"mode": "image", "like": "", "selection": selection[:500]}
+    st.session_state["pending_search"] = {"mode": "image", "like": "", "selection": [r.product_id for r in products][:500]}
     st.switch_page("pages/search.py")
 if add.button("Add all to the board", key="map_add_all", disabled=board_id is None,
               help=None if board_id else "Create a board in the sidebar first"):

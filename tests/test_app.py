@@ -293,3 +293,16 @@ def test_search_survives_a_visit_to_another_page(indexed):
     at.switch_page("pages/boards.py").run()
     at.switch_page("pages/search.py").run()
     assert at.text_input(key="q").value == "dress" and result_ids(at) == first
+
+
+def test_selection_keeps_only_products_that_pass_the_filters_and_still_exist(indexed):
+    from app import resources
+
+    at = _explore(indexed)
+    at.sidebar.multiselect(key="f_gender").select("Women").run()  # Women: 1 and 3
+    resources.store(indexed).delete([__import__("core.store", fromlist=["point_id"]).point_id("3")])
+    _select(at, ["1", "2", "3"])  # 2 is greyed out (Men), 3 was deleted since the map was made
+    assert not at.exception
+    assert [s.value for s in at.subheader] == ["1 selected"]
+    at.button(key="map_lookalike").click().run()
+    assert at.session_state["selection"] == ["1"] and not at.error

@@ -143,3 +143,48 @@ def test_selection_event_gives_product_ids_in_order():
                                       {"customdata": ["7", "t"]}], "box": [], "lasso": []}}
     assert selected_ids(event) == ["7", "3"]
     assert selected_ids(None) == [] and selected_ids({"selection": {"points": []}}) == []
+
+
+def test_attribute_only_change_makes_the_map_stale_but_moves_nobody(edge, tmp_path):
+    points = clustered_points()
+    for p in points:
+        p.payload["payload_hash"] = "h"
+    edge.upsert(points)
+    before = compute_map(edge, tmp_path, "products")
+    edge.overwrite_payload(points[0].id, dict(points[0].payload, colour="Black", payload_hash="h2"))
+    assert map_status(edge, before) == "stale"
+    after = compute_map(edge, tmp_path, "products")
+    assert after.attrs["colour"][after.product_ids.index("0")] == "Black"
+    assert np.allclose(after.xy, before.xy) and after.transformed == 0
+
+
+def test_a_different_model_or_many_new_products_refit_instead_of_transform(tmp_path):
+    store = EdgeStore(tmp_path / "data")
+    store.ensure("m16", DIM)
+    store.upsert(clustered_points())
+    compute_map(store, tmp_path, "products")
+    store.ensure("m32", 32, recreate=True)
+    rng = np.random.default_rng(1)
+    store.upsert([StoredPoint(point_id(str(i)), {"image": v / np.linalg.norm(v)},
+                              {"product_id": str(i), "fingerprint": f"n{i}"})
+                  for i, v in enumerate(rng.normal(size=(40, 32)).astype(np.float32))])
+    m = compute_map(store, tmp_path, "products")  # 32-d vectors cannot go through the 16-d model
+    assert m.xy.shape == (40, 2) and m.transformed == 0 and np.isfinite(m.xy).all()
+    store.close()
+
+
+def test_identical_vectors_do_not_break_the_map(edge, tmp_path):
+    v = np.ones(DIM, dtype=np.float32) / np.sqrt(DIM)
+    edge.upsert([StoredPoint(point_id(str(i)), {"image": v}, {"product_id": str(i), "fingerprint": "same"})
+                 for i in range(30)])
+    m = compute_map(edge, tmp_path, "products")
+    assert m.xy.shape == (30, 2) and np.isfinite(m.xy).all()
+
+
+def test_corrupt_stored_map_is_treated_as_missing(edge, tmp_path):
+    from core.projection import map_paths
+
+    edge.upsert(clustered_points(n_per_group=3))
+    compute_map(edge, tmp_path, "products")
+    map_paths(tmp_path, "products", "image")[0].write_bytes(b"")
+    assert load_map(tmp_path, "products") is None
