@@ -247,3 +247,17 @@ def map_thumbnails(catalog_map, filters: dict, selection: list[str], config: Set
 def add_products_to_board(config: Settings, board_id: str, results: list[Result]) -> list[bool]:
     boards = resources.boards(str(config.data_dir))
     return [boards.add(board_id, r.product_id, r.title, r.score, r.payload) for r in results]
+
+
+def require_navigation() -> None:
+    """Run every page through streamlit_app.py's st.navigation, even on a server's very first request.
+
+    Streamlit treats a folder named pages/ beside the entry point as its legacy page folder until the first
+    st.navigation call: if a new server's first visitor opens /boards, it runs pages/boards.py on its own
+    (no page config, file names in the sidebar). We clear that flag and rerun, so the entry point runs.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

@@ -6,6 +6,8 @@ from app import resources, ui
 from core.boards import BoardError, board_csv, item_results
 from core.search import Result
 
+ui.require_navigation()
+
 config = resources.settings()
 boards = resources.boards(str(config.data_dir))
 st.title("Boards")

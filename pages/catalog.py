@@ -9,6 +9,8 @@ from core.errors import LensError
 from core.sample import SAMPLE_IMAGES, ensure_sample
 from core.search import get_products, near_duplicates
 
+ui.require_navigation()
+
 config = resources.settings()
 store = resources.store(config)
 st.title("Catalog")

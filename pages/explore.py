@@ -11,6 +11,8 @@ from core.mapview import COLOUR_BY, MAX_GALLERY, build_figure, filter_mask, sele
 from core.projection import compute_map, load_map
 from core.search import get_products
 
+ui.require_navigation()
+
 config = resources.settings()
 store = resources.store(config)
 st.title("Explore")

@@ -7,6 +7,8 @@ from core.errors import LensError
 from core.search import MAX_LIMIT, search
 from core.urlstate import build_request
 
+ui.require_navigation()
+
 config = resources.settings()
 store = resources.store(config)
 st.title("Search")

@@ -54,7 +54,11 @@ def served_app(indexed_settings):
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture
@@ -97,3 +101,18 @@ def test_typing_a_query_shows_result_photos(served_app, browser, tmp_path):
     shot = Path(os.environ.get("LENS_SCREENSHOT_DIR", tmp_path)) / "search.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+def test_a_shared_link_to_a_page_opens_it_inside_the_app(served_app, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(served_app + "/boards")  # the new server's very first request
+    wait = WebDriverWait(browser, 60)
+
+    def nav_labels(driver):  # each link reads "<icon ligature>\n<label>"
+        return [a.text.splitlines()[-1] for a in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a')
+                if a.text.strip()]
+
+    wait.until(lambda d: nav_labels(d) == ["Search", "Explore", "Boards", "Catalog"])
+    wait.until(lambda d: d.find_elements(By.TAG_NAME, "h1") and d.find_element(By.TAG_NAME, "h1").text == "Boards")
