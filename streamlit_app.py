@@ -10,4 +10,5 @@ pages = [
     st.Page("pages/boards.py", title="Boards", icon=":material/bookmarks:"),
     st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:"),
 ]
+st.session_state["entry_point_ran"] = True  # see app.ui.require_navigation
 st.navigation(pages).run()

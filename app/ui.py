@@ -258,6 +258,7 @@ def require_navigation() -> None:
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    # Only when this session has never been through the entry point: a rerun would drop a widget event.
+    if PagesManager.uses_pages_directory and not st.session_state.get("entry_point_ran"):
         PagesManager.uses_pages_directory = False
         st.rerun()
