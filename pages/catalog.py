@@ -43,6 +43,8 @@ if go.button("Index catalogue", type="primary", key="idx_go"):
     target = ui.saved_upload(uploaded, config) if uploaded is not None else (Path(csv_path) if csv_path else None)
     if target is None:
         st.error("Give the path of a catalogue CSV on this machine, or upload one.")
+    elif uploaded is not None and not images_dir:
+        st.warning("No images folder given for the uploaded CSV: its products are indexed from their text only.")
 if sample.button("Index the bundled sample catalogue", key="idx_sample"):
     target, images_dir = ensure_sample(), str(SAMPLE_IMAGES)
 if target is not None and ui.run_indexing(target, Path(images_dir) if images_dir else None, config, store,
