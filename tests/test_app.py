@@ -306,3 +306,15 @@ def test_selection_keeps_only_products_that_pass_the_filters_and_still_exist(ind
     assert [s.value for s in at.subheader] == ["1 selected"]
     at.button(key="map_lookalike").click().run()
     assert at.session_state["selection"] == ["1"] and not at.error
+
+
+def test_catalog_page_indexes_an_uploaded_csv_with_its_images_folder(app_settings, tmp_path):
+    catalog = write_catalog(tmp_path / "upload")
+    at = start("pages/catalog.py")
+    at.file_uploader(key="idx_upload").upload("styles.csv", catalog.read_bytes(), "text/csv")
+    at.text_input(key="idx_images").input(str(tmp_path / "upload/images"))
+    at.button(key="idx_go").click().run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Indexed"], metrics["Text only"], metrics["Failed"]) == ("6", "0", "0")
+    assert (app_settings.data_dir / "uploads/styles.csv").read_bytes() == catalog.read_bytes()
