@@ -188,3 +188,14 @@ def test_corrupt_stored_map_is_treated_as_missing(edge, tmp_path):
     compute_map(edge, tmp_path, "products")
     map_paths(tmp_path, "products", "image")[0].write_bytes(b"")
     assert load_map(tmp_path, "products") is None
+
+
+def test_photos_can_replace_dots_for_a_few_hundred_products(edge, tmp_path):
+    edge.upsert(clustered_points(n_per_group=4))
+    m = compute_map(edge, tmp_path, "products")
+    jpeg = b"\xff\xd8fake"
+    figure = build_figure(m, "cluster", thumbnails={"0": jpeg, "5": jpeg, "missing": jpeg, "7": None})
+    assert len(figure.layout.images) == 2
+    x0, y0 = m.xy[m.product_ids.index("0")]
+    assert {(round(i.x, 4), round(i.y, 4)) for i in figure.layout.images} >= {(round(float(x0), 4), round(float(y0), 4))}
+    assert figure.layout.images[0].source.startswith("data:image/jpeg;base64,")
