@@ -92,7 +92,7 @@ def main() -> None:
     results = {mode: measure(mode, args.n) for mode in ("model", "pipeline", "naive")}
     rss = {n: (results["pipeline"] if n == args.n else measure("pipeline", n))["peak_rss_mb"] for n in args.rss}
     base = results["model"]["images_per_s"]
-    print(f"| mode | images/s | ratio to model alone | peak RSS (MiB) |\n|---|---|---|---|")
+    print("| mode | images/s | ratio to model alone | peak RSS (MiB) |\n|---|---|---|---|")
     for mode, r in results.items():
         print(f"| {mode} | {r['images_per_s']:.2f} | {r['images_per_s'] / base:.2f} | {r['peak_rss_mb']:.0f} |")
     print("\n| pipeline images | peak RSS (MiB) |\n|---|---|")

@@ -178,7 +178,7 @@ def read_catalog(csv_path: Path, images_dir: Path | None = None) -> Catalog:
     csv_path = Path(csv_path)
     rows = _open_rows(csv_path)
     header = None
-    for line, fields, problem in rows:
+    for _line, fields, _problem in rows:
         if fields and any(f.strip() for f in fields):
             header = fields
             break

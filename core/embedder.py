@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import threading
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 from PIL import Image
 
 from core.errors import ImageRejected, ModelLoadError
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 CLIP_MAX_TOKENS = 77
 QUERY_CACHE_SIZE = 256
@@ -42,7 +40,7 @@ def pick_device(requested: str = "auto") -> str:
 
 
 @dataclass
-class EncodedBatch(Sequence):
+class EncodedBatch:
     """One batch out of stream_images: items with vectors, and items whose image was rejected."""
 
     items: list
@@ -51,9 +49,6 @@ class EncodedBatch(Sequence):
 
     def __len__(self) -> int:
         return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i], self.vectors[i]
 
 
 class Embedder:

@@ -1,7 +1,5 @@
 """Catalogue reading: schema, payload keys, image resolution and every kind of bad row."""
 
-from pathlib import Path
-
 import pytest
 
 from core.catalog import product_text, read_catalog, snake_case
