@@ -1,0 +1,16 @@
+"""Vector store: one small interface over the embedded Qdrant engine (qdrant-edge) and a Qdrant server (qdrant-client)."""
+
+from core.store.base import (ID_NAMESPACE, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, ProductStore, Query,
+                             Recommend, StoredPoint, point_id)
+from core.store.edge import EdgeStore
+from core.store.server import ServerStore
+
+__all__ = ["ID_NAMESPACE", "RRF_K", "VECTOR_NAMES", "Diverse", "EdgeStore", "Fused", "Hit", "Nearest",
+           "ProductStore", "Query", "Recommend", "ServerStore", "StoredPoint", "open_store", "point_id"]
+
+
+def open_store(settings) -> ProductStore:
+    """The server store when QDRANT_URL is set, else the embedded shard under LENS_DATA_DIR."""
+    if settings.qdrant_url:
+        return ServerStore.connect(settings.qdrant_url, settings.qdrant_api_key, settings.collection)
+    return EdgeStore(settings.data_dir, settings.collection)

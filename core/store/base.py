@@ -1,0 +1,185 @@
+"""Backend-neutral store shapes: query types, hits, points, the ProductStore interface and error wrapping."""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence, Union
+
+from core.errors import LensError, ModelMismatch, NotIndexed, StoreError
+from core.filters import Filters
+
+VECTOR_NAMES = ("image", "text")
+ID_NAMESPACE = uuid.UUID("6b0f4f63-5c8b-4f0e-9a53-4c0d1c3a7e11")
+RRF_K = 60  # the usual RRF constant; set explicitly so both backends fuse identically
+
+
+def point_id(product_id: str) -> str:
+    """Stable point id for a product id, so re-indexing overwrites instead of duplicating."""
+    return str(uuid.uuid5(ID_NAMESPACE, str(product_id)))
+
+
+# ---- backend-neutral query shapes ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Nearest:
+    """Nearest neighbours of one vector in one named vector space."""
+
+    vector: Sequence[float]
+    using: str = "image"
+
+
+@dataclass(frozen=True)
+class Recommend:
+    """Qdrant's recommend query: closer to the positives, away from the negatives (best-score strategy)."""
+
+    positives: tuple
+    negatives: tuple
+    using: str = "image"
+
+
+@dataclass(frozen=True)
+class Diverse:
+    """Maximal marginal relevance around a vector; diversity 0 = plain relevance, 1 = most diverse."""
+
+    vector: Sequence[float]
+    using: str = "image"
+    diversity: float = 0.5
+    candidates: int = 100
+
+
+@dataclass(frozen=True)
+class Fused:
+    """Reciprocal rank fusion of several prefetches, each (query, limit)."""
+
+    branches: tuple
+
+
+Query = Union[Nearest, Recommend, Diverse, Fused]
+
+
+@dataclass
+class Hit:
+    """One stored point as returned by a query, scroll or retrieve."""
+
+    id: str
+    score: float
+    payload: dict
+    vectors: dict = field(default_factory=dict)
+
+
+@dataclass
+class StoredPoint:
+    """A point to write: id, named vectors (a product may lack 'image'), payload."""
+
+    id: str
+    vectors: dict
+    payload: dict
+
+
+class ProductStore(ABC):
+    """Shared behaviour; subclasses translate to their engine's API."""
+
+    backend: str = ""
+
+    def ensure(self, model: str, dim: int, recreate: bool = False) -> dict:
+        """Open or create the collection for this model; a different model is a clear error."""
+        if recreate:
+            self._drop()  # without reading the old metadata: it may be what is broken
+        meta = self.meta()
+        if meta is None:
+            meta = {"model": model, "dim": int(dim), "created": time.time(), "last_indexed": None}
+            self._create(int(dim), meta)
+            return meta
+        if meta.get("model") != model or int(meta.get("dim", -1)) != int(dim):
+            raise ModelMismatch(
+                f"the index was built with model {meta.get('model')!r} ({meta.get('dim')} dims), "
+                f"not {model!r} ({dim} dims). Use that model (LENS_MODEL), or re-index with --recreate."
+            )
+        return meta
+
+    def require_meta(self) -> dict:
+        """Metadata of an existing index, or NotIndexed."""
+        meta = self.meta()
+        if meta is None:
+            raise NotIndexed("there is no index yet: run `python -m core index --catalog <csv>` first")
+        return meta
+
+    def fingerprints(self) -> dict[str, tuple[str, str, str]]:
+        """product_id -> (point id, fingerprint, payload hash) for every stored product."""
+        return {h.payload.get("product_id"): (h.id, h.payload.get("fingerprint", ""), h.payload.get("payload_hash", ""))
+                for h in self.scroll(payload_keys=["product_id", "fingerprint", "payload_hash"])}
+
+    @abstractmethod
+    def meta(self) -> dict | None: ...
+    @abstractmethod
+    def update_meta(self, **changes) -> None: ...
+    @abstractmethod
+    def _create(self, dim: int, meta: dict) -> None: ...
+    @abstractmethod
+    def _drop(self) -> None: ...
+    @abstractmethod
+    def upsert(self, points: list[StoredPoint]) -> None: ...
+    @abstractmethod
+    def delete(self, ids: list[str]) -> None: ...
+    @abstractmethod
+    def overwrite_payload(self, point: str, payload: dict) -> None: ...
+    @abstractmethod
+    def count(self, filters: Filters | None = None) -> int: ...
+    @abstractmethod
+    def scroll(self, filters: Filters | None = None, payload_keys: list[str] | None = None,
+               with_vectors: bool | list[str] = False, page: int = 1000) -> Iterator[Hit]: ...
+    @abstractmethod
+    def retrieve(self, ids: list[str], with_vectors: bool = False) -> list[Hit]: ...
+    @abstractmethod
+    def query(self, query: Query, filters: Filters | None = None, limit: int = 10, offset: int = 0,
+              threshold: float | None = None) -> list[Hit]: ...
+    @abstractmethod
+    def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]: ...
+
+    def optimize(self) -> None:
+        """Merge segments and build vector indexes now (embedded engine); a server does this on its own."""
+
+    def close(self) -> None:
+        """Release resources (the embedded shard's directory lock)."""
+
+
+def backend_errors(cls):
+    """Turn any engine or network exception into a StoreError, so no raw traceback reaches a user."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except LensError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"{self.backend} store failed ({fn.__name__}): {exc}") from exc
+        return call
+
+    def wrap_generator(fn):
+        @functools.wraps(fn)
+        def call(self, *args, **kwargs):
+            try:
+                yield from fn(self, *args, **kwargs)
+            except LensError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"{self.backend} store failed ({fn.__name__}): {exc}") from exc
+        return call
+
+    for name in ("meta", "update_meta", "_create", "_drop", "upsert", "delete", "overwrite_payload", "count",
+                 "retrieve", "query", "facet", "optimize"):
+        if name in cls.__dict__:
+            setattr(cls, name, wrap(cls.__dict__[name]))
+    if "scroll" in cls.__dict__:
+        cls.scroll = wrap_generator(cls.__dict__["scroll"])
+    return cls
+
+
+def named_vectors(vector) -> dict:
+    """A record's vectors as {name: vector}; {} when none were asked for."""
+    return dict(vector) if isinstance(vector, dict) else {}

@@ -1,0 +1,158 @@
+"""The server backend: a Qdrant server or cluster through qdrant-client."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from core.catalog import FILTER_FIELDS
+from core.errors import StoreError
+from core.filters import Filters
+from core.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, ProductStore, Recommend,
+                             StoredPoint, backend_errors, named_vectors)
+
+
+@backend_errors
+class ServerStore(ProductStore):
+    """A Qdrant server or cluster through qdrant-client (":memory:" stands in for a server in tests)."""
+
+    def __init__(self, client, collection: str = "products", label: str = "server"):
+        self.client = client
+        self.collection = collection
+        self.backend = label
+
+    @classmethod
+    def connect(cls, url: str, api_key: str = "", collection: str = "products") -> "ServerStore":
+        from qdrant_client import QdrantClient
+
+        if url == ":memory:":
+            return cls(QdrantClient(location=":memory:"), collection, "server (:memory:)")
+        try:
+            client = QdrantClient(url=url, api_key=api_key or None, timeout=30)
+        except Exception as exc:
+            raise StoreError(f"cannot connect to the Qdrant server at {url}: {exc}") from exc
+        return cls(client, collection, url)
+
+    def meta(self) -> dict | None:
+        try:
+            if not self.client.collection_exists(self.collection):
+                return None
+            info = self.client.get_collection(self.collection)
+        except Exception as exc:
+            raise StoreError(f"cannot reach the Qdrant server ({self.backend}): {exc}") from exc
+        meta = dict(info.config.metadata or {})
+        if "model" not in meta:
+            raise StoreError(f"collection {self.collection!r} was not made by Catalog Lens; "
+                             "set LENS_COLLECTION to another name or re-index with --recreate")
+        return meta
+
+    def update_meta(self, **changes) -> None:
+        meta = self.meta() or {}
+        meta.update(changes)
+        self.client.update_collection(self.collection, metadata=meta)
+
+    def _create(self, dim: int, meta: dict) -> None:
+        from qdrant_client import models
+
+        if self.client.collection_exists(self.collection):
+            self.client.delete_collection(self.collection)
+        self.client.create_collection(
+            self.collection,
+            vectors_config={n: models.VectorParams(size=dim, distance=models.Distance.COSINE) for n in VECTOR_NAMES},
+            metadata=meta)
+        for key in ["product_id", *FILTER_FIELDS]:
+            self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
+
+    def _drop(self) -> None:
+        self.client.delete_collection(self.collection)
+
+    def upsert(self, points: list[StoredPoint]) -> None:
+        from qdrant_client import models
+
+        if points:
+            self.client.upsert(self.collection, wait=True, points=[
+                models.PointStruct(id=p.id, vector={k: list(map(float, v)) for k, v in p.vectors.items()},
+                                   payload=p.payload) for p in points])
+
+    def overwrite_payload(self, point: str, payload: dict) -> None:
+        self.client.overwrite_payload(self.collection, payload=payload, points=[point], wait=True)
+
+    def delete(self, ids: list[str]) -> None:
+        from qdrant_client import models
+
+        if ids:
+            self.client.delete(self.collection, points_selector=models.PointIdsList(points=list(ids)), wait=True)
+
+    def count(self, filters=None) -> int:
+        return self.client.count(self.collection, count_filter=_server_filter(filters), exact=True).count
+
+    def scroll(self, filters=None, payload_keys=None, with_vectors=False, page=1000) -> Iterator[Hit]:
+        offset = None
+        while True:
+            records, offset = self.client.scroll(
+                self.collection, scroll_filter=_server_filter(filters), limit=page, offset=offset,
+                with_payload=payload_keys or True, with_vectors=with_vectors)
+            for r in records:
+                yield Hit(str(r.id), 0.0, r.payload or {}, named_vectors(r.vector))
+            if offset is None:
+                return
+
+    def retrieve(self, ids, with_vectors=False) -> list[Hit]:
+        records = self.client.retrieve(self.collection, list(ids), with_payload=True, with_vectors=with_vectors)
+        return [Hit(str(r.id), 0.0, r.payload or {}, named_vectors(r.vector)) for r in records]
+
+    def query(self, query, filters=None, limit=10, offset=0, threshold=None) -> list[Hit]:
+        from qdrant_client import models
+
+        flt = _server_filter(filters)
+        if isinstance(query, Fused):
+            prefetch = []
+            for q, n in query.branches:
+                body, using = _server_query(q)
+                prefetch.append(models.Prefetch(query=body, using=using, filter=flt, limit=n,
+                                                score_threshold=threshold))
+            response = self.client.query_points(
+                self.collection, prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                query_filter=flt, limit=limit, offset=offset, with_payload=True)
+        else:
+            body, using = _server_query(query)
+            response = self.client.query_points(
+                self.collection, query=body, using=using, query_filter=flt, limit=limit, offset=offset,
+                score_threshold=threshold, with_payload=True)
+        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
+
+    def facet(self, key, filters=None, limit=100) -> list[tuple[str, int]]:
+        response = self.client.facet(self.collection, key=key, facet_filter=_server_filter(filters),
+                                     limit=limit, exact=True)
+        return [(str(h.value), int(h.count)) for h in response.hits]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _server_filter(filters: Filters | None):
+    from qdrant_client import models
+
+    if not filters:
+        return None
+    must = [models.FieldCondition(key=k, match=models.MatchAny(any=list(v))) for k, v in filters.include.items()]
+    must_not = [models.FieldCondition(key=k, match=models.MatchAny(any=list(v))) for k, v in filters.exclude.items()]
+    if filters.exclude_ids:
+        must_not.append(models.HasIdCondition(has_id=list(filters.exclude_ids)))
+    return models.Filter(must=must or None, must_not=must_not or None)
+
+
+def _server_query(query):
+    from qdrant_client import models
+
+    if isinstance(query, Nearest):
+        return list(map(float, query.vector)), query.using
+    if isinstance(query, Recommend):
+        return models.RecommendQuery(recommend=models.RecommendInput(
+            positive=[list(map(float, v)) for v in query.positives],
+            negative=[list(map(float, v)) for v in query.negatives],
+            strategy=models.RecommendStrategy.BEST_SCORE)), query.using
+    if isinstance(query, Diverse):
+        return models.NearestQuery(nearest=list(map(float, query.vector)),
+                                   mmr=models.Mmr(diversity=query.diversity,
+                                                  candidates_limit=query.candidates)), query.using
+    raise TypeError(f"unsupported query {query!r}")
