@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import re
@@ -52,11 +54,32 @@ class Board:
 
 
 class BoardStore:
-    """Boards under one folder; every write goes to a temp file and is renamed, so no file is ever half-written."""
+    """Boards under one folder; every write goes to a temp file and is renamed, so no file is ever half-written.
+
+    Every read-modify-write holds an OS lock on `<folder>/.lock` as well as a thread lock: two processes (or two
+    BoardStore instances on one folder) adding at once would otherwise each save the board they read, and the
+    later save would drop the other's items. Plain reads take no lock; the rename makes them see whole files.
+    """
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self._lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """The thread lock, then an exclusive flock on the folder's lock file (blocks until the holder is done).
+
+        flock locks belong to the open file description, so each write opens the file afresh: two instances in
+        one process exclude each other too. The lock goes when the file closes, even if the process dies.
+        """
+        with self._lock:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                with open(self.folder / ".lock", "a+b") as fh:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                    yield
+            except OSError as exc:  # a read-only or full disk: a message for the page, not a traceback
+                raise BoardError(f"boards cannot be saved in {self.folder}: {exc.strerror or exc}") from None
 
     def _path(self, board_id: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{32}", board_id or ""):
@@ -98,25 +121,25 @@ class BoardStore:
         return name
 
     def create(self, name: str) -> Board:
-        with self._lock:
+        with self._locked():
             board = Board(uuid.uuid4().hex, self._check_name(name), time.time())
             self._save(board)
             return board
 
     def rename(self, board_id: str, name: str) -> Board:
-        with self._lock:
+        with self._locked():
             board = self.get(board_id)
             board.name = self._check_name(name, board_id)
             self._save(board)
             return board
 
     def delete(self, board_id: str) -> None:
-        with self._lock:
+        with self._locked():
             self._path(board_id).unlink(missing_ok=True)
 
     def add(self, board_id: str, product_id: str, title: str, score: float | None, payload: dict) -> bool:
         """Add a product with its current attributes and score; False if it is already on the board."""
-        with self._lock:
+        with self._locked():
             board = self.get(board_id)
             if board.has(product_id):
                 return False
@@ -126,7 +149,7 @@ class BoardStore:
             return True
 
     def remove(self, board_id: str, product_id: str) -> None:
-        with self._lock:
+        with self._locked():
             board = self.get(board_id)
             board.items = [i for i in board.items if i.product_id != product_id]
             self._save(board)

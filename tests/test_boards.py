@@ -1,0 +1,100 @@
+"""Boards: writes from several processes and instances all land; CSV exports cannot carry spreadsheet formulas."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from pathlib import Path
+
+from core.boards import BoardStore
+
+PER_WRITER = 300
+
+
+def _add_many(folder: str, board_id: str, prefix: str, start) -> None:
+    """One writer: waits for the common start signal, then adds PER_WRITER distinct products one by one."""
+    boards = BoardStore(Path(folder))
+    start.wait()
+    for n in range(PER_WRITER):
+        assert boards.add(board_id, f"{prefix}{n}", f"title {prefix}{n}", 0.5, {"colour": "Red"})
+
+
+def _ids(boards: BoardStore, board_id: str) -> list[str]:
+    return [i.product_id for i in boards.get(board_id).items]
+
+
+def test_two_processes_adding_to_one_board_lose_no_items(tmp_path):
+    boards = BoardStore(tmp_path / "boards")
+    board = boards.create("Summer")
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: nothing shared but the folder
+    start = ctx.Event()
+    writers = [ctx.Process(target=_add_many, args=(str(boards.folder), board.id, prefix, start))
+               for prefix in ("a", "b")]
+    for w in writers:
+        w.start()
+    start.set()
+    for w in writers:
+        w.join(120)
+    assert [w.exitcode for w in writers] == [0, 0]
+    ids = _ids(boards, board.id)
+    assert len(ids) == 2 * PER_WRITER and len(set(ids)) == 2 * PER_WRITER
+    assert set(ids) == {f"{p}{n}" for p in "ab" for n in range(PER_WRITER)}
+    # Each writer's own items stay in the order it added them.
+    assert [i for i in ids if i[0] == "a"] == [f"a{n}" for n in range(PER_WRITER)]
+
+
+def test_two_store_instances_in_threads_lose_no_items(tmp_path):
+    folder = tmp_path / "boards"
+    board = BoardStore(folder).create("Summer")
+    start = threading.Event()
+    errors = []
+
+    def run(prefix):
+        try:
+            _add_many(str(folder), board.id, prefix, start)
+        except Exception as exc:  # surfaced below: a thread's assertion would otherwise vanish
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in ("a", "b")]
+    for t in threads:
+        t.start()
+    start.set()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    ids = _ids(BoardStore(folder), board.id)
+    assert sorted(ids) == sorted(f"{p}{n}" for p in "ab" for n in range(PER_WRITER))
+
+
+def _create(folder: str, name: str, start, results) -> None:
+    start.wait()
+    try:
+        BoardStore(Path(folder)).create(name)
+        results.put("created")
+    except Exception as exc:
+        results.put(type(exc).__name__)
+
+
+def test_two_processes_creating_the_same_name_make_one_board(tmp_path):
+    folder = tmp_path / "boards"
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    makers = [ctx.Process(target=_create, args=(str(folder), "Summer", start, results)) for _ in range(4)]
+    for m in makers:
+        m.start()
+    start.set()
+    for m in makers:
+        m.join(60)
+    assert sorted(results.get(timeout=5) for _ in makers) == ["BoardError"] * 3 + ["created"]
+    assert [b.name for b in BoardStore(folder).list()] == ["Summer"]
+
+
+def test_an_unwritable_boards_folder_is_a_board_error(tmp_path):
+    import pytest
+
+    from core.boards import BoardError
+
+    blocker = tmp_path / "boards"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(BoardError, match="boards cannot be saved"):
+        BoardStore(blocker).create("Summer")
