@@ -163,11 +163,31 @@ def item_results(board: Board):
             for i in board.items]
 
 
+# A cell starting with one of these is run as a formula by Excel, LibreOffice or Google Sheets (OWASP's list).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# A plain decimal number, nothing around it: no spaces, tabs, "inf" or "nan", which float() would accept.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(value) -> str:
+    """A value as an export cell, with a leading quote on anything a spreadsheet would run as a formula.
+
+    A cell that is entirely a number ("-0.1234", the score we format, or a catalogue price "-5") is left alone:
+    a spreadsheet reads it as that number and runs nothing, and a quote would turn it into text that no longer
+    sums or sorts. Anything else that starts with a trigger (`=1+1`, `-2+cmd|' /C calc'!A0`, `@SUM(A1)`) gets
+    the quote, which spreadsheets show as text and hide in the cell.
+    """
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_TRIGGERS) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cell(v) for k, v in row.items() if k in EXPORT_COLUMNS} for row in rows)
     return buf.getvalue()
 
 

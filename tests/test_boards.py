@@ -98,3 +98,38 @@ def test_an_unwritable_boards_folder_is_a_board_error(tmp_path):
     blocker.write_text("a file where the folder should be")
     with pytest.raises(BoardError, match="boards cannot be saved"):
         BoardStore(blocker).create("Summer")
+
+
+def _result(product_id, title, score=None, **payload):
+    from core.search import Result
+
+    return Result(product_id, score, title, "", payload)
+
+
+def test_export_cells_that_start_a_formula_get_a_leading_quote():
+    from core.boards import selection_csv
+
+    rows = [_result("1", "=HYPERLINK(\"http://evil.example\",\"x\")"), _result("2", "+1+1"),
+            _result("3", "-2+cmd|' /C calc'!A0"), _result("4", "@SUM(A1:A2)"), _result("5", "\t=1"),
+            _result("6", "\r=1"), _result("7", "Plain dress = nice", colour="-Red")]
+    assert selection_csv(rows).split("\r\n") == [
+        "product_id,title,gender,category,sub_category,product_type,colour,usage,score,added_at,image_path",
+        "1,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",,,,,,,,,",
+        "2,'+1+1,,,,,,,,,",
+        "3,'-2+cmd|' /C calc'!A0,,,,,,,,,",
+        "4,'@SUM(A1:A2),,,,,,,,,",
+        "5,'\t=1,,,,,,,,,",
+        "6,\"'\r=1\",,,,,,,,,",
+        "7,Plain dress = nice,,,,,'-Red,,,,",
+        "",
+    ]
+
+
+def test_export_leaves_numbers_alone_even_with_a_sign():
+    from core.boards import csv_cell, selection_csv
+
+    rows = [_result("-5", "Socks", score=-0.1234, colour="+3"), _result("6", "Hat", score=0.5, usage="-1.5e3")]
+    assert selection_csv(rows).split("\r\n")[1:] == ["-5,Socks,,,,,+3,,-0.1234,,", "6,Hat,,,,,,-1.5e3,0.5000,,", ""]
+    # Only a whole number is a number: float() would also accept these, a spreadsheet would not see a number.
+    assert [csv_cell(v) for v in ("-inf", "-nan", "\t5", "-5 ", "-", "+", "-1-1", "-.5", -7)] == \
+        ["'-inf", "'-nan", "'\t5", "'-5 ", "'-", "'+", "'-1-1", "-.5", "-7"]
