@@ -193,13 +193,36 @@ def device_label(config: Settings) -> str:
     return f"{embedder.device}{' (fp16)' if embedder.device.startswith('cuda') else ''}"
 
 
+MAX_UPLOAD_NAME_BYTES = 100  # leaves room for atomic_write's ".<name>.<pid>.<thread>.tmp" under 255 bytes
+
+
+def upload_name(name: str, default: str = "upload.csv") -> str:
+    """A browser-sent file name as a safe name for a file in the uploads folder.
+
+    The name is the client's to choose: it may be empty, ".", "..", a path, or longer than a file system
+    allows. Keep the last path part, replace anything but letters, digits, "_", "-", "." and spaces, strip
+    leading dots (no hidden files, never "." or ".."), and cut it to MAX_UPLOAD_NAME_BYTES keeping the suffix.
+    """
+    import re
+
+    base = re.split(r"[/\\]", name or "")[-1]
+    safe = re.sub(r"[^\w. -]", "_", base).strip(" .")
+    stem, dot, suffix = safe.rpartition(".")
+    if not dot or not stem or len(suffix) > 10:
+        stem, suffix = safe, ""
+    suffix = f".{suffix}" if suffix else ""
+    room = MAX_UPLOAD_NAME_BYTES - len(suffix.encode())
+    stem = stem.encode()[:room].decode(errors="ignore").rstrip(" .")
+    return f"{stem}{suffix}" if stem else default
+
+
 def saved_upload(uploaded, config: Settings):
     """Keep an uploaded CSV under the data dir so its rows can be re-read; returns its path."""
     from pathlib import Path
 
     from core.files import atomic_write
 
-    path = Path(config.data_dir) / "uploads" / Path(uploaded.name).name
+    path = Path(config.data_dir) / "uploads" / upload_name(uploaded.name)
     atomic_write(path, uploaded.getvalue())
     return path
 

@@ -40,7 +40,11 @@ prune = st.checkbox("Delete products that are no longer in the CSV (--prune)", k
 go, sample = st.columns(2)
 target = None
 if go.button("Index catalogue", type="primary", key="idx_go"):
-    target = ui.saved_upload(uploaded, config) if uploaded is not None else (Path(csv_path) if csv_path else None)
+    try:
+        target = ui.saved_upload(uploaded, config) if uploaded is not None else (Path(csv_path) if csv_path else None)
+    except OSError as exc:  # a full or read-only disk
+        st.error(f"The uploaded CSV cannot be saved under the data folder: {exc.strerror or exc}")
+        st.stop()
     if target is None:
         st.error("Give the path of a catalogue CSV on this machine, or upload one.")
     elif uploaded is not None and not images_dir:

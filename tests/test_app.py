@@ -325,3 +325,28 @@ def test_catalog_page_indexes_an_uploaded_csv_with_its_images_folder(app_setting
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Indexed"], metrics["Text only"], metrics["Failed"]) == ("6", "0", "0")
     assert (app_settings.data_dir / "uploads/styles.csv").read_bytes() == catalog.read_bytes()
+
+
+class _Upload:
+    """Stands in for Streamlit's UploadedFile: the two members saved_upload uses."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self._data = name, data
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+@pytest.mark.parametrize("name, saved_as", [
+    ("", "upload.csv"), (".", "upload.csv"), ("..", "upload.csv"),
+    ("a" * 300, "a" * 100), ("b" * 300 + ".csv", "b" * 96 + ".csv"),
+    ("../../boards/x.json", "x.json"), ("..\\..\\styles.csv", "styles.csv"), (".hidden.csv", "hidden.csv"),
+    ("my styles (2024).csv", "my styles _2024_.csv"), ("é" * 300 + ".csv", "é" * 48 + ".csv"),
+])
+def test_uploaded_csv_is_saved_under_a_safe_name_inside_the_uploads_folder(settings, name, saved_as):
+    from app.ui import saved_upload
+
+    path = saved_upload(_Upload(name, b"id,title\n1,Dress\n"), settings)
+    assert path == settings.data_dir / "uploads" / saved_as
+    assert path.read_bytes() == b"id,title\n1,Dress\n"
+    assert [p.name for p in (settings.data_dir / "uploads").iterdir()] == [saved_as]
