@@ -75,10 +75,29 @@ def _filters(args):
     return Filters.of(parse_filter_args(args.filter), parse_filter_args(args.exclude))
 
 
+def _open_reader(settings: Settings):
+    """The store for a read-only command; says so on stderr when it reads another process's published copy."""
+    from core.store import open_store
+
+    store = open_store(settings, read_only=True)
+    if store.note:
+        print(f"note: {store.note}", file=sys.stderr)
+    return store
+
+
+def _close(store, failing: bool) -> None:
+    """Close the store; while another error is on its way out, a failing close must not hide it."""
+    try:
+        store.close()
+    except LensError as exc:
+        if not failing:
+            raise
+        print(f"error: also, closing the index failed: {exc}", file=sys.stderr)
+
+
 def cmd_search(args, settings: Settings) -> int:
     from core.embedder import load_embedder
     from core.search import SearchRequest, search
-    from core.store import open_store
 
     if args.image is not None and not args.image.is_file():
         raise LensError(f"image file not found: {args.image}")
@@ -87,7 +106,7 @@ def cmd_search(args, settings: Settings) -> int:
                             limit=args.limit, offset=args.offset, threshold=args.threshold, diverse=args.diverse,
                             positives=tuple(args.positive), negatives=tuple(args.negative))
     embedder = load_embedder(settings.model, settings.device) if request.needs_model else None
-    store = open_store(settings)
+    store = _open_reader(settings)
     try:
         results = search(store, request, embedder, settings.max_pixels)
     finally:
@@ -104,9 +123,8 @@ def cmd_search(args, settings: Settings) -> int:
 
 def cmd_facets(args, settings: Settings) -> int:
     from core.search import facets
-    from core.store import open_store
 
-    store = open_store(settings)
+    store = _open_reader(settings)
     try:
         counts = facets(store, _filters(args))
     finally:
@@ -121,9 +139,8 @@ def cmd_facets(args, settings: Settings) -> int:
 
 def cmd_duplicates(args, settings: Settings) -> int:
     from core.search import near_duplicates
-    from core.store import open_store
 
-    store = open_store(settings)
+    store = _open_reader(settings)
     try:
         groups = near_duplicates(store, args.threshold)
     finally:
@@ -163,12 +180,16 @@ def cmd_index(args, settings: Settings) -> int:
                                progress=progress)
     except KeyboardInterrupt:
         bar.close()
+        _close(store, failing=True)
         print("interrupted: everything embedded so far is saved; run the same command again to resume",
               file=sys.stderr)
         return 130
-    finally:
+    except BaseException:
         bar.close()
-        store.close()
+        _close(store, failing=True)
+        raise
+    bar.close()
+    _close(store, failing=False)
     if args.json:
         print(json.dumps(report.as_dict()))
     else:
@@ -183,9 +204,8 @@ def cmd_index(args, settings: Settings) -> int:
 
 
 def cmd_stats(args, settings: Settings) -> int:
-    from core.store import open_store
 
-    store = open_store(settings)
+    store = _open_reader(settings)
     try:
         meta = store.require_meta()
         stats = {"count": store.count(), "model": meta["model"], "dim": meta["dim"],
@@ -203,9 +223,8 @@ def cmd_map(args, settings: Settings) -> int:
     from tqdm import tqdm
 
     from core.projection import compute_map
-    from core.store import open_store
 
-    store = open_store(settings)
+    store = _open_reader(settings)
     bar = tqdm(total=100, desc="map", unit="%", disable=None, file=sys.stderr)
 
     def progress(stage: str, fraction: float) -> None:

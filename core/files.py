@@ -1,4 +1,4 @@
-"""Crash-safe file writes shared by the index metadata, boards and maps."""
+"""Crash-safe file writes shared by the index metadata, boards and maps, and the store snapshot copy."""
 
 from __future__ import annotations
 
@@ -20,3 +20,23 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def copy_tree_sparse(src: Path, dst: Path, block: int = 1 << 20) -> None:
+    """Copy a folder, leaving all-zero blocks as holes: the engine preallocates 32 MB files that are mostly empty."""
+    src, dst = Path(src), Path(dst)
+    for folder, _dirs, files in os.walk(src):
+        target = dst / Path(folder).relative_to(src)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            with open(Path(folder) / name, "rb") as fin, open(target / name, "wb") as fout:
+                size = 0
+                while chunk := fin.read(block):
+                    size += len(chunk)
+                    if chunk.count(0) == len(chunk):
+                        fout.seek(len(chunk), os.SEEK_CUR)
+                    else:
+                        fout.write(chunk)
+                fout.truncate(size)
+                fout.flush()
+                os.fsync(fout.fileno())

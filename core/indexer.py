@@ -194,6 +194,9 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
             report.pruned = len(stale)
 
     store.update_meta(last_indexed=time.time(), catalog=str(Path(csv_path).resolve()))
+    t = time.perf_counter()
+    store.publish()  # a consistent copy for read-only commands in other processes
+    report.stages["publish"] = time.perf_counter() - t
     report.failed.sort(key=lambda p: p.row)
     report.seconds = time.perf_counter() - started
     return report

@@ -2,6 +2,7 @@
 
 from core.store.base import (ID_NAMESPACE, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, ProductStore, Query,
                              Recommend, StoredPoint, point_id)
+from core.errors import StoreError
 from core.store.edge import EdgeStore
 from core.store.server import ServerStore
 
@@ -9,8 +10,19 @@ __all__ = ["ID_NAMESPACE", "RRF_K", "VECTOR_NAMES", "Diverse", "EdgeStore", "Fus
            "ProductStore", "Query", "Recommend", "ServerStore", "StoredPoint", "open_store", "point_id"]
 
 
-def open_store(settings) -> ProductStore:
-    """The server store when QDRANT_URL is set, else the embedded shard under LENS_DATA_DIR."""
+def open_store(settings, read_only: bool = False) -> ProductStore:
+    """The server store when QDRANT_URL is set, else the embedded shard under LENS_DATA_DIR.
+
+    read_only (the CLI's stats, search, facets, duplicates, map): when another process holds the embedded
+    index, read the copy it published after its last indexing run instead of refusing.
+    """
     if settings.qdrant_url:
-        return ServerStore.connect(settings.qdrant_url, settings.qdrant_api_key, settings.collection)
-    return EdgeStore(settings.data_dir, settings.collection)
+        return ServerStore.connect(settings.qdrant_url, settings.qdrant_api_key, settings.collection,
+                                   settings.qdrant_timeout)
+    store = EdgeStore(settings.data_dir, settings.collection)
+    if read_only and store.meta() is not None:
+        try:
+            store.acquire()
+        except StoreError:
+            return EdgeStore.snapshot_reader(settings.data_dir, settings.collection)
+    return store

@@ -84,6 +84,7 @@ class ProductStore(ABC):
     """Shared behaviour; subclasses translate to their engine's API."""
 
     backend: str = ""
+    note: str = ""  # set when the data shown comes from somewhere a user should know about (a snapshot)
 
     def ensure(self, model: str, dim: int, recreate: bool = False) -> dict:
         """Open or create the collection for this model; a different model is a clear error."""
@@ -140,8 +141,15 @@ class ProductStore(ABC):
     @abstractmethod
     def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]: ...
 
+    def explain(self, exc: Exception) -> str:
+        """An engine exception as text safe to show (the server store scrubs credentials out of it)."""
+        return str(exc)
+
     def optimize(self) -> None:
         """Merge segments and build vector indexes now (embedded engine); a server does this on its own."""
+
+    def publish(self) -> None:
+        """Make the current contents readable by other processes (embedded engine); a server needs nothing."""
 
     def close(self) -> None:
         """Release resources (the embedded shard's directory lock)."""
@@ -157,7 +165,7 @@ def backend_errors(cls):
             except LensError:
                 raise
             except Exception as exc:
-                raise StoreError(f"{self.backend} store failed ({fn.__name__}): {exc}") from exc
+                raise StoreError(f"{self.backend} store failed ({fn.__name__}): {self.explain(exc)}") from exc
         return call
 
     def wrap_generator(fn):
@@ -168,11 +176,11 @@ def backend_errors(cls):
             except LensError:
                 raise
             except Exception as exc:
-                raise StoreError(f"{self.backend} store failed ({fn.__name__}): {exc}") from exc
+                raise StoreError(f"{self.backend} store failed ({fn.__name__}): {self.explain(exc)}") from exc
         return call
 
     for name in ("meta", "update_meta", "_create", "_drop", "upsert", "delete", "overwrite_payload", "count",
-                 "retrieve", "query", "facet", "optimize"):
+                 "retrieve", "query", "facet", "optimize", "publish", "close"):
         if name in cls.__dict__:
             setattr(cls, name, wrap(cls.__dict__[name]))
     if "scroll" in cls.__dict__:

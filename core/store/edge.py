@@ -3,31 +3,64 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Iterator
 
 from core.catalog import FILTER_FIELDS
 from core.errors import NotIndexed, StoreError
-from core.files import atomic_write
+from core.files import atomic_write, copy_tree_sparse
 from core.filters import Filters
+from core.locks import FileLock, LockBusy
 from core.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, ProductStore, Recommend,
                              StoredPoint, backend_errors, named_vectors)
 
 
+SNAPSHOT_WAIT_S = 60  # a read-only command waits this long for another reader of the same snapshot
+
+
 @backend_errors
 class EdgeStore(ProductStore):
-    """The real Qdrant engine in-process: an EdgeShard under data_dir/collection/."""
+    """The real Qdrant engine in-process: an EdgeShard under data_dir/collection/.
+
+    One process at a time: an OS lock (data_dir/.<collection>.lock) is taken before the engine touches any
+    file and held until close(). The engine's own lock comes too late: a refused load has already rewritten
+    the holder's journal files. After each indexing run the holder publishes a copy of the shard
+    (collection/snapshots/), which read-only commands in other processes open instead of the live files.
+    """
 
     backend = "embedded"
 
     def __init__(self, data_dir: Path, collection: str = "products"):
-        self.root = Path(data_dir) / collection
+        self.data_dir = Path(data_dir)
+        self.collection = collection
+        self.root = self.data_dir / collection
         self.shard_dir = self.root / "shard"
         self.meta_file = self.root / "lens.json"
+        self.snapshots = self.root / "snapshots"
+        self.read_only = False
+        self.note = ""  # what a read-only command should tell the user about where its data came from
+        self._owner = FileLock(self.data_dir / f".{collection}.lock")
         self._shard = None
         self._lock = threading.RLock()  # one shard object shared by every Streamlit session
+
+    # ---- the process lock and the live shard ----
+
+    def acquire(self) -> None:
+        """Take the data dir's lock for this store's lifetime, or refuse at once with who holds it."""
+        if self.read_only or self._owner.held:
+            return
+        try:
+            self._owner.acquire(timeout=0)
+        except LockBusy as exc:
+            raise StoreError(f"the index at {self.root} is open in another process ({exc.holder or 'unknown'}): "
+                             "stop it (or index from the app's Catalog page), or use a Qdrant server "
+                             "(QDRANT_URL). Read-only commands (stats, search, facets, duplicates) still work: "
+                             "they read the copy the other process published.") from None
 
     @property
     def shard(self):
@@ -37,14 +70,14 @@ class EdgeStore(ProductStore):
                     raise NotIndexed("there is no index yet: run `python -m core index --catalog <csv>` first")
                 from qdrant_edge import EdgeShard
 
+                self.acquire()
                 try:
                     self._shard = EdgeShard.load(str(self.shard_dir))
                 except Exception as exc:
-                    if "WouldBlock" in str(exc):
-                        raise StoreError(f"the index at {self.shard_dir} is open in another process (the app or "
-                                         "another command); stop it, or use a Qdrant server (QDRANT_URL)") from exc
                     raise StoreError(f"cannot open the embedded index at {self.shard_dir}: {exc}; "
                                      "rebuild it with --recreate") from exc
+                if not self.read_only and not self._snapshot_current():
+                    self.publish()
             return self._shard
 
     def meta(self) -> dict | None:
@@ -56,7 +89,9 @@ class EdgeStore(ProductStore):
             raise StoreError(f"index metadata {self.meta_file} is unreadable ({exc}); re-index with --recreate") from exc
 
     def update_meta(self, **changes) -> None:
+        self._writable()
         with self._lock:
+            self.acquire()
             meta = self.meta() or {}
             meta.update(changes)
             atomic_write(self.meta_file, json.dumps(meta, indent=2))
@@ -64,8 +99,10 @@ class EdgeStore(ProductStore):
     def _create(self, dim: int, meta: dict) -> None:
         from qdrant_edge import Distance, EdgeConfig, EdgeShard, EdgeVectorParams, PayloadSchemaType, UpdateOperation
 
+        self._writable()
         with self._lock:
-            self.close()
+            self.acquire()  # before any file is touched: two first runs on a fresh data dir must not both create
+            self._close_shard()
             if self.shard_dir.exists():
                 shutil.rmtree(self.shard_dir)
             self.shard_dir.mkdir(parents=True)
@@ -80,18 +117,93 @@ class EdgeStore(ProductStore):
             atomic_write(self.meta_file, json.dumps(meta, indent=2))
 
     def _drop(self) -> None:
-        from qdrant_edge import EdgeShard
-
+        self._writable()
         with self._lock:
-            if self._shard is None and (self.shard_dir / "edge_config.json").exists():
-                try:  # holding the shard proves no other process has it open
-                    self._shard = EdgeShard.load(str(self.shard_dir))
-                except Exception as exc:
-                    if "WouldBlock" in str(exc) or "lock" in str(exc).lower():
-                        raise StoreError(f"the index at {self.shard_dir} is open in another process (the app or "
-                                         "another command); stop it before rebuilding") from exc
-            self.close()
-            shutil.rmtree(self.root, ignore_errors=True)
+            self.acquire()  # holding the lock proves no other process has the shard open
+            self._close_shard()
+            shutil.rmtree(self.root, ignore_errors=True)  # the lock file lives outside root, so it stays held
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError("this is a read-only copy of the index (another process has it open); "
+                             "stop that process to change the index")
+
+    def _changing(self) -> None:
+        """Before a write: mark the published copy out of date, once per run of writes."""
+        self._writable()
+        meta = self.meta() or {}
+        if not meta.get("dirty"):
+            self.update_meta(dirty=True)
+
+    # ---- snapshots: what other processes read while this one holds the index ----
+
+    def _current_snapshot(self) -> str:
+        try:
+            return (self.snapshots / "current").read_text().strip()
+        except OSError:
+            return ""
+
+    def _snapshot_current(self) -> bool:
+        meta = self.meta() or {}
+        name = self._current_snapshot()
+        return bool(name) and not meta.get("dirty") and meta.get("snapshot") == name \
+            and (self.snapshots / name / "shard").is_dir()
+
+    def publish(self) -> None:
+        """Copy the flushed shard and its metadata to a new snapshot, make it current, drop unread old ones."""
+        self._writable()
+        with self._lock:
+            shard = self.shard
+            shard.flush()
+            name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+            staging = self.snapshots / f".{name}.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            copy_tree_sparse(self.shard_dir, staging / "shard")
+            meta = dict(self.meta() or {}, snapshot=name, dirty=False, published=time.time())
+            atomic_write(staging / "lens.json", json.dumps(meta, indent=2))
+            os.replace(staging, self.snapshots / name)
+            atomic_write(self.meta_file, json.dumps(meta, indent=2))
+            atomic_write(self.snapshots / "current", name)
+            for old in self.snapshots.iterdir():
+                if old.is_dir() and old.name != name:
+                    reader = FileLock(old / ".reader.lock")
+                    try:
+                        reader.acquire(timeout=0)  # a copy someone is reading stays until the next publish
+                    except (LockBusy, OSError):
+                        continue
+                    try:
+                        shutil.rmtree(old, ignore_errors=True)
+                    finally:
+                        reader.release()
+
+    @classmethod
+    def snapshot_reader(cls, data_dir: Path, collection: str = "products") -> "EdgeStore":
+        """A read-only store over the latest published snapshot; a second reader waits for the first."""
+        store = cls(data_dir, collection)
+        for _attempt in range(3):
+            name = store._current_snapshot()
+            if not name:
+                break
+            folder = store.snapshots / name
+            reader = FileLock(folder / ".reader.lock")
+            if not folder.is_dir():
+                continue
+            try:
+                reader.acquire(timeout=SNAPSHOT_WAIT_S)
+            except LockBusy:
+                raise StoreError(f"the index's published copy {folder} is busy with another read-only command; "
+                                 "try again") from None
+            if not (folder / "shard").is_dir():  # replaced and removed between reading its name and locking it
+                reader.release()
+                continue
+            store.root, store.shard_dir, store.meta_file = folder, folder / "shard", folder / "lens.json"
+            store.read_only, store._owner = True, reader
+            published = (store.meta() or {}).get("published")
+            store.note = ("the index is open in another process: read its copy published "
+                          + (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(published)) if published else "earlier"))
+            return store
+        raise StoreError(f"the index at {store.root} is open in another process, which has not published a "
+                         "readable copy yet; wait for it to finish indexing, or stop it")
 
     def upsert(self, points: list[StoredPoint]) -> None:
         from qdrant_edge import Point, UpdateOperation
@@ -99,6 +211,7 @@ class EdgeStore(ProductStore):
         if not points:
             return
         with self._lock:
+            self._changing()
             self.shard.update(UpdateOperation.upsert_points(
                 [Point(p.id, {k: list(map(float, v)) for k, v in p.vectors.items()}, p.payload) for p in points]))
             self.shard.flush()
@@ -107,6 +220,7 @@ class EdgeStore(ProductStore):
         from qdrant_edge import UpdateOperation
 
         with self._lock:
+            self._changing()
             self.shard.update(UpdateOperation.overwrite_payload([point], payload))
             self.shard.flush()
 
@@ -115,6 +229,7 @@ class EdgeStore(ProductStore):
 
         if ids:
             with self._lock:
+                self._changing()
                 self.shard.update(UpdateOperation.delete_points(list(ids)))
                 self.shard.flush()
 
@@ -176,11 +291,21 @@ class EdgeStore(ProductStore):
             self.shard.optimize()
 
     def close(self) -> None:
+        """Flush and close the shard, then release the process lock, even when the engine fails to close."""
         with self._lock:
-            if self._shard is not None:
-                self._shard.flush()
-                self._shard.close()
-                self._shard = None
+            try:
+                self._close_shard()
+            finally:
+                self._owner.release()
+
+    def _close_shard(self) -> None:
+        if self._shard is not None:
+            shard, self._shard = self._shard, None
+            try:
+                if not self.read_only:
+                    shard.flush()
+            finally:
+                shard.close()
 
 
 def _edge_filter(filters: Filters | None):

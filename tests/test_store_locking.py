@@ -1,0 +1,167 @@
+"""One process owns the embedded index: others are refused before the engine touches a file, and read a published copy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from core.errors import StoreError
+from core.store import EdgeStore, StoredPoint, open_store, point_id
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    from core.store import EdgeStore, StoredPoint, point_id
+    data_dir, batches, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    store = EdgeStore(data_dir)
+    store.ensure("hand-made", 4)
+    written = 0
+    for b in range(batches):
+        store.upsert([StoredPoint(point_id(f"{b}-{i}"), {"image": [1.0, b, i, 1.0], "text": [0.5, 1.0, b, i]},
+                                  {"product_id": f"{b}-{i}", "colour": "Red" if i % 2 else "Blue"})
+                      for i in range(20)])
+        written += 20
+        if b == 0:
+            store.publish()
+            open(ready, "w").write("ready")
+        if b % 10 == 9:
+            store.publish()
+        time.sleep(0.1)
+    store.update_meta(last_indexed=time.time())
+    store.publish()
+    store.close()
+    print("WROTE", written)
+""")
+
+INTRUDER = textwrap.dedent("""
+    import sys
+    from core.errors import StoreError
+    from core.store import EdgeStore
+    try:
+        EdgeStore(sys.argv[1]).count()
+        print("OPENED")
+    except StoreError as exc:
+        print("REFUSED", exc)
+""")
+
+
+def _env(**extra) -> dict:
+    return dict(os.environ, PYTHONPATH=str(ROOT), **extra)
+
+
+def _points(n: int, prefix: str = "p") -> list[StoredPoint]:
+    return [StoredPoint(point_id(f"{prefix}{i}"), {"image": [1.0, i, 0.0, 1.0], "text": [0.0, 1.0, i, 1.0]},
+                        {"product_id": f"{prefix}{i}", "colour": "Red"}) for i in range(n)]
+
+
+def test_second_processes_are_refused_and_the_writer_loses_nothing(tmp_path):
+    data_dir, ready = tmp_path / "data", tmp_path / "ready"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(data_dir), "60", str(ready)], cwd=ROOT, env=_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not ready.exists() and writer.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    intruders, readers = [], []
+    while writer.poll() is None:
+        intruders.append(subprocess.run([sys.executable, "-c", INTRUDER, str(data_dir)], cwd=ROOT, env=_env(),
+                                        capture_output=True, text=True).stdout)
+        readers.append(subprocess.run([sys.executable, "-m", "core", "stats", "--json"], cwd=ROOT,
+                                      env=_env(LENS_DATA_DIR=str(data_dir)), capture_output=True, text=True))
+    out, err = writer.communicate()
+    assert writer.returncode == 0, err
+    assert out.split() == ["WROTE", "1200"]
+    assert len(intruders) >= 2, "the writer finished before any second process could try"
+    assert all(o.startswith("REFUSED the index at") and "open in another process (pid " in o for o in intruders)
+    for r in readers:  # a read-only command during the writes reads a published copy, consistently
+        assert r.returncode == 0, r.stderr
+        assert "note: the index is open in another process: read its copy published" in r.stderr
+        assert json.loads(r.stdout)["count"] % 20 == 0 and json.loads(r.stdout)["count"] >= 20
+    store = EdgeStore(data_dir)
+    assert store.count() == 1200
+    hits = store.retrieve([point_id(f"{b}-{i}") for b in range(60) for i in range(20)])
+    assert len(hits) == 1200
+    store.close()
+
+
+def test_a_refused_open_in_the_same_process_leaves_the_holder_working(tmp_path):
+    holder = EdgeStore(tmp_path)
+    holder.ensure("hand-made", 4)
+    holder.upsert(_points(10))
+    for _ in range(3):
+        with pytest.raises(StoreError, match="open in another process"):
+            EdgeStore(tmp_path).count()
+    holder.upsert(_points(10, "q"))  # failed here with "Tracker journal ... is shorter than expected"
+    assert holder.count() == 20
+    holder.close()
+    reopened = EdgeStore(tmp_path)
+    assert reopened.count() == 20
+    reopened.close()
+
+
+def test_two_first_runs_on_a_fresh_data_dir_one_creates_the_other_is_told_why(tmp_path):
+    first, second = EdgeStore(tmp_path), EdgeStore(tmp_path)
+    first.ensure("hand-made", 4)
+    with pytest.raises(StoreError, match="open in another process"):
+        second.ensure("hand-made", 4, recreate=True)
+    first.upsert(_points(5))
+    first.close()
+    assert second.count() == 5  # once the first has gone, the second may open it
+    second.close()
+
+
+def test_read_only_open_uses_the_live_index_when_free_and_the_snapshot_when_held(tmp_path, settings):
+    holder = EdgeStore(settings.data_dir, settings.collection)
+    holder.ensure("hand-made", 4)
+    holder.upsert(_points(7))
+    holder.update_meta(last_indexed=1.0)
+    holder.publish()
+    holder.upsert(_points(3, "late"))  # not yet published
+    reader = open_store(settings, read_only=True)
+    assert reader.read_only and reader.count() == 7 and "read its copy published" in reader.note
+    with pytest.raises(StoreError, match="read-only copy"):
+        reader.upsert(_points(1, "x"))
+    reader.close()
+    holder.close()
+    live = open_store(settings, read_only=True)
+    assert not live.read_only and live.count() == 10 and live.note == ""
+    live.close()
+
+
+def test_publishing_keeps_a_snapshot_that_is_being_read_and_removes_the_others(tmp_path):
+    holder = EdgeStore(tmp_path)
+    holder.ensure("hand-made", 4)
+    holder.upsert(_points(2))
+    holder.publish()
+    reader = EdgeStore.snapshot_reader(tmp_path)
+    first = reader.root.name
+    holder.upsert(_points(4))
+    holder.publish()
+    holder.upsert(_points(6))
+    holder.publish()
+    names = sorted(p.name for p in holder.snapshots.iterdir() if p.is_dir())
+    assert first in names and len(names) == 2  # the one being read, and the newest
+    assert reader.count() == 2
+    reader.close()
+    holder.publish()
+    assert len([p for p in holder.snapshots.iterdir() if p.is_dir()]) == 1
+    holder.close()
+
+
+def test_a_snapshot_copy_is_sparse_not_a_full_copy_of_preallocated_files(tmp_path):
+    holder = EdgeStore(tmp_path)
+    holder.ensure("hand-made", 4)
+    holder.upsert(_points(50))
+    holder.publish()
+    snapshot = holder.snapshots / (holder.snapshots / "current").read_text()
+    allocated = sum(f.stat().st_blocks * 512 for f in snapshot.rglob("*") if f.is_file())
+    apparent = sum(f.stat().st_size for f in snapshot.rglob("*") if f.is_file())
+    assert apparent > 50_000_000 and allocated < apparent / 10
+    holder.close()
