@@ -124,6 +124,8 @@ class ImageResolver:
             return self._resolve(product_id, image_value)
         except (OSError, ValueError) as exc:  # e.g. a file name longer than the file system allows
             return None, f"image path unusable: {exc}"
+        except RuntimeError as exc:  # Path.resolve() on a symlink loop
+            return None, f"image path unusable (symlink loop?): {exc}"
 
     def _resolve(self, product_id: str, image_value: str) -> tuple[Path | None, str | None]:
         if image_value:
@@ -148,18 +150,49 @@ class ImageResolver:
         return None, f"image file not found: no {safe_id}.jpg/.jpeg/.png/.webp under {self.root}"
 
 
-def _open_rows(csv_path: Path) -> Iterator[tuple[int, list[str] | None, str | None]]:
-    """Yield (line number, fields, problem) for every CSV record; invalid UTF-8 becomes a per-row problem."""
+DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xef\xbb\xbf", "utf-8"),
+        (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def decode_catalog(raw: bytes, csv_path: Path) -> str:
+    """Text of a catalogue file: UTF-8, or UTF-16/32 with a byte-order mark; anything else is refused or per-row."""
+    for bom, encoding in BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw[len(bom):].decode(encoding, errors="surrogateescape" if encoding == "utf-8" else "strict")
+            except UnicodeDecodeError as exc:
+                raise CatalogError(f"catalogue {csv_path} starts with a {encoding} byte-order mark but is not "
+                                   f"valid {encoding} ({exc.reason}); save it as UTF-8") from None
+    if raw[:4096].count(b"\x00") > len(raw[:4096]) // 8:
+        raise CatalogError(f"catalogue {csv_path} looks like UTF-16 without a byte-order mark (it is full of NUL "
+                           "bytes); save it as UTF-8 (in Excel: CSV UTF-8)")
+    return raw.decode("utf-8", errors="surrogateescape")
+
+
+def sniff_delimiter(text: str) -> str:
+    """The separator of the header line: the most frequent of , ; tab | (comma when none appears)."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _open_rows(csv_path: Path) -> tuple[str, Iterator[tuple[int, list[str] | None, str | None]]]:
+    """(delimiter, rows): rows yields (line number, fields, problem); invalid UTF-8 becomes a per-row problem."""
     try:
         raw = csv_path.read_bytes()
     except FileNotFoundError:
         raise CatalogError(f"catalogue file not found: {csv_path}") from None
     except OSError as exc:
         raise CatalogError(f"catalogue file cannot be read: {csv_path}: {exc.strerror or exc}") from None
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    text = raw.decode("utf-8", errors="surrogateescape")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    text = decode_catalog(raw, csv_path)
+    delimiter = sniff_delimiter(text)
+    return delimiter, _records(csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter))
+
+
+def _records(reader) -> Iterator[tuple[int, list[str] | None, str | None]]:
     while True:
         start = reader.line_num + 1
         try:
@@ -176,7 +209,7 @@ def _open_rows(csv_path: Path) -> Iterator[tuple[int, list[str] | None, str | No
 def read_catalog(csv_path: Path, images_dir: Path | None = None) -> Catalog:
     """Read a catalogue CSV; raises CatalogError only when the whole file is unusable."""
     csv_path = Path(csv_path)
-    rows = _open_rows(csv_path)
+    delimiter, rows = _open_rows(csv_path)
     header = None
     for _line, fields, _problem in rows:
         if fields and any(f.strip() for f in fields):
@@ -188,9 +221,9 @@ def read_catalog(csv_path: Path, images_dir: Path | None = None) -> Catalog:
     by_key = {_column_key(h): i for i, h in enumerate(header)}
     missing = [col for col in REQUIRED if _column_key(col) not in by_key]
     if missing:
-        raise CatalogError(
-            f"catalogue is missing required column(s) {', '.join(missing)}; columns found: {', '.join(header)}"
-        )
+        shown = ", ".join(h[:60] for h in header[:30]) + (", ..." if len(header) > 30 else "")
+        raise CatalogError(f"catalogue is missing required column(s) {', '.join(missing)}; {len(header)} column(s) "
+                           f"found ({DELIMITER_NAMES[delimiter]}-separated): {shown}")
     known = {_column_key(col): key for col, key in COLUMNS.items()}
     keys = [known.get(_column_key(h), snake_case(h) or f"column_{i + 1}") for i, h in enumerate(header)]
     clashes = sorted({k for k in keys if keys.count(k) > 1 or k in RESERVED_KEYS})

@@ -99,8 +99,10 @@ def cmd_search(args, settings: Settings) -> int:
     from core.embedder import load_embedder
     from core.search import SearchRequest, search
 
-    if args.image is not None and not args.image.is_file():
-        raise LensError(f"image file not found: {args.image}")
+    if args.image is not None:
+        from core.images import read_image_bytes
+
+        read_image_bytes(args.image)  # a clear reason for a missing file, a folder or a pipe, before loading a model
     request = SearchRequest(text=args.text, image=args.image, like=args.like, weight=args.weight,
                             fusion=args.fusion, use_text_vectors=args.text_vectors, filters=_filters(args),
                             limit=args.limit, offset=args.offset, threshold=args.threshold, diverse=args.diverse,

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from core.errors import ImageRejected, ModelLoadError
+from core.images import MAX_ASPECT
 
 T = TypeVar("T")
 CLIP_MAX_TOKENS = 77
@@ -123,6 +124,9 @@ class Embedder:
         w, h = image.size
         scale = self.image_size / min(w, h)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        # Bound what the resize allocates, whatever the decoder let through (check_shape caps the aspect).
+        if size[0] * size[1] > self.image_size ** 2 * MAX_ASPECT:
+            raise ImageRejected(f"image is {w}x{h}: resizing it for the model would need {size[0]}x{size[1]} px")
         return image if size == image.size else image.resize(size, Image.Resampling.BICUBIC)
 
     def stream_images(self, items: Iterable[T], load: Callable[[T], Image.Image],

@@ -54,5 +54,7 @@ def parse_filter_args(args: Iterable[str]) -> dict[str, list[str]]:
         if not sep or not name.strip():
             raise BadQuery(f"filter must look like field=value1,value2, got {arg!r}")
         check_field(name.strip())
+        if not any(v.strip() for v in values.split(",")):
+            raise BadQuery(f"filter {arg!r} has no value: give at least one, like {name.strip()}=Red")
         out.setdefault(name.strip(), []).extend(v.strip() for v in values.split(",") if v.strip())
     return out

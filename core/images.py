@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from pathlib import Path
 from typing import Union
@@ -11,26 +13,70 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from core.errors import ImageRejected
 
-# We enforce our own pixel cap from the header, before any pixel is decoded.
-Image.MAX_IMAGE_PIXELS = None
+# Our own cap (LENS_MAX_PIXELS) is checked from the header before any pixel is decoded, so Pillow's warning
+# between its two limits says nothing new. Pillow's own guard (an error above twice its limit) stays on.
+# Filters are set once here, at import: warnings.catch_warnings() per decode is not thread-safe.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+MIN_SIDE_PX = 8        # a product photo with a side under 8 px carries nothing a model can use
+MAX_ASPECT = 20.0      # 1x300000 would be resized to 224x67,200,000: refuse before any resize can explode
 
 ImageSource = Union[str, Path, bytes, Image.Image]
 
 
 def read_image_bytes(path: Path) -> bytes:
-    """Read a file's bytes, turning OS problems into a reason."""
+    """Read a regular file's bytes, turning OS problems into a reason.
+
+    Opened non-blocking and checked with fstat before reading: a FIFO or device named like a photo would
+    otherwise block the whole indexing run forever.
+    """
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise ImageRejected(f"image file not found: {path}") from None
     except IsADirectoryError:
         raise ImageRejected(f"image path is a folder, not a file: {path}") from None
     except OSError as exc:
         raise ImageRejected(f"image file cannot be read: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ImageRejected(f"image path is a folder, not a file: {path}")
+        if not stat.S_ISREG(mode):
+            raise ImageRejected(f"image path is not a regular file ({_file_kind(mode)}): {path}")
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            data = fh.read()
+    except OSError as exc:
+        raise ImageRejected(f"image file cannot be read: {exc.strerror or exc}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
     if not data:
         raise ImageRejected("image file is empty (0 bytes)")
     return data
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def check_shape(width: int, height: int, max_pixels: int) -> None:
+    """Refuse sizes that would cost far more memory than a photo: too many pixels, a tiny side, a sliver."""
+    if width * height > max_pixels:
+        raise ImageRejected(f"image is {width}x{height} = {width * height / 1e6:.1f} MP, above the "
+                            f"{max_pixels / 1e6:.0f} MP cap (LENS_MAX_PIXELS)")
+    short, long = min(width, height), max(width, height)
+    if short < MIN_SIDE_PX:
+        raise ImageRejected(f"image is {width}x{height}: a side under {MIN_SIDE_PX} px is not a product photo")
+    if long / short > MAX_ASPECT:
+        raise ImageRejected(f"image is {width}x{height}: an aspect ratio above {MAX_ASPECT:.0f}:1 is not a "
+                            "product photo")
 
 
 def decode_image(data: bytes, max_pixels: int, draft_size: int | None = None) -> Image.Image:
@@ -42,20 +88,15 @@ def decode_image(data: bytes, max_pixels: int, draft_size: int | None = None) ->
     if not data:
         raise ImageRejected("image file is empty (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageRejected(
-                    f"image is {width}x{height} = {width * height / 1e6:.1f} MP, above the "
-                    f"{max_pixels / 1e6:.0f} MP cap (LENS_MAX_PIXELS)"
-                )
-            if draft_size and image.format == "JPEG":
-                image.draft("RGB", (draft_size, draft_size))
-            image.load()
+        image = Image.open(io.BytesIO(data))
+        check_shape(*image.size, max_pixels)
+        if draft_size and image.format == "JPEG":
+            image.draft("RGB", (draft_size, draft_size))
+        image.load()
     except ImageRejected:
         raise
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(f"image refused by the decoder's own size guard: {exc}") from None
     except UnidentifiedImageError:
         raise ImageRejected("not an image file (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -78,6 +119,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def open_image(source: ImageSource, max_pixels: int, draft_size: int | None = None) -> Image.Image:
     """Open an image given as a path, raw bytes or a PIL image (uploads and CLI queries)."""
     if isinstance(source, Image.Image):
+        check_shape(*source.size, max_pixels)
         return to_rgb(source)
     if isinstance(source, (bytes, bytearray)):
         return decode_image(bytes(source), max_pixels, draft_size)

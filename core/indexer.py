@@ -13,7 +13,7 @@ from typing import Callable
 
 from core.catalog import Product, RowProblem, read_catalog
 from core.errors import CatalogError, ImageRejected
-from core.images import decode_image, read_image_bytes
+from core.images import MAX_ASPECT, MIN_SIDE_PX, decode_image, read_image_bytes
 from core.store import ProductStore, StoredPoint, point_id
 
 Progress = Callable[[int, int], None]
@@ -49,6 +49,12 @@ class IndexReport:
 def fingerprint(model: str, text: str, image_digest: str) -> str:
     """Changes when the image bytes, the product text or the model change: when the vectors must be redone."""
     return hashlib.sha256(f"{model}\0{text}\0{image_digest}".encode()).hexdigest()[:32]
+
+
+def decode_settings(max_pixels: int) -> str:
+    """The settings that decide whether a photo is refused: part of a text-only product's fingerprint, so
+    raising LENS_MAX_PIXELS (or a change of the shape limits) retries the photos it refused."""
+    return f"decode:{max_pixels}:{MIN_SIDE_PX}:{MAX_ASPECT:g}"
 
 
 def payload_hash(payload: dict) -> str:
@@ -108,9 +114,11 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
         digests = list(pool.map(_image_digest, catalog.products))
     todo: list[_Job] = []
     unchanged_ids: list[str] = []
+    refused_under = decode_settings(max_pixels)
     for product, digest in zip(catalog.products, digests):
         stored = existing.get(product.product_id)
-        if stored and stored[1] == fingerprint(embedder.name, product.text, digest):
+        if stored and stored[1] in (fingerprint(embedder.name, product.text, digest),
+                                    fingerprint(embedder.name, product.text, f"{digest}|{refused_under}")):
             unchanged_ids.append(stored[0])
             if stored[2] != payload_hash(product.payload):
                 _rewrite_payload(store, stored[0], product)
@@ -156,8 +164,9 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
         points = []
         for (job, image_vector), text_vector in zip(jobs, text_vectors):
             product = job.product
+            digest = job.image_digest if image_vector is not None else f"{job.image_digest}|{refused_under}"
             payload = dict(product.payload, product_id=product.product_id,
-                           fingerprint=fingerprint(embedder.name, product.text, job.image_digest),
+                           fingerprint=fingerprint(embedder.name, product.text, digest),
                            payload_hash=payload_hash(product.payload), text_only=image_vector is None)
             vectors = {"text": text_vector}
             if image_vector is None:

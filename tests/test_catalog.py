@@ -35,7 +35,7 @@ def test_missing_required_column_names_it_and_lists_found_columns(tmp_path):
     with pytest.raises(CatalogError) as err:
         read_catalog(csv_path)
     assert "Colour" in str(err.value)
-    assert "columns found: ProductId, Gender, Category, SubCategory, ProductType, Usage, ProductTitle" in str(err.value)
+    assert "7 column(s) found (comma-separated): ProductId, Gender, Category, SubCategory, ProductType, Usage, ProductTitle" in str(err.value)
 
 
 def test_missing_csv_file_is_a_clear_error(tmp_path):

@@ -23,8 +23,8 @@ def test_good_jpeg_decodes_to_rgb():
 
 def test_transparent_png_is_composited_on_white():
     buf = io.BytesIO()
-    Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(buf, "PNG")
-    assert decode_image(buf.getvalue(), 100).getpixel((0, 0)) == (255, 255, 255)
+    Image.new("RGBA", (16, 16), (0, 0, 0, 0)).save(buf, "PNG")
+    assert decode_image(buf.getvalue(), 1000).getpixel((0, 0)) == (255, 255, 255)
 
 
 @pytest.mark.parametrize("data, reason", [
@@ -56,5 +56,5 @@ def test_missing_and_folder_paths_are_rejected(tmp_path):
 def test_open_image_accepts_path_bytes_and_pil(tmp_path):
     path = tmp_path / "a.jpg"
     path.write_bytes(_jpeg())
-    for source in (path, str(path), _jpeg(), Image.new("L", (3, 3))):
+    for source in (path, str(path), _jpeg(), Image.new("L", (16, 16))):
         assert open_image(source, 10_000).mode == "RGB"
