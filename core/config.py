@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 DEFAULT_MODEL = "clip-ViT-B-32"
 
@@ -19,7 +20,10 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "LENS_MAX_PIXELS": ("40000000", "images with more pixels are refused (decompression bombs)"),
     "QDRANT_URL": ("", "when set, use this Qdrant server instead of the embedded engine"),
     "QDRANT_API_KEY": ("", "API key for QDRANT_URL (never shown or logged)"),
+    "QDRANT_TIMEOUT": ("30", "seconds to wait for the Qdrant server before a request fails"),
 }
+
+REDACTED = "***"
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Settings:
     max_pixels: int = 40_000_000
     qdrant_url: str = ""
     qdrant_api_key: str = field(default="", repr=False)
+    qdrant_timeout: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, secrets: Mapping[str, str] | None = None) -> "Settings":
@@ -54,6 +59,7 @@ class Settings:
             max_pixels=_positive_int("LENS_MAX_PIXELS", get("LENS_MAX_PIXELS")),
             qdrant_url=get("QDRANT_URL"),
             qdrant_api_key=get("QDRANT_API_KEY"),
+            qdrant_timeout=_positive_int("QDRANT_TIMEOUT", get("QDRANT_TIMEOUT")),
         )
 
     def with_overrides(self, **changes) -> "Settings":
@@ -62,8 +68,58 @@ class Settings:
 
     @property
     def backend_label(self) -> str:
-        """Human-readable backend: 'embedded (<dir>)' or the server URL, never the key."""
-        return self.qdrant_url or f"embedded ({self.data_dir})"
+        """Human-readable backend: 'embedded (<dir>)' or the server URL with its credentials redacted."""
+        return redact_url(self.qdrant_url) if self.qdrant_url else f"embedded ({self.data_dir})"
+
+
+def redact_url(url: str) -> str:
+    """The URL as it may be shown: password (or a lone user token), query values and fragment become ***."""
+    parts = _split(url)
+    if parts is None:
+        return REDACTED
+    if "@" in parts.path:  # an unescaped "/" in the password: nothing after the scheme can be trusted
+        return f"{parts.scheme}://{REDACTED}" if parts.scheme else REDACTED
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        host = f"{user}:{REDACTED}@{host}" if colon else f"{REDACTED}@{host}"
+    query = "&".join(f"{key}={REDACTED}" if sep else REDACTED
+                     for key, sep, _ in (item.partition("=") for item in parts.query.split("&")))
+    shown = urlunsplit((parts.scheme, host, parts.path, query if parts.query else "",
+                        REDACTED if parts.fragment else ""))
+    return shown if "://" in url else shown.removeprefix("//")
+
+
+def scrub(text: str, url: str = "", api_key: str = "") -> str:
+    """text with url redacted and every credential it holds (and the API key) replaced by ***, raw or decoded."""
+    if url:
+        text = text.replace(url, redact_url(url))
+    for secret in sorted({*_url_secrets(url), api_key} - {""}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _split(url: str):
+    """urlsplit that also reads 'user:pass@host:6333' (no scheme) as qdrant-client does; None if unparseable."""
+    try:
+        return urlsplit(url if "://" in url else f"//{url}")
+    except ValueError:
+        return None
+
+
+def _url_secrets(url: str) -> set[str]:
+    """What redact_url hides: the password (or lone user), query values and fragment, as written and decoded."""
+    parts = _split(url)
+    if parts is None or "@" in parts.path:
+        found = {url.partition("://")[2] or url}
+    else:
+        userinfo, at, _ = parts.netloc.rpartition("@")
+        user, colon, password = userinfo.partition(":")
+        found = {password if colon else user} if at else set()
+        found |= {value for _, _, value in (item.partition("=") for item in parts.query.split("&"))}
+        found |= {item for item in parts.query.split("&") if "=" not in item}
+        found.add(parts.fragment)
+    return {form for secret in found for form in (secret, unquote(secret))} - {""}
 
 
 def _positive_int(name: str, raw: str) -> int:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import OPTIONS, Settings
+from core.config import OPTIONS, Settings, redact_url, scrub
 from core.errors import ConfigError
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -26,3 +26,42 @@ def test_env_overrides_defaults_and_secrets_fill_gaps():
 def test_bad_batch_size_is_rejected(value):
     with pytest.raises(ConfigError, match="LENS_BATCH_SIZE"):
         Settings.from_env({"LENS_BATCH_SIZE": value})
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "2.5", "soon"])
+def test_bad_qdrant_timeout_is_rejected(value):
+    with pytest.raises(ConfigError, match="QDRANT_TIMEOUT must be a positive integer"):
+        Settings.from_env({"QDRANT_TIMEOUT": value})
+
+
+def test_qdrant_timeout_defaults_to_30_seconds():
+    assert (Settings.from_env({}).qdrant_timeout, Settings.from_env({"QDRANT_TIMEOUT": "5"}).qdrant_timeout) == (30, 5)
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("http://admin:hunter2@host", "http://admin:***@host"),
+    ("http://admin:hunter2@host:6333/", "http://admin:***@host:6333/"),
+    ("https://admin:p%40ss@q.example:6333/prefix", "https://admin:***@q.example:6333/prefix"),
+    ("http://token-only@host:6333", "http://***@host:6333"),
+    ("admin:hunter2@localhost:6333", "admin:***@localhost:6333"),  # no scheme, as qdrant-client accepts it
+    ("http://host:6333/?api-key=s3cret&debug", "http://host:6333/?api-key=***&***"),
+    ("http://host:6333/#s3cret", "http://host:6333/#***"),
+    ("http://a:pa/ss@host", "http://***"),  # an unescaped "/" in the password: hide everything after the scheme
+    ("http://[::1", "***"),  # unparseable
+    ("http://q.example:6333", "http://q.example:6333"),
+    ("localhost:6333", "localhost:6333"),
+    (":memory:", ":memory:"),
+])
+def test_redact_url_hides_passwords_tokens_and_query_values(url, shown):
+    assert redact_url(url) == shown
+
+
+def test_backend_label_redacts_the_password():
+    settings = Settings.from_env({"QDRANT_URL": "http://admin:hunter2@host:6333/?key=abc"})
+    assert settings.backend_label == "http://admin:***@host:6333/?key=***"
+
+
+def test_scrub_removes_the_url_password_the_api_key_and_their_decoded_forms():
+    url = "http://admin:p%40ss-word@host:6333?token=t0k"
+    text = f"failed {url}: p@ss-word / p%40ss-word / t0k / api-key K-123 / admin"
+    assert scrub(text, url, "K-123") == "failed http://admin:***@host:6333?token=***: *** / *** / *** / api-key *** / admin"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from core.catalog import FILTER_FIELDS
+from core.config import redact_url, scrub
 from core.errors import StoreError
 from core.filters import Filters
 from core.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, ProductStore, Recommend,
@@ -15,22 +16,31 @@ from core.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, 
 class ServerStore(ProductStore):
     """A Qdrant server or cluster through qdrant-client (":memory:" stands in for a server in tests)."""
 
-    def __init__(self, client, collection: str = "products", label: str = "server"):
+    def __init__(self, client, collection: str = "products", label: str = "server", *, url: str = "",
+                 api_key: str = "", timeout: int = 30):
         self.client = client
         self.collection = collection
-        self.backend = label
+        self.backend = label  # shown to users: the URL with its credentials redacted
+        self.timeout = timeout
+        self._url, self._api_key = url, api_key
 
     @classmethod
-    def connect(cls, url: str, api_key: str = "", collection: str = "products") -> "ServerStore":
+    def connect(cls, url: str, api_key: str = "", collection: str = "products", timeout: int = 30) -> "ServerStore":
         from qdrant_client import QdrantClient
 
         if url == ":memory:":
             return cls(QdrantClient(location=":memory:"), collection, "server (:memory:)")
         try:
-            client = QdrantClient(url=url, api_key=api_key or None, timeout=30)
+            # check_compatibility=False: the client's check warns from a background thread at a random moment
+            # (even after our own error line); an unreachable server fails the first request with a StoreError.
+            client = QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False)
         except Exception as exc:
-            raise StoreError(f"cannot connect to the Qdrant server at {url}: {exc}") from exc
-        return cls(client, collection, url)
+            raise StoreError(f"cannot use QDRANT_URL {redact_url(url)}: {scrub(str(exc), url, api_key)}") from exc
+        return cls(client, collection, redact_url(url), url=url, api_key=api_key, timeout=timeout)
+
+    def explain(self, exc: Exception) -> str:
+        """One line about a client exception, with the URL's password and the API key scrubbed out."""
+        return scrub(_describe(exc, self.timeout), self._url, self._api_key)
 
     def meta(self) -> dict | None:
         try:
@@ -38,12 +48,15 @@ class ServerStore(ProductStore):
                 return None
             info = self.client.get_collection(self.collection)
         except Exception as exc:
-            raise StoreError(f"cannot reach the Qdrant server ({self.backend}): {exc}") from exc
+            raise StoreError(f"cannot reach the Qdrant server at {self.backend}: {self.explain(exc)}") from exc
         meta = dict(info.config.metadata or {})
         if "model" not in meta:
-            raise StoreError(f"collection {self.collection!r} was not made by Catalog Lens; "
-                             "set LENS_COLLECTION to another name or re-index with --recreate")
+            raise StoreError(self._not_ours())
         return meta
+
+    def _not_ours(self, consequence: str = "") -> str:
+        return (f"collection {self.collection!r} on {self.backend} was not made by Catalog Lens{consequence}; "
+                "set LENS_COLLECTION to another name")
 
     def update_meta(self, **changes) -> None:
         meta = self.meta() or {}
@@ -53,8 +66,7 @@ class ServerStore(ProductStore):
     def _create(self, dim: int, meta: dict) -> None:
         from qdrant_client import models
 
-        if self.client.collection_exists(self.collection):
-            self.client.delete_collection(self.collection)
+        self._drop()
         self.client.create_collection(
             self.collection,
             vectors_config={n: models.VectorParams(size=dim, distance=models.Distance.COSINE) for n in VECTOR_NAMES},
@@ -63,6 +75,11 @@ class ServerStore(ProductStore):
             self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
 
     def _drop(self) -> None:
+        """Delete our own collection; one without our metadata may be someone's data on a shared cluster."""
+        if not self.client.collection_exists(self.collection):
+            return
+        if "model" not in (self.client.get_collection(self.collection).config.metadata or {}):
+            raise StoreError(self._not_ours(", so --recreate will not delete it"))
         self.client.delete_collection(self.collection)
 
     def upsert(self, points: list[StoredPoint]) -> None:
@@ -127,6 +144,27 @@ class ServerStore(ProductStore):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _describe(exc: Exception, timeout: int) -> str:
+    """A client exception as one line that says what to check: a timeout, a refused connection, an HTTP status."""
+    import httpx
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+    cause = exc.source if isinstance(exc, ResponseHandlingException) else exc
+    if isinstance(cause, httpx.TimeoutException):
+        return f"no answer within {timeout} s; check that the server is up, or raise QDRANT_TIMEOUT"
+    if isinstance(cause, httpx.TransportError):
+        return f"cannot connect ({cause or type(cause).__name__}); check QDRANT_URL and that the server is running"
+    if isinstance(exc, UnexpectedResponse):
+        if exc.status_code in (401, 403):
+            return f"the server refused the request (HTTP {exc.status_code}); check QDRANT_API_KEY"
+        try:
+            detail = exc.structured()["status"]["error"]
+        except Exception:
+            detail = exc.content[:200].decode("utf-8", "replace")
+        return " ".join(f"HTTP {exc.status_code} {exc.reason_phrase}: {detail}".split())
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _server_filter(filters: Filters | None):
