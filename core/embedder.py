@@ -6,6 +6,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict, deque
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,34 @@ from core.images import MAX_ASPECT
 T = TypeVar("T")
 CLIP_MAX_TOKENS = 77
 QUERY_CACHE_SIZE = 256
+BULK_CHUNK = 8  # indexing runs the model 8 inputs at a time, so a search waits for at most one such chunk
+
+
+class ModelTurns:
+    """One forward pass at a time (torch modules and fast tokenizers are shared, not re-entrant), and a
+    search that is waiting goes before the next indexing chunk: sessions stay responsive during indexing."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._busy = False
+        self._queries_waiting = 0
+
+    @contextmanager
+    def turn(self, query: bool):
+        with self._cond:
+            self._queries_waiting += query
+            try:
+                while self._busy or (not query and self._queries_waiting):
+                    self._cond.wait()
+            finally:
+                self._queries_waiting -= query
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -78,25 +107,30 @@ class Embedder:
         self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
                        else self.model.get_sentence_embedding_dimension())
         self.image_size = _image_short_side(self.model)
-        self._lock = threading.Lock()  # one forward pass at a time: torch modules are shared across sessions
+        self._turns = ModelTurns()
+        self._cache_lock = threading.Lock()  # the query cache only: a cached search never waits for the model
         self._queries: OrderedDict = OrderedDict()  # single-query vectors: reruns of the app re-encode nothing
 
-    def _encode(self, inputs: list, batch_size: int) -> np.ndarray:
+    def _encode(self, inputs: list, batch_size: int, query: bool = False) -> np.ndarray:
         if not inputs:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            out = self.model.encode(inputs, batch_size=batch_size, convert_to_numpy=True,
-                                    normalize_embeddings=False, show_progress_bar=False)
-        return normalise(np.asarray(out, dtype=np.float32))
+        # On a GPU a whole batch takes milliseconds; on a CPU, small chunks let a waiting search in between.
+        chunk = len(inputs) if query or self.device != "cpu" else min(batch_size, BULK_CHUNK)
+        parts = []
+        for start in range(0, len(inputs), chunk):
+            with self._turns.turn(query):
+                parts.append(self.model.encode(inputs[start:start + chunk], batch_size=chunk, convert_to_numpy=True,
+                                               normalize_embeddings=False, show_progress_bar=False))
+        return normalise(np.asarray(np.concatenate(parts), dtype=np.float32))
 
     def _cached(self, key, compute) -> np.ndarray:
-        with self._lock:
+        with self._cache_lock:
             if key in self._queries:
                 self._queries.move_to_end(key)
                 return self._queries[key]
         vector = compute()
         vector.flags.writeable = False  # shared between sessions: nobody may change it in place
-        with self._lock:
+        with self._cache_lock:
             self._queries[key] = vector
             while len(self._queries) > QUERY_CACHE_SIZE:
                 self._queries.popitem(last=False)
@@ -106,7 +140,7 @@ class Embedder:
         """Vectors for texts (truncated to CLIP's 77 tokens); a single query text is cached."""
         texts = list(texts)
         if len(texts) == 1:
-            return self._cached(("text", texts[0]), lambda: self._encode(texts, batch_size))
+            return self._cached(("text", texts[0]), lambda: self._encode(texts, batch_size, query=True))
         return self._encode(texts, batch_size)
 
     def encode_images(self, images: list[Image.Image], batch_size: int = 32) -> np.ndarray:
@@ -114,7 +148,7 @@ class Embedder:
         images = list(images)
         if len(images) == 1:
             key = ("image", images[0].size, hashlib.sha1(images[0].tobytes()).hexdigest())
-            return self._cached(key, lambda: self._encode(images, batch_size))
+            return self._cached(key, lambda: self._encode(images, batch_size, query=True))
         return self._encode(images, batch_size)
 
     def prepare(self, image: Image.Image) -> Image.Image:

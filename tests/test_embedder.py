@@ -1,5 +1,8 @@
 """Embedder: parity with transformers, normalisation, streaming and clear load errors."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -94,3 +97,48 @@ def test_unknown_or_missing_device_is_a_clear_error(monkeypatch):
         pick_device("tpu")
     with pytest.raises(ModelLoadError, match="no CUDA GPU"):
         pick_device("cuda")
+
+
+def _slow_model(embedder, monkeypatch, calls: list, seconds: float):
+    """The model, slowed to `seconds` per input, recording each forward pass (a CPU's cost grows with the batch)."""
+    real = embedder.model.encode
+
+    def encode(inputs, **kw):
+        calls.append(("query" if kw["batch_size"] == 1 and len(inputs) == 1 and inputs[0].startswith("q")
+                      else "bulk", len(inputs)))
+        time.sleep(seconds * len(inputs))
+        return real(inputs, **kw)
+
+    monkeypatch.setattr(embedder.model, "encode", encode)
+
+
+def test_a_search_goes_before_the_next_indexing_chunk(embedder, monkeypatch):
+    calls: list = []
+    _slow_model(embedder, monkeypatch, calls, 0.02)
+    bulk = threading.Thread(target=embedder.encode_texts, args=([f"product {i}" for i in range(40)],),
+                            kwargs={"batch_size": 32})
+    bulk.start()
+    while not calls:
+        time.sleep(0.01)
+    started = time.perf_counter()
+    embedder.encode_texts(["q uncached query"])
+    waited = time.perf_counter() - started
+    bulk.join()
+    assert calls.index(("query", 1)) == 1  # right after the chunk that was running, not after all five
+    assert [c for c in calls if c[0] == "bulk"] == [("bulk", 8)] * 5
+    assert waited < 0.4  # at most one chunk (0.16 s) plus its own pass, not the whole 0.8 s batch
+
+
+def test_a_cached_search_does_not_wait_for_indexing(embedder, monkeypatch):
+    embedder.encode_texts(["q cached query"])
+    calls: list = []
+    _slow_model(embedder, monkeypatch, calls, 0.05)
+    bulk = threading.Thread(target=embedder.encode_texts, args=([f"item {i}" for i in range(16)],))
+    bulk.start()
+    while not calls:
+        time.sleep(0.01)
+    started = time.perf_counter()
+    embedder.encode_texts(["q cached query"])
+    assert time.perf_counter() - started < 0.1
+    bulk.join()
+    assert ("query", 1) not in calls
