@@ -6,7 +6,9 @@ import multiprocessing
 import threading
 from pathlib import Path
 
-from core.boards import BoardStore
+import pytest
+
+from core.boards import BoardError, BoardStore
 
 PER_WRITER = 300
 
@@ -44,24 +46,16 @@ def test_two_processes_adding_to_one_board_lose_no_items(tmp_path):
 
 
 def test_two_store_instances_in_threads_lose_no_items(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
     folder = tmp_path / "boards"
     board = BoardStore(folder).create("Summer")
     start = threading.Event()
-    errors = []
-
-    def run(prefix):
-        try:
-            _add_many(str(folder), board.id, prefix, start)
-        except Exception as exc:  # surfaced below: a thread's assertion would otherwise vanish
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(p,)) for p in ("a", "b")]
-    for t in threads:
-        t.start()
-    start.set()
-    for t in threads:
-        t.join(120)
-    assert errors == []
+    with ThreadPoolExecutor(2) as pool:
+        writers = [pool.submit(_add_many, str(folder), board.id, prefix, start) for prefix in ("a", "b")]
+        start.set()
+        for w in writers:
+            w.result(120)  # re-raises a writer's failure here
     ids = _ids(BoardStore(folder), board.id)
     assert sorted(ids) == sorted(f"{p}{n}" for p in "ab" for n in range(PER_WRITER))
 
@@ -71,7 +65,7 @@ def _create(folder: str, name: str, start, results) -> None:
     try:
         BoardStore(Path(folder)).create(name)
         results.put("created")
-    except Exception as exc:
+    except BoardError as exc:
         results.put(type(exc).__name__)
 
 
@@ -90,10 +84,6 @@ def test_two_processes_creating_the_same_name_make_one_board(tmp_path):
 
 
 def test_an_unwritable_boards_folder_is_a_board_error(tmp_path):
-    import pytest
-
-    from core.boards import BoardError
-
     blocker = tmp_path / "boards"
     blocker.write_text("a file where the folder should be")
     with pytest.raises(BoardError, match="boards cannot be saved"):
