@@ -36,9 +36,17 @@ def embedder(model: str, device: str):
     return load_embedder(model, device)
 
 
-@st.cache_resource(show_spinner=False)
+def _close_store(store: ProductStore) -> None:
+    try:
+        store.close()
+    except Exception:  # being dropped from the cache: nothing is waiting for the answer
+        pass
+
+
+@st.cache_resource(show_spinner=False, on_release=_close_store)
 def store(config: Settings) -> ProductStore:
-    """One store per configuration; the embedded shard serialises access with its own lock."""
+    """One store per configuration, held for the server's life (the embedded index's process lock with it);
+    closed, and the lock released, when the cache lets it go. The shard serialises access with its own lock."""
     return open_store(config)
 
 

@@ -65,6 +65,9 @@ class FileLock:
             finally:
                 os.close(fd)
 
+    def __del__(self) -> None:  # a forgotten lock (a dropped store) must not outlive its owner object
+        self.release()
+
     def __enter__(self) -> "FileLock":
         self.acquire(timeout=60.0)
         return self
