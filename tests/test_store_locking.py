@@ -165,3 +165,44 @@ def test_a_snapshot_copy_is_sparse_not_a_full_copy_of_preallocated_files(tmp_pat
     apparent = sum(f.stat().st_size for f in snapshot.rglob("*") if f.is_file())
     assert apparent > 50_000_000 and allocated < apparent / 10
     holder.close()
+
+
+def test_kill_9_mid_index_frees_the_lock_and_the_rerun_matches_an_uninterrupted_run(tmp_path, tiny_clip, embedder):
+    import numpy as np
+
+    from core.indexer import index_catalog
+    from tests.conftest import write_catalog
+
+    rows = [(str(i), "Women", "Apparel", "Dress", "Dresses", c, "Party", f"Dress {i} in {c}")
+            for i, c in enumerate(["Red", "Blue", "Brown", "Black", "Yellow", "White"] * 5)]
+    catalog = write_catalog(tmp_path / "c", rows=rows)
+    data = tmp_path / "data"
+    env = _env(LENS_DATA_DIR=str(data), LENS_MODEL=tiny_clip, LENS_DEVICE="cpu", LENS_BATCH_SIZE="2")
+    cmd = [sys.executable, "-m", "core", "index", "--catalog", str(catalog)]
+    run = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    meta = data / "products" / "lens.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and run.poll() is None:  # wait for the first written batch
+        if meta.exists() and json.loads(meta.read_text() or "{}").get("dirty"):
+            break
+        time.sleep(0.01)
+    run.kill()
+    run.wait()
+    assert run.returncode == -9, "the run finished before it could be killed"
+    resumed = subprocess.run(cmd + ["--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+    assert 0 < report["unchanged"] < 30 and report["indexed"] + report["unchanged"] == 30
+    killed_and_resumed = EdgeStore(data)
+    reference = EdgeStore(tmp_path / "reference")
+    index_catalog(catalog, catalog.parent / "images", embedder, reference, batch_size=2)
+    ids = [point_id(r[0]) for r in rows]
+    got = {h.id: h for h in killed_and_resumed.retrieve(ids, with_vectors=True)}
+    want = {h.id: h for h in reference.retrieve(ids, with_vectors=True)}
+    assert set(got) == set(want) == set(ids)
+    for pid in ids:
+        for name in ("image", "text"):
+            assert np.allclose(got[pid].vectors[name], want[pid].vectors[name], atol=1e-5)
+        assert got[pid].payload["fingerprint"] == want[pid].payload["fingerprint"]
+    killed_and_resumed.close()
+    reference.close()
