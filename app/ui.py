@@ -12,6 +12,7 @@ from core.catalog import FILTER_FIELDS
 from core.config import Settings
 from core.errors import LensError
 from core.filters import Filters
+from core.safe_text import md
 from core.search import Result, facets
 from core.store import ProductStore
 
@@ -25,7 +26,7 @@ def require_index(config: Settings, store: ProductStore, key: str) -> dict | Non
     try:
         meta = store.meta()
     except LensError as exc:
-        st.error(f"The index cannot be opened: {exc}")
+        st.error(f"The index cannot be opened: {md(exc)}")
         return None
     if meta is None:
         st.info("There is no index yet. Index the bundled sample catalogue (320 products) to try Catalog Lens, "
@@ -56,7 +57,7 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
         report = index_catalog(csv_path, images_dir, embedder, store, batch_size=config.batch_size,
                                recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=progress)
     except LensError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return None
     finally:
         lock.release()
@@ -71,8 +72,8 @@ def show_report(report: dict) -> None:
                                           ("Updated", report["updated"]), ("Unchanged", report["unchanged"]),
                                           ("Text only", report["text_only"]), ("Failed", report["failed_rows"])]):
         col.metric(label, value)
-    for warning in report["warnings"]:
-        st.warning(warning)
+    for warning in report["warnings"]:  # they quote CSV values (headers, ids)
+        st.warning(md(warning))
     if report["failed"]:
         st.dataframe(pd.DataFrame(report["failed"]), hide_index=True, width="stretch")
 
@@ -91,7 +92,7 @@ def filter_sidebar(store: ProductStore) -> dict[str, list[str]]:
     try:
         counts = facets(store, Filters.of(selected), SIDEBAR_FIELDS)
     except LensError as exc:
-        st.sidebar.error(str(exc))
+        st.sidebar.error(md(exc))
         return selected
     chosen = {}
     for name in SIDEBAR_FIELDS:
@@ -119,9 +120,10 @@ def product_grid(results: list[Result], config: Settings, actions, columns: int 
                     st.image(thumb, width="stretch")
                 else:
                     st.caption("no photo")
-                st.markdown(f"**{result.title or result.product_id}**")
+                # Titles, attributes and ids are catalogue data: escaped, so `![t](url)` is text, not an image.
+                st.markdown(f"**{md(result.title) or md(result.product_id)}**")
                 score = f"{result.score:.3f} · " if show_scores and result.score is not None else ""
-                st.caption(f"{score}{attributes_line(result.payload)} · #{result.product_id}")
+                st.caption(f"{score}{md(attributes_line(result.payload))} · {md('#' + result.product_id)}")
                 actions(result, f"{key}-{result.product_id}")
 
 
@@ -152,7 +154,7 @@ def board_picker(config: Settings) -> str | None:
                 st.session_state["active_board"] = created.id
                 existing = boards.list()
             except BoardError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
     if not existing:
         return None
     names = {b.id: f"{b.name} ({len(b.items)})" for b in existing}
@@ -167,7 +169,7 @@ def add_to_board(config: Settings, board_id: str, result: Result) -> None:
         (added,) = add_products_to_board(config, board_id, [result])
         st.toast("Added to the board" if added else "Already on that board")
     except LensError as exc:
-        st.toast(f"Could not add: {exc}")
+        st.toast(f"Could not add: {md(exc)}")
 
 
 def result_actions(result: Result, key: str, board_id: str | None, config: Settings) -> None:

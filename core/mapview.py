@@ -1,5 +1,9 @@
 """The Explore map as a Plotly WebGL figure: colours (real ones for `colour`), greyed filtered-out points,
-highlighted search results, cluster labels and optional thumbnails. No Streamlit here."""
+highlighted search results, cluster labels and optional thumbnails. No Streamlit here.
+
+Plotly reads trace names, hover text and annotations as a subset of HTML (`<a href>`, `<b>`, `<br>`), so every
+catalogue value in them goes through safe_text.plotly: a colour `<a href="https://x">Red</a>` stays text.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import numpy as np
 from core.colours import colour_hex
 from core.filters import Filters
 from core.projection import CatalogMap
+from core.safe_text import plotly, unplotly
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
@@ -60,10 +65,7 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
     xy = m.xy.reshape(-1, 2)
     keep = filter_mask(m, filters)
     values = np.asarray(group_values(m, colour_by), dtype=object)
-    custom = np.stack([np.asarray(m.product_ids, dtype=object), np.asarray(m.attrs.get("title", []), dtype=object),
-                       *[np.asarray(m.attrs[k], dtype=object) for k in ("gender", "product_type", "colour",
-                                                                          "usage")]], axis=1) \
-        if len(m.product_ids) else np.zeros((0, 6), dtype=object)
+    custom = hover_data(m)
     hover = ("<b>%{customdata[1]}</b><br>%{customdata[2]} · %{customdata[3]} · %{customdata[4]} · "
              "%{customdata[5]}<br>#%{customdata[0]}<extra></extra>")
     if (~keep).any():
@@ -76,7 +78,8 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
     for rank, value in enumerate(sorted(counts, key=lambda v: (-counts[v], v))):
         sel = keep & (values == value)
         line = dict(width=0.6, color="#555555") if colour_by == "colour" else dict(width=0)
-        fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=f"{value} ({counts[value]})",
+        fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers",
+                                   name=plotly(f"{value} ({counts[value]})"),
                                    marker=dict(size=7, color=group_colour(colour_by, value, rank), line=line),
                                    customdata=custom[sel], hovertemplate=hover))
     if len(highlight):
@@ -86,7 +89,7 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
                                    customdata=custom[hl], hovertemplate=hover))
     sizes = {c: int((m.cluster == c).sum()) for c in m.labels}
     for c, (x, y) in sorted(m.centres().items(), key=lambda kv: -sizes[kv[0]])[:MAX_LABELS]:
-        fig.add_annotation(x=x, y=y, text=m.labels[c], showarrow=False, font=dict(size=12, color="#222"),
+        fig.add_annotation(x=x, y=y, text=plotly(m.labels[c]), showarrow=False, font=dict(size=12, color="#222"),
                            bgcolor="rgba(255,255,255,0.75)")
     if thumbnails:
         add_thumbnails(fig, m, thumbnails)
@@ -94,6 +97,17 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
                       xaxis=dict(visible=False), yaxis=dict(visible=False), showlegend=len(counts) <= MAX_LEGEND,
                       legend=dict(itemsizing="constant"))
     return fig
+
+
+def hover_data(m: CatalogMap) -> np.ndarray:
+    """Per product: id, title, gender, type, colour, usage, escaped for Plotly (customdata[0] is the id)."""
+    n = len(m.product_ids)
+    columns = [m.product_ids, *[m.attrs.get(k, [""] * n) for k in ("title", "gender", "product_type", "colour",
+                                                                    "usage")]]
+    data = np.empty((n, len(columns)), dtype=object)
+    for j, column in enumerate(columns):
+        data[:, j] = [plotly(v) for v in column]
+    return data
 
 
 def add_thumbnails(fig, m: CatalogMap, thumbnails: dict[str, bytes]) -> None:
@@ -112,7 +126,7 @@ def add_thumbnails(fig, m: CatalogMap, thumbnails: dict[str, bytes]) -> None:
 
 
 def selected_ids(event) -> list[str]:
-    """Product ids from st.plotly_chart's selection event (points carry the id as customdata[0])."""
+    """Product ids from st.plotly_chart's selection event (points carry the escaped id as customdata[0])."""
     try:
         points = event["selection"]["points"]
     except (KeyError, TypeError):
@@ -121,5 +135,5 @@ def selected_ids(event) -> list[str]:
     for point in points:
         data = point.get("customdata")
         if data:
-            ids.append(str(data[0]))
+            ids.append(unplotly(str(data[0])))  # the id as hover_data escaped it
     return list(dict.fromkeys(ids))

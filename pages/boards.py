@@ -4,6 +4,7 @@ import streamlit as st
 
 from app import resources, ui
 from core.boards import BoardError, board_csv, item_results
+from core.safe_text import md
 from core.search import Result
 
 ui.require_navigation()
@@ -18,11 +19,11 @@ with st.form("create-board", clear_on_submit=True):
         try:
             st.session_state["board_selected"] = boards.create(name).id
         except BoardError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
 
 all_boards, unreadable = boards.scan()
 if unreadable:
-    st.warning(f"Skipped unreadable board files (left untouched): {', '.join(unreadable)}")
+    st.warning(f"Skipped unreadable board files (left untouched): {md(', '.join(unreadable))}")
 if not all_boards:
     st.info("No boards yet. Create one above, then use :material/bookmark_add: on search results to collect products.")
     st.stop()
@@ -38,7 +39,7 @@ if new_name.strip() != board.name:
         boards.rename(board.id, new_name)
         st.rerun()
     except BoardError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
 export_col.download_button("Export CSV", board_csv(board), file_name=f"{board.name}.csv", mime="text/csv",
                            key="board_export", width="stretch")
 if delete_col.button("Delete board", key="board_delete", width="stretch"):

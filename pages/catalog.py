@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import resources, ui
 from core.errors import LensError
+from core.safe_text import md
 from core.sample import SAMPLE_IMAGES, ensure_sample
 from core.search import get_products, near_duplicates
 
@@ -22,13 +23,13 @@ if meta:
     try:
         a.metric("Products", store.count())
     except LensError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         st.stop()
-    b.metric("Model", ui.short_model_name(meta["model"]))
+    b.metric("Model", md(ui.short_model_name(meta["model"])))  # a metric value is Markdown too
     c.metric("Backend", "embedded" if store.backend == "embedded" else "server")
     d.metric("Last indexed", ui.when(meta.get("last_indexed")))
-    st.caption(f"Model {meta['model']} ({meta['dim']} dims) · device {ui.device_label(config)} · "
-               f"storage {config.backend_label}")
+    st.caption(f"Model {md(meta['model'])} ({meta['dim']} dims) · device {md(ui.device_label(config))} · "
+               f"storage {md(config.backend_label)}")
 
 st.subheader("Index a catalogue")
 from_path, from_upload = st.tabs(["CSV on this machine", "Upload a CSV"])
@@ -43,7 +44,7 @@ if go.button("Index catalogue", type="primary", key="idx_go"):
     try:
         target = ui.saved_upload(uploaded, config) if uploaded is not None else (Path(csv_path) if csv_path else None)
     except OSError as exc:  # a full or read-only disk
-        st.error(f"The uploaded CSV cannot be saved under the data folder: {exc.strerror or exc}")
+        st.error(f"The uploaded CSV cannot be saved under the data folder: {md(exc.strerror or exc)}")
         st.stop()
     if target is None:
         st.error("Give the path of a catalogue CSV on this machine, or upload one.")
@@ -63,16 +64,16 @@ if meta and st.button("Find near-duplicates", key="dup_go"):
     try:
         st.session_state["dup_groups"] = near_duplicates(store, threshold)
     except LensError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
 groups = st.session_state.get("dup_groups")
 if groups is not None and not groups:
     st.success(f"No near-duplicate photos at {threshold:.3f}.")
 for group in groups or []:
-    with st.expander(f"{len(group.product_ids)} products: {', '.join(group.product_ids)}", expanded=True):
-        st.caption(" · ".join(f"{a} ~ {b}: {s:.3f}" for a, b, s in group.pairs))
+    with st.expander(f"{len(group.product_ids)} products: {md(', '.join(group.product_ids))}", expanded=True):
+        st.caption(" · ".join(f"{md(a)} \\~ {md(b)}: {s:.3f}" for a, b, s in group.pairs))
         try:
             members = get_products(store, group.product_ids)
         except LensError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             break
         ui.product_grid(members, config, lambda r, k: None, columns=6, key="dup", show_scores=False)

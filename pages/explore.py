@@ -9,6 +9,7 @@ from core.errors import LensError
 from core.filters import Filters
 from core.mapview import COLOUR_BY, MAX_GALLERY, build_figure, filter_mask, selected_ids
 from core.projection import compute_map, load_map
+from core.safe_text import md
 from core.search import get_products
 
 ui.require_navigation()
@@ -47,11 +48,11 @@ if update or refit:
                     progress=lambda stage, f: bar.progress(f, text=stage.capitalize() + "…"))
         st.rerun()
     except LensError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
 if catalog_map is None:
     st.stop()
 if catalog_map.not_placed:
-    st.caption(f"Not placed (no vector): {', '.join(catalog_map.not_placed)}")
+    st.caption(f"Not placed (no vector): {md(', '.join(catalog_map.not_placed))}")
 
 previous = selected_ids(st.session_state.get("map"))  # the chart's selection as of the last run
 photos = ui.map_thumbnails(catalog_map, filters, previous, config) if show_photos else None

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app import resources, search_state, ui
 from core.errors import LensError
+from core.safe_text import md
 from core.search import MAX_LIMIT, search
 from core.urlstate import build_request
 
@@ -26,7 +27,7 @@ if mode in ("text", "hybrid"):
 upload = None
 if mode in ("image", "hybrid"):
     if st.session_state["like"] or st.session_state["selection"]:
-        what = (f"product #{st.session_state['like']}" if st.session_state["like"]
+        what = (f"product {md('#' + st.session_state['like'])}" if st.session_state["like"]  # from the link
                 else f"the {len(st.session_state['selection'])} products selected on the map")
         right.info(f"Looking like {what}")
         right.button("Use an uploaded photo instead", on_click=search_state.clear_image_query)
@@ -46,8 +47,8 @@ search_state.write_to_url(state)
 
 likes, dislikes = st.session_state["likes"], st.session_state["dislikes"]
 if likes or dislikes:
-    st.caption(f"Refining with :material/thumb_up: {', '.join(likes) or '-'} · "
-               f":material/thumb_down: {', '.join(dislikes) or '-'}")
+    st.caption(f"Refining with :material/thumb_up: {md(', '.join(likes) or '-')} · "
+               f":material/thumb_down: {md(', '.join(dislikes) or '-')}")
     st.button("Reset feedback", on_click=search_state.reset_feedback)
 
 image = upload.getvalue() if upload is not None else None
@@ -62,7 +63,7 @@ try:
     embedder = resources.embedder(config.model, config.device) if request.needs_model else None
     results = search(store, request, embedder, config.max_pixels)
 except LensError as exc:
-    st.error(str(exc))
+    st.error(md(exc))
     st.stop()
 
 st.session_state["last_results"] = [r.product_id for r in results]  # highlighted on the Explore map

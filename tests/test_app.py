@@ -62,6 +62,13 @@ def expected_ids(settings, **request) -> list[str]:
     return [r.product_id for r in search(store, SearchRequest(**request), load_embedder(settings.model, "cpu"))]
 
 
+def shown(markdown: str) -> str:
+    """The text a Markdown source displays: backslash escapes resolved, safe_text's word joiners dropped."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")
+
+
 GENDER = {p[0]: p[1] for p in PRODUCTS}
 
 
@@ -160,7 +167,7 @@ def test_bad_upload_shows_an_error_and_the_page_keeps_working(indexed, name, con
     at = start(mode="image")
     at.file_uploader(key="upload").upload(name, content, "image/png").run()
     assert not at.exception
-    assert any(message in e.value for e in at.error)
+    assert any(message in shown(e.value) for e in at.error)
     at.segmented_control(key="mode").set_value("text").run()
     at.text_input(key="q").input("dress").run()
     assert not at.exception and len(result_ids(at)) == 6
@@ -201,7 +208,7 @@ def test_catalog_page_shows_status_and_near_duplicates(indexed):
 
     expected = near_duplicates(resources.store(indexed), 0.8)
     assert expected, "the tiny model puts some of these photos within 0.8 of each other"
-    assert [e.label for e in at.expander] == [f"{len(g.product_ids)} products: {', '.join(g.product_ids)}"
+    assert [shown(e.label) for e in at.expander] == [f"{len(g.product_ids)} products: {', '.join(g.product_ids)}"
                                              for g in expected]
 
 
@@ -223,7 +230,7 @@ def test_catalog_page_rejects_a_missing_csv(indexed):
     at = start("pages/catalog.py")
     at.text_input(key="idx_csv").input("/no/such/file.csv")
     at.button(key="idx_go").click().run()
-    assert any("catalogue file not found: /no/such/file.csv" in e.value for e in at.error)
+    assert any("catalogue file not found: /no/such/file.csv" in shown(e.value) for e in at.error)
 
 
 def _explore(settings, with_map=True) -> AppTest:
@@ -350,3 +357,14 @@ def test_uploaded_csv_is_saved_under_a_safe_name_inside_the_uploads_folder(setti
     assert path == settings.data_dir / "uploads" / saved_as
     assert path.read_bytes() == b"id,title\n1,Dress\n"
     assert [p.name for p in (settings.data_dir / "uploads").iterdir()] == [saved_as]
+
+
+def test_a_link_cannot_put_markdown_on_the_page(indexed):
+    """`like` comes from a shared URL: its value is shown escaped, as text, wherever it appears."""
+    from core.safe_text import md
+
+    hostile = "![t](http://127.0.0.1:9/track.png)"
+    at = start(mode="image", like=hostile)
+    assert [i.value for i in at.info] == [f"Looking like product {md('#' + hostile)}"]
+    assert shown(at.info[0].value) == f"Looking like product #{hostile}"
+    assert all(hostile not in e.value for e in at.error)  # any error quoting it escapes it too

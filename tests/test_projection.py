@@ -199,3 +199,47 @@ def test_photos_can_replace_dots_for_a_few_hundred_products(edge, tmp_path):
     x0, y0 = m.xy[m.product_ids.index("0")]
     assert {(round(i.x, 4), round(i.y, 4)) for i in figure.layout.images} >= {(round(float(x0), 4), round(float(y0), 4))}
     assert figure.layout.images[0].source.startswith("data:image/jpeg;base64,")
+
+
+def _hostile_map():
+    """Four products whose CSV values are HTML Plotly would render (links, images, line breaks), in two clusters."""
+    from core.projection import CatalogMap
+
+    link = '<a href="https://evil.example">Red</a>'
+    ids = ["<b>1</b>", "2", "3", "4&lt;"]
+    attrs = {"title": ['<img src="http://127.0.0.1:9/t.png">', "Plain", "a<br>b", "[x](https://evil.example)"],
+             "colour": [link, link, "Blue", "<i>Blue</i>"], "gender": ["<b>Women</b>"] * 4,
+             "category": ["Apparel"] * 4, "sub_category": ["Dress"] * 4, "product_type": ["<sup>1</sup>"] * 4,
+             "usage": ["<span style='color:red'>x</span>"] * 4}
+    return CatalogMap("image", ids, np.array([[0, 0], [0, 1], [5, 5], [5, 6]], dtype=np.float32),
+                      np.array([0, 0, 1, 1], dtype=np.int32), {0: link, 1: "<b>Blue</b> · Mixed"},
+                      ["image"] * 4, ["f"] * 4, "key", {}, method="pca", attrs=attrs)
+
+
+@pytest.mark.parametrize("colour_by", ["cluster", "colour", "gender", "usage", "product_type"])
+def test_catalogue_values_reach_the_figure_as_text_not_html(colour_by):
+    from core.mapview import COLOUR_BY
+
+    assert colour_by in COLOUR_BY
+    figure = build_figure(_hostile_map(), colour_by, Filters.of({"category": ["Apparel"]}), highlight=["<b>1</b>"])
+    names = [t.name for t in figure.data]
+    cells = [str(c) for t in figure.data for row in t.customdata for c in row]
+    notes = [a.text for a in figure.layout.annotations]
+    assert len(cells) == 5 * 6 and len(notes) == 2  # four products plus the highlighted one, six fields each
+    assert not [s for s in names + cells + notes if "<" in s or ">" in s]
+    assert sorted(notes) == ["&lt;a href=\"https://evil.example\"&gt;Red&lt;/a&gt;", "&lt;b&gt;Blue&lt;/b&gt; · Mixed"]
+
+
+def test_legend_and_hover_show_the_escaped_value_and_selection_gets_the_raw_id():
+    figure = build_figure(_hostile_map(), "colour")
+    assert [t.name for t in figure.data] == ['&lt;a href="https://evil.example"&gt;Red&lt;/a&gt; (2)',
+                                             "&lt;i&gt;Blue&lt;/i&gt; (1)", "Blue (1)"]
+    first = figure.data[0].customdata[0]
+    assert list(first) == ["&lt;b&gt;1&lt;/b&gt;", '&lt;img src="http://127.0.0.1:9/t.png"&gt;',
+                           "&lt;b&gt;Women&lt;/b&gt;",
+                           "&lt;sup&gt;1&lt;/sup&gt;", '&lt;a href="https://evil.example"&gt;Red&lt;/a&gt;',
+                           "&lt;span style='color:red'&gt;x&lt;/span&gt;"]
+    last = figure.data[1].customdata[0]
+    assert last[0] == "4&amp;lt;"
+    event = {"selection": {"points": [{"customdata": list(first)}, {"customdata": list(last)}]}}
+    assert selected_ids(event) == ["<b>1</b>", "4&lt;"]
