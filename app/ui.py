@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pandas as pd
@@ -58,6 +59,11 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
                                recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=progress)
     except LensError as exc:
         st.error(md(exc))
+        return None
+    except Exception as exc:  # a bug or an engine failure: a message and the server log, never a page traceback
+        logging.getLogger(__name__).exception("indexing failed")
+        st.error(md(f"Indexing stopped by an unexpected error ({type(exc).__name__}: {exc}). Everything embedded "
+                    "before it is saved: run it again to resume. The details are in the server's log."))
         return None
     finally:
         lock.release()

@@ -232,3 +232,28 @@ def test_a_header_missing_columns_says_how_it_was_split(tmp_path):
 def test_a_filter_without_a_value_is_an_error_not_silently_dropped(arg):
     with pytest.raises(BadQuery, match="has no value"):
         parse_filter_args([arg])
+
+
+def test_an_unexpected_failure_while_the_catalog_page_indexes_is_a_message_not_a_traceback(settings, tmp_path,
+                                                                                           monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    import core.indexer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Symlink loop from '/x/1.jpg'")
+
+    monkeypatch.setattr(core.indexer, "index_catalog", broken)
+    catalog = write_catalog(tmp_path / "c")
+    try:
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+        at.switch_page("pages/catalog.py").run()
+        at.text_input(key="idx_csv").input(str(catalog))
+        at.button(key="idx_go").click().run()
+        assert not at.exception, at.exception
+        assert any("Indexing stopped by an unexpected error (RuntimeError: Symlink loop from" in e.value.replace("\\", "")
+                   for e in at.error)
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()
