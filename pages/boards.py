@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from app import resources, ui
+from app import page, resources, result_grid
 from core.boards import BoardError, board_csv, item_results
 from core.safe_text import md
 from core.search import Result
 
-ui.require_navigation()
+page.require_navigation()
 
 config = resources.settings()
 boards = resources.boards(str(config.data_dir))
@@ -55,4 +55,4 @@ def remove_button(result: Result, key: str) -> None:
     st.button("Remove", key=key, on_click=boards.remove, args=(board.id, result.product_id))
 
 
-ui.product_grid(items, config, remove_button, key="board")
+result_grid.product_grid(items, config, remove_button, key="board")

@@ -4,20 +4,20 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import resources, ui
+from app import indexing_panel, page, resources, result_grid
 from core.errors import LensError
 from core.safe_text import md
 from core.sample import SAMPLE_IMAGES, ensure_sample
 from core.search import get_products, near_duplicates
 
-ui.require_navigation()
+page.require_navigation()
 
 config = resources.settings()
 store = resources.store(config)
 st.title("Catalog")
 
 st.subheader("Index status")
-meta = ui.require_index(config, store, "catalog")
+meta = indexing_panel.require_index(config, store, "catalog")
 if meta:
     a, b, c, d = st.columns(4)
     try:
@@ -25,10 +25,10 @@ if meta:
     except LensError as exc:
         st.error(md(exc))
         st.stop()
-    b.metric("Model", md(ui.short_model_name(meta["model"])))  # a metric value is Markdown too
+    b.metric("Model", md(indexing_panel.short_model_name(meta["model"])))  # a metric value is Markdown too
     c.metric("Backend", "embedded" if store.backend == "embedded" else "server")
-    d.metric("Last indexed", ui.when(meta.get("last_indexed")))
-    st.caption(f"Model {md(meta['model'])} ({meta['dim']} dims) · device {md(ui.device_label(config))} · "
+    d.metric("Last indexed", indexing_panel.when(meta.get("last_indexed")))
+    st.caption(f"Model {md(meta['model'])} ({meta['dim']} dims) · device {md(indexing_panel.device_label(config))} · "
                f"storage {md(config.backend_label)}")
 
 st.subheader("Index a catalogue")
@@ -42,7 +42,7 @@ go, sample = st.columns(2)
 target = None
 if go.button("Index catalogue", type="primary", key="idx_go"):
     try:
-        target = ui.saved_upload(uploaded, config) if uploaded is not None else (Path(csv_path) if csv_path else None)
+        target = indexing_panel.saved_upload(uploaded, config) if uploaded is not None else (Path(csv_path) if csv_path else None)
     except OSError as exc:  # a full or read-only disk
         st.error(f"The uploaded CSV cannot be saved under the data folder: {md(exc.strerror or exc)}")
         st.stop()
@@ -52,11 +52,11 @@ if go.button("Index catalogue", type="primary", key="idx_go"):
         st.warning("No images folder given for the uploaded CSV: its products are indexed from their text only.")
 if sample.button("Index the bundled sample catalogue", key="idx_sample"):
     target, images_dir = ensure_sample(), str(SAMPLE_IMAGES)
-if target is not None and ui.run_indexing(target, Path(images_dir) if images_dir else None, config, store,
+if target is not None and indexing_panel.run_indexing(target, Path(images_dir) if images_dir else None, config, store,
                                           recreate, prune) is not None:
     st.rerun()
 if st.session_state.get("last_report"):
-    ui.show_report(st.session_state["last_report"])
+    indexing_panel.show_report(st.session_state["last_report"])
 
 st.subheader("Near-duplicates")
 threshold = st.slider("Similarity at or above", 0.80, 1.0, 0.95, 0.005, key="dup_threshold")
@@ -76,4 +76,4 @@ for group in groups or []:
         except LensError as exc:
             st.error(md(exc))
             break
-        ui.product_grid(members, config, lambda r, k: None, columns=6, key="dup", show_scores=False)
+        result_grid.product_grid(members, config, lambda r, k: None, columns=6, key="dup", show_scores=False)

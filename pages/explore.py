@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from app import resources, ui
+from app import board_panel, filter_sidebar, indexing_panel, map_panel, page, resources, result_grid
 from core.boards import selection_csv
 from core.errors import LensError
 from core.filters import Filters
@@ -12,26 +12,26 @@ from core.projection import compute_map, load_map
 from core.safe_text import md
 from core.search import get_products
 
-ui.require_navigation()
+page.require_navigation()
 
 config = resources.settings()
 store = resources.store(config)
 st.title("Explore")
-meta = ui.require_index(config, store, "explore")
+meta = indexing_panel.require_index(config, store, "explore")
 if meta is None:
     st.stop()
-filters = ui.filter_sidebar(store)
-board_id = ui.board_picker(config)
+filters = filter_sidebar.filter_sidebar(store)
+board_id = board_panel.board_picker(config)
 
 kind_col, colour_col, photo_col = st.columns([2, 2, 1], vertical_alignment="bottom")
 kind = kind_col.segmented_control("Vectors", ["image", "text", "both"], default="image", key="map_kind",
                                   format_func={"image": "Photos", "text": "Texts", "both": "Both"}.get) or "image"
-colour_by = colour_col.selectbox("Colour by", COLOUR_BY, key="map_colour", format_func=ui.field_label)
+colour_by = colour_col.selectbox("Colour by", COLOUR_BY, key="map_colour", format_func=filter_sidebar.field_label)
 show_photos = photo_col.toggle("Photos", key="map_photos", help="Draw product photos instead of dots "
                                "(the selection, or up to 300 products that pass the filters)")
 
 catalog_map = load_map(config.data_dir, config.collection, kind)
-status = ui.map_status(store, catalog_map, meta)
+status = map_panel.map_status(store, catalog_map, meta)
 if status != "fresh":
     st.info("There is no map for these vectors yet." if status == "missing" else
             "The index changed since this map was made: update it to place new and changed products.")
@@ -55,7 +55,7 @@ if catalog_map.not_placed:
     st.caption(f"Not placed (no vector): {md(', '.join(catalog_map.not_placed))}")
 
 previous = selected_ids(st.session_state.get("map"))  # the chart's selection as of the last run
-photos = ui.map_thumbnails(catalog_map, filters, previous, config) if show_photos else None
+photos = map_panel.map_thumbnails(catalog_map, filters, previous, config) if show_photos else None
 figure = build_figure(catalog_map, colour_by, Filters.of(filters), st.session_state.get("last_results", []), photos)
 event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map",
                         width="stretch")
@@ -77,10 +77,10 @@ if look.button("Find look-alikes of this selection", type="primary", key="map_lo
     st.switch_page("pages/search.py")
 if add.button("Add all to the board", key="map_add_all", disabled=board_id is None,
               help=None if board_id else "Create a board in the sidebar first"):
-    added = sum(ui.add_products_to_board(config, board_id, products))
+    added = sum(board_panel.add_products_to_board(config, board_id, products))
     st.toast(f"Added {added} products to the board")
 export.download_button("Export selection (CSV)", selection_csv(products), file_name="selection.csv",
                        mime="text/csv", key="map_export")
-ui.product_grid(products[:MAX_GALLERY], config, lambda r, k: None, columns=6, key="gallery")
+result_grid.product_grid(products[:MAX_GALLERY], config, lambda r, k: None, columns=6, key="gallery")
 if len(products) > MAX_GALLERY:
     st.caption(f"Showing the first {MAX_GALLERY}; the export has all {len(products)}.")

@@ -2,22 +2,22 @@
 
 import streamlit as st
 
-from app import resources, search_state, ui
+from app import board_panel, filter_sidebar, indexing_panel, page, resources, result_grid, search_state
 from core.errors import LensError
 from core.safe_text import md
 from core.search import MAX_LIMIT, search
 from core.urlstate import build_request
 
-ui.require_navigation()
+page.require_navigation()
 
 config = resources.settings()
 store = resources.store(config)
 st.title("Search")
-if ui.require_index(config, store, "search") is None:
+if indexing_panel.require_index(config, store, "search") is None:
     st.stop()
 search_state.seed()
-filters = ui.filter_sidebar(store)
-board_id = ui.board_picker(config)
+filters = filter_sidebar.filter_sidebar(store)
+board_id = board_panel.board_picker(config)
 
 mode = st.segmented_control("Mode", ["text", "image", "hybrid"], key="mode",
                             format_func={"text": "Text", "image": "Image", "hybrid": "Text + image"}.get)
@@ -69,6 +69,6 @@ except LensError as exc:
 st.session_state["last_results"] = [r.product_id for r in results]  # highlighted on the Explore map
 if not results:
     st.warning("No products match. Loosen the filters or lower the minimum similarity.")
-ui.product_grid(results, config, lambda r, key: ui.result_actions(r, key, board_id, config), key="results")
+result_grid.product_grid(results, config, lambda r, key: result_grid.result_actions(r, key, board_id, config), key="results")
 if len(results) == st.session_state["limit"] < MAX_LIMIT:
     st.button("Show more", on_click=st.session_state.update, kwargs={"limit": st.session_state["limit"] + 12})

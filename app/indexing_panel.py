@@ -1,0 +1,132 @@
+"""The indexing panel: first-run notice, indexing with progress, the report, uploads, index status labels."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pandas as pd
+import streamlit as st
+
+from app import resources
+from core.config import Settings
+from core.errors import LensError
+from core.safe_text import md
+from core.store import ProductStore
+
+
+def require_index(config: Settings, store: ProductStore, key: str) -> dict | None:
+    """Index metadata, or a first-run notice with the one-click sample index (then None)."""
+    try:
+        meta = store.meta()
+    except LensError as exc:
+        st.error(f"The index cannot be opened: {md(exc)}")
+        return None
+    if meta is None:
+        st.info("There is no index yet. Index the bundled sample catalogue (320 products) to try Catalog Lens, "
+                "or index your own catalogue on the **Catalog** page.")
+        if st.button("Index the sample catalogue", key=f"{key}-sample", type="primary"):
+            from core.sample import SAMPLE_IMAGES, ensure_sample
+
+            if run_indexing(ensure_sample(), SAMPLE_IMAGES, config, store) is not None:
+                st.rerun()
+    return meta
+
+
+def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, recreate=False, prune=False):
+    """Index with a progress bar driven by the indexer's callback; show the summary. None on failure."""
+    from core.indexer import index_catalog
+
+    lock = resources.indexing_lock(str(config.data_dir))
+    if not lock.acquire(blocking=False):
+        st.warning("Indexing is already running (in this or another browser tab); wait for it to finish.")
+        return None
+    try:
+        embedder = resources.embedder(config.model, config.device)
+        bar = st.progress(0.0, text="Embedding products…")
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / total if total else 1.0, text=f"Embedded {done} of {total} changed products")
+
+        report = index_catalog(csv_path, images_dir, embedder, store, batch_size=config.batch_size,
+                               recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=progress)
+    except LensError as exc:
+        st.error(md(exc))
+        return None
+    except Exception as exc:  # a bug or an engine failure: a message and the server log, never a page traceback
+        logging.getLogger(__name__).exception("indexing failed")
+        st.error(md(f"Indexing stopped by an unexpected error ({type(exc).__name__}: {exc}). Everything embedded "
+                    "before it is saved: run it again to resume. The details are in the server's log."))
+        return None
+    finally:
+        lock.release()
+    st.session_state["last_report"] = report.as_dict()
+    return report
+
+
+def show_report(report: dict) -> None:
+    """Counts, then every failed or text-only row with its reason."""
+    cols = st.columns(6)
+    for col, (label, value) in zip(cols, [("Rows", report["total"]), ("Indexed", report["indexed"]),
+                                          ("Updated", report["updated"]), ("Unchanged", report["unchanged"]),
+                                          ("Text only", report["text_only"]), ("Failed", report["failed_rows"])]):
+        col.metric(label, value)
+    for warning in report["warnings"]:  # they quote CSV values (headers, ids)
+        st.warning(md(warning))
+    if report["failed"]:
+        st.dataframe(pd.DataFrame(report["failed"]), hide_index=True, width="stretch")
+
+
+MAX_UPLOAD_NAME_BYTES = 100  # leaves room for atomic_write's ".<name>.<pid>.<thread>.tmp" under 255 bytes
+
+
+def upload_name(name: str, default: str = "upload.csv") -> str:
+    """A browser-sent file name as a safe name for a file in the uploads folder.
+
+    The name is the client's to choose: it may be empty, ".", "..", a path, or longer than a file system
+    allows. Keep the last path part, replace anything but letters, digits, "_", "-", "." and spaces, strip
+    leading dots (no hidden files, never "." or ".."), and cut it to MAX_UPLOAD_NAME_BYTES keeping the suffix.
+    """
+    import re
+
+    base = re.split(r"[/\\]", name or "")[-1]
+    safe = re.sub(r"[^\w. -]", "_", base).strip(" .")
+    stem, dot, suffix = safe.rpartition(".")
+    if not dot or not stem or len(suffix) > 10:
+        stem, suffix = safe, ""
+    suffix = f".{suffix}" if suffix else ""
+    room = MAX_UPLOAD_NAME_BYTES - len(suffix.encode())
+    stem = stem.encode()[:room].decode(errors="ignore").rstrip(" .")
+    return f"{stem}{suffix}" if stem else default
+
+
+def saved_upload(uploaded, config: Settings):
+    """Keep an uploaded CSV under the data dir so its rows can be re-read; returns its path."""
+    from pathlib import Path
+
+    from core.files import atomic_write
+
+    path = Path(config.data_dir) / "uploads" / upload_name(uploaded.name)
+    atomic_write(path, uploaded.getvalue())
+    return path
+
+
+def device_label(config: Settings) -> str:
+    """Where the model runs (loads it if needed); 'unavailable' when it cannot load."""
+    try:
+        embedder = resources.embedder(config.model, config.device)
+    except LensError:
+        return "unavailable"
+    return f"{embedder.device}{' (fp16)' if embedder.device.startswith('cuda') else ''}"
+
+
+def when(timestamp: float | None) -> str:
+    return time.strftime("%d %b %H:%M", time.localtime(timestamp)) if timestamp else "never"
+
+
+def short_model_name(name: str) -> str:
+    """'clip-ViT-B-32' stays; a local folder shows its last two parts."""
+    from pathlib import Path
+
+    parts = Path(name).parts
+    return "/".join(parts[-2:]) if len(parts) > 1 else name

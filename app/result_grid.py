@@ -1,0 +1,47 @@
+"""The result grid: product cards with thumbnails, attributes and per-card actions."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import resources
+from app.board_panel import add_to_board
+from core.config import Settings
+from core.safe_text import md
+from core.search import Result
+
+
+def attributes_line(payload: dict) -> str:
+    return " · ".join(str(payload[k]) for k in ("colour", "gender", "product_type", "usage") if payload.get(k))
+
+
+def product_grid(results: list[Result], config: Settings, actions, columns: int = 4, key: str = "grid",
+                 show_scores: bool = True) -> None:
+    """Thumbnail cards; actions(result, key) draws each card's buttons."""
+    for start in range(0, len(results), columns):
+        for col, result in zip(st.columns(columns), results[start:start + columns]):
+            with col.container(border=True):
+                thumb = resources.thumbnail_for(result.image_path, config)
+                if thumb:
+                    st.image(thumb, width="stretch")
+                else:
+                    st.caption("no photo")
+                # Titles, attributes and ids are catalogue data: escaped, so `![t](url)` is text, not an image.
+                st.markdown(f"**{md(result.title) or md(result.product_id)}**")
+                score = f"{result.score:.3f} · " if show_scores and result.score is not None else ""
+                st.caption(f"{score}{md(attributes_line(result.payload))} · {md('#' + result.product_id)}")
+                actions(result, f"{key}-{result.product_id}")
+
+
+def result_actions(result: Result, key: str, board_id: str | None, config: Settings) -> None:
+    from app import search_state
+
+    a, b, c, d = st.columns(4, gap="small")
+    a.button("", icon=":material/image_search:", key=f"{key}-like", help="More like this", on_click=search_state.more_like_this,
+             args=(result.product_id,))
+    b.button("", icon=":material/thumb_up:", key=f"{key}-up", help="More like this one", on_click=search_state.judge,
+             args=(result.product_id, True))
+    c.button("", icon=":material/thumb_down:", key=f"{key}-down", help="Less like this one", on_click=search_state.judge,
+             args=(result.product_id, False))
+    d.button("", icon=":material/bookmark_add:", key=f"{key}-board", help="Add to board" if board_id else "Create a board in the sidebar first",
+             disabled=board_id is None, on_click=add_to_board, args=(config, board_id, result))
