@@ -140,7 +140,7 @@ def cmd_facets(args, settings: Settings) -> int:
 
 
 def cmd_duplicates(args, settings: Settings) -> int:
-    from core.search import near_duplicates
+    from core.duplicates import near_duplicates
 
     store = _open_reader(settings)
     try:

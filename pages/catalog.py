@@ -8,7 +8,8 @@ from app import indexing_panel, page, resources, result_grid
 from core.errors import LensError
 from core.safe_text import md
 from core.sample import SAMPLE_IMAGES, ensure_sample
-from core.search import get_products, near_duplicates
+from core.duplicates import near_duplicates
+from core.search import get_products
 
 page.require_navigation()
 

@@ -204,7 +204,7 @@ def test_catalog_page_shows_status_and_near_duplicates(indexed):
     at.button(key="dup_go").click().run()
     assert not at.exception
     from app import resources
-    from core.search import near_duplicates
+    from core.duplicates import near_duplicates
 
     expected = near_duplicates(resources.store(indexed), 0.8)
     assert expected, "the tiny model puts some of these photos within 0.8 of each other"

@@ -8,7 +8,8 @@ from PIL import Image
 
 from core.errors import BadQuery, UnknownFilterField, UnknownProduct
 from core.filters import Filters
-from core.search import SearchRequest, facets, near_duplicates, search
+from core.duplicates import near_duplicates
+from core.search import SearchRequest, facets, search
 from core.store import Fused, Nearest, StoredPoint, point_id
 
 #        id   image vector            colour   gender    type       (text vector = image vector unless given)
