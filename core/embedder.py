@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 from PIL import Image
 
+from core import model_source
 from core.errors import ImageRejected, ModelLoadError
 from core.images import MAX_ASPECT
 
@@ -91,15 +92,16 @@ class Embedder:
         if _looks_like_path(model_name) and not Path(model_name).expanduser().exists():
             raise ModelLoadError(f"model folder not found: {model_name}. Set LENS_MODEL to an existing "
                                  "sentence-transformers model folder, or to a model name such as clip-ViT-B-32.")
+        source = model_name if _looks_like_path(model_name) else model_source.resolve(model_name)
         try:
             from sentence_transformers import SentenceTransformer
 
-            self.model = SentenceTransformer(model_name, device=self.device)
-        except Exception as exc:  # no network, wrong folder, not a CLIP model...
+            self.model = SentenceTransformer(source, device=self.device)
+        except Exception as exc:  # a broken download, a folder that is not a CLIP model...
             raise ModelLoadError(
-                f"could not load the embedding model {model_name!r} ({type(exc).__name__}: {str(exc)[:200]}). "
-                "Without internet access, copy a sentence-transformers CLIP model folder to this machine "
-                "and set LENS_MODEL=/path/to/that/folder (or pass --model)."
+                f"could not load the embedding model {model_name!r} ({type(exc).__name__}: {exc}). Set "
+                "LENS_MODEL to a sentence-transformers CLIP model folder on this machine, or to a model name "
+                "such as clip-ViT-B-32 (downloaded once, when the machine is online)."
             ) from exc
         if self.device.startswith("cuda"):
             self.model.half()  # fp16 on GPU: half the memory, ~2x throughput, same ranking quality
@@ -231,19 +233,33 @@ def _image_short_side(model) -> int | None:
 
 
 _cache: dict[tuple[str, str], Embedder] = {}
+_failures: dict[tuple[str, str], ModelLoadError] = {}
 _cache_lock = threading.Lock()
 
 
 def load_embedder(model_name: str, device: str = "auto") -> Embedder:
-    """Load a model once per process, keyed by (name, resolved device); thread-safe."""
+    """Load a model once per process, keyed by (name, resolved device); thread-safe.
+
+    A hub model that could not be fetched fails the same way, at once, for the rest of the process (every
+    click of the app would otherwise probe the hub again); another model name or device is tried afresh.
+    A local folder is always retried: copying it into place is the fix.
+    """
     key = (model_name, pick_device(device))
     with _cache_lock:
+        if key in _failures:
+            raise _failures[key]
         if key not in _cache:
-            _cache[key] = Embedder(model_name, key[1])
+            try:
+                _cache[key] = Embedder(model_name, key[1])
+            except ModelLoadError as exc:
+                if not _looks_like_path(model_name):
+                    _failures[key] = exc
+                raise
         return _cache[key]
 
 
 def clear_cache() -> None:
-    """Forget loaded models (tests, or switching models in a long-lived process)."""
+    """Forget loaded models and remembered failures (tests, or switching models in a long-lived process)."""
     with _cache_lock:
         _cache.clear()
+        _failures.clear()

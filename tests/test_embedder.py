@@ -79,7 +79,7 @@ def test_missing_model_folder_says_how_to_set_lens_model(tmp_path):
 
 
 def test_folder_that_is_not_a_model_says_how_to_set_lens_model(tmp_path):
-    with pytest.raises(ModelLoadError, match="LENS_MODEL=/path/to/that/folder"):
+    with pytest.raises(ModelLoadError, match="Set LENS_MODEL to a sentence-transformers CLIP model folder"):
         load_embedder(str(tmp_path), "cpu")
 
 
