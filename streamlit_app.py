@@ -1,8 +1,12 @@
 """Catalog Lens: the entry point; sets up the page and the navigation between pages."""
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="Catalog Lens", page_icon=":material/search:", layout="wide")
+# A local file, served by this server: a material-icon favicon is fetched from the internet, which fails offline.
+st.set_page_config(page_title="Catalog Lens", page_icon=str(Path(__file__).parent / "app" / "favicon.png"),
+                   layout="wide")
 
 pages = [
     st.Page("pages/search.py", title="Search", icon=":material/search:", default=True),

@@ -65,3 +65,13 @@ def test_scrub_removes_the_url_password_the_api_key_and_their_decoded_forms():
     url = "http://admin:p%40ss-word@host:6333?token=t0k"
     text = f"failed {url}: p@ss-word / p%40ss-word / t0k / api-key K-123 / admin"
     assert scrub(text, url, "K-123") == "failed http://admin:***@host:6333?token=***: *** / *** / *** / api-key *** / admin"
+
+
+def test_the_server_does_not_watch_files():
+    """The watcher walked .venv and the data dir and overflowed inotify; pages are code, not content."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["server"]["runOnSave"] is False
