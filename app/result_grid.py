@@ -15,6 +15,17 @@ def attributes_line(payload: dict) -> str:
     return " · ".join(str(payload[k]) for k in ("colour", "gender", "product_type", "usage") if payload.get(k))
 
 
+def score_text(result: Result) -> str:
+    """The score a merchandiser can read: the similarity to the query, and the rank when the list is ordered
+    by something else (fused lists, 👍/👎 feedback), whose raw engine scores mean nothing to a person."""
+    similarity = f"{result.similarity:.3f} similarity" if result.similarity is not None else ""
+    if result.rank is not None:
+        return f"rank {result.rank}" + (f" · {similarity}" if similarity else "")
+    if similarity:
+        return similarity
+    return f"{result.score:.3f}" if result.score is not None else ""  # a stored score (a board item)
+
+
 def product_grid(results: list[Result], config: Settings, actions, columns: int = 4, key: str = "grid",
                  show_scores: bool = True) -> None:
     """Thumbnail cards; actions(result, key) draws each card's buttons."""
@@ -28,7 +39,8 @@ def product_grid(results: list[Result], config: Settings, actions, columns: int 
                     st.caption("no photo")
                 # Titles, attributes and ids are catalogue data: escaped, so `![t](url)` is text, not an image.
                 st.markdown(f"**{md(result.title) or md(result.product_id)}**")
-                score = f"{result.score:.3f} · " if show_scores and result.score is not None else ""
+                score = score_text(result) if show_scores else ""
+                score = f"{score} · " if score else ""
                 st.caption(f"{score}{md(attributes_line(result.payload))} · {md('#' + result.product_id)}")
                 actions(result, f"{key}-{result.product_id}")
 

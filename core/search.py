@@ -34,6 +34,7 @@ class SearchRequest:
     offset: int = 0
     threshold: float | None = None
     diverse: bool = False
+    diversity: float = 0.5         # MMR: 0 = plain relevance order, 1 = as varied as possible
     positives: tuple[str, ...] = ()
     negatives: tuple[str, ...] = ()
 
@@ -44,6 +45,8 @@ class SearchRequest:
             raise BadQuery(f"offset must be 0 or more, got {self.offset}")
         if not 0.0 <= float(self.weight) <= 1.0:
             raise BadQuery(f"weight must be between 0 and 1, got {self.weight}")
+        if not 0.0 <= float(self.diversity) <= 1.0:
+            raise BadQuery(f"diversity must be between 0 and 1, got {self.diversity}")
         if self.fusion not in ("weighted", "rrf"):
             raise BadQuery(f"fusion must be 'weighted' or 'rrf', got {self.fusion!r}")
         if self.threshold is not None and not -1.0 <= float(self.threshold) <= 1.0:
@@ -74,16 +77,46 @@ class SearchRequest:
             return "feedback"
         raise BadQuery("nothing to search for: give a text, an image, a product id (--like) or liked products")
 
+    @property
+    def fused(self) -> bool:
+        """True when two ranked lists are fused by rank (RRF): hybrid with rrf, or text with product texts."""
+        mode = self.mode
+        return (mode == "hybrid" and self.fusion == "rrf") or (mode == "text" and self.use_text_vectors)
+
+    @property
+    def diverse_applies(self) -> bool:
+        """MMR re-ranks one similarity list around one vector: not a fused list, not a feedback ranking."""
+        return self.diverse and not self.fused and not (self.positives or self.negatives)
+
+    def notes(self) -> list[str]:
+        """Plain-language reasons why an option that was asked for does not apply to this search."""
+        out = []
+        if self.diverse and not self.diverse_applies:
+            why = ("👍/👎 feedback ranks the results" if self.positives or self.negatives else
+                   "“also match product texts” ranks two lists by position" if self.mode == "text" else
+                   "rrf fusion ranks two lists by position")
+            out.append(f"Diverse results are off: {why}, and diversity needs one similarity list. "
+                       + ("Reset the feedback" if self.positives or self.negatives else
+                          "Turn that off" if self.mode == "text" else "Choose weighted fusion") + " to use it.")
+        return out
+
 
 @dataclass
 class Result:
-    """One search result; from_hit is the only code that reads payload keys."""
+    """One search result; from_hit is the only code that reads payload keys.
+
+    score is the engine's score, whose meaning depends on the query (a cosine similarity, an RRF score, a
+    recommend score); similarity and rank are what a person can read: the cosine similarity to the query
+    when known, and the position in the list when the order is not by that similarity (fused or feedback).
+    """
 
     product_id: str
     score: float | None
     title: str
     image_path: str
     payload: dict
+    similarity: float | None = None
+    rank: int | None = None
 
     @classmethod
     def from_hit(cls, hit: Hit) -> "Result":
@@ -105,14 +138,15 @@ def _check_model(store: ProductStore, embedder) -> None:
                             f"{embedder.name!r}; set LENS_MODEL to the index's model or re-index with --recreate")
 
 
-def product_vectors(store: ProductStore, product_ids) -> dict[str, np.ndarray]:
-    """Stored query vector of each product: its image vector, or its text vector when it has no image."""
+def product_vectors(store: ProductStore, product_ids, using: str = "image") -> dict[str, np.ndarray]:
+    """Stored vector of each product in one space (image or text), the other one when it lacks that one."""
     product_ids = list(dict.fromkeys(product_ids))
     hits = {h.payload.get("product_id"): h for h in store.retrieve([point_id(p) for p in product_ids], with_vectors=True)}
     missing = [p for p in product_ids if p not in hits]
     if missing:
         raise UnknownProduct(f"unknown product id(s): {', '.join(missing)}")
-    return {p: np.asarray(hits[p].vectors.get("image") or hits[p].vectors["text"], dtype=np.float32)
+    other = "text" if using == "image" else "image"
+    return {p: np.asarray(hits[p].vectors.get(using) or hits[p].vectors[other], dtype=np.float32)
             for p in product_ids}
 
 
@@ -142,34 +176,56 @@ def weighted_vector(text_vec: np.ndarray, image_vec: np.ndarray, weight: float) 
 
 # ---- the modes --------------------------------------------------------------------------------
 
-def _run(store, query, request: SearchRequest, filters: Filters) -> list[Result]:
+def _run(store, query, request: SearchRequest, filters: Filters, vector=None) -> list[Result]:
+    """Run the query; give each result a readable score (similarity to `vector`, and the rank when the
+    order is not by that similarity)."""
     hits = store.query(query, filters, limit=request.limit, offset=request.offset, threshold=request.threshold)
-    return [Result.from_hit(h) for h in hits]
+    results = [Result.from_hit(h) for h in hits]
+    ranked = isinstance(query, (Fused, Recommend))
+    for i, r in enumerate(results):
+        r.rank = request.offset + i + 1 if ranked else None
+        if not ranked:
+            r.similarity = r.score  # nearest and MMR scores are the cosine similarity to the query
+    if isinstance(query, Recommend) and vector is not None and results:
+        # A recommend score mixes closeness to liked and disliked products (and can be negative): show the
+        # similarity to what was asked for instead, computed from the stored vectors.
+        stored = product_vectors(store, [r.product_id for r in results])
+        query_vec = normalise(np.asarray(vector, dtype=np.float32))
+        for r in results:
+            r.similarity = round(float(normalise(stored[r.product_id]) @ query_vec), 6)
+    return results
 
 
 def _prefetch_size(request: SearchRequest) -> int:
     return min(1000, max(100, 3 * (request.limit + request.offset)))
 
 
-def _final_query(vector: np.ndarray, request: SearchRequest, store: ProductStore):
-    """Plain nearest, or feedback (recommend), or MMR around the vector."""
+def _ranking(vector: np.ndarray | None, request: SearchRequest, store: ProductStore, using: str = "image"):
+    """One ranked list around a vector: nearest, feedback (recommend) or MMR, as the request asks."""
     if request.positives or request.negatives:
-        return feedback_query(store, request, [vector] if vector is not None else [])
-    if request.diverse:
-        return Diverse(vector, "image", diversity=0.5, candidates=_prefetch_size(request))
-    return Nearest(vector, "image")
+        return feedback_query(store, request, [vector] if vector is not None else [], using)
+    if request.diverse_applies:
+        return Diverse(vector, using, diversity=float(request.diversity), candidates=_prefetch_size(request))
+    return Nearest(vector, using)
 
 
-def feedback_query(store: ProductStore, request: SearchRequest, extra_positives: list) -> Recommend:
+def _fused(store, request: SearchRequest, branches) -> Fused:
+    """RRF over one list per (vector, space); each list follows the feedback too."""
+    n = _prefetch_size(request)
+    return Fused(tuple((_ranking(vector, request, store, using), n) for vector, using in branches))
+
+
+def feedback_query(store: ProductStore, request: SearchRequest, extra_positives: list,
+                   using: str = "image") -> Recommend:
     """Qdrant's recommend query: toward the query and liked products, away from disliked ones.
 
     Negatives only (nothing liked, no query) uses Qdrant's best-score strategy as is: it ranks products
     by how far they are from the disliked ones, which is what "not like these" means.
     """
-    vectors = product_vectors(store, [*request.positives, *request.negatives])
+    vectors = product_vectors(store, [*request.positives, *request.negatives], using)
     positives = tuple(extra_positives) + tuple(vectors[p] for p in request.positives)
     negatives = tuple(vectors[p] for p in request.negatives)
-    return Recommend(positives, negatives, "image")
+    return Recommend(positives, negatives, using)
 
 
 def _filters_for(request: SearchRequest) -> Filters:
@@ -184,29 +240,29 @@ def text_search(store, embedder, request: SearchRequest) -> list[Result]:
     """Query text against product image vectors; optionally fused (RRF) with product text vectors."""
     vector = text_vector(embedder, request.text)
     filters = _filters_for(request)
-    if request.use_text_vectors and not (request.positives or request.negatives or request.diverse):
-        n = _prefetch_size(request)
-        return _run(store, Fused(((Nearest(vector, "image"), n), (Nearest(vector, "text"), n))), request, filters)
-    return _run(store, _final_query(vector, request, store), request, filters)
+    if request.fused:
+        return _run(store, _fused(store, request, ((vector, "image"), (vector, "text"))), request, filters)
+    return _run(store, _ranking(vector, request, store), request, filters, vector)
 
 
 def image_search(store, embedder, request: SearchRequest, max_pixels: int = 40_000_000) -> list[Result]:
     """Reverse image search from an upload or a catalogue product (which is excluded from its own results)."""
     vector = image_vector(store, embedder, request, max_pixels)
-    return _run(store, _final_query(vector, request, store), request, _filters_for(request))
+    return _run(store, _ranking(vector, request, store), request, _filters_for(request), vector)
 
 
 def hybrid_search(store, embedder, request: SearchRequest, max_pixels: int = 40_000_000) -> list[Result]:
-    """Text + image: weighted mix of query vectors, or RRF over one prefetch per modality (filter in each)."""
+    """Text + image: weighted mix of query vectors, or RRF over one list per modality (filter in each).
+
+    With rrf the weight does not apply: each list counts by rank alone.
+    """
     text_vec = text_vector(embedder, request.text)
     image_vec = image_vector(store, embedder, request, max_pixels)
     filters = _filters_for(request)
-    if request.fusion == "rrf" and not (request.positives or request.negatives or request.diverse):
-        n = _prefetch_size(request)
-        return _run(store, Fused(((Nearest(text_vec, "image"), n), (Nearest(image_vec, "image"), n))),
-                    request, filters)
-    return _run(store, _final_query(weighted_vector(text_vec, image_vec, request.weight), request, store),
-                request, filters)
+    if request.fused:
+        return _run(store, _fused(store, request, ((text_vec, "image"), (image_vec, "image"))), request, filters)
+    vector = weighted_vector(text_vec, image_vec, request.weight)
+    return _run(store, _ranking(vector, request, store), request, filters, vector)
 
 
 def search(store: ProductStore, request: SearchRequest, embedder=None, max_pixels: int = 40_000_000) -> list[Result]:
@@ -224,7 +280,7 @@ def search(store: ProductStore, request: SearchRequest, embedder=None, max_pixel
         return image_search(store, embedder, request, max_pixels)
     if mode == "hybrid":
         return hybrid_search(store, embedder, request, max_pixels)
-    return _run(store, feedback_query(store, request, []), request, _filters_for(request))
+    return _run(store, feedback_query(store, request, []), request, _filters_for(request))  # rank only
 
 
 def get_products(store: ProductStore, product_ids) -> list[Result]:

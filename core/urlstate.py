@@ -80,7 +80,7 @@ class SearchState:
 
 def build_request(state: SearchState, image: bytes | None = None, selection: Sequence[str] = (),
                   likes: Sequence[str] = (), dislikes: Sequence[str] = (), limit: int = 12,
-                  text_vectors: bool = False) -> SearchRequest:
+                  text_vectors: bool = False, diversity: float = 0.5) -> SearchRequest:
     """The engine request for what the Search page shows: the mode decides which inputs take part."""
     uses_text, uses_image = state.mode in ("text", "hybrid"), state.mode in ("image", "hybrid")
     like = state.like if uses_image else ""
@@ -89,4 +89,5 @@ def build_request(state: SearchState, image: bytes | None = None, selection: Seq
         selection=tuple(selection) if uses_image and not like and image is None else (),
         weight=state.weight, fusion=state.fusion, use_text_vectors=text_vectors and state.mode == "text",
         filters=Filters.of(state.filters), limit=max(1, min(int(limit), MAX_LIMIT)),
-        threshold=state.threshold or None, diverse=state.diverse, positives=tuple(likes), negatives=tuple(dislikes))
+        threshold=state.threshold or None, diverse=state.diverse, positives=tuple(likes), negatives=tuple(dislikes),
+        diversity=max(0.0, min(float(diversity), 1.0)))

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import board_panel, filter_sidebar, indexing_panel, page, resources, result_grid, search_state
+from app import board_panel, filter_sidebar, indexing_panel, page, resources, result_grid, search_options, search_state
 from core.errors import LensError
 from core.safe_text import md
 from core.search import MAX_LIMIT, search
@@ -33,15 +33,7 @@ if mode in ("image", "hybrid"):
         right.button("Use an uploaded photo instead", on_click=search_state.clear_image_query)
     else:
         upload = right.file_uploader("Query photo", type=["jpg", "jpeg", "png", "webp"], key="upload")
-with st.expander("Options"):
-    if mode == "hybrid":
-        st.slider("Text weight (1 = text only, 0 = photo only)", 0.0, 1.0, key="w", step=0.05)
-        st.radio("Fusion", ["weighted", "rrf"], key="fusion", horizontal=True,
-                 help="weighted mixes the two query vectors; rrf fuses the two ranked lists (reciprocal rank)")
-    st.slider("Minimum similarity", 0.0, 1.0, key="min", step=0.01)
-    st.toggle("Diverse results (MMR)", key="diverse")
-    if mode == "text":
-        st.toggle("Also match product texts (finds products without photos)", key="text_vectors")
+search_options.options_panel(mode)
 state = search_state.current()
 search_state.write_to_url(state)
 
@@ -54,11 +46,12 @@ if likes or dislikes:
 image = upload.getvalue() if upload is not None else None
 try:
     request = build_request(state, image, st.session_state["selection"], likes, dislikes,
-                            st.session_state["limit"], st.session_state["text_vectors"])
+                            st.session_state["limit"], st.session_state["text_vectors"], search_options.diversity())
     _ = request.mode  # raises BadQuery when there is nothing to search for
 except LensError:
     st.info("Type a description, upload a photo, or pick “More like this” on a product to start.")
     st.stop()
+search_options.show_notes(request)
 try:
     embedder = resources.embedder(config.model, config.device) if request.needs_model else None
     results = search(store, request, embedder, config.max_pixels)

@@ -58,3 +58,17 @@ def test_open_image_accepts_path_bytes_and_pil(tmp_path):
     path.write_bytes(_jpeg())
     for source in (path, str(path), _jpeg(), Image.new("L", (16, 16))):
         assert open_image(source, 10_000).mode == "RGB"
+
+
+def test_importing_the_project_leaves_pillows_own_bomb_guard_on():
+    import core.images  # noqa: F401
+    import core.indexer  # noqa: F401
+
+    assert Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS >= 40_000_000
+
+
+def test_a_picture_beyond_pillows_guard_is_a_reason_not_a_crash():
+    buf = io.BytesIO()
+    Image.new("1", (20000, 10000)).save(buf, "PNG")  # 200 MP: above twice Pillow's limit, so Pillow refuses it
+    with pytest.raises(ImageRejected, match="decoder's own size guard"):
+        decode_image(buf.getvalue(), max_pixels=10**12)

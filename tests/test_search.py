@@ -207,6 +207,7 @@ def test_planted_duplicates_come_out_as_one_group(indexed):
 @pytest.mark.parametrize("kwargs, error, message", [
     ({}, BadQuery, "nothing to search for"),
     ({"text": "red", "weight": 1.5}, BadQuery, "weight must be between 0 and 1"),
+    ({"text": "red", "diverse": True, "diversity": 1.5}, BadQuery, "diversity must be between 0 and 1"),
     ({"text": "red", "limit": 0}, BadQuery, "limit must be between 1 and 500"),
     ({"text": "red", "limit": 501}, BadQuery, "limit must be between 1 and 500"),
     ({"like": "404"}, UnknownProduct, "unknown product id"),
@@ -241,3 +242,77 @@ def test_facet_counts_match_a_brute_force_tally_after_updates_and_deletes(store)
         if attrs["gender"] in ("Women", "Unisex") and attrs["colour"] != "Black":
             expected[attrs["colour"]] = expected.get(attrs["colour"], 0) + 1
     assert dict(facets(store, flt, ["colour"])["colour"]) == expected
+
+
+# ---- options that must do what they say (issue 9, defect 8) ---------------------------------------
+
+def test_diversity_is_a_setting_from_plain_order_to_most_varied(store):
+    store.ensure("hand-made", 4)
+    rng = np.random.default_rng(0)
+    copies = [unit((1, *rng.normal(0, 0.02, 3))) for _ in range(6)]          # ids 0-5: near-copies of the query
+    others = [unit(v) for v in ((0.8, 0.6, 0, 0), (0.8, 0, 0.6, 0), (0.8, 0, 0, 0.6))]  # 6-8: 0.8 away, distinct
+    store.upsert([StoredPoint(point_id(str(i)), {"image": v, "text": v}, {"product_id": str(i), "colour": "c"})
+                  for i, v in enumerate(copies + others)])
+    plain = ids(run(store, text="red", limit=4))
+    assert ids(run(store, text="red", limit=4, diverse=True, diversity=0.0)) == plain  # relevance only
+    most = ids(run(store, text="red", limit=4, diverse=True, diversity=1.0))
+    # Diversity only: the best match first, then each pick as unlike the picked ones as possible.
+    assert most[0] == plain[0] and sorted(most[1:]) == ["6", "7", "8"]
+
+
+def test_feedback_keeps_rrf_fusion_in_hybrid_search(indexed):
+    upload = Image.new("RGB", (8, 8), (153, 204, 0))  # product 3's vector
+    results = run(indexed, text="red", image=upload, fusion="rrf", positives=("5",))
+    # Each list goes toward its query and the liked 5 (best score: the closest of the two):
+    #   text "red" + 5:  1 (1.0), 6 (0.995), 2 (0.949), 3 (0.6), 4 (0)
+    #   photo of 3 + 5:  3 (1.0), 6 (0.995), 2 (0.822), 4 (0.8), 1 (0.6)
+    # RRF (k=60, 0-based): 6 = 2/61, 3 = 1/63+1/60, 1 = 1/60+1/64, 2 = 2/62, 4 = 1/64+1/63.
+    assert ids(results) == ["6", "3", "1", "2", "4"]
+    assert [r.rank for r in results] == [1, 2, 3, 4, 5]
+
+
+def test_feedback_keeps_matching_product_texts(indexed):
+    without = ids(run(indexed, text="black cap", positives=("1",), limit=10))
+    fused = run(indexed, text="black cap", use_text_vectors=True, positives=("1",), limit=10)
+    assert "7" not in without          # 7 has no photo: only its text vector can find it
+    assert "7" in ids(fused) and [r.rank for r in fused] == list(range(1, len(fused) + 1))
+
+
+def test_feedback_results_show_their_similarity_to_the_query_not_the_recommend_score(indexed):
+    results = run(indexed, text="red", negatives=("2",), limit=10)
+    # Cosine similarity of each product's photo vector to "red" (1, 0, 0, 0); 2 was judged, 7 has no photo.
+    assert {r.product_id: round(r.similarity, 3) for r in results} == {"1": 1.0, "3": 0.6, "4": 0.0, "5": 0.0,
+                                                                      "6": 0.0}
+    assert [r.rank for r in results] == [1, 2, 3, 4, 5]
+
+
+def test_fused_lists_are_shown_by_rank_not_by_their_rrf_score(indexed):
+    upload = Image.new("RGB", (8, 8), (153, 204, 0))
+    flt = Filters.of({"colour": ["Red", "Blue"]})
+    results = run(indexed, text="red", image=upload, fusion="rrf", filters=flt)
+    assert [(r.rank, r.similarity) for r in results] == [(1, None), (2, None), (3, None), (4, None)]
+    assert [r.rank for r in run(indexed, text="red", image=upload, fusion="rrf", filters=flt, offset=1)] == [2, 3, 4]
+    plain = run(indexed, text="red", limit=3)
+    assert [(r.rank, r.similarity) for r in plain] == [(None, r.score) for r in plain]
+
+
+def test_minimum_similarity_in_rrf_applies_to_each_list_before_fusion(indexed):
+    upload = Image.new("RGB", (8, 8), (153, 204, 0))
+    # At 0.7, "red" keeps 1 (1.0) and 2 (0.949); the photo of 3 keeps 3 (1.0), 2 (0.822) and 4 (0.8).
+    results = ids(run(indexed, text="red", image=upload, fusion="rrf", threshold=0.7))
+    assert results[0] == "2" and sorted(results[1:3]) == ["1", "3"] and results[3:] == ["4"]  # 1 and 3 tie
+
+
+@pytest.mark.parametrize("kwargs, note", [
+    ({"text": "red", "diverse": True, "use_text_vectors": True}, "“also match product texts” ranks two lists"),
+    ({"text": "red", "like": "3", "diverse": True, "fusion": "rrf"}, "Choose weighted fusion"),
+    ({"text": "red", "diverse": True, "positives": ("5",)}, "Reset the feedback"),
+])
+def test_diverse_says_why_it_is_off_and_the_search_runs_without_it(indexed, kwargs, note):
+    request = SearchRequest(**kwargs)
+    assert len(request.notes()) == 1 and note in request.notes()[0]
+    assert ids(search(indexed, request, HandEmbedder())) == ids(run(indexed, **dict(kwargs, diverse=False)))
+
+
+def test_diverse_alone_has_no_note():
+    assert SearchRequest(text="red", diverse=True).notes() == []
