@@ -29,6 +29,7 @@ VECTOR_KINDS = ("image", "text", "both")
 MAX_TRANSFORM_SHARE = 0.2  # more new products than this share of the fitted set: refit instead
 PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "pca_dims": 50, "seed": 42, "epochs": 200, "init": "pca"}
 LABEL_FIELDS = ("gender", "product_type", "colour")
+DISTINGUISH_FIELDS = ("colour", "gender", "product_type", "usage", "sub_category", "category")  # for repeated names
 ATTR_FIELDS = ("title", *FILTER_FIELDS, "image_path")
 Progress = Callable[[str, float], None]
 
@@ -85,11 +86,15 @@ def load_map(data_dir: Path, collection: str, kind: str = "image") -> CatalogMap
             meta = json.loads(str(data["meta"]))
             if meta["params"] != _params_key(kind):
                 return None
-            return CatalogMap(kind, list(data["ids"]), data["xy"], data["cluster"],
-                              {int(k): v for k, v in meta["labels"].items()}, list(data["placed_from"]),
-                              list(data["fingerprints"]), meta["index_key"], meta["params"], meta["method"],
-                              meta["not_placed"], meta["created"], meta.get("transformed", 0),
-                              {k: list(data[f"attr_{k}"]) for k in ATTR_FIELDS})
+            m = CatalogMap(kind, list(data["ids"]), data["xy"], data["cluster"],
+                           {int(k): v for k, v in meta["labels"].items()}, list(data["placed_from"]),
+                           list(data["fingerprints"]), meta["index_key"], meta["params"], meta["method"],
+                           meta["not_placed"], meta["created"], meta.get("transformed", 0),
+                           {k: list(data[f"attr_{k}"]) for k in ATTR_FIELDS})
+        if _repeats(m.labels):  # a map stored before names were made unique
+            rows = [dict(zip(ATTR_FIELDS, values)) for values in zip(*(m.attrs[k] for k in ATTR_FIELDS))]
+            m.labels = unique_labels(m.labels, m.cluster, rows)
+        return m
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
@@ -276,7 +281,34 @@ def cluster_labels(xy: np.ndarray, payloads: list[dict]) -> tuple[np.ndarray, di
             top = Counter(str(p.get("product_type", "")) for p in members).most_common(1)[0][0]
             parts = ["Mixed", top] if top else [f"Cluster {c + 1}"]
         labels[int(c)] = " · ".join(parts)
-    return cluster, labels
+    return cluster, unique_labels(labels, cluster, payloads)
+
+
+def unique_labels(labels: dict[int, str], cluster: np.ndarray, payloads: list[dict]) -> dict[int, str]:
+    """Give clusters that share a name what sets them apart ("· mostly Blue"), else a number (largest first).
+
+    Two clusters both called "Mixed · Shirts" are two places on the map a merchandiser cannot tell apart.
+    """
+    labels = dict(labels)
+    members = {c: [payloads[i] for i in np.flatnonzero(cluster == c)] for c in labels}
+    for group in _repeats(labels):
+        for key in DISTINGUISH_FIELDS:
+            leads = {c: Counter(str(p.get(key, "")) for p in members[c]).most_common(1)[0][0] for c in group}
+            if len(set(leads.values())) > 1 and all(leads.values()):
+                for c in group:
+                    labels[c] = f"{labels[c]} · mostly {leads[c]}"
+                break
+    for group in _repeats(labels):
+        for n, c in enumerate(sorted(group, key=lambda c: (-len(members[c]), c)), 1):
+            labels[c] = f"{labels[c]} ({n})"
+    return labels
+
+
+def _repeats(labels: dict[int, str]) -> list[list[int]]:
+    by_name: dict[str, list[int]] = {}
+    for c, name in sorted(labels.items()):
+        by_name.setdefault(name, []).append(c)
+    return [group for group in by_name.values() if len(group) > 1]
 
 
 def _load_projector(path: Path):

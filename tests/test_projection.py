@@ -243,3 +243,49 @@ def test_legend_and_hover_show_the_escaped_value_and_selection_gets_the_raw_id()
     assert last[0] == "4&amp;lt;"
     event = {"selection": {"points": [{"customdata": list(first)}, {"customdata": list(last)}]}}
     assert selected_ids(event) == ["<b>1</b>", "4&lt;"]
+
+
+def _blobs(groups):
+    """2-D blobs far apart, one per group of payloads: what cluster_labels sees after the layout."""
+    rng = np.random.default_rng(4)
+    xy, payloads = [], []
+    for g, group in enumerate(groups):
+        xy.append(rng.normal(0, 0.3, (len(group), 2)) + (40 * g, 0))
+        payloads.extend(group)
+    return np.concatenate(xy).astype(np.float32), payloads
+
+
+def _mixed(n, colours):
+    """n shirts-led products where no label field reaches 60%: named "Mixed · Shirts"."""
+    types = ["Shirts", "Shirts", "Tshirts", "Tops"]
+    return [{"gender": ["Men", "Women"][i % 2], "product_type": types[i % 4], "colour": colours[i % len(colours)]}
+            for i in range(n)]
+
+
+def test_clusters_that_would_share_a_name_get_told_apart():
+    from core.projection import cluster_labels
+
+    xy, payloads = _blobs([
+        _mixed(40, ["Blue", "Blue", "Red", "Green"]),     # mostly Blue
+        _mixed(40, ["White", "White", "Red", "Green"]),   # mostly White
+        _mixed(30, ["Black", "Grey"]),                    # these two look alike on every field:
+        _mixed(36, ["Black", "Grey"]),                    # numbered, the larger one first
+        [{"gender": "Women", "product_type": "Dresses", "colour": "Red"}] * 30,
+    ])
+    cluster, labels = cluster_labels(xy, payloads)
+    assert len(labels) == 5
+    assert sorted(labels.values()) == ["Mixed · Shirts · mostly Black (1)", "Mixed · Shirts · mostly Black (2)",
+                                       "Mixed · Shirts · mostly Blue", "Mixed · Shirts · mostly White",
+                                       "Women · Dresses · Red"]
+    assert labels[int(cluster[110])] == "Mixed · Shirts · mostly Black (1)"  # the 36-product blob
+
+
+def test_a_map_stored_with_repeated_names_is_told_apart_on_load(edge, tmp_path):
+    from core.projection import save_map
+
+    edge.upsert(clustered_points())
+    m = compute_map(edge, tmp_path, "products")
+    m.labels = {c: "Dresses" for c in m.labels}  # as an older version could store them
+    save_map(tmp_path, "products", m)
+    assert sorted(load_map(tmp_path, "products").labels.values()) == [
+        "Dresses · mostly Blue", "Dresses · mostly Green", "Dresses · mostly Red"]
