@@ -21,7 +21,6 @@ def seed() -> None:
         st.session_state["search_saved"] = {"mode": state.mode, "q": state.text, "w": state.weight,
                                             "fusion": state.fusion, "min": state.threshold, "diverse": state.diverse}
         st.session_state.setdefault("like", state.like)
-        st.session_state.setdefault("filters", dict(state.filters))
     # A request handed over by another page (the Explore map's "find look-alikes").
     pending = st.session_state.pop("pending_search", None) or {}
     st.session_state["search_saved"].update({k: v for k, v in pending.items() if k in WIDGET_KEYS})

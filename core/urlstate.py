@@ -26,6 +26,17 @@ def _number(raw: str, default: float, low: float, high: float) -> float:
     return value if low <= value <= high else default
 
 
+def filters_from_params(params: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Filter fields of a link (field -> its repeated values); other keys and empty values are ignored."""
+    return {f: [str(v) for v in params.get(f, []) if str(v)] for f in FILTER_FIELDS
+            if any(str(v) for v in params.get(f, []))}
+
+
+def filters_to_params(filters: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The URL form of a filter selection, fields in catalogue order; the values are raw catalogue values."""
+    return {name: list(filters[name]) for name in FILTER_FIELDS if filters.get(name)}
+
+
 @dataclass
 class SearchState:
     """What the Search page shows; every field has a URL form and a safe default for garbage input."""
@@ -52,7 +63,7 @@ class SearchState:
             fusion=fusion if fusion in FUSIONS else "weighted",
             threshold=_number(_first(params, "min", "0"), 0.0, 0.0, 1.0),
             diverse=_first(params, "diverse") == "1",
-            filters={f: [str(v) for v in params.get(f, []) if str(v)] for f in FILTER_FIELDS if params.get(f)},
+            filters=filters_from_params(params),
         )
 
     def to_params(self) -> dict[str, str | list[str]]:
@@ -72,9 +83,7 @@ class SearchState:
             out["min"] = f"{self.threshold:g}"
         if self.diverse:
             out["diverse"] = "1"
-        for name in FILTER_FIELDS:
-            if self.filters.get(name):
-                out[name] = list(self.filters[name])
+        out.update(filters_to_params(self.filters))
         return out
 
 

@@ -21,12 +21,14 @@ meta = indexing_panel.require_index(config, store, "explore")
 if meta is None:
     st.stop()
 filters = filter_sidebar.filter_sidebar(store)
+filter_sidebar.write_filters_to_url(filters)  # a page switch clears the URL: the filters go back in
 board_id = board_panel.board_picker(config)
 
 kind_col, colour_col, photo_col = st.columns([2, 2, 1], vertical_alignment="bottom")
 kind = kind_col.segmented_control("Vectors", ["image", "text", "both"], default="image", key="map_kind",
                                   format_func={"image": "Photos", "text": "Texts", "both": "Both"}.get) or "image"
-colour_by = colour_col.selectbox("Colour by", COLOUR_BY, key="map_colour", format_func=filter_sidebar.field_label)
+colour_by = colour_col.selectbox("Colour by", COLOUR_BY, key="map_colour", format_func=filter_sidebar.field_label,
+                                 persist_state="session")
 show_photos = photo_col.toggle("Photos", key="map_photos", help="Draw product photos instead of dots "
                                "(the selection, or up to 300 products that pass the filters)")
 

@@ -243,3 +243,155 @@ def test_hostile_catalogue_values_show_as_text_and_fetch_nothing(hostile_app, br
     _no_hostile_links_or_images(browser, tracker_host)
     browser.save_screenshot(str(shot.with_name("hostile-explore.png")))
     assert requests == []
+
+
+# --- Filters that survive reruns and page changes (issue 9: 1, 2) -----------------------------------------
+
+
+def _wait(driver, seconds: float = 60):
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # Streamlit redraws elements while a page reruns: an element found a moment ago may be gone; look again.
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
+
+
+def _idle(driver) -> None:
+    """Wait until the page's script run has finished (no "Running…" indicator for a moment)."""
+    def quiet(d):
+        running = d.execute_script("return !!document.querySelector('[data-testid=\"stStatusWidget\"] "
+                                   "[data-testid=\"stStatusWidgetRunningIcon\"], [data-testid=\"stStatusWidgetStopButton\"]')")
+        return not running
+    time.sleep(0.4)
+    _wait(driver).until(quiet)
+    time.sleep(0.4)
+    _wait(driver).until(quiet)
+
+
+def _params(driver) -> dict[str, list[str]]:
+    from urllib.parse import parse_qs, urlsplit
+
+    return parse_qs(urlsplit(driver.current_url).query)
+
+
+def _filter_params(driver) -> dict[str, list[str]]:
+    from core.catalog import FILTER_FIELDS
+
+    return {k: v for k, v in _params(driver).items() if k in FILTER_FIELDS}
+
+
+def _result_titles(driver) -> list[str]:
+    cards = driver.find_elements("css selector", '[data-testid="stMain"] [data-testid="stMarkdownContainer"] strong')
+    return [c.text.replace("\u2060", "") for c in cards]
+
+
+def _chips(driver, label: str) -> list[str]:
+    """The chosen values a sidebar multiselect shows, as the merchandiser reads them."""
+    box = _multiselect(driver, label)
+    tags = box.find_elements("css selector", ".react-aria-ComboBox span[data-tag] > span[title]")
+    return [t.get_attribute("textContent") for t in tags]
+
+
+def _multiselect(driver, label: str):
+    for box in driver.find_elements("css selector", '[data-testid="stMultiSelect"]'):
+        if box.find_element("css selector", '[data-testid="stWidgetLabel"]').text.strip() == label:
+            return box
+    raise AssertionError(f"no multiselect {label!r}")
+
+
+def _choose(driver, label: str, value: str) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    box = _multiselect(driver, label)
+    field = box.find_element("css selector", "input")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
+    field.click()
+    field.send_keys(value)
+    time.sleep(0.3)
+    field.send_keys(Keys.ENTER)
+    field.send_keys(Keys.ESCAPE)
+    _idle(driver)
+
+
+def test_chosen_filters_stay_what_they_are_through_three_kinds_of_rerun(served_app, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    wait = _wait(browser)
+    browser.get(served_app + "/?q=dress")
+    wait.until(lambda d: len(_result_titles(d)) == 6)
+    _choose(browser, "Gender", "Women")
+    wait.until(lambda d: _filter_params(d) == {"gender": ["Women"]})
+    _choose(browser, "Colour", "Red")
+    wait.until(lambda d: _filter_params(d) == {"gender": ["Women"], "colour": ["Red"]})
+    wait.until(lambda d: _result_titles(d) == ["Mango Women Red Dress"])
+    browser.execute_script("document.querySelector('[data-testid=\"stSidebarContent\"]').scrollTop = 0")
+    shot = Path(os.environ.get("LENS_SCREENSHOT_DIR", tmp_path)) / "search-two-filters.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shot))
+
+    def unchanged(q: str) -> None:
+        _idle(browser)
+        assert _params(browser) == {"q": [q], "gender": ["Women"], "colour": ["Red"]}
+        assert _result_titles(browser) == ["Mango Women Red Dress"]
+        assert (_chips(browser, "Gender"), _chips(browser, "Colour")) == (["Women"], ["Red"])
+
+    # 1. A new query.
+    box = browser.find_element(By.CSS_SELECTOR, 'input[aria-label="Describe what you are looking for"]')
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("red dress", Keys.ENTER)
+    wait.until(lambda d: _params(d).get("q") == ["red dress"])
+    unchanged("red dress")
+    # 2. A new board, from the sidebar.
+    name = browser.find_element(By.CSS_SELECTOR, 'input[aria-label="New board"]')
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", name)
+    name.send_keys("Summer reds", Keys.ENTER)  # Enter submits the sidebar's form
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, 'input[aria-label="Add results to"]')
+               and _selectbox_value(d, "Add results to").startswith("Summer reds"))
+    unchanged("red dress")
+    # 3. A result's action: add it to the board.
+    browser.find_element(By.CSS_SELECTOR, ".st-key-results-1-board button").click()
+    wait.until(lambda d: "Added to the board" in _visible_text(d))
+    unchanged("red dress")
+
+
+def _go(driver, page: str) -> None:
+    """Click a page in the sidebar navigation, as a user would (the session goes with it)."""
+    links = [a for a in driver.find_elements("css selector", '[data-testid="stSidebarNav"] a')
+             if a.text.strip().splitlines()[-1:] == [page]]
+    links[0].click()
+    _wait(driver).until(lambda d: d.find_elements("tag name", "h1") and d.find_element("tag name", "h1").text == page)
+    _idle(driver)
+
+
+def _selectbox_value(driver, label: str) -> str:
+    return driver.find_element("css selector", f'input[aria-label="{label}"]').get_attribute("value")
+
+
+def test_filters_from_a_link_and_colour_by_survive_a_round_trip_through_the_pages(served_app, browser):
+    from selenium.webdriver.common.keys import Keys
+
+    wait = _wait(browser)
+    browser.get(served_app + "/?q=dress&colour=Red")
+    wait.until(lambda d: _result_titles(d) == ["Mango Women Red Dress"])
+    assert _chips(browser, "Colour") == ["Red"]
+
+    _go(browser, "Explore")
+    assert _chips(browser, "Colour") == ["Red"]
+    assert _filter_params(browser) == {"colour": ["Red"]}
+    colour_by = browser.find_element("css selector", 'input[aria-label="Colour by"]')
+    colour_by.click()
+    colour_by.send_keys("Gender", Keys.ENTER)
+    wait.until(lambda d: _selectbox_value(d, "Colour by") == "Gender")
+    _idle(browser)
+
+    _go(browser, "Search")
+    wait.until(lambda d: _result_titles(d) == ["Mango Women Red Dress"])
+    assert _chips(browser, "Colour") == ["Red"]
+    assert _params(browser) == {"q": ["dress"], "colour": ["Red"]}
+
+    _go(browser, "Boards")
+    _go(browser, "Explore")
+    assert _selectbox_value(browser, "Colour by") == "Gender"
+    assert _chips(browser, "Colour") == ["Red"]
+    assert _filter_params(browser) == {"colour": ["Red"]}
