@@ -99,11 +99,13 @@ def cmd_search(args, settings: Settings) -> int:
     from core.embedder import load_embedder
     from core.search import SearchRequest, search
 
+    image = None
     if args.image is not None:
-        from core.images import read_image_bytes
+        from core.images import open_image
 
-        read_image_bytes(args.image)  # a clear reason for a missing file, a folder or a pipe, before loading a model
-    request = SearchRequest(text=args.text, image=args.image, like=args.like, weight=args.weight,
+        # Read and decode it first: a missing file, a folder, a pipe or a non-image fails before the model loads.
+        image = open_image(args.image, settings.max_pixels)
+    request = SearchRequest(text=args.text, image=image, like=args.like, weight=args.weight,
                             fusion=args.fusion, use_text_vectors=args.text_vectors, filters=_filters(args),
                             limit=args.limit, offset=args.offset, threshold=args.threshold, diverse=args.diverse,
                             positives=tuple(args.positive), negatives=tuple(args.negative))
@@ -139,6 +141,9 @@ def cmd_facets(args, settings: Settings) -> int:
     return 0
 
 
+SHOWN_PAIRS = 5  # per group in the text output of `duplicates`; --json has them all
+
+
 def cmd_duplicates(args, settings: Settings) -> int:
     from core.duplicates import near_duplicates
 
@@ -150,8 +155,10 @@ def cmd_duplicates(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps([g.as_dict() for g in groups]))
     else:
-        for g in groups:
-            print(", ".join(g.product_ids) + "  (" + ", ".join(f"{a}~{b} {s:.3f}" for a, b, s in g.pairs) + ")")
+        for g in groups:  # the closest pairs only: a loose threshold links thousands
+            more = f", {len(g.pairs) - SHOWN_PAIRS:,} more" if len(g.pairs) > SHOWN_PAIRS else ""
+            print(f"{len(g.product_ids)} products: " + ", ".join(g.product_ids) + "  ("
+                  + ", ".join(f"{a}~{b} {s:.3f}" for a, b, s in g.pairs[:SHOWN_PAIRS]) + more + ")")
         if not groups:
             print(f"no near-duplicates at threshold {args.threshold}")
     return 0
@@ -161,11 +168,12 @@ def cmd_index(args, settings: Settings) -> int:
     from tqdm import tqdm
 
     from core.embedder import load_embedder
-    from core.indexer import index_catalog
+    from core.indexer import check_inputs, index_catalog
     from core.store import open_store
 
     if args.batch_size is not None and args.batch_size < 1:
         raise LensError("--batch-size must be at least 1")
+    check_inputs(args.catalog, args.images)  # a wrong path is reported at once, not after the model loads
     settings = settings.with_overrides(model=args.model, batch_size=args.batch_size)
     embedder = load_embedder(settings.model, settings.device)
     store = open_store(settings)
@@ -205,6 +213,13 @@ def cmd_index(args, settings: Settings) -> int:
     return 0
 
 
+def _local_time(timestamp: float | None) -> str:
+    """A Unix timestamp as this machine's local time, e.g. '2026-11-29 13:05:09 UTC'; 'never' when unset."""
+    if not timestamp:
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(timestamp))
+
+
 def cmd_stats(args, settings: Settings) -> int:
 
     store = _open_reader(settings)
@@ -215,9 +230,10 @@ def cmd_stats(args, settings: Settings) -> int:
     finally:
         store.close()
     if args.json:
-        print(json.dumps(stats))
+        print(json.dumps(stats))  # last_indexed stays a Unix timestamp for scripts
     else:
-        print("\n".join(f"{k}: {v}" for k, v in stats.items()))
+        shown = dict(stats, last_indexed=_local_time(stats["last_indexed"]))
+        print("\n".join(f"{k}: {v}" for k, v in shown.items()))
     return 0
 
 

@@ -87,6 +87,19 @@ class _Job:
         self.image_digest = ""
 
 
+def check_inputs(csv_path: Path, images_dir: Path | None) -> None:
+    """Fail before any model loads when the catalogue file or the images folder is not there (or is the wrong kind)."""
+    csv_path = Path(csv_path)
+    if csv_path.is_dir():
+        raise CatalogError(f"the catalogue path is a folder, not a CSV file: {csv_path}")
+    if not csv_path.is_file():
+        raise CatalogError(f"catalogue file not found: {csv_path}")
+    if images_dir is not None and Path(images_dir).is_file():
+        raise CatalogError(f"the images path is a file, not a folder: {images_dir}")
+    if images_dir is not None and not Path(images_dir).is_dir():
+        raise CatalogError(f"images folder not found: {images_dir}")
+
+
 def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: ProductStore, *,
                   batch_size: int = 32, recreate: bool = False, prune: bool = False,
                   max_pixels: int = 40_000_000, progress: Progress | None = None,
@@ -95,10 +108,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     started = time.perf_counter()
     report = IndexReport()
     workers = workers or min(4, os.cpu_count() or 1)
-    if not Path(csv_path).is_file():
-        raise CatalogError(f"catalogue file not found: {csv_path}")
-    if images_dir is not None and not Path(images_dir).is_dir():
-        raise CatalogError(f"images folder not found: {images_dir}")
+    check_inputs(csv_path, images_dir)
 
     t = time.perf_counter()
     catalog = read_catalog(Path(csv_path), images_dir)

@@ -4,8 +4,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from core.cli import main
-from tests.conftest import write_catalog
+from tests.conftest import PRODUCTS, write_catalog
 
 
 def test_index_json_then_second_run_all_unchanged(settings, catalog, capsys):
@@ -82,8 +84,19 @@ def test_facets_and_duplicates_cli(settings, tmp_path, capsys):
     assert main(["facets", "--filter", "gender=Men", "--json"]) == 0
     counts = json.loads(capsys.readouterr().out)
     assert counts["category"] == [{"value": "Apparel", "count": 2}, {"value": "Accessories", "count": 1}]
+
+
+
+def test_duplicates_finds_the_planted_copy_and_nothing_else(settings, tmp_path, capsys):
+    # Product 7 is drawn exactly as product 1 (a red dress): the one pair at or above 0.9999.
+    catalog = write_catalog(tmp_path / "c", [*PRODUCTS, ("7", "Women", "Apparel", "Dress", "Dresses", "Red", "Party",
+                                                         "Copy of the red dress")])
+    assert main(["index", "--catalog", str(catalog), "--json"]) == 0
+    capsys.readouterr()
     assert main(["duplicates", "--threshold", "0.9999", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == []
+    assert json.loads(capsys.readouterr().out) == [{"product_ids": ["1", "7"], "pairs": [{"a": "1", "b": "7", "score": 1.0}]}]
+    assert main(["duplicates", "--threshold", "0.9999"]) == 0
+    assert capsys.readouterr().out == "2 products: 1, 7  (1~7 1.000)\n"
 
 
 def test_search_errors_are_one_line_and_nonzero(settings, tmp_path, capsys):
@@ -98,3 +111,47 @@ def test_search_errors_are_one_line_and_nonzero(settings, tmp_path, capsys):
         assert main(["search", *args]) == 2, args
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_stats_prints_last_indexed_as_local_time_and_json_keeps_the_number(settings, tmp_path, capsys):
+    import time
+
+    _index_sample_subset(tmp_path, capsys)
+    assert main(["stats", "--json"]) == 0
+    stamp = json.loads(capsys.readouterr().out)["last_indexed"]
+    assert isinstance(stamp, float) and abs(stamp - time.time()) < 600
+    assert main(["stats"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "last_indexed: " + time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(stamp))
+
+
+@pytest.fixture
+def model_must_not_load(monkeypatch):
+    import core.embedder
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the file error was reported")
+
+    monkeypatch.setattr(core.embedder, "load_embedder", refuse)
+
+
+def test_index_reports_a_bad_path_before_loading_the_model(settings, tmp_path, capsys, model_must_not_load):
+    catalog = write_catalog(tmp_path / "c")
+    cases = [(["--catalog", str(tmp_path / "gone.csv")], f"error: catalogue file not found: {tmp_path / 'gone.csv'}"),
+             (["--catalog", str(tmp_path)], f"error: the catalogue path is a folder, not a CSV file: {tmp_path}"),
+             (["--catalog", str(catalog), "--images", str(tmp_path / "no-images")],
+              f"error: images folder not found: {tmp_path / 'no-images'}"),
+             (["--catalog", str(catalog), "--images", str(catalog)],
+              f"error: the images path is a file, not a folder: {catalog}")]
+    for args, message in cases:
+        assert main(["index", *args]) == 2, args
+        assert capsys.readouterr().err.strip() == message
+
+
+def test_search_reports_a_bad_image_before_loading_the_model(settings, tmp_path, capsys, model_must_not_load):
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not an image")
+    for image, message in [(tmp_path / "gone.jpg", "image file not found"), (text_file, "not an image file"),
+                           (tmp_path, "image path is a folder")]:
+        assert main(["search", "--text", "red dress", "--image", str(image)]) == 2
+        assert message in capsys.readouterr().err
