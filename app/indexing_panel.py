@@ -15,7 +15,7 @@ from core.safe_text import md
 from core.store import ProductStore
 
 
-def require_index(config: Settings, store: ProductStore, key: str) -> dict | None:
+def require_index(config: Settings, store: ProductStore, key: str, on_catalog_page: bool = False) -> dict | None:
     """Index metadata, or a first-run notice with the one-click sample index (then None)."""
     try:
         meta = store.meta()
@@ -23,9 +23,10 @@ def require_index(config: Settings, store: ProductStore, key: str) -> dict | Non
         st.error(f"The index cannot be opened: {md(exc)}")
         return None
     if meta is None:
+        own = "below" if on_catalog_page else "on the **Catalog** page"
         st.info("There is no index yet. Index the bundled sample catalogue (320 products) to try Catalog Lens, "
-                "or index your own catalogue on the **Catalog** page.")
-        if st.button("Index the sample catalogue", key=f"{key}-sample", type="primary"):
+                f"or index your own catalogue {own}.")
+        if st.button(SAMPLE_BUTTON, key=f"{key}-sample", type="primary"):
             from core.sample import SAMPLE_IMAGES, ensure_sample
 
             if run_indexing(ensure_sample(), SAMPLE_IMAGES, config, store) is not None:
@@ -33,15 +34,31 @@ def require_index(config: Settings, store: ProductStore, key: str) -> dict | Non
     return meta
 
 
-def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, recreate=False, prune=False):
-    """Index with a progress bar driven by the indexer's callback; show the summary. None on failure."""
-    from core.indexer import index_catalog
+SAMPLE_BUTTON = "Index the sample catalogue"
+
+
+def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, recreate=False, prune=False,
+                 shown_name: str | None = None, note: str | None = None):
+    """Index with a progress bar driven by the indexer's callback; show the summary. None on failure.
+
+    Every run replaces the last report, so a failed run never leaves an older run's counts on the page.
+    shown_name stands for csv_path in messages (an upload's own name, not where the server saved it);
+    note is added to the report's warnings when the run succeeds.
+    """
+    from core.indexer import check_inputs, index_catalog
+
+    def message(exc: Exception) -> str:
+        text = str(exc)
+        return text.replace(str(csv_path), shown_name) if shown_name else text
 
     lock = resources.indexing_lock(str(config.data_dir))
     if not lock.acquire(blocking=False):
         st.warning("Indexing is already running (in this or another browser tab); wait for it to finish.")
         return None
+    st.session_state.pop("last_report", None)
+    bar = None
     try:
+        check_inputs(csv_path, images_dir)  # a wrong path fails at once, before the model loads
         embedder = resources.embedder(config.model, config.device)
         bar = st.progress(0.0, text="Embedding products…")
 
@@ -51,16 +68,23 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
         report = index_catalog(csv_path, images_dir, embedder, store, batch_size=config.batch_size,
                                recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=progress)
     except LensError as exc:
-        st.error(md(exc))
+        if bar is not None:
+            bar.empty()
+        st.error(md(message(exc)))
         return None
     except Exception as exc:  # a bug or an engine failure: a message and the server log, never a page traceback
         logging.getLogger(__name__).exception("indexing failed")
-        st.error(md(f"Indexing stopped by an unexpected error ({type(exc).__name__}: {exc}). Everything embedded "
-                    "before it is saved: run it again to resume. The details are in the server's log."))
+        if bar is not None:
+            bar.empty()
+        st.error(md(f"Indexing stopped by an unexpected error ({type(exc).__name__}: {message(exc)}). Everything "
+                    "embedded before it is saved: run it again to resume. The details are in the server's log."))
         return None
     finally:
         lock.release()
-    st.session_state["last_report"] = report.as_dict()
+    summary = report.as_dict()
+    if note:
+        summary["warnings"] = [note, *summary["warnings"]]
+    st.session_state["last_report"] = summary
     return report
 
 
