@@ -10,9 +10,16 @@ from core.errors import LensError
 from core.safe_text import md
 from core.search import Result
 
+_COUNT_SLOT = "_board_count_slot"  # this run's sidebar line under the picker, redrawn after an add
+
 
 def board_picker(config: Settings) -> str | None:
-    """Sidebar: the board that "Add to board" adds to, with a quick way to start one."""
+    """Sidebar: the board that "Add to board" adds to, with a quick way to start one.
+
+    The picker's labels are the board names only, and its key is assigned on every run: this Streamlit
+    identifies a chosen option by its label, so a label with a count, or one renamed on the Boards page,
+    would otherwise stay as it was. The count is a line under the picker, redrawn when products are added.
+    """
     from core.boards import BoardError
 
     boards = resources.boards(str(config.data_dir))
@@ -27,16 +34,28 @@ def board_picker(config: Settings) -> str | None:
                 existing = boards.list()
             except BoardError as exc:
                 st.error(md(exc))
+    st.session_state.pop(_COUNT_SLOT, None)
     if not existing:
         return None
-    names = {b.id: f"{b.name} ({len(b.items)})" for b in existing}
+    names = {b.id: b.name for b in existing}
     if st.session_state.get("active_board") not in names:
         st.session_state["active_board"] = existing[0].id
-    return st.sidebar.selectbox("Add results to", list(names), format_func=names.get, key="active_board")
+    st.session_state["active_board"] = st.session_state["active_board"]  # see the docstring
+    board_id = st.sidebar.selectbox("Add results to", list(names), format_func=names.get, key="active_board")
+    st.session_state[_COUNT_SLOT] = st.sidebar.empty()
+    _show_count(len(next(b for b in existing if b.id == board_id).items))
+    return board_id
+
+
+def _show_count(count: int) -> None:
+    slot = st.session_state.get(_COUNT_SLOT)
+    if slot is not None:
+        slot.caption(f"{count} product{'' if count == 1 else 's'} on this board")
 
 
 def add_to_board(config: Settings, board_id: str, result: Result) -> None:
     """Button callback: keep the product, its attributes and its score now."""
+    st.session_state.pop(_COUNT_SLOT, None)  # a callback runs before the page: its picker draws the new count
     try:
         (added,) = add_products_to_board(config, board_id, [result])
         st.toast("Added to the board" if added else "Already on that board")
@@ -45,5 +64,9 @@ def add_to_board(config: Settings, board_id: str, result: Result) -> None:
 
 
 def add_products_to_board(config: Settings, board_id: str, results: list[Result]) -> list[bool]:
+    """Add each product (False where it was already there); the sidebar's count line follows at once."""
     boards = resources.boards(str(config.data_dir))
-    return [boards.add(board_id, r.product_id, r.title, r.score, r.payload) for r in results]
+    added = [boards.add(board_id, r.product_id, r.title, r.score, r.payload) for r in results]
+    if st.session_state.get("active_board") == board_id:
+        _show_count(len(boards.get(board_id).items))
+    return added

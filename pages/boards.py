@@ -27,10 +27,14 @@ if unreadable:
 if not all_boards:
     st.info("No boards yet. Create one above, then use :material/bookmark_add: on search results to collect products.")
     st.stop()
-names = {b.id: f"{b.name} ({len(b.items)})" for b in all_boards}
+# Labels are the names only, and the key is assigned on every run: this Streamlit identifies the chosen
+# option by its label, so a renamed board (or a label with a count) would keep showing its old label.
+names = {b.id: b.name for b in all_boards}
 if st.session_state.get("board_selected") not in names:
     st.session_state["board_selected"] = all_boards[0].id
+st.session_state["board_selected"] = st.session_state["board_selected"]
 board = boards.get(st.selectbox("Board", list(names), format_func=names.get, key="board_selected"))
+st.caption(f"{len(board.items)} product{'' if len(board.items) == 1 else 's'} on this board")
 
 rename_col, export_col, delete_col = st.columns([3, 1, 1], vertical_alignment="bottom")
 new_name = rename_col.text_input("Rename to", value=board.name, key=f"rename-{board.id}")
@@ -43,8 +47,20 @@ if new_name.strip() != board.name:
 export_col.download_button("Export CSV", board_csv(board), file_name=f"{board.name}.csv", mime="text/csv",
                            key="board_export", width="stretch")
 if delete_col.button("Delete board", key="board_delete", width="stretch"):
-    boards.delete(board.id)
-    st.rerun()
+    st.session_state["board_confirm_delete"] = board.id
+if st.session_state.get("board_confirm_delete") == board.id:
+    count = len(board.items)
+    st.warning(f"Delete the board **{md(board.name)}** and its {count} product{'' if count == 1 else 's'}? "
+               "This cannot be undone; export it first to keep a copy.")
+    yes, no, _ = st.columns([1, 1, 4])
+    if yes.button("Delete it", type="primary", key="board_delete_confirm"):
+        boards.delete(board.id)
+        st.session_state.pop("board_confirm_delete", None)
+        st.toast(f"Deleted the board {md(board.name)}")
+        st.rerun()
+    if no.button("Keep it", key="board_delete_cancel"):
+        st.session_state.pop("board_confirm_delete", None)
+        st.rerun()
 
 if not board.items:
     st.info("This board is empty. Use :material/bookmark_add: on search results to add products.")

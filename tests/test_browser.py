@@ -395,3 +395,63 @@ def test_filters_from_a_link_and_colour_by_survive_a_round_trip_through_the_page
     assert _selectbox_value(browser, "Colour by") == "Gender"
     assert _chips(browser, "Colour") == ["Red"]
     assert _filter_params(browser) == {"colour": ["Red"]}
+
+
+# --- Boards: labels that follow the data, deleting asks first (issue 9: 9, 13) ----------------------------
+
+
+def _captions(driver) -> list[str]:
+    return [c.get_attribute("textContent") for c in driver.find_elements("css selector", '[data-testid="stCaptionContainer"]')]
+
+
+def _click(driver, css: str) -> None:
+    button = driver.find_element("css selector", css)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+
+
+def _button(driver, label: str):
+    return driver.find_element("xpath", f'//button[.//p[normalize-space(text())="{label}"]]')
+
+
+def test_board_names_and_counts_follow_renames_and_adds_and_deleting_asks_first(served_app, browser):
+    from selenium.webdriver.common.keys import Keys
+
+    wait = _wait(browser)
+    browser.get(served_app + "/?q=dress")
+    wait.until(lambda d: len(_result_titles(d)) == 6)
+    name = browser.find_element("css selector", 'input[aria-label="New board"]')
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", name)
+    name.send_keys("Summer reds", Keys.ENTER)
+    wait.until(lambda d: "0 products on this board" in _captions(d))
+    for product in ("1", "2", "3"):
+        _click(browser, f".st-key-results-{product}-board button")
+        _idle(browser)
+    wait.until(lambda d: "3 products on this board" in _captions(d))
+    assert _selectbox_value(browser, "Add results to") == "Summer reds"
+
+    _go(browser, "Boards")
+    assert _selectbox_value(browser, "Board") == "Summer reds" and "3 products on this board" in _captions(browser)
+    rename = browser.find_element("css selector", 'input[aria-label="Rename to"]')
+    rename.send_keys(Keys.CONTROL, "a")
+    rename.send_keys("SS26 red edit", Keys.ENTER)
+    wait.until(lambda d: _selectbox_value(d, "Board") == "SS26 red edit")
+    _idle(browser)
+    assert _selectbox_value(browser, "Board") == "SS26 red edit"
+
+    _go(browser, "Search")
+    wait.until(lambda d: len(_result_titles(d)) == 6)
+    assert _selectbox_value(browser, "Add results to") == "SS26 red edit"
+    assert "3 products on this board" in _captions(browser)
+
+    # Deleting asks first; "Keep it" keeps the board, "Delete it" deletes it.
+    _go(browser, "Boards")
+    _button(browser, "Delete board").click()
+    wait.until(lambda d: "Delete the board SS26 red edit and its 3 products?" in _visible_text(d))
+    _button(browser, "Keep it").click()
+    wait.until(lambda d: "Delete the board" not in _visible_text(d))
+    assert _selectbox_value(browser, "Board") == "SS26 red edit"
+    _button(browser, "Delete board").click()
+    wait.until(lambda d: "Delete the board SS26 red edit" in _visible_text(d))
+    _button(browser, "Delete it").click()
+    wait.until(lambda d: "No boards yet" in _visible_text(d))
