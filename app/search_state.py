@@ -21,6 +21,8 @@ def seed() -> None:
         st.session_state["search_saved"] = {"mode": state.mode, "q": state.text, "w": state.weight,
                                             "fusion": state.fusion, "min": state.threshold, "diverse": state.diverse}
         st.session_state.setdefault("like", state.like)
+        st.session_state.setdefault("likes", list(state.likes))
+        st.session_state.setdefault("dislikes", list(state.dislikes))
     # A request handed over by another page (the Explore map's "find look-alikes").
     pending = st.session_state.pop("pending_search", None) or {}
     st.session_state["search_saved"].update({k: v for k, v in pending.items() if k in WIDGET_KEYS})
@@ -42,7 +44,8 @@ def current() -> SearchState:
     s["search_saved"] = {k: s[k] for k in WIDGET_KEYS}
     return SearchState(mode=s["mode"] or "text", text=s["q"].strip(), like=s["like"], weight=float(s["w"]),
                        fusion=s["fusion"], threshold=float(s["min"]), diverse=bool(s["diverse"]),
-                       filters={n: list(v) for n, v in s.get("filters", {}).items() if n in FILTER_FIELDS and v})
+                       filters={n: list(v) for n, v in s.get("filters", {}).items() if n in FILTER_FIELDS and v},
+                       likes=list(s["likes"]), dislikes=list(s["dislikes"]))
 
 
 def write_to_url(state: SearchState) -> None:
@@ -72,3 +75,45 @@ def judge(product_id: str, liked: bool) -> None:
 
 def reset_feedback() -> None:
     st.session_state["likes"], st.session_state["dislikes"] = [], []
+
+
+def image_query_area(area, config, store) -> bytes | None:
+    """The photo side of a search: the product or map selection it looks like (with its photo), or an uploader.
+
+    Returns the uploaded photo's bytes, if any.
+    """
+    from app import resources
+    from core.safe_text import md
+    from core.search import get_products
+
+    like, selection = st.session_state["like"], st.session_state["selection"]
+    if like or selection:
+        photo_col, text_col = area.columns([1, 3], vertical_alignment="center")
+        if like:
+            found = get_products(store, [like])
+            thumb = resources.thumbnail_for(found[0].image_path, config) if found else None
+            if thumb:
+                photo_col.image(thumb, width="stretch")
+            title = f" · {md(found[0].title)}" if found and found[0].title else ""
+            text_col.info(f"Looking like product {md('#' + like)}{title}" if found else
+                          f"Product {md('#' + like)} is no longer in the index: upload a photo instead.")
+        else:
+            photo_col.markdown(":material/photo_library:")
+            text_col.info(f"Looking like the {len(selection)} products selected on the map")
+        text_col.button("Use an uploaded photo instead", on_click=clear_image_query)
+        return None
+    upload = area.file_uploader("Query photo", type=["jpg", "jpeg", "png", "webp"], key="upload")
+    return upload.getvalue() if upload is not None else None
+
+
+def link_notes(state: SearchState, image: bytes | None) -> list[str]:
+    """What this page's link cannot carry, said plainly (a shared link would otherwise silently differ)."""
+    notes = []
+    if image is not None and state.mode in ("image", "hybrid"):
+        notes.append("The uploaded photo is not in this page's link: whoever opens it will be asked for a photo"
+                     + (" and sees text-only results until then." if state.mode == "hybrid" and state.text else "."))
+    selection = st.session_state["selection"]
+    if selection and not state.like and image is None and state.mode in ("image", "hybrid"):
+        notes.append(f"The {len(selection)} products selected on the map are not in this page's link: "
+                     "share the map selection by exporting it from Explore.")
+    return notes

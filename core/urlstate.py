@@ -10,6 +10,7 @@ from core.filters import Filters
 from core.search import MAX_LIMIT, SearchRequest
 
 MODES = ("text", "image", "hybrid")
+MAX_FEEDBACK = 100  # liked or disliked product ids a link carries; more than a merchandiser clicks in a session
 FUSIONS = ("weighted", "rrf")
 
 
@@ -32,6 +33,12 @@ def filters_from_params(params: Mapping[str, Sequence[str]]) -> dict[str, list[s
             if any(str(v) for v in params.get(f, []))}
 
 
+def _ids(params: Mapping[str, Sequence[str]], key: str) -> list[str]:
+    """Product ids from repeated parameters: non-empty, at most 200 characters, first occurrence kept."""
+    ids = [str(v)[:200] for v in params.get(key, []) if str(v)]
+    return list(dict.fromkeys(ids))[:MAX_FEEDBACK]
+
+
 def filters_to_params(filters: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     """The URL form of a filter selection, fields in catalogue order; the values are raw catalogue values."""
     return {name: list(filters[name]) for name in FILTER_FIELDS if filters.get(name)}
@@ -49,6 +56,8 @@ class SearchState:
     threshold: float = 0.0
     diverse: bool = False
     filters: dict[str, list[str]] = field(default_factory=dict)
+    likes: list[str] = field(default_factory=list)  # 👍 and 👎 product ids: feedback is part of the search
+    dislikes: list[str] = field(default_factory=list)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Sequence[str]]) -> "SearchState":
@@ -64,6 +73,8 @@ class SearchState:
             threshold=_number(_first(params, "min", "0"), 0.0, 0.0, 1.0),
             diverse=_first(params, "diverse") == "1",
             filters=filters_from_params(params),
+            likes=(likes := _ids(params, "likes")),
+            dislikes=[p for p in _ids(params, "dislikes") if p not in likes],  # liked wins, as on the page
         )
 
     def to_params(self) -> dict[str, str | list[str]]:
@@ -84,6 +95,10 @@ class SearchState:
         if self.diverse:
             out["diverse"] = "1"
         out.update(filters_to_params(self.filters))
+        if self.likes:
+            out["likes"] = list(self.likes)
+        if self.dislikes:
+            out["dislikes"] = list(self.dislikes)
         return out
 
 

@@ -24,18 +24,20 @@ mode = st.segmented_control("Mode", ["text", "image", "hybrid"], key="mode",
 left, right = st.columns([3, 2])
 if mode in ("text", "hybrid"):
     left.text_input("Describe what you are looking for", key="q", placeholder="e.g. red summer dress")
-upload = None
-if mode in ("image", "hybrid"):
-    if st.session_state["like"] or st.session_state["selection"]:
-        what = (f"product {md('#' + st.session_state['like'])}" if st.session_state["like"]  # from the link
-                else f"the {len(st.session_state['selection'])} products selected on the map")
-        right.info(f"Looking like {what}")
-        right.button("Use an uploaded photo instead", on_click=search_state.clear_image_query)
-    else:
-        upload = right.file_uploader("Query photo", type=["jpg", "jpeg", "png", "webp"], key="upload")
+image = None
+if mode in ("image", "hybrid"):  # Image mode: the photo takes the space the text box would have
+    image = search_state.image_query_area(right if mode == "hybrid" else left, config, store)
+if mode == "image":
+    right.caption(":material/lightbulb: “More like this” on a result, or “Find look-alikes” on the Explore map, "
+                  "also sets the photo.")
 search_options.options_panel(mode)
 state = search_state.current()
 search_state.write_to_url(state)
+for note in search_state.link_notes(state, image):
+    st.caption(f":material/link_off: {note}")
+if mode == "hybrid" and state.text and image is None and not state.like and not st.session_state["selection"]:
+    st.info("No photo yet, so these results use the text only. Add a photo (a shared link cannot carry an "
+            "uploaded one), or pick “More like this” on a result.")
 
 likes, dislikes = st.session_state["likes"], st.session_state["dislikes"]
 if likes or dislikes:
@@ -43,7 +45,6 @@ if likes or dislikes:
                f":material/thumb_down: {md(', '.join(dislikes) or '-')}")
     st.button("Reset feedback", on_click=search_state.reset_feedback)
 
-image = upload.getvalue() if upload is not None else None
 try:
     request = build_request(state, image, st.session_state["selection"], likes, dislikes,
                             st.session_state["limit"], st.session_state["text_vectors"], search_options.diversity())

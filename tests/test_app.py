@@ -559,3 +559,38 @@ def test_the_sidebar_board_count_follows_products_added_later_in_the_same_run(ap
     at.button(key="add_all").click().run()
     assert [c.value for c in at.sidebar.caption] == ["3 products on this board"]
     assert at.sidebar.selectbox(key="active_board").format_func(at.sidebar.selectbox(key="active_board").value) == "Picks"
+
+
+def test_likes_and_dislikes_travel_in_the_link_both_ways(indexed):
+    at = start(q="dress", likes=["2", "2"], dislikes=["3", "2"])  # a liked id wins over the same id disliked
+    assert at.session_state["likes"] == ["2"] and at.session_state["dislikes"] == ["3"]
+    assert url(at, "likes") == ["2"] and url(at, "dislikes") == ["3"]
+    assert "2" not in result_ids(at) and "3" not in result_ids(at)
+    at.button(key=f"results-{result_ids(at)[0]}-down").click().run()
+    assert url(at, "dislikes") == ["3", at.session_state["dislikes"][-1]] and len(url(at, "dislikes")) == 2
+    [b for b in at.button if b.label == "Reset feedback"][0].click().run()
+    assert url(at, "likes") == [] and url(at, "dislikes") == []
+
+
+def test_a_shared_hybrid_link_says_its_results_use_the_text_only(indexed):
+    at = start(q="dress", mode="hybrid")
+    assert [i.value for i in at.info if i.value.startswith("No photo yet")] == [
+        "No photo yet, so these results use the text only. Add a photo (a shared link cannot carry an uploaded "
+        "one), or pick “More like this” on a result."]
+
+
+def test_an_uploaded_photo_is_said_to_be_missing_from_the_link(indexed, tmp_path):
+    at = start(mode="hybrid", q="dress")
+    at.file_uploader(key="upload").upload("query.jpg", (tmp_path / "cat/images/Apparel/1.jpg").read_bytes(),
+                                          "image/jpeg").run()
+    notes = [c.value for c in at.caption if c.value.startswith(":material/link_off:")]
+    assert notes == [":material/link_off: The uploaded photo is not in this page's link: whoever opens it will be "
+                     "asked for a photo and sees text-only results until then."]
+    assert not [i for i in at.info if i.value.startswith("No photo yet")]
+
+
+def test_looking_like_a_product_shows_its_photo_and_title_beside_the_query(indexed):
+    at = start(mode="image", like="1")
+    assert [i.value for i in at.info] == ["Looking like product \\#1 · Mango Women Red Dress"]
+    # the query's own photo, then one per result card (product 1 itself is not among its look-alikes)
+    assert len(at.get("image")) == 1 + len(result_ids(at)) and "1" not in result_ids(at)

@@ -27,3 +27,14 @@ def test_search_state_round_trips_through_its_url_form():
                         filters={"gender": ["Women"], "colour": ["Red", "Pink"]})
     params = {k: v if isinstance(v, list) else [v] for k, v in state.to_params().items()}
     assert SearchState.from_params(params) == state
+
+
+def test_likes_and_dislikes_are_product_ids_in_the_link_deduplicated_and_bounded():
+    from core.urlstate import MAX_FEEDBACK
+
+    state = SearchState.from_params({"likes": ["7", "", "7", "9"], "dislikes": ["9", "x" * 300],
+                                     "q": ["dress"]})
+    assert (state.likes, state.dislikes) == (["7", "9"], ["x" * 200])
+    assert state.to_params() == {"q": "dress", "likes": ["7", "9"], "dislikes": ["x" * 200]}
+    many = SearchState.from_params({"likes": [str(i) for i in range(MAX_FEEDBACK + 5)]})
+    assert many.likes == [str(i) for i in range(MAX_FEEDBACK)]
