@@ -95,8 +95,10 @@ def image_query_area(area, config, store) -> bytes | None:
             if thumb:
                 photo_col.image(thumb, width="stretch")
             title = f" · {md(found[0].title)}" if found and found[0].title else ""
-            text_col.info(f"Looking like product {md('#' + like)}{title}" if found else
-                          f"Product {md('#' + like)} is no longer in the index: upload a photo instead.")
+            text_col.info(f"Looking like product {md('#' + like)}{title}")
+            if not found:
+                text_col.caption("That product is not in the index (removed, or a mistyped link): "
+                                 "upload a photo instead.")
         else:
             photo_col.markdown(":material/photo_library:")
             text_col.info(f"Looking like the {len(selection)} products selected on the map")
