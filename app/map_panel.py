@@ -1,4 +1,4 @@
-"""The map panel: whether the stored map is fresh, and the photos drawn on it."""
+"""The map panel: whether the stored map is fresh, the photos drawn on it, and the selection made on it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from app import resources
 from core.config import Settings
 from core.errors import LensError
 from core.filters import Filters
+from core.mapview import carry_selection, chart_key, selected_ids
 from core.store import ProductStore
 
 
@@ -32,7 +33,7 @@ def _map_status(store_id: str, map_key: str, last_indexed, count: int, _store: P
 
 def map_thumbnails(catalog_map, filters: dict, selection: list[str], config: Settings) -> dict[str, bytes]:
     """Photos to draw on the map: the selection, else the products passing the filters, at most 300."""
-    from core.mapview import MAX_THUMBNAILS, filter_mask
+    from core.mapview import MAX_THUMBNAILS, filter_mask, placed_thumbnails
 
     if selection:
         ids = selection[:MAX_THUMBNAILS]
@@ -44,4 +45,41 @@ def map_thumbnails(catalog_map, filters: dict, selection: list[str], config: Set
             return {}
         ids = [p for p, keep in zip(catalog_map.product_ids, mask) if keep]
     paths = dict(zip(catalog_map.product_ids, catalog_map.attrs.get("image_path", [])))
-    return {p: resources.thumbnail_for(paths.get(p, ""), config, px=64) for p in ids}
+    photos = {p: resources.thumbnail_for(paths.get(p, ""), config, px=64) for p in ids}
+    drawn, wanted = len(placed_thumbnails(catalog_map, photos)), sum(1 for jpeg in photos.values() if jpeg)
+    if drawn < wanted:
+        st.caption(f"{drawn} of {wanted} photos drawn: the rest would cover them, so they stay dots. "
+                   "Select a smaller region to see them.")
+    return photos
+
+
+def map_selection() -> list[str]:
+    """The products selected on the map, before it is drawn: kept when a redrawn chart forgets them.
+
+    Call before drawing (the photos drawn depend on it); draw_map records the chart it belongs to.
+    """
+    s = st.session_state
+    chart = s.get("map_chart")
+    event = selected_ids(s.get("map")) if chart else []  # no chart on record (cleared): nothing to read
+    s["map_selected"], s["map_selected_chart"] = carry_selection(event, chart, s.get("map_selected", []),
+                                                                 s.get("map_selected_chart"))
+    return s["map_selected"]
+
+
+def draw_map(figure) -> list[str]:
+    """Draw the map (a lasso or box selects); returns the selection, the chart's own or the one kept."""
+    s = st.session_state
+    figure.update_layout(meta={"drawing": s.get("map_drawing", 0)})  # a new drawing after "Clear selection"
+    s["map_chart"] = chart_key(figure)
+    event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map",
+                            width="stretch")
+    if selected_ids(event):
+        s["map_selected"], s["map_selected_chart"] = selected_ids(event), s["map_chart"]
+    return s.get("map_selected", [])
+
+
+def clear_selection() -> None:
+    """Button callback: forget the selection and draw a fresh chart (its old selection would come back)."""
+    s = st.session_state
+    s["map_selected"], s["map_selected_chart"], s["map_chart"] = [], None, None
+    s["map_drawing"] = s.get("map_drawing", 0) + 1

@@ -8,6 +8,7 @@ catalogue value in them goes through safe_text.plotly: a colour `<a href="https:
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import numpy as np
 
@@ -24,6 +25,12 @@ MAX_THUMBNAILS = 300
 MAX_GALLERY = 60
 MAX_LABELS = 15   # cluster names drawn on the map (the largest clusters)
 MAX_LEGEND = 25
+MAP_HEIGHT = 860  # px: the map is the page
+# Photos are sized for about this many pixels, assuming a plot of about PLOT_PX (wide layout, legend below).
+THUMB_PX = 56
+PLOT_PX = (1000, 760)
+# A halo instead of a box: the name stays readable on the points and the points stay visible through it.
+LABEL_HALO = "0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff"
 
 
 def filter_mask(m: CatalogMap, filters: Filters | None) -> np.ndarray:
@@ -89,13 +96,15 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
                                    customdata=custom[hl], hovertemplate=hover))
     sizes = {c: int((m.cluster == c).sum()) for c in m.labels}
     for c, (x, y) in sorted(m.centres().items(), key=lambda kv: -sizes[kv[0]])[:MAX_LABELS]:
-        fig.add_annotation(x=x, y=y, text=plotly(m.labels[c]), showarrow=False, font=dict(size=12, color="#222"),
-                           bgcolor="rgba(255,255,255,0.75)")
+        fig.add_annotation(x=x, y=y, text=plotly(m.labels[c]), showarrow=False,
+                           font=dict(size=13, color="#1f1f1f", shadow=LABEL_HALO))
+    # The legend goes under the map, in rows: at the top right it sat under Plotly's toolbar.
+    fig.update_layout(height=MAP_HEIGHT, margin=dict(l=0, r=0, t=30, b=0), dragmode="lasso", plot_bgcolor="white",
+                      xaxis=dict(visible=False), yaxis=dict(visible=False), showlegend=len(counts) <= MAX_LEGEND,
+                      legend=dict(itemsizing="constant", orientation="h", x=0, xanchor="left", y=-0.01,
+                                  yanchor="top"))
     if thumbnails:
         add_thumbnails(fig, m, thumbnails)
-    fig.update_layout(height=650, margin=dict(l=0, r=0, t=10, b=0), dragmode="lasso", plot_bgcolor="white",
-                      xaxis=dict(visible=False), yaxis=dict(visible=False), showlegend=len(counts) <= MAX_LEGEND,
-                      legend=dict(itemsizing="constant"))
     return fig
 
 
@@ -110,19 +119,48 @@ def hover_data(m: CatalogMap) -> np.ndarray:
     return data
 
 
-def add_thumbnails(fig, m: CatalogMap, thumbnails: dict[str, bytes]) -> None:
-    """Draw product photos in place of dots (for at most a few hundred products)."""
+def thumbnail_box(m: CatalogMap) -> tuple[float, float, tuple, tuple]:
+    """(width, height) of a photo in data units for about THUMB_PX pixels, and the axis ranges that make it so."""
+    xy = m.xy.reshape(-1, 2)
+    low, high = (xy.min(axis=0), xy.max(axis=0)) if len(xy) else (np.zeros(2), np.ones(2))
+    span = np.maximum(high - low, 1e-6)
+    # Solve size = span_with_margin * THUMB_PX / PLOT_PX where the margin is half a photo on each side.
+    w, h = (float(span[i] * THUMB_PX / (PLOT_PX[i] - THUMB_PX)) for i in (0, 1))
+    return w, h, (float(low[0]) - w / 2, float(high[0]) + w / 2), (float(low[1]) - h / 2, float(high[1]) + h / 2)
+
+
+def placed_thumbnails(m: CatalogMap, thumbnails: dict[str, bytes]) -> list[tuple[str, float, float]]:
+    """(product id, x, y) of the photos to draw: in the given order, skipping any that would overlap one drawn.
+
+    Products in a tight look-alike group would otherwise stack into one unreadable pile; the skipped ones
+    stay dots, and selecting a smaller region shows them.
+    """
     index = {p: i for i, p in enumerate(m.product_ids)}
     xy = m.xy.reshape(-1, 2)
-    span = float(np.ptp(xy, axis=0).max()) if len(xy) > 1 else 1.0
-    size = span / max(12.0, np.sqrt(len(thumbnails)) * 3)
+    w, h, _, _ = thumbnail_box(m)
+    grid: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    placed = []
     for pid, jpeg in list(thumbnails.items())[:MAX_THUMBNAILS]:
         if pid not in index or not jpeg:
             continue
-        x, y = xy[index[pid]]
-        fig.add_layout_image(source="data:image/jpeg;base64," + base64.b64encode(jpeg).decode(), x=float(x),
-                             y=float(y), xref="x", yref="y", sizex=size, sizey=size, xanchor="center",
-                             yanchor="middle", layer="above")
+        x, y = (float(v) for v in xy[index[pid]])
+        cell = (int(np.floor(x / w)), int(np.floor(y / h)))
+        near = [q for dx in (-1, 0, 1) for dy in (-1, 0, 1) for q in grid.get((cell[0] + dx, cell[1] + dy), ())]
+        if any(abs(x - qx) < w and abs(y - qy) < h for qx, qy in near):
+            continue
+        grid.setdefault(cell, []).append((x, y))
+        placed.append((pid, x, y))
+    return placed
+
+
+def add_thumbnails(fig, m: CatalogMap, thumbnails: dict[str, bytes]) -> None:
+    """Draw product photos on their dots, about THUMB_PX pixels each and never on top of one another."""
+    w, h, xrange, yrange = thumbnail_box(m)
+    for pid, x, y in placed_thumbnails(m, thumbnails):
+        fig.add_layout_image(source="data:image/jpeg;base64," + base64.b64encode(thumbnails[pid]).decode(), x=x,
+                             y=y, xref="x", yref="y", sizex=w, sizey=h, xanchor="center", yanchor="middle",
+                             layer="above")
+    fig.update_layout(xaxis=dict(range=xrange, autorange=False), yaxis=dict(range=yrange, autorange=False))
 
 
 def selected_ids(event) -> list[str]:
@@ -137,3 +175,24 @@ def selected_ids(event) -> list[str]:
         if data:
             ids.append(unplotly(str(data[0])))  # the id as hover_data escaped it
     return list(dict.fromkeys(ids))
+
+
+def chart_key(fig) -> str:
+    """What identifies a drawn chart to Streamlit: its spec. A new spec is a new widget, with no selection."""
+    return hashlib.sha1(fig.to_json().encode()).hexdigest()
+
+
+def carry_selection(event_ids: list[str], event_chart: str | None, kept: list[str],
+                    kept_chart: str | None) -> tuple[list[str], str | None]:
+    """The selection to show, and the chart it was made on, given the last drawn chart's selection event.
+
+    Streamlit forgets a chart's selection whenever the figure changes (photos on, another colouring, new
+    filters), so the selection is kept here instead: an event with points replaces it; an empty event on
+    the chart the selection was made on clears it (the user deselected); an empty event on a chart drawn
+    since then is only the reset, and the selection stays.
+    """
+    if event_ids:
+        return list(event_ids), event_chart
+    if event_chart is not None and event_chart == kept_chart:
+        return [], event_chart
+    return list(kept), kept_chart

@@ -7,7 +7,7 @@ from app import board_panel, filter_sidebar, indexing_panel, map_panel, page, re
 from core.boards import selection_csv
 from core.errors import LensError
 from core.filters import Filters
-from core.mapview import COLOUR_BY, MAX_GALLERY, build_figure, filter_mask, selected_ids
+from core.mapview import COLOUR_BY, MAX_GALLERY, build_figure, filter_mask
 from core.projection import compute_map, load_map
 from core.safe_text import md
 from core.search import get_products
@@ -56,14 +56,12 @@ if catalog_map is None:
 if catalog_map.not_placed:
     st.caption(f"Not placed (no vector): {md(', '.join(catalog_map.not_placed))}")
 
-previous = selected_ids(st.session_state.get("map"))  # the chart's selection as of the last run
+previous = map_panel.map_selection()  # kept across redraws (photos on, another colouring): Streamlit drops it
 photos = map_panel.map_thumbnails(catalog_map, filters, previous, config) if show_photos else None
 figure = build_figure(catalog_map, colour_by, Filters.of(filters), st.session_state.get("last_results", []), photos)
-event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map",
-                        width="stretch")
 # Greyed (filtered-out) points can be lassoed too; only products that pass the filters are kept.
 passing = set(np.asarray(catalog_map.product_ids)[filter_mask(catalog_map, Filters.of(filters))])
-selection = [p for p in selected_ids(event) if p in passing]
+selection = [p for p in map_panel.draw_map(figure) if p in passing]
 if not selection:
     st.caption("Lasso or box-select a region to open its products.")
     st.stop()
@@ -73,7 +71,7 @@ if not products:
     st.warning("The selected products are no longer in the index; update the map.")
     st.stop()
 st.subheader(f"{len(products)} selected")
-look, add, export = st.columns(3)
+look, add, export, clear = st.columns(4)
 if look.button("Find look-alikes of this selection", type="primary", key="map_lookalike"):
     st.session_state["pending_search"] = {"mode": "image", "like": "", "selection": [r.product_id for r in products][:500]}
     st.switch_page("pages/search.py")
@@ -83,6 +81,7 @@ if add.button("Add all to the board", key="map_add_all", disabled=board_id is No
     st.toast(f"Added {added} products to the board")
 export.download_button("Export selection (CSV)", selection_csv(products), file_name="selection.csv",
                        mime="text/csv", key="map_export")
+clear.button("Clear selection", key="map_clear", on_click=map_panel.clear_selection)
 result_grid.product_grid(products[:MAX_GALLERY], config, lambda r, k: None, columns=6, key="gallery")
 if len(products) > MAX_GALLERY:
     st.caption(f"Showing the first {MAX_GALLERY}; the export has all {len(products)}.")

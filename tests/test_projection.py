@@ -1,5 +1,7 @@
 """Catalogue map: layout, determinism, clusters, stored maps, staleness, transform and tiny catalogues."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -289,3 +291,42 @@ def test_a_map_stored_with_repeated_names_is_told_apart_on_load(edge, tmp_path):
     save_map(tmp_path, "products", m)
     assert sorted(load_map(tmp_path, "products").labels.values()) == [
         "Dresses · mostly Blue", "Dresses · mostly Green", "Dresses · mostly Red"]
+
+
+def test_photos_are_drawn_large_and_never_on_top_of_one_another(edge, tmp_path):
+    from core.mapview import THUMB_PX
+
+    edge.upsert(clustered_points())  # three tight groups of 25 look-alikes
+    m = compute_map(edge, tmp_path, "products")
+    figure = build_figure(m, "cluster", thumbnails={p: b"\xff\xd8fake" for p in m.product_ids})
+    images = figure.layout.images
+    assert images and figure.layout.height >= 800
+    colour_of = dict(zip(m.product_ids, m.attrs["colour"]))
+    drawn = {colour_of[m.product_ids[int(np.argmin(np.hypot(*(m.xy - (i.x, i.y)).T)))]] for i in images}
+    assert drawn == {"Red", "Blue", "Green"}  # every group shows photos
+    plot_px = figure.layout.height - figure.layout.margin.t - figure.layout.margin.b
+    y_span = figure.layout.yaxis.range[1] - figure.layout.yaxis.range[0]
+    assert images[0].sizey / y_span * plot_px >= THUMB_PX  # pixels on a plot at least this tall
+    for a, b in itertools.combinations(images, 2):
+        assert abs(a.x - b.x) >= a.sizex or abs(a.y - b.y) >= a.sizey
+
+
+def test_cluster_names_sit_on_their_points_without_a_box_hiding_them(edge, tmp_path):
+    edge.upsert(clustered_points())
+    figure = build_figure(compute_map(edge, tmp_path, "products"), "cluster")
+    assert len(figure.layout.annotations) == 3
+    assert all(a.bgcolor is None and a.font.shadow for a in figure.layout.annotations)
+
+
+@pytest.mark.parametrize("event, event_chart, kept, kept_chart, expected", [
+    (["1", "2"], "A", [], None, (["1", "2"], "A")),          # a new selection
+    (["3"], "B", ["1", "2"], "A", (["3"], "B")),             # a new selection on a redrawn chart replaces it
+    ([], "A", ["1", "2"], "A", ([], "A")),                   # cleared on the chart it was made on
+    ([], "B", ["1", "2"], "A", (["1", "2"], "A")),           # chart redrawn (photos on): Streamlit's reset
+    ([], None, ["1", "2"], "A", (["1", "2"], "A")),          # no chart drawn yet this session
+])
+def test_the_selection_survives_a_redrawn_chart_and_clears_on_its_own(event, event_chart, kept, kept_chart,
+                                                                      expected):
+    from core.mapview import carry_selection
+
+    assert carry_selection(event, event_chart, kept, kept_chart) == expected
