@@ -42,7 +42,7 @@ def _one_search(url: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.test_browser import CHROME_FLAGS
+    from tests.conftest import CHROME_FLAGS
 
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
@@ -58,15 +58,15 @@ def _one_search(url: str) -> None:
 
 def measure(env: dict, extra: list[str], seconds: float) -> float:
     """Percent of one core used by the idle server over `seconds`, after one search."""
-    from tests.test_browser import _free_port, _wait_healthy
+    from tests.conftest import free_port, wait_healthy
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", *extra], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc)
         _one_search(url)
         time.sleep(3)  # let the last rerun finish
         server = psutil.Process(proc.pid)

@@ -1,9 +1,16 @@
-"""Shared fixtures: a tiny offline CLIP, a temp data dir, both store backends, and small catalogues."""
+"""Shared fixtures: a tiny offline CLIP, a temp data dir, both store backends, small catalogues, the app served."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -12,6 +19,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 
 from core.config import Settings  # noqa: E402
 from core.sample import HEADER, draw_product  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +106,93 @@ def indexed_settings(settings, tmp_path) -> Settings:
     index_catalog(catalog, catalog.parent / "images", load_embedder(settings.model, "cpu"), store)
     store.close()
     return settings
+
+
+# ---- pages: AppTest and a real browser ----
+
+@pytest.fixture
+def app_settings(settings):
+    """Settings for a page test; Streamlit's process-wide caches are emptied after it."""
+    import streamlit as st
+
+    yield settings
+    st.cache_resource.clear()  # each test gets its own store for its own data dir
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def indexed(app_settings, indexed_settings):
+    """A page test on the indexed six-product catalogue."""
+    return indexed_settings
+
+
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage",
+                "--window-size=1400,1000"]
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
+    """Wait until a started `streamlit run` answers its health check."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited: {proc.stdout.read()}")
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError("streamlit did not become healthy")
+
+
+@pytest.fixture
+def served_app(indexed_settings):
+    """The app served for the six-product index; yields its URL."""
+    with serve_app(indexed_settings) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_app(settings):
+    """`streamlit run` of the app on a free port for these settings; yields its URL."""
+    port = free_port()
+    env = dict(os.environ, LENS_MODEL=settings.model, LENS_DATA_DIR=str(settings.data_dir), LENS_DEVICE="cpu")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def browser():
+    """Debian's headless Chromium through Selenium."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver_path, "install Debian's chromium and chromium-driver (.ci/run does)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    yield driver
+    driver.quit()

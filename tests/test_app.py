@@ -19,18 +19,6 @@ APP = str(ROOT / "streamlit_app.py")
 TIMEOUT = 60
 
 
-@pytest.fixture
-def app_settings(settings):
-    yield settings
-    st.cache_resource.clear()  # each test gets its own store for its own data dir
-    st.cache_data.clear()
-
-
-@pytest.fixture
-def indexed(app_settings, indexed_settings):
-    return indexed_settings
-
-
 def start(page: str | None = None, **params) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for key, value in params.items():
@@ -553,7 +541,6 @@ def test_the_sidebar_board_count_follows_products_added_later_in_the_same_run(ap
     BoardStore(app_settings.data_dir / "boards").create("Picks")
 
     def script():
-        import streamlit as st
 
         from app import board_panel, resources
         from core.search import Result

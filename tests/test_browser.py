@@ -3,87 +3,15 @@ hostile catalogue values show as text and make the browser fetch nothing."""
 
 from __future__ import annotations
 
-import contextlib
 import http.server
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage",
-                "--window-size=1400,1000"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited: {proc.stdout.read()}")
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError("streamlit did not become healthy")
-
-
-@pytest.fixture
-def served_app(indexed_settings):
-    with _serve(indexed_settings) as url:
-        yield url
-
-
-@contextlib.contextmanager
-def _serve(settings):
-    """`streamlit run` of the app on a free port for these settings; yields its URL."""
-    port = _free_port()
-    env = dict(os.environ, LENS_MODEL=settings.model, LENS_DATA_DIR=str(settings.data_dir), LENS_DEVICE="cpu")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver_path, "install Debian's chromium and chromium-driver (.ci/run does)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    yield driver
-    driver.quit()
+from tests.conftest import serve_app
 
 
 def test_typing_a_query_shows_result_photos(served_app, browser, tmp_path):
@@ -185,7 +113,7 @@ def hostile_app(settings, tmp_path, tracker):
         compute_map(store, settings.data_dir, settings.collection, "image")
     finally:
         store.close()
-    with _serve(settings) as url:
+    with serve_app(settings) as url:
         yield url, titles, colour
 
 
@@ -222,6 +150,7 @@ def test_hostile_catalogue_values_show_as_text_and_fetch_nothing(hostile_app, br
         (By.CSS_SELECTOR, 'input[aria-label="Describe what you are looking for"]')))
     box.send_keys("shirt", Keys.ENTER)
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stImage"] img')) == 6)
+    _idle(browser)
     time.sleep(1)  # let any image a title smuggled in have its chance to load
     assert requests == []
     _no_hostile_links_or_images(browser, tracker_host)
@@ -234,10 +163,12 @@ def test_hostile_catalogue_values_show_as_text_and_fetch_nothing(hostile_app, br
 
     # The Explore map by product type: Plotly would make the type a link; the legend must show it as text.
     browser.get(url + "/explore")
-    colour_by = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, 'input[aria-label="Colour by"]')))
+    wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, 'input[aria-label="Colour by"]')))
+    _idle(browser)  # typing into a widget the running script is about to redraw would be lost
+    colour_by = browser.find_element(By.CSS_SELECTOR, 'input[aria-label="Colour by"]')
     colour_by.click()
     colour_by.send_keys("Product type", Keys.ENTER)
-    wait.until(lambda d: len(_legend(d)) == 6 and "Dresses (1)" in _legend(d))
+    _wait(browser).until(lambda d: len(_legend(d)) == 6 and "Dresses (1)" in _legend(d))
     assert '<a href="https://evil.example/type">Tshirts</a> (1)' in _legend(browser)
     assert browser.execute_script("return document.querySelectorAll('.js-plotly-plot a').length") == 0
     _no_hostile_links_or_images(browser, tracker_host)
@@ -424,10 +355,12 @@ def test_board_names_and_counts_follow_renames_and_adds_and_deleting_asks_first(
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", name)
     name.send_keys("Summer reds", Keys.ENTER)
     wait.until(lambda d: "0 products on this board" in _captions(d))
-    for product in ("1", "2", "3"):
+    _idle(browser)  # the cards' board buttons were disabled until the board existed: let them redraw
+    for count, product in enumerate(("1", "2", "3"), start=1):
         _click(browser, f".st-key-results-{product}-board button")
+        shown = f"{count} product{'' if count == 1 else 's'} on this board"
+        wait.until(lambda d, text=shown: text in _captions(d), message=f"waiting for {shown!r}")
         _idle(browser)
-    wait.until(lambda d: "3 products on this board" in _captions(d))
     assert _selectbox_value(browser, "Add results to") == "Summer reds"
 
     _go(browser, "Boards")
@@ -448,10 +381,10 @@ def test_board_names_and_counts_follow_renames_and_adds_and_deleting_asks_first(
     _go(browser, "Boards")
     _button(browser, "Delete board").click()
     wait.until(lambda d: "Delete the board SS26 red edit and its 3 products?" in _visible_text(d))
-    _button(browser, "Keep it").click()
+    wait.until(lambda d: _button(d, "Keep it")).click()
     wait.until(lambda d: "Delete the board" not in _visible_text(d))
     assert _selectbox_value(browser, "Board") == "SS26 red edit"
     _button(browser, "Delete board").click()
     wait.until(lambda d: "Delete the board SS26 red edit" in _visible_text(d))
-    _button(browser, "Delete it").click()
+    wait.until(lambda d: _button(d, "Delete it")).click()
     wait.until(lambda d: "No boards yet" in _visible_text(d))

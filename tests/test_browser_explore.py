@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import _serve, browser  # noqa: F401  (browser is a fixture)
+from tests.conftest import serve_app
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def mapped_app(indexed_settings):
     store = EdgeStore(indexed_settings.data_dir, indexed_settings.collection)
     compute_map(store, indexed_settings.data_dir, indexed_settings.collection)
     store.close()
-    with _serve(indexed_settings) as url:
+    with serve_app(indexed_settings) as url:
         yield url
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from tests.test_browser import browser, served_app  # noqa: F401  (pytest fixtures)
 
 
-def test_the_favicon_is_served_by_the_app_itself(served_app, browser):  # noqa: F811
+def test_the_favicon_is_served_by_the_app_itself(served_app, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 

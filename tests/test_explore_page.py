@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.test_app import _explore, _select, app_settings, indexed  # noqa: F401  (fixtures)
+from tests.test_app import _explore, _select
 
 
 def gallery(at) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.test_app import app_settings, indexed, result_ids, start  # noqa: F401  (fixtures)
+from tests.test_app import result_ids, start
 
 
 
