@@ -7,7 +7,6 @@ import io
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.boards import BoardStore, board_csv
@@ -541,6 +540,7 @@ def test_the_sidebar_board_count_follows_products_added_later_in_the_same_run(ap
     BoardStore(app_settings.data_dir / "boards").create("Picks")
 
     def script():
+        import streamlit as st
 
         from app import board_panel, resources
         from core.search import Result
