@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app import indexing_panel, resources
+
 
 def require_navigation() -> None:
     """Run every page through streamlit_app.py's st.navigation, even on a server's very first request.
@@ -18,3 +20,21 @@ def require_navigation() -> None:
     if PagesManager.uses_pages_directory and not st.session_state.get("entry_point_ran"):
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def start(title: str):
+    """Every page's first lines: through the navigation, then the settings, the shared store and the title."""
+    require_navigation()
+    config = resources.settings()
+    store = resources.store(config)
+    st.title(title)
+    return config, store
+
+
+def start_indexed(title: str, key: str):
+    """start(), then the first-run notice instead of the page when there is no index yet; (config, store, meta)."""
+    config, store = start(title)
+    meta = indexing_panel.require_index(config, store, key)
+    if meta is None:
+        st.stop()
+    return config, store, meta

@@ -7,11 +7,8 @@ from core.boards import BoardError, board_csv, item_results
 from core.safe_text import md
 from core.search import Result
 
-page.require_navigation()
-
-config = resources.settings()
+config, _store = page.start("Boards")
 boards = resources.boards(str(config.data_dir))
-st.title("Boards")
 
 with st.form("create-board", clear_on_submit=True):
     name = st.text_input("New board name", key="board_new_name")

@@ -4,16 +4,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import duplicates_panel, indexing_panel, page, resources
+from app import duplicates_panel, indexing_panel, page
 from core.errors import LensError
 from core.safe_text import md
 from core.sample import SAMPLE_IMAGES, ensure_sample
 
-page.require_navigation()
-
-config = resources.settings()
-store = resources.store(config)
-st.title("Catalog")
+config, store = page.start("Catalog")
 
 st.subheader("Index status")
 meta = indexing_panel.require_index(config, store, "catalog", on_catalog_page=True)

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from app import board_panel, filter_sidebar, indexing_panel, map_panel, page, resources, result_grid
+from app import board_panel, filter_sidebar, map_panel, page, result_grid
 from core.boards import selection_csv
 from core.errors import LensError
 from core.filters import Filters
@@ -12,14 +12,7 @@ from core.projection import compute_map, load_map
 from core.safe_text import md
 from core.search import get_products
 
-page.require_navigation()
-
-config = resources.settings()
-store = resources.store(config)
-st.title("Explore")
-meta = indexing_panel.require_index(config, store, "explore")
-if meta is None:
-    st.stop()
+config, store, meta = page.start_indexed("Explore", "explore")
 filters = filter_sidebar.filter_sidebar(store)
 filter_sidebar.write_filters_to_url(filters)  # a page switch clears the URL: the filters go back in
 board_id = board_panel.board_picker(config)

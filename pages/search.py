@@ -2,19 +2,13 @@
 
 import streamlit as st
 
-from app import board_panel, filter_sidebar, indexing_panel, page, resources, result_grid, search_options, search_state
+from app import board_panel, filter_sidebar, page, resources, result_grid, search_options, search_state
 from core.errors import LensError
 from core.safe_text import md
 from core.search import MAX_LIMIT, search
 from core.urlstate import build_request
 
-page.require_navigation()
-
-config = resources.settings()
-store = resources.store(config)
-st.title("Search")
-if indexing_panel.require_index(config, store, "search") is None:
-    st.stop()
+config, store, _meta = page.start_indexed("Search", "search")
 search_state.seed()
 filters = filter_sidebar.filter_sidebar(store)
 board_id = board_panel.board_picker(config)
