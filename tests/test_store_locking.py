@@ -37,6 +37,7 @@ WRITER = textwrap.dedent("""
         time.sleep(0.1)
     store.update_meta(last_indexed=time.time())
     store.publish()
+    open(ready + ".closing", "w").write("closing")
     store.close()
     print("WROTE", written)
 """)
@@ -64,6 +65,7 @@ def _points(n: int, prefix: str = "p") -> list[StoredPoint]:
 
 def test_second_processes_are_refused_and_the_writer_loses_nothing(tmp_path):
     data_dir, ready = tmp_path / "data", tmp_path / "ready"
+    closing = tmp_path / "ready.closing"
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(data_dir), "60", str(ready)], cwd=ROOT, env=_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
@@ -71,11 +73,13 @@ def test_second_processes_are_refused_and_the_writer_loses_nothing(tmp_path):
         time.sleep(0.05)
     intruders, readers = [], []
     while writer.poll() is None:
-        intruders.append(subprocess.run([sys.executable, "-c", INTRUDER, str(data_dir)], cwd=ROOT, env=_env(),
-                                        capture_output=True, text=True).stdout)
+        intruder = subprocess.run([sys.executable, "-c", INTRUDER, str(data_dir)], cwd=ROOT, env=_env(),
+                                  capture_output=True, text=True).stdout
+        if not closing.exists():  # still holding the index when the intruder finished: it must have been refused
+            intruders.append(intruder)
         reader = subprocess.run([sys.executable, "-m", "core", "stats", "--json"], cwd=ROOT,
                                 env=_env(LENS_DATA_DIR=str(data_dir)), capture_output=True, text=True)
-        if writer.poll() is None:  # still writing when the reader finished: it must have read the copy
+        if not closing.exists():  # still holding the index when the reader finished: it must have read the copy
             readers.append(reader)
     out, err = writer.communicate()
     assert writer.returncode == 0, err
@@ -137,11 +141,17 @@ def test_read_only_open_uses_the_live_index_when_free_and_the_snapshot_when_held
     live.close()
 
 
-def test_publishing_keeps_a_snapshot_that_is_being_read_and_removes_the_others(tmp_path):
+def _published(tmp_path, n: int) -> EdgeStore:
+    """A holder of a fresh index with n points, its copy published."""
     holder = EdgeStore(tmp_path)
     holder.ensure("hand-made", 4)
-    holder.upsert(_points(2))
+    holder.upsert(_points(n))
     holder.publish()
+    return holder
+
+
+def test_publishing_keeps_a_snapshot_that_is_being_read_and_removes_the_others(tmp_path):
+    holder = _published(tmp_path, 2)
     reader = EdgeStore.snapshot_reader(tmp_path)
     first = reader.root.name
     holder.upsert(_points(4))
@@ -158,10 +168,7 @@ def test_publishing_keeps_a_snapshot_that_is_being_read_and_removes_the_others(t
 
 
 def test_a_snapshot_copy_is_sparse_not_a_full_copy_of_preallocated_files(tmp_path):
-    holder = EdgeStore(tmp_path)
-    holder.ensure("hand-made", 4)
-    holder.upsert(_points(50))
-    holder.publish()
+    holder = _published(tmp_path, 50)
     snapshot = holder.snapshots / (holder.snapshots / "current").read_text()
     allocated = sum(f.stat().st_blocks * 512 for f in snapshot.rglob("*") if f.is_file())
     apparent = sum(f.stat().st_size for f in snapshot.rglob("*") if f.is_file())
