@@ -114,31 +114,27 @@ def _slow_model(embedder, monkeypatch, calls: list, seconds: float):
 
 def test_a_search_goes_before_the_next_indexing_chunk(embedder, monkeypatch):
     calls: list = []
-    _slow_model(embedder, monkeypatch, calls, 0.02)
+    _slow_model(embedder, monkeypatch, calls, 0.05)
     bulk = threading.Thread(target=embedder.encode_texts, args=([f"product {i}" for i in range(40)],),
                             kwargs={"batch_size": 32})
     bulk.start()
     while not calls:
         time.sleep(0.01)
-    started = time.perf_counter()
-    embedder.encode_texts(["q uncached query"])
-    waited = time.perf_counter() - started
+    embedder.encode_texts(["q uncached query"])  # arrives while the first 8-input chunk (0.4 s) runs
     bulk.join()
     assert calls.index(("query", 1)) == 1  # right after the chunk that was running, not after all five
     assert [c for c in calls if c[0] == "bulk"] == [("bulk", 8)] * 5
-    assert waited < 0.4  # at most one chunk (0.16 s) plus its own pass, not the whole 0.8 s batch
 
 
 def test_a_cached_search_does_not_wait_for_indexing(embedder, monkeypatch):
     embedder.encode_texts(["q cached query"])
     calls: list = []
-    _slow_model(embedder, monkeypatch, calls, 0.05)
+    _slow_model(embedder, monkeypatch, calls, 0.1)
     bulk = threading.Thread(target=embedder.encode_texts, args=([f"item {i}" for i in range(16)],))
     bulk.start()
     while not calls:
         time.sleep(0.01)
-    started = time.perf_counter()
     embedder.encode_texts(["q cached query"])
-    assert time.perf_counter() - started < 0.1
+    assert bulk.is_alive()  # answered while the indexing pass (1.6 s) still holds the model
     bulk.join()
     assert ("query", 1) not in calls
