@@ -215,3 +215,19 @@ def test_kill_9_mid_index_frees_the_lock_and_the_rerun_matches_an_uninterrupted_
         assert got[pid].payload["fingerprint"] == want[pid].payload["fingerprint"]
     killed_and_resumed.close()
     reference.close()
+
+
+def test_writes_after_a_publish_or_a_recreate_mark_the_copy_out_of_date_again(tmp_path):
+    holder = _published(tmp_path, 3)
+    assert holder._snapshot_current()
+    holder.overwrite_payload(point_id("p0"), {"product_id": "p0", "colour": "Blue"})
+    holder.overwrite_payload(point_id("p1"), {"product_id": "p1", "colour": "Blue"})
+    assert holder.meta()["dirty"] is True and not holder._snapshot_current()
+    holder.publish()
+    assert holder.meta()["dirty"] is False and holder._snapshot_current()
+    holder.delete([point_id("p2")])
+    assert holder.meta()["dirty"] is True
+    holder.ensure("hand-made", 4, recreate=True)
+    holder.upsert(_points(1))
+    assert holder.meta()["dirty"] is True
+    holder.close()

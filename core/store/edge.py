@@ -46,6 +46,7 @@ class EdgeStore(ProductStore):
         self.note = ""  # what a read-only command should tell the user about where its data came from
         self._owner = FileLock(self.data_dir / f".{collection}.lock")
         self._shard = None
+        self._marked_dirty = False
         self._lock = threading.RLock()  # one shard object shared by every Streamlit session
 
     # ---- the process lock and the live shard ----
@@ -113,6 +114,7 @@ class EdgeStore(ProductStore):
                 shard.update(UpdateOperation.create_field_index(key, PayloadSchemaType.Keyword))
             shard.flush()
             self._shard = shard
+            self._marked_dirty = False  # fresh metadata has no dirty flag yet
             # Metadata last: a crash before this point leaves no half-made index that looks valid.
             atomic_write(self.meta_file, json.dumps(meta, indent=2))
 
@@ -129,11 +131,14 @@ class EdgeStore(ProductStore):
                              "stop that process to change the index")
 
     def _changing(self) -> None:
-        """Before a write: mark the published copy out of date, once per run of writes."""
+        """Before a write: mark the published copy out of date, once per run of writes (the flag is remembered
+        here, so a run of per-product payload rewrites reads the metadata file once, not once per product)."""
         self._writable()
-        meta = self.meta() or {}
-        if not meta.get("dirty"):
+        if self._marked_dirty:
+            return
+        if not (self.meta() or {}).get("dirty"):
             self.update_meta(dirty=True)
+        self._marked_dirty = True
 
     # ---- snapshots: what other processes read while this one holds the index ----
 
@@ -160,6 +165,7 @@ class EdgeStore(ProductStore):
             shutil.rmtree(staging, ignore_errors=True)
             copy_tree_sparse(self.shard_dir, staging / "shard")
             meta = dict(self.meta() or {}, snapshot=name, dirty=False, published=time.time())
+            self._marked_dirty = False
             atomic_write(staging / "lens.json", json.dumps(meta, indent=2))
             os.replace(staging, self.snapshots / name)
             atomic_write(self.meta_file, json.dumps(meta, indent=2))
