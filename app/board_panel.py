@@ -47,10 +47,15 @@ def board_picker(config: Settings) -> str | None:
     return board_id
 
 
+def products(count: int) -> str:
+    """'1 product', '3 products'."""
+    return f"{count} product{'' if count == 1 else 's'}"
+
+
 def _show_count(count: int) -> None:
     slot = st.session_state.get(_COUNT_SLOT)
     if slot is not None:
-        slot.caption(f"{count} product{'' if count == 1 else 's'} on this board")
+        slot.caption(f"{products(count)} on this board")
 
 
 def add_to_board(config: Settings, board_id: str, result: Result) -> None:

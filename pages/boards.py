@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import page, resources, result_grid
+from app import board_panel, page, resources, result_grid
 from core.boards import BoardError, board_csv, item_results
 from core.safe_text import md
 from core.search import Result
@@ -31,7 +31,7 @@ if st.session_state.get("board_selected") not in names:
     st.session_state["board_selected"] = all_boards[0].id
 st.session_state["board_selected"] = st.session_state["board_selected"]
 board = boards.get(st.selectbox("Board", list(names), format_func=names.get, key="board_selected"))
-st.caption(f"{len(board.items)} product{'' if len(board.items) == 1 else 's'} on this board")
+st.caption(f"{board_panel.products(len(board.items))} on this board")
 
 rename_col, export_col, delete_col = st.columns([3, 1, 1], vertical_alignment="bottom")
 new_name = rename_col.text_input("Rename to", value=board.name, key=f"rename-{board.id}")
@@ -46,8 +46,7 @@ export_col.download_button("Export CSV", board_csv(board), file_name=f"{board.na
 if delete_col.button("Delete board", key="board_delete", width="stretch"):
     st.session_state["board_confirm_delete"] = board.id
 if st.session_state.get("board_confirm_delete") == board.id:
-    count = len(board.items)
-    st.warning(f"Delete the board **{md(board.name)}** and its {count} product{'' if count == 1 else 's'}? "
+    st.warning(f"Delete the board **{md(board.name)}** and its {board_panel.products(len(board.items))}? "
                "This cannot be undone; export it first to keep a copy.")
     yes, no, _ = st.columns([1, 1, 4])
     if yes.button("Delete it", type="primary", key="board_delete_confirm"):
