@@ -231,3 +231,16 @@ def test_writes_after_a_publish_or_a_recreate_mark_the_copy_out_of_date_again(tm
     holder.upsert(_points(1))
     assert holder.meta()["dirty"] is True
     holder.close()
+
+
+def test_publishing_with_nothing_written_refreshes_the_metadata_without_copying(tmp_path):
+    holder = _published(tmp_path, 3)
+    name = (holder.snapshots / "current").read_text()
+    holder.update_meta(last_indexed=123.0)
+    holder.publish()
+    assert (holder.snapshots / "current").read_text() == name  # no new copy
+    assert [p.name for p in holder.snapshots.iterdir() if p.is_dir()] == [name]
+    holder.close()
+    reader = EdgeStore.snapshot_reader(tmp_path)
+    assert reader.meta()["last_indexed"] == 123.0 and reader.count() == 3
+    reader.close()

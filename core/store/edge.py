@@ -155,10 +155,19 @@ class EdgeStore(ProductStore):
             and (self.snapshots / name / "shard").is_dir()
 
     def publish(self) -> None:
-        """Copy the flushed shard and its metadata to a new snapshot, make it current, drop unread old ones."""
+        """Copy the flushed shard and its metadata to a new snapshot, make it current, drop unread old ones.
+
+        When nothing was written since the current copy, only its metadata is refreshed (an unchanged
+        re-index must not copy the whole index again).
+        """
         self._writable()
         with self._lock:
             shard = self.shard
+            if self._snapshot_current():
+                current = self.snapshots / self._current_snapshot()
+                atomic_write(current / "lens.json", json.dumps(dict(self.meta() or {}, published=time.time()), indent=2))
+                self._drop_old_snapshots(keep=current.name)
+                return
             shard.flush()
             name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
             staging = self.snapshots / f".{name}.tmp"
@@ -170,17 +179,21 @@ class EdgeStore(ProductStore):
             os.replace(staging, self.snapshots / name)
             atomic_write(self.meta_file, json.dumps(meta, indent=2))
             atomic_write(self.snapshots / "current", name)
-            for old in self.snapshots.iterdir():
-                if old.is_dir() and old.name != name:
-                    reader = FileLock(old / ".reader.lock")
-                    try:
-                        reader.acquire(timeout=0)  # a copy someone is reading stays until the next publish
-                    except (LockBusy, OSError):
-                        continue
-                    try:
-                        shutil.rmtree(old, ignore_errors=True)
-                    finally:
-                        reader.release()
+            self._drop_old_snapshots(keep=name)
+
+    def _drop_old_snapshots(self, keep: str) -> None:
+        """Delete every snapshot but `keep`, except one another process is reading (it goes next time)."""
+        for old in self.snapshots.iterdir():
+            if old.is_dir() and old.name != keep:
+                reader = FileLock(old / ".reader.lock")
+                try:
+                    reader.acquire(timeout=0)
+                except (LockBusy, OSError):
+                    continue
+                try:
+                    shutil.rmtree(old, ignore_errors=True)
+                finally:
+                    reader.release()
 
     @classmethod
     def snapshot_reader(cls, data_dir: Path, collection: str = "products") -> "EdgeStore":
