@@ -176,6 +176,26 @@ def test_a_snapshot_copy_is_sparse_not_a_full_copy_of_preallocated_files(tmp_pat
     holder.close()
 
 
+def _kill_then_resume(catalog, data, tiny_clip, delay: float) -> dict:
+    """Kill -9 an `index` run `delay` seconds after its first write begins, then rerun it; the rerun's report."""
+    env = _env(LENS_DATA_DIR=str(data), LENS_MODEL=tiny_clip, LENS_DEVICE="cpu", LENS_BATCH_SIZE="2")
+    cmd = [sys.executable, "-m", "core", "index", "--catalog", str(catalog)]
+    run = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    meta = data / "products" / "lens.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and run.poll() is None:  # wait for the first write to begin
+        if meta.exists() and json.loads(meta.read_text() or "{}").get("dirty"):
+            break
+        time.sleep(0.01)
+    time.sleep(delay)
+    run.kill()
+    run.wait()
+    assert run.returncode == -9, "the run finished before it could be killed"
+    resumed = subprocess.run(cmd + ["--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    return json.loads(resumed.stdout)
+
+
 def test_kill_9_mid_index_frees_the_lock_and_the_rerun_matches_an_uninterrupted_run(tmp_path, tiny_clip, embedder):
     import numpy as np
 
@@ -185,23 +205,15 @@ def test_kill_9_mid_index_frees_the_lock_and_the_rerun_matches_an_uninterrupted_
     rows = [(str(i), "Women", "Apparel", "Dress", "Dresses", c, "Party", f"Dress {i} in {c}")
             for i, c in enumerate(["Red", "Blue", "Brown", "Black", "Yellow", "White"] * 5)]
     catalog = write_catalog(tmp_path / "c", rows=rows)
-    data = tmp_path / "data"
-    env = _env(LENS_DATA_DIR=str(data), LENS_MODEL=tiny_clip, LENS_DEVICE="cpu", LENS_BATCH_SIZE="2")
-    cmd = [sys.executable, "-m", "core", "index", "--catalog", str(catalog)]
-    run = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    meta = data / "products" / "lens.json"
-    deadline = time.time() + 120
-    while time.time() < deadline and run.poll() is None:  # wait for the first written batch
-        if meta.exists() and json.loads(meta.read_text() or "{}").get("dirty"):
+    # The 'dirty' flag is written just before the first batch, so a kill right after it can land before any point
+    # is written; then the run is killed again with a later kill, on a fresh data dir, until it lands mid-index.
+    for attempt in range(6):
+        data = tmp_path / f"data{attempt}"
+        report = _kill_then_resume(catalog, data, tiny_clip, delay=0.25 * attempt)
+        assert report["indexed"] + report["unchanged"] == 30
+        if report["unchanged"] > 0:
             break
-        time.sleep(0.01)
-    run.kill()
-    run.wait()
-    assert run.returncode == -9, "the run finished before it could be killed"
-    resumed = subprocess.run(cmd + ["--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    report = json.loads(resumed.stdout)
-    assert 0 < report["unchanged"] < 30 and report["indexed"] + report["unchanged"] == 30
+    assert 0 < report["unchanged"] < 30, "no kill landed between the first and the last batch"
     killed_and_resumed = EdgeStore(data)
     reference = EdgeStore(tmp_path / "reference")
     index_catalog(catalog, catalog.parent / "images", embedder, reference, batch_size=2)
