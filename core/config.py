@@ -18,6 +18,10 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "LENS_COLLECTION": ("products", "Qdrant collection name"),
     "LENS_BATCH_SIZE": ("32", "images per embedding batch"),
     "LENS_MAX_PIXELS": ("40000000", "images with more pixels are refused (decompression bombs)"),
+    "LENS_ALLOW_PRIVATE_URLS": ("0", "1 lets image URLs reach loopback, private and link-local hosts (an intranet "
+                                "image server); refused by default"),
+    "LENS_IMAGE_TIMEOUT": ("20", "seconds to wait for one image URL (connect and each read)"),
+    "LENS_IMAGE_MAX_BYTES": ("20000000", "image URLs with a larger body are refused"),
     "QDRANT_URL": ("", "when set, use this Qdrant server instead of the embedded engine"),
     "QDRANT_API_KEY": ("", "API key for QDRANT_URL (never shown or logged)"),
     "QDRANT_TIMEOUT": ("30", "seconds to wait for the Qdrant server before a request fails"),
@@ -36,6 +40,9 @@ class Settings:
     collection: str = "products"
     batch_size: int = 32
     max_pixels: int = 40_000_000
+    allow_private_urls: bool = False
+    image_timeout: int = 20
+    image_max_bytes: int = 20_000_000
     qdrant_url: str = ""
     qdrant_api_key: str = field(default="", repr=False)
     qdrant_timeout: int = 30
@@ -57,6 +64,9 @@ class Settings:
             collection=get("LENS_COLLECTION"),
             batch_size=_positive_int("LENS_BATCH_SIZE", get("LENS_BATCH_SIZE")),
             max_pixels=_positive_int("LENS_MAX_PIXELS", get("LENS_MAX_PIXELS")),
+            allow_private_urls=get("LENS_ALLOW_PRIVATE_URLS").lower() in ("1", "true", "yes"),
+            image_timeout=_positive_int("LENS_IMAGE_TIMEOUT", get("LENS_IMAGE_TIMEOUT")),
+            image_max_bytes=_positive_int("LENS_IMAGE_MAX_BYTES", get("LENS_IMAGE_MAX_BYTES")),
             qdrant_url=get("QDRANT_URL"),
             qdrant_api_key=get("QDRANT_API_KEY"),
             qdrant_timeout=_positive_int("QDRANT_TIMEOUT", get("QDRANT_TIMEOUT")),
