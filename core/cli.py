@@ -19,6 +19,12 @@ def _parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="embed a catalogue CSV and its images into the index")
     index.add_argument("--catalog", required=True, type=Path, help="catalogue CSV")
     index.add_argument("--images", type=Path, help="images folder (searched recursively; default: the CSV's folder)")
+    index.add_argument("--format", default="auto", choices=["auto", "fashion", "shopify", "google", "generic"],
+                       help="catalogue format (default: detected from the header)")
+    index.add_argument("--columns", default="", metavar="ROLE=HEADER,...",
+                       help="map your column names to roles, e.g. product_id=SKU,title=Name,image=Photo")
+    index.add_argument("--refresh-images", action="store_true",
+                       help="revalidate cached image URLs (ETag / Last-Modified) instead of trusting the cache")
     index.add_argument("--model", help="sentence-transformers model name or local folder (default: LENS_MODEL)")
     index.add_argument("--batch-size", type=int, help="images per embedding batch (default: LENS_BATCH_SIZE)")
     index.add_argument("--recreate", action="store_true", help="drop the existing index first")
@@ -38,13 +44,21 @@ def _parser() -> argparse.ArgumentParser:
     _filter_args(search)
     search.add_argument("--limit", type=int, default=12)
     search.add_argument("--offset", type=int, default=0)
+    _sort_arg(search)
     search.add_argument("--threshold", type=float, help="drop results below this similarity")
     search.add_argument("--diverse", action="store_true", help="re-rank with MMR for variety")
     search.add_argument("--positive", action="append", default=[], help="liked product id (repeatable)")
     search.add_argument("--negative", action="append", default=[], help="disliked product id (repeatable)")
     search.add_argument("--json", action="store_true")
 
-    facet = sub.add_parser("facets", help="counts per attribute value under the filters")
+    browse = sub.add_parser("browse", help="list products with no query: filters, ranges and a sort")
+    _filter_args(browse)
+    _sort_arg(browse)
+    browse.add_argument("--limit", type=int, default=24)
+    browse.add_argument("--offset", type=int, default=0)
+    browse.add_argument("--json", action="store_true")
+
+    facet = sub.add_parser("facets", help="counts per attribute value (and number ranges) under the filters")
     _filter_args(facet)
     facet.add_argument("--json", action="store_true")
 
@@ -67,12 +81,20 @@ def _filter_args(parser) -> None:
                         help="keep products whose FIELD is any of the values (repeatable)")
     parser.add_argument("--exclude", action="append", default=[], metavar="FIELD=V1",
                         help="drop products whose FIELD is any of the values (repeatable)")
+    parser.add_argument("--range", action="append", default=[], metavar="FIELD=LOW:HIGH",
+                        help="keep products whose number FIELD is within the bounds, either optional (repeatable)")
+
+
+def _sort_arg(parser) -> None:
+    parser.add_argument("--sort", default="score", metavar="[-]FIELD",
+                        help="order by a number field (price, or -price for highest first), or score")
 
 
 def _filters(args):
-    from core.filters import Filters, parse_filter_args
+    from core.filters import Filters, parse_filter_args, parse_range_args
 
-    return Filters.of(parse_filter_args(args.filter), parse_filter_args(args.exclude))
+    return Filters.of(parse_filter_args(args.filter), parse_filter_args(args.exclude),
+                      ranges=parse_range_args(args.range))
 
 
 def _open_reader(settings: Settings):
@@ -97,6 +119,7 @@ def _close(store, failing: bool) -> None:
 
 def cmd_search(args, settings: Settings) -> int:
     from core.embedder import load_embedder
+    from core.fields import SortKey
     from core.search import SearchRequest, search
 
     image = None
@@ -108,7 +131,8 @@ def cmd_search(args, settings: Settings) -> int:
     request = SearchRequest(text=args.text, image=image, like=args.like, weight=args.weight,
                             fusion=args.fusion, use_text_vectors=args.text_vectors, filters=_filters(args),
                             limit=args.limit, offset=args.offset, threshold=args.threshold, diverse=args.diverse,
-                            positives=tuple(args.positive), negatives=tuple(args.negative))
+                            positives=tuple(args.positive), negatives=tuple(args.negative),
+                            sort=SortKey.parse(args.sort))
     embedder = load_embedder(settings.model, settings.device) if request.needs_model else None
     store = _open_reader(settings)
     try:
@@ -118,26 +142,53 @@ def cmd_search(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps([r.as_dict() for r in results]))
     else:
-        for rank, r in enumerate(results, start=args.offset + 1):
-            print(f"{rank:>3}. {r.score:.3f}  [{r.product_id}] {r.title}")
-        if not results:
-            print("no results")
+        _print_results(results, args.offset, scores=True)
+    return 0
+
+
+def _print_results(results, offset: int, scores: bool) -> None:
+    for rank, r in enumerate(results, start=offset + 1):
+        price = f"  {r.price}" if r.price else ""
+        score = f"{r.score:.3f}  " if scores and r.score is not None else ""
+        print(f"{rank:>3}. {score}[{r.product_id}] {r.title}{price}")
+    if not results:
+        print("no results")
+
+
+def cmd_browse(args, settings: Settings) -> int:
+    from core.fields import SortKey
+    from core.search import browse
+
+    store = _open_reader(settings)
+    try:
+        page = browse(store, _filters(args), SortKey.parse(args.sort), args.limit, args.offset)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"total": page.total, "products": [r.as_dict() for r in page.results]}))
+    else:
+        print(f"{page.total:,} products match")
+        _print_results(page.results, args.offset, scores=False)
     return 0
 
 
 def cmd_facets(args, settings: Settings) -> int:
-    from core.search import facets
+    from core.search import facets, number_ranges
 
     store = _open_reader(settings)
     try:
-        counts = facets(store, _filters(args))
+        filters = _filters(args)
+        counts, ranges = facets(store, filters), number_ranges(store, filters)
     finally:
         store.close()
-    if args.json:
-        print(json.dumps({k: [{"value": v, "count": c} for v, c in vc] for k, vc in counts.items()}))
+    if args.json:  # keyword fields: value counts; number fields: their min and max under the other filters
+        print(json.dumps({**{k: [{"value": v, "count": c} for v, c in vc] for k, vc in counts.items()},
+                          **{k: {"min": low, "max": high} for k, (low, high) in ranges.items()}}))
     else:
         for name, vc in counts.items():
             print(f"{name}: " + ", ".join(f"{v} ({c})" for v, c in vc))
+        for name, (low, high) in ranges.items():
+            print(f"{name}: {low:g} to {high:g}")
     return 0
 
 
@@ -276,7 +327,7 @@ def cmd_sample(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "stats": cmd_stats, "search": cmd_search, "facets": cmd_facets,
+COMMANDS = {"index": cmd_index, "stats": cmd_stats, "search": cmd_search, "browse": cmd_browse, "facets": cmd_facets,
             "duplicates": cmd_duplicates, "map": cmd_map, "sample": cmd_sample}
 
 

@@ -34,7 +34,10 @@ ROLES = (PRODUCT_ID, TITLE, DESCRIPTION, GENDER, CATEGORY, SUB_CATEGORY, PRODUCT
 # The six filters every index has (the fashion dataset's attributes); other keyword columns join them per catalogue.
 STANDARD_FILTERS = (GENDER, CATEGORY, SUB_CATEGORY, PRODUCT_TYPE, COLOUR, USAGE)
 NUMBER_ROLES = (PRICE, SALE_PRICE, INVENTORY, RATING)
-KEYWORD_ROLES = (*STANDARD_FILTERS, BRAND, SEASON, CURRENCY, TAGS, GROUP_ID)
+KEYWORD_ROLES = (*STANDARD_FILTERS, BRAND, SEASON, CURRENCY, TAGS, GROUP_ID, IN_STOCK)
+# in_stock is stored as the keyword "yes" or "no", not a boolean: qdrant-edge 0.9.0 matches no boolean payload
+# (MatchValue(True) counts 0 of 3 true points), and a keyword also gives the facet counts "yes 120 · no 30".
+YES, NO = "yes", "no"
 TEXT_ROLES = (TITLE, DESCRIPTION)
 LIST_ROLES = (COLOUR, TAGS)  # may hold several values (a Shopify product in three colours)
 
@@ -81,7 +84,7 @@ class Schema:
     keyword: tuple[str, ...] = STANDARD_FILTERS
     number: tuple[str, ...] = ()
     text: tuple[str, ...] = ()
-    flags: tuple[str, ...] = ()  # boolean fields, such as in_stock
+    flags: tuple[str, ...] = ()  # yes/no keyword fields, such as in_stock (the app shows them as toggles)
 
     @classmethod
     def from_meta(cls, meta: dict | None) -> "Schema":

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
-from core.catalog import FILTER_FIELDS
+from core import fields as F
 from core.embedder import normalise
 from core.errors import BadQuery, ModelMismatch, UnknownProduct
+from core.fields import Schema, SortKey, display_value
 from core.filters import Filters
 from core.images import ImageSource, open_image
-from core.store import Diverse, Fused, Hit, Nearest, ProductStore, Recommend, point_id
+from core.store import Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend, point_id
 
 MAX_LIMIT = 500
+SORT_POOL = 200  # a semantic search sorted by a field sorts its 200 most similar results (or those above the cut-off)
 Fusion = Literal["weighted", "rrf"]
 
 
@@ -37,6 +39,7 @@ class SearchRequest:
     diversity: float = 0.5         # MMR: 0 = plain relevance order, 1 = as varied as possible
     positives: tuple[str, ...] = ()
     negatives: tuple[str, ...] = ()
+    sort: SortKey = field(default_factory=SortKey)
 
     def __post_init__(self):
         if not 1 <= int(self.limit) <= MAX_LIMIT:
@@ -103,7 +106,7 @@ class SearchRequest:
 
 @dataclass
 class Result:
-    """One search result; from_hit is the only code that reads payload keys.
+    """One search result; from_hit and the accessors below are the only code that reads payload keys.
 
     score is the engine's score, whose meaning depends on the query (a cosine similarity, an RRF score, a
     recommend score); similarity and rank are what a person can read: the cosine similarity to the query
@@ -121,8 +124,40 @@ class Result:
     @classmethod
     def from_hit(cls, hit: Hit) -> "Result":
         payload = hit.payload or {}
-        return cls(str(payload.get("product_id", "")), round(float(hit.score), 6), str(payload.get("title", "")),
-                   str(payload.get("image_path", "")), payload)
+        return cls(str(payload.get(F.PRODUCT_ID, "")), round(float(hit.score), 6), str(payload.get(F.TITLE, "")),
+                   str(payload.get(F.IMAGE_PATH, "")), payload)
+
+    def text(self, key: str) -> str:
+        """An attribute as plain text ('' when the product lacks it); lists are joined with commas."""
+        return display_value(self.payload.get(key))
+
+    def number(self, key: str) -> float | None:
+        value = self.payload.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    @property
+    def price(self) -> str:
+        """'19.99 USD', '19.99' without a currency, '' without a price."""
+        price = self.number(F.PRICE)
+        if price is None:
+            return ""
+        return f"{price:,.2f} {self.text(F.CURRENCY)}".strip()
+
+    @property
+    def link(self) -> str:
+        """The product page URL when it is http(s); anything else (javascript:, data:, a path) is never a link."""
+        url = self.text(F.LINK).strip()
+        return url if url.lower().startswith(("http://", "https://")) and " " not in url else ""
+
+    @property
+    def image_url(self) -> str:
+        return self.text(F.IMAGE_URL)
+
+    def attributes(self) -> list[tuple[str, str]]:
+        """Every catalogue attribute as (field, text): canonical roles first, then the catalogue's own columns."""
+        hidden = {*F.RESERVED_KEYS, F.PRODUCT_ID, F.TITLE, F.IMAGE_URL}
+        keys = [k for k in F.ROLES if k in self.payload] + sorted(k for k in self.payload if k not in F.ROLES)
+        return [(k, self.text(k)) for k in keys if k not in hidden and self.text(k) != ""]
 
     def as_dict(self) -> dict:
         return {"product_id": self.product_id, "score": self.score, "title": self.title,
@@ -233,7 +268,7 @@ def _filters_for(request: SearchRequest) -> Filters:
     extra = [point_id(p) for p in (request.like, *request.selection, *request.positives, *request.negatives) if p]
     if not extra:
         return request.filters
-    return Filters(request.filters.include, request.filters.exclude, (*request.filters.exclude_ids, *extra))
+    return request.filters.plus(exclude_ids=extra)
 
 
 def text_search(store, embedder, request: SearchRequest) -> list[Result]:
@@ -266,14 +301,42 @@ def hybrid_search(store, embedder, request: SearchRequest, max_pixels: int = 40_
 
 
 def search(store: ProductStore, request: SearchRequest, embedder=None, max_pixels: int = 40_000_000) -> list[Result]:
-    """Dispatch on the request's mode; the embedder is only needed when a text or an upload must be encoded."""
-    mode = request.mode
+    """Dispatch on the request's mode; the embedder is only needed when a text or an upload must be encoded.
+
+    Sorted by a field, a search keeps its most relevant results (those above the threshold, at most SORT_POOL)
+    and orders those: "the cheapest of what matches", not the cheapest product in the catalogue.
+    """
+    request.mode  # a request with nothing to search for fails here, before anything else
     if request.needs_model:
         if embedder is None:
             raise BadQuery("this search needs the embedding model")
         _check_model(store, embedder)
-    else:
-        store.require_meta()
+    schema = store.schema()
+    request.filters.check(schema)
+    if request.sort.by_score:
+        return _search(store, request, embedder, max_pixels)
+    check_sort(request.sort, schema)
+    pool = _search(store, replace(request, limit=SORT_POOL, offset=0, sort=SortKey()), embedder, max_pixels)
+    return sort_results(pool, request.sort)[request.offset:request.offset + request.limit]
+
+
+def check_sort(sort: SortKey, schema: Schema) -> SortKey:
+    """A clear error for a sort field that is not a number field of this index."""
+    if not sort.by_score and sort.field not in schema.number:
+        raise BadQuery(f"cannot sort by {sort.field!r}: sort by score or a number field "
+                       f"({', '.join(schema.number) or 'this index has none'})")
+    return sort
+
+
+def sort_results(results: list[Result], sort: SortKey) -> list[Result]:
+    """Results ordered by a number field; products without it go last, in their relevance order."""
+    have = [r for r in results if r.number(sort.field) is not None]
+    lack = [r for r in results if r.number(sort.field) is None]
+    return sorted(have, key=lambda r: r.number(sort.field), reverse=sort.descending) + lack
+
+
+def _search(store: ProductStore, request: SearchRequest, embedder, max_pixels: int) -> list[Result]:
+    mode = request.mode
     if mode == "text":
         return text_search(store, embedder, request)
     if mode == "image":
@@ -292,18 +355,70 @@ def get_products(store: ProductStore, product_ids) -> list[Result]:
     return results
 
 
-# ---- facets ----------------------------------------------------------------------------------
+# ---- browsing and facets ------------------------------------------------------------------------
 
-def facets(store: ProductStore, filters: Filters | None = None, fields=FILTER_FIELDS) -> dict[str, list[tuple[str, int]]]:
-    """Counts per value of each field under the current filters.
+@dataclass
+class Page:
+    """One page of a listing, with how many products match in all."""
+
+    results: list[Result]
+    total: int
+
+
+def browse(store: ProductStore, filters: Filters | None = None, sort: SortKey | None = None, limit: int = 24,
+           offset: int = 0) -> Page:
+    """Products with no query at all: the filters, then an order (a number field, or the engine's order).
+
+    Sorted by a field, products lacking it come after all that have it, so paging never skips or repeats one.
+    """
+    if not 1 <= int(limit) <= MAX_LIMIT:
+        raise BadQuery(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    if int(offset) < 0:
+        raise BadQuery(f"offset must be 0 or more, got {offset}")
+    filters, sort = filters or Filters(), sort or SortKey()
+    schema = store.schema()
+    filters.check(schema)
+    total = store.count(filters)
+    if sort.by_score:
+        hits = store.query(None, filters, limit=limit, offset=offset)
+    else:
+        check_sort(sort, schema)
+        having = store.count(filters.plus(ranges={sort.field: (None, None)}))
+        hits = store.query(Ordered(sort.field, sort.descending), filters, limit=limit, offset=offset) \
+            if offset < having else []
+        if len(hits) < limit:
+            hits += store.query(None, filters.plus(lacking=[sort.field]), limit=limit - len(hits),
+                                offset=max(0, offset - having))
+    results = [Result.from_hit(h) for h in hits]
+    for i, r in enumerate(results):
+        r.score, r.rank = None, offset + i + 1
+    return Page(results, total)
+
+
+def facets(store: ProductStore, filters: Filters | None = None, fields=None) -> dict[str, list[tuple[str, int]]]:
+    """Counts per value of each keyword field (the index's filters by default) under the current filters.
 
     Each field's counts ignore that field's own include-filter (disjunctive faceting), so choosing "Red"
     still shows how many Blue products there are to add; every other filter applies.
     """
     filters = filters or Filters()
-    store.require_meta()
+    schema = store.schema()
+    filters.check(schema)
     out = {}
-    for name in fields:
+    for name in fields or schema.keyword:
         counts = store.facet(name, filters.without(name), limit=1000)
         out[name] = sorted(counts, key=lambda vc: (-vc[1], vc[0]))
+    return out
+
+
+def number_ranges(store: ProductStore, filters: Filters | None = None) -> dict[str, tuple[float, float]]:
+    """(min, max) of each number field under the other filters (a field's own range left out, like facets)."""
+    filters = filters or Filters()
+    schema = store.schema()
+    filters.check(schema)
+    out = {}
+    for name in schema.number:
+        bounds = store.number_bounds(name, filters.without(name))
+        if bounds is not None:
+            out[name] = bounds
     return out

@@ -103,9 +103,13 @@ def test_filter_keeps_vector_order(indexed):
     assert ids(run(indexed, text="red", filters=Filters.of({"colour": ["Blue"]}))) == ["3", "4"]
 
 
-def test_unknown_filter_field_lists_the_known_ones():
-    with pytest.raises(UnknownFilterField, match="known fields: gender, category, sub_category"):
-        Filters.of({"size": ["M"]})
+def test_unknown_filter_field_lists_the_index_fields(indexed):
+    with pytest.raises(UnknownFilterField, match="this index's filter fields: gender, category, sub_category"):
+        run(indexed, text="red", filters=Filters.of({"size": ["M"]}))
+    with pytest.raises(UnknownFilterField, match="this index's filter fields: gender"):
+        facets(indexed, Filters.of(exclude={"size": ["M"]}))
+    with pytest.raises(UnknownFilterField, match="not a field name"):
+        Filters.of({"Size!": ["M"]})
 
 
 def test_facets_count_every_value_under_the_other_filters(indexed):

@@ -1,13 +1,13 @@
 """Vector store: one small interface over the embedded Qdrant engine (qdrant-edge) and a Qdrant server (qdrant-client)."""
 
-from core.store.base import (ID_NAMESPACE, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, ProductStore, Query,
-                             Recommend, StoredPoint, point_id)
+from core.store.base import (ID_NAMESPACE, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore,
+                             Query, Recommend, StoredPoint, point_id)
 from core.errors import StoreError
 from core.store.edge import EdgeStore
 from core.store.server import ServerStore
 
 __all__ = ["ID_NAMESPACE", "RRF_K", "VECTOR_NAMES", "Diverse", "EdgeStore", "Fused", "Hit", "Nearest",
-           "ProductStore", "Query", "Recommend", "ServerStore", "StoredPoint", "open_store", "point_id"]
+           "Ordered", "ProductStore", "Query", "Recommend", "ServerStore", "StoredPoint", "open_store", "point_id"]
 
 
 def open_store(settings, read_only: bool = False) -> ProductStore:

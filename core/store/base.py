@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence, Union
 
 from core.errors import LensError, ModelMismatch, NotIndexed, StoreError
+from core.fields import Schema
 from core.filters import Filters
 
 VECTOR_NAMES = ("image", "text")
@@ -58,7 +59,15 @@ class Fused:
     branches: tuple
 
 
-Query = Union[Nearest, Recommend, Diverse, Fused]
+@dataclass(frozen=True)
+class Ordered:
+    """No vector: products ordered by a number field (products without the field are left out, as in Qdrant)."""
+
+    key: str
+    descending: bool = False
+
+
+Query = Union[Nearest, Recommend, Diverse, Fused, Ordered]
 
 
 @dataclass
@@ -109,6 +118,26 @@ class ProductStore(ABC):
             raise NotIndexed("there is no index yet: run `python -m core index --catalog <csv>` first")
         return meta
 
+    def schema(self) -> Schema:
+        """The index's fields by kind (keyword filters, numbers, flags), from its metadata."""
+        return Schema.from_meta(self.require_meta())
+
+    def add_fields(self, schema: Schema) -> Schema:
+        """Payload indexes for a catalogue's fields (keyword, range, flag), kept in the metadata; returns the
+        merged schema. Fields indexed before stay, so an incremental run with fewer columns loses no filter."""
+        merged = Schema.from_meta(self.meta()).merged(schema)
+        self._index_fields(merged)
+        self.update_meta(schema=merged.as_meta())
+        return merged
+
+    def number_bounds(self, key: str, filters: Filters | None = None) -> tuple[float, float] | None:
+        """(min, max) of a number field over the products the filters keep, or None when none has it."""
+        low = self.query(Ordered(key), filters, limit=1)
+        if not low:
+            return None
+        high = self.query(Ordered(key, descending=True), filters, limit=1)
+        return float(low[0].payload[key]), float(high[0].payload[key])
+
     def fingerprints(self) -> dict[str, tuple[str, str, str]]:
         """product_id -> (point id, fingerprint, payload hash) for every stored product."""
         return {h.payload.get("product_id"): (h.id, h.payload.get("fingerprint", ""), h.payload.get("payload_hash", ""))
@@ -123,6 +152,8 @@ class ProductStore(ABC):
     @abstractmethod
     def _drop(self) -> None: ...
     @abstractmethod
+    def _index_fields(self, schema: Schema) -> None: ...
+    @abstractmethod
     def upsert(self, points: list[StoredPoint]) -> None: ...
     @abstractmethod
     def delete(self, ids: list[str]) -> None: ...
@@ -136,7 +167,7 @@ class ProductStore(ABC):
     @abstractmethod
     def retrieve(self, ids: list[str], with_vectors: bool = False) -> list[Hit]: ...
     @abstractmethod
-    def query(self, query: Query, filters: Filters | None = None, limit: int = 10, offset: int = 0,
+    def query(self, query: Query | None, filters: Filters | None = None, limit: int = 10, offset: int = 0,
               threshold: float | None = None) -> list[Hit]: ...
     @abstractmethod
     def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]: ...
@@ -180,7 +211,7 @@ def backend_errors(cls):
         return call
 
     for name in ("meta", "update_meta", "_create", "_drop", "upsert", "delete", "overwrite_payload", "count",
-                 "retrieve", "query", "facet", "optimize", "publish", "close"):
+                 "retrieve", "query", "facet", "optimize", "publish", "close", "_index_fields"):
         if name in cls.__dict__:
             setattr(cls, name, wrap(cls.__dict__[name]))
     if "scroll" in cls.__dict__:

@@ -11,12 +11,12 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from core.catalog import FILTER_FIELDS
 from core.errors import NotIndexed, StoreError
 from core.files import atomic_write, copy_tree_sparse
 from core.filters import Filters
 from core.locks import FileLock, LockBusy
-from core.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, ProductStore, Recommend,
+from core.fields import PRODUCT_ID, STANDARD_FILTERS, Schema
+from core.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend,
                              StoredPoint, backend_errors, named_vectors)
 
 
@@ -110,7 +110,7 @@ class EdgeStore(ProductStore):
             config = EdgeConfig(vectors={name: EdgeVectorParams(size=dim, distance=Distance.Cosine)
                                          for name in VECTOR_NAMES})
             shard = EdgeShard.create(str(self.shard_dir), config)
-            for key in ["product_id", *FILTER_FIELDS]:
+            for key in [PRODUCT_ID, *STANDARD_FILTERS]:
                 shard.update(UpdateOperation.create_field_index(key, PayloadSchemaType.Keyword))
             shard.flush()
             self._shard = shard
@@ -224,6 +224,20 @@ class EdgeStore(ProductStore):
         raise StoreError(f"the index at {store.root} is open in another process, which has not published a "
                          "readable copy yet; wait for it to finish indexing, or stop it")
 
+    def _index_fields(self, schema: Schema) -> None:
+        from qdrant_edge import PayloadSchemaType, UpdateOperation
+
+        known = Schema.from_meta(self.meta())
+        new = [(k, PayloadSchemaType.Keyword) for k in schema.keyword if k not in known.keyword]
+        new += [(k, PayloadSchemaType.Float) for k in schema.number if k not in known.number]
+        if not new:
+            return
+        with self._lock:
+            self._changing()
+            for key, kind in new:  # creating an index that exists is harmless on this engine (checked)
+                self.shard.update(UpdateOperation.create_field_index(key, kind))
+            self.shard.flush()
+
     def upsert(self, points: list[StoredPoint]) -> None:
         from qdrant_edge import Point, UpdateOperation
 
@@ -328,11 +342,13 @@ class EdgeStore(ProductStore):
 
 
 def _edge_filter(filters: Filters | None):
-    from qdrant_edge import FieldCondition, Filter, HasIdCondition, MatchAny
+    from qdrant_edge import FieldCondition, Filter, HasIdCondition, IsEmptyCondition, MatchAny, RangeFloat
 
     if not filters:
         return None
     must = [FieldCondition(key=k, match=MatchAny(list(v))) for k, v in filters.include.items()]
+    must += [FieldCondition(key=k, range=RangeFloat(gte=low, lte=high)) for k, (low, high) in filters.ranges.items()]
+    must += [IsEmptyCondition(key=k) for k in filters.lacking]
     must_not = [FieldCondition(key=k, match=MatchAny(list(v))) for k, v in filters.exclude.items()]
     if filters.exclude_ids:
         must_not.append(HasIdCondition(set(filters.exclude_ids)))
@@ -340,8 +356,12 @@ def _edge_filter(filters: Filters | None):
 
 
 def _edge_query(query):
-    from qdrant_edge import Mmr, Query, RecommendQuery
+    from qdrant_edge import Direction, Mmr, OrderBy, Query, RecommendQuery
 
+    if query is None:  # no vector, no order: the engine's own order (stable between pages)
+        return None
+    if isinstance(query, Ordered):
+        return OrderBy(query.key, Direction.Desc if query.descending else Direction.Asc)
     if isinstance(query, Nearest):
         return Query.Nearest(list(map(float, query.vector)), using=query.using)
     if isinstance(query, Recommend):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from core.catalog import FILTER_FIELDS
 from core.config import redact_url, scrub
 from core.errors import StoreError
 from core.filters import Filters
-from core.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, ProductStore, Recommend,
+from core.fields import PRODUCT_ID, STANDARD_FILTERS, Schema
+from core.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend,
                              StoredPoint, backend_errors, named_vectors)
 
 
@@ -71,8 +71,19 @@ class ServerStore(ProductStore):
             self.collection,
             vectors_config={n: models.VectorParams(size=dim, distance=models.Distance.COSINE) for n in VECTOR_NAMES},
             metadata=meta)
-        for key in ["product_id", *FILTER_FIELDS]:
+        for key in [PRODUCT_ID, *STANDARD_FILTERS]:
             self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
+
+    def _index_fields(self, schema: Schema) -> None:
+        from qdrant_client import models
+
+        known = Schema.from_meta(self.meta())
+        for key in schema.keyword:
+            if key not in known.keyword:
+                self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
+        for key in schema.number:  # a range index: range filters and order_by need it on a server
+            if key not in known.number:
+                self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.FLOAT)
 
     def _drop(self) -> None:
         """Delete our own collection; one without our metadata may be someone's data on a shared cluster."""
@@ -173,6 +184,8 @@ def _server_filter(filters: Filters | None):
     if not filters:
         return None
     must = [models.FieldCondition(key=k, match=models.MatchAny(any=list(v))) for k, v in filters.include.items()]
+    must += [models.FieldCondition(key=k, range=models.Range(gte=low, lte=high)) for k, (low, high) in filters.ranges.items()]
+    must += [models.IsEmptyCondition(is_empty=models.PayloadField(key=k)) for k in filters.lacking]
     must_not = [models.FieldCondition(key=k, match=models.MatchAny(any=list(v))) for k, v in filters.exclude.items()]
     if filters.exclude_ids:
         must_not.append(models.HasIdCondition(has_id=list(filters.exclude_ids)))
@@ -182,6 +195,11 @@ def _server_filter(filters: Filters | None):
 def _server_query(query):
     from qdrant_client import models
 
+    if query is None:  # no vector, no order: the engine's own order (stable between pages)
+        return None, None
+    if isinstance(query, Ordered):
+        return models.OrderByQuery(order_by=models.OrderBy(
+            key=query.key, direction=models.Direction.DESC if query.descending else models.Direction.ASC)), None
     if isinstance(query, Nearest):
         return list(map(float, query.vector)), query.using
     if isinstance(query, Recommend):
