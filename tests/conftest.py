@@ -110,6 +110,27 @@ def indexed_settings(settings, tmp_path) -> Settings:
 
 # ---- pages: AppTest and a real browser ----
 
+# Business columns beside the six products: a keyword (brand), a number (price; product 6 has none) and stock.
+SHOP_COLUMNS = ("Brand", "Price", "Availability")
+SHOP_VALUES = {"1": ["Mango", "49.90", "in stock"], "2": ["Nike", "19.99", "in stock"],
+               "3": ["Bata", "35.00", "out of stock"], "4": ["Fossil", "129.00", "in stock"],
+               "5": ["Puma", "15.50", "in stock"], "6": ["Roadster", "", "out of stock"]}
+
+
+@pytest.fixture
+def shop_settings(settings, tmp_path) -> Settings:
+    """Like indexed_settings, with brand, price and availability columns (filters, ranges, sorting, stock)."""
+    from core.embedder import load_embedder
+    from core.indexer import index_catalog
+    from core.store import EdgeStore
+
+    catalog = write_catalog(tmp_path / "shop", extra_header=SHOP_COLUMNS, extra_values=SHOP_VALUES)
+    store = EdgeStore(settings.data_dir, settings.collection)
+    index_catalog(catalog, catalog.parent / "images", load_embedder(settings.model, "cpu"), store)
+    store.close()
+    return settings
+
+
 @pytest.fixture
 def app_settings(settings):
     """Settings for a page test; Streamlit's process-wide caches are emptied after it."""
