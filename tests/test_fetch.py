@@ -1,0 +1,514 @@
+"""ImageFetcher against real local HTTP servers: schemes, SSRF at every hop, timeouts, retries, caps, cache."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+import time
+import tracemalloc
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from PIL import Image
+
+from core import fetch as fetch_module
+from core.errors import ImageRejected
+from core.fetch import USER_AGENT, ImageFetcher, check_url
+
+
+def image_bytes(fmt: str = "PNG") -> bytes:
+    """A real 8x8 image in the given Pillow format."""
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(out, fmt)
+    return out.getvalue()
+
+
+PNG = image_bytes()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        owner = self.server.owner
+        path = self.path.split("?")[0]
+        with owner.lock:
+            owner.requests.append((path, dict(self.headers)))
+            owner.counts[path] = owner.counts.get(path, 0) + 1
+            n = owner.counts[path]
+        route = owner.routes.get(path)
+        if route is None:
+            send(self, 404, b"missing", {"Content-Type": "text/plain"})
+        else:
+            route(self, n)
+
+    def log_message(self, *args):
+        pass
+
+
+def send(h, status: int, body: bytes = b"", headers: dict | None = None) -> None:
+    """Write a complete response with a Content-Length."""
+    h.send_response(status)
+    for key, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
+        h.send_header(key, value)
+    h.end_headers()
+    h.wfile.write(body)
+
+
+def png(h, n):
+    send(h, 200, PNG, {"Content-Type": "image/png"})
+
+
+class Server:
+    """A ThreadingHTTPServer in a thread, with per-path routes and a record of every request."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        self.routes, self.requests, self.counts = {}, [], {}
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.owner = self
+        self.host, self.port = host, self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def hits(self, path: str) -> int:
+        return self.counts.get(path, 0)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def fetcher(tmp_path):
+    f = ImageFetcher(tmp_path / "cache", allow_private=True, timeout=2.0, backoff=0.01)
+    yield f
+    f.close()
+
+
+def rejected(f: ImageFetcher, url: str) -> str:
+    """The reason fetch(url) gives."""
+    with pytest.raises(ImageRejected) as info:
+        f.fetch(url)
+    return str(info.value)
+
+
+# -- schemes and addresses -----------------------------------------------------------------------------------
+
+def test_fetches_a_png_and_sends_the_user_agent(server, fetcher):
+    server.routes["/a.png"] = png
+    assert fetcher.fetch(server.url("/a.png")) == PNG
+    assert server.requests[0][1]["User-Agent"] == USER_AGENT == "CatalogLens/1.0 (+image indexer)"
+
+
+@pytest.mark.parametrize("url, scheme", [("file:///etc/passwd", "file"), ("ftp://example.com/a.png", "ftp"),
+                                         ("data:image/png;base64,iVBORw0KGgo=", "data"),
+                                         ("javascript:alert(1)", "javascript")])
+def test_only_http_and_https_schemes_are_fetched(fetcher, url, scheme):
+    assert rejected(fetcher, url) == f"unsupported URL scheme '{scheme}': only http and https images can be fetched"
+    with pytest.raises(ImageRejected, match=f"'{scheme}'"):
+        check_url(url, allow_private=True)
+
+
+def test_loopback_url_is_refused_unless_private_urls_are_allowed(server, tmp_path):
+    server.routes["/a.png"] = png
+    with ImageFetcher(tmp_path / "cache") as strict:
+        assert rejected(strict, server.url("/a.png")) == (
+            "host 127.0.0.1 resolves to a private address 127.0.0.1; "
+            "set LENS_ALLOW_PRIVATE_URLS=1 for an intranet image server")
+    assert server.hits("/a.png") == 0
+    with pytest.raises(ImageRejected, match="private address"):
+        check_url("http://localhost/a.png", allow_private=False)
+    check_url(server.url("/a.png"), allow_private=True)
+
+
+def test_any_private_address_among_the_resolved_ones_refuses(monkeypatch):
+    monkeypatch.setattr(fetch_module, "_addresses", lambda host, port: ["93.184.216.34", "10.1.2.3"])
+    with pytest.raises(ImageRejected, match=r"^host shop\.example resolves to a private address 10\.1\.2\.3;"):
+        check_url("https://shop.example/a.png", allow_private=False)
+    check_url("https://shop.example/a.png", allow_private=True)
+
+
+@pytest.mark.parametrize("address, private", [
+    ("127.0.0.1", True), ("10.0.0.1", True), ("172.16.5.4", True), ("192.168.1.1", True),
+    ("169.254.169.254", True), ("100.100.100.200", True), ("0.0.0.0", True), ("224.0.0.1", True),
+    ("240.0.0.1", True), ("::1", True), ("::", True), ("fe80::1%eth0", True), ("fc00::1", True),
+    ("::ffff:127.0.0.1", True), ("::ffff:10.0.0.1", True),
+    ("93.184.216.34", False), ("8.8.8.8", False), ("2606:4700:4700::1111", False), ("::ffff:8.8.8.8", False)])
+def test_address_classification(address, private):
+    assert fetch_module._is_private(address) is private
+
+
+def test_connects_to_the_checked_address_without_a_second_lookup(server, fetcher, monkeypatch):
+    lookups = []
+
+    def resolve(host, port):
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    server.routes["/a.png"] = png
+    monkeypatch.setattr(fetch_module, "_addresses", resolve)
+    # shop.example cannot be resolved for real here, so success proves urllib3 dialled the pinned address
+    assert fetcher.fetch(f"http://shop.example:{server.port}/a.png") == PNG
+    assert lookups == ["shop.example"]
+    assert server.requests[0][1]["Host"] == f"shop.example:{server.port}"
+
+
+@pytest.fixture
+def loopback_is_public(monkeypatch):
+    """127.0.0.1 counts as public; every other address keeps the real rule."""
+    real = fetch_module._is_private
+    monkeypatch.setattr(fetch_module, "_is_private", lambda ip: False if ip == "127.0.0.1" else real(ip))
+
+
+def test_redirect_to_a_private_address_is_refused_even_from_a_public_url(server, tmp_path, loopback_is_public):
+    inner = Server("127.0.0.2")  # a real server that would hand out the photo if the hop were not re-checked
+    try:
+        inner.routes["/secret.png"] = png
+        server.routes["/start"] = lambda h, n: send(h, 302, headers={"Location": inner.url("/secret.png")})
+        with ImageFetcher(tmp_path / "cache", timeout=1.0) as f:
+            reason = rejected(f, server.url("/start"))
+        assert reason == (f"redirect to {inner.url('/secret.png')} refused: host 127.0.0.2 resolves to a private "
+                          "address 127.0.0.2; set LENS_ALLOW_PRIVATE_URLS=1 for an intranet image server")
+        assert (server.hits("/start"), inner.hits("/secret.png")) == (1, 0)
+    finally:
+        inner.stop()
+
+
+def test_redirect_to_an_intranet_address_is_refused(server, tmp_path, loopback_is_public):
+    server.routes["/start"] = lambda h, n: send(h, 302, headers={"Location": "http://10.0.0.1/meta"})
+    with ImageFetcher(tmp_path / "cache", timeout=0.5) as f:
+        assert "private address 10.0.0.1;" in rejected(f, server.url("/start"))
+
+
+def test_redirect_to_a_file_url_is_refused(server, fetcher):
+    server.routes["/start"] = lambda h, n: send(h, 301, headers={"Location": "file:///etc/passwd"})
+    assert rejected(fetcher, server.url("/start")) == (
+        "redirect to file:///etc/passwd refused: unsupported URL scheme 'file': only http and https images can be "
+        "fetched")
+
+
+def test_redirect_reason_never_shows_credentials(server, fetcher):
+    location = "ftp://shopuser:hunter2@10.0.0.1/a.png?token=abc123"
+    server.routes["/start"] = lambda h, n: send(h, 302, headers={"Location": location})
+    reason = rejected(fetcher, server.url("/start"))
+    assert reason.startswith("redirect to ftp://shopuser:***@10.0.0.1/a.png?token=*** refused:")
+    assert "hunter2" not in reason and "abc123" not in reason
+
+
+def test_relative_redirects_are_followed_and_loops_stop_after_five(server, fetcher):
+    server.routes["/old.png"] = lambda h, n: send(h, 301, headers={"Location": "/new.png"})
+    server.routes["/new.png"] = png
+    server.routes["/loop"] = lambda h, n: send(h, 302, headers={"Location": "/loop"})
+    assert fetcher.fetch(server.url("/old.png")) == PNG
+    assert rejected(fetcher, server.url("/loop")) == "too many redirects (more than 5)"
+    assert server.hits("/loop") == 6
+
+
+# -- timeouts and retries ------------------------------------------------------------------------------------
+
+def test_a_server_slower_than_the_timeout_is_given_up_on(server, tmp_path):
+    def slow(h, n):
+        time.sleep(2)
+        png(h, n)
+
+    def trickle(h, n):
+        h.send_response(200)
+        h.send_header("Content-Type", "image/png")
+        h.send_header("Content-Length", str(len(PNG)))
+        h.end_headers()
+        h.wfile.write(PNG[:10])
+        h.wfile.flush()
+        time.sleep(2)
+
+    server.routes["/slow.png"], server.routes["/trickle.png"] = slow, trickle
+    with ImageFetcher(tmp_path / "cache", allow_private=True, timeout=0.5) as f:
+        for path in ("/slow.png", "/trickle.png"):
+            started = time.monotonic()
+            assert rejected(f, server.url(path)) == "timed out after 0.5 s"
+            assert time.monotonic() - started < 1.5
+            assert server.hits(path) == 1  # timeouts are not retried
+
+
+def test_500_then_200_succeeds_after_one_retry(server, fetcher):
+    server.routes["/a.png"] = lambda h, n: send(h, 500, b"oops") if n == 1 else png(h, n)
+    assert fetcher.fetch(server.url("/a.png")) == PNG
+    assert server.hits("/a.png") == 2
+
+
+def test_a_permanent_503_fails_after_all_retries_with_the_status(server, tmp_path):
+    server.routes["/a.png"] = lambda h, n: send(h, 503, b"busy")
+    with ImageFetcher(tmp_path / "cache", allow_private=True, retries=2, backoff=0.01) as f:
+        assert rejected(f, server.url("/a.png")) == "HTTP 503 after 3 attempts"
+    assert server.hits("/a.png") == 3
+
+
+def test_404_fails_at_once_without_retrying(server, fetcher):
+    assert rejected(fetcher, server.url("/gone.png")) == "HTTP 404"
+    assert server.hits("/gone.png") == 1
+
+
+def test_retry_after_is_honoured_up_to_a_cap(server, fetcher, monkeypatch):
+    monkeypatch.setattr(fetch_module, "MAX_RETRY_AFTER", 0.4)
+    server.routes["/a.png"] = lambda h, n: send(h, 429, headers={"Retry-After": "3600"}) if n == 1 else png(h, n)
+    started = time.monotonic()
+    assert fetcher.fetch(server.url("/a.png")) == PNG
+    assert 0.4 <= time.monotonic() - started < 2.0  # backoff alone would be 0.01 s
+    assert server.hits("/a.png") == 2
+
+
+# -- size and content ----------------------------------------------------------------------------------------
+
+def zeros(declare_length: bool, sent: list, done: threading.Event):
+    """A route streaming 50 MB (a PNG signature, then zeros) in 64 KB pieces, recording how much got out."""
+    total, piece = 50_000_000, bytes(65536)
+
+    def route(h, n):
+        h.send_response(200)
+        h.send_header("Content-Type", "image/png")
+        h.send_header(*(("Content-Length", str(total)) if declare_length else ("Transfer-Encoding", "chunked")))
+        h.end_headers()
+        try:
+            first = PNG[:8] + piece[8:]
+            for i in range(total // len(piece)):
+                data = first if i == 0 else piece
+                h.wfile.write(data if declare_length else b"%x\r\n%s\r\n" % (len(data), data))
+                sent[0] += len(data)
+        except OSError:
+            pass
+        finally:
+            done.set()
+    return route
+
+
+@pytest.mark.parametrize("declare_length, reason", [
+    (True, "image is larger than 1000000 bytes (Content-Length 50000000)"),
+    (False, "image is larger than 1000000 bytes")])
+def test_a_body_over_max_bytes_fails_fast_without_being_buffered(server, tmp_path, declare_length, reason):
+    sent, done = [0], threading.Event()
+    server.routes["/big.png"] = zeros(declare_length, sent, done)
+    tracemalloc.start()
+    try:
+        with ImageFetcher(tmp_path / "cache", allow_private=True, max_bytes=1_000_000) as f:
+            started = time.monotonic()
+            assert rejected(f, server.url("/big.png")) == reason
+            assert time.monotonic() - started < 2.0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000
+    assert done.wait(5) and sent[0] < 50_000_000  # the connection was dropped, not drained
+
+
+def test_html_served_as_jpeg_is_refused(server, fetcher):
+    page = b"<!DOCTYPE html><html><body>Access denied</body></html>"
+    server.routes["/a.jpg"] = lambda h, n: send(h, 200, page, {"Content-Type": "image/jpeg"})
+    assert rejected(fetcher, server.url("/a.jpg")) == "not an image: starts like HTML"
+
+
+def test_a_non_image_content_type_is_refused(server, fetcher):
+    server.routes["/a.png"] = lambda h, n: send(h, 200, PNG, {"Content-Type": "text/html; charset=utf-8"})
+    assert rejected(fetcher, server.url("/a.png")) == "not an image: Content-Type text/html"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Content-Type": "application/octet-stream"}])
+def test_a_missing_or_generic_content_type_is_accepted_when_the_bytes_are_an_image(server, fetcher, headers):
+    server.routes["/a"] = lambda h, n: send(h, 200, PNG, headers)
+    assert fetcher.fetch(server.url("/a")) == PNG
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"])
+def test_every_supported_format_passes_the_signature_check(fmt):
+    fetch_module._check_signature(image_bytes(fmt))
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"", "empty response (0 bytes)"), (b'{"error": "denied"}', "not an image: unknown file signature"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg"/>', "not an image we can read: SVG")])
+def test_non_images_are_refused_by_their_bytes(body, reason):
+    with pytest.raises(ImageRejected) as info:
+        fetch_module._check_signature(body)
+    assert str(info.value) == reason
+
+
+# -- cache ---------------------------------------------------------------------------------------------------
+
+def test_a_second_fetch_comes_from_the_cache_without_a_request(server, fetcher, tmp_path):
+    server.routes["/a.png"] = lambda h, n: send(h, 200, PNG, {"Content-Type": "image/png", "ETag": '"v1"'})
+    url = server.url("/a.png")
+    assert fetcher.cached(url) is None
+    assert fetcher.fetch(url) == PNG
+    assert fetcher.fetch(url) == PNG
+    assert server.hits("/a.png") == 1
+    assert fetcher.cached(url) == hashlib.sha256(PNG).hexdigest()
+    key = hashlib.sha256(url.encode()).hexdigest()
+    meta = json.loads((tmp_path / "cache" / key[:2] / f"{key}.json").read_text())
+    assert (meta["url"], meta["etag"], meta["sha256"], meta["content_type"]) == (
+        url, '"v1"', hashlib.sha256(PNG).hexdigest(), "image/png")
+    assert (tmp_path / "cache" / key[:2] / f"{key}.img").read_bytes() == PNG
+    with ImageFetcher(tmp_path / "cache", allow_private=True) as later:  # survives a restart
+        assert later.fetch(url) == PNG and server.hits("/a.png") == 1
+
+
+def test_refresh_revalidates_and_a_304_keeps_the_cached_body(server, tmp_path):
+    def conditional(h, n):
+        if h.headers.get("If-None-Match") == '"v1"':
+            send(h, 304, headers={"ETag": '"v1"', "Content-Length": "0"})
+        else:
+            send(h, 200, PNG, {"Content-Type": "image/png", "ETag": '"v1"',
+                               "Last-Modified": "Mon, 02 Jun 2025 10:00:00 GMT"})
+
+    server.routes["/a.png"] = conditional
+    url = server.url("/a.png")
+    with ImageFetcher(tmp_path / "cache", allow_private=True) as f:
+        f.fetch(url)
+    with ImageFetcher(tmp_path / "cache", allow_private=True, refresh=True) as f:
+        assert f.fetch(url) == PNG
+    assert server.hits("/a.png") == 2
+    sent = server.requests[1][1]
+    assert (sent["If-None-Match"], sent["If-Modified-Since"]) == ('"v1"', "Mon, 02 Jun 2025 10:00:00 GMT")
+    assert "If-None-Match" not in server.requests[0][1]
+
+
+def test_refresh_replaces_a_changed_photo(server, tmp_path):
+    jpeg = image_bytes("JPEG")
+    server.routes["/a"] = lambda h, n: send(h, 200, PNG if n == 1 else jpeg, {"ETag": f'"v{n}"'})
+    url = server.url("/a")
+    with ImageFetcher(tmp_path / "cache", allow_private=True) as f:
+        f.fetch(url)
+    with ImageFetcher(tmp_path / "cache", allow_private=True, refresh=True) as f:
+        assert f.fetch(url) == jpeg
+        assert f.cached(url) == hashlib.sha256(jpeg).hexdigest()
+
+
+def test_failures_are_not_cached(server, fetcher):
+    server.routes["/a.png"] = lambda h, n: send(h, 200, b"<html>", {"Content-Type": "image/png"}) if n == 1 \
+        else png(h, n)
+    url = server.url("/a.png")
+    rejected(fetcher, url)
+    assert fetcher.cached(url) is None
+    assert fetcher.fetch(url) == PNG
+    assert server.hits("/a.png") == 2
+
+
+def test_a_body_that_does_not_match_its_sidecar_is_not_trusted(server, fetcher, tmp_path):
+    server.routes["/a.png"] = png
+    url = server.url("/a.png")
+    fetcher.fetch(url)
+    key = hashlib.sha256(url.encode()).hexdigest()
+    (tmp_path / "cache" / key[:2] / f"{key}.img").write_bytes(PNG[:20])  # as if killed mid-way through a refresh
+    assert fetcher.cached(url) is None
+    assert fetcher.fetch(url) == PNG
+    assert server.hits("/a.png") == 2
+
+
+# -- threads -------------------------------------------------------------------------------------------------
+
+def test_concurrent_fetches_hold_at_most_per_host_connections(server, tmp_path):
+    state = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+
+    def slow_png(h, n):
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.1)
+        with lock:
+            state["now"] -= 1
+        png(h, n)
+
+    for i in range(16):
+        server.routes[f"/{i}.png"] = slow_png
+    results, errors = [], []
+    with ImageFetcher(tmp_path / "cache", allow_private=True, per_host=3) as f:
+        def work(i):
+            try:
+                results.append(f.fetch(server.url(f"/{i}.png")))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == [] and results == [PNG] * 16
+    assert state["peak"] == 3
+
+
+def test_https_dials_the_pinned_address_but_verifies_the_certificate_for_the_host_name(tmp_path):
+    with ImageFetcher(tmp_path / "cache") as f:
+        pool = f._pool(fetch_module._Target("https", "shop.example", 443, "93.184.216.34", "/a.png"))
+    assert (pool.host, pool.port, pool.assert_hostname, pool.conn_kw["server_hostname"]) == (
+        "93.184.216.34", 443, "shop.example", "shop.example")
+    assert pool.cert_reqs == "CERT_REQUIRED"
+
+
+def test_https_to_a_server_without_tls_fails_with_a_plain_reason(server, fetcher):
+    assert rejected(fetcher, f"https://127.0.0.1:{server.port}/a.png") == (
+        "TLS connection to 127.0.0.1 failed (untrusted certificate?)")
+
+
+def test_spaces_and_international_names_in_urls_are_encoded_before_sending(server, fetcher, monkeypatch):
+    looked_up = []
+    monkeypatch.setattr(fetch_module, "_addresses", lambda host, port: looked_up.append(host) or ["127.0.0.1"])
+    server.routes["/my%20photo%20%C3%A9.png"] = png
+    assert fetcher.fetch(f"http://bücher.example:{server.port}/my photo é.png") == PNG
+    assert looked_up == ["xn--bcher-kva.example"]
+    assert server.requests[0][1]["Host"] == f"xn--bcher-kva.example:{server.port}"
+
+
+def test_a_body_trickling_in_under_the_read_timeout_still_hits_the_overall_deadline(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(fetch_module, "BODY_DEADLINE", 2)
+
+    def drip(h, n):
+        h.send_response(200)
+        h.send_header("Content-Type", "image/png")
+        h.send_header("Content-Length", str(len(PNG)))
+        h.end_headers()
+        try:
+            for byte in PNG:  # one byte every 0.1 s: each read succeeds well within the 0.4 s timeout
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass
+
+    server.routes["/drip.png"] = drip
+    with ImageFetcher(tmp_path / "cache", allow_private=True, timeout=0.4) as f:
+        started = time.monotonic()
+        assert rejected(f, server.url("/drip.png")) == "timed out after 0.8 s"
+        assert time.monotonic() - started < 1.5
+
+
+def test_pools_beyond_the_limit_are_closed_even_while_other_threads_use_them(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(fetch_module, "MAX_POOLS", 2)
+    monkeypatch.setattr(fetch_module, "_addresses", lambda host, port: ["127.0.0.1"])
+    server.routes["/a.png"] = png
+    urls = [f"http://host{i % 8}.example:{server.port}/a.png?n={i}" for i in range(32)]
+    results, errors = [], []
+    with ImageFetcher(tmp_path / "cache", allow_private=True) as f:
+        def work(url):
+            try:
+                results.append(f.fetch(url))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+        threads = [threading.Thread(target=work, args=(url,)) for url in urls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(f._pools) == 2
+    assert errors == [] and results == [PNG] * 32
+    assert {headers["Host"] for _, headers in server.requests} == {f"host{i}.example:{server.port}" for i in range(8)}
