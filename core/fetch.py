@@ -136,6 +136,10 @@ class ImageFetcher:
         self._pools: OrderedDict[tuple, urllib3.HTTPConnectionPool] = OrderedDict()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
 
+    def path_for(self, url: str) -> Path:
+        """Where the photo of url is (or will be) cached: the product's photo for thumbnails and the product view."""
+        return self._paths(url)[0]
+
     def cached(self, url: str) -> str | None:
         """sha256 hex of the cached body for url, or None; never touches the network (used to fingerprint unchanged products)."""
         hit = self._load(url)
@@ -310,3 +314,10 @@ class ImageFetcher:
             atomic_write(meta_path, json.dumps(meta))
         except OSError:
             pass  # a full or read-only cache costs a download next time, not this photo
+
+
+def fetcher_for(settings, refresh: bool = False) -> ImageFetcher:
+    """The fetcher the CLI and the app index with: cache under the data dir, limits from the settings."""
+    return ImageFetcher(Path(settings.data_dir) / "image-cache", allow_private=settings.allow_private_urls,
+                        timeout=settings.image_timeout, max_bytes=settings.image_max_bytes, per_host=8,
+                        refresh=refresh)
