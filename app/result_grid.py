@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import resources
+from app import compare_tray, resources
 from app.board_panel import add_to_board
 from core.config import Settings
+from core.fields import display_value
 from core.safe_text import md
 from core.search import Result
 
 
 def attributes_line(payload: dict) -> str:
-    return " · ".join(str(payload[k]) for k in ("colour", "gender", "product_type", "usage") if payload.get(k))
+    """Colour · gender · type · usage, as plain text (a colour may be a list: "Red, White")."""
+    return " · ".join(display_value(payload[k]) for k in ("colour", "gender", "product_type", "usage") if payload.get(k))
 
 
 def score_text(result: Result) -> str:
@@ -39,13 +41,15 @@ def product_grid(results: list[Result], config: Settings, actions, columns: int 
                     st.caption("no photo")
                 # Titles, attributes and ids are catalogue data: escaped, so `![t](url)` is text, not an image.
                 st.markdown(f"**{md(result.title) or md(result.product_id)}**")
-                score = score_text(result) if show_scores else ""
-                score = f"{score} · " if score else ""
-                st.caption(f"{score}{md(attributes_line(result.payload))} · {md('#' + result.product_id)}")
+                # The price leads the line (a merchandiser's first question); the id stays last (tests read it there).
+                lead = [part for part in (md(result.price), score_text(result) if show_scores else "") if part]
+                lead = f"{' · '.join(lead)} · " if lead else ""
+                st.caption(f"{lead}{md(attributes_line(result.payload))} · {md('#' + result.product_id)}")
                 actions(result, f"{key}-{result.product_id}")
 
 
 def result_actions(result: Result, key: str, board_id: str | None, config: Settings) -> None:
+    """A result card's buttons: look-alikes, 👍/👎, add to board; then its page and the Compare toggle."""
     from app import search_state
 
     a, b, c, d = st.columns(4, gap="small")
@@ -57,3 +61,11 @@ def result_actions(result: Result, key: str, board_id: str | None, config: Setti
              args=(result.product_id, False))
     d.button("", icon=":material/bookmark_add:", key=f"{key}-board", help="Add to board" if board_id else "Create a board in the sidebar first",
              disabled=board_id is None, on_click=add_to_board, args=(config, board_id, result))
+    view_and_compare(result, key)
+
+
+def view_and_compare(result: Result, key: str) -> None:
+    """A card's second row: open the product's page, and put it on (or take it off) the compare list."""
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        compare_tray.view_link(result.product_id)
+        compare_tray.compare_checkbox(result.product_id, f"{key}-compare")

@@ -14,11 +14,14 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.catalog import FILTER_FIELDS, INTERNAL_KEYS
+from core import fields as F
 from core.errors import LensError
 from core.files import atomic_write
 
-EXPORT_COLUMNS = ["product_id", "title", *FILTER_FIELDS, "score", "added_at", "image_path"]
+# Board fields: what the board adds beside the catalogue's attributes (the score when added, and when).
+BOARD_FIELDS = ("score", "added_at")
+# Keys the index adds that mean nothing in a spreadsheet: the server's local photo path and bookkeeping.
+NOT_EXPORTED = F.RESERVED_KEYS
 
 
 class BoardError(LensError):
@@ -143,7 +146,7 @@ class BoardStore:
             board = self.get(board_id)
             if board.has(product_id):
                 return False
-            attributes = {k: v for k, v in payload.items() if k not in INTERNAL_KEYS}
+            attributes = {k: v for k, v in payload.items() if k not in F.INTERNAL_KEYS}
             board.items.append(BoardItem(product_id, title, score, time.time(), attributes))
             self._save(board)
             return True
@@ -183,23 +186,53 @@ def csv_cell(value) -> str:
     return text
 
 
-def _csv(rows: list[dict]) -> str:
+def export_columns(rows: list[dict], board_fields=BOARD_FIELDS) -> list[str]:
+    """Every column the rows carry: id and title, the canonical roles in their order, the photo's URL, the
+    catalogue's own columns (alphabetically), then the board fields. Internal keys are never exported."""
+    present = {k for row in rows for k in row} - {*NOT_EXPORTED, F.PRODUCT_ID, F.TITLE, *board_fields}
+    roles = [k for k in F.ROLES if k in present]
+    image_url = [F.IMAGE_URL] if F.IMAGE_URL in present else []
+    own = sorted(present - set(roles) - set(image_url))
+    return [F.PRODUCT_ID, F.TITLE, *roles, *image_url, *own, *board_fields]
+
+
+def export_value(value) -> str:
+    """A payload value as a spreadsheet reads it: lists as "a, b", yes/no, numbers without thousands separators
+    (display_value's "1,299.00" would be text, or two cells, to a spreadsheet), anything else as text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return F.YES if value else F.NO
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(export_value(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _csv(rows: list[dict], board_fields=BOARD_FIELDS) -> str:
+    columns = export_columns(rows, board_fields)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows({k: csv_cell(v) for k, v in row.items() if k in EXPORT_COLUMNS} for row in rows)
+    writer.writerows({k: csv_cell(export_value(v)) for k, v in row.items() if k in columns} for row in rows)
     return buf.getvalue()
 
 
+def _score(score: float | None) -> str:
+    return "" if score is None else f"{score:.4f}"
+
+
 def board_csv(board: Board) -> str:
-    """CSV of a board: catalogue attributes, the score when added, and when."""
-    return _csv([{**item.attributes, "product_id": item.product_id, "title": item.title,
-                  "score": "" if item.score is None else f"{item.score:.4f}",
+    """CSV of a board: every catalogue attribute its items carry, the score when added, and when."""
+    return _csv([{**item.attributes, "product_id": item.product_id, "title": item.title, "score": _score(item.score),
                   "added_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.added_at))}
                  for item in board.items])
 
 
 def selection_csv(results) -> str:
-    """CSV of search results or a map selection, in the same columns as a board export."""
-    return _csv([{**r.payload, "product_id": r.product_id, "title": r.title,
-                  "score": "" if r.score is None else f"{r.score:.4f}"} for r in results])
+    """CSV of search results or a map selection: the same columns as a board export, less "added_at"."""
+    return _csv([{**r.payload, "product_id": r.product_id, "title": r.title, "score": _score(r.score)}
+                 for r in results], board_fields=("score",))

@@ -1,4 +1,4 @@
-"""Boards page: create, rename, delete boards, remove items, export CSV."""
+"""Boards page: create, rename, delete boards, remove items, compare them, export CSV."""
 
 import streamlit as st
 
@@ -63,8 +63,10 @@ if not board.items:
 items = item_results(board)
 
 
-def remove_button(result: Result, key: str) -> None:
+def board_actions(result: Result, key: str) -> None:
+    """Take it off the board; open its page; pick it for Compare (up to four, then “Compare” in the sidebar)."""
     st.button("Remove", key=key, on_click=boards.remove, args=(board.id, result.product_id))
+    result_grid.view_and_compare(result, key)
 
 
-result_grid.product_grid(items, config, remove_button, key="board")
+result_grid.product_grid(items, config, board_actions, key="board")

@@ -103,14 +103,14 @@ def test_export_cells_that_start_a_formula_get_a_leading_quote():
             _result("3", "-2+cmd|' /C calc'!A0"), _result("4", "@SUM(A1:A2)"), _result("5", "\t=1"),
             _result("6", "\r=1"), _result("7", "Plain dress = nice", colour="-Red")]
     assert selection_csv(rows).split("\r\n") == [
-        "product_id,title,gender,category,sub_category,product_type,colour,usage,score,added_at,image_path",
-        "1,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",,,,,,,,,",
-        "2,'+1+1,,,,,,,,,",
-        "3,'-2+cmd|' /C calc'!A0,,,,,,,,,",
-        "4,'@SUM(A1:A2),,,,,,,,,",
-        "5,'\t=1,,,,,,,,,",
-        "6,\"'\r=1\",,,,,,,,,",
-        "7,Plain dress = nice,,,,,'-Red,,,,",
+        "product_id,title,colour,score",
+        "1,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",,",
+        "2,'+1+1,,",
+        "3,'-2+cmd|' /C calc'!A0,,",
+        "4,'@SUM(A1:A2),,",
+        "5,'\t=1,,",
+        "6,\"'\r=1\",,",
+        "7,Plain dress = nice,'-Red,",
         "",
     ]
 
@@ -119,7 +119,67 @@ def test_export_leaves_numbers_alone_even_with_a_sign():
     from core.boards import csv_cell, selection_csv
 
     rows = [_result("-5", "Socks", score=-0.1234, colour="+3"), _result("6", "Hat", score=0.5, usage="-1.5e3")]
-    assert selection_csv(rows).split("\r\n")[1:] == ["-5,Socks,,,,,+3,,-0.1234,,", "6,Hat,,,,,,-1.5e3,0.5000,,", ""]
+    assert selection_csv(rows).split("\r\n") == ["product_id,title,colour,usage,score", "-5,Socks,+3,,-0.1234",
+                                                  "6,Hat,,-1.5e3,0.5000", ""]
     # Only a whole number is a number: float() would also accept these, a spreadsheet would not see a number.
     assert [csv_cell(v) for v in ("-inf", "-nan", "\t5", "-5 ", "-", "+", "-1-1", "-.5", -7)] == \
         ["'-inf", "'-nan", "'\t5", "'-5 ", "'-", "'+", "'-1-1", "-.5", "-7"]
+
+
+# What an index stores for a product (numbers as floats, lists for colours and tags, in_stock as yes/no), with the
+# keys the indexer adds beside them.
+DRESS = {"product_id": "1", "title": "Mango Women Red Dress", "gender": "Women", "colour": ["Red", "White"],
+         "brand": "Mango", "price": 49.9, "currency": "USD", "in_stock": "yes", "link": "https://shop.example/p/1",
+         "tags": ["summer", "party"], "image_url": "https://cdn.example/1.jpg", "material": "Cotton",
+         "image_path": "/srv/lens/images/1.jpg", "fingerprint": "c926f74b", "payload_hash": "8aeec149",
+         "text_only": False, "image_problem": "none"}
+TEE = {"product_id": "2", "title": "Nike Men Blue T-shirt", "colour": ["Blue"], "brand": "=HYPERLINK(\"http://x\")",
+       "price": 1299.0, "inventory": 3.0, "tags": ["-sale", "cotton"], "fit": "slim", "image_path": "/srv/2.jpg",
+       "fingerprint": "f00"}
+
+
+def test_board_export_has_every_attribute_its_items_carry_and_no_internal_keys(tmp_path, monkeypatch):
+    import time
+
+    from core.boards import board_csv
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    boards = BoardStore(tmp_path / "boards")
+    board = boards.create("Summer")
+    monkeypatch.setattr("core.boards.time.time", lambda: 1767225600.0)  # 2026-01-01 00:00:00 UTC
+    assert boards.add(board.id, "1", DRESS["title"], 0.91234, DRESS)
+    assert boards.add(board.id, "2", TEE["title"], None, TEE)
+    try:
+        lines = board_csv(boards.get(board.id)).split("\r\n")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert lines == [
+        "product_id,title,gender,colour,brand,price,currency,in_stock,inventory,link,tags,image_url,fit,material,"
+        "score,added_at",
+        "1,Mango Women Red Dress,Women,\"Red, White\",Mango,49.9,USD,yes,,https://shop.example/p/1,\"summer, party\","
+        "https://cdn.example/1.jpg,,Cotton,0.9123,2026-01-01 00:00:00",
+        # Every cell is neutralised, catalogue attributes too: a brand or a tag list that starts a formula.
+        "2,Nike Men Blue T-shirt,,Blue,\"'=HYPERLINK(\"\"http://x\"\")\",1299,,,3,,\"'-sale, cotton\",,slim,,,"
+        "2026-01-01 00:00:00",
+        "",
+    ]
+
+
+def test_an_empty_board_exports_its_header_only(tmp_path):
+    from core.boards import board_csv
+
+    boards = BoardStore(tmp_path / "boards")
+    assert board_csv(boards.create("Empty")) == "product_id,title,score,added_at\r\n"
+
+
+def test_a_selection_export_has_the_same_attribute_columns_without_added_at():
+    from core.boards import selection_csv
+    from core.search import Result
+
+    results = [Result("1", 0.5, DRESS["title"], DRESS["image_path"], DRESS), Result("2", None, TEE["title"], "", TEE)]
+    header, dress, tee, end = selection_csv(results).split("\r\n")
+    assert header == ("product_id,title,gender,colour,brand,price,currency,in_stock,inventory,link,tags,image_url,"
+                      "fit,material,score")
+    assert dress.endswith(",Cotton,0.5000") and tee.endswith(",slim,,") and end == ""

@@ -1,0 +1,35 @@
+"""Product page (/product?id=…): one product's photo, price, attributes, page link, actions and look-alikes."""
+
+import streamlit as st
+
+from app import board_panel, page, product_panel
+from core.errors import LensError
+from core.safe_text import md
+from core.search import get_products
+
+config, store, _meta = page.start_indexed("Product", "product")
+product_id = (st.query_params.get("id") or "").strip()[:200]
+if not product_id:
+    st.info("This link names no product. Open one with “View” on a search result or a board item.")
+    st.page_link("pages/search.py", label="Go to Search", icon=":material/search:")
+    st.stop()
+try:
+    found = get_products(store, [product_id])
+except LensError as exc:
+    st.error(md(exc))
+    st.stop()
+if not found:
+    st.warning(f"Product {md('#' + product_id)} is not in the index (removed since, or a mistyped link).")
+    st.page_link("pages/search.py", label="Go to Search", icon=":material/search:")
+    st.stop()
+result = found[0]
+board_id = board_panel.board_picker(config)
+
+photo_col, facts_col = st.columns([5, 6], gap="large")
+with photo_col:
+    product_panel.photo(result, config)
+with facts_col:
+    product_panel.facts(result)
+    product_panel.actions(result, config, board_id)
+    product_panel.attribute_table(result)
+product_panel.lookalikes(store, config, result)
