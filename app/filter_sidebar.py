@@ -1,68 +1,175 @@
-"""The sidebar filters shared by every page that shows them: one selection per session, kept in the URL."""
+"""The sidebar filters shared by every page that shows them: one selection per session, kept in the URL.
+
+What the sidebar shows follows the index's schema: the six standard multiselects, the catalogue's own keyword
+fields (brand, season...), an "only" toggle for each yes/no flag (in_stock), and a range slider for each number
+field (price). The session keeps one FilterState in plain keys ("filters", "ranges", "sort") that every page
+reads and writes to its URL; widget keys only mirror it, because Streamlit drops a widget's state on pages
+that do not draw it.
+"""
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
-from core.catalog import FILTER_FIELDS
 from core.errors import LensError
+from core.fields import CURRENCY, PRICE, SALE_PRICE, STANDARD_FILTERS, YES, Schema, SortKey
 from core.filters import Filters
 from core.safe_text import md
-from core.search import facets
+from core.search import facets, number_ranges
 from core.store import ProductStore
-from core.urlstate import filters_from_params, filters_to_params
-
+from core.urlstate import FilterState, filter_fields
 
 FIELD_LABELS = {"gender": "Gender", "category": "Category", "sub_category": "Sub-category",
-                "product_type": "Product type", "colour": "Colour", "usage": "Usage"}
-
-
-SIDEBAR_FIELDS = FILTER_FIELDS
+                "product_type": "Product type", "colour": "Colour", "usage": "Usage", "in_stock": "In stock"}
 SHOWN_COUNTS = 4  # values named in each filter's count line; the rest are summed up as "+N more"
+MORE_FILTERS_AT = 4  # this many catalogue keyword fields or more go under a "More filters" expander
+SLIDER_STEPS = 100  # about this many stops along a range slider (a round step: 1, 2 or 5 times a power of 10)
+
+
+# ---- the session's state ----------------------------------------------------------------------------------
+
+def _url_params() -> dict[str, list[str]]:
+    return {k: st.query_params.get_all(k) for k in st.query_params.keys()}
+
+
+def shared_state(schema: Schema) -> FilterState:
+    """The session's filters, ranges and sort; a session's first run takes them from the link.
+
+    Kept to this index's fields: a field the index no longer has (re-indexed since) drops out quietly.
+    """
+    s = st.session_state
+    if "filters" not in s:
+        seeded = FilterState.from_params(_url_params(), schema)
+        s["filters"], s["ranges"], s["sort"] = seeded.keywords, seeded.ranges, seeded.sort
+    s.setdefault("ranges", {})
+    s.setdefault("sort", "")
+    keywords = set(filter_fields(schema))
+    s["filters"] = {k: list(v) for k, v in s["filters"].items() if k in keywords and v}
+    s["ranges"] = {k: tuple(v) for k, v in s["ranges"].items() if k in schema.number}
+    if SortKey.parse(s["sort"]).field not in schema.number:
+        s["sort"] = ""
+    return current()
+
+
+def current() -> FilterState:
+    s = st.session_state
+    return FilterState({k: list(v) for k, v in s.get("filters", {}).items()}, dict(s.get("ranges", {})),
+                       s.get("sort", ""))
 
 
 def shared_filters() -> dict[str, list[str]]:
-    """The session's filter selection (raw values); a session's first run takes it from the link."""
-    if "filters" not in st.session_state:
-        st.session_state["filters"] = filters_from_params(
-            {k: st.query_params.get_all(k) for k in st.query_params.keys()})
-    return st.session_state["filters"]
+    """The session's keyword filter selection (raw values)."""
+    return dict(st.session_state.get("filters", {}))
 
 
-def filter_sidebar(store: ProductStore) -> dict[str, list[str]]:
-    """Multiselects of raw values, each with a line of live counts under it; returns the selection.
+def write_filters_to_url(state: FilterState, schema: Schema | None = None) -> None:
+    """For pages whose URL holds only the filters (Explore); Search writes them with the rest of its state."""
+    st.query_params.from_dict(state.to_params(schema))
 
-    The options are the raw values and their labels never change: this Streamlit identifies a chosen
-    option by its label, so a label carrying a live count ("Women (117)") became a new value as soon as
-    the count changed. The counts are shown in a caption instead. persist_state="session" keeps each
-    widget's value while another page is shown; the plain "filters" key is what the rest of the app reads.
+
+# ---- which widgets ----------------------------------------------------------------------------------------
+
+def sidebar_fields(schema: Schema) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(standard multiselects, catalogue multiselects, flag toggles) for an index's schema."""
+    keywords = filter_fields(schema)
+    flags = tuple(f for f in schema.flags if f in keywords)
+    standard = tuple(f for f in keywords if f in STANDARD_FILTERS)
+    extra = tuple(f for f in keywords if f not in STANDARD_FILTERS and f not in flags)
+    return standard, extra, flags
+
+
+def field_label(name: str) -> str:
+    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def number_label(name: str, counts: dict[str, list[tuple[str, int]]]) -> str:
+    """"Price (USD)" when every product shown has one currency; the field's name otherwise."""
+    currencies = counts.get(CURRENCY, [])
+    if name in (PRICE, SALE_PRICE) and len(currencies) == 1:
+        return f"{field_label(name)} ({currencies[0][0]})"
+    return field_label(name)
+
+
+# ---- the sidebar ------------------------------------------------------------------------------------------
+
+def filter_sidebar(store: ProductStore) -> FilterState:
+    """Draw the filters for this index and return the session's FilterState (what every page narrows by).
+
+    Multiselect options are the raw values and their labels never change: this Streamlit identifies a chosen
+    option by its label, so a label carrying a live count ("Women (117)") became a new value as soon as the
+    count changed. The counts are shown in a caption instead. persist_state="session" keeps each widget's value
+    while another page is shown; the plain "filters", "ranges" and "sort" keys are what the rest of the app reads.
     """
-    persisted = shared_filters()
-    for name in SIDEBAR_FIELDS:
+    s = st.session_state
+    try:
+        schema = store.schema()
+    except LensError as exc:
+        st.sidebar.error(md(exc))
+        return current()
+    state = shared_state(schema)
+    standard, extra, flags = sidebar_fields(schema)
+    for name in (*standard, *extra):
         # Assigned on every run, not only when missing: on a page switch this Streamlit keeps the key's value
         # but mounts the widget empty, and only an explicit assignment makes the new page's widget adopt it.
-        st.session_state[f"f_{name}"] = list(st.session_state.get(f"f_{name}", persisted.get(name, [])))
-    selected = {n: list(st.session_state[f"f_{n}"]) for n in SIDEBAR_FIELDS if st.session_state[f"f_{n}"]}
+        s[f"f_{name}"] = list(s.get(f"f_{name}", state.keywords.get(name, [])))
+    for name in flags:
+        s[f"flag_{name}"] = bool(s.get(f"flag_{name}", YES in state.keywords.get(name, [])))
+    s["filters"] = selected = chosen_keywords(standard, extra, flags)
+
     st.sidebar.header("Filters")
     st.sidebar.caption("Under each filter: how many products each value has with the other filters applied.")
     try:
-        counts = facets(store, Filters.of(selected), SIDEBAR_FIELDS)
+        filters = Filters.of(selected, ranges=s["ranges"])
+        counts = facets(store, filters, [*standard, *extra, *flags])
+        bounds = number_ranges(store, filters)
     except LensError as exc:
         st.sidebar.error(md(exc))
-        st.session_state["filters"] = selected
-        return selected
-    chosen = {}
-    for name in SIDEBAR_FIELDS:
-        count_of = dict(counts[name])
-        # A chosen value that the other filters leave no products for stays chosen (and shows 0).
-        options = [v for v, _ in counts[name]] + [v for v in st.session_state[f"f_{name}"] if v not in count_of]
-        chosen[name] = st.sidebar.multiselect(
-            FIELD_LABELS[name], options, key=f"f_{name}", persist_state="session")
-        line = count_line(counts[name], chosen[name])
-        if line:
-            st.sidebar.caption(line)
-    st.session_state["filters"] = {k: list(v) for k, v in chosen.items() if v}
-    return st.session_state["filters"]
+        return current()
+
+    for name in flags:
+        flag_toggle(name, counts[name])
+    for name in schema.number:
+        range_slider(store, name, number_label(name, counts), bounds.get(name), filters)
+    for name in standard:
+        keyword_filter(st.sidebar, name, counts[name])
+    if extra:
+        area = st.sidebar
+        if len(extra) >= MORE_FILTERS_AT:
+            area = st.sidebar.expander("More filters", expanded=any(s[f"f_{n}"] for n in extra))
+        for name in extra:
+            keyword_filter(area, name, counts[name])
+    s["filters"] = chosen_keywords(standard, extra, flags)
+    return current()
+
+
+def chosen_keywords(standard, extra, flags) -> dict[str, list[str]]:
+    """The keyword filters the widgets show: the multiselects' values, and "yes" for each toggle that is on."""
+    s = st.session_state
+    chosen = {n: list(s[f"f_{n}"]) for n in (*standard, *extra) if s[f"f_{n}"]}
+    chosen.update({n: [YES] for n in flags if s[f"flag_{n}"]})
+    return chosen
+
+
+def keyword_filter(area, name: str, counts: list[tuple[str, int]]) -> None:
+    """One multiselect of raw values, with its line of live counts under it."""
+    key = f"f_{name}"
+    count_of = dict(counts)
+    # A chosen value that the other filters leave no products for stays chosen (and shows 0).
+    options = [v for v, _ in counts] + [v for v in st.session_state[key] if v not in count_of]
+    chosen = area.multiselect(field_label(name), options, key=key, persist_state="session")
+    line = count_line(counts, chosen)
+    if line:
+        area.caption(line)
+
+
+def flag_toggle(name: str, counts: list[tuple[str, int]]) -> None:
+    """"In stock only": keeps the products whose flag is yes; the caption says how many that is."""
+    label = field_label(name)
+    st.sidebar.toggle(f"{label} only", key=f"flag_{name}", persist_state="session")
+    yes, other = dict(counts).get(YES, 0), sum(c for v, c in counts if v != YES)
+    st.sidebar.caption(f"{yes:,} {md(label.lower())} · {other:,} not")
 
 
 def count_line(counts: list[tuple[str, int]], chosen: list[str], shown: int = SHOWN_COUNTS) -> str:
@@ -77,10 +184,143 @@ def count_line(counts: list[tuple[str, int]], chosen: list[str], shown: int = SH
     return " · ".join(parts)
 
 
-def write_filters_to_url(filters: dict[str, list[str]]) -> None:
-    """For pages whose URL holds only the filters (Explore); Search writes them with the rest of its state."""
-    st.query_params.from_dict(filters_to_params(filters))
+# ---- number ranges ----------------------------------------------------------------------------------------
+
+def slider_step(span: float) -> float:
+    """A round step giving about SLIDER_STEPS stops over the span: 1, 2 or 5 times a power of ten, >= 0.01."""
+    if span <= 0 or not math.isfinite(span):
+        return 1.0
+    raw = span / SLIDER_STEPS
+    power = 10 ** math.floor(math.log10(raw))
+    step = max(m * power for m in (1, 2, 5) if m * power <= raw * (1 + 1e-9))
+    return max(round(step, 10), 0.01)
 
 
-def field_label(name: str) -> str:
-    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+def _decimals(step: float) -> int:
+    return max(0, -math.floor(math.log10(step) + 1e-9))
+
+
+def slider_span(data: tuple[float, float], chosen: tuple, step: float) -> tuple[float, float]:
+    """The slider's ends: the data's bounds rounded out to the step, widened to show a chosen range beyond them."""
+    places = _decimals(step)
+    low = round(math.floor(data[0] / step + 1e-9) * step, places)
+    high = round(math.ceil(data[1] / step - 1e-9) * step, places)
+    chosen_low, chosen_high = chosen
+    low = min(low, chosen_low) if chosen_low is not None else low
+    high = max(high, chosen_high) if chosen_high is not None else high
+    return low, high
+
+
+def range_from_slider(value: tuple[float, float], ends: tuple[float, float]) -> tuple:
+    """A handle left at its end of the slider is no bound: (None, 50.0) means "up to 50"."""
+    low = None if value[0] <= ends[0] else float(value[0])
+    high = None if value[1] >= ends[1] else float(value[1])
+    return low, high
+
+
+def _range_moved(name: str) -> None:
+    """Slider callback: only a moved handle changes the range, so bounds that shift with the other filters
+    never turn a chosen range into no range (or the other way round)."""
+    s = st.session_state
+    ranges = dict(s.get("ranges", {}))
+    low, high = range_from_slider(tuple(s[f"r_{name}"]), s[f"r_{name}_ends"])
+    if low is None and high is None:
+        ranges.pop(name, None)
+    else:
+        ranges[name] = (low, high)
+    s["ranges"] = ranges
+
+
+def _clear_range(name: str) -> None:
+    st.session_state["ranges"] = {k: v for k, v in st.session_state.get("ranges", {}).items() if k != name}
+
+
+def range_slider(store: ProductStore, name: str, label: str, data: tuple[float, float] | None,
+                 filters: Filters) -> None:
+    """A range slider over the values the other filters leave; left at its full range it filters nothing, so
+    products without the field are only hidden once the range is narrowed (the caption says so)."""
+    s = st.session_state
+    chosen = tuple(s["ranges"].get(name, (None, None)))
+    narrowed = chosen != (None, None)
+    if data is None:
+        if narrowed:
+            st.sidebar.caption(f"{md(label)}: {md(range_text(chosen))}; no product that passes the other filters "
+                               "has one.")
+            st.sidebar.button(f"Clear the {md(label.lower())} range", key=f"r_{name}_clear", on_click=_clear_range,
+                              args=(name,))
+        return
+    step = slider_step(data[1] - data[0])
+    ends = slider_span(data, chosen, step)
+    if ends[0] >= ends[1]:
+        st.sidebar.caption(f"{md(label)}: {md(f'{data[0]:,.{_decimals(step)}f}')} for every product here")
+        return
+    places = max([_decimals(step), *(_places(v) for v in chosen if v is not None)])
+    key = f"r_{name}"
+    s[key] = (chosen[0] if chosen[0] is not None else ends[0], chosen[1] if chosen[1] is not None else ends[1])
+    s[f"{key}_ends"] = ends
+    st.sidebar.slider(label, ends[0], ends[1], key=key, step=step, format=f"%.{places}f",
+                      on_change=_range_moved, args=(name,))
+    without = filters.without(name)
+    lacking = store.count(without) - store.count(without.plus(ranges={name: (None, None)}))
+    thing = label.split(" (")[0].lower()
+    if narrowed:
+        st.sidebar.caption(f"Only {md(range_text(chosen))}" + (f"; {lacking:,} without a {md(thing)} hidden"
+                                                               if lacking else ""))
+    elif lacking:
+        st.sidebar.caption(f"{lacking:,} product{'s' if lacking != 1 else ''} without a {md(thing)}: shown until "
+                           "the range is narrowed")
+
+
+def _places(value: float) -> int:
+    text = f"{value:.6f}".rstrip("0")
+    return min(2, len(text.split(".")[1])) if "." in text else 0
+
+
+def range_text(bounds: tuple) -> str:
+    """(10.0, 50.0) -> "10 – 50", (None, 50.0) -> "up to 50", (10.0, None) -> "from 10"."""
+    def num(v: float) -> str:
+        return f"{v:,.2f}".rstrip("0").rstrip(".")
+    low, high = bounds
+    if low is not None and high is not None:
+        return f"{num(low)} – {num(high)}"
+    return f"up to {num(high)}" if high is not None else f"from {num(low)}"
+
+
+# ---- the sort ---------------------------------------------------------------------------------------------
+
+def sort_options(schema: Schema) -> list[str]:
+    return ["", *(o for name in schema.number for o in (name, f"-{name}"))]
+
+
+def sort_label(option: str, browsing: bool) -> str:
+    """"Relevance" for a search; with no query the engine's own stable order, which is no ranking at all."""
+    if not option:
+        return "Unsorted" if browsing else "Relevance"
+    key = SortKey.parse(option)
+    return f"{field_label(key.field)}: {'high to low' if key.descending else 'low to high'}"
+
+
+def order_text(sort: str) -> str:
+    """"by price, high to low"; '' for relevance."""
+    key = SortKey.parse(sort)
+    if key.by_score:
+        return ""
+    return f"by {field_label(key.field).lower()}, {'high to low' if key.descending else 'low to high'}"
+
+
+def _sort_picked(key: str) -> None:
+    st.session_state["sort"] = st.session_state[key] or ""
+
+
+def sort_picker(area, schema: Schema, browsing: bool) -> str:
+    """The order of the listing; one session-wide value, drawn as two widgets (browsing, searching) so each keeps
+    fixed labels: this Streamlit identifies a selectbox's choice by its label."""
+    options = sort_options(schema)
+    if len(options) == 1:
+        return ""
+    s = st.session_state
+    key = "sort_browse" if browsing else "sort_search"
+    s[key] = s.get("sort", "") if s.get("sort", "") in options else ""
+    area.selectbox("Sort by", options, key=key, format_func=lambda o: sort_label(o, browsing),
+                   on_change=_sort_picked, args=(key,))
+    return s["sort"]

@@ -9,6 +9,7 @@ from core.config import Settings
 from core.errors import LensError
 from core.filters import Filters
 from core.mapview import carry_selection, chart_key, selected_ids
+from core.safe_text import md
 from core.store import ProductStore
 
 
@@ -31,14 +32,50 @@ def _map_status(store_id: str, map_key: str, last_indexed, count: int, _store: P
     return "fresh" if index_key(_store)[0] == map_key else "stale"
 
 
-def map_thumbnails(catalog_map, filters: dict, selection: list[str], config: Settings) -> dict[str, bytes]:
+def map_columns(store: ProductStore, catalog_map, meta: dict, filters: Filters) -> dict[str, list]:
+    """Values of the fields the filters use that the stored map lacks (brand, price, in_stock...), read from the
+    index and aligned with the map's products, so those filters grey out points like the standard six do.
+
+    The map file keeps only the standard attributes (core.projection); the values are read once per index
+    change and field set, not on every rerun.
+    """
+    from core.mapview import filter_fields_missing
+
+    fields = tuple(filter_fields_missing(catalog_map, filters))
+    if not fields:
+        return {}
+    try:
+        count = store.count()
+        by_id = _payload_values(str(id(store)), meta.get("last_indexed"), count, fields, _store=store)
+    except LensError as exc:
+        st.caption(f"Filters on {md(', '.join(fields))} are not shown on the map: {md(exc)}")
+        return {}
+    return {name: [by_id[name].get(p) for p in catalog_map.product_ids] for name in fields}
+
+
+@st.cache_data(max_entries=16, ttl=300, show_spinner=False)
+def _payload_values(store_id: str, last_indexed, count: int, fields: tuple[str, ...],
+                    _store: ProductStore) -> dict[str, dict[str, object]]:
+    """field -> product id -> payload value, for every stored product (ttl: a payload edited in place keeps the
+    index's last_indexed and count)."""
+    out: dict[str, dict[str, object]] = {name: {} for name in fields}
+    for hit in _store.scroll(payload_keys=["product_id", *fields]):
+        payload = hit.payload or {}
+        for name in fields:
+            if name in payload:
+                out[name][str(payload.get("product_id", ""))] = payload[name]
+    return out
+
+
+def map_thumbnails(catalog_map, filters: Filters, selection: list[str], config: Settings,
+                   columns: dict[str, list] | None = None) -> dict[str, bytes]:
     """Photos to draw on the map: the selection, else the products passing the filters, at most 300."""
     from core.mapview import MAX_THUMBNAILS, filter_mask, placed_thumbnails
 
     if selection:
         ids = selection[:MAX_THUMBNAILS]
     else:
-        mask = filter_mask(catalog_map, Filters.of(filters))
+        mask = filter_mask(catalog_map, filters, columns)
         if mask.sum() > MAX_THUMBNAILS:
             st.caption(f"{int(mask.sum())} products pass the filters: narrow them to {MAX_THUMBNAILS} or fewer, "
                        "or select a region, to see photos on the map.")

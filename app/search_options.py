@@ -1,10 +1,11 @@
-"""The Search page's Options: only the controls that apply to the chosen mode, and why an option is off."""
+"""The Search page's Options: only the controls that apply to the chosen mode, and why an option is off; and the
+line that says what the list below shows (how many, out of what, in which order)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.search import SearchRequest
+from core.search import SORT_POOL, SearchRequest
 
 THRESHOLD_HELP = ("Hide products less similar than this to the query. With rrf fusion or product texts it applies "
                   "to each list before they are fused; with 👍/👎 to the closest of the query and the liked products.")
@@ -38,3 +39,49 @@ def show_notes(request: SearchRequest) -> None:
     """Say plainly which chosen option does not apply to this search, and what would make it apply."""
     for note in request.notes():
         st.caption(f":material/info: {note}")
+
+
+# ---- what the list shows ----------------------------------------------------------------------------------
+
+def products(count: int) -> str:
+    """'1 product', '1,204 products'."""
+    return f"{count:,} product{'' if count == 1 else 's'}"
+
+
+def _out_of(matching: int, filtered: bool) -> str:
+    if filtered:
+        return f"{products(matching)} that match{'es' if matching == 1 else ''} the filters"
+    return f"{products(matching)} in the catalogue"
+
+
+def browse_count(total: int, filtered: bool, order: str = "", lacking: int = 0, thing: str = "") -> str:
+    """"1,204 products match the filters · by price, high to low · 3 without a price last"."""
+    if filtered:
+        line = f"{products(total)} match{'es' if total == 1 else ''} the filters"
+    else:
+        line = f"{products(total)} in the catalogue"
+    if order:
+        line += f" · {order}"
+        if lacking:
+            line += f" · {lacking:,} without a {thing} last"
+    return line
+
+
+def search_count(shown: int, limit: int, matching: int, filtered: bool, threshold: float = 0.0,
+                 order: str = "", lacking: int = 0, thing: str = "") -> str:
+    """What a semantic search shows, honestly: a vector search ranks every product that passes the filters, so
+    the list is "the N most similar" of those, not N matches, unless a minimum similarity cuts it off.
+
+    Sorted by a field, the search orders its SORT_POOL most similar (or those above the minimum), not the
+    whole catalogue, and says so.
+    """
+    cut = f" with similarity ≥ {threshold:.2f}" if threshold else ""
+    of = _out_of(matching, filtered)
+    if order:
+        pool = f"Up to the {SORT_POOL} most similar{cut}" if threshold else \
+            f"The {min(SORT_POOL, matching):,} most similar"
+        line = f"{pool} of {of}, {order}: showing {shown:,}"
+        return line + (f" · those without a {thing} last" if lacking else "")
+    if threshold and shown < limit:
+        return f"All {products(shown)}{cut}, of {of}"
+    return f"Showing the {shown:,} most similar{cut}, of {of}"

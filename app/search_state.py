@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.catalog import FILTER_FIELDS
-from core.urlstate import SearchState
+from core.fields import Schema
+from core.urlstate import FilterState, SearchState
 
 WIDGET_KEYS = ("mode", "q", "w", "fusion", "min", "diverse")
+BROWSE_PAGE = 24  # products per "Show more" when listing the catalogue with no query
 
 
 def seed() -> None:
@@ -38,18 +39,33 @@ def seed() -> None:
         st.session_state.setdefault(key, default)
 
 
-def current() -> SearchState:
-    """The search as the widgets show it now; also remembered for the next visit to the page."""
+def current(narrowing: FilterState) -> SearchState:
+    """The search as the widgets show it now, narrowed by the sidebar's state; also remembered for the next
+    visit to the page."""
     s = st.session_state
     s["search_saved"] = {k: s[k] for k in WIDGET_KEYS}
     return SearchState(mode=s["mode"] or "text", text=s["q"].strip(), like=s["like"], weight=float(s["w"]),
                        fusion=s["fusion"], threshold=float(s["min"]), diverse=bool(s["diverse"]),
-                       filters={n: list(v) for n, v in s.get("filters", {}).items() if n in FILTER_FIELDS and v},
+                       filters=dict(narrowing.keywords), ranges=dict(narrowing.ranges), sort=narrowing.sort,
                        likes=list(s["likes"]), dislikes=list(s["dislikes"]))
 
 
-def write_to_url(state: SearchState) -> None:
-    st.query_params.from_dict(state.to_params())
+def write_to_url(state: SearchState, schema: Schema | None = None) -> None:
+    st.query_params.from_dict(state.to_params(schema))
+
+
+def browse_limit(narrowing: FilterState) -> int:
+    """How many products the no-query listing shows: one page, more after each "Show more"; back to one page
+    whenever the filters or the sort change (the old count belonged to another listing)."""
+    s = st.session_state
+    listing = repr(narrowing)
+    if s.get("browse_for") != listing:
+        s["browse_for"], s["browse_limit"] = listing, BROWSE_PAGE
+    return s["browse_limit"]
+
+
+def show_more_browsed() -> None:
+    st.session_state["browse_limit"] = st.session_state.get("browse_limit", BROWSE_PAGE) + BROWSE_PAGE
 
 
 def more_like_this(product_id: str) -> None:

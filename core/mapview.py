@@ -13,6 +13,7 @@ import hashlib
 import numpy as np
 
 from core.colours import colour_hex
+from core.fields import values_of
 from core.filters import Filters
 from core.projection import CatalogMap
 from core.safe_text import plotly, unplotly
@@ -33,18 +34,61 @@ PLOT_PX = (1000, 760)
 LABEL_HALO = "0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff"
 
 
-def filter_mask(m: CatalogMap, filters: Filters | None) -> np.ndarray:
-    """True for products that pass the filters (include any-of per field, all fields; exclude none-of)."""
-    mask = np.ones(len(m.product_ids), dtype=bool)
+def filter_mask(m: CatalogMap, filters: Filters | None, columns: dict[str, list] | None = None) -> np.ndarray:
+    """True for products that pass the filters, as the engine decides: include any-of per field (a list value
+    passes when any element does), every field; exclude none-of; a range keeps products whose number lies in it
+    (a product without one fails); lacking keeps products without the field.
+
+    The map stores only the standard fields (core.projection.ATTR_FIELDS); `columns` supplies any other field
+    the filters use (payload values, aligned with m.product_ids). A field in neither is treated as absent.
+    """
+    n = len(m.product_ids)
+    mask = np.ones(n, dtype=bool)
     if not filters:
         return mask
+
+    def column(name: str) -> list:
+        found = (columns or {}).get(name)
+        if found is None:
+            found = m.attrs.get(name)
+        return list(found) if found is not None and len(found) == n else [None] * n
+
+    def matches(name: str, values) -> np.ndarray:
+        wanted = set(values)
+        return np.fromiter((not wanted.isdisjoint(values_of(v)) for v in column(name)), dtype=bool, count=n)
+
     for name, values in filters.include.items():
-        mask &= np.isin(np.asarray(m.attrs[name], dtype=str), list(values))
+        mask &= matches(name, values)
     for name, values in filters.exclude.items():
-        mask &= ~np.isin(np.asarray(m.attrs[name], dtype=str), list(values))
+        mask &= ~matches(name, values)
+    for name, (low, high) in filters.ranges.items():
+        numbers = np.array([_number(v) for v in column(name)], dtype=float)
+        inside = ~np.isnan(numbers)
+        if low is not None:
+            inside &= numbers >= low
+        if high is not None:
+            inside &= numbers <= high
+        mask &= inside
+    for name in filters.lacking:
+        mask &= np.array([not values_of(v) for v in column(name)], dtype=bool)
     if filters.exclude_ids:
         mask &= ~np.isin(np.asarray(m.product_ids, dtype=str), list(filters.exclude_ids))
     return mask
+
+
+def filter_fields_missing(m: CatalogMap, filters: Filters | None) -> list[str]:
+    """Fields the filters use that the stored map does not carry (their values must come from the index)."""
+    if not filters:
+        return []
+    used = (*filters.include, *filters.exclude, *filters.ranges, *filters.lacking)
+    return sorted({name for name in used if name not in m.attrs})
+
+
+def _number(value) -> float:
+    """A payload number as a float; NaN for none (a missing price, text, a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return float("nan")
+    return float(value)
 
 
 def group_values(m: CatalogMap, colour_by: str) -> list[str]:
@@ -62,15 +106,17 @@ def group_colour(colour_by: str, value: str, rank: int) -> str:
 
 
 def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | None = None,
-                 highlight: list[str] | tuple = (), thumbnails: dict[str, bytes] | None = None):
-    """One Scattergl trace per value (so the legend names them), greyed filtered-out points underneath."""
+                 highlight: list[str] | tuple = (), thumbnails: dict[str, bytes] | None = None,
+                 columns: dict[str, list] | None = None):
+    """One Scattergl trace per value (so the legend names them), greyed filtered-out points underneath;
+    `columns` as for filter_mask."""
     import plotly.graph_objects as go
 
     if colour_by not in COLOUR_BY:
         raise ValueError(f"colour_by must be one of {COLOUR_BY}")
     fig = go.Figure()
     xy = m.xy.reshape(-1, 2)
-    keep = filter_mask(m, filters)
+    keep = filter_mask(m, filters, columns)
     values = np.asarray(group_values(m, colour_by), dtype=object)
     custom = hover_data(m)
     hover = ("<b>%{customdata[1]}</b><br>%{customdata[2]} · %{customdata[3]} · %{customdata[4]} · "

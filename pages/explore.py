@@ -6,15 +6,15 @@ import streamlit as st
 from app import board_panel, filter_sidebar, map_panel, page, result_grid
 from core.boards import selection_csv
 from core.errors import LensError
-from core.filters import Filters
 from core.mapview import COLOUR_BY, MAX_GALLERY, build_figure, filter_mask
 from core.projection import compute_map, load_map
 from core.safe_text import md
 from core.search import get_products
 
 config, store, meta = page.start_indexed("Explore", "explore")
-filters = filter_sidebar.filter_sidebar(store)
-filter_sidebar.write_filters_to_url(filters)  # a page switch clears the URL: the filters go back in
+narrowing = filter_sidebar.filter_sidebar(store)
+filter_sidebar.write_filters_to_url(narrowing, store.schema())  # a page switch clears the URL: it goes back in
+filters = narrowing.filters()
 board_id = board_panel.board_picker(config)
 
 kind_col, colour_col, photo_col = st.columns([2, 2, 1], vertical_alignment="bottom")
@@ -50,10 +50,11 @@ if catalog_map.not_placed:
     st.caption(f"Not placed (no vector): {md(', '.join(catalog_map.not_placed))}")
 
 previous = map_panel.map_selection()  # kept across redraws (photos on, another colouring): Streamlit drops it
-photos = map_panel.map_thumbnails(catalog_map, filters, previous, config) if show_photos else None
-figure = build_figure(catalog_map, colour_by, Filters.of(filters), st.session_state.get("last_results", []), photos)
+columns = map_panel.map_columns(store, catalog_map, meta, filters)  # brand, price...: the map file lacks them
+photos = map_panel.map_thumbnails(catalog_map, filters, previous, config, columns) if show_photos else None
+figure = build_figure(catalog_map, colour_by, filters, st.session_state.get("last_results", []), photos, columns)
 # Greyed (filtered-out) points can be lassoed too; only products that pass the filters are kept.
-passing = set(np.asarray(catalog_map.product_ids)[filter_mask(catalog_map, Filters.of(filters))])
+passing = set(np.asarray(catalog_map.product_ids)[filter_mask(catalog_map, filters, columns)])
 selection = [p for p in map_panel.draw_map(figure) if p in passing]
 if not selection:
     st.caption("Lasso or box-select a region to open its products.")

@@ -1,16 +1,18 @@
-"""Search page: text, image and hybrid search with facet filters, feedback, look-alikes and boards."""
+"""Search page: text, image and hybrid search with filters, ranges, sorting, feedback, look-alikes and boards;
+with nothing to search for, the catalogue itself, listed under the filters."""
 
 import streamlit as st
 
 from app import board_panel, filter_sidebar, page, resources, result_grid, search_options, search_state
 from core.errors import LensError
 from core.safe_text import md
-from core.search import MAX_LIMIT, search
+from core.search import MAX_LIMIT, browse, search
 from core.urlstate import build_request
 
 config, store, _meta = page.start_indexed("Search", "search")
 search_state.seed()
-filters = filter_sidebar.filter_sidebar(store)
+narrowing = filter_sidebar.filter_sidebar(store)
+schema = store.schema()
 board_id = board_panel.board_picker(config)
 
 mode = st.segmented_control("Mode", ["text", "image", "hybrid"], key="mode",
@@ -25,8 +27,8 @@ if mode == "image":
     right.caption(":material/lightbulb: “More like this” on a result, or “Find look-alikes” on the Explore map, "
                   "also sets the photo.")
 search_options.options_panel(mode)
-state = search_state.current()
-search_state.write_to_url(state)
+state = search_state.current(narrowing)
+search_state.write_to_url(state, schema)
 for note in search_state.link_notes(state, image):
     st.caption(f":material/link_off: {note}")
 if mode == "hybrid" and state.text and image is None and not state.like and not st.session_state["selection"]:
@@ -44,19 +46,49 @@ try:
                             st.session_state["limit"], st.session_state["text_vectors"], search_options.diversity())
     _ = request.mode  # raises BadQuery when there is nothing to search for
 except LensError:
-    st.info("Type a description, upload a photo, or pick “More like this” on a product to start.")
-    st.stop()
-search_options.show_notes(request)
+    request = None
+browsing = request is None
+filters, sort = narrowing.filters(), narrowing.sort_key()
+count_col, sort_col = st.columns([3, 1], vertical_alignment="bottom")
+filter_sidebar.sort_picker(sort_col, schema, browsing)
 try:
-    embedder = resources.embedder(config.model, config.device) if request.needs_model else None
-    results = search(store, request, embedder, config.max_pixels)
+    matching = store.count(filters)
+    if browsing:  # nothing to search for: the catalogue under the filters, in the chosen order
+        listing = browse(store, filters, sort, limit=min(search_state.browse_limit(narrowing), MAX_LIMIT))
+        results = listing.results
+        for r in results:
+            r.rank = None  # a position in a listing ranks nothing: the count line says what the order is
+    else:
+        search_options.show_notes(request)
+        embedder = resources.embedder(config.model, config.device) if request.needs_model else None
+        results = search(store, request, embedder, config.max_pixels)
 except LensError as exc:
     st.error(md(exc))
     st.stop()
 
-st.session_state["last_results"] = [r.product_id for r in results]  # highlighted on the Explore map
+thing = md(filter_sidebar.field_label(sort.field).lower())
+order = filter_sidebar.order_text(narrowing.sort)
+if browsing:
+    st.session_state["last_results"] = []  # a listing is no search: nothing to ring on the Explore map
+    # Sorted by a field the products lack go last; a range on that field has already left them out.
+    lacking = 0 if sort.by_score or sort.field in filters.ranges else \
+        matching - store.count(filters.plus(ranges={sort.field: (None, None)}))
+    count_col.markdown(search_options.browse_count(matching, bool(narrowing), order, lacking, thing))
+    st.caption(":material/lightbulb: Type a description, upload a photo, or pick “More like this” on a product "
+               "to search instead.")
+else:
+    st.session_state["last_results"] = [r.product_id for r in results]  # highlighted on the Explore map
+    lacking = sum(1 for r in results if r.number(sort.field) is None) if not sort.by_score else 0
+    count_col.markdown(search_options.search_count(len(results), request.limit, matching, bool(narrowing),
+                                                   state.threshold, order, lacking, thing))
 if not results:
-    st.warning("No products match. Loosen the filters or lower the minimum similarity.")
-result_grid.product_grid(results, config, lambda r, key: result_grid.result_actions(r, key, board_id, config), key="results")
-if len(results) == st.session_state["limit"] < MAX_LIMIT:
+    st.warning("No products match. Loosen the filters" + ("." if browsing else " or lower the minimum similarity."))
+result_grid.product_grid(results, config, lambda r, key: result_grid.result_actions(r, key, board_id, config),
+                         key="results")
+if browsing and len(results) < listing.total:
+    if len(results) < MAX_LIMIT:
+        st.button("Show more", on_click=search_state.show_more_browsed)
+    else:
+        st.caption(f"Showing the first {MAX_LIMIT}: narrow the filters to see the rest.")
+elif not browsing and len(results) == st.session_state["limit"] < MAX_LIMIT:
     st.button("Show more", on_click=st.session_state.update, kwargs={"limit": st.session_state["limit"] + 12})

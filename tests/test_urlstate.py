@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from core.urlstate import SearchState, filters_from_params, filters_to_params
+import pytest
+
+from core.fields import Schema
+from core.urlstate import FilterState, SearchState, filters_from_params, filters_to_params, parse_bounds
 
 
 def test_filters_from_a_link_keep_raw_values_in_order_and_drop_empty_and_unknown_keys():
@@ -38,3 +41,87 @@ def test_likes_and_dislikes_are_product_ids_in_the_link_deduplicated_and_bounded
     assert state.to_params() == {"q": "dress", "likes": ["7", "9"], "dislikes": ["x" * 200]}
     many = SearchState.from_params({"likes": [str(i) for i in range(MAX_FEEDBACK + 5)]})
     assert many.likes == [str(i) for i in range(MAX_FEEDBACK)]
+
+
+# ---- filters beyond the six, ranges and the sort: read against the index's schema ----------------------------
+
+SHOP = Schema(keyword=("gender", "category", "sub_category", "product_type", "colour", "usage", "brand", "season",
+                       "in_stock", "mode", "item_group_id"),
+              number=("price", "rating"), flags=("in_stock",))
+
+
+def test_a_link_filters_on_any_keyword_field_of_the_index_and_nothing_else():
+    params = {"brand": ["Nike", "", "Nike", "Mango"], "season": ["SS26"], "fabric": ["silk"], "colour": ["Red"],
+              "price": ["10"], "item_group_id": ["g1"]}
+    assert FilterState.from_params(params, SHOP).keywords == {"colour": ["Red"], "brand": ["Nike", "Mango"],
+                                                              "season": ["SS26"]}
+
+
+def test_a_flag_in_a_link_keeps_only_yes_which_is_all_the_sidebar_toggle_can_show():
+    assert FilterState.from_params({"in_stock": ["yes"]}, SHOP).keywords == {"in_stock": ["yes"]}
+    assert FilterState.from_params({"in_stock": ["no"]}, SHOP).keywords == {}
+    assert FilterState.from_params({"in_stock": ["no", "yes"]}, SHOP).keywords == {"in_stock": ["yes"]}
+
+
+def test_a_field_named_like_a_page_parameter_travels_as_filter_dot_name():
+    state = FilterState(keywords={"mode": ["Retail"]})
+    assert state.to_params(SHOP) == {"filter.mode": ["Retail"]}
+    assert FilterState.from_params({"mode": ["image"], "filter.mode": ["Retail"]}, SHOP).keywords == {
+        "mode": ["Retail"]}
+    # and the Search page's own mode still reads its own parameter
+    search = SearchState.from_params({"mode": ["image"], "filter.mode": ["Retail"]}, SHOP)
+    assert (search.mode, search.filters) == ("image", {"mode": ["Retail"]})
+
+
+@pytest.mark.parametrize("raw, bounds", [
+    ("10:50", (10.0, 50.0)), (":50", (None, 50.0)), ("10:", (10.0, None)), ("-5:2.5", (-5.0, 2.5)),
+    ("10:10", (10.0, 10.0)), (" 10 : 50 ", (10.0, 50.0)), ("1e2:2e2", (100.0, 200.0)),
+    (":", None), ("", None), ("10", None), ("ten:50", None), ("10:fifty", None), ("50:10", None),
+    ("nan:5", None), ("1:inf", None), ("-inf:", None), ("1e999:", None), ("10:20:30", None), ("x" * 500, None),
+])
+def test_range_bounds_parse_or_are_ignored(raw, bounds):
+    assert parse_bounds(raw) == bounds
+
+
+def test_ranges_are_read_for_the_index_number_fields_only_and_garbage_is_dropped():
+    params = {"range.price": ["10:50"], "range.rating": ["4:banana"], "range.brand": ["1:2"], "range.weight": ["1:2"],
+              "price": ["10:50"]}
+    assert FilterState.from_params(params, SHOP).ranges == {"price": (10.0, 50.0)}
+    assert FilterState.from_params(params).ranges == {}  # an index without number fields has no ranges
+
+
+@pytest.mark.parametrize("raw, sort", [
+    ("-price", "-price"), ("price", "price"), ("+price", "price"), ("-rating", "-rating"), ("score", ""), ("", ""),
+    ("-brand", ""), ("-weight", ""), ("--price", "-price"), ("-", ""), ("price; drop", ""), ("x" * 300, ""),
+])
+def test_a_sort_is_kept_only_for_a_number_field_of_the_index(raw, sort):
+    assert FilterState.from_params({"sort": [raw]}, SHOP).sort == sort
+
+
+def test_filter_state_round_trips_with_ranges_and_sort_in_a_short_link():
+    state = FilterState(keywords={"brand": ["Nike", "Mango"], "in_stock": ["yes"], "gender": ["Women"]},
+                        ranges={"price": (None, 49.9), "rating": (4.0, None)}, sort="-price")
+    params = state.to_params(SHOP)
+    assert params == {"gender": ["Women"], "brand": ["Nike", "Mango"], "in_stock": ["yes"], "range.price": ":49.9",
+                      "range.rating": "4:", "sort": "-price"}
+    listed = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+    assert FilterState.from_params(listed, SHOP) == state
+    assert FilterState().to_params(SHOP) == {}
+
+
+def test_range_bounds_keep_their_precision_in_the_link():
+    params = FilterState(ranges={"price": (0.1 + 0.2, 1234567.25)}).to_params(SHOP)
+    assert params == {"range.price": "0.3:1234567.25"}
+
+
+def test_search_state_carries_ranges_and_sort_and_builds_a_request_with_them():
+    from core.fields import SortKey
+    from core.urlstate import build_request
+
+    state = SearchState(text="dress", filters={"brand": ["Nike"]}, ranges={"price": (10.0, 50.0)}, sort="-price")
+    params = {k: v if isinstance(v, list) else [v] for k, v in state.to_params(SHOP).items()}
+    assert params == {"q": ["dress"], "brand": ["Nike"], "range.price": ["10:50"], "sort": ["-price"]}
+    assert SearchState.from_params(params, SHOP) == state
+    request = build_request(state)
+    assert request.filters.include == {"brand": ("Nike",)} and request.filters.ranges == {"price": (10.0, 50.0)}
+    assert request.sort == SortKey("price", descending=True)
