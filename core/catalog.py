@@ -1,4 +1,8 @@
-"""Catalogue reading: CSV rows -> Product records with snake_case payloads, resolved images and per-row problems."""
+"""Catalogue reading: a CSV file -> Product records with typed payloads, resolved photos and per-row problems.
+
+The file's layout (fashion, Shopify, Google, generic) and the meaning of its columns live in core.formats; this
+module reads the bytes (encodings, separators, broken rows) and finds each product's photo, safely.
+"""
 
 from __future__ import annotations
 
@@ -9,46 +13,26 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 from core.errors import CatalogError
+from core.fields import (BRAND, CATEGORY, COLOUR, GENDER, IMAGE_PATH, IMAGE_URL, INTERNAL_KEYS, PRODUCT_TYPE,
+                         RESERVED_KEYS, STANDARD_FILTERS, SUB_CATEGORY, TEXT_ROLES, TITLE, USAGE, FieldReport,
+                         values_of)
+from core.formats import RowProblem, plan_layout, read_records, snake_case
 
-# CSV column -> payload key. The first eight are required; Image/ImageURL are optional.
-COLUMNS: dict[str, str] = {
-    "ProductId": "product_id",
-    "Gender": "gender",
-    "Category": "category",
-    "SubCategory": "sub_category",
-    "ProductType": "product_type",
-    "Colour": "colour",
-    "Usage": "usage",
-    "ProductTitle": "title",
-    "Image": "image",
-    "ImageURL": "image_url",
-}
-REQUIRED = ["ProductId", "Gender", "Category", "SubCategory", "ProductType", "Colour", "Usage", "ProductTitle"]
-# Payload keys the indexer adds beside the catalogue attributes.
-INTERNAL_KEYS = ("fingerprint", "payload_hash", "text_only", "image_problem")
-FILTER_FIELDS = ["gender", "category", "sub_category", "product_type", "colour", "usage"]
+# Re-exported for the modules that import them from here; core.fields is their home.
+FILTER_FIELDS = STANDARD_FILTERS
+__all__ = ["FILTER_FIELDS", "INTERNAL_KEYS", "RESERVED_KEYS", "Catalog", "ImageResolver", "Product", "RowProblem",
+           "product_text", "read_catalog", "snake_case"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
-RESERVED_KEYS = ("image_path", *INTERNAL_KEYS)
 MAX_TEXT_WORDS = 40  # CLIP's limit is 77 BPE tokens; 40 words stays well inside it, truncation guards the rest.
-
-
-@dataclass
-class RowProblem:
-    """One catalogue row that failed or only partly succeeded, with the reason."""
-
-    row: int
-    product_id: str
-    reason: str
-
-    def as_dict(self) -> dict:
-        return {"row": self.row, "product_id": self.product_id, "reason": self.reason}
+TEXT_ATTRIBUTES = (COLOUR, PRODUCT_TYPE, GENDER, USAGE, SUB_CATEGORY, CATEGORY, BRAND)
 
 
 @dataclass
 class Product:
-    """One catalogue product ready for embedding."""
+    """One catalogue product ready for embedding: a local photo (image_file) or one to fetch (image_url)."""
 
     row: int
     product_id: str
@@ -56,39 +40,32 @@ class Product:
     text: str
     image_file: Path | None = None
     image_problem: str | None = None
+    image_url: str | None = None
 
 
 @dataclass
 class Catalog:
-    """A read catalogue: valid products plus rows that could not be used at all."""
+    """A read catalogue: valid products, rows that could not be used at all, and what the columns became."""
 
     products: list[Product] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     total_rows: int = 0
-
-
-def snake_case(name: str) -> str:
-    """'SubCategory' -> 'sub_category', 'Season Year' -> 'season_year'."""
-    name = re.sub(r"[^0-9A-Za-z]+", "_", name.strip())
-    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
-    return name.strip("_").lower()
-
-
-def _column_key(name: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", name.lower())
+    report: FieldReport = field(default_factory=FieldReport)
 
 
 def product_text(payload: dict, max_words: int = MAX_TEXT_WORDS) -> str:
-    """Text for the text vector: the title, then attributes the title does not already say."""
-    title = payload.get("title", "").strip()
+    """Text for the text vector: the title, then attributes the title does not already say, then the description."""
+    title = str(payload.get(TITLE, "")).strip()
     seen = set(title.lower().split())
     extras = []
-    for key in ("colour", "product_type", "gender", "usage", "sub_category", "category"):
-        value = str(payload.get(key, "")).strip()
-        if value and not set(value.lower().split()) <= seen:
-            extras.append(value)
-            seen.update(value.lower().split())
-    text = f"{title}. {', '.join(extras)}" if extras else title
+    for key in TEXT_ATTRIBUTES:
+        for value in values_of(payload.get(key)):  # colour may be a list: ['Red', 'Blue']
+            value = value.strip()
+            if value and not set(value.lower().split()) <= seen:
+                extras.append(value)
+                seen.update(value.lower().split())
+    described = " ".join(str(payload.get(key, "")).strip() for key in TEXT_ROLES if key != TITLE).strip()
+    text = ". ".join(part for part in (title, ", ".join(extras), described) if part)
     words = text.split()
     return " ".join(words[:max_words])
 
@@ -150,6 +127,61 @@ class ImageResolver:
         return None, f"image file not found: no {safe_id}.jpg/.jpeg/.png/.webp under {self.root}"
 
 
+# A reference like 'data:...' or 's3://...' is a URL, not a file name; 'shirt:red.jpg' (no '//') is a file name.
+URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+BARE_SCHEMES = {"file", "data", "javascript", "vbscript", "mailto", "blob", "about", "ftp"}
+MAX_URL_CHARS = 2048
+URL_SPACE = re.compile(r"[\s\x00-\x1f]")
+
+
+def url_scheme(reference: str) -> str | None:
+    """'https' for 'https://a/b.jpg', 'file' for 'file:/etc/passwd', None for a file name (or a drive letter)."""
+    match = URL_SCHEME.match(reference)
+    if match is None:
+        return None
+    scheme = match.group(1).lower()
+    if scheme in ("http", "https") or scheme in BARE_SCHEMES or reference[match.end():].startswith("//"):
+        return scheme
+    return None
+
+
+def _url_problem(url: str) -> str | None:
+    if len(url) > MAX_URL_CHARS:
+        return f"image URL is longer than {MAX_URL_CHARS} characters"
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:
+        return f"image URL is not valid ({exc})"
+    if not host or URL_SPACE.search(url):
+        return f"image URL is not valid (no host, or spaces in it): {url[:200]}"
+    return None
+
+
+def choose_image(resolver: ImageResolver, product_id: str, references: tuple[str, ...]
+                 ) -> tuple[Path | None, str | None, str | None]:
+    """(local file, URL, problem), trying references best first: a local file that resolves wins; an http(s) URL
+    is taken without a lookup (the indexer fetches it); other schemes are refused, never fetched. An empty first
+    reference means 'look the product id up' (1.jpg under the images folder), as before URLs existed."""
+    problems = []
+    for n, reference in enumerate(references or ("",)):
+        if n and not reference:
+            continue
+        scheme = url_scheme(reference)
+        if scheme in ("http", "https"):
+            problem = _url_problem(reference)
+            if problem is None:
+                return None, reference, None
+            problems.append(problem)
+        elif scheme is not None:
+            problems.append(f"image URL scheme '{scheme}' is refused (only http and https)")
+        else:
+            path, problem = resolver.resolve(product_id, reference)
+            if path is not None:
+                return path, None, None
+            problems.append(problem)
+    return None, None, "; ".join(problems)
+
+
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xef\xbb\xbf", "utf-8"),
@@ -206,8 +238,10 @@ def _records(reader) -> Iterator[tuple[int, list[str] | None, str | None]]:
         yield start, fields, ("row is not valid UTF-8 text" if bad_utf8 else None)
 
 
-def read_catalog(csv_path: Path, images_dir: Path | None = None) -> Catalog:
-    """Read a catalogue CSV; raises CatalogError only when the whole file is unusable."""
+def read_catalog(csv_path: Path, images_dir: Path | None = None, format: str = "auto",
+                 columns: dict[str, str] | str | None = None) -> Catalog:
+    """Read a catalogue file in any known format ('auto' detects it); columns maps roles to headers, as a dict
+    or 'product_id=SKU,title=Name'. Raises CatalogError only when the whole file is unusable."""
     csv_path = Path(csv_path)
     delimiter, rows = _open_rows(csv_path)
     header = None
@@ -217,45 +251,17 @@ def read_catalog(csv_path: Path, images_dir: Path | None = None) -> Catalog:
             break
     if header is None:
         raise CatalogError(f"catalogue is empty or has no header row: {csv_path}")
-    header = [h.strip() for h in header]
-    by_key = {_column_key(h): i for i, h in enumerate(header)}
-    missing = [col for col in REQUIRED if _column_key(col) not in by_key]
-    if missing:
-        shown = ", ".join(h[:60] for h in header[:30]) + (", ..." if len(header) > 30 else "")
-        raise CatalogError(f"catalogue is missing required column(s) {', '.join(missing)}; {len(header)} column(s) "
-                           f"found ({DELIMITER_NAMES[delimiter]}-separated): {shown}")
-    known = {_column_key(col): key for col, key in COLUMNS.items()}
-    keys = [known.get(_column_key(h), snake_case(h) or f"column_{i + 1}") for i, h in enumerate(header)]
-    clashes = sorted({k for k in keys if keys.count(k) > 1 or k in RESERVED_KEYS})
-    if clashes:
-        names = [h for h, k in zip(header, keys) if k in clashes]
-        raise CatalogError(f"catalogue columns {', '.join(names)} would overwrite each other or fields the index "
-                           f"keeps ({', '.join(clashes)}); rename them")
+    layout = plan_layout([h.strip() for h in header], DELIMITER_NAMES[delimiter], format, columns)
+    parsed = read_records(layout, rows)
 
     resolver = ImageResolver(images_dir if images_dir is not None else csv_path.parent)
-    catalog = Catalog()
-    first_row_of: dict[str, int] = {}
-    for line, fields, problem in rows:
-        if fields is not None and not any(f.strip() for f in fields):
-            continue  # blank line
-        catalog.total_rows += 1
-        product_id = ""
-        if fields is not None:
-            product_id = fields[by_key[_column_key("ProductId")]].strip() if len(fields) > by_key[_column_key("ProductId")] else ""
-        if problem is None and len(fields) != len(header):
-            problem = f"unreadable CSV row: expected {len(header)} fields, found {len(fields)}"
-        if problem is None and not product_id:
-            problem = "empty ProductId"
-        if problem is None and product_id in first_row_of:
-            problem = f"duplicate ProductId {product_id} (first seen on row {first_row_of[product_id]})"
-        if problem is not None:
-            catalog.problems.append(RowProblem(line, product_id, problem))
-            continue
-        first_row_of[product_id] = line
-        payload = {key: value.strip() for key, value in zip(keys, fields)}
-        image_file, image_problem = resolver.resolve(product_id, payload.pop("image", ""))
-        payload["image_path"] = str(image_file) if image_file else ""
-        catalog.products.append(
-            Product(line, product_id, payload, product_text(payload), image_file, image_problem)
-        )
+    catalog = Catalog(problems=parsed.problems, total_rows=parsed.total_rows, report=parsed.report)
+    for record in parsed.records:
+        image_file, image_url, image_problem = choose_image(resolver, record.product_id, record.images)
+        payload = dict(record.values)
+        payload[IMAGE_PATH] = str(image_file) if image_file else ""
+        if image_url:
+            payload[IMAGE_URL] = image_url
+        catalog.products.append(Product(record.row, record.product_id, payload, product_text(payload), image_file,
+                                        image_problem, image_url))
     return catalog

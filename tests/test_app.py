@@ -487,7 +487,7 @@ def _progress_bars(at: AppTest) -> list:
 
 def test_an_upload_with_wrong_columns_shows_its_error_alone_under_its_own_name(app_settings):
     at = start("pages/catalog.py")
-    at.file_uploader(key="idx_upload").upload("styles.csv", b"ProductId,Title\n1,x\n", "text/csv")
+    at.file_uploader(key="idx_upload").upload("styles.csv", b"ProductId,ProductTitle\n1,x\n", "text/csv")
     at.button(key="idx_go").click().run()
     assert not at.exception and len(at.error) == 1 and "missing required column(s) Gender" in shown(at.error[0].value)
     assert not at.warning and _progress_bars(at) == []

@@ -11,10 +11,11 @@ def test_payload_uses_snake_case_keys_and_keeps_extra_columns(catalog):
     result = read_catalog(catalog, catalog.parent / "images")
     assert [p.product_id for p in result.products] == [r[0] for r in PRODUCTS]
     first = result.products[0]
+    # Typed values: colour is a list role, price a number; the empty ImageURL cell is left out.
     assert first.payload == {
         "product_id": "1", "gender": "Women", "category": "Apparel", "sub_category": "Dress",
-        "product_type": "Dresses", "colour": "Red", "usage": "Party", "title": "Mango Women Red Dress",
-        "image_url": "", "price": "10", "image_path": str((catalog.parent / "images/Apparel/1.jpg").resolve()),
+        "product_type": "Dresses", "colour": ["Red"], "usage": "Party", "title": "Mango Women Red Dress",
+        "price": 10.0, "image_path": str((catalog.parent / "images/Apparel/1.jpg").resolve()),
     }
     assert result.problems == [] and result.total_rows == len(PRODUCTS)
 

@@ -37,7 +37,7 @@ def test_failed_rows_still_exit_zero_and_are_listed(settings, tmp_path, capsys):
 
 def test_missing_column_is_one_line_error_and_nonzero(settings, tmp_path, capsys):
     bad = tmp_path / "bad.csv"
-    bad.write_text("ProductId,Title\n1,x\n")
+    bad.write_text("ProductId,ProductTitle\n1,x\n")  # the fashion layout, without six of its eight columns
     assert main(["index", "--catalog", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: catalogue is missing required column(s) Gender") and "\n" not in err

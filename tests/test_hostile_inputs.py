@@ -218,7 +218,7 @@ def test_semicolon_tab_and_pipe_separated_catalogues_are_read(tmp_path, delimite
     utf8.write_text("\n".join(delimiter.join(r) for r in rows) + "\n")
     catalog = read_catalog(utf8)
     assert [p.product_id for p in catalog.products] == [r[0] for r in PRODUCTS] and catalog.problems == []
-    assert catalog.products[0].payload["colour"] == "Red"
+    assert catalog.products[0].payload["colour"] == ["Red"]  # colour is a list role
 
 
 def test_a_header_missing_columns_says_how_it_was_split(tmp_path):

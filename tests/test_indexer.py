@@ -21,7 +21,7 @@ def test_happy_path_indexes_every_product_with_both_vectors(catalog, embedder, s
     assert (report.total, report.indexed, report.unchanged, report.text_only, report.failed) == (6, 6, 0, 0, [])
     assert store.count() == 6
     hit = store.retrieve([point_id("1")], with_vectors=True)[0]
-    assert hit.payload["title"] == "Mango Women Red Dress" and hit.payload["price"] == "10"
+    assert hit.payload["title"] == "Mango Women Red Dress" and hit.payload["price"] == 10.0
     assert hit.payload["text_only"] is False
     assert set(hit.vectors) == {"image", "text"}
     for vector in hit.vectors.values():
@@ -157,7 +157,7 @@ def test_attribute_change_outside_the_text_rewrites_the_payload_without_embeddin
     report = _index(catalog, embedder, store)
     assert (report.indexed, report.updated, report.unchanged) == (0, 1, 5)
     after = store.retrieve([point_id("3")], with_vectors=True)[0]
-    assert after.payload["price"] == "99" and after.payload["fingerprint"] == before.payload["fingerprint"]
+    assert after.payload["price"] == 99.0 and after.payload["fingerprint"] == before.payload["fingerprint"]
     assert np.allclose(after.vectors["image"], before.vectors["image"])
 
 

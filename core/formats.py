@@ -1,0 +1,394 @@
+"""Catalogue formats: which layout a file has (fashion, Shopify, Google Merchant Center, generic), which column
+plays which canonical role, and rows -> typed records plus a report of what each column became.
+
+One product per row, except Shopify (one product per Handle, see core.shopify). In a Google feed, variants of
+one item_group_id that carry their own image_link (colourways) stay separate products: their photos differ,
+so for a search by look they are different products; item_group_id is kept as a keyword to group them again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from core.errors import CatalogError
+from core.fields import (BRAND, CATEGORY, COLOUR, CURRENCY, DESCRIPTION, FIELD_NAME, GENDER, GROUP_ID, IMAGE,
+                         IMAGE_URL, IN_STOCK, INVENTORY, KEYWORD_ROLES, LINK, NO, NUMBER_ROLES, PRICE, PRODUCT_ID,
+                         PRODUCT_TYPE, RATING, RESERVED_KEYS, ROLES, SALE_PRICE, SEASON, STANDARD_FILTERS,
+                         SUB_CATEGORY, TAGS, TEXT_ROLES, TITLE, USAGE, YES, FieldReport, Schema)
+from core.values import (category_levels, column_kind, html_to_text, parse_availability, parse_number,
+                         parse_price, shown, split_list)
+
+__all__ = ["FORMATS", "Layout", "Parsed", "Record", "RowProblem", "detect_format", "parse_availability",
+           "parse_columns", "parse_number", "parse_price", "plan_layout", "read_records"]
+
+FORMATS = ("auto", "fashion", "shopify", "google", "generic")
+Rows = Iterator[tuple[int, "list[str] | None", "str | None"]]  # (line, fields, problem) from core.catalog
+
+# The Kaggle fashion-images CSV: header -> role. The first eight are required; ImageURL is the fallback photo.
+FASHION_COLUMNS = {"ProductId": PRODUCT_ID, "Gender": GENDER, "Category": CATEGORY, "SubCategory": SUB_CATEGORY,
+                   "ProductType": PRODUCT_TYPE, "Colour": COLOUR, "Usage": USAGE, "ProductTitle": TITLE,
+                   "Image": IMAGE}
+FASHION_REQUIRED = ("ProductId", "Gender", "Category", "SubCategory", "ProductType", "Colour", "Usage", "ProductTitle")
+FASHION_IMAGE_URL = "ImageURL"
+
+# role -> header keys (lower-case letters and digits only), best first: 'Product Name', 'product_name' and
+# 'ProductName' all read as 'productname'. The first header that matches wins; others stay extra columns.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    PRODUCT_ID: ("id", "productid", "sku", "itemid", "handle", "offerid", "articleid", "styleid"),
+    TITLE: ("title", "name", "productname", "producttitle", "productdisplayname", "itemname"),
+    DESCRIPTION: ("description", "body", "bodyhtml", "productdescription", "desc"),
+    GENDER: ("gender", "sex"),
+    CATEGORY: ("category", "mastercategory", "maincategory"),
+    SUB_CATEGORY: ("subcategory",),
+    PRODUCT_TYPE: ("producttype", "articletype", "type"),
+    COLOUR: ("colour", "color", "basecolour", "basecolor"),
+    USAGE: ("usage", "occasion"),
+    BRAND: ("brand", "vendor", "manufacturer", "brandname"),
+    SEASON: ("season",),
+    PRICE: ("price", "unitprice", "retailprice", "regularprice", "listprice"),
+    SALE_PRICE: ("saleprice", "discountprice", "discountedprice", "specialprice"),
+    CURRENCY: ("currency", "currencycode"),
+    IN_STOCK: ("availability", "instock", "available", "stockstatus"),
+    INVENTORY: ("inventory", "stock", "qty", "quantity", "inventoryquantity", "stockquantity", "stocklevel"),
+    RATING: ("rating", "averagerating", "stars"),
+    LINK: ("link", "url", "producturl", "productlink", "pageurl"),
+    IMAGE: ("image", "imagefile", "imagename", "photo", "picture", "mainimage",
+            "imageurl", "imagelink", "imagesrc", "photourl", "pictureurl"),
+    TAGS: ("tags", "keywords", "labels"),
+    GROUP_ID: ("itemgroupid", "groupid", "parentid", "parentsku"),
+}
+URL_IMAGE_KEYS = ("imageurl", "imagelink", "imagesrc", "photourl", "pictureurl")  # a second photo column
+GOOGLE_ONLY = {"imagelink", "additionalimagelink", "googleproductcategory", "itemgroupid", "agegroup", "gtin", "mpn"}
+MAX_VALUE_NOTES = 50  # per catalogue; a feed with a bad price in every row says so 50 times, then counts
+
+
+def column_key(name: str) -> str:
+    """'Image Src' -> 'imagesrc': headers compare without case, spaces or punctuation."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def snake_case(name: str) -> str:
+    """'SubCategory' -> 'sub_category', 'Season Year' -> 'season_year'."""
+    name = re.sub(r"[^0-9A-Za-z]+", "_", name.strip())
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return name.strip("_").lower()
+
+
+def field_key(name: str, position: int) -> str:
+    """The payload key of an extra column: snake_case, and a valid field name ('2nd Colour' -> 'col_2nd_colour',
+    a header of only symbols -> 'column_3'), so every column can be a filter."""
+    key = snake_case(name)
+    if key and not FIELD_NAME.match(key):
+        key = f"col_{key}" if key[0].isdigit() else ""
+    return key[:64].rstrip("_") or f"column_{position + 1}"
+
+
+@dataclass
+class RowProblem:
+    """One catalogue row that failed or only partly succeeded, with the reason."""
+
+    row: int
+    product_id: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "product_id": self.product_id, "reason": self.reason}
+
+
+@dataclass
+class Record:
+    """One product's typed values (payload keys) and its photo references, best first (file name or URL)."""
+
+    row: int
+    product_id: str
+    values: dict
+    images: tuple[str, ...] = ()
+
+
+@dataclass
+class Layout:
+    """A header's plan: the format, role -> column, the fallback photo column and the extra columns' keys."""
+
+    format: str
+    header: list[str]
+    found: str                                           # '3 column(s) found (comma-separated): a, b, c'
+    roles: dict[str, int] = field(default_factory=dict)
+    image_fallback: int | None = None
+    extras: dict[int, str] = field(default_factory=dict)  # column -> payload key
+    kinds: dict[str, str] = field(default_factory=dict)   # key beyond the roles -> keyword | number | text
+    used: set[int] = field(default_factory=set)           # columns a format reads itself (Shopify's variants)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        out = {role: self.header[i] for role, i in self.roles.items()}
+        if self.image_fallback is not None:
+            out[IMAGE_URL] = self.header[self.image_fallback]
+        return out
+
+
+@dataclass
+class Parsed:
+    """A file's records, the rows that gave no product, the data rows read, and what the columns became."""
+
+    records: list[Record]
+    problems: list[RowProblem]
+    total_rows: int
+    report: FieldReport
+
+
+def parse_columns(text: str | None) -> dict[str, str]:
+    """'product_id=SKU,title=Name' -> {'product_id': 'SKU', 'title': 'Name'}; a header cannot contain a comma."""
+    out: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        role, sep, header = (s.strip() for s in part.partition("="))
+        if not sep or not role or not header:
+            raise CatalogError(f"column mapping {part.strip()!r} must look like role=Column, as in "
+                               "product_id=SKU,title=Name")
+        _check_role(role.lower())
+        if role.lower() in out:
+            raise CatalogError(f"column mapping names {role.lower()} twice")
+        out[role.lower()] = header
+    return out
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise CatalogError(f"unknown role {role!r} in the column mapping; roles: {', '.join(ROLES)}")
+
+
+def detect_format(header: Iterable[str]) -> str:
+    """'fashion', 'shopify', 'google' or 'generic', from the header alone."""
+    keys = {column_key(h) for h in header}
+    if {"productid", "producttitle"} <= keys:
+        return "fashion"
+    if "handle" in keys and ("title" in keys or "imagesrc" in keys or any(k.startswith("variant") for k in keys)):
+        return "shopify"
+    if {"id", "title"} <= keys and keys & GOOGLE_ONLY:
+        return "google"
+    return "generic"
+
+
+def columns_found(header: list[str], delimiter_name: str) -> str:
+    shown_cols = ", ".join(h[:60] for h in header[:30]) + (", ..." if len(header) > 30 else "")
+    return f"{len(header)} column(s) found ({delimiter_name}-separated): {shown_cols}"
+
+
+def plan_layout(header: list[str], delimiter_name: str = "comma", format: str = "auto",
+                columns: dict[str, str] | str | None = None) -> Layout:
+    """Decide which column plays which role; raises CatalogError naming what is missing or wrong."""
+    if format not in FORMATS:
+        raise CatalogError(f"unknown catalogue format {format!r}; formats: {', '.join(FORMATS)}")
+    layout = Layout(detect_format(header) if format == "auto" else format, header,
+                    columns_found(header, delimiter_name))
+    by_key: dict[str, int] = {}
+    for i, name in enumerate(header):
+        by_key.setdefault(column_key(name), i)
+    columns = parse_columns(columns) if isinstance(columns, str) else dict(columns or {})
+    for role, name in columns.items():
+        _check_role(role)
+        i = by_key.get(column_key(name))
+        if i is None:
+            raise CatalogError(f"column mapping {role}={name}: the catalogue has no column {name!r}; {layout.found}")
+        if i in layout.roles.values():
+            raise CatalogError(f"column {name!r} is mapped to two roles; map each column once")
+        layout.roles[role] = i
+
+    if layout.format == "shopify":
+        from core import shopify
+        shopify.plan(layout, by_key)
+    else:
+        if layout.format == "fashion":
+            _plan_fashion(layout, by_key)
+        if layout.format == "google" and "additionalimagelink" in by_key:
+            layout.used.add(by_key["additionalimagelink"])
+            layout.notes.append("additional_image_link is not kept: a product is indexed by one photo, its image_link")
+        _plan_synonyms(layout, by_key)
+        _require(layout)
+    taken = set(layout.roles.values()) | {layout.image_fallback} | layout.used
+    for i, name in enumerate(header):
+        if i not in taken and i not in layout.extras:
+            layout.extras[i] = field_key(name, i)
+    _refuse_clashes(layout)
+    return layout
+
+
+def _plan_fashion(layout: Layout, by_key: dict[str, int]) -> None:
+    missing = [h for h in FASHION_REQUIRED
+               if column_key(h) not in by_key and FASHION_COLUMNS[h] not in layout.roles]
+    if missing:
+        raise CatalogError(f"catalogue is missing required column(s) {', '.join(missing)} (format 'generic' reads "
+                           f"it without them); {layout.found}")
+    for name, role in FASHION_COLUMNS.items():
+        i = by_key.get(column_key(name))
+        if i is not None and role not in layout.roles and i not in layout.roles.values():
+            layout.roles[role] = i
+    i = by_key.get(column_key(FASHION_IMAGE_URL))
+    if i is not None and i not in layout.roles.values():
+        layout.image_fallback = i
+
+
+def _plan_synonyms(layout: Layout, by_key: dict[str, int]) -> None:
+    for role, keys in SYNONYMS.items():
+        if role in layout.roles:
+            continue
+        for key in keys:
+            i = by_key.get(key)
+            if i is not None and i not in layout.roles.values():
+                layout.roles[role] = i
+                break
+    image = layout.roles.get(IMAGE)
+    if image is not None and layout.image_fallback is None and column_key(layout.header[image]) not in URL_IMAGE_KEYS:
+        for key in URL_IMAGE_KEYS:  # 'image' (a file) and 'image_url' both present: the URL is the fallback
+            i = by_key.get(key)
+            if i is not None and i not in layout.roles.values():
+                layout.image_fallback = i
+                break
+
+
+def _require(layout: Layout) -> None:
+    if PRODUCT_ID not in layout.roles:
+        raise CatalogError(f"catalogue has no product id column (looked for {', '.join(SYNONYMS[PRODUCT_ID])}); "
+                           f"name it with product_id=<column>; {layout.found}")
+    if TITLE not in layout.roles and IMAGE not in layout.roles:
+        raise CatalogError("catalogue has neither a title nor an image column, and a product needs one of them to be "
+                           f"found; name one with title=<column> or image=<column>; {layout.found}")
+
+
+def _refuse_clashes(layout: Layout) -> None:
+    """Two columns writing one payload key, or an extra column named like a key the index adds, is refused."""
+    written = [(i, role) for role, i in layout.roles.items()]
+    if layout.image_fallback is not None:
+        written.append((layout.image_fallback, IMAGE_URL))
+    extra = list(layout.extras.items())
+    keys = [key for _, key in written + extra]
+    kept = {*RESERVED_KEYS, IMAGE_URL, *layout.kinds}
+    clashes = sorted({k for k in keys if keys.count(k) > 1} | {k for _, k in extra if k in kept})
+    if clashes:
+        names = [layout.header[i] for i, k in sorted(written + extra) if k in clashes]
+        raise CatalogError(f"catalogue columns {', '.join(names)} would overwrite each other or fields the index "
+                           f"keeps ({', '.join(clashes)}); rename them")
+
+
+# ---- rows -> records -------------------------------------------------------------------------------------------
+
+def read_records(layout: Layout, rows: Rows) -> Parsed:
+    """Records, row problems and the field report for a planned layout; rows come from core.catalog."""
+    value_notes: list[tuple[int, str, str]] = []  # (row, product id, what was wrong with one value)
+    if layout.format == "shopify":
+        from core import shopify
+        records, problems, total = shopify.read(layout, rows, value_notes)
+    else:
+        records, problems, total = _one_product_per_row(layout, rows, value_notes)
+    for record in records:
+        values = record.values
+        if IN_STOCK not in values and values.get(INVENTORY) is not None:
+            values[IN_STOCK] = YES if values[INVENTORY] > 0 else NO
+    notes = list(layout.notes) + _type_extras(layout, records)
+    notes += [f"row {row}, product {pid}: {what}" for row, pid, what in value_notes[:MAX_VALUE_NOTES]]
+    if len(value_notes) > MAX_VALUE_NOTES:
+        notes.append(f"... and {len(value_notes) - MAX_VALUE_NOTES} more values that could not be read")
+    report = FieldReport(layout.format, layout.mapping, _schema(layout, records), notes)
+    return Parsed(records, sorted(problems, key=lambda p: p.row), total, report)
+
+
+def _one_product_per_row(layout: Layout, rows: Rows, value_notes: list) -> tuple[list[Record], list[RowProblem], int]:
+    header, id_col = layout.header, layout.roles[PRODUCT_ID]
+    id_name = header[id_col]
+    records: list[Record] = []
+    problems: list[RowProblem] = []
+    first_row_of: dict[str, int] = {}
+    total = 0
+    for line, fields, problem in rows:
+        if fields is not None and not any(f.strip() for f in fields):
+            continue  # blank line
+        total += 1
+        product_id = fields[id_col].strip() if fields is not None and len(fields) > id_col else ""
+        if problem is None and len(fields) != len(header):
+            problem = f"unreadable CSV row: expected {len(header)} fields, found {len(fields)}"
+        if problem is None and not product_id:
+            problem = f"empty {id_name}"
+        if problem is None and product_id in first_row_of:
+            problem = f"duplicate {id_name} {product_id} (first seen on row {first_row_of[product_id]})"
+        if problem is not None:
+            problems.append(RowProblem(line, product_id, problem))
+            continue
+        first_row_of[product_id] = line
+        values = {PRODUCT_ID: product_id}
+        derived: dict = {}  # values one column implies for another (a price's currency); explicit columns win
+        for role, i in layout.roles.items():
+            raw = fields[i].strip()
+            if not raw or role in (PRODUCT_ID, IMAGE):
+                continue
+            try:
+                direct, implied = role_values(role, raw, layout.format, header[i])
+            except ValueError as exc:
+                value_notes.append((line, product_id, f"{role} {shown(raw)} {exc}; kept without it"))
+                continue
+            values.update(direct)
+            derived.update(implied)
+        for key, value in derived.items():
+            values.setdefault(key, value)
+        values.update((key, fields[i].strip()) for i, key in layout.extras.items() if fields[i].strip())
+        images = tuple(fields[i].strip() for i in (layout.roles.get(IMAGE), layout.image_fallback) if i is not None)
+        records.append(Record(line, product_id, values, images))
+    return records, problems, total
+
+
+def role_values(role: str, raw: str, fmt: str, header: str) -> tuple[dict, dict]:
+    """(values, implied values) of one non-empty cell in a role; ValueError says what is wrong with it."""
+    if role in (PRICE, SALE_PRICE):
+        amount, currency = parse_price(raw)
+        return {role: amount}, ({CURRENCY: currency} if currency else {})
+    if role in NUMBER_ROLES:
+        return {role: parse_number(raw)}, {}
+    if role == IN_STOCK:
+        return {role: YES if parse_availability(raw) else NO}, {}
+    if role == COLOUR:  # Google separates a multi-colour product's colours with '/'
+        colours = split_list(raw, "/") if fmt == "google" else [raw]
+        return ({role: colours} if colours else {}), {}
+    if role == TAGS:
+        tags = split_list(raw)
+        return ({role: tags} if tags else {}), {}
+    if role == PRODUCT_TYPE and fmt == "google" and ">" in raw:  # 'Apparel > Women > Dresses'
+        return {}, category_levels(raw)
+    if role == DESCRIPTION and "html" in column_key(header):
+        text = html_to_text(raw)
+        return ({role: text} if text else {}), {}
+    return {role: raw}, {}
+
+
+def _type_extras(layout: Layout, records: list[Record]) -> list[str]:
+    """Decide each extra column's kind from its values (numbers become floats); returns the notes."""
+    notes = []
+    for i, key in layout.extras.items():
+        values = [r.values[key] for r in records if key in r.values]
+        if not values:
+            continue
+        kind, note = column_kind(layout.header[i], values)
+        layout.kinds[key] = kind
+        if note:
+            notes.append(note)
+        if kind == "number":
+            for r in records:
+                if key in r.values:
+                    r.values[key] = float(r.values[key])
+    return notes
+
+
+def _schema(layout: Layout, records: list[Record]) -> Schema:
+    """The six standard filters always, first and in order; then the roles and columns this file has."""
+    present = set().union(*(r.values for r in records)) if records else set()
+    keyword = list(STANDARD_FILTERS) + [r for r in dict.fromkeys((*KEYWORD_ROLES, IN_STOCK))
+                                        if r not in STANDARD_FILTERS and r in present]
+    number = [r for r in NUMBER_ROLES if r in present]
+    text = [r for r in TEXT_ROLES if r in present]
+    by_kind = {"keyword": keyword, "number": number, "text": text}
+    for key, kind in layout.kinds.items():
+        if key in present and key not in by_kind[kind]:
+            by_kind[kind].append(key)
+    return Schema(tuple(keyword), tuple(number), tuple(text), (IN_STOCK,) if IN_STOCK in present else ())

@@ -1,0 +1,236 @@
+"""Shopify product exports: one product per Handle, gathered from the handle's variant and image rows.
+
+Only a handle's first row carries the product's details (Title, Body (HTML), Vendor, Type, Tags, option
+names); later rows add variants (options, price, stock) and photos (Image Src, Image Position). So:
+- the photo is the Image Src with the lowest Image Position (then Variant Image);
+- price is the lowest Variant Price; compare_at_price is the cheapest variant's compare-at price, when higher;
+- inventory is the sum of Variant Inventory Qty (an oversold, negative quantity counts as 0);
+- colour lists the values of the option named Color or Colour; other options (Size) become keyword lists;
+- Product Category ('Apparel & Accessories > Clothing > Dresses') fills category levels as in
+  core.values.category_levels, and Type, when set, is the product type;
+- Status (draft, archived) is kept as a keyword: a merchandiser may want to see drafts, so none is dropped.
+A handle that comes back after other handles is merged into one product, with a note: Shopify's importer
+treats a handle as one product wherever its rows are, and dropping rows would lose variants.
+"""
+
+from __future__ import annotations
+
+import math
+
+from core.errors import CatalogError
+from core.fields import (BRAND, CATEGORY, COLOUR, DESCRIPTION, GENDER, IMAGE, IMAGE_URL, IN_STOCK, INVENTORY, PRICE,
+                         PRODUCT_ID, PRODUCT_TYPE, RESERVED_KEYS, ROLES, SALE_PRICE, TAGS, TITLE)
+from core.formats import Layout, Record, Rows, RowProblem, column_key, field_key, role_values, snake_case
+from core.values import category_levels, parse_number, parse_price, shown
+
+PRODUCT_COLUMNS = {"handle": PRODUCT_ID, "title": TITLE, "bodyhtml": DESCRIPTION, "vendor": BRAND,
+                   "type": PRODUCT_TYPE, "customproducttype": PRODUCT_TYPE, "productcategory": CATEGORY,
+                   "standardproducttype": CATEGORY, "tags": TAGS, "googleshoppinggender": GENDER}
+# Roles this module works out across a handle's rows; a column mapping cannot point them elsewhere.
+AGGREGATED = {PRODUCT_ID: "Handle", PRICE: "Variant Price",
+              SALE_PRICE: "nowhere (Variant Compare At Price becomes compare_at_price)",
+              INVENTORY: "Variant Inventory Qty", IN_STOCK: "Variant Inventory Qty",
+              COLOUR: "the option named Color", IMAGE: "Image Src"}
+READ_HERE = ("variantprice", "variantcompareatprice", "variantinventoryqty", "imagesrc", "imageposition",
+             "variantimage", "status", *(f"option{n}{part}" for n in (1, 2, 3) for part in ("name", "value")))
+PER_VARIANT = ("variant", "image", "option", "costperitem", "price", "compareatprice", "included", "unitprice")
+VARIANT_KEYS = ("variantsku", "variantprice", "variantinventoryqty", "option1value", "option2value", "option3value")
+STATUS, COMPARE_AT = "status", "compare_at_price"  # payload keys only Shopify exports have
+
+
+def plan(layout: Layout, by_key: dict[str, int]) -> None:
+    """Roles of a Shopify header; per-variant columns are read here or left out (with a note)."""
+    if "handle" not in by_key:
+        raise CatalogError(f"a Shopify export needs a Handle column; {layout.found}")
+    for role, source in AGGREGATED.items():
+        if role in layout.roles:
+            raise CatalogError(f"in a Shopify export {role} comes from {source}; a column mapping cannot change it")
+    dropped = []
+    for i, name in enumerate(layout.header):
+        key = column_key(name)
+        role = PRODUCT_COLUMNS.get(key) or (GENDER if key.startswith("genderproductmetafields") else None)
+        if role is None and snake_case(name) in ROLES and snake_case(name) not in AGGREGATED:
+            role = snake_case(name)  # a plain 'Season' or 'Rating' column
+        if role and role not in layout.roles and i not in layout.roles.values():
+            layout.roles[role] = i
+        elif key in READ_HERE:
+            layout.used.add(i)
+        elif key.startswith(PER_VARIANT):
+            layout.used.add(i)
+            dropped.append(name)
+    for role, key in ((PRICE, "variantprice"), (INVENTORY, "variantinventoryqty"), (IMAGE, "imagesrc")):
+        if key in by_key:
+            layout.roles[role] = by_key[key]
+    if IMAGE not in layout.roles and "variantimage" in by_key:
+        layout.roles[IMAGE] = by_key["variantimage"]
+    elif "variantimage" in by_key:
+        layout.image_fallback = by_key["variantimage"]
+    if TITLE not in layout.roles and IMAGE not in layout.roles:
+        raise CatalogError(f"a Shopify export needs a Title or an Image Src column; {layout.found}")
+    layout.kinds.update({STATUS: "keyword", COMPARE_AT: "number"})
+    if dropped:
+        layout.notes.append(f"per-variant columns not kept (a product is a Handle): {', '.join(dropped)}")
+
+
+class _Group:
+    def __init__(self, line: int):
+        self.first = line
+        self.rows: list[tuple[int, list[str]]] = []
+        self.rejoined: list[int] = []
+
+
+def read(layout: Layout, rows: Rows, value_notes: list) -> tuple[list[Record], list[RowProblem], int]:
+    """Products by Handle; a handle whose Title row is missing is one problem, not a product."""
+    header, handle_col, title_col = layout.header, layout.roles[PRODUCT_ID], layout.roles.get(TITLE)
+    groups: dict[str, _Group] = {}
+    problems: list[RowProblem] = []
+    total, previous = 0, None
+    for line, fields, problem in rows:
+        if fields is not None and not any(f.strip() for f in fields):
+            continue
+        total += 1
+        handle = fields[handle_col].strip() if fields is not None and len(fields) > handle_col else ""
+        if problem is None and len(fields) != len(header):
+            problem = f"unreadable CSV row: expected {len(header)} fields, found {len(fields)}"
+        if problem is None and not handle:
+            problem = f"empty {header[handle_col]}"
+        if problem is not None:
+            problems.append(RowProblem(line, handle, problem))
+            continue
+        group = groups.get(handle)
+        if group is None:
+            group = groups[handle] = _Group(line)
+        elif previous != handle:
+            group.rejoined.append(line)
+        group.rows.append((line, fields))
+        previous = handle
+
+    cols = {}
+    for i, name in enumerate(header):
+        cols.setdefault(column_key(name), i)
+    records = []
+    for handle, group in groups.items():
+        mains = [(line, f) for line, f in group.rows if title_col is None or f[title_col].strip()]
+        if not mains:
+            problems.append(RowProblem(group.first, handle, f"handle {handle} has no row with a Title (its first "
+                                       "row, which carries the product's title and details, is missing); not indexed"))
+            continue
+        if group.rejoined:
+            layout.notes.append(f"handle {handle} appears again on row(s) {', '.join(map(str, group.rejoined))} "
+                                "after other handles; merged into one product")
+        if len(mains) > 1 and title_col is not None:
+            layout.notes.append(f"handle {handle} has another row with a Title (row {mains[1][0]}); the details of "
+                                f"row {mains[0][0]} are used")
+        records.append(_product(layout, cols, handle, mains[0], group.rows, value_notes))
+    return records, problems, total
+
+
+def _product(layout: Layout, cols: dict[str, int], handle: str, main: tuple[int, list[str]],
+             rows: list[tuple[int, list[str]]], value_notes: list) -> Record:
+    line, first = main
+    values: dict = {PRODUCT_ID: handle}
+    derived: dict = {}
+
+    def note(what: str, row: int = line) -> None:
+        value_notes.append((row, handle, what))
+
+    for role, i in layout.roles.items():
+        raw = first[i].strip()
+        if role in AGGREGATED or not raw:
+            continue
+        if role == CATEGORY:  # a taxonomy path; Type, when set, stays the product type
+            derived.update(category_levels(raw))
+            continue
+        try:
+            direct, implied = role_values(role, raw, "shopify", layout.header[i])
+        except ValueError as exc:
+            note(f"{role} {shown(raw)} {exc}; kept without it")
+            continue
+        values.update(direct)
+        derived.update(implied)
+    for key, value in derived.items():
+        values.setdefault(key, value)
+    if "status" in cols and first[cols["status"]].strip():
+        values[STATUS] = first[cols["status"]].strip()
+    values.update((key, first[i].strip()) for i, key in layout.extras.items() if first[i].strip())
+
+    def cell(f: list[str], key: str) -> str:
+        return f[cols[key]].strip() if key in cols else ""
+
+    variants = [(n, f) for n, f in rows if any(cell(f, k) for k in VARIANT_KEYS)]
+    _prices(values, variants, cell, note)
+    _inventory(values, variants, cell, note)
+    _options(layout, values, [first] + [f for _, f in rows if f is not first], [f for _, f in variants], cell, cols)
+    photos = sorted((_position(cell(f, "imageposition")), n, cell(f, "imagesrc"))
+                    for n, (_, f) in enumerate(rows) if cell(f, "imagesrc"))
+    variant_image = next((cell(f, "variantimage") for _, f in rows if cell(f, "variantimage")), "")
+    images = tuple(v for v in (photos[0][2] if photos else "", variant_image) if v) or ("",)
+    return Record(line, handle, values, images)
+
+
+def _prices(values: dict, variants: list, cell, note) -> None:
+    priced = []
+    for line, f in variants:
+        raw = cell(f, "variantprice")
+        try:
+            amount, _ = parse_price(raw)
+        except ValueError as exc:
+            note(f"price {shown(raw)} {exc}; that variant has no price", line)
+            continue
+        if amount is not None:
+            priced.append((amount, cell(f, "variantcompareatprice"), line))
+    if not priced:
+        return
+    values[PRICE], compare, line = min(priced, key=lambda p: p[0])
+    try:
+        was, _ = parse_price(compare)
+    except ValueError as exc:
+        note(f"compare-at price {shown(compare)} {exc}; kept without it", line)
+        return
+    if was is not None and was > values[PRICE]:
+        values[COMPARE_AT] = was
+
+
+def _inventory(values: dict, variants: list, cell, note) -> None:
+    quantities = []
+    for line, f in variants:
+        raw = cell(f, "variantinventoryqty")
+        try:
+            qty = parse_number(raw)
+        except ValueError as exc:
+            note(f"inventory {shown(raw)} {exc}; that variant's stock is unknown", line)
+            continue
+        if qty is not None:
+            quantities.append(max(qty, 0.0))
+    if quantities:
+        values[INVENTORY] = float(sum(quantities))
+
+
+def _options(layout: Layout, values: dict, rows: list, variants: list, cell, cols: dict[str, int]) -> None:
+    """colour from the option named Color/Colour; other options become keyword lists (Size -> size)."""
+    taken = {*ROLES, *RESERVED_KEYS, IMAGE_URL, STATUS, COMPARE_AT, *layout.extras.values()}
+    for n in (1, 2, 3):
+        name = next((cell(f, f"option{n}name") for f in rows if cell(f, f"option{n}name")), "")
+        if not name or column_key(name) == "title":  # 'Title' / 'Default Title': a product without variants
+            continue
+        chosen = list(dict.fromkeys(cell(f, f"option{n}value") for f in variants if cell(f, f"option{n}value")))
+        if not chosen:
+            continue
+        key = COLOUR if column_key(name) in ("color", "colour") else field_key(name, cols[f"option{n}value"])
+        if key == COLOUR:
+            values[COLOUR] = chosen
+            layout.roles.setdefault(COLOUR, cols[f"option{n}value"])
+        elif key in taken:
+            note = f"option '{name}' is not kept: its name is a field the index already has"
+            if note not in layout.notes:
+                layout.notes.append(note)
+        else:
+            values[key] = chosen
+            layout.kinds.setdefault(key, "keyword")
+
+
+def _position(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.inf  # an image without a position comes after those with one, in file order

@@ -1,0 +1,197 @@
+"""Catalogue cell values: prices, numbers, availability, lists, category paths, HTML bodies, and column kinds.
+
+Every parser here is pure and says exactly why a value is refused (ValueError), so a reader can attach the
+reason to the row and still index the product without that one value.
+
+Price formats (a decision, kept in one place):
+- "1299", "1299.5", "1,299.00", "1 299,00", "1.299,00", "12,50" and "1,299,000" are read; when both "," and
+  "." appear, the last one is the decimal mark. A lone "," followed by exactly three digits ("1,299") is a
+  thousands separator; followed by one or two digits ("12,50") it is a decimal comma. A lone "." is always a
+  decimal point ("1.299" is 1.299), except in groups of three ("1.299.000").
+- A currency is a three-letter (ISO 4217) code before or after the amount ("15.00 USD", "USD 15.00"), or one of the
+  unambiguous symbols EUR, GBP, JPY, INR (a prefix or suffix: "€12,50"). "$" is read as an amount without a
+  currency: it is shared by USD, CAD, AUD and others, and guessing would mislabel a feed.
+- Negative amounts, words ("abc", "free") and exponents are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from html.parser import HTMLParser
+
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+SYMBOLS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "$": None}
+ISO_BEFORE = re.compile(r"([A-Za-z]{3})\s*(.*\d.*)")
+ISO_AFTER = re.compile(r"(.*\d.*?)\s*([A-Za-z]{3})")
+SPACES = re.compile(r"[\s\u00a0\u202f]+")
+# A header naming an identifier or a category: its values are codes ("00123", a GTIN, Google's category 2271),
+# never quantities to sort or average.
+ID_LIKE = re.compile(r"(id|code|sku|gtin|ean|upc|mpn|barcode|isbn|zip|postcode|phone|category)$")
+
+AVAILABILITY = {  # Google's four values (and older spellings) plus plain yes/no columns
+    "in_stock": True, "instock": True, "available": True, "yes": True, "y": True, "true": True, "1": True,
+    "out_of_stock": False, "outofstock": False, "sold_out": False, "soldout": False, "unavailable": False,
+    "no": False, "n": False, "false": False, "0": False,
+    # Google: a preorder or backorder product can be bought but is not in stock now.
+    "preorder": False, "pre_order": False, "backorder": False, "back_order": False, "available_for_order": False,
+}
+
+KEYWORD_MAX_DISTINCT = 200  # more distinct values than this makes a poor filter list
+FEW_ROWS = 20               # in a file this small, any short column may be a filter
+KEYWORD_MAX_CHARS = 60      # a filter value is a short label, not a sentence
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """A cell quoted for a message, cut short: 'abc'."""
+    text = text.strip()
+    return f"'{text[:limit]}…'" if len(text) > limit else f"'{text}'"
+
+
+def _amount(text: str) -> float:
+    """'1,299.00' -> 1299.0 by the rules in the module docstring; ValueError when it is not an amount."""
+    s = SPACES.sub("", text)
+    if "," in s and "." in s:
+        decimal = "," if s.rfind(",") > s.rfind(".") else "."
+        group = "." if decimal == "," else ","
+        whole, _, frac = s.rpartition(decimal)
+        if not re.fullmatch(rf"\d{{1,3}}(\{group}\d{{3}})*", whole) or not frac.isdigit():
+            raise ValueError("is not a number")
+        s = whole.replace(group, "") + "." + frac
+    elif "," in s:
+        if re.fullmatch(r"\d{1,3}(,\d{3})+", s):
+            s = s.replace(",", "")
+        elif re.fullmatch(r"\d+,\d{1,2}", s):
+            s = s.replace(",", ".")
+        else:
+            raise ValueError("is not a number")
+    elif re.fullmatch(r"\d{1,3}(\.\d{3}){2,}", s):
+        s = s.replace(".", "")
+    if s.startswith("-") and NUMBER.fullmatch(s[1:]):
+        raise ValueError("is negative")
+    if not re.fullmatch(r"\+?(\d+\.?\d*|\.\d+)", s):
+        raise ValueError("is not a number")
+    return float(s)
+
+
+def parse_number(text: str) -> float | None:
+    """A plain number cell: '' -> None, '-3' -> -3.0, '4.5' -> 4.5.
+
+    Raises ValueError("is not a number") for anything else, including 'nan', 'inf' and '1_000' (which float()
+    would take) and '1,299' (in a column that is not a price, a comma may as well separate two values).
+    """
+    text = text.strip()
+    if not text:
+        return None
+    if not NUMBER.fullmatch(text):
+        raise ValueError("is not a number")
+    return float(text)
+
+
+def parse_price(text: str) -> tuple[float | None, str | None]:
+    """(amount, currency): '15.00 USD' -> (15.0, 'USD'), '€12,50' -> (12.5, 'EUR'), '' -> (None, None)."""
+    text = text.strip()
+    if not text:
+        return None, None
+    currency = None
+    for symbol, code in SYMBOLS.items():
+        if text.startswith(symbol) or text.endswith(symbol):
+            text, currency = text.strip(symbol).strip(), code
+            break
+    else:
+        if match := ISO_BEFORE.fullmatch(text):
+            currency, text = match.group(1).upper(), match.group(2)
+        elif match := ISO_AFTER.fullmatch(text):
+            text, currency = match.group(1), match.group(2).upper()
+    return _amount(text), currency
+
+
+def parse_availability(text: str) -> bool | None:
+    """in stock -> True; out of stock, preorder, backorder -> False (Google's reading); '' -> None."""
+    key = re.sub(r"[\s-]+", "_", text.strip().lower())
+    if not key:
+        return None
+    if key not in AVAILABILITY:
+        raise ValueError("is not one of in_stock, out_of_stock, preorder, backorder (or yes/no)")
+    return AVAILABILITY[key]
+
+
+def split_list(text: str, sep: str = ",") -> list[str]:
+    """'summer, linen,, summer' -> ['summer', 'linen']: stripped, no blanks, first occurrence kept."""
+    return list(dict.fromkeys(part.strip() for part in text.split(sep) if part.strip()))
+
+
+def category_levels(path: str) -> dict[str, str]:
+    """A taxonomy path onto the three category fields.
+
+    'Apparel > Women > Dresses' -> category 'Apparel', sub_category 'Women', product_type 'Dresses'. The first
+    level is the category and the last the product type (the finest level, as in the fashion dataset, where
+    ProductType is the most specific); with three or more levels the one before the last is the sub-category.
+    Levels between are dropped: 'Home > Kitchen > Cookware > Pans' gives Home / Cookware / Pans.
+    """
+    levels = [level.strip() for level in path.split(">") if level.strip()]
+    if not levels:
+        return {}
+    out = {"category": levels[0]}
+    if len(levels) >= 2:
+        out["product_type"] = levels[-1]
+    if len(levels) >= 3:
+        out["sub_category"] = levels[-2]
+    return out
+
+
+class _Text(HTMLParser):
+    SKIP = ("script", "style", "template")
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.skipping += tag in self.SKIP
+        self.parts.append(" ")  # <p>a</p><p>b</p> reads 'a b', not 'ab'
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP and self.skipping:
+            self.skipping -= 1
+        self.parts.append(" ")
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML body (Shopify's Body (HTML)); the markup is data to strip, never to render."""
+    if "<" not in html:
+        return SPACES.sub(" ", unescape(html)).strip()
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    return SPACES.sub(" ", "".join(parser.parts)).strip()
+
+
+def column_kind(header: str, values: list[str]) -> tuple[str, str | None]:
+    """('number' | 'keyword' | 'text', note) for a column the catalogue does not name a role for.
+
+    number: every non-empty value is a plain number (no leading zeros: '00123' is a code; and never a column
+    named like an id or a category, such as gtin, sku or google_product_category). keyword: at most 200
+    distinct short values, and either at most half as many distinct values as rows, or a small file (20 rows
+    or fewer), and no links. Otherwise text. A column that mixes numbers and words is not a number, and says so.
+    """
+    if not values:
+        return "text", None
+    numbers = sum(1 for v in values if NUMBER.fullmatch(v) and not re.fullmatch(r"[+-]?0\d+", v))
+    id_like = ID_LIKE.search(re.sub(r"[^0-9a-z]", "", header.lower())) is not None
+    if numbers == len(values) and not id_like:
+        return "number", None
+    distinct = len(set(values))
+    bounded = (not any(v.lower().startswith(("http://", "https://")) for v in values)  # links are not filters
+               and distinct <= KEYWORD_MAX_DISTINCT and (2 * distinct <= len(values) or len(values) <= FEW_ROWS)
+               and max(len(v) for v in values) <= KEYWORD_MAX_CHARS)
+    kind = "keyword" if bounded else "text"
+    note = None
+    if 0 < numbers < len(values) and not id_like:
+        note = f"column '{header}' mixes numbers and text: kept as {'a keyword filter' if bounded else 'text'}"
+    return kind, note
