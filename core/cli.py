@@ -219,12 +219,15 @@ def cmd_index(args, settings: Settings) -> int:
     from tqdm import tqdm
 
     from core.embedder import load_embedder
+    from core.fetch import fetcher_for
+    from core.formats import parse_columns
     from core.indexer import check_inputs, index_catalog
     from core.store import open_store
 
     if args.batch_size is not None and args.batch_size < 1:
         raise LensError("--batch-size must be at least 1")
     check_inputs(args.catalog, args.images)  # a wrong path is reported at once, not after the model loads
+    columns = parse_columns(args.columns) if args.columns else None
     settings = settings.with_overrides(model=args.model, batch_size=args.batch_size)
     embedder = load_embedder(settings.model, settings.device)
     store = open_store(settings)
@@ -235,21 +238,25 @@ def cmd_index(args, settings: Settings) -> int:
         bar.n = done
         bar.refresh()
 
+    fetcher = fetcher_for(settings, refresh=args.refresh_images)
     try:
         report = index_catalog(args.catalog, args.images, embedder, store, batch_size=settings.batch_size,
                                recreate=args.recreate, prune=args.prune, max_pixels=settings.max_pixels,
-                               progress=progress)
+                               progress=progress, format=args.format, columns=columns, fetcher=fetcher)
     except KeyboardInterrupt:
         bar.close()
+        fetcher.close()
         _close(store, failing=True)
         print("interrupted: everything embedded so far is saved; run the same command again to resume",
               file=sys.stderr)
         return 130
     except BaseException:
         bar.close()
+        fetcher.close()
         _close(store, failing=True)
         raise
     bar.close()
+    fetcher.close()
     _close(store, failing=False)
     if args.json:
         print(json.dumps(report.as_dict()))
@@ -257,11 +264,21 @@ def cmd_index(args, settings: Settings) -> int:
         print(f"{report.total} rows: {report.indexed} indexed, {report.updated} updated, {report.unchanged} "
               f"unchanged, {report.text_only} text-only, {report.pruned} pruned, {report.failed_rows} failed "
               f"in {report.seconds:.1f}s")
+        print(catalog_summary(report.catalog))
         for problem in report.failed:
             print(f"  row {problem.row} [{problem.product_id or '-'}]: {problem.reason}")
         for warning in report.warnings:
             print(f"warning: {warning}")
     return 0
+
+
+def catalog_summary(catalog: dict) -> str:
+    """'format: shopify · mapping: product_id=Handle, … · filters: … · numbers: … · text: …' and its notes."""
+    mapping = ", ".join(f"{role}={header}" for role, header in catalog.get("mapping", {}).items())
+    lines = [f"format: {catalog.get('format', '?')}; columns: {mapping or '-'}",
+             f"filters: {', '.join(catalog.get('filters', [])) or '-'}; numbers: "
+             f"{', '.join(catalog.get('numbers', [])) or '-'}; text: {', '.join(catalog.get('text', [])) or '-'}"]
+    return "\n".join(lines + [f"note: {n}" for n in catalog.get("notes", [])])
 
 
 def _local_time(timestamp: float | None) -> str:
@@ -331,8 +348,19 @@ COMMANDS = {"index": cmd_index, "stats": cmd_stats, "search": cmd_search, "brows
             "duplicates": cmd_duplicates, "map": cmd_map, "sample": cmd_sample}
 
 
+def _attach_sort_values(argv: list[str]) -> list[str]:
+    """'--sort -price' as '--sort=-price': argparse would read '-price' as an unknown option."""
+    out = []
+    for arg in argv:
+        if out and out[-1] == "--sort" and arg.startswith("-"):
+            out[-1] = f"--sort={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_attach_sort_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         return COMMANDS[args.command](args, Settings.from_env())
     except LensError as exc:

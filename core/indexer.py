@@ -14,6 +14,7 @@ from typing import Callable
 from core.catalog import Product, RowProblem, read_catalog
 from core.errors import CatalogError, ImageRejected
 from core.images import MAX_ASPECT, MIN_SIDE_PX, decode_image, read_image_bytes
+from core.fields import IMAGE_PATH
 from core.store import ProductStore, StoredPoint, point_id
 
 Progress = Callable[[int, int], None]
@@ -30,6 +31,7 @@ class IndexReport:
     text_only: int = 0
     pruned: int = 0
     failed: list[RowProblem] = field(default_factory=list)
+    catalog: dict = field(default_factory=dict)  # the format, the column mapping and what each column became
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -42,7 +44,7 @@ class IndexReport:
     def as_dict(self) -> dict:
         return {"total": self.total, "indexed": self.indexed, "updated": self.updated, "unchanged": self.unchanged,
                 "text_only": self.text_only, "pruned": self.pruned, "failed_rows": self.failed_rows,
-                "failed": [p.as_dict() for p in self.failed], "warnings": self.warnings,
+                "failed": [p.as_dict() for p in self.failed], "warnings": self.warnings, "catalog": self.catalog,
                 "seconds": round(self.seconds, 3), "stages": {k: round(v, 3) for k, v in self.stages.items()}}
 
 
@@ -62,7 +64,14 @@ def payload_hash(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
-def _image_digest(product: Product) -> str:
+URL_WORKERS = 16  # photos behind URLs: threads waiting on the network, not on the CPU
+
+
+def _image_digest(product: Product, fetcher) -> str:
+    if product.image_url:
+        # A cached photo stands for its URL; an uncached one (new, or failed last time) must be fetched.
+        digest = fetcher.cached(product.image_url) if fetcher else None
+        return digest or f"uncached:{product.image_url}"
     if product.image_file is None:
         return f"missing:{product.image_problem}"
     try:
@@ -103,25 +112,39 @@ def check_inputs(csv_path: Path, images_dir: Path | None) -> None:
 def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: ProductStore, *,
                   batch_size: int = 32, recreate: bool = False, prune: bool = False,
                   max_pixels: int = 40_000_000, progress: Progress | None = None,
-                  workers: int | None = None) -> IndexReport:
-    """Index a catalogue incrementally; safe to interrupt and re-run (each batch is written as it completes)."""
+                  workers: int | None = None, format: str = "auto", columns: dict | None = None,
+                  fetcher=None) -> IndexReport:
+    """Index a catalogue incrementally; safe to interrupt and re-run (each batch is written as it completes).
+
+    Photos behind http(s) URLs are fetched by `fetcher` (core.fetch.ImageFetcher) in the same streaming
+    pipeline as decoding, and cached, so a re-run fetches nothing it already has.
+    """
     started = time.perf_counter()
     report = IndexReport()
     workers = workers or min(4, os.cpu_count() or 1)
     check_inputs(csv_path, images_dir)
 
     t = time.perf_counter()
-    catalog = read_catalog(Path(csv_path), images_dir)
+    catalog = read_catalog(Path(csv_path), images_dir, format=format, columns=columns)
+    report.catalog = catalog.report.as_dict()
     report.total = catalog.total_rows
     report.failed.extend(catalog.problems)
     report.stages["read"] = time.perf_counter() - t
 
     store.ensure(embedder.name, embedder.dim, recreate=recreate)
+    store.add_fields(catalog.report.schema)
+    with_urls = [p for p in catalog.products if p.image_url]
+    for product in with_urls:  # where the photo will be: thumbnails and the product view read it from there
+        product.payload[IMAGE_PATH] = str(fetcher.path_for(product.image_url)) if fetcher else ""
+        if fetcher is None:
+            product.image_problem = "photos behind URLs are not fetched by this caller (no image cache)"
+    if with_urls:
+        workers = max(workers, URL_WORKERS)
 
     t = time.perf_counter()
     existing = store.fingerprints()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        digests = list(pool.map(_image_digest, catalog.products))
+        digests = list(pool.map(lambda p: _image_digest(p, fetcher), catalog.products))
     todo: list[_Job] = []
     unchanged_ids: list[str] = []
     refused_under = decode_settings(max_pixels)
@@ -150,6 +173,14 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
 
     def load(job: _Job):
         product = job.product
+        if product.image_url and fetcher is not None:
+            try:
+                data = fetcher.fetch(product.image_url)
+            except ImageRejected as exc:
+                job.image_digest = f"unfetched:{product.image_url}"  # never equals a cached digest: retried next run
+                raise ImageRejected(f"photo URL failed: {exc}") from None
+            job.image_digest = hashlib.sha256(data).hexdigest()
+            return decode_image(data, max_pixels, draft_size=embedder.image_size)
         if product.image_file is None:
             job.image_digest = f"missing:{product.image_problem}"
             raise ImageRejected(product.image_problem or "no image")
