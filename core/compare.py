@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from core import fields as F
 from core.search import Result
@@ -40,14 +40,14 @@ def compare_rows(results: Sequence[Result]) -> list[tuple[str, list[str]]]:
     """The attribute table: (row label, one plain-text value per product), products in the given order.
 
     Rows: title, price (with its currency), brand, colour, then the union of every other attribute the
-    products carry, in the order Result.attributes() gives them (canonical roles first, then the catalogue's own
-    columns). A product lacking an attribute shows MISSING.
+    products carry, ordered as Result.attributes() orders one product's (canonical roles first, then the
+    catalogue's own columns alphabetically). A product lacking an attribute shows MISSING.
     """
     attributes = [dict(r.attributes()) for r in results]
-    keys: list[str] = []
-    for attrs in attributes:
-        keys += [k for k in attrs if k not in keys and k not in IN_PRICE_ROW]
-    keys = [k for k in FIRST_ROWS if k in keys] + [k for k in keys if k not in FIRST_ROWS]
+    present = {k for attrs in attributes for k in attrs} - set(IN_PRICE_ROW)
+    # The order Result.attributes() gives one product, over the union: canonical roles, then the catalogue's own.
+    keys = [k for k in FIRST_ROWS if k in present]
+    keys += [k for k in F.ROLES if k in present and k not in keys] + sorted(present - set(F.ROLES))
     rows = [("Title", [r.title or MISSING for r in results]),
             ("Price", [r.price or MISSING for r in results])]
     rows += [(field_label(k), [attrs.get(k) or MISSING for attrs in attributes]) for k in keys]

@@ -53,4 +53,5 @@ for column, result in zip(st.columns(MAX_COMPARE, gap="medium"), products):
 rows = compare_rows(products)
 only_diff = st.toggle("Only rows that differ", key="compare_only_diff", disabled=len(products) < 2)
 shown = differing(rows) if only_diff and len(products) > 1 else rows
-product_panel.plain_table(["", *("#" + r.product_id for r in products)], [[label, *values] for label, values in shown])
+product_panel.plain_table(["Attribute", *("#" + r.product_id for r in products)],
+                          [[label, *values] for label, values in shown])

@@ -23,6 +23,9 @@ if not found:
     st.page_link("pages/search.py", label="Go to Search", icon=":material/search:")
     st.stop()
 result = found[0]
+# A page link to this same page with another id runs it with that id but may leave the old one in the address
+# bar; writing it back keeps the address (and so a shared or reloaded link) on the product shown.
+st.query_params["id"] = result.product_id
 board_id = board_panel.board_picker(config)
 
 photo_col, facts_col = st.columns([5, 6], gap="large")
