@@ -84,12 +84,10 @@ def field_label(name: str) -> str:
     return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
 
 
-def number_label(name: str, counts: dict[str, list[tuple[str, int]]]) -> str:
-    """"Price (USD)" when every product shown has one currency; the field's name otherwise."""
+def number_unit(name: str, counts: dict[str, list[tuple[str, int]]]) -> str:
+    """"USD" for a price when every product the filters leave has that one currency; '' otherwise."""
     currencies = counts.get(CURRENCY, [])
-    if name in (PRICE, SALE_PRICE) and len(currencies) == 1:
-        return f"{field_label(name)} ({currencies[0][0]})"
-    return field_label(name)
+    return currencies[0][0] if name in (PRICE, SALE_PRICE) and len(currencies) == 1 else ""
 
 
 # ---- the sidebar ------------------------------------------------------------------------------------------
@@ -131,7 +129,7 @@ def filter_sidebar(store: ProductStore) -> FilterState:
     for name in flags:
         flag_toggle(name, counts[name])
     for name in schema.number:
-        range_slider(store, name, number_label(name, counts), bounds.get(name), filters)
+        range_slider(store, name, bounds.get(name), filters, number_unit(name, counts))
     for name in standard:
         keyword_filter(st.sidebar, name, counts[name])
     if extra:
@@ -235,25 +233,29 @@ def _clear_range(name: str) -> None:
     st.session_state["ranges"] = {k: v for k, v in st.session_state.get("ranges", {}).items() if k != name}
 
 
-def range_slider(store: ProductStore, name: str, label: str, data: tuple[float, float] | None,
-                 filters: Filters) -> None:
+def range_slider(store: ProductStore, name: str, data: tuple[float, float] | None, filters: Filters,
+                 unit: str = "") -> None:
     """A range slider over the values the other filters leave; left at its full range it filters nothing, so
-    products without the field are only hidden once the range is narrowed (the caption says so)."""
+    products without the field are only hidden once the range is narrowed (the caption says so).
+
+    Widget labels are Markdown: the unit (a currency from the catalogue) is escaped like any catalogue value.
+    """
     s = st.session_state
     chosen = tuple(s["ranges"].get(name, (None, None)))
     narrowed = chosen != (None, None)
-    if data is None:
-        if narrowed:
-            st.sidebar.caption(f"{md(label)}: {md(range_text(chosen))}; no product that passes the other filters "
+    label = md(field_label(name)) + (f" \\({md(unit)}\\)" if unit else "")
+    thing = md(field_label(name).lower())
+    if data is None or (data[0] == data[1] and not narrowed):
+        if data is not None:  # one value for every product: nothing to slide between
+            st.sidebar.caption(f"{label}: {md(range_text((data[0], data[0])))} for every product here")
+        elif narrowed:
+            st.sidebar.caption(f"{label}: {md(range_text(chosen))}; no product that passes the other filters "
                                "has one.")
-            st.sidebar.button(f"Clear the {md(label.lower())} range", key=f"r_{name}_clear", on_click=_clear_range,
+            st.sidebar.button(f"Clear the {thing} range", key=f"r_{name}_clear", on_click=_clear_range,
                               args=(name,))
         return
     step = slider_step(data[1] - data[0])
     ends = slider_span(data, chosen, step)
-    if ends[0] >= ends[1]:
-        st.sidebar.caption(f"{md(label)}: {md(f'{data[0]:,.{_decimals(step)}f}')} for every product here")
-        return
     places = max([_decimals(step), *(_places(v) for v in chosen if v is not None)])
     key = f"r_{name}"
     s[key] = (chosen[0] if chosen[0] is not None else ends[0], chosen[1] if chosen[1] is not None else ends[1])
@@ -262,12 +264,11 @@ def range_slider(store: ProductStore, name: str, label: str, data: tuple[float, 
                       on_change=_range_moved, args=(name,))
     without = filters.without(name)
     lacking = store.count(without) - store.count(without.plus(ranges={name: (None, None)}))
-    thing = label.split(" (")[0].lower()
     if narrowed:
-        st.sidebar.caption(f"Only {md(range_text(chosen))}" + (f"; {lacking:,} without a {md(thing)} hidden"
+        st.sidebar.caption(f"Only {md(range_text(chosen))}" + (f"; {lacking:,} without a {thing} hidden"
                                                                if lacking else ""))
     elif lacking:
-        st.sidebar.caption(f"{lacking:,} product{'s' if lacking != 1 else ''} without a {md(thing)}: shown until "
+        st.sidebar.caption(f"{lacking:,} product{'s' if lacking != 1 else ''} without a {thing}: shown until "
                            "the range is narrowed")
 
 
@@ -277,10 +278,12 @@ def _places(value: float) -> int:
 
 
 def range_text(bounds: tuple) -> str:
-    """(10.0, 50.0) -> "10 – 50", (None, 50.0) -> "up to 50", (10.0, None) -> "from 10"."""
+    """(10.0, 50.0) -> "10 – 50", (None, 50.0) -> "up to 50", (10.0, None) -> "from 10", (5.0, 5.0) -> "5"."""
     def num(v: float) -> str:
         return f"{v:,.2f}".rstrip("0").rstrip(".")
     low, high = bounds
+    if low is not None and low == high:
+        return num(low)
     if low is not None and high is not None:
         return f"{num(low)} – {num(high)}"
     return f"up to {num(high)}" if high is not None else f"from {num(low)}"

@@ -13,7 +13,7 @@ import hashlib
 import numpy as np
 
 from core.colours import colour_hex
-from core.fields import values_of
+from core.fields import LIST_ROLES, values_of
 from core.filters import Filters
 from core.projection import CatalogMap
 from core.safe_text import plotly, unplotly
@@ -77,11 +77,12 @@ def filter_mask(m: CatalogMap, filters: Filters | None, columns: dict[str, list]
 
 
 def filter_fields_missing(m: CatalogMap, filters: Filters | None) -> list[str]:
-    """Fields the filters use that the stored map does not carry (their values must come from the index)."""
+    """Fields the filters use that the stored map does not carry as they are (their values must come from the
+    index): fields it lacks, and list fields such as colour, which the map file keeps as one string."""
     if not filters:
         return []
     used = (*filters.include, *filters.exclude, *filters.ranges, *filters.lacking)
-    return sorted({name for name in used if name not in m.attrs})
+    return sorted({name for name in used if name not in m.attrs or name in LIST_ROLES})
 
 
 def _number(value) -> float:

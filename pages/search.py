@@ -87,7 +87,7 @@ result_grid.product_grid(results, config, lambda r, key: result_grid.result_acti
                          key="results")
 if browsing and len(results) < listing.total:
     if len(results) < MAX_LIMIT:
-        st.button("Show more", on_click=search_state.show_more_browsed)
+        st.button("Show more", key="show_more", on_click=search_state.show_more_browsed)
     else:
         st.caption(f"Showing the first {MAX_LIMIT}: narrow the filters to see the rest.")
 elif not browsing and len(results) == st.session_state["limit"] < MAX_LIMIT:

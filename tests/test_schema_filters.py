@@ -112,6 +112,8 @@ def test_map_points_pass_a_range_only_with_a_number_inside_it():
 def test_a_field_the_map_cannot_see_passes_no_point_and_is_named_for_the_page_to_fetch():
     filters = Filters.of({"brand": ["Nike"], "gender": ["Men"]}, ranges={"price": (1.0, 2.0)})
     assert filter_fields_missing(_map(), filters) == ["brand", "price"]
+    # colour may hold several values, and the map file keeps it as one string: it is read from the index too
+    assert filter_fields_missing(_map(), Filters.of({"colour": ["Red"]})) == ["colour"]
     assert _passing(Filters.of({"brand": ["Nike"]}), columns={}) == []
 
 
@@ -196,3 +198,63 @@ def test_explore_greys_out_by_brand_stock_and_price(shop):
     traces = {t.get("name"): sorted(row[0] for row in t["customdata"]) for t in spec["data"]}
     assert traces["filtered out"] == ["2", "3", "4", "5", "6"]  # Nike is 19.99, Bata out of stock
     assert _url(at) == {"brand": ["Nike", "Mango", "Bata"], "in_stock": ["yes"], "range.price": ["20:60"]}
+    # colour is a list in the payload (a product may come in several): a colour filter greys out the others
+    at = start("pages/explore.py", colour=["Red", "Blue"])
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    traces = {t.get("name"): sorted(row[0] for row in t["customdata"]) for t in spec["data"]}
+    assert traces["filtered out"] == ["3", "4", "5", "6"]
+
+
+def test_show_more_pages_through_the_listing_and_a_new_filter_starts_again(shop, monkeypatch):
+    from app import search_state
+
+    monkeypatch.setattr(search_state, "BROWSE_PAGE", 2)
+    at = start(sort="price")
+    assert _ids(at) == ["5", "2"]
+    at.button(key="show_more").click().run()
+    assert _ids(at) == ["5", "2", "3", "1"]
+    at.button(key="show_more").click().run()
+    assert _ids(at) == ["5", "2", "3", "1", "4", "6"] and not [b for b in at.button if b.key == "show_more"]
+    at.sidebar.toggle(key="flag_in_stock").set_value(True).run()
+    assert _ids(at) == ["5", "2"]  # a new listing: one page again
+
+
+def _with_extra_fields(settings, fields: dict[str, list[str]], keyword=(), number=()):
+    """Give the shop's products more payload fields (product i gets each list's i-th value) and index them."""
+    from app import resources
+    from core.fields import Schema
+    from core.store import point_id
+
+    store = resources.store(settings)
+    for hit in store.retrieve([point_id(str(i)) for i in range(1, 7)]):
+        i = int(hit.payload["product_id"]) - 1
+        store.overwrite_payload(hit.id, {**hit.payload, **{k: v[i] for k, v in fields.items()}})
+    store.add_fields(Schema(keyword=tuple(keyword), number=tuple(number)))
+
+
+def test_four_catalogue_filters_or_more_go_under_more_filters(shop):
+    _with_extra_fields(shop, {"season": ["SS26"] * 6, "fabric": ["silk"] * 6, "fit": ["slim"] * 6},
+                       keyword=("season", "fabric", "fit"))
+    at = start()
+    assert [e.label for e in at.sidebar.expander] == ["More filters"]
+    assert [m.label for m in at.sidebar.expander[0].multiselect] == ["Brand", "Season", "Fabric", "Fit"]
+    at = start(fit="slim")
+    assert at.sidebar.expander[0].multiselect(key="f_fit").value == ["slim"] and len(_ids(at)) == 6
+
+
+def test_a_currency_from_the_catalogue_names_the_price_slider_as_text(shop):
+    hostile = "![t](http://127.0.0.1:9/x.png)"
+    _with_extra_fields(shop, {"currency": [hostile] * 6}, keyword=("currency",))
+    at = start()
+    from core.safe_text import md
+
+    assert [s.label for s in at.sidebar.slider] == [f"Price \\({md(hostile)}\\)"]
+
+
+def test_a_number_every_product_shares_is_said_not_slid(shop):
+    _with_extra_fields(shop, {"rating": [4.5] * 6}, number=("rating",))
+    at = start()
+    assert [s.label for s in at.sidebar.slider] == ["Price"]
+    assert "Rating: 4\\.5 for every product here" in [c.value for c in at.sidebar.caption]
+    assert [o for o in at.selectbox(key="sort_browse").options] == [
+        "Unsorted", "Price: low to high", "Price: high to low", "Rating: low to high", "Rating: high to low"]
