@@ -129,14 +129,7 @@ def test_the_figure_greys_out_products_the_catalogue_filters_leave_out():
 
 @pytest.fixture
 def shop(app_settings, shop_settings):
-    # TEMP until the indexer stores the schema
-    from core.fields import Schema
-    from core.store import EdgeStore
-    st = EdgeStore(shop_settings.data_dir, shop_settings.collection)
-    if not st.schema().number:
-        st.add_fields(Schema(keyword=("gender", "category", "sub_category", "product_type", "colour", "usage", "brand",
-                                      "in_stock"), number=("price",), flags=("in_stock",)))
-    st.close()
+    """A page test on the shop index (brand, price, in_stock)."""
     return shop_settings
 
 
