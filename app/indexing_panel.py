@@ -38,13 +38,17 @@ SAMPLE_BUTTON = "Index the sample catalogue"
 
 
 def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, recreate=False, prune=False,
-                 shown_name: str | None = None, note: str | None = None):
+                 shown_name: str | None = None, note: str | None = None, *, format: str = "auto",
+                 columns: dict[str, str] | None = None, photos_zip=None):
     """Index with a progress bar driven by the indexer's callback; show the summary. None on failure.
 
     Every run replaces the last report, so a failed run never leaves an older run's counts on the page.
     shown_name stands for csv_path in messages (an upload's own name, not where the server saved it);
-    note is added to the report's warnings when the run succeeds.
+    note is added to the report's warnings when the run succeeds. format and columns are the mapping step's
+    choice. photos_zip, an uploaded zip of photos, is extracted into images_dir first, under the same lock:
+    a run in another tab never reads a photos folder while it is being replaced.
     """
+    from core.fetch import fetcher_for
     from core.indexer import check_inputs, index_catalog
 
     def message(exc: Exception) -> str:
@@ -56,8 +60,10 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
         st.warning("Indexing is already running (in this or another browser tab); wait for it to finish.")
         return None
     st.session_state.pop("last_report", None)
-    bar = None
+    bar, fetcher, photos = None, None, None
     try:
+        if photos_zip is not None:
+            photos = extract_upload(photos_zip, images_dir)
         check_inputs(csv_path, images_dir)  # a wrong path fails at once, before the model loads
         embedder = resources.embedder(config.model, config.device)
         bar = st.progress(0.0, text="Embedding products…")
@@ -65,8 +71,10 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
         def progress(done: int, total: int) -> None:
             bar.progress(done / total if total else 1.0, text=f"Embedded {done} of {total} changed products")
 
+        fetcher = fetcher_for(config)  # photos behind http(s) URLs, cached under the data dir
         report = index_catalog(csv_path, images_dir, embedder, store, batch_size=config.batch_size,
-                               recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=progress)
+                               recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=progress,
+                               format=format, columns=columns or None, fetcher=fetcher)
     except LensError as exc:
         if bar is not None:
             bar.empty()
@@ -80,25 +88,65 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
                     "embedded before it is saved: run it again to resume. The details are in the server's log."))
         return None
     finally:
+        if fetcher is not None:
+            fetcher.close()
         lock.release()
     summary = report.as_dict()
     if note:
         summary["warnings"] = [note, *summary["warnings"]]
+    if photos is not None:
+        summary["photos"] = {"name": photos_zip.name, "extracted": photos.extracted,
+                             "skipped": [list(s) for s in photos.skipped]}
     st.session_state["last_report"] = summary
     return report
 
 
 def show_report(report: dict) -> None:
-    """Counts, then every failed or text-only row with its reason."""
+    """Counts; the format, mapping and column kinds used, with their notes; the photos zip; every failed row."""
     cols = st.columns(6)
     for col, (label, value) in zip(cols, [("Rows", report["total"]), ("Indexed", report["indexed"]),
                                           ("Updated", report["updated"]), ("Unchanged", report["unchanged"]),
                                           ("Text only", report["text_only"]), ("Failed", report["failed_rows"])]):
         col.metric(label, value)
+    for line in catalog_lines(report.get("catalog") or {}):
+        st.markdown(line)
+    notes = (report.get("catalog") or {}).get("notes", [])
+    if notes:  # they quote CSV values; a feed with a bad value in every row has up to fifty of them
+        with st.expander(f"{len(notes)} note{'' if len(notes) == 1 else 's'} on the catalogue's columns",
+                         expanded=len(notes) <= 3):
+            for n in notes:
+                st.caption(md(n))
+    photos = report.get("photos")
+    if photos:
+        st.markdown(photos_line(photos))
+        if photos["skipped"]:
+            st.warning(f"{len(photos['skipped'])} file{'' if len(photos['skipped']) == 1 else 's'} in the zip "
+                       "{} skipped: only photos (.jpg, .jpeg, .png, .webp, .gif) inside the zip's own folder are "
+                       "imported.".format("was" if len(photos["skipped"]) == 1 else "were"))
+            st.dataframe(pd.DataFrame(photos["skipped"], columns=["File in the zip", "Why it was skipped"]),
+                         hide_index=True, width="stretch")
     for warning in report["warnings"]:  # they quote CSV values (headers, ids)
         st.warning(md(warning))
     if report["failed"]:
         st.dataframe(pd.DataFrame(report["failed"]), hide_index=True, width="stretch")
+
+
+def catalog_lines(catalog: dict) -> list[str]:
+    """The report's format, column mapping and field kinds as Markdown lines, every catalogue value escaped.
+
+    The mapping's columns are the catalogue's headers, hostile data like any other cell.
+    """
+    if not catalog:
+        return []
+    mapping = " · ".join(f"{md(role)} = {md(header)}" for role, header in catalog.get("mapping", {}).items())
+    kinds = [f"**{label}** {md(', '.join(catalog.get(key, []))) or '–'}"
+             for label, key in (("Filters", "filters"), ("Numbers", "numbers"), ("Text", "text"))]
+    return [f"**Format** {md(catalog.get('format', '?'))} · **Columns** {mapping or '–'}", " · ".join(kinds)]
+
+
+def photos_line(photos: dict) -> str:
+    n = photos["extracted"]
+    return f"**Photos** {n} photo{'' if n == 1 else 's'} extracted from {md(photos['name'])}"
 
 
 MAX_UPLOAD_NAME_BYTES = 100  # leaves room for atomic_write's ".<name>.<pid>.<thread>.tmp" under 255 bytes
@@ -133,6 +181,54 @@ def saved_upload(uploaded, config: Settings):
     path = Path(config.data_dir) / "uploads" / upload_name(uploaded.name)
     atomic_write(path, uploaded.getvalue())
     return path
+
+
+# Caps on one uploaded zip of photos (the upload itself is capped by server.maxUploadSize): what it may expand to
+# on disk, how many files it may hold, and how much one member may expand (photos barely compress; a bomb does).
+ZIP_MAX_BYTES = 2_000_000_000
+ZIP_MAX_FILES = 100_000
+ZIP_MAX_RATIO = 100.0
+
+
+def photos_folder(csv_name: str, config: Settings):
+    """Where the photos zip uploaded with a CSV goes: uploads/<the CSV's safe name>-photos/, one per catalogue."""
+    from pathlib import Path
+
+    name = upload_name(csv_name)
+    return Path(config.data_dir) / "uploads" / f"{Path(name).stem or name}-photos"
+
+
+def extract_upload(photos_zip, target):
+    """Extract an uploaded zip's photos into target, replacing what an earlier zip put there; the report.
+
+    The zip is streamed from the upload into a fresh folder beside target and swapped in only when it is
+    complete: a bomb or a broken zip (CatalogError) leaves the earlier photos as they were and nothing new.
+    """
+    import shutil
+    import uuid
+    from pathlib import Path
+
+    from core.errors import CatalogError
+    from core.zip_import import extract_photos
+
+    target = Path(target)
+    fresh = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.new")
+    photos_zip.seek(0)
+    try:
+        report = extract_photos(photos_zip, fresh, max_total_bytes=ZIP_MAX_BYTES, max_files=ZIP_MAX_FILES,
+                                max_ratio=ZIP_MAX_RATIO)
+    except CatalogError as exc:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise CatalogError(f"The photos zip {photos_zip.name} was not imported: {exc}") from None
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+    if target.exists():
+        target.rename(old)
+    fresh.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return report
 
 
 def device_label(config: Settings) -> str:

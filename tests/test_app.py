@@ -219,7 +219,7 @@ def test_catalog_page_reports_failed_rows(indexed, tmp_path):
     metrics = {m.label: m.value for m in at.metric}
     # Same products from another folder: vectors still valid, image paths changed, so payloads are rewritten.
     assert (metrics["Failed"], metrics["Updated"], metrics["Unchanged"], metrics["Indexed"]) == ("1", "6", "0", "0")
-    assert "duplicate ProductId 2" in at.dataframe[0].value.to_string()
+    assert "duplicate ProductId 2" in at.dataframe[-1].value.to_string()  # after the mapping step's preview
 
 
 def test_catalog_page_rejects_a_missing_csv(indexed):

@@ -1,0 +1,354 @@
+"""The Catalog page's mapping step and uploads: the detected format and role -> column plan of a chosen file,
+corrections that reach the indexer, the report's format/mapping/kinds lines, photos behind URLs, and a zip of
+photos extracted (or refused) beside an uploaded CSV."""
+
+from __future__ import annotations
+
+import csv
+import http.server
+import io
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from core.errors import CatalogError
+from core.mapping_preview import preview_bytes, preview_mapping
+from core.sample import draw_product
+from tests.test_app import shown, start
+
+# A generic CSV whose headers the planner knows by name, and one whose id and price it cannot guess.
+KNOWN = ["SKU", "Name", "Color", "Photo"]
+KNOWN_ROWS = [["D1", "Red summer dress", "Red", "d1.jpg"], ["T2", "Blue cotton tee", "Blue", "t2.jpg"],
+              ["S3", "Brown leather sandal", "Brown", "s3.jpg"]]
+UNKNOWN = ["Item Code", "Product Name", "Colour Name", "Cost", "Picture"]
+UNKNOWN_ROWS = [["D1", "Red summer dress", "Red", "49.90", "d1.jpg"], ["T2", "Blue cotton tee", "Blue", "19.99", "t2.jpg"],
+                ["S3", "Brown leather sandal", "Brown", "35.00", "s3.jpg"]]
+KINDS = {"D1": ("Dresses", "Red"), "T2": ("Tshirts", "Blue"), "S3": ("Sandals", "Brown")}
+
+
+def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def photo(product_id: str) -> bytes:
+    buf = io.BytesIO()
+    draw_product(*KINDS[product_id], "Solid").save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def write_generic(folder: Path, header=UNKNOWN, rows=UNKNOWN_ROWS) -> Path:
+    """The CSV in folder, with its photos under folder/photos/."""
+    (folder / "photos").mkdir(parents=True, exist_ok=True)
+    (folder / "items.csv").write_bytes(csv_bytes(header, rows))
+    for row in rows:
+        (folder / "photos" / f"{row[0].lower()}.jpg").write_bytes(photo(row[0]))
+    return folder / "items.csv"
+
+
+def photos_zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def everything(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+# ---- the preview: core.mapping_preview ------------------------------------------------------------------------
+
+def test_a_generic_csv_with_known_headers_is_planned_without_help():
+    preview = preview_bytes(csv_bytes(KNOWN, KNOWN_ROWS), "items.csv")
+    assert (preview.detected, preview.format, preview.problem) == ("generic", "generic", None)
+    assert preview.mapping == {"product_id": "SKU", "title": "Name", "colour": "Color", "image": "Photo"}
+    assert preview.extras == {} and preview.rows == KNOWN_ROWS
+
+
+def test_a_csv_without_a_known_id_column_gets_a_guess_and_the_indexers_own_message():
+    preview = preview_bytes(csv_bytes(UNKNOWN, UNKNOWN_ROWS), "items.csv")
+    assert preview.mapping == {"title": "Product Name", "image": "Picture"}
+    assert preview.problem.startswith("catalogue has no product id column (looked for id, productid, sku,")
+    assert preview.extras == {"Item Code": "item_code", "Colour Name": "colour_name", "Cost": "cost"}
+
+
+def test_corrections_become_the_plan_and_the_rest_stays_extra_columns():
+    preview = preview_bytes(csv_bytes(UNKNOWN, UNKNOWN_ROWS), "items.csv",
+                            columns={"product_id": "Item Code", "price": "Cost"})
+    assert preview.problem is None
+    assert preview.mapping == {"product_id": "Item Code", "price": "Cost", "title": "Product Name",
+                               "image": "Picture"}
+    assert preview.extras == {"Colour Name": "colour_name"}
+
+
+def test_a_mapping_naming_a_missing_column_is_the_indexers_error():
+    preview = preview_bytes(csv_bytes(KNOWN, KNOWN_ROWS), "items.csv", columns={"price": "Cost"})
+    assert preview.problem.startswith("column mapping price=Cost: the catalogue has no column 'Cost'; 4 column(s)")
+
+
+def test_only_the_head_of_a_big_file_is_read_and_a_cut_character_is_not_an_error(tmp_path):
+    rows = [[str(i), "Robe d'été rouge " * 5, "Rouge", f"{i}.jpg"] for i in range(20_000)]
+    data = csv_bytes(KNOWN, rows)
+    path = tmp_path / "big.csv"
+    path.write_bytes(data)
+    preview = preview_mapping(path)
+    assert preview.truncated and preview.rows == rows[:5] and preview.problem is None
+    utf16 = ("\ufeff" + data.decode()).encode("utf-16-le")
+    cut = preview_bytes(utf16[:4097], "u16.csv", head_bytes=4096)  # 4096 bytes: a cut inside a character pair
+    assert cut.truncated and cut.header == KNOWN and cut.rows == rows[:5]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "catalogue is empty or has no header row: items.csv"),
+    (b"\n\n  \n", "catalogue is empty or has no header row: items.csv"),
+    ("SKU,Name\n".encode("utf-16-le"), "catalogue items.csv looks like UTF-16 without a byte-order mark"),
+])
+def test_a_file_without_a_readable_header_is_a_catalog_error(content, message):
+    with pytest.raises(CatalogError) as caught:
+        preview_bytes(content, "items.csv")
+    assert str(caught.value).startswith(message)
+
+
+def test_a_folder_or_a_missing_file_is_named_as_the_indexer_names_it(tmp_path):
+    with pytest.raises(CatalogError, match="^the catalogue path is a folder, not a CSV file: "):
+        preview_mapping(tmp_path)
+    with pytest.raises(CatalogError, match="^catalogue file not found: "):
+        preview_mapping(tmp_path / "gone.csv")
+
+
+# ---- the panel's bookkeeping ----------------------------------------------------------------------------------
+
+def test_a_column_given_to_one_role_leaves_the_role_that_had_it():
+    from app.mapping_panel import columns_for, correct
+
+    corrections: dict = {}
+    correct(corrections, "product_id", "Item Code")
+    correct(corrections, "price", "Cost")
+    correct(corrections, "sale_price", "Cost")
+    correct(corrections, "image", None)
+    assert corrections == {"product_id": "Item Code", "sale_price": "Cost", "image": None}
+    assert columns_for(corrections) == {"product_id": "Item Code", "sale_price": "Cost"}
+    assert columns_for({"price": "Cost", "brand": "Maker"}, shopify=True) == {"brand": "Maker"}
+
+
+def test_the_report_lines_say_format_mapping_and_kinds_with_headers_as_text():
+    from app.indexing_panel import catalog_lines
+
+    lines = catalog_lines({"format": "generic", "mapping": {"product_id": "Item Code", "title": "![x](http://t/x.png)"},
+                           "filters": ["gender", "colour"], "numbers": ["price"], "text": [], "flags": [], "notes": []})
+    assert [shown(line) for line in lines] == [
+        "**Format** generic · **Columns** product_id = Item Code · title = ![x](http://t/x.png)",
+        "**Filters** gender, colour · **Numbers** price · **Text** –"]
+    assert "](http" not in lines[0]  # escaped: a header never becomes an image or a link
+    assert catalog_lines({}) == []
+
+
+# ---- the page (AppTest) ---------------------------------------------------------------------------------------
+
+def roles(at) -> dict[str, str]:
+    """The role pickers that name a column, as the page shows them."""
+    return {s.key.removeprefix("map_role_"): s.value for s in at.selectbox
+            if s.key and s.key.startswith("map_role_") and s.value != "(none)"}
+
+
+def test_choosing_a_file_shows_its_detected_format_mapping_and_first_rows(app_settings, tmp_path):
+    catalog = write_generic(tmp_path / "known", KNOWN, KNOWN_ROWS)
+    at = start("pages/catalog.py")
+    assert [s for s in at.selectbox if s.key and s.key.startswith("map_")] == []  # nothing chosen, no step
+    at.text_input(key="idx_csv").input(str(catalog)).run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="map_format").value == "auto"
+    assert at.selectbox(key="map_format").format_func("auto") == "auto (detected: generic)"
+    assert roles(at) == {"product_id": "SKU", "title": "Name", "colour": "Color", "image": "Photo"}
+    assert at.selectbox(key="map_role_price").options == ["(none)", "SKU", "Name", "Color", "Photo"]
+    assert at.dataframe[0].value.values.tolist() == KNOWN_ROWS
+    assert [shown(m.value) for m in at.markdown if "Columns of" in m.value] == [f"**Columns of {catalog}**"]
+
+
+def test_an_unplannable_file_says_why_and_indexes_nothing_until_corrected(app_settings, tmp_path, monkeypatch):
+    import core.indexer
+
+    calls = []
+    real = core.indexer.index_catalog
+
+    def spy(*args, **kwargs):
+        calls.append({"format": kwargs["format"], "columns": kwargs["columns"],
+                      "fetcher": type(kwargs["fetcher"]).__name__})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.indexer, "index_catalog", spy)
+    catalog = write_generic(tmp_path / "items")
+    at = start("pages/catalog.py")
+    at.text_input(key="idx_csv").input(str(catalog))
+    at.text_input(key="idx_images").input(str(catalog.parent / "photos"))
+    at.button(key="idx_go").click().run()
+    assert [shown(e.value).split(";")[0] for e in at.error] == ["catalogue has no product id column (looked for id, "
+                                                                "productid, sku, itemid, handle, offerid, articleid, "
+                                                                "styleid)"]
+    assert calls == [] and "Rows" not in [m.label for m in at.metric]
+    assert roles(at) == {"title": "Product Name", "image": "Picture"}
+
+    at.selectbox(key="map_role_product_id").set_value("Item Code").run()
+    at.selectbox(key="map_role_price").set_value("Cost").run()
+    at.selectbox(key="map_role_colour").set_value("Colour Name").run()
+    assert not at.error
+    assert roles(at) == {"product_id": "Item Code", "title": "Product Name", "colour": "Colour Name",
+                         "price": "Cost", "image": "Picture"}
+    at.button(key="idx_go").click().run()
+    assert not at.exception and not at.error
+    assert calls == [{"format": "auto", "columns": {"product_id": "Item Code", "price": "Cost",
+                                                    "colour": "Colour Name"}, "fetcher": "ImageFetcher"}]
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Rows"], metrics["Indexed"], metrics["Text only"], metrics["Failed"]) == ("3", "3", "0", "0")
+    report = [shown(m.value) for m in at.markdown if m.value.startswith("**Format**") or m.value.startswith("**Filters**")]
+    assert report == ["**Format** generic · **Columns** product_id = Item Code · price = Cost · colour = Colour Name · "
+                      "title = Product Name · image = Picture",
+                      "**Filters** gender, category, sub_category, product_type, colour, usage · **Numbers** price · "
+                      "**Text** title"]
+
+
+def test_moving_a_column_to_another_role_takes_it_from_the_first(app_settings, tmp_path):
+    catalog = write_generic(tmp_path / "items")
+    at = start("pages/catalog.py")
+    at.text_input(key="idx_csv").input(str(catalog)).run()
+    at.selectbox(key="map_role_product_id").set_value("Item Code").run()
+    at.selectbox(key="map_role_price").set_value("Cost").run()
+    at.selectbox(key="map_role_sale_price").set_value("Cost").run()
+    assert roles(at) == {"product_id": "Item Code", "title": "Product Name", "sale_price": "Cost", "image": "Picture"}
+    at.selectbox(key="map_role_title").set_value("(none)").run()  # Product Name is a title by its name: it stays
+    assert roles(at)["title"] == "Product Name"
+    assert any(shown(c.value) == "title is read from Product Name by its name in this format; to keep Product Name "
+               "out of title, pick Product Name for another role." for c in at.caption)
+
+
+def test_another_format_is_planned_as_that_format_and_a_new_file_starts_afresh(app_settings, tmp_path):
+    catalog = write_generic(tmp_path / "known", KNOWN, KNOWN_ROWS)
+    at = start("pages/catalog.py")
+    at.text_input(key="idx_csv").input(str(catalog)).run()
+    at.selectbox(key="map_format").set_value("fashion").run()
+    assert [shown(e.value).split(" (format")[0] for e in at.error] == [
+        "catalogue is missing required column(s) ProductId, Gender, Category, SubCategory, ProductType, Colour, "
+        "Usage, ProductTitle"]
+    at.button(key="idx_go").click().run()
+    assert len(at.error) == 1 and "Rows" not in [m.label for m in at.metric]
+    other = write_generic(tmp_path / "other")
+    at.text_input(key="idx_csv").input(str(other)).run()
+    assert at.selectbox(key="map_format").value == "auto"
+    assert roles(at) == {"title": "Product Name", "image": "Picture"}
+
+
+def test_shopify_roles_the_format_works_out_itself_cannot_be_picked(app_settings, tmp_path):
+    path = tmp_path / "shopify.csv"
+    path.write_bytes(csv_bytes(["Handle", "Title", "Vendor", "Variant Price", "Image Src"],
+                               [["red-dress", "Red dress", "Mango", "49.90", "https://shop.example/d.jpg"]]))
+    at = start("pages/catalog.py")
+    at.text_input(key="idx_csv").input(str(path)).run()
+    assert not at.error and at.selectbox(key="map_format").format_func("auto") == "auto (detected: shopify)"
+    assert at.selectbox(key="map_role_price").disabled and at.selectbox(key="map_role_product_id").disabled
+    assert not at.selectbox(key="map_role_brand").disabled
+    assert roles(at) == {"product_id": "Handle", "title": "Title", "brand": "Vendor",
+                         "price": "Variant Price", "image": "Image Src"}
+
+
+class _Photos(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        self.server.paths.append(self.path)
+        body = photo(self.path.strip("/").split(".")[0].upper())
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def photo_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Photos)
+    server.paths = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_photos_behind_urls_are_fetched_when_indexing_from_the_page(app_settings, tmp_path, monkeypatch, photo_server):
+    monkeypatch.setenv("LENS_ALLOW_PRIVATE_URLS", "1")  # the photo server is on 127.0.0.1
+    base = f"http://127.0.0.1:{photo_server.server_address[1]}"
+    path = tmp_path / "feed.csv"
+    path.write_bytes(csv_bytes(KNOWN, [[r[0], r[1], r[2], f"{base}/{r[0].lower()}.jpg"] for r in KNOWN_ROWS]))
+    at = start("pages/catalog.py")
+    at.text_input(key="idx_csv").input(str(path))
+    at.button(key="idx_go").click().run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Indexed"], metrics["Text only"], metrics["Failed"]) == ("3", "0", "0")
+    assert sorted(photo_server.paths) == ["/d1.jpg", "/s3.jpg", "/t2.jpg"]
+    assert len(list((app_settings.data_dir / "image-cache").rglob("*"))) > 0
+
+
+def _upload(at, csv_data: bytes, zip_data: bytes | None, zip_name: str = "photos.zip"):
+    at.file_uploader(key="idx_upload").upload("items.csv", csv_data, "text/csv")
+    if zip_data is not None:
+        at.file_uploader(key="idx_photos").upload(zip_name, zip_data, "application/zip")
+    return at
+
+
+def test_an_uploaded_zip_becomes_the_uploads_images_folder_and_skipped_files_are_listed(app_settings, tmp_path):
+    data = csv_bytes(UNKNOWN, UNKNOWN_ROWS)
+    members = {"d1.jpg": photo("D1"), "shoes/s3.jpg": photo("S3"), "t2.jpg": photo("T2"),
+               "../evil.jpg": photo("D1"), "notes.txt": b"hello"}
+    at = _upload(start("pages/catalog.py"), data, photos_zip(members)).run()
+    at.selectbox(key="map_role_product_id").set_value("Item Code").run()
+    at.button(key="idx_go").click().run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Indexed"], metrics["Text only"], metrics["Failed"]) == ("3", "0", "0")
+    assert any(shown(m.value) == "**Photos** 3 photos extracted from photos.zip" for m in at.markdown)
+    assert [w.value for w in at.warning] == ["2 files in the zip were skipped: only photos (.jpg, .jpeg, .png, .webp, "
+                                             ".gif) inside the zip's own folder are imported."]
+    assert at.dataframe[-1].value.values.tolist() == [["../evil.jpg", "path leaves the folder (..)"],
+                                                      ["notes.txt", "not a photo (.txt)"]]
+    uploads = app_settings.data_dir / "uploads"
+    assert everything(uploads) == {"items.csv", "items-photos", "items-photos/d1.jpg", "items-photos/t2.jpg",
+                                   "items-photos/shoes", "items-photos/shoes/s3.jpg"}
+    assert [p for p in tmp_path.rglob("evil.jpg")] == []
+
+    # A second zip for the same CSV replaces the first one's photos.
+    at.file_uploader(key="idx_photos").upload("photos.zip", photos_zip({"d1.jpg": photo("D1")}), "application/zip")
+    at.run()
+    at.button(key="idx_go").click().run()
+    assert everything(uploads / "items-photos") == {"d1.jpg"}
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Indexed"], metrics["Unchanged"], metrics["Text only"]) == ("2", "1", "2")  # re-embedded from text
+
+
+@pytest.mark.parametrize("zip_data, message", [
+    (photos_zip({"d1.jpg": photo("D1"), "deep/bomb.jpg": bytes(30_000_000)}),
+     "The photos zip photos.zip was not imported: deep/bomb.jpg expands more than 100 times (a zip bomb?): "
+     "nothing was imported"),
+    (b"<html>not a zip</html>", "The photos zip photos.zip was not imported: not a zip file (or a damaged one): "
+                                "upload the photos as a .zip archive"),
+])
+def test_a_bomb_or_a_non_zip_is_a_clear_error_and_nothing_is_indexed_or_written(app_settings, tmp_path, zip_data,
+                                                                                message):
+    at = _upload(start("pages/catalog.py"), csv_bytes(KNOWN, KNOWN_ROWS), zip_data).run()
+    at.button(key="idx_go").click().run()
+    assert not at.exception and [shown(e.value) for e in at.error] == [message]
+    assert "Rows" not in [m.label for m in at.metric] and at.get("progress") == []
+    assert everything(app_settings.data_dir / "uploads") == {"items.csv"}
+    from app import resources
+
+    assert resources.store(app_settings).meta() is None  # no index was made
