@@ -25,7 +25,7 @@ requested, beyond = compare_ids(st.query_params.get_all("id"))
 requested = requested or compare_tray.ids()  # no ids in the link: the session's list
 if beyond:
     st.caption(f"The link names {beyond} more product{'s' if beyond > 1 else ''}: up to {MAX_COMPARE} compare "
-               "side by side, so these are the first four.")
+               f"side by side, so these are the first {MAX_COMPARE}.")
 try:
     products = get_products(store, requested)
 except LensError as exc:
