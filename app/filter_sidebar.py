@@ -53,6 +53,14 @@ def shared_state(schema: Schema) -> FilterState:
     return current()
 
 
+def index_schema(store: ProductStore) -> Schema:
+    """The index's schema; the standard six when it cannot be read (the sidebar shows why)."""
+    try:
+        return store.schema()
+    except LensError:
+        return Schema()
+
+
 def current() -> FilterState:
     s = st.session_state
     return FilterState({k: list(v) for k, v in s.get("filters", {}).items()}, dict(s.get("ranges", {})),

@@ -13,7 +13,7 @@ from core.search import get_products
 
 config, store, meta = page.start_indexed("Explore", "explore")
 narrowing = filter_sidebar.filter_sidebar(store)
-filter_sidebar.write_filters_to_url(narrowing, store.schema())  # a page switch clears the URL: it goes back in
+filter_sidebar.write_filters_to_url(narrowing, filter_sidebar.index_schema(store))  # a page switch clears the URL: it goes back in
 filters = narrowing.filters()
 board_id = board_panel.board_picker(config)
 

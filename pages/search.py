@@ -12,7 +12,7 @@ from core.urlstate import build_request
 config, store, _meta = page.start_indexed("Search", "search")
 search_state.seed()
 narrowing = filter_sidebar.filter_sidebar(store)
-schema = store.schema()
+schema = filter_sidebar.index_schema(store)
 board_id = board_panel.board_picker(config)
 
 mode = st.segmented_control("Mode", ["text", "image", "hybrid"], key="mode",

@@ -251,3 +251,17 @@ def test_a_number_every_product_shares_is_said_not_slid(shop):
     assert "Rating: 4\\.5 for every product here" in [c.value for c in at.sidebar.caption]
     assert [o for o in at.selectbox(key="sort_browse").options] == [
         "Unsorted", "Price: low to high", "Price: high to low", "Rating: low to high", "Rating: high to low"]
+
+
+def test_a_hostile_brand_is_a_value_in_the_sidebar_and_text_in_its_count_line(shop):
+    from core.safe_text import md
+    from tests.test_app import shown
+
+    hostile = "![t](http://127.0.0.1:9/x.png) **Nike**"
+    _with_extra_fields(shop, {"brand": [hostile] + ["Puma"] * 5})
+    at = start(brand=hostile)
+    assert at.sidebar.multiselect(key="f_brand").value == [hostile] and _ids(at) == ["1"]
+    line = f"**{md(hostile)} 1** · Puma 5"
+    assert line in [c.value for c in at.sidebar.caption]
+    assert shown(line) == f"**{hostile} 1** · Puma 5"  # the value reads as written, inside our own bold
+    assert _url(at) == {"brand": [hostile]}
