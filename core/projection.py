@@ -22,6 +22,7 @@ import numpy as np
 from core.catalog import FILTER_FIELDS
 from core.embedder import normalise
 from core.errors import BadQuery
+from core.fields import display_value
 from core.files import atomic_write
 from core.store import ProductStore
 
@@ -274,11 +275,11 @@ def cluster_labels(xy: np.ndarray, payloads: list[dict]) -> tuple[np.ndarray, di
         members = [payloads[i] for i in np.flatnonzero(cluster == c)]
         parts = []
         for key in LABEL_FIELDS:
-            value, count = Counter(str(p.get(key, "")) for p in members).most_common(1)[0]
+            value, count = Counter(display_value(p.get(key)) for p in members).most_common(1)[0]
             if value and count >= 0.6 * len(members):  # only what most of the cluster shares
                 parts.append(value)
         if not parts:  # nothing most members share: say what leads, and that it is mixed
-            top = Counter(str(p.get("product_type", "")) for p in members).most_common(1)[0][0]
+            top = Counter(display_value(p.get("product_type")) for p in members).most_common(1)[0][0]
             parts = ["Mixed", top] if top else [f"Cluster {c + 1}"]
         labels[int(c)] = " · ".join(parts)
     return cluster, unique_labels(labels, cluster, payloads)
@@ -293,7 +294,7 @@ def unique_labels(labels: dict[int, str], cluster: np.ndarray, payloads: list[di
     members = {c: [payloads[i] for i in np.flatnonzero(cluster == c)] for c in labels}
     for group in _repeats(labels):
         for key in DISTINGUISH_FIELDS:
-            leads = {c: Counter(str(p.get(key, "")) for p in members[c]).most_common(1)[0][0] for c in group}
+            leads = {c: Counter(display_value(p.get(key)) for p in members[c]).most_common(1)[0][0] for c in group}
             if len(set(leads.values())) > 1 and all(leads.values()):
                 for c in group:
                     labels[c] = f"{labels[c]} · mostly {leads[c]}"
@@ -367,7 +368,7 @@ def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str 
                 atomic_write(model_path, buf.getvalue())
     report("naming clusters", 0.9)
     cluster, labels = cluster_labels(xy, payloads)
-    attrs = {k: [str(p.get(k, "")) for p in payloads] for k in ATTR_FIELDS}
+    attrs = {k: [display_value(p.get(k)) for p in payloads] for k in ATTR_FIELDS}
     result = CatalogMap(kind, ids, xy, cluster, labels, placed_from, fingerprints, key, _params_key(kind),
                         method, not_placed, transformed=transformed, attrs=attrs)
     save_map(data_dir, collection, result)

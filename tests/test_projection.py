@@ -26,7 +26,7 @@ def clustered_points(n_per_group=25, seed=0, start=0):
             v /= np.linalg.norm(v)
             gender = "Women" if i % 2 else "Men"
             points.append(StoredPoint(point_id(str(i)), {"image": v, "text": v},
-                                      {"product_id": str(i), "colour": colour, "gender": gender, "title": f"P{i}",
+                                      {"product_id": str(i), "colour": [colour], "gender": gender, "title": f"P{i}",
                                        "product_type": "Dresses", "fingerprint": f"f{i}"}))
             i += 1
     return points
