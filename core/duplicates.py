@@ -12,6 +12,7 @@ import numpy as np
 
 from core.embedder import normalise
 from core.errors import BadQuery, LensError
+from core.fields import PRODUCT_ID
 from core.filters import Filters
 from core.store import ProductStore
 
@@ -51,7 +52,7 @@ def near_duplicates(store: ProductStore, threshold: float = 0.95, filters: Filte
     ids, rows = [], []
     for hit in store.scroll(filters, payload_keys=["product_id"], with_vectors=["image"]):
         if "image" in hit.vectors:
-            ids.append(hit.payload["product_id"])
+            ids.append(hit.payload[PRODUCT_ID])
             rows.append(hit.vectors["image"])
     if len(rows) < 2:
         return []

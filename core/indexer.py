@@ -14,7 +14,7 @@ from typing import Callable
 from core.catalog import Product, RowProblem, read_catalog
 from core.errors import CatalogError, ImageRejected
 from core.images import MAX_ASPECT, MIN_SIDE_PX, decode_image, read_image_bytes
-from core.fields import IMAGE_PATH
+from core.fields import FINGERPRINT, IMAGE_PATH, IMAGE_PROBLEM, PAYLOAD_HASH, PRODUCT_ID, TEXT_ONLY
 from core.store import ProductStore, StoredPoint, point_id
 
 Progress = Callable[[int, int], None]
@@ -83,8 +83,8 @@ def _image_digest(product: Product, fetcher) -> str:
 def _rewrite_payload(store: ProductStore, point: str, product: Product) -> None:
     """New attributes for a product whose vectors are still valid; keeps its text-only status and reason."""
     old = {h.id: h.payload for h in store.retrieve([point])}.get(point, {})
-    payload = dict(product.payload, product_id=product.product_id, payload_hash=payload_hash(product.payload),
-                   **{k: old[k] for k in ("fingerprint", "text_only", "image_problem") if k in old})
+    payload = dict(product.payload, **{PRODUCT_ID: product.product_id, PAYLOAD_HASH: payload_hash(product.payload)},
+                   **{k: old[k] for k in (FINGERPRINT, TEXT_ONLY, IMAGE_PROBLEM) if k in old})
     store.overwrite_payload(point, payload)
 
 
@@ -166,10 +166,10 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
         by_id = {h.id: h.payload for h in store.retrieve(unchanged_ids)}
         rows = {p.product_id: p.row for p in catalog.products}
         for payload in by_id.values():
-            if payload.get("text_only"):
+            if payload.get(TEXT_ONLY):
                 report.text_only += 1
-                report.failed.append(RowProblem(rows.get(payload["product_id"], 0), payload["product_id"],
-                                                f"indexed text-only: {payload.get('image_problem', '')}"))
+                report.failed.append(RowProblem(rows.get(payload[PRODUCT_ID], 0), payload[PRODUCT_ID],
+                                                f"indexed text-only: {payload.get(IMAGE_PROBLEM, '')}"))
 
     def load(job: _Job):
         product = job.product
@@ -206,13 +206,13 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
         for (job, image_vector), text_vector in zip(jobs, text_vectors):
             product = job.product
             digest = job.image_digest if image_vector is not None else f"{job.image_digest}|{refused_under}"
-            payload = dict(product.payload, product_id=product.product_id,
-                           fingerprint=fingerprint(embedder.name, product.text, digest),
-                           payload_hash=payload_hash(product.payload), text_only=image_vector is None)
+            payload = dict(product.payload, **{PRODUCT_ID: product.product_id,
+                                               FINGERPRINT: fingerprint(embedder.name, product.text, digest),
+                                               PAYLOAD_HASH: payload_hash(product.payload), TEXT_ONLY: image_vector is None})
             vectors = {"text": text_vector}
             if image_vector is None:
                 reason = rejected.get(job, "no image")
-                payload["image_problem"] = reason
+                payload[IMAGE_PROBLEM] = reason
                 report.text_only += 1
                 report.failed.append(RowProblem(product.row, product.product_id, f"indexed text-only: {reason}"))
             else:

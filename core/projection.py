@@ -19,10 +19,9 @@ from typing import Callable
 
 import numpy as np
 
-from core.catalog import FILTER_FIELDS
 from core.embedder import normalise
 from core.errors import BadQuery
-from core.fields import display_value
+from core.fields import FINGERPRINT, PAYLOAD_HASH, PRODUCT_ID, STANDARD_FILTERS, display_value
 from core.files import atomic_write
 from core.store import ProductStore
 
@@ -31,7 +30,7 @@ MAX_TRANSFORM_SHARE = 0.2  # more new products than this share of the fitted set
 PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "pca_dims": 50, "seed": 42, "epochs": 200, "init": "pca"}
 LABEL_FIELDS = ("gender", "product_type", "colour")
 DISTINGUISH_FIELDS = ("colour", "gender", "product_type", "usage", "sub_category", "category")  # for repeated names
-ATTR_FIELDS = ("title", *FILTER_FIELDS, "image_path")
+ATTR_FIELDS = ("title", *STANDARD_FILTERS, "image_path")
 Progress = Callable[[str, float], None]
 
 
@@ -67,8 +66,8 @@ def index_key(store: ProductStore) -> tuple[str, dict[str, str]]:
     """A digest of every (product id, fingerprint): it changes whenever the index content changes."""
     prints, hashes = {}, {}
     for h in store.scroll(payload_keys=["product_id", "fingerprint", "payload_hash"]):
-        prints[h.payload["product_id"]] = h.payload.get("fingerprint", "")
-        hashes[h.payload["product_id"]] = h.payload.get("payload_hash", "")
+        prints[h.payload[PRODUCT_ID]] = h.payload.get(FINGERPRINT, "")
+        hashes[h.payload[PRODUCT_ID]] = h.payload.get(PAYLOAD_HASH, "")
     # Attribute-only changes (colour, title, photo path) make the map stale too: its hover, colours and
     # filters read them. Positions only move for products whose vectors (fingerprints) changed.
     lines = "\n".join(f"{k}\t{prints[k]}\t{hashes[k]}" for k in sorted(prints))
@@ -139,9 +138,9 @@ def load_vectors(store: ProductStore, kind: str):
         elif text is not None:
             vector, source = text, "text"  # a product without a photo is placed from its text
         else:
-            not_placed.append(hit.payload.get("product_id", hit.id))
+            not_placed.append(hit.payload.get(PRODUCT_ID, hit.id))
             continue
-        ids.append(hit.payload["product_id"])
+        ids.append(hit.payload[PRODUCT_ID])
         rows.append(vector)
         placed_from.append(source)
         payloads.append(hit.payload)

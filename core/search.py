@@ -176,7 +176,7 @@ def _check_model(store: ProductStore, embedder) -> None:
 def product_vectors(store: ProductStore, product_ids, using: str = "image") -> dict[str, np.ndarray]:
     """Stored vector of each product in one space (image or text), the other one when it lacks that one."""
     product_ids = list(dict.fromkeys(product_ids))
-    hits = {h.payload.get("product_id"): h for h in store.retrieve([point_id(p) for p in product_ids], with_vectors=True)}
+    hits = {h.payload.get(F.PRODUCT_ID): h for h in store.retrieve([point_id(p) for p in product_ids], with_vectors=True)}
     missing = [p for p in product_ids if p not in hits]
     if missing:
         raise UnknownProduct(f"unknown product id(s): {', '.join(missing)}")
@@ -348,7 +348,7 @@ def _search(store: ProductStore, request: SearchRequest, embedder, max_pixels: i
 
 def get_products(store: ProductStore, product_ids) -> list[Result]:
     """Stored products by id, in the given order (unknown ids are skipped)."""
-    by_id = {h.payload.get("product_id"): h for h in store.retrieve([point_id(p) for p in product_ids])}
+    by_id = {h.payload.get(F.PRODUCT_ID): h for h in store.retrieve([point_id(p) for p in product_ids])}
     results = [Result.from_hit(by_id[p]) for p in product_ids if p in by_id]
     for r in results:
         r.score = None  # not a search: there is no similarity to show
