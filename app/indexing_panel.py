@@ -123,8 +123,8 @@ def show_report(report: dict) -> None:
             st.warning(f"{len(photos['skipped'])} file{'' if len(photos['skipped']) == 1 else 's'} in the zip "
                        "{} skipped: only photos (.jpg, .jpeg, .png, .webp, .gif) inside the zip's own folder are "
                        "imported.".format("was" if len(photos["skipped"]) == 1 else "were"))
-            st.dataframe(pd.DataFrame(photos["skipped"], columns=["File in the zip", "Why it was skipped"]),
-                         hide_index=True, width="stretch")
+            lines = skipped_lines(photos["skipped"])
+            st.code("\n".join(lines), language=None, wrap_lines=True, height=300 if len(lines) > 12 else "content")
     for warning in report["warnings"]:  # they quote CSV values (headers, ids)
         st.warning(md(warning))
     if report["failed"]:
@@ -142,6 +142,20 @@ def catalog_lines(catalog: dict) -> list[str]:
     kinds = [f"**{label}** {md(', '.join(catalog.get(key, []))) or '–'}"
              for label, key in (("Filters", "filters"), ("Numbers", "numbers"), ("Text", "text"))]
     return [f"**Format** {md(catalog.get('format', '?'))} · **Columns** {mapping or '–'}", " · ".join(kinds)]
+
+
+MAX_SKIPPED_SHOWN = 200
+
+
+def skipped_lines(skipped: list) -> list[str]:
+    """'name: reason' per skipped zip member, as plain text (a code block: a member's name is never markup);
+    control characters in a name (a newline would fake a line) show as '?'."""
+    import re
+
+    lines = [re.sub(r"[\x00-\x1f\x7f]", "?", f"{name}: {reason}") for name, reason in skipped[:MAX_SKIPPED_SHOWN]]
+    if len(skipped) > MAX_SKIPPED_SHOWN:
+        lines.append(f"... and {len(skipped) - MAX_SKIPPED_SHOWN:,} more")
+    return lines
 
 
 def photos_line(photos: dict) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import CatalogError
-from core.fields import IMAGE, PRODUCT_ID, ROLES, TITLE
+from core.fields import DESCRIPTION, IMAGE, PRODUCT_ID, ROLES, TITLE
 from core.formats import FORMATS
 from core.mapping_preview import HEAD_BYTES, MappingPreview, preview_bytes, preview_mapping
 from core.safe_text import md
@@ -23,6 +23,7 @@ from core.shopify import AGGREGATED
 NONE = "(none)"
 PREFIX = "map_"  # every key of this panel's state starts with it, so a new file starts from a clean slate
 GRID = 4         # role pickers per row
+ORDER = (PRODUCT_ID, TITLE, IMAGE, DESCRIPTION, *(r for r in ROLES if r not in (PRODUCT_ID, TITLE, IMAGE, DESCRIPTION)))
 ROLE_HELP = {PRODUCT_ID: "Required: one unique id per product.", TITLE: "A product needs a title or an image.",
              IMAGE: "A photo file name or path under the images folder, or an http(s) URL."}
 
@@ -36,6 +37,16 @@ class MappingChoice:
     ready: bool = True
     preview: MappingPreview | None = None
 
+    @property
+    def photos_behind_urls(self) -> bool:
+        """The first rows' photos are http(s) URLs: the indexer fetches them, no images folder is needed."""
+        preview = self.preview
+        if preview is None or IMAGE not in preview.mapping or not preview.rows:
+            return False
+        i = preview.header.index(preview.mapping[IMAGE])
+        values = [row[i].strip().lower() for row in preview.rows if len(row) > i and row[i].strip()]
+        return bool(values) and all(v.startswith(("http://", "https://")) for v in values)
+
 
 def panel(uploaded, csv_path: str) -> MappingChoice | None:
     """The mapping step for the uploaded CSV, else the CSV path; None when neither is chosen."""
@@ -47,7 +58,7 @@ def panel(uploaded, csv_path: str) -> MappingChoice | None:
     if source is None:
         return None
     corrections: dict[str, str | None] = st.session_state.setdefault(f"{PREFIX}corrections", {})
-    box = st.container(border=True)
+    box = st.container(border=True, key="mapping_step")
     name = uploaded.name if uploaded is not None else csv_path
     box.markdown(f"**Columns of {md(name)}**")
     chosen = st.session_state.get(f"{PREFIX}format", "auto")
@@ -58,9 +69,12 @@ def panel(uploaded, csv_path: str) -> MappingChoice | None:
     except CatalogError as exc:
         box.error(md(exc))
         return MappingChoice(chosen, {}, ready=False)
-    box.selectbox("Format", FORMATS, key=f"{PREFIX}format",
-                  format_func=lambda f: f"auto (detected: {preview.detected})" if f == "auto" else f,
-                  help="Detected from the header; pick one when the detection is wrong.")
+    picker, hint = box.columns([1, GRID - 1], vertical_alignment="bottom")
+    picker.selectbox("Format", FORMATS, key=f"{PREFIX}format",
+                     format_func=lambda f: f"auto (detected: {preview.detected})" if f == "auto" else f,
+                     help="Detected from the header; pick one when the detection is wrong.")
+    hint.caption("Pick the column that holds each kind of value: product\\_id is required, and a title or an "
+                 "image. The table below shows the file's first rows under the roles they will fill.")
     _role_pickers(box, preview, corrections)
     box.caption(_columns_caption(preview))
     for note in _unmet(preview, corrections) + preview.notes:
@@ -91,11 +105,14 @@ def correct(corrections: dict[str, str | None], role: str, header: str | None) -
 
 
 def preview_frame(preview: MappingPreview) -> pd.DataFrame:
-    """The first rows as text under the file's own headers (made unique; a short or long row fitted)."""
+    """The first rows as text under the file's own headers, each with the role it fills ('Cost → price');
+    headers made unique, a short or long row fitted."""
+    role_of = {h: role for role, h in preview.mapping.items()}
     names, seen = [], {}
     for h in preview.header:
         seen[h] = seen.get(h, 0) + 1
-        names.append(h if seen[h] == 1 else f"{h} ({seen[h]})")
+        name = h if seen[h] == 1 else f"{h} ({seen[h]})"
+        names.append(f"{name} → {role_of[h]}" if seen[h] == 1 and h in role_of else name)
     width = len(names)
     rows = [(list(r) + [""] * width)[:width] for r in preview.rows]
     return pd.DataFrame(rows, columns=names, dtype=str)
@@ -121,7 +138,7 @@ def _role_pickers(box, preview: MappingPreview, corrections: dict[str, str | Non
     options = [NONE, *dict.fromkeys(preview.header)]
     locked = AGGREGATED if preview.format == "shopify" else {}
     grid = box.columns(GRID)
-    for n, role in enumerate(ROLES):
+    for n, role in enumerate(ORDER):
         key = f"{PREFIX}role_{role}"
         st.session_state[key] = preview.mapping.get(role, NONE)  # set before the widget: what will be used
         help = f"In a Shopify export {role} comes from {locked[role]}." if role in locked else ROLE_HELP.get(role)
@@ -135,11 +152,12 @@ def _changed(role: str) -> None:
 
 
 def _columns_caption(preview: MappingPreview) -> str:
-    other = [f"{md(h)} ({md(k)})" for h, k in preview.extras.items()]
-    parts = ["product\\_id is required, and a title or an image"]
+    """Where the columns without a role go, and the fallback photo column."""
+    other = [f"{md(h)} (as {md(k)})" for h, k in preview.extras.items()]
+    parts = [("Columns without a role are kept as fields of their own, filters, numbers or text by their values: "
+              + ", ".join(other)) if other else "Every column has a role"]
     if preview.fallback_image:
-        parts.append(f"photo when the image is missing: {md(preview.fallback_image)}")
-    parts.append("other columns are kept as fields: " + ", ".join(other) if other else "no other columns")
+        parts.append(f"the photo when the image column's cannot be used: {md(preview.fallback_image)}")
     return "; ".join(parts) + "."
 
 

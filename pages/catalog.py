@@ -56,7 +56,7 @@ if go.button("Index catalogue", type="primary", key="idx_go"):
             shown_name = uploaded.name
             if photos is not None:
                 photos_zip, images_dir = photos, str(indexing_panel.photos_folder(uploaded.name, config))
-            elif not images_dir:
+            elif not images_dir and not choice.photos_behind_urls:
                 note = "No images folder was given for the uploaded CSV: its products are indexed from their text only."
 # With no index yet, the first-run notice above already offers the sample: one button, not two.
 if meta and sample.button(indexing_panel.SAMPLE_BUTTON, key="idx_sample"):

@@ -150,6 +150,15 @@ def test_the_report_lines_say_format_mapping_and_kinds_with_headers_as_text():
     assert catalog_lines({}) == []
 
 
+def test_skipped_zip_members_are_plain_text_lines_and_a_long_list_is_cut():
+    from app.indexing_panel import skipped_lines
+
+    assert skipped_lines([("a\nb.jpg", "encrypted"), ("x.txt", "not a photo (.txt)")]) == [
+        "a?b.jpg: encrypted", "x.txt: not a photo (.txt)"]
+    lines = skipped_lines([(f"{i}.txt", "not a photo (.txt)") for i in range(205)])
+    assert len(lines) == 201 and lines[199] == "199.txt: not a photo (.txt)" and lines[-1] == "... and 5 more"
+
+
 # ---- the page (AppTest) ---------------------------------------------------------------------------------------
 
 def roles(at) -> dict[str, str]:
@@ -169,6 +178,8 @@ def test_choosing_a_file_shows_its_detected_format_mapping_and_first_rows(app_se
     assert roles(at) == {"product_id": "SKU", "title": "Name", "colour": "Color", "image": "Photo"}
     assert at.selectbox(key="map_role_price").options == ["(none)", "SKU", "Name", "Color", "Photo"]
     assert at.dataframe[0].value.values.tolist() == KNOWN_ROWS
+    assert list(at.dataframe[0].value.columns) == ["SKU → product_id", "Name → title", "Color → colour",
+                                                   "Photo → image"]
     assert [shown(m.value) for m in at.markdown if "Columns of" in m.value] == [f"**Columns of {catalog}**"]
 
 
@@ -299,6 +310,29 @@ def test_photos_behind_urls_are_fetched_when_indexing_from_the_page(app_settings
     assert len(list((app_settings.data_dir / "image-cache").rglob("*"))) > 0
 
 
+def test_an_uploaded_feed_with_photo_urls_is_not_called_text_only(app_settings, monkeypatch, photo_server):
+    monkeypatch.setenv("LENS_ALLOW_PRIVATE_URLS", "1")
+    base = f"http://127.0.0.1:{photo_server.server_address[1]}"
+    data = csv_bytes(KNOWN, [[r[0], r[1], r[2], f"{base}/{r[0].lower()}.jpg"] for r in KNOWN_ROWS])
+    at = _upload(start("pages/catalog.py"), data, None).run()
+    at.button(key="idx_go").click().run()
+    assert not at.exception and not at.error and not at.warning
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Indexed"], metrics["Text only"]) == ("3", "0")
+
+
+def test_hostile_headers_show_as_text_in_the_mapping_step(app_settings, tmp_path):
+    hostile = "![x](http://127.0.0.1:9/x.png)"
+    path = tmp_path / "hostile.csv"
+    path.write_bytes(csv_bytes(["Ref", "Name", hostile], [["1", "Dress", "y"]]))
+    at = start("pages/catalog.py")
+    at.text_input(key="idx_csv").input(str(path)).run()
+    shown_text = [e.value for e in (*at.markdown, *at.caption, *at.error)]
+    assert any(hostile in shown(v) for v in shown_text)  # it is there, to be read ...
+    assert [v for v in shown_text if "](http" in v] == []  # ... and never an image
+    assert at.selectbox(key="map_role_price").options == ["(none)", "Ref", "Name", hostile]
+
+
 def _upload(at, csv_data: bytes, zip_data: bytes | None, zip_name: str = "photos.zip"):
     at.file_uploader(key="idx_upload").upload("items.csv", csv_data, "text/csv")
     if zip_data is not None:
@@ -319,8 +353,7 @@ def test_an_uploaded_zip_becomes_the_uploads_images_folder_and_skipped_files_are
     assert any(shown(m.value) == "**Photos** 3 photos extracted from photos.zip" for m in at.markdown)
     assert [w.value for w in at.warning] == ["2 files in the zip were skipped: only photos (.jpg, .jpeg, .png, .webp, "
                                              ".gif) inside the zip's own folder are imported."]
-    assert at.dataframe[-1].value.values.tolist() == [["../evil.jpg", "path leaves the folder (..)"],
-                                                      ["notes.txt", "not a photo (.txt)"]]
+    assert [c.value for c in at.code] == ["../evil.jpg: path leaves the folder (..)\nnotes.txt: not a photo (.txt)"]
     uploads = app_settings.data_dir / "uploads"
     assert everything(uploads) == {"items.csv", "items-photos", "items-photos/d1.jpg", "items-photos/t2.jpg",
                                    "items-photos/shoes", "items-photos/shoes/s3.jpg"}
