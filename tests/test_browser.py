@@ -25,6 +25,8 @@ def test_typing_a_query_shows_result_photos(served_app, browser, tmp_path):
     box = wait.until(EC.element_to_be_clickable(
         (By.CSS_SELECTOR, 'input[aria-label="Describe what you are looking for"]')))
     box.send_keys("red dress", Keys.ENTER)
+    # With no query the page already lists the catalogue's six photos: wait for the search itself first.
+    wait.until(lambda d: "q=red+dress" in d.current_url or "q=red%20dress" in d.current_url)
 
     def loaded_photos(driver):
         images = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stImage"] img')
