@@ -25,7 +25,7 @@ from core.formats import RowProblem, plan_layout, read_records, snake_case
 FILTER_FIELDS = STANDARD_FILTERS
 __all__ = ["FILTER_FIELDS", "INTERNAL_KEYS", "RESERVED_KEYS", "Catalog", "ImageResolver", "Product", "RowProblem",
            "product_text", "read_catalog", "snake_case"]
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 MAX_TEXT_WORDS = 40  # CLIP's limit is 77 BPE tokens; 40 words stays well inside it, truncation guards the rest.
 TEXT_ATTRIBUTES = (COLOUR, PRODUCT_TYPE, GENDER, USAGE, SUB_CATEGORY, CATEGORY, BRAND)
 

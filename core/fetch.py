@@ -98,8 +98,11 @@ def _addresses(host: str, port: int) -> list[str]:
 def _is_private(address: str) -> bool:
     """True for loopback, private, link-local, multicast, reserved, unspecified or otherwise non-global addresses."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 reaches 127.0.0.1
+    if isinstance(ip, ipaddress.IPv6Address):
+        # ::ffff:127.0.0.1 reaches 127.0.0.1; 6to4 (2002::/16) and Teredo addresses wrap an IPv4 address too
+        wrapped = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if wrapped is not None:
+            return _is_private(str(wrapped)) or not ip.is_global
     return (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_reserved
             or ip.is_unspecified or not ip.is_global)  # not global: e.g. 100.64/10, where cloud metadata lives
 
@@ -133,6 +136,7 @@ class ImageFetcher:
         self.allow_private, self.timeout, self.max_bytes = allow_private, timeout, max_bytes
         self.per_host, self.retries, self.backoff, self.refresh = per_host, retries, backoff, refresh
         self._lock = threading.Lock()
+        self._fresh: set[str] = set()  # URLs fetched or revalidated by this fetcher (its run)
         self._pools: OrderedDict[tuple, urllib3.HTTPConnectionPool] = OrderedDict()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
 
@@ -148,7 +152,7 @@ class ImageFetcher:
     def fetch(self, url: str) -> bytes:
         """The image bytes: from the cache when present (with refresh=True, revalidated with If-None-Match / If-Modified-Since; 304 keeps the cache), else downloaded and cached. Raises core.errors.ImageRejected(reason) on any failure."""
         hit = self._load(url)
-        if hit and not self.refresh:
+        if hit and (not self.refresh or url in self._fresh):  # revalidated once per run is enough
             return hit[0]
         conditional = {}
         if hit and hit[1].get("etag"):
@@ -157,11 +161,13 @@ class ImageFetcher:
             conditional["If-Modified-Since"] = hit[1]["last_modified"]
         status, headers, body = self._follow(url, conditional)
         if status == 304 and hit:
+            self._fresh.add(url)
             return hit[0]
         if status == 304:
             raise ImageRejected("HTTP 304 without a cached copy")
         _check_signature(body)
         self._store(url, body, headers)
+        self._fresh.add(url)
         return body
 
     def close(self) -> None:

@@ -97,13 +97,20 @@ class Schema:
         return {"keyword": list(self.keyword), "number": list(self.number), "text": list(self.text),
                 "flags": list(self.flags)}
 
-    def merged(self, other: "Schema") -> "Schema":
-        """Fields of both (an incremental run may add columns; fields already indexed stay filterable)."""
+    def merged(self, newer: "Schema") -> "Schema":
+        """Fields of both: a field the newer catalogue has takes its newer kind (its values were just rewritten
+        as that kind); a field only the older one had keeps its kind, so no filter disappears."""
         def union(a, b):
             return tuple(dict.fromkeys((*a, *b)))
-        number = union(self.number, other.number)
-        keyword = tuple(k for k in union(self.keyword, other.keyword) if k not in number)
-        return Schema(keyword, number, union(self.text, other.text), union(self.flags, other.flags))
+        kind = {**{f: "keyword" for f in self.keyword}, **{f: "number" for f in self.number},
+                **{f: "text" for f in self.text}}
+        kind.update({f: "keyword" for f in newer.keyword})
+        kind.update({f: "number" for f in newer.number})
+        kind.update({f: "text" for f in newer.text})
+        every = union(union(self.keyword, newer.keyword), union(union(self.number, newer.number),
+                                                                 union(self.text, newer.text)))
+        return Schema(*(tuple(f for f in every if kind[f] == k) for k in ("keyword", "number", "text")),
+                      tuple(f for f in union(self.flags, newer.flags) if kind.get(f) == "keyword"))
 
     @property
     def extra_keyword(self) -> tuple[str, ...]:

@@ -70,6 +70,11 @@ URL_WORKERS = 16  # photos behind URLs: threads waiting on the network, not on t
 def _image_digest(product: Product, fetcher) -> str:
     if product.image_url:
         # A cached photo stands for its URL; an uncached one (new, or failed last time) must be fetched.
+        if fetcher is not None and fetcher.refresh:
+            try:  # revalidated now (ETag / Last-Modified): a photo changed behind the same URL is embedded again
+                return hashlib.sha256(fetcher.fetch(product.image_url)).hexdigest()
+            except ImageRejected:
+                pass  # the server failed: keep the cached photo rather than lose it
         digest = fetcher.cached(product.image_url) if fetcher else None
         return digest or f"uncached:{product.image_url}"
     if product.image_file is None:

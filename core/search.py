@@ -384,8 +384,7 @@ def browse(store: ProductStore, filters: Filters | None = None, sort: SortKey | 
     else:
         check_sort(sort, schema)
         having = store.count(filters.plus(ranges={sort.field: (None, None)}))
-        hits = store.query(Ordered(sort.field, sort.descending), filters, limit=limit, offset=offset) \
-            if offset < having else []
+        hits = _ordered_page(store, filters, sort, limit, offset) if offset < having else []
         if len(hits) < limit:
             hits += store.query(None, filters.plus(lacking=[sort.field]), limit=limit - len(hits),
                                 offset=max(0, offset - having))
@@ -393,6 +392,23 @@ def browse(store: ProductStore, filters: Filters | None = None, sort: SortKey | 
     for i, r in enumerate(results):
         r.score, r.rank = None, offset + i + 1
     return Page(results, total)
+
+
+def _ordered_page(store: ProductStore, filters: Filters, sort: SortKey, limit: int, offset: int) -> list[Hit]:
+    """One page of products ordered by a number field, the same on every call.
+
+    The engine breaks ties between equal values arbitrarily, and differently from one call to the next, so
+    paging its ordered list by offset repeats some products and skips others. Here everything before the
+    page's last value comes from one ordered query (whole groups of values, so its set is fixed), and the
+    products that share that last value come in id order, which is stable.
+    """
+    head = store.query(Ordered(sort.field, sort.descending), filters, limit=offset + limit)
+    if not head:
+        return []
+    last = float(head[-1].payload[sort.field])
+    before = [h for h in head if float(h.payload[sort.field]) != last]
+    ties = store.query(None, filters.plus(ranges={sort.field: (last, last)}), limit=offset + limit - len(before))
+    return (before + ties)[offset:offset + limit]
 
 
 def facets(store: ProductStore, filters: Filters | None = None, fields=None) -> dict[str, list[tuple[str, int]]]:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from core.catalog import IMAGE_EXTENSIONS
 from core.errors import CatalogError
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
 CHUNK = 1 << 20
 DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -120,7 +122,7 @@ def _extract(archive, info, target: Path, report: ExtractReport, written: list[P
                                        "nothing was imported")
                 out.write(chunk)
         os.replace(part, dest)
-    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, zlib.error, lzma.LZMAError) as exc:
         part.unlink(missing_ok=True)
         report.skipped.append((info.filename, f"damaged or unsupported in the zip ({exc})"))
         return

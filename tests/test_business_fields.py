@@ -145,3 +145,40 @@ def test_result_reads_business_fields_safely(shop):
                         ("data:text/html,x", ""), ("/etc/passwd", ""), ("HTTP://EXAMPLE.COM/x", "HTTP://EXAMPLE.COM/x")]:
         a.payload["link"] = link
         assert a.link == shown
+
+
+def test_sorted_pages_never_repeat_or_skip_products_that_share_a_price(store):
+    """The engine orders equal prices arbitrarily from call to call; pages must still cover each product once."""
+    store.ensure("hand-made", 4)
+    store.add_fields(SCHEMA)
+    points = [StoredPoint(point_id(f"p{i}"), {"image": _vec(i / 1000), "text": _vec(0)},
+                          {"product_id": f"p{i}", "brand": "A" if i % 3 else "B", "price": float(10 * (i % 3))})
+              for i in range(900)]
+    store.upsert(points)
+    for sort in ("price", "-price"):
+        pages = [browse(store, Filters.of({"brand": ["A"]}), SortKey.parse(sort), limit=50, offset=o).results
+                 for o in range(0, 600, 50)]
+        seen = [r.product_id for page in pages for r in page]
+        assert len(seen) == len(set(seen)) == 600
+        prices = [r.number("price") for page in pages for r in page]
+        assert prices == sorted(prices, reverse=sort.startswith("-"))
+
+
+def test_a_column_that_changes_kind_between_runs_is_filtered_as_its_new_kind(store, embedder, tmp_path):
+    from core.indexer import index_catalog
+
+    csv_path = tmp_path / "items.csv"
+    csv_path.write_text("sku,title,weight\na,Dress A,2\nb,Dress B,3\nc,Dress C,4\n")
+    index_catalog(csv_path, None, embedder, store)
+    assert store.schema().number == ("weight",)
+    assert [r.product_id for r in browse(store, sort=SortKey.parse("-weight")).results] == ["c", "b", "a"]
+    csv_path.write_text("sku,title,weight\na,Dress A,2\nb,Dress B,n/a\nc,Dress C,4\n")
+    report = index_catalog(csv_path, None, embedder, store)
+    assert (report.updated, report.indexed) == (3, 0)  # attributes rewritten, nothing embedded again
+    schema = store.schema()
+    assert "weight" in schema.keyword and "weight" not in schema.number
+    assert facets(store)["weight"] == [("2", 1), ("4", 1), ("n/a", 1)]
+    assert [r.product_id for r in browse(store, Filters.of({"weight": ["n/a", "4"]}), limit=5).results] in (
+        ["b", "c"], ["c", "b"])
+    with pytest.raises(BadQuery, match="cannot sort by 'weight'"):
+        browse(store, sort=SortKey.parse("weight"))

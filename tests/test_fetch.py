@@ -145,7 +145,8 @@ def test_any_private_address_among_the_resolved_ones_refuses(monkeypatch):
     ("127.0.0.1", True), ("10.0.0.1", True), ("172.16.5.4", True), ("192.168.1.1", True),
     ("169.254.169.254", True), ("100.100.100.200", True), ("0.0.0.0", True), ("224.0.0.1", True),
     ("240.0.0.1", True), ("::1", True), ("::", True), ("fe80::1%eth0", True), ("fc00::1", True),
-    ("::ffff:127.0.0.1", True), ("::ffff:10.0.0.1", True),
+    ("::ffff:127.0.0.1", True), ("::ffff:10.0.0.1", True), ("2002:7f00:1::1", True), ("2002:a00:1::1", True),
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", True),  # Teredo wrapping 127.0.0.1 (obfuscated)
     ("93.184.216.34", False), ("8.8.8.8", False), ("2606:4700:4700::1111", False), ("::ffff:8.8.8.8", False)])
 def test_address_classification(address, private):
     assert fetch_module._is_private(address) is private

@@ -4,6 +4,7 @@ then brand filters, price ranges and price sorting give exactly the right produc
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -70,12 +71,20 @@ class PhotoHandler(BaseHTTPRequestHandler):
         if name == "page.jpg":
             return self._send(200, b"<!doctype html><html><body>Not found</body></html>", "image/jpeg")
         if name in PHOTOS:
-            return self._send(200, PHOTOS[name], "image/jpeg")
+            etag = f'"{hashlib.sha256(PHOTOS[name]).hexdigest()[:16]}"'
+            if self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return
+            return self._send(200, PHOTOS[name], "image/jpeg", etag)
         self._send(404, b"no such photo", "text/plain")
 
-    def _send(self, status: int, body: bytes, kind: str) -> None:
+    def _send(self, status: int, body: bytes, kind: str, etag: str = "") -> None:
         self.send_response(status)
         self.send_header("Content-Type", kind)
+        if etag:
+            self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -248,3 +257,17 @@ def test_a_mapping_naming_a_missing_column_is_a_clear_error(tmp_path, tiny_clip)
                "product_id=SKU,title=Nom")
     assert out.returncode == 2 and "Nom" in out.stderr and "SKU, Name, Photo" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_refresh_images_revalidates_and_re_embeds_only_a_photo_that_changed(tmp_path, tiny_clip, photo_server,
+                                                                              monkeypatch):
+    catalog = shopify_export(tmp_path, photo_server.url)
+    env = _env(tmp_path / "data", tiny_clip, LENS_ALLOW_PRIVATE_URLS="1")
+    assert _cli(env, "index", "--catalog", str(catalog)).returncode == 0
+    monkeypatch.setitem(PHOTOS, "tee.jpg", _jpeg("Tshirts", "Red"))  # a new photo behind the same URL
+    plain = json.loads(_cli(env, "index", "--catalog", str(catalog), "--json").stdout)
+    assert (plain["unchanged"], plain["indexed"]) == (4, 0) and photo_server.total() == 4  # the cache is trusted
+    refreshed = json.loads(_cli(env, "index", "--catalog", str(catalog), "--refresh-images", "--json").stdout)
+    assert (refreshed["unchanged"], refreshed["indexed"]) == (3, 1)
+    # one conditional request per photo; the changed one is downloaded once and not asked for again
+    assert photo_server.requests == {"dress-red.jpg": 2, "tee.jpg": 2, "sandal.jpg": 2, "watch.jpg": 2}

@@ -147,3 +147,26 @@ def test_a_corrupt_or_non_zip_upload_is_a_catalog_error(tmp_path, content):
     with pytest.raises(CatalogError, match="^not a zip file"):
         extract_photos(tmp_path / "upload.zip", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_member_with_a_corrupt_deflate_stream_is_skipped_not_fatal(tmp_path):
+    path = build(tmp_path / "photos.zip", {"a.jpg": PHOTO * 4, "b.jpg": PHOTO})
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        first = zf.getinfo("a.jpg")
+    start = first.header_offset + 30 + len(first.filename)  # the local header is 30 bytes plus the name
+    raw[start:start + 8] = b"\xff" * 8  # garbage where the deflate stream begins
+    path.write_bytes(bytes(raw))
+    report = extract_photos(path, tmp_path / "out")
+    assert report.extracted == 1 and [name for name, _ in report.skipped] == ["a.jpg"]
+    assert report.skipped[0][1].startswith("damaged or unsupported in the zip")
+    assert everything(tmp_path / "out") == {"b.jpg"}
+
+
+def test_gif_photos_from_a_zip_are_found_by_the_catalogue(tmp_path):
+    from core.catalog import ImageResolver
+
+    build(tmp_path / "photos.zip", {"shop/p1.gif": b"GIF89a" + bytes(40)})
+    extract_photos(tmp_path / "photos.zip", tmp_path / "out")
+    path, problem = ImageResolver(tmp_path / "out").resolve("p1", "")
+    assert problem is None and path.name == "p1.gif"
