@@ -213,8 +213,31 @@ def plan_layout(header: list[str], delimiter_name: str = "comma", format: str = 
     for i, name in enumerate(header):
         if i not in taken and i not in layout.extras:
             layout.extras[i] = field_key(name, i)
+    _rekey_displaced(layout, columns)
     _refuse_clashes(layout)
     return layout
+
+
+def _rekey_displaced(layout: Layout, columns: dict[str, str]) -> None:
+    """An extra column named like a role the user's mapping gave to another column keeps its data as <role>_column.
+
+    Mapping title=Name takes the role from a column headed 'Title', which then stays an extra column; under its
+    own key, 'title', it would overwrite the title the user chose. A user correcting the mapping in the app
+    cannot rename the file's columns, so the column steps aside rather than refusing the file. A clash nobody
+    mapped (a fashion file with both ProductTitle and Title) is still refused by _refuse_clashes.
+    """
+    mapped = {role for role in columns if role in layout.roles}
+    taken = {*layout.roles, *RESERVED_KEYS, IMAGE_URL, *layout.kinds, *layout.extras.values()}
+    for i, key in sorted(layout.extras.items()):
+        if key not in mapped:
+            continue
+        new, n = f"{key}_column", 2
+        while new in taken:
+            new, n = f"{key}_column_{n}", n + 1
+        layout.extras[i] = new
+        taken.add(new)
+        layout.notes.append(f"column '{layout.header[i]}' is kept as {new}: the column mapping gives {key} to "
+                            f"'{layout.header[layout.roles[key]]}'")
 
 
 def _plan_fashion(layout: Layout, by_key: dict[str, int]) -> None:
@@ -376,7 +399,7 @@ def _type_extras(layout: Layout, records: list[Record]) -> list[str]:
         if kind == "number":
             for r in records:
                 if key in r.values:
-                    r.values[key] = float(r.values[key])
+                    r.values[key] = parse_number(r.values[key])  # finite: column_kind counted it a number
     return notes
 
 

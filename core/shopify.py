@@ -202,8 +202,13 @@ def _inventory(values: dict, variants: list, cell, note) -> None:
             continue
         if qty is not None:
             quantities.append(max(qty, 0.0))
-    if quantities:
-        values[INVENTORY] = float(sum(quantities))
+    if not quantities:
+        return
+    total = float(sum(quantities))
+    if math.isfinite(total):  # two variants of 1e308 each add up to infinity, which the store refuses
+        values[INVENTORY] = total
+    else:
+        note("inventory of its variants adds up to more than a finite number; kept without it")
 
 
 def _options(layout: Layout, values: dict, rows: list, variants: list, cell, cols: dict[str, int]) -> None:
@@ -231,6 +236,7 @@ def _options(layout: Layout, values: dict, rows: list, variants: list, cell, col
 
 def _position(text: str) -> float:
     try:
-        return float(text)
+        position = float(text)
     except ValueError:
         return math.inf  # an image without a position comes after those with one, in file order
+    return position if math.isfinite(position) else math.inf  # 'nan' would make the order arbitrary

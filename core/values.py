@@ -12,10 +12,14 @@ Price formats (a decision, kept in one place):
   unambiguous symbols EUR, GBP, JPY, INR (a prefix or suffix: "€12,50"). "$" is read as an amount without a
   currency: it is shared by USD, CAD, AUD and others, and guessing would mislabel a feed.
 - Negative amounts, words ("abc", "free") and exponents are refused.
+
+Every number read here is finite: float() reads '1e999', or a price of 400 digits, as infinity, and the vector
+store refuses an infinite payload value for the whole batch, so one such cell would abort every index run.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from html import unescape
 from html.parser import HTMLParser
@@ -71,21 +75,28 @@ def _amount(text: str) -> float:
         raise ValueError("is negative")
     if not re.fullmatch(r"\+?(\d+\.?\d*|\.\d+)", s):
         raise ValueError("is not a number")
-    return float(s)
+    return _finite(float(s))
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("is not a finite number")
+    return value
 
 
 def parse_number(text: str) -> float | None:
     """A plain number cell: '' -> None, '-3' -> -3.0, '4.5' -> 4.5.
 
     Raises ValueError("is not a number") for anything else, including 'nan', 'inf' and '1_000' (which float()
-    would take) and '1,299' (in a column that is not a price, a comma may as well separate two values).
+    would take) and '1,299' (in a column that is not a price, a comma may as well separate two values), and
+    ValueError("is not a finite number") for '1e999', which float() reads as infinity.
     """
     text = text.strip()
     if not text:
         return None
     if not NUMBER.fullmatch(text):
         raise ValueError("is not a number")
-    return float(text)
+    return _finite(float(text))
 
 
 def parse_price(text: str) -> tuple[float | None, str | None]:
@@ -175,14 +186,17 @@ def html_to_text(html: str) -> str:
 def column_kind(header: str, values: list[str]) -> tuple[str, str | None]:
     """('number' | 'keyword' | 'text', note) for a column the catalogue does not name a role for.
 
-    number: every non-empty value is a plain number (no leading zeros: '00123' is a code; and never a column
-    named like an id or a category, such as gtin, sku or google_product_category). keyword: at most 200
+    number: every non-empty value is a plain, finite number (no leading zeros: '00123' is a code; and never a
+    column named like an id or a category, such as gtin, sku or google_product_category). keyword: at most 200
     distinct short values, and either at most half as many distinct values as rows, or a small file (20 rows
-    or fewer), and no links. Otherwise text. A column that mixes numbers and words is not a number, and says so.
+    or fewer), and no links. Otherwise text. A column that mixes numbers and words is not a number, and says so;
+    so does a column of numbers with one that float() reads as infinity ('1e400'), which is kept as written.
     """
     if not values:
         return "text", None
-    numbers = sum(1 for v in values if NUMBER.fullmatch(v) and not re.fullmatch(r"[+-]?0\d+", v))
+    numeric = [v for v in values if NUMBER.fullmatch(v) and not re.fullmatch(r"[+-]?0\d+", v)]
+    infinite = [v for v in numeric if not math.isfinite(float(v))]
+    numbers = len(numeric) - len(infinite)
     id_like = ID_LIKE.search(re.sub(r"[^0-9a-z]", "", header.lower())) is not None
     if numbers == len(values) and not id_like:
         return "number", None
@@ -191,7 +205,10 @@ def column_kind(header: str, values: list[str]) -> tuple[str, str | None]:
                and distinct <= KEYWORD_MAX_DISTINCT and (2 * distinct <= len(values) or len(values) <= FEW_ROWS)
                and max(len(v) for v in values) <= KEYWORD_MAX_CHARS)
     kind = "keyword" if bounded else "text"
+    kept = "a keyword filter" if bounded else "text"
     note = None
-    if 0 < numbers < len(values) and not id_like:
-        note = f"column '{header}' mixes numbers and text: kept as {'a keyword filter' if bounded else 'text'}"
+    if infinite and len(numeric) == len(values) and not id_like:
+        note = f"column '{header}' has {shown(infinite[0])}, which is not a finite number: kept as {kept}"
+    elif 0 < numbers < len(values) and not id_like:
+        note = f"column '{header}' mixes numbers and text: kept as {kept}"
     return kind, note

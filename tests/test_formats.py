@@ -11,6 +11,7 @@ from core.catalog import product_text, read_catalog
 from core.errors import CatalogError
 from core.fields import ROLES, STANDARD_FILTERS
 from core.formats import detect_format, parse_availability, parse_columns, parse_number, parse_price
+from core.formats import plan_layout
 from core.values import category_levels, column_kind, html_to_text
 
 
@@ -113,6 +114,18 @@ def test_plain_numbers_refuse_what_float_would_take(text):
         parse_number(text)
 
 
+@pytest.mark.parametrize("text", ["1e999", "-1e999", "+1E400", "1" + "0" * 400])
+def test_plain_numbers_refuse_what_float_reads_as_infinity(text):
+    with pytest.raises(ValueError, match="^is not a finite number$"):
+        parse_number(text)
+
+
+@pytest.mark.parametrize("text", ["1" + "0" * 400, "USD " + "9" * 400, "1" + ",000" * 200])
+def test_prices_refuse_amounts_float_reads_as_infinity(text):
+    with pytest.raises(ValueError, match="^is not a finite number$"):
+        parse_price(text)
+
+
 @pytest.mark.parametrize("text, expected", [
     ("in stock", True), ("in_stock", True), ("In Stock", True), ("yes", True), ("out of stock", False),
     ("out_of_stock", False), ("preorder", False), ("backorder", False), ("no", False), ("", None),
@@ -151,6 +164,11 @@ def test_html_bodies_become_plain_text():
     ("Note", [f"note {i}" for i in range(30)], ("text", None)),      # 30 distinct of 30: not a filter
     ("Fit", ["slim", "loose"] * 15, ("keyword", None)),
     ("Page", ["https://a.example/1", "https://a.example/1"], ("text", None)),
+    ("Weight", ["1.5", "1e400"], ("keyword", "column 'Weight' has '1e400', which is not a finite number: kept as a "
+                                             "keyword filter")),
+    ("Weight", ["-1e999"], ("keyword", "column 'Weight' has '-1e999', which is not a finite number: kept as a "
+                                       "keyword filter")),
+    ("Weight", ["1", "abc", "1e400"], ("keyword", "column 'Weight' mixes numbers and text: kept as a keyword filter")),
 ])
 def test_extra_column_kinds(header, values, expected):
     assert column_kind(header, values) == expected
@@ -281,6 +299,25 @@ def test_shopify_bad_variant_price_is_a_note_and_the_product_is_still_indexed(tm
     assert "price" not in tee.payload and tee.payload["size"] == ["M", "L"] and tee.payload["inventory"] == 2.0
     assert catalog.problems == []
     assert "row 2, product tee: price 'abc' is not a number; that variant has no price" in catalog.report.notes
+
+
+def test_shopify_quantities_and_prices_too_big_for_a_number_are_notes_not_infinities(tmp_path):
+    huge = "1" + "0" * 400
+    rows = [_shopify_row("tee", "Tee", sku="T-1", qty="1e999", price=huge, compare="5"),
+            _shopify_row("tee", sku="T-2", qty="2", price="12", compare=huge),
+            _shopify_row("cap", "Cap", sku="C-1", qty="1e308", price="3"),
+            _shopify_row("cap", sku="C-2", qty="1e308", price="4")]
+    catalog = read_catalog(_write(tmp_path / "p.csv", SHOPIFY_HEADER, rows))
+    tee, cap = catalog.products
+    assert (tee.payload["price"], tee.payload["inventory"], tee.payload["in_stock"]) == (12.0, 2.0, "yes")
+    assert "compare_at_price" not in tee.payload
+    assert (cap.payload["price"], "inventory" in cap.payload, "in_stock" in cap.payload) == (3.0, False, False)
+    assert catalog.report.notes == [
+        "per-variant columns not kept (a product is a Handle): Variant SKU",
+        f"row 2, product tee: price '{huge[:40]}…' is not a finite number; that variant has no price",
+        f"row 3, product tee: compare-at price '{huge[:40]}…' is not a finite number; kept without it",
+        "row 2, product tee: inventory '1e999' is not a finite number; that variant's stock is unknown",
+        "row 4, product cap: inventory of its variants adds up to more than a finite number; kept without it"]
 
 
 def test_shopify_columns_mapping_cannot_move_aggregated_roles(shopify_export):
@@ -444,6 +481,73 @@ def test_value_problems_are_notes_capped_at_fifty(tmp_path):
     assert catalog.report.notes[0] == "row 2, product 0: price 'n/a' is not a number; kept without it"
     assert len(catalog.report.notes) == 51
     assert catalog.report.notes[-1] == "... and 10 more values that could not be read"
+
+
+def test_numbers_too_big_for_a_float_are_notes_and_never_reach_the_payload_as_infinity(tmp_path):
+    huge = "1" + "0" * 400
+    path = _write(tmp_path / "c.csv", ["id", "name", "price", "inventory", "rating", "weight"],
+                  [["1", "Tee", huge, "-1e999", "1e999", "1e400"],
+                   ["2", "Cap", "12", "3", "nan", "0.5"],
+                   ["3", "Hat", "5", "inf", "-inf", "2"]])
+    catalog = read_catalog(path)
+    assert [p.payload for p in catalog.products] == [
+        {"product_id": "1", "title": "Tee", "weight": "1e400", "image_path": ""},
+        {"product_id": "2", "title": "Cap", "price": 12.0, "inventory": 3.0, "in_stock": "yes", "weight": "0.5",
+         "image_path": ""},
+        {"product_id": "3", "title": "Hat", "price": 5.0, "weight": "2", "image_path": ""}]
+    assert catalog.problems == []
+    assert catalog.report.schema.number == ("price", "inventory")
+    assert "weight" in catalog.report.schema.keyword
+    assert catalog.report.notes == [
+        "column 'weight' has '1e400', which is not a finite number: kept as a keyword filter",
+        f"row 2, product 1: price '{huge[:40]}…' is not a finite number; kept without it",
+        "row 2, product 1: inventory '-1e999' is not a finite number; kept without it",
+        "row 2, product 1: rating '1e999' is not a finite number; kept without it",
+        "row 3, product 2: rating 'nan' is not a number; kept without it",
+        "row 4, product 3: inventory 'inf' is not a number; kept without it",
+        "row 4, product 3: rating '-inf' is not a number; kept without it"]
+
+
+# A user's mapping takes a role from the column named like it; that column stays, under a key beside the role.
+@pytest.mark.parametrize("header, columns, row, payload, note", [
+    (["id", "title", "name", "image"], {"title": "name"}, ["1", "internal", "Linen Shirt", ""],
+     {"product_id": "1", "title": "Linen Shirt", "title_column": "internal", "image_path": ""},
+     "column 'title' is kept as title_column: the column mapping gives title to 'name'"),
+    (["id", "Name", "Price", "Cost"], {"price": "Cost"}, ["1", "Tee", "20.00", "8.50"],
+     {"product_id": "1", "title": "Tee", "price": 8.5, "price_column": 20.0, "image_path": ""},
+     "column 'Price' is kept as price_column: the column mapping gives price to 'Cost'"),
+    (["sku", "title", "Brand", "vendor"], {"brand": "vendor"}, ["1", "Tee", "Acme Group", "Acme"],
+     {"product_id": "1", "title": "Tee", "brand": "Acme", "brand_column": "Acme Group", "image_path": ""},
+     "column 'Brand' is kept as brand_column: the column mapping gives brand to 'vendor'"),
+])
+def test_a_column_that_loses_its_role_to_a_mapping_is_kept_under_its_own_key(tmp_path, header, columns, row,
+                                                                            payload, note):
+    catalog = read_catalog(_write(tmp_path / "c.csv", header, [row]), columns=columns)
+    assert [p.payload for p in catalog.products] == [payload]
+    assert catalog.report.notes[0] == note
+    layout = plan_layout(header, columns=columns)
+    assert layout.notes == [note]
+    assert sorted(layout.extras.values()) == [k for k in payload if k.endswith("_column")]
+
+
+def test_a_displaced_column_key_steps_around_a_column_already_named_like_it():
+    layout = plan_layout(["id", "title", "name", "Title Column"], columns={"title": "name"})
+    assert layout.extras == {1: "title_column_2", 3: "title_column"}
+    assert layout.notes == ["column 'title' is kept as title_column_2: the column mapping gives title to 'name'"]
+
+
+def test_a_shopify_column_that_loses_its_role_to_a_mapping_is_kept_under_its_own_key(tmp_path):
+    header = ["Handle", "Title", "Display Name", "Season", "Collection", "Variant Price"]
+    rows = [["tee", "tee-v2-final", "Basic Tee", "SS24", "Summer", "12"]]
+    catalog = read_catalog(_write(tmp_path / "p.csv", header, rows),
+                           columns={"title": "Display Name", "season": "Collection"})
+    assert catalog.report.format == "shopify"
+    assert catalog.products[0].payload == {
+        "product_id": "tee", "title": "Basic Tee", "season": "Summer", "price": 12.0, "title_column": "tee-v2-final",
+        "season_column": "SS24", "image_path": ""}
+    assert catalog.report.notes[:2] == [
+        "column 'Title' is kept as title_column: the column mapping gives title to 'Display Name'",
+        "column 'Season' is kept as season_column: the column mapping gives season to 'Collection'"]
 
 
 def test_columns_mapping_overrides_detection(tmp_path):
