@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="catalogue format (default: detected from the header)")
     index.add_argument("--columns", default="", metavar="ROLE=HEADER,...",
                        help="map your column names to roles, e.g. product_id=SKU,title=Name,image=Photo")
+    index.add_argument("--shard", default="0/1", metavar="I/N",
+                       help="worker I of N (from 0): index only this worker's share of the products, so N "
+                            "machines can index one catalogue into one Qdrant server or cluster at once")
     index.add_argument("--refresh-images", action="store_true",
                        help="revalidate cached image URLs (ETag / Last-Modified) instead of trusting the cache")
     index.add_argument("--model", help="sentence-transformers model name or local folder (default: LENS_MODEL)")
@@ -221,13 +224,15 @@ def cmd_index(args, settings: Settings) -> int:
     from core.embedder import load_embedder
     from core.fetch import fetcher_for
     from core.formats import parse_columns
-    from core.indexer import check_inputs, index_catalog
+    from core.indexer import Shard, check_inputs, index_catalog, refuse_sharded_prune
     from core.store import open_store
 
     if args.batch_size is not None and args.batch_size < 1:
         raise LensError("--batch-size must be at least 1")
     check_inputs(args.catalog, args.images)  # a wrong path is reported at once, not after the model loads
     columns = parse_columns(args.columns) if args.columns else None
+    shard = Shard.parse(args.shard)
+    refuse_sharded_prune(args.prune, shard)  # before the model loads
     settings = settings.with_overrides(model=args.model, batch_size=args.batch_size)
     embedder = load_embedder(settings.model, settings.device)
     store = open_store(settings)
@@ -242,7 +247,8 @@ def cmd_index(args, settings: Settings) -> int:
     try:
         report = index_catalog(args.catalog, args.images, embedder, store, batch_size=settings.batch_size,
                                recreate=args.recreate, prune=args.prune, max_pixels=settings.max_pixels,
-                               progress=progress, format=args.format, columns=columns, fetcher=fetcher)
+                               progress=progress, format=args.format, columns=columns, fetcher=fetcher,
+                               shard=shard)
     except KeyboardInterrupt:
         bar.close()
         fetcher.close()
@@ -263,7 +269,8 @@ def cmd_index(args, settings: Settings) -> int:
     else:
         print(f"{report.total} rows: {report.indexed} indexed, {report.updated} updated, {report.unchanged} "
               f"unchanged, {report.text_only} text-only, {report.pruned} pruned, {report.failed_rows} failed "
-              f"in {report.seconds:.1f}s")
+              f"in {report.seconds:.1f}s" + (f"; {report.other_shards} left to the other workers"
+                                              if report.other_shards else ""))
         print(catalog_summary(report.catalog))
         for problem in report.failed:
             print(f"  row {problem.row} [{problem.product_id or '-'}]: {problem.reason}")

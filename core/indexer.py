@@ -30,6 +30,7 @@ class IndexReport:
     unchanged: int = 0
     text_only: int = 0
     pruned: int = 0
+    other_shards: int = 0     # products left to the other workers of a --shard run
     failed: list[RowProblem] = field(default_factory=list)
     catalog: dict = field(default_factory=dict)  # the format, the column mapping and what each column became
     seconds: float = 0.0
@@ -43,7 +44,8 @@ class IndexReport:
 
     def as_dict(self) -> dict:
         return {"total": self.total, "indexed": self.indexed, "updated": self.updated, "unchanged": self.unchanged,
-                "text_only": self.text_only, "pruned": self.pruned, "failed_rows": self.failed_rows,
+                "text_only": self.text_only, "pruned": self.pruned, "other_shards": self.other_shards,
+                "failed_rows": self.failed_rows,
                 "failed": [p.as_dict() for p in self.failed], "warnings": self.warnings, "catalog": self.catalog,
                 "seconds": round(self.seconds, 3), "stages": {k: round(v, 3) for k, v in self.stages.items()}}
 
@@ -114,23 +116,65 @@ def check_inputs(csv_path: Path, images_dir: Path | None) -> None:
         raise CatalogError(f"images folder not found: {images_dir}")
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Worker `index` of `count` (0-based): it indexes only the products whose id hashes to it."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        """'2/8' -> worker 2 of 8 (0-based, like Slurm array and Kubernetes Job completion indexes)."""
+        index, sep, count = (text or "").partition("/")
+        try:
+            shard = cls(int(index), int(count))
+        except ValueError:
+            shard = None
+        if not sep or shard is None or not 0 <= shard.index < shard.count:
+            raise CatalogError(f"--shard must look like i/n with 0 <= i < n (worker i of n, counted from 0), "
+                               f"got {text!r}")
+        return shard
+
+    def owns(self, product_id: str) -> bool:
+        """A stable hash of the product id (the same on every machine and Python), modulo the worker count."""
+        if self.count == 1:
+            return True
+        digest = hashlib.blake2b(str(product_id).encode("utf-8", "surrogateescape"), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % self.count == self.index
+
+
+@dataclass
+class Plan:
+    """What a run must do with each product: embed it, rewrite its attributes, or nothing."""
+
+    todo: list[Product] = field(default_factory=list)                 # new, or image / text / model changed
+    payload_only: list[tuple[str, Product]] = field(default_factory=list)  # (point id, product): attributes changed
+    unchanged: list[str] = field(default_factory=list)                # point ids
+    existing: dict = field(default_factory=dict)                      # product id -> (point id, fingerprint, hash)
+
+
 def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: ProductStore, *,
                   batch_size: int = 32, recreate: bool = False, prune: bool = False,
                   max_pixels: int = 40_000_000, progress: Progress | None = None,
                   workers: int | None = None, format: str = "auto", columns: dict | None = None,
-                  fetcher=None) -> IndexReport:
+                  fetcher=None, shard: Shard = Shard()) -> IndexReport:
     """Index a catalogue incrementally; safe to interrupt and re-run (each batch is written as it completes).
 
-    Photos behind http(s) URLs are fetched by `fetcher` (core.fetch.ImageFetcher) in the same streaming
-    pipeline as decoding, and cached, so a re-run fetches nothing it already has.
+    Stages, each timed in the report: read, plan (new, changed, payload-only, unchanged), embed (batches of
+    points), write, prune, publish. Photos behind http(s) URLs are fetched by `fetcher`
+    (core.fetch.ImageFetcher) in the same streaming pipeline as decoding, and cached, so a re-run fetches
+    nothing it already has. With a shard, this run indexes only its share of the products.
     """
     started = time.perf_counter()
     report = IndexReport()
     workers = workers or min(4, os.cpu_count() or 1)
     check_inputs(csv_path, images_dir)
+    refuse_sharded_prune(prune, shard)
 
     t = time.perf_counter()
     catalog = read_catalog(Path(csv_path), images_dir, format=format, columns=columns)
+    _take_share(catalog, shard, report)
     report.catalog = catalog.report.as_dict()
     report.total = catalog.total_rows
     report.failed.extend(catalog.problems)
@@ -138,43 +182,115 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
 
     store.ensure(embedder.name, embedder.dim, recreate=recreate)
     store.add_fields(catalog.report.schema)
-    with_urls = [p for p in catalog.products if p.image_url]
-    for product in with_urls:  # where the photo will be: thumbnails and the product view read it from there
-        product.payload[IMAGE_PATH] = str(fetcher.path_for(product.image_url)) if fetcher else ""
-        if fetcher is None:
-            product.image_problem = "photos behind URLs are not fetched by this caller (no image cache)"
-    if with_urls:
+    if any(p.image_url for p in catalog.products):
         workers = max(workers, URL_WORKERS)
+    _place_url_photos(catalog.products, fetcher)
 
     t = time.perf_counter()
-    existing = store.fingerprints()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        digests = list(pool.map(lambda p: _image_digest(p, fetcher), catalog.products))
-    todo: list[_Job] = []
-    unchanged_ids: list[str] = []
-    refused_under = decode_settings(max_pixels)
-    for product, digest in zip(catalog.products, digests):
-        stored = existing.get(product.product_id)
-        if stored and stored[1] in (fingerprint(embedder.name, product.text, digest),
-                                    fingerprint(embedder.name, product.text, f"{digest}|{refused_under}")):
-            unchanged_ids.append(stored[0])
-            if stored[2] != payload_hash(product.payload):
-                _rewrite_payload(store, stored[0], product)
-                report.updated += 1
-        else:
-            todo.append(_Job(product))
-    report.unchanged = len(unchanged_ids) - report.updated
-    report.stages["fingerprint"] = time.perf_counter() - t
+    plan = make_plan(catalog.products, store, embedder.name, fetcher, max_pixels, workers)
+    report.stages["plan"] = time.perf_counter() - t
+    _report_stored_text_only(plan, catalog.products, store, report)
 
-    # Unchanged products keep their stored image problem, so every run reports the same text-only rows.
-    if unchanged_ids:
-        by_id = {h.id: h.payload for h in store.retrieve(unchanged_ids)}
-        rows = {p.product_id: p.row for p in catalog.products}
-        for payload in by_id.values():
-            if payload.get(TEXT_ONLY):
-                report.text_only += 1
-                report.failed.append(RowProblem(rows.get(payload[PRODUCT_ID], 0), payload[PRODUCT_ID],
-                                                f"indexed text-only: {payload.get(IMAGE_PROBLEM, '')}"))
+    t = time.perf_counter()
+    for point, product in plan.payload_only:
+        _rewrite_payload(store, point, product)
+    report.updated = len(plan.payload_only)
+    report.unchanged = len(plan.unchanged)
+    write_s = time.perf_counter() - t
+
+    embed_s, t = 0.0, time.perf_counter()
+    if progress:
+        progress(0, len(plan.todo))
+    for points in embed_points(plan.todo, embedder, fetcher, max_pixels, batch_size, workers, report):
+        now = time.perf_counter()
+        embed_s += now - t
+        store.upsert(points)
+        t = time.perf_counter()
+        write_s += t - now
+        report.indexed += len(points)
+        if progress:
+            progress(report.indexed, len(plan.todo))
+    report.stages["embed"] = embed_s
+    report.stages["write"] = write_s
+
+    t = time.perf_counter()
+    if prune:
+        prune_missing(catalog, plan.existing, store, report)
+    report.stages["prune"] = time.perf_counter() - t
+
+    store.update_meta(last_indexed=time.time(), catalog=str(Path(csv_path).resolve()))
+    t = time.perf_counter()
+    store.publish()  # a consistent copy for read-only commands in other processes
+    report.stages["publish"] = time.perf_counter() - t
+    report.failed.sort(key=lambda p: p.row)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def refuse_sharded_prune(prune: bool, shard: Shard) -> None:
+    """A worker sees only its share of the catalogue: pruning from it would delete the others' products."""
+    if prune and shard.count > 1:
+        raise CatalogError("--prune cannot run with --shard: a worker sees only its share of the catalogue, so it "
+                           "would delete the others' products; run one unsharded `index --prune` after the workers")
+
+
+def _take_share(catalog, shard: Shard, report: IndexReport) -> None:
+    """Keep only this worker's products (and its rows' problems; rows without an id go to worker 0)."""
+    if shard.count == 1:
+        return
+    mine = [p for p in catalog.products if shard.owns(p.product_id)]
+    report.other_shards = len(catalog.products) - len(mine)
+    catalog.products = mine
+    catalog.problems = [p for p in catalog.problems
+                        if (shard.owns(p.product_id) if p.product_id else shard.index == 0)]
+
+
+def _place_url_photos(products: list[Product], fetcher) -> None:
+    """Where each photo behind a URL will be cached: thumbnails and the product view read it from there."""
+    for product in products:
+        if product.image_url:
+            product.payload[IMAGE_PATH] = str(fetcher.path_for(product.image_url)) if fetcher else ""
+            if fetcher is None:
+                product.image_problem = "photos behind URLs are not fetched by this caller (no image cache)"
+
+
+def make_plan(products: list[Product], store: ProductStore, model: str, fetcher, max_pixels: int,
+              workers: int) -> Plan:
+    """Compare every product's fingerprint (image bytes, text, model) and attributes with what is stored."""
+    plan = Plan(existing=store.fingerprints())
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        digests = list(pool.map(lambda p: _image_digest(p, fetcher), products))
+    refused_under = decode_settings(max_pixels)
+    for product, digest in zip(products, digests):
+        stored = plan.existing.get(product.product_id)
+        if stored and stored[1] in (fingerprint(model, product.text, digest),
+                                    fingerprint(model, product.text, f"{digest}|{refused_under}")):
+            if stored[2] != payload_hash(product.payload):
+                plan.payload_only.append((stored[0], product))
+            else:
+                plan.unchanged.append(stored[0])
+        else:
+            plan.todo.append(product)
+    return plan
+
+
+def _report_stored_text_only(plan: Plan, products: list[Product], store: ProductStore, report: IndexReport) -> None:
+    """Products kept as they are keep their stored image problem, so every run reports the same text-only rows."""
+    kept = plan.unchanged + [point for point, _ in plan.payload_only]
+    if not kept:
+        return
+    rows = {p.product_id: p.row for p in products}
+    for hit in store.retrieve(kept):
+        if hit.payload.get(TEXT_ONLY):
+            report.text_only += 1
+            report.failed.append(RowProblem(rows.get(hit.payload[PRODUCT_ID], 0), hit.payload[PRODUCT_ID],
+                                            f"indexed text-only: {hit.payload.get(IMAGE_PROBLEM, '')}"))
+
+
+def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, batch_size: int, workers: int,
+                 report: IndexReport):
+    """Batches of points ready to write: photos read or fetched and decoded in worker threads, then both towers."""
+    refused_under = decode_settings(max_pixels)
 
     def load(job: _Job):
         product = job.product
@@ -184,36 +300,31 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
             except ImageRejected as exc:
                 job.image_digest = f"unfetched:{product.image_url}"  # never equals a cached digest: retried next run
                 raise ImageRejected(f"photo URL failed: {exc}") from None
-            job.image_digest = hashlib.sha256(data).hexdigest()
-            return decode_image(data, max_pixels, draft_size=embedder.image_size)
-        if product.image_file is None:
+        elif product.image_file is None:
             job.image_digest = f"missing:{product.image_problem}"
             raise ImageRejected(product.image_problem or "no image")
-        try:
-            data = read_image_bytes(product.image_file)
-        except ImageRejected as exc:
-            job.image_digest = f"unreadable:{exc}"
-            raise
+        else:
+            try:
+                data = read_image_bytes(product.image_file)
+            except ImageRejected as exc:
+                job.image_digest = f"unreadable:{exc}"
+                raise
         job.image_digest = hashlib.sha256(data).hexdigest()
         return decode_image(data, max_pixels, draft_size=embedder.image_size)
 
-    embed_s = write_s = 0.0
-    done = 0
-    if progress:
-        progress(0, len(todo))
-    t = time.perf_counter()
-    for batch in embedder.stream_images(todo, load, batch_size=batch_size, workers=workers):
-        jobs = [(job, vector) for job, vector in zip(batch.items, batch.vectors)]
-        jobs += [(job, None) for job, _ in batch.rejected]
+    jobs = (_Job(p) for p in products)
+    for batch in embedder.stream_images(jobs, load, batch_size=batch_size, workers=workers):
+        pairs = list(zip(batch.items, batch.vectors)) + [(job, None) for job, _ in batch.rejected]
         rejected = dict(batch.rejected)
-        text_vectors = embedder.encode_texts([job.product.text for job, _ in jobs], batch_size=batch_size)
+        text_vectors = embedder.encode_texts([job.product.text for job, _ in pairs], batch_size=batch_size)
         points = []
-        for (job, image_vector), text_vector in zip(jobs, text_vectors):
+        for (job, image_vector), text_vector in zip(pairs, text_vectors):
             product = job.product
             digest = job.image_digest if image_vector is not None else f"{job.image_digest}|{refused_under}"
             payload = dict(product.payload, **{PRODUCT_ID: product.product_id,
                                                FINGERPRINT: fingerprint(embedder.name, product.text, digest),
-                                               PAYLOAD_HASH: payload_hash(product.payload), TEXT_ONLY: image_vector is None})
+                                               PAYLOAD_HASH: payload_hash(product.payload),
+                                               TEXT_ONLY: image_vector is None})
             vectors = {"text": text_vector}
             if image_vector is None:
                 reason = rejected.get(job, "no image")
@@ -223,35 +334,19 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
             else:
                 vectors["image"] = image_vector
             points.append(StoredPoint(point_id(product.product_id), vectors, payload))
-        now = time.perf_counter()
-        embed_s += now - t
-        store.upsert(points)
-        t = time.perf_counter()
-        write_s += t - now
-        done += len(points)
-        report.indexed += len(points)
-        if progress:
-            progress(done, len(todo))
-    report.stages["embed"] = embed_s
-    report.stages["write"] = write_s
+        yield points
 
-    if prune:
-        unreadable = [p for p in catalog.problems if p.reason.startswith(("unreadable CSV row", "row is not valid"))]
-        if unreadable or not catalog.products:
-            # A stray quote can swallow the rest of the file into one bad row: pruning then would delete
-            # products that are still in the catalogue. Losing nothing matters more than tidiness.
-            report.warnings.append(f"--prune skipped: {len(unreadable)} row(s) could not be read, so the CSV may "
-                                   "hide products that still exist; fix those rows and run again")
-        else:
-            keep = {p.product_id for p in catalog.products} | {p.product_id for p in catalog.problems}
-            stale = [pid for product_id, (pid, *_) in existing.items() if product_id not in keep]
-            store.delete(stale)
-            report.pruned = len(stale)
 
-    store.update_meta(last_indexed=time.time(), catalog=str(Path(csv_path).resolve()))
-    t = time.perf_counter()
-    store.publish()  # a consistent copy for read-only commands in other processes
-    report.stages["publish"] = time.perf_counter() - t
-    report.failed.sort(key=lambda p: p.row)
-    report.seconds = time.perf_counter() - started
-    return report
+def prune_missing(catalog, existing: dict, store: ProductStore, report: IndexReport) -> None:
+    """Delete stored products the catalogue no longer has, unless unreadable rows may be hiding some."""
+    unreadable = [p for p in catalog.problems if p.reason.startswith(("unreadable CSV row", "row is not valid"))]
+    if unreadable or not catalog.products:
+        # A stray quote can swallow the rest of the file into one bad row: pruning then would delete
+        # products that are still in the catalogue. Losing nothing matters more than tidiness.
+        report.warnings.append(f"--prune skipped: {len(unreadable)} row(s) could not be read, so the CSV may "
+                               "hide products that still exist; fix those rows and run again")
+        return
+    keep = {p.product_id for p in catalog.products} | {p.product_id for p in catalog.problems}
+    stale = [pid for product_id, (pid, *_) in existing.items() if product_id not in keep]
+    store.delete(stale)
+    report.pruned = len(stale)
