@@ -1,4 +1,5 @@
-"""Near-duplicate groups: exact members and order on hand-made vectors, paging, and the background search."""
+"""Near-duplicate groups: exact members and order on hand-made vectors, equal to brute force on planted
+catalogues (both backends, filters, transitive groups, crowded groups), paging, and the background search."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import threading
 import numpy as np
 import pytest
 
+from core import duplicates
 from core.duplicates import DuplicateSearch, near_duplicates, page_of
-from core.errors import LensError
+from core.errors import BadQuery, LensError
+from core.filters import Filters
 from core.store import StoredPoint, point_id
 
 #          id    image vector
@@ -37,6 +40,133 @@ def test_groups_come_largest_first_with_their_closest_pair_first(indexed):
                                                                     ("a2", "a3", 0.999)]
     assert groups[0].closest_first() == ["a1", "a2", "a3"]
     assert groups[1].closest_first() == ["b1", "b2"]
+
+
+# ---- equal to brute force on a planted catalogue ----------------------------------------------------------
+
+DIM = 32
+
+
+def planted_catalogue(seed: int = 7):
+    """300 products: planted groups of 2-6 at several tightnesses, chains (a~b, b~c, a!~c) and noise.
+
+    Returns ({product id: unit vector}, {product id: colour}). The colour splits some groups, for filters.
+    """
+    rng = np.random.default_rng(seed)
+    vectors: dict[str, np.ndarray] = {}
+
+    def orthogonal(c):
+        v = rng.standard_normal(DIM)
+        v -= v.dot(c) * c
+        return v / np.linalg.norm(v)
+
+    for g in range(40):  # groups of 2..6, each member at a fixed angle from a centre: cos 0.999, 0.99 or 0.97
+        c = unit(rng.standard_normal(DIM))
+        cos = (0.999, 0.99, 0.97)[g % 3]
+        for m in range(2 + g % 5):
+            vectors[f"g{g:02d}m{m}"] = unit(cos * c + np.sqrt(1 - cos ** 2) * orthogonal(c))
+    for k in range(10):  # chains of 3 along a great circle: neighbours at cos 0.96, the ends at cos 0.843
+        a, step = unit(rng.standard_normal(DIM)), np.arccos(0.96)
+        b = orthogonal(a)
+        for m in range(3):
+            vectors[f"chain{k}-{m}"] = unit(np.cos(m * step) * a + np.sin(m * step) * b)
+    while len(vectors) < 300:
+        vectors[f"noise{len(vectors):03d}"] = unit(rng.standard_normal(DIM))
+    colours = {pid: ("Red" if i % 3 else "Blue") for i, pid in enumerate(sorted(vectors))}
+    return vectors, colours
+
+
+def brute_force(vectors: dict, threshold: float, keep=lambda pid: True):
+    """The old definition, written out: every pair at or above the threshold, grouped transitively."""
+    ids = sorted(pid for pid in vectors if keep(pid))
+    matrix = np.array([vectors[pid] for pid in ids])
+    sims = matrix @ matrix.T
+    assert not np.any(np.abs(sims - threshold) < 1e-4), "a pair sits on the threshold: the test would be flaky"
+    pairs = {(ids[i], ids[j]): float(sims[i, j]) for i in range(len(ids)) for j in range(i + 1, len(ids))
+             if sims[i, j] >= threshold}
+    group_of = {pid: {pid} for pid in ids}
+    for a, b in pairs:
+        if group_of[a] is not group_of[b]:
+            merged = group_of[a] | group_of[b]
+            for pid in merged:
+                group_of[pid] = merged
+    groups = {tuple(sorted(g)) for g in group_of.values() if len(g) > 1}
+    return sorted(groups, key=lambda g: (-len(g), g)), pairs
+
+
+def as_found(groups):
+    return [tuple(g.product_ids) for g in groups], {(a, b): s for g in groups for a, b, s in g.pairs}
+
+
+@pytest.fixture
+def planted(store):
+    vectors, colours = planted_catalogue()
+    store.ensure("planted", DIM)
+    store.upsert([StoredPoint(point_id(pid), {"image": v, "text": v}, {"product_id": pid, "base_colour": colours[pid]})
+                  for pid, v in vectors.items()])
+    return store, vectors, colours
+
+
+def assert_same(found_groups, found_pairs, groups, pairs):
+    assert found_groups == groups
+    assert found_pairs.keys() == pairs.keys()
+    assert all(abs(found_pairs[p] - pairs[p]) < 1e-5 for p in pairs)
+
+
+@pytest.mark.parametrize("threshold", [0.9, 0.95, 0.97, 0.995])
+def test_groups_and_pairs_equal_brute_force_on_a_planted_catalogue(planted, threshold):
+    store, vectors, _ = planted
+    groups, pairs = brute_force(vectors, threshold)
+    assert len(groups) >= 14  # the planted groups really are found at every threshold (not a vacuous check)
+    assert_same(*as_found(near_duplicates(store, threshold)), groups, pairs)
+
+
+def test_a_chain_is_one_group_though_its_ends_are_not_a_pair(planted):
+    store, vectors, _ = planted
+    found = {tuple(g.product_ids): g for g in near_duplicates(store, 0.95)}
+    chain = found[("chain0-0", "chain0-1", "chain0-2")]
+    assert [(a, b) for a, b, _ in chain.pairs] == [("chain0-0", "chain0-1"), ("chain0-1", "chain0-2")] or \
+        [(a, b) for a, b, _ in chain.pairs] == [("chain0-1", "chain0-2"), ("chain0-0", "chain0-1")]
+    assert float(vectors["chain0-0"] @ vectors["chain0-2"]) < 0.95
+
+
+def test_filters_find_the_groups_brute_force_finds_among_the_kept_products(planted):
+    store, vectors, colours = planted
+    groups, pairs = brute_force(vectors, 0.95, keep=lambda pid: colours[pid] == "Red")
+    found = as_found(near_duplicates(store, 0.95, Filters.of(include={"base_colour": ["Red"]})))
+    assert_same(*found, groups, pairs)
+    assert all(colours[pid] == "Red" for g in found[0] for pid in g)
+
+
+def test_excluded_products_neither_appear_nor_link_a_group(planted):
+    store, vectors, _ = planted
+    gone = {"chain3-1", "g05m0"}  # the chain's middle: without it its ends are two strangers
+    groups, pairs = brute_force(vectors, 0.95, keep=lambda pid: pid not in gone)
+    found = as_found(near_duplicates(store, 0.95, Filters.of(exclude_ids=[point_id(p) for p in gone])))
+    assert_same(*found, groups, pairs)
+    assert not any(pid.startswith("chain3") for g in found[0] for pid in g)
+
+
+@pytest.mark.parametrize("neighbours", [1, 2, 3])
+def test_a_product_with_more_near_duplicates_than_first_asked_for_still_gets_them_all(planted, neighbours):
+    store, vectors, _ = planted  # groups of up to 6: five near-duplicates each, many more than 1, 2 or 3
+    groups, pairs = brute_force(vectors, 0.95)
+    assert_same(*as_found(near_duplicates(store, 0.95, neighbours=neighbours, batch=7)), groups, pairs)
+
+
+def test_too_many_pairs_is_a_clear_error_not_a_flood(planted, monkeypatch):
+    store, _, _ = planted
+    monkeypatch.setattr(duplicates, "MAX_DUPLICATE_PAIRS", 50)
+    with pytest.raises(BadQuery, match="more than 50 pairs are at or above 0.95"):
+        near_duplicates(store, 0.95)
+
+
+def test_products_without_a_photo_are_left_out(store):
+    store.ensure("hand-made", 4)
+    store.upsert([StoredPoint(point_id("p1"), {"image": unit((1, 0, 0, 0))}, {"product_id": "p1"}),
+                  StoredPoint(point_id("p2"), {"image": unit((1, 0, 0, 0))}, {"product_id": "p2"}),
+                  StoredPoint(point_id("t1"), {"text": unit((1, 0, 0, 0))}, {"product_id": "t1"})])
+    assert [g.product_ids for g in near_duplicates(store, 0.99)] == [["p1", "p2"]]
 
 
 @pytest.mark.parametrize("page, expected", [(1, [0, 1, 2]), (2, [3, 4, 5]), (3, [6]), (9, [6]), (0, [0, 1, 2])])
