@@ -25,6 +25,14 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "QDRANT_URL": ("", "when set, use this Qdrant server instead of the embedded engine"),
     "QDRANT_API_KEY": ("", "API key for QDRANT_URL (never shown or logged)"),
     "QDRANT_TIMEOUT": ("30", "seconds to wait for the Qdrant server before a request fails"),
+    "LENS_QUANTIZATION": ("auto", "int8 vectors (originals rescore the best candidates): auto from 20,000 products "
+                          "or when the size is not known, on, or off; fixed when the index is created"),
+    "LENS_HNSW_EF": ("128", "HNSW candidates per query: higher is more exact and slower"),
+    "LENS_OVERSAMPLING": ("2.0", "with int8 vectors, limit x this candidates are rescored with the originals"),
+    "LENS_SHARDS": ("1", "shards of a new server collection (a 3-node cluster: 6)"),
+    "LENS_REPLICAS": ("1", "copies of each shard of a new server collection (a 3-node cluster: 2)"),
+    "LENS_WRITE_CONSISTENCY": ("1", "replicas that must confirm a write to a new server collection"),
+    "LENS_READ_CONSISTENCY": ("1", "server replicas a read asks: a number, majority, quorum or all"),
 }
 
 REDACTED = "***"
@@ -46,6 +54,13 @@ class Settings:
     qdrant_url: str = ""
     qdrant_api_key: str = field(default="", repr=False)
     qdrant_timeout: int = 30
+    quantization: str = "auto"
+    hnsw_ef: int = 128
+    oversampling: float = 2.0
+    shards: int = 1
+    replicas: int = 1
+    write_consistency: int = 1
+    read_consistency: str = "1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, secrets: Mapping[str, str] | None = None) -> "Settings":
@@ -70,6 +85,13 @@ class Settings:
             qdrant_url=get("QDRANT_URL"),
             qdrant_api_key=get("QDRANT_API_KEY"),
             qdrant_timeout=_positive_int("QDRANT_TIMEOUT", get("QDRANT_TIMEOUT")),
+            quantization=_one_of("LENS_QUANTIZATION", get("LENS_QUANTIZATION").lower(), ("auto", "on", "off")),
+            hnsw_ef=_positive_int("LENS_HNSW_EF", get("LENS_HNSW_EF")),
+            oversampling=_at_least_one("LENS_OVERSAMPLING", get("LENS_OVERSAMPLING")),
+            shards=_positive_int("LENS_SHARDS", get("LENS_SHARDS")),
+            replicas=_positive_int("LENS_REPLICAS", get("LENS_REPLICAS")),
+            write_consistency=_positive_int("LENS_WRITE_CONSISTENCY", get("LENS_WRITE_CONSISTENCY")),
+            read_consistency=_read_consistency(get("LENS_READ_CONSISTENCY").lower()),
         )
 
     def with_overrides(self, **changes) -> "Settings":
@@ -142,3 +164,30 @@ def _positive_int(name: str, raw: str) -> int:
     if value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
     return value
+
+
+def _one_of(name: str, raw: str, allowed: tuple[str, ...]) -> str:
+    from core.errors import ConfigError
+
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def _at_least_one(name: str, raw: str) -> float:
+    from core.errors import ConfigError
+
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= 1.0 or value == float("inf"):  # also refuses nan
+        raise ConfigError(f"{name} must be a number of at least 1, got {raw!r}")
+    return value
+
+
+def _read_consistency(raw: str) -> str:
+    """A replica count, or majority / quorum / all (Qdrant's read consistency)."""
+    if raw in ("majority", "quorum", "all"):
+        return raw
+    return str(_positive_int("LENS_READ_CONSISTENCY", raw))

@@ -12,6 +12,7 @@ from typing import Iterator, Sequence, Union
 from core.errors import LensError, ModelMismatch, NotIndexed, StoreError
 from core.fields import Schema
 from core.filters import Filters
+from core.store.tuning import Overrides, Tuning, tuning_for
 
 VECTOR_NAMES = ("image", "text")
 ID_NAMESPACE = uuid.UUID("6b0f4f63-5c8b-4f0e-9a53-4c0d1c3a7e11")
@@ -94,15 +95,27 @@ class ProductStore(ABC):
 
     backend: str = ""
     note: str = ""  # set when the data shown comes from somewhere a user should know about (a snapshot)
+    overrides: Overrides = Overrides()  # the user's scale settings (LENS_QUANTIZATION, LENS_HNSW_EF, LENS_SHARDS...)
 
-    def ensure(self, model: str, dim: int, recreate: bool = False) -> dict:
-        """Open or create the collection for this model; a different model is a clear error."""
+    @property
+    def search_tuning(self) -> Tuning:
+        """Query-time parameters (hnsw_ef, rescore, oversampling, read consistency): the same at every size."""
+        return tuning_for(None, self.overrides)
+
+    def ensure(self, model: str, dim: int, recreate: bool = False, expected_points: int | None = None) -> dict:
+        """Open or create the collection for this model; a different model is a clear error.
+
+        A new collection gets the scale settings for `expected_points` products (core.store.tuning; None when
+        the caller does not know, which suits any size). An existing one keeps the settings it was made with.
+        """
         if recreate:
             self._drop()  # without reading the old metadata: it may be what is broken
         meta = self.meta()
         if meta is None:
-            meta = {"model": model, "dim": int(dim), "created": time.time(), "last_indexed": None}
-            self._create(int(dim), meta)
+            tuning = tuning_for(expected_points, self.overrides)
+            meta = {"model": model, "dim": int(dim), "created": time.time(), "last_indexed": None,
+                    "tuning": tuning.as_meta()}
+            self._create(int(dim), meta, tuning)
             return meta
         if meta.get("model") != model or int(meta.get("dim", -1)) != int(dim):
             raise ModelMismatch(
@@ -148,7 +161,7 @@ class ProductStore(ABC):
     @abstractmethod
     def update_meta(self, **changes) -> None: ...
     @abstractmethod
-    def _create(self, dim: int, meta: dict) -> None: ...
+    def _create(self, dim: int, meta: dict, tuning: Tuning) -> None: ...
     @abstractmethod
     def _drop(self) -> None: ...
     @abstractmethod
@@ -176,8 +189,15 @@ class ProductStore(ABC):
         """An engine exception as text safe to show (the server store scrubs credentials out of it)."""
         return str(exc)
 
-    def optimize(self) -> None:
-        """Merge segments and build vector indexes now (embedded engine); a server does this on its own."""
+    def optimize(self) -> bool:
+        """Build the vector indexes that are due now; True when anything was built.
+
+        Embedded engine: HNSW and int8 vectors for each segment past the indexing threshold, and only those,
+        so adding 1% to a large index builds one small segment, not everything again. It costs microseconds
+        when nothing is due, so an indexing run may call it at its end unconditionally (publish() calls it
+        too). A server builds its indexes on its own: nothing to do.
+        """
+        return False
 
     def publish(self) -> None:
         """Make the current contents readable by other processes (embedded engine); a server needs nothing."""

@@ -18,6 +18,7 @@ from core.locks import FileLock, LockBusy
 from core.fields import PRODUCT_ID, STANDARD_FILTERS, Schema
 from core.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend,
                              StoredPoint, backend_errors, named_vectors)
+from core.store.tuning import Overrides, Tuning
 
 
 SNAPSHOT_WAIT_S = 60  # a read-only command waits this long for another reader of the same snapshot
@@ -35,8 +36,9 @@ class EdgeStore(ProductStore):
 
     backend = "embedded"
 
-    def __init__(self, data_dir: Path, collection: str = "products"):
+    def __init__(self, data_dir: Path, collection: str = "products", overrides: Overrides | None = None):
         self.data_dir = Path(data_dir)
+        self.overrides = overrides or Overrides()
         self.collection = collection
         self.root = self.data_dir / collection
         self.shard_dir = self.root / "shard"
@@ -97,8 +99,8 @@ class EdgeStore(ProductStore):
             meta.update(changes)
             atomic_write(self.meta_file, json.dumps(meta, indent=2))
 
-    def _create(self, dim: int, meta: dict) -> None:
-        from qdrant_edge import Distance, EdgeConfig, EdgeShard, EdgeVectorParams, PayloadSchemaType, UpdateOperation
+    def _create(self, dim: int, meta: dict, tuning: Tuning) -> None:
+        from qdrant_edge import EdgeShard, PayloadSchemaType, UpdateOperation
 
         self._writable()
         with self._lock:
@@ -107,9 +109,7 @@ class EdgeStore(ProductStore):
             if self.shard_dir.exists():
                 shutil.rmtree(self.shard_dir)
             self.shard_dir.mkdir(parents=True)
-            config = EdgeConfig(vectors={name: EdgeVectorParams(size=dim, distance=Distance.Cosine)
-                                         for name in VECTOR_NAMES})
-            shard = EdgeShard.create(str(self.shard_dir), config)
+            shard = EdgeShard.create(str(self.shard_dir), edge_config(dim, tuning))
             for key in [PRODUCT_ID, *STANDARD_FILTERS]:
                 shard.update(UpdateOperation.create_field_index(key, PayloadSchemaType.Keyword))
             shard.flush()
@@ -155,14 +155,17 @@ class EdgeStore(ProductStore):
             and (self.snapshots / name / "shard").is_dir()
 
     def publish(self) -> None:
-        """Copy the flushed shard and its metadata to a new snapshot, make it current, drop unread old ones.
+        """Build the vector indexes that are due, then copy the flushed shard and its metadata to a new
+        snapshot, make it current, drop unread old ones.
 
-        When nothing was written since the current copy, only its metadata is refreshed (an unchanged
-        re-index must not copy the whole index again).
+        Building first means every indexing run (which ends here) leaves HNSW and int8 vectors for each
+        segment past the indexing threshold, in the live shard and in the copy. When nothing was written since
+        the current copy, only its metadata is refreshed (an unchanged re-index must not copy the whole index).
         """
         self._writable()
         with self._lock:
             shard = self.shard
+            self.optimize()
             if self._snapshot_current():
                 current = self.snapshots / self._current_snapshot()
                 atomic_write(current / "lens.json", json.dumps(dict(self.meta() or {}, published=time.time()), indent=2))
@@ -196,9 +199,10 @@ class EdgeStore(ProductStore):
                     reader.release()
 
     @classmethod
-    def snapshot_reader(cls, data_dir: Path, collection: str = "products") -> "EdgeStore":
+    def snapshot_reader(cls, data_dir: Path, collection: str = "products",
+                        overrides: Overrides | None = None) -> "EdgeStore":
         """A read-only store over the latest published snapshot; a second reader waits for the first."""
-        store = cls(data_dir, collection)
+        store = cls(data_dir, collection, overrides)
         for _attempt in range(3):
             name = store._current_snapshot()
             if not name:
@@ -296,15 +300,16 @@ class EdgeStore(ProductStore):
         from qdrant_edge import Fusion, Prefetch, QueryRequest
 
         flt = _edge_filter(filters)
+        params = edge_search_params(self.search_tuning)
         if isinstance(query, Fused):
             request = QueryRequest(
                 limit=limit, offset=offset, filter=flt, with_payload=True,
-                prefetches=[Prefetch(limit=n, query=_edge_query(q), filter=flt, score_threshold=threshold)
-                            for q, n in query.branches],
+                prefetches=[Prefetch(limit=n, query=_edge_query(q), filter=flt, score_threshold=threshold,
+                                     params=params) for q, n in query.branches],
                 query=Fusion.Rrf(k=RRF_K))
         else:
             request = QueryRequest(limit=limit, offset=offset, filter=flt, with_payload=True,
-                                   query=_edge_query(query), score_threshold=threshold)
+                                   query=_edge_query(query), score_threshold=threshold, params=params)
         with self._lock:
             points = self.shard.query(request)
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
@@ -319,9 +324,21 @@ class EdgeStore(ProductStore):
             response = self.shard.facet(FacetRequest(key=key, limit=limit, exact=False, filter=_edge_filter(filters)))
         return [(str(h.value), int(h.count)) for h in response.hits]
 
-    def optimize(self) -> None:
+    def optimize(self) -> bool:
+        """Build HNSW and int8 vectors for every segment past the indexing threshold; True when it built any.
+
+        Incremental: only segments that grew past the threshold are built. It costs microseconds when nothing
+        is due, so call it freely at the end of an indexing run (publish() calls it as well). Queries from
+        other sessions wait while it builds. A read-only copy is never changed.
+        """
+        if self.read_only:
+            return False
         with self._lock:
-            self.shard.optimize()
+            built = bool(self.shard.optimize())
+            if built:  # the files changed: the published copy is out of date
+                self.update_meta(dirty=True)
+                self._marked_dirty = True
+            return built
 
     def close(self) -> None:
         """Flush and close the shard, then release the process lock, even when the engine fails to close."""
@@ -339,6 +356,32 @@ class EdgeStore(ProductStore):
                     shard.flush()
             finally:
                 shard.close()
+
+
+def edge_config(dim: int, tuning: Tuning):
+    """The engine's configuration for a new shard: both named vectors, HNSW, int8, memory, indexing threshold."""
+    from qdrant_edge import (Distance, EdgeConfig, EdgeOptimizersConfig, EdgeVectorParams, HnswIndexConfig, Memory,
+                             ScalarQuantizationConfig, ScalarType)
+
+    originals = Memory.Cold if tuning.originals_on_disk else None  # None: the engine's default, Cached
+    quantization = ScalarQuantizationConfig(
+        type=ScalarType.Int8, quantile=tuning.quantile,
+        memory=Memory.Pinned if tuning.quantized_in_ram else Memory.Cached) if tuning.quantize else None
+    return EdgeConfig(
+        vectors={name: EdgeVectorParams(size=dim, distance=Distance.Cosine, memory=originals) for name in VECTOR_NAMES},
+        hnsw_config=HnswIndexConfig(m=tuning.m, ef_construct=tuning.ef_construct,
+                                    full_scan_threshold=tuning.full_scan_kb),
+        quantization_config=quantization,
+        optimizers=EdgeOptimizersConfig(indexing_threshold=tuning.index_kb(dim)))
+
+
+def edge_search_params(tuning: Tuning):
+    """Search parameters for every query. Rescore and oversampling are always explicit: on qdrant-edge-py 0.9.0
+    a query without them ranked by the int8 scores alone (tests/test_store_tuning.py shows the difference)."""
+    from qdrant_edge import QuantizationSearchParams, SearchParams
+
+    return SearchParams(hnsw_ef=tuning.hnsw_ef, quantization=QuantizationSearchParams(
+        rescore=tuning.rescore, oversampling=tuning.oversampling))
 
 
 def _edge_filter(filters: Filters | None):
