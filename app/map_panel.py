@@ -90,28 +90,29 @@ def map_thumbnails(catalog_map, filters: Filters, selection: list[str], config: 
     return photos
 
 
-def map_selection() -> list[str]:
+def map_selection(catalog_map) -> list[str]:
     """The products selected on the map, before it is drawn: kept when a redrawn chart forgets them.
 
     Call before drawing (the photos drawn depend on it); draw_map records the chart it belongs to.
     """
     s = st.session_state
     chart = s.get("map_chart")
-    event = selected_ids(s.get("map")) if chart else []  # no chart on record (cleared): nothing to read
+    event = selected_ids(s.get("map"), catalog_map) if chart else []  # no chart on record (cleared): nothing to read
     s["map_selected"], s["map_selected_chart"] = carry_selection(event, chart, s.get("map_selected", []),
                                                                  s.get("map_selected_chart"))
     return s["map_selected"]
 
 
-def draw_map(figure) -> list[str]:
+def draw_map(figure, catalog_map) -> list[str]:
     """Draw the map (a lasso or box selects); returns the selection, the chart's own or the one kept."""
     s = st.session_state
     figure.update_layout(meta={"drawing": s.get("map_drawing", 0)})  # a new drawing after "Clear selection"
     s["map_chart"] = chart_key(figure)
     event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map",
                             width="stretch")
-    if selected_ids(event):
-        s["map_selected"], s["map_selected_chart"] = selected_ids(event), s["map_chart"]
+    chosen = selected_ids(event, catalog_map)
+    if chosen:
+        s["map_selected"], s["map_selected_chart"] = chosen, s["map_chart"]
     return s.get("map_selected", [])
 
 

@@ -210,12 +210,37 @@ def add_thumbnails(fig, m: CatalogMap, thumbnails: dict[str, bytes]) -> None:
     fig.update_layout(xaxis=dict(range=xrange, autorange=False), yaxis=dict(range=yrange, autorange=False))
 
 
-def selected_ids(event) -> list[str]:
-    """Product ids from st.plotly_chart's selection event (points carry the escaped id as customdata[0])."""
+def inside_polygon(xy: np.ndarray, xs, ys) -> np.ndarray:
+    """Mask of the points inside a polygon (even-odd rule, vectorised over every point)."""
+    px, py = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    x, y = xy[:, 0:1], xy[:, 1:2]
+    x1, y1, x2, y2 = px, py, np.roll(px, -1), np.roll(py, -1)
+    crosses = (y1 > y) != (y2 > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+    return ((crosses & (x < at)).sum(axis=1) % 2) == 1
+
+
+def selected_ids(event, m: CatalogMap | None = None) -> list[str]:
+    """Product ids from st.plotly_chart's selection event.
+
+    With the map, a lasso or box selects from every stored coordinate, so products the browser was not sent
+    (a large catalogue draws a sample) are selected too; otherwise the drawn points carry the escaped id as
+    customdata[0].
+    """
     try:
-        points = event["selection"]["points"]
+        selection = event["selection"]
+        points = selection["points"]
     except (KeyError, TypeError):
         return []
+    shapes = [(lasso["x"], lasso["y"]) for lasso in selection.get("lasso") or [] if lasso.get("x")]
+    shapes += [((b["x"][0], b["x"][1], b["x"][1], b["x"][0]), (b["y"][0], b["y"][0], b["y"][1], b["y"][1]))
+               for b in selection.get("box") or [] if len(b.get("x", ())) == 2 and len(b.get("y", ())) == 2]
+    if m is not None and shapes and len(m.product_ids):
+        mask = np.zeros(len(m.product_ids), dtype=bool)
+        for xs, ys in shapes:
+            mask |= inside_polygon(m.xy, xs, ys)
+        return [m.product_ids[i] for i in np.flatnonzero(mask)]
     ids = []
     for point in points:
         data = point.get("customdata")

@@ -49,13 +49,13 @@ if catalog_map is None:
 if catalog_map.not_placed:
     st.caption(f"Not placed (no vector): {md(', '.join(catalog_map.not_placed))}")
 
-previous = map_panel.map_selection()  # kept across redraws (photos on, another colouring): Streamlit drops it
+previous = map_panel.map_selection(catalog_map)  # kept across redraws (photos on, another colouring): Streamlit drops it
 columns = map_panel.map_columns(store, catalog_map, meta, filters)  # brand, price...: the map file lacks them
 photos = map_panel.map_thumbnails(catalog_map, filters, previous, config, columns) if show_photos else None
 figure = build_figure(catalog_map, colour_by, filters, st.session_state.get("last_results", []), photos, columns)
 # Greyed (filtered-out) points can be lassoed too; only products that pass the filters are kept.
 passing = set(np.asarray(catalog_map.product_ids)[filter_mask(catalog_map, filters, columns)])
-selection = [p for p in map_panel.draw_map(figure) if p in passing]
+selection = [p for p in map_panel.draw_map(figure, catalog_map) if p in passing]
 if not selection:
     st.caption("Lasso or box-select a region to open its products.")
     st.stop()

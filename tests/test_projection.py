@@ -330,3 +330,23 @@ def test_the_selection_survives_a_redrawn_chart_and_clears_on_its_own(event, eve
     from core.mapview import carry_selection
 
     assert carry_selection(event, event_chart, kept, kept_chart) == expected
+
+
+def test_a_lasso_selects_exactly_the_stored_points_inside_it_drawn_or_not():
+    from core.mapview import inside_polygon
+    from core.projection import CatalogMap
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(-10, 10, size=(5000, 2)).astype(np.float32)
+    ids = [f"p{i}" for i in range(len(xy))]
+    m = CatalogMap("image", ids, xy, np.zeros(len(ids), dtype=int), {}, ["image"] * len(ids), [""] * len(ids),
+                   "key", {})
+    # a concave "L" shape: x in [0, 6], y in [0, 2], plus x in [0, 2], y in [2, 6]
+    xs, ys = [0, 6, 6, 2, 2, 0], [0, 0, 2, 2, 6, 6]
+    want = [p for p, (x, y) in zip(ids, xy) if (0 < x < 6 and 0 < y < 2) or (0 < x < 2 and 2 <= y < 6)]
+    event = {"selection": {"points": [{"customdata": ["p0"]}], "lasso": [{"x": xs, "y": ys}], "box": []}}
+    assert selected_ids(event, m) == want and len(want) > 100  # every point inside, none drawn or not
+    box = {"selection": {"points": [], "box": [{"x": [5, -5], "y": [-1, 1]}], "lasso": []}}
+    assert selected_ids(box, m) == [p for p, (x, y) in zip(ids, xy) if -5 < x < 5 and -1 < y < 1]
+    assert selected_ids(event) == ["p0"]  # without the map: the drawn points the event names
+    assert inside_polygon(np.array([[1.0, 1.0], [3.0, 3.0]]), xs, ys).tolist() == [True, False]
