@@ -1,0 +1,137 @@
+"""The store at catalogue scale: write + index build, query latency and recall, facets, sorted browsing,
+near-duplicates, on synthetic clustered catalogues (no model: vectors are written through the store API).
+
+    python -m bench.scale [--sizes 100000 300000 1000000] [--queries 200]
+
+Each size runs in a fresh subprocess (its own peak RSS) on a fresh embedded store under bench/out/scale-<n>.
+Vectors are a mixture of tight clusters (about one per 300 products, like CLIP embeddings of a catalogue),
+512-d, for both named vectors; attributes and prices are drawn per cluster, as in a real catalogue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DIM = 512
+BATCH = 2000
+COLOURS = ["Red", "Blue", "Black", "White", "Green", "Navy Blue", "Pink", "Grey", "Brown", "Beige"]
+TYPES = ["Dresses", "Tshirts", "Shirts", "Trousers", "Shorts", "Casual Shoes", "Sandals", "Handbags", "Caps", "Watches"]
+BRANDS = [f"Brand {i}" for i in range(60)]
+
+
+def clustered(n: int, seed: int = 7):
+    """(image vectors, text vectors, cluster of each product), unit length, float32."""
+    rng = np.random.default_rng(seed)
+    k = max(10, n // 300)
+    centres = rng.normal(size=(k, DIM)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    cluster = rng.integers(0, k, size=n)
+    image = centres[cluster] + rng.normal(scale=0.35 / np.sqrt(DIM), size=(n, DIM)).astype(np.float32)
+    twins = np.arange(1, n, 250)  # one product in 250 is a re-shot of the one before it: near-duplicate pairs
+    image[twins] = image[twins - 1] + rng.normal(scale=0.05 / np.sqrt(DIM), size=(len(twins), DIM)).astype(np.float32)
+    text = image + rng.normal(scale=0.6 / np.sqrt(DIM), size=(n, DIM)).astype(np.float32)
+    for v in (image, text):
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return image, text, cluster
+
+
+def payload(i: int, c: int, rng) -> dict:
+    return {"product_id": f"P{i}", "title": f"Product {i}", "gender": ["Women", "Men", "Girls", "Boys"][c % 4],
+            "category": "Apparel", "sub_category": TYPES[c % len(TYPES)], "product_type": TYPES[c % len(TYPES)],
+            "colour": [COLOURS[(c + i % 3) % len(COLOURS)]], "usage": ["Casual", "Formal", "Sports"][c % 3],
+            "brand": BRANDS[c % len(BRANDS)], "price": float(round(5 + (c % 50) * 3 + rng.uniform(0, 20), 2)),
+            "in_stock": "yes" if rng.random() < 0.8 else "no", "fingerprint": f"f{i}", "payload_hash": f"h{i}"}
+
+
+def p50_ms(fn, runs) -> float:
+    times = []
+    for arg in runs:
+        start = time.perf_counter()
+        fn(arg)
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times))
+
+
+def worker(n: int, queries: int) -> dict:
+    from bench.common import peak_rss_mb
+    from core.duplicates import near_duplicates
+    from core.fields import STANDARD_FILTERS, Schema, SortKey
+    from core.filters import Filters
+    from core.search import browse, facets, number_ranges
+    from core.store import EdgeStore, Nearest, StoredPoint, point_id
+
+    folder = Path(__file__).resolve().parent / "out" / f"scale-{n}"
+    shutil.rmtree(folder, ignore_errors=True)
+    image, text, cluster = clustered(n)
+    rng = np.random.default_rng(1)
+    store = EdgeStore(folder)
+    store.ensure("synthetic-512", DIM)
+    store.add_fields(Schema(keyword=(*STANDARD_FILTERS, "brand", "in_stock"), number=("price",), flags=("in_stock",)))
+    out = {"products": n}
+    start = time.perf_counter()
+    for lo in range(0, n, BATCH):
+        hi = min(n, lo + BATCH)
+        store.upsert([StoredPoint(point_id(f"P{i}"), {"image": image[i], "text": text[i]},
+                                  payload(i, int(cluster[i]), rng)) for i in range(lo, hi)])
+    out["write_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    store.optimize()
+    out["index_build_s"] = time.perf_counter() - start
+
+    probes = rng.integers(0, n, size=queries)
+    qvecs = image[probes] + rng.normal(scale=0.5 / np.sqrt(DIM), size=(queries, DIM)).astype(np.float32)
+    qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
+    flt = Filters.of({"gender": ["Women"], "colour": ["Red", "Blue"]})
+    out["query_p50_ms"] = p50_ms(lambda q: store.query(Nearest(q), None, limit=10), qvecs)
+    out["filtered_query_p50_ms"] = p50_ms(lambda q: store.query(Nearest(q), flt, limit=10), qvecs)
+    hits = [store.query(Nearest(q), None, limit=10) for q in qvecs[:100]]
+    exact = np.argsort(-(qvecs[:100] @ image.T), axis=1)[:, :10]
+    out["recall_at_10"] = float(np.mean([len({h.payload["product_id"] for h in got} & {f"P{j}" for j in want}) / 10
+                                         for got, want in zip(hits, exact)]))
+    sidebar = [Filters.of({"brand": [BRANDS[i % len(BRANDS)]]}) for i in range(20)]
+    out["facets_sidebar_p50_ms"] = p50_ms(lambda f: (facets(store, f), number_ranges(store, f)), sidebar)
+    out["browse_by_price_p50_ms"] = p50_ms(lambda f: browse(store, f, SortKey.parse("-price"), limit=24), sidebar)
+    start = time.perf_counter()
+    groups = near_duplicates(store, 0.95)
+    out["near_duplicates_s"] = time.perf_counter() - start
+    out["near_duplicate_groups"] = len(groups)
+    store.close()
+    out["disk_mb"] = sum(f.stat().st_blocks * 512 for f in folder.rglob("*") if f.is_file()) / 2**20
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--worker", type=int)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.queries)))
+        return
+    rows = []
+    for n in args.sizes:
+        done = subprocess.run([sys.executable, "-m", "bench.scale", "--worker", str(n), "--queries", str(args.queries)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(done.stderr)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    keys = [k for k in rows[0] if k != "products"]
+    print("| measure | " + " | ".join(f"{r['products']:,}" for r in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for k in keys:
+        print(f"| {k} | " + " | ".join(f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for r in rows) + " |")
+
+
+if __name__ == "__main__":
+    main()
