@@ -180,7 +180,10 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     report.failed.extend(catalog.problems)
     report.stages["read"] = time.perf_counter() - t
 
-    store.ensure(embedder.name, embedder.dim, recreate=recreate)
+    # The catalogue's size picks the store's settings when it is created (int8, vectors on disk); every worker
+    # of a sharded run sizes it for the whole catalogue, its share plus the others'.
+    store.ensure(embedder.name, embedder.dim, recreate=recreate,
+                 expected_points=(len(catalog.products) + report.other_shards))
     store.add_fields(catalog.report.schema)
     if any(p.image_url for p in catalog.products):
         workers = max(workers, URL_WORKERS)
