@@ -319,6 +319,16 @@ def read_records(layout: Layout, rows: Rows) -> Parsed:
     return Parsed(records, sorted(problems, key=lambda p: p.row), total, report)
 
 
+def row_key(fields: list[str] | None, problem: str | None, header: list[str], key_col: int) -> tuple[str, str | None]:
+    """A row's key (product id or handle) and its problem: unreadable, the wrong number of fields, or no key."""
+    key = fields[key_col].strip() if fields is not None and len(fields) > key_col else ""
+    if problem is None and len(fields) != len(header):
+        problem = f"unreadable CSV row: expected {len(header)} fields, found {len(fields)}"
+    if problem is None and not key:
+        problem = f"empty {header[key_col]}"
+    return key, problem
+
+
 def _one_product_per_row(layout: Layout, rows: Rows, value_notes: list) -> tuple[list[Record], list[RowProblem], int]:
     header, id_col = layout.header, layout.roles[PRODUCT_ID]
     id_name = header[id_col]
@@ -330,11 +340,7 @@ def _one_product_per_row(layout: Layout, rows: Rows, value_notes: list) -> tuple
         if fields is not None and not any(f.strip() for f in fields):
             continue  # blank line
         total += 1
-        product_id = fields[id_col].strip() if fields is not None and len(fields) > id_col else ""
-        if problem is None and len(fields) != len(header):
-            problem = f"unreadable CSV row: expected {len(header)} fields, found {len(fields)}"
-        if problem is None and not product_id:
-            problem = f"empty {id_name}"
+        product_id, problem = row_key(fields, problem, header, id_col)
         if problem is None and product_id in first_row_of:
             problem = f"duplicate {id_name} {product_id} (first seen on row {first_row_of[product_id]})"
         if problem is not None:

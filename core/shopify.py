@@ -20,7 +20,8 @@ import math
 from core.errors import CatalogError
 from core.fields import (BRAND, CATEGORY, COLOUR, DESCRIPTION, GENDER, IMAGE, IMAGE_URL, IN_STOCK, INVENTORY, PRICE,
                          PRODUCT_ID, PRODUCT_TYPE, RESERVED_KEYS, ROLES, SALE_PRICE, TAGS, TITLE)
-from core.formats import Layout, Record, Rows, RowProblem, column_key, field_key, role_values, snake_case
+from core.formats import (Layout, Record, Rows, RowProblem, column_key, field_key, role_values, row_key,
+                          snake_case)
 from core.values import category_levels, parse_number, parse_price, shown
 
 PRODUCT_COLUMNS = {"handle": PRODUCT_ID, "title": TITLE, "bodyhtml": DESCRIPTION, "vendor": BRAND,
@@ -89,11 +90,7 @@ def read(layout: Layout, rows: Rows, value_notes: list) -> tuple[list[Record], l
         if fields is not None and not any(f.strip() for f in fields):
             continue
         total += 1
-        handle = fields[handle_col].strip() if fields is not None and len(fields) > handle_col else ""
-        if problem is None and len(fields) != len(header):
-            problem = f"unreadable CSV row: expected {len(header)} fields, found {len(fields)}"
-        if problem is None and not handle:
-            problem = f"empty {header[handle_col]}"
+        handle, problem = row_key(fields, problem, header, handle_col)
         if problem is not None:
             problems.append(RowProblem(line, handle, problem))
             continue
