@@ -70,6 +70,15 @@ PRODUCTS = [
 ]
 
 
+def write_csv(path: Path, header, rows, delimiter=",") -> Path:
+    """A CSV (or TSV) file with a header row and the given rows."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, delimiter=delimiter)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
 def write_catalog(folder: Path, rows=PRODUCTS, extra_header=(), extra_values=None, images=True) -> Path:
     """A CSV in the default schema plus one photo per product under images/<category>/."""
     folder.mkdir(parents=True, exist_ok=True)

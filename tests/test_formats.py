@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,7 @@ from core.fields import ROLES, STANDARD_FILTERS
 from core.formats import detect_format, parse_availability, parse_columns, parse_number, parse_price
 from core.formats import plan_layout
 from core.values import category_levels, column_kind, html_to_text
-
-
-def _write(path: Path, header, rows, delimiter=",") -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, delimiter=delimiter)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
+from tests.conftest import write_csv
 
 
 def _by_id(catalog) -> dict:
@@ -68,7 +60,7 @@ def test_a_malformed_column_mapping_is_a_clear_error(text, message):
 
 
 def test_a_mapping_to_a_missing_column_names_it_and_lists_the_columns(tmp_path):
-    path = _write(tmp_path / "c.csv", ["SKU", "Name", "Colour"], [["1", "Tee", "Red"]])
+    path = write_csv(tmp_path / "c.csv", ["SKU", "Name", "Colour"], [["1", "Tee", "Red"]])
     with pytest.raises(CatalogError) as err:
         read_catalog(path, columns="title=Product Name")
     assert str(err.value) == ("column mapping title=Product Name: the catalogue has no column 'Product Name'; "
@@ -76,7 +68,7 @@ def test_a_mapping_to_a_missing_column_names_it_and_lists_the_columns(tmp_path):
 
 
 def test_an_unknown_format_is_refused(tmp_path):
-    path = _write(tmp_path / "c.csv", ["id", "title"], [["1", "Tee"]])
+    path = write_csv(tmp_path / "c.csv", ["id", "title"], [["1", "Tee"]])
     with pytest.raises(CatalogError, match="unknown catalogue format 'magento'; formats: auto, fashion, shopify"):
         read_catalog(path, format="magento")
 
@@ -206,7 +198,7 @@ SHOPIFY_ROWS = [
 
 @pytest.fixture
 def shopify_export(tmp_path) -> Path:
-    return _write(tmp_path / "products_export.csv", SHOPIFY_HEADER, SHOPIFY_ROWS)
+    return write_csv(tmp_path / "products_export.csv", SHOPIFY_HEADER, SHOPIFY_ROWS)
 
 
 def test_shopify_export_gives_one_product_per_handle(shopify_export):
@@ -266,7 +258,7 @@ def test_shopify_rows_of_a_handle_without_its_title_row_are_one_problem(tmp_path
     rows = [*SHOPIFY_ROWS[:4],
             _shopify_row("ghost", o1v="Red", sku="G-1", price="9.00"),
             _shopify_row("ghost", src="https://cdn.example/ghost.jpg", position="1")]
-    catalog = read_catalog(_write(tmp_path / "c.csv", SHOPIFY_HEADER, rows))
+    catalog = read_catalog(write_csv(tmp_path / "c.csv", SHOPIFY_HEADER, rows))
     assert [p.product_id for p in catalog.products] == ["linen-dress"]
     assert [(p.row, p.product_id, p.reason) for p in catalog.problems] == [
         (6, "ghost", ("handle ghost has no row with a Title (its first row, which carries the product's title and "
@@ -275,14 +267,14 @@ def test_shopify_rows_of_a_handle_without_its_title_row_are_one_problem(tmp_path
 
 def test_shopify_row_with_an_empty_handle_is_a_problem(tmp_path):
     rows = [*SHOPIFY_ROWS[:4], _shopify_row("", "Lost", price="5.00")]
-    catalog = read_catalog(_write(tmp_path / "c.csv", SHOPIFY_HEADER, rows))
+    catalog = read_catalog(write_csv(tmp_path / "c.csv", SHOPIFY_HEADER, rows))
     assert [p.product_id for p in catalog.products] == ["linen-dress"]
     assert [(p.row, p.product_id, p.reason) for p in catalog.problems] == [(6, "", "empty Handle")]
 
 
 def test_shopify_handle_that_comes_back_later_is_merged_with_a_note(tmp_path):
     rows = [SHOPIFY_ROWS[0], SHOPIFY_ROWS[4], _shopify_row("linen-dress", o1v="Black", o2v="L", qty="2", price="12.00")]
-    catalog = read_catalog(_write(tmp_path / "c.csv", SHOPIFY_HEADER, rows))
+    catalog = read_catalog(write_csv(tmp_path / "c.csv", SHOPIFY_HEADER, rows))
     dress = _by_id(catalog)["linen-dress"]
     assert [p.product_id for p in catalog.products] == ["linen-dress", "basic-tee"] and catalog.problems == []
     assert dress.payload["price"] == 12.0 and dress.payload["inventory"] == 5.0
@@ -294,7 +286,7 @@ def test_shopify_handle_that_comes_back_later_is_merged_with_a_note(tmp_path):
 def test_shopify_bad_variant_price_is_a_note_and_the_product_is_still_indexed(tmp_path):
     rows = [_shopify_row("tee", "Tee", price="abc", qty="1", o1n="Size", o1v="M"),
             _shopify_row("tee", o1v="L", price="", qty="1")]
-    catalog = read_catalog(_write(tmp_path / "c.csv", SHOPIFY_HEADER, rows))
+    catalog = read_catalog(write_csv(tmp_path / "c.csv", SHOPIFY_HEADER, rows))
     [tee] = catalog.products
     assert "price" not in tee.payload and tee.payload["size"] == ["M", "L"] and tee.payload["inventory"] == 2.0
     assert catalog.problems == []
@@ -307,7 +299,7 @@ def test_shopify_quantities_and_prices_too_big_for_a_number_are_notes_not_infini
             _shopify_row("tee", sku="T-2", qty="2", price="12", compare=huge),
             _shopify_row("cap", "Cap", sku="C-1", qty="1e308", price="3"),
             _shopify_row("cap", sku="C-2", qty="1e308", price="4")]
-    catalog = read_catalog(_write(tmp_path / "p.csv", SHOPIFY_HEADER, rows))
+    catalog = read_catalog(write_csv(tmp_path / "p.csv", SHOPIFY_HEADER, rows))
     tee, cap = catalog.products
     assert (tee.payload["price"], tee.payload["inventory"], tee.payload["in_stock"]) == (12.0, 2.0, "yes")
     assert "compare_at_price" not in tee.payload
@@ -347,7 +339,7 @@ GOOGLE_ROWS = [
 
 @pytest.fixture(params=["\t", ","], ids=["tsv", "csv"])
 def google_feed(request, tmp_path) -> Path:
-    return _write(tmp_path / "feed.txt", GOOGLE_HEADER, GOOGLE_ROWS, delimiter=request.param)
+    return write_csv(tmp_path / "feed.txt", GOOGLE_HEADER, GOOGLE_ROWS, delimiter=request.param)
 
 
 def test_google_feed_rows_become_typed_products(google_feed):
@@ -413,7 +405,7 @@ GENERIC_ROWS = [
 def generic(tmp_path) -> Path:
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos/a1.jpg").write_bytes(b"x")
-    return _write(tmp_path / "stock.csv", GENERIC_HEADER, GENERIC_ROWS)
+    return write_csv(tmp_path / "stock.csv", GENERIC_HEADER, GENERIC_ROWS)
 
 
 def test_generic_synonyms_are_recognised_without_a_mapping(generic):
@@ -463,19 +455,19 @@ def test_image_urls_are_taken_only_for_http_and_https(generic):
     ("shirt:red.jpg", "image file not found: shirt:red.jpg"),  # a colon in a file name is not a scheme
 ])
 def test_other_image_references(tmp_path, reference, problem):
-    path = _write(tmp_path / "c.csv", ["id", "name", "image"], [["1", "Tee", reference]])
+    path = write_csv(tmp_path / "c.csv", ["id", "name", "image"], [["1", "Tee", reference]])
     product = read_catalog(path).products[0]
     assert (product.image_file, product.image_url, product.image_problem) == (None, None, problem)
 
 
 def test_extra_column_names_become_valid_field_names(tmp_path):
-    path = _write(tmp_path / "c.csv", ["id", "name", "2nd Colour", "%%"], [["1", "Tee", "Navy", "x"]])
+    path = write_csv(tmp_path / "c.csv", ["id", "name", "2nd Colour", "%%"], [["1", "Tee", "Navy", "x"]])
     payload = read_catalog(path).products[0].payload
     assert (payload["col_2nd_colour"], payload["column_4"]) == ("Navy", "x")
 
 
 def test_value_problems_are_notes_capped_at_fifty(tmp_path):
-    path = _write(tmp_path / "c.csv", ["id", "name", "price"], [[str(i), "Tee", "n/a"] for i in range(60)])
+    path = write_csv(tmp_path / "c.csv", ["id", "name", "price"], [[str(i), "Tee", "n/a"] for i in range(60)])
     catalog = read_catalog(path)
     assert len(catalog.products) == 60 and catalog.problems == []
     assert catalog.report.notes[0] == "row 2, product 0: price 'n/a' is not a number; kept without it"
@@ -485,7 +477,7 @@ def test_value_problems_are_notes_capped_at_fifty(tmp_path):
 
 def test_numbers_too_big_for_a_float_are_notes_and_never_reach_the_payload_as_infinity(tmp_path):
     huge = "1" + "0" * 400
-    path = _write(tmp_path / "c.csv", ["id", "name", "price", "inventory", "rating", "weight"],
+    path = write_csv(tmp_path / "c.csv", ["id", "name", "price", "inventory", "rating", "weight"],
                   [["1", "Tee", huge, "-1e999", "1e999", "1e400"],
                    ["2", "Cap", "12", "3", "nan", "0.5"],
                    ["3", "Hat", "5", "inf", "-inf", "2"]])
@@ -522,7 +514,7 @@ def test_numbers_too_big_for_a_float_are_notes_and_never_reach_the_payload_as_in
 ])
 def test_a_column_that_loses_its_role_to_a_mapping_is_kept_under_its_own_key(tmp_path, header, columns, row,
                                                                             payload, note):
-    catalog = read_catalog(_write(tmp_path / "c.csv", header, [row]), columns=columns)
+    catalog = read_catalog(write_csv(tmp_path / "c.csv", header, [row]), columns=columns)
     assert [p.payload for p in catalog.products] == [payload]
     assert catalog.report.notes[0] == note
     layout = plan_layout(header, columns=columns)
@@ -539,7 +531,7 @@ def test_a_displaced_column_key_steps_around_a_column_already_named_like_it():
 def test_a_shopify_column_that_loses_its_role_to_a_mapping_is_kept_under_its_own_key(tmp_path):
     header = ["Handle", "Title", "Display Name", "Season", "Collection", "Variant Price"]
     rows = [["tee", "tee-v2-final", "Basic Tee", "SS24", "Summer", "12"]]
-    catalog = read_catalog(_write(tmp_path / "p.csv", header, rows),
+    catalog = read_catalog(write_csv(tmp_path / "p.csv", header, rows),
                            columns={"title": "Display Name", "season": "Collection"})
     assert catalog.report.format == "shopify"
     assert catalog.products[0].payload == {
@@ -551,7 +543,7 @@ def test_a_shopify_column_that_loses_its_role_to_a_mapping_is_kept_under_its_own
 
 
 def test_columns_mapping_overrides_detection(tmp_path):
-    path = _write(tmp_path / "c.csv", ["Code", "Name", "Label", "Shade", "Picture"],
+    path = write_csv(tmp_path / "c.csv", ["Code", "Name", "Label", "Shade", "Picture"],
                   [["X1", "internal name", "Linen Shirt", "Sand", "https://cdn.example/x1.jpg"]])
     catalog = read_catalog(path, columns="product_id=Code,title=Label,colour=Shade,image=Picture")
     product = catalog.products[0]
@@ -563,7 +555,7 @@ def test_columns_mapping_overrides_detection(tmp_path):
 
 
 def test_a_catalogue_without_a_product_id_says_what_is_missing(tmp_path):
-    path = _write(tmp_path / "c.csv", ["Name", "Colour"], [["Tee", "Red"]])
+    path = write_csv(tmp_path / "c.csv", ["Name", "Colour"], [["Tee", "Red"]])
     with pytest.raises(CatalogError) as err:
         read_catalog(path)
     assert str(err.value).startswith("catalogue has no product id column (looked for id, productid, sku")
@@ -571,14 +563,14 @@ def test_a_catalogue_without_a_product_id_says_what_is_missing(tmp_path):
 
 
 def test_a_catalogue_without_title_or_image_says_what_is_missing(tmp_path):
-    path = _write(tmp_path / "c.csv", ["SKU", "Colour"], [["1", "Red"]])
+    path = write_csv(tmp_path / "c.csv", ["SKU", "Colour"], [["1", "Red"]])
     with pytest.raises(CatalogError, match="neither a title nor an image column.*title=<column> or image=<column>; "
                                            r"2 column\(s\) found"):
         read_catalog(path)
 
 
 def test_format_can_be_forced(tmp_path):
-    path = _write(tmp_path / "c.csv", ["id", "title", "color", "product_type"], [["1", "Tee", "Red/Blue", "A > B"]])
+    path = write_csv(tmp_path / "c.csv", ["id", "title", "color", "product_type"], [["1", "Tee", "Red/Blue", "A > B"]])
     assert read_catalog(path).products[0].payload["colour"] == ["Red/Blue"]  # generic: one colour name
     google = read_catalog(path, format="google").products[0].payload
     assert google["colour"] == ["Red", "Blue"] and (google["category"], google["product_type"]) == ("A", "B")
@@ -598,7 +590,7 @@ def test_fashion_local_image_wins_and_image_url_is_the_fallback(tmp_path):
     same = ["Men", "Apparel", "Topwear", "Tshirts", "Blue", "Casual", "Tee"]
     rows = [["1", *same, "1.jpg", "https://cdn.example/1.jpg"], ["2", *same, "2.jpg", "https://cdn.example/2.jpg"],
             ["3", *same, "3.jpg", "file:///etc/passwd"]]
-    catalog = read_catalog(_write(tmp_path / "c.csv", FASHION_HEADER, rows), tmp_path / "images")
+    catalog = read_catalog(write_csv(tmp_path / "c.csv", FASHION_HEADER, rows), tmp_path / "images")
     one, two, three = catalog.products
     assert one.image_file == (tmp_path / "images/1.jpg").resolve() and one.image_url is None
     assert "image_url" not in one.payload
@@ -610,7 +602,7 @@ def test_fashion_local_image_wins_and_image_url_is_the_fallback(tmp_path):
 
 
 def test_fashion_missing_column_points_at_the_generic_format(tmp_path):
-    path = _write(tmp_path / "c.csv", FASHION_HEADER[:5] + FASHION_HEADER[6:8], [["1", "Men", "A", "B", "C", "D", "T"]])
+    path = write_csv(tmp_path / "c.csv", FASHION_HEADER[:5] + FASHION_HEADER[6:8], [["1", "Men", "A", "B", "C", "D", "T"]])
     with pytest.raises(CatalogError, match=r"missing required column\(s\) Colour \(format 'generic' reads it"):
         read_catalog(path)
     assert read_catalog(path, format="generic").products[0].payload["title"] == "T"

@@ -3,7 +3,6 @@ then brand filters, price ranges and price sorting give exactly the right produc
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from core.sample import draw_product
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_csv
 
 
 class PhotoServer(ThreadingHTTPServer):
@@ -102,14 +101,6 @@ def photo_server():
     server.server_close()
 
 
-def _write(path: Path, header, rows, delimiter=",") -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, delimiter=delimiter)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
 SHOPIFY_HEADER = ["Handle", "Title", "Body (HTML)", "Vendor", "Type", "Tags", "Option1 Name", "Option1 Value",
                   "Variant SKU", "Variant Inventory Qty", "Variant Price", "Image Src", "Image Position"]
 
@@ -125,7 +116,7 @@ def shopify_export(folder: Path, base: str) -> Path:
         ["watch", "Steel Watch", "", "Fossil", "Watch", "", "Color", "Black", "W-1", "1", "129.00",
          f"{base}/watch.jpg", "1"],
     ]
-    return _write(folder / "products_export.csv", SHOPIFY_HEADER, rows)
+    return write_csv(folder / "products_export.csv", SHOPIFY_HEADER, rows)
 
 
 GOOGLE_HEADER = ["id", "title", "description", "link", "image_link", "price", "sale_price", "brand", "color",
@@ -143,7 +134,7 @@ def google_feed(folder: Path, base: str) -> Path:
         ["G4", "Running Shorts", "Light shorts", "javascript:alert(1)", f"{base}/shorts.jpg", "15.50 USD", "", "Puma",
          "Yellow", "female", "Apparel > Women > Shorts", "in_stock", ""],
     ]
-    return _write(folder / "feed.tsv", GOOGLE_HEADER, rows, delimiter="\t")
+    return write_csv(folder / "feed.tsv", GOOGLE_HEADER, rows, delimiter="\t")
 
 
 def _env(data: Path, tiny_clip: str, **extra) -> dict:
@@ -224,7 +215,7 @@ def test_bad_photo_urls_make_text_only_products_with_the_reason(tmp_path, embedd
             ["slow", "Slow server", f"{base}/slow.jpg"], ["huge", "Huge body", f"{base}/huge.jpg"],
             ["html", "HTML page", f"{base}/page.jpg"], ["file", "Local file", "file:///etc/passwd"],
             ["ftp", "FTP", "ftp://example.com/a.jpg"]]
-    catalog = _write(tmp_path / "items.csv", ["sku", "name", "image_url"], rows)
+    catalog = write_csv(tmp_path / "items.csv", ["sku", "name", "image_url"], rows)
     store = EdgeStore(tmp_path / "data")
     with ImageFetcher(tmp_path / "cache", allow_private=True, timeout=1, max_bytes=5_000_000, backoff=0.01) as fetcher:
         report = index_catalog(catalog, None, embedder, store, fetcher=fetcher)
@@ -240,7 +231,7 @@ def test_bad_photo_urls_make_text_only_products_with_the_reason(tmp_path, embedd
 
 
 def test_photo_urls_on_private_addresses_are_refused_unless_allowed(tmp_path, tiny_clip, photo_server):
-    catalog = _write(tmp_path / "items.csv", ["sku", "name", "image"], [["a", "A dress", f"{photo_server.url}/tee.jpg"]])
+    catalog = write_csv(tmp_path / "items.csv", ["sku", "name", "image"], [["a", "A dress", f"{photo_server.url}/tee.jpg"]])
     env = _env(tmp_path / "data", tiny_clip)
     report = json.loads(_cli(env, "index", "--catalog", str(catalog), "--json").stdout)
     assert report["text_only"] == 1 and photo_server.total() == 0
@@ -252,7 +243,7 @@ def test_photo_urls_on_private_addresses_are_refused_unless_allowed(tmp_path, ti
 
 
 def test_a_mapping_naming_a_missing_column_is_a_clear_error(tmp_path, tiny_clip):
-    catalog = _write(tmp_path / "items.csv", ["SKU", "Name", "Photo"], [["a", "A dress", "a.jpg"]])
+    catalog = write_csv(tmp_path / "items.csv", ["SKU", "Name", "Photo"], [["a", "A dress", "a.jpg"]])
     out = _cli(_env(tmp_path / "data", tiny_clip), "index", "--catalog", str(catalog), "--columns",
                "product_id=SKU,title=Nom")
     assert out.returncode == 2 and "Nom" in out.stderr and "SKU, Name, Photo" in out.stderr
