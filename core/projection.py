@@ -1,21 +1,24 @@
 """Catalogue map: PCA then UMAP (cosine) of product vectors to 2-D, cluster labels, stored and reused.
 
 The map is computed after indexing (CLI or app), never at page load, and stored under LENS_DATA_DIR keyed by
-the index content and the parameters. Products added later are placed with the fitted model's transform.
+the index content and the parameters. A large catalogue is fitted on a stratified sample of MAP_SAMPLE products
+and the rest are placed by their nearest fitted neighbours, read a chunk of vectors at a time; products added
+later are placed the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import time
 import warnings
 import zipfile
-from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -26,11 +29,19 @@ from core.files import atomic_write
 from core.store import ProductStore
 
 VECTOR_KINDS = ("image", "text", "both")
-MAX_TRANSFORM_SHARE = 0.2  # more new products than this share of the fitted set: refit instead
+MAX_TRANSFORM_SHARE = 0.2  # more new products than this share of the mapped set: refit instead
 PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "pca_dims": 50, "seed": 42, "epochs": 200, "init": "pca"}
+# Products the layout is fitted on, and the positions clusters are found on: UMAP's fit and HDBSCAN's spanning
+# tree grow faster than the catalogue (sklearn's HDBSCAN is quadratic), so a larger catalogue is fitted on a
+# stratified sample of this many and everyone else is placed by nearest fitted neighbours.
+MAP_SAMPLE = 50_000
+STRATUM_FIELDS = ("product_type", "sub_category", "category")  # the first one a product has is its stratum
+MIN_PER_STRATUM = 20  # a small product type still gets enough fitted products to have neighbours of its own
+VECTOR_CHUNK = 8192   # vectors read, reduced and placed at a time: memory stays flat as the catalogue grows
 LABEL_FIELDS = ("gender", "product_type", "colour")
 DISTINGUISH_FIELDS = ("colour", "gender", "product_type", "usage", "sub_category", "category")  # for repeated names
 ATTR_FIELDS = ("title", *STANDARD_FILTERS, "image_path")
+MAP_FORMAT = 2  # per-product text columns stored as UTF-8 blocks and category codes, not fixed-width arrays
 Progress = Callable[[str, float], None]
 
 
@@ -52,9 +63,33 @@ class CatalogMap:
     created: float = field(default_factory=time.time)
     transformed: int = 0              # products placed by transform since the last full fit
     attrs: dict = field(default_factory=dict)  # field -> list of values (title and filter fields), for hover and filters
+    fitted: int = 0                   # products the layout was fitted on (a sample of a large catalogue)
 
     def centres(self) -> dict[int, tuple[float, float]]:
-        return {c: tuple(self.xy[self.cluster == c].mean(axis=0)) for c in self.labels}
+        """Mean position of each named cluster (bincounts: one pass however many clusters)."""
+        if not self.labels or not len(self.cluster):
+            return {}
+        shift = np.asarray(self.cluster, dtype=np.int64) + 1  # -1 (unclustered) becomes bin 0
+        count = np.bincount(shift)
+        sx, sy = (np.bincount(shift, weights=self.xy[:, j]) for j in (0, 1))
+        return {c: (float(sx[c + 1] / count[c + 1]), float(sy[c + 1] / count[c + 1]))
+                for c in self.labels if c + 1 < len(count) and count[c + 1]}
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        """Product id -> row, built once per loaded map (the page looks up selections and search results)."""
+        return {p: i for i, p in enumerate(self.product_ids)}
+
+    def rows(self, ids) -> np.ndarray:
+        """Rows of the given product ids, in their order; unknown ids are skipped."""
+        found = (self.row_of.get(p) for p in ids)
+        return np.fromiter((i for i in found if i is not None), dtype=np.int64)
+
+    @cached_property
+    def draw_order(self) -> np.ndarray:
+        """A fixed random rank per product: a large map draws the lowest ranks, so the same products stay drawn
+        from rerun to rerun and filter to filter."""
+        return np.random.default_rng(PARAMS["seed"]).permutation(len(self.product_ids))
 
 
 def map_paths(data_dir: Path, collection: str, kind: str) -> tuple[Path, Path]:
@@ -78,6 +113,47 @@ def _params_key(kind: str) -> dict:
     return {"kind": kind, **PARAMS}
 
 
+# ---- the map file ------------------------------------------------------------------------------------------
+# At a million products, fixed-width unicode arrays (4 bytes a character, padded to the longest value) and
+# turning them into lists took longer than the page may. Each text column is stored instead as one UTF-8 block
+# split on NUL, or, when few distinct values repeat (gender, colour), as codes into those values.
+
+def _encode_column(name: str, values: list[str]) -> dict[str, np.ndarray]:
+    values = [str(v) for v in values]
+    if any("\x00" in v for v in values):  # cannot be split on NUL: the plain (slower, larger) array
+        return {f"{name}.array": np.array(values, dtype=str)}
+    distinct = dict.fromkeys(values)
+    if len(distinct) <= max(64, len(values) // 10):
+        code = {v: i for i, v in enumerate(distinct)}
+        return {f"{name}.codes": np.fromiter((code[v] for v in values), dtype=np.int32, count=len(values)),
+                f"{name}.values": _utf8_block(list(distinct))}
+    return {f"{name}.text": _utf8_block(values)}
+
+
+def _utf8_block(values: list[str]) -> np.ndarray:
+    return np.frombuffer("\x00".join(values).encode("utf-8"), dtype=np.uint8)
+
+
+def _split_block(block: np.ndarray, count: int) -> list[str]:
+    if count == 0:
+        return []
+    values = block.tobytes().decode("utf-8").split("\x00")
+    if len(values) != count:
+        raise ValueError("a map column does not have one value per product")
+    return values
+
+
+def _decode_column(data, name: str, count: int) -> list[str]:
+    if f"{name}.array" in data:
+        return data[f"{name}.array"].tolist()
+    if f"{name}.codes" in data:
+        codes = data[f"{name}.codes"]
+        distinct = np.array(_split_block(data[f"{name}.values"], int(codes.max()) + 1 if len(codes) else 0) or [""],
+                            dtype=object)
+        return distinct[codes].tolist()  # one shared string per distinct value
+    return _split_block(data[f"{name}.text"], count)
+
+
 def load_map(data_dir: Path, collection: str, kind: str = "image") -> CatalogMap | None:
     """The stored map, or None when there is none (or it was made with other parameters)."""
     path, _ = map_paths(data_dir, collection, kind)
@@ -86,32 +162,42 @@ def load_map(data_dir: Path, collection: str, kind: str = "image") -> CatalogMap
             meta = json.loads(str(data["meta"]))
             if meta["params"] != _params_key(kind):
                 return None
-            m = CatalogMap(kind, list(data["ids"]), data["xy"], data["cluster"],
-                           {int(k): v for k, v in meta["labels"].items()}, list(data["placed_from"]),
-                           list(data["fingerprints"]), meta["index_key"], meta["params"], meta["method"],
-                           meta["not_placed"], meta["created"], meta.get("transformed", 0),
-                           {k: list(data[f"attr_{k}"]) for k in ATTR_FIELDS})
+            xy, cluster = data["xy"], data["cluster"]
+            if meta.get("format") == MAP_FORMAT:
+                n = len(xy)
+                ids, placed_from, fingerprints = (_decode_column(data, c, n) for c in
+                                                  ("ids", "placed_from", "fingerprints"))
+                attrs = {k: _decode_column(data, f"attr_{k}", n) for k in ATTR_FIELDS}
+            else:  # a map stored before MAP_FORMAT: fixed-width unicode arrays
+                ids, placed_from, fingerprints = (data[c].tolist() for c in ("ids", "placed_from", "fingerprints"))
+                attrs = {k: data[f"attr_{k}"].tolist() for k in ATTR_FIELDS}
+            m = CatalogMap(kind, ids, xy, cluster, {int(k): v for k, v in meta["labels"].items()}, placed_from,
+                           fingerprints, meta["index_key"], meta["params"], meta["method"], meta["not_placed"],
+                           meta["created"], meta.get("transformed", 0), attrs, meta.get("fitted", len(ids)))
+        if not (len(m.product_ids) == len(m.xy) == len(m.cluster) == len(m.fingerprints)):
+            return None
         if _repeats(m.labels):  # a map stored before names were made unique
-            rows = [dict(zip(ATTR_FIELDS, values)) for values in zip(*(m.attrs[k] for k in ATTR_FIELDS))]
-            m.labels = unique_labels(m.labels, m.cluster, rows)
+            m.labels = unique_labels(m.labels, m.cluster, m.attrs)
         return m
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError, zipfile.BadZipFile):
         return None  # unreadable: treated as missing and recomputed
 
 
 def save_map(data_dir: Path, collection: str, m: CatalogMap) -> None:
-    import io
-
     path, _ = map_paths(data_dir, collection, m.kind)
+    n = len(m.product_ids)
     meta = {"labels": {str(k): v for k, v in m.labels.items()}, "index_key": m.index_key, "params": m.params,
-            "method": m.method, "not_placed": m.not_placed, "created": m.created, "transformed": m.transformed}
+            "method": m.method, "not_placed": m.not_placed, "created": m.created, "transformed": m.transformed,
+            "fitted": m.fitted, "format": MAP_FORMAT}
+    columns = {**_encode_column("ids", m.product_ids), **_encode_column("placed_from", m.placed_from),
+               **_encode_column("fingerprints", m.fingerprints)}
+    for k in ATTR_FIELDS:
+        columns.update(_encode_column(f"attr_{k}", m.attrs.get(k) or [""] * n))
     buf = io.BytesIO()
-    np.savez(buf, ids=np.array(m.product_ids, dtype=str), xy=m.xy.astype(np.float32),
-             cluster=m.cluster.astype(np.int32), placed_from=np.array(m.placed_from, dtype=str),
-             fingerprints=np.array(m.fingerprints, dtype=str), meta=np.array(json.dumps(meta)),
-             **{f"attr_{k}": np.array(m.attrs.get(k, [""] * len(m.product_ids)), dtype=str) for k in ATTR_FIELDS})
+    np.savez(buf, xy=np.asarray(m.xy, dtype=np.float32).reshape(-1, 2), cluster=np.asarray(m.cluster, dtype=np.int32),
+             meta=np.array(json.dumps(meta)), **columns)
     atomic_write(path, buf.getvalue())
 
 
@@ -122,30 +208,112 @@ def map_status(store: ProductStore, m: CatalogMap | None) -> str:
     return "fresh" if index_key(store)[0] == m.index_key else "stale"
 
 
-def load_vectors(store: ProductStore, kind: str):
-    """(ids, matrix, placed_from, payloads, not_placed): image vectors fall back to text vectors."""
+@dataclass
+class Products:
+    """What the map keeps of every product, read without vectors: point ids, product ids and attributes."""
+
+    points: list[str]
+    ids: list[str]
+    attrs: dict[str, list[str]]
+
+    def strata(self) -> list[str]:
+        """Each product's stratum for the fit sample: its product type, else sub-category, else category."""
+        columns = [self.attrs[k] for k in STRATUM_FIELDS]
+        return [next((v for v in values if v), "") for values in zip(*columns)]
+
+
+def read_products(store: ProductStore) -> Products:
+    """Every product's ids and display attributes (one payload scroll, no vectors)."""
+    points, ids, attrs = [], [], {k: [] for k in ATTR_FIELDS}
+    for hit in store.scroll(payload_keys=["product_id", *ATTR_FIELDS]):
+        if PRODUCT_ID not in hit.payload:
+            continue
+        points.append(hit.id)
+        ids.append(str(hit.payload[PRODUCT_ID]))
+        for k in ATTR_FIELDS:
+            attrs[k].append(display_value(hit.payload.get(k)))
+    return Products(points, ids, attrs)
+
+
+def vector_of(vectors: dict, kind: str) -> tuple[np.ndarray, str] | None:
+    """The vector a product is placed from, and which: image vectors fall back to text vectors."""
+    image, text = vectors.get("image"), vectors.get("text")
+    if kind == "both" and image is not None and text is not None:
+        return normalise(np.add(image, text, dtype=np.float32)), "both"
+    if kind == "text" and text is not None:
+        return np.asarray(text, dtype=np.float32), "text"
+    if image is not None:
+        return np.asarray(image, dtype=np.float32), "image"
+    if text is not None:
+        return np.asarray(text, dtype=np.float32), "text"  # a product without a photo is placed from its text
+    return None
+
+
+VectorChunk = tuple[list[str], np.ndarray, list[str], list[str]]  # point ids, matrix, sources, points without one
+
+
+def vector_chunks(store: ProductStore, kind: str, points: list[str] | None = None,
+                  chunk: int = VECTOR_CHUNK) -> Iterator[VectorChunk]:
+    """The given points' vectors (retrieved, in order), or every stored point's (scrolled), a chunk at a time.
+
+    Points that no longer exist are left out; points without any vector are listed as such.
+    """
     if kind not in VECTOR_KINDS:
         raise BadQuery(f"vectors must be one of {', '.join(VECTOR_KINDS)}, got {kind!r}")
-    ids, rows, placed_from, payloads, not_placed = [], [], [], [], []
-    for hit in store.scroll(payload_keys=["product_id", *ATTR_FIELDS], with_vectors=["image", "text"]):
-        image, text = hit.vectors.get("image"), hit.vectors.get("text")
-        if kind == "both" and image is not None and text is not None:
-            vector, source = normalise(np.add(image, text, dtype=np.float32)), "both"
-        elif kind == "text" and text is not None:
-            vector, source = text, "text"
-        elif image is not None:
-            vector, source = image, "image"
-        elif text is not None:
-            vector, source = text, "text"  # a product without a photo is placed from its text
-        else:
-            not_placed.append(hit.payload.get(PRODUCT_ID, hit.id))
-            continue
-        ids.append(hit.payload[PRODUCT_ID])
-        rows.append(vector)
-        placed_from.append(source)
-        payloads.append(hit.payload)
-    matrix = np.asarray(rows, dtype=np.float32) if rows else np.zeros((0, 0), dtype=np.float32)
-    return ids, matrix, placed_from, payloads, not_placed
+
+    def batches():
+        if points is None:
+            batch = []
+            for hit in store.scroll(payload_keys=["product_id"], with_vectors=["image", "text"]):
+                batch.append(hit)
+                if len(batch) == chunk:
+                    yield batch
+                    batch = []
+            yield batch
+            return
+        for start in range(0, len(points), chunk):
+            wanted = points[start:start + chunk]
+            by_id = {h.id: h for h in store.retrieve(wanted, with_vectors=True)}
+            yield [by_id[p] for p in wanted if p in by_id]
+
+    for hits in batches():
+        ids, rows, sources, without = [], [], [], []
+        for hit in hits:
+            found = vector_of(hit.vectors, kind)
+            if found is None:
+                without.append(hit.id)
+                continue
+            ids.append(hit.id)
+            rows.append(found[0])
+            sources.append(found[1])
+        if ids or without:
+            yield ids, (np.asarray(rows, dtype=np.float32) if rows else np.zeros((0, 0), np.float32)), sources, without
+
+
+def stratified_sample(strata: list[str], cap: int, seed: int = PARAMS["seed"]) -> np.ndarray:
+    """Sorted rows of at most `cap` products, every stratum in it: at least MIN_PER_STRATUM of each (all of a
+    smaller one), the rest shared in proportion to the strata's sizes; everyone when there are `cap` or fewer.
+
+    Within a stratum the products are drawn at random with a fixed seed, so the same catalogue gives the same
+    sample. With more strata than the cap can cover, a plain random sample.
+    """
+    n = len(strata)
+    if n <= cap:
+        return np.arange(n)
+    code: dict[str, int] = {}
+    codes = np.fromiter((code.setdefault(s, len(code)) for s in strata), dtype=np.int64, count=n)
+    sizes = np.bincount(codes)
+    rank = np.random.default_rng(seed).permutation(n)
+    if len(sizes) > cap:
+        return np.sort(np.argsort(rank)[:cap])
+    floor = np.minimum(sizes, max(1, min(MIN_PER_STRATUM, cap // len(sizes))))
+    room = sizes - floor
+    extra = np.floor((cap - floor.sum()) * room / max(room.sum(), 1)).astype(np.int64)
+    quota = floor + np.minimum(extra, room)
+    order = np.lexsort((rank, codes))  # by stratum, then by the random rank
+    first = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    position = np.arange(n) - first[codes[order]]
+    return np.sort(order[position < quota[codes[order]]])
 
 
 def _import_umap(data_dir: Path):
@@ -182,23 +350,28 @@ def cosine_knn(query: np.ndarray, base: np.ndarray, k: int, skip_self: bool = Fa
     """Exact k nearest neighbours by cosine, in chunked matrix products (BLAS; nothing to compile).
 
     At 44,000 products in 50 PCA dimensions this takes seconds, where pynndescent's approximate search
-    compiles runtime-generated numba kernels in every new process (~30 s on 2 cores).
+    compiles runtime-generated numba kernels in every new process (~30 s on 2 cores). The top k of each row
+    come from torch.topk, about ten times faster than numpy's argpartition on rows of 50,000 similarities,
+    which mattered once a million products are placed against the fitted sample.
     """
-    q = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
-    b = base / np.maximum(np.linalg.norm(base, axis=1, keepdims=True), 1e-12)
+    import torch
+
+    q = torch.from_numpy(np.ascontiguousarray(query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True),
+                                                                  1e-12), dtype=np.float32))
+    b = torch.from_numpy(np.ascontiguousarray(base / np.maximum(np.linalg.norm(base, axis=1, keepdims=True),
+                                                                 1e-12), dtype=np.float32))
     k = min(k, len(b))
     index = np.empty((len(q), k), dtype=np.int64)
     dist = np.empty((len(q), k), dtype=np.float32)
-    for start in range(0, len(q), chunk):
-        sims = q[start:start + chunk] @ b.T
-        if skip_self:  # a point is its own neighbour at distance 0, as UMAP expects, so keep it first
-            rows = np.arange(sims.shape[0])
-            sims[rows, start + rows] = 2.0
-        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        scores = np.take_along_axis(sims, part, axis=1)
-        order = np.argsort(-scores, axis=1, kind="stable")
-        index[start:start + chunk] = np.take_along_axis(part, order, axis=1)
-        dist[start:start + chunk] = np.clip(1.0 - np.take_along_axis(scores, order, axis=1), 0.0, 2.0)
+    with torch.inference_mode():
+        for start in range(0, len(q), chunk):
+            sims = q[start:start + chunk] @ b.T
+            if skip_self:  # a point is its own neighbour at distance 0, as UMAP expects, so keep it first
+                rows = torch.arange(sims.shape[0])
+                sims[rows, start + rows] = 2.0
+            scores, found = torch.topk(sims, k, dim=1, largest=True, sorted=True)
+            index[start:start + chunk] = found.numpy()
+            dist[start:start + chunk] = np.clip(1.0 - scores.numpy(), 0.0, 2.0)
     return index, dist
 
 
@@ -260,40 +433,91 @@ def small_layout(matrix: np.ndarray) -> np.ndarray:
     return (centred @ vt[:2].T).astype(np.float32)
 
 
-def cluster_labels(xy: np.ndarray, payloads: list[dict]) -> tuple[np.ndarray, dict[int, str]]:
-    """HDBSCAN on the 2-D layout; each cluster named by its most common gender, product type and colour."""
+def cluster_labels(xy: np.ndarray, attrs: dict[str, list]) -> tuple[np.ndarray, dict[int, str]]:
+    """HDBSCAN on the 2-D layout; each cluster named by its members' most common gender, product type and colour.
+
+    `attrs` holds display values per field, aligned with `xy` (CatalogMap.attrs). On a map of more than
+    MAP_SAMPLE products the clusters are found on that many positions drawn at random (sklearn's HDBSCAN builds
+    its spanning tree in quadratic time), and every product then joins the cluster of its nearest drawn
+    position; names and sizes count every product.
+    """
     from sklearn.cluster import HDBSCAN
 
-    min_size = max(8, len(xy) // 60)  # at most ~60 clusters: a map, not confetti
-    if len(xy) < 2 * min_size:
-        return np.full(len(xy), -1, dtype=np.int32), {}
-    cluster = HDBSCAN(min_cluster_size=min_size, min_samples=min(min_size, 10), copy=True).fit_predict(xy)
-    cluster = cluster.astype(np.int32)
+    n = len(xy)
+    drawn = np.arange(n) if n <= MAP_SAMPLE else np.sort(
+        np.random.default_rng(PARAMS["seed"]).choice(n, MAP_SAMPLE, replace=False))
+    min_size = max(8, len(drawn) // 60)  # at most ~60 clusters: a map, not confetti
+    if len(drawn) < 2 * min_size:
+        return np.full(n, -1, dtype=np.int32), {}
+    found = HDBSCAN(min_cluster_size=min_size, min_samples=min(min_size, 10), copy=True).fit_predict(xy[drawn])
+    if len(drawn) == n:
+        cluster = found.astype(np.int32)
+    else:
+        from scipy.spatial import cKDTree
+
+        _, nearest = cKDTree(xy[drawn]).query(xy, k=1, workers=-1)
+        cluster = found[nearest].astype(np.int32)
+    columns = _Columns(attrs, n)
+    members = _members(cluster)
     labels = {}
-    for c in sorted(set(cluster.tolist()) - {-1}):
-        members = [payloads[i] for i in np.flatnonzero(cluster == c)]
+    for c, rows in members.items():
         parts = []
         for key in LABEL_FIELDS:
-            value, count = Counter(display_value(p.get(key)) for p in members).most_common(1)[0]
-            if value and count >= 0.6 * len(members):  # only what most of the cluster shares
+            value, count = columns.lead(key, rows)
+            if value and count >= 0.6 * len(rows):  # only what most of the cluster shares
                 parts.append(value)
         if not parts:  # nothing most members share: say what leads, and that it is mixed
-            top = Counter(display_value(p.get("product_type")) for p in members).most_common(1)[0][0]
+            top = columns.lead("product_type", rows)[0]
             parts = ["Mixed", top] if top else [f"Cluster {c + 1}"]
         labels[int(c)] = " · ".join(parts)
-    return cluster, unique_labels(labels, cluster, payloads)
+    return cluster, unique_labels(labels, cluster, attrs, columns)
 
 
-def unique_labels(labels: dict[int, str], cluster: np.ndarray, payloads: list[dict]) -> dict[int, str]:
+class _Columns:
+    """Attribute columns as integer codes (made on first use), for counting values over a million members."""
+
+    def __init__(self, attrs: dict[str, list], n: int):
+        self.attrs, self.n, self.coded = attrs, n, {}
+
+    def lead(self, key: str, rows: np.ndarray) -> tuple[str, int]:
+        """The most common value among the rows and its count; a tie goes to the value met first in row order
+        (as Counter.most_common does)."""
+        if key not in self.coded:
+            column = self.attrs.get(key)
+            column = column if column is not None and len(column) == self.n else [""] * self.n
+            code: dict[str, int] = {}
+            codes = np.fromiter((code.setdefault(str(v), len(code)) for v in column), dtype=np.int64, count=self.n)
+            self.coded[key] = (list(code), codes)
+        values, codes = self.coded[key]
+        member_codes = codes[rows]
+        counts = np.bincount(member_codes, minlength=len(values))
+        tied = np.flatnonzero(counts == counts.max())
+        best = tied[0] if len(tied) == 1 else min(tied, key=lambda c: int(np.argmax(member_codes == c)))
+        return values[best], int(counts[best])
+
+
+def _members(cluster: np.ndarray) -> dict[int, np.ndarray]:
+    """Rows of each cluster (not the unclustered), in row order."""
+    order = np.argsort(cluster, kind="stable")
+    ids, starts = np.unique(cluster[order], return_index=True)
+    return {int(c): rows for c, rows in zip(ids, np.split(order, starts[1:])) if c != -1}
+
+
+def unique_labels(labels: dict[int, str], cluster: np.ndarray, attrs: dict[str, list],
+                  columns: _Columns | None = None) -> dict[int, str]:
     """Give clusters that share a name what sets them apart ("· mostly Blue"), else a number (largest first).
 
     Two clusters both called "Mixed · Shirts" are two places on the map a merchandiser cannot tell apart.
     """
     labels = dict(labels)
-    members = {c: [payloads[i] for i in np.flatnonzero(cluster == c)] for c in labels}
-    for group in _repeats(labels):
+    groups = _repeats(labels)
+    if not groups:
+        return labels
+    columns = columns or _Columns(attrs, len(cluster))
+    members = _members(np.asarray(cluster))
+    for group in groups:
         for key in DISTINGUISH_FIELDS:
-            leads = {c: Counter(display_value(p.get(key)) for p in members[c]).most_common(1)[0][0] for c in group}
+            leads = {c: columns.lead(key, members[c])[0] for c in group}
             if len(set(leads.values())) > 1 and all(leads.values()):
                 for c in group:
                     labels[c] = f"{labels[c]} · mostly {leads[c]}"
@@ -322,54 +546,152 @@ def _load_projector(path: Path):
 
 def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str = "image", refit: bool = False,
                 progress: Progress | None = None) -> CatalogMap:
-    """The map for the current index: stored if fresh, else updated by transform, else fitted from scratch."""
-    import io
+    """The map for the current index: stored if fresh, else updated by transform, else fitted from scratch.
 
-    import joblib
-
+    Stages: read the products (payloads only), then either place the new and changed ones in the stored layout
+    or fit a layout on a stratified sample and place everyone else, a chunk of vectors at a time; then name
+    the clusters and store the map.
+    """
+    if kind not in VECTOR_KINDS:
+        raise BadQuery(f"vectors must be one of {', '.join(VECTOR_KINDS)}, got {kind!r}")
     report = progress or (lambda stage, fraction: None)
     key, prints = index_key(store)
     stored = load_map(data_dir, collection, kind)
     if stored is not None and stored.index_key == key and not refit:
         return stored
-    report("reading vectors", 0.05)
-    ids, matrix, placed_from, payloads, not_placed = load_vectors(store, kind)
+    report("reading products", 0.05)
+    products = read_products(store)
+    layout = _Layout(products, [prints.get(p, "") for p in products.ids])
     _, model_path = map_paths(data_dir, collection, kind)
-    fingerprints = [prints.get(p, "") for p in ids]
-    xy, transformed, method = None, 0, "umap"
     projector = _load_projector(model_path) if stored is not None and not refit and stored.method == "umap" else None
-    known = {p: (i, f) for i, (p, f) in enumerate(zip(stored.product_ids, stored.fingerprints))} if stored else {}
-    new = [i for i, (p, f) in enumerate(zip(ids, fingerprints)) if known.get(p, (None, None))[1] != f]
-    if projector is not None and (matrix.shape[1] != projector.pca.n_features_in_
-                                  or len(new) > MAX_TRANSFORM_SHARE * len(projector.train)):
-        projector = None  # another model, or too much new material: placing it in the old layout would mislead
-    if projector is not None:
-        report(f"placing {len(new)} new or changed products", 0.3)
-        xy = np.zeros((len(ids), 2), dtype=np.float32)
-        for i, p in enumerate(ids):
-            if p in known:
-                xy[i] = stored.xy[known[p][0]]
-        if new:
-            xy[new] = projector.transform(matrix[new])
-        transformed = stored.transformed + len(new)
-    if xy is None:
-        if len(ids) <= PARAMS["n_neighbors"] + 1:
-            xy, method = small_layout(matrix), "pca"
-        else:
-            report(f"fitting UMAP on {len(ids)} products", 0.2)
-            projector = Projector(data_dir)
-            xy = projector.fit(matrix)
-            if projector.degenerate:
-                xy, method = small_layout(matrix), "pca"
-            else:
-                buf = io.BytesIO()
-                joblib.dump(projector, buf)
-                atomic_write(model_path, buf.getvalue())
+    if projector is not None and layout.update(store, kind, stored, projector, report):
+        method, transformed, fitted = "umap", stored.transformed + layout.transformed, stored.fitted
+    else:
+        method, projector = layout.fit(store, kind, data_dir, report)
+        transformed, fitted = 0, layout.fitted
+        if projector is not None:
+            buf = io.BytesIO()
+            __import__("joblib").dump(projector, buf)
+            atomic_write(model_path, buf.getvalue())
     report("naming clusters", 0.9)
-    cluster, labels = cluster_labels(xy, payloads)
-    attrs = {k: [display_value(p.get(k)) for p in payloads] for k in ATTR_FIELDS}
-    result = CatalogMap(kind, ids, xy, cluster, labels, placed_from, fingerprints, key, _params_key(kind),
-                        method, not_placed, transformed=transformed, attrs=attrs)
+    ids, xy, sources, fingerprints, attrs, not_placed = layout.result()
+    cluster, labels = cluster_labels(xy, attrs)
+    result = CatalogMap(kind, ids, xy, cluster, labels, sources, fingerprints, key, _params_key(kind), method,
+                        not_placed, transformed=transformed, attrs=attrs, fitted=fitted)
     save_map(data_dir, collection, result)
     report("done", 1.0)
     return result
+
+
+class _Layout:
+    """Positions being worked out for every product read: which are placed, from which vector, and which lack one."""
+
+    def __init__(self, products: Products, fingerprints: list[str]):
+        n = len(products.ids)
+        self.products, self.fingerprints = products, fingerprints
+        self.row = {p: i for i, p in enumerate(products.points)}
+        self.xy = np.zeros((n, 2), dtype=np.float32)
+        self.placed = np.zeros(n, dtype=bool)
+        self.sources = [""] * n
+        self.without: list[int] = []
+        self.transformed = self.fitted = 0
+
+    def _take(self, points: list[str], sources: list[str], without: list[str],
+              skip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, which of the chunk's vectors they are) for the points read, leaving out points added since the
+        products were read and any in `skip`; notes each one's vector and the points without one."""
+        rows = np.fromiter((self.row.get(p, -1) for p in points), dtype=np.int64, count=len(points))
+        use = rows >= 0
+        lacking = [r for r in (self.row.get(p, -1) for p in without) if r >= 0]
+        if skip is not None:
+            use[use] = ~skip[rows[use]]
+            lacking = [r for r in lacking if not skip[r]]
+        rows = rows[use]
+        for r, source in zip(rows.tolist(), (s for s, u in zip(sources, use.tolist()) if u)):
+            self.sources[r] = source
+        self.without += lacking
+        return rows, use
+
+    def _place(self, store: ProductStore, kind: str, projector: Projector, points: list[str] | None,
+               skip: np.ndarray | None, report: Progress, stage: str) -> int:
+        """Place the given points (or every point not in `skip`) by their fitted neighbours; returns how many."""
+        total = len(points) if points is not None else int(len(self.row) - (0 if skip is None else skip.sum()))
+        done = 0
+        for chunk_points, matrix, sources, without in vector_chunks(store, kind, points):
+            rows, use = self._take(chunk_points, sources, without, skip)
+            if len(rows):
+                self.xy[rows] = projector.transform(matrix[use])
+                self.placed[rows] = True
+                done += len(rows)
+                report(f"{stage} ({done:,} of {total:,})", 0.3 + 0.55 * done / max(total, 1))
+        return done
+
+    def update(self, store: ProductStore, kind: str, stored: CatalogMap, projector: Projector,
+               report: Progress) -> bool:
+        """Keep stored positions and place new or changed products by transform; False when a refit is due."""
+        known = {p: i for i, p in enumerate(stored.product_ids)}
+        old = np.fromiter((known.get(p, -1) for p in self.products.ids), dtype=np.int64, count=len(self.row))
+        same = old >= 0
+        same[same] = np.asarray(stored.fingerprints, dtype=object)[old[same]] == np.asarray(
+            self.fingerprints, dtype=object)[same]
+        new = np.flatnonzero(~same)
+        mapped = max(len(projector.train), len(stored.product_ids) - stored.transformed)
+        dim = int((store.meta() or {}).get("dim", 0))
+        if dim != projector.pca.n_features_in_ or len(new) > MAX_TRANSFORM_SHARE * mapped:
+            return False  # another model, or too much new material: placing it in the old layout would mislead
+        self.xy[same] = stored.xy[old[same]]
+        self.placed[same] = True
+        for r in np.flatnonzero(same).tolist():
+            self.sources[r] = stored.placed_from[old[r]]
+        report(f"placing {len(new)} new or changed products", 0.3)
+        self.transformed = self._place(store, kind, projector, [self.products.points[r] for r in new], None, report,
+                                       "placing new products")
+        return True
+
+    def fit(self, store: ProductStore, kind: str, data_dir: Path, report: Progress) -> tuple[str, Projector | None]:
+        """Fit on a stratified sample (everyone in a small catalogue), then place the rest; (method, projector)."""
+        sample = stratified_sample(self.products.strata(), MAP_SAMPLE)
+        report(f"reading the vectors of {len(sample):,} products", 0.1)
+        rows, parts = [np.zeros(0, dtype=np.int64)], []
+        for points, matrix, sources, without in vector_chunks(store, kind, [self.products.points[r] for r in sample]):
+            taken, use = self._take(points, sources, without)
+            rows.append(taken)
+            if len(taken):
+                parts.append(matrix[use])
+        rows = np.concatenate(rows)
+        matrix = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+        self.fitted = len(rows)
+        in_sample = np.zeros(len(self.row), dtype=bool)
+        in_sample[sample] = True
+        everyone = len(sample) == len(self.row)
+        if len(rows) <= PARAMS["n_neighbors"] + 1:
+            self.xy[rows], self.placed[rows] = small_layout(matrix), True
+            return "pca", None  # too few for UMAP's neighbourhoods (a large catalogue never gets here)
+        report(f"fitting UMAP on {len(rows):,} products", 0.2)
+        projector = Projector(data_dir)
+        layout = projector.fit(matrix)
+        if projector.degenerate:  # (nearly) identical vectors: nothing to lay out, everyone at the same spot
+            self.xy[rows], self.placed[rows] = small_layout(matrix), True
+            if not everyone:
+                self._place_at_origin(store, kind, in_sample)
+            return "pca", None
+        self.xy[rows], self.placed[rows] = layout, True
+        if not everyone:
+            report("placing the rest", 0.3)
+            self._place(store, kind, projector, None, in_sample, report, "placing the rest")
+        return "umap", projector
+
+    def _place_at_origin(self, store: ProductStore, kind: str, skip: np.ndarray) -> None:
+        for points, _, sources, without in vector_chunks(store, kind):
+            self.placed[self._take(points, sources, without, skip)[0]] = True
+
+    def result(self):
+        """(ids, xy, sources, fingerprints, attrs, not placed) of the placed products, in reading order."""
+        keep = self.placed
+        ids, attrs = self.products.ids, self.products.attrs
+        not_placed = [ids[r] for r in sorted(set(self.without))]
+        if keep.all():
+            return ids, self.xy, self.sources, self.fingerprints, attrs, not_placed
+        pick = np.flatnonzero(keep).tolist()
+        return ([ids[r] for r in pick], self.xy[keep], [self.sources[r] for r in pick],
+                [self.fingerprints[r] for r in pick], {k: [v[r] for r in pick] for k, v in attrs.items()}, not_placed)

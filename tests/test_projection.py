@@ -257,6 +257,14 @@ def _blobs(groups):
     return np.concatenate(xy).astype(np.float32), payloads
 
 
+def _columns(payloads):
+    """The map's attribute columns (CatalogMap.attrs) for these payloads."""
+    from core.fields import display_value
+    from core.projection import ATTR_FIELDS
+
+    return {k: [display_value(p.get(k)) for p in payloads] for k in ATTR_FIELDS}
+
+
 def _mixed(n, colours):
     """n shirts-led products where no label field reaches 60%: named "Mixed · Shirts"."""
     types = ["Shirts", "Shirts", "Tshirts", "Tops"]
@@ -274,7 +282,7 @@ def test_clusters_that_would_share_a_name_get_told_apart():
         _mixed(36, ["Black", "Grey"]),                    # numbered, the larger one first
         [{"gender": "Women", "product_type": "Dresses", "colour": "Red"}] * 30,
     ])
-    cluster, labels = cluster_labels(xy, payloads)
+    cluster, labels = cluster_labels(xy, _columns(payloads))
     assert len(labels) == 5
     assert sorted(labels.values()) == ["Mixed · Shirts · mostly Black (1)", "Mixed · Shirts · mostly Black (2)",
                                        "Mixed · Shirts · mostly Blue", "Mixed · Shirts · mostly White",
