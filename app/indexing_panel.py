@@ -129,6 +129,9 @@ def show_report(report: dict) -> None:
         st.warning(md(warning))
     if report["failed"]:
         st.dataframe(pd.DataFrame(report["failed"]), hide_index=True, width="stretch")
+    if report.get("failed_not_listed"):
+        st.caption(f"… and {report['failed_not_listed']:,} more rows with a problem, counted above but not listed "
+                   f"(the first {len(report['failed']):,} are).")
 
 
 def catalog_lines(catalog: dict) -> list[str]:

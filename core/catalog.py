@@ -19,11 +19,11 @@ from core.errors import CatalogError
 from core.fields import (BRAND, CATEGORY, COLOUR, GENDER, IMAGE_PATH, IMAGE_URL, INTERNAL_KEYS, PRODUCT_TYPE,
                          RESERVED_KEYS, STANDARD_FILTERS, SUB_CATEGORY, TEXT_ROLES, TITLE, USAGE, FieldReport,
                          values_of)
-from core.formats import RowProblem, plan_layout, read_records, snake_case
+from core.formats import Record, RowProblem, plan_layout, snake_case, stream_records, survey_records
 
 # Re-exported for the modules that import them from here; core.fields is their home.
 FILTER_FIELDS = STANDARD_FILTERS
-__all__ = ["FILTER_FIELDS", "INTERNAL_KEYS", "RESERVED_KEYS", "Catalog", "ImageResolver", "Product", "RowProblem",
+__all__ = ["FILTER_FIELDS", "INTERNAL_KEYS", "RESERVED_KEYS", "Catalog", "CatalogFile", "ImageResolver", "Product", "RowProblem",
            "product_text", "read_catalog", "snake_case"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 MAX_TEXT_WORDS = 40  # CLIP's limit is 77 BPE tokens; 40 words stays well inside it, truncation guards the rest.
@@ -211,17 +211,62 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _open_rows(csv_path: Path) -> tuple[str, Iterator[tuple[int, list[str] | None, str | None]]]:
-    """(delimiter, rows): rows yields (line number, fields, problem); invalid UTF-8 becomes a per-row problem."""
+NUL_PROBE_BYTES = 4096
+
+
+def _encoding_of(csv_path: Path) -> tuple[str, int]:
+    """(encoding, bytes of byte-order mark to skip): decode_catalog's rules, from the file's first bytes only."""
     try:
-        raw = csv_path.read_bytes()
+        with open(csv_path, "rb") as f:
+            head = f.read(NUL_PROBE_BYTES)
     except FileNotFoundError:
         raise CatalogError(f"catalogue file not found: {csv_path}") from None
     except OSError as exc:
         raise CatalogError(f"catalogue file cannot be read: {csv_path}: {exc.strerror or exc}") from None
-    text = decode_catalog(raw, csv_path)
-    delimiter = sniff_delimiter(text)
-    return delimiter, _records(csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter))
+    for bom, encoding in BOMS:
+        if head.startswith(bom):
+            return encoding, len(bom)
+    if head.count(b"\x00") > len(head) // 8:
+        raise CatalogError(f"catalogue {csv_path} looks like UTF-16 without a byte-order mark (it is full of NUL "
+                           "bytes); save it as UTF-8 (in Excel: CSV UTF-8)")
+    return "utf-8", 0
+
+
+def _open_text(csv_path: Path, encoding: str, skip: int):
+    """The file as text, streamed (never read whole); invalid UTF-8 stays visible as surrogates, per row."""
+    raw = open(csv_path, "rb")
+    raw.seek(skip)
+    errors = "surrogateescape" if encoding == "utf-8" else "strict"
+    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline="")
+
+
+def _open_rows(csv_path: Path) -> tuple[str, Iterator[tuple[int, list[str] | None, str | None]]]:
+    """(delimiter, rows): rows yields (line number, fields, problem), reading the file as it goes; invalid UTF-8
+    becomes a per-row problem."""
+    encoding, skip = _encoding_of(csv_path)
+    with _open_text(csv_path, encoding, skip) as text:
+        header = ""
+        for line in _decoded(text, csv_path, encoding):
+            if line.strip():
+                header = line
+                break
+    delimiter = sniff_delimiter(header)
+    return delimiter, _rows(csv_path, encoding, skip, delimiter)
+
+
+def _decoded(lines, csv_path: Path, encoding: str):
+    """Lines (or rows) of a stream, with a decoding error turned into the catalogue error it was when whole."""
+    try:
+        yield from lines
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"catalogue {csv_path} starts with a {encoding} byte-order mark but is not "
+                           f"valid {encoding} ({exc.reason}); save it as UTF-8") from None
+
+
+def _rows(csv_path: Path, encoding: str, skip: int, delimiter: str):
+    with _open_text(csv_path, encoding, skip) as text:
+        reader = csv.reader(text, strict=True, delimiter=delimiter)
+        yield from _decoded(_records(reader), csv_path, encoding)
 
 
 def _records(reader) -> Iterator[tuple[int, list[str] | None, str | None]]:
@@ -238,30 +283,56 @@ def _records(reader) -> Iterator[tuple[int, list[str] | None, str | None]]:
         yield start, fields, ("row is not valid UTF-8 text" if bad_utf8 else None)
 
 
+class CatalogFile:
+    """A catalogue read in passes, never whole: opening it surveys the file once (layout, schema, row problems,
+    product count); products() streams the products again, as often as a caller needs (the indexer plans in
+    one pass and embeds in another). Memory grows with product ids, not with the catalogue's values."""
+
+    def __init__(self, csv_path: Path, images_dir: Path | None = None, format: str = "auto",
+                 columns: dict[str, str] | str | None = None):
+        self.csv_path = Path(csv_path)
+        delimiter, rows = _open_rows(self.csv_path)
+        header = None
+        for _line, fields, _problem in rows:
+            if fields and any(f.strip() for f in fields):
+                header = fields
+                break
+        if header is None:
+            raise CatalogError(f"catalogue is empty or has no header row: {self.csv_path}")
+        self.layout = plan_layout([h.strip() for h in header], DELIMITER_NAMES[delimiter], format, columns)
+        survey = survey_records(self.layout, rows)
+        self._records = survey.records  # Shopify only: its products are grouped across the file
+        self.problems: list[RowProblem] = survey.problems
+        self.total_rows = survey.total_rows
+        self.report: FieldReport = survey.report
+        self.product_count = survey.products
+        self._resolver = ImageResolver(images_dir if images_dir is not None else self.csv_path.parent)
+
+    def records(self) -> Iterator[Record]:
+        if self.layout.format == "shopify":
+            return iter(self._records)
+        _, rows = _open_rows(self.csv_path)
+        for _line, fields, _problem in rows:  # the header again
+            if fields and any(f.strip() for f in fields):
+                break
+        return stream_records(self.layout, rows)
+
+    def products(self) -> Iterator[Product]:
+        """Every product, in file order, read from the file again."""
+        for record in self.records():
+            image_file, image_url, image_problem = choose_image(self._resolver, record.product_id, record.images)
+            payload = dict(record.values)
+            payload[IMAGE_PATH] = str(image_file) if image_file else ""
+            if image_url:
+                payload[IMAGE_URL] = image_url
+            yield Product(record.row, record.product_id, payload, product_text(payload), image_file, image_problem,
+                          image_url)
+
+
 def read_catalog(csv_path: Path, images_dir: Path | None = None, format: str = "auto",
                  columns: dict[str, str] | str | None = None) -> Catalog:
-    """Read a catalogue file in any known format ('auto' detects it); columns maps roles to headers, as a dict
-    or 'product_id=SKU,title=Name'. Raises CatalogError only when the whole file is unusable."""
-    csv_path = Path(csv_path)
-    delimiter, rows = _open_rows(csv_path)
-    header = None
-    for _line, fields, _problem in rows:
-        if fields and any(f.strip() for f in fields):
-            header = fields
-            break
-    if header is None:
-        raise CatalogError(f"catalogue is empty or has no header row: {csv_path}")
-    layout = plan_layout([h.strip() for h in header], DELIMITER_NAMES[delimiter], format, columns)
-    parsed = read_records(layout, rows)
-
-    resolver = ImageResolver(images_dir if images_dir is not None else csv_path.parent)
-    catalog = Catalog(problems=parsed.problems, total_rows=parsed.total_rows, report=parsed.report)
-    for record in parsed.records:
-        image_file, image_url, image_problem = choose_image(resolver, record.product_id, record.images)
-        payload = dict(record.values)
-        payload[IMAGE_PATH] = str(image_file) if image_file else ""
-        if image_url:
-            payload[IMAGE_URL] = image_url
-        catalog.products.append(Product(record.row, record.product_id, payload, product_text(payload), image_file,
-                                        image_problem, image_url))
-    return catalog
+    """Read a catalogue file in any known format ('auto' detects it) into memory; columns maps roles to headers,
+    as a dict or 'product_id=SKU,title=Name'. Raises CatalogError only when the whole file is unusable. The
+    indexer streams a CatalogFile instead."""
+    source = CatalogFile(csv_path, images_dir, format, columns)
+    return Catalog(list(source.products()), source.problems, source.total_rows, source.report)

@@ -274,6 +274,9 @@ def cmd_index(args, settings: Settings) -> int:
         print(catalog_summary(report.catalog))
         for problem in report.failed:
             print(f"  row {problem.row} [{problem.product_id or '-'}]: {problem.reason}")
+        if report.not_listed:
+            print(f"  ... and {report.not_listed} more rows with a problem, counted but not listed "
+                  f"(the first {len(report.failed)} are)")
         for warning in report.warnings:
             print(f"warning: {warning}")
     return 0

@@ -17,11 +17,12 @@ from core.fields import (BRAND, CATEGORY, COLOUR, CURRENCY, DESCRIPTION, FIELD_N
                          IMAGE_URL, IN_STOCK, INVENTORY, KEYWORD_ROLES, LINK, NO, NUMBER_ROLES, PRICE, PRODUCT_ID,
                          PRODUCT_TYPE, RATING, RESERVED_KEYS, ROLES, SALE_PRICE, SEASON, STANDARD_FILTERS,
                          SUB_CATEGORY, TAGS, TEXT_ROLES, TITLE, USAGE, YES, FieldReport, Schema)
-from core.values import (category_levels, column_kind, html_to_text, parse_availability, parse_number,
+from core.values import (ColumnSurvey, category_levels, html_to_text, parse_availability, parse_number,
                          parse_price, shown, split_list)
 
 __all__ = ["FORMATS", "Layout", "Parsed", "Record", "RowProblem", "detect_format", "parse_availability",
-           "parse_columns", "parse_number", "parse_price", "plan_layout", "read_records"]
+           "parse_columns", "parse_number", "parse_price", "plan_layout", "read_records", "stream_records",
+           "survey_records"]
 
 FORMATS = ("auto", "fashion", "shopify", "google", "generic")
 Rows = Iterator[tuple[int, "list[str] | None", "str | None"]]  # (line, fields, problem) from core.catalog
@@ -133,10 +134,11 @@ class Layout:
 class Parsed:
     """A file's records, the rows that gave no product, the data rows read, and what the columns became."""
 
-    records: list[Record]
+    records: list[Record]          # empty after survey_records: a streaming read keeps none
     problems: list[RowProblem]
     total_rows: int
     report: FieldReport
+    products: int = 0
 
 
 def parse_columns(text: str | None) -> dict[str, str]:
@@ -300,23 +302,100 @@ def _refuse_clashes(layout: Layout) -> None:
 # ---- rows -> records -------------------------------------------------------------------------------------------
 
 def read_records(layout: Layout, rows: Rows) -> Parsed:
-    """Records, row problems and the field report for a planned layout; rows come from core.catalog."""
+    """Records, row problems and the field report for a planned layout, the whole file in memory (previews,
+    Shopify, tests); the indexer streams instead with survey_records then stream_records."""
     value_notes: list[tuple[int, str, str]] = []  # (row, product id, what was wrong with one value)
     if layout.format == "shopify":
         from core import shopify
         records, problems, total = shopify.read(layout, rows, value_notes)
     else:
-        records, problems, total = _one_product_per_row(layout, rows, value_notes)
+        tally = _Tally(value_notes)
+        records = list(_one_product_per_row(layout, rows, tally))
+        problems, total = tally.problems, tally.total
     for record in records:
-        values = record.values
-        if IN_STOCK not in values and values.get(INVENTORY) is not None:
-            values[IN_STOCK] = YES if values[INVENTORY] > 0 else NO
-    notes = list(layout.notes) + _type_extras(layout, records)
+        _derive_in_stock(record.values)
+    present, notes = _survey(layout, records)
+    _convert_numbers(layout, records)
+    return _parsed(layout, records, problems, total, present, notes, value_notes, len(records))
+
+
+def survey_records(layout: Layout, rows: Rows) -> Parsed:
+    """First pass of a streaming read: the row problems, the product count, each extra column's kind and the
+    schema, keeping no records (memory grows with product ids, not with the catalogue's values)."""
+    if layout.format == "shopify":  # products are grouped by Handle across the file: read whole
+        return read_records(layout, rows)
+    value_notes: list[tuple[int, str, str]] = []
+    tally = _Tally(value_notes)
+    present, notes = _survey(layout, (_with_in_stock(r) for r in _one_product_per_row(layout, rows, tally)))
+    return _parsed(layout, [], tally.problems, tally.total, present, notes, value_notes, tally.products)
+
+
+def stream_records(layout: Layout, rows: Rows) -> Iterator[Record]:
+    """Later passes of a streaming read: each record as read_records gives it, with the kinds that
+    survey_records chose (so extra number columns are floats); problems were reported by the survey."""
+    for record in _one_product_per_row(layout, rows, _Tally([])):
+        _derive_in_stock(record.values)
+        _convert_numbers(layout, (record,))
+        yield record
+
+
+class _Tally:
+    """What a pass over the rows counts besides records: data rows, products, problems, value notes."""
+
+    def __init__(self, value_notes: list):
+        self.total = 0
+        self.products = 0
+        self.problems: list[RowProblem] = []
+        self.value_notes = value_notes
+
+
+def _derive_in_stock(values: dict) -> None:
+    if IN_STOCK not in values and values.get(INVENTORY) is not None:
+        values[IN_STOCK] = YES if values[INVENTORY] > 0 else NO
+
+
+def _with_in_stock(record: Record) -> Record:
+    _derive_in_stock(record.values)
+    return record
+
+
+def _survey(layout: Layout, records: Iterable[Record]) -> tuple[set[str], list[str]]:
+    """One look at every record: the keys present, and each extra column's kind (kept in layout.kinds)."""
+    surveys = {key: ColumnSurvey(layout.header[i]) for i, key in layout.extras.items()}
+    present: set[str] = set()
+    for record in records:
+        present.update(record.values)
+        for key, survey in surveys.items():
+            if key in record.values:
+                survey.add(record.values[key])
+    notes = []
+    for key, survey in surveys.items():
+        if not survey.count:
+            continue
+        kind, note = survey.kind()
+        layout.kinds[key] = kind
+        if note:
+            notes.append(note)
+    return present, notes
+
+
+def _convert_numbers(layout: Layout, records: Iterable[Record]) -> None:
+    """Extra columns the survey found numeric become floats (finite: ColumnSurvey counted each a number)."""
+    numbers = [key for key in layout.extras.values() if layout.kinds.get(key) == "number"]
+    for record in records:
+        for key in numbers:
+            if key in record.values:
+                record.values[key] = parse_number(record.values[key])
+
+
+def _parsed(layout: Layout, records: list[Record], problems: list[RowProblem], total: int, present: set[str],
+            type_notes: list[str], value_notes: list, products: int) -> Parsed:
+    notes = list(layout.notes) + type_notes
     notes += [f"row {row}, product {pid}: {what}" for row, pid, what in value_notes[:MAX_VALUE_NOTES]]
     if len(value_notes) > MAX_VALUE_NOTES:
         notes.append(f"... and {len(value_notes) - MAX_VALUE_NOTES} more values that could not be read")
-    report = FieldReport(layout.format, layout.mapping, _schema(layout, records), notes)
-    return Parsed(records, sorted(problems, key=lambda p: p.row), total, report)
+    report = FieldReport(layout.format, layout.mapping, _schema(layout, present), notes)
+    return Parsed(records, sorted(problems, key=lambda p: p.row), total, report, products)
 
 
 def row_key(fields: list[str] | None, problem: str | None, header: list[str], key_col: int) -> tuple[str, str | None]:
@@ -329,17 +408,15 @@ def row_key(fields: list[str] | None, problem: str | None, header: list[str], ke
     return key, problem
 
 
-def _one_product_per_row(layout: Layout, rows: Rows, value_notes: list) -> tuple[list[Record], list[RowProblem], int]:
+def _one_product_per_row(layout: Layout, rows: Rows, tally: _Tally) -> Iterator[Record]:
     header, id_col = layout.header, layout.roles[PRODUCT_ID]
     id_name = header[id_col]
-    records: list[Record] = []
-    problems: list[RowProblem] = []
+    problems, value_notes = tally.problems, tally.value_notes
     first_row_of: dict[str, int] = {}
-    total = 0
     for line, fields, problem in rows:
         if fields is not None and not any(f.strip() for f in fields):
             continue  # blank line
-        total += 1
+        tally.total += 1
         product_id, problem = row_key(fields, problem, header, id_col)
         if problem is None and product_id in first_row_of:
             problem = f"duplicate {id_name} {product_id} (first seen on row {first_row_of[product_id]})"
@@ -364,8 +441,8 @@ def _one_product_per_row(layout: Layout, rows: Rows, value_notes: list) -> tuple
             values.setdefault(key, value)
         values.update((key, fields[i].strip()) for i, key in layout.extras.items() if fields[i].strip())
         images = tuple(fields[i].strip() for i in (layout.roles.get(IMAGE), layout.image_fallback) if i is not None)
-        records.append(Record(line, product_id, values, images))
-    return records, problems, total
+        tally.products += 1
+        yield Record(line, product_id, values, images)
 
 
 def role_values(role: str, raw: str, fmt: str, header: str) -> tuple[dict, dict]:
@@ -391,27 +468,8 @@ def role_values(role: str, raw: str, fmt: str, header: str) -> tuple[dict, dict]
     return {role: raw}, {}
 
 
-def _type_extras(layout: Layout, records: list[Record]) -> list[str]:
-    """Decide each extra column's kind from its values (numbers become floats); returns the notes."""
-    notes = []
-    for i, key in layout.extras.items():
-        values = [r.values[key] for r in records if key in r.values]
-        if not values:
-            continue
-        kind, note = column_kind(layout.header[i], values)
-        layout.kinds[key] = kind
-        if note:
-            notes.append(note)
-        if kind == "number":
-            for r in records:
-                if key in r.values:
-                    r.values[key] = parse_number(r.values[key])  # finite: column_kind counted it a number
-    return notes
-
-
-def _schema(layout: Layout, records: list[Record]) -> Schema:
+def _schema(layout: Layout, present: set[str]) -> Schema:
     """The six standard filters always, first and in order; then the roles and columns this file has."""
-    present = set().union(*(r.values for r in records)) if records else set()
     keyword = list(STANDARD_FILTERS) + [r for r in dict.fromkeys((*KEYWORD_ROLES, IN_STOCK))
                                         if r not in STANDARD_FILTERS and r in present]
     number = [r for r in NUMBER_ROLES if r in present]

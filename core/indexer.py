@@ -9,15 +9,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
-from core.catalog import Product, RowProblem, read_catalog
+from core.catalog import CatalogFile, Product, RowProblem
 from core.errors import CatalogError, ImageRejected
 from core.images import MAX_ASPECT, MIN_SIDE_PX, decode_image, read_image_bytes
 from core.fields import FINGERPRINT, IMAGE_PATH, IMAGE_PROBLEM, PAYLOAD_HASH, PRODUCT_ID, TEXT_ONLY
 from core.store import ProductStore, StoredPoint, point_id
 
 Progress = Callable[[int, int], None]
+MAX_LISTED_PROBLEMS = 1000  # problems listed by name in a report; the rest are counted
+PLAN_CHUNK = 2000           # products compared with the store at a time (their photos hashed in parallel)
 
 
 @dataclass
@@ -31,7 +33,8 @@ class IndexReport:
     text_only: int = 0
     pruned: int = 0
     other_shards: int = 0     # products left to the other workers of a --shard run
-    failed: list[RowProblem] = field(default_factory=list)
+    failed: list[RowProblem] = field(default_factory=list)  # listed problems: the first MAX_LISTED_PROBLEMS
+    problems: int = 0         # every problem, listed or not (text-only products included)
     catalog: dict = field(default_factory=dict)  # the format, the column mapping and what each column became
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
@@ -40,12 +43,28 @@ class IndexReport:
     @property
     def failed_rows(self) -> int:
         """Rows not indexed at all (text-only products are indexed, so they are not counted here)."""
-        return len(self.failed) - self.text_only
+        return self.problems - self.text_only
+
+    @property
+    def not_listed(self) -> int:
+        """Problems counted but not listed: a million text-only rows are a count, not a million lines."""
+        return self.problems - len(self.failed)
+
+    @property
+    def listing(self) -> bool:
+        return len(self.failed) < MAX_LISTED_PROBLEMS
+
+    def add_problem(self, problem: RowProblem | None, text_only: bool = False) -> None:
+        """Count a problem, and list it while fewer than MAX_LISTED_PROBLEMS are (None: count only)."""
+        self.problems += 1
+        self.text_only += text_only
+        if problem is not None and self.listing:
+            self.failed.append(problem)
 
     def as_dict(self) -> dict:
         return {"total": self.total, "indexed": self.indexed, "updated": self.updated, "unchanged": self.unchanged,
                 "text_only": self.text_only, "pruned": self.pruned, "other_shards": self.other_shards,
-                "failed_rows": self.failed_rows,
+                "failed_rows": self.failed_rows, "failed_not_listed": self.not_listed,
                 "failed": [p.as_dict() for p in self.failed], "warnings": self.warnings, "catalog": self.catalog,
                 "seconds": round(self.seconds, 3), "stages": {k: round(v, 3) for k, v in self.stages.items()}}
 
@@ -87,12 +106,17 @@ def _image_digest(product: Product, fetcher) -> str:
         return f"unreadable:{exc}"
 
 
-def _rewrite_payload(store: ProductStore, point: str, product: Product) -> None:
-    """New attributes for a product whose vectors are still valid; keeps its text-only status and reason."""
-    old = {h.id: h.payload for h in store.retrieve([point])}.get(point, {})
-    payload = dict(product.payload, **{PRODUCT_ID: product.product_id, PAYLOAD_HASH: payload_hash(product.payload)},
-                   **{k: old[k] for k in (FINGERPRINT, TEXT_ONLY, IMAGE_PROBLEM) if k in old})
-    store.overwrite_payload(point, payload)
+def _rewrite_payloads(store: ProductStore, changed: list[tuple[str, Product]]) -> None:
+    """New attributes for products whose vectors are still valid; each keeps its text-only status and reason."""
+    if not changed:
+        return
+    stored = {h.id: h.payload for h in store.retrieve([point for point, _ in changed])}
+    for point, product in changed:
+        old = stored.get(point, {})
+        payload = dict(product.payload, **{PRODUCT_ID: product.product_id,
+                                           PAYLOAD_HASH: payload_hash(product.payload)},
+                       **{k: old[k] for k in (FINGERPRINT, TEXT_ONLY, IMAGE_PROBLEM) if k in old})
+        store.overwrite_payload(point, payload)
 
 
 class _Job:
@@ -146,12 +170,18 @@ class Shard:
 
 @dataclass
 class Plan:
-    """What a run must do with each product: embed it, rewrite its attributes, or nothing."""
+    """What a run must do, kept as product ids and counts so its memory does not grow with the catalogue's values:
+    the products to embed, and what planning found (attribute-only changes are rewritten as they are found)."""
 
-    todo: list[Product] = field(default_factory=list)                 # new, or image / text / model changed
-    payload_only: list[tuple[str, Product]] = field(default_factory=list)  # (point id, product): attributes changed
-    unchanged: list[str] = field(default_factory=list)                # point ids
-    existing: dict = field(default_factory=dict)                      # product id -> (point id, fingerprint, hash)
+    existing: dict = field(default_factory=dict)   # product id -> (point id, fingerprint, payload hash), stored
+    todo: set[str] = field(default_factory=set)    # product ids: new, or image / text / model changed
+    seen: set[str] = field(default_factory=set)    # every product id of this run's share (what --prune keeps)
+    payload_only: int = 0                          # attributes changed, vectors still valid: rewritten
+    unchanged: int = 0
+    other_shards: int = 0                          # products left to the other workers of a --shard run
+    has_urls: bool = False
+    write_s: float = 0.0                           # time spent rewriting attributes (the write stage)
+    kept_text_only: list[tuple[int, str, str]] = field(default_factory=list)  # (row, product id, point) to list
 
 
 def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: ProductStore, *,
@@ -161,10 +191,12 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
                   fetcher=None, shard: Shard = Shard()) -> IndexReport:
     """Index a catalogue incrementally; safe to interrupt and re-run (each batch is written as it completes).
 
-    Stages, each timed in the report: read, plan (new, changed, payload-only, unchanged), embed (batches of
-    points), write, prune, publish. Photos behind http(s) URLs are fetched by `fetcher`
-    (core.fetch.ImageFetcher) in the same streaming pipeline as decoding, and cached, so a re-run fetches
-    nothing it already has. With a shard, this run indexes only its share of the products.
+    Stages, each timed in the report: read (a first streaming pass: layout, schema, row problems), plan (a second
+    pass comparing fingerprints with the store: new, changed, payload-only, unchanged), embed (a third pass, only
+    when something must be embedded, in batches of points), write, prune, publish. The catalogue is never held
+    whole: memory grows with product ids and stored fingerprints, not with the catalogue's values. Photos behind
+    http(s) URLs are fetched by `fetcher` (core.fetch.ImageFetcher) in the same streaming pipeline as decoding,
+    and cached, so a re-run fetches nothing it already has. With a shard, this run indexes only its share.
     """
     started = time.perf_counter()
     report = IndexReport()
@@ -173,52 +205,49 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     refuse_sharded_prune(prune, shard)
 
     t = time.perf_counter()
-    catalog = read_catalog(Path(csv_path), images_dir, format=format, columns=columns)
-    _take_share(catalog, shard, report)
+    catalog = CatalogFile(Path(csv_path), images_dir, format=format, columns=columns)
     report.catalog = catalog.report.as_dict()
     report.total = catalog.total_rows
-    report.failed.extend(catalog.problems)
+    for problem in catalog.problems:  # rows without an id go to worker 0
+        if shard.owns(problem.product_id) if problem.product_id else shard.index == 0:
+            report.add_problem(problem)
     report.stages["read"] = time.perf_counter() - t
 
     # The catalogue's size picks the store's settings when it is created (int8, vectors on disk); every worker
     # of a sharded run sizes it for the whole catalogue, its share plus the others'.
-    store.ensure(embedder.name, embedder.dim, recreate=recreate,
-                 expected_points=(len(catalog.products) + report.other_shards))
+    store.ensure(embedder.name, embedder.dim, recreate=recreate, expected_points=catalog.product_count)
     store.add_fields(catalog.report.schema)
-    if any(p.image_url for p in catalog.products):
+
+    t = time.perf_counter()
+    plan = make_plan(_prepared(catalog.products(), fetcher), store, embedder.name, fetcher, max_pixels, workers,
+                     shard, report)
+    report.stages["plan"] = time.perf_counter() - t - plan.write_s
+    report.updated, report.unchanged, report.other_shards = plan.payload_only, plan.unchanged, plan.other_shards
+    _list_stored_text_only(plan, store, report)
+    if plan.has_urls:
         workers = max(workers, URL_WORKERS)
-    _place_url_photos(catalog.products, fetcher)
 
-    t = time.perf_counter()
-    plan = make_plan(catalog.products, store, embedder.name, fetcher, max_pixels, workers)
-    report.stages["plan"] = time.perf_counter() - t
-    _report_stored_text_only(plan, catalog.products, store, report)
-
-    t = time.perf_counter()
-    for point, product in plan.payload_only:
-        _rewrite_payload(store, point, product)
-    report.updated = len(plan.payload_only)
-    report.unchanged = len(plan.unchanged)
-    write_s = time.perf_counter() - t
-
-    embed_s, t = 0.0, time.perf_counter()
+    write_s, embed_s = plan.write_s, 0.0
     if progress:
         progress(0, len(plan.todo))
-    for points in embed_points(plan.todo, embedder, fetcher, max_pixels, batch_size, workers, report):
-        now = time.perf_counter()
-        embed_s += now - t
-        store.upsert(points)
+    if plan.todo:
+        todo = (p for p in _prepared(catalog.products(), fetcher) if p.product_id in plan.todo)
         t = time.perf_counter()
-        write_s += t - now
-        report.indexed += len(points)
-        if progress:
-            progress(report.indexed, len(plan.todo))
+        for points in embed_points(todo, embedder, fetcher, max_pixels, batch_size, workers, report):
+            now = time.perf_counter()
+            embed_s += now - t
+            store.upsert(points)
+            t = time.perf_counter()
+            write_s += t - now
+            report.indexed += len(points)
+            if progress:
+                progress(report.indexed, len(plan.todo))
     report.stages["embed"] = embed_s
     report.stages["write"] = write_s
 
     t = time.perf_counter()
     if prune:
-        prune_missing(catalog, plan.existing, store, report)
+        prune_missing(catalog.problems, plan, store, report)
     report.stages["prune"] = time.perf_counter() - t
 
     store.update_meta(last_indexed=time.time(), catalog=str(Path(csv_path).resolve()))
@@ -237,57 +266,74 @@ def refuse_sharded_prune(prune: bool, shard: Shard) -> None:
                            "would delete the others' products; run one unsharded `index --prune` after the workers")
 
 
-def _take_share(catalog, shard: Shard, report: IndexReport) -> None:
-    """Keep only this worker's products (and its rows' problems; rows without an id go to worker 0)."""
-    if shard.count == 1:
-        return
-    mine = [p for p in catalog.products if shard.owns(p.product_id)]
-    report.other_shards = len(catalog.products) - len(mine)
-    catalog.products = mine
-    catalog.problems = [p for p in catalog.problems
-                        if (shard.owns(p.product_id) if p.product_id else shard.index == 0)]
-
-
-def _place_url_photos(products: list[Product], fetcher) -> None:
-    """Where each photo behind a URL will be cached: thumbnails and the product view read it from there."""
+def _prepared(products: Iterable[Product], fetcher) -> Iterator[Product]:
+    """Each product with the place its photo behind a URL will be cached: thumbnails and the product view read it
+    from there (it is part of the stored attributes, so every pass must set it the same way)."""
     for product in products:
         if product.image_url:
             product.payload[IMAGE_PATH] = str(fetcher.path_for(product.image_url)) if fetcher else ""
             if fetcher is None:
                 product.image_problem = "photos behind URLs are not fetched by this caller (no image cache)"
+        yield product
 
 
-def make_plan(products: list[Product], store: ProductStore, model: str, fetcher, max_pixels: int,
-              workers: int) -> Plan:
-    """Compare every product's fingerprint (image bytes, text, model) and attributes with what is stored."""
+def make_plan(products: Iterable[Product], store: ProductStore, model: str, fetcher, max_pixels: int,
+              workers: int, shard: Shard = Shard(), report: IndexReport | None = None) -> Plan:
+    """Compare every product's fingerprint (image bytes, text, model) and attributes with what is stored, a chunk
+    at a time; attribute-only changes are rewritten as they are found. Products stored text-only that stay as
+    they are count as text-only in the report (and are listed while it lists problems)."""
+    report = report if report is not None else IndexReport()
     plan = Plan(existing=store.fingerprints())
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        digests = list(pool.map(lambda p: _image_digest(p, fetcher), products))
     refused_under = decode_settings(max_pixels)
-    for product, digest in zip(products, digests):
-        stored = plan.existing.get(product.product_id)
-        if stored and stored[1] in (fingerprint(model, product.text, digest),
-                                    fingerprint(model, product.text, f"{digest}|{refused_under}")):
-            if stored[2] != payload_hash(product.payload):
-                plan.payload_only.append((stored[0], product))
-            else:
-                plan.unchanged.append(stored[0])
-        else:
-            plan.todo.append(product)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for chunk in _chunks(products, PLAN_CHUNK):
+            mine = [p for p in chunk if shard.owns(p.product_id)]
+            plan.other_shards += len(chunk) - len(mine)
+            digests = pool.map(lambda p: _image_digest(p, fetcher), mine)
+            changed: list[tuple[str, Product]] = []
+            for product, digest in zip(mine, digests):
+                plan.seen.add(product.product_id)
+                plan.has_urls = plan.has_urls or bool(product.image_url)
+                stored = plan.existing.get(product.product_id)
+                text_only = stored is not None and stored[1] == fingerprint(model, product.text,
+                                                                             f"{digest}|{refused_under}")
+                if stored is None or not (text_only or stored[1] == fingerprint(model, product.text, digest)):
+                    plan.todo.add(product.product_id)
+                    continue
+                if text_only:
+                    report.add_problem(None, text_only=True)
+                    if len(report.failed) + len(plan.kept_text_only) < MAX_LISTED_PROBLEMS:
+                        plan.kept_text_only.append((product.row, product.product_id, stored[0]))
+                if stored[2] != payload_hash(product.payload):
+                    changed.append((stored[0], product))
+                else:
+                    plan.unchanged += 1
+            t = time.perf_counter()
+            _rewrite_payloads(store, changed)
+            plan.write_s += time.perf_counter() - t
+            plan.payload_only += len(changed)
     return plan
 
 
-def _report_stored_text_only(plan: Plan, products: list[Product], store: ProductStore, report: IndexReport) -> None:
-    """Products kept as they are keep their stored image problem, so every run reports the same text-only rows."""
-    kept = plan.unchanged + [point for point, _ in plan.payload_only]
-    if not kept:
-        return
-    rows = {p.product_id: p.row for p in products}
-    for hit in store.retrieve(kept):
-        if hit.payload.get(TEXT_ONLY):
-            report.text_only += 1
-            report.failed.append(RowProblem(rows.get(hit.payload[PRODUCT_ID], 0), hit.payload[PRODUCT_ID],
-                                            f"indexed text-only: {hit.payload.get(IMAGE_PROBLEM, '')}"))
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _list_stored_text_only(plan: Plan, store: ProductStore, report: IndexReport) -> None:
+    """Kept products keep their stored image problem, so every run lists the same text-only rows (counted in
+    planning; their reasons are read here, only for the ones the report lists)."""
+    for chunk in _chunks(plan.kept_text_only, PLAN_CHUNK):
+        reasons = {h.id: h.payload.get(IMAGE_PROBLEM, "") for h in store.retrieve([point for *_, point in chunk])}
+        for row, product_id, point in chunk:
+            if len(report.failed) < MAX_LISTED_PROBLEMS:  # counted already, in make_plan
+                report.failed.append(RowProblem(row, product_id, f"indexed text-only: {reasons.get(point, '')}"))
 
 
 def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, batch_size: int, workers: int,
@@ -332,24 +378,24 @@ def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, ba
             if image_vector is None:
                 reason = rejected.get(job, "no image")
                 payload[IMAGE_PROBLEM] = reason
-                report.text_only += 1
-                report.failed.append(RowProblem(product.row, product.product_id, f"indexed text-only: {reason}"))
+                report.add_problem(RowProblem(product.row, product.product_id, f"indexed text-only: {reason}"),
+                                   text_only=True)
             else:
                 vectors["image"] = image_vector
             points.append(StoredPoint(point_id(product.product_id), vectors, payload))
         yield points
 
 
-def prune_missing(catalog, existing: dict, store: ProductStore, report: IndexReport) -> None:
+def prune_missing(problems: list[RowProblem], plan: Plan, store: ProductStore, report: IndexReport) -> None:
     """Delete stored products the catalogue no longer has, unless unreadable rows may be hiding some."""
-    unreadable = [p for p in catalog.problems if p.reason.startswith(("unreadable CSV row", "row is not valid"))]
-    if unreadable or not catalog.products:
+    unreadable = [p for p in problems if p.reason.startswith(("unreadable CSV row", "row is not valid"))]
+    if unreadable or not plan.seen:
         # A stray quote can swallow the rest of the file into one bad row: pruning then would delete
         # products that are still in the catalogue. Losing nothing matters more than tidiness.
         report.warnings.append(f"--prune skipped: {len(unreadable)} row(s) could not be read, so the CSV may "
                                "hide products that still exist; fix those rows and run again")
         return
-    keep = {p.product_id for p in catalog.products} | {p.product_id for p in catalog.problems}
-    stale = [pid for product_id, (pid, *_) in existing.items() if product_id not in keep]
+    keep = plan.seen | {p.product_id for p in problems}
+    stale = [pid for product_id, (pid, *_) in plan.existing.items() if product_id not in keep]
     store.delete(stale)
     report.pruned = len(stale)

@@ -183,6 +183,55 @@ def html_to_text(html: str) -> str:
     return SPACES.sub(" ", "".join(parser.parts)).strip()
 
 
+class ColumnSurvey:
+    """What column_kind needs to know about one column's values, gathered one value at a time (a streaming read
+    keeps this, not the values: at most KEYWORD_MAX_DISTINCT + 1 distinct ones)."""
+
+    def __init__(self, header: str):
+        self.header = header
+        self.count = 0
+        self.numbers = 0
+        self.infinite: str | None = None     # the first numeric value float() reads as infinity
+        self.infinite_count = 0
+        self.distinct: set[str] = set()
+        self.longest = 0
+        self.links = False
+
+    def add(self, value: str) -> None:
+        self.count += 1
+        if NUMBER.fullmatch(value) and not re.fullmatch(r"[+-]?0\d+", value):
+            if math.isfinite(float(value)):
+                self.numbers += 1
+            else:
+                self.infinite_count += 1
+                self.infinite = self.infinite or value
+        if len(self.distinct) <= KEYWORD_MAX_DISTINCT:
+            self.distinct.add(value)
+        self.longest = max(self.longest, len(value))
+        self.links = self.links or value.lower().startswith(("http://", "https://"))
+
+    def kind(self) -> tuple[str, str | None]:
+        """('number' | 'keyword' | 'text', note): see column_kind."""
+        if not self.count:
+            return "text", None
+        numeric = self.numbers + self.infinite_count
+        id_like = ID_LIKE.search(re.sub(r"[^0-9a-z]", "", self.header.lower())) is not None
+        if self.numbers == self.count and not id_like:
+            return "number", None
+        distinct = len(self.distinct)
+        bounded = (not self.links  # links are not filters
+                   and distinct <= KEYWORD_MAX_DISTINCT and (2 * distinct <= self.count or self.count <= FEW_ROWS)
+                   and self.longest <= KEYWORD_MAX_CHARS)
+        kind = "keyword" if bounded else "text"
+        kept = "a keyword filter" if bounded else "text"
+        note = None
+        if self.infinite_count and numeric == self.count and not id_like:
+            note = f"column '{self.header}' has {shown(self.infinite)}, which is not a finite number: kept as {kept}"
+        elif 0 < self.numbers < self.count and not id_like:
+            note = f"column '{self.header}' mixes numbers and text: kept as {kept}"
+        return kind, note
+
+
 def column_kind(header: str, values: list[str]) -> tuple[str, str | None]:
     """('number' | 'keyword' | 'text', note) for a column the catalogue does not name a role for.
 
@@ -192,23 +241,7 @@ def column_kind(header: str, values: list[str]) -> tuple[str, str | None]:
     or fewer), and no links. Otherwise text. A column that mixes numbers and words is not a number, and says so;
     so does a column of numbers with one that float() reads as infinity ('1e400'), which is kept as written.
     """
-    if not values:
-        return "text", None
-    numeric = [v for v in values if NUMBER.fullmatch(v) and not re.fullmatch(r"[+-]?0\d+", v)]
-    infinite = [v for v in numeric if not math.isfinite(float(v))]
-    numbers = len(numeric) - len(infinite)
-    id_like = ID_LIKE.search(re.sub(r"[^0-9a-z]", "", header.lower())) is not None
-    if numbers == len(values) and not id_like:
-        return "number", None
-    distinct = len(set(values))
-    bounded = (not any(v.lower().startswith(("http://", "https://")) for v in values)  # links are not filters
-               and distinct <= KEYWORD_MAX_DISTINCT and (2 * distinct <= len(values) or len(values) <= FEW_ROWS)
-               and max(len(v) for v in values) <= KEYWORD_MAX_CHARS)
-    kind = "keyword" if bounded else "text"
-    kept = "a keyword filter" if bounded else "text"
-    note = None
-    if infinite and len(numeric) == len(values) and not id_like:
-        note = f"column '{header}' has {shown(infinite[0])}, which is not a finite number: kept as {kept}"
-    elif 0 < numbers < len(values) and not id_like:
-        note = f"column '{header}' mixes numbers and text: kept as {kept}"
-    return kind, note
+    survey = ColumnSurvey(header)
+    for value in values:
+        survey.add(value)
+    return survey.kind()
