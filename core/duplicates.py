@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from core.errors import BadQuery, LensError, StoreError
+from core.errors import BadQuery, LensError
 from core.fields import PRODUCT_ID
 from core.filters import Filters
 from core.store import Nearest, ProductStore
@@ -64,7 +64,7 @@ def near_duplicates(store: ProductStore, threshold: float = 0.95, filters: Filte
     if neighbours < 1:
         raise BadQuery(f"neighbours must be at least 1, got {neighbours}")
     store.require_meta()
-    nearest = _nearest_batch_for(store)
+    nearest = functools.partial(_nearest, store)
     pairs: dict[tuple[str, str], float] = {}
     page: list[tuple[str, list]] = []
     for hit in store.scroll(filters, payload_keys=[PRODUCT_ID], with_vectors=["image"]):
@@ -120,68 +120,18 @@ def _groups(pairs: dict[tuple[str, str], float]) -> list[DuplicateGroup]:
     return sorted(out, key=lambda g: (-len(g.product_ids), g.product_ids))
 
 
-def _nearest_batch_for(store: ProductStore):
-    """A function (vectors, filters, limit, threshold) -> per vector [(product id, score), ...], best first.
+def _nearest(store: ProductStore, vectors: list, filters: Filters | None, limit: int,
+             threshold: float) -> list[list[tuple[str, float]]]:
+    """Per vector, [(product id, score), ...] best first: one batched engine call for the whole page.
 
-    The stores have no batched query yet, so the engine's own batch calls are made here: EdgeShard.query_batch
-    plans a batch as one pass over the segments (about 2x cheaper per query than one call each, measured), and
-    qdrant-client's query_batch_points is one request instead of one per product. Any other store (a wrapper
-    in a test) gets the public query, one product at a time. Only the product id comes back, not the payload.
+    A batch is cheaper than one query each: the embedded engine plans it as one pass over its segments
+    (about 2x cheaper per query, measured) and a server gets one request. Only the product id comes back,
+    not the payload. The store rescores int8 candidates with the original vectors, so the scores compared
+    with the threshold are the originals' (issue 11: leaving the search params out behaved like no rescore).
     """
-    from core.store import EdgeStore, ServerStore
-
-    if type(store) is EdgeStore:
-        return functools.partial(_edge_nearest, store)
-    if type(store) is ServerStore:
-        return functools.partial(_server_nearest, store)
-
-    def one_by_one(vectors, filters, limit, threshold):
-        return [[(h.payload[PRODUCT_ID], h.score) for h in store.query(Nearest(v), filters, limit, threshold=threshold)]
-                for v in vectors]
-    return one_by_one
-
-
-def _edge_nearest(store, vectors, filters, limit, threshold):
-    from qdrant_edge import (PayloadSelector, QuantizationSearchParams, Query, QueryBatchRequest, QueryRequest,
-                             SearchParams)
-
-    from core.store.edge import _edge_filter
-
-    if not vectors:
-        return []
-    flt, only_id = _edge_filter(filters), PayloadSelector.Include([PRODUCT_ID])
-    # Rescoring set explicitly: scores compared with the threshold must be the original vectors' scores even on
-    # a quantised collection, and leaving the search params out behaved like no rescore (issue 11).
-    params = SearchParams(hnsw_ef=HNSW_EF, quantization=QuantizationSearchParams(rescore=True))
-    requests = [QueryRequest(limit=limit, query=Query.Nearest(list(map(float, v)), using="image"), filter=flt,
-                             with_payload=only_id, score_threshold=threshold, params=params) for v in vectors]
-    try:
-        with store._lock:  # the one shard is shared with the page and an indexing run
-            answers = store.shard.query_batch(QueryBatchRequest(requests))
-    except LensError:
-        raise
-    except Exception as exc:
-        raise StoreError(f"{store.backend} store failed (near-duplicates): {store.explain(exc)}") from exc
-    return [[(p.payload[PRODUCT_ID], float(p.score)) for p in points] for points in answers]
-
-
-def _server_nearest(store, vectors, filters, limit, threshold):
-    from qdrant_client import models
-
-    from core.store.server import _server_filter
-
-    if not vectors:
-        return []
-    flt = _server_filter(filters)
-    params = models.SearchParams(hnsw_ef=HNSW_EF, quantization=models.QuantizationSearchParams(rescore=True))
-    requests = [models.QueryRequest(query=list(map(float, v)), using="image", filter=flt, limit=limit,
-                                    score_threshold=threshold, with_payload=[PRODUCT_ID], params=params)
-                for v in vectors]
-    try:
-        answers = store.client.query_batch_points(store.collection, requests=requests)
-    except Exception as exc:
-        raise StoreError(f"{store.backend} store failed (near-duplicates): {store.explain(exc)}") from exc
-    return [[(p.payload[PRODUCT_ID], float(p.score)) for p in answer.points] for answer in answers]
+    answers = store.query_batch([Nearest(v, using="image") for v in vectors], filters, limit, threshold=threshold,
+                                payload_keys=[PRODUCT_ID], hnsw_ef=HNSW_EF)
+    return [[(h.payload[PRODUCT_ID], h.score) for h in hits] for hits in answers]
 
 
 def page_of(groups: list, page: int, per_page: int) -> tuple[list, int]:

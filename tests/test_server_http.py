@@ -57,6 +57,11 @@ class FakeQdrant:
         self.collections: dict[str, dict] = {}
         self.requests: list[Request] = []
         self.fail_with: tuple[int, str] | None = None  # answer every points request with this error
+        self.write_delay = 0.0  # seconds each upsert takes, so overlapping requests can be seen
+        self.fail_writes_after: int | None = None  # answer point writes after this many with HTTP 500
+        self.status: tuple[str, str | None] = ("green", None)  # the collection's status and optimizer error
+        self.most_at_once = 0  # the most requests it was answering at one time
+        self._answering = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
@@ -88,6 +93,24 @@ class FakeQdrant:
 
     def answer(self, request: Request) -> tuple[int, object]:
         with self._lock:
+            self._answering += 1
+            self.most_at_once = max(self.most_at_once, self._answering)
+        try:
+            if self.write_delay and request.method == "PUT" and request.path.endswith("/points"):
+                time.sleep(self.write_delay)
+            return self._answer(request)
+        finally:
+            with self._lock:
+                self._answering -= 1
+
+    def writes(self) -> list[tuple[str, str]]:
+        """("PUT points", "false"): method, path after the collection and wait flag of each point write, in the
+        order they arrived."""
+        return [(f"{r.method} points{r.path.split('/points', 1)[1]}", r.query["wait"][0]) for r in self.requests
+                if "/points" in r.path and "wait" in r.query]
+
+    def _answer(self, request: Request) -> tuple[int, object]:
+        with self._lock:
             self.requests.append(request)
             if request.headers.get("api-key") != self.api_key:
                 return 401, {"status": {"error": "Must provide an API key or an Authorization bearer token"}}
@@ -109,7 +132,7 @@ class FakeQdrant:
                 return 404, {"status": {"error": f"Not found: Collection `{name}` doesn't exist!"}}
             col = self.collections[name]
             if request.method == "GET" and rest == []:
-                return _ok(_collection_info(col))
+                return _ok(_collection_info(col, *self.status))
             if request.method == "DELETE" and rest == []:
                 del self.collections[name]
                 return _ok(True)
@@ -121,12 +144,30 @@ class FakeQdrant:
                 return _ok({"operation_id": len(self.requests), "status": "completed"})
             if rest[:1] == ["points"] and self.fail_with:
                 return self.fail_with[0], {"status": {"error": self.fail_with[1]}}
+            if "wait" in request.query and self.fail_writes_after is not None \
+                    and len(self.writes()) > self.fail_writes_after:
+                return 500, {"status": {"error": "Service internal error: No space left on device"}}
+            done = _ok({"operation_id": len(self.requests),
+                        "status": "acknowledged" if request.query.get("wait") == ["false"] else "completed"})
+            if request.method == "POST" and rest == ["points", "payload", "delete"]:
+                chosen = _matching(col["points"], request.body.get("filter"), request.body.get("points"))
+                if chosen is None:
+                    return 400, {"status": {"error": f"the stand-in does not evaluate {request.body['filter']}"}}
+                for point in chosen:
+                    for key in request.body["keys"]:
+                        point["payload"].pop(key, None)
+                return done
             if request.body and isinstance(request.body, dict) and request.body.get("filter"):
                 return 400, {"status": {"error": "the stand-in does not evaluate filters"}}
             if request.method == "PUT" and rest == ["points"]:
                 for p in request.body["points"]:
                     col["points"][str(p["id"])] = {"vector": p["vector"], "payload": p.get("payload") or {}}
-                return _ok({"operation_id": len(self.requests), "status": "completed"})
+                return done
+            if request.method == "PUT" and rest == ["points", "payload"]:
+                for i in request.body["points"]:
+                    if str(i) in col["points"]:
+                        col["points"][str(i)]["payload"] = dict(request.body["payload"])
+                return done
             if request.method == "POST" and rest == ["points", "count"]:
                 return _ok({"count": len(col["points"])})
             if request.method == "POST" and rest == ["points", "scroll"]:
@@ -142,7 +183,7 @@ class FakeQdrant:
             if request.method == "POST" and rest == ["points", "delete"]:
                 for i in request.body["points"]:
                     col["points"].pop(str(i), None)
-                return _ok({"operation_id": len(self.requests), "status": "completed"})
+                return done
             return 404, {"status": {"error": f"no route {request.method} {request.path}"}}
 
 
@@ -150,10 +191,22 @@ def _ok(result) -> tuple[int, dict]:
     return 200, {"result": result, "status": "ok", "time": 0.0001}
 
 
-def _collection_info(col: dict) -> dict:
+def _matching(points: dict, flt: dict | None, ids: list | None) -> list[dict] | None:
+    """The stored points a selector picks: by id, or by a filter of exact-value conditions (all it evaluates;
+    None for any other filter)."""
+    if flt is None:
+        return [points[str(i)] for i in ids or [] if str(i) in points]
+    if set(flt) - {"must"} or any(set(c) != {"key", "match"} or set(c["match"]) != {"value"} for c in flt["must"]):
+        return None
+    return [p for p in points.values()
+            if all(p["payload"].get(c["key"]) == c["match"]["value"] for c in flt["must"])]
+
+
+def _collection_info(col: dict, status: str = "green", optimizer_error: str | None = None) -> dict:
     """GET /collections/{name} as a single-node Qdrant answers it."""
     return {
-        "status": "green", "optimizer_status": "ok", "indexed_vectors_count": 0,
+        "status": status, "optimizer_status": {"error": optimizer_error} if optimizer_error else "ok",
+        "indexed_vectors_count": 0,
         "points_count": len(col["points"]), "segments_count": 2,
         "config": {
             "params": {"vectors": col["vectors"], "shard_number": 1, "replication_factor": 1,
@@ -348,6 +401,7 @@ def test_recreate_of_our_own_collection_deletes_it_then_creates_it_empty(fake):
     fake.add_collection("products", OUR_META)
     store = _open(fake.port)
     store.upsert(_points(3))
+    store.flush()  # the write goes out with wait=false, from another thread: let it arrive before the clear
     fake.requests.clear()
     meta = store.ensure("m", 4, recreate=True)
     assert fake.calls() == [("GET", f"{COLLECTION}/exists"), ("GET", COLLECTION), ("DELETE", COLLECTION),

@@ -183,6 +183,17 @@ class ProductStore(ABC):
     def query(self, query: Query | None, filters: Filters | None = None, limit: int = 10, offset: int = 0,
               threshold: float | None = None) -> list[Hit]: ...
     @abstractmethod
+    def query_batch(self, queries: Sequence[Query], filters: Filters | None = None, limit: int = 10,
+                    threshold: float | None = None, payload_keys: list[str] | None = None,
+                    hnsw_ef: int | None = None) -> list[list[Hit]]:
+        """One answer per query, each the Hits `query(q, filters, limit, threshold=threshold)` returns, from one
+        engine call (the embedded engine plans a batch as one pass over its segments; a server gets one request).
+
+        payload_keys: only these payload keys in each Hit (None: the whole payload, as `query`). hnsw_ef: the
+        HNSW beam for this batch instead of the store's (None: the store's search parameters, as `query`);
+        rescoring and read consistency are the store's either way.
+        """
+    @abstractmethod
     def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]: ...
 
     def explain(self, exc: Exception) -> str:
@@ -199,8 +210,15 @@ class ProductStore(ABC):
         """
         return False
 
+    def flush(self) -> None:
+        """Return once every write made through this store is applied and readable, or raise the first write
+        that failed. The embedded engine applies each write before it returns: nothing to do. A server store
+        sends writes without waiting for them (core.store.server) and waits here."""
+
     def publish(self) -> None:
-        """Make the current contents readable by other processes (embedded engine); a server needs nothing."""
+        """The end of an indexing run: every write applied (flush), and the contents readable by other
+        processes (the embedded engine publishes a copy)."""
+        self.flush()
 
     def close(self) -> None:
         """Release resources (the embedded shard's directory lock)."""
@@ -231,7 +249,8 @@ def backend_errors(cls):
         return call
 
     for name in ("meta", "update_meta", "_create", "_drop", "upsert", "delete", "overwrite_payload", "count",
-                 "retrieve", "query", "facet", "optimize", "publish", "close", "_index_fields"):
+                 "retrieve", "query", "query_batch", "facet", "optimize", "flush", "publish", "close",
+                 "_index_fields"):
         if name in cls.__dict__:
             setattr(cls, name, wrap(cls.__dict__[name]))
     if "scroll" in cls.__dict__:

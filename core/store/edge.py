@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -297,22 +298,26 @@ class EdgeStore(ProductStore):
         return [Hit(str(r.id), 0.0, r.payload or {}, named_vectors(r.vector)) for r in records]
 
     def query(self, query, filters=None, limit=10, offset=0, threshold=None) -> list[Hit]:
-        from qdrant_edge import Fusion, Prefetch, QueryRequest
-
-        flt = _edge_filter(filters)
-        params = edge_search_params(self.search_tuning)
-        if isinstance(query, Fused):
-            request = QueryRequest(
-                limit=limit, offset=offset, filter=flt, with_payload=True,
-                prefetches=[Prefetch(limit=n, query=_edge_query(q), filter=flt, score_threshold=threshold,
-                                     params=params) for q, n in query.branches],
-                query=Fusion.Rrf(k=RRF_K))
-        else:
-            request = QueryRequest(limit=limit, offset=offset, filter=flt, with_payload=True,
-                                   query=_edge_query(query), score_threshold=threshold, params=params)
+        request = _edge_request(query, _edge_filter(filters), limit, offset, threshold, True,
+                                edge_search_params(self.search_tuning))
         with self._lock:
             points = self.shard.query(request)
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
+
+    def query_batch(self, queries, filters=None, limit=10, threshold=None, payload_keys=None,
+                    hnsw_ef=None) -> list[list[Hit]]:
+        from qdrant_edge import PayloadSelector, QueryBatchRequest
+
+        queries = list(queries)
+        if not queries:
+            return []
+        tuning = self.search_tuning if hnsw_ef is None else replace(self.search_tuning, hnsw_ef=hnsw_ef)
+        flt, params = _edge_filter(filters), edge_search_params(tuning)
+        with_payload = PayloadSelector.Include(list(payload_keys)) if payload_keys else True
+        requests = [_edge_request(q, flt, limit, 0, threshold, with_payload, params) for q in queries]
+        with self._lock:
+            answers = self.shard.query_batch(QueryBatchRequest(requests))
+        return [[Hit(str(p.id), float(p.score), p.payload or {}) for p in points] for points in answers]
 
     def facet(self, key, filters=None, limit=100) -> list[tuple[str, int]]:
         from qdrant_edge import FacetRequest
@@ -396,6 +401,20 @@ def _edge_filter(filters: Filters | None):
     if filters.exclude_ids:
         must_not.append(HasIdCondition(set(filters.exclude_ids)))
     return Filter(must=must or None, must_not=must_not or None)
+
+
+def _edge_request(query, flt, limit: int, offset: int, threshold: float | None, with_payload, params):
+    """One QueryRequest: the same for a single query and for each query of a batch."""
+    from qdrant_edge import Fusion, Prefetch, QueryRequest
+
+    if isinstance(query, Fused):
+        return QueryRequest(
+            limit=limit, offset=offset, filter=flt, with_payload=with_payload,
+            prefetches=[Prefetch(limit=n, query=_edge_query(q), filter=flt, score_threshold=threshold,
+                                 params=params) for q, n in query.branches],
+            query=Fusion.Rrf(k=RRF_K))
+    return QueryRequest(limit=limit, offset=offset, filter=flt, with_payload=with_payload,
+                        query=_edge_query(query), score_threshold=threshold, params=params)
 
 
 def _edge_query(query):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Iterator
 
 from core.config import redact_url, scrub
@@ -10,29 +14,52 @@ from core.filters import Filters
 from core.fields import PRODUCT_ID, STANDARD_FILTERS, Schema
 from core.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend,
                              StoredPoint, backend_errors, named_vectors)
-from core.store.tuning import Overrides, Tuning
+from core.store.tuning import WRITES_IN_FLIGHT, Overrides, Tuning
+
+SYNC_KEY = "lens_sync"  # a payload key no product has: the final wait deletes it from no point (see flush)
 
 
 @backend_errors
 class ServerStore(ProductStore):
-    """A Qdrant server or cluster through qdrant-client (":memory:" stands in for a server in tests)."""
+    """A Qdrant server or cluster through qdrant-client (":memory:" stands in for a server in tests).
+
+    Writes (upsert, overwrite_payload, delete) go out with wait=false through a bounded pipeline (Writes): the
+    server answers once an operation is in its write-ahead log, so an indexing run embeds the next batch
+    while the server applies the last. flush() (called by publish() and update_meta()) waits until every
+    write is applied. A read first waits until the server has acknowledged this store's writes (at most
+    `in_flight` requests); it sees them applied after flush(), as any wait=false client does.
+
+    Nothing is lost or claimed too early if the process stops. The indexer's only record of what is written
+    is each point's own payload (fingerprint, payload hash), and it travels in the same request as the
+    point's vectors, which Qdrant applies to a point as one operation: a stored fingerprint always describes
+    the vectors stored with it. A request the server acknowledged is in its write-ahead log and is applied
+    even if this process (or the server) stops before flush(). A request it did not acknowledge is applied
+    whole or not at all; a product whose write never landed keeps its old fingerprint (or none), so the next
+    run writes it again. Metadata (last_indexed) is written only after flush(), so it never claims a run
+    finished whose writes are still unapplied. What a stop can leave is a catalogue only partly re-indexed,
+    which the next run completes.
+    """
 
     def __init__(self, client, collection: str = "products", label: str = "server", *, url: str = "",
-                 api_key: str = "", timeout: int = 30, overrides: Overrides | None = None):
+                 api_key: str = "", timeout: int = 30, overrides: Overrides | None = None,
+                 in_flight: int = WRITES_IN_FLIGHT):
         self.client = client
         self.overrides = overrides or Overrides()
         self.collection = collection
         self.backend = label  # shown to users: the URL with its credentials redacted
         self.timeout = timeout
         self._url, self._api_key = url, api_key
+        self._writes = Writes(in_flight)
+        self._dim: int | None = None  # the collection's vector size, to refuse what the server would drop
 
     @classmethod
     def connect(cls, url: str, api_key: str = "", collection: str = "products", timeout: int = 30,
                 overrides: Overrides | None = None) -> "ServerStore":
         from qdrant_client import QdrantClient
 
-        if url == ":memory:":
-            return cls(QdrantClient(location=":memory:"), collection, "server (:memory:)", overrides=overrides)
+        if url == ":memory:":  # in-process: no network to overlap, and not safe to call from several threads
+            return cls(QdrantClient(location=":memory:"), collection, "server (:memory:)", overrides=overrides,
+                       in_flight=0)
         try:
             # check_compatibility=False: the client's check warns from a background thread at a random moment
             # (even after our own error line); an unreachable server fails the first request with a StoreError.
@@ -44,6 +71,9 @@ class ServerStore(ProductStore):
 
     def explain(self, exc: Exception) -> str:
         """One line about a client exception, with the URL's password and the API key scrubbed out."""
+        if isinstance(exc, WriteFailed):
+            return scrub(f"{exc.what} failed: {_describe(exc.cause, self.timeout)}{exc.more}", self._url,
+                         self._api_key)
         return scrub(_describe(exc, self.timeout), self._url, self._api_key)
 
     def meta(self) -> dict | None:
@@ -56,6 +86,7 @@ class ServerStore(ProductStore):
         meta = dict(info.config.metadata or {})
         if "model" not in meta:
             raise StoreError(self._not_ours())
+        self._dim = int(meta.get("dim", 0)) or None
         return meta
 
     def _not_ours(self, consequence: str = "") -> str:
@@ -63,6 +94,7 @@ class ServerStore(ProductStore):
                 "set LENS_COLLECTION to another name")
 
     def update_meta(self, **changes) -> None:
+        self.flush()  # metadata (last_indexed) never claims writes the server has not applied
         meta = self.meta() or {}
         meta.update(changes)
         self.client.update_collection(self.collection, metadata=meta)
@@ -72,6 +104,7 @@ class ServerStore(ProductStore):
 
         self._drop()
         self.client.create_collection(self.collection, **collection_config(dim, tuning), metadata=meta)
+        self._dim = dim
         for key in [PRODUCT_ID, *STANDARD_FILTERS]:
             self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
 
@@ -88,28 +121,76 @@ class ServerStore(ProductStore):
 
     def _drop(self) -> None:
         """Delete our own collection; one without our metadata may be someone's data on a shared cluster."""
+        self._writes.drain()  # no write of ours may land in (or fail against) the collection made next
         if not self.client.collection_exists(self.collection):
             return
         if "model" not in (self.client.get_collection(self.collection).config.metadata or {}):
             raise StoreError(self._not_ours(", so --recreate will not delete it"))
         self.client.delete_collection(self.collection)
+        self._writes.unapplied = False  # what was written went with the collection
 
     def upsert(self, points: list[StoredPoint]) -> None:
         from qdrant_client import models
 
-        if points:
-            self.client.upsert(self.collection, wait=True, points=[
-                models.PointStruct(id=p.id, vector={k: list(map(float, v)) for k, v in p.vectors.items()},
-                                   payload=p.payload) for p in points])
+        if not points:
+            return
+        self._check_sizes(points)
+        body = [models.PointStruct(id=p.id, vector={k: list(map(float, v)) for k, v in p.vectors.items()},
+                                   payload=p.payload) for p in points]
+        self._writes.send(f"upsert of {len(points)} point(s)", [p.id for p in points],
+                          lambda: self.client.upsert(self.collection, points=body, wait=False))
 
     def overwrite_payload(self, point: str, payload: dict) -> None:
-        self.client.overwrite_payload(self.collection, payload=payload, points=[point], wait=True)
+        self._writes.send("payload overwrite", [point], lambda: self.client.overwrite_payload(
+            self.collection, payload=payload, points=[point], wait=False))
 
     def delete(self, ids: list[str]) -> None:
         from qdrant_client import models
 
         if ids:
-            self.client.delete(self.collection, points_selector=models.PointIdsList(points=list(ids)), wait=True)
+            selector = models.PointIdsList(points=list(ids))
+            self._writes.send(f"delete of {len(ids)} point(s)", ids, lambda: self.client.delete(
+                self.collection, points_selector=selector, wait=False))
+
+    def _check_sizes(self, points: list[StoredPoint]) -> None:
+        """Refuse vectors of the wrong size here: with wait=false Qdrant acknowledges them and then drops the
+        points without an error to anyone (qdrant/qdrant#2557), where wait=true answered HTTP 400."""
+        if self._dim is None:
+            self.meta()
+        for p in points:
+            for name, vector in p.vectors.items():
+                if name not in VECTOR_NAMES or (self._dim and len(vector) != self._dim):
+                    raise StoreError(f"product point {p.id} has a {len(vector)}-d {name!r} vector; the index "
+                                     f"holds {self._dim}-d vectors named {', '.join(VECTOR_NAMES)}")
+
+    def flush(self) -> None:
+        """Wait for every write request, then until the server has applied all of them, on every shard.
+
+        Qdrant answers a wait=false write once it is in the shard's write-ahead log, and each shard applies its
+        log in order, one operation after another. So one wait=true operation that reaches every shard, sent
+        after every earlier request was acknowledged, returns only once all of them are applied. A write by
+        point id reaches one shard; an operation selecting by filter reaches them all. The one sent deletes
+        payload key SYNC_KEY from points whose product_id is "" (none: the catalogue readers refuse an empty
+        id, and the keyword index answers without a scan), so it changes nothing even if one matched.
+        Afterwards the collection's status is checked: an operation that failed while being applied marks it
+        red on the server, and that must not pass as a finished run either.
+        """
+        from qdrant_client import models
+
+        with self._writes.lock:
+            self._writes.drain()
+            if not self._writes.unapplied:
+                return
+            self.client.delete_payload(self.collection, keys=[SYNC_KEY], wait=True, points=models.Filter(
+                must=[models.FieldCondition(key=PRODUCT_ID, match=models.MatchValue(value=""))]))
+            info = self.client.get_collection(self.collection)
+            if info.status == models.CollectionStatus.RED:
+                problem = getattr(info.optimizer_status, "error", None) or "no reason given"
+                raise StoreError(f"the Qdrant server at {self.backend} reports collection {self.collection!r} "
+                                 f"failed ({scrub(str(problem), self._url, self._api_key)}); some writes may not "
+                                 "be applied. Fix the server (its log says more) and index again: products "
+                                 "written already are skipped")
+            self._writes.unapplied = False
 
     @property
     def _consistency(self):
@@ -117,9 +198,11 @@ class ServerStore(ProductStore):
         return read_consistency(self.search_tuning)
 
     def count(self, filters=None) -> int:
+        self._writes.drain()
         return self.client.count(self.collection, count_filter=_server_filter(filters), exact=True).count
 
     def scroll(self, filters=None, payload_keys=None, with_vectors=False, page=1000) -> Iterator[Hit]:
+        self._writes.drain()
         offset = None
         while True:
             records, offset = self.client.scroll(
@@ -131,38 +214,112 @@ class ServerStore(ProductStore):
                 return
 
     def retrieve(self, ids, with_vectors=False) -> list[Hit]:
+        self._writes.drain()
         records = self.client.retrieve(self.collection, list(ids), with_payload=True, with_vectors=with_vectors,
                                        consistency=self._consistency)
         return [Hit(str(r.id), 0.0, r.payload or {}, named_vectors(r.vector)) for r in records]
 
     def query(self, query, filters=None, limit=10, offset=0, threshold=None) -> list[Hit]:
-        from qdrant_client import models
-
-        flt = _server_filter(filters)
-        params = search_params(self.search_tuning)
-        if isinstance(query, Fused):
-            prefetch = []
-            for q, n in query.branches:
-                body, using = _server_query(q)
-                prefetch.append(models.Prefetch(query=body, using=using, filter=flt, limit=n,
-                                                score_threshold=threshold, params=params))
-            response = self.client.query_points(
-                self.collection, prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
-                query_filter=flt, limit=limit, offset=offset, with_payload=True, consistency=self._consistency)
-        else:
-            body, using = _server_query(query)
-            response = self.client.query_points(
-                self.collection, query=body, using=using, query_filter=flt, limit=limit, offset=offset,
-                score_threshold=threshold, with_payload=True, search_params=params, consistency=self._consistency)
+        self._writes.drain()
+        r = _server_request(query, _server_filter(filters), limit, offset, threshold, True,
+                            search_params(self.search_tuning))
+        response = self.client.query_points(
+            self.collection, query=r.query, using=r.using, prefetch=r.prefetch, query_filter=r.filter,
+            search_params=r.params, limit=r.limit, offset=r.offset, score_threshold=r.score_threshold,
+            with_payload=r.with_payload, consistency=self._consistency)
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
 
+    def query_batch(self, queries, filters=None, limit=10, threshold=None, payload_keys=None,
+                    hnsw_ef=None) -> list[list[Hit]]:
+        queries = list(queries)
+        if not queries:
+            return []
+        self._writes.drain()
+        tuning = self.search_tuning if hnsw_ef is None else replace(self.search_tuning, hnsw_ef=hnsw_ef)
+        flt, params = _server_filter(filters), search_params(tuning)
+        requests = [_server_request(q, flt, limit, 0, threshold, list(payload_keys) if payload_keys else True,
+                                    params) for q in queries]
+        answers = self.client.query_batch_points(self.collection, requests=requests, consistency=self._consistency)
+        return [[Hit(str(p.id), float(p.score), p.payload or {}) for p in a.points] for a in answers]
+
     def facet(self, key, filters=None, limit=100) -> list[tuple[str, int]]:
+        self._writes.drain()
         response = self.client.facet(self.collection, key=key, facet_filter=_server_filter(filters),
                                      limit=limit, exact=True, consistency=self._consistency)
         return [(str(h.value), int(h.count)) for h in response.hits]
 
     def close(self) -> None:
-        self.client.close()
+        """Wait for the write requests on the wire (acknowledged writes are safe in the server's log), then
+        close the connection; a write that failed is raised, not dropped with the connection."""
+        try:
+            self._writes.drain()
+        finally:
+            self._writes.shutdown()
+            self.client.close()
+
+
+class WriteFailed(Exception):
+    """A wait=false write request that failed, raised from a later call: what it was, and why."""
+
+    def __init__(self, what: str, cause: Exception, others: int = 0):
+        super().__init__(f"{what} failed: {cause}")
+        self.what, self.cause = what, cause
+        self.more = f" ({others} later write request(s) failed too)" if others else ""
+
+
+class Writes:
+    """Write requests sent from worker threads with wait=false, at most `bound` unanswered at once.
+
+    send() blocks while `bound` requests are unanswered, waiting for the oldest, so an indexing run is never
+    more than a few batches ahead of what the server has acknowledged. It first waits for any unanswered
+    request on one of the same points: two operations on a point are never on the wire together, so the
+    server receives them in the order they were made. A request that failed is raised (as WriteFailed) by
+    the next send() or drain(), once every other request is answered: an error is never swallowed, and no
+    request is left behind. bound 0 sends each request at once, in the caller's thread.
+    """
+
+    def __init__(self, bound: int):
+        self.bound = bound
+        self.lock = threading.RLock()
+        self.unapplied = False  # requests acknowledged since the server last confirmed it applied everything
+        self._pending: deque[tuple[Future, frozenset, str]] = deque()
+        self._pool = ThreadPoolExecutor(bound, thread_name_prefix="qdrant-write") if bound else None
+
+    def send(self, what: str, ids, request) -> None:
+        with self.lock:
+            self.unapplied = True
+            if self._pool is None:
+                request()
+                return
+            ids = frozenset(ids)
+            clash = max((i + 1 for i, (_, other, _) in enumerate(self._pending) if other & ids), default=0)
+            self._wait(max(clash, len(self._pending) + 1 - self.bound))
+            self._pending.append((self._pool.submit(request), ids, what))
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def drain(self) -> None:
+        """Return once every request sent is answered; raise the first that failed."""
+        with self.lock:
+            self._wait(len(self._pending))
+
+    def _wait(self, n: int) -> None:
+        for _ in range(n):
+            future, _, what = self._pending.popleft()
+            try:
+                future.result()
+            except Exception as exc:
+                others = 0
+                while self._pending:
+                    if self._pending.popleft()[0].exception() is not None:
+                        others += 1
+                raise WriteFailed(what, exc, others) from exc
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def collection_config(dim: int, tuning: Tuning) -> dict:
@@ -233,6 +390,23 @@ def _server_filter(filters: Filters | None):
     if filters.exclude_ids:
         must_not.append(models.HasIdCondition(has_id=list(filters.exclude_ids)))
     return models.Filter(must=must or None, must_not=must_not or None)
+
+
+def _server_request(query, flt, limit: int, offset: int, threshold: float | None, with_payload, params):
+    """One QueryRequest: the same for a single query (query_points) and each query of a batch."""
+    from qdrant_client import models
+
+    if isinstance(query, Fused):
+        prefetch = []
+        for q, n in query.branches:
+            body, using = _server_query(q)
+            prefetch.append(models.Prefetch(query=body, using=using, filter=flt, limit=n,
+                                            score_threshold=threshold, params=params))
+        return models.QueryRequest(prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)), filter=flt,
+                                   limit=limit, offset=offset, with_payload=with_payload)
+    body, using = _server_query(query)
+    return models.QueryRequest(query=body, using=using, filter=flt, limit=limit, offset=offset,
+                               score_threshold=threshold, with_payload=with_payload, params=params)
 
 
 def _server_query(query):
