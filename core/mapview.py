@@ -1,6 +1,10 @@
 """The Explore map as a Plotly WebGL figure: colours (real ones for `colour`), greyed filtered-out points,
 highlighted search results, cluster labels and optional thumbnails. No Streamlit here.
 
+A map of more than MAX_POINTS products is not sent to the browser whole: every product is drawn as a density
+image computed here, and a bounded set of interactive points goes on top (the search results, the products
+passing the filters, then a fixed random share of the rest). A lasso still selects from every stored position.
+
 Plotly reads trace names, hover text and annotations as a subset of HTML (`<a href>`, `<b>`, `<br>`), so every
 catalogue value in them goes through safe_text.plotly: a colour `<a href="https://x">Red</a>` stays text.
 """
@@ -9,6 +13,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
+from collections import Counter
+from itertools import compress
 
 import numpy as np
 
@@ -27,6 +34,12 @@ MAX_GALLERY = 60
 MAX_LABELS = 15   # cluster names drawn on the map (the largest clusters)
 MAX_LEGEND = 25
 MAP_HEIGHT = 860  # px: the map is the page
+# Interactive points sent to the browser, search results included: plotly's WebGL stays smooth and the page's
+# JSON a few MB. Beyond it the map draws a sample over DENSITY_BINS of every product's position.
+MAX_POINTS = 25_000
+MAX_RINGED = 1_000   # search results ringed on the map (a search returns far fewer)
+DENSITY_BINS = (480, 360)
+DENSITY_RGB = (74, 96, 140)
 # Photos are sized for about this many pixels, assuming a plot of about PLOT_PX (wide layout, legend below).
 THUMB_PX = 56
 PLOT_PX = (1000, 760)
@@ -72,7 +85,7 @@ def filter_mask(m: CatalogMap, filters: Filters | None, columns: dict[str, list]
     for name in filters.lacking:
         mask &= np.array([not values_of(v) for v in column(name)], dtype=bool)
     if filters.exclude_ids:
-        mask &= ~np.isin(np.asarray(m.product_ids, dtype=str), list(filters.exclude_ids))
+        mask[m.rows(filters.exclude_ids)] = False
     return mask
 
 
@@ -94,7 +107,8 @@ def _number(value) -> float:
 
 def group_values(m: CatalogMap, colour_by: str) -> list[str]:
     if colour_by == "cluster":
-        return [m.labels.get(int(c), "Unclustered") for c in m.cluster]
+        names = {c: m.labels.get(c, "Unclustered") for c in np.unique(m.cluster).tolist()}
+        return [names[c] for c in np.asarray(m.cluster).tolist()]
     return list(m.attrs[colour_by])
 
 
@@ -106,11 +120,49 @@ def group_colour(colour_by: str, value: str, rank: int) -> str:
     return PALETTE[rank % len(PALETTE)]
 
 
+def drawn_rows(m: CatalogMap, keep: np.ndarray, ringed: np.ndarray) -> np.ndarray:
+    """Rows drawn as interactive points, in map order: every product on a map of MAX_POINTS or fewer; else the
+    ringed search results, then products passing the filters, then the others, each group in the map's fixed
+    random draw order, so that points and rings together stay within MAX_POINTS."""
+    n = len(keep)
+    if n <= MAX_POINTS:
+        return np.arange(n)
+    chosen = [np.unique(ringed)]
+    budget = MAX_POINTS - 2 * len(chosen[0])  # each search result is a dot and a ring
+    for group in (keep, ~keep):
+        rows = np.setdiff1d(np.flatnonzero(group), chosen[0], assume_unique=True)
+        if len(rows) > budget:
+            rows = rows[np.argpartition(m.draw_order[rows], budget)[:budget]] if budget > 0 else rows[:0]
+        chosen.append(rows)
+        budget -= len(rows)
+    return np.sort(np.concatenate(chosen))
+
+
+def density_image(xy: np.ndarray, bins: tuple[int, int] = DENSITY_BINS) -> tuple[bytes, tuple, tuple]:
+    """PNG of how many products sit in each bin (log scale, one hue, transparent where there are none), with the
+    x and y ranges it covers."""
+    from PIL import Image
+
+    low, high = (xy.min(axis=0), xy.max(axis=0)) if len(xy) else (np.zeros(2), np.ones(2))
+    pad = np.maximum((high - low) * 0.03, 1e-3)
+    low, high = low - pad, high + pad
+    cell = np.floor((xy - low) / (high - low) * bins).astype(np.int64)
+    ix, iy = np.clip(cell[:, 0], 0, bins[0] - 1), np.clip(cell[:, 1], 0, bins[1] - 1)
+    counts = np.bincount((bins[1] - 1 - iy) * bins[0] + ix, minlength=bins[0] * bins[1]).reshape(bins[1], bins[0])
+    level = np.log1p(counts) / np.log1p(max(int(counts.max()), 1))
+    alpha = np.where(counts > 0, 50 + 190 * level, 0).astype(np.uint8)
+    rgba = np.dstack([np.full(counts.shape, c, dtype=np.uint8) for c in DENSITY_RGB] + [alpha])
+    out = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(out, format="PNG", optimize=False)
+    return out.getvalue(), (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
+
+
 def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | None = None,
                  highlight: list[str] | tuple = (), thumbnails: dict[str, bytes] | None = None,
                  columns: dict[str, list] | None = None):
-    """One Scattergl trace per value (so the legend names them), greyed filtered-out points underneath;
-    `columns` as for filter_mask."""
+    """One Scattergl trace per value (so the legend names them, with counts over every passing product), greyed
+    filtered-out points underneath, search results ringed; over a density image when the map is larger than
+    MAX_POINTS (see drawn_rows). `columns` as for filter_mask."""
     import plotly.graph_objects as go
 
     if colour_by not in COLOUR_BY:
@@ -118,31 +170,36 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
     fig = go.Figure()
     xy = m.xy.reshape(-1, 2)
     keep = filter_mask(m, filters, columns)
-    values = np.asarray(group_values(m, colour_by), dtype=object)
-    custom = hover_data(m)
+    ringed = np.unique(m.rows(list(dict.fromkeys(highlight))[:MAX_RINGED]))
+    drawn = drawn_rows(m, keep, ringed)
+    everything = group_values(m, colour_by)
+    counts = Counter(compress(everything, keep.tolist()))
+    values = np.asarray([everything[i] for i in drawn.tolist()], dtype=object)
+    kept, spot = keep[drawn], xy[drawn]
+    custom = hover_data(m, drawn)
+    sampled = len(drawn) < len(xy)
+    size = 5 if sampled else 7
     hover = ("<b>%{customdata[1]}</b><br>%{customdata[2]} · %{customdata[3]} · %{customdata[4]} · "
              "%{customdata[5]}<br>#%{customdata[0]}<extra></extra>")
-    if (~keep).any():
-        fig.add_trace(go.Scattergl(x=xy[~keep, 0], y=xy[~keep, 1], mode="markers", name="filtered out",
-                                   marker=dict(size=5, color=FILTERED_OUT), customdata=custom[~keep],
-                                   hovertemplate=hover, legendrank=2000))
-    counts: dict[str, int] = {}
-    for v in values[keep]:
-        counts[v] = counts.get(v, 0) + 1
+    if (~kept).any():
+        fig.add_trace(go.Scattergl(x=spot[~kept, 0], y=spot[~kept, 1], mode="markers", name="filtered out",
+                                   marker=dict(size=size - 2 if sampled else 5, color=FILTERED_OUT),
+                                   customdata=custom[~kept], hovertemplate=hover, legendrank=2000))
     for rank, value in enumerate(sorted(counts, key=lambda v: (-counts[v], v))):
-        sel = keep & (values == value)
+        sel = kept & (values == value)
+        if sampled and not sel.any():
+            continue  # none of this value among the drawn sample: the density image has them
         line = dict(width=0.6, color="#555555") if colour_by == "colour" else dict(width=0)
-        fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers",
-                                   name=plotly(f"{value} ({counts[value]})"),
-                                   marker=dict(size=7, color=group_colour(colour_by, value, rank), line=line),
+        fig.add_trace(go.Scattergl(x=spot[sel, 0], y=spot[sel, 1], mode="markers",
+                                   name=plotly(f"{value} ({counts[value]:,})"),
+                                   marker=dict(size=size, color=group_colour(colour_by, value, rank), line=line),
                                    customdata=custom[sel], hovertemplate=hover))
-    if len(highlight):
-        hl = np.isin(np.asarray(m.product_ids, dtype=object), list(highlight))
-        fig.add_trace(go.Scattergl(x=xy[hl, 0], y=xy[hl, 1], mode="markers", name="current search",
+    if len(ringed):
+        fig.add_trace(go.Scattergl(x=xy[ringed, 0], y=xy[ringed, 1], mode="markers", name="current search",
                                    marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#d6336c")),
-                                   customdata=custom[hl], hovertemplate=hover))
-    sizes = {c: int((m.cluster == c).sum()) for c in m.labels}
-    for c, (x, y) in sorted(m.centres().items(), key=lambda kv: -sizes[kv[0]])[:MAX_LABELS]:
+                                   customdata=hover_data(m, ringed), hovertemplate=hover))
+    sizes = np.bincount(np.asarray(m.cluster, dtype=np.int64) + 1) if len(m.cluster) else np.zeros(1, dtype=int)
+    for c, (x, y) in sorted(m.centres().items(), key=lambda kv: -sizes[kv[0] + 1])[:MAX_LABELS]:
         fig.add_annotation(x=x, y=y, text=plotly(m.labels[c]), showarrow=False,
                            font=dict(size=13, color="#1f1f1f", shadow=LABEL_HALO))
     # The legend goes under the map, in rows: at the top right it sat under Plotly's toolbar.
@@ -150,19 +207,33 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
                       xaxis=dict(visible=False), yaxis=dict(visible=False), showlegend=len(counts) <= MAX_LEGEND,
                       legend=dict(itemsizing="constant", orientation="h", x=0, xanchor="left", y=-0.01,
                                   yanchor="top"))
+    if sampled:
+        add_density(fig, xy)
     if thumbnails:
         add_thumbnails(fig, m, thumbnails)
     return fig
 
 
-def hover_data(m: CatalogMap) -> np.ndarray:
-    """Per product: id, title, gender, type, colour, usage, escaped for Plotly (customdata[0] is the id)."""
+def add_density(fig, xy: np.ndarray) -> None:
+    """Every product's position as a shaded image under the points, the axes fitted to it."""
+    png, (x0, x1), (y0, y1) = density_image(xy)
+    fig.add_layout_image(source="data:image/png;base64," + base64.b64encode(png).decode(), x=x0, y=y1, xref="x",
+                         yref="y", sizex=x1 - x0, sizey=y1 - y0, sizing="stretch", xanchor="left", yanchor="top",
+                         layer="below")
+    fig.update_layout(xaxis=dict(range=(x0, x1), autorange=False), yaxis=dict(range=(y0, y1), autorange=False))
+
+
+def hover_data(m: CatalogMap, rows: np.ndarray | None = None) -> np.ndarray:
+    """Per product (the given rows, else all): id, title, gender, type, colour, usage, escaped for Plotly
+    (customdata[0] is the id)."""
+    rows = np.arange(len(m.product_ids)) if rows is None else rows
+    picked = rows.tolist()
     n = len(m.product_ids)
-    columns = [m.product_ids, *[m.attrs.get(k, [""] * n) for k in ("title", "gender", "product_type", "colour",
-                                                                    "usage")]]
-    data = np.empty((n, len(columns)), dtype=object)
+    columns = [m.product_ids, *[m.attrs.get(k) or [""] * n for k in ("title", "gender", "product_type", "colour",
+                                                                      "usage")]]
+    data = np.empty((len(picked), len(columns)), dtype=object)
     for j, column in enumerate(columns):
-        data[:, j] = [plotly(v) for v in column]
+        data[:, j] = [plotly(column[i]) for i in picked]
     return data
 
 
@@ -182,7 +253,7 @@ def placed_thumbnails(m: CatalogMap, thumbnails: dict[str, bytes]) -> list[tuple
     Products in a tight look-alike group would otherwise stack into one unreadable pile; the skipped ones
     stay dots, and selecting a smaller region shows them.
     """
-    index = {p: i for i, p in enumerate(m.product_ids)}
+    index = m.row_of
     xy = m.xy.reshape(-1, 2)
     w, h, _, _ = thumbnail_box(m)
     grid: dict[tuple[int, int], list[tuple[float, float]]] = {}
@@ -211,14 +282,29 @@ def add_thumbnails(fig, m: CatalogMap, thumbnails: dict[str, bytes]) -> None:
 
 
 def inside_polygon(xy: np.ndarray, xs, ys) -> np.ndarray:
-    """Mask of the points inside a polygon (even-odd rule, vectorised over every point)."""
+    """Mask of the points inside a polygon (even-odd rule).
+
+    Only points in the polygon's bounding box are tested, sorted by y once: each edge then flips the points in
+    its own band of y, found by binary search. A lasso of hundreds of vertices over a million points costs a
+    fraction of a second and memory in proportion to the points, not points × vertices.
+    """
     px, py = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-    x, y = xy[:, 0:1], xy[:, 1:2]
-    x1, y1, x2, y2 = px, py, np.roll(px, -1), np.roll(py, -1)
-    crosses = (y1 > y) != (y2 > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-    return ((crosses & (x < at)).sum(axis=1) % 2) == 1
+    mask = np.zeros(len(xy), dtype=bool)
+    if len(px) < 3 or not len(xy):
+        return mask
+    box = np.flatnonzero((xy[:, 0] >= px.min()) & (xy[:, 0] <= px.max()) & (xy[:, 1] >= py.min())
+                         & (xy[:, 1] <= py.max()))
+    order = np.argsort(xy[box, 1], kind="stable")
+    x, y = xy[box[order], 0].astype(float), xy[box[order], 1].astype(float)
+    inside = np.zeros(len(box), dtype=bool)
+    for x1, y1, x2, y2 in zip(px, py, np.roll(px, -1), np.roll(py, -1)):
+        if y1 == y2:
+            continue  # a horizontal edge crosses no horizontal ray
+        lo, hi = np.searchsorted(y, min(y1, y2), "left"), np.searchsorted(y, max(y1, y2), "left")
+        at = x1 + (y[lo:hi] - y1) * (x2 - x1) / (y2 - y1)  # the edge crosses the points' row when min <= y < max
+        inside[lo:hi] ^= x[lo:hi] < at
+    mask[box[order]] = inside
+    return mask
 
 
 def selected_ids(event, m: CatalogMap | None = None) -> list[str]:
