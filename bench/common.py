@@ -47,3 +47,38 @@ def peak_rss_mb() -> float:
     """Peak resident set size of this process in MiB."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def run_measured(cmd: list[str], env: dict | None = None, every_s: float = 0.2) -> dict:
+    """Run a command to completion: its wall seconds, exit code, output, and peak memory. Peak RSS counts the
+    pages of files the engine maps (Qdrant's storage, which the kernel can drop and re-read); peak anonymous
+    memory is what the process itself allocated, sampled from /proc while it runs."""
+    import subprocess
+    import threading
+    import time
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak_anon, peak_rss = [0], [0]
+
+    def sample() -> None:
+        status = Path(f"/proc/{proc.pid}/status")
+        while proc.poll() is None:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("RssAnon:"):
+                        peak_anon[0] = max(peak_anon[0], int(line.split()[1]))
+                    elif line.startswith("VmHWM:"):  # the kernel's own high-water mark of RSS
+                        peak_rss[0] = max(peak_rss[0], int(line.split()[1]))
+            except OSError:
+                return
+            time.sleep(every_s)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - start
+    sampler.join()
+    return {"seconds": seconds, "returncode": proc.returncode, "stdout": out, "stderr": err,
+            "peak_anon_mb": peak_anon[0] / 1024,
+            "peak_rss_mb": peak_rss[0] / 1024}

@@ -22,7 +22,8 @@ from core.images import MAX_ASPECT
 T = TypeVar("T")
 CLIP_MAX_TOKENS = 77
 QUERY_CACHE_SIZE = 256
-BULK_CHUNK = 8  # indexing runs the model 8 inputs at a time, so a search waits for at most one such chunk
+BULK_CHUNK = 8  # indexing runs the model 8 images at a time, so a search waits for at most one such chunk
+TEXT_BULK_CHUNK = 32  # product texts (20-40 tokens) cost about a quarter of a photo: 32 take as long as 8 photos
 
 
 class ModelTurns:
@@ -113,11 +114,11 @@ class Embedder:
         self._cache_lock = threading.Lock()  # the query cache only: a cached search never waits for the model
         self._queries: OrderedDict = OrderedDict()  # single-query vectors: reruns of the app re-encode nothing
 
-    def _encode(self, inputs: list, batch_size: int, query: bool = False) -> np.ndarray:
+    def _encode(self, inputs: list, batch_size: int, query: bool = False, bulk_chunk: int = BULK_CHUNK) -> np.ndarray:
         if not inputs:
             return np.zeros((0, self.dim), dtype=np.float32)
         # On a GPU a whole batch takes milliseconds; on a CPU, small chunks let a waiting search in between.
-        chunk = len(inputs) if query or self.device != "cpu" else min(batch_size, BULK_CHUNK)
+        chunk = len(inputs) if query or self.device != "cpu" else min(batch_size, bulk_chunk)
         parts = []
         for start in range(0, len(inputs), chunk):
             with self._turns.turn(query):
@@ -143,7 +144,7 @@ class Embedder:
         texts = list(texts)
         if len(texts) == 1:
             return self._cached(("text", texts[0]), lambda: self._encode(texts, batch_size, query=True))
-        return self._encode(texts, batch_size)
+        return self._encode(texts, batch_size, bulk_chunk=TEXT_BULK_CHUNK)
 
     def encode_images(self, images: list[Image.Image], batch_size: int = 32) -> np.ndarray:
         """Vectors for already-decoded RGB images; a single query image is cached by its pixels."""

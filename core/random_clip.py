@@ -34,8 +34,9 @@ def make_tokenizer():
     return tokenizer
 
 
-def save_random_clip(out_dir: Path, tiny: bool = True, seed: int = 0) -> Path:
-    """Save a random CLIP (tiny, or full-size ViT-B/32 from transformers' default CLIPConfig) as a ST model folder."""
+def save_random_clip(out_dir: Path, tiny: bool = True, seed: int = 0, projection_dim: int = 16) -> Path:
+    """Save a random CLIP (tiny, or full-size ViT-B/32 from transformers' default CLIPConfig) as a ST model folder.
+    projection_dim sets a tiny model's vector size (benchmarks of the store use 512, the real model's)."""
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Transformer
@@ -52,7 +53,7 @@ def save_random_clip(out_dir: Path, tiny: bool = True, seed: int = 0) -> Path:
         text.update(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
         vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                       image_size=32, patch_size=8)
-        config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)
+        config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=projection_dim)
         image_side = 32
     else:
         config = CLIPConfig(text_config=text)  # transformers' defaults are the ViT-B/32 architecture
