@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core.embedder import load_embedder, pick_device
+from core.embedder import TEXT_BULK_CHUNK, load_embedder, pick_device
 from core.errors import ImageRejected, ModelLoadError
 from core.sample import draw_product
 
@@ -114,16 +114,16 @@ def _slow_model(embedder, monkeypatch, calls: list, seconds: float):
 
 def test_a_search_goes_before_the_next_indexing_chunk(embedder, monkeypatch):
     calls: list = []
-    _slow_model(embedder, monkeypatch, calls, 0.05)
-    bulk = threading.Thread(target=embedder.encode_texts, args=([f"product {i}" for i in range(40)],),
-                            kwargs={"batch_size": 32})
+    _slow_model(embedder, monkeypatch, calls, 0.02)
+    bulk = threading.Thread(target=embedder.encode_texts, args=([f"product {i}" for i in range(80)],),
+                            kwargs={"batch_size": 64})
     bulk.start()
     while not calls:
         time.sleep(0.01)
-    embedder.encode_texts(["q uncached query"])  # arrives while the first 8-input chunk (0.4 s) runs
+    embedder.encode_texts(["q uncached query"])  # arrives while the first 32-text chunk (0.64 s) runs
     bulk.join()
-    assert calls.index(("query", 1)) == 1  # right after the chunk that was running, not after all five
-    assert [c for c in calls if c[0] == "bulk"] == [("bulk", 8)] * 5
+    assert calls.index(("query", 1)) == 1  # right after the chunk that was running, not after all three
+    assert [c for c in calls if c[0] == "bulk"] == [("bulk", TEXT_BULK_CHUNK)] * 2 + [("bulk", 16)]
 
 
 def test_a_cached_search_does_not_wait_for_indexing(embedder, monkeypatch):
