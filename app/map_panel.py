@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import streamlit as st
 
 from app import resources
@@ -11,6 +14,36 @@ from core.filters import Filters
 from core.mapview import carry_selection, chart_key, selected_ids
 from core.safe_text import md
 from core.store import ProductStore
+
+
+def stored_map(config: Settings, kind: str):
+    """The stored map for these vectors, read once per version of its file and shared (read-only) by every
+    session: at a million products reading it is most of a first render."""
+    from core.projection import map_paths
+
+    path, _ = map_paths(config.data_dir, config.collection, kind)
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _read_map(str(config.data_dir), config.collection, kind, stat.st_mtime_ns, stat.st_size)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _read_map(data_dir: str, collection: str, kind: str, mtime_ns: int, size: int):
+    from core.projection import load_map
+
+    return load_map(Path(data_dir), collection, kind)
+
+
+def sample_note(catalog_map) -> None:
+    """Say when the map draws a sample of its products as points (and that a lasso still takes all of them)."""
+    from core.mapview import MAX_POINTS
+
+    if len(catalog_map.product_ids) > MAX_POINTS:
+        st.caption(f"{len(catalog_map.product_ids):,} products: the shading shows where all of them are, and up to "
+                   f"{MAX_POINTS:,} of them are drawn as points (search results and filtered products first). "
+                   "A lasso or box selects from all of them.")
 
 
 def map_status(store: ProductStore, catalog_map, meta: dict) -> str:
@@ -67,22 +100,21 @@ def _payload_values(store_id: str, last_indexed, count: int, fields: tuple[str, 
     return out
 
 
-def map_thumbnails(catalog_map, filters: Filters, selection: list[str], config: Settings,
-                   columns: dict[str, list] | None = None) -> dict[str, bytes]:
-    """Photos to draw on the map: the selection, else the products passing the filters, at most 300."""
-    from core.mapview import MAX_THUMBNAILS, filter_mask, placed_thumbnails
+def map_thumbnails(catalog_map, keep: np.ndarray, selection: list[str], config: Settings) -> dict[str, bytes]:
+    """Photos to draw on the map: the selection, else the products passing the filters (`keep`), at most 300."""
+    from core.mapview import MAX_THUMBNAILS, placed_thumbnails
 
     if selection:
         ids = selection[:MAX_THUMBNAILS]
     else:
-        mask = filter_mask(catalog_map, filters, columns)
-        if mask.sum() > MAX_THUMBNAILS:
-            st.caption(f"{int(mask.sum())} products pass the filters: narrow them to {MAX_THUMBNAILS} or fewer, "
+        if keep.sum() > MAX_THUMBNAILS:
+            st.caption(f"{int(keep.sum()):,} products pass the filters: narrow them to {MAX_THUMBNAILS} or fewer, "
                        "or select a region, to see photos on the map.")
             return {}
-        ids = [p for p, keep in zip(catalog_map.product_ids, mask) if keep]
-    paths = dict(zip(catalog_map.product_ids, catalog_map.attrs.get("image_path", [])))
-    photos = {p: resources.thumbnail_for(paths.get(p, ""), config, px=64) for p in ids}
+        ids = [catalog_map.product_ids[i] for i in np.flatnonzero(keep).tolist()]
+    paths = catalog_map.attrs.get("image_path") or []
+    rows = catalog_map.row_of
+    photos = {p: resources.thumbnail_for(paths[rows[p]] if p in rows and paths else "", config, px=64) for p in ids}
     drawn, wanted = len(placed_thumbnails(catalog_map, photos)), sum(1 for jpeg in photos.values() if jpeg)
     if drawn < wanted:
         st.caption(f"{drawn} of {wanted} photos drawn: the rest would cover them, so they stay dots. "

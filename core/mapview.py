@@ -31,6 +31,9 @@ FILTERED_OUT = "#dddddd"
 COLOUR_BY = ("cluster", "gender", "category", "sub_category", "product_type", "colour", "usage")
 MAX_THUMBNAILS = 300
 MAX_GALLERY = 60
+# A selection of up to this many products is read whole when drawn (exact count, export ready); a larger one
+# (a lasso over a million-product map) reads only its gallery, and the export and "Add all" read the rest.
+MAX_SELECTION_READ = 2_000
 MAX_LABELS = 15   # cluster names drawn on the map (the largest clusters)
 MAX_LEGEND = 25
 MAP_HEIGHT = 860  # px: the map is the page
@@ -159,17 +162,18 @@ def density_image(xy: np.ndarray, bins: tuple[int, int] = DENSITY_BINS) -> tuple
 
 def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | None = None,
                  highlight: list[str] | tuple = (), thumbnails: dict[str, bytes] | None = None,
-                 columns: dict[str, list] | None = None):
+                 columns: dict[str, list] | None = None, keep: np.ndarray | None = None):
     """One Scattergl trace per value (so the legend names them, with counts over every passing product), greyed
     filtered-out points underneath, search results ringed; over a density image when the map is larger than
-    MAX_POINTS (see drawn_rows). `columns` as for filter_mask."""
+    MAX_POINTS (see drawn_rows). `columns` as for filter_mask; `keep` is filter_mask's answer when the caller
+    has it already (at a million products it is worth not asking twice)."""
     import plotly.graph_objects as go
 
     if colour_by not in COLOUR_BY:
         raise ValueError(f"colour_by must be one of {COLOUR_BY}")
     fig = go.Figure()
     xy = m.xy.reshape(-1, 2)
-    keep = filter_mask(m, filters, columns)
+    keep = filter_mask(m, filters, columns) if keep is None else keep
     ringed = np.unique(m.rows(list(dict.fromkeys(highlight))[:MAX_RINGED]))
     drawn = drawn_rows(m, keep, ringed)
     everything = group_values(m, colour_by)

@@ -1,13 +1,12 @@
 """Explore page: the catalogue map. Colour by an attribute, filter, lasso a region, act on the selection."""
 
-import numpy as np
 import streamlit as st
 
 from app import board_panel, filter_sidebar, map_panel, page, result_grid
 from core.boards import selection_csv
 from core.errors import LensError
-from core.mapview import COLOUR_BY, MAX_GALLERY, build_figure, filter_mask
-from core.projection import compute_map, load_map
+from core.mapview import COLOUR_BY, MAX_GALLERY, MAX_SELECTION_READ, build_figure, filter_mask
+from core.projection import compute_map
 from core.safe_text import md
 from core.search import get_products
 
@@ -25,7 +24,7 @@ colour_by = colour_col.selectbox("Colour by", COLOUR_BY, key="map_colour", forma
 show_photos = photo_col.toggle("Photos", key="map_photos", help="Draw product photos instead of dots "
                                "(the selection, or up to 300 products that pass the filters)")
 
-catalog_map = load_map(config.data_dir, config.collection, kind)
+catalog_map = map_panel.stored_map(config, kind)
 status = map_panel.map_status(store, catalog_map, meta)
 if status != "fresh":
     st.info("There is no map for these vectors yet." if status == "missing" else
@@ -51,31 +50,39 @@ if catalog_map.not_placed:
 
 previous = map_panel.map_selection(catalog_map)  # kept across redraws (photos on, another colouring): Streamlit drops it
 columns = map_panel.map_columns(store, catalog_map, meta, filters)  # brand, price...: the map file lacks them
-photos = map_panel.map_thumbnails(catalog_map, filters, previous, config, columns) if show_photos else None
-figure = build_figure(catalog_map, colour_by, filters, st.session_state.get("last_results", []), photos, columns)
+keep = filter_mask(catalog_map, filters, columns)
+photos = map_panel.map_thumbnails(catalog_map, keep, previous, config) if show_photos else None
+figure = build_figure(catalog_map, colour_by, filters, st.session_state.get("last_results", []), photos, columns,
+                      keep=keep)
+map_panel.sample_note(catalog_map)
 # Greyed (filtered-out) points can be lassoed too; only products that pass the filters are kept.
-passing = set(np.asarray(catalog_map.product_ids)[filter_mask(catalog_map, filters, columns)])
-selection = [p for p in map_panel.draw_map(figure, catalog_map) if p in passing]
+rows = catalog_map.row_of
+selection = [p for p in map_panel.draw_map(figure, catalog_map) if p in rows and keep[rows[p]]]
 if not selection:
     st.caption("Lasso or box-select a region to open its products.")
     st.stop()
 
-products = get_products(store, selection)  # products removed since the map was made drop out here
+# Products removed since the map was made drop out here. A large selection reads only its gallery now.
+whole = len(selection) <= MAX_SELECTION_READ
+products = get_products(store, selection if whole else selection[:MAX_GALLERY])
 if not products:
     st.warning("The selected products are no longer in the index; update the map.")
     st.stop()
-st.subheader(f"{len(products)} selected")
+count = len(products) if whole else len(selection)
+st.subheader(f"{count:,} selected")
 look, add, export, clear = st.columns(4)
 if look.button("Find look-alikes of this selection", type="primary", key="map_lookalike"):
     st.session_state["pending_search"] = {"mode": "image", "like": "", "selection": [r.product_id for r in products][:500]}
     st.switch_page("pages/search.py")
 if add.button("Add all to the board", key="map_add_all", disabled=board_id is None,
               help=None if board_id else "Create a board in the sidebar first"):
-    added = sum(board_panel.add_products_to_board(config, board_id, products))
+    everything = products if whole else get_products(store, selection)
+    added = sum(board_panel.add_products_to_board(config, board_id, everything))
     st.toast(f"Added {added} products to the board")
-export.download_button("Export selection (CSV)", selection_csv(products), file_name="selection.csv",
-                       mime="text/csv", key="map_export")
+export.download_button("Export selection (CSV)", selection_csv(products) if whole else
+                       (lambda: selection_csv(get_products(store, selection))),  # read when the button is pressed
+                       file_name="selection.csv", mime="text/csv", key="map_export")
 clear.button("Clear selection", key="map_clear", on_click=map_panel.clear_selection)
 result_grid.product_grid(products[:MAX_GALLERY], config, lambda r, k: None, columns=6, key="gallery")
-if len(products) > MAX_GALLERY:
-    st.caption(f"Showing the first {MAX_GALLERY}; the export has all {len(products)}.")
+if count > MAX_GALLERY:
+    st.caption(f"Showing the first {MAX_GALLERY}; the export has all {count:,}.")
