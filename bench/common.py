@@ -22,6 +22,17 @@ def vit_b32_model() -> str:
     return str(folder / "st")
 
 
+def tiny_512_model() -> str:
+    """A random CLIP with tiny towers and 512-d output: stores of the real model's vector size, queries that cost
+    little (what it finds means nothing)."""
+    from core.random_clip import save_random_clip
+
+    folder = OUT / "tiny-512-random"
+    if not (folder / "st" / "modules.json").exists():
+        save_random_clip(folder, tiny=True, projection_dim=512)
+    return str(folder / "st")
+
+
 def photos(count: int, size=(600, 450)) -> list[Path]:
     """count deterministic 600x450 product-like JPEGs (a drawn product on a noisy studio background)."""
     from core.sample import COLOURS, TYPES, draw_product

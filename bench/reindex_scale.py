@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import OUT, run_measured
+from bench.common import OUT, run_measured, tiny_512_model
 
 HEADER = ["id", "title", "gender", "category", "sub_category", "product_type", "colour", "usage", "brand", "price",
           "description"]
@@ -42,15 +42,6 @@ def write_catalogue(path: Path, rows: int) -> None:
             out.writerow([f"SKU{i:07d}", f"Brand {i % 60} {colour} {kind} {i}", gender, "Apparel", kind, kind, colour,
                           ["Casual", "Formal", "Sports"][i % 3], f"Brand {i % 60}", f"{prices[i]:.2f}",
                           f"A {colour.lower()} {kind.lower()[:-1]} for {gender.lower()}, style {i % 997}."])
-
-
-def tiny_512_model() -> str:
-    from core.random_clip import save_random_clip
-
-    folder = OUT / "tiny-512-random"
-    if not (folder / "st" / "modules.json").exists():
-        save_random_clip(folder, tiny=True, projection_dim=512)
-    return str(folder / "st")
 
 
 def main() -> None:

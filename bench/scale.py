@@ -92,7 +92,7 @@ def p50_ms(fn, runs) -> float:
 
 
 def worker(n: int, queries: int) -> dict:
-    from bench.common import peak_rss_mb
+    from bench.common import peak_rss_mb, tiny_512_model
     from core.duplicates import near_duplicates
     from core.fields import STANDARD_FILTERS, Schema, SortKey
     from core.filters import Filters
@@ -104,7 +104,9 @@ def worker(n: int, queries: int) -> dict:
     rng = np.random.default_rng(1)
     probes = np.sort(rng.integers(0, n, size=queries))
     store = EdgeStore(folder)
-    store.ensure("synthetic-512", DIM, expected_points=n)  # the size picks the settings, as the indexer does
+    # The random 512-d model's name, so the app (bench.app_scale) can serve this store and encode queries; the
+    # size picks the settings, as the indexer does.
+    store.ensure(tiny_512_model(), DIM, expected_points=n)
     store.add_fields(Schema(keyword=(*STANDARD_FILTERS, "brand", "in_stock"), number=("price",), flags=("in_stock",)))
     out = {"products": n, "tier": store.search_tuning.tier}
     probe_vectors = np.zeros((queries, DIM), dtype=np.float32)
