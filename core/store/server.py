@@ -152,6 +152,11 @@ class ServerStore(ProductStore):
             self._writes.send(f"delete of {len(ids)} point(s)", ids, lambda: self.client.delete(
                 self.collection, points_selector=selector, wait=False))
 
+    @property
+    def writes_in_flight(self) -> int:
+        """Write requests sent and not answered yet: never more than the bound (tests and benchmarks read it)."""
+        return self._writes.in_flight
+
     def _check_sizes(self, points: list[StoredPoint]) -> None:
         """Refuse vectors of the wrong size here: with wait=false Qdrant acknowledges them and then drops the
         points without an error to anyone (qdrant/qdrant#2557), where wait=true answered HTTP 400."""
