@@ -176,8 +176,9 @@ class ServerStore(ProductStore):
         after every earlier request was acknowledged, returns only once all of them are applied. A write by
         point id reaches one shard; an operation selecting by filter reaches them all. The one sent deletes
         payload key SYNC_KEY from points whose product_id is "" (none: the catalogue readers refuse an empty
-        id, and the keyword index answers without a scan), so it changes nothing even if one matched.
-        Afterwards the collection's status is checked: an operation that failed while being applied marks it
+        id, and the keyword index answers without a scan), so it changes nothing even if one matched. With
+        replicas it returns, as any wait=true write does, once LENS_WRITE_CONSISTENCY replicas of each shard
+        have applied it; a read at LENS_READ_CONSISTENCY=majority then sees every write. Afterwards the collection's status is checked: an operation that failed while being applied marks it
         red on the server, and that must not pass as a finished run either.
         """
         from qdrant_client import models
