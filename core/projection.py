@@ -444,8 +444,7 @@ def cluster_labels(xy: np.ndarray, attrs: dict[str, list]) -> tuple[np.ndarray, 
     from sklearn.cluster import HDBSCAN
 
     n = len(xy)
-    drawn = np.arange(n) if n <= MAP_SAMPLE else np.sort(
-        np.random.default_rng(PARAMS["seed"]).choice(n, MAP_SAMPLE, replace=False))
+    drawn = cluster_sample(n)
     min_size = max(8, len(drawn) // 60)  # at most ~60 clusters: a map, not confetti
     if len(drawn) < 2 * min_size:
         return np.full(n, -1, dtype=np.int32), {}
@@ -471,6 +470,13 @@ def cluster_labels(xy: np.ndarray, attrs: dict[str, list]) -> tuple[np.ndarray, 
             parts = ["Mixed", top] if top else [f"Cluster {c + 1}"]
         labels[int(c)] = " · ".join(parts)
     return cluster, unique_labels(labels, cluster, attrs, columns)
+
+
+def cluster_sample(n: int) -> np.ndarray:
+    """Rows whose positions clusters are found on: all of them, or MAP_SAMPLE drawn with a fixed seed."""
+    if n <= MAP_SAMPLE:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(PARAMS["seed"]).choice(n, MAP_SAMPLE, replace=False))
 
 
 class _Columns:
