@@ -42,7 +42,7 @@ MAP_HEIGHT = 860  # px: the map is the page
 MAX_POINTS = 25_000
 MAX_RINGED = 1_000   # search results ringed on the map (a search returns far fewer)
 DENSITY_BINS = (480, 360)
-DENSITY_RGB = (74, 96, 140)
+DENSITY_RGB = (64, 84, 128)
 # Photos are sized for about this many pixels, assuming a plot of about PLOT_PX (wide layout, legend below).
 THUMB_PX = 56
 PLOT_PX = (1000, 760)
@@ -153,7 +153,7 @@ def density_image(xy: np.ndarray, bins: tuple[int, int] = DENSITY_BINS) -> tuple
     ix, iy = np.clip(cell[:, 0], 0, bins[0] - 1), np.clip(cell[:, 1], 0, bins[1] - 1)
     counts = np.bincount((bins[1] - 1 - iy) * bins[0] + ix, minlength=bins[0] * bins[1]).reshape(bins[1], bins[0])
     level = np.log1p(counts) / np.log1p(max(int(counts.max()), 1))
-    alpha = np.where(counts > 0, 50 + 190 * level, 0).astype(np.uint8)
+    alpha = np.where(counts > 0, 70 + 185 * level, 0).astype(np.uint8)
     rgba = np.dstack([np.full(counts.shape, c, dtype=np.uint8) for c in DENSITY_RGB] + [alpha])
     out = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(out, format="PNG", optimize=False)

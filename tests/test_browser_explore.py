@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import serve_app
@@ -74,3 +75,46 @@ def test_the_map_takes_the_page_with_legend_clear_of_the_toolbar_and_photos_side
     assert all(r["w"] >= 40 and r["h"] >= 40 for r in rects), rects
     assert not [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:] if _overlap(a, b)]
     _shot(browser, tmp_path, "explore-photos.png")
+
+
+def test_a_large_map_draws_everyone_as_shading_under_a_bounded_set_of_points(indexed_settings, browser, tmp_path):
+    """A 40,000-product map (stored over the six-product index, as fresh): the density image under at most
+    MAX_POINTS WebGL points, the note saying so, and the page's width and height as for a small map."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from core.mapview import MAX_POINTS
+    from core.projection import CatalogMap, index_key, save_map
+    from core.store import EdgeStore
+
+    rng = np.random.default_rng(2)
+    n = 40_000
+    centres = rng.uniform(-20, 20, size=(24, 2))
+    group = rng.integers(0, 24, n)
+    xy = (centres[group] + rng.normal(0, 1.2, size=(n, 2))).astype(np.float32)
+    types = [f"Type {g}" for g in range(24)]
+    attrs = {"title": [f"Product {i}" for i in range(n)], "gender": ["Women"] * n, "category": ["Apparel"] * n,
+             "sub_category": [types[g] for g in group], "product_type": [types[g] for g in group],
+             "colour": ["Red"] * n, "usage": ["Casual"] * n, "image_path": [""] * n}
+    store = EdgeStore(indexed_settings.data_dir, indexed_settings.collection)
+    key = index_key(store)[0]
+    store.close()
+    from core.projection import _params_key
+
+    save_map(indexed_settings.data_dir, indexed_settings.collection,
+             CatalogMap("image", [f"S{i}" for i in range(n)], xy, group.astype(np.int32),
+                        {g: types[g] for g in range(24)}, ["image"] * n, [""] * n, key, _params_key("image"),
+                        attrs=attrs, fitted=n))
+    with serve_app(indexed_settings) as url:
+        wait = WebDriverWait(browser, 90)
+        browser.get(url + "/explore")
+        plot = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .imagelayer image")
+                          and d.find_element(By.CSS_SELECTOR, ".js-plotly-plot"))
+        shading = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .imagelayer image")
+        assert len(shading) == 1 and shading[0].get_attribute("href").startswith("data:image/png;base64,")
+        drawn = browser.execute_script("return arguments[0]._fullData.reduce((n, t) => n + (t._length || 0), 0);", plot)
+        assert 0 < drawn <= MAX_POINTS
+        assert browser.find_elements(By.XPATH, '//*[contains(text(), "the shading shows where all of them are")]')
+        chart = _rect(browser, plot)
+        assert chart["h"] >= 800
+        _shot(browser, tmp_path, "explore-40000.png")
