@@ -65,7 +65,7 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
         if photos_zip is not None:
             photos = extract_upload(photos_zip, images_dir)
         check_inputs(csv_path, images_dir)  # a wrong path fails at once, before the model loads
-        embedder = resources.embedder(config.model, config.device)
+        embedder = resources.embedder_for(config)
         bar = st.progress(0.0, text="Embedding products…")
 
         def progress(done: int, total: int) -> None:
@@ -249,12 +249,20 @@ def extract_upload(photos_zip, target):
 
 
 def device_label(config: Settings) -> str:
-    """Where the model runs (loads it if needed); 'unavailable' when it cannot load."""
+    """Where and how the model runs, e.g. 'cpu, onnx-int8' (loads it if needed); 'unavailable' when it cannot load."""
     try:
-        embedder = resources.embedder(config.model, config.device)
+        embedder = resources.embedder_for(config)
     except LensError:
         return "unavailable"
-    return f"{embedder.device}{' (fp16)' if embedder.device.startswith('cuda') else ''}"
+    return f"{embedder.device}{' (fp16)' if embedder.device.startswith('cuda') else ''}, {embedder.runtime}"
+
+
+def runtime_note(config: Settings) -> str:
+    """Why the model does not run as LENS_RUNTIME asks (int8 failed its self-check...); '' when it does."""
+    try:
+        return resources.embedder_for(config).runtime_note
+    except LensError:
+        return ""
 
 
 def when(timestamp: float | None) -> str:

@@ -28,12 +28,19 @@ def settings() -> Settings:
     return Settings.from_env(secrets=secrets)
 
 
-@st.cache_resource(show_spinner="Loading the CLIP model (once per server process)…")
-def embedder(model: str, device: str):
-    """The CLIP model; on the GPU in fp16 when there is one. Raises ModelLoadError with what to do."""
+@st.cache_resource(show_spinner="Loading the CLIP model (once per server process; the first time on a CPU it is "
+                                "also exported to ONNX and checked, about a minute)…")
+def embedder(model: str, device: str, runtime: str, data_dir: str):
+    """The CLIP model; on the GPU in fp16 when there is one, on a CPU through ONNX Runtime (LENS_RUNTIME).
+    Raises ModelLoadError with what to do."""
     from core.embedder import load_embedder
 
-    return load_embedder(model, device)
+    return load_embedder(model, device, runtime, Path(data_dir))
+
+
+def embedder_for(config: Settings):
+    """The CLIP model for these settings (see embedder)."""
+    return embedder(config.model, config.device, config.runtime, str(config.data_dir))
 
 
 def _close_store(store: ProductStore) -> None:

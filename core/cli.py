@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="revalidate cached image URLs (ETag / Last-Modified) instead of trusting the cache")
     index.add_argument("--model", help="sentence-transformers model name or local folder (default: LENS_MODEL)")
     index.add_argument("--batch-size", type=int, help="images per embedding batch (default: LENS_BATCH_SIZE)")
+    _runtime_arg(index)
     index.add_argument("--recreate", action="store_true", help="drop the existing index first")
     index.add_argument("--prune", action="store_true", help="delete products that are no longer in the CSV")
     index.add_argument("--json", action="store_true", help="print one JSON summary object")
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--diverse", action="store_true", help="re-rank with MMR for variety")
     search.add_argument("--positive", action="append", default=[], help="liked product id (repeatable)")
     search.add_argument("--negative", action="append", default=[], help="disliked product id (repeatable)")
+    _runtime_arg(search)
     search.add_argument("--json", action="store_true")
 
     browse = sub.add_parser("browse", help="list products with no query: filters, ranges and a sort")
@@ -77,6 +79,22 @@ def _parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="write the bundled sample catalogue (deterministic)")
     sample.add_argument("--out", type=Path, help="output folder (default: ./sample)")
     return parser
+
+
+def _runtime_arg(parser) -> None:
+    parser.add_argument("--runtime", choices=["auto", "torch", "onnx", "onnx-int8"],
+                        help="how the model runs (default: LENS_RUNTIME): torch, onnx (fp32), onnx-int8 (after its "
+                             "self-check passes, else onnx), auto (torch on a GPU, onnx-int8 on a CPU)")
+
+
+def _embedder(settings: Settings, calibration=None):
+    """The model for these settings; says on stderr when its runtime is not the one asked for, and why."""
+    from core.embedder import load_embedder
+
+    embedder = load_embedder(settings.model, settings.device, settings.runtime, settings.data_dir, calibration)
+    if embedder.runtime_note:
+        print(f"note: {embedder.runtime_note}", file=sys.stderr)
+    return embedder
 
 
 def _filter_args(parser) -> None:
@@ -121,7 +139,6 @@ def _close(store, failing: bool) -> None:
 
 
 def cmd_search(args, settings: Settings) -> int:
-    from core.embedder import load_embedder
     from core.fields import SortKey
     from core.search import SearchRequest, search
 
@@ -136,7 +153,8 @@ def cmd_search(args, settings: Settings) -> int:
                             limit=args.limit, offset=args.offset, threshold=args.threshold, diverse=args.diverse,
                             positives=tuple(args.positive), negatives=tuple(args.negative),
                             sort=SortKey.parse(args.sort))
-    embedder = load_embedder(settings.model, settings.device) if request.needs_model else None
+    settings = settings.with_overrides(runtime=args.runtime)
+    embedder = _embedder(settings) if request.needs_model else None
     store = _open_reader(settings)
     try:
         results = search(store, request, embedder, settings.max_pixels)
@@ -221,7 +239,7 @@ def cmd_duplicates(args, settings: Settings) -> int:
 def cmd_index(args, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from core.embedder import load_embedder
+    from core import calibration
     from core.fetch import fetcher_for
     from core.formats import parse_columns
     from core.indexer import Shard, check_inputs, index_catalog, refuse_sharded_prune
@@ -233,8 +251,10 @@ def cmd_index(args, settings: Settings) -> int:
     columns = parse_columns(args.columns) if args.columns else None
     shard = Shard.parse(args.shard)
     refuse_sharded_prune(args.prune, shard)  # before the model loads
-    settings = settings.with_overrides(model=args.model, batch_size=args.batch_size)
-    embedder = load_embedder(settings.model, settings.device)
+    settings = settings.with_overrides(model=args.model, batch_size=args.batch_size, runtime=args.runtime)
+    # int8's first self-check (if it has not run for this model) calibrates on this catalogue's first photos
+    embedder = _embedder(settings, lambda: calibration.from_catalog(args.catalog, args.images, args.format, columns,
+                                                                    settings.max_pixels))
     store = open_store(settings)
     bar = tqdm(total=0, unit="product", desc="indexing", disable=None, file=sys.stderr)
 
@@ -299,18 +319,21 @@ def _local_time(timestamp: float | None) -> str:
 
 
 def cmd_stats(args, settings: Settings) -> int:
+    from core.onnx_runtime import describe_runtime
 
     store = _open_reader(settings)
     try:
         meta = store.require_meta()
-        stats = {"count": store.count(), "model": meta["model"], "dim": meta["dim"],
+        stats = {"count": store.count(), "model": meta["model"], "dim": meta["dim"], "runtime": meta.get("runtime"),
+                 "runtimes": meta.get("runtimes", []), "runtime_note": meta.get("runtime_note", ""),
                  "backend": settings.backend_label, "last_indexed": meta.get("last_indexed")}
     finally:
         store.close()
     if args.json:
         print(json.dumps(stats))  # last_indexed stays a Unix timestamp for scripts
     else:
-        shown = dict(stats, last_indexed=_local_time(stats["last_indexed"]))
+        shown = dict(stats, runtime=describe_runtime(stats), last_indexed=_local_time(stats["last_indexed"]))
+        del shown["runtimes"], shown["runtime_note"]
         print("\n".join(f"{k}: {v}" for k, v in shown.items()))
     return 0
 

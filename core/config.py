@@ -14,6 +14,9 @@ DEFAULT_MODEL = "clip-ViT-B-32"
 OPTIONS: dict[str, tuple[str, str]] = {
     "LENS_MODEL": (DEFAULT_MODEL, "sentence-transformers model name or local folder"),
     "LENS_DEVICE": ("auto", "cuda, mps or cpu; auto picks cuda (fp16), then mps, then cpu"),
+    "LENS_RUNTIME": ("auto", "how the model runs: torch, onnx (ONNX Runtime fp32), onnx-int8 (int8, used only after "
+                     "its self-check passes, else onnx) or auto: torch on a GPU (fp16), onnx-int8 on a CPU, "
+                     "falling back to onnx, then torch"),
     "LENS_DATA_DIR": (".lens", "where the embedded Qdrant shard, boards and maps live"),
     "LENS_COLLECTION": ("products", "Qdrant collection name"),
     "LENS_BATCH_SIZE": ("32", "images per embedding batch"),
@@ -44,6 +47,7 @@ class Settings:
 
     model: str = DEFAULT_MODEL
     device: str = "auto"
+    runtime: str = "auto"
     data_dir: Path = Path(".lens")
     collection: str = "products"
     batch_size: int = 32
@@ -75,6 +79,7 @@ class Settings:
         return cls(
             model=get("LENS_MODEL"),
             device=get("LENS_DEVICE").lower(),
+            runtime=_one_of("LENS_RUNTIME", get("LENS_RUNTIME").lower(), ("auto", "torch", "onnx", "onnx-int8")),
             data_dir=Path(get("LENS_DATA_DIR")).expanduser(),
             collection=get("LENS_COLLECTION"),
             batch_size=_positive_int("LENS_BATCH_SIZE", get("LENS_BATCH_SIZE")),

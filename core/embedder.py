@@ -1,4 +1,5 @@
-"""CLIP embedding through sentence-transformers: one cached model per (name, device), streamed image batches."""
+"""CLIP embedding through sentence-transformers (torch) or its towers in ONNX Runtime: one cached model per
+(name, device, runtime, data dir), streamed image batches."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 from PIL import Image
 
-from core import model_source
+from core import model_source, onnx_runtime
+from core.calibration import from_sample
 from core.errors import ImageRejected, ModelLoadError
 from core.images import MAX_ASPECT
 
@@ -84,9 +86,15 @@ class EncodedBatch:
 
 
 class Embedder:
-    """A loaded CLIP model: texts and images in, L2-normalised float32 vectors out."""
+    """A loaded CLIP model: texts and images in, L2-normalised float32 vectors out.
 
-    def __init__(self, model_name: str, device: str = "auto"):
+    runtime is torch, onnx, onnx-int8 or auto (core.onnx_runtime.choose); self.runtime is what runs, and
+    self.runtime_note says why it is not what was asked for. The ORT runtimes keep their export under data_dir;
+    calibration() gives the photos and texts of int8's first self-check (default: the bundled sample's).
+    """
+
+    def __init__(self, model_name: str, device: str = "auto", runtime: str = "torch", data_dir: Path | None = None,
+                 calibration: Callable | None = None):
         self.name = model_name
         self.device = pick_device(device)
         _quiet_hf()
@@ -113,6 +121,26 @@ class Embedder:
         self._turns = ModelTurns()
         self._cache_lock = threading.Lock()  # the query cache only: a cached search never waits for the model
         self._queries: OrderedDict = OrderedDict()  # single-query vectors: reruns of the app re-encode nothing
+        chosen = onnx_runtime.choose(self.model, self.device, (runtime or "torch").lower(), data_dir,
+                                     self.vectors_with, calibration or from_sample)
+        self.runtime, self.runtime_note, self.self_check = chosen.name, chosen.note, chosen.check
+        self._towers = chosen.towers  # None: torch
+
+    def _forward(self, batch: list, towers) -> np.ndarray:
+        """One batch's unnormalised vectors, through torch or through the ORT towers with the same preprocessing
+        (the model's own processor and tokenizer make the inputs for both)."""
+        if towers is None:
+            return self.model.encode(batch, batch_size=len(batch), convert_to_numpy=True,
+                                     normalize_embeddings=False, show_progress_bar=False)
+        return towers.run(self.model.preprocess(batch))
+
+    def vectors_with(self, items: list, towers=None) -> np.ndarray:
+        """Normalised vectors of a list of photos or texts through torch (towers None) or the given ORT towers,
+        photos prepared as indexing prepares them: the int8 self-check, parity tests and benchmarks compare these."""
+        items = [self.prepare(item) if isinstance(item, Image.Image) else item for item in items]
+        with self._turns.turn(False):
+            parts = [self._forward(items[start:start + 32], towers) for start in range(0, len(items), 32)]
+        return normalise(np.concatenate(parts)) if parts else np.zeros((0, self.dim), dtype=np.float32)
 
     def _encode(self, inputs: list, batch_size: int, query: bool = False, bulk_chunk: int = BULK_CHUNK) -> np.ndarray:
         if not inputs:
@@ -122,8 +150,7 @@ class Embedder:
         parts = []
         for start in range(0, len(inputs), chunk):
             with self._turns.turn(query):
-                parts.append(self.model.encode(inputs[start:start + chunk], batch_size=chunk, convert_to_numpy=True,
-                                               normalize_embeddings=False, show_progress_bar=False))
+                parts.append(self._forward(inputs[start:start + chunk], self._towers))
         return normalise(np.asarray(np.concatenate(parts), dtype=np.float32))
 
     def _cached(self, key, compute) -> np.ndarray:
@@ -233,25 +260,30 @@ def _image_short_side(model) -> int | None:
         return None
 
 
-_cache: dict[tuple[str, str], Embedder] = {}
-_failures: dict[tuple[str, str], ModelLoadError] = {}
+_cache: dict[tuple, Embedder] = {}
+_failures: dict[tuple, ModelLoadError] = {}
 _cache_lock = threading.Lock()
 
 
-def load_embedder(model_name: str, device: str = "auto") -> Embedder:
-    """Load a model once per process, keyed by (name, resolved device); thread-safe.
+def load_embedder(model_name: str, device: str = "auto", runtime: str = "torch", data_dir: Path | None = None,
+                  calibration: Callable | None = None) -> Embedder:
+    """Load a model once per process, keyed by (name, resolved device, runtime, data dir); thread-safe.
 
     A hub model that could not be fetched fails the same way, at once, for the rest of the process (every
     click of the app would otherwise probe the hub again); another model name or device is tried afresh.
-    A local folder is always retried: copying it into place is the fix.
+    A local folder is always retried: copying it into place is the fix. calibration is used only by int8's
+    first self-check (see Embedder), so it is not part of the key.
     """
-    key = (model_name, pick_device(device))
+    runtime = (runtime or "torch").lower()
+    # torch keeps nothing under the data dir: one torch model serves every data dir
+    folder = str(Path(data_dir).resolve()) if data_dir and runtime != "torch" else ""
+    key = (model_name, pick_device(device), runtime, folder)
     with _cache_lock:
         if key in _failures:
             raise _failures[key]
         if key not in _cache:
             try:
-                _cache[key] = Embedder(model_name, key[1])
+                _cache[key] = Embedder(model_name, key[1], runtime, data_dir, calibration)
             except ModelLoadError as exc:
                 if not _looks_like_path(model_name):
                     _failures[key] = exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -40,3 +41,19 @@ def copy_tree_sparse(src: Path, dst: Path, block: int = 1 << 20) -> None:
                 fout.truncate(size)
                 fout.flush()
                 os.fsync(fout.fileno())
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temp path beside `path` for a writer that wants a file name (an exporter, a quantiser); on success
+    it is renamed into place, on failure removed: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -38,6 +38,7 @@ class IndexReport:
     catalog: dict = field(default_factory=dict)  # the format, the column mapping and what each column became
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
+    runtime: str = ""         # what ran the model: torch, onnx or onnx-int8
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -66,7 +67,8 @@ class IndexReport:
                 "text_only": self.text_only, "pruned": self.pruned, "other_shards": self.other_shards,
                 "failed_rows": self.failed_rows, "failed_not_listed": self.not_listed,
                 "failed": [p.as_dict() for p in self.failed], "warnings": self.warnings, "catalog": self.catalog,
-                "seconds": round(self.seconds, 3), "stages": {k: round(v, 3) for k, v in self.stages.items()}}
+                "seconds": round(self.seconds, 3), "stages": {k: round(v, 3) for k, v in self.stages.items()},
+                "runtime": self.runtime}
 
 
 def fingerprint(model: str, text: str, image_digest: str) -> str:
@@ -199,7 +201,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     and cached, so a re-run fetches nothing it already has. With a shard, this run indexes only its share.
     """
     started = time.perf_counter()
-    report = IndexReport()
+    report = IndexReport(runtime=getattr(embedder, "runtime", ""))
     workers = workers or min(4, os.cpu_count() or 1)
     check_inputs(csv_path, images_dir)
     refuse_sharded_prune(prune, shard)
@@ -250,7 +252,8 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
         prune_missing(catalog.problems, plan, store, report)
     report.stages["prune"] = time.perf_counter() - t
 
-    store.update_meta(last_indexed=time.time(), catalog=str(Path(csv_path).resolve()))
+    store.update_meta(last_indexed=time.time(), catalog=str(Path(csv_path).resolve()),
+                      **runtime_meta(embedder, store, report.indexed))
     t = time.perf_counter()
     store.publish()  # a consistent copy for read-only commands in other processes
     report.stages["publish"] = time.perf_counter() - t
@@ -264,6 +267,18 @@ def refuse_sharded_prune(prune: bool, shard: Shard) -> None:
     if prune and shard.count > 1:
         raise CatalogError("--prune cannot run with --shard: a worker sees only its share of the catalogue, so it "
                            "would delete the others' products; run one unsharded `index --prune` after the workers")
+
+
+def runtime_meta(embedder, store: ProductStore, written: int) -> dict:
+    """The metadata of the runtime that wrote this run's vectors: `runtime` (the last writer), its note (why it is
+    not what was asked for) and `runtimes` (every runtime whose vectors the index holds). Nothing when no vector
+    was written, or for a stand-in embedder without a runtime."""
+    runtime = getattr(embedder, "runtime", None)
+    if not runtime or not written:
+        return {}
+    before = (store.meta() or {}).get("runtimes", [])
+    return {"runtime": runtime, "runtime_note": getattr(embedder, "runtime_note", ""),
+            "runtimes": sorted({*before, runtime})}
 
 
 def _prepared(products: Iterable[Product], fetcher) -> Iterator[Product]:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import duplicates_panel, indexing_panel, mapping_panel, page
 from core.errors import LensError
+from core.onnx_runtime import describe_runtime
 from core.safe_text import md
 from core.sample import SAMPLE_IMAGES, ensure_sample
 
@@ -24,7 +25,9 @@ if meta:
     c.metric("Backend", "embedded" if store.backend == "embedded" else "server")
     d.metric("Last indexed", indexing_panel.when(meta.get("last_indexed")))
     st.caption(f"Model {md(meta['model'])} ({meta['dim']} dims) · device {md(indexing_panel.device_label(config))} · "
-               f"storage {md(config.backend_label)}")
+               f"vectors written by {md(describe_runtime(meta))} · storage {md(config.backend_label)}")
+    if note := indexing_panel.runtime_note(config):
+        st.warning(md(f"LENS_RUNTIME={config.runtime}: {note}"))
 
 st.subheader("Index a catalogue")
 # Keyed and stateful, so the chosen tab survives the rerun after an indexing run.

@@ -60,7 +60,7 @@ try:
             r.rank = None  # a position in a listing ranks nothing: the count line says what the order is
     else:
         search_options.show_notes(request)
-        embedder = resources.embedder(config.model, config.device) if request.needs_model else None
+        embedder = resources.embedder_for(config) if request.needs_model else None
         results = search(store, request, embedder, config.max_pixels)
 except LensError as exc:
     st.error(md(exc))

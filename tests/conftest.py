@@ -23,6 +23,11 @@ from core.sample import HEADER, draw_product  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "full_size: runs the random full-size ViT-B/32 (tens of seconds); "
+                                       "part of the default run, deselect with -m 'not full_size'")
+
+
 @pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory) -> str:
     """Folder of a tiny randomly initialised CLIP in sentence-transformers format."""
@@ -46,6 +51,9 @@ def settings(tmp_path, monkeypatch, tiny_clip) -> Settings:
     monkeypatch.setenv("LENS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LENS_MODEL", tiny_clip)
     monkeypatch.setenv("LENS_DEVICE", "cpu")
+    # torch, as before LENS_RUNTIME: an ONNX export per test's data dir would cost every page and CLI test a
+    # second; tests/test_onnx_runtime.py drives the ORT runtimes through the same CLI and the indexer.
+    monkeypatch.setenv("LENS_RUNTIME", "torch")
     return Settings.from_env()
 
 

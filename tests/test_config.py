@@ -34,6 +34,12 @@ def test_bad_qdrant_timeout_is_rejected(value):
         Settings.from_env({"QDRANT_TIMEOUT": value})
 
 
+def test_runtime_defaults_to_auto_and_refuses_unknown_names():
+    assert (Settings.from_env({}).runtime, Settings.from_env({"LENS_RUNTIME": "ONNX-INT8"}).runtime) == ("auto", "onnx-int8")
+    with pytest.raises(ConfigError, match="LENS_RUNTIME must be one of auto, torch, onnx, onnx-int8, got 'int4'"):
+        Settings.from_env({"LENS_RUNTIME": "int4"})
+
+
 def test_qdrant_timeout_defaults_to_30_seconds():
     assert (Settings.from_env({}).qdrant_timeout, Settings.from_env({"QDRANT_TIMEOUT": "5"}).qdrant_timeout) == (30, 5)
 
