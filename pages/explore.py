@@ -72,7 +72,8 @@ count = len(products) if whole else len(selection)
 st.subheader(f"{count:,} selected")
 look, add, export, clear = st.columns(4)
 if look.button("Find look-alikes of this selection", type="primary", key="map_lookalike"):
-    st.session_state["pending_search"] = {"mode": "image", "like": "", "selection": [r.product_id for r in products][:500]}
+    chosen = [r.product_id for r in products] if whole else selection
+    st.session_state["pending_search"] = {"mode": "image", "like": "", "selection": chosen[:500]}
     st.switch_page("pages/search.py")
 if add.button("Add all to the board", key="map_add_all", disabled=board_id is None,
               help=None if board_id else "Create a board in the sidebar first"):

@@ -26,3 +26,28 @@ def test_clear_selection_empties_the_gallery_for_good(indexed):
     assert not at.exception and gallery(at) == []
     at.run()
     assert gallery(at) == [] and any("Lasso" in c.value for c in at.caption)
+
+
+def test_a_large_selection_reads_only_its_gallery_until_asked_for_all(indexed, monkeypatch):
+    """Past MAX_SELECTION_READ (a lasso over a million-product map) the page reads the gallery's products only;
+    'Add all' and the look-alike search still get the whole selection, the CSV is read when downloaded."""
+    import core.boards
+    import core.mapview
+    import core.search
+    from core.boards import BoardStore
+
+    monkeypatch.setattr(core.mapview, "MAX_SELECTION_READ", 2)
+    monkeypatch.setattr(core.mapview, "MAX_GALLERY", 2)
+    exported, read = [], []
+    monkeypatch.setattr(core.boards, "selection_csv", lambda results: exported.append(results) or "")
+    real_get = core.search.get_products
+    monkeypatch.setattr(core.search, "get_products", lambda store, ids: read.append(list(ids)) or real_get(store, ids))
+    BoardStore(indexed.data_dir / "boards").create("Picks")
+    at = _select(_explore(indexed), ["3", "1", "2"])
+    assert not at.exception
+    assert [s.value for s in at.subheader] == ["3 selected"]
+    assert gallery(at) == ["3", "1"] and read == [["3", "1"]] and exported == []
+    at.button(key="map_add_all").click().run()
+    assert [i.product_id for i in BoardStore(indexed.data_dir / "boards").list()[0].items] == ["3", "1", "2"]
+    at.button(key="map_lookalike").click().run()
+    assert at.session_state["selection"] == ["3", "1", "2"]
