@@ -64,6 +64,9 @@ class CatalogMap:
     transformed: int = 0              # products placed by transform since the last full fit
     attrs: dict = field(default_factory=dict)  # field -> list of values (title and filter fields), for hover and filters
     fitted: int = 0                   # products the layout was fitted on (a sample of a large catalogue)
+    # The index's last_indexed stamp and product count when the map was made: while both are unchanged the
+    # app knows the map is fresh without the digest of every fingerprint (seconds at a million products).
+    store_version: dict = field(default_factory=dict)
 
     def centres(self) -> dict[int, tuple[float, float]]:
         """Mean position of each named cluster (bincounts: one pass however many clusters)."""
@@ -107,6 +110,12 @@ def index_key(store: ProductStore) -> tuple[str, dict[str, str]]:
     # filters read them. Positions only move for products whose vectors (fingerprints) changed.
     lines = "\n".join(f"{k}\t{prints[k]}\t{hashes[k]}" for k in sorted(prints))
     return hashlib.sha256(lines.encode()).hexdigest()[:24], prints
+
+
+def store_version(store: ProductStore) -> dict:
+    """The index's last indexing stamp and product count; {} for an index no indexing run has stamped."""
+    stamp = (store.meta() or {}).get("last_indexed")
+    return {"last_indexed": stamp, "count": store.count()} if stamp is not None else {}
 
 
 def _params_key(kind: str) -> dict:
@@ -173,7 +182,8 @@ def load_map(data_dir: Path, collection: str, kind: str = "image") -> CatalogMap
                 attrs = {k: data[f"attr_{k}"].tolist() for k in ATTR_FIELDS}
             m = CatalogMap(kind, ids, xy, cluster, {int(k): v for k, v in meta["labels"].items()}, placed_from,
                            fingerprints, meta["index_key"], meta["params"], meta["method"], meta["not_placed"],
-                           meta["created"], meta.get("transformed", 0), attrs, meta.get("fitted", len(ids)))
+                           meta["created"], meta.get("transformed", 0), attrs, meta.get("fitted", len(ids)),
+                           meta.get("store_version") or {})
         if not (len(m.product_ids) == len(m.xy) == len(m.cluster) == len(m.fingerprints)):
             return None
         if _repeats(m.labels):  # a map stored before names were made unique
@@ -190,7 +200,7 @@ def save_map(data_dir: Path, collection: str, m: CatalogMap) -> None:
     n = len(m.product_ids)
     meta = {"labels": {str(k): v for k, v in m.labels.items()}, "index_key": m.index_key, "params": m.params,
             "method": m.method, "not_placed": m.not_placed, "created": m.created, "transformed": m.transformed,
-            "fitted": m.fitted, "format": MAP_FORMAT}
+            "fitted": m.fitted, "store_version": m.store_version, "format": MAP_FORMAT}
     columns = {**_encode_column("ids", m.product_ids), **_encode_column("placed_from", m.placed_from),
                **_encode_column("fingerprints", m.fingerprints)}
     for k in ATTR_FIELDS:
@@ -561,6 +571,7 @@ def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str 
     if kind not in VECTOR_KINDS:
         raise BadQuery(f"vectors must be one of {', '.join(VECTOR_KINDS)}, got {kind!r}")
     report = progress or (lambda stage, fraction: None)
+    version = store_version(store)  # before the digest: a write meanwhile leaves the map looking stale, not fresh
     key, prints = index_key(store)
     stored = load_map(data_dir, collection, kind)
     if stored is not None and stored.index_key == key and not refit:
@@ -583,7 +594,7 @@ def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str 
     ids, xy, sources, fingerprints, attrs, not_placed = layout.result()
     cluster, labels = cluster_labels(xy, attrs)
     result = CatalogMap(kind, ids, xy, cluster, labels, sources, fingerprints, key, _params_key(kind), method,
-                        not_placed, transformed=transformed, attrs=attrs, fitted=fitted)
+                        not_placed, transformed=transformed, attrs=attrs, fitted=fitted, store_version=version)
     save_map(data_dir, collection, result)
     report("done", 1.0)
     return result

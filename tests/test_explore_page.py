@@ -51,3 +51,25 @@ def test_a_large_selection_reads_only_its_gallery_until_asked_for_all(indexed, m
     assert [i.product_id for i in BoardStore(indexed.data_dir / "boards").list()[0].items] == ["3", "1", "2"]
     at.button(key="map_lookalike").click().run()
     assert at.session_state["selection"] == ["3", "1", "2"]
+
+
+def test_a_map_of_an_index_nobody_has_written_since_needs_no_digest_to_be_fresh(indexed, monkeypatch):
+    """The digest of every fingerprint takes seconds at a million products: while the index's last_indexed stamp
+    and count are those the map was made with, the page does not compute it; once they change, it does."""
+    import time
+
+    import core.projection
+    from app import resources
+    from tests.test_app import start
+
+    store = resources.store(indexed)
+    core.projection.compute_map(store, indexed.data_dir, indexed.collection)
+    digests = []
+    monkeypatch.setattr(core.projection, "index_key", lambda s: digests.append(1) or ("another index", {}))
+    at = start("pages/explore.py")
+    assert not at.exception and not at.info and digests == []
+    assert [e.key for e in at.get("plotly_chart")] == ["map"]
+    store.update_meta(last_indexed=time.time() + 60)  # an indexing run since the map was made
+    at = start("pages/explore.py")
+    assert digests == [1] and [i.value for i in at.info] == [
+        "The index changed since this map was made: update it to place new and changed products."]
