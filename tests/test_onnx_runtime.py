@@ -233,3 +233,16 @@ def test_full_size_vit_b32_onnx_matches_torch_and_int8_passes_its_check(tmp_path
     assert cosines(torch_images, embedder.vectors_with(images, fp32)).min() >= 0.9999
     assert cosines(torch_texts, embedder.vectors_with(TEXTS, fp32)).min() >= 0.9999
     assert cosines(torch_images, embedder.encode_images(images)).min() >= 0.99  # int8, as the app runs it
+
+
+def test_catalog_page_says_int8_failed_its_check_and_which_runtime_wrote_the_index(indexed, monkeypatch):
+    from tests.test_app import shown, start
+
+    monkeypatch.setattr(onnx_runtime, "quantise", corrupting_quantiser)
+    monkeypatch.setenv("LENS_RUNTIME", "onnx-int8")
+    at = start("pages/catalog.py")
+    assert not at.exception
+    assert [shown(w.value).split(" (")[0] for w in at.warning] == [
+        "LENS_RUNTIME=onnx-int8: int8 failed its self-check on the bundled sample"]
+    [caption] = [shown(c.value) for c in at.caption if c.value.startswith("Model ")]
+    assert "device cpu, onnx · vectors written by torch · storage" in caption
