@@ -38,6 +38,12 @@ MAP_SAMPLE = 50_000
 STRATUM_FIELDS = ("product_type", "sub_category", "category")  # the first one a product has is its stratum
 MIN_PER_STRATUM = 20  # a small product type still gets enough fitted products to have neighbours of its own
 VECTOR_CHUNK = 8192   # vectors read, reduced and placed at a time: memory stays flat as the catalogue grows
+# Placing products by their nearest fitted neighbours: exact up to EXACT_PLACEMENT fitted products; beyond, among
+# the fitted products of the PLACEMENT_PROBES k-means groups (of PLACEMENT_GROUPS) nearest each product. Exact
+# search against 50,000 fitted products cost ~40 s per 50,000 placed on 2 busy cores: 13 minutes at a million.
+EXACT_PLACEMENT = 10_000
+PLACEMENT_GROUPS = 256
+PLACEMENT_PROBES = 8
 LABEL_FIELDS = ("gender", "product_type", "colour")
 DISTINGUISH_FIELDS = ("colour", "gender", "product_type", "usage", "sub_category", "category")  # for repeated names
 ATTR_FIELDS = ("title", *STANDARD_FILTERS, "image_path")
@@ -385,6 +391,57 @@ def cosine_knn(query: np.ndarray, base: np.ndarray, k: int, skip_self: bool = Fa
     return index, dist
 
 
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def kmeans_groups(points: np.ndarray, groups: int, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """k-means of the points' directions: (unit centres, rows of each group)."""
+    from sklearn.cluster import KMeans
+
+    unit = _unit_rows(points)
+    k = max(1, min(groups, len(points) // 10))
+    found = KMeans(n_clusters=k, n_init=1, max_iter=25, random_state=seed).fit(unit)
+    order = np.argsort(found.labels_, kind="stable")
+    starts = np.searchsorted(found.labels_[order], np.arange(1, k))
+    return _unit_rows(found.cluster_centers_), np.split(order, starts)
+
+
+def probed_knn(query: np.ndarray, base: np.ndarray, groups: tuple[np.ndarray, list[np.ndarray]],
+               k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate k nearest neighbours by cosine: each query searches only the base rows of the
+    PLACEMENT_PROBES groups whose centres are nearest it (an inverted file, in plain matrix products).
+
+    At 8 of 256 groups this reads about 3% of the base; with fewer candidates than k, a query repeats its best.
+    """
+    centres, members = groups
+    q, b = _unit_rows(query), _unit_rows(base)
+    probes = min(PLACEMENT_PROBES, len(centres))
+    near = np.argpartition(-(q @ centres.T), probes - 1, axis=1)[:, :probes] if probes < len(centres) else \
+        np.tile(np.arange(len(centres)), (len(q), 1))
+    flat = near.ravel()  # slot s is query s // probes, its (s % probes)-th group
+    by_group = np.argsort(flat, kind="stable")
+    starts = np.searchsorted(flat[by_group], np.arange(1, len(centres)))
+    found = np.zeros((len(q), probes * k), dtype=np.int64)
+    score = np.full((len(q), probes * k), -np.inf, dtype=np.float32)
+    for g, slots in enumerate(np.split(by_group, starts)):
+        rows = members[g]
+        if not len(slots) or not len(rows):
+            continue
+        who, nth = slots // probes, slots % probes
+        sims = q[who] @ b[rows].T
+        take = min(k, len(rows))
+        best = np.argpartition(-sims, take - 1, axis=1)[:, :take] if take < len(rows) else \
+            np.tile(np.arange(len(rows)), (len(who), 1))
+        columns = nth[:, None] * k + np.arange(take)[None, :]
+        found[who[:, None], columns] = rows[best]
+        score[who[:, None], columns] = np.take_along_axis(sims, best, axis=1)
+    top = np.argsort(-score, axis=1, kind="stable")[:, :k]
+    top = np.where(np.isfinite(np.take_along_axis(score, top, axis=1)), top, top[:, :1])  # short: repeat the best
+    return (np.take_along_axis(found, top, axis=1),
+            np.clip(1.0 - np.take_along_axis(score, top, axis=1), 0.0, 2.0).astype(np.float32))
+
+
 class Projector:
     """Fitted PCA + UMAP layout; fit once, then place new products into the same layout."""
 
@@ -393,6 +450,7 @@ class Projector:
         self.pca = None
         self.train = self.layout = None
         self.degenerate = False  # all vectors (nearly) identical: UMAP has nothing to lay out
+        self.groups = None  # (centres, members) of the fitted products, for placing many (see probed_knn)
 
     def fit(self, matrix: np.ndarray) -> np.ndarray:
         from sklearn.decomposition import PCA
@@ -418,6 +476,8 @@ class Projector:
             self.layout = model.fit_transform(self.train).astype(np.float32)
         if not np.isfinite(self.layout).all():
             self.degenerate = True
+        elif len(self.train) > EXACT_PLACEMENT:
+            self.groups = kmeans_groups(self.train, PLACEMENT_GROUPS, self.seed)
         return self.layout
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
@@ -427,7 +487,11 @@ class Projector:
         approximate-search index we do not build, and move a point by a fraction of a cluster's width.
         """
         points = self.pca.transform(matrix).astype(np.float32)
-        index, dist = cosine_knn(points, self.train, PARAMS["n_neighbors"])
+        groups = getattr(self, "groups", None)  # a model saved before groups: exact search
+        if groups is None:
+            index, dist = cosine_knn(points, self.train, PARAMS["n_neighbors"])
+        else:
+            index, dist = probed_knn(points, self.train, groups, PARAMS["n_neighbors"])
         weights = np.maximum(1.0 - dist, 1e-6) ** 4  # the closest look-alikes dominate
         weights /= weights.sum(axis=1, keepdims=True)
         return np.einsum("nk,nkd->nd", weights, self.layout[index]).astype(np.float32)

@@ -6,6 +6,8 @@ import pytest
 
 import core.mapview as mapview
 import core.projection as projection
+
+real_knn = projection.cosine_knn
 from core.filters import Filters
 from core.mapview import build_figure, inside_polygon, selected_ids
 from core.projection import CatalogMap, compute_map, load_map, save_map, stratified_sample
@@ -39,8 +41,16 @@ def edge(tmp_path):
     store.close()
 
 
-def test_a_catalogue_over_the_cap_is_fitted_on_a_sample_and_every_product_is_placed(edge, tmp_path, monkeypatch):
+@pytest.mark.parametrize("search", ["exact", "probed"])
+def test_a_catalogue_over_the_cap_is_fitted_on_a_sample_and_every_product_is_placed(edge, tmp_path, monkeypatch,
+                                                                                    search):
     monkeypatch.setattr(projection, "MAP_SAMPLE", 50)
+    if search == "probed":  # 48 fitted products in 4 k-means groups, each placed product searching 2 of them
+        monkeypatch.setattr(projection, "EXACT_PLACEMENT", 20)
+        monkeypatch.setattr(projection, "PLACEMENT_GROUPS", 4)
+        monkeypatch.setattr(projection, "PLACEMENT_PROBES", 2)
+        monkeypatch.setattr(projection, "cosine_knn", lambda q, b, k, skip_self=False: real_knn(q, b, k, skip_self)
+                            if skip_self else pytest.fail("placed by exact search"))  # the fit's own graph is exact
     edge.upsert(typed_points(200))
     fitted, placed = [], []
     real_fit, real_transform = projection.Projector.fit, projection.Projector.transform
@@ -48,6 +58,8 @@ def test_a_catalogue_over_the_cap_is_fitted_on_a_sample_and_every_product_is_pla
     monkeypatch.setattr(projection.Projector, "transform",
                         lambda self, m: placed.append(len(m)) or real_transform(self, m))
     m = compute_map(edge, tmp_path, "products")
+    model = __import__("joblib").load(projection.map_paths(tmp_path, "products", "image")[1])
+    assert (model.groups is None) == (search == "exact")
     sample = stratified_sample([TYPES[i % 4] for i in range(200)], 50)
     assert fitted == [len(sample)] == [m.fitted] and len(sample) == 48  # 12 of each type
     assert sum(placed) == 200 - 48 and max(placed) <= projection.VECTOR_CHUNK
@@ -208,3 +220,20 @@ def test_a_map_saved_by_the_previous_format_still_loads(tmp_path):
     back = load_map(tmp_path, "products")
     assert back.product_ids == m.product_ids and back.attrs == m.attrs and back.fitted == 8
     assert back.labels == {0: "A", 1: "B", 2: "C"} and np.array_equal(back.xy, m.xy)
+
+
+def test_placing_many_products_searches_a_few_groups_and_finds_the_exact_neighbours():
+    from core.projection import cosine_knn, kmeans_groups, probed_knn
+
+    rng = np.random.default_rng(8)
+    centres = rng.normal(size=(40, 24))
+    train = (centres[rng.integers(0, 40, 6000)] + rng.normal(0, 0.3, (6000, 24))).astype(np.float32)
+    query = (centres[rng.integers(0, 40, 500)] + rng.normal(0, 0.3, (500, 24))).astype(np.float32)
+    groups = kmeans_groups(train, 64, 42)
+    assert len(groups[1]) == 64 and sorted(np.concatenate(groups[1]).tolist()) == list(range(6000))
+    found, dist = probed_knn(query, train, groups, 15)
+    exact, exact_dist = cosine_knn(query, train, 15)
+    recall = np.mean([len(set(a) & set(e)) / 15 for a, e in zip(found.tolist(), exact.tolist())])
+    assert found.shape == (500, 15) and recall >= 0.98
+    assert np.all(np.diff(dist, axis=1) >= 0)  # nearest first
+    assert np.allclose(dist[:, 0], exact_dist[:, 0], atol=1e-5)  # the nearest one is never missed here
