@@ -164,6 +164,9 @@ def render(n: int) -> dict:
     angle = np.linspace(0, 2 * np.pi, 400, endpoint=False)
     lasso = {"x": (centre[0] + radius[0] * np.cos(angle)).tolist(), "y": (centre[1] + radius[1] * np.sin(angle)).tolist()}
     store = EdgeStore(folder(n) / "data", COLLECTION)
+    t = time.perf_counter()  # the app's store is open and read long before a lasso (the sidebar's facets...)
+    get_products(store, m.product_ids[-MAX_GALLERY:])
+    out["first_store_read_s"] = time.perf_counter() - t
     t = time.perf_counter()
     ids = selected_ids({"selection": {"points": [], "lasso": [lasso], "box": []}}, m)
     rows = m.row_of
