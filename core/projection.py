@@ -632,6 +632,8 @@ def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str 
     or fit a layout on a stratified sample and place everyone else, a chunk of vectors at a time; then name
     the clusters and store the map.
     """
+    import joblib
+
     if kind not in VECTOR_KINDS:
         raise BadQuery(f"vectors must be one of {', '.join(VECTOR_KINDS)}, got {kind!r}")
     report = progress or (lambda stage, fraction: None)
@@ -652,7 +654,7 @@ def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str 
         transformed, fitted = 0, layout.fitted
         if projector is not None:
             buf = io.BytesIO()
-            __import__("joblib").dump(projector, buf)
+            joblib.dump(projector, buf)
             atomic_write(model_path, buf.getvalue())
     report("naming clusters", 0.9)
     ids, xy, sources, fingerprints, attrs, not_placed = layout.result()
