@@ -310,22 +310,25 @@ def choose(model, device: str, requested: str, data_dir: Path | None, embed: Emb
         raise ConfigError(f"LENS_RUNTIME={requested} needs a data dir to keep its export in (LENS_DATA_DIR)")
     try:
         folder, inputs = ensure_export(model, data_dir)
-        fp32 = OnnxTowers(folder, inputs)
-    except Exception as exc:  # an architecture the exporter cannot trace, ORT missing or refusing the graph...
+        if requested == "onnx":
+            return Runtime("onnx", OnnxTowers(folder, inputs))
+        try:
+            int8, check = ensure_int8(folder, inputs, embed, calibration)
+        except Exception as exc:
+            if requested != "auto":
+                raise ModelLoadError(f"LENS_RUNTIME={requested}: int8 quantisation failed ({type(exc).__name__}: "
+                                     f"{exc}); use LENS_RUNTIME=onnx") from exc
+            note, check = f"int8 quantisation failed ({type(exc).__name__}: {exc}): running onnx fp32", None
+        else:
+            if check.passed:
+                return Runtime("onnx-int8", int8, check=check)
+            note = f"int8 failed its self-check on {check.source} ({'; '.join(check.failures)}): running onnx fp32"
+        return Runtime("onnx", OnnxTowers(folder, inputs), note, check)  # fp32 sessions only when they run
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # an architecture the exporter cannot trace, ORT refusing the graph...
         if requested != "auto":
-            raise ModelLoadError(f"LENS_RUNTIME={requested}: the ONNX export failed ({type(exc).__name__}: {exc}); "
-                                 "use LENS_RUNTIME=torch") from exc
-        return Runtime("torch", note=f"ONNX export failed ({type(exc).__name__}: {exc}): running torch")
-    if requested == "onnx":
-        return Runtime("onnx", fp32)
-    try:
-        int8, check = ensure_int8(folder, inputs, embed, calibration)
-    except Exception as exc:
-        if requested != "auto":
-            raise ModelLoadError(f"LENS_RUNTIME={requested}: int8 quantisation failed ({type(exc).__name__}: "
-                                 f"{exc}); use LENS_RUNTIME=onnx") from exc
-        return Runtime("onnx", fp32, note=f"int8 quantisation failed ({type(exc).__name__}: {exc}): running onnx fp32")
-    if check.passed:
-        return Runtime("onnx-int8", int8, check=check)
-    return Runtime("onnx", fp32, check=check,
-                   note=f"int8 failed its self-check on {check.source} ({'; '.join(check.failures)}): running onnx fp32")
+            raise ModelLoadError(f"LENS_RUNTIME={requested}: the ONNX export or ONNX Runtime failed "
+                                 f"({type(exc).__name__}: {exc}); use LENS_RUNTIME=torch") from exc
+        return Runtime("torch", note=f"the ONNX export or ONNX Runtime failed ({type(exc).__name__}: {exc}): "
+                                     "running torch")

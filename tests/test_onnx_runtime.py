@@ -129,12 +129,26 @@ def test_auto_falls_back_to_torch_when_the_export_fails_and_an_explicit_onnx_is_
 
     monkeypatch.setattr(onnx_runtime, "export", broken)
     auto = Embedder(tiny_clip, "cpu", "auto", tmp_path)
-    assert (auto.runtime, auto.runtime_note) == ("torch", "ONNX export failed (RuntimeError: cannot trace this): "
-                                                          "running torch")
-    with pytest.raises(ModelLoadError, match=r"LENS_RUNTIME=onnx: the ONNX export failed \(RuntimeError: cannot "
-                                             r"trace this\); use LENS_RUNTIME=torch"):
+    assert (auto.runtime, auto.runtime_note) == ("torch", "the ONNX export or ONNX Runtime failed (RuntimeError: "
+                                                          "cannot trace this): running torch")
+    with pytest.raises(ModelLoadError, match=r"LENS_RUNTIME=onnx: the ONNX export or ONNX Runtime failed "
+                                             r"\(RuntimeError: cannot trace this\); use LENS_RUNTIME=torch"):
         Embedder(tiny_clip, "cpu", "onnx", tmp_path)
     assert not list(tmp_path.glob("onnx/*/*.onnx"))  # nothing half-written is left to be reused
+
+
+def test_auto_runs_onnx_fp32_when_quantisation_fails_and_an_explicit_int8_is_an_error(tiny_clip, tmp_path,
+                                                                                      monkeypatch):
+    def broken(source, target, reduce_range):
+        raise RuntimeError("no int8 kernels")
+
+    monkeypatch.setattr(onnx_runtime, "quantise", broken)
+    auto = Embedder(tiny_clip, "cpu", "auto", tmp_path)
+    assert (auto.runtime, auto.runtime_note, auto.self_check) == (
+        "onnx", "int8 quantisation failed (RuntimeError: no int8 kernels): running onnx fp32", None)
+    with pytest.raises(ModelLoadError, match=r"LENS_RUNTIME=onnx-int8: int8 quantisation failed \(RuntimeError: no "
+                                             r"int8 kernels\); use LENS_RUNTIME=onnx"):
+        Embedder(tiny_clip, "cpu", "onnx-int8", tmp_path)
 
 
 def test_choose_runs_torch_on_a_gpu_and_refuses_onnx_there():
