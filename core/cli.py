@@ -289,7 +289,7 @@ def cmd_index(args, settings: Settings) -> int:
     else:
         print(f"{report.total} rows: {report.indexed} indexed, {report.updated} updated, {report.unchanged} "
               f"unchanged, {report.text_only} text-only, {report.pruned} pruned, {report.failed_rows} failed "
-              f"in {report.seconds:.1f}s" + (f"; {report.other_shards} left to the other workers"
+              f"in {report.seconds:.1f}s ({report.runtime})" + (f"; {report.other_shards} left to the other workers"
                                               if report.other_shards else ""))
         print(catalog_summary(report.catalog))
         for problem in report.failed:
