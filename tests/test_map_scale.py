@@ -237,3 +237,17 @@ def test_placing_many_products_searches_a_few_groups_and_finds_the_exact_neighbo
     assert found.shape == (500, 15) and recall >= 0.98
     assert np.all(np.diff(dist, axis=1) >= 0)  # nearest first
     assert np.allclose(dist[:, 0], exact_dist[:, 0], atol=1e-5)  # the nearest one is never missed here
+
+
+def test_products_without_a_photo_are_placed_from_their_text_in_a_sampled_map_too(edge, tmp_path, monkeypatch):
+    monkeypatch.setattr(projection, "MAP_SAMPLE", 50)
+    points = typed_points(200)
+    for i, p in enumerate(points):
+        p.vectors["text"] = p.vectors["image"]
+        if i % 2:
+            del p.vectors["image"]
+    edge.upsert(points)
+    m = compute_map(edge, tmp_path, "products")
+    source = dict(zip(m.product_ids, m.placed_from))
+    assert source == {f"p{i}": "text" if i % 2 else "image" for i in range(200)}
+    assert m.fitted == 48 and m.not_placed == [] and np.isfinite(m.xy).all()
