@@ -56,8 +56,9 @@ figure = build_figure(catalog_map, colour_by, filters, st.session_state.get("las
                       keep=keep)
 map_panel.sample_note(catalog_map)
 # Greyed (filtered-out) points can be lassoed too; only products that pass the filters are kept.
-rows = catalog_map.row_of
-selection = [p for p in map_panel.draw_map(figure, catalog_map) if p in rows and keep[rows[p]]]
+chosen = map_panel.draw_map(figure, catalog_map)
+rows = catalog_map.row_of if chosen else {}  # id -> row: built on the first selection, not on every first render
+selection = [p for p in chosen if p in rows and keep[rows[p]]]
 if not selection:
     st.caption("Lasso or box-select a region to open its products.")
     st.stop()
