@@ -237,7 +237,9 @@ def hover_data(m: CatalogMap, rows: np.ndarray | None = None) -> np.ndarray:
                                                                       "usage")]]
     data = np.empty((len(picked), len(columns)), dtype=object)
     for j, column in enumerate(columns):
-        data[:, j] = [plotly(column[i]) for i in picked]
+        escaped: dict = {}  # gender, type, colour, usage repeat: each distinct value is escaped once
+        data[:, j] = [escaped[v] if v in escaped else escaped.setdefault(v, plotly(v))
+                      for v in (column[i] for i in picked)]
     return data
 
 
