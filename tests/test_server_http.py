@@ -329,6 +329,7 @@ def test_cli_stats_over_http_shows_the_redacted_url_and_never_the_credentials(fa
     result = _cli(_env(fake.port), "stats", "--json")
     assert (result.returncode, result.stderr.count("error:")) == (0, 0), result.stderr
     assert json.loads(result.stdout) == {"count": 2, "model": "m", "dim": 4, "last_indexed": None,
+                                         "runtime": None, "runtimes": [], "runtime_note": "",  # made by no run
                                          "backend": f"http://admin:***@127.0.0.1:{fake.port}"}
     assert PASSWORD not in result.stdout + result.stderr and API_KEY not in result.stdout + result.stderr
     assert [v for v in VERSION_WARNINGS if v in result.stderr] == []
