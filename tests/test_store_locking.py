@@ -178,7 +178,9 @@ def test_a_snapshot_copy_is_sparse_not_a_full_copy_of_preallocated_files(tmp_pat
 
 def _kill_then_resume(catalog, data, tiny_clip, delay: float) -> dict:
     """Kill -9 an `index` run `delay` seconds after its first write begins, then rerun it; the rerun's report."""
-    env = _env(LENS_DATA_DIR=str(data), LENS_MODEL=tiny_clip, LENS_DEVICE="cpu", LENS_BATCH_SIZE="2")
+    # torch, like the reference run it is compared with (auto would pick ONNX int8 on a CPU: other vectors)
+    env = _env(LENS_DATA_DIR=str(data), LENS_MODEL=tiny_clip, LENS_DEVICE="cpu", LENS_BATCH_SIZE="2",
+               LENS_RUNTIME="torch")
     cmd = [sys.executable, "-m", "core", "index", "--catalog", str(catalog)]
     run = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     meta = data / "products" / "lens.json"
