@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ class IndexReport:
     problems: int = 0         # every problem, listed or not (text-only products included)
     catalog: dict = field(default_factory=dict)  # the format, the column mapping and what each column became
     seconds: float = 0.0
+    # Wall seconds of each stage in turn, plus two parts that are not stages of their own: embed_text (inside
+    # embed) and decode_threads (the loader threads' read + hash + decode time, summed over threads; it runs
+    # alongside embed, so it does not add to the wall time).
     stages: dict[str, float] = field(default_factory=dict)
     runtime: str = ""         # what ran the model: torch, onnx or onnx-int8
     warnings: list[str] = field(default_factory=list)
@@ -202,7 +206,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     """
     started = time.perf_counter()
     report = IndexReport(runtime=getattr(embedder, "runtime", ""))
-    workers = workers or min(4, os.cpu_count() or 1)
+    workers = workers or decode_workers(getattr(embedder, "device", "cpu"))
     check_inputs(csv_path, images_dir)
     refuse_sharded_prune(prune, shard)
 
@@ -260,6 +264,17 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     report.failed.sort(key=lambda p: p.row)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def decode_workers(device: str, cores: int | None = None) -> int:
+    """Loader threads that read and decode photos. On a CPU the model needs the cores, so at most 4; on a GPU
+    the model is fast enough that decoding sets the pace, so every core this process may use decodes."""
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # macOS, Windows
+            cores = os.cpu_count() or 1
+    return max(1, cores if device != "cpu" else min(4, cores))
 
 
 def refuse_sharded_prune(prune: bool, shard: Shard) -> None:
@@ -355,8 +370,17 @@ def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, ba
                  report: IndexReport):
     """Batches of points ready to write: photos read or fetched and decoded in worker threads, then both towers."""
     refused_under = decode_settings(max_pixels)
+    decoding, decode_lock = [0.0], threading.Lock()  # loader thread-seconds, reported as decode_threads
 
     def load(job: _Job):
+        started = time.perf_counter()
+        try:
+            return _load(job)
+        finally:
+            with decode_lock:
+                decoding[0] += time.perf_counter() - started
+
+    def _load(job: _Job):
         product = job.product
         if product.image_url and fetcher is not None:
             try:
@@ -380,7 +404,10 @@ def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, ba
     for batch in embedder.stream_images(jobs, load, batch_size=batch_size, workers=workers):
         pairs = list(zip(batch.items, batch.vectors)) + [(job, None) for job, _ in batch.rejected]
         rejected = dict(batch.rejected)
+        t = time.perf_counter()
         text_vectors = embedder.encode_texts([job.product.text for job, _ in pairs], batch_size=batch_size)
+        report.stages["embed_text"] = report.stages.get("embed_text", 0.0) + time.perf_counter() - t
+        report.stages["decode_threads"] = decoding[0]
         points = []
         for (job, image_vector), text_vector in zip(pairs, text_vectors):
             product = job.product
