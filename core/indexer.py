@@ -255,6 +255,9 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     if prune:
         prune_missing(catalog.problems, plan, store, report)
     report.stages["prune"] = time.perf_counter() - t
+    t = time.perf_counter()
+    store.flush()  # a server applies wait=false writes behind the run: writing ends when all of them are applied
+    report.stages["write"] += time.perf_counter() - t
 
     store.update_meta(last_indexed=time.time(), catalog=str(Path(csv_path).resolve()),
                       **runtime_meta(embedder, store, report.indexed))
