@@ -108,7 +108,7 @@ def worker(n: int, queries: int) -> dict:
     # size picks the settings, as the indexer does.
     store.ensure(tiny_512_model(), DIM, expected_points=n)
     store.add_fields(Schema(keyword=(*STANDARD_FILTERS, "brand", "in_stock"), number=("price",), flags=("in_stock",)))
-    out = {"products": n, "tier": store.search_tuning.tier}
+    out = {"products": n, "tier": store.meta()["tuning"]["tier"]}
     probe_vectors = np.zeros((queries, DIM), dtype=np.float32)
     start = time.perf_counter()
     for lo, image, text, cluster in clustered_chunks(n):
@@ -139,6 +139,8 @@ def worker(n: int, queries: int) -> dict:
     groups = near_duplicates(store, 0.95)
     out["near_duplicates_s"] = time.perf_counter() - start
     out["near_duplicate_groups"] = len(groups)
+    store.update_meta(last_indexed=time.time())  # what an indexing run records last: the app can serve this store
+    store.publish()
     store.close()
     out["disk_mb"] = sum(f.stat().st_blocks * 512 for f in folder.rglob("*") if f.is_file()) / 2**20
     out["peak_rss_mb"] = peak_rss_mb()
