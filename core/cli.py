@@ -1,4 +1,4 @@
-"""Command line: `python -m core index|stats|sample ...`; one-line errors and non-zero exits, never tracebacks."""
+"""Command line: `python -m core index|stats|eval|sample ...`; one-line errors and non-zero exits, never tracebacks."""
 
 from __future__ import annotations
 
@@ -75,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     cmap.add_argument("--vectors", choices=["image", "text", "both"], default="image")
     cmap.add_argument("--refit", action="store_true", help="fit from scratch instead of placing new products")
     cmap.add_argument("--json", action="store_true")
+
+    ev = sub.add_parser("eval", help="measure how well the index's model (or other models) finds this catalogue")
+    ev.add_argument("--sample", type=int, help="evaluate N products drawn with a fixed seed (default: all)")
+    ev.add_argument("--model", action="append", default=[], metavar="M",
+                    help="measure this model instead, embedded on the sample in memory (repeatable)")
+    _runtime_arg(ev)
+    ev.add_argument("--json", action="store_true")
 
     sample = sub.add_parser("sample", help="write the bundled sample catalogue (deterministic)")
     sample.add_argument("--out", type=Path, help="output folder (default: ./sample)")
@@ -369,6 +376,28 @@ def cmd_map(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval(args, settings: Settings) -> int:
+    from core.eval_runner import evaluate_models, require_index_model, sample_products, table
+
+    settings = settings.with_overrides(runtime=args.runtime)
+    store = _open_reader(settings)
+    try:  # read, then let go of the index: no indexing run waits while models embed the sample
+        meta, products = store.require_meta(), sample_products(store, args.sample)  # before any model loads
+    finally:
+        store.close()
+    # every model loads before any is measured, so a bad name fails at once
+    embedders = [_embedder(settings.with_overrides(model=m)) for m in dict.fromkeys(args.model)]
+    if not embedders:
+        embedders = [_embedder(settings)]
+        require_index_model(meta, embedders[0])
+    results = evaluate_models(meta, embedders, products, settings.max_pixels, settings.batch_size)
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results))
+    else:
+        print(table(results))
+    return 0
+
+
 def cmd_sample(args, settings: Settings) -> int:
     from core.sample import SAMPLE_DIR, generate
 
@@ -378,7 +407,7 @@ def cmd_sample(args, settings: Settings) -> int:
 
 
 COMMANDS = {"index": cmd_index, "stats": cmd_stats, "search": cmd_search, "browse": cmd_browse, "facets": cmd_facets,
-            "duplicates": cmd_duplicates, "map": cmd_map, "sample": cmd_sample}
+            "duplicates": cmd_duplicates, "map": cmd_map, "eval": cmd_eval, "sample": cmd_sample}
 
 
 def _attach_sort_values(argv: list[str]) -> list[str]:
