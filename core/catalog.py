@@ -19,7 +19,7 @@ from core.errors import CatalogError
 from core.fields import (BRAND, CATEGORY, COLOUR, GENDER, IMAGE_PATH, IMAGE_URL, INTERNAL_KEYS, PRODUCT_TYPE,
                          RESERVED_KEYS, STANDARD_FILTERS, SUB_CATEGORY, TEXT_ROLES, TITLE, USAGE, FieldReport,
                          values_of)
-from core.formats import Record, RowProblem, plan_layout, snake_case, stream_records, survey_records
+from core.formats import Record, RowProblem, Tally, plan_layout, snake_case, stream_records, survey_records
 
 # Re-exported for the modules that import them from here; core.fields is their home.
 FILTER_FIELDS = STANDARD_FILTERS
@@ -234,7 +234,12 @@ def _encoding_of(csv_path: Path) -> tuple[str, int]:
 
 def _open_text(csv_path: Path, encoding: str, skip: int):
     """The file as text, streamed (never read whole); invalid UTF-8 stays visible as surrogates, per row."""
-    raw = open(csv_path, "rb")
+    try:
+        raw = open(csv_path, "rb")
+    except FileNotFoundError:
+        raise CatalogError(f"catalogue file not found: {csv_path}") from None
+    except OSError as exc:
+        raise CatalogError(f"catalogue file cannot be read: {csv_path}: {exc.strerror or exc}") from None
     raw.seek(skip)
     errors = "surrogateescape" if encoding == "utf-8" else "strict"
     return io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline="")
@@ -286,11 +291,17 @@ def _records(reader) -> Iterator[tuple[int, list[str] | None, str | None]]:
 class CatalogFile:
     """A catalogue read in passes, never whole: opening it surveys the file once (layout, schema, row problems,
     product count); products() streams the products again, as often as a caller needs (the indexer plans in
-    one pass and embeds in another). Memory grows with product ids, not with the catalogue's values."""
+    one pass and embeds in another). Memory grows with product ids, not with the catalogue's values.
+
+    Every pass must read the file the survey read: a feed re-exported in place, or an upload replaced, between
+    passes would otherwise be planned from one file and pruned against another. So each pass checks the file's
+    identity (device, inode, size, modification time) before and after it, its header, and its row and product
+    counts, and a change is a CatalogError ("run again"), never a silently different catalogue."""
 
     def __init__(self, csv_path: Path, images_dir: Path | None = None, format: str = "auto",
                  columns: dict[str, str] | str | None = None):
         self.csv_path = Path(csv_path)
+        self._identity = _identity(self.csv_path)
         delimiter, rows = _open_rows(self.csv_path)
         header = None
         for _line, fields, _problem in rows:
@@ -299,8 +310,10 @@ class CatalogFile:
                 break
         if header is None:
             raise CatalogError(f"catalogue is empty or has no header row: {self.csv_path}")
+        self._header = header
         self.layout = plan_layout([h.strip() for h in header], DELIMITER_NAMES[delimiter], format, columns)
         survey = survey_records(self.layout, rows)
+        self._unchanged()
         self._records = survey.records  # Shopify only: its products are grouped across the file
         self.problems: list[RowProblem] = survey.problems
         self.total_rows = survey.total_rows
@@ -308,14 +321,30 @@ class CatalogFile:
         self.product_count = survey.products
         self._resolver = ImageResolver(images_dir if images_dir is not None else self.csv_path.parent)
 
+    def _unchanged(self) -> None:
+        if _identity(self.csv_path) != self._identity:
+            raise CatalogError(f"the catalogue {self.csv_path} changed while it was being read (it was saved or "
+                               "replaced during this run); nothing was pruned. Run again once it is complete")
+
     def records(self) -> Iterator[Record]:
+        """Every record, read from the file again; the same file as the survey's, or a CatalogError."""
         if self.layout.format == "shopify":
-            return iter(self._records)
+            yield from self._records
+            return
+        self._unchanged()
         _, rows = _open_rows(self.csv_path)
         for _line, fields, _problem in rows:  # the header again
             if fields and any(f.strip() for f in fields):
+                if fields != self._header:
+                    raise CatalogError(f"the catalogue {self.csv_path} changed while it was being read (its header "
+                                       "is not the one read first); run again once it is complete")
                 break
-        return stream_records(self.layout, rows)
+        tally = Tally()
+        yield from stream_records(self.layout, rows, tally)
+        self._unchanged()
+        if (tally.total, tally.products) != (self.total_rows, self.product_count):
+            raise CatalogError(f"the catalogue {self.csv_path} changed while it was being read ({tally.total} rows "
+                               f"now, {self.total_rows} before); run again once it is complete")
 
     def products(self) -> Iterator[Product]:
         """Every product, in file order, read from the file again."""
@@ -327,6 +356,16 @@ class CatalogFile:
                 payload[IMAGE_URL] = image_url
             yield Product(record.row, record.product_id, payload, product_text(payload), image_file, image_problem,
                           image_url)
+
+
+def _identity(csv_path: Path) -> tuple:
+    try:
+        st = os.stat(csv_path)
+    except FileNotFoundError:
+        raise CatalogError(f"catalogue file not found: {csv_path} (was it moved while being read?)") from None
+    except OSError as exc:
+        raise CatalogError(f"catalogue file cannot be read: {csv_path}: {exc.strerror or exc}") from None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def read_catalog(csv_path: Path, images_dir: Path | None = None, format: str = "auto",

@@ -304,12 +304,12 @@ def _refuse_clashes(layout: Layout) -> None:
 def read_records(layout: Layout, rows: Rows) -> Parsed:
     """Records, row problems and the field report for a planned layout, the whole file in memory (previews,
     Shopify, tests); the indexer streams instead with survey_records then stream_records."""
-    value_notes: list[tuple[int, str, str]] = []  # (row, product id, what was wrong with one value)
+    value_notes = ValueNotes()  # (row, product id, what was wrong with one value)
     if layout.format == "shopify":
         from core import shopify
         records, problems, total = shopify.read(layout, rows, value_notes)
     else:
-        tally = _Tally(value_notes)
+        tally = Tally(value_notes)
         records = list(_one_product_per_row(layout, rows, tally))
         problems, total = tally.problems, tally.total
     for record in records:
@@ -324,29 +324,45 @@ def survey_records(layout: Layout, rows: Rows) -> Parsed:
     schema, keeping no records (memory grows with product ids, not with the catalogue's values)."""
     if layout.format == "shopify":  # products are grouped by Handle across the file: read whole
         return read_records(layout, rows)
-    value_notes: list[tuple[int, str, str]] = []
-    tally = _Tally(value_notes)
+    value_notes = ValueNotes()
+    tally = Tally(value_notes)
     present, notes = _survey(layout, (_with_in_stock(r) for r in _one_product_per_row(layout, rows, tally)))
     return _parsed(layout, [], tally.problems, tally.total, present, notes, value_notes, tally.products)
 
 
-def stream_records(layout: Layout, rows: Rows) -> Iterator[Record]:
+def stream_records(layout: Layout, rows: Rows, tally: "Tally | None" = None) -> Iterator[Record]:
     """Later passes of a streaming read: each record as read_records gives it, with the kinds that
-    survey_records chose (so extra number columns are floats); problems were reported by the survey."""
-    for record in _one_product_per_row(layout, rows, _Tally([])):
+    survey_records chose (so extra number columns are floats); problems were reported by the survey, and the
+    tally lets the caller check this pass read as many rows and products."""
+    for record in _one_product_per_row(layout, rows, tally if tally is not None else Tally()):
         _derive_in_stock(record.values)
         _convert_numbers(layout, (record,))
         yield record
 
 
-class _Tally:
+class ValueNotes(list):
+    """Notes on single values: the first MAX_VALUE_NOTES kept, the rest only counted (a feed with a bad price in
+    every row must not hold a million notes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.more = 0
+
+    def append(self, note) -> None:
+        if len(self) < MAX_VALUE_NOTES:
+            super().append(note)
+        else:
+            self.more += 1
+
+
+class Tally:
     """What a pass over the rows counts besides records: data rows, products, problems, value notes."""
 
-    def __init__(self, value_notes: list):
+    def __init__(self, value_notes: list | None = None):
         self.total = 0
         self.products = 0
         self.problems: list[RowProblem] = []
-        self.value_notes = value_notes
+        self.value_notes = value_notes if value_notes is not None else ValueNotes()
 
 
 def _derive_in_stock(values: dict) -> None:
@@ -392,8 +408,9 @@ def _parsed(layout: Layout, records: list[Record], problems: list[RowProblem], t
             type_notes: list[str], value_notes: list, products: int) -> Parsed:
     notes = list(layout.notes) + type_notes
     notes += [f"row {row}, product {pid}: {what}" for row, pid, what in value_notes[:MAX_VALUE_NOTES]]
-    if len(value_notes) > MAX_VALUE_NOTES:
-        notes.append(f"... and {len(value_notes) - MAX_VALUE_NOTES} more values that could not be read")
+    more = len(value_notes) - MAX_VALUE_NOTES + getattr(value_notes, "more", 0)
+    if more > 0:
+        notes.append(f"... and {more} more values that could not be read")
     report = FieldReport(layout.format, layout.mapping, _schema(layout, present), notes)
     return Parsed(records, sorted(problems, key=lambda p: p.row), total, report, products)
 
@@ -408,7 +425,7 @@ def row_key(fields: list[str] | None, problem: str | None, header: list[str], ke
     return key, problem
 
 
-def _one_product_per_row(layout: Layout, rows: Rows, tally: _Tally) -> Iterator[Record]:
+def _one_product_per_row(layout: Layout, rows: Rows, tally: Tally) -> Iterator[Record]:
     header, id_col = layout.header, layout.roles[PRODUCT_ID]
     id_name = header[id_col]
     problems, value_notes = tally.problems, tally.value_notes

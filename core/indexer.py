@@ -225,8 +225,10 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     store.add_fields(catalog.report.schema)
 
     t = time.perf_counter()
-    plan = make_plan(_prepared(catalog.products(), fetcher), store, embedder.name, fetcher, max_pixels, workers,
-                     shard, report)
+    # Planning only looks photos behind URLs up in the cache, unless --refresh-images revalidates every one.
+    plan_workers = max(workers, URL_WORKERS) if fetcher is not None and fetcher.refresh else workers
+    plan = make_plan(_prepared(catalog.products(), fetcher), store, embedder.name, fetcher, max_pixels,
+                     plan_workers, shard, report)
     report.stages["plan"] = time.perf_counter() - t - plan.write_s
     report.updated, report.unchanged, report.other_shards = plan.payload_only, plan.unchanged, plan.other_shards
     _list_stored_text_only(plan, store, report)

@@ -2,6 +2,7 @@
 reports that count a million problems without listing a million lines."""
 
 import json
+import os
 import tracemalloc
 
 import pytest
@@ -117,3 +118,50 @@ def test_the_cli_says_how_many_problems_it_did_not_list(tmp_path, settings, few_
     assert main(["index", "--catalog", str(csv), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["unchanged"], report["text_only"], report["failed_not_listed"], len(report["failed"])) == (8, 8, 3, 5)
+
+
+def _changing_after_survey(monkeypatch, change):
+    """The indexer's CatalogFile, with the file changed by `change(path)` right after the survey pass."""
+    class Changing(indexer.CatalogFile):
+        def __init__(self, path, *args, **kwargs):
+            super().__init__(path, *args, **kwargs)
+            change(path)
+
+    monkeypatch.setattr(indexer, "CatalogFile", Changing)
+
+
+def _rewrite_keeping_size_and_time(path, data: bytes) -> None:
+    """Rewrite in place with the same size and modification time: only the header or row checks can tell."""
+    before = path.stat()
+    assert len(data) == before.st_size
+    path.write_bytes(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+@pytest.mark.parametrize("change", ["replaced", "header swapped", "rows swallowed by a quote"])
+def test_a_catalogue_changed_between_passes_stops_the_run_and_prunes_nothing(tmp_path, embedder, monkeypatch, change):
+    from core.errors import CatalogError
+    from core.store import EdgeStore
+
+    csv = write_csv(tmp_path / "c.csv", HEADER, _rows(10))
+    store = EdgeStore(tmp_path / "data")
+    assert index_catalog(csv, None, embedder, store, batch_size=8).indexed == 10
+    data = csv.read_bytes()
+
+    def replaced(path):  # a re-export saved by rename: another file with 9 of the 10 products
+        fresh = write_csv(tmp_path / "new.csv", HEADER, _rows(10)[1:])
+        os.replace(fresh, path)
+
+    def header_swapped(path):  # same bytes count: id and title change places
+        _rewrite_keeping_size_and_time(path, data.replace(b"id,title,", b"title,id,", 1))
+
+    def rows_swallowed(path):  # a stray quote opens on row 3 and swallows the rest of the file
+        _rewrite_keeping_size_and_time(path, data.replace(b"Product 2", b'"roduct 2', 1))
+
+    _changing_after_survey(monkeypatch, {"replaced": replaced, "header swapped": header_swapped,
+                                         "rows swallowed by a quote": rows_swallowed}[change])
+    with pytest.raises(CatalogError, match="changed while it was being read"):
+        index_catalog(csv, None, embedder, store, batch_size=8, prune=True)
+    assert store.count() == 10
+    assert sorted(h.payload["product_id"] for h in store.scroll()) == sorted(f"P{i}" for i in range(10))
+    store.close()
