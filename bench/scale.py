@@ -2,6 +2,7 @@
 near-duplicates, on synthetic clustered catalogues (no model: vectors are written through the store API).
 
     python -m bench.scale [--sizes 100000 300000 1000000] [--queries 200]
+    python -m bench.scale --sizes 100000 1000000 --near-duplicates-only   # again, on the stores left by a run
 
 Each size runs in a fresh subprocess (its own peak RSS) on a fresh embedded store under bench/out/scale-<n>.
 Vectors are a mixture of tight clusters (about one per 300 products, like CLIP embeddings of a catalogue),
@@ -91,6 +92,21 @@ def p50_ms(fn, runs) -> float:
     return float(np.median(times))
 
 
+def near_duplicates_again(n: int) -> dict:
+    """Near-duplicates alone, timed again on the store an earlier full run left (a quieter machine, or new code)."""
+    from core.duplicates import near_duplicates
+    from core.store import EdgeStore
+
+    store = EdgeStore(Path(__file__).resolve().parent / "out" / f"scale-{n}")
+    store.require_meta()
+    store.count()  # opened and warm, as in the app
+    start = time.perf_counter()
+    groups = near_duplicates(store, 0.95)
+    out = {"products": n, "near_duplicates_s": time.perf_counter() - start, "near_duplicate_groups": len(groups)}
+    store.close()
+    return out
+
+
 def worker(n: int, queries: int) -> dict:
     from bench.common import peak_rss_mb, tiny_512_model
     from core.duplicates import near_duplicates
@@ -152,14 +168,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--worker", type=int)
+    parser.add_argument("--near-duplicates-only", action="store_true",
+                        help="time near-duplicates again on the stores earlier runs left under bench/out")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.queries)))
+        print(json.dumps(near_duplicates_again(args.worker) if args.near_duplicates_only
+                         else worker(args.worker, args.queries)))
         return
     rows = []
     for n in args.sizes:
-        done = subprocess.run([sys.executable, "-m", "bench.scale", "--worker", str(n), "--queries", str(args.queries)],
-                              capture_output=True, text=True)
+        only = ["--near-duplicates-only"] if args.near_duplicates_only else []
+        done = subprocess.run([sys.executable, "-m", "bench.scale", "--worker", str(n), "--queries", str(args.queries),
+                               *only], capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(done.stderr)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
