@@ -258,6 +258,10 @@ def cmd_index(args, settings: Settings) -> int:
     columns = parse_columns(args.columns) if args.columns else None
     shard = Shard.parse(args.shard)
     refuse_sharded_prune(args.prune, shard)  # before the model loads
+    if args.recreate and shard.count > 1:  # a late worker's drop would delete what the earlier ones wrote
+        raise LensError("--recreate cannot run with --shard: a worker that starts late would drop what the others "
+                        "wrote; delete the collection (or run `index --recreate` unsharded) before starting the "
+                        "workers: the first to start creates it, the others use it")
     settings = settings.with_overrides(model=args.model, batch_size=args.batch_size, runtime=args.runtime)
     # int8's first self-check (if it has not run for this model) calibrates on this catalogue's first photos
     embedder = _embedder(settings, lambda: calibration.from_catalog(args.catalog, args.images, args.format, columns,

@@ -19,7 +19,7 @@ import pytest
 
 from core.catalog import FILTER_FIELDS
 from core.config import Settings
-from core.errors import StoreError
+from core.errors import ModelMismatch, StoreError
 from core.store import StoredPoint, open_store, point_id
 from tests.conftest import PRODUCTS, write_catalog
 
@@ -59,6 +59,7 @@ class FakeQdrant:
         self.fail_with: tuple[int, str] | None = None  # answer every points request with this error
         self.write_delay = 0.0  # seconds each upsert takes, so overlapping requests can be seen
         self.fail_writes_after: int | None = None  # answer point writes after this many with HTTP 500
+        self.fail_writes_upto: int | None = None  # ...up to this many (then the server has recovered: disk freed)
         self.status: tuple[str, str | None] = ("green", None)  # the collection's status and optimizer error
         self.most_at_once = 0  # the most requests it was answering at one time
         self._answering = 0
@@ -145,7 +146,7 @@ class FakeQdrant:
             if rest[:1] == ["points"] and self.fail_with:
                 return self.fail_with[0], {"status": {"error": self.fail_with[1]}}
             if "wait" in request.query and self.fail_writes_after is not None \
-                    and len(self.writes()) > self.fail_writes_after:
+                    and self.fail_writes_after < len(self.writes()) <= (self.fail_writes_upto or len(self.writes())):
                 return 500, {"status": {"error": "Service internal error: No space left on device"}}
             done = _ok({"operation_id": len(self.requests),
                         "status": "acknowledged" if request.query.get("wait") == ["false"] else "completed"})
@@ -286,7 +287,7 @@ COLLECTION = "/collections/products"
 
 
 def _creation() -> list[tuple[str, str]]:
-    return [("GET", f"{COLLECTION}/exists"), ("PUT", COLLECTION)] + [("PUT", f"{COLLECTION}/index")] * (1 + len(FILTER_FIELDS))
+    return [("PUT", COLLECTION)] + [("PUT", f"{COLLECTION}/index")] * (1 + len(FILTER_FIELDS))
 
 
 # ---- the HTTP conversation ----
@@ -437,3 +438,75 @@ def test_indexing_over_http_writes_every_product_and_a_rerun_changes_nothing(fak
     assert sorted(p["payload"]["product_id"] for p in stored["points"].values()) == sorted(r[0] for r in PRODUCTS)
     assert stored["metadata"]["last_indexed"] is not None and stored["metadata"]["model"] == embedder.name
     assert {r.headers.get("api-key") for r in fake.requests} == {API_KEY}
+
+
+# ---- workers of a sharded run, all starting on a server with no collection ----
+
+def _another_worker_creates_it_first(store, fake: FakeQdrant, metadata: dict) -> None:
+    """Between this store's meta() (no collection yet) and its create, another worker creates the collection and
+    writes a point to it."""
+    first_look = store.meta
+
+    def meta():
+        meta = first_look()
+        if meta is None and "products" not in fake.collections:
+            fake.add_collection("products", metadata)
+            fake.collections["products"]["points"]["p0"] = {"vector": {}, "payload": {"product_id": "0"}}
+        return meta
+
+    store.meta = meta
+
+
+def test_a_worker_that_loses_the_race_to_create_the_collection_uses_the_winners(fake):
+    store = _open(fake.port)
+    _another_worker_creates_it_first(store, fake, {**OUR_META, "created": 2.0})
+    meta = store.ensure("m", 4)
+    assert meta == {**OUR_META, "created": 2.0}
+    assert fake.calls() == [("GET", f"{COLLECTION}/exists"), ("PUT", COLLECTION),  # 409: it exists
+                            ("GET", f"{COLLECTION}/exists"), ("GET", f"{COLLECTION}/exists"), ("GET", COLLECTION)]
+    assert "DELETE" not in [m for m, _ in fake.calls()]
+    assert list(fake.collections["products"]["points"]) == ["p0"]  # what the other worker wrote is still there
+    store.close()
+
+
+def test_a_collection_another_worker_made_for_another_model_is_a_model_mismatch(fake):
+    store = _open(fake.port)
+    _another_worker_creates_it_first(store, fake, {**OUR_META, "model": "other", "dim": 8})
+    with pytest.raises(ModelMismatch, match="the index was built with model 'other' \\(8 dims\\), not 'm' \\(4 dims\\)"):
+        store.ensure("m", 4)
+    assert fake.collections["products"]["metadata"]["model"] == "other"
+    store.close()
+
+
+def test_the_race_on_memory_too_keeps_the_first_workers_collection():
+    from core.store import ServerStore
+
+    store, other = ServerStore.connect(":memory:"), None
+    first_look = store.meta
+
+    def meta():  # the other worker's store shares the in-process engine, as two clients share a server
+        nonlocal other
+        meta = first_look()
+        if meta is None and other is None:
+            other = ServerStore(store.client, label="server (:memory:)", in_flight=0)
+            other.ensure("m", 4)
+            other.upsert(_points(1))
+        return meta
+
+    store.meta = meta
+    assert store.ensure("m", 4)["created"] == other.meta()["created"]
+    assert store.count() == 1
+    store.close()
+
+
+def test_recreate_with_a_shard_is_refused_before_the_model_loads_or_anything_is_dropped(fake, tmp_path):
+    fake.add_collection("products", OUR_META)
+    catalog = write_catalog(tmp_path / "c")
+    result = _cli(_env(fake.port, LENS_DATA_DIR=str(tmp_path / "d"), LENS_MODEL=str(tmp_path / "none")),
+                  "index", "--catalog", str(catalog), "--shard", "1/4", "--recreate")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip() == (
+        "error: --recreate cannot run with --shard: a worker that starts late would drop what the others wrote; "
+        "delete the collection (or run `index --recreate` unsharded) before starting the workers: the first to "
+        "start creates it, the others use it")
+    assert fake.calls() == []

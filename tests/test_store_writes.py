@@ -3,6 +3,8 @@ once, a final wait that reaches every shard before the run is recorded, and fail
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from core.errors import StoreError
@@ -170,3 +172,98 @@ def test_a_flush_with_nothing_written_sends_nothing(fake):
     store.publish()
     store.close()
     assert fake.calls() == []
+
+
+def _failed_second_upsert(fake: FakeQdrant) -> ServerStore:
+    """A store whose second upsert the server refused, and that has been answered (nobody has raised it yet)."""
+    fake.add_collection("products", OUR_META)
+    fake.fail_writes_after, fake.fail_writes_upto = 1, 2  # the second write only: what follows would succeed
+    store = _store(fake)
+    store.upsert(_batch(0))
+    assert store.count() == 2  # a read waits for it: the next write cannot overtake it on the way
+    store.upsert(_batch(2))  # refused by the server; the caller has moved on
+    return store
+
+
+@pytest.mark.parametrize("writer_call", ["flush", "publish", "update_meta", "upsert"])
+def test_a_reader_in_another_session_never_takes_the_writers_failure(fake, writer_call):
+    store = _failed_second_upsert(fake)
+    # another session's Search rerun on the shared store (app/resources.py): it waits for the writes, no more
+    seen = {}
+    reader = threading.Thread(target=lambda: seen.update(count=store.count(), hits=len(list(store.scroll()))))
+    reader.start()
+    reader.join(10)
+    assert seen == {"count": 2, "hits": 2}
+    assert store.retrieve([point_id("0")])[0].payload == {"product_id": "0"}  # a read in the writer's own thread
+    call = {"flush": store.flush, "publish": store.publish, "upsert": lambda: store.upsert(_batch(4)),
+            "update_meta": lambda: store.update_meta(last_indexed=123.0)}[writer_call]
+    with pytest.raises(StoreError, match=r"upsert of 2 point\(s\) failed: HTTP 500"):
+        call()
+    assert fake.collections["products"]["metadata"]["last_indexed"] is None  # the run is never recorded
+    assert BARRIER not in fake.writes()
+    assert sorted(fake.collections["products"]["points"]) == sorted([point_id("0"), point_id("1")])
+    store.close()
+
+
+def test_an_indexing_run_fails_even_when_a_search_read_the_store_before_its_final_wait(fake, embedder, tmp_path,
+                                                                                        monkeypatch):
+    from core.indexer import index_catalog
+
+    catalog = write_catalog(tmp_path / "cat")
+    store = _store(fake)
+    fake.fail_writes_after, fake.fail_writes_upto = 1, 2  # the server refuses the second batch of two, only
+    flush = ServerStore.flush
+
+    def search_then_flush(self):  # a Search rerun in another session reads just before the run's final wait
+        reader = threading.Thread(target=self.count)
+        reader.start()
+        reader.join(10)
+        return flush(self)
+
+    monkeypatch.setattr(ServerStore, "flush", search_then_flush)
+    with pytest.raises(StoreError, match=r"upsert of 2 point\(s\) failed"):
+        index_catalog(catalog, catalog.parent / "images", embedder, store, batch_size=2)
+    store.close()
+    assert fake.collections["products"]["metadata"]["last_indexed"] is None
+
+
+def test_close_never_hides_the_error_already_on_its_way_out(fake, caplog):
+    store = _failed_second_upsert(fake)
+    with pytest.raises(RuntimeError, match="the embedder crashed"):
+        try:
+            raise RuntimeError("the embedder crashed")
+        finally:
+            store.close()
+    assert "upsert of 2 point(s) failed" in caplog.text  # the write failure is logged, not lost
+
+
+def test_close_raises_a_write_failure_nobody_has_seen(fake):
+    store = _failed_second_upsert(fake)
+    with pytest.raises(StoreError, match=r"\(close\): upsert of 2 point\(s\) failed"):
+        store.close()
+
+
+def test_a_large_delete_goes_out_in_requests_of_at_most_a_thousand_ids(fake):
+    fake.add_collection("products", OUR_META)
+    store = _store(fake)
+    ids = [point_id(str(i)) for i in range(2500)]
+    store.delete(ids)
+    store.flush()
+    store.close()
+    deletes = [r.body["points"] for r in fake.requests if r.path.endswith("/points/delete")]
+    # requests on different points may be on the wire together, so they may arrive in any order
+    assert sorted(len(d) for d in deletes) == [500, 1000, 1000]
+    assert sorted(i for d in deletes for i in d) == sorted(ids)
+
+
+def test_the_vector_size_is_looked_up_once_when_the_metadata_has_none(fake):
+    fake.add_collection("products", {"model": "m", "created": 1.0, "last_indexed": None})  # no "dim"
+    store = _store(fake)
+    for start in range(0, 8, 2):
+        store.upsert(_batch(start))
+    with pytest.raises(StoreError, match=r"has a 3-d 'image' vector; the index holds 4-d vectors"):
+        store.upsert([StoredPoint(point_id("x"), {"image": [1.0, 0, 0]}, {"product_id": "x"})])
+    store.flush()
+    store.close()
+    assert fake.calls().count(("GET", COLLECTION)) == 2  # the size once, the status after the final wait
+    assert len(fake.collections["products"]["points"]) == 8

@@ -106,7 +106,8 @@ class ProductStore(ABC):
         """Open or create the collection for this model; a different model is a clear error.
 
         A new collection gets the scale settings for `expected_points` products (core.store.tuning; None when
-        the caller does not know, which suits any size). An existing one keeps the settings it was made with.
+        the caller does not know, which suits any size). An existing one keeps the settings it was made with,
+        also when another process (a worker of a sharded run) created it after meta() saw none.
         """
         if recreate:
             self._drop()  # without reading the old metadata: it may be what is broken
@@ -115,8 +116,10 @@ class ProductStore(ABC):
             tuning = tuning_for(expected_points, self.overrides)
             meta = {"model": model, "dim": int(dim), "created": time.time(), "last_indexed": None,
                     "tuning": tuning.as_meta()}
-            self._create(int(dim), meta, tuning)
-            return meta
+            theirs = self._create(int(dim), meta, tuning)
+            if theirs is None:
+                return meta
+            meta = theirs  # checked below like any existing index: the other worker may use another model
         if meta.get("model") != model or int(meta.get("dim", -1)) != int(dim):
             raise ModelMismatch(
                 f"the index was built with model {meta.get('model')!r} ({meta.get('dim')} dims), "
@@ -161,7 +164,9 @@ class ProductStore(ABC):
     @abstractmethod
     def update_meta(self, **changes) -> None: ...
     @abstractmethod
-    def _create(self, dim: int, meta: dict, tuning: Tuning) -> None: ...
+    def _create(self, dim: int, meta: dict, tuning: Tuning) -> dict | None:
+        """Create the collection with `meta` and return None; or, when another process created it first, leave
+        it be and return its metadata."""
     @abstractmethod
     def _drop(self) -> None: ...
     @abstractmethod

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from dataclasses import replace
 from typing import Iterator
 
@@ -17,6 +20,7 @@ from core.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, 
 from core.store.tuning import WRITES_IN_FLIGHT, Overrides, Tuning
 
 SYNC_KEY = "lens_sync"  # a payload key no product has: the final wait deletes it from no point (see flush)
+DELETE_CHUNK = 1000  # point ids per delete request: a prune of many products is several bounded requests
 
 
 @backend_errors
@@ -26,8 +30,10 @@ class ServerStore(ProductStore):
     Writes (upsert, overwrite_payload, delete) go out with wait=false through a bounded pipeline (Writes): the
     server answers once an operation is in its write-ahead log, so an indexing run embeds the next batch
     while the server applies the last. flush() (called by publish() and update_meta()) waits until every
-    write is applied. A read first waits until the server has acknowledged this store's writes (at most
-    `in_flight` requests); it sees them applied after flush(), as any wait=false client does.
+    write is applied. A read first waits until the server has answered this store's writes (at most
+    `in_flight` requests); it sees them applied after flush(), as any wait=false client does. A read never
+    raises a write's failure: one store is shared by every session of the app (app/resources.py), and the
+    failure belongs to the writer, whose next write or flush() raises it (Writes).
 
     Nothing is lost or claimed too early if the process stops. The indexer's only record of what is written
     is each point's own payload (fingerprint, payload hash), and it travels in the same request as the
@@ -50,7 +56,8 @@ class ServerStore(ProductStore):
         self.timeout = timeout
         self._url, self._api_key = url, api_key
         self._writes = Writes(in_flight)
-        self._dim: int | None = None  # the collection's vector size, to refuse what the server would drop
+        self._dim: int | None = None  # the collection's vector size, to refuse what the server would drop (0:
+        # looked up and unknown; None: not looked up since the collection was made or dropped)
 
     @classmethod
     def connect(cls, url: str, api_key: str = "", collection: str = "products", timeout: int = 30,
@@ -86,7 +93,7 @@ class ServerStore(ProductStore):
         meta = dict(info.config.metadata or {})
         if "model" not in meta:
             raise StoreError(self._not_ours())
-        self._dim = int(meta.get("dim", 0)) or None
+        self._dim = int(meta.get("dim", 0)) or _vector_size(info)
         return meta
 
     def _not_ours(self, consequence: str = "") -> str:
@@ -99,11 +106,19 @@ class ServerStore(ProductStore):
         meta.update(changes)
         self.client.update_collection(self.collection, metadata=meta)
 
-    def _create(self, dim: int, meta: dict, tuning: Tuning) -> None:
+    def _create(self, dim: int, meta: dict, tuning: Tuning) -> dict | None:
+        """Create the collection, unless another process (a worker of a sharded run) created it since meta()
+        saw none: then its metadata, which ensure() checks as any existing index's. Nothing is dropped here: a
+        collection that exists now is someone's (--recreate drops ours first, in ensure())."""
         from qdrant_client import models
 
-        self._drop()
-        self.client.create_collection(self.collection, **collection_config(dim, tuning), metadata=meta)
+        self._writes.wait()  # an earlier write (to a collection that is gone) must not land in the new one
+        try:
+            self.client.create_collection(self.collection, **collection_config(dim, tuning), metadata=meta)
+        except Exception:  # HTTP 409 "already exists" from a server; ValueError from ":memory:"
+            if not self.client.collection_exists(self.collection):
+                raise
+            return self.meta()  # another worker's (a collection without our metadata is refused by name)
         self._dim = dim
         for key in [PRODUCT_ID, *STANDARD_FILTERS]:
             self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
@@ -121,13 +136,14 @@ class ServerStore(ProductStore):
 
     def _drop(self) -> None:
         """Delete our own collection; one without our metadata may be someone's data on a shared cluster."""
-        self._writes.drain()  # no write of ours may land in (or fail against) the collection made next
+        self._writes.wait()  # no write of ours may land in the collection made next
         if not self.client.collection_exists(self.collection):
             return
         if "model" not in (self.client.get_collection(self.collection).config.metadata or {}):
             raise StoreError(self._not_ours(", so --recreate will not delete it"))
         self.client.delete_collection(self.collection)
-        self._writes.unapplied = False  # what was written went with the collection
+        self._dim = None
+        self._writes.forget()  # what was written, and what failed to be, went with the collection
 
     def upsert(self, points: list[StoredPoint]) -> None:
         from qdrant_client import models
@@ -147,10 +163,12 @@ class ServerStore(ProductStore):
     def delete(self, ids: list[str]) -> None:
         from qdrant_client import models
 
-        if ids:
-            selector = models.PointIdsList(points=list(ids))
-            self._writes.send(f"delete of {len(ids)} point(s)", ids, lambda: self.client.delete(
-                self.collection, points_selector=selector, wait=False))
+        ids = list(ids)
+        for start in range(0, len(ids), DELETE_CHUNK):
+            chunk = ids[start:start + DELETE_CHUNK]
+            selector = models.PointIdsList(points=chunk)
+            self._writes.send(f"delete of {len(chunk)} point(s)", chunk, lambda s=selector: self.client.delete(
+                self.collection, points_selector=s, wait=False))
 
     @property
     def writes_in_flight(self) -> int:
@@ -160,7 +178,7 @@ class ServerStore(ProductStore):
     def _check_sizes(self, points: list[StoredPoint]) -> None:
         """Refuse vectors of the wrong size here: with wait=false Qdrant acknowledges them and then drops the
         points without an error to anyone (qdrant/qdrant#2557), where wait=true answered HTTP 400."""
-        if self._dim is None:
+        if self._dim is None:  # once: meta() sets it (0 when the size is unknown)
             self.meta()
         for p in points:
             for name, vector in p.vectors.items():
@@ -184,7 +202,7 @@ class ServerStore(ProductStore):
         from qdrant_client import models
 
         with self._writes.lock:
-            self._writes.drain()
+            self._writes.drain()  # raises a failed write: the final wait never confirms a run that lost one
             if not self._writes.unapplied:
                 return
             self.client.delete_payload(self.collection, keys=[SYNC_KEY], wait=True, points=models.Filter(
@@ -204,11 +222,11 @@ class ServerStore(ProductStore):
         return read_consistency(self.search_tuning)
 
     def count(self, filters=None) -> int:
-        self._writes.drain()
+        self._writes.wait()
         return self.client.count(self.collection, count_filter=_server_filter(filters), exact=True).count
 
     def scroll(self, filters=None, payload_keys=None, with_vectors=False, page=1000) -> Iterator[Hit]:
-        self._writes.drain()
+        self._writes.wait()
         offset = None
         while True:
             records, offset = self.client.scroll(
@@ -220,13 +238,13 @@ class ServerStore(ProductStore):
                 return
 
     def retrieve(self, ids, with_vectors=False) -> list[Hit]:
-        self._writes.drain()
+        self._writes.wait()
         records = self.client.retrieve(self.collection, list(ids), with_payload=True, with_vectors=with_vectors,
                                        consistency=self._consistency)
         return [Hit(str(r.id), 0.0, r.payload or {}, named_vectors(r.vector)) for r in records]
 
     def query(self, query, filters=None, limit=10, offset=0, threshold=None) -> list[Hit]:
-        self._writes.drain()
+        self._writes.wait()
         r = _server_request(query, _server_filter(filters), limit, offset, threshold, True,
                             search_params(self.search_tuning))
         response = self.client.query_points(
@@ -240,7 +258,7 @@ class ServerStore(ProductStore):
         queries = list(queries)
         if not queries:
             return []
-        self._writes.drain()
+        self._writes.wait()
         tuning = self.search_tuning if hnsw_ef is None else replace(self.search_tuning, hnsw_ef=hnsw_ef)
         flt, params = _server_filter(filters), search_params(tuning)
         requests = [_server_request(q, flt, limit, 0, threshold, list(payload_keys) if payload_keys else True,
@@ -249,16 +267,23 @@ class ServerStore(ProductStore):
         return [[Hit(str(p.id), float(p.score), p.payload or {}) for p in a.points] for a in answers]
 
     def facet(self, key, filters=None, limit=100) -> list[tuple[str, int]]:
-        self._writes.drain()
+        self._writes.wait()
         response = self.client.facet(self.collection, key=key, facet_filter=_server_filter(filters),
                                      limit=limit, exact=True, consistency=self._consistency)
         return [(str(h.value), int(h.count)) for h in response.hits]
 
     def close(self) -> None:
         """Wait for the write requests on the wire (acknowledged writes are safe in the server's log), then
-        close the connection; a write that failed is raised, not dropped with the connection."""
+        close the connection. A write that failed and was not raised yet is raised, not dropped with the
+        connection; but while another exception is on its way out (close() in an except or finally block), it
+        is logged instead, so it never replaces the error that ended the run."""
+        failing = sys.exc_info()[1] is not None
         try:
             self._writes.drain()
+        except WriteFailed as exc:
+            if not failing:
+                raise
+            logging.getLogger(__name__).warning("also, a write to the index failed: %s", self.explain(exc))
         finally:
             self._writes.shutdown()
             self.client.close()
@@ -278,50 +303,90 @@ class Writes:
 
     send() blocks while `bound` requests are unanswered, waiting for the oldest, so an indexing run is never
     more than a few batches ahead of what the server has acknowledged. It first waits for any unanswered
-    request on one of the same points: two operations on a point are never on the wire together, so the
-    server receives them in the order they were made. A request that failed is raised (as WriteFailed) by
-    the next send() or drain(), once every other request is answered: an error is never swallowed, and no
-    request is left behind. bound 0 sends each request at once, in the caller's thread.
+    request on one of the same points, so this client never has two operations on one point on the wire
+    together: the later is sent only once the earlier is in the shard's write-ahead log. That orders them on
+    the replica that answered; with replicas, Qdrant's default (weak) write ordering does not promise that
+    every replica applies them in that order. An indexing run writes each point once (an upsert, a payload
+    rewrite or a prune's delete), so it does not depend on that order.
+
+    A request that failed is kept, never raised to a reader: wait() (every read, from any thread) only waits
+    until the requests sent so far are answered. The writer's next send() or drain() (so flush()) raises it as
+    WriteFailed, once every other request is answered: an error is never swallowed, lands with the writer and
+    not with another session's read of the shared store, and no request is left behind. Each failure is raised
+    once; forget() drops failures only with the collection they were sent to. bound 0 sends each request at
+    once, in the caller's thread, and raises its failure there.
     """
 
     def __init__(self, bound: int):
         self.bound = bound
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # one writer at a time: send, drain and the final wait (flush)
         self.unapplied = False  # requests acknowledged since the server last confirmed it applied everything
+        self._guard = threading.Lock()  # the pending requests and failures; a reader holds it only to copy them
         self._pending: deque[tuple[Future, frozenset, str]] = deque()
+        self._failed: list[tuple[str, Exception]] = []  # (what, why), in the order the requests were sent
         self._pool = ThreadPoolExecutor(bound, thread_name_prefix="qdrant-write") if bound else None
 
     def send(self, what: str, ids, request) -> None:
         with self.lock:
+            self._raise_failed()
             self.unapplied = True
             if self._pool is None:
                 request()
                 return
             ids = frozenset(ids)
-            clash = max((i + 1 for i, (_, other, _) in enumerate(self._pending) if other & ids), default=0)
-            self._wait(max(clash, len(self._pending) + 1 - self.bound))
-            self._pending.append((self._pool.submit(request), ids, what))
+            with self._guard:
+                clash = max((i + 1 for i, (_, other, _) in enumerate(self._pending) if other & ids), default=0)
+                settle = max(clash, len(self._pending) + 1 - self.bound)
+            self._settle(settle)
+            self._raise_failed()  # one that failed meanwhile stops the writer before it sends more
+            future = self._pool.submit(request)
+            with self._guard:
+                self._pending.append((future, ids, what))
 
     @property
     def in_flight(self) -> int:
         return len(self._pending)
 
-    def drain(self) -> None:
-        """Return once every request sent is answered; raise the first that failed."""
-        with self.lock:
-            self._wait(len(self._pending))
+    def wait(self) -> None:
+        """Return once every request sent so far is answered; raise nothing (a read, from any thread)."""
+        with self._guard:
+            futures = [future for future, _, _ in self._pending]
+        wait_for(futures)
 
-    def _wait(self, n: int) -> None:
+    def drain(self) -> None:
+        """The writer's wait: return once every request sent is answered; raise the first that failed."""
+        with self.lock:
+            self._settle(len(self._pending))
+            self._raise_failed()
+
+    def forget(self) -> None:
+        """After the collection was dropped: its writes, and their failures, went with it."""
+        with self.lock:
+            self._settle(len(self._pending))
+            with self._guard:
+                self._failed.clear()
+            self.unapplied = False
+
+    def _settle(self, n: int) -> None:
+        """Wait for the n oldest requests and take them off the wire, keeping each failure (under the lock)."""
         for _ in range(n):
-            future, _, what = self._pending.popleft()
-            try:
-                future.result()
-            except Exception as exc:
-                others = 0
-                while self._pending:
-                    if self._pending.popleft()[0].exception() is not None:
-                        others += 1
-                raise WriteFailed(what, exc, others) from exc
+            with self._guard:
+                future, _, what = self._pending[0]
+            error = future.exception()
+            with self._guard:
+                self._pending.popleft()
+                if error is not None:
+                    self._failed.append((what, error))
+
+    def _raise_failed(self) -> None:
+        with self._guard:  # a failure a reader's wait() saw answered is still on the list of pending requests
+            if not self._failed and not any(f.done() and f.exception() for f, _, _ in self._pending):
+                return
+        self._settle(len(self._pending))  # every other request answered first, and its failure counted
+        with self._guard:
+            (what, error), others = self._failed[0], len(self._failed) - 1
+            self._failed.clear()
+        raise WriteFailed(what, error, others) from error
 
     def shutdown(self) -> None:
         if self._pool is not None:
@@ -361,6 +426,13 @@ def read_consistency(tuning: Tuning):
 
     value = tuning.read_consistency
     return int(value) if value.isdigit() else models.ReadConsistencyType(value)
+
+
+def _vector_size(info) -> int:
+    """The size of the collection's named vectors (0 when it has none of ours), from get_collection."""
+    vectors = info.config.params.vectors
+    params = vectors.get(VECTOR_NAMES[0]) if isinstance(vectors, dict) else None
+    return int(params.size) if params is not None else 0
 
 
 def _describe(exc: Exception, timeout: int) -> str:
