@@ -249,7 +249,7 @@ def cmd_index(args, settings: Settings) -> int:
     from core import calibration
     from core.fetch import fetcher_for
     from core.formats import parse_columns
-    from core.indexer import Shard, check_inputs, index_catalog, refuse_sharded_prune
+    from core.indexer import Shard, check_inputs, index_catalog, refuse_sharded
     from core.store import open_store
 
     if args.batch_size is not None and args.batch_size < 1:
@@ -257,11 +257,7 @@ def cmd_index(args, settings: Settings) -> int:
     check_inputs(args.catalog, args.images)  # a wrong path is reported at once, not after the model loads
     columns = parse_columns(args.columns) if args.columns else None
     shard = Shard.parse(args.shard)
-    refuse_sharded_prune(args.prune, shard)  # before the model loads
-    if args.recreate and shard.count > 1:  # a late worker's drop would delete what the earlier ones wrote
-        raise LensError("--recreate cannot run with --shard: a worker that starts late would drop what the others "
-                        "wrote; delete the collection (or run `index --recreate` unsharded) before starting the "
-                        "workers: the first to start creates it, the others use it")
+    refuse_sharded(args.prune, args.recreate, shard)  # before the model loads
     settings = settings.with_overrides(model=args.model, batch_size=args.batch_size, runtime=args.runtime)
     # int8's first self-check (if it has not run for this model) calibrates on this catalogue's first photos
     embedder = _embedder(settings, lambda: calibration.from_catalog(args.catalog, args.images, args.format, columns,

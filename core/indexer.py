@@ -208,7 +208,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     report = IndexReport(runtime=getattr(embedder, "runtime", ""))
     workers = workers or decode_workers(getattr(embedder, "device", "cpu"))
     check_inputs(csv_path, images_dir)
-    refuse_sharded_prune(prune, shard)
+    refuse_sharded(prune, recreate, shard)
 
     t = time.perf_counter()
     catalog = CatalogFile(Path(csv_path), images_dir, format=format, columns=columns)
@@ -282,11 +282,18 @@ def decode_workers(device: str, cores: int | None = None) -> int:
     return max(1, cores if device != "cpu" else min(4, cores))
 
 
-def refuse_sharded_prune(prune: bool, shard: Shard) -> None:
-    """A worker sees only its share of the catalogue: pruning from it would delete the others' products."""
-    if prune and shard.count > 1:
+def refuse_sharded(prune: bool, recreate: bool, shard: Shard) -> None:
+    """A worker sees only its share of the catalogue: pruning from it would delete the others' products, and a
+    worker that starts late and recreates the collection would drop what the others wrote."""
+    if shard.count == 1:
+        return
+    if prune:
         raise CatalogError("--prune cannot run with --shard: a worker sees only its share of the catalogue, so it "
                            "would delete the others' products; run one unsharded `index --prune` after the workers")
+    if recreate:
+        raise CatalogError("--recreate cannot run with --shard: a worker that starts late would drop what the others "
+                           "wrote; delete the collection (or run `index --recreate` unsharded) before starting the "
+                           "workers: the first to start creates it, the others use it")
 
 
 def runtime_meta(embedder, store: ProductStore, written: int) -> dict:

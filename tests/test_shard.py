@@ -49,6 +49,9 @@ def test_workers_together_index_exactly_the_catalogue_into_one_store(tmp_path, e
     assert (again.unchanged, again.indexed) == (40, 0)
     with pytest.raises(CatalogError, match="--prune cannot run with --shard"):
         index_catalog(catalog, catalog.parent / "images", embedder, store, shard=Shard(0, 3), prune=True)
+    with pytest.raises(CatalogError, match="--recreate cannot run with --shard"):
+        index_catalog(catalog, catalog.parent / "images", embedder, store, shard=Shard(2, 3), recreate=True)
+    assert store.count() == 40  # nothing dropped
     store.close()
 
 
