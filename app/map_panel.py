@@ -54,8 +54,8 @@ def map_status(store: ProductStore, catalog_map, meta: dict) -> str:
         count = store.count()
     except LensError:
         return "stale"
-    if catalog_map.store_version and catalog_map.store_version == {"last_indexed": meta.get("last_indexed"),
-                                                                   "count": count}:
+    if (catalog_map.store_version and not meta.get("indexing_since")
+            and catalog_map.store_version == {"last_indexed": meta.get("last_indexed"), "count": count}):
         return "fresh"  # nothing indexed since the map was made: every indexing run ends by stamping last_indexed
     return _map_status(str(id(store)), catalog_map.index_key, meta.get("last_indexed"), count, _store=store)
 

@@ -223,6 +223,9 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     # of a sharded run sizes it for the whole catalogue, its share plus the others'.
     store.ensure(embedder.name, embedder.dim, recreate=recreate, expected_points=catalog.product_count)
     store.add_fields(catalog.report.schema)
+    # Until this run stamps last_indexed, the index may differ from what it stamped last (an interrupted run
+    # leaves this set): readers that trust the stamp (the map's freshness) must look closer meanwhile.
+    store.update_meta(indexing_since=time.time())
 
     t = time.perf_counter()
     # Planning only looks photos behind URLs up in the cache, unless --refresh-images revalidates every one.
@@ -261,7 +264,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     store.flush()  # a server applies wait=false writes behind the run: writing ends when all of them are applied
     report.stages["write"] += time.perf_counter() - t
 
-    store.update_meta(last_indexed=time.time(), catalog=str(Path(csv_path).resolve()),
+    store.update_meta(last_indexed=time.time(), indexing_since=None, catalog=str(Path(csv_path).resolve()),
                       **runtime_meta(embedder, store, report.indexed))
     t = time.perf_counter()
     store.publish()  # a consistent copy for read-only commands in other processes

@@ -119,9 +119,13 @@ def index_key(store: ProductStore) -> tuple[str, dict[str, str]]:
 
 
 def store_version(store: ProductStore) -> dict:
-    """The index's last indexing stamp and product count; {} for an index no indexing run has stamped."""
-    stamp = (store.meta() or {}).get("last_indexed")
-    return {"last_indexed": stamp, "count": store.count()} if stamp is not None else {}
+    """The index's last indexing stamp and product count; {} for an index no indexing run has stamped, or one
+    an unfinished run may have changed since (indexing_since is set from a run's start until its stamp)."""
+    meta = store.meta() or {}
+    stamp = meta.get("last_indexed")
+    if stamp is None or meta.get("indexing_since"):
+        return {}
+    return {"last_indexed": stamp, "count": store.count()}
 
 
 def _params_key(kind: str) -> dict:

@@ -165,3 +165,30 @@ def test_a_catalogue_changed_between_passes_stops_the_run_and_prunes_nothing(tmp
     assert store.count() == 10
     assert sorted(h.payload["product_id"] for h in store.scroll()) == sorted(f"P{i}" for i in range(10))
     store.close()
+
+
+def test_an_interrupted_run_leaves_the_index_marked_so_the_map_stops_trusting_its_stamp(tmp_path, embedder,
+                                                                                        monkeypatch):
+    """The map is 'fresh' by stamp only while no run has started since: an interrupted run that changed products
+    but kept the count and the last stamp must send the map back to the fingerprint digest."""
+    from core.projection import store_version
+    from core.store import EdgeStore
+
+    csv = write_csv(tmp_path / "c.csv", HEADER, _rows(6))
+    store = EdgeStore(tmp_path / "data")
+    index_catalog(csv, None, embedder, store, batch_size=2)
+    finished = store_version(store)
+    assert finished == {"last_indexed": store.meta()["last_indexed"], "count": 6}
+
+    rows = _rows(6)
+    rows[0][1] = "Renamed product"  # its text changes: it must be embedded again
+    write_csv(csv, HEADER, rows)
+    monkeypatch.setattr(embedder, "encode_texts", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        index_catalog(csv, None, embedder, store, batch_size=2)
+    assert store.count() == 6 and store.meta()["last_indexed"] == finished["last_indexed"]
+    assert store.meta()["indexing_since"] and store_version(store) == {}
+    monkeypatch.undo()
+    index_catalog(csv, None, embedder, store, batch_size=2)
+    assert store.meta()["indexing_since"] is None and store_version(store)["count"] == 6
+    store.close()
