@@ -22,6 +22,7 @@ def from_catalog(csv_path: Path, images_dir: Path | None = None, format: str = "
     """The catalogue's first `size` local photos and texts; what it lacks (photos behind URLs, a short or
     unreadable catalogue) comes from the bundled sample."""
     from core.errors import LensError
+    from core.onnx_runtime import SAMPLE_SOURCE
 
     found = Calibration(source=Path(csv_path).name)
     try:
@@ -32,7 +33,7 @@ def from_catalog(csv_path: Path, images_dir: Path | None = None, format: str = "
         sample = from_sample(size)
         found.images += sample.images[:size - len(found.images)]
         found.texts += sample.texts[:size - len(found.texts)]
-        found.source += " and the bundled sample"
+        found.source += " and " + SAMPLE_SOURCE
     return found
 
 
@@ -41,7 +42,9 @@ def from_sample(size: int = SIZE) -> Calibration:
     from core.sample import ensure_sample
 
     csv_path = ensure_sample()
-    found = Calibration(source="the bundled sample")
+    from core.onnx_runtime import SAMPLE_SOURCE
+
+    found = Calibration(source=SAMPLE_SOURCE)
     _first(found, csv_path, csv_path.parent / "images", "auto", None, 40_000_000, size)
     return found
 

@@ -17,7 +17,6 @@ import numpy as np
 from PIL import Image
 
 from core import model_source, onnx_runtime
-from core.calibration import from_sample
 from core.errors import ImageRejected, ModelLoadError
 from core.images import MAX_ASPECT
 
@@ -97,6 +96,7 @@ class Embedder:
                  calibration: Callable | None = None):
         self.name = model_name
         self.device = pick_device(device)
+        onnx_runtime.check_request((runtime or "torch").lower(), self.device, data_dir)  # before a model loads
         _quiet_hf()
         if _looks_like_path(model_name) and not Path(model_name).expanduser().exists():
             raise ModelLoadError(f"model folder not found: {model_name}. Set LENS_MODEL to an existing "
@@ -122,7 +122,7 @@ class Embedder:
         self._cache_lock = threading.Lock()  # the query cache only: a cached search never waits for the model
         self._queries: OrderedDict = OrderedDict()  # single-query vectors: reruns of the app re-encode nothing
         chosen = onnx_runtime.choose(self.model, self.device, (runtime or "torch").lower(), data_dir,
-                                     self.vectors_with, calibration or from_sample)
+                                     self.vectors_with, calibration)
         self.runtime, self.runtime_note, self.self_check = chosen.name, chosen.note, chosen.check
         self._towers = chosen.towers  # None: torch
 

@@ -19,6 +19,8 @@ from core.files import atomic_path, atomic_write
 
 RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
 EXPORT_FORMAT = 1  # part of the cache key: bump it when the export changes, so no old export is reused
+QUANT_FORMAT = "qint8-per-channel-matmul-1"  # likewise for quantise()'s settings (and so for every stored check)
+SAMPLE_SOURCE = "the bundled sample"  # a check on the sample alone stands until a catalogue's photos can be used
 OPSET = 17
 TOWERS = ("image", "text")
 OUTPUT = "embedding"
@@ -133,11 +135,15 @@ def weights_digest(model) -> str:
 
 
 def cache_key(model) -> str:
-    """Names an export: the weights, and the torch and onnxruntime versions that made and run it."""
+    """Names an export: the weights, the versions of the code that traced it (torch, transformers' CLIP,
+    sentence-transformers) and of the runtime that runs it, the opset and the export and quantisation formats."""
     import onnxruntime
+    import sentence_transformers
     import torch
+    import transformers
 
-    parts = [weights_digest(model), torch.__version__, onnxruntime.__version__, str(EXPORT_FORMAT)]
+    parts = [weights_digest(model), torch.__version__, onnxruntime.__version__, transformers.__version__,
+             sentence_transformers.__version__, str(OPSET), str(EXPORT_FORMAT), QUANT_FORMAT]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
@@ -255,7 +261,9 @@ def ensure_export(model, data_dir: Path) -> tuple[Path, dict[str, list[str]]]:
     """The export folder for this model's weights and these runtime versions, exporting it the first time."""
     folder = export_dir(data_dir, cache_key(model))
     manifest = folder / "export.json"
-    if manifest.exists():
+    whole = all((folder / f"{tower}.onnx").is_file() and (folder / f"{tower}.onnx").stat().st_size > 0
+                for tower in TOWERS)
+    if manifest.exists() and whole:  # a tower removed by hand (or a copy cut short) is exported again
         return folder, json.loads(manifest.read_text())["inputs"]
     inputs = export(model, folder)
     import onnxruntime
@@ -266,8 +274,11 @@ def ensure_export(model, data_dir: Path) -> tuple[Path, dict[str, list[str]]]:
     return folder, inputs
 
 
-def ensure_int8(folder: Path, inputs: dict[str, list[str]], embed: Embed, calibration) -> tuple[OnnxTowers, SelfCheck]:
-    """The int8 towers of an export and their self-check, quantising and checking the first time (both stored)."""
+def ensure_int8(folder: Path, inputs: dict[str, list[str]], embed: Embed, calibration,
+                from_catalogue: bool = False) -> tuple[OnnxTowers, SelfCheck]:
+    """The int8 towers of an export and their self-check, quantising and checking the first time (both stored).
+    A check made on the bundled sample alone (the app starting before any catalogue) is done again, and stored,
+    the first time a catalogue's own photos are at hand: int8 must be checked on the data it will embed."""
     variant = ".int8-rr" if reduce_range() else ".int8"
     for tower in TOWERS:
         target = folder / f"{tower}{variant}.onnx"
@@ -277,7 +288,9 @@ def ensure_int8(folder: Path, inputs: dict[str, list[str]], embed: Embed, calibr
     towers = OnnxTowers(folder, inputs, variant)
     stored = folder / f"check{variant}.json"
     if stored.exists():
-        return towers, SelfCheck.from_dict(json.loads(stored.read_text()))
+        check = SelfCheck.from_dict(json.loads(stored.read_text()))
+        if not (from_catalogue and check.source == SAMPLE_SOURCE):
+            return towers, check
     check = self_check(embed, towers, calibration())
     atomic_write(stored, json.dumps(check.as_dict(), indent=2))
     return towers, check
@@ -296,24 +309,34 @@ def _quietly(function, *args):
         logger.setLevel(level)
 
 
-def choose(model, device: str, requested: str, data_dir: Path | None, embed: Embed, calibration) -> Runtime:
-    """The runtime to use. auto: torch on a GPU; on the CPU onnx-int8 if its self-check passes, else onnx, else
-    torch (when export or ORT fails). An explicit onnx or onnx-int8 that cannot run is an error, but int8 that
-    fails its self-check falls back to onnx fp32 with a note. calibration() is called only for a first check."""
+def check_request(requested: str, device: str, data_dir: Path | None) -> None:
+    """Refuse a runtime that cannot run here before any model loads (a wrong setting, not a model problem)."""
     if requested not in RUNTIMES:
         raise ConfigError(f"LENS_RUNTIME must be one of {', '.join(RUNTIMES)}, got {requested!r}")
-    if requested == "torch" or (requested == "auto" and device != "cpu"):
-        return Runtime("torch")
-    if device != "cpu":
+    if requested in ("onnx", "onnx-int8") and device != "cpu":
         raise ConfigError(f"LENS_RUNTIME={requested} runs on the CPU; with LENS_DEVICE={device} use torch or auto")
-    if data_dir is None:
+    if requested in ("onnx", "onnx-int8") and data_dir is None:
         raise ConfigError(f"LENS_RUNTIME={requested} needs a data dir to keep its export in (LENS_DATA_DIR)")
+
+
+def choose(model, device: str, requested: str, data_dir: Path | None, embed: Embed, calibration=None) -> Runtime:
+    """The runtime to use. auto: torch on a GPU (or without a data dir for the export); on the CPU onnx-int8 if
+    its self-check passes, else onnx, else torch (when export or ORT fails). An explicit onnx or onnx-int8 that
+    cannot run is an error, but int8 that fails its self-check falls back to onnx fp32 with a note.
+    calibration() (a catalogue's photos and texts; None: the bundled sample's) is called only for a check."""
+    check_request(requested, device, data_dir)
+    if requested == "torch" or (requested == "auto" and (device != "cpu" or data_dir is None)):
+        return Runtime("torch")
+    from_catalogue = calibration is not None
+    if calibration is None:
+        from core.calibration import from_sample
+        calibration = from_sample
     try:
         folder, inputs = ensure_export(model, data_dir)
         if requested == "onnx":
             return Runtime("onnx", OnnxTowers(folder, inputs))
         try:
-            int8, check = ensure_int8(folder, inputs, embed, calibration)
+            int8, check = ensure_int8(folder, inputs, embed, calibration, from_catalogue)
         except Exception as exc:
             if requested != "auto":
                 raise ModelLoadError(f"LENS_RUNTIME={requested}: int8 quantisation failed ({type(exc).__name__}: "

@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+# CLI subprocesses inherit this: torch unless a test asks for an ONNX runtime (tests/test_onnx_runtime.py does), so
+# no test depends on the developer's shell or quietly tests int8 in every fresh data dir.
+os.environ["LENS_RUNTIME"] = "torch"
 
 from core.config import Settings  # noqa: E402
 from core.sample import HEADER, draw_product  # noqa: E402

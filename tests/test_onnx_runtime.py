@@ -100,9 +100,44 @@ def test_int8_passes_its_self_check_on_the_sample_and_is_used(int8, onnx_dir):
 def test_the_export_and_the_check_are_made_once_per_model(tiny_clip, int8, onnx_dir, monkeypatch):
     monkeypatch.setattr(onnx_runtime, "export", lambda *a: pytest.fail("exported again"))
     monkeypatch.setattr(onnx_runtime, "quantise", lambda *a: pytest.fail("quantised again"))
-    again = Embedder(tiny_clip, "cpu", "onnx-int8", onnx_dir, calibration=lambda: pytest.fail("checked again"))
+    monkeypatch.setattr(onnx_runtime, "self_check", lambda *a: pytest.fail("checked again"))
+    again = Embedder(tiny_clip, "cpu", "onnx-int8", onnx_dir)
     assert (again.runtime, again.self_check) == ("onnx-int8", int8.self_check)
     assert len(list((onnx_dir / "onnx").iterdir())) == 1
+
+
+def test_a_check_on_the_sample_alone_is_made_again_on_the_first_catalogue_then_kept(tiny_clip, tmp_path,
+                                                                                    monkeypatch):
+    """The app may start before any catalogue and check int8 on the bundled sample; the first index run with a
+    catalogue's own photos checks it again on them (int8 is only trusted on the data it will embed)."""
+    first = Embedder(tiny_clip, "cpu", "onnx-int8", tmp_path)
+    assert first.self_check.source == onnx_runtime.SAMPLE_SOURCE
+    catalogue = Calibration(photos(16), TEXTS * 2, "products.csv")
+    calls = []
+    again = Embedder(tiny_clip, "cpu", "onnx-int8", tmp_path, calibration=lambda: calls.append(1) or catalogue)
+    assert calls == [1] and again.self_check.source == "products.csv" and again.self_check.images == 16
+    [stored] = tmp_path.glob("onnx/*/check.int8*.json")
+    assert json.loads(stored.read_text())["source"] == "products.csv"
+    third = Embedder(tiny_clip, "cpu", "onnx-int8", tmp_path, calibration=lambda: pytest.fail("checked again"))
+    assert third.self_check == again.self_check
+
+
+def test_a_missing_tower_file_is_exported_again(tiny_clip, tmp_path):
+    first = Embedder(tiny_clip, "cpu", "onnx", tmp_path)
+    [folder] = (tmp_path / "onnx").iterdir()
+    (folder / "text.onnx").unlink()
+    again = Embedder(tiny_clip, "cpu", "onnx", tmp_path)
+    assert again.runtime == "onnx" and (folder / "text.onnx").stat().st_size > 0
+    assert cosines(again.encode_texts(TEXTS), first.encode_texts(TEXTS)).min() >= 0.9999
+
+
+def test_an_onnx_runtime_on_a_gpu_is_refused_before_the_model_loads(tiny_clip, tmp_path, monkeypatch):
+    import core.embedder as embedder_module
+
+    monkeypatch.setattr(embedder_module, "pick_device", lambda requested: "cuda")
+    monkeypatch.setattr(embedder_module, "_quiet_hf", lambda: pytest.fail("the model started loading"))
+    with pytest.raises(ConfigError, match="runs on the CPU"):
+        Embedder(tiny_clip, "cuda", "onnx-int8", tmp_path)
 
 
 def test_a_corrupting_quantiser_fails_the_check_and_falls_back_to_onnx_fp32(tiny_clip, tmp_path, monkeypatch):
