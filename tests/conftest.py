@@ -60,6 +60,17 @@ def settings(tmp_path, monkeypatch, tiny_clip) -> Settings:
     return Settings.from_env()
 
 
+@pytest.fixture
+def edge(tmp_path, request):
+    """An embedded store for hand-made vectors of the test module's DIM."""
+    from core.store import EdgeStore
+
+    store = EdgeStore(tmp_path / "data")
+    store.ensure("hand-made", request.module.DIM)
+    yield store
+    store.close()
+
+
 @pytest.fixture(params=["edge", "server"])
 def store(request, tmp_path):
     """Each backend in turn: the embedded Edge shard, and qdrant-client ':memory:' standing in for a server."""

@@ -11,7 +11,7 @@ real_knn = projection.cosine_knn
 from core.filters import Filters
 from core.mapview import build_figure, inside_polygon, selected_ids
 from core.projection import CatalogMap, compute_map, load_map, save_map, stratified_sample
-from core.store import EdgeStore, StoredPoint, point_id
+from core.store import StoredPoint, point_id
 
 DIM = 16
 TYPES = ["Dresses", "Shirts", "Sandals", "Watches"]
@@ -31,14 +31,6 @@ def typed_points(n: int, seed: int = 0) -> list[StoredPoint]:
                                   {"product_id": f"p{i}", "product_type": TYPES[t], "colour": ["Red"],
                                    "gender": "Women", "title": f"T{i}", "fingerprint": f"f{i}"}))
     return points
-
-
-@pytest.fixture
-def edge(tmp_path):
-    store = EdgeStore(tmp_path / "data")
-    store.ensure("hand-made", DIM)
-    yield store
-    store.close()
 
 
 @pytest.mark.parametrize("search", ["exact", "probed"])

@@ -32,14 +32,6 @@ def clustered_points(n_per_group=25, seed=0, start=0):
     return points
 
 
-@pytest.fixture
-def edge(tmp_path):
-    store = EdgeStore(tmp_path / "data")
-    store.ensure("hand-made", DIM)
-    yield store
-    store.close()
-
-
 def test_map_has_one_point_per_product_and_is_deterministic(edge, tmp_path):
     edge.upsert(clustered_points())
     first = compute_map(edge, tmp_path / "a", "products")
