@@ -188,19 +188,39 @@ BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), 
         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
 
-def decode_catalog(raw: bytes, csv_path: Path) -> str:
-    """Text of a catalogue file: UTF-8, or UTF-16/32 with a byte-order mark; anything else is refused or per-row."""
+NUL_PROBE_BYTES = 4096
+
+
+def encoding_of(head: bytes, csv_path: Path) -> tuple[str, int]:
+    """(encoding, length of its byte-order mark) from a file's first bytes: UTF-8, or UTF-16/32 with a byte-order
+    mark; a file full of NUL bytes without one is refused."""
     for bom, encoding in BOMS:
-        if raw.startswith(bom):
-            try:
-                return raw[len(bom):].decode(encoding, errors="surrogateescape" if encoding == "utf-8" else "strict")
-            except UnicodeDecodeError as exc:
-                raise CatalogError(f"catalogue {csv_path} starts with a {encoding} byte-order mark but is not "
-                                   f"valid {encoding} ({exc.reason}); save it as UTF-8") from None
-    if raw[:4096].count(b"\x00") > len(raw[:4096]) // 8:
+        if head.startswith(bom):
+            return encoding, len(bom)
+    probe = head[:NUL_PROBE_BYTES]
+    if probe.count(b"\x00") > len(probe) // 8:
         raise CatalogError(f"catalogue {csv_path} looks like UTF-16 without a byte-order mark (it is full of NUL "
                            "bytes); save it as UTF-8 (in Excel: CSV UTF-8)")
-    return raw.decode("utf-8", errors="surrogateescape")
+    return "utf-8", 0
+
+
+def _decode_errors(encoding: str) -> str:
+    """Invalid UTF-8 stays visible (as surrogates) and becomes a per-row problem; UTF-16/32 must be valid."""
+    return "surrogateescape" if encoding == "utf-8" else "strict"
+
+
+def _not_valid(csv_path: Path, encoding: str, exc: UnicodeDecodeError) -> CatalogError:
+    return CatalogError(f"catalogue {csv_path} starts with a {encoding} byte-order mark but is not valid {encoding} "
+                        f"({exc.reason}); save it as UTF-8")
+
+
+def decode_catalog(raw: bytes, csv_path: Path) -> str:
+    """Text of a catalogue file held in memory (the Catalog page's preview); the indexer streams it instead."""
+    encoding, skip = encoding_of(raw, csv_path)
+    try:
+        return raw[skip:].decode(encoding, errors=_decode_errors(encoding))
+    except UnicodeDecodeError as exc:
+        raise _not_valid(csv_path, encoding, exc) from None
 
 
 def sniff_delimiter(text: str) -> str:
@@ -211,11 +231,8 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-NUL_PROBE_BYTES = 4096
-
-
 def _encoding_of(csv_path: Path) -> tuple[str, int]:
-    """(encoding, bytes of byte-order mark to skip): decode_catalog's rules, from the file's first bytes only."""
+    """(encoding, bytes of byte-order mark to skip), from the file's first bytes only."""
     try:
         with open(csv_path, "rb") as f:
             head = f.read(NUL_PROBE_BYTES)
@@ -223,13 +240,7 @@ def _encoding_of(csv_path: Path) -> tuple[str, int]:
         raise CatalogError(f"catalogue file not found: {csv_path}") from None
     except OSError as exc:
         raise CatalogError(f"catalogue file cannot be read: {csv_path}: {exc.strerror or exc}") from None
-    for bom, encoding in BOMS:
-        if head.startswith(bom):
-            return encoding, len(bom)
-    if head.count(b"\x00") > len(head) // 8:
-        raise CatalogError(f"catalogue {csv_path} looks like UTF-16 without a byte-order mark (it is full of NUL "
-                           "bytes); save it as UTF-8 (in Excel: CSV UTF-8)")
-    return "utf-8", 0
+    return encoding_of(head, csv_path)
 
 
 def _open_text(csv_path: Path, encoding: str, skip: int):
@@ -241,8 +252,7 @@ def _open_text(csv_path: Path, encoding: str, skip: int):
     except OSError as exc:
         raise CatalogError(f"catalogue file cannot be read: {csv_path}: {exc.strerror or exc}") from None
     raw.seek(skip)
-    errors = "surrogateescape" if encoding == "utf-8" else "strict"
-    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline="")
+    return io.TextIOWrapper(raw, encoding=encoding, errors=_decode_errors(encoding), newline="")
 
 
 def _open_rows(csv_path: Path) -> tuple[str, Iterator[tuple[int, list[str] | None, str | None]]]:
@@ -264,8 +274,7 @@ def _decoded(lines, csv_path: Path, encoding: str):
     try:
         yield from lines
     except UnicodeDecodeError as exc:
-        raise CatalogError(f"catalogue {csv_path} starts with a {encoding} byte-order mark but is not "
-                           f"valid {encoding} ({exc.reason}); save it as UTF-8") from None
+        raise _not_valid(csv_path, encoding, exc) from None
 
 
 def _rows(csv_path: Path, encoding: str, skip: int, delimiter: str):
