@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app import resources
+from core.audit_decisions import AuditDecisions
 from core.config import Settings
 from core.errors import LensError
 from core.safe_text import md
@@ -74,7 +75,8 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
         fetcher = fetcher_for(config)  # photos behind http(s) URLs, cached under the data dir
         report = index_catalog(csv_path, images_dir, embedder, store, batch_size=config.batch_size,
                                recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=progress,
-                               format=format, columns=columns or None, fetcher=fetcher)
+                               format=format, columns=columns or None, fetcher=fetcher,
+                               overrides=AuditDecisions(config.data_dir).overrides())
     except LensError as exc:
         if bar is not None:
             bar.empty()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import io
 import json
 import re
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from core import fields as F
 from core.errors import LensError
-from core.files import atomic_write
+from core.files import atomic_write, folder_locked
 
 # Board fields: what the board adds beside the catalogue's attributes (the score when added, and when).
 BOARD_FIELDS = ("score", "added_at")
@@ -70,19 +69,12 @@ class BoardStore:
 
     @contextlib.contextmanager
     def _locked(self):
-        """The thread lock, then an exclusive flock on the folder's lock file (blocks until the holder is done).
-
-        flock locks belong to the open file description, so each write opens the file afresh: two instances in
-        one process exclude each other too. The lock goes when the file closes, even if the process dies.
-        """
-        with self._lock:
-            try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                with open(self.folder / ".lock", "a+b") as fh:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-                    yield
-            except OSError as exc:  # a read-only or full disk: a message for the page, not a traceback
-                raise BoardError(f"boards cannot be saved in {self.folder}: {exc.strerror or exc}") from None
+        """The folder's thread and OS locks (core.files.folder_locked); blocks until the holder is done."""
+        try:
+            with folder_locked(self.folder, self._lock):
+                yield
+        except OSError as exc:  # a read-only or full disk: a message for the page, not a traceback
+            raise BoardError(f"boards cannot be saved in {self.folder}: {exc.strerror or exc}") from None
 
     def _path(self, board_id: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{32}", board_id or ""):

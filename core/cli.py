@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from core.audit_decisions import AuditDecisions
 from core.config import Settings
 from core.errors import LensError
 
@@ -275,7 +276,7 @@ def cmd_index(args, settings: Settings) -> int:
         report = index_catalog(args.catalog, args.images, embedder, store, batch_size=settings.batch_size,
                                recreate=args.recreate, prune=args.prune, max_pixels=settings.max_pixels,
                                progress=progress, format=args.format, columns=columns, fetcher=fetcher,
-                               shard=shard)
+                               shard=shard, overrides=AuditDecisions(settings.data_dir).overrides())
     except KeyboardInterrupt:
         bar.close()
         fetcher.close()

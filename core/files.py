@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from contextlib import contextmanager
@@ -57,3 +58,19 @@ def atomic_path(path: Path):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def folder_locked(folder: Path, thread_lock: threading.RLock):
+    """The thread lock, then an exclusive flock on `<folder>/.lock`, for a read-modify-write of files in it.
+
+    flock locks belong to the open file description, so each use opens the file afresh: two instances in one
+    process exclude each other too. The lock goes when the file closes, even if the process dies. An OSError
+    (a read-only or full disk) reaches the caller, which turns it into its own message.
+    """
+    with thread_lock:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            yield

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from core.catalog import CatalogFile, Product, RowProblem
+from core.audit_decisions import apply_overrides
+from core.catalog import CatalogFile, Product, RowProblem, product_text
 from core.errors import CatalogError, ImageRejected
 from core.images import MAX_ASPECT, MIN_SIDE_PX, decode_image, read_image_bytes
 from core.fields import FINGERPRINT, IMAGE_PATH, IMAGE_PROBLEM, PAYLOAD_HASH, PRODUCT_ID, TEXT_ONLY
@@ -194,7 +195,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
                   batch_size: int = 32, recreate: bool = False, prune: bool = False,
                   max_pixels: int = 40_000_000, progress: Progress | None = None,
                   workers: int | None = None, format: str = "auto", columns: dict | None = None,
-                  fetcher=None, shard: Shard = Shard()) -> IndexReport:
+                  fetcher=None, shard: Shard = Shard(), overrides: dict | None = None) -> IndexReport:
     """Index a catalogue incrementally; safe to interrupt and re-run (each batch is written as it completes).
 
     Stages, each timed in the report: read (a first streaming pass: layout, schema, row problems), plan (a second
@@ -203,6 +204,8 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     whole: memory grows with product ids and stored fingerprints, not with the catalogue's values. Photos behind
     http(s) URLs are fetched by `fetcher` (core.fetch.ImageFetcher) in the same streaming pipeline as decoding,
     and cached, so a re-run fetches nothing it already has. With a shard, this run indexes only its share.
+    overrides (core.audit_decisions.AuditDecisions.overrides()) are the audit's label changes, applied to the
+    catalogue's values as they are read, so a fixed label survives every re-index until the source is fixed.
     """
     started = time.perf_counter()
     report = IndexReport(runtime=getattr(embedder, "runtime", ""))
@@ -230,7 +233,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     t = time.perf_counter()
     # Planning only looks photos behind URLs up in the cache, unless --refresh-images revalidates every one.
     plan_workers = max(workers, URL_WORKERS) if fetcher is not None and fetcher.refresh else workers
-    plan = make_plan(_prepared(catalog.products(), fetcher), store, embedder.name, fetcher, max_pixels,
+    plan = make_plan(_prepared(catalog.products(), fetcher, overrides), store, embedder.name, fetcher, max_pixels,
                      plan_workers, shard, report)
     report.stages["plan"] = time.perf_counter() - t - plan.write_s
     report.updated, report.unchanged, report.other_shards = plan.payload_only, plan.unchanged, plan.other_shards
@@ -242,7 +245,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     if progress:
         progress(0, len(plan.todo))
     if plan.todo:
-        todo = (p for p in _prepared(catalog.products(), fetcher) if p.product_id in plan.todo)
+        todo = (p for p in _prepared(catalog.products(), fetcher, overrides) if p.product_id in plan.todo)
         t = time.perf_counter()
         for points in embed_points(todo, embedder, fetcher, max_pixels, batch_size, workers, report):
             now = time.perf_counter()
@@ -311,10 +314,13 @@ def runtime_meta(embedder, store: ProductStore, written: int) -> dict:
             "runtimes": sorted({*before, runtime})}
 
 
-def _prepared(products: Iterable[Product], fetcher) -> Iterator[Product]:
-    """Each product with the place its photo behind a URL will be cached: thumbnails and the product view read it
-    from there (it is part of the stored attributes, so every pass must set it the same way)."""
+def _prepared(products: Iterable[Product], fetcher, overrides: dict | None = None) -> Iterator[Product]:
+    """Each product with the audit's label changes applied, and the place its photo behind a URL will be cached:
+    thumbnails and the product view read it from there (both are part of the stored attributes, so every pass
+    must set them the same way)."""
     for product in products:
+        if overrides:
+            apply_overrides(product, overrides, product_text)
         if product.image_url:
             product.payload[IMAGE_PATH] = str(fetcher.path_for(product.image_url)) if fetcher else ""
             if fetcher is None:
