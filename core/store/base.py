@@ -178,6 +178,10 @@ class ProductStore(ABC):
     @abstractmethod
     def overwrite_payload(self, point: str, payload: dict) -> None: ...
     @abstractmethod
+    def set_payload(self, payloads: dict[str, dict]) -> None:
+        """Set these keys on each point (point id -> keys), leaving its other payload keys as they are; one write
+        for them all, so filling in many products' keys does not cost a write each."""
+    @abstractmethod
     def count(self, filters: Filters | None = None) -> int: ...
     @abstractmethod
     def scroll(self, filters: Filters | None = None, payload_keys: list[str] | None = None,
@@ -253,8 +257,8 @@ def backend_errors(cls):
                 raise StoreError(f"{self.backend} store failed ({fn.__name__}): {self.explain(exc)}") from exc
         return call
 
-    for name in ("meta", "update_meta", "_create", "_drop", "upsert", "delete", "overwrite_payload", "count",
-                 "retrieve", "query", "query_batch", "facet", "optimize", "flush", "publish", "close",
+    for name in ("meta", "update_meta", "_create", "_drop", "upsert", "delete", "overwrite_payload", "set_payload",
+                 "count", "retrieve", "query", "query_batch", "facet", "optimize", "flush", "publish", "close",
                  "_index_fields"):
         if name in cls.__dict__:
             setattr(cls, name, wrap(cls.__dict__[name]))

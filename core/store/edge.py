@@ -262,6 +262,17 @@ class EdgeStore(ProductStore):
             self.shard.update(UpdateOperation.overwrite_payload([point], payload))
             self.shard.flush()
 
+    def set_payload(self, payloads: dict[str, dict]) -> None:
+        from qdrant_edge import UpdateOperation
+
+        if not payloads:
+            return
+        with self._lock:
+            self._changing()
+            for point, keys in payloads.items():
+                self.shard.update(UpdateOperation.set_payload([point], keys))
+            self.shard.flush()
+
     def delete(self, ids: list[str]) -> None:
         from qdrant_edge import UpdateOperation
 

@@ -160,6 +160,16 @@ class ServerStore(ProductStore):
         self._writes.send("payload overwrite", [point], lambda: self.client.overwrite_payload(
             self.collection, payload=payload, points=[point], wait=False))
 
+    def set_payload(self, payloads: dict[str, dict]) -> None:
+        from qdrant_client import models
+
+        if not payloads:
+            return
+        operations = [models.SetPayloadOperation(set_payload=models.SetPayload(payload=keys, points=[point]))
+                      for point, keys in payloads.items()]
+        self._writes.send(f"payload update of {len(operations)} point(s)", list(payloads),
+                          lambda: self.client.batch_update_points(self.collection, operations, wait=False))
+
     def delete(self, ids: list[str]) -> None:
         from qdrant_client import models
 
