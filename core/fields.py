@@ -49,7 +49,8 @@ FINGERPRINT = "fingerprint"
 PAYLOAD_HASH = "payload_hash"
 TEXT_ONLY = "text_only"
 IMAGE_PROBLEM = "image_problem"
-INTERNAL_KEYS = (FINGERPRINT, PAYLOAD_HASH, TEXT_ONLY, IMAGE_PROBLEM)
+COLOUR_STATS = "colour_stats"  # the photo's dominant colours (core.colour_stats), made while indexing decodes it
+INTERNAL_KEYS = (FINGERPRINT, PAYLOAD_HASH, TEXT_ONLY, IMAGE_PROBLEM, COLOUR_STATS)
 RESERVED_KEYS = (IMAGE_PATH, *INTERNAL_KEYS)
 
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

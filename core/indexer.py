@@ -16,7 +16,8 @@ from core.audit_decisions import apply_overrides
 from core.catalog import CatalogFile, Product, RowProblem, product_text
 from core.errors import CatalogError, ImageRejected
 from core.images import MAX_ASPECT, MIN_SIDE_PX, decode_image, read_image_bytes
-from core.fields import FINGERPRINT, IMAGE_PATH, IMAGE_PROBLEM, PAYLOAD_HASH, PRODUCT_ID, TEXT_ONLY
+from core.colour_stats import foreground_colours
+from core.fields import COLOUR_STATS, FINGERPRINT, IMAGE_PATH, IMAGE_PROBLEM, PAYLOAD_HASH, PRODUCT_ID, TEXT_ONLY
 from core.store import ProductStore, StoredPoint, point_id
 
 Progress = Callable[[int, int], None]
@@ -114,7 +115,8 @@ def _image_digest(product: Product, fetcher) -> str:
 
 
 def _rewrite_payloads(store: ProductStore, changed: list[tuple[str, Product]]) -> None:
-    """New attributes for products whose vectors are still valid; each keeps its text-only status and reason."""
+    """New attributes for products whose vectors are still valid; each keeps its text-only status and reason, and
+    its photo's colour statistics (the photo is unchanged, so they still hold)."""
     if not changed:
         return
     stored = {h.id: h.payload for h in store.retrieve([point for point, _ in changed])}
@@ -122,7 +124,7 @@ def _rewrite_payloads(store: ProductStore, changed: list[tuple[str, Product]]) -
         old = stored.get(point, {})
         payload = dict(product.payload, **{PRODUCT_ID: product.product_id,
                                            PAYLOAD_HASH: payload_hash(product.payload)},
-                       **{k: old[k] for k in (FINGERPRINT, TEXT_ONLY, IMAGE_PROBLEM) if k in old})
+                       **{k: old[k] for k in (FINGERPRINT, TEXT_ONLY, IMAGE_PROBLEM, COLOUR_STATS) if k in old})
         store.overwrite_payload(point, payload)
 
 
@@ -132,6 +134,7 @@ class _Job:
     def __init__(self, product: Product):
         self.product = product
         self.image_digest = ""
+        self.colour_stats: list | None = None  # the photo's dominant colours, made while it is decoded anyway
 
 
 def check_inputs(csv_path: Path, images_dir: Path | None) -> None:
@@ -419,7 +422,9 @@ def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, ba
                 job.image_digest = f"unreadable:{exc}"
                 raise
         job.image_digest = hashlib.sha256(data).hexdigest()
-        return decode_image(data, max_pixels, draft_size=embedder.image_size)
+        image = decode_image(data, max_pixels, draft_size=embedder.image_size)
+        job.colour_stats = foreground_colours(image)  # here, so the audit never decodes a photo again (~1 ms)
+        return image
 
     jobs = (_Job(p) for p in products)
     for batch in embedder.stream_images(jobs, load, batch_size=batch_size, workers=workers):
@@ -445,6 +450,7 @@ def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, ba
                                    text_only=True)
             else:
                 vectors["image"] = image_vector
+                payload[COLOUR_STATS] = job.colour_stats
             points.append(StoredPoint(point_id(product.product_id), vectors, payload))
         yield points
 
