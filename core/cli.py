@@ -1,4 +1,4 @@
-"""Command line: `python -m core index|stats|eval|sample ...`; one-line errors and non-zero exits, never tracebacks."""
+"""Command line: `python -m core index|stats|eval|audit|sample ...`; one-line errors and non-zero exits, never tracebacks."""
 
 from __future__ import annotations
 
@@ -83,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="measure this model instead, embedded on the sample in memory (repeatable)")
     _runtime_arg(ev)
     ev.add_argument("--json", action="store_true")
+
+    aud = sub.add_parser("audit", help="products whose label disagrees with their photo, most suspect first")
+    aud.add_argument("--field", default="colour", help="the label to check: colour, category or sub_category")
+    aud.add_argument("--limit", type=int, default=50, help="show at most N suspects (default 50)")
+    aud.add_argument("--json", action="store_true")
 
     sample = sub.add_parser("sample", help="write the bundled sample catalogue (deterministic)")
     sample.add_argument("--out", type=Path, help="output folder (default: ./sample)")
@@ -399,6 +404,49 @@ def cmd_eval(args, settings: Settings) -> int:
     return 0
 
 
+def _confirmed(settings: Settings) -> set[tuple[str, str, str]]:
+    """(product id, field, label) a merchandiser has already judged on the Audit page: the audit skips them."""
+    from core.audit_decisions import AuditDecisions
+
+    return AuditDecisions(settings.data_dir).confirmed()
+
+
+def _audit_line(s) -> str:
+    """One suspect as text (ASCII, for any console): id, given -> suggested, margin, the evidence in short."""
+    e = s.evidence
+    clip = f"CLIP {e['given_cos']:.3f} vs {e['suggested_cos']:.3f}"
+    pixels = f"dE {e['given_de']:.1f} vs {e['suggested_de']:.1f}, " if e.get("given_de") is not None else ""
+    return f"{s.product_id}  {s.label} -> {s.suggested}  margin {s.margin:.3f}  ({pixels}{clip})"
+
+
+def cmd_audit(args, settings: Settings) -> int:
+    from core.audit import audit, check_field
+
+    check_field(args.field)  # bad input is reported before the model loads
+    if args.limit < 1:
+        raise LensError(f"--limit must be at least 1, got {args.limit}")
+    confirmed = _confirmed(settings)
+    store = _open_reader(settings)
+    failing = True
+    try:
+        store.require_meta()
+        result = audit(store, _embedder(settings), args.field, args.limit, confirmed, max_pixels=settings.max_pixels)
+        failing = False
+    finally:
+        _close(store, failing)
+    if args.json:
+        print(json.dumps([s.as_dict() for s in result.suspects]))
+        return 0
+    for s in result.suspects:
+        print(_audit_line(s))
+    if len(result.labels) < 2:
+        print(f"the index has {len(result.labels)} value(s) of {args.field}: nothing to compare a label with")
+    shown = f" (the first {len(result.suspects)} shown)" if len(result.suspects) < result.suspected else ""
+    print(f"{result.checked} checked, {result.skipped} skipped (no photo), {result.confirmed} confirmed before, "
+          f"{result.suspected} suspect(s){shown}")
+    return 0
+
+
 def cmd_sample(args, settings: Settings) -> int:
     from core.sample import SAMPLE_DIR, generate
 
@@ -408,7 +456,7 @@ def cmd_sample(args, settings: Settings) -> int:
 
 
 COMMANDS = {"index": cmd_index, "stats": cmd_stats, "search": cmd_search, "browse": cmd_browse, "facets": cmd_facets,
-            "duplicates": cmd_duplicates, "map": cmd_map, "eval": cmd_eval, "sample": cmd_sample}
+            "duplicates": cmd_duplicates, "map": cmd_map, "eval": cmd_eval, "audit": cmd_audit, "sample": cmd_sample}
 
 
 def _attach_sort_values(argv: list[str]) -> list[str]:
