@@ -70,8 +70,11 @@ class AuditDecisions:
                                 "to start afresh, or restore it from a backup") from None
 
     def confirmed(self) -> set[tuple[str, str, str]]:
-        """(product_id, field, label) that a person settled: the audit does not show them again."""
-        return {(d.product_id, d.field, d.settled_label) for d in self.all()}
+        """(product_id, field, label) that a person has looked at: the label judged right, or a changed label and
+        what it became. The audit does not show them again (nor a list computed before the change)."""
+        every = self.all()
+        return {(d.product_id, d.field, d.settled_label) for d in every} | {(d.product_id, d.field, d.label)
+                                                                            for d in every}
 
     def overrides(self) -> dict[str, dict[str, tuple[str, str]]]:
         """product_id -> field -> (catalogue label, new label), for every change: what indexing applies."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
+from scipy.ndimage import binary_fill_holes
 
 from core.colours import UNKNOWN, colour_hex
 
@@ -63,7 +64,8 @@ def foreground_colours(image: Image.Image) -> list[list[float]]:
 
     On a thumbnail (at most THUMB_PX a side): the background is the median colour of a FRAME_PX border, and a
     pixel is foreground when it is more than BACKGROUND_DE from it (transparent pixels are always background).
-    The foreground is eroded by one pixel, so the blend of product and background along its outline is not
+    Pixels the foreground encloses are foreground too (a white product outlined on white). The foreground is
+    eroded by one pixel, so the blend of product and background along its outline is not
     counted as a colour of its own (unless that leaves almost nothing: a thin product keeps its outline). When
     almost nothing is foreground (under MIN_FOREGROUND of the frame: a product filling the whole frame, whose
     border is the product itself, or a blank photo) every pixel (every opaque one) counts. Weights are shares of
@@ -86,6 +88,9 @@ def foreground_colours(image: Image.Image) -> list[list[float]]:
     if mask.sum() < MIN_FOREGROUND * mask.size:
         mask = opaque
     else:
+        # What the product's outline encloses is product too: a white shirt drawn on white, or its white between
+        # dark checks, is as close to the background as the background is, but the background reaches the border.
+        mask = binary_fill_holes(mask) & opaque
         inner = _eroded(mask)
         if inner.sum() >= MIN_FOREGROUND * mask.size:
             mask = inner

@@ -30,7 +30,7 @@ def test_a_change_is_an_override_and_confirms_the_new_label(tmp_path):
     decisions = AuditDecisions(tmp_path)
     decisions.change("4", "colour", "Black", "Navy Blue")
     assert decisions.overrides() == {"4": {"colour": ("Black", "Navy Blue")}}
-    assert decisions.confirmed() == {("4", "colour", "Navy Blue")}
+    assert decisions.confirmed() == {("4", "colour", "Navy Blue"), ("4", "colour", "Black")}
 
 
 def test_changing_a_changed_label_keeps_the_catalogues_value_as_the_source(tmp_path):

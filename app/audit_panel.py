@@ -1,0 +1,184 @@
+"""The Audit page's parts: the field picker, the audit (cached per index state), suspect cards with their photo and
+swatches, the two decisions, and the CSV export of every decision."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import compare_tray, resources
+from core.audit import AUDIT_FIELDS, audit
+from core.audit_decisions import AuditDecisions, change_stored_label
+from core.colours import UNKNOWN, colour_hex
+from core.colour_stats import reference_lab
+from core.config import Settings
+from core.errors import LensError
+from core.fields import COLOUR
+from core.safe_text import md
+from core.store import ProductStore, point_id
+from core.swatches import lab_to_hex, swatch_png
+
+FIELD_NAMES = {"colour": "Colour", "category": "Category", "sub_category": "Sub-category"}
+PAGE_SIZE = 20
+PHOTO_PX = 256
+
+
+def pick_field() -> str:
+    """The field to audit (colour by default)."""
+    chosen = st.segmented_control("Label to check", AUDIT_FIELDS, format_func=FIELD_NAMES.get, key="audit_field",
+                                  default=COLOUR)
+    return chosen or COLOUR
+
+
+def decisions(config: Settings) -> AuditDecisions:
+    return AuditDecisions(config.data_dir)
+
+
+@st.cache_data(show_spinner="Comparing every product's label with its photo…", max_entries=16)
+def _audit(_store: ProductStore, _embedder, store_key: str, field: str, stamp: tuple, confirmed: frozenset) -> dict:
+    """Every suspect of one field, as plain data; recomputed when the index or the decisions change (stamp,
+    confirmed). A decision made meanwhile hides its product at once (see suspects), with no new audit."""
+    result = audit(_store, _embedder, field, confirmed=confirmed)
+    return {"labels": result.labels, "checked": result.checked, "skipped": result.skipped,
+            "unlabelled": result.unlabelled, "confirmed": result.confirmed, "decoded": result.decoded,
+            "suspects": [dict(s.as_dict(), title=s.title, image_path=s.image_path) for s in result.suspects]}
+
+
+def run(config: Settings, store: ProductStore, meta: dict, field: str) -> dict | None:
+    """The audit of `field` for this index (cached), with the products decided since filtered out."""
+    settled = decisions(config).confirmed()
+    stamp = (meta.get("last_indexed"), meta.get("indexing_since"), meta.get("model"))
+    store_key = f"{config.qdrant_url or config.data_dir}|{config.collection}"
+    try:
+        found = _audit(store, resources.embedder_for(config), store_key, field, stamp, frozenset(settled))
+    except LensError as exc:
+        st.error(md(exc))
+        return None
+    return dict(found, suspects=[s for s in found["suspects"] if (s["product_id"], field, s["label"]) not in settled])
+
+
+def summary(found: dict, field: str) -> None:
+    """How many products were checked, and how many look mislabelled."""
+    name = FIELD_NAMES[field].lower()
+    parts = [f"{found['checked']:,} products checked"]
+    if found["skipped"]:
+        parts.append(f"{found['skipped']:,} without a photo skipped")
+    if found["unlabelled"]:
+        parts.append(f"{found['unlabelled']:,} without a {name}")
+    if found["confirmed"]:
+        parts.append(f"{found['confirmed']:,} already confirmed")
+    st.caption(" · ".join(parts))
+    if len(found["labels"]) < 2:
+        st.info(f"The catalogue has fewer than two {name} values, so there is nothing to compare.")
+    elif not found["suspects"]:
+        st.success(f"No product's {name} disagrees with its photo.")
+    else:
+        st.markdown(f"**{len(found['suspects']):,}** products whose {name} another label fits better, most "
+                    "suspect first.")
+
+
+def _swatch(column, caption: str, colours: list[tuple[str, float]]) -> None:
+    column.image(swatch_png(colours), caption=caption)
+
+
+def _colour_evidence(suspect: dict) -> None:
+    """The given label's swatch, the photo's dominant colours, the suggested label's swatch, and the numbers."""
+    evidence = suspect["evidence"]
+    given, detected, suggested = st.columns(3, gap="small")
+    _swatch(given, f"Label: {md(suspect['label'])}" + ("" if reference_lab(suspect["label"]) else " (no reference)"),
+            [(colour_hex(suspect["label"]), 1.0)])
+    found = [(lab_to_hex(c[:3]), c[3]) for c in evidence.get("colours") or []]
+    _swatch(detected, "In the photo", found or [(UNKNOWN, 1.0)])
+    _swatch(suggested, f"Suggested: {md(suspect['suggested'])}", [(colour_hex(suspect["suggested"]), 1.0)])
+    if evidence.get("pixel_margin") is not None:
+        st.caption(f"Pixels: ΔE {evidence['given_de']:.0f} from {md(suspect['label'])}, {evidence['suggested_de']:.0f} "
+                   f"from {md(suspect['suggested'])} · CLIP: {evidence['given_cos']:.3f} vs "
+                   f"{evidence['suggested_cos']:.3f}")
+    else:
+        st.caption(f"No reference colour to compare the photo with: CLIP alone, {evidence['given_cos']:.3f} vs "
+                   f"{evidence['suggested_cos']:.3f}")
+
+
+def _decide_right(config: Settings, suspect: dict) -> None:
+    try:
+        decisions(config).judge_right(suspect["product_id"], suspect["field"], suspect["label"])
+        st.toast(f"Kept {md(suspect['label'])} for {md('#' + suspect['product_id'])}: it will not be shown again")
+    except LensError as exc:
+        st.session_state["audit_error"] = str(exc)
+
+
+def _decide_change(config: Settings, store: ProductStore, suspect: dict, key: str | None = None) -> None:
+    """Saved first, then the stored label: if the store write fails, the next index run still applies it."""
+    new = st.session_state.get(key) if key else suspect["suggested"]
+    try:
+        decisions(config).change(suspect["product_id"], suspect["field"], suspect["label"], new)
+        change_stored_label(store, point_id(suspect["product_id"]), suspect["field"], suspect["label"], new)
+        st.toast(f"{md('#' + suspect['product_id'])} now reads {md(new)}: filters and counts show it")
+    except LensError as exc:
+        st.session_state["audit_error"] = str(exc)
+
+
+def card(config: Settings, store: ProductStore, suspect: dict, labels: list[str]) -> None:
+    """One suspect: photo, title, the evidence, and the decisions."""
+    pid = suspect["product_id"]
+    with st.container(border=True, key=f"audit-card-{pid}"):
+        photo, body, acts = st.columns([1, 3, 2], gap="medium")
+        with photo:
+            thumb = resources.thumbnail_for(suspect["image_path"], config, PHOTO_PX)
+            if thumb:
+                st.image(thumb, width="stretch")
+            else:
+                st.caption("No readable photo")
+        with body:
+            st.markdown(f"**{md(suspect['title']) or md('#' + pid)}**")
+            st.caption(f"{md('#' + pid)} · {FIELD_NAMES[suspect['field']]}: {md(suspect['label'])} → "
+                       f"{md(suspect['suggested'])} · margin {suspect['margin']:.3f}")
+            if suspect["field"] == COLOUR:
+                _colour_evidence(suspect)
+            else:
+                evidence = suspect["evidence"]
+                st.caption(f"CLIP: {evidence['given_cos']:.3f} for {md(suspect['label'])}, "
+                           f"{evidence['suggested_cos']:.3f} for {md(suspect['suggested'])}")
+        with acts:
+            st.button(f"Change to {md(suspect['suggested'])}", key=f"audit-change-{pid}", type="primary",
+                      icon=":material/edit:", width="stretch", on_click=_decide_change, args=(config, store, suspect))
+            st.button("Label is right", key=f"audit-right-{pid}", icon=":material/check:", width="stretch",
+                      on_click=_decide_right, args=(config, suspect))
+            with st.popover("Another label…", width="stretch"):
+                others = [label for label in labels if label != suspect["label"]]
+                st.selectbox("New label", others, key=f"audit-other-{pid}", format_func=md)
+                st.button("Change", key=f"audit-other-go-{pid}", on_click=_decide_change,
+                          args=(config, store, suspect, f"audit-other-{pid}"))
+            compare_tray.view_link(pid, width="stretch")
+
+
+def suspect_list(config: Settings, store: ProductStore, found: dict, field: str) -> None:
+    """The suspects a page at a time; "Show more" adds the next page."""
+    shown_key = f"audit_shown_{field}"
+    shown = st.session_state.get(shown_key, PAGE_SIZE)
+    for suspect in found["suspects"][:shown]:
+        card(config, store, suspect, found["labels"])
+    if len(found["suspects"]) > shown:
+        st.button(f"Show {min(PAGE_SIZE, len(found['suspects']) - shown)} more", key=f"audit-more-{field}",
+                  on_click=lambda: st.session_state.update({shown_key: shown + PAGE_SIZE}))
+
+
+def errors() -> None:
+    """A decision that could not be saved (callbacks run before the page, so they leave the message here)."""
+    message = st.session_state.pop("audit_error", None)
+    if message:
+        st.error(md(message))
+
+
+def export(config: Settings) -> None:
+    """Every decision as CSV, to fix the source system."""
+    try:
+        made = decisions(config).all()
+        data = decisions(config).csv() if made else ""
+    except LensError as exc:
+        st.error(md(exc))
+        return
+    st.download_button(f"Export {len(made)} decision{'s' if len(made) != 1 else ''} (CSV)", data=data,
+                       file_name="audit-decisions.csv", mime="text/csv", icon=":material/download:",
+                       disabled=not made, key="audit-export",
+                       help="Every change and confirmation, to fix the labels in the source system")
+

@@ -1,0 +1,103 @@
+"""The Audit page in headless Chromium against `streamlit run`: planted wrong colour labels come first, "Change to
+X" fixes the label where filters see it at once, "Label is right" hides a product for good, and decisions survive
+a reload and export as CSV."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from core.colours import COLOUR_HEX
+from core.sample import HEADER
+from tests.conftest import serve_app, write_csv
+from tests.test_browser import _click, _idle, _result_titles, _visible_text, _wait
+
+# id, colour drawn, colour labelled: ten honest products, then the two planted mistakes of the issue
+HONEST = ["Red", "Blue", "Navy Blue", "Black", "Green", "Yellow", "White", "Orange", "Purple", "Pink"]
+PLANTED = [("p-red", "Red", "Blue"), ("p-navy", "Navy Blue", "Black")]
+ROWS = [(f"h{i}", c, c) for i, c in enumerate(HONEST)] + PLANTED
+
+
+def _photo(path: Path, colour: str) -> None:
+    """A product shape in the colour's reference swatch on a white studio background."""
+    image = Image.new("RGB", (96, 120), "white")
+    ImageDraw.Draw(image).rounded_rectangle([18, 14, 78, 106], radius=10, fill=COLOUR_HEX[colour])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def planted_catalog(folder: Path) -> Path:
+    """Twelve solid-colour products; a red one labelled Blue and a navy one labelled Black."""
+    rows = []
+    for product_id, drawn, label in ROWS:
+        _photo(folder / "images" / f"{product_id}.png", drawn)
+        rows.append([product_id, "Women", "Apparel", "Topwear", "Tshirts", label, "Casual",
+                     f"Tee {product_id}", f"{product_id}.png", ""])
+    return write_csv(folder / "catalog.csv", HEADER, rows)
+
+
+@pytest.fixture
+def audit_app(settings, tmp_path):
+    from core.embedder import load_embedder
+    from core.indexer import index_catalog
+    from core.store import EdgeStore
+
+    catalog = planted_catalog(tmp_path / "planted")
+    store = EdgeStore(settings.data_dir, settings.collection)
+    index_catalog(catalog, catalog.parent / "images", load_embedder(settings.model, "cpu"), store)
+    store.close()
+    with serve_app(settings) as url:
+        yield url, settings
+
+
+def _cards(driver) -> list[str]:
+    """The suspects' product ids, top to bottom."""
+    found = driver.find_elements("css selector", '[class*="st-key-audit-card-"]')
+    ids = []
+    for card in found:
+        key = next(c for c in card.get_attribute("class").split() if c.startswith("st-key-audit-card-"))
+        ids.append(key[len("st-key-audit-card-"):])
+    return ids
+
+
+def _shot(driver, tmp_path: Path, name: str) -> None:
+    shot = Path(os.environ.get("LENS_SCREENSHOT_DIR", tmp_path)) / name
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    driver.set_window_size(1400, 1300)
+    _idle(driver)
+    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    driver.set_window_size(1400, 1000)
+
+
+def test_planted_labels_come_first_and_decisions_fix_them_for_good(audit_app, browser, tmp_path):
+    url, settings = audit_app
+    wait = _wait(browser, 120)
+    browser.get(url + "/audit")
+    wait.until(lambda d: _cards(d)[:2] == ["p-red", "p-navy"])
+    assert _cards(browser) == ["p-red", "p-navy"]  # the honest products fit their labels: not suspects
+    text = _visible_text(browser)
+    assert "Blue → Red" in text and "Black → Navy Blue" in text
+    _shot(browser, tmp_path, "audit.png")
+
+    _click(browser, ".st-key-audit-change-p-red button")
+    wait.until(lambda d: _cards(d) == ["p-navy"])
+    _click(browser, ".st-key-audit-right-p-navy button")
+    wait.until(lambda d: _cards(d) == [])
+    _idle(browser)
+    assert "Export 2 decisions (CSV)" in _visible_text(browser)
+
+    # a fresh session: the decisions are on disk, the changed label is what filters see
+    browser.get(url + "/audit")
+    wait.until(lambda d: "products checked" in _visible_text(d))
+    _idle(browser)
+    assert _cards(browser) == []
+    browser.get(url + "/?colour=Red")
+    wait.until(lambda d: sorted(_result_titles(d)) == ["Tee h0", "Tee p-red"])
+
+    saved = json.loads((settings.data_dir / "audit" / "decisions.json").read_text(encoding="utf-8"))
+    assert {(d["product_id"], d["verdict"], d["label"], d["new_label"]) for d in saved} == {
+        ("p-red", "change", "Blue", "Red"), ("p-navy", "right", "Black", "")}
