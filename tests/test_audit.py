@@ -56,6 +56,14 @@ def test_red_blue_product_gives_both_colours_with_their_shares():
     assert red[3] == pytest.approx(0.6, abs=0.03) and blue[3] == pytest.approx(0.4, abs=0.03)
 
 
+def test_a_white_product_outlined_on_white_is_white_not_its_outline():
+    # the shirt's white is as close to the background as the background is; the outline encloses it
+    image = Image.new("RGB", (200, 240), (248, 248, 246))
+    ImageDraw.Draw(image).rectangle((40, 30, 159, 209), fill=(245, 245, 245), outline=(120, 120, 120), width=4)
+    colours = foreground_colours(image)
+    assert delta_e(colours[0], hex_to_lab(COLOUR_HEX["White"])) < 3 and colours[0][3] > 0.8
+
+
 def test_product_filling_the_frame_is_its_own_colour():
     colours = foreground_colours(Image.new("RGB", (120, 90), NAVY))
     assert len(colours) == 1 and delta_e(colours[0], hex_to_lab(NAVY)) < 1 and colours[0][3] == 1.0
