@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from scipy.ndimage import binary_fill_holes
+from scipy.ndimage import binary_closing, binary_fill_holes
 
 from core.colours import UNKNOWN, colour_hex
 
@@ -14,6 +14,7 @@ BACKGROUND_DE = 12.0   # farther than this from the background colour is foregro
                        # a few units; an off-white product on pure white, ~5, is not told apart: see the fallback)
 MIN_FOREGROUND = 0.02  # below this share of the frame the "foreground" is noise: every pixel is used instead
 MAX_COLOURS = 3
+CLOSE_PX = 2           # gaps up to about twice this (in thumbnail pixels) inside the product are closed
 MERGE_DE = 10.0        # k-means adds a centre only for pixels at least this far from every centre it has
 MIN_WEIGHT = 0.03      # a cluster under 3% of the foreground (a seam, a logo's speck) is not a dominant colour
 ITERATIONS = 10
@@ -90,7 +91,9 @@ def foreground_colours(image: Image.Image) -> list[list[float]]:
     else:
         # What the product's outline encloses is product too: a white shirt drawn on white, or its white between
         # dark checks, is as close to the background as the background is, but the background reaches the border.
-        mask = binary_fill_holes(mask) & opaque
+        # Closing first bridges the few pixels between stripes or checks, so a white shirt's white between black
+        # stripes is enclosed even where its thin outline fades into the background on the thumbnail.
+        mask = binary_fill_holes(binary_closing(mask, iterations=CLOSE_PX)) & opaque
         inner = _eroded(mask)
         if inner.sum() >= MIN_FOREGROUND * mask.size:
             mask = inner
