@@ -1,5 +1,6 @@
-"""CLIP embedding through sentence-transformers (torch) or its towers in ONNX Runtime: one cached model per
-(name, device, runtime, data dir), streamed image batches."""
+"""CLIP embedding: one cached model per (name, device, runtime, data dir), streamed image batches, a query cache and
+turns at the model. What turns a batch into vectors is the backend: sentence-transformers (torch or its towers in
+ONNX Runtime) here, open_clip in core.open_clip_adapter."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 from PIL import Image
 
-from core import model_source, onnx_runtime
+from core import model_source, onnx_runtime, torchvision_compat
 from core.errors import ImageRejected, ModelLoadError
 from core.images import MAX_ASPECT
 
@@ -84,10 +85,71 @@ class EncodedBatch:
         return len(self.items)
 
 
+class SentenceTransformerCLIP:
+    """A CLIP model through sentence-transformers: a sentence-transformers folder or name, or a plain Hugging Face
+    CLIPModel checkpoint (sentence-transformers 6 wraps one by itself). Runs in torch or as ONNX towers."""
+
+    def __init__(self, model_name: str, device: str):
+        self.device = device
+        if _looks_like_path(model_name) and not Path(model_name).expanduser().exists():
+            raise ModelLoadError(f"model folder not found: {model_name}. Set LENS_MODEL to an existing "
+                                 "sentence-transformers model folder, or to a model name such as clip-ViT-B-32.")
+        source = model_name if _looks_like_path(model_name) else model_source.resolve(model_name)
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            # PIL image processors, as before torchvision was installed (for open_clip): transformers would
+            # otherwise switch to its torchvision ones, and vectors would drift from the indexes already built
+            self.model = SentenceTransformer(source, device=device, processor_kwargs={"backend": "pil"})
+        except Exception as exc:  # a broken download, a folder that is not a CLIP model...
+            raise ModelLoadError(
+                f"could not load the embedding model {model_name!r} ({type(exc).__name__}: {exc}). Set "
+                "LENS_MODEL to a sentence-transformers CLIP model folder (or a Hugging Face CLIPModel checkpoint) on "
+                "this machine, or to a model name such as clip-ViT-B-32 (downloaded once, when the machine is online)."
+            ) from exc
+        if device.startswith("cuda"):
+            self.model.half()  # fp16 on GPU: half the memory, ~2x throughput, same ranking quality
+        self.model.max_seq_length = CLIP_MAX_TOKENS
+        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
+                       else self.model.get_sentence_embedding_dimension())
+        self.image_size = _image_short_side(self.model)
+
+    def prepared_size(self, w: int, h: int) -> tuple[int, int]:
+        """The size CLIP's processor resizes a w x h photo to before its centre crop."""
+        return short_side_size(w, h, self.image_size)
+
+    def encode(self, batch: list) -> np.ndarray:
+        """Unnormalised vectors of one batch of photos or texts, in torch."""
+        return self.model.encode(batch, batch_size=len(batch), convert_to_numpy=True,
+                                 normalize_embeddings=False, show_progress_bar=False)
+
+    def preprocess(self, batch: list) -> dict:
+        """The features the model's processor or tokenizer makes of a batch (what the ORT towers take)."""
+        return self.model.preprocess(batch)
+
+    def runtime(self, requested: str, data_dir: Path | None, embed, calibration) -> onnx_runtime.Runtime:
+        """torch, or this model's towers exported to ONNX Runtime (core.onnx_runtime.choose)."""
+        return onnx_runtime.choose(self.model, self.device, requested, data_dir, embed, calibration)
+
+
+def load_backend(model_name: str, device: str, runtime: str = "torch"):
+    """The model behind an Embedder: an open_clip model for an 'open_clip:' name, else sentence-transformers."""
+    torchvision_compat.ensure_importable()  # before transformers, which imports torchvision once it is installed
+    _quiet_hf()
+    from core import open_clip_adapter
+
+    if open_clip_adapter.is_open_clip(model_name):
+        return open_clip_adapter.OpenClipModel(model_name, device, runtime)
+    return SentenceTransformerCLIP(model_name, device)
+
+
 class Embedder:
     """A loaded CLIP model: texts and images in, L2-normalised float32 vectors out.
 
-    runtime is torch, onnx, onnx-int8 or auto (core.onnx_runtime.choose); self.runtime is what runs, and
+    model_name is what LENS_MODEL takes: a sentence-transformers or Hugging Face CLIP name or folder, or
+    'open_clip:' and an open_clip model (load_backend). The backend turns a batch into vectors; batching, turns
+    at the model, the query cache, streaming and normalisation are here, the same for every backend.
+    runtime is torch, onnx, onnx-int8 or auto (the backend's runtime()); self.runtime is what runs, and
     self.runtime_note says why it is not what was asked for. The ORT runtimes keep their export under data_dir;
     calibration() gives the photos and texts of int8's first self-check (default: the bundled sample's).
     """
@@ -96,43 +158,24 @@ class Embedder:
                  calibration: Callable | None = None):
         self.name = model_name
         self.device = pick_device(device)
-        onnx_runtime.check_request((runtime or "torch").lower(), self.device, data_dir)  # before a model loads
-        _quiet_hf()
-        if _looks_like_path(model_name) and not Path(model_name).expanduser().exists():
-            raise ModelLoadError(f"model folder not found: {model_name}. Set LENS_MODEL to an existing "
-                                 "sentence-transformers model folder, or to a model name such as clip-ViT-B-32.")
-        source = model_name if _looks_like_path(model_name) else model_source.resolve(model_name)
-        try:
-            from sentence_transformers import SentenceTransformer
-
-            self.model = SentenceTransformer(source, device=self.device)
-        except Exception as exc:  # a broken download, a folder that is not a CLIP model...
-            raise ModelLoadError(
-                f"could not load the embedding model {model_name!r} ({type(exc).__name__}: {exc}). Set "
-                "LENS_MODEL to a sentence-transformers CLIP model folder on this machine, or to a model name "
-                "such as clip-ViT-B-32 (downloaded once, when the machine is online)."
-            ) from exc
-        if self.device.startswith("cuda"):
-            self.model.half()  # fp16 on GPU: half the memory, ~2x throughput, same ranking quality
-        self.model.max_seq_length = CLIP_MAX_TOKENS
-        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
-                       else self.model.get_sentence_embedding_dimension())
-        self.image_size = _image_short_side(self.model)
+        requested = (runtime or "torch").lower()
+        onnx_runtime.check_request(requested, self.device, data_dir)  # before a model loads
+        self.backend = load_backend(model_name, self.device, requested)
+        self.model = self.backend.model  # the torch module (ONNX export, benchmarks and tests reach it)
+        self.dim, self.image_size = self.backend.dim, self.backend.image_size
         self._turns = ModelTurns()
         self._cache_lock = threading.Lock()  # the query cache only: a cached search never waits for the model
         self._queries: OrderedDict = OrderedDict()  # single-query vectors: reruns of the app re-encode nothing
-        chosen = onnx_runtime.choose(self.model, self.device, (runtime or "torch").lower(), data_dir,
-                                     self.vectors_with, calibration)
+        chosen = self.backend.runtime(requested, data_dir, self.vectors_with, calibration)
         self.runtime, self.runtime_note, self.self_check = chosen.name, chosen.note, chosen.check
         self._towers = chosen.towers  # None: torch
 
     def _forward(self, batch: list, towers) -> np.ndarray:
-        """One batch's unnormalised vectors, through torch or through the ORT towers with the same preprocessing
-        (the model's own processor and tokenizer make the inputs for both)."""
+        """One batch's unnormalised vectors, through the backend's torch model or through the ORT towers with the
+        same preprocessing (the model's own processor and tokenizer make the inputs for both)."""
         if towers is None:
-            return self.model.encode(batch, batch_size=len(batch), convert_to_numpy=True,
-                                     normalize_embeddings=False, show_progress_bar=False)
-        return towers.run(self.model.preprocess(batch))
+            return self.backend.encode(batch)
+        return towers.run(self.backend.preprocess(batch))
 
     def vectors_with(self, items: list, towers=None) -> np.ndarray:
         """Normalised vectors of a list of photos or texts through torch (towers None) or the given ORT towers,
@@ -182,16 +225,19 @@ class Embedder:
         return self._encode(images, batch_size)
 
     def prepare(self, image: Image.Image) -> Image.Image:
-        """Resize to the processor's short side exactly as CLIP's processor would (bicubic), off the main thread."""
+        """Resize as the model's processor would (CLIP's: the short side to image_size, bicubic), off the main thread,
+        so the processor's own resize has nothing left to do. A backend may size photos its own way (open_clip's
+        squash models); a stand-in with only image_size (bench/gpu_check) resizes as CLIP's processor."""
         if not self.image_size:
             return image
         w, h = image.size
-        scale = self.image_size / min(w, h)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        backend = getattr(self, "backend", None)
+        size = backend.prepared_size(w, h) if backend else short_side_size(w, h, self.image_size)
         # Bound what the resize allocates, whatever the decoder let through (check_shape caps the aspect).
         if size[0] * size[1] > self.image_size ** 2 * MAX_ASPECT:
             raise ImageRejected(f"image is {w}x{h}: resizing it for the model would need {size[0]}x{size[1]} px")
-        return image if size == image.size else image.resize(size, Image.Resampling.BICUBIC)
+        resample = getattr(backend, "resample", Image.Resampling.BICUBIC)
+        return image if size == image.size else image.resize(size, resample)
 
     def stream_images(self, items: Iterable[T], load: Callable[[T], Image.Image],
                       batch_size: int = 32, workers: int = 2) -> Iterator[EncodedBatch]:
@@ -225,8 +271,24 @@ class Embedder:
                 yield EncodedBatch([item for item, _ in good], vectors, rejected)
 
 
+def short_side_size(w: int, h: int, side: int) -> tuple[int, int]:
+    """(width, height) with the short side `side` and the long side truncated, as transformers' and torchvision's
+    resizes compute it (rounding came out a pixel longer for some shapes, and the processor resampled again)."""
+    long_side = max(1, int(side * max(w, h) / min(w, h)))
+    return (side, long_side) if w <= h else (long_side, side)
+
+
 def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or os.sep in name and not _is_hub_id(name)
+
+
+def _is_local(model_name: str) -> bool:
+    """A folder on this machine (retried after a failure: copying it into place is the fix), not a hub model."""
+    from core import open_clip_adapter
+
+    if open_clip_adapter.is_open_clip(model_name):
+        return open_clip_adapter.is_local(model_name)
+    return _looks_like_path(model_name)
 
 
 def _is_hub_id(name: str) -> bool:
@@ -285,7 +347,7 @@ def load_embedder(model_name: str, device: str = "auto", runtime: str = "torch",
             try:
                 _cache[key] = Embedder(model_name, key[1], runtime, data_dir, calibration)
             except ModelLoadError as exc:
-                if not _looks_like_path(model_name):
+                if not _is_local(model_name):
                     _failures[key] = exc
                 raise
         return _cache[key]

@@ -52,17 +52,20 @@ def hub_unreachable_reason(timeout: float = PROBE_TIMEOUT_S) -> str | None:
         return str(reason) or type(exc).__name__
 
 
-def resolve(name: str) -> str:
-    """What to hand to SentenceTransformer: the cached folder if there is one, else the name if the hub answers."""
+def resolve(name: str, folder_kind: str = "a sentence-transformers CLIP model folder", setting_prefix: str = "") -> str:
+    """What to hand to the loader: the cached folder if there is one, else the name if the hub answers.
+    folder_kind and setting_prefix word the fix for other loaders (open_clip: 'open_clip:' before the folder)."""
     cached = cached_snapshot(name)
     if cached:
         return cached
     reason = "HF_HUB_OFFLINE is set" if offline_by_setting() else hub_unreachable_reason()
     if reason:
+        folder = f"./models/{name.split('/')[-1]}"
+        then = f", then LENS_MODEL={setting_prefix}{folder}" if setting_prefix else ""
         raise ModelLoadError(
             f"The embedding model {name!r} is not on this machine, and the Hugging Face hub ({hub_endpoint()}) "
-            f"cannot be reached ({reason}). Set LENS_MODEL to a sentence-transformers CLIP model folder copied "
+            f"cannot be reached ({reason}). Set LENS_MODEL to {folder_kind} copied "
             "to this machine (for example from a machine with internet: "
-            f"hf download {hub_repo(name)} --local-dir ./models/{name.split('/')[-1]}), "
+            f"hf download {hub_repo(name)} --local-dir {folder}{then}), "
             "or connect this machine to the internet.")
     return name
