@@ -129,6 +129,9 @@ def model_only(model: str, device: str, batches: list[int], seconds: float) -> l
     """The image tower alone on pre-made 224x224 tensors on the device (fp16 on CUDA, as the indexer runs it):
     images/s per batch size, each batch size run for about `seconds` after a warm-up."""
     import torch
+    from core.torchvision_compat import ensure_importable
+
+    ensure_importable()  # transformers imports torchvision, which needs it beside the CPU torch
     from transformers import CLIPModel
 
     clip = CLIPModel.from_pretrained(model.replace("/st", "/hf")).eval().to(device)

@@ -46,6 +46,9 @@ def run_model_only(model_dir: str, paths, runtime: str = "torch"):
 
     n, count = 0, len(paths)
     if runtime == "torch":
+        from core.torchvision_compat import ensure_importable
+
+        ensure_importable()  # transformers imports torchvision, which needs it beside the CPU torch
         from transformers import CLIPModel
 
         model = CLIPModel.from_pretrained(model_dir.replace("/st", "/hf")).eval()
@@ -72,6 +75,9 @@ def run_naive(model_dir: str, paths, runtime: str = "torch"):
     """The seed's way: every image opened into a list, then CLIPProcessor + get_image_features (images only)."""
     import torch
     from PIL import Image
+    from core.torchvision_compat import ensure_importable
+
+    ensure_importable()  # transformers imports torchvision, which needs it beside the CPU torch
     from transformers import CLIPModel, CLIPProcessor
 
     hf = model_dir.replace("/st", "/hf")

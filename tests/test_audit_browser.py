@@ -78,6 +78,7 @@ def test_planted_labels_come_first_and_decisions_fix_them_for_good(audit_app, br
     wait = _wait(browser, 120)
     browser.get(url + "/audit")
     wait.until(lambda d: _cards(d)[:2] == ["p-red", "p-navy"])
+    _idle(browser)  # the page has finished drawing both cards
     assert _cards(browser) == ["p-red", "p-navy"]  # the honest products fit their labels: not suspects
     text = _visible_text(browser)
     assert "Blue → Red" in text and "Black → Navy Blue" in text

@@ -22,7 +22,7 @@ def test_vectors_match_transformers_clip_on_the_same_weights(embedder, tiny_clip
 
     hf_dir = str(tiny_clip).replace("/st", "/hf")
     model = CLIPModel.from_pretrained(hf_dir).eval()
-    processor = CLIPProcessor.from_pretrained(hf_dir)
+    processor = CLIPProcessor.from_pretrained(hf_dir, backend="pil")  # the PIL processor, as the embedder pins it
     images = [draw_product("Dresses", "Red", "Solid"), draw_product("Watches", "Black", "Solid"),
               Image.new("RGB", (300, 120), (10, 200, 30))]
     texts = ["red summer dress", "black leather watch for men", "a"]
