@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
                             "machines can index one catalogue into one Qdrant server or cluster at once")
     index.add_argument("--refresh-images", action="store_true",
                        help="revalidate cached image URLs (ETag / Last-Modified) instead of trusting the cache")
-    index.add_argument("--model", help="sentence-transformers model name or local folder (default: LENS_MODEL)")
+    index.add_argument("--model", help="a CLIP model name, folder or open_clip:NAME (default: LENS_MODEL)")
     index.add_argument("--batch-size", type=int, help="images per embedding batch (default: LENS_BATCH_SIZE)")
     _runtime_arg(index)
     index.add_argument("--recreate", action="store_true", help="drop the existing index first")

@@ -12,7 +12,7 @@ DEFAULT_MODEL = "clip-ViT-B-32"
 
 # Documented options: name -> (default, meaning). tests/test_config.py asserts each is in the README.
 OPTIONS: dict[str, tuple[str, str]] = {
-    "LENS_MODEL": (DEFAULT_MODEL, "sentence-transformers model name or local folder"),
+    "LENS_MODEL": (DEFAULT_MODEL, "a CLIP model: a sentence-transformers or Hugging Face CLIP name or folder, or open_clip:NAME"),
     "LENS_DEVICE": ("auto", "cuda, mps or cpu; auto picks cuda (fp16), then mps, then cpu"),
     "LENS_RUNTIME": ("auto", "how the model runs: torch, onnx (ONNX Runtime fp32), onnx-int8 (int8, used only after "
                      "its self-check passes, else onnx) or auto: torch on a GPU (fp16), onnx-int8 on a CPU, "
