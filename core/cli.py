@@ -1,4 +1,4 @@
-"""Command line: `python -m core index|stats|eval|audit|sample ...`; one-line errors and non-zero exits, never tracebacks."""
+"""Command line: `python -m core index|stats|eval|audit|reference|gaps|sample ...`; one-line errors and non-zero exits, never tracebacks."""
 
 from __future__ import annotations
 
@@ -88,6 +88,34 @@ def _parser() -> argparse.ArgumentParser:
     aud.add_argument("--field", default="colour", help="the label to check: colour, category or sub_category")
     aud.add_argument("--limit", type=int, default=50, help="show at most N suspects (default 50)")
     aud.add_argument("--json", action="store_true")
+
+    ref = sub.add_parser("reference", help="reference catalogues (a competitor's, a supplier's) to match against ours")
+    refs = ref.add_subparsers(dest="action", required=True)
+    ref_add = refs.add_parser("add", help="index a reference catalogue into its own collection (incremental)")
+    ref_add.add_argument("name", help="its name: lower-case letters, digits, - and _ (e.g. competitor-a)")
+    ref_add.add_argument("--catalog", required=True, type=Path, help="the reference catalogue file")
+    ref_add.add_argument("--images", type=Path, help="its images folder (default: the file's folder)")
+    ref_add.add_argument("--format", default="auto", choices=["auto", "fashion", "shopify", "google", "generic"])
+    ref_add.add_argument("--columns", default="", metavar="ROLE=HEADER,...", help="as for index")
+    ref_add.add_argument("--refresh-images", action="store_true", help="revalidate cached image URLs")
+    ref_add.add_argument("--prune", action="store_true", help="delete its products no longer in the file")
+    _runtime_arg(ref_add)
+    ref_add.add_argument("--json", action="store_true")
+    ref_list = refs.add_parser("list", help="the reference catalogues of this collection")
+    ref_list.add_argument("--json", action="store_true")
+    ref_rm = refs.add_parser("remove", help="delete a reference catalogue's collection")
+    ref_rm.add_argument("name")
+
+    gaps = sub.add_parser("gaps", help="match a reference catalogue against ours: matches and gaps")
+    gaps.add_argument("name", help="the reference catalogue (see `reference list`)")
+    gaps.add_argument("--threshold", type=float, default=0.8, help="similarity that counts as a match (0..1)")
+    gaps.add_argument("--filter", action="append", default=[], metavar="FIELD=V1,V2",
+                      help="list only the products of the listed side whose FIELD is any of the values (repeatable)")
+    gaps.add_argument("--same", metavar="FIELD", help="match each product only among products with its FIELD "
+                                                      "value (category, say)")
+    gaps.add_argument("--ours", action="store_true", help="list our products with no counterpart in theirs instead")
+    gaps.add_argument("--limit", type=int, help="show at most N rows (default: all)")
+    gaps.add_argument("--json", action="store_true")
 
     sample = sub.add_parser("sample", help="write the bundled sample catalogue (deterministic)")
     sample.add_argument("--out", type=Path, help="output folder (default: ./sample)")
@@ -447,6 +475,126 @@ def cmd_audit(args, settings: Settings) -> int:
     return 0
 
 
+def _progress_bar(desc: str, unit: str = "product"):
+    """(a tqdm bar on stderr, a progress(done, total) callback that moves it)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit=unit, desc=desc, disable=None, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return bar, progress
+
+
+def cmd_reference(args, settings: Settings) -> int:
+    from core import reference
+
+    if args.action == "list":
+        infos = reference.list_references(settings)
+        if args.json:
+            print(json.dumps([i.as_dict() for i in infos]))
+        else:
+            print("\n".join(reference.describe(i) for i in infos) or "no reference catalogues: add one with "
+                  "python -m core reference add NAME --catalog FILE")
+        return 0
+    if args.action == "remove":
+        reference.remove_reference(settings, args.name)
+        print(f"removed reference catalogue {args.name!r}")
+        return 0
+    return _reference_add(args, settings)
+
+
+def _reference_add(args, settings: Settings) -> int:
+    from core import calibration, reference
+    from core.fetch import fetcher_for
+    from core.formats import parse_columns
+    from core.indexer import check_inputs
+
+    reference.reference_collection(settings, args.name)  # a bad name, a missing file or index: before the model
+    check_inputs(args.catalog, args.images)
+    reference.our_meta(settings)
+    columns = parse_columns(args.columns) if args.columns else None
+    settings = settings.with_overrides(runtime=args.runtime)
+    embedder = _embedder(settings, lambda: calibration.from_catalog(args.catalog, args.images, args.format, columns,
+                                                                    settings.max_pixels))
+    bar, progress = _progress_bar(f"reference {args.name}")
+    fetcher = fetcher_for(settings, refresh=args.refresh_images)
+    try:
+        report = reference.add_reference(settings, args.name, args.catalog, args.images, embedder,
+                                         format=args.format, columns=columns, fetcher=fetcher, progress=progress,
+                                         prune=args.prune)
+    except KeyboardInterrupt:
+        print("interrupted: everything embedded so far is saved; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+        fetcher.close()
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        print(f"reference {args.name}: {report.total} rows: {report.indexed} indexed, {report.updated} updated, "
+              f"{report.unchanged} unchanged, {report.text_only} text-only, {report.pruned} pruned, "
+              f"{report.failed_rows} failed in {report.seconds:.1f}s")
+        for problem in report.failed:
+            print(f"  row {problem.row} [{problem.product_id or '-'}]: {problem.reason}")
+        for warning in report.warnings:
+            print(f"warning: {warning}")
+    return 0
+
+
+def cmd_gaps(args, settings: Settings) -> int:
+    from core.filters import Filters, parse_filter_args
+    from core.gaps import GAP, check_threshold, find_gaps, our_unique
+    from core.reference import check_name, open_reference, not_indexed
+
+    check_name(args.name, settings.collection)  # bad input before any store opens
+    check_threshold(args.threshold)
+    if args.limit is not None and args.limit < 1:
+        raise LensError(f"--limit must be at least 1, got {args.limit}")
+    filters = Filters.of(parse_filter_args(args.filter))
+    ours = _open_reader(settings)
+    failing = True
+    try:
+        if ours.meta() is None:  # before the reference: without our index there is nothing to match against
+            raise not_indexed()
+        theirs = open_reference(settings, args.name)
+        try:
+            if theirs.note:
+                print(f"note: {theirs.note}", file=sys.stderr)
+            bar, progress = _progress_bar("matching")
+            try:
+                match = our_unique if args.ours else find_gaps
+                rows = match(ours, theirs, args.threshold, filters, args.same, progress)
+            finally:
+                bar.close()
+            failing = False
+        finally:
+            _close(theirs, failing)
+    finally:
+        _close(ours, failing)
+    shown = rows[:args.limit] if args.limit else rows
+    if args.json:
+        print(json.dumps([r.as_dict() for r in shown]))
+        return 0
+    for r in shown:
+        score = "   -  " if r.similarity is None else f"{r.similarity:.3f}"
+        if args.ours:
+            print(f"{score}  [{r.our_id}] {r.our_title}  ~  [{r.their_id or '-'}] {r.their_title}")
+        else:
+            print(f"{r.verdict:<5}  {score}  [{r.their_id}] {r.their_title}  ~  [{r.our_id or '-'}] {r.our_title}")
+    gaps = sum(r.verdict == GAP for r in rows)
+    more = f" (the first {len(shown)} shown)" if len(shown) < len(rows) else ""
+    if args.ours:
+        print(f"{len(rows)} of our products have no counterpart in {args.name} at {args.threshold}{more}")
+    else:
+        print(f"{len(rows)} reference products: {len(rows) - gaps} matches, {gaps} gaps at {args.threshold}{more}")
+    return 0
+
+
 def cmd_sample(args, settings: Settings) -> int:
     from core.sample import SAMPLE_DIR, generate
 
@@ -456,7 +604,8 @@ def cmd_sample(args, settings: Settings) -> int:
 
 
 COMMANDS = {"index": cmd_index, "stats": cmd_stats, "search": cmd_search, "browse": cmd_browse, "facets": cmd_facets,
-            "duplicates": cmd_duplicates, "map": cmd_map, "eval": cmd_eval, "audit": cmd_audit, "sample": cmd_sample}
+            "duplicates": cmd_duplicates, "map": cmd_map, "eval": cmd_eval, "audit": cmd_audit, "sample": cmd_sample,
+            "reference": cmd_reference, "gaps": cmd_gaps}
 
 
 def _attach_sort_values(argv: list[str]) -> list[str]:
