@@ -19,6 +19,7 @@ from core.swatches import lab_to_hex, swatch_png
 
 FIELD_NAMES = {"colour": "Colour", "category": "Category", "sub_category": "Sub-category"}
 PAGE_SIZE = 20
+MAX_LISTED = 2000  # suspects kept per audit: a merchandiser works from the top; a million-product list is not read
 PHOTO_PX = 256
 
 
@@ -33,27 +34,29 @@ def decisions(config: Settings) -> AuditDecisions:
     return AuditDecisions(config.data_dir)
 
 
-@st.cache_data(show_spinner="Comparing every product's label with its photo…", max_entries=16)
-def _audit(_store: ProductStore, _embedder, store_key: str, field: str, stamp: tuple, confirmed: frozenset) -> dict:
-    """Every suspect of one field, as plain data; recomputed when the index or the decisions change (stamp,
-    confirmed). A decision made meanwhile hides its product at once (see suspects), with no new audit."""
-    result = audit(_store, _embedder, field, confirmed=confirmed)
+@st.cache_data(show_spinner="Comparing every product's label with its photo…", max_entries=6)
+def _audit(_store: ProductStore, _embedder, _confirmed: frozenset, store_key: str, field: str, stamp: tuple) -> dict:
+    """The MAX_LISTED most suspect products of one field, as plain data; audited again only when the index
+    changes (stamp). Decisions made since are not part of the key: run() hides their products at once, so a
+    click costs no new audit (a full scan of the store)."""
+    result = audit(_store, _embedder, field, limit=MAX_LISTED, confirmed=_confirmed)
     return {"labels": result.labels, "checked": result.checked, "skipped": result.skipped,
-            "unlabelled": result.unlabelled, "confirmed": result.confirmed, "decoded": result.decoded,
+            "unlabelled": result.unlabelled, "confirmed": result.confirmed, "suspected": result.suspected,
             "suspects": [dict(s.as_dict(), title=s.title, image_path=s.image_path) for s in result.suspects]}
 
 
 def run(config: Settings, store: ProductStore, meta: dict, field: str) -> dict | None:
     """The audit of `field` for this index (cached), with the products decided since filtered out."""
-    settled = decisions(config).confirmed()
     stamp = (meta.get("last_indexed"), meta.get("indexing_since"), meta.get("model"))
     store_key = f"{config.qdrant_url or config.data_dir}|{config.collection}"
     try:
-        found = _audit(store, resources.embedder_for(config), store_key, field, stamp, frozenset(settled))
+        settled = decisions(config).confirmed()
+        found = _audit(store, resources.embedder_for(config), frozenset(settled), store_key, field, stamp)
     except LensError as exc:
         st.error(md(exc))
         return None
-    return dict(found, suspects=[s for s in found["suspects"] if (s["product_id"], field, s["label"]) not in settled])
+    shown = [s for s in found["suspects"] if (s["product_id"], field, s["label"]) not in settled]
+    return dict(found, suspects=shown, suspected=found["suspected"] - (len(found["suspects"]) - len(shown)))
 
 
 def summary(found: dict, field: str) -> None:
@@ -64,7 +67,7 @@ def summary(found: dict, field: str) -> None:
         parts.append(f"{found['skipped']:,} without a photo skipped")
     if found["unlabelled"]:
         parts.append(f"{found['unlabelled']:,} without a {name}")
-    if found["confirmed"]:
+    if found["confirmed"]:  # at the last audit; products decided since are hidden as well
         parts.append(f"{found['confirmed']:,} already confirmed")
     st.caption(" · ".join(parts))
     if len(found["labels"]) < 2:
@@ -72,8 +75,10 @@ def summary(found: dict, field: str) -> None:
     elif not found["suspects"]:
         st.success(f"No product's {name} disagrees with its photo.")
     else:
-        st.markdown(f"**{len(found['suspects']):,}** products whose {name} another label fits better, most "
-                    "suspect first.")
+        listed = "" if found["suspected"] <= len(found["suspects"]) else f" (the {len(found['suspects']):,} most " \
+            "suspect are listed; decide on them, then run the audit again for the rest)"
+        st.markdown(f"**{found['suspected']:,}** products whose {name} another label fits better, most suspect "
+                    f"first{listed}.")
 
 
 def _swatch(column, caption: str, colours: list[tuple[str, float]]) -> None:
@@ -111,8 +116,11 @@ def _decide_change(config: Settings, store: ProductStore, suspect: dict, key: st
     new = st.session_state.get(key) if key else suspect["suggested"]
     try:
         decisions(config).change(suspect["product_id"], suspect["field"], suspect["label"], new)
-        change_stored_label(store, point_id(suspect["product_id"]), suspect["field"], suspect["label"], new)
-        st.toast(f"{md('#' + suspect['product_id'])} now reads {md(new)}: filters and counts show it")
+        if change_stored_label(store, point_id(suspect["product_id"]), suspect["field"], suspect["label"], new):
+            st.toast(f"{md('#' + suspect['product_id'])} now reads {md(new)}: filters and counts show it")
+        else:  # gone from the index, or its label changed by a re-index meanwhile: the next index run applies it
+            st.session_state["audit_error"] = (f"The change of #{suspect['product_id']} to {new} is saved, but the "
+                                               "index no longer holds it as it was; the next index run applies it.")
     except LensError as exc:
         st.session_state["audit_error"] = str(exc)
 
@@ -145,7 +153,7 @@ def card(config: Settings, store: ProductStore, suspect: dict, labels: list[str]
                       on_click=_decide_right, args=(config, suspect))
             with st.popover("Another label…", width="stretch"):
                 others = [label for label in labels if label != suspect["label"]]
-                st.selectbox("New label", others, key=f"audit-other-{pid}", format_func=md)
+                st.selectbox("New label", others, key=f"audit-other-{pid}")  # options are plain text, not Markdown
                 st.button("Change", key=f"audit-other-go-{pid}", on_click=_decide_change,
                           args=(config, store, suspect, f"audit-other-{pid}"))
             compare_tray.view_link(pid, width="stretch")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.boards import csv_cell
 from core.errors import LensError
-from core.fields import values_of
+from core.fields import PAYLOAD_HASH, values_of
 from core.files import atomic_write, folder_locked
 
 RIGHT, CHANGE = "right", "change"
@@ -103,6 +103,11 @@ class AuditDecisions:
                 every = self.all()
                 kept = [d for d in every if (d.product_id, d.field) != (product_id, field)]
                 before = next((d for d in every if (d.product_id, d.field) == (product_id, field)), None)
+                if before is not None and before.verdict == CHANGE and label == before.label:
+                    # A card drawn before the change (another session, a stale list): acting on it would undo the
+                    # change behind the merchandiser's back. They decide again on what the product reads now.
+                    raise DecisionError(f"#{product_id}'s {field} was already changed from {label!r} to "
+                                        f"{before.new_label!r}; run the audit again to see it as it is now")
                 decision = _compose(before, Decision(str(product_id), field, label, verdict, new_label, time.time()))
                 atomic_write(self.path, json.dumps([asdict(d) for d in [*kept, decision]], indent=1,
                                                    ensure_ascii=False))
@@ -172,6 +177,9 @@ def change_stored_label(store, point: str, field: str, old: str, new: str) -> bo
     if updated == payload.get(field) or not values_of(updated):
         return False
     payload[field] = updated
+    # The attributes no longer hash as the catalogue's: the next index run rewrites them from the catalogue with
+    # every decision applied, so the store and the decisions file can never drift apart for long.
+    payload[PAYLOAD_HASH] = ""
     store.overwrite_payload(point, payload)
     return True
 

@@ -93,7 +93,10 @@ def foreground_colours(image: Image.Image) -> list[list[float]]:
         # dark checks, is as close to the background as the background is, but the background reaches the border.
         # Closing first bridges the few pixels between stripes or checks, so a white shirt's white between black
         # stripes is enclosed even where its thin outline fades into the background on the thumbnail.
-        mask = binary_fill_holes(binary_closing(mask, iterations=CLOSE_PX)) & opaque
+        # The mask is padded for the closing, which would otherwise eat CLOSE_PX pixels from the frame's edges (a
+        # belt photo's 64x4 thumbnail would lose everything); the foreground found before it always stays.
+        padded = binary_closing(np.pad(mask, CLOSE_PX), iterations=CLOSE_PX)[CLOSE_PX:-CLOSE_PX, CLOSE_PX:-CLOSE_PX]
+        mask = binary_fill_holes(padded | mask) & opaque
         inner = _eroded(mask)
         if inner.sum() >= MIN_FOREGROUND * mask.size:
             mask = inner

@@ -108,6 +108,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
     """Convert to RGB, compositing transparency onto white as shop photos expect."""
     if image.mode == "RGB":
         return image
+    if image.mode.startswith("I;16"):  # 16-bit greyscale (PNG, TIFF): scaled to 8 bits; convert() would clip to white
+        return image.convert("I").point(lambda v: v * (1 / 257)).convert("L").convert("RGB")
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))

@@ -423,7 +423,10 @@ def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, ba
                 raise
         job.image_digest = hashlib.sha256(data).hexdigest()
         image = decode_image(data, max_pixels, draft_size=embedder.image_size)
-        job.colour_stats = foreground_colours(image)  # here, so the audit never decodes a photo again (~1 ms)
+        try:  # here, so the audit never decodes a photo again (~1 ms)
+            job.colour_stats = foreground_colours(image)
+        except Exception:  # evidence for the audit, never a reason to refuse a product the model can embed
+            job.colour_stats = None
         return image
 
     jobs = (_Job(p) for p in products)

@@ -64,6 +64,36 @@ def test_a_white_product_outlined_on_white_is_white_not_its_outline():
     assert delta_e(colours[0], hex_to_lab(COLOUR_HEX["White"])) < 3 and colours[0][3] > 0.8
 
 
+@pytest.mark.parametrize("size", [(640, 40), (40, 640), (640, 32), (3, 3), (1, 1)])
+def test_thin_and_tiny_photos_still_have_a_colour(size):
+    image = Image.new("RGB", size, "white")
+    ImageDraw.Draw(image).rectangle((size[0] // 8, size[1] // 8, size[0] - 1 - size[0] // 8,
+                                     size[1] - 1 - size[1] // 8), fill=(122, 74, 36))
+    colours = foreground_colours(image)
+    assert colours and sum(c[3] for c in colours) > 0.9
+
+
+def test_a_belt_photo_does_not_stop_indexing(settings, tmp_path, capsys):
+    folder = tmp_path / "belts"
+    image = Image.new("RGB", (640, 40), "white")
+    ImageDraw.Draw(image).rectangle((10, 5, 629, 34), fill=(122, 74, 36))
+    (folder / "images").mkdir(parents=True)
+    image.save(folder / "images" / "b1.png")
+    write_csv(folder / "catalog.csv", HEADER, [["b1", "Men", "Accessories", "Belts", "Belts", "Brown", "Casual",
+                                              "Brown belt", "b1.png", ""]])
+    assert main(["index", "--catalog", str(folder / "catalog.csv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["indexed"] == 1
+
+
+def test_sixteen_bit_greyscale_is_grey_not_white():
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray((np.ones((20, 30)) * 30000).astype(np.uint16)).save(buf, "PNG")
+    image = core.images.decode_image(buf.getvalue(), 40_000_000)
+    assert image.mode == "RGB" and image.getpixel((0, 0)) == (116, 116, 116)  # 30000 / 257, not clipped to 255
+
+
 def test_product_filling_the_frame_is_its_own_colour():
     colours = foreground_colours(Image.new("RGB", (120, 90), NAVY))
     assert len(colours) == 1 and delta_e(colours[0], hex_to_lab(NAVY)) < 1 and colours[0][3] == 1.0

@@ -46,6 +46,18 @@ def test_changing_a_changed_label_keeps_the_catalogues_value_as_the_source(tmp_p
     assert len(decisions.all()) == 1
 
 
+def test_a_decision_on_a_label_already_changed_away_is_refused(tmp_path):
+    first, stale = AuditDecisions(tmp_path), AuditDecisions(tmp_path)
+    first.change("4", "colour", "Black", "Navy Blue")
+    for act in (lambda: stale.judge_right("4", "colour", "Black"),
+                lambda: stale.change("4", "colour", "Black", "Green")):
+        with pytest.raises(DecisionError, match="already changed from 'Black' to 'Navy Blue'"):
+            act()
+    assert first.overrides() == {"4": {"colour": ("Black", "Navy Blue")}}
+    stale.judge_right("4", "colour", "Grey")  # the source now says something else: a new decision, accepted
+    assert first.overrides() == {}
+
+
 def test_a_change_needs_a_new_different_label(tmp_path):
     decisions = AuditDecisions(tmp_path)
     with pytest.raises(DecisionError, match="needs the new label"):
@@ -148,7 +160,7 @@ def _colours(settings) -> dict[str, str]:
 
 
 def test_a_change_updates_the_stored_label_at_once_and_survives_reindexing(settings, tmp_path):
-    from core.fields import FINGERPRINT
+    from core.fields import FINGERPRINT, PAYLOAD_HASH
     from core.store import point_id
 
     catalog = write_catalog(tmp_path / "cat")
@@ -160,8 +172,10 @@ def test_a_change_updates_the_stored_label_at_once_and_survives_reindexing(setti
         AuditDecisions(settings.data_dir).change("4", "colour", "Black", "Navy Blue")
         after = store.retrieve([point_id("4")])[0].payload
         assert after["colour"] == ["Navy Blue"]  # colour is a list field (a product may have several)
-        assert {k: v for k, v in after.items() if k != "colour"} == {k: v for k, v in before.items() if k != "colour"}
+        kept = {k: v for k, v in after.items() if k not in ("colour", PAYLOAD_HASH)}
+        assert kept == {k: v for k, v in before.items() if k not in ("colour", PAYLOAD_HASH)}
         assert after[FINGERPRINT] == before[FINGERPRINT]
+        assert after[PAYLOAD_HASH] == ""  # the next index run rewrites it from the catalogue with the decisions
         assert dict(store.facet("colour")).get("Navy Blue") == 1 and "Black" not in dict(store.facet("colour"))
         assert not change_stored_label(store, point_id("4"), "colour", "Black", "Red")  # no longer Black
     finally:

@@ -1,0 +1,63 @@
+"""The Audit page with AppTest: a decision hides its product without a new audit, a change from a stale card is
+refused (it would undo another session's change), a broken decisions file is a message, not a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import core.audit
+from core.audit_decisions import AuditDecisions
+from tests.test_app import start
+from tests.test_audit_browser import planted_catalog
+
+
+@pytest.fixture
+def planted(app_settings, tmp_path):
+    from core.embedder import load_embedder
+    from core.indexer import index_catalog
+    from core.store import EdgeStore
+
+    catalog = planted_catalog(tmp_path / "planted")
+    store = EdgeStore(app_settings.data_dir, app_settings.collection)
+    index_catalog(catalog, catalog.parent / "images", load_embedder(app_settings.model, "cpu"), store)
+    store.close()
+    return app_settings
+
+
+def _cards(at: AppTest) -> list[str]:
+    return [b.key[len("audit-change-"):] for b in at.button if b.key and b.key.startswith("audit-change-")]
+
+
+def test_decisions_hide_their_products_without_auditing_again(planted, monkeypatch):
+    calls = []
+    real = core.audit.audit
+    monkeypatch.setattr("app.audit_panel.audit", lambda *a, **k: calls.append(1) or real(*a, **k))
+    at = start("pages/audit.py")
+    assert _cards(at) == ["p-red", "p-navy"]
+    at.button(key="audit-right-p-navy").click().run()
+    assert _cards(at) == ["p-red"]
+    at.button(key="audit-change-p-red").click().run()
+    assert not at.exception and _cards(at) == []
+    assert len(calls) == 1
+    assert AuditDecisions(planted.data_dir).overrides() == {"p-red": {"colour": ("Blue", "Red")}}
+
+
+def test_a_stale_card_cannot_undo_a_change(planted):
+    at = start("pages/audit.py")
+    AuditDecisions(planted.data_dir).change("p-red", "colour", "Blue", "Red")  # another session, meanwhile
+    at.button(key="audit-right-p-red").click().run()  # this session still shows the old card
+    assert not at.exception
+    assert any("already changed" in e.value for e in at.error)
+    assert AuditDecisions(planted.data_dir).overrides() == {"p-red": {"colour": ("Blue", "Red")}}
+
+
+def test_a_broken_decisions_file_is_a_message(planted):
+    path = planted.data_dir / "audit" / "decisions.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("[{broken")
+    at = start("pages/audit.py")
+    assert not at.exception
+    assert any("cannot be read" in e.value for e in at.error)
+    assert path.read_text() == "[{broken"
+
