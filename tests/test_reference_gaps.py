@@ -286,3 +286,51 @@ def test_core_errors_name_the_fix(settings, embedder, tmp_path):
         open_reference(settings, "comp")
     with pytest.raises(CatalogError, match="catalogue file not found"):
         add_reference(settings, "comp", tmp_path / "missing.csv", None, embedder)
+
+
+def test_on_a_server_a_reference_is_added_listed_matched_and_removed(settings, embedder, tmp_path, monkeypatch):
+    from qdrant_client import QdrantClient
+
+    from core.config import Settings
+    from core.indexer import index_catalog
+    from core.reference import add_reference, list_references, open_reference, remove_reference
+    from core.store import ServerStore, open_store
+
+    shared = QdrantClient(location=":memory:")  # one "server" for every connection this test opens
+    monkeypatch.setattr(shared, "close", lambda: None)
+    monkeypatch.setattr(ServerStore, "connect", classmethod(
+        lambda cls, url, key="", collection="products", timeout=30, overrides=None: cls(shared, collection,
+                                                                                         in_flight=0)))
+    monkeypatch.setenv("QDRANT_URL", ":memory:")
+    server = Settings.from_env()
+    ours = write_catalog(tmp_path / "ours")
+    store = open_store(server)
+    index_catalog(ours, ours.parent / "images", embedder, store)
+    store.close()
+    ref = write_catalog(tmp_path / "theirs", rows=REF_ROWS)
+    assert add_reference(server, "comp", ref, None, embedder).indexed == 4
+    assert [(r.name, r.products) for r in list_references(server)] == [("comp", 4)]
+    mine, theirs = open_store(server, read_only=True), open_reference(server, "comp")
+    assert sorted((r.their_id, r.our_id) for r in find_gaps(mine, theirs)) == \
+        [("101", "1"), ("102", "2"), ("103", "3"), ("104", "4")]
+    assert mine.count() == 6
+    remove_reference(server, "comp")
+    assert list_references(server) == []
+    assert [c.name for c in shared.get_collections().collections] == ["products"]
+
+
+def test_a_first_add_that_fails_before_writing_a_product_leaves_no_collection(settings, embedder, tmp_path,
+                                                                               capsys, monkeypatch):
+    import core.indexer
+    from core.reference import add_reference
+
+    _ours(capsys, tmp_path)
+    ref = write_catalog(tmp_path / "theirs", rows=REF_ROWS)
+
+    def stops(*args, **kwargs):
+        raise CatalogError("the file changed while it was read")
+
+    monkeypatch.setattr(core.indexer, "index_catalog", stops)
+    with pytest.raises(CatalogError, match="changed"):
+        add_reference(settings, "comp", ref, None, embedder)
+    assert not (settings.data_dir / "products--ref--comp").exists()
