@@ -86,6 +86,7 @@ def test_planted_labels_come_first_and_decisions_fix_them_for_good(audit_app, br
 
     _click(browser, ".st-key-audit-change-p-red button")
     wait.until(lambda d: _cards(d) == ["p-navy"])
+    _idle(browser)
     _click(browser, ".st-key-audit-right-p-navy button")
     wait.until(lambda d: _cards(d) == [])
     _idle(browser)
