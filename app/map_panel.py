@@ -155,4 +155,113 @@ def clear_selection() -> None:
     """Button callback: forget the selection and draw a fresh chart (its old selection would come back)."""
     s = st.session_state
     s["map_selected"], s["map_selected_chart"], s["map_chart"] = [], None, None
+    s["map_theirs_selected"] = []
     s["map_drawing"] = s.get("map_drawing", 0) + 1
+
+
+# ---- a reference catalogue overlaid on the map -----------------------------------------------------------------
+
+def overlay_picker(config: Settings, area=None) -> str | None:
+    """'Overlay a reference catalogue' (none by default); nothing is drawn when there is no reference."""
+    from app import gaps_panel
+
+    found = gaps_panel.references(config)
+    if not found:
+        return None
+    with area or st.container():
+        return gaps_panel.pick_reference(found, key="explore_overlay", label="Overlay a reference catalogue",
+                                         none="none")
+
+
+@st.cache_data(max_entries=8, show_spinner="Placing their products on our map…")
+def _overlay(store_key: str, name: str, their_stamp, map_key: str, kind: str, created: float, _config: Settings,
+             _store: ProductStore, _map):
+    """Their positions on this version of our map (core.overlay), recomputed when either side changes."""
+    from core.overlay import place_reference
+    from core.reference import open_reference
+
+    theirs = open_reference(_config, name)
+    try:
+        return place_reference(_store, theirs, _map, _config.data_dir, _config.collection)
+    finally:
+        theirs.close()
+
+
+def overlay_for(config: Settings, store: ProductStore, catalog_map, name: str | None):
+    """The chosen reference placed on our map, or None (none chosen, or an error, shown)."""
+    if not name:
+        return None
+    from app import gaps_panel
+
+    info = gaps_panel.info_of(gaps_panel.references(config), name)
+    try:
+        placed = _overlay(f"{config.qdrant_url or config.data_dir}|{config.collection}", name,
+                          info.last_indexed if info else None, catalog_map.index_key, catalog_map.kind,
+                          catalog_map.created, config, store, catalog_map)
+    except LensError as exc:
+        st.error(md(f"{name} cannot be overlaid: {exc}"))
+        return None
+    if placed.not_placed:
+        st.caption(f"Not placed (no vector): {md(', '.join(placed.not_placed[:20]))}")
+    return placed
+
+
+def overlay_verdicts(config: Settings, store: ProductStore, meta: dict, name: str) -> dict:
+    """their id -> GapRow at the Gaps page's default threshold (its cached matching); {} on an error."""
+    from app import gaps_panel
+
+    request = gaps_panel.GapRequest(name, overlay_threshold(), None, gaps_panel.THEIRS, True)
+    rows = gaps_panel.match(config, store, meta, gaps_panel.info_of(gaps_panel.references(config), name), request,
+                            None)
+    return {r.their_id: r for r in rows or []}
+
+
+OVERLAY_THRESHOLD = 0.8  # the Gaps page's default, until a threshold is chosen there
+
+
+def overlay_threshold() -> float:
+    from app.gaps_panel import SAVED_THRESHOLD
+
+    return float(st.session_state.get(SAVED_THRESHOLD, OVERLAY_THRESHOLD))
+
+
+def overlay_selection(overlay) -> list[str]:
+    """Their products in the map's lasso or box; kept, like ours, while a redrawn chart forgets its selection."""
+    from core.mapview import overlay_selected
+
+    s = st.session_state
+    found = overlay_selected(s.get("map"), overlay) if s.get("map_chart") else []
+    if found:
+        s["map_theirs_selected"] = found
+    elif not s.get("map_selected"):
+        s["map_theirs_selected"] = []
+    return s.get("map_theirs_selected", [])
+
+
+def overlay_gap_list(name: str, selected: list[str], rows: dict) -> None:
+    """The selected products of theirs with their verdicts: gaps first, then the least similar."""
+    from app.product_panel import plain_table
+
+    chosen = [rows[p] for p in selected if p in rows]
+    if not chosen:
+        return
+    chosen.sort(key=lambda r: (r.verdict != "gap", -1.0 if r.similarity is None else r.similarity))
+    gaps = sum(r.verdict == "gap" for r in chosen)
+    st.subheader(f"{len(chosen):,} of theirs selected: {gaps:,} gap{'' if gaps == 1 else 's'}", anchor=False)
+    st.caption(f"Their products ({md(name)}) in the selected region, each with our closest product; a gap below "
+               f"{overlay_threshold():.2f} similarity (the threshold last chosen on the Gaps page).")
+    plain_table(["Their product", "Id", "Verdict", "Similarity", "Our closest", "Our id"],
+                [[r.their_title, r.their_id or "", r.verdict, "-" if r.similarity is None else f"{r.similarity:.3f}",
+                  r.our_title, r.our_id or ""] for r in chosen])
+
+
+def add_overlay(figure, config: Settings, store: ProductStore, meta: dict, catalog_map, name: str | None):
+    """Their products drawn on the figure when a reference is chosen; (overlay, their id -> GapRow) or (None, {})."""
+    from core.mapview import add_overlay as draw
+
+    overlay = overlay_for(config, store, catalog_map, name)
+    if overlay is None:
+        return None, {}
+    rows = overlay_verdicts(config, store, meta, name)
+    draw(figure, overlay, name, {p: r.verdict for p, r in rows.items()})
+    return overlay, rows

@@ -336,7 +336,7 @@ def selected_ids(event, m: CatalogMap | None = None) -> list[str]:
     ids = []
     for point in points:
         data = point.get("customdata")
-        if data:
+        if data and str(data[0]) != THEIRS_MARK:  # an overlaid reference product is not one of ours
             ids.append(unplotly(str(data[0])))  # the id as hover_data escaped it
     return list(dict.fromkeys(ids))
 
@@ -360,3 +360,56 @@ def carry_selection(event_ids: list[str], event_chart: str | None, kept: list[st
     if event_chart is not None and event_chart == kept_chart:
         return [], event_chart
     return list(kept), kept_chart
+
+
+# ---- a reference catalogue overlaid on the map (core.overlay places it) ----------------------------------------
+THEIRS_MARK = "theirs"      # customdata[0] of an overlaid point: never read as one of our product ids
+OVERLAY_COLOUR = "#111111"
+OVERLAY_SYMBOL = "diamond-open"
+
+
+def overlay_hover(overlay, verdicts: dict[str, str] | None = None) -> np.ndarray:
+    """Per overlaid product: the mark, id, title, category, colour and verdict, escaped for Plotly."""
+    verdicts = verdicts or {}
+    n = len(overlay.product_ids)
+    data = np.empty((n, 6), dtype=object)
+    data[:, 0] = THEIRS_MARK
+    data[:, 1] = [plotly(p) for p in overlay.product_ids]
+    for j, key in enumerate(("title", "category", "colour"), 2):
+        data[:, j] = [plotly(v) for v in (overlay.attrs.get(key) or [""] * n)]
+    data[:, 5] = [plotly(verdicts.get(p, "")) for p in overlay.product_ids]
+    return data
+
+
+def add_overlay(fig, overlay, name: str, verdicts: dict[str, str] | None = None) -> None:
+    """Their products as one more marker layer, in its own colour and symbol, named "Theirs: NAME" in the legend."""
+    import plotly.graph_objects as go
+
+    hover = ("<b>%{customdata[2]}</b><br>Theirs · %{customdata[3]} · %{customdata[4]}<br>#%{customdata[1]}"
+             " · %{customdata[5]}<extra></extra>")
+    fig.add_trace(go.Scattergl(x=overlay.xy[:, 0], y=overlay.xy[:, 1], mode="markers",
+                               name=plotly(f"Theirs: {name} ({len(overlay):,})"),
+                               marker=dict(size=11, symbol=OVERLAY_SYMBOL, color=OVERLAY_COLOUR,
+                                           line=dict(width=2, color=OVERLAY_COLOUR)),
+                               customdata=overlay_hover(overlay, verdicts), hovertemplate=hover, legendrank=1))
+    fig.update_layout(showlegend=True)
+
+
+def overlay_selected(event, overlay) -> list[str]:
+    """Their product ids in a lasso or box of st.plotly_chart's selection event, or clicked."""
+    try:
+        selection = event["selection"]
+    except (KeyError, TypeError):
+        return []
+    shapes = [(lasso["x"], lasso["y"]) for lasso in selection.get("lasso") or [] if lasso.get("x")]
+    shapes += [((b["x"][0], b["x"][1], b["x"][1], b["x"][0]), (b["y"][0], b["y"][0], b["y"][1], b["y"][1]))
+               for b in selection.get("box") or [] if len(b.get("x", ())) == 2 and len(b.get("y", ())) == 2]
+    mask = np.zeros(len(overlay.product_ids), dtype=bool)
+    for xs, ys in shapes:
+        mask |= inside_polygon(overlay.xy, xs, ys)
+    ids = [overlay.product_ids[i] for i in np.flatnonzero(mask)]
+    for point in selection.get("points") or []:
+        data = point.get("customdata")
+        if data and str(data[0]) == THEIRS_MARK and len(data) > 1:
+            ids.append(unplotly(str(data[1])))
+    return list(dict.fromkeys(ids))
