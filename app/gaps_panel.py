@@ -179,7 +179,7 @@ def added_note() -> None:
 
 def options(name: str) -> GapRequest:
     """Threshold, 'match within the same', direction and order."""
-    threshold_col, same_col, direction_col, order_col = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
+    threshold_col, same_col, direction_col, order_col = st.columns([3, 2, 3, 2], vertical_alignment="bottom")
     threshold = threshold_col.slider("Match at a similarity of at least", 0.0, 1.0, 0.8, 0.01, key="gaps_threshold")
     same = same_col.selectbox("Match within the same", ("", *SAME_FIELDS), key="gaps_same",
                               format_func=lambda f: "(anything)" if not f else f.replace("_", " "))
@@ -355,7 +355,7 @@ def row_card(config: Settings, store: ProductStore, request: GapRequest, row, bo
     """One row: their product (or ours, listing our unique range), the verdict, the closest on the other side."""
     theirs_first = request.direction == THEIRS
     with st.container(border=True, key=f"gap-row-{n}"):
-        a_photo, a_text, verdict, b_photo, b_text, acts = st.columns([1, 3, 1.4, 1, 3, 2], gap="small",
+        a_photo, a_text, verdict, b_photo, b_text, acts = st.columns([1, 2.6, 1.2, 1, 2.6, 2.6], gap="small",
                                                                       vertical_alignment="center")
         left = (row.their_id, row.their_title, row.their_payload, "theirs") if theirs_first else \
             (row.our_id, row.our_title, row.our_payload, "ours")

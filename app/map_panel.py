@@ -168,7 +168,7 @@ def overlay_picker(config: Settings, area=None) -> str | None:
     found = gaps_panel.references(config)
     if not found:
         return None
-    with area or st.container():
+    with area or st.columns([2, 3])[0]:
         return gaps_panel.pick_reference(found, key="explore_overlay", label="Overlay a reference catalogue",
                                          none="none")
 

@@ -100,7 +100,7 @@ def generate_reference(out_dir: Path, sample_csv: Path | None = None, near: int 
         path = made.images / category / f"{their_id}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
         _draw_unlike(kind, UNLIKE_COLOURS[colour]).save(path, quality=88)
-        noun = kind[:-1]
+        noun = {"Sunglasses": "Sunglasses"}.get(kind, kind[:-1])
         rows.append([their_id, "Unisex", category, sub, kind, colour, "Casual", f"{BRAND} {colour} {noun}",
                      path.name, ""])
         made.unlike.append(their_id)
