@@ -47,7 +47,7 @@ class GapRequest:
 
 # ---- reference catalogues --------------------------------------------------------------------------------
 
-@st.cache_data(ttl=60, show_spinner=False)
+@st.cache_data(ttl=5, show_spinner=False)
 def _references(data_dir: str, collection: str, qdrant_url: str, _config: Settings) -> list:
     from core.reference import list_references
 
@@ -55,7 +55,8 @@ def _references(data_dir: str, collection: str, qdrant_url: str, _config: Settin
 
 
 def references(config: Settings) -> list:
-    """The reference catalogues of our collection (ReferenceInfo), read at most once a minute, [] on an error."""
+    """The reference catalogues of our collection (ReferenceInfo), read at most every 5 s (a `reference add` or
+`remove` from the CLI shows at the next rerun after that), [] on an error."""
     try:
         return _references(str(config.data_dir), config.collection, config.qdrant_url or "", config)
     except LensError as exc:
@@ -87,11 +88,17 @@ def info_of(found: list, name: str):
     return next((r for r in found if r.name == name), None)
 
 
+def reference_uploads(config: Settings, name: str) -> Path:
+    """One folder per reference, uploads/references/<name>/ (its CSV, and photos/ for its zip): never where our
+    own uploaded catalogue or another reference lives (names cannot contain '/', so no two share a folder)."""
+    return Path(config.data_dir) / "uploads" / "references" / name
+
+
 def _save_upload(uploaded, name: str, config: Settings) -> Path:
-    """The reference's CSV under uploads/reference-<name>/, never where our own uploaded catalogue lives."""
+    """The reference's CSV in its own uploads folder (reference_uploads)."""
     from core.files import atomic_write
 
-    path = Path(config.data_dir) / "uploads" / f"reference-{name}" / indexing_panel.upload_name(uploaded.name)
+    path = reference_uploads(config, name) / indexing_panel.upload_name(uploaded.name)
     atomic_write(path, uploaded.getvalue())
     return path
 
@@ -141,7 +148,7 @@ def index_reference(config: Settings, name: str, uploaded, photos, choice) -> bo
         target = _save_upload(uploaded, name, config)
         images = None
         if photos is not None:
-            images = indexing_panel.photos_folder(f"reference-{name}.csv", config)
+            images = reference_uploads(config, name) / "photos"
             indexing_panel.extract_upload(photos, images)
         embedder = resources.embedder_for(config)
         bar = st.progress(0.0, text=f"Indexing {name}…")
@@ -195,13 +202,14 @@ def options(name: str) -> GapRequest:
 def _match(store_key: str, name: str, their_stamp, our_stamp, threshold: float, same: str | None, filters_key: str,
            direction: str, _config: Settings, _ours: ProductStore, _filters: Filters | None) -> list:
     """Every row of one matching, recomputed when either index changes (the stamps) or an option does."""
-    from core.gaps import find_gaps, our_unique
+    from core.gaps import filters_within, find_gaps, our_unique
     from core.reference import open_reference
 
     theirs = open_reference(_config, name)
     try:
         run = find_gaps if direction == THEIRS else our_unique
-        return run(_ours, theirs, threshold, filters=_filters, same=same)
+        filters, dropped = filters_within(_filters, theirs if direction == THEIRS else _ours)
+        return run(_ours, theirs, threshold, filters=filters, same=same), dropped
     finally:
         theirs.close()
 
@@ -210,12 +218,15 @@ def match(config: Settings, store: ProductStore, meta: dict, info, request: GapR
           filters: Filters | None) -> list | None:
     """The matching's rows (GapRow), gaps first; None, with the error shown, when it cannot run."""
     try:
-        return _match(f"{config.qdrant_url or config.data_dir}|{config.collection}", request.name, info.last_indexed if info else None, meta.get("last_indexed"),
-                      request.threshold, request.same, repr(filters), request.direction, config, store,
-                      filters or None)
+        rows, dropped = _match(f"{config.qdrant_url or config.data_dir}|{config.collection}", request.name,
+                               info.last_indexed if info else None, meta.get("last_indexed"), request.threshold,
+                               request.same, repr(filters), request.direction, config, store, filters or None)
     except LensError as exc:
         st.error(md(exc))
         return None
+    if dropped:
+        st.caption(f"Not applied here: {md(', '.join(dropped))} (the reference catalogue has no such field).")
+    return rows
 
 
 def ordered(rows: list, ascending: bool) -> list:
@@ -233,7 +244,7 @@ def summary(rows: list, request: GapRequest) -> None:
                     f"{request.threshold:.2f} or above.")
 
 
-def counts(rows: list, request: GapRequest) -> None:
+def counts(store: ProductStore, rows: list, request: GapRequest) -> None:
     """Gaps per category and per colour, as plain tables; the categories they cover and we do not, said."""
     from core.gaps import gap_counts
 
@@ -245,7 +256,8 @@ def counts(rows: list, request: GapRequest) -> None:
             st.markdown(f"**Gaps by {label.lower()}**")
             product_panel.plain_table([label, "Gaps", whose], [[v or "(none)", str(g), str(n)] for v, g, n in found])
             if request.direction == THEIRS:
-                only = [v for v, g, n in found if v and g == n]
+                ours = {value for value, _ in store.facet(field, limit=10_000)}
+                only = [v for v, g, n in found if v and g == n and v not in ours]
                 if only:
                     st.caption(f"They have {PLURAL[field]} we lack entirely: {md(', '.join(only))}")
 

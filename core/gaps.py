@@ -82,6 +82,24 @@ def check_threshold(threshold: float) -> float:
     return threshold
 
 
+def filters_within(filters: Filters | None, store: ProductStore) -> tuple[Filters | None, list[str]]:
+    """The filters on the fields `store`'s catalogue has, and the fields dropped: the app's sidebar filters come
+    from our catalogue, and a field the other side lacks would otherwise stop the whole matching."""
+    if not filters:
+        return filters, []
+    schema = store.schema()
+    have = {*schema.keyword, *schema.number, *schema.text}
+    asked = [*filters.include, *filters.exclude, *filters.ranges, *filters.lacking]
+    dropped = sorted({f for f in asked if f not in have})
+    if not dropped:
+        return filters, []
+    kept = Filters({k: v for k, v in filters.include.items() if k in have},
+                   {k: v for k, v in filters.exclude.items() if k in have}, filters.exclude_ids,
+                   {k: v for k, v in filters.ranges.items() if k in have},
+                   tuple(f for f in filters.lacking if f in have))
+    return kept or None, dropped
+
+
 def check_pair(ours: ProductStore, theirs: ProductStore, threshold: float, filters: Filters | None,
                same: str | None, listed: ProductStore | None = None) -> None:
     """Bad requests raise before any query: threshold, an index missing, two models, unknown fields."""

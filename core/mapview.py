@@ -325,9 +325,7 @@ def selected_ids(event, m: CatalogMap | None = None) -> list[str]:
         points = selection["points"]
     except (KeyError, TypeError):
         return []
-    shapes = [(lasso["x"], lasso["y"]) for lasso in selection.get("lasso") or [] if lasso.get("x")]
-    shapes += [((b["x"][0], b["x"][1], b["x"][1], b["x"][0]), (b["y"][0], b["y"][0], b["y"][1], b["y"][1]))
-               for b in selection.get("box") or [] if len(b.get("x", ())) == 2 and len(b.get("y", ())) == 2]
+    shapes = selection_shapes(selection)
     if m is not None and shapes and len(m.product_ids):
         mask = np.zeros(len(m.product_ids), dtype=bool)
         for xs, ys in shapes:
@@ -339,6 +337,14 @@ def selected_ids(event, m: CatalogMap | None = None) -> list[str]:
         if data and str(data[0]) != THEIRS_MARK:  # an overlaid reference product is not one of ours
             ids.append(unplotly(str(data[0])))  # the id as hover_data escaped it
     return list(dict.fromkeys(ids))
+
+
+def selection_shapes(selection: dict) -> list[tuple]:
+    """A selection event's lassos and boxes, each as the (xs, ys) of a polygon."""
+    shapes = [(lasso["x"], lasso["y"]) for lasso in selection.get("lasso") or [] if lasso.get("x")]
+    shapes += [((b["x"][0], b["x"][1], b["x"][1], b["x"][0]), (b["y"][0], b["y"][0], b["y"][1], b["y"][1]))
+               for b in selection.get("box") or [] if len(b.get("x", ())) == 2 and len(b.get("y", ())) == 2]
+    return shapes
 
 
 def chart_key(fig) -> str:
@@ -363,7 +369,9 @@ def carry_selection(event_ids: list[str], event_chart: str | None, kept: list[st
 
 
 # ---- a reference catalogue overlaid on the map (core.overlay places it) ----------------------------------------
-THEIRS_MARK = "theirs"      # customdata[0] of an overlaid point: never read as one of our product ids
+# customdata[0] of an overlaid point. Our points carry plotly()-escaped ids there, which never hold a "<", so no
+# product id (not even "theirs") can be taken for the mark, nor the mark for an id.
+THEIRS_MARK = "<theirs>"
 OVERLAY_COLOUR = "#111111"
 OVERLAY_SYMBOL = "diamond-open"
 
@@ -401,9 +409,7 @@ def overlay_selected(event, overlay) -> list[str]:
         selection = event["selection"]
     except (KeyError, TypeError):
         return []
-    shapes = [(lasso["x"], lasso["y"]) for lasso in selection.get("lasso") or [] if lasso.get("x")]
-    shapes += [((b["x"][0], b["x"][1], b["x"][1], b["x"][0]), (b["y"][0], b["y"][0], b["y"][1], b["y"][1]))
-               for b in selection.get("box") or [] if len(b.get("x", ())) == 2 and len(b.get("y", ())) == 2]
+    shapes = selection_shapes(selection)
     mask = np.zeros(len(overlay.product_ids), dtype=bool)
     for xs, ys in shapes:
         mask |= inside_polygon(overlay.xy, xs, ys)

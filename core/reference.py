@@ -41,7 +41,7 @@ def check_name(name: str, collection: str | None = None) -> str:
         raise BadQuery("a reference catalogue needs a name, like competitor-a")
     if any(c in name for c in "/\\") or ".." in name:
         raise BadQuery(f"reference name {name!r} may not contain path characters (/, \\ or ..)")
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise BadQuery(f"reference name {name!r} must be 1 to 40 lower-case letters, digits, '-' or '_', "
                        "starting with a letter or digit")
     if collection is not None and name == collection:
@@ -134,8 +134,8 @@ def add_reference(settings, name: str, catalog: Path, images: Path | None, embed
             raise StoreError(_clash(store, settings))
         if meta is None:
             created = True
-            store.ensure(embedder.name, embedder.dim, expected_points=survey.product_count)
-            store.update_meta(**{REFERENCE_OF: settings.collection, REFERENCE: name})
+            store.ensure(embedder.name, embedder.dim, expected_points=survey.product_count,
+                         marks={REFERENCE_OF: settings.collection, REFERENCE: name})
         report = index_catalog(catalog, images, embedder, store, batch_size=settings.batch_size, prune=prune,
                                max_pixels=settings.max_pixels, progress=progress, format=format, columns=columns,
                                fetcher=fetcher)
@@ -162,7 +162,7 @@ def list_references(settings) -> list[ReferenceInfo]:
     out = []
     for collection in _collections(settings):
         name = collection[len(settings.collection) + len(SEPARATOR):]
-        if not NAME.match(name):
+        if not NAME.fullmatch(name):
             continue
         store = open_store(settings, read_only=True, collection=collection)
         try:

@@ -26,6 +26,6 @@ rows = gaps_panel.match(config, store, meta, gaps_panel.info_of(found, name), re
 if rows is None:
     st.stop()
 gaps_panel.summary(rows, request)
-gaps_panel.counts(rows, request)
+gaps_panel.counts(store, rows, request)
 gaps_panel.exports(rows, request)
 gaps_panel.table(config, store, rows, request, board_id)

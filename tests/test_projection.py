@@ -132,6 +132,19 @@ def test_every_sample_colour_has_its_real_colour():
     assert colour_hex("Blue") != colour_hex("Navy Blue")
 
 
+def test_a_product_of_ours_named_theirs_is_ours_and_an_overlaid_point_is_theirs():
+    from types import SimpleNamespace
+
+    from core.mapview import THEIRS_MARK, overlay_selected
+
+    ours = {"customdata": ["theirs", "Our product titled X"]}
+    overlaid = {"customdata": [THEIRS_MARK, "r1", "Their title"]}
+    event = {"selection": {"points": [ours, overlaid], "box": [], "lasso": []}}
+    overlay = SimpleNamespace(product_ids=["r1"], xy=np.zeros((1, 2)))
+    assert selected_ids(event) == ["theirs"]
+    assert overlay_selected(event, overlay) == ["r1"]
+
+
 def test_selection_event_gives_product_ids_in_order():
     event = {"selection": {"points": [{"customdata": ["7", "t"]}, {"customdata": ["3", "t"]},
                                       {"customdata": ["7", "t"]}], "box": [], "lasso": []}}

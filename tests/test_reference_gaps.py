@@ -152,8 +152,32 @@ def test_bad_threshold_and_a_reference_of_another_model_are_refused(pair, tmp_pa
         other.close()
 
 
+def test_sidebar_filters_on_fields_the_reference_lacks_are_dropped_and_named(pair):
+    from core.fields import Schema
+    from core.filters import Filters
+    from core.gaps import filters_within
+
+    ours, theirs = pair
+    theirs.add_fields(Schema(keyword=("category",)))
+    asked = Filters.of(include={"brand": ["Acme"], "category": ["Dress"]}, ranges={"price": (1, 9)})
+    kept, dropped = filters_within(asked, theirs)
+    assert dropped == ["brand", "price"]
+    assert dict(kept.include) == {"category": ("Dress",)} and not kept.ranges
+    assert filters_within(None, theirs) == (None, [])
+
+
+def test_a_new_reference_is_marked_in_its_first_metadata(tmp_path):
+    from core.store import EdgeStore
+
+    store = EdgeStore(tmp_path / "d", "products--ref--x")
+    meta = store.ensure("hand-made", DIM, marks={"reference_of": "products", "reference": "x"})
+    assert (meta["reference_of"], meta["reference"]) == ("products", "x")
+    assert (store.meta()["reference_of"], store.meta()["reference"]) == ("products", "x")  # written, not only returned
+    store.close()
+
+
 def test_names_with_path_characters_or_our_collections_name_are_refused(settings):
-    for bad in ("", "../x", "a/b", "a\\b", "A", "-x", "x" * 41, "products", "a b"):
+    for bad in ("", "../x", "a/b", "a\\b", "A", "-x", "x" * 41, "products", "a b", "comp\n"):
         with pytest.raises(BadQuery):
             check_name(bad, "products")
     assert check_name("competitor-a_2", "products") == "competitor-a_2"

@@ -102,8 +102,11 @@ class ProductStore(ABC):
         """Query-time parameters (hnsw_ef, rescore, oversampling, read consistency): the same at every size."""
         return tuning_for(None, self.overrides)
 
-    def ensure(self, model: str, dim: int, recreate: bool = False, expected_points: int | None = None) -> dict:
-        """Open or create the collection for this model; a different model is a clear error.
+    def ensure(self, model: str, dim: int, recreate: bool = False, expected_points: int | None = None,
+               marks: dict | None = None) -> dict:
+        """Open or create the collection for this model; a different model is a clear error. `marks` go into a
+        new collection's first metadata, in the same write (a reference catalogue's owner: never a collection
+        that exists unmarked because a process died between two writes).
 
         A new collection gets the scale settings for `expected_points` products (core.store.tuning; None when
         the caller does not know, which suits any size). An existing one keeps the settings it was made with,
@@ -115,7 +118,7 @@ class ProductStore(ABC):
         if meta is None:
             tuning = tuning_for(expected_points, self.overrides)
             meta = {"model": model, "dim": int(dim), "created": time.time(), "last_indexed": None,
-                    "tuning": tuning.as_meta()}
+                    "tuning": tuning.as_meta(), **(marks or {})}
             theirs = self._create(int(dim), meta, tuning)
             if theirs is None:
                 return meta
