@@ -19,6 +19,7 @@ UNKNOWN = "#b0b0b0"
 
 
 def colour_hex(name: str) -> str:
-    """Hex for a colour name (case and spacing tolerant); grey for names we do not know."""
-    key = " ".join(str(name or "").split()).title()
+    """Hex for a colour name (tolerant of case, spacing, hyphens and underscores: "off-white" is Off White); grey
+    for names we do not know."""
+    key = " ".join(str(name or "").replace("-", " ").replace("_", " ").split()).title()
     return COLOUR_HEX.get(key, UNKNOWN)

@@ -27,3 +27,11 @@ def test_a_swatch_strip_splits_its_width_by_weight():
     assert image.getpixel((10, 5)) == (255, 0, 0) and image.getpixel((74, 5)) == (255, 0, 0)
     assert image.getpixel((76, 5)) == (0, 0, 255) and image.getpixel((98, 5)) == (0, 0, 255)
     assert image.getpixel((0, 0)) == (200, 200, 200)  # the outline, so a white swatch shows on a white page
+
+
+def test_colour_names_are_found_whatever_their_case_hyphens_or_underscores():
+    from core.colours import UNKNOWN, colour_hex
+
+    assert colour_hex("Off-White") == colour_hex("off_white") == colour_hex(" OFF  WHITE ") == COLOUR_HEX["Off White"]
+    assert colour_hex("Navy-Blue") == COLOUR_HEX["Navy Blue"]
+    assert colour_hex("Ultraviolet") == UNKNOWN
