@@ -119,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="write the bundled sample catalogue (deterministic)")
     sample.add_argument("--out", type=Path, help="output folder (default: ./sample)")
+    sample.add_argument("--reference", type=Path, metavar="DIR",
+                        help="instead, write a small competitor catalogue to DIR: near-copies of some sample "
+                             "products and products unlike any of them (to try `reference add` and `gaps`)")
     return parser
 
 
@@ -598,6 +601,12 @@ def cmd_gaps(args, settings: Settings) -> int:
 def cmd_sample(args, settings: Settings) -> int:
     from core.sample import SAMPLE_DIR, generate
 
+    if args.reference:
+        from core.sample_reference import generate_reference
+
+        made = generate_reference(args.reference, (args.out or SAMPLE_DIR) / "catalog.csv")
+        print(made.catalog)
+        return 0
     path = generate(args.out or SAMPLE_DIR)
     print(path)
     return 0

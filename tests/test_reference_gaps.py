@@ -4,6 +4,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -358,3 +359,15 @@ def test_a_first_add_that_fails_before_writing_a_product_leaves_no_collection(se
     with pytest.raises(CatalogError, match="changed"):
         add_reference(settings, "comp", ref, None, embedder)
     assert not (settings.data_dir / "products--ref--comp").exists()
+
+
+def test_sample_reference_writes_a_competitor_of_near_copies_and_unlike_products(tmp_path, capsys):
+    import csv as csv_module
+
+    assert main(["sample", "--reference", str(tmp_path / "rival")]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert path == tmp_path / "rival" / "catalog.csv"
+    with open(path, newline="", encoding="utf-8") as fh:
+        ids = [row["ProductId"] for row in csv_module.DictReader(fh)]
+    assert len(ids) == 16 and sum(i.startswith("NW-U") for i in ids) == 8
+    assert len(list((tmp_path / "rival" / "images").rglob("*.jpg"))) == 16
