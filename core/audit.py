@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field as dataclass_field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -11,6 +11,7 @@ from core.colour_stats import foreground_colours, reference_lab
 from core.errors import BadQuery, ImageRejected, ModelMismatch, NotIndexed
 from core.fields import CATEGORY, COLOUR, COLOUR_STATS, IMAGE_PATH, PRODUCT_ID, SUB_CATEGORY, TITLE, values_of
 from core.images import open_image
+from core.indexer import chunks
 from core.store import Hit, ProductStore
 
 AUDIT_FIELDS = (COLOUR, CATEGORY, SUB_CATEGORY)
@@ -108,7 +109,7 @@ def audit(store: ProductStore, embedder, field: str = COLOUR, limit: int | None 
     wrote, done = False, 0
     suspects: list[Suspect] = []
     keys = [PRODUCT_ID, field, TITLE, IMAGE_PATH] + ([COLOUR_STATS] if field == COLOUR else [])
-    for chunk in _chunks(store.scroll(payload_keys=keys, with_vectors=["image"], page=CHUNK), CHUNK):
+    for chunk in chunks(store.scroll(payload_keys=keys, with_vectors=["image"], page=CHUNK), CHUNK):
         done += len(chunk)
         rows = []
         for hit in chunk:
@@ -142,17 +143,6 @@ def audit(store: ProductStore, embedder, field: str = COLOUR, limit: int | None 
 
 def _ranked(suspects: list[Suspect]) -> list[Suspect]:
     return sorted(suspects, key=lambda s: (-s.margin, s.product_id))
-
-
-def _chunks(hits: Iterable[Hit], size: int) -> Iterator[list[Hit]]:
-    chunk: list[Hit] = []
-    for hit in hits:
-        chunk.append(hit)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _fill_colour_stats(store: ProductStore, hits: list[Hit], max_pixels: int, draft_size: int | None,

@@ -340,7 +340,7 @@ def make_plan(products: Iterable[Product], store: ProductStore, model: str, fetc
     plan = Plan(existing=store.fingerprints())
     refused_under = decode_settings(max_pixels)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for chunk in _chunks(products, PLAN_CHUNK):
+        for chunk in chunks(products, PLAN_CHUNK):
             mine = [p for p in chunk if shard.owns(p.product_id)]
             plan.other_shards += len(chunk) - len(mine)
             digests = pool.map(lambda p: _image_digest(p, fetcher), mine)
@@ -369,7 +369,8 @@ def make_plan(products: Iterable[Product], store: ProductStore, model: str, fetc
     return plan
 
 
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    """Lists of `size` items in turn (the last may be shorter), never the whole iterable at once."""
     chunk = []
     for item in items:
         chunk.append(item)
@@ -383,7 +384,7 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
 def _list_stored_text_only(plan: Plan, store: ProductStore, report: IndexReport) -> None:
     """Kept products keep their stored image problem, so every run lists the same text-only rows (counted in
     planning; their reasons are read here, only for the ones the report lists)."""
-    for chunk in _chunks(plan.kept_text_only, PLAN_CHUNK):
+    for chunk in chunks(plan.kept_text_only, PLAN_CHUNK):
         reasons = {h.id: h.payload.get(IMAGE_PROBLEM, "") for h in store.retrieve([point for *_, point in chunk])}
         for row, product_id, point in chunk:
             if len(report.failed) < MAX_LISTED_PROBLEMS:  # counted already, in make_plan

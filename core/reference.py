@@ -67,15 +67,20 @@ def open_reference(settings, name: str, read_only: bool = True) -> ProductStore:
     """The store of an existing reference catalogue; NotIndexed when there is none by that name."""
     store = open_store(settings, read_only=read_only, collection=reference_collection(settings, name))
     try:
-        meta = store.meta()
-        if meta is None:
-            raise _missing(name)
-        if not _ours(meta, settings):
-            raise StoreError(_clash(store, settings))
+        _require_ours(store, settings, name)
     except BaseException:
         store.close()
         raise
     return store
+
+
+def _require_ours(store: ProductStore, settings, name: str) -> None:
+    """NotIndexed when the reference does not exist; StoreError when the collection is not one of ours."""
+    meta = store.meta()
+    if meta is None:
+        raise _missing(name)
+    if not _ours(meta, settings):
+        raise StoreError(_clash(store, settings))
 
 
 def _clash(store: ProductStore, settings) -> str:
@@ -198,11 +203,7 @@ def remove_reference(settings, name: str) -> None:
     """Delete a reference catalogue's collection; NotIndexed when there is none by that name."""
     store = open_store(settings, collection=reference_collection(settings, name))
     try:
-        meta = store.meta()
-        if meta is None:
-            raise _missing(name)
-        if not _ours(meta, settings):
-            raise StoreError(_clash(store, settings))
+        _require_ours(store, settings, name)
         store._drop()  # as `index --recreate` drops: under the data dir's lock, or the server's delete
     finally:
         store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import shutil
 import socket
@@ -118,6 +119,27 @@ def write_catalog(folder: Path, rows=PRODUCTS, extra_header=(), extra_values=Non
             draw_product(kind, row[5] if row[5] in ("Red", "Blue", "Brown", "Black", "Yellow", "White") else "Grey",
                          "Solid").save(path)
     return folder / "catalog.csv"
+
+
+def index_from_hub_cache(tmp_path: Path, model_folder, repo: str, lens_model: str) -> dict:
+    """Put a model folder in a fresh Hugging Face cache as `repo`'s snapshot, index the six products with
+    LENS_MODEL=lens_model in a CLI subprocess that cannot reach the hub, and return `stats --json`."""
+    snapshot = tmp_path / "hf" / "hub" / f"models--{repo.replace('/', '--')}" / "snapshots" / ("0" * 40)
+    shutil.copytree(model_folder, snapshot)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    catalog = write_catalog(tmp_path / "c")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "LENS_MODEL")}
+    env.update(PYTHONPATH=str(ROOT), HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hf" / "hub"),
+               HF_ENDPOINT="http://127.0.0.1:9", LENS_DATA_DIR=str(tmp_path / "data"), LENS_DEVICE="cpu",
+               LENS_MODEL=lens_model)
+    run = [sys.executable, "-m", "core"]
+    out = subprocess.run([*run, "index", "--catalog", str(catalog), "--json"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["indexed"] == len(PRODUCTS)
+    out = subprocess.run([*run, "stats", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return json.loads(out.stdout)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ a reload and export as CSV."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from PIL import Image, ImageDraw
 from core.colours import COLOUR_HEX
 from core.sample import HEADER
 from tests.conftest import serve_app, write_csv
-from tests.test_browser import _click, _idle, _result_titles, _visible_text, _wait
+from tests.test_browser import _click, _idle, _result_titles, _shot, _visible_text, _wait
 
 # id, colour drawn, colour labelled: ten honest products, then the two planted mistakes of the issue
 HONEST = ["Red", "Blue", "Navy Blue", "Black", "Green", "Yellow", "White", "Orange", "Purple", "Pink"]
@@ -40,16 +39,23 @@ def planted_catalog(folder: Path) -> Path:
     return write_csv(folder / "catalog.csv", HEADER, rows)
 
 
-@pytest.fixture
-def audit_app(settings, tmp_path):
+def index_planted(settings, folder: Path) -> None:
+    """The planted catalogue written to folder and indexed with the settings' model, as the CLI would."""
     from core.embedder import load_embedder
     from core.indexer import index_catalog
     from core.store import EdgeStore
 
-    catalog = planted_catalog(tmp_path / "planted")
+    catalog = planted_catalog(folder)
     store = EdgeStore(settings.data_dir, settings.collection)
-    index_catalog(catalog, catalog.parent / "images", load_embedder(settings.model, "cpu"), store)
-    store.close()
+    try:
+        index_catalog(catalog, catalog.parent / "images", load_embedder(settings.model, "cpu"), store)
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def audit_app(settings, tmp_path):
+    index_planted(settings, tmp_path / "planted")
     with serve_app(settings) as url:
         yield url, settings
 
@@ -64,15 +70,6 @@ def _cards(driver) -> list[str]:
     return ids
 
 
-def _shot(driver, tmp_path: Path, name: str) -> None:
-    shot = Path(os.environ.get("LENS_SCREENSHOT_DIR", tmp_path)) / name
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    driver.set_window_size(1400, 1300)
-    _idle(driver)
-    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
-    driver.set_window_size(1400, 1000)
-
-
 def test_planted_labels_come_first_and_decisions_fix_them_for_good(audit_app, browser, tmp_path):
     url, settings = audit_app
     wait = _wait(browser, 120)
@@ -82,7 +79,7 @@ def test_planted_labels_come_first_and_decisions_fix_them_for_good(audit_app, br
     assert _cards(browser) == ["p-red", "p-navy"]  # the honest products fit their labels: not suspects
     text = _visible_text(browser)
     assert "Blue → Red" in text and "Black → Navy Blue" in text
-    _shot(browser, tmp_path, "audit.png")
+    _shot(browser, tmp_path, "audit.png", 1300)
 
     _click(browser, ".st-key-audit-change-p-red button")
     wait.until(lambda d: _cards(d) == ["p-navy"])

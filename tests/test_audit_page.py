@@ -9,19 +9,12 @@ from streamlit.testing.v1 import AppTest
 import core.audit
 from core.audit_decisions import AuditDecisions
 from tests.test_app import start
-from tests.test_audit_browser import planted_catalog
+from tests.test_audit_browser import index_planted
 
 
 @pytest.fixture
 def planted(app_settings, tmp_path):
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.store import EdgeStore
-
-    catalog = planted_catalog(tmp_path / "planted")
-    store = EdgeStore(app_settings.data_dir, app_settings.collection)
-    index_catalog(catalog, catalog.parent / "images", load_embedder(app_settings.model, "cpu"), store)
-    store.close()
+    index_planted(app_settings, tmp_path / "planted")
     return app_settings
 
 

@@ -201,6 +201,18 @@ def _idle(driver) -> None:
     _wait(driver).until(quiet)
 
 
+def _shot(driver, tmp_path, name: str, height: int = 1500) -> Path:
+    """A screenshot `height` px tall, enough for the whole page (LENS_SCREENSHOT_DIR=docs keeps it for the
+    README); the window goes back to 1400x1000 after."""
+    shot = Path(os.environ.get("LENS_SCREENSHOT_DIR", tmp_path)) / name
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    driver.set_window_size(1400, height)
+    _idle(driver)
+    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    driver.set_window_size(1400, 1000)
+    return shot
+
+
 def _params(driver) -> dict[str, list[str]]:
     from urllib.parse import parse_qs, urlsplit
 

@@ -4,13 +4,11 @@ any of ours. Screenshots: gaps.png, explore-overlay.png (LENS_SCREENSHOT_DIR, el
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import serve_app
-from tests.test_browser import _click, _idle, _wait
+from tests.test_browser import _click, _idle, _shot, _wait
 
 REFERENCE = "northwind"
 
@@ -39,15 +37,6 @@ def gaps_app(settings, tmp_path):
 
 def _rows(driver) -> list:
     return driver.find_elements("css selector", '[class*="st-key-gap-row-"]')
-
-
-def _shot(driver, tmp_path: Path, name: str, height: int = 1300) -> None:
-    shot = Path(os.environ.get("LENS_SCREENSHOT_DIR", tmp_path)) / name
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    driver.set_window_size(1400, height)
-    _idle(driver)
-    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
-    driver.set_window_size(1400, 1000)
 
 
 def test_gaps_page_lists_their_products_and_the_map_overlays_them(gaps_app, browser, tmp_path):

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +13,7 @@ from PIL import Image
 from core.cli import main
 from core.embedder import Embedder
 from core.sample import draw_product
-from tests.conftest import PRODUCTS, write_catalog
+from tests.conftest import PRODUCTS, index_from_hub_cache, write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 DIM = 20  # the sentence-transformers tiny CLIP has 16 and the tiny open_clip 24
@@ -83,19 +79,5 @@ def test_index_and_search_with_the_checkpoint_folder(settings, monkeypatch, hf_c
 
 def test_a_cached_hub_checkpoint_loads_by_name_without_the_network(tmp_path, hf_clip):
     # patrickjohncyh/fashion-clip is such a checkpoint: LENS_MODEL names it, the local Hugging Face cache has it
-    snapshot = tmp_path / "hf" / "hub" / "models--lens-test--fashion-clip" / "snapshots" / ("0" * 40)
-    shutil.copytree(hf_clip, snapshot)
-    (snapshot.parent.parent / "refs").mkdir()
-    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
-    catalog = write_catalog(tmp_path / "c")
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "LENS_MODEL")}
-    env.update(PYTHONPATH=str(ROOT), HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hf" / "hub"),
-               HF_ENDPOINT="http://127.0.0.1:9", LENS_DATA_DIR=str(tmp_path / "data"), LENS_DEVICE="cpu",
-               LENS_MODEL="lens-test/fashion-clip")
-    run = [sys.executable, "-m", "core"]
-    out = subprocess.run([*run, "index", "--catalog", str(catalog), "--json"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["indexed"] == 6
-    out = subprocess.run([*run, "stats", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert (json.loads(out.stdout)["model"], json.loads(out.stdout)["dim"]) == ("lens-test/fashion-clip", DIM)
+    stats = index_from_hub_cache(tmp_path, hf_clip, "lens-test/fashion-clip", "lens-test/fashion-clip")
+    assert (stats["model"], stats["dim"]) == ("lens-test/fashion-clip", DIM)

@@ -20,7 +20,7 @@ from core.cli import main
 from core.embedder import Embedder
 from core.errors import ModelLoadError
 from core.sample import draw_product
-from tests.conftest import PRODUCTS, write_catalog
+from tests.conftest import PRODUCTS, index_from_hub_cache, write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 DIM = 24  # the tiny sentence-transformers CLIP has 16: an index that mixed the two would show it
@@ -170,22 +170,8 @@ def test_a_missing_folder_is_retried_and_a_missing_hub_model_remembered(monkeypa
 
 
 def test_a_cached_hub_model_loads_from_the_cache_without_the_network(tmp_path, open_clip_folder):
-    snapshot = tmp_path / "hf" / "hub" / "models--lens-test--tiny-open-clip" / "snapshots" / ("0" * 40)
-    shutil.copytree(open_clip_folder, snapshot)
-    (snapshot.parent.parent / "refs").mkdir()
-    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
-    catalog = write_catalog(tmp_path / "c")
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "LENS_MODEL")}
-    env.update(PYTHONPATH=str(ROOT), HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hf" / "hub"),
-               HF_ENDPOINT="http://127.0.0.1:9", LENS_DATA_DIR=str(tmp_path / "data"), LENS_DEVICE="cpu",
-               LENS_MODEL="open_clip:hf-hub:lens-test/tiny-open-clip")
-    run = [sys.executable, "-m", "core"]
-    out = subprocess.run([*run, "index", "--catalog", str(catalog), "--json"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["indexed"] == 6
-    out = subprocess.run([*run, "stats", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    stats = json.loads(out.stdout)
+    stats = index_from_hub_cache(tmp_path, open_clip_folder, "lens-test/tiny-open-clip",
+                                 "open_clip:hf-hub:lens-test/tiny-open-clip")
     assert (stats["model"], stats["dim"]) == ("open_clip:hf-hub:lens-test/tiny-open-clip", DIM)
 
 

@@ -4,15 +4,13 @@ compared in the order they were picked, one removed, a fifth refused, board item
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 from core.compare import MISSING, compare_ids, compare_rows, differing, toggled
 from core.search import Result
 from tests.conftest import PRODUCTS, SHOP_VALUES, serve_app, write_catalog
-from tests.test_browser import _click, _go, _idle, _params, _visible_text, _wait
+from tests.test_browser import _click, _go, _idle, _params, _shot, _visible_text, _wait
 
 TITLES = {p[0]: p[7] for p in PRODUCTS}
 
@@ -54,17 +52,6 @@ def test_compare_rows_are_title_price_brand_colour_then_every_other_attribute_as
 
 
 # ---- in a browser --------------------------------------------------------------------------------------------
-
-def _shot(browser, tmp_path, name: str) -> Path:
-    """A screenshot tall enough for the whole page (LENS_SCREENSHOT_DIR=docs keeps it for the README)."""
-    shot = Path(os.environ.get("LENS_SCREENSHOT_DIR", tmp_path)) / name
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    browser.set_window_size(1400, 1500)
-    _idle(browser)
-    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
-    browser.set_window_size(1400, 1000)
-    return shot
-
 
 def _heading(driver, tag: str) -> str:
     found = driver.find_elements("css selector", f'[data-testid="stMain"] {tag}')
