@@ -180,8 +180,9 @@ def errors() -> None:
 def export(config: Settings) -> None:
     """Every decision as CSV, to fix the source system."""
     try:
-        made = decisions(config).all()
-        data = decisions(config).csv() if made else ""
+        saved = decisions(config)
+        made = saved.all()  # read once, for the count and the file
+        data = saved.csv(made) if made else ""
     except LensError as exc:
         st.error(md(exc))
         return

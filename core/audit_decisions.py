@@ -115,12 +115,13 @@ class AuditDecisions:
         except OSError as exc:
             raise DecisionError(f"audit decisions cannot be saved in {self.folder}: {exc.strerror or exc}") from None
 
-    def csv(self) -> str:
-        """Every decision as CSV, to fix the source system; cells that a spreadsheet would run are quoted."""
+    def csv(self, decisions: list[Decision] | None = None) -> str:
+        """Every decision (or those given, as all() read them) as CSV, to fix the source system; cells that a
+        spreadsheet would run are quoted."""
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(CSV_COLUMNS)
-        for d in self.all():
+        for d in self.all() if decisions is None else decisions:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.decided_at))
             writer.writerow([csv_cell(v) for v in (d.product_id, d.field, d.label, d.verdict, d.new_label, when)])
         return buf.getvalue()
