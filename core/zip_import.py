@@ -17,6 +17,15 @@ from core.errors import CatalogError
 CHUNK = 1 << 20
 DRIVE = re.compile(r"^[A-Za-z]:")
 
+# Caps on one zip of photos: what it may expand to on disk, how many files it may hold, and how much one member may
+# expand (photos barely compress; a bomb does). MAX_TOTAL_BYTES also caps the upload itself (core.uploads).
+MAX_TOTAL_BYTES = 2_000_000_000
+MAX_FILES = 100_000
+MAX_RATIO = 100.0
+# Longest folder or file name taken from a zip, in bytes: file systems allow 255, and the member is written first
+# as ".<name>.part"; no shop names a photo this long.
+MAX_NAME_BYTES = 200
+
 
 @dataclass
 class ExtractReport:
@@ -27,8 +36,8 @@ class ExtractReport:
     bytes_written: int = 0
 
 
-def extract_photos(zip_source, target: Path, *, max_total_bytes: int = 2_000_000_000, max_files: int = 100_000,
-                   max_ratio: float = 100.0) -> ExtractReport:
+def extract_photos(zip_source, target: Path, *, max_total_bytes: int = MAX_TOTAL_BYTES, max_files: int = MAX_FILES,
+                   max_ratio: float = MAX_RATIO) -> ExtractReport:
     """Stream the zip's photos into target; raise CatalogError (having removed this call's files) for a bomb."""
     try:
         archive = zipfile.ZipFile(zip_source)
@@ -58,7 +67,7 @@ def extract_photos(zip_source, target: Path, *, max_total_bytes: int = 2_000_000
                 _extract(archive, info, target, report, written, created, max_total_bytes, max_ratio)
         except BaseException:
             for path in reversed(written):
-                path.unlink(missing_ok=True)
+                _discard(path)
             for folder in reversed(created):
                 _rmdir_if_empty(folder)
             raise
@@ -79,6 +88,9 @@ def _refusal(info: zipfile.ZipInfo) -> str | None:
         return "absolute path"
     if ".." in PurePosixPath(name).parts:
         return "path leaves the folder (..)"
+    longest = max((len(part.encode()) for part in PurePosixPath(name).parts), default=0)
+    if longest > MAX_NAME_BYTES:
+        return f"name too long ({longest} bytes; at most {MAX_NAME_BYTES} per folder or file name)"
     if info.is_dir():
         return None
     if info.flag_bits & 0x1:
@@ -123,11 +135,11 @@ def _extract(archive, info, target: Path, report: ExtractReport, written: list[P
                 out.write(chunk)
         os.replace(part, dest)
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, zlib.error, lzma.LZMAError) as exc:
-        part.unlink(missing_ok=True)
+        _discard(part)
         report.skipped.append((info.filename, f"damaged or unsupported in the zip ({exc})"))
         return
     except OSError as exc:
-        part.unlink(missing_ok=True)
+        _discard(part)
         report.skipped.append((info.filename, f"cannot be written ({exc.strerror})"))
         return
     written[-1] = dest
@@ -143,6 +155,15 @@ def _make_dirs(folder: Path, target: Path, created: list[Path]) -> None:
         if not current.is_dir():
             current.mkdir()
             created.append(current)
+
+
+def _discard(path: Path) -> None:
+    """Remove a file this call wrote, if it is there; a path the file system refuses (too long) was never written,
+    so its error is the one already being reported, never a second one that aborts the import."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _rmdir_if_empty(folder: Path) -> None:

@@ -170,3 +170,32 @@ def test_gif_photos_from_a_zip_are_found_by_the_catalogue(tmp_path):
     extract_photos(tmp_path / "photos.zip", tmp_path / "out")
     path, problem = ImageResolver(tmp_path / "out").resolve("p1", "")
     assert problem is None and path.name == "p1.gif"
+
+
+# ---- issue 19, item 21: one long member name never aborts the import --------------------------------------------
+
+LONG = "x" * 246 + ".jpg"  # 250 characters: a legal file name, but ".<name>.part" is not
+
+
+def test_a_250_character_member_name_is_skipped_with_its_reason_and_the_rest_imported(tmp_path):
+    zipped = build(tmp_path / "photos.zip", {"a.jpg": PHOTO, LONG: PHOTO, "b.jpg": PHOTO})
+    report = extract_photos(zipped, tmp_path / "out")
+    assert report == ExtractReport(extracted=2, skipped=[(LONG, "name too long (250 bytes; at most 200 per folder "
+                                                                "or file name)")], bytes_written=2 * len(PHOTO))
+    assert everything(tmp_path / "out") == {"a.jpg", "b.jpg"}
+
+
+def test_a_long_folder_name_in_a_member_path_is_skipped_too(tmp_path):
+    folder = "é" * 101 + "/c.jpg"  # 101 characters, 202 bytes: the limit is the file system's, in bytes
+    report = extract_photos(build(tmp_path / "photos.zip", {folder: PHOTO, "a.jpg": PHOTO}), tmp_path / "out")
+    assert report.skipped == [(folder, "name too long (202 bytes; at most 200 per folder or file name)")]
+    assert everything(tmp_path / "out") == {"a.jpg"}
+
+
+def test_a_name_the_file_system_refuses_is_skipped_even_when_removing_its_part_file_fails_again(tmp_path,
+                                                                                                monkeypatch):
+    monkeypatch.setattr(zip_import, "MAX_NAME_BYTES", 255, raising=False)  # let the name reach the file system
+    report = extract_photos(build(tmp_path / "photos.zip", {"a.jpg": PHOTO, LONG: PHOTO, "b.jpg": PHOTO}),
+                            tmp_path / "out")
+    assert (report.extracted, report.skipped) == (2, [(LONG, "cannot be written (File name too long)")])
+    assert everything(tmp_path / "out") == {"a.jpg", "b.jpg"}
