@@ -23,7 +23,8 @@ from core.formats import Record, RowProblem, Tally, plan_layout, snake_case, str
 
 # Re-exported for the modules that import them from here; core.fields is their home.
 FILTER_FIELDS = STANDARD_FILTERS
-__all__ = ["FILTER_FIELDS", "INTERNAL_KEYS", "RESERVED_KEYS", "Catalog", "CatalogFile", "ImageResolver", "Product", "RowProblem",
+__all__ = ["FILTER_FIELDS", "INTERNAL_KEYS", "RESERVED_KEYS", "Catalog", "CatalogFile", "ImageResolver", "PhotoClaims", "Product",
+           "RowProblem",
            "product_text", "read_catalog", "snake_case"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 MAX_TEXT_WORDS = 40  # CLIP's limit is 77 BPE tokens; 40 words stays well inside it, truncation guards the rest.
@@ -70,12 +71,49 @@ def product_text(payload: dict, max_words: int = MAX_TEXT_WORDS) -> str:
     return " ".join(words[:max_words])
 
 
-class ImageResolver:
-    """Finds a product's image under one root folder, refusing paths that escape it."""
+DRIVE_PATH = re.compile(r"[A-Za-z]:[\\/]")
+UNSAFE_NAME_CHARS = re.compile(r"[^0-9A-Za-z._-]")
+MAX_RIVALS_NAMED = 5
 
-    def __init__(self, root: Path):
+
+def photo_key(text: str) -> str:
+    """The loose form in which a product id meets a photo's file name when no photo has the id's exact name:
+    characters a file name may not safely hold become '_', and case is ignored ('A b' and 'a_B' are both 'a_b')."""
+    return UNSAFE_NAME_CHARS.sub("_", text).lower()
+
+
+class PhotoClaims:
+    """The products that look their photo up by their id (no image reference in their row), gathered while the
+    catalogue is surveyed, so that a photo several ids could claim is given to none of them."""
+
+    def __init__(self):
+        self.ids: set[str] = set()
+        self.by_key: dict[str, list[str]] = {}  # photo_key(id) -> ids, in file order
+
+    def add(self, record: Record) -> None:
+        if (record.images and record.images[0]) or record.product_id in self.ids:
+            return
+        self.ids.add(record.product_id)
+        self.by_key.setdefault(photo_key(record.product_id), []).append(record.product_id)
+
+
+class ImageResolver:
+    """Finds a product's image under one root folder, refusing paths that escape it.
+
+    A product without an image reference is looked up by its id: the photo with exactly its name wins (abc.jpg
+    for abc, even beside ABC.jpg); failing that, a photo whose name matches the id loosely (photo_key) is its
+    photo only when nothing else could claim it: not another product with that exact name, not another id of
+    the catalogue that reads the same loosely (a/b and a:b both read a_b), not a second photo that reads the
+    same (ABC.jpg and Abc.jpg). A photo so contested goes to none of them, and each says why: never silently
+    another product's photo.
+    """
+
+    def __init__(self, root: Path, claims: PhotoClaims | None = None):
         self.root = Path(root).resolve()
+        self.claims = claims
         self._by_name: dict[str, Path] | None = None
+        self._exact: dict[str, Path] = {}                 # exact file name -> first path
+        self._loose: dict[str, dict[str, Path]] = {}      # photo_key(stem) + extension -> {file name: first path}
 
     def _index(self) -> dict[str, Path]:
         # Built once, lazily: the dataset keeps images in per-category sub-folders.
@@ -84,8 +122,12 @@ class ImageResolver:
             for folder, dirs, files in os.walk(self.root):
                 dirs.sort()
                 for name in sorted(files):
-                    if name.lower().endswith(IMAGE_EXTENSIONS):
-                        self._by_name.setdefault(name.lower(), Path(folder) / name)
+                    stem, ext = os.path.splitext(name)
+                    if ext.lower() in IMAGE_EXTENSIONS:
+                        path = Path(folder) / name
+                        self._by_name.setdefault(name.lower(), path)
+                        self._exact.setdefault(stem + ext.lower(), path)
+                        self._loose.setdefault(photo_key(stem) + ext.lower(), {}).setdefault(name, path)
         return self._by_name
 
     def _inside(self, path: Path) -> bool:
@@ -106,7 +148,7 @@ class ImageResolver:
 
     def _resolve(self, product_id: str, image_value: str) -> tuple[Path | None, str | None]:
         if image_value:
-            if os.path.isabs(image_value) or re.match(r"^[A-Za-z]:[\\/]", image_value):
+            if os.path.isabs(image_value) or DRIVE_PATH.match(image_value):
                 return None, f"image path is absolute, refused: {image_value}"
             candidate = self.root / image_value
             if ".." in Path(image_value).parts or not self._inside(candidate):
@@ -115,16 +157,49 @@ class ImageResolver:
                 return candidate.resolve(), None
             # A bare file name may live in any sub-folder (the dataset's per-category folders); a value with
             # a folder part names that folder, so we never substitute a same-named file from another one.
-            found = self._index().get(image_value.lower()) if len(Path(image_value).parts) == 1 else None
+            found = None
+            if len(Path(image_value).parts) == 1:
+                by_name = self._index()
+                stem, ext = os.path.splitext(image_value)
+                found = self._exact.get(stem + ext.lower()) or by_name.get(image_value.lower())
             if found is not None and self._inside(found):
                 return found.resolve(), None
             return None, f"image file not found: {image_value}"
-        safe_id = re.sub(r"[^0-9A-Za-z._-]", "_", product_id)
-        for ext in IMAGE_EXTENSIONS:
-            found = self._index().get((safe_id + ext).lower())
-            if found is not None and self._inside(found):
-                return found.resolve(), None
-        return None, f"image file not found: no {safe_id}.jpg/.jpeg/.png/.webp under {self.root}"
+        return self._by_id(product_id)
+
+    def _exact_photo(self, product_id: str) -> Path | None:
+        self._index()
+        return next((self._exact[product_id + ext] for ext in IMAGE_EXTENSIONS if product_id + ext in self._exact),
+                    None)
+
+    def _by_id(self, product_id: str) -> tuple[Path | None, str | None]:
+        exact = self._exact_photo(product_id)
+        if exact is not None:
+            return (exact.resolve(), None) if self._inside(exact) else (None, f"image path escapes the images "
+                                                                          f"folder, refused: {exact.name}")
+        key = photo_key(product_id)
+        photos = next((self._loose[key + ext] for ext in IMAGE_EXTENSIONS if key + ext in self._loose), None)
+        if photos is None:
+            safe_id = UNSAFE_NAME_CHARS.sub("_", product_id)
+            return None, f"image file not found: no {safe_id}.jpg/.jpeg/.png/.webp under {self.root}"
+        names = sorted(photos)
+        if len(names) > 1:
+            return None, (f"photo not chosen: {', '.join(names)} could each be the photo of {product_id} and none "
+                          "has its exact name; name the photo exactly after the product id")
+        name, path = names[0], photos[names[0]]
+        owner = os.path.splitext(name)[0]
+        if self.claims is not None and owner != product_id and owner in self.claims.ids:
+            return None, f"photo not chosen: {name} is the photo of product {owner}, whose id is its exact name"
+        claimants = [other for other in (self.claims.by_key.get(key, []) if self.claims is not None else [])
+                     if other == product_id or self._exact_photo(other) is None]
+        if len(claimants) > 1:
+            named = ", ".join(claimants[:MAX_RIVALS_NAMED]) + (", ..." if len(claimants) > MAX_RIVALS_NAMED else "")
+            return None, (f"photo not chosen: {name} could be the photo of {len(claimants)} products ({named}), "
+                          "whose ids differ only in case or in characters a file name cannot hold; it is given to "
+                          "none of them: name each photo exactly after its product id")
+        if not self._inside(path):
+            return None, f"image path escapes the images folder, refused: {name}"
+        return path.resolve(), None
 
 
 # A reference like 'data:...' or 's3://...' is a URL, not a file name; 'shirt:red.jpg' (no '//') is a file name.
@@ -321,14 +396,15 @@ class CatalogFile:
             raise CatalogError(f"catalogue is empty or has no header row: {self.csv_path}")
         self._header = header
         self.layout = plan_layout([h.strip() for h in header], DELIMITER_NAMES[delimiter], format, columns)
-        survey = survey_records(self.layout, rows)
+        claims = PhotoClaims()
+        survey = survey_records(self.layout, rows, on_record=claims.add)
         self._unchanged()
         self._records = survey.records  # Shopify only: its products are grouped across the file
         self.problems: list[RowProblem] = survey.problems
         self.total_rows = survey.total_rows
         self.report: FieldReport = survey.report
         self.product_count = survey.products
-        self._resolver = ImageResolver(images_dir if images_dir is not None else self.csv_path.parent)
+        self._resolver = ImageResolver(images_dir if images_dir is not None else self.csv_path.parent, claims)
 
     def _unchanged(self) -> None:
         if _identity(self.csv_path) != self._identity:

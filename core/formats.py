@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from core.errors import CatalogError
 from core.fields import (BRAND, CATEGORY, COLOUR, CURRENCY, DESCRIPTION, FIELD_NAME, GENDER, GROUP_ID, IMAGE,
@@ -65,15 +65,20 @@ GOOGLE_ONLY = {"imagelink", "additionalimagelink", "googleproductcategory", "ite
 MAX_VALUE_NOTES = 50  # per catalogue; a feed with a bad price in every row says so 50 times, then counts
 
 
+NOT_KEY_CHARS = re.compile(r"[^0-9a-z]")
+NOT_WORD_RUN = re.compile(r"[^0-9A-Za-z]+")
+CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
 def column_key(name: str) -> str:
     """'Image Src' -> 'imagesrc': headers compare without case, spaces or punctuation."""
-    return re.sub(r"[^0-9a-z]", "", name.lower())
+    return NOT_KEY_CHARS.sub("", name.lower())
 
 
 def snake_case(name: str) -> str:
     """'SubCategory' -> 'sub_category', 'Season Year' -> 'season_year'."""
-    name = re.sub(r"[^0-9A-Za-z]+", "_", name.strip())
-    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    name = NOT_WORD_RUN.sub("_", name.strip())
+    name = CAMEL_HUMP.sub("_", name)
     return name.strip("_").lower()
 
 
@@ -319,14 +324,24 @@ def read_records(layout: Layout, rows: Rows) -> Parsed:
     return _parsed(layout, records, problems, total, present, notes, value_notes, len(records))
 
 
-def survey_records(layout: Layout, rows: Rows) -> Parsed:
+def survey_records(layout: Layout, rows: Rows, on_record: Callable[[Record], None] | None = None) -> Parsed:
     """First pass of a streaming read: the row problems, the product count, each extra column's kind and the
-    schema, keeping no records (memory grows with product ids, not with the catalogue's values)."""
+    schema, keeping no records (memory grows with product ids, not with the catalogue's values). on_record sees
+    every record as it is read (the catalogue gathers which ids look their photo up by name)."""
+    seen = on_record or (lambda record: None)
     if layout.format == "shopify":  # products are grouped by Handle across the file: read whole
-        return read_records(layout, rows)
+        parsed = read_records(layout, rows)
+        for record in parsed.records:
+            seen(record)
+        return parsed
     value_notes = ValueNotes()
     tally = Tally(value_notes)
-    present, notes = _survey(layout, (_with_in_stock(r) for r in _one_product_per_row(layout, rows, tally)))
+
+    def surveyed(record: Record) -> Record:
+        seen(record)
+        return _with_in_stock(record)
+
+    present, notes = _survey(layout, (surveyed(r) for r in _one_product_per_row(layout, rows, tally)))
     return _parsed(layout, [], tally.problems, tally.total, present, notes, value_notes, tally.products)
 
 

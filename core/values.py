@@ -13,6 +13,11 @@ Price formats (a decision, kept in one place):
   currency: it is shared by USD, CAD, AUD and others, and guessing would mislabel a feed.
 - Negative amounts, words ("abc", "free") and exponents are refused.
 
+A cell longer than MAX_NUMBER_CHARS is never a number (the longest real price or quantity is a few dozen
+characters): it is refused whole, never cut and read in part, and an extra column holding one is kept as text.
+Every pattern here runs in time linear in the cell (no nested or adjacent quantifiers that can split one run of
+digits or spaces two ways): a 40,000-digit cell must not hold the interpreter for a minute.
+
 Every number read here is finite: float() reads '1e999', or a price of 400 digits, as infinity, and the vector
 store refuses an infinite payload value for the whole batch, so one such cell would abort every index run.
 """
@@ -24,10 +29,17 @@ import re
 from html import unescape
 from html.parser import HTMLParser
 
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+MAX_NUMBER_CHARS = 64  # longer than any real number, price or quantity: such a cell is text
+NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+UNSIGNED = re.compile(r"\+?(?:\d+(?:\.\d*)?|\.\d+)")
+LEADING_ZERO = re.compile(r"[+-]?0\d+")
+GROUPED = {",": re.compile(r"\d{1,3}(?:,\d{3})*"), ".": re.compile(r"\d{1,3}(?:\.\d{3})*")}  # '1,299,000'
+THOUSANDS_COMMA = re.compile(r"\d{1,3}(?:,\d{3})+")      # '1,299'
+DECIMAL_COMMA = re.compile(r"\d+,\d{1,2}")               # '12,50'
+THOUSANDS_DOTS = re.compile(r"\d{1,3}(?:\.\d{3}){2,}")   # '1.299.000'
+AVAILABILITY_SEPARATORS = re.compile(r"[\s-]+")
+NOT_KEY_CHARS = re.compile(r"[^0-9a-z]")
 SYMBOLS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "$": None}
-ISO_BEFORE = re.compile(r"([A-Za-z]{3})\s*(.*\d.*)")
-ISO_AFTER = re.compile(r"(.*\d.*?)\s*([A-Za-z]{3})")
 SPACES = re.compile(r"[\s\u00a0\u202f]+")
 # A header naming an identifier or a category: its values are codes ("00123", a GTIN, Google's category 2271),
 # never quantities to sort or average.
@@ -59,23 +71,31 @@ def _amount(text: str) -> float:
         decimal = "," if s.rfind(",") > s.rfind(".") else "."
         group = "." if decimal == "," else ","
         whole, _, frac = s.rpartition(decimal)
-        if not re.fullmatch(rf"\d{{1,3}}(\{group}\d{{3}})*", whole) or not frac.isdigit():
+        if not GROUPED[group].fullmatch(whole) or not frac.isdigit():
             raise ValueError("is not a number")
         s = whole.replace(group, "") + "." + frac
     elif "," in s:
-        if re.fullmatch(r"\d{1,3}(,\d{3})+", s):
+        if THOUSANDS_COMMA.fullmatch(s):
             s = s.replace(",", "")
-        elif re.fullmatch(r"\d+,\d{1,2}", s):
+        elif DECIMAL_COMMA.fullmatch(s):
             s = s.replace(",", ".")
         else:
             raise ValueError("is not a number")
-    elif re.fullmatch(r"\d{1,3}(\.\d{3}){2,}", s):
+    elif THOUSANDS_DOTS.fullmatch(s):
         s = s.replace(".", "")
     if s.startswith("-") and NUMBER.fullmatch(s[1:]):
         raise ValueError("is negative")
-    if not re.fullmatch(r"\+?(\d+\.?\d*|\.\d+)", s):
+    if not UNSIGNED.fullmatch(s):
         raise ValueError("is not a number")
     return _finite(float(s))
+
+
+def too_long(text: str) -> bool:
+    """True for a cell longer than any number (MAX_NUMBER_CHARS): never read as one, nor cut to fit."""
+    return len(text) > MAX_NUMBER_CHARS
+
+
+TOO_LONG = f"is longer than any number (more than {MAX_NUMBER_CHARS} characters)"
 
 
 def _finite(value: float) -> float:
@@ -89,11 +109,14 @@ def parse_number(text: str) -> float | None:
 
     Raises ValueError("is not a number") for anything else, including 'nan', 'inf' and '1_000' (which float()
     would take) and '1,299' (in a column that is not a price, a comma may as well separate two values), and
-    ValueError("is not a finite number") for '1e999', which float() reads as infinity.
+    ValueError("is not a finite number") for '1e999', which float() reads as infinity, and ValueError(TOO_LONG)
+    for a cell longer than MAX_NUMBER_CHARS.
     """
     text = text.strip()
     if not text:
         return None
+    if too_long(text):
+        raise ValueError(TOO_LONG)
     if not NUMBER.fullmatch(text):
         raise ValueError("is not a number")
     return _finite(float(text))
@@ -104,22 +127,38 @@ def parse_price(text: str) -> tuple[float | None, str | None]:
     text = text.strip()
     if not text:
         return None, None
+    if too_long(text):
+        raise ValueError(TOO_LONG)
     currency = None
     for symbol, code in SYMBOLS.items():
         if text.startswith(symbol) or text.endswith(symbol):
             text, currency = text.strip(symbol).strip(), code
             break
     else:
-        if match := ISO_BEFORE.fullmatch(text):
-            currency, text = match.group(1).upper(), match.group(2)
-        elif match := ISO_AFTER.fullmatch(text):
-            text, currency = match.group(1), match.group(2).upper()
+        currency, text = _iso_code(text)
     return _amount(text), currency
+
+
+def _iso_code(text: str) -> tuple[str | None, str]:
+    """('USD', '15.00') from 'USD 15.00' or '15.00 USD': three ASCII letters before or after an amount that has a
+    digit (one line); (None, text) otherwise. Plain string tests, not a pattern: '(.*\\d.*?)\\s*([A-Za-z]{3})'
+    takes time quadratic in the cell."""
+    def code(part: str) -> bool:
+        return len(part) == 3 and part.isascii() and part.isalpha()
+
+    def amount(part: str) -> bool:
+        return "\n" not in part and any(ch.isdecimal() for ch in part)
+
+    if code(text[:3]) and amount(rest := text[3:].lstrip()):
+        return text[:3].upper(), rest
+    if code(text[-3:]) and amount(rest := text[:-3].rstrip()):
+        return text[-3:].upper(), rest
+    return None, text
 
 
 def parse_availability(text: str) -> bool | None:
     """in stock -> True; out of stock, preorder, backorder -> False (Google's reading); '' -> None."""
-    key = re.sub(r"[\s-]+", "_", text.strip().lower())
+    key = AVAILABILITY_SEPARATORS.sub("_", text.strip().lower())
     if not key:
         return None
     if key not in AVAILABILITY:
@@ -193,13 +232,20 @@ class ColumnSurvey:
         self.numbers = 0
         self.infinite: str | None = None     # the first numeric value float() reads as infinity
         self.infinite_count = 0
+        self.too_long: str | None = None     # the first value longer than any number (MAX_NUMBER_CHARS)
+        self.too_long_count = 0
         self.distinct: set[str] = set()
         self.longest = 0
         self.links = False
 
     def add(self, value: str) -> None:
         self.count += 1
-        if NUMBER.fullmatch(value) and not re.fullmatch(r"[+-]?0\d+", value):
+        if not NUMBER.fullmatch(value):
+            pass
+        elif too_long(value):  # shaped like a number but longer than any: text, said so in the column's note
+            self.too_long_count += 1
+            self.too_long = self.too_long or value
+        elif not LEADING_ZERO.fullmatch(value):
             if math.isfinite(float(value)):
                 self.numbers += 1
             else:
@@ -215,7 +261,7 @@ class ColumnSurvey:
         if not self.count:
             return "text", None
         numeric = self.numbers + self.infinite_count
-        id_like = ID_LIKE.search(re.sub(r"[^0-9a-z]", "", self.header.lower())) is not None
+        id_like = ID_LIKE.search(NOT_KEY_CHARS.sub("", self.header.lower())) is not None
         if self.numbers == self.count and not id_like:
             return "number", None
         distinct = len(self.distinct)
@@ -225,7 +271,10 @@ class ColumnSurvey:
         kind = "keyword" if bounded else "text"
         kept = "a keyword filter" if bounded else "text"
         note = None
-        if self.infinite_count and numeric == self.count and not id_like:
+        if self.too_long_count and numeric + self.too_long_count == self.count and not id_like:
+            note = (f"column '{self.header}' has {shown(self.too_long)} ({len(self.too_long):,} characters), longer "
+                    f"than any number ({MAX_NUMBER_CHARS} characters at most): kept as {kept}")
+        elif self.infinite_count and numeric == self.count and not id_like:
             note = f"column '{self.header}' has {shown(self.infinite)}, which is not a finite number: kept as {kept}"
         elif 0 < self.numbers < self.count and not id_like:
             note = f"column '{self.header}' mixes numbers and text: kept as {kept}"

@@ -106,16 +106,28 @@ def test_plain_numbers_refuse_what_float_would_take(text):
         parse_number(text)
 
 
-@pytest.mark.parametrize("text", ["1e999", "-1e999", "+1E400", "1" + "0" * 400])
+@pytest.mark.parametrize("text", ["1e999", "-1e999", "+1E400", "9" * 60 + "e999"])
 def test_plain_numbers_refuse_what_float_reads_as_infinity(text):
     with pytest.raises(ValueError, match="^is not a finite number$"):
         parse_number(text)
 
 
-@pytest.mark.parametrize("text", ["1" + "0" * 400, "USD " + "9" * 400, "1" + ",000" * 200])
-def test_prices_refuse_amounts_float_reads_as_infinity(text):
-    with pytest.raises(ValueError, match="^is not a finite number$"):
+@pytest.mark.parametrize("text", ["1" + "0" * 64, "1" + "0" * 400, "-" + "1" * 40_000, " 1" + "0" * 64 + " "])
+def test_plain_numbers_longer_than_any_number_are_refused_whole(text):
+    with pytest.raises(ValueError, match=r"^is longer than any number \(more than 64 characters\)$"):
+        parse_number(text)
+    assert parse_number(text.strip()[:64]) is not None  # the first 64 characters would read: never cut to fit
+
+
+@pytest.mark.parametrize("text", ["1" + "0" * 400, "USD " + "9" * 400, "1" + ",000" * 200, "€" + "1" * 64,
+                                  "1" * 40_000 + " USD"])
+def test_prices_longer_than_any_number_are_refused_whole(text):
+    with pytest.raises(ValueError, match=r"^is longer than any number \(more than 64 characters\)$"):
         parse_price(text)
+
+
+def test_the_longest_number_is_read():
+    assert parse_number("1" * 64) == float("1" * 64) and parse_price("1" * 60 + " EUR") == (float("1" * 60), "EUR")
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -306,8 +318,10 @@ def test_shopify_quantities_and_prices_too_big_for_a_number_are_notes_not_infini
     assert (cap.payload["price"], "inventory" in cap.payload, "in_stock" in cap.payload) == (3.0, False, False)
     assert catalog.report.notes == [
         "per-variant columns not kept (a product is a Handle): Variant SKU",
-        f"row 2, product tee: price '{huge[:40]}…' is not a finite number; that variant has no price",
-        f"row 3, product tee: compare-at price '{huge[:40]}…' is not a finite number; kept without it",
+        f"row 2, product tee: price '{huge[:40]}…' is longer than any number (more than 64 characters); that "
+        "variant has no price",
+        f"row 3, product tee: compare-at price '{huge[:40]}…' is longer than any number (more than 64 characters); "
+        "kept without it",
         "row 2, product tee: inventory '1e999' is not a finite number; that variant's stock is unknown",
         "row 4, product cap: inventory of its variants adds up to more than a finite number; kept without it"]
 
@@ -492,7 +506,8 @@ def test_numbers_too_big_for_a_float_are_notes_and_never_reach_the_payload_as_in
     assert "weight" in catalog.report.schema.keyword
     assert catalog.report.notes == [
         "column 'weight' has '1e400', which is not a finite number: kept as a keyword filter",
-        f"row 2, product 1: price '{huge[:40]}…' is not a finite number; kept without it",
+        f"row 2, product 1: price '{huge[:40]}…' is longer than any number (more than 64 characters); kept without "
+        "it",
         "row 2, product 1: inventory '-1e999' is not a finite number; kept without it",
         "row 2, product 1: rating '1e999' is not a finite number; kept without it",
         "row 3, product 2: rating 'nan' is not a number; kept without it",
