@@ -59,7 +59,7 @@ def _show_count(count: int) -> None:
 
 
 def add_to_board(config: Settings, board_id: str, result: Result) -> None:
-    """Button callback: keep the product, its attributes and its score now."""
+    """Button callback: keep the product, its attributes and its similarity to the search now."""
     st.session_state.pop(_COUNT_SLOT, None)  # a callback runs before the page: its picker draws the new count
     try:
         (added,) = add_products_to_board(config, board_id, [result])
@@ -71,7 +71,43 @@ def add_to_board(config: Settings, board_id: str, result: Result) -> None:
 def add_products_to_board(config: Settings, board_id: str, results: list[Result]) -> list[bool]:
     """Add each product (False where it was already there); the sidebar's count line follows at once."""
     boards = resources.boards(str(config.data_dir))
-    added = [boards.add(board_id, r.product_id, r.title, r.score, r.payload) for r in results]
+    # The similarity a person read on the card (a fused or feedback list's raw engine score means nothing later).
+    added = [boards.add(board_id, r.product_id, r.title, r.similarity, r.payload) for r in results]
     if st.session_state.get("active_board") == board_id:
         _show_count(len(boards.get(board_id).items))
     return added
+
+
+_REMOVED = "board_removed"  # the last product taken off a board this session: (board id, position, item)
+
+
+def similarity_when_added(score: float | None) -> str:
+    """A board card's score, labelled: it is the similarity to the search it was added from, not to anything now."""
+    return "" if score is None else f"Similarity when added: {score:.3f}"
+
+
+def remove_with_undo(board_id: str, product_id: str, data_dir: str) -> None:
+    """Button callback: take the product off and keep what was removed, so the page can offer Undo."""
+    removed = resources.boards(data_dir).remove(board_id, product_id)
+    if removed is not None:
+        st.session_state[_REMOVED] = (board_id, *removed)
+
+
+def undo_notice(board_id: str, data_dir: str) -> None:
+    """After a remove: "Removed X." with an Undo that puts it back where it was, with its similarity and date."""
+    from core.boards import BoardError
+
+    removed = st.session_state.get(_REMOVED)
+    if not removed or removed[0] != board_id:
+        return
+    _, position, item = removed
+    with st.container(horizontal=True, vertical_alignment="center", key="board_undo_row"):
+        st.caption(f"Removed {md(item.title or item.product_id)} from this board.")
+        if st.button("Undo", icon=":material/undo:", key="board_undo"):
+            st.session_state.pop(_REMOVED, None)
+            try:
+                if not resources.boards(data_dir).restore(board_id, position, item):
+                    st.toast("It is already back on this board")
+            except BoardError as exc:
+                st.error(md(exc))
+            st.rerun()

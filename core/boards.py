@@ -17,8 +17,11 @@ from core import fields as F
 from core.errors import LensError
 from core.files import atomic_write, folder_locked
 
-# Board fields: what the board adds beside the catalogue's attributes (the score when added, and when).
+# Board fields: what the board adds beside the catalogue's attributes (the similarity when added, and when).
 BOARD_FIELDS = ("score", "added_at")
+# Exports start with a UTF-8 byte order mark: without it Excel reads the file as the local code page and shows
+# "RÃ©sumÃ©" for an accented title. Every other reader we know (pandas, Sheets, Numbers) skips it.
+EXCEL_BOM = "\ufeff"
 # Keys the index adds that mean nothing in a spreadsheet: the server's local photo path and bookkeeping.
 NOT_EXPORTED = F.RESERVED_KEYS
 
@@ -29,7 +32,7 @@ class BoardError(LensError):
 
 @dataclass
 class BoardItem:
-    """A product as it was when added: its attributes and the search score at that moment."""
+    """A product as it was when added: its attributes and its similarity to the search at that moment."""
 
     product_id: str
     title: str
@@ -143,11 +146,27 @@ class BoardStore:
             self._save(board)
             return True
 
-    def remove(self, board_id: str, product_id: str) -> None:
+    def remove(self, board_id: str, product_id: str) -> tuple[int, BoardItem] | None:
+        """Take a product off; its position and item as they were (for an undo), None if it was not there."""
         with self._locked():
             board = self.get(board_id)
-            board.items = [i for i in board.items if i.product_id != product_id]
+            position = next((n for n, i in enumerate(board.items) if i.product_id == product_id), None)
+            if position is None:
+                return None
+            removed = board.items.pop(position)
             self._save(board)
+            return position, removed
+
+    def restore(self, board_id: str, position: int, item: BoardItem) -> bool:
+        """Undo a remove: the item back where it was, with its similarity and time added; False if it is there
+        already (added again meanwhile). A board deleted since is a BoardError, as for any write."""
+        with self._locked():
+            board = self.get(board_id)
+            if board.has(item.product_id):
+                return False
+            board.items.insert(min(max(position, 0), len(board.items)), item)
+            self._save(board)
+            return True
 
 
 def item_results(board: Board):
@@ -210,7 +229,7 @@ def _csv(rows: list[dict], board_fields=BOARD_FIELDS) -> str:
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows({k: csv_cell(export_value(v)) for k, v in row.items() if k in columns} for row in rows)
-    return buf.getvalue()
+    return EXCEL_BOM + buf.getvalue()
 
 
 def _score(score: float | None) -> str:

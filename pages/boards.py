@@ -58,15 +58,19 @@ if st.session_state.get("board_confirm_delete") == board.id:
         st.session_state.pop("board_confirm_delete", None)
         st.rerun()
 
+board_panel.undo_notice(board.id, str(config.data_dir))
 if not board.items:
     st.info("This board is empty. Use :material/bookmark_add: on search results to add products.")
 items = item_results(board)
 
 
 def board_actions(result: Result, key: str) -> None:
-    """Take it off the board; open its page; pick it for Compare (up to four, then “Compare” in the sidebar)."""
-    st.button("Remove", key=key, on_click=boards.remove, args=(board.id, result.product_id))
+    """Its similarity when added; take it off the board (with Undo); open its page; pick it for Compare."""
+    if label := board_panel.similarity_when_added(result.score):
+        st.caption(label)
+    st.button("Remove", key=key, on_click=board_panel.remove_with_undo,
+              args=(board.id, result.product_id, str(config.data_dir)))
     result_grid.view_and_compare(result, key)
 
 
-result_grid.product_grid(items, config, board_actions, key="board")
+result_grid.product_grid(items, config, board_actions, key="board", show_scores=False)

@@ -135,7 +135,7 @@ def test_add_to_board_and_export_gives_the_right_csv(indexed):
     boards = BoardStore(indexed.data_dir / "boards")
     (board,) = boards.list()
     assert board.name == "Summer picks" and [i.product_id for i in board.items] == ids[:2]
-    rows = list(csv.DictReader(io.StringIO(board_csv(board))))
+    rows = list(csv.DictReader(io.StringIO(board_csv(board).encode("utf-8").decode("utf-8-sig"))))  # as Excel reads it
     by_id = {p[0]: p for p in PRODUCTS}
     assert [r["product_id"] for r in rows] == ids[:2]
     for row in rows:
@@ -285,7 +285,7 @@ def test_selection_opens_a_gallery_and_exports_the_selected_ids(indexed, monkeyp
     assert not at.exception
     assert [s.value for s in at.subheader] == ["2 selected"]
     assert [c.value.rsplit("#", 1)[1] for c in at.caption if "#" in c.value] == ["3", "1"]  # the gallery cards
-    rows = list(csv.DictReader(io.StringIO(exported[-1])))
+    rows = list(csv.DictReader(io.StringIO(exported[-1].removeprefix("\ufeff"))))  # the BOM is for Excel
     assert [r["product_id"] for r in rows] == ["3", "1"]
     assert rows[0]["title"] == "Bata Women Brown Sandal"
 
@@ -341,14 +341,12 @@ def test_catalog_page_indexes_an_uploaded_csv_with_its_images_folder(app_setting
     assert (app_settings.data_dir / "uploads/styles.csv").read_bytes() == catalog.read_bytes()
 
 
-class _Upload:
-    """Stands in for Streamlit's UploadedFile: the two members saved_upload uses."""
+class _Upload(io.BytesIO):
+    """Stands in for Streamlit's UploadedFile (a BytesIO with a name): what saved_upload reads in chunks."""
 
     def __init__(self, name: str, data: bytes):
-        self.name, self._data = name, data
-
-    def getvalue(self) -> bytes:
-        return self._data
+        super().__init__(data)
+        self.name = name
 
 
 @pytest.mark.parametrize("name, saved_as", [

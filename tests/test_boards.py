@@ -103,7 +103,7 @@ def test_export_cells_that_start_a_formula_get_a_leading_quote():
             _result("3", "-2+cmd|' /C calc'!A0"), _result("4", "@SUM(A1:A2)"), _result("5", "\t=1"),
             _result("6", "\r=1"), _result("7", "Plain dress = nice", colour="-Red")]
     assert selection_csv(rows).split("\r\n") == [
-        "product_id,title,colour,score",
+        "\ufeffproduct_id,title,colour,score",
         "1,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",,",
         "2,'+1+1,,",
         "3,'-2+cmd|' /C calc'!A0,,",
@@ -119,7 +119,7 @@ def test_export_leaves_numbers_alone_even_with_a_sign():
     from core.boards import csv_cell, selection_csv
 
     rows = [_result("-5", "Socks", score=-0.1234, colour="+3"), _result("6", "Hat", score=0.5, usage="-1.5e3")]
-    assert selection_csv(rows).split("\r\n") == ["product_id,title,colour,usage,score", "-5,Socks,+3,,-0.1234",
+    assert selection_csv(rows).split("\r\n") == ["\ufeffproduct_id,title,colour,usage,score", "-5,Socks,+3,,-0.1234",
                                                   "6,Hat,,-1.5e3,0.5000", ""]
     # Only a whole number is a number: float() would also accept these, a spreadsheet would not see a number.
     assert [csv_cell(v) for v in ("-inf", "-nan", "\t5", "-5 ", "-", "+", "-1-1", "-.5", -7)] == \
@@ -151,8 +151,8 @@ def test_board_export_has_every_attribute_its_items_carry_and_no_internal_keys(t
     assert boards.add(board.id, "2", TEE["title"], None, TEE)
     lines = board_csv(boards.get(board.id)).split("\r\n")
     assert lines == [
-        ("product_id,title,gender,colour,brand,price,currency,in_stock,inventory,link,tags,image_url,fit,material,"
-         "score,added_at"),
+        ("\ufeffproduct_id,title,gender,colour,brand,price,currency,in_stock,inventory,link,tags,image_url,fit,"
+         "material,score,added_at"),
         ("1,Mango Women Red Dress,Women,\"Red, White\",Mango,49.9,USD,yes,,https://shop.example/p/1,\"summer, party\","
          f"https://cdn.example/1.jpg,,Cotton,0.9123,{added}"),
         # Every cell is neutralised, catalogue attributes too: a brand or a tag list that starts a formula.
@@ -166,7 +166,7 @@ def test_an_empty_board_exports_its_header_only(tmp_path):
     from core.boards import board_csv
 
     boards = BoardStore(tmp_path / "boards")
-    assert board_csv(boards.create("Empty")) == "product_id,title,score,added_at\r\n"
+    assert board_csv(boards.create("Empty")) == "\ufeffproduct_id,title,score,added_at\r\n"
 
 
 def test_a_selection_export_has_the_same_attribute_columns_without_added_at():
@@ -175,6 +175,45 @@ def test_a_selection_export_has_the_same_attribute_columns_without_added_at():
 
     results = [Result("1", 0.5, DRESS["title"], DRESS["image_path"], DRESS), Result("2", None, TEE["title"], "", TEE)]
     header, dress, tee, end = selection_csv(results).split("\r\n")
-    assert header == ("product_id,title,gender,colour,brand,price,currency,in_stock,inventory,link,tags,image_url,"
+    assert header == ("\ufeffproduct_id,title,gender,colour,brand,price,currency,in_stock,inventory,link,tags,image_url,"
                       "fit,material,score")
     assert dress.endswith(",Cotton,0.5000") and tee.endswith(",slim,,") and end == ""
+
+
+def test_exports_start_with_a_utf8_bom_so_excel_shows_accented_titles(tmp_path):
+    from core.boards import board_csv, selection_csv
+
+    boards = BoardStore(tmp_path / "boards")
+    board = boards.create("Été")
+    boards.add(board.id, "1", "Robe d'été crème", 0.5, {"colour": "Crème"})
+    for exported in (board_csv(boards.get(board.id)), selection_csv([_result("1", "Robe d'été crème", 0.5)])):
+        raw = exported.encode("utf-8")  # what the download button sends
+        assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\xef\xbb\xbf") == 1
+        assert raw.decode("utf-8-sig").split("\r\n")[1].startswith("1,Robe d'été crème,")
+
+
+def test_a_removed_item_is_put_back_where_it_was_with_its_similarity_and_date(tmp_path, monkeypatch):
+    boards = BoardStore(tmp_path / "boards")
+    board = boards.create("Summer")
+    monkeypatch.setattr("core.boards.time.time", lambda: 1767225600.0)
+    for n, score in enumerate((0.9, -0.086, 0.3)):
+        boards.add(board.id, str(n), f"t{n}", score, {"colour": "Red"})
+    position, item = boards.remove(board.id, "1")
+    assert position == 1 and (item.product_id, item.score, item.added_at) == ("1", -0.086, 1767225600.0)
+    assert _ids(boards, board.id) == ["0", "2"]
+    assert boards.remove(board.id, "1") is None  # a second click on a stale card removes nothing
+    assert boards.restore(board.id, position, item)
+    assert _ids(boards, board.id) == ["0", "1", "2"]
+    assert boards.get(board.id).items[1] == item
+    assert not boards.restore(board.id, position, item)  # already back: never twice
+    assert _ids(boards, board.id) == ["0", "1", "2"]
+
+
+def test_undo_after_the_board_was_deleted_is_a_board_error(tmp_path):
+    boards = BoardStore(tmp_path / "boards")
+    board = boards.create("Summer")
+    boards.add(board.id, "1", "t1", 0.5, {})
+    position, item = boards.remove(board.id, "1")
+    boards.delete(board.id)
+    with pytest.raises(BoardError):
+        boards.restore(board.id, position, item)
