@@ -9,6 +9,7 @@ so for a search by look they are different products; item_group_id is kept as a 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -62,6 +63,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 URL_IMAGE_KEYS = ("imageurl", "imagelink", "imagesrc", "photourl", "pictureurl")  # a second photo column
 GOOGLE_ONLY = {"imagelink", "additionalimagelink", "googleproductcategory", "itemgroupid", "agegroup", "gtin", "mpn"}
+MAX_COLUMNS = 5_000  # far more than any shop export has (Shopify's has about 50); a wider header is not a catalogue
 MAX_VALUE_NOTES = 50  # per catalogue; a feed with a bad price in every row says so 50 times, then counts
 
 
@@ -185,9 +187,19 @@ def columns_found(header: list[str], delimiter_name: str) -> str:
     return f"{len(header)} column(s) found ({delimiter_name}-separated): {shown_cols}"
 
 
+def check_width(header: list[str]) -> None:
+    """A header of more than MAX_COLUMNS columns is refused before anything else reads it."""
+    if len(header) > MAX_COLUMNS:
+        raise CatalogError(f"catalogue has {len(header):,} columns, more than the {MAX_COLUMNS:,} a catalogue may have "
+                           "(a shop export has a few dozen); check that this is the product file, one product per row")
+
+
 def plan_layout(header: list[str], delimiter_name: str = "comma", format: str = "auto",
                 columns: dict[str, str] | str | None = None) -> Layout:
-    """Decide which column plays which role; raises CatalogError naming what is missing or wrong."""
+    """Decide which column plays which role; raises CatalogError naming what is missing or wrong.
+
+    Time is linear in the header's width (sets and counts, never a list searched per column)."""
+    check_width(header)
     if format not in FORMATS:
         raise CatalogError(f"unknown catalogue format {format!r}; formats: {', '.join(FORMATS)}")
     layout = Layout(detect_format(header) if format == "auto" else format, header,
@@ -295,9 +307,9 @@ def _refuse_clashes(layout: Layout) -> None:
     if layout.image_fallback is not None:
         written.append((layout.image_fallback, IMAGE_URL))
     extra = list(layout.extras.items())
-    keys = [key for _, key in written + extra]
+    counts = Counter(key for _, key in written + extra)
     kept = {*RESERVED_KEYS, IMAGE_URL, *layout.kinds}
-    clashes = sorted({k for k in keys if keys.count(k) > 1} | {k for _, k in extra if k in kept})
+    clashes = sorted({k for k, n in counts.items() if n > 1} | {k for _, k in extra if k in kept})
     if clashes:
         names = [layout.header[i] for i, k in sorted(written + extra) if k in clashes]
         raise CatalogError(f"catalogue columns {', '.join(names)} would overwrite each other or fields the index "
@@ -507,7 +519,9 @@ def _schema(layout: Layout, present: set[str]) -> Schema:
     number = [r for r in NUMBER_ROLES if r in present]
     text = [r for r in TEXT_ROLES if r in present]
     by_kind = {"keyword": keyword, "number": number, "text": text}
+    listed = {*keyword, *number, *text}
     for key, kind in layout.kinds.items():
-        if key in present and key not in by_kind[kind]:
+        if key in present and key not in listed:
             by_kind[kind].append(key)
+            listed.add(key)
     return Schema(tuple(keyword), tuple(number), tuple(text), (IN_STOCK,) if IN_STOCK in present else ())

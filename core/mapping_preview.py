@@ -16,7 +16,8 @@ from pathlib import Path
 from core.catalog import BOMS, DELIMITER_NAMES, decode_catalog, sniff_delimiter
 from core.errors import CatalogError
 from core.fields import IMAGE_URL
-from core.formats import FASHION_COLUMNS, SYNONYMS, column_key, detect_format, field_key, plan_layout
+from core.formats import (FASHION_COLUMNS, SYNONYMS, check_width, column_key, detect_format, field_key,
+                          plan_layout)
 
 HEAD_BYTES = 1 << 20  # enough for the header and PREVIEW_ROWS rows of any sane catalogue
 PREVIEW_ROWS = 5
@@ -69,6 +70,7 @@ def preview_bytes(raw: bytes, name: str, format: str = "auto", columns: dict[str
     header, rows = _head_rows(text, delimiter)
     if header is None:
         raise CatalogError(f"catalogue is empty or has no header row: {name}")
+    check_width(header)  # before a picker lists every column
     columns = dict(columns or {})
     preview = MappingPreview(name, header, rows, detect_format(header), format, {}, truncated=truncated)
     try:
