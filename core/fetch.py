@@ -1,4 +1,4 @@
-"""Product photos from http(s) URLs: checked against SSRF at every hop, size-capped, retried, and cached on disk."""
+"""Product photos from http(s) URLs: checked against SSRF at every hop, size-capped, retried, deadlined, cached."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
+from typing import Callable, Iterable, Iterator, Self, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError, SSLError
 from urllib3.exceptions import TimeoutError as UrllibTimeout
 
@@ -26,13 +28,115 @@ from core.files import atomic_write
 USER_AGENT = "CatalogLens/1.0 (+image indexer)"
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 30.0   # a server asking for an hour's pause gets 30 s: one photo must not stall a run
-BODY_DEADLINE = 3        # the whole body must arrive within 3 x timeout: a trickling server cannot hold a worker
+DEADLINE = 3             # a whole fetch (connect, headers, body, redirects, retries) ends within 3 x timeout
 CHUNK = 64 * 1024
 MAX_POOLS = 32           # least recently used pools beyond this close: 5,000 hosts must not keep 5,000 sockets
 REDIRECTS = {301, 302, 303, 307, 308}
 OCTET_STREAMS = {"", "application/octet-stream", "binary/octet-stream"}  # S3 and CDNs often serve photos so
 PRIVATE_HINT = "set LENS_ALLOW_PRIVATE_URLS=1 for an intranet image server"
 SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+T = TypeVar("T")
+
+
+class _Deadline:
+    """One fetch's whole deadline. A socket timeout ends a silent wait, but a server sending a byte a second never
+    lets one read time out: at the deadline every socket the fetch opened is shut down, which ends whatever read
+    is blocked on it (TLS handshake, status line, headers or body)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expires = time.monotonic() + seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    @property
+    def reason(self) -> str:
+        return f"timed out after {self.seconds:g} s"
+
+    def remaining(self) -> float:
+        return self.expires - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut sock down at the deadline. A duplicate of its descriptor is kept: the socket object itself may be
+        wrapped in TLS (which detaches it) or closed and its number reused meanwhile."""
+        try:
+            dup = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        except OSError:
+            return
+        with self._lock:
+            if not self.expired:
+                self._sockets.append(dup)
+                return
+        _shut(dup)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired, sockets, self._sockets = True, self._sockets, []
+        for sock in sockets:
+            _shut(sock)
+
+    def __enter__(self) -> Self:
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+        _current.deadline = None
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            sock.close()  # only the duplicate: a kept-alive connection stays open in its pool
+
+
+_current = threading.local()  # the deadline of the fetch running in this thread
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by its peer
+    sock.close()
+
+
+class _Watched:
+    """A connection whose sockets are shut down at the deadline of the fetch using it."""
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        _watch(sock)
+        return sock
+
+    def request(self, *args, **kwargs):
+        if self.sock is not None:  # a kept-alive connection, reused by a later fetch
+            _watch(self.sock)
+        return super().request(*args, **kwargs)
+
+
+def _watch(sock: socket.socket) -> None:
+    deadline = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.watch(sock)
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
 
 
 @dataclass(frozen=True)
@@ -121,6 +225,15 @@ def _check_signature(body: bytes) -> None:
     raise ImageRejected("not an image: unknown file signature")
 
 
+def _refused(exc: Exception, target: _Target) -> str:
+    """The reason a request that did not time out failed."""
+    if isinstance(exc, SSLError):
+        return f"TLS connection to {target.host} failed (untrusted certificate?)"
+    if isinstance(exc, ValueError):  # http.client refusing a header or path it cannot send
+        return "malformed image URL"
+    return f"cannot connect to {target.host}"
+
+
 def _short(value: str) -> str:
     """A header value safe to show: printable, at most 60 characters."""
     return "".join(c for c in value if c.isprintable())[:60]
@@ -150,25 +263,37 @@ class ImageFetcher:
         return hit[1]["sha256"] if hit else None
 
     def fetch(self, url: str) -> bytes:
-        """The image bytes: from the cache when present (with refresh=True, revalidated with If-None-Match / If-Modified-Since; 304 keeps the cache), else downloaded and cached. Raises core.errors.ImageRejected(reason) on any failure."""
+        """The image bytes: from the cache when present (with refresh=True, revalidated with If-None-Match / If-Modified-Since; 304 keeps the cache), else downloaded and cached, all within DEADLINE x timeout. Raises core.errors.ImageRejected(reason) on any failure."""
+        return self._get(url)[0]
+
+    def download(self, url: str) -> bytes | None:
+        """Bring url's photo into the cache, as fetch() does, for a later fetch() to read from there: None once it
+        is there; the bytes when the cache could not keep them (the caller holds them then). So downloads can run
+        wide while photos wait on disk, not in memory. Raises core.errors.ImageRejected(reason) on any failure."""
+        body, kept = self._get(url)
+        return None if kept else body
+
+    def _get(self, url: str) -> tuple[bytes, bool]:
+        """(body, whether the cache holds it)."""
         hit = self._load(url)
         if hit and (not self.refresh or url in self._fresh):  # revalidated once per run is enough
-            return hit[0]
+            return hit[0], True
         conditional = {}
         if hit and hit[1].get("etag"):
             conditional["If-None-Match"] = hit[1]["etag"]
         if hit and hit[1].get("last_modified"):
             conditional["If-Modified-Since"] = hit[1]["last_modified"]
-        status, headers, body = self._follow(url, conditional)
+        with _Deadline(DEADLINE * self.timeout) as deadline:
+            status, headers, body = self._follow(url, conditional, deadline)
         if status == 304 and hit:
             self._fresh.add(url)
-            return hit[0]
+            return hit[0], True
         if status == 304:
             raise ImageRejected("HTTP 304 without a cached copy")
         _check_signature(body)
-        self._store(url, body, headers)
+        kept = self._store(url, body, headers)
         self._fresh.add(url)
-        return body
+        return body, kept
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -185,7 +310,7 @@ class ImageFetcher:
 
     # -- network ---------------------------------------------------------------------------------------------
 
-    def _follow(self, url: str, conditional: dict[str, str]) -> tuple[int, dict, bytes]:
+    def _follow(self, url: str, conditional: dict[str, str], deadline: _Deadline) -> tuple[int, dict, bytes]:
         """GET url, following redirects ourselves so scheme and address are re-checked at every hop."""
         for hop in range(MAX_REDIRECTS + 1):
             try:
@@ -194,7 +319,7 @@ class ImageFetcher:
                 if hop == 0:
                     raise
                 raise ImageRejected(f"redirect to {redact_url(url)} refused: {exc}") from None
-            status, headers, body = self._with_retries(target, conditional)
+            status, headers, body = self._with_retries(target, conditional, deadline)
             if status not in REDIRECTS:
                 return status, headers, body
             if not headers.get("location"):
@@ -202,48 +327,66 @@ class ImageFetcher:
             url = urljoin(url, headers["location"])
         raise ImageRejected(f"too many redirects (more than {MAX_REDIRECTS})")
 
-    def _with_retries(self, target: _Target, conditional: dict[str, str]) -> tuple[int, dict, bytes]:
-        """One hop, retried with exponential backoff on 5xx and 429 (a numeric Retry-After is honoured, capped)."""
+    def _with_retries(self, target: _Target, conditional: dict[str, str],
+                      deadline: _Deadline) -> tuple[int, dict, bytes]:
+        """One hop, retried with exponential backoff on 5xx and 429 (a numeric Retry-After is honoured, capped),
+        while the deadline leaves time for the pause."""
         for attempt in range(self.retries + 1):
-            status, headers, body = self._request(target, conditional)
+            status, headers, body = self._request(target, conditional, deadline)
             if status < 300 or status in REDIRECTS or status == 304:
                 return status, headers, body
+            tries = f" after {attempt + 1} attempts" if attempt else ""
             if not (status >= 500 or status == 429) or attempt == self.retries:
-                tries = f" after {attempt + 1} attempts" if attempt else ""
                 raise ImageRejected(f"HTTP {status}{tries}")
             delay = self.backoff * 2 ** attempt
             retry_after = headers.get("retry-after", "").strip()
             if retry_after.replace(".", "", 1).isdigit():
                 delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER))
+            if delay >= deadline.remaining():
+                raise ImageRejected(f"HTTP {status}{tries}; no time left to retry within {deadline.seconds:g} s")
             time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _request(self, target: _Target, conditional: dict[str, str]) -> tuple[int, dict, bytes]:
-        """One GET to the pinned address, holding one of the host's per_host slots; the body only for 2xx."""
+    def _request(self, target: _Target, conditional: dict[str, str], deadline: _Deadline) -> tuple[int, dict, bytes]:
+        """One GET to the pinned address, holding one of the host's per_host slots; the body only for 2xx. No wait
+        (for a slot, the connection, each read) outlasts the deadline."""
         headers = {"Host": target.host_header, "User-Agent": USER_AGENT, "Accept": "image/*", **conditional}
-        with self._slot(target.host):
+        slot = self._slot(target.host)
+        if not slot.acquire(timeout=max(0.0, deadline.remaining())):
+            raise ImageRejected(f"{deadline.reason} (waiting for a connection to {target.host})")
+        try:
+            wait = min(self.timeout, deadline.remaining())
+            if wait <= 0:
+                raise ImageRejected(deadline.reason)
             try:
                 resp = self._pool(target).urlopen("GET", target.path, headers=headers, redirect=False,
-                                                  retries=False, preload_content=False, assert_same_host=False)
-            except UrllibTimeout:
-                raise ImageRejected(f"timed out after {self.timeout:g} s") from None
-            except SSLError:
-                raise ImageRejected(f"TLS connection to {target.host} failed (untrusted certificate?)") from None
-            except (HTTPError, OSError):
-                raise ImageRejected(f"cannot connect to {target.host}") from None
-            except ValueError:  # http.client refusing a header or path it cannot send
-                raise ImageRejected("malformed image URL") from None
+                                                  retries=False, preload_content=False, assert_same_host=False,
+                                                  timeout=urllib3.Timeout(connect=wait, read=wait))
+            except (HTTPError, OSError, ValueError) as exc:
+                raise ImageRejected(self._timed_out(exc, deadline, wait) or _refused(exc, target)) from None
             ok = False
             try:
-                body = self._read(resp) if 200 <= resp.status < 300 else b""
+                body = self._read(resp, deadline, wait) if 200 <= resp.status < 300 else b""
                 ok = True
                 return resp.status, {k.lower(): v for k, v in resp.headers.items()}, body
             finally:
                 if not ok or not body:
                     resp.close()  # an unread or half-read body must never go back to the pool
                 resp.release_conn()
+        finally:
+            slot.release()
 
-    def _read(self, resp) -> bytes:
+    def _timed_out(self, exc: Exception, deadline: _Deadline, wait: float) -> str | None:
+        """The reason when a request failed for lack of time, else None. The deadline comes first: it shuts
+        sockets down, and they fail in many ways then. A read cut short to the deadline's remainder is the
+        deadline too."""
+        if deadline.expired or (isinstance(exc, UrllibTimeout) and wait < self.timeout):
+            return deadline.reason
+        if isinstance(exc, UrllibTimeout):
+            return f"timed out after {self.timeout:g} s"
+        return None
+
+    def _read(self, resp, deadline: _Deadline, wait: float) -> bytes:
         """The body, refused before reading by its headers, and stopped as soon as it passes max_bytes."""
         kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in OCTET_STREAMS and not kind.startswith("image/"):
@@ -251,19 +394,19 @@ class ImageFetcher:
         declared = resp.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise ImageRejected(f"image is larger than {self.max_bytes} bytes (Content-Length {declared})")
-        deadline = time.monotonic() + BODY_DEADLINE * self.timeout
         body = bytearray()
         try:
             while chunk := resp.read1(CHUNK):  # read1: returns what has arrived, so the deadline is checked
                 body += chunk
                 if len(body) > self.max_bytes:
                     raise ImageRejected(f"image is larger than {self.max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise ImageRejected(f"timed out after {BODY_DEADLINE * self.timeout:g} s")
-        except UrllibTimeout:
-            raise ImageRejected(f"timed out after {self.timeout:g} s") from None
-        except HTTPError:
-            raise ImageRejected("connection dropped while downloading") from None
+                if deadline.expired:
+                    raise ImageRejected(deadline.reason)
+        except (HTTPError, OSError) as exc:
+            reason = self._timed_out(exc, deadline, wait) or "connection dropped while downloading"
+            raise ImageRejected(reason) from None
+        if deadline.expired:  # a socket shut down mid-body reads as the end of a body without a length
+            raise ImageRejected(deadline.reason)
         return bytes(body)
 
     def _pool(self, target: _Target) -> urllib3.HTTPConnectionPool:
@@ -274,9 +417,9 @@ class ImageFetcher:
                 timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout)
                 common = {"timeout": timeout, "maxsize": self.per_host, "block": True, "retries": False}
                 self._pools[key] = (
-                    urllib3.HTTPSConnectionPool(target.ip, target.port, server_hostname=target.host,
-                                                assert_hostname=target.host, cert_reqs="CERT_REQUIRED", **common)
-                    if target.scheme == "https" else urllib3.HTTPConnectionPool(target.ip, target.port, **common))
+                    _HTTPSPool(target.ip, target.port, server_hostname=target.host, assert_hostname=target.host,
+                               cert_reqs="CERT_REQUIRED", **common)
+                    if target.scheme == "https" else _HTTPPool(target.ip, target.port, **common))
                 if len(self._pools) > MAX_POOLS:
                     self._pools.popitem(last=False)[1].close()  # connections in use close when handed back
             self._pools.move_to_end(key)
@@ -309,8 +452,9 @@ class ImageFetcher:
             return None
         return body, meta
 
-    def _store(self, url: str, body: bytes, headers: dict) -> None:
-        """Write the body, then its sidecar, each atomically: a kill between them leaves a mismatch, never trusted."""
+    def _store(self, url: str, body: bytes, headers: dict) -> bool:
+        """Write the body, then its sidecar, each atomically: a kill between them leaves a mismatch, never trusted.
+        False when the cache could not keep them."""
         body_path, meta_path = self._paths(url)
         meta = {"url": url, "etag": headers.get("etag"), "last_modified": headers.get("last-modified"),
                 "sha256": hashlib.sha256(body).hexdigest(), "content_type": headers.get("content-type"),
@@ -319,7 +463,8 @@ class ImageFetcher:
             atomic_write(body_path, body)
             atomic_write(meta_path, json.dumps(meta))
         except OSError:
-            pass  # a full or read-only cache costs a download next time, not this photo
+            return False  # a full or read-only cache costs a download next time, not this photo
+        return True
 
 
 def fetcher_for(settings, refresh: bool = False) -> ImageFetcher:
@@ -327,3 +472,32 @@ def fetcher_for(settings, refresh: bool = False) -> ImageFetcher:
     return ImageFetcher(Path(settings.data_dir) / "image-cache", allow_private=settings.allow_private_urls,
                         timeout=settings.image_timeout, max_bytes=settings.image_max_bytes, per_host=8,
                         refresh=refresh)
+
+
+def download_in_arrival_order(items: Iterable[T], url_of: Callable[[T], str], fetcher: ImageFetcher,
+                              workers: int) -> Iterator[tuple[T, bytes | None, str | None]]:
+    """(item, bytes, problem) for each item, its photo brought into the cache by `workers` threads that only
+    download (fetcher.download: bytes only when the cache could not keep them; problem is the reason a download
+    failed). Items without a URL come through at once; the others in the order their downloads end, so a server
+    that stalls holds back its own item, until the deadline, and never the rest of the run."""
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="download") as pool:
+        running: dict = {}
+
+        def arrived(block: bool) -> Iterator[tuple[T, bytes | None, str | None]]:
+            done, _ = wait(running, return_when=FIRST_COMPLETED, timeout=None if block else 0)
+            for future in done:
+                item = running.pop(future)
+                try:
+                    yield item, future.result(), None
+                except ImageRejected as exc:
+                    yield item, None, str(exc)
+
+        for item in items:
+            url = url_of(item)
+            if not url:
+                yield item, None, None
+                continue
+            running[pool.submit(fetcher.download, url)] = item
+            yield from arrived(block=len(running) >= 2 * workers)  # the pool busy, and a few more queued
+        while running:
+            yield from arrived(block=True)

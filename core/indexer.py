@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Iterator
 from core.audit_decisions import apply_overrides
 from core.catalog import CatalogFile, Product, RowProblem, product_text
 from core.errors import CatalogError, ImageRejected
+from core.fetch import download_in_arrival_order
 from core.images import MAX_ASPECT, MIN_SIDE_PX, decode_image, read_image_bytes
 from core.colour_stats import foreground_colours
 from core.fields import COLOUR_STATS, FINGERPRINT, IMAGE_PATH, IMAGE_PROBLEM, PAYLOAD_HASH, PRODUCT_ID, TEXT_ONLY
@@ -93,7 +94,7 @@ def payload_hash(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
-URL_WORKERS = 16  # photos behind URLs: threads waiting on the network, not on the CPU
+URL_WORKERS = 16  # threads downloading photos behind URLs (waiting on the network); they never decode
 
 
 def _image_digest(product: Product, fetcher) -> str:
@@ -135,6 +136,17 @@ class _Job:
         self.product = product
         self.image_digest = ""
         self.colour_stats: list | None = None  # the photo's dominant colours, made while it is decoded anyway
+        self.data: bytes | None = None         # a downloaded photo the image cache could not keep
+        self.download_problem = ""             # why its photo behind a URL could not be downloaded
+
+
+def _downloaded(jobs: Iterable[_Job], fetcher) -> Iterator[_Job]:
+    """Jobs with their photos behind URLs downloaded into the cache, URL_WORKERS at a time, in the order the
+    downloads end: a stalled server holds back only its own product. Decoding stays in the decode pool, so the
+    decoded pixels in memory are bounded the same whether photos come from files or from URLs."""
+    for job, data, problem in download_in_arrival_order(jobs, lambda j: j.product.image_url, fetcher, URL_WORKERS):
+        job.data, job.download_problem = data, problem or ""
+        yield job
 
 
 def check_inputs(csv_path: Path, images_dir: Path | None) -> None:
@@ -241,8 +253,6 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     report.stages["plan"] = time.perf_counter() - t - plan.write_s
     report.updated, report.unchanged, report.other_shards = plan.payload_only, plan.unchanged, plan.other_shards
     _list_stored_text_only(plan, store, report)
-    if plan.has_urls:
-        workers = max(workers, URL_WORKERS)
 
     write_s, embed_s = plan.write_s, 0.0
     if progress:
@@ -409,7 +419,9 @@ def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, ba
         product = job.product
         if product.image_url and fetcher is not None:
             try:
-                data = fetcher.fetch(product.image_url)
+                if job.download_problem:
+                    raise ImageRejected(job.download_problem)
+                data, job.data = job.data or fetcher.fetch(product.image_url), None  # fetch: from the cache
             except ImageRejected as exc:
                 job.image_digest = f"unfetched:{product.image_url}"  # never equals a cached digest: retried next run
                 raise ImageRejected(f"photo URL failed: {exc}") from None
@@ -431,6 +443,8 @@ def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, ba
         return image
 
     jobs = (_Job(p) for p in products)
+    if fetcher is not None:
+        jobs = _downloaded(jobs, fetcher)
     for batch in embedder.stream_images(jobs, load, batch_size=batch_size, workers=workers):
         pairs = list(zip(batch.items, batch.vectors)) + [(job, None) for job, _ in batch.rejected]
         rejected = dict(batch.rejected)

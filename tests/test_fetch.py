@@ -471,7 +471,7 @@ def test_spaces_and_international_names_in_urls_are_encoded_before_sending(serve
 
 
 def test_a_body_trickling_in_under_the_read_timeout_still_hits_the_overall_deadline(server, tmp_path, monkeypatch):
-    monkeypatch.setattr(fetch_module, "BODY_DEADLINE", 2)
+    monkeypatch.setattr(fetch_module, "DEADLINE", 2)
 
     def drip(h, n):
         h.send_response(200)
