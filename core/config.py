@@ -23,7 +23,8 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "LENS_MAX_PIXELS": ("40000000", "images with more pixels are refused (decompression bombs)"),
     "LENS_ALLOW_PRIVATE_URLS": ("0", "1 lets image URLs reach loopback, private and link-local hosts (an intranet "
                                 "image server); refused by default"),
-    "LENS_IMAGE_TIMEOUT": ("20", "seconds to wait for one image URL (connect and each read)"),
+    "LENS_IMAGE_TIMEOUT": ("20", "seconds one wait on an image URL may take (connect, each read); the whole "
+                           "fetch, redirects and retries included, ends within 3 times this"),
     "LENS_IMAGE_MAX_BYTES": ("20000000", "image URLs with a larger body are refused"),
     "QDRANT_URL": ("", "when set, use this Qdrant server instead of the embedded engine"),
     "QDRANT_API_KEY": ("", "API key for QDRANT_URL (never shown or logged)"),
