@@ -9,6 +9,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from core.errors import BadQuery, LensError
 from core.fields import PRODUCT_ID
 from core.filters import Filters
@@ -44,20 +46,112 @@ SLACK = 1e-6  # a pair exactly at the threshold counts, whatever the engine's la
 # closer to each other than to the rest of their cluster, so a narrow beam finds them: at 100,000 clustered
 # products ef 64 took 0.15 ms a query against 0.24 ms at the engine's default (100), with every pair found.
 HNSW_EF = 64
+# Up to this many products with a photo, the pairs come from matrix products of their vectors (exact, in numpy,
+# which releases the interpreter lock); beyond it, from the engine's nearest neighbours. Below the engine's own
+# indexing threshold (20,000) each engine query is an exact scan of the same vectors anyway, so the two agree;
+# what differs is the cost of a crowded catalogue. At 300 products that all sit above 0.95 (a randomly
+# initialised ViT-B/32 puts every photo there) the engine path asked 6 rounds of widening queries and built
+# 174,000 hits in Python: 6 s, against 0.02 s for one 300 x 300 product (docs/benchmarks.md, issue 19).
+EXACT_UP_TO = 10_000
+EXACT_CHUNK = 512  # rows per matrix product: 512 x 10,000 float32 is 20 MB
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Every pair at or above a threshold: product ids sorted, and per pair the two positions (a < b, so the
+    first id sorts first) and the cosine similarity. Arrays, not tuples: 40,000 pairs regroup in milliseconds
+    when a merchandiser dismisses one."""
+
+    ids: list[str]
+    a: np.ndarray
+    b: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    @classmethod
+    def from_dict(cls, pairs: dict[tuple[str, str], float]) -> "Pairs":
+        ids = sorted({x for pair in pairs for x in pair})
+        at = {pid: n for n, pid in enumerate(ids)}
+        a = np.fromiter((at[x] for x, _ in pairs), dtype=np.int64, count=len(pairs))
+        b = np.fromiter((at[y] for _, y in pairs), dtype=np.int64, count=len(pairs))
+        return cls(ids, a, b, np.fromiter(pairs.values(), dtype=np.float64, count=len(pairs)))
+
+    def without(self, dismissed) -> "Pairs":
+        """These pairs less the dismissed ones ((a, b) either way round): what a person said are not duplicates."""
+        if not dismissed or not len(self):
+            return self
+        at = {pid: n for n, pid in enumerate(self.ids)}
+        n = len(self.ids)
+        gone = [min(at[x], at[y]) * n + max(at[x], at[y]) for x, y in dismissed if x in at and y in at and x != y]
+        if not gone:
+            return self
+        keep = ~np.isin(self.a * n + self.b, gone)
+        return Pairs(self.ids, self.a[keep], self.b[keep], self.scores[keep])
+
+    def groups(self) -> list[DuplicateGroup]:
+        """Connected components of the pairs, largest first; in each, pairs closest first (ties by ids)."""
+        if not len(self):
+            return []
+        n = len(self.ids)
+        label = _components(n, self.a.tolist(), self.b.tolist())
+        order = np.lexsort((self.b, self.a, -self.scores, label[self.a]))  # by group, closest first, then ids
+        a, b, scores, group = self.a[order], self.b[order], self.scores[order], label[self.a][order]
+        bounds = np.flatnonzero(np.diff(group)) + 1
+        members = np.zeros(n, dtype=bool)
+        members[self.a] = members[self.b] = True
+        by_label: dict[int, list[str]] = {}
+        for position in np.flatnonzero(members):  # ids are sorted, so each group's members come sorted
+            by_label.setdefault(int(label[position]), []).append(self.ids[position])
+        ids = self.ids
+        out = []
+        for a_part, b_part, s_part in zip(np.split(a, bounds), np.split(b, bounds), np.split(scores, bounds)):
+            out.append(DuplicateGroup(by_label[int(label[a_part[0]])],
+                                      [(ids[i], ids[j], s) for i, j, s in zip(a_part.tolist(), b_part.tolist(),
+                                                                             s_part.tolist())]))
+        return sorted(out, key=lambda g: (-len(g.product_ids), g.product_ids))
+
+
+def _components(n: int, a: list[int], b: list[int]) -> np.ndarray:
+    """Each position's connected component (its root's position), by union-find: 40,000 pairs in ~20 ms."""
+    parent = list(range(n))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for x, y in zip(a, b):
+        rx, ry = root(x), root(y)
+        if rx != ry:
+            parent[rx] = ry
+    return np.array([root(x) for x in range(n)], dtype=np.int64)
 
 
 def near_duplicates(store: ProductStore, threshold: float = 0.95, filters: Filters | None = None,
-                    neighbours: int = NEIGHBOURS, batch: int = BATCH) -> list[DuplicateGroup]:
-    """Every group of near-identical product images across the catalogue (or the products the filters keep).
+                    neighbours: int = NEIGHBOURS, batch: int = BATCH, dismissed=(),
+                    exact_up_to: int = EXACT_UP_TO) -> list[DuplicateGroup]:
+    """Every group of near-identical product images across the catalogue (or the products the filters keep),
+    less the pairs a person dismissed as not duplicates (core.duplicate_dismissals): a group they held together
+    splits, or goes, accordingly. See find_pairs for how the pairs are found."""
+    return find_pairs(store, threshold, filters, neighbours, batch, exact_up_to).without(dismissed).groups()
 
-    Each product asks the engine for its `neighbours` nearest images at or above the threshold, in batches;
-    a product whose answer comes back full asks again with twice the limit, until its answer is not full.
-    So every product gets all its near-duplicates, not only the first few, and the pairs are brute force's
-    pairs: with exact search (the engine before it builds a vector index) they are identical, and with HNSW
-    they are as complete as the engine's recall. The work is one small query per product plus a few more for
-    crowded products: near-linear once the engine has its vector index, where comparing every pair took
-    tens of seconds at 50,000 products. Memory holds the pairs, never every vector. Groups are the connected
-    components of the pairs (union-find), so a~b and b~c group a, b and c even when a and c are not close.
+
+def find_pairs(store: ProductStore, threshold: float = 0.95, filters: Filters | None = None,
+               neighbours: int = NEIGHBOURS, batch: int = BATCH, exact_up_to: int = EXACT_UP_TO) -> Pairs:
+    """Every pair of product images at or above the threshold, exactly as brute force finds them.
+
+    Up to `exact_up_to` products with a photo: their vectors, read in one scroll, multiplied a block of rows at
+    a time (exact). Beyond that, each product asks the engine for its `neighbours` nearest images at or above
+    the threshold, in batches; a product whose answer comes back full asks again with twice the limit, until
+    its answer is not full. So every product gets all its near-duplicates, not only the first few: with exact
+    search (the engine before it builds a vector index) the pairs are brute force's, and with HNSW they are as
+    complete as the engine's recall. That work is one small query per product plus a few more for crowded
+    products: near-linear once the engine has its vector index, where comparing every pair took tens of
+    seconds at 50,000 products; memory then holds the pairs, never every vector. Groups are the connected
+    components of the pairs, so a~b and b~c group a, b and c even when a and c are not close.
     """
     if not -1.0 <= threshold <= 1.0:
         raise BadQuery(f"threshold must be between -1 and 1, got {threshold}")
@@ -65,16 +159,46 @@ def near_duplicates(store: ProductStore, threshold: float = 0.95, filters: Filte
         raise BadQuery(f"neighbours must be at least 1, got {neighbours}")
     store.require_meta()
     nearest = functools.partial(_nearest, store)
-    pairs: dict[tuple[str, str], float] = {}
+    found: dict[tuple[str, str], float] | None = None  # the engine's pairs, once the catalogue is past exact_up_to
     page: list[tuple[str, list]] = []
     for hit in store.scroll(filters, payload_keys=[PRODUCT_ID], with_vectors=["image"]):
         if "image" in hit.vectors:  # a product without a photo has nothing to be a duplicate of
             page.append((hit.payload[PRODUCT_ID], hit.vectors["image"]))
-        if len(page) == batch:
-            _link(nearest, page, filters, threshold, neighbours, pairs)
-            page = []
-    _link(nearest, page, filters, threshold, neighbours, pairs)
-    return _groups(pairs)
+        if found is None and len(page) > exact_up_to:
+            found = {}
+        while found is not None and len(page) >= batch:
+            _link(nearest, page[:batch], filters, threshold, neighbours, found)
+            del page[:batch]
+    if found is None:
+        return _exact_pairs(page, threshold)
+    _link(nearest, page, filters, threshold, neighbours, found)
+    return Pairs.from_dict(found)
+
+
+def _exact_pairs(products: list[tuple[str, list]], threshold: float) -> Pairs:
+    """Every pair at or above the threshold by matrix products of the unit vectors, a block of rows at a time."""
+    products = sorted(products, key=lambda p: p[0])
+    ids = [pid for pid, _ in products]
+    matrix = np.asarray([vector for _, vector in products], dtype=np.float32).reshape(len(products), -1)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)  # cosine, as the engine scores
+    parts_a, parts_b, parts_s, total = [], [], [], 0
+    for start in range(0, len(ids), EXACT_CHUNK):
+        block = matrix[start:start + EXACT_CHUNK] @ matrix[start:].T  # each row against itself and every later one
+        rows, cols = np.nonzero(np.triu(block >= threshold - SLACK, k=1))
+        total += len(rows)
+        if total > MAX_DUPLICATE_PAIRS:
+            raise _too_many(threshold)
+        parts_a.append(rows + start)
+        parts_b.append(cols + start)
+        parts_s.append(block[rows, cols].astype(np.float64))
+    if not parts_a:
+        return Pairs([], np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    return Pairs(ids, np.concatenate(parts_a), np.concatenate(parts_b), np.concatenate(parts_s))
+
+
+def _too_many(threshold: float) -> BadQuery:
+    return BadQuery(f"more than {MAX_DUPLICATE_PAIRS:,} pairs are at or above {threshold}: that is "
+                    "similarity, not duplication; raise the threshold")
 
 
 def _link(nearest, products: list[tuple[str, list]], filters: Filters | None, threshold: float,
@@ -91,33 +215,8 @@ def _link(nearest, products: list[tuple[str, list]], filters: Filters | None, th
             if len(found) >= limit:  # there may be more above the threshold: ask this one again, wider
                 full.append((product, vector))
         if len(pairs) > MAX_DUPLICATE_PAIRS:
-            raise BadQuery(f"more than {MAX_DUPLICATE_PAIRS:,} pairs are at or above {threshold}: that is "
-                           "similarity, not duplication; raise the threshold")
+            raise _too_many(threshold)
         products, limit = full, limit * 2
-
-
-def _groups(pairs: dict[tuple[str, str], float]) -> list[DuplicateGroup]:
-    """Connected components of the pairs, largest first; in each, pairs closest first (ties by ids)."""
-    parent: dict[str, str] = {}
-
-    def root(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        parent[root(a)] = root(b)
-    members: dict[str, list[str]] = {}
-    linked: dict[str, list[tuple[str, str, float]]] = {}
-    for x in parent:
-        members.setdefault(root(x), []).append(x)
-    for (a, b), score in pairs.items():
-        linked.setdefault(root(a), []).append((a, b, score))
-    out = [DuplicateGroup(sorted(members[r]), sorted(linked[r], key=lambda p: (-p[2], p[0], p[1])))
-           for r in members]
-    return sorted(out, key=lambda g: (-len(g.product_ids), g.product_ids))
 
 
 def _nearest(store: ProductStore, vectors: list, filters: Filters | None, limit: int,
@@ -146,16 +245,19 @@ class DuplicateSearch:
 
     It remembers the index version (the metadata's last_indexed) it ran against: once the index changes,
     the groups are out of date and a caller can tell. The store serialises its own access, so the thread
-    shares it with the page and with an indexing run.
+    shares it with the page and with an indexing run. It keeps every pair it found, so a pair dismissed (or
+    restored) afterwards regroups them at once (regroup) instead of searching again.
     """
 
     _ids = itertools.count(1)
 
-    def __init__(self, store: ProductStore, threshold: float, index_version: float | None):
+    def __init__(self, store: ProductStore, threshold: float, index_version: float | None, dismissed=frozenset()):
         self.id = next(self._ids)
         self.threshold = float(threshold)
         self.index_version = index_version
-        self.groups: list[DuplicateGroup] | None = None
+        self.dismissed = frozenset(dismissed)
+        self.pairs: Pairs | None = None
+        self.groups: list[DuplicateGroup] | None = None  # less the pairs dismissed when it started
         self.error: LensError | None = None
         self.seconds: float | None = None
         self._started = time.perf_counter()
@@ -166,7 +268,8 @@ class DuplicateSearch:
 
     def _run(self, store: ProductStore) -> None:
         try:
-            self.groups = near_duplicates(store, self.threshold)
+            self.pairs = find_pairs(store, self.threshold)
+            self.groups = self.pairs.without(self.dismissed).groups()
         except LensError as exc:
             self.error = exc
         except Exception as exc:  # a bug or an engine failure: a message for the page, the details in the log
@@ -188,6 +291,15 @@ class DuplicateSearch:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until finished (tests, benchmarks, the CLI); True when it has."""
         return self._done.wait(timeout)
+
+    def regroup(self, dismissed) -> list[DuplicateGroup]:
+        """The groups less these dismissed pairs; the last answer is kept, so a page's reruns cost nothing."""
+        dismissed = frozenset(dismissed)
+        if self.pairs is None:
+            return []
+        if dismissed != self.dismissed:
+            self.groups, self.dismissed = self.pairs.without(dismissed).groups(), dismissed
+        return self.groups or []
 
     def stale(self, index_version: float | None) -> bool:
         """True once the index has been written since this search started."""

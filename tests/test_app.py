@@ -446,13 +446,13 @@ def test_near_duplicates_are_found_in_the_background_and_nothing_polls_once_done
     from core import duplicates
 
     release, polls = threading.Event(), []
-    real = duplicates.near_duplicates
+    real = duplicates.find_pairs
 
     def slow(*args, **kwargs):
         release.wait(30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(duplicates, "near_duplicates", slow)
+    monkeypatch.setattr(duplicates, "find_pairs", slow)
     monkeypatch.setattr(duplicates_panel, "_wait", polls.append)
     at = start("pages/catalog.py")
     at.slider(key="dup_threshold").set_value(0.9999)

@@ -113,36 +113,46 @@ def assert_same(found_groups, found_pairs, groups, pairs):
     assert all(abs(found_pairs[p] - pairs[p]) < 1e-5 for p in pairs)
 
 
+# The two ways pairs are found: matrix products up to EXACT_UP_TO products, the engine's neighbours beyond.
+PATHS = pytest.mark.parametrize("exact_up_to", [duplicates.EXACT_UP_TO, 0], ids=["matrix", "engine"])
+
+
+@PATHS
 @pytest.mark.parametrize("threshold", [0.9, 0.95, 0.97, 0.995])
-def test_groups_and_pairs_equal_brute_force_on_a_planted_catalogue(planted, threshold):
+def test_groups_and_pairs_equal_brute_force_on_a_planted_catalogue(planted, threshold, exact_up_to):
     store, vectors, _ = planted
     groups, pairs = brute_force(vectors, threshold)
     assert len(groups) >= 14  # the planted groups really are found at every threshold (not a vacuous check)
-    assert_same(*as_found(near_duplicates(store, threshold)), groups, pairs)
+    assert_same(*as_found(near_duplicates(store, threshold, exact_up_to=exact_up_to)), groups, pairs)
 
 
-def test_a_chain_is_one_group_though_its_ends_are_not_a_pair(planted):
+@PATHS
+def test_a_chain_is_one_group_though_its_ends_are_not_a_pair(planted, exact_up_to):
     store, vectors, _ = planted
-    found = {tuple(g.product_ids): g for g in near_duplicates(store, 0.95)}
+    found = {tuple(g.product_ids): g for g in near_duplicates(store, 0.95, exact_up_to=exact_up_to)}
     chain = found[("chain0-0", "chain0-1", "chain0-2")]
     assert [(a, b) for a, b, _ in chain.pairs] == [("chain0-0", "chain0-1"), ("chain0-1", "chain0-2")] or \
         [(a, b) for a, b, _ in chain.pairs] == [("chain0-1", "chain0-2"), ("chain0-0", "chain0-1")]
     assert float(vectors["chain0-0"] @ vectors["chain0-2"]) < 0.95
 
 
-def test_filters_find_the_groups_brute_force_finds_among_the_kept_products(planted):
+@PATHS
+def test_filters_find_the_groups_brute_force_finds_among_the_kept_products(planted, exact_up_to):
     store, vectors, colours = planted
     groups, pairs = brute_force(vectors, 0.95, keep=lambda pid: colours[pid] == "Red")
-    found = as_found(near_duplicates(store, 0.95, Filters.of(include={"base_colour": ["Red"]})))
+    found = as_found(near_duplicates(store, 0.95, Filters.of(include={"base_colour": ["Red"]}),
+                                     exact_up_to=exact_up_to))
     assert_same(*found, groups, pairs)
     assert all(colours[pid] == "Red" for g in found[0] for pid in g)
 
 
-def test_excluded_products_neither_appear_nor_link_a_group(planted):
+@PATHS
+def test_excluded_products_neither_appear_nor_link_a_group(planted, exact_up_to):
     store, vectors, _ = planted
     gone = {"chain3-1", "g05m0"}  # the chain's middle: without it its ends are two strangers
     groups, pairs = brute_force(vectors, 0.95, keep=lambda pid: pid not in gone)
-    found = as_found(near_duplicates(store, 0.95, Filters.of(exclude_ids=[point_id(p) for p in gone])))
+    found = as_found(near_duplicates(store, 0.95, Filters.of(exclude_ids=[point_id(p) for p in gone]),
+                                     exact_up_to=exact_up_to))
     assert_same(*found, groups, pairs)
     assert not any(pid.startswith("chain3") for g in found[0] for pid in g)
 
@@ -151,22 +161,37 @@ def test_excluded_products_neither_appear_nor_link_a_group(planted):
 def test_a_product_with_more_near_duplicates_than_first_asked_for_still_gets_them_all(planted, neighbours):
     store, vectors, _ = planted  # groups of up to 6: five near-duplicates each, many more than 1, 2 or 3
     groups, pairs = brute_force(vectors, 0.95)
-    assert_same(*as_found(near_duplicates(store, 0.95, neighbours=neighbours, batch=7)), groups, pairs)
+    assert_same(*as_found(near_duplicates(store, 0.95, neighbours=neighbours, batch=7, exact_up_to=0)), groups, pairs)
 
 
-def test_too_many_pairs_is_a_clear_error_not_a_flood(planted, monkeypatch):
+def test_a_catalogue_past_the_matrix_limit_goes_to_the_engine_and_finds_the_same_pairs(planted, monkeypatch):
+    store, vectors, _ = planted
+    asked = []
+    real = duplicates._nearest
+    monkeypatch.setattr(duplicates, "_nearest", lambda *a, **k: asked.append(1) or real(*a, **k))
+    groups, pairs = brute_force(vectors, 0.95)
+    assert_same(*as_found(near_duplicates(store, 0.95, exact_up_to=299)), groups, pairs)  # 300 products: past it
+    assert asked
+    asked.clear()
+    assert_same(*as_found(near_duplicates(store, 0.95, exact_up_to=300)), groups, pairs)  # at it: matrix products
+    assert not asked
+
+
+@PATHS
+def test_too_many_pairs_is_a_clear_error_not_a_flood(planted, monkeypatch, exact_up_to):
     store, _, _ = planted
     monkeypatch.setattr(duplicates, "MAX_DUPLICATE_PAIRS", 50)
     with pytest.raises(BadQuery, match="more than 50 pairs are at or above 0.95"):
-        near_duplicates(store, 0.95)
+        near_duplicates(store, 0.95, exact_up_to=exact_up_to)
 
 
-def test_products_without_a_photo_are_left_out(store):
+@PATHS
+def test_products_without_a_photo_are_left_out(store, exact_up_to):
     store.ensure("hand-made", 4)
     store.upsert([StoredPoint(point_id("p1"), {"image": unit((1, 0, 0, 0))}, {"product_id": "p1"}),
                   StoredPoint(point_id("p2"), {"image": unit((1, 0, 0, 0))}, {"product_id": "p2"}),
                   StoredPoint(point_id("t1"), {"text": unit((1, 0, 0, 0))}, {"product_id": "t1"})])
-    assert [g.product_ids for g in near_duplicates(store, 0.99)] == [["p1", "p2"]]
+    assert [g.product_ids for g in near_duplicates(store, 0.99, exact_up_to=exact_up_to)] == [["p1", "p2"]]
 
 
 @pytest.mark.parametrize("page, expected", [(1, [0, 1, 2]), (2, [3, 4, 5]), (3, [6]), (9, [6]), (0, [0, 1, 2])])

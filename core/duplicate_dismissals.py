@@ -1,0 +1,115 @@
+"""Pairs a merchandiser marked "not duplicates": one JSON file under the data dir, written atomically, and left
+out of the near-duplicate groups from then on (undoable)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core.errors import LensError
+from core.files import atomic_write, folder_locked
+
+FOLDER = "duplicates"
+FILE = "dismissed.json"
+
+
+class DismissalError(LensError):
+    """A dismissal that cannot be read or saved (an unreadable file, a disk that refuses the write, a bad pair)."""
+
+
+@dataclass(frozen=True)
+class Dismissal:
+    """Two products a person said are not duplicates; `a` sorts before `b`, so a pair has one spelling."""
+
+    a: str
+    b: str
+    dismissed_at: float = 0.0
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return self.a, self.b
+
+
+def ordered(x: str, y: str) -> tuple[str, str]:
+    """The pair's one spelling; a product is never dismissed against itself."""
+    x, y = str(x), str(y)
+    if not x or not y or x == y:
+        raise DismissalError("a dismissal needs two different products")
+    return (x, y) if x < y else (y, x)
+
+
+class DuplicateDismissals:
+    """Dismissed pairs under `<data_dir>/duplicates/dismissed.json`, oldest first, one entry per pair.
+
+    Every write holds the folder's thread and OS locks for its read-modify-write (two sessions, or the app and
+    a script, never drop each other's dismissals) and renames a complete file into place, so a crash mid-write
+    leaves the previous file. An unreadable file is never overwritten: it is an error that names it.
+    """
+
+    def __init__(self, data_dir: Path):
+        self.folder = Path(data_dir) / FOLDER
+        self.path = self.folder / FILE
+        self._lock = threading.RLock()
+
+    def all(self) -> list[Dismissal]:
+        """Every dismissal, oldest first."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._unreadable(exc.strerror or exc) from None
+        try:
+            rows = json.loads(text)
+            if not isinstance(rows, list):
+                raise TypeError("it is not a list of pairs")
+            found = [Dismissal(*ordered(row["a"], row["b"]), float(row.get("dismissed_at", 0.0))) for row in rows]
+        except (ValueError, TypeError, KeyError, AttributeError, DismissalError) as exc:
+            raise self._unreadable(exc) from None
+        return found
+
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        """The dismissed pairs, for core.duplicates (near_duplicates' `dismissed`, DuplicateSearch.regroup)."""
+        return frozenset(d.pair for d in self.all())
+
+    def dismiss(self, x: str, y: str) -> Dismissal | None:
+        """Mark the two as not duplicates; None when they already were."""
+        a, b = ordered(x, y)
+        with self._locked():
+            every = self.all()
+            if any(d.pair == (a, b) for d in every):
+                return None
+            made = Dismissal(a, b, time.time())
+            self._save([*every, made])
+            return made
+
+    def restore(self, x: str, y: str) -> bool:
+        """Undo a dismissal: the two group again when they are close; False when they were not dismissed."""
+        pair = ordered(x, y)
+        with self._locked():
+            every = self.all()
+            kept = [d for d in every if d.pair != pair]
+            if len(kept) == len(every):
+                return False
+            self._save(kept)
+            return True
+
+    def _save(self, dismissals: list[Dismissal]) -> None:
+        atomic_write(self.path, json.dumps([asdict(d) for d in dismissals], indent=1, ensure_ascii=False))
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """The folder's thread and OS locks (core.files.folder_locked); a refused write is a DismissalError."""
+        try:
+            with folder_locked(self.folder, self._lock):
+                yield
+        except OSError as exc:  # a read-only or full disk: a message for the page, not a traceback
+            raise DismissalError(f"dismissals cannot be saved in {self.folder}: {exc.strerror or exc}") from None
+
+    def _unreadable(self, why) -> DismissalError:
+        return DismissalError(f"the dismissed near-duplicates file {self.path} cannot be read ({why}); move it "
+                              "aside to start afresh, or restore it from a backup")

@@ -1,0 +1,135 @@
+"""Pairs dismissed as "not duplicates": exact groups on hand-made vectors once a pair is dismissed (the group splits
+exactly where the pair held it together), undo, a file that survives a restart, and a corrupt file as a message."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from core import duplicates
+from core.duplicate_dismissals import DismissalError, DuplicateDismissals
+from core.duplicates import DuplicateSearch, near_duplicates
+from core.store import StoredPoint, point_id
+
+
+def on_circle(angle: float, axis: int = 0) -> np.ndarray:
+    """A unit vector at `angle` radians on the great circle of two axes: cos(difference) is the similarity."""
+    v = np.zeros(6, dtype=np.float32)
+    v[axis], v[axis + 1] = np.cos(angle), np.sin(angle)
+    return v
+
+
+# At threshold 0.994: a chain c1~c2 (0.999), c2~c3 (0.995), c3~c4 (0.9992), its ends and skips below it (0.990);
+# a triangle t1, t2, t3 all within 0.999 of each other (t1~t2 closest); a pair q1~q2 alone. No two pairs tie.
+STEP, BRIDGE = float(np.arccos(0.999)), float(np.arccos(0.995))
+VECTORS = {"c1": on_circle(0), "c2": on_circle(STEP), "c3": on_circle(STEP + BRIDGE),
+           "c4": on_circle(1.9 * STEP + BRIDGE),
+           "t1": on_circle(0, 2), "t2": on_circle(0.4 * STEP, 2), "t3": on_circle(STEP, 2),
+           "q1": on_circle(0, 4), "q2": on_circle(STEP, 4)}
+THRESHOLD = 0.994
+PATHS = pytest.mark.parametrize("exact_up_to", [duplicates.EXACT_UP_TO, 0], ids=["matrix", "engine"])
+
+
+@pytest.fixture
+def hand_made(store):
+    store.ensure("hand-made", 6)
+    store.upsert([StoredPoint(point_id(pid), {"image": v, "text": v}, {"product_id": pid})
+                  for pid, v in VECTORS.items()])
+    return store
+
+
+def shape(groups):
+    """Each group's members and its pairs (ids only), in the order the page shows them."""
+    return [(g.product_ids, [(a, b) for a, b, _ in g.pairs]) for g in groups]
+
+
+CHAIN = (["c1", "c2", "c3", "c4"], [("c3", "c4"), ("c1", "c2"), ("c2", "c3")])
+TRIANGLE = (["t1", "t2", "t3"], [("t1", "t2"), ("t2", "t3"), ("t1", "t3")])
+PAIR = (["q1", "q2"], [("q1", "q2")])
+
+
+@PATHS
+def test_a_dismissed_bridge_splits_its_group_exactly_in_two(hand_made, exact_up_to):
+    assert shape(near_duplicates(hand_made, THRESHOLD, exact_up_to=exact_up_to)) == [CHAIN, TRIANGLE, PAIR]
+    split = near_duplicates(hand_made, THRESHOLD, dismissed={("c3", "c2")}, exact_up_to=exact_up_to)  # either order
+    assert shape(split) == [TRIANGLE, (["c1", "c2"], [("c1", "c2")]), (["c3", "c4"], [("c3", "c4")]), PAIR]
+
+
+@PATHS
+def test_a_dismissed_pair_inside_a_tight_group_keeps_the_group_but_not_the_pair(hand_made, exact_up_to):
+    groups = near_duplicates(hand_made, THRESHOLD, dismissed={("t1", "t2"), ("q1", "q2")}, exact_up_to=exact_up_to)
+    assert shape(groups) == [CHAIN, (["t1", "t2", "t3"], [("t2", "t3"), ("t1", "t3")])]  # the lone pair is gone
+
+
+def test_dismissing_then_undoing_through_the_file_restores_the_group(hand_made, tmp_path):
+    dismissals = DuplicateDismissals(tmp_path)
+    made = dismissals.dismiss("c3", "c2")
+    assert (made.a, made.b) == ("c2", "c3")
+    assert dismissals.dismiss("c2", "c3") is None  # once per pair, whichever way round
+    assert shape(near_duplicates(hand_made, THRESHOLD, dismissed=dismissals.pairs()))[1:3] == [
+        (["c1", "c2"], [("c1", "c2")]), (["c3", "c4"], [("c3", "c4")])]
+    assert dismissals.restore("c2", "c3") is True
+    assert dismissals.restore("c2", "c3") is False
+    assert shape(near_duplicates(hand_made, THRESHOLD, dismissed=dismissals.pairs())) == [CHAIN, TRIANGLE, PAIR]
+
+
+def test_a_finished_search_regroups_at_once_for_a_dismissal_and_its_undo(hand_made):
+    job = DuplicateSearch(hand_made, THRESHOLD, index_version=1.0, dismissed={("q1", "q2")})
+    assert job.wait(30) and job.error is None
+    assert shape(job.groups) == [CHAIN, TRIANGLE]
+    assert shape(job.regroup({("c2", "c3"), ("q1", "q2")})) == [TRIANGLE, (["c1", "c2"], [("c1", "c2")]),
+                                                                (["c3", "c4"], [("c3", "c4")])]
+    assert shape(job.regroup(set())) == [CHAIN, TRIANGLE, PAIR]
+
+
+def test_dismissals_survive_a_restart_oldest_first(tmp_path):
+    first = DuplicateDismissals(tmp_path)
+    first.dismiss("b", "a")
+    first.dismiss("x", "y")
+    again = DuplicateDismissals(tmp_path)  # a new process reads the same file
+    assert [(d.a, d.b) for d in again.all()] == [("a", "b"), ("x", "y")]
+    assert again.pairs() == {("a", "b"), ("x", "y")}
+    assert json.loads((tmp_path / "duplicates" / "dismissed.json").read_text())[0]["a"] == "a"
+    assert not list((tmp_path / "duplicates").glob("*.tmp"))  # written by rename, no leftovers
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"a": "x"}', '[{"a": "x"}]', '[{"a": "x", "b": "x"}]', "[42]"])
+def test_a_corrupt_file_is_a_clear_message_and_is_never_overwritten(tmp_path, content):
+    path = tmp_path / "duplicates" / "dismissed.json"
+    path.parent.mkdir()
+    path.write_text(content)
+    dismissals = DuplicateDismissals(tmp_path)
+    with pytest.raises(DismissalError, match="dismissed near-duplicates file .*dismissed.json cannot be read"):
+        dismissals.pairs()
+    with pytest.raises(DismissalError, match="cannot be read"):
+        dismissals.dismiss("a", "b")
+    assert path.read_text() == content
+
+
+def test_a_product_cannot_be_dismissed_against_itself(tmp_path):
+    with pytest.raises(DismissalError, match="two different products"):
+        DuplicateDismissals(tmp_path).dismiss("a", "a")
+    assert not (tmp_path / "duplicates" / "dismissed.json").exists()
+
+
+def test_two_writers_at_once_lose_no_dismissal(tmp_path):
+    def dismiss_many(prefix):
+        mine = DuplicateDismissals(tmp_path)  # separate instances: only the folder's OS lock is shared
+        for n in range(15):
+            mine.dismiss(f"{prefix}{n}", f"{prefix}{n}-copy")
+
+    threads = [threading.Thread(target=dismiss_many, args=(p,)) for p in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(DuplicateDismissals(tmp_path).pairs()) == 30
+
+
+def test_a_folder_that_refuses_the_write_is_a_clear_message(tmp_path):
+    (tmp_path / "duplicates").write_text("a file where the folder should be")  # root ignores chmod: this fails for all
+    with pytest.raises(DismissalError, match="dismissals cannot be saved in .*duplicates"):
+        DuplicateDismissals(tmp_path).dismiss("a", "b")
