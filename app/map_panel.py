@@ -1,4 +1,5 @@
-"""The map panel: whether the stored map is fresh, the photos drawn on it, and the selection made on it."""
+"""The map panel: the stored map (or the PCA preview while UMAP is fitted in the background), whether it is
+fresh, computing it, the photos drawn on it, and the selection made on it."""
 
 from __future__ import annotations
 
@@ -16,24 +17,120 @@ from core.safe_text import md
 from core.store import ProductStore
 
 
-def stored_map(config: Settings, kind: str):
-    """The stored map for these vectors, read once per version of its file and shared (read-only) by every
-    session: at a million products reading it is most of a first render."""
-    from core.projection import map_paths
+def stored_map(config: Settings, kind: str, preview: bool = False):
+    """The stored map for these vectors (with `preview`, the PCA map made while UMAP is fitted), read once per
+    version of its file and shared (read-only) by every session: at a million products reading it is most of a
+    first render."""
+    from core.projection import map_paths, preview_path
 
-    path, _ = map_paths(config.data_dir, config.collection, kind)
+    path = preview_path(config.data_dir, config.collection, kind) if preview else \
+        map_paths(config.data_dir, config.collection, kind)[0]
     try:
         stat = path.stat()
     except OSError:
         return None
-    return _read_map(str(config.data_dir), config.collection, kind, stat.st_mtime_ns, stat.st_size)
+    return _read_map(str(config.data_dir), config.collection, kind, stat.st_mtime_ns, stat.st_size, preview)
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _read_map(data_dir: str, collection: str, kind: str, mtime_ns: int, size: int):
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _read_map(data_dir: str, collection: str, kind: str, mtime_ns: int, size: int, preview: bool = False):
     from core.projection import load_map
 
-    return load_map(Path(data_dir), collection, kind)
+    return load_map(Path(data_dir), collection, kind, preview)
+
+
+# ---- computing the map: UMAP in a process of its own (core.map_job), a PCA map meanwhile -------------------------
+
+def fit_state(config: Settings, kind: str):
+    """The background UMAP fit of this map (core.map_job.FitState), or None."""
+    from core.map_job import fit_state as state
+
+    return state(config.data_dir, config.collection, kind)
+
+
+def current_map(config: Settings, store: ProductStore, meta: dict, kind: str):
+    """(map to draw, the UMAP map's status, the background fit): a finished fit is laid out and stored first; while
+    the UMAP map is missing or stale, a fresh PCA preview is drawn instead."""
+    fit = fit_state(config, kind)
+    if fit is not None and fit.state == "done":
+        finish_fit(config, store, kind)
+        fit = fit_state(config, kind)
+    catalog_map = stored_map(config, kind)
+    status = map_status(store, catalog_map, meta)
+    if status != "fresh":
+        preview = stored_map(config, kind, preview=True)
+        if preview is not None and map_status(store, preview, meta) == "fresh":
+            return preview, status, fit
+    return catalog_map, status, fit
+
+
+def finish_fit(config: Settings, store: ProductStore, kind: str) -> None:
+    """Lay every product out in the layout the background process fitted, and store the UMAP map."""
+    from core.map_job import finish
+
+    bar = st.progress(0.0, text="Placing every product on the UMAP map…")
+    try:
+        finish(store, config.data_dir, config.collection, kind,
+               progress=lambda stage, f: bar.progress(f, text=stage.capitalize() + "…"))
+    except LensError as exc:
+        st.error(md(f"The UMAP map could not be finished: {exc}"))
+    bar.empty()
+
+
+def compute(config: Settings, store: ProductStore, kind: str, refit: bool) -> bool:
+    """Compute the map: at once when no UMAP fit is due (a stored layout places new products, a small catalogue
+    is laid out by PCA); else a PCA map at once, stored, and UMAP fitted in a process of its own. False on an
+    error, shown."""
+    from core import projection
+    from core.map_job import starter
+
+    bar = st.progress(0.0, text="Reading vectors…")
+    try:
+        projection.compute_map(store, config.data_dir, config.collection, kind, refit=refit,
+                               progress=lambda stage, f: bar.progress(f, text=stage.capitalize() + "…"),
+                               numba_cache=config.numba_cache_dir,
+                               start_fit=starter(config.data_dir, config.collection, kind, config.numba_cache_dir,
+                                                 config.map_fit_gate))
+    except LensError as exc:
+        bar.empty()
+        st.error(md(exc))
+        return False
+    return True
+
+
+def is_preview(catalog_map) -> bool:
+    """Whether the map is the PCA preview drawn while UMAP is fitted."""
+    from core.projection import PREVIEW
+
+    return catalog_map is not None and catalog_map.method == PREVIEW
+
+
+def fit_note(config: Settings, kind: str, catalog_map, fit) -> None:
+    """What the background fit is doing (followed every second until it ends), or why it failed; and that the
+    map drawn is the PCA preview."""
+    if is_preview(catalog_map):
+        st.caption("PCA map: a first look, drawn at once. Products are placed by the two directions along which "
+                   "the catalogue differs most, so look-alike groups overlap more than on the UMAP map that "
+                   "replaces it; groups are named by product type until then.")
+    if fit is not None and fit.state == "failed":
+        st.error(md(f"The UMAP map could not be fitted: {fit.message}"))
+    elif fit is not None and fit.running:
+        _follow_fit(str(config.data_dir), config.collection, kind)
+
+
+@st.fragment(run_every=1.0)
+def _follow_fit(data_dir: str, collection: str, kind: str) -> None:
+    """The fit's stage and time, read from its status file each second; when it ends, the whole page reruns to
+    finish it and draw the UMAP map (or say why it failed)."""
+    import time
+
+    from core.map_job import fit_state as state
+
+    fit = state(Path(data_dir), collection, kind)
+    if fit is None or not fit.running:
+        st.rerun()
+    st.caption(f":material/hourglass_top: UMAP is laying out {fit.products:,} products in a background process: "
+               f"{md(fit.stage)} · {time.time() - fit.started:.0f} s. The map switches to it when it is ready.")
 
 
 def sample_note(catalog_map) -> None:

@@ -37,6 +37,9 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "LENS_REPLICAS": ("1", "copies of each shard of a new server collection (a 3-node cluster: 2)"),
     "LENS_WRITE_CONSISTENCY": ("1", "replicas that must confirm a write to a new server collection"),
     "LENS_READ_CONSISTENCY": ("1", "server replicas a read asks: a number, majority, quorum or all"),
+    "LENS_NUMBA_CACHE_DIR": ("~/.cache/catalog-lens/numba", "numba's compiled UMAP kernels: one folder per machine, "
+                             "shared by every data dir, so only the first map on a machine compiles them"),
+    "LENS_MAP_FIT_GATE": ("", "for tests: a file the background UMAP fit waits for before it starts (unset: no wait)"),
 }
 
 REDACTED = "***"
@@ -66,6 +69,8 @@ class Settings:
     replicas: int = 1
     write_consistency: int = 1
     read_consistency: str = "1"
+    numba_cache_dir: Path = Path("~/.cache/catalog-lens/numba").expanduser()
+    map_fit_gate: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, secrets: Mapping[str, str] | None = None) -> "Settings":
@@ -98,6 +103,8 @@ class Settings:
             replicas=_positive_int("LENS_REPLICAS", get("LENS_REPLICAS")),
             write_consistency=_positive_int("LENS_WRITE_CONSISTENCY", get("LENS_WRITE_CONSISTENCY")),
             read_consistency=_read_consistency(get("LENS_READ_CONSISTENCY").lower()),
+            numba_cache_dir=Path(get("LENS_NUMBA_CACHE_DIR")).expanduser(),
+            map_fit_gate=get("LENS_MAP_FIT_GATE"),
         )
 
     def with_overrides(self, **changes) -> "Settings":
@@ -108,6 +115,13 @@ class Settings:
     def backend_label(self) -> str:
         """Human-readable backend: 'embedded (<dir>)' or the server URL with its credentials redacted."""
         return redact_url(self.qdrant_url) if self.qdrant_url else f"embedded ({self.data_dir})"
+
+
+def numba_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """numba's on-disk cache, for code that has no Settings (the map worker, `compute_map`'s default): one folder
+    per machine, not per data dir, so a second catalogue or a test server never compiles UMAP's kernels again."""
+    env = os.environ if env is None else env
+    return Path(env.get("LENS_NUMBA_CACHE_DIR") or OPTIONS["LENS_NUMBA_CACHE_DIR"][0]).expanduser()
 
 
 def redact_url(url: str) -> str:

@@ -3,7 +3,8 @@
 The map is computed after indexing (CLI or app), never at page load, and stored under LENS_DATA_DIR keyed by
 the index content and the parameters. A large catalogue is fitted on a stratified sample of MAP_SAMPLE products
 and the rest are placed by their nearest fitted neighbours, read a chunk of vectors at a time; products added
-later are placed the same way.
+later are placed the same way. The app fits UMAP in a process of its own (core.map_job): compute_map then stores
+a PCA map at once (the preview) and finish_map lays everyone out once the worker's fit is in.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import time
 import warnings
 import zipfile
@@ -48,7 +50,9 @@ LABEL_FIELDS = ("gender", "product_type", "colour")
 DISTINGUISH_FIELDS = ("colour", "gender", "product_type", "usage", "sub_category", "category")  # for repeated names
 ATTR_FIELDS = ("title", *STANDARD_FILTERS, "image_path")
 MAP_FORMAT = 2  # per-product text columns stored as UTF-8 blocks and category codes, not fixed-width arrays
+UMAP, PCA, PREVIEW = "umap", "pca", "pca-preview"  # a map's method; PREVIEW: PCA shown while UMAP is fitted
 Progress = Callable[[str, float], None]
+Stage = Callable[[str], None]
 
 
 @dataclass
@@ -64,7 +68,7 @@ class CatalogMap:
     fingerprints: list[str]
     index_key: str
     params: dict
-    method: str = "umap"              # "umap", or "pca" for catalogues too small for UMAP
+    method: str = UMAP                # UMAP; PCA for catalogues too small for it; PREVIEW while it is fitted
     not_placed: list[str] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     transformed: int = 0              # products placed by transform since the last full fit
@@ -104,6 +108,11 @@ class CatalogMap:
 def map_paths(data_dir: Path, collection: str, kind: str) -> tuple[Path, Path]:
     base = Path(data_dir) / "maps" / f"{collection}-{kind}"
     return base.with_suffix(".npz"), base.with_suffix(".model.joblib")
+
+
+def preview_path(data_dir: Path, collection: str, kind: str) -> Path:
+    """Where the PCA map shown while UMAP is being fitted is kept (never in the place of a finished map)."""
+    return Path(data_dir) / "maps" / f"{collection}-{kind}.preview.npz"
 
 
 def index_key(store: ProductStore) -> tuple[str, dict[str, str]]:
@@ -173,9 +182,10 @@ def _decode_column(data, name: str, count: int) -> list[str]:
     return _split_block(data[f"{name}.text"], count)
 
 
-def load_map(data_dir: Path, collection: str, kind: str = "image") -> CatalogMap | None:
-    """The stored map, or None when there is none (or it was made with other parameters)."""
-    path, _ = map_paths(data_dir, collection, kind)
+def load_map(data_dir: Path, collection: str, kind: str = "image", preview: bool = False) -> CatalogMap | None:
+    """The stored map (with `preview`, the PCA map drawn while UMAP is fitted), or None when there is none (or it
+    was made with other parameters)."""
+    path = preview_path(data_dir, collection, kind) if preview else map_paths(data_dir, collection, kind)[0]
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
@@ -206,7 +216,9 @@ def load_map(data_dir: Path, collection: str, kind: str = "image") -> CatalogMap
 
 
 def save_map(data_dir: Path, collection: str, m: CatalogMap) -> None:
-    path, _ = map_paths(data_dir, collection, m.kind)
+    """Store the map (a PREVIEW in its own file, leaving any finished map where it is)."""
+    path = preview_path(data_dir, collection, m.kind) if m.method == PREVIEW else \
+        map_paths(data_dir, collection, m.kind)[0]
     n = len(m.product_ids)
     meta = {"labels": {str(k): v for k, v in m.labels.items()}, "index_key": m.index_key, "params": m.params,
             "method": m.method, "not_placed": m.not_placed, "created": m.created, "transformed": m.transformed,
@@ -347,14 +359,29 @@ def stratified_sample(strata: list[str], cap: int, seed: int = PARAMS["seed"]) -
     return np.sort(order[position < quota[codes[order]]])
 
 
-def _import_umap(data_dir: Path):
-    """Import UMAP with numba's on-disk cache under the data dir, so its compile cost is paid once."""
-    cache = Path(data_dir) / "numba-cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache))
+def use_numba_cache(folder: Path) -> Path:
+    """Point numba's on-disk cache at `folder` (one per machine: core.config.numba_cache_dir), not at a data dir, so
+    a second catalogue or a test server reuses the kernels the first map compiled.
+
+    numba reads NUMBA_CACHE_DIR when it is imported: the map worker calls this before anything imports numba.
+    Where numba is loaded already (the CLI, a test), its setting is changed too, for kernels compiled from now on.
+    """
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["NUMBA_CACHE_DIR"] = str(folder)
+    if "numba" in sys.modules:
+        sys.modules["numba"].config.CACHE_DIR = str(folder)
+    return folder
+
+
+def _import_umap(numba_cache: Path | None = None):
+    """Import UMAP with numba's on-disk cache in the machine's folder, so its compile cost is paid once per machine."""
+    from core.config import numba_cache_dir
+
+    use_numba_cache(numba_cache or numba_cache_dir())
     import numba
 
-    if "umap" not in __import__("sys").modules:
+    if "umap" not in sys.modules:
         # umap compiles most of its kernels without cache=True; ask numba to cache them on disk.
         originals = numba.njit, numba.jit
 
@@ -470,17 +497,21 @@ def _probed_knn(query: np.ndarray, base: np.ndarray, groups: tuple[np.ndarray, l
 class Projector:
     """Fitted PCA + UMAP layout; fit once, then place new products into the same layout."""
 
-    def __init__(self, data_dir: Path, seed: int = PARAMS["seed"]):
-        self.data_dir, self.seed = Path(data_dir), seed
+    def __init__(self, numba_cache: Path | None = None, seed: int = PARAMS["seed"]):
+        self.numba_cache, self.seed = numba_cache, seed  # None: core.config.numba_cache_dir()
         self.pca = None
         self.train = self.layout = None
         self.degenerate = False  # all vectors (nearly) identical: UMAP has nothing to lay out
         self.groups = None  # (centres, members) of the fitted products, for placing many (see probed_knn)
 
-    def fit(self, matrix: np.ndarray) -> np.ndarray:
+    def fit(self, matrix: np.ndarray, stage: Stage | None = None) -> np.ndarray:
+        """Lay `matrix` out in 2-D; `stage` hears each step by name (the map worker shows them)."""
         from sklearn.decomposition import PCA
 
-        umap = _import_umap(self.data_dir)
+        say = stage or (lambda name: None)
+        say("loading UMAP")
+        umap = _import_umap(getattr(self, "numba_cache", None))
+        say(f"reducing {len(matrix):,} products to {PARAMS['pca_dims']} dimensions")
         dims = min(PARAMS["pca_dims"], matrix.shape[1], matrix.shape[0] - 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # identical vectors: zero variance, handled below
@@ -489,6 +520,7 @@ class Projector:
         if float(np.sum(self.pca.explained_variance_)) < 1e-10:
             self.degenerate = True
             return np.zeros((len(matrix), 2), dtype=np.float32)
+        say("finding each product's nearest neighbours")
         index, dist = cosine_knn(self.train, self.train, PARAMS["n_neighbors"], skip_self=True)
         # A fixed seed makes the layout reproducible (UMAP then runs its optimiser on one thread). PCA
         # initialisation instead of spectral: the spectral eigen-solve took 30 s of a 35 s fit at 5,000
@@ -496,6 +528,7 @@ class Projector:
         model = umap.UMAP(n_neighbors=PARAMS["n_neighbors"], min_dist=PARAMS["min_dist"], metric="cosine",
                           random_state=self.seed, n_components=2, n_jobs=1, init="pca", n_epochs=PARAMS["epochs"],
                           precomputed_knn=(index, dist, None))
+        say(f"fitting UMAP on {len(matrix):,} products")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "precomputed_knn without a search index"
             self.layout = model.fit_transform(self.train).astype(np.float32)
@@ -530,6 +563,37 @@ def small_layout(matrix: np.ndarray) -> np.ndarray:
     centred = matrix - matrix.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     return (centred @ vt[:2].T).astype(np.float32)
+
+
+class PrincipalAxes:
+    """The first two principal components of a fit sample: a map in milliseconds (nothing to compile), drawn while
+    UMAP is fitted; `transform` places products outside the sample on the same axes."""
+
+    def __init__(self, matrix: np.ndarray):
+        self.mean = matrix.mean(axis=0) if len(matrix) else np.zeros(matrix.shape[1], dtype=np.float32)
+        if len(matrix) < 2:
+            self.axes = np.zeros((2, matrix.shape[1]), dtype=np.float32)
+        else:
+            _, _, vt = np.linalg.svd(matrix - self.mean, full_matrices=False)
+            self.axes = np.zeros((2, matrix.shape[1]), dtype=np.float32)
+            self.axes[:min(2, len(vt))] = vt[:2]
+
+    def transform(self, matrix: np.ndarray) -> np.ndarray:
+        return ((matrix - self.mean) @ self.axes.T).astype(np.float32)
+
+
+@dataclass
+class FitSample:
+    """What a UMAP fit elsewhere (core.map_job) is fitted on: the sample's point ids, the vector each was read
+    from, their fingerprints then (a product changed since is placed again) and the vectors, one row each."""
+
+    points: list[str]
+    sources: list[str]
+    fingerprints: list[str]
+    matrix: np.ndarray
+
+
+StartFit = Callable[[FitSample], None]
 
 
 def cluster_labels(xy: np.ndarray, attrs: dict[str, list]) -> tuple[np.ndarray, dict[int, str]]:
@@ -569,6 +633,20 @@ def cluster_labels(xy: np.ndarray, attrs: dict[str, list]) -> tuple[np.ndarray, 
             parts = ["Mixed", top] if top else [f"Cluster {c + 1}"]
         labels[int(c)] = " · ".join(parts)
     return cluster, unique_labels(labels, cluster, attrs, columns)
+
+
+def stratum_groups(attrs: dict[str, list], n: int, most: int = 60) -> tuple[np.ndarray, dict[int, str]]:
+    """Groups for the PCA preview: each product's product type (else sub-category, else category), the `most`
+    largest named; the rest unclustered."""
+    strata = Products([], [], {k: attrs.get(k) or [""] * n for k in STRATUM_FIELDS}).strata()
+    code: dict[str, int] = {}
+    codes = np.fromiter((code.setdefault(v, len(code)) for v in strata), dtype=np.int64, count=n)
+    names = list(code)
+    sizes = np.bincount(codes, minlength=len(names)) if n else np.zeros(0, dtype=np.int64)
+    kept = [c for c in np.argsort(-sizes, kind="stable")[:most].tolist() if names[c]]
+    renumber = np.full(len(names) + 1, -1, dtype=np.int32)
+    renumber[kept] = np.arange(len(kept), dtype=np.int32)
+    return renumber[codes] if n else np.zeros(0, dtype=np.int32), {i: names[c] for i, c in enumerate(kept)}
 
 
 def cluster_sample(n: int) -> np.ndarray:
@@ -650,15 +728,18 @@ def _load_projector(path: Path):
 
 
 def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str = "image", refit: bool = False,
-                progress: Progress | None = None) -> CatalogMap:
+                progress: Progress | None = None, numba_cache: Path | None = None,
+                start_fit: StartFit | None = None) -> CatalogMap:
     """The map for the current index: stored if fresh, else updated by transform, else fitted from scratch.
 
     Stages: read the products (payloads only), then either place the new and changed ones in the stored layout
     or fit a layout on a stratified sample and place everyone else, a chunk of vectors at a time; then name
     the clusters and store the map.
-    """
-    import joblib
 
+    With `start_fit` (the app: core.map_job), a UMAP fit is not run here: `start_fit` gets the sample to fit
+    elsewhere, and the map returned (and stored as the preview) is a PCA map of everyone, method PREVIEW;
+    finish_map makes the UMAP map once that fit is in. numba_cache: numba's folder (default: the machine's).
+    """
     if kind not in VECTOR_KINDS:
         raise BadQuery(f"vectors must be one of {', '.join(VECTOR_KINDS)}, got {kind!r}")
     report = progress or (lambda stage, fraction: None)
@@ -671,19 +752,55 @@ def compute_map(store: ProductStore, data_dir: Path, collection: str, kind: str 
     products = read_products(store)
     layout = _Layout(products, [prints.get(p, "") for p in products.ids])
     _, model_path = map_paths(data_dir, collection, kind)
-    projector = _load_projector(model_path) if stored is not None and not refit and stored.method == "umap" else None
+    projector = _load_projector(model_path) if stored is not None and not refit and stored.method == UMAP else None
     if projector is not None and layout.update(store, kind, stored, projector, report):
-        method, transformed, fitted = "umap", stored.transformed + layout.transformed, stored.fitted
+        method, transformed, fitted = UMAP, stored.transformed + layout.transformed, stored.fitted
     else:
-        method, projector = layout.fit(store, kind, data_dir, report)
+        method, projector = layout.fit(store, kind, numba_cache, report, start_fit)
         transformed, fitted = 0, layout.fitted
         if projector is not None:
-            buf = io.BytesIO()
-            joblib.dump(projector, buf)
-            atomic_write(model_path, buf.getvalue())
+            save_projector(model_path, projector)
+    return _named_and_saved(layout, data_dir, collection, kind, key, version, method, transformed, fitted, report)
+
+
+def finish_map(store: ProductStore, data_dir: Path, collection: str, kind: str, projector: Projector,
+               sample: FitSample, progress: Progress | None = None) -> CatalogMap:
+    """The map from a UMAP fit made elsewhere (core.map_job) on `sample`: the sample's products where the fit put
+    them, everyone else (added or changed since the sample was read) placed by their fitted neighbours."""
+    report = progress or (lambda stage, fraction: None)
+    version = store_version(store)
+    key, prints = index_key(store)
+    report("reading products", 0.05)
+    products = read_products(store)
+    layout = _Layout(products, [prints.get(p, "") for p in products.ids])
+    in_sample = layout.adopt(sample, small_layout(sample.matrix) if projector.degenerate else projector.layout)
+    layout.fitted = int(in_sample.sum())
+    if projector.degenerate:  # (nearly) identical vectors: nothing to lay out, everyone at the same spot
+        layout._place_at_origin(store, kind, in_sample)
+        method = PCA
+    else:
+        layout.place_rest(store, kind, projector, in_sample, report)
+        save_projector(map_paths(data_dir, collection, kind)[1], projector)
+        method = UMAP
+    return _named_and_saved(layout, data_dir, collection, kind, key, version, method, 0, layout.fitted, report)
+
+
+def save_projector(path: Path, projector: Projector) -> None:
+    import joblib
+
+    buf = io.BytesIO()
+    joblib.dump(projector, buf)
+    atomic_write(path, buf.getvalue())
+
+
+def _named_and_saved(layout: "_Layout", data_dir: Path, collection: str, kind: str, key: str, version: dict,
+                     method: str, transformed: int, fitted: int, report: Progress) -> CatalogMap:
+    """Name the clusters of the laid-out products and store the map."""
     report("naming clusters", 0.9)
     ids, xy, sources, fingerprints, attrs, not_placed = layout.result()
-    cluster, labels = cluster_labels(xy, attrs)
+    # The preview must be on screen at once: grouping by product type takes no HDBSCAN (nor sklearn's import,
+    # 7 s on a busy 2-core machine); UMAP's map gets real clusters.
+    cluster, labels = stratum_groups(attrs, len(ids)) if method == PREVIEW else cluster_labels(xy, attrs)
     result = CatalogMap(kind, ids, xy, cluster, labels, sources, fingerprints, key, _params_key(kind), method,
                         not_placed, transformed=transformed, attrs=attrs, fitted=fitted, store_version=version)
     save_map(data_dir, collection, result)
@@ -756,8 +873,10 @@ class _Layout:
                                        "placing new products")
         return True
 
-    def fit(self, store: ProductStore, kind: str, data_dir: Path, report: Progress) -> tuple[str, Projector | None]:
-        """Fit on a stratified sample (everyone in a small catalogue), then place the rest; (method, projector)."""
+    def fit(self, store: ProductStore, kind: str, numba_cache: Path | None, report: Progress,
+            start_fit: StartFit | None = None) -> tuple[str, Projector | None]:
+        """Fit on a stratified sample (everyone in a small catalogue), then place the rest; (method, projector).
+        With start_fit, UMAP is fitted elsewhere on the sample: a PCA layout meanwhile, (PREVIEW, None)."""
         sample = stratified_sample(self.products.strata(), MAP_SAMPLE)
         report(f"reading the vectors of {len(sample):,} products", 0.1)
         rows, parts = [np.zeros(0, dtype=np.int64)], []
@@ -774,20 +893,53 @@ class _Layout:
         everyone = len(sample) == len(self.row)
         if len(rows) <= PARAMS["n_neighbors"] + 1:
             self.xy[rows], self.placed[rows] = small_layout(matrix), True
-            return "pca", None  # too few for UMAP's neighbourhoods (a large catalogue never gets here)
+            return PCA, None  # too few for UMAP's neighbourhoods (a large catalogue never gets here)
+        if start_fit is not None:
+            start_fit(FitSample([self.products.points[r] for r in rows.tolist()],
+                                [self.sources[r] for r in rows.tolist()],
+                                [self.fingerprints[r] for r in rows.tolist()], matrix))
+            report("drawing a quick PCA map", 0.2)
+            axes = PrincipalAxes(matrix)
+            self.xy[rows], self.placed[rows] = axes.transform(matrix), True
+            if not everyone:
+                self._place(store, kind, axes, None, in_sample, report, "placing the rest")
+            return PREVIEW, None
         report(f"fitting UMAP on {len(rows):,} products", 0.2)
-        projector = Projector(data_dir)
+        projector = Projector(numba_cache)
         layout = projector.fit(matrix)
         if projector.degenerate:  # (nearly) identical vectors: nothing to lay out, everyone at the same spot
             self.xy[rows], self.placed[rows] = small_layout(matrix), True
             if not everyone:
                 self._place_at_origin(store, kind, in_sample)
-            return "pca", None
+            return PCA, None
         self.xy[rows], self.placed[rows] = layout, True
         if not everyone:
             report("placing the rest", 0.3)
             self._place(store, kind, projector, None, in_sample, report, "placing the rest")
-        return "umap", projector
+        return UMAP, projector
+
+    def adopt(self, sample: FitSample, positions: np.ndarray) -> np.ndarray:
+        """Put the sample's products where a fit made elsewhere put them, unless they were removed or changed
+        since; returns the mask of rows so placed."""
+        placed = np.zeros(len(self.row), dtype=bool)
+        for point, source, fingerprint, spot in zip(sample.points, sample.sources, sample.fingerprints, positions):
+            r = self.row.get(point)
+            if r is not None and self.fingerprints[r] == fingerprint:
+                self.xy[r], self.sources[r], placed[r] = spot, source, True
+        self.placed |= placed
+        return placed
+
+    def place_rest(self, store: ProductStore, kind: str, projector, done: np.ndarray, report: Progress) -> None:
+        """Place every product not in `done` by the projector: the few read by id, many by one scroll."""
+        rest = np.flatnonzero(~done)
+        if not len(rest):
+            return
+        report("placing the rest", 0.3)
+        if len(rest) <= done.sum():
+            self._place(store, kind, projector, [self.products.points[r] for r in rest.tolist()], None, report,
+                        "placing the rest")
+        else:
+            self._place(store, kind, projector, None, done, report, "placing the rest")
 
     def _place_at_origin(self, store: ProductStore, kind: str, skip: np.ndarray) -> None:
         for points, _, sources, without in vector_chunks(store, kind):

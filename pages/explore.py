@@ -4,9 +4,7 @@ import streamlit as st
 
 from app import board_panel, filter_sidebar, map_panel, page, result_grid
 from core.boards import selection_csv
-from core.errors import LensError
 from core.mapview import COLOUR_BY, MAX_GALLERY, MAX_SELECTION_READ, build_figure, filter_mask
-from core.projection import compute_map
 from core.safe_text import md
 from core.search import get_products
 
@@ -25,25 +23,21 @@ show_photos = photo_col.toggle("Photos", key="map_photos", help="Draw product ph
                                "(the selection, or up to 300 products that pass the filters)")
 overlay_name = map_panel.overlay_picker(config)  # a reference catalogue's products over ours (none by default)
 
-catalog_map = map_panel.stored_map(config, kind)
-status = map_panel.map_status(store, catalog_map, meta)
-if status != "fresh":
+# The UMAP map, else (while UMAP is fitted in a process of its own) the PCA preview; a finished fit is laid out first.
+catalog_map, status, fit = map_panel.current_map(config, store, meta, kind)
+fitting = fit is not None and fit.running
+if status != "fresh" and not fitting and not map_panel.is_preview(catalog_map):
     st.info("There is no map for these vectors yet." if status == "missing" else
             "The index changed since this map was made: update it to place new and changed products.")
+map_panel.fit_note(config, kind, catalog_map, fit)
 update_col, refit_col = st.columns(2)
-update = status != "fresh" and update_col.button("Compute the map" if status == "missing" else "Update the map",
-                                                 type="primary", key="map_update")
-refit = catalog_map is not None and refit_col.button("Refit from scratch", key="map_refit",
+update = status != "fresh" and not fitting and update_col.button(
+    "Compute the map" if status == "missing" else "Update the map", type="primary", key="map_update")
+refit = catalog_map is not None and refit_col.button("Refit from scratch", key="map_refit", disabled=fitting,
                                                      help="Lay the whole catalogue out again (new clusters, "
                                                           "new positions)")
-if update or refit:
-    bar = st.progress(0.0, text="Reading vectors…")
-    try:
-        compute_map(store, config.data_dir, config.collection, kind, refit=bool(refit),
-                    progress=lambda stage, f: bar.progress(f, text=stage.capitalize() + "…"))
-        st.rerun()
-    except LensError as exc:
-        st.error(md(exc))
+if (update or refit) and map_panel.compute(config, store, kind, refit=bool(refit)):
+    st.rerun()
 if catalog_map is None:
     st.stop()
 if catalog_map.not_placed:

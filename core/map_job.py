@@ -1,0 +1,247 @@
+"""The map's UMAP fit in a process of its own: started by the app, followed through files, finished by the app.
+
+numba compiles UMAP's kernels holding the interpreter lock (55 s on 2 cores the first time on a machine), and
+UMAP's optimiser holds it too: in a thread of the app's server that would freeze every session. So the app hands
+the fit sample's vectors to `python -m core.map_job`, draws a PCA map at once (core.projection.compute_map with
+start_fit), and lays everyone out in the UMAP layout once the worker has written it (finish).
+
+A job lives in LENS_DATA_DIR/maps/jobs/<collection>-<kind>/: the sample (sample.npy, sample.json), the worker's
+settings (spec.json), its status (status.json), its result (projector.joblib) and its log. The worker holds
+worker.lock for its whole life (the flock is taken by the app and inherited), so a killed or crashed worker is
+seen at once, without trusting a pid or a clock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from core.files import atomic_write
+from core.locks import FileLock, LockBusy
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNNING, DONE, FAILED = "running", "done", "failed"
+COMPILING_NOTE = "compiling UMAP's kernels: the first time on this machine"
+STOPPED = ("the fitting process stopped before it finished (it was killed, or ran out of memory); "
+           "the PCA map stays usable: compute the map again to retry")
+
+
+@dataclass
+class FitState:
+    """Where a background fit stands, as the page shows it."""
+
+    state: str           # RUNNING, DONE or FAILED
+    stage: str           # what the worker is doing, for people
+    started: float       # time.time() when the app started it
+    compiling: bool      # numba's cache had no UMAP kernels: this fit compiles them
+    message: str = ""    # why it failed
+    products: int = 0    # products it fits
+    pid: int = 0         # the worker's process id (0 until it has started)
+
+    @property
+    def running(self) -> bool:
+        return self.state == RUNNING
+
+
+def job_dir(data_dir: Path, collection: str, kind: str) -> Path:
+    return Path(data_dir) / "maps" / "jobs" / f"{collection}-{kind}"
+
+
+# ---- numba's cache: was UMAP compiled on this machine? ----------------------------------------------------------
+
+def compiled_mark(numba_cache: Path) -> Path:
+    """A file that says UMAP's kernels were compiled into this cache, by these versions of UMAP, numba and Python."""
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "none"
+
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return Path(numba_cache) / f".umap-{version('umap-learn')}-numba-{version('numba')}-py{py}.compiled"
+
+
+def compiled_before(numba_cache: Path) -> bool:
+    return compiled_mark(numba_cache).exists()
+
+
+# ---- the app's side ---------------------------------------------------------------------------------------------
+
+def starter(data_dir: Path, collection: str, kind: str, numba_cache: Path, gate: str = ""):
+    """compute_map's start_fit for this map: start_fit(...) with the rest bound."""
+    return lambda sample: start_fit(data_dir, collection, kind, sample, numba_cache, gate)
+
+
+def start_fit(data_dir: Path, collection: str, kind: str, sample, numba_cache: Path, gate: str = "") -> bool:
+    """Start a worker fitting UMAP on `sample` (core.projection.FitSample); False when one is fitting this map
+    already (its result is finished as any other: products it lacks are placed by their neighbours)."""
+    folder = job_dir(data_dir, collection, kind)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / "worker.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    try:
+        for name in ("projector.joblib", "status.json"):
+            (folder / name).unlink(missing_ok=True)
+        atomic_write(folder / "sample.npy", _npy(sample.matrix))
+        atomic_write(folder / "sample.json", json.dumps({"points": sample.points, "sources": sample.sources,
+                                                         "fingerprints": sample.fingerprints}).encode())
+        atomic_write(folder / "spec.json", json.dumps({"numba_cache": str(numba_cache), "gate": gate}).encode())
+        write_status(folder, FitState(RUNNING, "starting", time.time(), not compiled_before(numba_cache),
+                                      products=len(sample.points)))
+        with open(folder / "worker.log", "wb") as log:
+            # The worker inherits our descriptor of worker.lock, and with it the lock: closing ours below leaves
+            # the lock held (an flock belongs to the open file, which the worker keeps) until the worker exits.
+            subprocess.Popen([sys.executable, "-m", "core.map_job", str(folder), str(fd)], cwd=ROOT, pass_fds=(fd,),
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, close_fds=True)
+    except OSError as exc:
+        write_status(folder, FitState(FAILED, "not started", time.time(), False, f"the fit could not start: {exc}"))
+        return False
+    finally:
+        os.close(fd)  # never LOCK_UN: that would unlock the worker's copy too
+    return True
+
+
+def fit_state(data_dir: Path, collection: str, kind: str) -> FitState | None:
+    """The map's background fit, or None when none was started (or its result was finished)."""
+    folder = job_dir(data_dir, collection, kind)
+    state = read_status(folder)
+    if state is None or not state.running or _worker_alive(folder):
+        return state
+    # Free lock, yet "running": it died, unless it finished between our two looks (it writes DONE, then exits).
+    state = read_status(folder)
+    if state is not None and state.running:
+        state.state, state.message = FAILED, STOPPED
+    return state
+
+
+def finish(store, data_dir: Path, collection: str, kind: str, progress=None):
+    """The UMAP map from a finished background fit (core.projection.finish_map), stored, and the job cleared;
+    None when no fit has finished, or another session is finishing it now."""
+    import joblib
+
+    from core.projection import FitSample, finish_map
+
+    folder = job_dir(data_dir, collection, kind)
+    lock = FileLock(folder / "finish.lock")
+    try:
+        lock.acquire()
+    except LockBusy:
+        return None
+    try:
+        state = read_status(folder)
+        if state is None or state.state != DONE:
+            return None
+        try:
+            meta = json.loads((folder / "sample.json").read_text())
+            sample = FitSample(meta["points"], meta["sources"], meta["fingerprints"], np.load(folder / "sample.npy"))
+            projector = joblib.load(folder / "projector.joblib")
+        except Exception as exc:  # a damaged job folder: said on the page, and the PCA map stays
+            state.state, state.message = FAILED, f"its result could not be read ({type(exc).__name__}: {exc})"
+            write_status(folder, state)
+            return None
+        result = finish_map(store, data_dir, collection, kind, projector, sample, progress)
+        clear(folder)
+        return result
+    finally:
+        lock.release()
+
+
+def clear(folder: Path) -> None:
+    """Forget a job's files (the lock files stay: another process may hold them open)."""
+    for name in ("status.json", "projector.joblib", "sample.npy", "sample.json", "spec.json"):
+        (folder / name).unlink(missing_ok=True)
+
+
+def _worker_alive(folder: Path) -> bool:
+    try:
+        fd = os.open(folder / "worker.lock", os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # our own open file: closing it drops only the lock we may just have taken
+    return False
+
+
+def _npy(matrix: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(matrix, dtype=np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def write_status(folder: Path, state: FitState) -> None:
+    atomic_write(folder / "status.json", json.dumps(state.__dict__).encode())
+
+
+def read_status(folder: Path) -> FitState | None:
+    try:
+        return FitState(**json.loads((folder / "status.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+# ---- the worker ------------------------------------------------------------------------------------------------
+
+def work(folder: Path) -> int:
+    """Fit UMAP on the job's sample and write the fitted projector; every stage in status.json."""
+    spec = json.loads((folder / "spec.json").read_text())
+    state = read_status(folder) or FitState(RUNNING, "starting", time.time(), False)
+    state.pid = os.getpid()
+
+    def stage(name: str) -> None:
+        state.stage = f"{name} ({COMPILING_NOTE})" if state.compiling and name != "waiting" else name
+        write_status(folder, state)
+
+    try:
+        from core.projection import use_numba_cache
+
+        cache = use_numba_cache(Path(spec["numba_cache"]))  # before anything imports numba
+        state.compiling = not compiled_before(cache)
+        if spec.get("gate"):
+            stage("waiting")
+            while not Path(spec["gate"]).exists():  # a test holds the fit here (LENS_MAP_FIT_GATE)
+                time.sleep(0.05)
+        from core.projection import Projector
+
+        matrix = np.load(folder / "sample.npy")
+        projector = Projector(cache)
+        projector.fit(matrix, stage)
+        import io
+
+        import joblib
+
+        buf = io.BytesIO()
+        joblib.dump(projector, buf)
+        atomic_write(folder / "projector.joblib", buf.getvalue())
+        if state.compiling:
+            atomic_write(compiled_mark(cache), b"")
+        state.state, state.stage = DONE, "fitted"
+        write_status(folder, state)
+        return 0
+    except Exception as exc:  # said on the page; the PCA map stays
+        state.state, state.message = FAILED, f"{type(exc).__name__}: {exc}"
+        write_status(folder, state)
+        return 1
+
+
+if __name__ == "__main__":
+    # argv: the job folder, then the inherited descriptor of worker.lock (kept open, untouched, until exit).
+    sys.exit(work(Path(sys.argv[1])))
