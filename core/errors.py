@@ -17,6 +17,10 @@ class ImageRejected(LensError):
     """An image cannot be used; the message is the per-row reason."""
 
 
+class IncompleteImage(ImageRejected):
+    """The file is an image whose data stops short or is damaged (a cut-off download or upload)."""
+
+
 class ModelLoadError(LensError):
     """The embedding model cannot be loaded."""
 

@@ -11,7 +11,7 @@ from typing import Union
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from core.errors import ImageRejected
+from core.errors import ImageRejected, IncompleteImage
 
 # Our own cap (LENS_MAX_PIXELS) is checked from the header before any pixel is decoded, so Pillow's warning
 # between its two limits says nothing new. Pillow's own guard (an error above twice its limit) stays on.
@@ -100,7 +100,7 @@ def decode_image(data: bytes, max_pixels: int, draft_size: int | None = None) ->
     except UnidentifiedImageError:
         raise ImageRejected("not an image file (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(f"corrupt or truncated image: {exc}") from None
+        raise IncompleteImage(f"corrupt or truncated image: {exc}") from None
     return to_rgb(image)
 
 
