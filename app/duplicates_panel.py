@@ -1,11 +1,16 @@
-"""The near-duplicates panel: find groups on a background thread, then show them a page at a time, largest first."""
+"""The near-duplicates panel: find groups on a background thread, then show them a page at a time, largest first,
+each with its actions: open a product, compare the group, mark a pair "not duplicates" (undoable), add to a board."""
 
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
-from app import result_grid
+from app import board_panel, compare_tray, resources, result_grid
+from core.compare import MAX_COMPARE
 from core.config import Settings
+from core.duplicate_dismissals import DismissalError, DuplicateDismissals
 from core.duplicates import DuplicateGroup, DuplicateSearch, page_of
 from core.errors import LensError
 from core.safe_text import md
@@ -17,6 +22,9 @@ PHOTOS = 6        # photos shown per group before it is opened
 MORE_STEP = 48    # photos added per "show more" inside an opened group
 POLL_S = 0.5      # only while a search runs: the page checks for the result this often
 FIRST_WAIT_S = 0.3  # a small catalogue is done by then: its groups come with the click, not a poll later
+PAIR_CHOICES = 50  # pairs of one group offered to "Not duplicates", closest first
+DISMISSED_SHOWN = 100  # most recent dismissals listed for restoring
+_UNDO = "dup_undo_pair"  # the pair this session dismissed last: (a, b), for Undo
 
 
 def panel(config: Settings, store: ProductStore, meta: dict | None) -> None:
@@ -51,11 +59,24 @@ def _wait(job: DuplicateSearch) -> None:
     st.caption(f"Finding near-duplicates at {job.threshold:.3f}… {job.elapsed:.0f} s")
 
 
+def _dismissals(config: Settings) -> DuplicateDismissals:
+    return DuplicateDismissals(config.data_dir)
+
+
 def show_groups(job: DuplicateSearch, config: Settings, store: ProductStore) -> None:
-    groups = job.groups or []
+    """The groups less the pairs marked "not duplicates" (regrouped from the search's pairs: no new search)."""
+    try:
+        dismissed = _dismissals(config).pairs()
+    except DismissalError as exc:  # shown, and nothing is written over the unreadable file
+        st.error(md(exc))
+        dismissed = None
+    _undo_notice(config)
+    groups = job.regroup(dismissed or frozenset())
     if not groups:
         st.success(f"No near-duplicate photos at {job.threshold:.3f}.")
+        _dismissed_list(config, dismissed)
         return
+    board_id = board_panel.board_picker(config)
     products = sum(len(g.product_ids) for g in groups)
     st.caption(f"{len(groups):,} group{'s' if len(groups) != 1 else ''} · {products:,} products at or above "
                f"{job.threshold:.3f} · largest first · found in {job.seconds:.1f} s")
@@ -67,19 +88,22 @@ def show_groups(job: DuplicateSearch, config: Settings, store: ProductStore) -> 
     first = (page - 1) * GROUPS_PER_PAGE
     for number, group in enumerate(shown, start=first + 1):
         try:
-            _group(number, group, job, config, store)
+            _group(number, group, job, config, store, board_id, dismissed is not None)
         except LensError as exc:
             st.error(md(exc))
             return
+    _dismissed_list(config, dismissed)
 
 
-def _group(number: int, group: DuplicateGroup, job: DuplicateSearch, config: Settings, store: ProductStore) -> None:
-    """A heading with the counts, the few closest photos, and the rest only when opened."""
+def _group(number: int, group: DuplicateGroup, job: DuplicateSearch, config: Settings, store: ProductStore,
+           board_id: str | None, can_dismiss: bool) -> None:
+    """A heading with the counts, the group's actions, the few closest photos, and the rest only when opened."""
     members = group.closest_first()
     a, b, score = group.pairs[0]
     with st.container(border=True, key=f"dup-{job.id}-{number}"):
         st.markdown(f"**Group {number}: {len(members):,} products** · {len(group.pairs):,} pairs · "
                     f"closest {md(a)} \\~ {md(b)} at {score:.3f}")
+        _actions(group, members, f"dup-{job.id}-{_identity(group)}", config, board_id, can_dismiss)
         _photos(members[:PHOTOS], config, store, f"dup-{job.id}-{number}")
         rest = members[PHOTOS:]
         if not rest:
@@ -95,10 +119,104 @@ def _group(number: int, group: DuplicateGroup, job: DuplicateSearch, config: Set
                               key=f"{more_key}-btn", on_click=_show_more, args=(more_key, count))
 
 
+def _identity(group: DuplicateGroup) -> str:
+    """A key for the group's own widgets that follows its members, not its place: after a dismissal splits a
+    group, the pair chosen in another group stays chosen."""
+    return hashlib.sha1("\0".join(group.product_ids).encode()).hexdigest()[:12]
+
+
+def pair_label(pair: tuple[str, str, float]) -> str:
+    """A pair as plain text for the pair picker (its options are text, never Markdown)."""
+    a, b, score = pair
+    return f"#{a} ~ #{b} · {score:.3f}"
+
+
+def _actions(group: DuplicateGroup, members: list[str], key: str, config: Settings, board_id: str | None,
+             can_dismiss: bool) -> None:
+    """Compare the closest (up to four, on the Compare page), add the group to the board, and "Not duplicates"
+    for one of its pairs (the closest by default; a pair alone needs no choosing)."""
+    compared = members[:MAX_COMPARE]
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="small", key=f"{key}-actions"):
+        st.page_link(compare_tray.PAGE, label="Compare the group" if len(members) <= MAX_COMPARE
+                     else f"Compare the {MAX_COMPARE} closest", icon=":material/compare_arrows:",
+                     query_params={"id": compared}, help="Their photos and attributes side by side")
+        st.button("Add group to board", key=f"{key}-board", icon=":material/bookmark_add:",
+                  disabled=board_id is None, on_click=_add_group, args=(config, board_id, members),
+                  help=f"Adds all {len(members):,} products" if board_id else "Create a board in the sidebar first")
+        choices = group.pairs[:PAIR_CHOICES]
+        if len(choices) > 1:
+            st.selectbox("Pair", range(len(choices)), format_func=lambda i: pair_label(choices[i]),
+                         key=f"{key}-pair", label_visibility="collapsed", width=260)
+        st.button("Not duplicates", key=f"{key}-dismiss", icon=":material/call_split:", disabled=not can_dismiss,
+                  on_click=_dismiss, args=(str(config.data_dir), f"{key}-pair", [p[:2] for p in choices]),
+                  help="These two are different products: they stop grouping (you can undo it)")
+
+
+def _dismiss(data_dir: str, pick_key: str, pairs: list[tuple[str, str]]) -> None:
+    """Button callback: remember the chosen pair as not duplicates, and keep it for Undo."""
+    a, b = pairs[min(int(st.session_state.get(pick_key) or 0), len(pairs) - 1)]
+    try:
+        DuplicateDismissals(data_dir).dismiss(a, b)
+    except DismissalError as exc:
+        st.toast(f"Could not mark them: {md(exc)}", icon=":material/error:")
+        return
+    st.session_state[_UNDO] = (a, b)
+
+
+def _restore(data_dir: str, a: str, b: str) -> None:
+    """Button callback (Undo, Restore): the pair counts again, and its products group again when close."""
+    try:
+        DuplicateDismissals(data_dir).restore(a, b)
+    except DismissalError as exc:
+        st.toast(f"Could not restore them: {md(exc)}", icon=":material/error:")
+        return
+    if st.session_state.get(_UNDO) == (a, b):
+        st.session_state.pop(_UNDO, None)
+
+
+def _undo_notice(config: Settings) -> None:
+    """After a dismissal: what was marked, with an Undo."""
+    last = st.session_state.get(_UNDO)
+    if not last:
+        return
+    a, b = last
+    with st.container(horizontal=True, vertical_alignment="center", key="dup_undo_row"):
+        st.caption(f"Marked {md('#' + a)} and {md('#' + b)} as not duplicates: they no longer group.")
+        st.button("Undo", key="dup_undo", icon=":material/undo:", on_click=_restore, args=(str(config.data_dir), a, b))
+
+
+def _dismissed_list(config: Settings, dismissed) -> None:
+    """Every pair marked not duplicates (the latest first), each with Restore; drawn only when opened."""
+    if not dismissed:
+        return
+    listed = st.expander(f"Marked not duplicates ({len(dismissed):,})", key="dup_dismissed_open", on_change="rerun")
+    if not listed.open:
+        return
+    every = _dismissals(config).all()[::-1][:DISMISSED_SHOWN]
+    with listed:
+        for n, d in enumerate(every):
+            with st.container(horizontal=True, vertical_alignment="center", key=f"dup-dismissed-{n}"):
+                st.text(f"#{d.a} ~ #{d.b}")
+                st.button("Restore", key=f"dup-restore-{n}", on_click=_restore, args=(str(config.data_dir), d.a, d.b))
+
+
+def _add_group(config: Settings, board_id: str, product_ids: list[str]) -> None:
+    """Button callback: every product of the group onto the board (those already there stay as they are)."""
+    try:
+        results = get_products(resources.store(config), product_ids)
+        added = board_panel.add_products_to_board(config, board_id, results)
+        name = resources.boards(str(config.data_dir)).get(board_id).name
+    except LensError as exc:
+        st.toast(f"Could not add: {md(exc)}", icon=":material/error:")
+        return
+    already = f" ({len(added) - sum(added)} already there)" if sum(added) < len(added) else ""
+    st.toast(f"Added {board_panel.products(sum(added))} to {md(name)}{already}")
+
+
 def _show_more(key: str, count: int) -> None:
     st.session_state[key] = count + MORE_STEP
 
 
 def _photos(ids: list[str], config: Settings, store: ProductStore, key: str) -> None:
-    result_grid.product_grid(get_products(store, ids), config, lambda r, k: None, columns=PHOTOS, key=key,
-                             show_scores=False)
+    result_grid.product_grid(get_products(store, ids), config, result_grid.view_and_compare, columns=PHOTOS,
+                             key=key, show_scores=False)
