@@ -296,38 +296,38 @@ def cmd_index(args, settings: Settings) -> int:
     shard = Shard.parse(args.shard)
     refuse_sharded(args.prune, args.recreate, shard)  # before the model loads
     settings = settings.with_overrides(model=args.model, batch_size=args.batch_size, runtime=args.runtime)
-    # int8's first self-check (if it has not run for this model) calibrates on this catalogue's first photos
-    embedder = _embedder(settings, lambda: calibration.from_catalog(args.catalog, args.images, args.format, columns,
-                                                                    settings.max_pixels))
     store = open_store(settings)
-    bar = tqdm(total=0, unit="product", desc="indexing", disable=None, file=sys.stderr)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    fetcher = fetcher_for(settings, refresh=args.refresh_images)
+    bar = fetcher = None
     try:
+        # Refused at once while another process (the app) owns the index: before the model loads, not after.
+        store.acquire()
+        # int8's first self-check (if it has not run for this model) calibrates on this catalogue's first photos
+        started = time.perf_counter()
+        embedder = _embedder(settings, lambda: calibration.from_catalog(args.catalog, args.images, args.format,
+                                                                        columns, settings.max_pixels))
+        model_s = time.perf_counter() - started
+        bar = tqdm(total=0, unit="product", desc="indexing", disable=None, file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        fetcher = fetcher_for(settings, refresh=args.refresh_images)
         report = index_catalog(args.catalog, args.images, embedder, store, batch_size=settings.batch_size,
                                recreate=args.recreate, prune=args.prune, max_pixels=settings.max_pixels,
                                progress=progress, format=args.format, columns=columns, fetcher=fetcher,
                                shard=shard, overrides=AuditDecisions(settings.data_dir).overrides())
+        report.add_stage_before("model", model_s)  # the run's duration is what the user waited for
     except KeyboardInterrupt:
-        bar.close()
-        fetcher.close()
-        _close(store, failing=True)
+        _end_index(store, bar, fetcher, failing=True)
         print("interrupted: everything embedded so far is saved; run the same command again to resume",
               file=sys.stderr)
         return 130
     except BaseException:
-        bar.close()
-        fetcher.close()
-        _close(store, failing=True)
+        _end_index(store, bar, fetcher, failing=True)
         raise
-    bar.close()
-    fetcher.close()
-    _close(store, failing=False)
+    _end_index(store, bar, fetcher, failing=False)
     if args.json:
         print(json.dumps(report.as_dict()))
     else:
@@ -336,6 +336,9 @@ def cmd_index(args, settings: Settings) -> int:
               f"in {report.seconds:.1f}s ({report.runtime})" + (f"; {report.other_shards} left to the other workers"
                                               if report.other_shards else ""))
         print(catalog_summary(report.catalog))
+        print(stages_summary(report.stages))
+        for line in reasons_summary(report):
+            print(line)
         for problem in report.failed:
             print(f"  row {problem.row} [{problem.product_id or '-'}]: {problem.reason}")
         if report.not_listed:
@@ -344,6 +347,34 @@ def cmd_index(args, settings: Settings) -> int:
         for warning in report.warnings:
             print(f"warning: {warning}")
     return 0
+
+
+def _end_index(store, bar, fetcher, failing: bool) -> None:
+    """Close what an index run opened (the bar and the fetcher only exist once the model has loaded)."""
+    if bar is not None:
+        bar.close()
+    if fetcher is not None:
+        fetcher.close()
+    _close(store, failing)
+
+
+def stages_summary(stages: dict) -> str:
+    """'time: model 2.1s, read 0.1s, plan 0.0s, …' in the order they ran."""
+    from core.indexer import WALL_STAGES
+
+    return "time: " + ", ".join(f"{name} {stages[name]:.1f}s" for name in stages if name in WALL_STAGES)
+
+
+def reasons_summary(report) -> list[str]:
+    """'embedded because: text changed 1, new product 1' and one line per product named, with its reasons."""
+    if not report.reasons:
+        return []
+    lines = ["embedded because: " + ", ".join(f"{reason} {count}" for reason, count in report.reasons.items())]
+    lines += [f"  embedded [{product_id}]: {', '.join(reasons)}" for product_id, reasons in report.reembedded]
+    if report.to_embed > len(report.reembedded):
+        lines.append(f"  ... and {report.to_embed - len(report.reembedded)} more, counted by reason above "
+                     f"(the first {len(report.reembedded)} are named)")
+    return lines
 
 
 def catalog_summary(catalog: dict) -> str:

@@ -22,7 +22,13 @@ from core.fields import COLOUR_STATS, FINGERPRINT, IMAGE_PATH, IMAGE_PROBLEM, PA
 from core.store import ProductStore, StoredPoint, point_id
 
 Progress = Callable[[int, int], None]
+Stage = Callable[[str], None]  # told each stage's name (READ, PLAN, EMBED, PRUNE, PUBLISH) as it starts
+READ, PLAN, EMBED, PRUNE, PUBLISH = "read", "plan", "embed", "prune", "publish"
+# The report's stages that follow one another, with the callers' steps before the run (a photos zip, the model);
+# embed_text and decode_threads are parts of embed, not stages of their own.
+WALL_STAGES = ("zip", "model", READ, PLAN, EMBED, "write", PRUNE, PUBLISH)
 MAX_LISTED_PROBLEMS = 1000  # problems listed by name in a report; the rest are counted
+MAX_LISTED_REEMBEDDED = 100  # products re-embedded listed by name with their reasons; the rest are counted by reason
 PLAN_CHUNK = 2000           # products compared with the store at a time (their photos hashed in parallel)
 
 
@@ -47,6 +53,11 @@ class IndexReport:
     stages: dict[str, float] = field(default_factory=dict)
     runtime: str = ""         # what ran the model: torch, onnx or onnx-int8
     warnings: list[str] = field(default_factory=list)
+    # Why products are embedded: (product id, reasons) for the first MAX_LISTED_REEMBEDDED, and how many products
+    # have each reason (a product changed in two ways counts under both).
+    reembedded: list[tuple[str, list[str]]] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+    to_embed: int = 0         # products the plan found new or changed (indexed says how many were written)
 
     @property
     def failed_rows(self) -> int:
@@ -62,6 +73,20 @@ class IndexReport:
     def listing(self) -> bool:
         return len(self.failed) < MAX_LISTED_PROBLEMS
 
+    def add_reembedded(self, product_id: str, reasons: list[str]) -> None:
+        """Count why a product is embedded, and name it while fewer than MAX_LISTED_REEMBEDDED are."""
+        self.to_embed += 1
+        for reason in reasons:
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        if len(self.reembedded) < MAX_LISTED_REEMBEDDED:
+            self.reembedded.append((product_id, reasons))
+
+    def add_stage_before(self, stage: str, seconds: float) -> None:
+        """A step the caller ran before index_catalog (loading the model): listed first, and part of the run's
+        duration, which is then what the user waited for."""
+        self.stages = {stage: seconds, **self.stages}
+        self.seconds += seconds
+
     def add_problem(self, problem: RowProblem | None, text_only: bool = False) -> None:
         """Count a problem, and list it while fewer than MAX_LISTED_PROBLEMS are (None: count only)."""
         self.problems += 1
@@ -75,12 +100,57 @@ class IndexReport:
                 "failed_rows": self.failed_rows, "failed_not_listed": self.not_listed,
                 "failed": [p.as_dict() for p in self.failed], "warnings": self.warnings, "catalog": self.catalog,
                 "seconds": round(self.seconds, 3), "stages": {k: round(v, 3) for k, v in self.stages.items()},
-                "runtime": self.runtime}
+                "runtime": self.runtime, "reasons": self.reasons,
+                "reembedded": [{"product_id": pid, "reasons": reasons} for pid, reasons in self.reembedded],
+                "reembedded_not_listed": self.to_embed - len(self.reembedded)}
 
 
-def fingerprint(model: str, text: str, image_digest: str) -> str:
-    """Changes when the image bytes, the product text or the model change: when the vectors must be redone."""
-    return hashlib.sha256(f"{model}\0{text}\0{image_digest}".encode()).hexdigest()[:32]
+def fingerprint(model: str, text: str, image_digest: str, refused_under: str = "") -> str:
+    """'<whole>:<parts>'. The whole changes when the image bytes, the product text or the model change (or, for a
+    product indexed text-only, the decode settings it was refused under): when the vectors must be redone. The
+    parts, a short hash of each input, only say which of them changed (see changed_parts); a fingerprint stored
+    before they were kept is the whole alone, and still matches."""
+    image_key = f"{image_digest}|{refused_under}" if refused_under else image_digest
+    whole = hashlib.sha256(f"{model}\0{text}\0{image_key}".encode()).hexdigest()[:32]
+    return f"{whole}:{''.join(_part(v) for v in (model, text, image_digest, refused_under))}"
+
+
+PART_CHARS = 6  # hex characters per input in a fingerprint's parts
+
+
+def _part(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:PART_CHARS]
+
+
+def same_vectors(stored: str, current: str) -> bool:
+    """Whether a stored fingerprint stands for the same vectors as the current one (their wholes agree)."""
+    return stored.partition(":")[0] == current.partition(":")[0]
+
+
+# Why a product is embedded again; a product changed in two ways has both reasons.
+NEW_PRODUCT = "new product"
+PHOTO_CHANGED = "photo changed"
+PHOTO_NOT_FETCHED = "photo not fetched before"   # a new URL, or one whose fetch failed last time: tried now
+TEXT_CHANGED = "text changed"
+MODEL_CHANGED = "setting changed: model"
+LIMITS_CHANGED = "setting changed: photo limits (LENS_MAX_PIXELS)"  # a text-only product's photo is tried again
+UNKNOWN_CHANGE = "changed (indexed before reasons were kept)"
+
+
+def changed_parts(stored: str, current: str, image_digest: str) -> list[str]:
+    """The reasons a stored fingerprint differs from the current one, from their parts (current's image_digest
+    tells a photo not fetched yet from one that changed)."""
+    old, new = stored.partition(":")[2], current.partition(":")[2]
+    if len(old) != len(new):
+        return [UNKNOWN_CHANGE]
+    model, text, image, limits = (old[i:i + PART_CHARS] != new[i:i + PART_CHARS]
+                                  for i in range(0, len(new), PART_CHARS))
+    reasons = [MODEL_CHANGED] * model + [TEXT_CHANGED] * text
+    if image:
+        reasons.append(PHOTO_NOT_FETCHED if image_digest.startswith("uncached:") else PHOTO_CHANGED)
+    elif limits:
+        reasons.append(LIMITS_CHANGED)
+    return reasons or [UNKNOWN_CHANGE]
 
 
 def decode_settings(max_pixels: int) -> str:
@@ -210,7 +280,8 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
                   batch_size: int = 32, recreate: bool = False, prune: bool = False,
                   max_pixels: int = 40_000_000, progress: Progress | None = None,
                   workers: int | None = None, format: str = "auto", columns: dict | None = None,
-                  fetcher=None, shard: Shard = Shard(), overrides: dict | None = None) -> IndexReport:
+                  fetcher=None, shard: Shard = Shard(), overrides: dict | None = None,
+                  stage: Stage | None = None) -> IndexReport:
     """Index a catalogue incrementally; safe to interrupt and re-run (each batch is written as it completes).
 
     Stages, each timed in the report: read (a first streaming pass: layout, schema, row problems), plan (a second
@@ -221,13 +292,17 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     and cached, so a re-run fetches nothing it already has. With a shard, this run indexes only its share.
     overrides (core.audit_decisions.AuditDecisions.overrides()) are the audit's label changes, applied to the
     catalogue's values as they are read, so a fixed label survives every re-index until the source is fixed.
+    stage is told each stage's name before it starts, so a caller can say what is going on before the first
+    product is embedded; progress then counts the products embedded.
     """
     started = time.perf_counter()
+    stage = stage or (lambda name: None)
     report = IndexReport(runtime=getattr(embedder, "runtime", ""))
     workers = workers or decode_workers(getattr(embedder, "device", "cpu"))
     check_inputs(csv_path, images_dir)
     refuse_sharded(prune, recreate, shard)
 
+    stage(READ)
     t = time.perf_counter()
     catalog = CatalogFile(Path(csv_path), images_dir, format=format, columns=columns)
     report.catalog = catalog.report.as_dict()
@@ -245,6 +320,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     # leaves this set): readers that trust the stamp (the map's freshness) must look closer meanwhile.
     store.update_meta(indexing_since=time.time())
 
+    stage(PLAN)
     t = time.perf_counter()
     # Planning only looks photos behind URLs up in the cache, unless --refresh-images revalidates every one.
     plan_workers = max(workers, URL_WORKERS) if fetcher is not None and fetcher.refresh else workers
@@ -255,6 +331,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     _list_stored_text_only(plan, store, report)
 
     write_s, embed_s = plan.write_s, 0.0
+    stage(EMBED)
     if progress:
         progress(0, len(plan.todo))
     if plan.todo:
@@ -274,12 +351,14 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
 
     t = time.perf_counter()
     if prune:
+        stage(PRUNE)
         prune_missing(catalog.problems, plan, store, report)
     report.stages["prune"] = time.perf_counter() - t
     t = time.perf_counter()
     store.flush()  # a server applies wait=false writes behind the run: writing ends when all of them are applied
     report.stages["write"] += time.perf_counter() - t
 
+    stage(PUBLISH)
     store.update_meta(last_indexed=time.time(), indexing_since=None, catalog=str(Path(csv_path).resolve()),
                       **runtime_meta(embedder, store, report.indexed))
     t = time.perf_counter()
@@ -359,10 +438,17 @@ def make_plan(products: Iterable[Product], store: ProductStore, model: str, fetc
                 plan.seen.add(product.product_id)
                 plan.has_urls = plan.has_urls or bool(product.image_url)
                 stored = plan.existing.get(product.product_id)
-                text_only = stored is not None and stored[1] == fingerprint(model, product.text,
-                                                                             f"{digest}|{refused_under}")
-                if stored is None or not (text_only or stored[1] == fingerprint(model, product.text, digest)):
-                    plan.todo.add(product.product_id)
+                if stored is None:
+                    _schedule(plan, report, product.product_id, [NEW_PRODUCT])
+                    continue
+                as_text_only = fingerprint(model, product.text, digest, refused_under)
+                as_photo = fingerprint(model, product.text, digest)
+                text_only = same_vectors(stored[1], as_text_only)
+                if not (text_only or same_vectors(stored[1], as_photo)):
+                    # compared with the kind it was stored as: a photo embedded keeps no decode settings
+                    kept_photo = stored[1].endswith(_part(""))
+                    _schedule(plan, report, product.product_id,
+                              changed_parts(stored[1], as_photo if kept_photo else as_text_only, digest))
                     continue
                 if text_only:
                     report.add_problem(None, text_only=True)
@@ -377,6 +463,13 @@ def make_plan(products: Iterable[Product], store: ProductStore, model: str, fetc
             plan.write_s += time.perf_counter() - t
             plan.payload_only += len(changed)
     return plan
+
+
+def _schedule(plan: Plan, report: IndexReport, product_id: str, reasons: list[str]) -> None:
+    """A product to embed, and why (a repeated id is embedded, and counted, once)."""
+    if product_id not in plan.todo:
+        plan.todo.add(product_id)
+        report.add_reembedded(product_id, reasons)
 
 
 def chunks(items: Iterable, size: int) -> Iterator[list]:
@@ -455,9 +548,10 @@ def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, ba
         points = []
         for (job, image_vector), text_vector in zip(pairs, text_vectors):
             product = job.product
-            digest = job.image_digest if image_vector is not None else f"{job.image_digest}|{refused_under}"
+            refused = refused_under if image_vector is None else ""  # a text-only product: retried when they change
             payload = dict(product.payload, **{PRODUCT_ID: product.product_id,
-                                               FINGERPRINT: fingerprint(embedder.name, product.text, digest),
+                                               FINGERPRINT: fingerprint(embedder.name, product.text,
+                                                                        job.image_digest, refused),
                                                PAYLOAD_HASH: payload_hash(product.payload),
                                                TEXT_ONLY: image_vector is None})
             vectors = {"text": text_vector}

@@ -130,6 +130,10 @@ class ProductStore(ABC):
             )
         return meta
 
+    def acquire(self) -> None:
+        """Own the index for writing now, or refuse at once (StoreError) while another process does: a run checks
+        before it loads a model. A server has no owner: nothing to take."""
+
     def require_meta(self) -> dict:
         """Metadata of an existing index, or NotIndexed."""
         meta = self.meta()

@@ -1,0 +1,139 @@
+"""Why products are embedded again: the report, `index --json` and its text name each product with its reason
+(new product, photo changed, text changed, a setting changed), counted by reason, and list at most a bounded number."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from core import indexer
+from core.cli import main
+from core.indexer import (LIMITS_CHANGED, NEW_PRODUCT, PHOTO_CHANGED, TEXT_CHANGED, UNKNOWN_CHANGE, index_catalog)
+from core.sample import draw_product
+from core.store import EdgeStore
+from tests.conftest import PRODUCTS, write_catalog
+
+NEW = ("7", "Women", "Accessories", "Bags", "Handbags", "Black", "Casual", "Lino Women Black Handbag")
+
+
+def change_catalogue(catalog):
+    """Product 2 gets a new title, product 3 a new photo (same file name), product 7 is added."""
+    rows = [list(r) for r in PRODUCTS] + [list(NEW)]
+    rows[1][7] = "Nike Men Navy Running T-shirt"
+    write_catalog(catalog.parent, rows=[tuple(r) for r in rows], images=False)
+    draw_product("Sandals", "Black", "Solid").save(catalog.parent / "images" / "Footwear" / "3.jpg")
+    photo = catalog.parent / "images" / "Accessories" / "7.jpg"
+    draw_product("Caps", "Black", "Solid").save(photo)
+
+
+def run(catalog, embedder, settings, **kwargs):
+    store = EdgeStore(settings.data_dir, settings.collection)
+    try:
+        return index_catalog(catalog, catalog.parent / "images", embedder, store, **kwargs)
+    finally:
+        store.close()
+
+
+EXPECTED = [("2", [TEXT_CHANGED]), ("3", [PHOTO_CHANGED]), ("7", [NEW_PRODUCT])]
+
+
+def test_a_reindex_names_each_product_embedded_again_with_its_reason(settings, embedder, tmp_path):
+    catalog = write_catalog(tmp_path / "cat")
+    first = run(catalog, embedder, settings)
+    assert first.reembedded == [(p[0], [NEW_PRODUCT]) for p in PRODUCTS]
+    assert first.reasons == {NEW_PRODUCT: 6}
+
+    change_catalogue(catalog)
+    again = run(catalog, embedder, settings)
+    assert (again.indexed, again.unchanged) == (3, 4)
+    assert again.reembedded == EXPECTED
+    assert again.reasons == {TEXT_CHANGED: 1, PHOTO_CHANGED: 1, NEW_PRODUCT: 1}
+    report = again.as_dict()
+    assert report["reembedded"] == [{"product_id": pid, "reasons": why} for pid, why in EXPECTED]
+    assert report["reembedded_not_listed"] == 0
+
+    unchanged = run(catalog, embedder, settings)
+    assert (unchanged.indexed, unchanged.reembedded, unchanged.reasons) == (0, [], {})
+
+
+def test_raised_photo_limits_retry_the_photos_they_refused_and_say_so(settings, embedder, tmp_path):
+    catalog = write_catalog(tmp_path / "cat")
+    refused = run(catalog, embedder, settings, max_pixels=100)  # every photo is bigger than 100 pixels
+    assert refused.text_only == 6
+    retried = run(catalog, embedder, settings, max_pixels=40_000_000)
+    assert (retried.indexed, retried.text_only) == (6, 0)
+    assert retried.reembedded == [(p[0], [LIMITS_CHANGED]) for p in PRODUCTS]
+    assert retried.reasons == {LIMITS_CHANGED: 6}
+
+
+def test_a_photo_added_to_a_text_only_product_is_a_photo_change(settings, embedder, tmp_path):
+    catalog = write_catalog(tmp_path / "cat")
+    (catalog.parent / "images" / "Apparel" / "1.jpg").unlink()
+    assert run(catalog, embedder, settings).text_only == 1
+    draw_product("Dresses", "Red", "Solid").save(catalog.parent / "images" / "Apparel" / "1.jpg")
+    again = run(catalog, embedder, settings)
+    assert again.reembedded == [("1", [PHOTO_CHANGED])] and again.text_only == 0
+
+
+def test_the_listing_is_bounded_and_the_rest_are_counted_by_reason(settings, embedder, tmp_path, monkeypatch):
+    monkeypatch.setattr(indexer, "MAX_LISTED_REEMBEDDED", 2)
+    report = run(write_catalog(tmp_path / "cat"), embedder, settings)
+    assert report.reembedded == [("1", [NEW_PRODUCT]), ("2", [NEW_PRODUCT])]
+    assert report.reasons == {NEW_PRODUCT: 6}
+    assert report.as_dict()["reembedded_not_listed"] == 4
+
+
+def test_an_index_stored_before_reasons_were_kept_keeps_its_vectors_and_says_it_cannot_tell(settings, embedder,
+                                                                                            tmp_path):
+    """A fingerprint written before its parts were kept is the whole hash alone: it still matches, and a change
+    to such a product is reported as a change of unknown kind."""
+    catalog = write_catalog(tmp_path / "cat")
+    run(catalog, embedder, settings)
+    store = EdgeStore(settings.data_dir, settings.collection)
+    for hit in store.scroll():
+        store.overwrite_payload(hit.id, dict(hit.payload, fingerprint=hit.payload["fingerprint"].split(":")[0]))
+    store.close()
+    assert run(catalog, embedder, settings).indexed == 0  # an upgrade embeds nothing again
+
+    change_catalogue(catalog)
+    again = run(catalog, embedder, settings)
+    assert again.reembedded == [("2", [UNKNOWN_CHANGE]), ("3", [UNKNOWN_CHANGE]), ("7", [NEW_PRODUCT])]
+
+
+def test_index_json_and_text_name_the_products_and_their_reasons(settings, tmp_path, capsys):
+    catalog = write_catalog(tmp_path / "cat")
+    images = str(catalog.parent / "images")
+    assert main(["index", "--catalog", str(catalog), "--images", images, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["reasons"] == {NEW_PRODUCT: 6}
+
+    change_catalogue(catalog)
+    assert main(["index", "--catalog", str(catalog), "--images", images, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["reembedded"] == [{"product_id": pid, "reasons": why} for pid, why in EXPECTED]
+    assert report["reasons"] == {TEXT_CHANGED: 1, PHOTO_CHANGED: 1, NEW_PRODUCT: 1}
+    assert list(report["stages"])[:2] == ["model", "read"]
+    assert report["seconds"] >= report["stages"]["model"]
+
+    # the same change once more, in text: the title of product 2 changes back
+    rows = [list(r) for r in PRODUCTS] + [list(NEW)]
+    with open(catalog, newline="", encoding="utf-8") as fh:
+        before = list(csv.reader(fh))
+    before[2][7] = PRODUCTS[1][7]
+    with open(catalog, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(before)
+    assert len(before) == len(rows) + 1
+    assert main(["index", "--catalog", str(catalog), "--images", images]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if "embedded" in line and "indexed" not in line] == [
+        "embedded because: text changed 1", "  embedded [2]: text changed"]
+    assert [line.split(":")[0] for line in lines if line.startswith("time:")] == ["time"]
+
+
+def test_index_text_says_how_many_more_were_embedded_than_named(settings, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(indexer, "MAX_LISTED_REEMBEDDED", 1)
+    catalog = write_catalog(tmp_path / "cat")
+    assert main(["index", "--catalog", str(catalog), "--images", str(catalog.parent / "images")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("embedded because: new product 6")
+    assert lines[start + 1:start + 3] == ["  embedded [1]: new product",
+                                          "  ... and 5 more, counted by reason above (the first 1 are named)"]
