@@ -14,7 +14,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import board_panel, compare_tray, indexing_panel, mapping_panel, product_panel, resources, result_grid
+from app import (board_panel, compare_tray, indexing_panel, mapping_panel, product_panel, resources, result_grid,
+                 upload_panel)
 from core.boards import csv_cell
 from core.config import Settings
 from core.errors import LensError
@@ -94,17 +95,9 @@ def reference_uploads(config: Settings, name: str) -> Path:
     return Path(config.data_dir) / "uploads" / "references" / name
 
 
-def _save_upload(uploaded, name: str, config: Settings) -> Path:
-    """The reference's CSV in its own uploads folder (reference_uploads)."""
-    from core.files import atomic_write
-
-    path = reference_uploads(config, name) / indexing_panel.upload_name(uploaded.name)
-    atomic_write(path, uploaded.getvalue())
-    return path
-
-
 def add_form(config: Settings, has_any: bool) -> None:
-    """Add (or update) a reference catalogue: a name, a CSV (photos as a zip, a folder, or URLs in the feed)."""
+    """Add (or update) a reference catalogue: a name, a catalogue file (photos as a zip, a folder or .zip on this
+    server, or URLs in the feed)."""
     from core.reference import check_name
 
     with st.expander("Add a reference catalogue", expanded=not has_any, icon=":material/add:"):
@@ -112,10 +105,10 @@ def add_form(config: Settings, has_any: bool) -> None:
                    "name that exists updates it.")
         name = st.text_input("Name", key="gaps_new_name", placeholder="e.g. competitor-a",
                              help="Lower-case letters, digits, '-' and '_'")
-        csv_box, zip_box = st.columns(2)
-        uploaded = csv_box.file_uploader("Their catalogue (CSV)", type=["csv"], key="gaps_upload")
-        photos = zip_box.file_uploader("Its photos, as a .zip (optional)", type=["zip"], key="gaps_photos",
-                                       help="Not needed when the feed's image column holds http(s) URLs")
+        uploaded = upload_panel.catalogue_uploader(st, "Their catalogue (.csv, .tsv or .txt)", "gaps_upload")
+        photos = upload_panel.photos_picker("gaps_photos_from", "gaps_photos_path", "gaps_photos",
+                                            "Their photos' folder or .zip on this server (optional: not needed when "
+                                            "the feed's image column holds http(s) URLs)")
         choice = mapping_panel.panel(uploaded, "") if uploaded is not None else None
         if not st.button("Add and index", type="primary", key="gaps_add"):
             return
@@ -134,8 +127,11 @@ def add_form(config: Settings, has_any: bool) -> None:
             st.rerun()
 
 
-def index_reference(config: Settings, name: str, uploaded, photos, choice) -> bool:
-    """Save the upload (and extract its photos), then add_reference with a progress bar; errors shown."""
+def index_reference(config: Settings, name: str, uploaded, photos: upload_panel.PhotosChoice, choice) -> bool:
+    """Save the upload (and extract its photos), then add_reference with a progress bar; errors shown.
+
+    A zip chosen but never received (the browser refuses one over the limit) is an error before anything is
+    written; the upload is saved in chunks to the reference's own folder (reference_uploads)."""
     from core.fetch import fetcher_for
     from core.reference import add_reference
 
@@ -143,13 +139,12 @@ def index_reference(config: Settings, name: str, uploaded, photos, choice) -> bo
     if not lock.acquire(blocking=False):
         st.warning("Indexing is already running (in this or another browser tab); wait for it to finish.")
         return False
-    bar, fetcher = None, None
+    bar, fetcher, extracted = None, None, None
     try:
-        target = _save_upload(uploaded, name, config)
-        images = None
-        if photos is not None:
-            images = reference_uploads(config, name) / "photos"
-            indexing_panel.extract_upload(photos, images)
+        photos_zip, images = photos.resolve(reference_uploads(config, name) / "photos")
+        target = indexing_panel.saved_upload(uploaded, config, folder=reference_uploads(config, name))
+        if photos_zip is not None:
+            extracted = indexing_panel.extract_upload(photos_zip, images)
         embedder = resources.embedder_for(config)
         bar = st.progress(0.0, text=f"Indexing {name}…")
 
@@ -170,16 +165,21 @@ def index_reference(config: Settings, name: str, uploaded, photos, choice) -> bo
             fetcher.close()
         lock.release()
     _references.clear()
-    st.session_state["gaps_added"] = report.as_dict()
+    summary = {**report.as_dict(), "reference": name}
+    if extracted is not None:
+        summary["photos"] = {"name": photos_zip.name, "extracted": extracted.extracted,
+                             "skipped": [list(s) for s in extracted.skipped]}
+    st.session_state["gaps_added"] = summary
     return True
 
 
 def added_note() -> None:
-    """What the last add indexed (shown once, after its rerun)."""
+    """What the last add indexed, as the Catalog page reports a run: counts, format and columns, the photos zip,
+    every failed row (shown once, after its rerun)."""
     report = st.session_state.pop("gaps_added", None)
     if report:
-        lines = indexing_panel.catalog_lines(report.get("catalog") or {}) if report.get("catalog") else []
-        st.success(md(" · ".join(lines) or "The reference catalogue is indexed."))
+        st.success(f"The reference catalogue {md(report['reference'])} is indexed.")
+        indexing_panel.show_report(report)
 
 
 # ---- matching ----------------------------------------------------------------------------------------------

@@ -191,22 +191,18 @@ def upload_name(name: str, default: str = "upload.csv") -> str:
     return f"{stem}{suffix}" if stem else default
 
 
-def saved_upload(uploaded, config: Settings):
-    """Keep an uploaded CSV under the data dir so its rows can be re-read; returns its path."""
+def saved_upload(uploaded, config: Settings, folder=None):
+    """Keep an uploaded catalogue under the data dir (or folder) so its rows can be re-read; returns its path.
+
+    Written in chunks from the upload, never copied whole; over the catalogue limit it is a CatalogError and
+    nothing is kept.
+    """
     from pathlib import Path
 
-    from core.files import atomic_write
+    from core.uploads import CATALOGUE, save_upload
 
-    path = Path(config.data_dir) / "uploads" / upload_name(uploaded.name)
-    atomic_write(path, uploaded.getvalue())
-    return path
-
-
-# Caps on one uploaded zip of photos (the upload itself is capped by server.maxUploadSize): what it may expand to
-# on disk, how many files it may hold, and how much one member may expand (photos barely compress; a bomb does).
-ZIP_MAX_BYTES = 2_000_000_000
-ZIP_MAX_FILES = 100_000
-ZIP_MAX_RATIO = 100.0
+    path = Path(folder or Path(config.data_dir) / "uploads") / upload_name(uploaded.name)
+    return save_upload(uploaded, path, CATALOGUE, uploaded.name)
 
 
 def photos_folder(csv_name: str, config: Settings):
@@ -218,24 +214,27 @@ def photos_folder(csv_name: str, config: Settings):
 
 
 def extract_upload(photos_zip, target):
-    """Extract an uploaded zip's photos into target, replacing what an earlier zip put there; the report.
+    """Extract a zip's photos (an upload, or a zip's path on the server) into target, replacing what an earlier
+    zip put there; the report.
 
-    The zip is streamed from the upload into a fresh folder beside target and swapped in only when it is
-    complete: a bomb or a broken zip (CatalogError) leaves the earlier photos as they were and nothing new.
+    The zip is streamed into a fresh folder beside target and swapped in only when it is complete: a bomb, a
+    broken zip or an upload over the zip limit (CatalogError) leaves the earlier photos as they were and nothing new.
     """
     import shutil
     import uuid
     from pathlib import Path
 
     from core.errors import CatalogError
+    from core.uploads import PHOTOS_ZIP
     from core.zip_import import extract_photos
 
     target = Path(target)
     fresh = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.new")
-    photos_zip.seek(0)
     try:
-        report = extract_photos(photos_zip, fresh, max_total_bytes=ZIP_MAX_BYTES, max_files=ZIP_MAX_FILES,
-                                max_ratio=ZIP_MAX_RATIO)
+        if hasattr(photos_zip, "seek"):  # an upload, read again from its start
+            PHOTOS_ZIP.check_size(photos_zip.name, photos_zip.size)
+            photos_zip.seek(0)
+        report = extract_photos(photos_zip, fresh)
     except CatalogError as exc:
         shutil.rmtree(fresh, ignore_errors=True)
         raise CatalogError(f"The photos zip {photos_zip.name} was not imported: {exc}") from None

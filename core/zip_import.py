@@ -18,8 +18,9 @@ CHUNK = 1 << 20
 DRIVE = re.compile(r"^[A-Za-z]:")
 
 # Caps on one zip of photos: what it may expand to on disk, how many files it may hold, and how much one member may
-# expand (photos barely compress; a bomb does). MAX_TOTAL_BYTES also caps the upload itself (core.uploads).
-MAX_TOTAL_BYTES = 2_000_000_000
+# expand (photos barely compress; a bomb does). MAX_TOTAL_BYTES also caps the upload itself (core.uploads), so it
+# is counted in Streamlit's megabytes: 2,000 MB.
+MAX_TOTAL_BYTES = 2_000 * 1024 * 1024
 MAX_FILES = 100_000
 MAX_RATIO = 100.0
 # Longest folder or file name taken from a zip, in bytes: file systems allow 255, and the member is written first

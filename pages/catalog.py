@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import duplicates_panel, indexing_panel, mapping_panel, page
+from app import duplicates_panel, indexing_panel, mapping_panel, page, upload_panel
 from core.errors import LensError
 from core.onnx_runtime import describe_runtime
 from core.safe_text import md
@@ -33,33 +33,33 @@ st.subheader("Index a catalogue")
 # Keyed and stateful, so the chosen tab survives the rerun after an indexing run.
 from_path, from_upload = st.tabs(["CSV on this machine", "Upload a CSV"], key="idx_source", on_change="rerun")
 csv_path = from_path.text_input("Catalogue CSV path", key="idx_csv", placeholder="/data/styles.csv")
-csv_box, zip_box = from_upload.columns(2)
-uploaded = csv_box.file_uploader("Catalogue CSV", type=["csv"], key="idx_upload")
-photos = zip_box.file_uploader("Its photos, as a .zip (optional)", type=["zip"], key="idx_photos",
-                               help="Extracted on the server and used as the uploaded CSV's images folder.")
-images_dir = st.text_input("Images folder (searched recursively; default: the CSV's folder; an uploaded zip "
-                           "replaces it)", key="idx_images")
+uploaded = upload_panel.catalogue_uploader(from_upload, "Catalogue (.csv, .tsv or .txt)", "idx_upload")
+photos = upload_panel.photos_picker("idx_photos_from", "idx_images", "idx_photos", "Images folder or .zip on this "
+                                    "server (optional; default: the CSV's folder)")
 choice = mapping_panel.panel(uploaded, csv_path)  # the mapping step: format and columns, correctable
 recreate = st.checkbox("Rebuild from scratch (--recreate)", key="idx_recreate")
 prune = st.checkbox("Delete products that are no longer in the CSV (--prune)", key="idx_prune")
 go, sample = st.columns(2)
-target, shown_name, note, photos_zip, mapping = None, None, None, None, mapping_panel.MappingChoice()
+target, shown_name, note, photos_zip, images_dir, mapping = None, None, None, None, None, mapping_panel.MappingChoice()
 if go.button("Index catalogue", type="primary", key="idx_go"):
     st.session_state.pop("last_report", None)
     if choice is None:
         st.error("Give the path of a catalogue CSV on this machine, or upload one.")
     elif choice.ready:  # otherwise the mapping step above already says what to fix
-        try:
+        name = uploaded.name if uploaded is not None else Path(csv_path).name
+        try:  # a chosen zip that never arrived stops here, before anything is written or indexed
+            photos_zip, images_dir = photos.resolve(indexing_panel.photos_folder(name, config))
             target = indexing_panel.saved_upload(uploaded, config) if uploaded is not None else Path(csv_path)
+        except LensError as exc:
+            st.error(md(exc))
+            st.stop()
         except OSError as exc:  # a full or read-only disk
             st.error(f"The uploaded CSV cannot be saved under the data folder: {md(exc.strerror or exc)}")
             st.stop()
         mapping = choice
         if uploaded is not None:
             shown_name = uploaded.name
-            if photos is not None:
-                photos_zip, images_dir = photos, str(indexing_panel.photos_folder(uploaded.name, config))
-            elif not images_dir and not choice.photos_behind_urls:
+            if images_dir is None and not choice.photos_behind_urls:
                 note = "No images folder was given for the uploaded CSV: its products are indexed from their text only."
 # With no index yet, the first-run notice above already offers the sample: one button, not two.
 if meta and sample.button(indexing_panel.SAMPLE_BUTTON, key="idx_sample"):

@@ -336,6 +336,7 @@ def test_hostile_headers_show_as_text_in_the_mapping_step(app_settings, tmp_path
 def _upload(at, csv_data: bytes, zip_data: bytes | None, zip_name: str = "photos.zip"):
     at.file_uploader(key="idx_upload").upload("items.csv", csv_data, "text/csv")
     if zip_data is not None:
+        at.radio(key="idx_photos_from").set_value("Upload a .zip").run()  # the zip's uploader shows once chosen
         at.file_uploader(key="idx_photos").upload(zip_name, zip_data, "application/zip")
     return at
 

@@ -22,6 +22,16 @@ def _upload(driver, key: str, path: Path) -> None:
     _idle(driver)
 
 
+def _photos_from_a_zip(driver) -> None:
+    """Choose "Upload a .zip" for the photos, and wait for its uploader to show."""
+    option = driver.find_element("xpath", "//*[contains(@class, 'st-key-idx_photos_from')]//label"
+                                          "[.//p[normalize-space(.)='Upload a .zip']]")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", option)
+    option.click()
+    _wait(driver).until(lambda d: d.find_elements("css selector", ".st-key-idx_photos input[type=file]"))
+    _idle(driver)
+
+
 def _pick(driver, key: str, value: str) -> None:
     """Choose value in the selectbox with this key, and wait for the page to show it chosen."""
     from selenium.webdriver.common.keys import Keys
@@ -74,6 +84,7 @@ def test_upload_a_generic_csv_and_its_photos_correct_the_mapping_index_and_find_
     with serve_app(settings) as url:
         _open_upload_tab(browser, url)
         _upload(browser, "idx_upload", files / "items.csv")
+        _photos_from_a_zip(browser)
         _upload(browser, "idx_photos", files / "photos.zip")
         # The step shows what it detected: a generic file whose id column it cannot guess.
         wait = _wait(browser)
@@ -127,6 +138,7 @@ def test_a_zip_bomb_then_a_zip_with_a_parent_entry_say_so_and_write_nothing_outs
     with serve_app(settings) as url:
         _open_upload_tab(browser, url)
         _upload(browser, "idx_upload", files / "items.csv")
+        _photos_from_a_zip(browser)
         _upload(browser, "idx_photos", files / "bomb.zip")
         assert _value(browser, "map_role_product_id") == "SKU"
         _index(browser)
