@@ -132,7 +132,7 @@ def _components(n: int, a: list[int], b: list[int]) -> np.ndarray:
 
 def near_duplicates(store: ProductStore, threshold: float = 0.95, filters: Filters | None = None,
                     neighbours: int = NEIGHBOURS, batch: int = BATCH, dismissed=(),
-                    exact_up_to: int = EXACT_UP_TO) -> list[DuplicateGroup]:
+                    exact_up_to: int | None = None) -> list[DuplicateGroup]:
     """Every group of near-identical product images across the catalogue (or the products the filters keep),
     less the pairs a person dismissed as not duplicates (core.duplicate_dismissals): a group they held together
     splits, or goes, accordingly. See find_pairs for how the pairs are found."""
@@ -140,10 +140,10 @@ def near_duplicates(store: ProductStore, threshold: float = 0.95, filters: Filte
 
 
 def find_pairs(store: ProductStore, threshold: float = 0.95, filters: Filters | None = None,
-               neighbours: int = NEIGHBOURS, batch: int = BATCH, exact_up_to: int = EXACT_UP_TO) -> Pairs:
+               neighbours: int = NEIGHBOURS, batch: int = BATCH, exact_up_to: int | None = None) -> Pairs:
     """Every pair of product images at or above the threshold, exactly as brute force finds them.
 
-    Up to `exact_up_to` products with a photo: their vectors, read in one scroll, multiplied a block of rows at
+    Up to `exact_up_to` (default EXACT_UP_TO) products with a photo: their vectors, read in one scroll, multiplied a block of rows at
     a time (exact). Beyond that, each product asks the engine for its `neighbours` nearest images at or above
     the threshold, in batches; a product whose answer comes back full asks again with twice the limit, until
     its answer is not full. So every product gets all its near-duplicates, not only the first few: with exact
@@ -158,6 +158,7 @@ def find_pairs(store: ProductStore, threshold: float = 0.95, filters: Filters | 
     if neighbours < 1:
         raise BadQuery(f"neighbours must be at least 1, got {neighbours}")
     store.require_meta()
+    exact_up_to = EXACT_UP_TO if exact_up_to is None else exact_up_to
     nearest = functools.partial(_nearest, store)
     found: dict[tuple[str, str], float] | None = None  # the engine's pairs, once the catalogue is past exact_up_to
     page: list[tuple[str, list]] = []
