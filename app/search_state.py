@@ -120,7 +120,11 @@ def image_query_area(area, config, store) -> bytes | None:
             text_col.info(f"Looking like the {len(selection)} products selected on the map")
         text_col.button("Use an uploaded photo instead", on_click=clear_image_query)
         return None
-    upload = area.file_uploader("Query photo", type=["jpg", "jpeg", "png", "webp"], key="upload")
+    from app.upload_panel import limit_mb
+    from core.uploads import QUERY_PHOTO
+
+    upload = area.file_uploader("Query photo", type=list(QUERY_PHOTO.types), key="upload",
+                                max_upload_size=limit_mb(QUERY_PHOTO))  # the server's cap is a photos zip's
     return upload.getvalue() if upload is not None else None
 
 

@@ -186,3 +186,9 @@ def test_adding_a_reference_shows_the_catalog_pages_report_with_counts_and_no_ra
     failed = next(d.value for d in at.dataframe if "reason" in d.value.columns)  # the failed rows' table
     assert list(failed["product_id"]) == ["S3"] and failed["reason"][0].startswith("duplicate")
     assert (indexed.data_dir / "uploads" / "references" / "rival" / "rival_feed.tsv").read_bytes().startswith(b"SKU\t")
+
+
+def test_the_query_photo_keeps_its_own_limit_under_the_servers_larger_cap(indexed):
+    at = start(mode="image")
+    uploader = at.file_uploader(key="upload")
+    assert (uploader.proto.max_upload_size_mb, list(uploader.proto.type)) == (20, [".jpg", ".jpeg", ".png", ".webp"])
