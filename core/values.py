@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import re
 from html import unescape
-from html.parser import HTMLParser
 
 MAX_NUMBER_CHARS = 64  # longer than any real number, price or quantity: such a cell is text
 NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -35,7 +34,7 @@ UNSIGNED = re.compile(r"\+?(?:\d+(?:\.\d*)?|\.\d+)")
 LEADING_ZERO = re.compile(r"[+-]?0\d+")
 GROUPED = {",": re.compile(r"\d{1,3}(?:,\d{3})*"), ".": re.compile(r"\d{1,3}(?:\.\d{3})*")}  # '1,299,000'
 THOUSANDS_COMMA = re.compile(r"\d{1,3}(?:,\d{3})+")      # '1,299'
-DECIMAL_COMMA = re.compile(r"\d+,\d{1,2}")               # '12,50'
+DECIMAL_COMMA = re.compile(rf"\d{{1,{MAX_NUMBER_CHARS}}},\d{{1,2}}")  # '12,50': bounded, so a search stays linear
 THOUSANDS_DOTS = re.compile(r"\d{1,3}(?:\.\d{3}){2,}")   # '1.299.000'
 AVAILABILITY_SEPARATORS = re.compile(r"[\s-]+")
 NOT_KEY_CHARS = re.compile(r"[^0-9a-z]")
@@ -190,36 +189,52 @@ def category_levels(path: str) -> dict[str, str]:
     return out
 
 
-class _Text(HTMLParser):
-    SKIP = ("script", "style", "template")
+# An HTML body's markup, found with patterns that stop at the next '<' (each character is looked at once from
+# one tag start): html.parser rescans the rest of the cell from every unclosed '<', so '<a ' repeated 13,000
+# times held the interpreter for 34 s. A '>' inside a quoted attribute ends the tag early; a product body never
+# needs one, and what follows it is kept as text, never lost.
+TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*>")
+DECLARATION = re.compile(r"<[!?][^<>]*>")
+SKIPPED_TAGS = ("script", "style", "template")
+# '&#' and eight or more digits is past the last code point; html.unescape would turn 5,000 digits into an int
+# (ValueError: "Exceeds the limit (4300 digits)"), so such a reference is the replacement character at once.
+HUGE_CHARREF = re.compile(r"&#(?:[0-9]{8,}|[xX][0-9a-fA-F]{8,});?")
 
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skipping = 0
 
-    def handle_starttag(self, tag, attrs):
-        self.skipping += tag in self.SKIP
-        self.parts.append(" ")  # <p>a</p><p>b</p> reads 'a b', not 'ab'
-
-    def handle_endtag(self, tag):
-        if tag in self.SKIP and self.skipping:
-            self.skipping -= 1
-        self.parts.append(" ")
-
-    def handle_data(self, data):
-        if not self.skipping:
-            self.parts.append(data)
+def _unescape(text: str) -> str:
+    return unescape(HUGE_CHARREF.sub("\ufffd", text))
 
 
 def html_to_text(html: str) -> str:
-    """Plain text of an HTML body (Shopify's Body (HTML)); the markup is data to strip, never to render."""
+    """Plain text of an HTML body (Shopify's Body (HTML)); the markup is data to strip, never to render.
+
+    Tags become spaces ('<p>a</p><p>b</p>' reads 'a b'), comments and declarations go, and script, style and
+    template bodies go with their tags; time is linear in the cell."""
     if "<" not in html:
-        return SPACES.sub(" ", unescape(html)).strip()
-    parser = _Text()
-    parser.feed(html)
-    parser.close()
-    return SPACES.sub(" ", "".join(parser.parts)).strip()
+        return SPACES.sub(" ", _unescape(html)).strip()
+    lower = html.lower()
+    parts, i = [], 0
+    while (lt := html.find("<", i)) >= 0:
+        parts.append(html[i:lt])
+        if html.startswith("<!--", lt):
+            close = html.find("-->", lt + 4)
+            i = len(html) if close < 0 else close + 3
+            parts.append(" ")
+        elif tag := TAG.match(html, lt):
+            i = tag.end()
+            parts.append(" ")
+            name = tag.group(2).lower()
+            if not tag.group(1) and name in SKIPPED_TAGS:
+                close = lower.find(f"</{name}", i)
+                i = len(html) if close < 0 else (lower.find(">", close) + 1 or len(html))
+        elif declaration := DECLARATION.match(html, lt):
+            i = declaration.end()
+            parts.append(" ")
+        else:  # a '<' that starts no tag is text ('a < b')
+            parts.append("<")
+            i = lt + 1
+    parts.append(html[i:])
+    return SPACES.sub(" ", _unescape("".join(parts))).strip()
 
 
 class ColumnSurvey:
