@@ -33,6 +33,7 @@ DIRECTIONS = {THEIRS: "Their products", OURS: "Our unique range"}
 COUNT_FIELDS = {"category": "Category", "colour": "Colour"}
 PLURAL = {"category": "categories", "colour": "colours"}
 SAVED_THRESHOLD = "gaps_saved_threshold"  # the last threshold chosen here, kept for the Explore overlay
+SAVED_SAME = "gaps_saved_same"  # the last "match within the same" field chosen here ("": anything), likewise
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ def options(name: str) -> GapRequest:
     order = order_col.selectbox("Similarity", ("ascending", "descending"), key="gaps_order",
                                 format_func=lambda o: "lowest first" if o == "ascending" else "highest first")
     st.session_state[SAVED_THRESHOLD] = float(threshold)  # widget state goes with the page; this stays
+    st.session_state[SAVED_SAME] = same or ""
     return GapRequest(name, float(threshold), same or None, direction, order == "ascending")
 
 

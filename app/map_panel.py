@@ -258,16 +258,40 @@ def clear_selection() -> None:
 
 # ---- a reference catalogue overlaid on the map -----------------------------------------------------------------
 
-def overlay_picker(config: Settings, area=None) -> str | None:
-    """'Overlay a reference catalogue' (none by default); nothing is drawn when there is no reference."""
+def overlay_picker(config: Settings) -> tuple[str | None, str | None]:
+    """'Overlay a reference catalogue' (none by default) and, once one is chosen, 'Match within the same' for its
+    verdicts: (name, field), (None, None) when there is no reference or none is chosen."""
     from app import gaps_panel
 
     found = gaps_panel.references(config)
     if not found:
-        return None
-    with area or st.columns([2, 3])[0]:
-        return gaps_panel.pick_reference(found, key="explore_overlay", label="Overlay a reference catalogue",
+        return None, None
+    pick_col, same_col = st.columns([2, 3])
+    with pick_col:
+        name = gaps_panel.pick_reference(found, key="explore_overlay", label="Overlay a reference catalogue",
                                          none="none")
+    if not name:
+        return None, None
+    with same_col:
+        return name, overlay_same()
+
+
+OVERLAY_SAME = "explore_overlay_same"
+
+
+def overlay_same() -> str | None:
+    """The overlay's "match within the same" field: the one last chosen on the Gaps page (or here), so a product
+    of theirs gets the verdict the Gaps page gives it; None for anything."""
+    from app.gaps_panel import SAME_FIELDS, SAVED_SAME
+
+    s = st.session_state
+    if s.get(OVERLAY_SAME) not in ("", *SAME_FIELDS):
+        s[OVERLAY_SAME] = s.get(SAVED_SAME, "") if s.get(SAVED_SAME, "") in SAME_FIELDS else ""
+    same = st.selectbox("Match within the same", ("", *SAME_FIELDS), key=OVERLAY_SAME,
+                        format_func=lambda f: "(anything)" if not f else f.replace("_", " "),
+                        on_change=lambda: s.update({SAVED_SAME: s[OVERLAY_SAME]}),
+                        help="As on the Gaps page: their product is matched only with ours of the same value")
+    return same or None
 
 
 @st.cache_data(max_entries=8, show_spinner="Placing their products on our map…")
@@ -303,14 +327,33 @@ def overlay_for(config: Settings, store: ProductStore, catalog_map, name: str | 
     return placed
 
 
-def overlay_verdicts(config: Settings, store: ProductStore, meta: dict, name: str) -> dict:
-    """their id -> GapRow at the Gaps page's default threshold (its cached matching); {} on an error."""
+def overlay_verdicts(config: Settings, store: ProductStore, meta: dict, name: str, same: str | None) -> dict:
+    """their id -> GapRow at the Gaps page's threshold and "same" field (core.overlay.overlay_verdicts, which is
+    the Gaps page's find_gaps); {} on an error, shown."""
     from app import gaps_panel
 
-    request = gaps_panel.GapRequest(name, overlay_threshold(), None, gaps_panel.THEIRS, True)
-    rows = gaps_panel.match(config, store, meta, gaps_panel.info_of(gaps_panel.references(config), name), request,
-                            None)
-    return {r.their_id: r for r in rows or []}
+    info = gaps_panel.info_of(gaps_panel.references(config), name)
+    try:
+        return _verdicts(f"{config.qdrant_url or config.data_dir}|{config.collection}", name,
+                         info.last_indexed if info else None, meta.get("last_indexed"), overlay_threshold(), same,
+                         config, store)
+    except LensError as exc:
+        st.error(md(f"{name} cannot be matched against ours: {exc}"))
+        return {}
+
+
+@st.cache_data(max_entries=16, show_spinner="Matching their catalogue against ours…")
+def _verdicts(store_key: str, name: str, their_stamp, our_stamp, threshold: float, same: str | None,
+              _config: Settings, _store: ProductStore) -> dict:
+    """One matching per (both indexes' states, threshold, field), shared by every session."""
+    from core.overlay import overlay_verdicts as verdicts
+    from core.reference import open_reference
+
+    theirs = open_reference(_config, name)
+    try:
+        return verdicts(_store, theirs, threshold, same)
+    finally:
+        theirs.close()
 
 
 OVERLAY_THRESHOLD = 0.8  # the Gaps page's default, until a threshold is chosen there
@@ -335,7 +378,7 @@ def overlay_selection(overlay) -> list[str]:
     return s.get("map_theirs_selected", [])
 
 
-def overlay_gap_list(name: str, selected: list[str], rows: dict) -> None:
+def overlay_gap_list(name: str, selected: list[str], rows: dict, same: str | None = None) -> None:
     """The selected products of theirs with their verdicts: gaps first, then the least similar."""
     from app.product_panel import plain_table
 
@@ -345,20 +388,22 @@ def overlay_gap_list(name: str, selected: list[str], rows: dict) -> None:
     chosen.sort(key=lambda r: (r.verdict != "gap", -1.0 if r.similarity is None else r.similarity))
     gaps = sum(r.verdict == "gap" for r in chosen)
     st.subheader(f"{len(chosen):,} of theirs selected: {gaps:,} gap{'' if gaps == 1 else 's'}", anchor=False)
-    st.caption(f"Their products ({md(name)}) in the selected region, each with our closest product; a gap below "
-               f"{overlay_threshold():.2f} similarity (the threshold last chosen on the Gaps page).")
+    within = f" of the same {same.replace('_', ' ')}" if same else ""
+    st.caption(f"Their products ({md(name)}) in the selected region, each with our closest product{within}; a gap "
+               f"below {overlay_threshold():.2f} similarity (the threshold last chosen on the Gaps page).")
     plain_table(["Their product", "Id", "Verdict", "Similarity", "Our closest", "Our id"],
                 [[r.their_title, r.their_id or "", r.verdict, "-" if r.similarity is None else f"{r.similarity:.3f}",
                   r.our_title, r.our_id or ""] for r in chosen])
 
 
-def add_overlay(figure, config: Settings, store: ProductStore, meta: dict, catalog_map, name: str | None):
+def add_overlay(figure, config: Settings, store: ProductStore, meta: dict, catalog_map, name: str | None,
+                same: str | None = None):
     """Their products drawn on the figure when a reference is chosen; (overlay, their id -> GapRow) or (None, {})."""
     from core.mapview import add_overlay as draw
 
     overlay = overlay_for(config, store, catalog_map, name)
     if overlay is None:
         return None, {}
-    rows = overlay_verdicts(config, store, meta, name)
+    rows = overlay_verdicts(config, store, meta, name, same)
     draw(figure, overlay, name, {p: r.verdict for p, r in rows.items()})
     return overlay, rows

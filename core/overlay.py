@@ -8,6 +8,9 @@ they are placed the same way among our mapped products, found with the store's o
 A product of theirs that is a copy of one of ours (cosine >= SAME_VECTOR) is put on that product's spot: the
 weighted mean would pull it toward its twin's neighbours, and a merchandiser looking for their copy of our
 product expects to find it on ours.
+
+Where a product sits is this module's; whether it is a gap is not: overlay_verdicts asks core.gaps.find_gaps, with
+the Gaps page's threshold and "match within the same" field, so the map and the Gaps page never disagree.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import ModelMismatch
+from core.gaps import GapRow, find_gaps
 from core.projection import CatalogMap, PARAMS, _load_projector, map_paths, read_products, vector_chunks
 from core.store import Nearest, ProductStore
 
@@ -102,3 +106,10 @@ def place_reference(ours: ProductStore, theirs: ProductStore, m: CatalogMap, dat
             taken.append(row_of[point])
     attrs = {k: [products.attrs[k][r] if k in products.attrs else "" for r in taken] for k in OVERLAY_FIELDS}
     return Overlay(ids, np.asarray(xy, dtype=np.float32).reshape(-1, 2), attrs, twins, not_placed)
+
+
+def overlay_verdicts(ours: ProductStore, theirs: ProductStore, threshold: float,
+                     same: str | None = None) -> dict[str, GapRow]:
+    """Their id -> its row of the Gaps page's matching (find_gaps at this threshold, within the same `same`
+    value): one function, one verdict for a product of theirs, on the map as on the Gaps page and in the CLI."""
+    return {row.their_id: row for row in find_gaps(ours, theirs, threshold, same=same) if row.their_id is not None}

@@ -21,7 +21,8 @@ colour_by = colour_col.selectbox("Colour by", COLOUR_BY, key="map_colour", forma
                                  persist_state="session")
 show_photos = photo_col.toggle("Photos", key="map_photos", help="Draw product photos instead of dots "
                                "(the selection, or up to 300 products that pass the filters)")
-overlay_name = map_panel.overlay_picker(config)  # a reference catalogue's products over ours (none by default)
+# A reference catalogue's products over ours (none by default), judged as the Gaps page judges them.
+overlay_name, overlay_same = map_panel.overlay_picker(config)
 
 # The UMAP map, else (while UMAP is fitted in a process of its own) the PCA preview; a finished fit is laid out first.
 catalog_map, status, fit = map_panel.current_map(config, store, meta, kind)
@@ -49,12 +50,12 @@ keep = filter_mask(catalog_map, filters, columns)
 photos = map_panel.map_thumbnails(catalog_map, keep, previous, config) if show_photos else None
 figure = build_figure(catalog_map, colour_by, filters, st.session_state.get("last_results", []), photos, columns,
                       keep=keep)
-overlay, their_rows = map_panel.add_overlay(figure, config, store, meta, catalog_map, overlay_name)
+overlay, their_rows = map_panel.add_overlay(figure, config, store, meta, catalog_map, overlay_name, overlay_same)
 map_panel.sample_note(catalog_map)
 # Greyed (filtered-out) points can be lassoed too; only products that pass the filters are kept.
 chosen = map_panel.draw_map(figure, catalog_map)
 if overlay is not None:  # their products in the lasso, with their verdicts (gaps first)
-    map_panel.overlay_gap_list(overlay_name, map_panel.overlay_selection(overlay), their_rows)
+    map_panel.overlay_gap_list(overlay_name, map_panel.overlay_selection(overlay), their_rows, overlay_same)
 rows = catalog_map.row_of if chosen else {}  # id -> row: built on the first selection, not on every first render
 selection = [p for p in chosen if p in rows and keep[rows[p]]]
 if not selection:
