@@ -51,6 +51,8 @@ def save_upload(source, path: Path, kind: UploadKind, name: str | None = None) -
     from core.files import atomic_path
 
     name = name or getattr(source, "name", None) or Path(path).name
+    if getattr(source, "size", None) is not None:  # an upload says its size: refuse it by that, before writing
+        kind.check_size(name, source.size)
     source.seek(0)
     with atomic_path(Path(path)) as tmp, open(tmp, "wb") as out:
         written = 0

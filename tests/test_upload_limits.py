@@ -47,6 +47,10 @@ def test_an_upload_over_its_kinds_limit_is_refused_while_it_is_saved_and_nothing
     with pytest.raises(CatalogError, match=r"^big.csv is 1.0 MB; a catalogue file may be at most 1 MB$"):
         save_upload(Upload("big.csv", bytes(MB + 1)), tmp_path / "up" / "big.csv", tiny)
     assert everything(tmp_path / "up") == set()
+    unsized = io.BytesIO(bytes(3 * MB))  # a stream that does not say its size is counted as it is written
+    with pytest.raises(CatalogError, match=r"^big.csv is 2.0 MB; a catalogue file may be at most 1 MB$"):
+        save_upload(unsized, tmp_path / "up" / "big.csv", tiny, "big.csv")
+    assert everything(tmp_path / "up") == set() and unsized.tell() == 2 * MB  # stopped at the second chunk
     saved = save_upload(Upload("ok.csv", bytes(MB)), tmp_path / "up" / "ok.csv", tiny)  # exactly the limit
     assert saved.read_bytes() == bytes(MB) and everything(tmp_path / "up") == {"ok.csv"}
 
