@@ -41,7 +41,8 @@ SAMPLE_BUTTON = "Index the sample catalogue"
 def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, recreate=False, prune=False,
                  shown_name: str | None = None, note: str | None = None, *, format: str = "auto",
                  columns: dict[str, str] | None = None, photos_zip=None):
-    """Index with a progress bar driven by the indexer's callback; show the summary. None on failure.
+    """Index with a progress bar on screen at once, saying each step (the zip, the model, the indexer's stages)
+    until the indexer's callback counts products embedded; keep the summary. None on failure.
 
     Every run replaces the last report, so a failed run never leaves an older run's counts on the page.
     shown_name stands for csv_path in messages (an upload's own name, not where the server saved it);
@@ -61,22 +62,35 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
         st.warning("Indexing is already running (in this or another browser tab); wait for it to finish.")
         return None
     st.session_state.pop("last_report", None)
-    bar, fetcher, photos = None, None, None
+    bar, fetcher, photos, zip_s = None, None, None, 0.0
     try:
+        # At once, before anything slow: each step says what it is doing until the first product is embedded.
+        bar = st.progress(0.0, text=STAGE_TEXT["zip" if photos_zip is not None else "model"])
         if photos_zip is not None:
+            t = time.perf_counter()
             photos = extract_upload(photos_zip, images_dir)
+            zip_s = time.perf_counter() - t
         check_inputs(csv_path, images_dir)  # a wrong path fails at once, before the model loads
+        bar.progress(0.0, text=STAGE_TEXT["model"])
+        t = time.perf_counter()
         embedder = resources.embedder_for(config)
-        bar = st.progress(0.0, text="Embedding products…")
+        model_s = time.perf_counter() - t
 
         def progress(done: int, total: int) -> None:
             bar.progress(done / total if total else 1.0, text=f"Embedded {done} of {total} changed products")
+
+        def stage(name: str) -> None:
+            if name in STAGE_TEXT:
+                bar.progress(0.0 if name != "publish" else 1.0, text=STAGE_TEXT[name])
 
         fetcher = fetcher_for(config)  # photos behind http(s) URLs, cached under the data dir
         report = index_catalog(csv_path, images_dir, embedder, store, batch_size=config.batch_size,
                                recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=progress,
                                format=format, columns=columns or None, fetcher=fetcher,
-                               overrides=AuditDecisions(config.data_dir).overrides())
+                               overrides=AuditDecisions(config.data_dir).overrides(), stage=stage)
+        report.add_stage_before("model", model_s)  # part of what the user waited for (the first run's most)
+        if photos_zip is not None:
+            report.add_stage_before("zip", zip_s)
     except LensError as exc:
         if bar is not None:
             bar.empty()
@@ -103,13 +117,23 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
     return report
 
 
+# What the progress bar says before the first product is embedded (index_catalog's stages, and the steps before it).
+STAGE_TEXT = {"zip": "Extracting the photos zip…", "model": "Loading the model…",
+              "read": "Reading the catalogue…", "plan": "Comparing the catalogue with the index…",
+              "prune": "Deleting products no longer in the catalogue…", "publish": "Saving the index…"}
+
+
 def show_report(report: dict) -> None:
     """Counts; the format, mapping and column kinds used, with their notes; the photos zip; every failed row."""
-    cols = st.columns(6)
+    cols = st.columns(7)
     for col, (label, value) in zip(cols, [("Rows", report["total"]), ("Indexed", report["indexed"]),
                                           ("Updated", report["updated"]), ("Unchanged", report["unchanged"]),
-                                          ("Text only", report["text_only"]), ("Failed", report["failed_rows"])]):
+                                          ("Text only", report["text_only"]), ("Failed", report["failed_rows"]),
+                                          ("Duration", duration(report.get("seconds", 0.0)))]):
         col.metric(label, value)
+    if report.get("stages"):
+        st.caption(stages_line(report["stages"]))
+    show_reasons(report)
     for line in catalog_lines(report.get("catalog") or {}):
         st.markdown(line)
     notes = (report.get("catalog") or {}).get("notes", [])
@@ -134,6 +158,41 @@ def show_report(report: dict) -> None:
     if report.get("failed_not_listed"):
         st.caption(f"… and {report['failed_not_listed']:,} more rows with a problem, counted above but not listed "
                    f"(the first {len(report['failed']):,} are).")
+
+
+def duration(seconds: float) -> str:
+    """'4.2 s', '3 min 05 s'."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def stages_line(stages: dict) -> str:
+    """'Where the time went: model 2.1 s · read 0.1 s · …', in the order they ran."""
+    from core.indexer import WALL_STAGES
+
+    parts = [f"{name} {duration(stages[name])}" for name in stages if name in WALL_STAGES]
+    return "Where the time went: " + " · ".join(parts)
+
+
+def show_reasons(report: dict) -> None:
+    """Why products were embedded (new, photo or text changed, a setting changed): counts, then the products named.
+
+    Product ids are catalogue data: shown in a table, never as Markdown.
+    """
+    reasons, listed = report.get("reasons") or {}, report.get("reembedded") or []
+    if not reasons:
+        return
+    st.markdown("**Embedded because** " + " · ".join(f"{md(reason)}: {count:,}" for reason, count in reasons.items()))
+    more = report.get("reembedded_not_listed", 0)
+    label = f"Which products ({len(listed):,}{f' of {len(listed) + more:,}' if more else ''})"
+    with st.expander(label, expanded=len(listed) <= 10):
+        st.dataframe(pd.DataFrame({"product_id": [r["product_id"] for r in listed],
+                                   "why": [", ".join(r["reasons"]) for r in listed]}), hide_index=True,
+                     width="stretch")
+        if more:
+            st.caption(f"… and {more:,} more, counted by reason above (the first {len(listed):,} are named).")
 
 
 def catalog_lines(catalog: dict) -> list[str]:

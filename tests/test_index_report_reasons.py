@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 from core import indexer
 from core.cli import main
@@ -137,3 +138,26 @@ def test_index_text_says_how_many_more_were_embedded_than_named(settings, tmp_pa
     start = lines.index("embedded because: new product 6")
     assert lines[start + 1:start + 3] == ["  embedded [1]: new product",
                                           "  ... and 5 more, counted by reason above (the first 1 are named)"]
+
+
+def test_the_catalog_page_report_names_the_products_their_reasons_and_the_duration(app_settings, tmp_path):
+    from tests.test_app import shown, start
+
+    catalog = write_catalog(tmp_path / "cat")
+    at = start("pages/catalog.py")
+    at.text_input(key="idx_csv").input(str(catalog))
+    at.text_input(key="idx_images").input(str(catalog.parent / "images"))
+    at.button(key="idx_go").click().run()
+    change_catalogue(catalog)
+    at.button(key="idx_go").click().run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Indexed"], metrics["Unchanged"]) == ("3", "4")
+    assert metrics["Duration"].endswith(" s") and float(metrics["Duration"].split()[0]) >= 0
+    assert [shown(m.value) for m in at.markdown if "Embedded because" in m.value] == [
+        "**Embedded because** text changed: 1 · photo changed: 1 · new product: 1"]
+    tables = [d.value for d in at.dataframe if list(d.value.columns) == ["product_id", "why"]]
+    assert tables[0].values.tolist() == [[pid, ", ".join(why)] for pid, why in EXPECTED]
+    times = [c.value for c in at.caption if c.value.startswith("Where the time went")]
+    stages = " · ".join(f"{name} [0-9.]+ s" for name in ("model", "read", "plan", "embed", "write", "prune", "publish"))
+    assert len(times) == 1 and re.fullmatch(f"Where the time went: {stages}", times[0]), times
