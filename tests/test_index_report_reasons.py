@@ -9,10 +9,12 @@ import re
 
 from core import indexer
 from core.cli import main
-from core.indexer import (LIMITS_CHANGED, NEW_PRODUCT, PHOTO_CHANGED, TEXT_CHANGED, UNKNOWN_CHANGE, index_catalog)
+from core.indexer import (LIMITS_CHANGED, NEW_PRODUCT, PHOTO_CHANGED, PHOTO_NOT_FETCHED, TEXT_CHANGED,
+                          UNKNOWN_CHANGE, index_catalog)
 from core.sample import draw_product
 from core.store import EdgeStore
-from tests.conftest import PRODUCTS, write_catalog
+from tests.conftest import PRODUCTS, write_catalog, write_csv
+from tests.test_url_catalogues import photo_server  # noqa: F401 (a fixture)
 
 NEW = ("7", "Women", "Accessories", "Bags", "Handbags", "Black", "Casual", "Lino Women Black Handbag")
 
@@ -74,6 +76,24 @@ def test_a_photo_added_to_a_text_only_product_is_a_photo_change(settings, embedd
     draw_product("Dresses", "Red", "Solid").save(catalog.parent / "images" / "Apparel" / "1.jpg")
     again = run(catalog, embedder, settings)
     assert again.reembedded == [("1", [PHOTO_CHANGED])] and again.text_only == 0
+
+
+def test_an_unchanged_catalogue_says_why_a_photo_url_that_failed_is_tried_again(tmp_path, embedder, photo_server):
+    """The 'Indexed 3 / Unchanged 297' of an unchanged re-upload: the three are photos whose download failed."""
+    from core.fetch import ImageFetcher
+
+    base = photo_server.url
+    catalog = write_csv(tmp_path / "items.csv", ["sku", "name", "image_url"],
+                        [["tee", "Basic tee", f"{base}/tee.jpg"], ["gone", "Gone photo", f"{base}/nope.jpg"]])
+    store = EdgeStore(tmp_path / "data")
+    try:
+        for _ in range(2):
+            with ImageFetcher(tmp_path / "cache", allow_private=True, timeout=5, backoff=0.01) as fetcher:
+                report = index_catalog(catalog, None, embedder, store, fetcher=fetcher)
+    finally:
+        store.close()
+    assert (report.indexed, report.unchanged, report.text_only) == (1, 1, 1)
+    assert report.reembedded == [("gone", [PHOTO_NOT_FETCHED])]
 
 
 def test_the_listing_is_bounded_and_the_rest_are_counted_by_reason(settings, embedder, tmp_path, monkeypatch):
