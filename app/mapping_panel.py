@@ -76,6 +76,8 @@ def panel(uploaded, csv_path: str) -> MappingChoice | None:
     hint.caption("Pick the column that holds each kind of value: product\\_id is required, and a title or an "
                  "image. The table below shows the file's first rows under the roles they will fill.")
     _role_pickers(box, preview, corrections)
+    for line in explained_lines(preview.explained):
+        box.caption(md(line))
     box.caption(_columns_caption(preview))
     for note in _unmet(preview, corrections) + preview.notes:
         box.caption(md(note))
@@ -141,9 +143,16 @@ def _role_pickers(box, preview: MappingPreview, corrections: dict[str, str | Non
     for n, role in enumerate(ORDER):
         key = f"{PREFIX}role_{role}"
         st.session_state[key] = preview.mapping.get(role, NONE)  # set before the widget: what will be used
-        help = f"In a Shopify export {role} comes from {locked[role]}." if role in locked else ROLE_HELP.get(role)
+        help = (f"In a Shopify export {role} comes from {preview.explained.get(role) or locked[role]}."
+                if role in locked else ROLE_HELP.get(role))
         grid[n % GRID].selectbox(role, options, key=key, disabled=role in locked, help=help,
                                  on_change=_changed, args=(role,))
+
+
+def explained_lines(explained: dict[str, str]) -> list[str]:
+    """'colour = Option2 Value: …' per role the format works out itself, worded as the indexing report words it
+    (both come from core.shopify.explain)."""
+    return [f"{role} = {text}" for role, text in explained.items()]
 
 
 def _changed(role: str) -> None:

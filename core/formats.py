@@ -128,13 +128,25 @@ class Layout:
     kinds: dict[str, str] = field(default_factory=dict)   # key beyond the roles -> keyword | number | text
     used: set[int] = field(default_factory=set)           # columns a format reads itself (Shopify's variants)
     notes: list[str] = field(default_factory=list)
+    explained: dict[str, str] = field(default_factory=dict)  # role -> in words, where a format works it out itself
+    sources: dict[str, tuple[str, ...]] = field(default_factory=dict)  # such a role -> the columns it came from
 
     @property
     def mapping(self) -> dict[str, str]:
+        """role -> the column it is read from (image_url: the fallback photo column)."""
         out = {role: self.header[i] for role, i in self.roles.items()}
         if self.image_fallback is not None:
             out[IMAGE_URL] = self.header[self.image_fallback]
         return out
+
+    @property
+    def described(self) -> dict[str, str]:
+        """The mapping as a report says it: a role the format works out itself (Shopify's colour, its photos with
+        their fallback) is its explanation, not one column."""
+        out = self.mapping
+        if IMAGE in self.explained:
+            out.pop(IMAGE_URL, None)
+        return {**out, **self.explained}
 
 
 @dataclass
@@ -438,7 +450,7 @@ def _parsed(layout: Layout, records: list[Record], problems: list[RowProblem], t
     more = len(value_notes) - MAX_VALUE_NOTES + getattr(value_notes, "more", 0)
     if more > 0:
         notes.append(f"... and {more} more values that could not be read")
-    report = FieldReport(layout.format, layout.mapping, _schema(layout, present), notes)
+    report = FieldReport(layout.format, layout.described, _schema(layout, present), notes)
     return Parsed(records, sorted(problems, key=lambda p: p.row), total, report, products)
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from core.catalog import BOMS, DELIMITER_NAMES, decode_catalog, sniff_delimiter
 from core.errors import CatalogError
-from core.fields import IMAGE_URL
+from core.fields import COLOUR, IMAGE_URL
 from core.formats import (FASHION_COLUMNS, SYNONYMS, check_width, column_key, detect_format, field_key,
-                          plan_layout)
+                          plan_layout, read_records)
 
 HEAD_BYTES = 1 << 20  # enough for the header and PREVIEW_ROWS rows of any sane catalogue
 PREVIEW_ROWS = 5
@@ -44,6 +44,8 @@ class MappingPreview:
     notes: list[str] = field(default_factory=list)
     problem: str | None = None
     truncated: bool = False            # only the head of the file was read
+    explained: dict[str, str] = field(default_factory=dict)  # role -> in words (Shopify's colour and photos), as
+                                                             # the report will say it, from the first rows
 
 
 def preview_mapping(csv_path: Path, format: str = "auto", columns: dict[str, str] | None = None,
@@ -81,9 +83,15 @@ def preview_bytes(raw: bytes, name: str, format: str = "auto", columns: dict[str
         preview.mapping = _guess(header, preview.format, columns)
         preview.extras = {h: field_key(h, i) for i, h in enumerate(header) if h not in preview.mapping.values()}
         return preview
+    notes = list(layout.notes)
+    if layout.format == "shopify":  # colour's option column is decided per product: read the first rows for it
+        read_records(layout, iter((n + 2, row, None) for n, row in enumerate(rows)))
+        preview.explained = dict(layout.explained)
     mapping = layout.mapping
+    if len(layout.sources.get(COLOUR, ())) == 1:  # one option column holds colour in the first rows: show it
+        mapping[COLOUR] = layout.sources[COLOUR][0]
     preview.fallback_image = mapping.pop(IMAGE_URL, None)
-    preview.format, preview.mapping, preview.found, preview.notes = layout.format, mapping, layout.found, layout.notes
+    preview.format, preview.mapping, preview.found, preview.notes = layout.format, mapping, layout.found, notes
     preview.extras = {header[i]: key for i, key in sorted(layout.extras.items())}
     return preview
 

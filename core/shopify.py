@@ -16,12 +16,15 @@ treats a handle as one product wherever its rows are, and dropping rows would lo
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 from core.errors import CatalogError
 from core.fields import (BRAND, CATEGORY, COLOUR, DESCRIPTION, GENDER, IMAGE, IMAGE_URL, IN_STOCK, INVENTORY, PRICE,
                          PRODUCT_ID, PRODUCT_TYPE, RESERVED_KEYS, ROLES, SALE_PRICE, TAGS, TITLE)
 from core.formats import (Layout, Record, Rows, RowProblem, column_key, field_key, role_values, row_key,
                           snake_case)
+from typing import Iterable
+
 from core.values import category_levels, parse_number, parse_price, shown
 
 PRODUCT_COLUMNS = {"handle": PRODUCT_ID, "title": TITLE, "bodyhtml": DESCRIPTION, "vendor": BRAND,
@@ -31,12 +34,37 @@ PRODUCT_COLUMNS = {"handle": PRODUCT_ID, "title": TITLE, "bodyhtml": DESCRIPTION
 AGGREGATED = {PRODUCT_ID: "Handle", PRICE: "Variant Price",
               SALE_PRICE: "nowhere (Variant Compare At Price becomes compare_at_price)",
               INVENTORY: "Variant Inventory Qty", IN_STOCK: "Variant Inventory Qty",
-              COLOUR: "the option named Color", IMAGE: "Image Src"}
+              COLOUR: "the option named Color or Colour (each product's Option N Name decides)",
+              IMAGE: "Image Src"}
 READ_HERE = ("variantprice", "variantcompareatprice", "variantinventoryqty", "imagesrc", "imageposition",
              "variantimage", "status", *(f"option{n}{part}" for n in (1, 2, 3) for part in ("name", "value")))
 PER_VARIANT = ("variant", "image", "option", "costperitem", "price", "compareatprice", "included", "unitprice")
 VARIANT_KEYS = ("variantsku", "variantprice", "variantinventoryqty", "option1value", "option2value", "option3value")
 STATUS, COMPARE_AT = "status", "compare_at_price"  # payload keys only Shopify exports have
+COLOUR_OPTIONS = ("color", "colour")  # column_key of the Option N Name that makes that option the colour
+
+
+def explain(layout: Layout, colour_columns: Iterable[str]) -> dict[str, str]:
+    """role -> how a Shopify export gives it, in words, where no single column does: the one explanation that the
+    mapping step and the indexing report both show.
+
+    colour comes from whichever option is named Color or Colour, which each product's Option N Name decides
+    (Option1 on one product, Option2 on a Size/Color product); colour_columns are the Option N Value headers
+    that held it for the products read, in option order. A product's photo is its Image Src with the lowest
+    Image Position, then its Variant Image.
+    """
+    used = sorted(set(colour_columns))
+    where = " or ".join(used) if used else "no option column (no product read has an option named Color)"
+    out = {COLOUR: f"{where}: the value of the option named Color or Colour; which option that is, each product's "
+                   "Option N Name decides"}
+    photo = layout.header[layout.roles[IMAGE]] if IMAGE in layout.roles else None
+    fallback = layout.header[layout.image_fallback] if layout.image_fallback is not None else None
+    if photo is not None and column_key(photo) == "imagesrc":
+        out[IMAGE] = "Image Src: a product's photo with the lowest Image Position" + (
+            f", else its {fallback}" if fallback else "")
+    elif photo is not None:
+        out[IMAGE] = f"{photo}: a product's first one"
+    return out
 
 
 def plan(layout: Layout, by_key: dict[str, int]) -> None:
@@ -106,6 +134,7 @@ def read(layout: Layout, rows: Rows, value_notes: list) -> tuple[list[Record], l
     for i, name in enumerate(header):
         cols.setdefault(column_key(name), i)
     records = []
+    colour_columns: Counter = Counter()
     for handle, group in groups.items():
         mains = [(line, f) for line, f in group.rows if title_col is None or f[title_col].strip()]
         if not mains:
@@ -118,12 +147,14 @@ def read(layout: Layout, rows: Rows, value_notes: list) -> tuple[list[Record], l
         if len(mains) > 1 and title_col is not None:
             layout.notes.append(f"handle {handle} has another row with a Title (row {mains[1][0]}); the details of "
                                 f"row {mains[0][0]} are used")
-        records.append(_product(layout, cols, handle, mains[0], group.rows, value_notes))
+        records.append(_product(layout, cols, handle, mains[0], group.rows, value_notes, colour_columns))
+    layout.explained = explain(layout, colour_columns)
+    layout.sources[COLOUR] = tuple(sorted(colour_columns))
     return records, problems, total
 
 
 def _product(layout: Layout, cols: dict[str, int], handle: str, main: tuple[int, list[str]],
-             rows: list[tuple[int, list[str]]], value_notes: list) -> Record:
+             rows: list[tuple[int, list[str]]], value_notes: list, colour_columns: Counter) -> Record:
     line, first = main
     values: dict = {PRODUCT_ID: handle}
     derived: dict = {}
@@ -157,7 +188,8 @@ def _product(layout: Layout, cols: dict[str, int], handle: str, main: tuple[int,
     variants = [(n, f) for n, f in rows if any(cell(f, k) for k in VARIANT_KEYS)]
     _prices(values, variants, cell, note)
     _inventory(values, variants, cell, note)
-    _options(layout, values, [first] + [f for _, f in rows if f is not first], [f for _, f in variants], cell, cols)
+    _options(layout, values, [first] + [f for _, f in rows if f is not first], [f for _, f in variants], cell, cols,
+             colour_columns)
     photos = sorted((_position(cell(f, "imageposition")), n, cell(f, "imagesrc"))
                     for n, (_, f) in enumerate(rows) if cell(f, "imagesrc"))
     variant_image = next((cell(f, "variantimage") for _, f in rows if cell(f, "variantimage")), "")
@@ -208,8 +240,10 @@ def _inventory(values: dict, variants: list, cell, note) -> None:
         note("inventory of its variants adds up to more than a finite number; kept without it")
 
 
-def _options(layout: Layout, values: dict, rows: list, variants: list, cell, cols: dict[str, int]) -> None:
-    """colour from the option named Color/Colour; other options become keyword lists (Size -> size)."""
+def _options(layout: Layout, values: dict, rows: list, variants: list, cell, cols: dict[str, int],
+             colour_columns: Counter) -> None:
+    """colour from the option named Color/Colour, this product's own; other options become keyword lists (Size ->
+    size). colour_columns counts the Option N Value columns colour came from."""
     taken = {*ROLES, *RESERVED_KEYS, IMAGE_URL, STATUS, COMPARE_AT, *layout.extras.values()}
     for n in (1, 2, 3):
         name = next((cell(f, f"option{n}name") for f in rows if cell(f, f"option{n}name")), "")
@@ -218,10 +252,10 @@ def _options(layout: Layout, values: dict, rows: list, variants: list, cell, col
         chosen = list(dict.fromkeys(cell(f, f"option{n}value") for f in variants if cell(f, f"option{n}value")))
         if not chosen:
             continue
-        key = COLOUR if column_key(name) in ("color", "colour") else field_key(name, cols[f"option{n}value"])
+        key = COLOUR if column_key(name) in COLOUR_OPTIONS else field_key(name, cols[f"option{n}value"])
         if key == COLOUR:
             values[COLOUR] = chosen
-            layout.roles.setdefault(COLOUR, cols[f"option{n}value"])
+            colour_columns[layout.header[cols[f"option{n}value"]]] += 1
         elif key in taken:
             note = f"option '{name}' is not kept: its name is a field the index already has"
             if note not in layout.notes:

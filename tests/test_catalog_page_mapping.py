@@ -386,3 +386,59 @@ def test_a_bomb_or_a_non_zip_is_a_clear_error_and_nothing_is_indexed_or_written(
     from app import resources
 
     assert resources.store(app_settings).meta() is None  # no index was made
+
+
+# ---- Shopify's rules, said once: the mapping step and the report agree -------------------------------------------
+
+SIZE_COLOR = ["Handle", "Title", "Vendor", "Option1 Name", "Option1 Value", "Option2 Name", "Option2 Value",
+              "Variant Price", "Image Src", "Image Position", "Variant Image"]
+SIZE_COLOR_ROWS = [["tee", "Studio tee", "Acme", "Size", "S", "Color", "Red", "10", "tee.jpg", "1", ""],
+                   ["tee", "", "", "", "M", "", "Blue", "12", "", "", ""],
+                   ["cap", "Canvas cap", "Acme", "Size", "One size", "Color", "Black", "5", "cap.jpg", "1", ""]]
+COLOUR_RULE = ("Option2 Value: the value of the option named Color or Colour; which option that is, each product's "
+               "Option N Name decides")
+PHOTO_RULE = "Image Src: a product's photo with the lowest Image Position, else its Variant Image"
+
+
+def write_size_color(folder: Path) -> Path:
+    (folder / "photos").mkdir(parents=True, exist_ok=True)
+    for name, kind in (("tee", "T2"), ("cap", "D1")):
+        (folder / "photos" / f"{name}.jpg").write_bytes(photo(kind))
+    (folder / "shopify.csv").write_bytes(csv_bytes(SIZE_COLOR, SIZE_COLOR_ROWS))
+    return folder / "shopify.csv"
+
+
+def test_the_shopify_explanation_is_the_same_in_the_preview_and_the_report(tmp_path):
+    from core.catalog import read_catalog
+
+    path = write_size_color(tmp_path)
+    preview = preview_mapping(path)
+    report = read_catalog(path, tmp_path / "photos").report
+    assert preview.explained == {"colour": COLOUR_RULE, "image": PHOTO_RULE}
+    assert {role: report.mapping[role] for role in preview.explained} == preview.explained
+    assert preview.mapping["colour"] == "Option2 Value" and "image_url" not in report.mapping
+    colours = {p.product_id: p.payload["colour"] for p in read_catalog(path, tmp_path / "photos").products}
+    assert colours == {"tee": ["Red", "Blue"], "cap": ["Black"]}
+
+
+def test_the_mapping_step_and_the_report_explain_shopifys_colour_and_photos_alike(app_settings, tmp_path):
+    path = write_size_color(tmp_path)
+    at = start("pages/catalog.py")
+    at.text_input(key="idx_csv").input(str(path))
+    at.text_input(key="idx_images").input(str(tmp_path / "photos")).run()
+    assert not at.exception and not at.error
+    colour = at.selectbox(key="map_role_colour")
+    assert (colour.value, colour.disabled) == ("Option2 Value", True)
+    assert colour.help == f"In a Shopify export colour comes from {COLOUR_RULE}."
+    step = [shown(c.value) for c in at.caption]
+    assert [line for line in step if line.startswith(("colour = ", "image = "))] == [
+        f"colour = {COLOUR_RULE}", f"image = {PHOTO_RULE}"]
+    assert "Option2 Value → colour" in list(at.dataframe[0].value.columns)
+
+    at.button(key="idx_go").click().run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Indexed"], metrics["Text only"], metrics["Failed"]) == ("2", "0", "0")
+    [columns] = [shown(m.value) for m in at.markdown if m.value.startswith("**Format**")]
+    assert columns == ("**Format** shopify · **Columns** product_id = Handle · title = Title · brand = Vendor · "
+                       f"price = Variant Price · image = {PHOTO_RULE} · colour = {COLOUR_RULE}")
