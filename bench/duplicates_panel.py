@@ -1,16 +1,22 @@
-"""Catalog page's near-duplicates panel, end to end with AppTest: from the click to the rendered groups.
+"""Catalog page's near-duplicates panel, timed as a merchandiser waits for it: from the click to the groups on screen.
 
-    python -m bench.duplicates_panel [--repeats 5] [--no-baseline] [--no-browser]
+    python -m bench.duplicates_panel [--repeats 3] [--no-browser] [--products 300]
 
-The 320-product sample (`python -m core sample`) indexed with the tiny random CLIP, where threshold 0.95
-makes one group of all 320 products: the case that took 91 s in issue 9. The baseline is the page as it
-was before the fix (pages/catalog.py at BASELINE_COMMIT, read with `git show`), timed in the same run on
-the same index; "new" is the current page. Two clocks:
+The catalogue: `--products` generated sample products (core.sample), indexed once with a randomly initialised
+full-size ViT-B/32 (bench.common.vit_b32_model) through core.indexer, as a user's store is after `core index`
+(kept in bench/out/duplicates-<n>-vit-b-32 for the next run). Such a model puts every photo above 0.95, so the
+slider's default links all products into one crowded group: the case of issue 19 (15.7 s in the app).
 
-- browser: `streamlit run` and headless Chromium (as tests/test_browser.py drives it), from the click on
-  "Find near-duplicates" to the groups drawn with their photos loaded and the page idle. This is what a
-  merchandiser waits for.
-- AppTest: the server side only (script runs and element building), from the click to the rendered groups.
+Two page paths in the same run, on the same index:
+- new: the page as it is (pairs from matrix products up to core.duplicates.EXACT_UP_TO products);
+- baseline: the same page with EXACT_UP_TO = 0, i.e. the engine's widening neighbour queries that the page
+  used before (issue 19's code path for this catalogue).
+Three clocks for each:
+- browser: `streamlit run` and headless Chromium, from the click on "Find near-duplicates" to the first group's
+  photos loaded with the page idle (a fresh server each run: nothing cached). The baseline's server gets
+  EXACT_UP_TO = 0 through a sitecustomize module on its PYTHONPATH; the app's files are untouched.
+- AppTest: the page's script runs in this process, from the click to the rendered groups, polling as the page does.
+- the page's own timer ("found in X s": the search thread's time), and the direct call near_duplicates().
 """
 
 from __future__ import annotations
@@ -26,103 +32,111 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import OUT, vit_b32_model
+
 ROOT = Path(__file__).resolve().parent.parent
-BASELINE_COMMIT = "0ce6750"  # the last commit with the all-at-once panel (every id, every pair, every photo)
-THRESHOLD = 0.95
+THRESHOLD = 0.95  # the slider's default: a click on the button is all the merchandiser does
 
 
-def cpu() -> str:
-    """lscpu's model name and the SIMD flags that matter for numpy."""
+def cpu() -> dict:
+    """lscpu's model name, whether the flags include avx512_vnni, the CPU count and the load at the start."""
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown CPU"
+        return {"model": platform.processor() or "unknown CPU"}
     fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    flags = set(fields.get("Flags", "").split())
-    simd = [f for f in ("avx2", "avx512f", "avx512_vnni", "amx_tile") if f in flags]
-    return f"{fields.get('Model name', '?').strip()} ({os.cpu_count()} CPUs; {' '.join(simd) or 'no avx2'})"
+    return {"model": fields.get("Model name", "?").strip(),
+            "avx512_vnni": "avx512_vnni" in fields.get("Flags", "").split(), "cpus": os.cpu_count(),
+            "load_1min": round(os.getloadavg()[0], 1)}
 
 
-def build_index(folder: Path) -> None:
-    """The bundled sample, indexed with a tiny random CLIP into folder/data (settings via the environment)."""
+def build_index(products: int) -> Path:
+    """The folder with data/ (the index) and sample/ (catalogue and photos); built once, then reused."""
     from core.embedder import load_embedder
     from core.indexer import index_catalog
-    from core.random_clip import save_random_clip
-    from core.sample import SAMPLE_IMAGES, ensure_sample
+    from core.sample import generate
     from core.store import EdgeStore
 
-    model = str(save_random_clip(folder / "model", tiny=True))
-    os.environ.update(LENS_DATA_DIR=str(folder / "data"), LENS_MODEL=model, LENS_DEVICE="cpu", HF_HUB_OFFLINE="1")
+    folder = OUT / f"duplicates-{products}-vit-b-32"
+    model = vit_b32_model()
+    _use(folder, model)
+    if _indexed(folder / "data" / "products" / "lens.json"):
+        return folder
+    csv_path = generate(folder / "sample", count=products)
     store = EdgeStore(folder / "data", "products")
-    index_catalog(ensure_sample(), SAMPLE_IMAGES, load_embedder(model, "cpu"), store)
-    store.close()
-
-
-def baseline_page(folder: Path) -> Path | None:
-    """The old Catalog page, its one moved import updated; None outside a git checkout."""
     try:
-        source = subprocess.run(["git", "show", f"{BASELINE_COMMIT}:pages/catalog.py"], cwd=ROOT, check=True,
-                                capture_output=True, text=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    path = folder / "baseline_catalog.py"
-    path.write_text(source.replace("from core.search import get_products, near_duplicates",
-                                   "from core.duplicates import near_duplicates\nfrom core.search import get_products"))
-    return path
+        index_catalog(csv_path, folder / "sample" / "images", load_embedder(model, "cpu"), store)
+    finally:
+        store.close()
+    return folder
+
+
+def _indexed(meta_file: Path) -> bool:
+    """True once an indexing run finished (an interrupted first run leaves metadata without last_indexed)."""
+    try:
+        return bool(json.loads(meta_file.read_text()).get("last_indexed"))
+    except (OSError, ValueError):
+        return False
+
+
+def _use(folder: Path, model: str) -> None:
+    """Settings for this process and every server it starts (core.config reads the environment)."""
+    os.environ.update(LENS_DATA_DIR=str(folder / "data"), LENS_MODEL=model, LENS_DEVICE="cpu", HF_HUB_OFFLINE="1")
+    os.environ.pop("QDRANT_URL", None)
+
+
+def _engine_path(on: bool) -> None:
+    from core import duplicates
+
+    duplicates.EXACT_UP_TO = 0 if on else DEFAULT_EXACT_UP_TO
 
 
 def _fresh_caches() -> None:
     import streamlit as st
 
     st.cache_data.clear()  # thumbnails: each timed run starts cold, as after a server start
-    st.cache_resource.clear()
+    st.cache_resource.clear()  # the store too: closed, so the next run (or a served app) opens it afresh
 
 
-def time_baseline(page: Path) -> dict:
+def time_direct(engine: bool) -> dict:
+    """near_duplicates() called directly on the store, as `core duplicates` does."""
+    from core.duplicates import near_duplicates
+    from core.store import EdgeStore
+
+    _engine_path(engine)
+    store = EdgeStore(Path(os.environ["LENS_DATA_DIR"]), "products")
+    try:
+        store.count()  # the shard is open before the clock starts, as in a running app
+        started = time.perf_counter()
+        groups = near_duplicates(store, THRESHOLD)
+        return {"seconds": time.perf_counter() - started, "groups": len(groups),
+                "pairs": sum(len(g.pairs) for g in groups), "largest": len(groups[0].product_ids) if groups else 0}
+    finally:
+        store.close()
+
+
+def time_apptest(engine: bool) -> dict:
+    """Click, then rerun whenever the search is done (the page's poll does the same every POLL_S)."""
     from streamlit.testing.v1 import AppTest
 
+    from app.duplicates_panel import POLL_S
+
+    _engine_path(engine)
     _fresh_caches()
-    at = AppTest.from_file(str(page), default_timeout=900)
-    at.run()
-    at.slider(key="dup_threshold").set_value(THRESHOLD)
-    started = time.perf_counter()
-    at.button(key="dup_go").click().run()
-    seconds = time.perf_counter() - started
-    assert not at.exception, at.exception
-    return {"seconds": seconds, "images": len(at.image),
-            "markdown_chars": sum(len(e.value) for e in [*at.markdown, *at.caption]) + sum(len(e.label) for e in at.expander)}
-
-
-def time_new(poll: float) -> dict:
-    """Click, then rerun every `poll` seconds (the fragment's tick) until the groups are drawn."""
-    from streamlit.testing.v1 import AppTest
-
-    _fresh_caches()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=600)
     at.run()
     at.switch_page("pages/catalog.py").run()
-    at.slider(key="dup_threshold").set_value(THRESHOLD)
     started = time.perf_counter()
     at.button(key="dup_go").click().run()
-    clicked = time.perf_counter() - started
-    while not at.session_state["dup_job"].done:
-        time.sleep(poll)
+    job = at.session_state["dup_job"]
+    while not any(m.value.startswith("**Group 1:") for m in at.markdown):
+        job.wait(POLL_S)
         at.run()
-    if not any(m.value.startswith("**Group 1:") for m in at.markdown):
-        at.run()  # the run that draws the groups once the poll sees the result
     seconds = time.perf_counter() - started
     assert not at.exception, at.exception
-    job = at.session_state["dup_job"]
-    heading = next(m.value for m in at.markdown if m.value.startswith("**Group 1:"))
-    opened = time.perf_counter()
-    at.session_state[f"dup-{job.id}-1-open"] = True  # open the big group: its next 48 photos
-    at.run()
-    open_seconds = time.perf_counter() - opened
-    assert not at.exception, at.exception
-    return {"seconds": seconds, "click_run": clicked, "compute": job.seconds, "open_group": open_seconds,
-            "groups": len(job.groups), "largest": len(job.groups[0].product_ids), "pairs": len(job.groups[0].pairs),
-            "heading": heading, "images_after_open": len(at.image),
-            "markdown_chars": sum(len(e.value) for e in [*at.markdown, *at.caption]) + sum(len(e.label) for e in at.expander)}
+    _fresh_caches()
+    return {"seconds": seconds, "page_timer": job.seconds, "images": len(at.image),
+            "heading": next(m.value for m in at.markdown if m.value.startswith("**Group 1:"))}
 
 
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -130,16 +144,21 @@ CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
                 "--window-size=1400,1000"]
 
 
-def _serve(script: Path, port: int):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
+def _serve(port: int, engine: bool, folder: Path):
+    path = [str(ROOT)]
+    if engine:  # the baseline server: the engine's neighbour queries for every catalogue size
+        (folder / "sitecustomize.py").write_text("import core.duplicates\ncore.duplicates.EXACT_UP_TO = 0\n")
+        path.insert(0, str(folder))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
+    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+                             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
                              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def time_browser(script: Path, path: str, photos: int, timeout: float = 600) -> float:
-    """Seconds from the click to `photos` loaded product photos with the page idle (its script finished)."""
+def time_browser(engine: bool, photos: int, timeout: float = 600) -> dict:
+    """Seconds from the click to `photos` loaded product photos with the page idle, and the page's own timer."""
+    import re
     import shutil
     import socket
     import urllib.request
@@ -153,92 +172,108 @@ def time_browser(script: Path, path: str, photos: int, timeout: float = 600) -> 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = _serve(script, port)
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(180):
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        driver.get(url + path)
-        # The page redraws while it runs: an element found a moment ago may be gone; look again.
-        wait = WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,))
-
-        def button(d):
-            found = [b for b in d.find_elements(By.CSS_SELECTOR, "button") if b.text == "Find near-duplicates"]
-            return found[0] if found else False
-
-        def idle(d):
-            return not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
-
+    with tempfile.TemporaryDirectory() as tmp:
+        server = _serve(port, engine, Path(tmp))
+        options = webdriver.ChromeOptions()
+        options.binary_location = shutil.which("chromium")
+        for flag in CHROME_FLAGS:
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
         try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(360):
+                try:
+                    if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                        break
+                except OSError:
+                    time.sleep(0.5)
+            driver.get(url + "/catalog")
+            # The page redraws while it runs: an element found a moment ago may be gone; look again.
+            wait = WebDriverWait(driver, timeout, poll_frequency=0.05,
+                                 ignored_exceptions=(StaleElementReferenceException,))
+
+            def button(d):
+                found = [b for b in d.find_elements(By.CSS_SELECTOR, "button") if b.text == "Find near-duplicates"]
+                return found[0] if found else False
+
+            def idle(d):
+                return not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+
             wait.until(lambda d: button(d) and idle(d))
-        except Exception:
-            driver.save_screenshot("/tmp/dup_bench_fail.png")
-            raise
-        started = time.perf_counter()
-        button(driver).click()
+            started = time.perf_counter()
+            button(driver).click()
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+                       or "Group 1:" in d.find_element(By.TAG_NAME, "body").text)  # the click's rerun began
 
-        def drawn(d):
-            loaded = d.execute_script("return Array.from(document.querySelectorAll('[data-testid=\"stImage\"] img'))"
-                                      ".filter(i => i.complete && i.naturalWidth > 0).length")
-            return loaded >= photos and idle(d)
+            def drawn(d):
+                loaded = d.execute_script("return Array.from(document.querySelectorAll('[data-testid=\"stImage\"] img'))"
+                                          ".filter(i => i.complete && i.naturalWidth > 0).length")
+                return loaded >= photos and "Group 1:" in d.find_element(By.TAG_NAME, "body").text and idle(d)
 
-        time.sleep(0.2)  # the click's rerun has begun
-        wait.until(drawn)
-        return time.perf_counter() - started
-    finally:
-        driver.quit()
-        server.terminate()
-        server.wait(timeout=30)
+            wait.until(drawn)
+            seconds = time.perf_counter() - started
+            found = re.search(r"found in ([0-9.]+) s", driver.find_element(By.TAG_NAME, "body").text)
+            return {"seconds": seconds, "page_timer": float(found.group(1)) if found else None}
+        finally:
+            driver.quit()
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _median(runs: list[dict], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
+def _summary(new: list[dict], old: list[dict]) -> dict:
+    out = {"new_median_s": _median(new, "seconds"), "baseline_median_s": _median(old, "seconds"),
+           "new_runs_s": [round(r["seconds"], 3) for r in new], "baseline_runs_s": [round(r["seconds"], 3) for r in old],
+           "new_page_timer_s": _median(new, "page_timer"), "baseline_page_timer_s": _median(old, "page_timer")}
+    if out["new_median_s"] and out["baseline_median_s"]:
+        out["speedup"] = round(out["baseline_median_s"] / out["new_median_s"], 1)
+    return out
+
+
+DEFAULT_EXACT_UP_TO = None  # set in main from core.duplicates, before any path is switched
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--no-baseline", action="store_true", help="skip the old page")
-    parser.add_argument("--no-browser", action="store_true", help="AppTest only (no Chromium)")
+    global DEFAULT_EXACT_UP_TO
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--products", type=int, default=300)
+    parser.add_argument("--no-browser", action="store_true", help="AppTest and direct calls only (no Chromium)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from app.duplicates_panel import POLL_S
+    from app.duplicates_panel import PHOTOS
+    from core import duplicates
 
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        build_index(folder)
-        new = [time_new(POLL_S) for _ in range(args.repeats)]
-        page = None if args.no_baseline else baseline_page(folder)
-        old = time_baseline(page) if page else None
-        browser = None
-        _fresh_caches()  # closes this process's store: the served app must be able to open the index
-        if not args.no_browser:
-            from app.duplicates_panel import PHOTOS
-
-            # Fresh server for each: nothing cached. The threshold slider starts at 0.95, so a click is enough.
-            runs = [time_browser(ROOT / "streamlit_app.py", "/catalog", PHOTOS) for _ in range(args.repeats)]
-            browser = {"new_median_s": round(statistics.median(runs), 2), "new_runs_s": [round(r, 2) for r in runs]}
-            if page:
-                old_runs = [time_browser(page, "/", 320) for _ in range(min(3, args.repeats))]
-                browser["baseline_median_s"] = round(statistics.median(old_runs), 2)
-                browser["baseline_runs_s"] = [round(r, 2) for r in old_runs]
-                browser["speedup"] = round(browser["baseline_median_s"] / browser["new_median_s"], 1)
-    median = statistics.median(r["seconds"] for r in new)
-    summary = {"cpu": cpu(), "command": "python -m bench.duplicates_panel " + " ".join(sys.argv[1:]), "threshold": THRESHOLD, "repeats": args.repeats,
-               "new_median_s": round(median, 3), "new_runs_s": [round(r["seconds"], 3) for r in new],
-               "new_compute_s": round(statistics.median(r["compute"] for r in new), 3),
-               "new_open_group_s": round(statistics.median(r["open_group"] for r in new), 3),
-               "new_group": {k: new[0][k] for k in ("groups", "largest", "pairs", "heading")},
-               "new_markdown_chars": new[0]["markdown_chars"],
-               "baseline": None if old is None else {"commit": BASELINE_COMMIT, "seconds": round(old["seconds"], 3),
-                                                    "images": old["images"], "markdown_chars": old["markdown_chars"]},
-               "speedup": None if old is None else round(old["seconds"] / median, 1), "browser": browser}
-    print(json.dumps(summary, indent=2))
+    DEFAULT_EXACT_UP_TO = duplicates.EXACT_UP_TO
+    machine = cpu()
+    build_index(args.products)
+    result = {"cpu": machine, "command": "python -m bench.duplicates_panel " + " ".join(sys.argv[1:]),
+              "products": args.products, "threshold": THRESHOLD}
+    # Interleaved, so a change in the machine's load falls on both paths alike.
+    direct_new, direct_old, app_new, app_old = [], [], [], []
+    for _ in range(args.repeats):
+        direct_old.append(time_direct(engine=True))
+        direct_new.append(time_direct(engine=False))
+        app_old.append(time_apptest(engine=True))
+        app_new.append(time_apptest(engine=False))
+    result["groups"] = {k: direct_new[0][k] for k in ("groups", "pairs", "largest")}
+    result["same_pairs_both_paths"] = direct_new[0]["pairs"] == direct_old[0]["pairs"]
+    result["heading"] = app_new[0]["heading"]
+    result["direct"] = _summary(direct_new, direct_old)
+    result["apptest"] = _summary(app_new, app_old)
+    if not args.no_browser:
+        browser_new, browser_old = [], []
+        for _ in range(args.repeats):
+            browser_old.append(time_browser(engine=True, photos=PHOTOS))
+            browser_new.append(time_browser(engine=False, photos=PHOTOS))
+        result["browser"] = _summary(browser_new, browser_old)
+    _engine_path(False)
+    result["load_1min_after"] = round(os.getloadavg()[0], 1)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
