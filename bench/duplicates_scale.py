@@ -7,10 +7,14 @@ whose members sit at cosine ~0.8 from each other (like CLIP embeddings of one pr
 products planted as near-copies of another product (cosine ~0.98), so the threshold finds real groups.
 
 For each size, on the embedded engine: write, build the vector index (store.optimize: HNSW), then
-core.duplicates.near_duplicates. At the smallest size also: the same call before the index is built (every
-query is then a full scan inside the engine). Up to 100,000 also the old all-pairs matrix (the code this
-replaced, copied below), whose pairs are the reference for the new path's recall. Reports
-time(largest)/time(smallest).
+core.duplicates.near_duplicates on the engine's neighbours (exact_up_to=0). At the smallest size also: the same
+call before the index is built (every query is then a full scan inside the engine). Up to 100,000 also the
+all-pairs matrix written out below, whose pairs are the reference for the engine path's recall. Up to
+core.duplicates.EXACT_UP_TO (and with --matrix-too at any size) also near_duplicates' own matrix path
+(exact_up_to=n), which the page uses below that size: `matrix_s` against `knn_s` is what EXACT_UP_TO trades.
+Reports time(largest)/time(smallest).
+
+    python -m bench.duplicates_scale --sizes 5000 10000 --no-unindexed    # the matrix path's range
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import peak_rss_mb
-from core.duplicates import near_duplicates
+from core.duplicates import EXACT_UP_TO, near_duplicates
 from core.store import EdgeStore, StoredPoint, point_id
 
 DIM = 512
@@ -90,7 +94,7 @@ def found_pairs(groups) -> set[tuple[str, str]]:
     return {(a, b) for g in groups for a, b, _ in g.pairs}
 
 
-def run(n: int, threshold: float, baseline: bool, unindexed: bool) -> dict:
+def run(n: int, threshold: float, baseline: bool, unindexed: bool, matrix: bool) -> dict:
     row: dict = {"products": n}
     with tempfile.TemporaryDirectory() as folder:
         store = EdgeStore(Path(folder))
@@ -98,12 +102,17 @@ def run(n: int, threshold: float, baseline: bool, unindexed: bool) -> dict:
         if baseline:
             reference, row["all_pairs_s"] = timed(lambda: all_pairs(store, threshold))
         if unindexed:
-            groups, row["knn_unindexed_s"] = timed(lambda: near_duplicates(store, threshold))
+            groups, row["knn_unindexed_s"] = timed(lambda: near_duplicates(store, threshold, exact_up_to=0))
             if baseline:
                 row["unindexed_equals_all_pairs"] = found_pairs(groups) == reference
         _, row["index_build_s"] = timed(store.optimize)
-        groups, row["knn_s"] = timed(lambda: near_duplicates(store, threshold))
+        groups, row["knn_s"] = timed(lambda: near_duplicates(store, threshold, exact_up_to=0))
         pairs = found_pairs(groups)
+        if matrix:
+            exact, row["matrix_s"] = timed(lambda: near_duplicates(store, threshold, exact_up_to=n))
+            row["matrix_equals_knn"] = found_pairs(exact) == pairs
+            if baseline:
+                row["matrix_equals_all_pairs"] = found_pairs(exact) == reference
         row.update(groups=len(groups), pairs=len(pairs),
                    largest_group=max((len(g.product_ids) for g in groups), default=0))
         if baseline:
@@ -120,11 +129,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
     parser.add_argument("--threshold", type=float, default=0.95)
     parser.add_argument("--no-unindexed", action="store_true", help="skip the run before the index is built")
+    parser.add_argument("--matrix-too", action="store_true", help="the matrix path at every size, not only up to "
+                        "EXACT_UP_TO")
     args = parser.parse_args()
     rows = []
     for i, n in enumerate(args.sizes):
         rows.append(run(n, args.threshold, baseline=n <= REFERENCE_UP_TO,
-                        unindexed=i == 0 and not args.no_unindexed))
+                        unindexed=i == 0 and not args.no_unindexed, matrix=args.matrix_too or n <= EXACT_UP_TO))
         print(json.dumps(rows[-1]), flush=True)
     if len(rows) > 1:
         print(json.dumps({f"knn_time_ratio_{rows[-1]['products']}_over_{rows[0]['products']}":
