@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SIZE = 64
+KEPT_SHORT_SIDE = 448  # photos are kept this small (CLIP sees 224): 64 kept whole could hold 64 x 40 MP in memory
 
 
 @dataclass
@@ -62,6 +63,17 @@ def _first(found: Calibration, csv_path: Path, images_dir, format: str, columns,
             found.texts.append(product.text)
         if product.image_file and len(found.images) < size:
             try:
-                found.images.append(open_image(product.image_file, max_pixels))
+                found.images.append(_kept(open_image(product.image_file, max_pixels, draft_size=KEPT_SHORT_SIDE)))
             except LensError:  # an unreadable photo is the indexer's to report, not the check's
                 pass
+
+
+def _kept(image):
+    """The photo with its short side at most KEPT_SHORT_SIDE, its shape unchanged."""
+    from PIL import Image
+
+    w, h = image.size
+    scale = KEPT_SHORT_SIDE / min(w, h)
+    if scale >= 1:
+        return image
+    return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)

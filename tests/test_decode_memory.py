@@ -123,3 +123,13 @@ def test_near_cap_photos_behind_urls_peak_no_higher_than_the_decode_pool_allows(
     allowed = DECODERS * BYTES_PER_PIXEL * CAP + 64 * 2**20
     print(f"peak RSS over the 64 px run: {(peak - baseline) / 2**20:.0f} MiB, allowed {allowed / 2**20:.0f} MiB")
     assert peak - baseline < allowed
+
+
+def test_the_int8_self_check_keeps_near_cap_catalogue_photos_at_a_few_hundred_pixels(tmp_path):
+    from core.calibration import KEPT_SHORT_SIDE, from_catalog
+
+    catalog = file_catalogue(tmp_path, png(SIDE))
+    calibration = from_catalog(catalog, tmp_path / "images", max_pixels=CAP, size=4)
+    # four of the catalogue's photos, each KEPT_SHORT_SIDE a side, not 3400 (64 kept whole: 64 near-cap photos)
+    assert [image.size for image in calibration.images] == [(KEPT_SHORT_SIDE, KEPT_SHORT_SIDE)] * 4
+    assert calibration.images[0].getpixel((0, 0)) == (180, 40, 40)
