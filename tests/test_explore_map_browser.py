@@ -62,3 +62,70 @@ def test_a_pca_map_is_drawn_at_once_and_the_umap_map_replaces_it(fresh_app, sett
     assert load_map(settings.data_dir, settings.collection).method == UMAP
     assert "could not be fitted" not in _main_text(browser)
     _shot(browser, tmp_path, "explore-umap.png")
+
+
+# ---- item 14: the overlay's verdicts are the Gaps page's ----------------------------------------------------------
+
+@pytest.fixture
+def overlay_app(settings):
+    """Ours and the reference of tests/test_overlay_verdicts (a bag of theirs nearest our beanie), mapped, served."""
+    from core.projection import compute_map
+    from tests.test_overlay_verdicts import fill
+
+    ours, theirs = fill(settings)
+    theirs.close()
+    compute_map(ours, settings.data_dir, settings.collection)
+    ours.close()
+    with serve_app(settings) as url:
+        yield url
+
+
+def _choose(driver, wait, label: str, option: str) -> None:
+    box = wait.until(lambda d: d.find_element("css selector", f'[data-testid="stMain"] input[aria-label*="{label}"]'))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+    box.click()
+    wait.until(lambda d: [o for o in d.find_elements("css selector", '[role="option"]')
+                          if o.text.startswith(option)])[0].click()
+
+
+def test_a_box_over_the_overlay_gives_the_gaps_pages_verdict_within_the_same_product_type(overlay_app, browser,
+                                                                                         tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    wait = _wait(browser, 120)
+    browser.get(overlay_app + "/gaps")
+    wait.until(lambda d: "Match within the same" in _main_text(d))
+    _idle(browser)
+    _choose(browser, wait, "Match within the same", "product type")
+    wait.until(lambda d: "2 of their 3 products have no match" in _main_text(d).replace("**", ""))
+    _idle(browser)
+
+    browser.find_element("css selector", '[data-testid="stSidebarNav"] a[href$="/explore"]').click()
+    wait.until(lambda d: d.find_elements("css selector", ".js-plotly-plot .main-svg"))
+    _idle(browser)
+    _choose(browser, wait, "Overlay a reference catalogue", "rival")
+    wait.until(lambda d: [t for t in d.find_elements("css selector", ".legend .legendtext")
+                          if t.text.startswith("Theirs: rival")])
+    _idle(browser)
+    same = browser.find_element("xpath", '//*[@data-testid="stSelectbox"][.//*[text()="Match within the same"]]')
+    assert same.find_element("css selector", "input").get_attribute("value") == "product type"  # the Gaps page's
+    # A box over the whole map with Plotly's own box tool, dragged by the pointer.
+    browser.set_window_size(1400, 2200)  # the whole map in view: the pointer drags from corner to corner
+    plot = browser.find_element("css selector", ".js-plotly-plot")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)
+    browser.execute_script("arguments[0].click()", browser.find_element("css selector",
+                                                                        '.modebar-btn[data-val="select"]'))
+    drag = browser.find_element("css selector", ".js-plotly-plot .nsewdrag")
+    rect = browser.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", drag)
+    chain = ActionChains(browser).move_to_element_with_offset(drag, -rect[0] / 2 + 3, -rect[1] / 2 + 3).click_and_hold()
+    for step in range(1, 11):
+        chain.move_by_offset((rect[0] - 6) / 10, (rect[1] - 6) / 10)
+    chain.release().perform()
+    wait.until(lambda d: "3 of theirs selected: 2 gaps" in _main_text(d))
+    rows = [[c.text.strip() for c in r.find_elements("css selector", "td, th")]
+            for r in browser.find_elements("css selector", '[data-testid="stTable"] tbody tr')]
+    assert rows == [["Their Lamp", "t-lamp", "gap", "-", "", ""],
+                    ["Their Bag", "t-bag", "gap", "0.000", "Leather Bag", "o-bag"],
+                    ["Their Hat", "t-hat", "match", "0.950", "Wool Beanie", "o-beanie"]]
+    assert "0.996" not in _main_text(browser)
+    _shot(browser, tmp_path, "explore-overlay-verdicts.png")
