@@ -303,7 +303,8 @@ def column_kind(header: str, values: list[str]) -> tuple[str, str | None]:
     column named like an id or a category, such as gtin, sku or google_product_category). keyword: at most 200
     distinct short values, and either at most half as many distinct values as rows, or a small file (20 rows
     or fewer), and no links. Otherwise text. A column that mixes numbers and words is not a number, and says so;
-    so does a column of numbers with one that float() reads as infinity ('1e400'), which is kept as written.
+    so does a column of numbers with one that float() reads as infinity ('1e400'), which is kept as written, and
+    one with a number longer than MAX_NUMBER_CHARS (a 40,000-digit cell), which is kept whole, as text.
     """
     survey = ColumnSurvey(header)
     for value in values:
