@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.errors import LensError
 from core.fields import CURRENCY, PRICE, SALE_PRICE, STANDARD_FILTERS, YES, Schema, SortKey
-from core.filters import Filters
+from core.filters import Filters, whole_number_fields
 from core.safe_text import md
 from core.search import facets, number_ranges
 from core.store import ProductStore
@@ -130,16 +130,21 @@ def filter_sidebar(store: ProductStore) -> FilterState:
         filters = Filters.of(selected, ranges=s["ranges"])
         counts = facets(store, filters, [*standard, *extra, *flags])
         bounds = number_ranges(store, filters)
+        offered = offered_fields(store, (*standard, *extra, *flags), counts if not filters else None)
+        whole = cached_whole_number_fields(store, schema.number)
     except LensError as exc:
         st.sidebar.error(md(exc))
         return current()
 
     for name in flags:
-        flag_toggle(name, counts[name])
+        if name in offered or s[f"flag_{name}"]:
+            flag_toggle(name, counts[name])
     for name in schema.number:
-        range_slider(store, name, bounds.get(name), filters, number_unit(name, counts))
+        range_slider(store, name, bounds.get(name), filters, number_unit(name, counts), whole=name in whole)
     for name in standard:
-        keyword_filter(st.sidebar, name, counts[name])
+        if name in offered or s[f"f_{name}"]:
+            keyword_filter(st.sidebar, name, counts[name])
+    extra = tuple(name for name in extra if name in offered or s[f"f_{name}"])
     if extra:
         area = st.sidebar
         if len(extra) >= MORE_FILTERS_AT:
@@ -148,6 +153,32 @@ def filter_sidebar(store: ProductStore) -> FilterState:
             keyword_filter(area, name, counts[name])
     s["filters"] = chosen_keywords(standard, extra, flags)
     return current()
+
+
+def offered_fields(store: ProductStore, names, unfiltered: dict | None = None) -> set[str]:
+    """The keyword fields with two values or more in the whole catalogue: the only ones worth a filter. A field
+    no product has (gender in a Shopify export) or one value for all (every product "active") has nothing to
+    choose between, so the sidebar leaves it out unless a link chose a value in it (it stays, to be cleared).
+    Catalogue-wide, not under the other filters, so a filter never vanishes because another one was chosen.
+
+    unfiltered: the catalogue's counts when they are already at hand (no filter chosen).
+    """
+    counts = unfiltered if unfiltered is not None else facets(store, Filters(), list(names))
+    return {name for name in names if len(counts.get(name, [])) > 1}
+
+
+def cached_whole_number_fields(store: ProductStore, names) -> tuple[str, ...]:
+    """core.filters.whole_number_fields, read once per indexing run (the index's last_indexed and count)."""
+    if not names:
+        return ()
+    meta = store.meta() or {}
+    return _whole_number_fields(str(id(store)), meta.get("last_indexed"), store.count(), tuple(names), _store=store)
+
+
+@st.cache_data(max_entries=64, ttl=300, show_spinner=False)
+def _whole_number_fields(store_id: str, last_indexed, count: int, names: tuple[str, ...],
+                         _store: ProductStore) -> tuple[str, ...]:
+    return whole_number_fields(_store, names)
 
 
 def chosen_keywords(standard, extra, flags) -> dict[str, list[str]]:
@@ -242,11 +273,12 @@ def _clear_range(name: str) -> None:
 
 
 def range_slider(store: ProductStore, name: str, data: tuple[float, float] | None, filters: Filters,
-                 unit: str = "") -> None:
+                 unit: str = "", whole: bool = False) -> None:
     """A range slider over the values the other filters leave; left at its full range it filters nothing, so
     products without the field are only hidden once the range is narrowed (the caption says so).
 
-    Widget labels are Markdown: the unit (a currency from the catalogue) is escaped like any catalogue value.
+    A field of whole numbers (stock) slides by whole steps and reads 5, not 5.0. Widget labels are Markdown:
+    the unit (a currency from the catalogue) is escaped like any catalogue value.
     """
     s = st.session_state
     chosen = tuple(s["ranges"].get(name, (None, None)))
@@ -263,12 +295,18 @@ def range_slider(store: ProductStore, name: str, data: tuple[float, float] | Non
                               args=(name,))
         return
     step = slider_step(data[1] - data[0])
+    whole = whole and all(v is None or float(v).is_integer() for v in chosen)  # a link may hold 2.5
+    if whole:
+        step = max(1, int(step))
     ends = slider_span(data, chosen, step)
     places = max([_decimals(step), *(_places(v) for v in chosen if v is not None)])
     key = f"r_{name}"
-    s[key] = (chosen[0] if chosen[0] is not None else ends[0], chosen[1] if chosen[1] is not None else ends[1])
+    value = (chosen[0] if chosen[0] is not None else ends[0], chosen[1] if chosen[1] is not None else ends[1])
+    if whole:  # an int slider: Streamlit shows ints as 5, and every value must be of the one type
+        ends, value = tuple(int(v) for v in ends), tuple(int(v) for v in value)
+    s[key] = value
     s[f"{key}_ends"] = ends
-    st.sidebar.slider(label, ends[0], ends[1], key=key, step=step, format=f"%.{places}f",
+    st.sidebar.slider(label, ends[0], ends[1], key=key, step=step, format="%d" if whole else f"%.{places}f",
                       on_change=_range_moved, args=(name,))
     without = filters.without(name)
     lacking = store.count(without) - store.count(without.plus(ranges={name: (None, None)}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
 from app import compare_tray, resources
@@ -28,12 +30,23 @@ def score_text(result: Result) -> str:
     return f"{result.score:.3f}" if result.score is not None else ""  # a stored score (a board item)
 
 
+def card_key(grid: str, product_id: str) -> str:
+    """A card's container key: the product id hashed, so any id (spaces, slashes, 5,000 characters) makes a
+    short key of safe characters, and two ids never share one."""
+    return f"card-{grid}-{hashlib.sha256(product_id.encode('utf-8', 'surrogatepass')).hexdigest()[:20]}"
+
+
 def product_grid(results: list[Result], config: Settings, actions, columns: int = 4, key: str = "grid",
                  show_scores: bool = True) -> None:
-    """Thumbnail cards; actions(result, key) draws each card's buttons."""
+    """Thumbnail cards; actions(result, key) draws each card's buttons.
+
+    Each card is a container keyed by its product: when the list changes (after 👎, say), the browser swaps
+    whole cards. Unkeyed, a card's place kept its elements and took the new product's title at once while its
+    old photo stayed on screen until the new one had loaded: one product's title over another's photo.
+    """
     for start in range(0, len(results), columns):
         for col, result in zip(st.columns(columns), results[start:start + columns]):
-            with col.container(border=True):
+            with col.container(border=True, key=card_key(key, result.product_id)):
                 thumb = resources.thumbnail_for(result.image_path, config)
                 if thumb:
                     st.image(thumb, width="stretch")

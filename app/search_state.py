@@ -6,6 +6,8 @@ session key ("search_saved") and restored from it when the Search page is drawn 
 
 from __future__ import annotations
 
+import io
+
 import streamlit as st
 
 from core.fields import Schema
@@ -13,6 +15,7 @@ from core.urlstate import FilterState, SearchState
 
 WIDGET_KEYS = ("mode", "q", "w", "fusion", "min", "diverse")
 BROWSE_PAGE = 24  # products per "Show more" when listing the catalogue with no query
+PREVIEW_PX = 160  # the uploaded query photo's preview beside the search
 
 
 def seed() -> None:
@@ -26,14 +29,19 @@ def seed() -> None:
         st.session_state.setdefault("dislikes", list(state.dislikes))
     # A request handed over by another page (the Explore map's "find look-alikes").
     pending = st.session_state.pop("pending_search", None) or {}
-    st.session_state["search_saved"].update({k: v for k, v in pending.items() if k in WIDGET_KEYS})
+    saved = st.session_state["search_saved"]
+    saved.update({k: v for k, v in pending.items() if k in WIDGET_KEYS})
     for key in ("like", "selection"):
         if key in pending:
             st.session_state[key] = pending[key]
     if pending:  # a new query: earlier likes, dislikes and "show more" belonged to the old one
         st.session_state.update(likes=[], dislikes=[], limit=12)
-    for key, value in st.session_state["search_saved"].items():
-        st.session_state.setdefault(key, value)
+    for key, value in saved.items():
+        # Assigned on every run, never only when missing: the query box is not drawn in Image mode, so
+        # Streamlit drops its state or, when it keeps the value, draws the box again empty; only a value
+        # assigned in this run shows in a widget drawn again (and the next click would send the empty box).
+        kept = key in st.session_state and key not in pending
+        st.session_state[key] = st.session_state[key] if kept else value
     for key, default in (("like", ""), ("selection", []), ("likes", []), ("dislikes", []), ("limit", 12),
                          ("text_vectors", False)):
         st.session_state.setdefault(key, default)
@@ -44,10 +52,14 @@ def current(narrowing: FilterState) -> SearchState:
     visit to the page."""
     s = st.session_state
     s["search_saved"] = {k: s[k] for k in WIDGET_KEYS}
-    return SearchState(mode=s["mode"] or "text", text=s["q"].strip(), like=s["like"], weight=float(s["w"]),
-                       fusion=s["fusion"], threshold=float(s["min"]), diverse=bool(s["diverse"]),
-                       filters=dict(narrowing.keywords), ranges=dict(narrowing.ranges), sort=narrowing.sort,
-                       likes=list(s["likes"]), dislikes=list(s["dislikes"]))
+    state = SearchState(mode=s["mode"] or "text", text=s["q"].strip(), like=s["like"], weight=float(s["w"]),
+                        fusion=s["fusion"], threshold=float(s["min"]), diverse=bool(s["diverse"]),
+                        filters=dict(narrowing.keywords), ranges=dict(narrowing.ranges), sort=narrowing.sort,
+                        likes=list(s["likes"]), dislikes=list(s["dislikes"]))
+    if state.sort and state.lookalike(s["selection"]):
+        # Look-alikes are closest first, whatever order a link or an earlier search asked for.
+        state.sort = s["sort"] = ""
+    return state
 
 
 def write_to_url(state: SearchState, schema: Schema | None = None) -> None:
@@ -69,12 +81,27 @@ def show_more_browsed() -> None:
 
 
 def more_like_this(product_id: str) -> None:
-    """Button callback: use a catalogue product as the image query."""
-    st.session_state["like"] = product_id
-    st.session_state["selection"] = []
-    if st.session_state["mode"] == "text":
-        st.session_state["mode"] = "image"
-    st.session_state["limit"] = 12
+    """Button callback: use a catalogue product as the image query; its look-alikes come closest first, with
+    the page back at its top (the button may sit on the last row of a long page)."""
+    s = st.session_state
+    s["like"] = product_id
+    s["selection"] = []
+    if s["mode"] == "text":
+        s["mode"] = "image"
+    s["limit"] = 12
+    s["sort"] = ""
+    s["scroll_to_top"] = s.get("scroll_to_top", 0) + 1
+
+
+def scroll_to_top() -> None:
+    """Scroll the page to its top once after a callback asked for it (Streamlit keeps the scroll position
+    across reruns, so a new list would otherwise open at the place of the old one's last row)."""
+    asked = st.session_state.get("scroll_to_top", 0)
+    if asked != st.session_state.get("scrolled_to_top", 0):
+        st.session_state["scrolled_to_top"] = asked
+        # The count makes each request's script differ from the last, so the browser runs it again.
+        st.html(f"<script>/* {asked} */ document.querySelector('[data-testid=\"stMain\"]')"
+                "?.scrollTo({top: 0});</script>", unsafe_allow_javascript=True)
 
 
 def clear_image_query() -> None:
@@ -125,7 +152,41 @@ def image_query_area(area, config, store) -> bytes | None:
 
     upload = area.file_uploader("Query photo", type=list(QUERY_PHOTO.types), key="upload",
                                 max_upload_size=limit_mb(QUERY_PHOTO))  # the server's cap is a photos zip's
-    return upload.getvalue() if upload is not None else None
+    if upload is None:
+        return None
+    preview, problem = upload_preview(upload.file_id, upload.getvalue(), config.max_pixels)
+    if problem:
+        area.error(problem)
+        return None
+    area.image(preview, caption="Your photo", width=PREVIEW_PX)
+    return upload.getvalue()
+
+
+def upload_preview(file_id: str, data: bytes, max_pixels: int) -> tuple[bytes | None, str]:
+    """(a small JPEG of the uploaded query photo, '') or (None, what is wrong with it, said for a person).
+
+    Decoded once per upload (kept under the upload's id), not on every click on the page.
+    """
+    from core.errors import ImageRejected, IncompleteImage
+    from core.images import open_image
+    from core.safe_text import md
+
+    kept = st.session_state.get("upload_preview")
+    if kept and kept[0] == file_id:
+        return kept[1], kept[2]
+    preview, problem = None, ""
+    try:
+        image = open_image(data, max_pixels, draft_size=PREVIEW_PX)
+        image.thumbnail((PREVIEW_PX, PREVIEW_PX))
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=85)
+        preview = buf.getvalue()
+    except IncompleteImage:
+        problem = "This file is not a complete image. Try another file."
+    except ImageRejected as exc:
+        problem = f"This file cannot be used as a query photo: {md(exc)}. Try another file."
+    st.session_state["upload_preview"] = (file_id, preview, problem)
+    return preview, problem
 
 
 def link_notes(state: SearchState, image: bytes | None) -> list[str]:

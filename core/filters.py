@@ -117,3 +117,16 @@ def parse_range_args(args: Iterable[str]) -> dict[str, Bounds]:
         out[check_field(name.strip())] = parsed
     _clean_ranges(out)
     return out
+
+
+def whole_number_fields(store, names: Iterable[str]) -> tuple[str, ...]:
+    """The number fields among `names` whose every stored value is a whole number (stock, a year, a count):
+    shown as 5, never 5.0, and slid by whole steps. One pass over the index; a field no product has is left out."""
+    names = tuple(names)
+    whole = {name: False for name in names}  # False until a value is seen, None once a fraction is
+    for hit in store.scroll(payload_keys=list(names)):
+        for name in names:
+            value = (hit.payload or {}).get(name)
+            if whole[name] is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                whole[name] = True if float(value).is_integer() else None
+    return tuple(name for name in names if whole[name])

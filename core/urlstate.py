@@ -224,6 +224,11 @@ class SearchState:
     def narrowing(self) -> FilterState:
         return FilterState(self.filters, self.ranges, self.sort)
 
+    def lookalike(self, selection: Sequence[str] = ()) -> bool:
+        """True when the page searches for look-alikes of catalogue products ("More like this", a map
+        selection) and nothing else: such a list is always closest first, never sorted by a field."""
+        return (self.mode == "image" or (self.mode == "hybrid" and not self.text)) and bool(self.like or selection)
+
 
 def build_request(state: SearchState, image: bytes | None = None, selection: Sequence[str] = (),
                   likes: Sequence[str] = (), dislikes: Sequence[str] = (), limit: int = 12,
@@ -231,10 +236,11 @@ def build_request(state: SearchState, image: bytes | None = None, selection: Seq
     """The engine request for what the Search page shows: the mode decides which inputs take part."""
     uses_text, uses_image = state.mode in ("text", "hybrid"), state.mode in ("image", "hybrid")
     like = state.like if uses_image else ""
+    sort = SortKey() if state.lookalike(selection) else state.narrowing.sort_key()
     return SearchRequest(
         text=state.text if uses_text else "", image=image if uses_image and not like else None, like=like,
         selection=tuple(selection) if uses_image and not like and image is None else (),
         weight=state.weight, fusion=state.fusion, use_text_vectors=text_vectors and state.mode == "text",
-        filters=state.narrowing.filters(), sort=state.narrowing.sort_key(), limit=max(1, min(int(limit), MAX_LIMIT)),
+        filters=state.narrowing.filters(), sort=sort, limit=max(1, min(int(limit), MAX_LIMIT)),
         threshold=state.threshold or None, diverse=state.diverse, positives=tuple(likes), negatives=tuple(dislikes),
         diversity=max(0.0, min(float(diversity), 1.0)))

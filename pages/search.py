@@ -48,9 +48,12 @@ try:
 except LensError:
     request = None
 browsing = request is None
-filters, sort = narrowing.filters(), narrowing.sort_key()
+filters, sort = narrowing.filters(), state.narrowing.sort_key()  # look-alikes: no sort (search_state.current)
 count_col, sort_col = st.columns([3, 1], vertical_alignment="bottom")
-filter_sidebar.sort_picker(sort_col, schema, browsing)
+if state.lookalike(st.session_state["selection"]):
+    sort_col.caption("Look-alikes: closest first")
+else:
+    filter_sidebar.sort_picker(sort_col, schema, browsing)
 try:
     matching = store.count(filters)
     if browsing:  # nothing to search for: the catalogue under the filters, in the chosen order
@@ -67,7 +70,7 @@ except LensError as exc:
     st.stop()
 
 thing = md(filter_sidebar.field_label(sort.field).lower())
-order = filter_sidebar.order_text(narrowing.sort)
+order = filter_sidebar.order_text(state.sort)
 if browsing:
     st.session_state["last_results"] = []  # a listing is no search: nothing to ring on the Explore map
     # Sorted by a field the products lack go last; a range on that field has already left them out.
@@ -92,3 +95,4 @@ if browsing and len(results) < listing.total:
         st.caption(f"Showing the first {MAX_LIMIT}: narrow the filters to see the rest.")
 elif not browsing and len(results) == st.session_state["limit"] < MAX_LIMIT:
     st.button("Show more", on_click=st.session_state.update, kwargs={"limit": st.session_state["limit"] + 12})
+search_state.scroll_to_top()

@@ -1,0 +1,174 @@
+"""Search page behaviours from issue 19 (2, 4, 5), with AppTest: look-alikes closest first whatever the sort; the
+query photo previewed and a broken one explained plainly; a Shopify catalogue's sidebar without empty or
+one-value filters, and its whole-number stock shown as whole numbers."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from tests.conftest import write_csv
+from tests.test_app import expected_ids, result_ids, shown, start, url
+
+BY_PRICE = ["5", "2", "3", "1", "4", "6"]  # shop_settings, low to high; 6 has no price and comes last
+
+
+@pytest.fixture
+def shop(app_settings, shop_settings):
+    """A page test on the six-product shop catalogue (brands, prices, stock)."""
+    return shop_settings
+
+
+# ---- 2: look-alikes are closest first --------------------------------------------------------------------------
+
+def test_more_like_this_on_a_price_sorted_page_lists_look_alikes_closest_first(shop):
+    at = start(q="dress", sort="price")
+    assert result_ids(at) == BY_PRICE
+    last = result_ids(at)[-1]
+    closest_first = expected_ids(shop, selection=(last,))
+    assert closest_first != [p for p in BY_PRICE if p != last]  # the two orders differ: the test can fail
+    at.button(key=f"results-{last}-like").click().run()
+    assert not at.exception
+    assert result_ids(at) == closest_first
+    assert at.session_state["sort"] == "" and url(at, "sort") == [] and url(at, "like") == [last]
+    assert "Look-alikes: closest first" in [c.value for c in at.caption]
+    assert not [s for s in at.selectbox if s.label == "Sort by"]  # no order to pick for look-alikes
+    scripts = [h.proto.body for h in at.get("html")]
+    assert len(scripts) == 1 and "scrollTo({top: 0})" in scripts[0]  # back to the top of the page, once
+    at.run()
+    assert at.get("html") == [] or not [h for h in at.get("html") if "scrollTo" in h.proto.body]
+
+
+def test_a_link_with_a_product_and_a_sort_lists_its_look_alikes_closest_first(shop):
+    at = start(mode="image", like="4", sort="-price")
+    assert not at.exception
+    assert result_ids(at) == expected_ids(shop, selection=("4",))
+    assert url(at, "sort") == [] and at.session_state["sort"] == ""
+
+
+def test_a_text_search_keeps_its_sort(shop):
+    at = start(q="dress", sort="-price")
+    assert result_ids(at) == ["4", "1", "3", "2", "5", "6"]
+    assert url(at, "sort") == ["-price"]
+
+
+# ---- 4: the query photo --------------------------------------------------------------------------------------
+
+def _png(size: int = 96) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    noise = np.random.default_rng(3).integers(0, 255, (size, size, 3), dtype=np.uint8)  # incompressible
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_truncated_photo_is_said_plainly_to_be_incomplete(shop):
+    whole = _png()
+    at = start(mode="image")
+    at.file_uploader(key="upload").upload("cut.png", whole[:len(whole) // 2], "image/png").run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["This file is not a complete image. Try another file."]
+    assert not [i for i in at.get("image") if i.proto.imgs and i.proto.imgs[0].caption == "Your photo"]
+
+
+def test_an_uploaded_photo_is_shown_beside_the_search(shop, tmp_path):
+    at = start(mode="image")
+    photo = (tmp_path / "shop" / "images" / "Apparel" / "1.jpg").read_bytes()
+    at.file_uploader(key="upload").upload("query.jpg", photo, "image/jpeg").run()
+    assert not at.exception and not at.error
+    previews = [i for i in at.get("image") if i.proto.imgs and i.proto.imgs[0].caption == "Your photo"]
+    assert len(previews) == 1
+    assert result_ids(at)[0] == "1"  # and the search used it
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("notes.png", b"this is not an image", "not an image file"),
+    ("empty.webp", b"", "empty"),
+])
+def test_other_unusable_photos_say_why(shop, name, content, message):
+    at = start(mode="image")
+    at.file_uploader(key="upload").upload(name, content, "image/png").run()
+    assert not at.exception
+    [error] = [shown(e.value) for e in at.error]
+    assert error.startswith("This file cannot be used as a query photo: ") and message in error
+
+
+# ---- 5: a Shopify catalogue's sidebar --------------------------------------------------------------------------
+
+SHOPIFY_HEADER = ["Handle", "Title", "Vendor", "Type", "Option1 Name", "Option1 Value", "Variant SKU",
+                  "Variant Inventory Qty", "Variant Price", "Image Src", "Image Position", "Status"]
+SHOPIFY_ROWS = [  # no gender, category, colour or usage at all; one status for every product; stock 5, 12, 0
+    ["linen-dress", "Linen Dress", "Acme", "Dress", "Size", "S", "LD-S", "3", "25.00", "dress.jpg", "1", "active"],
+    ["linen-dress", "", "", "", "", "M", "LD-M", "2", "24.50", "", "", ""],
+    ["basic-tee", "Basic Tee", "Acme", "T-Shirt", "Size", "M", "T-1", "12", "9.50", "tee.jpg", "1", "active"],
+    ["silk-scarf", "Silk Scarf", "Loom", "Scarf", "Title", "Default Title", "S-1", "0", "19.00", "scarf.jpg", "1",
+     "active"],
+]
+
+
+def card_ids(at) -> list[str]:
+    """Product ids of the result cards, hyphens and all (from their "More like this" button keys)."""
+    return [b.key[len("results-"):-len("-like")] for b in at.button
+            if b.key and b.key.startswith("results-") and b.key.endswith("-like")]
+
+
+@pytest.fixture
+def shopify(app_settings, tmp_path):
+    """A page test on a three-product Shopify export, indexed with its photos."""
+    from core.embedder import load_embedder
+    from core.indexer import index_catalog
+    from core.sample import draw_product
+    from core.store import EdgeStore
+
+    folder = tmp_path / "shopify"
+    (folder / "images").mkdir(parents=True)
+    for name, kind, colour in (("dress", "Dresses", "Red"), ("tee", "Tshirts", "Blue"), ("scarf", "Caps", "Grey")):
+        draw_product(kind, colour, "Solid").save(folder / "images" / f"{name}.jpg")
+    catalog = write_csv(folder / "products_export.csv", SHOPIFY_HEADER, SHOPIFY_ROWS)
+    store = EdgeStore(app_settings.data_dir, app_settings.collection)
+    index_catalog(catalog, folder / "images", load_embedder(app_settings.model, "cpu"), store)
+    store.close()
+    return app_settings
+
+
+def test_a_shopify_sidebar_leaves_out_filters_with_nothing_to_choose(shopify):
+    at = start()
+    assert not at.exception
+    # gender, category, sub-category, colour and usage: no product has one; status: "active" for all three
+    assert [m.label for m in at.sidebar.multiselect] == ["Product type", "Brand", "Size"]
+    assert [t.label for t in at.sidebar.toggle] == ["In stock only"]  # 2 in stock, 1 not
+
+
+def test_a_filter_chosen_by_a_link_stays_to_be_cleared_even_with_one_value(shopify):
+    at = start(status="active")
+    assert "Status" in [m.label for m in at.sidebar.multiselect]
+    assert at.multiselect(key="f_status").value == ["active"]
+
+
+def test_whole_number_stock_shows_as_whole_numbers(shopify):
+    at = start()
+    [stock] = [s for s in at.sidebar.slider if s.label == "Inventory"]
+    assert stock.value == (0, 12) and stock.proto.format == "%d" and stock.step == 1
+    [price] = [s for s in at.sidebar.slider if s.label == "Price"]
+    assert price.proto.format == "%.1f"  # 9.50, 19.00 and 24.50: not whole
+    at.slider(key="r_inventory").set_value((5, 12)).run()
+    assert url(at, "range.inventory") == ["5:"]
+    assert "Only from 5" in [c.value for c in at.sidebar.caption]
+    assert sorted(card_ids(at)) == ["basic-tee", "linen-dress"]  # stock 12 and 3 + 2 = 5
+
+    product = start("pages/product.py")
+    product.query_params["id"] = "linen-dress"
+    product.run()
+    table = product.table[0].value
+    assert dict(zip(table["Attribute"], table["Value"]))["Inventory"] == "5"
+
+
+def test_whole_number_fields_reads_every_value(shopify):
+    from app import resources
+    from core.filters import whole_number_fields
+
+    store = resources.store(shopify)
+    assert whole_number_fields(store, ["inventory", "price", "missing"]) == ("inventory",)
