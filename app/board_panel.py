@@ -88,7 +88,13 @@ def similarity_when_added(score: float | None) -> str:
 
 def remove_with_undo(board_id: str, product_id: str, data_dir: str) -> None:
     """Button callback: take the product off and keep what was removed, so the page can offer Undo."""
-    removed = resources.boards(data_dir).remove(board_id, product_id)
+    from core.boards import BoardError
+
+    try:
+        removed = resources.boards(data_dir).remove(board_id, product_id)
+    except BoardError as exc:  # the board was deleted in another tab
+        st.toast(f"Could not remove: {md(exc)}")
+        return
     if removed is not None:
         st.session_state[_REMOVED] = (board_id, *removed)
 
@@ -108,6 +114,6 @@ def undo_notice(board_id: str, data_dir: str) -> None:
             try:
                 if not resources.boards(data_dir).restore(board_id, position, item):
                     st.toast("It is already back on this board")
-            except BoardError as exc:
-                st.error(md(exc))
+            except BoardError as exc:  # a toast outlives the rerun below; an st.error would not
+                st.toast(f"Could not undo: {md(exc)}")
             st.rerun()

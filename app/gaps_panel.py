@@ -16,7 +16,7 @@ import streamlit as st
 
 from app import (board_panel, compare_tray, indexing_panel, mapping_panel, product_panel, resources, result_grid,
                  upload_panel)
-from core.boards import csv_cell
+from core.boards import EXCEL_BOM, csv_cell
 from core.config import Settings
 from core.errors import LensError
 from core.filters import Filters
@@ -276,7 +276,7 @@ def rows_csv(rows: list) -> str:
             "" if r.similarity is None else f"{r.similarity:.4f}", r.verdict,
             _text(r.their_payload, "category"), _text(r.their_payload, "colour"),
             _text(r.our_payload, "category"), _text(r.our_payload, "colour"))])
-    return buf.getvalue()
+    return EXCEL_BOM + buf.getvalue()
 
 
 def _text(payload: dict, key: str) -> str:
@@ -319,7 +319,7 @@ def _product(title: str, pid: str | None, payload: dict, whose: str) -> None:
 
 def _ours_result(row) -> Result:
     return Result(row.our_id, row.similarity, row.our_title, str(row.our_payload.get("image_path", "")),
-                  dict(row.our_payload))
+                  dict(row.our_payload), similarity=row.similarity)  # a board keeps the similarity a person read
 
 
 def _add_ours(config: Settings, board_id: str, row) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import CatalogError
-from core import uploads
+from core import uploads, zip_import
 
 ZIP_UPLOAD = "Upload a .zip"
 ON_SERVER = "A folder or .zip on this server"
@@ -45,7 +45,9 @@ class PhotosChoice:
             if self.upload is None:
                 raise CatalogError(f"No zip of photos arrived, so nothing was indexed. Choose the .zip above and wait "
                                    f"until its name shows without an error: a file over {self.max_mb:,} MB is refused "
-                                   f"by the browser. For a larger zip, give its path on this server instead.")
+                                   f"by the browser. For a larger zip, give its path on this server (up to "
+                                   f"{zip_import.MAX_TOTAL_BYTES // uploads.MB:,} MB), or unzip it there and give "
+                                   f"the folder.")
             uploads.PHOTOS_ZIP.check_size(self.upload.name, self.upload.size)
             return self.upload, extract_to
         path = uploads.server_photos(self.server_path)

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.boards import csv_cell
+from core.boards import EXCEL_BOM, csv_cell
 from core.errors import LensError
 from core.fields import PAYLOAD_HASH, values_of
 from core.files import atomic_write, folder_locked
@@ -124,7 +124,7 @@ class AuditDecisions:
         for d in self.all() if decisions is None else decisions:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.decided_at))
             writer.writerow([csv_cell(v) for v in (d.product_id, d.field, d.label, d.verdict, d.new_label, when)])
-        return buf.getvalue()
+        return EXCEL_BOM + buf.getvalue()
 
 
 def _compose(before: Decision | None, now: Decision) -> Decision:

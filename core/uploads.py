@@ -37,8 +37,11 @@ class UploadKind:
 # so a Merchant Center .tsv or a .txt export is taken like a .csv. Far below a zip of photos: 200 MB is a
 # catalogue of several hundred thousand products with descriptions.
 CATALOGUE = UploadKind("catalogue file", ("csv", "tsv", "txt"), 200)
-# A zip of photos may be as large as the zip import lets it expand to: its photos barely compress.
-PHOTOS_ZIP = UploadKind("zip of photos", ("zip",), zip_import.MAX_TOTAL_BYTES // MB)
+# A zip of photos through the browser. Streamlit (1.67) keeps an upload in the server's memory until the session
+# lets go of it, so this is what one upload may cost in RAM: 1,000 MB, half of what the zip import lets a zip
+# expand to. A larger zip is given as a path on the server (read from disk, up to zip_import.MAX_TOTAL_BYTES), or
+# unzipped, as a folder, which has no size limit at all.
+PHOTOS_ZIP = UploadKind("zip of photos", ("zip",), 1000)
 # A photo to search with: as large as a photo behind a URL may be (LENS_IMAGE_MAX_BYTES' default).
 QUERY_PHOTO = UploadKind("query photo", ("jpg", "jpeg", "png", "webp"), 20)
 # The largest kind is the server's own cap (.streamlit/config.toml server.maxUploadSize; a test keeps them equal).
@@ -71,13 +74,16 @@ def server_photos(text: str) -> Path | None:
     text = (text or "").strip()
     if not text:
         return None
-    path = Path(text).expanduser()
-    if path.is_dir():
-        return path
-    if not path.exists():
-        raise CatalogError(f"no folder or .zip of photos at {text} on this server")
-    if path.is_file() and zipfile.is_zipfile(path):
-        return path
+    try:
+        path = Path(text).expanduser()  # "~nosuchuser" raises RuntimeError
+        if path.is_dir():
+            return path
+        if not path.exists():
+            raise CatalogError(f"no folder or .zip of photos at {text} on this server")
+        if path.is_file() and zipfile.is_zipfile(path):
+            return path
+    except (OSError, RuntimeError) as exc:  # no permission, a name too long, an unknown user
+        raise CatalogError(f"cannot read {text} on this server: {getattr(exc, 'strerror', None) or exc}") from None
     if path.suffix.lower() == ".zip":
         raise CatalogError(f"{text} is not a zip file (or a damaged one)")
     raise CatalogError(f"{text} is neither a folder nor a .zip of photos: give the photos' folder, or a .zip of them")

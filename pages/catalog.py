@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import duplicates_panel, indexing_panel, mapping_panel, page, upload_panel
+from core import uploads
 from core.errors import LensError
 from core.onnx_runtime import describe_runtime
 from core.safe_text import md
@@ -36,14 +37,21 @@ csv_path = from_path.text_input("Catalogue CSV path", key="idx_csv", placeholder
 uploaded = upload_panel.catalogue_uploader(from_upload, "Catalogue (.csv, .tsv or .txt)", "idx_upload")
 photos = upload_panel.photos_picker("idx_photos_from", "idx_images", "idx_photos", "Images folder or .zip on this "
                                     "server (optional; default: the CSV's folder)")
-choice = mapping_panel.panel(uploaded, csv_path)  # the mapping step: format and columns, correctable
+# On the upload tab a path typed earlier on the other tab is not used: a file the browser refused (over its limit)
+# must stop the run with an error, never index another catalogue instead.
+upload_tab = st.session_state.get("idx_source") == "Upload a CSV"
+choice = mapping_panel.panel(uploaded, "" if upload_tab else csv_path)  # the mapping step: format and columns
 recreate = st.checkbox("Rebuild from scratch (--recreate)", key="idx_recreate")
 prune = st.checkbox("Delete products that are no longer in the CSV (--prune)", key="idx_prune")
 go, sample = st.columns(2)
 target, shown_name, note, photos_zip, images_dir, mapping = None, None, None, None, None, mapping_panel.MappingChoice()
 if go.button("Index catalogue", type="primary", key="idx_go"):
     st.session_state.pop("last_report", None)
-    if choice is None:
+    if choice is None and upload_tab:
+        st.error(f"No catalogue file arrived, so nothing was indexed. Choose a .csv, .tsv or .txt above and wait until "
+                 f"its name shows without an error: a file over {upload_panel.limit_mb(uploads.CATALOGUE):,} MB is "
+                 f"refused by the browser.")
+    elif choice is None:
         st.error("Give the path of a catalogue CSV on this machine, or upload one.")
     elif choice.ready:  # otherwise the mapping step above already says what to fix
         name = uploaded.name if uploaded is not None else Path(csv_path).name

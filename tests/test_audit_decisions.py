@@ -110,7 +110,9 @@ def test_the_csv_export_lists_every_decision_and_quotes_formulas(tmp_path):
     decisions = AuditDecisions(tmp_path)
     decisions.judge_right("=HYPERLINK(\"http://x\")", "colour", "Red")
     decisions.change("4", "colour", "Black", "@SUM(A1)")
-    rows = list(csv.reader(io.StringIO(decisions.csv())))
+    exported = decisions.csv()
+    assert exported.startswith("\ufeff")  # a UTF-8 BOM, for Excel
+    rows = list(csv.reader(io.StringIO(exported.removeprefix("\ufeff"))))
     assert rows[0] == ["product_id", "field", "label", "decision", "new_label", "decided_at"]
     assert [r[:5] for r in rows[1:]] == [["'=HYPERLINK(\"http://x\")", "colour", "Red", "right", ""],
                                          ["4", "colour", "Black", "change", "'@SUM(A1)"]]

@@ -77,7 +77,8 @@ def test_near_copies_match_their_originals_and_unlike_products_are_gaps(rival, m
     assert [v for _, _, v in rows] == ["gap"] * 3 + ["match"] * 4  # lowest similarity first
     assert {r[0] for r in rows[:3]} == set(UNLIKE)
     assert {r[0]: r[1] for r in rows[3:]} == {**COPIES, **EXACT}
-    gaps_csv, matches_csv = (list(csv.DictReader(io.StringIO(text))) for text in exported[-2:])
+    assert all(text.startswith("\ufeff") for text in exported[-2:])  # a UTF-8 BOM, for Excel
+    gaps_csv, matches_csv = (list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))) for text in exported[-2:])
     assert sorted(r["their_id"] for r in gaps_csv) == UNLIKE and {r["verdict"] for r in gaps_csv} == {"gap"}
     assert {r["their_id"]: r["our_id"] for r in matches_csv} == {**COPIES, **EXACT}
     assert next(r for r in gaps_csv if r["their_id"] == "u1")["their_title"] == HOSTILE  # as typed
@@ -201,3 +202,23 @@ def test_reference_vectors_are_placed_as_new_products_and_copies_on_ours(setting
     assert placed.attrs["title"][placed.product_ids.index("t-copy")] == "Copy"
     ours.close()
     theirs.close()
+
+
+def test_adding_ours_to_a_board_keeps_the_similarity_the_row_showed(rival, monkeypatch):
+    import app.gaps_panel
+    from core.boards import BoardStore
+
+    boards = BoardStore(rival.data_dir / "boards")
+    board = boards.create("Matched")
+    exported = []
+    real = app.gaps_panel.rows_csv
+    monkeypatch.setattr(app.gaps_panel, "rows_csv", lambda rows: exported.append(real(rows)) or exported[-1])
+    at = _gaps(0.99)
+    rows = _rows(at)
+    n = next(i for i, r in enumerate(rows) if r[0] == "c1")  # their near-copy of our product 1
+    at.button(key=f"gap-board-{n}").click().run()
+    assert not at.exception
+    matches = list(csv.DictReader(io.StringIO(exported[-1].removeprefix("\ufeff"))))
+    shown = float(next(r for r in matches if r["their_id"] == "c1")["similarity"])
+    (item,) = boards.get(board.id).items
+    assert item.product_id == "1" and item.score == pytest.approx(shown, abs=1e-4)

@@ -78,7 +78,7 @@ def test_a_zip_the_browser_refuses_is_a_visible_error_and_nothing_is_indexed(ind
         assert _errors(browser) == [
             "No zip of photos arrived, so nothing was indexed. Choose the .zip above and wait until its name shows "
             "without an error: a file over 1 MB is refused by the browser. For a larger zip, give its path on this "
-            "server instead."]
+            "server (up to 2,000 MB), or unzip it there and give the folder."]
         assert "Rows" not in _metrics(browser) and not browser.find_elements("css selector", '[data-testid="stProgress"]')
     assert not (indexed_settings.data_dir / "uploads").exists()
     store = EdgeStore(indexed_settings.data_dir, indexed_settings.collection)
