@@ -486,18 +486,22 @@ def download_in_arrival_order(items: Iterable[T], url_of: Callable[[T], str], fe
         def arrived(block: bool) -> Iterator[tuple[T, bytes | None, str | None]]:
             done, _ = wait(running, return_when=FIRST_COMPLETED, timeout=None if block else 0)
             for future in done:
-                item = running.pop(future)
                 try:
-                    yield item, future.result(), None
+                    data, problem = future.result(), None
                 except ImageRejected as exc:
-                    yield item, None, str(exc)
+                    data, problem = None, str(exc)
+                yield running.pop(future), data, problem
 
-        for item in items:
-            url = url_of(item)
-            if not url:
-                yield item, None, None
-                continue
-            running[pool.submit(fetcher.download, url)] = item
-            yield from arrived(block=len(running) >= 2 * workers)  # the pool busy, and a few more queued
-        while running:
-            yield from arrived(block=True)
+        try:
+            for item in items:
+                url = url_of(item)
+                if not url:
+                    yield item, None, None
+                    continue
+                running[pool.submit(fetcher.download, url)] = item
+                yield from arrived(block=len(running) >= 2 * workers)  # the pool busy, and a few more queued
+            while running:
+                yield from arrived(block=True)
+        finally:
+            for future in running:  # a run stopped early waits for the downloads under way, not the queued ones
+                future.cancel()

@@ -15,7 +15,7 @@ from core.fetch import ImageFetcher
 from tests.conftest import write_csv
 from tests.test_fetch import PNG, Server, png, send
 
-TIMEOUT = 1.0        # seconds any one read may wait; the whole fetch ends within DEADLINE x TIMEOUT = 3 s
+TIMEOUT = 2.0        # seconds any one read may wait; the whole fetch ends within DEADLINE x TIMEOUT = 6 s
 TRICKLE_EVERY = 0.2  # one byte per 0.2 s: every read succeeds well within TIMEOUT, so only a deadline can end it
 
 
@@ -103,7 +103,7 @@ def test_a_status_line_and_headers_at_a_byte_at_a_time_end_at_the_whole_fetch_de
     with ImageFetcher(tmp_path / "cache", allow_private=True, timeout=TIMEOUT) as fetcher:
         returned, outcome = fetch_in_thread(fetcher, trickle.url("/stuck.png"), 3 * 3 * TIMEOUT)
         assert returned, "fetch was still waiting on the trickling headers"
-        assert isinstance(outcome[0], ImageRejected) and str(outcome[0]) == "timed out after 3 s"
+        assert isinstance(outcome[0], ImageRejected) and str(outcome[0]) == "timed out after 6 s"
         assert not list(tmp_path.rglob("*.img"))  # nothing cached
         assert trickle.trickle_ended.wait(3 * TIMEOUT)  # the connection was given up on: the server saw it end
         assert fetcher.fetch(trickle.url("/good.png")) == PNG  # and the same fetcher still fetches
@@ -113,8 +113,8 @@ def test_a_status_line_and_headers_at_a_byte_at_a_time_end_at_the_whole_fetch_de
 def test_redirect_hops_each_under_the_read_timeout_still_end_at_the_deadline(tmp_path):
     server = Server()
 
-    def slow_hop(to: str):  # answers after 0.8 s (under the 1 s read timeout) with a redirect
-        return lambda h, n: (time.sleep(0.8), send(h, 302, headers={"Location": to}))
+    def slow_hop(to: str):  # answers after 1.3 s (under the 2 s read timeout) with a redirect
+        return lambda h, n: (time.sleep(1.3), send(h, 302, headers={"Location": to}))
 
     for i in range(5):  # five redirects, the most that are followed, then the photo
         server.routes[f"/hop{i}.png"] = slow_hop(f"/hop{i + 1}.png")
@@ -124,19 +124,19 @@ def test_redirect_hops_each_under_the_read_timeout_still_end_at_the_deadline(tmp
             returned, outcome = fetch_in_thread(fetcher, server.url("/hop0.png"), 3 * 3 * TIMEOUT)
     finally:
         server.stop()
-    assert returned and str(outcome[0]) == "timed out after 3 s"
-    assert server.hits("/hop3.png") == 1 and server.hits("/hop4.png") == 0  # 4 hops of 0.8 s pass 3 s
+    assert returned and str(outcome[0]) == "timed out after 6 s"
+    assert server.hits("/hop4.png") == 1 and server.hits("/hop5.png") == 0  # the fifth hop passes 6 s
 
 
 def test_a_retry_that_would_pass_the_deadline_is_not_waited_for(tmp_path):
     server = Server()
-    server.routes["/busy.png"] = lambda h, n: send(h, 503, headers={"Retry-After": "30"})  # 30 s: past 3 s
+    server.routes["/busy.png"] = lambda h, n: send(h, 503, headers={"Retry-After": "30"})  # 30 s: past 6 s
     try:
         with ImageFetcher(tmp_path / "cache", allow_private=True, timeout=TIMEOUT) as fetcher:
             returned, outcome = fetch_in_thread(fetcher, server.url("/busy.png"), 3 * TIMEOUT)
     finally:
         server.stop()
-    assert returned and str(outcome[0]) == "HTTP 503; no time left to retry within 3 s"
+    assert returned and str(outcome[0]) == "HTTP 503; no time left to retry within 6 s"
     assert server.hits("/busy.png") == 1
 
 
@@ -163,7 +163,7 @@ def test_an_index_run_goes_on_around_a_stalled_photo_and_reports_it(trickle, tmp
         report = result[0]
         assert (report.indexed, report.text_only) == (11, 1)
         assert [(p.product_id, p.reason) for p in report.failed] == [
-            ("stuck", "indexed text-only: photo URL failed: timed out after 3 s")]
+            ("stuck", "indexed text-only: photo URL failed: timed out after 6 s")]
         # every other photo had been downloaded while the stalled one was still trickling
         assert trickle.trickle_ended.wait(3 * TIMEOUT)
         assert trickle.served_when_trickles_ended == [len(good)]
