@@ -410,8 +410,11 @@ def cosine_knn(query: np.ndarray, base: np.ndarray, k: int, skip_self: bool = Fa
     At 44,000 products in 50 PCA dimensions this takes seconds, where pynndescent's approximate search
     compiles runtime-generated numba kernels in every new process (~30 s on 2 cores). The top k of each row
     come from torch.topk, about ten times faster than numpy's argpartition on rows of 50,000 similarities,
-    which mattered once a million products are placed against the fitted sample.
+    which mattered once a million products are placed against the fitted sample. Against a base of at most
+    NUMPY_KNN rows numpy does it in milliseconds, and the map worker does not pay torch's import (2-10 s).
     """
+    if len(base) <= NUMPY_KNN:
+        return _numpy_knn(_unit_rows(query), _unit_rows(base), min(k, len(base)), skip_self)
     import torch
 
     q = torch.from_numpy(np.ascontiguousarray(query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True),
@@ -431,6 +434,22 @@ def cosine_knn(query: np.ndarray, base: np.ndarray, k: int, skip_self: bool = Fa
             index[start:start + chunk] = found.numpy()
             dist[start:start + chunk] = np.clip(1.0 - scores.numpy(), 0.0, 2.0)
     return index, dist
+
+
+NUMPY_KNN = 4096  # cosine_knn against a base this small: one numpy matrix product, no torch
+
+
+def _numpy_knn(q: np.ndarray, b: np.ndarray, k: int, skip_self: bool) -> tuple[np.ndarray, np.ndarray]:
+    sims = q @ b.T
+    if skip_self:
+        rows = np.arange(len(q))
+        sims[rows, rows] = 2.0
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else \
+        np.tile(np.arange(sims.shape[1]), (len(q), 1))
+    order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1, kind="stable")
+    index = np.take_along_axis(top, order, axis=1)
+    scores = np.take_along_axis(sims, index, axis=1)
+    return index.astype(np.int64), np.clip(1.0 - scores, 0.0, 2.0).astype(np.float32)
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -506,10 +525,10 @@ class Projector:
 
     def fit(self, matrix: np.ndarray, stage: Stage | None = None) -> np.ndarray:
         """Lay `matrix` out in 2-D; `stage` hears each step by name (the map worker shows them)."""
-        from sklearn.decomposition import PCA
-
         say = stage or (lambda name: None)
         say("loading UMAP")
+        from sklearn.decomposition import PCA
+
         umap = _import_umap(getattr(self, "numba_cache", None))
         say(f"reducing {len(matrix):,} products to {PARAMS['pca_dims']} dimensions")
         dims = min(PARAMS["pca_dims"], matrix.shape[1], matrix.shape[0] - 1)
