@@ -31,9 +31,10 @@ def score_text(result: Result) -> str:
 
 
 def card_key(grid: str, product_id: str) -> str:
-    """A card's container key: the product id hashed, so any id (spaces, slashes, 5,000 characters) makes a
-    short key of safe characters, and two ids never share one."""
-    return f"card-{grid}-{hashlib.sha256(product_id.encode('utf-8', 'surrogatepass')).hexdigest()[:20]}"
+    """A card's container key: the grid's key and the product id hashed, so any id (spaces, quotes, slashes,
+    5,000 characters; a grid keyed by another catalogue's id) makes a short key of safe characters."""
+    text = f"{grid}\0{product_id}".encode("utf-8", "surrogatepass")
+    return f"card-{hashlib.sha256(text).hexdigest()[:24]}"
 
 
 def product_grid(results: list[Result], config: Settings, actions, columns: int = 4, key: str = "grid",

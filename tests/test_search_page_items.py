@@ -53,6 +53,44 @@ def test_a_text_search_keeps_its_sort(shop):
     assert url(at, "sort") == ["-price"]
 
 
+# ---- 3: cards keyed by their product -------------------------------------------------------------------------
+
+def test_a_card_key_is_short_and_safe_whatever_the_product_id():
+    import re
+
+    from app.result_grid import card_key
+
+    ids = ["a b", '"><img src=x>', "x" * 5000, "é/ü:#", "\udcff", "1", "01"]
+    keys = [card_key("results", pid) for pid in ids]
+    assert all(re.fullmatch(r"card-[0-9a-f]{24}", k) for k in keys) and len(set(keys)) == len(ids)
+    assert card_key("gaps-like-a b", "1") != card_key("results", "1")  # one product in two grids: two keys
+
+
+def _keyed_blocks(node, found: dict) -> dict:
+    """Container key -> the captions inside it, for every keyed block under node."""
+    from streamlit.testing.v1.element_tree import Block
+
+    for child in node.children.values():
+        if isinstance(child, Block):
+            block_id = getattr(child.proto, "id", "") or ""
+            key = block_id.rsplit("-", 2)[-2:] if block_id else []
+            if key and key[0] == "card":
+                found["-".join(key)] = [shown(c.value) for c in child.caption]
+            _keyed_blocks(child, found)
+    return found
+
+
+def test_every_result_card_is_a_container_keyed_by_its_product(shop):
+    from app.result_grid import card_key
+
+    at = start(q="dress")
+    cards = _keyed_blocks(at.main, {})
+    ids = result_ids(at)
+    assert len(ids) == 6 and sorted(cards) == sorted(card_key("results", p) for p in ids)
+    for pid in ids:  # each card's container holds that product's own caption (title, photo and "#id" together)
+        assert cards[card_key("results", pid)][0].endswith(f"#{pid}")
+
+
 # ---- 4: the query photo --------------------------------------------------------------------------------------
 
 def _png(size: int = 96) -> bytes:
