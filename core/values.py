@@ -192,9 +192,10 @@ def category_levels(path: str) -> dict[str, str]:
 # An HTML body's markup, found with patterns that stop at the next '<' (each character is looked at once from
 # one tag start): html.parser rescans the rest of the cell from every unclosed '<', so '<a ' repeated 13,000
 # times held the interpreter for 34 s. A '>' inside a quoted attribute ends the tag early; a product body never
-# needs one, and what follows it is kept as text, never lost.
-TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*>")
-DECLARATION = re.compile(r"<[!?][^<>]*>")
+# needs one, and what follows it is kept as text, never lost. The name is possessive (*+): the attributes'
+# [^<>]* covers the name's characters too, so a backtracking name made '<' and 40,000 letters with no '>' quadratic.
+TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*+)[^<>]*+>")
+DECLARATION = re.compile(r"<[!?][^<>]*+>")
 SKIPPED_TAGS = ("script", "style", "template")
 # '&#' and eight or more digits is past the last code point; html.unescape would turn 5,000 digits into an int
 # (ValueError: "Exceeds the limit (4300 digits)"), so such a reference is the replacement character at once.

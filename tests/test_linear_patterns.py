@@ -101,6 +101,10 @@ def _adversarial() -> list[str]:
         out += [unit * (N // len(unit)) + "!", unit * (N // len(unit))]
     out += ["USD " + "1" * N + "x", "1" * N + " USDx", "€" + "1" * N + "x", "http://" + "a" * N + " x",
             "operator torchvision::" + "a" * N + "!", "1" * N + ",1x", "1" * N + ".1.", "e" * N + "1"]
+    # A construct's opening and then a long run of one character class and no closing: '<' and 40,000 letters
+    # with no '>' is where a tag name and the attributes after it, both covering letters, backtrack.
+    for opening in (*runs, "</", "<!", "<?", "<a", "<a ", "&#", "&#x", "http://", "USD ", "€", "1.", "1e", "a:"):
+        out += [opening + ch * N for ch in runs]
     return out
 
 
