@@ -30,6 +30,7 @@ from core.locks import FileLock, LockBusy
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNING, DONE, FAILED = "running", "done", "failed"
+WORKER_NICENESS = 10
 COMPILING_NOTE = "compiling UMAP's kernels: the first time on this machine"
 STOPPED = ("the fitting process stopped before it finished (it was killed, or ran out of memory); "
            "the PCA map stays usable: compute the map again to retry")
@@ -210,6 +211,10 @@ def work(folder: Path) -> int:
         state.stage = f"{name} ({COMPILING_NOTE})" if state.compiling and name != "waiting" else name
         write_status(folder, state)
 
+    try:
+        os.nice(WORKER_NICENESS)  # a background job: the server's sessions (and the map's own page) come first
+    except OSError:
+        pass
     try:
         from core.projection import use_numba_cache
 
