@@ -114,6 +114,7 @@ class ImageResolver:
         self._by_name: dict[str, Path] | None = None
         self._exact: dict[str, Path] = {}                 # exact file name -> first path
         self._loose: dict[str, dict[str, Path]] = {}      # photo_key(stem) + extension -> {file name: first path}
+        self._claimants_by_key: dict[str, list[str]] = {}
 
     def _index(self) -> dict[str, Path]:
         # Built once, lazily: the dataset keeps images in per-category sub-folders.
@@ -172,6 +173,14 @@ class ImageResolver:
         return next((self._exact[product_id + ext] for ext in IMAGE_EXTENSIONS if product_id + ext in self._exact),
                     None)
 
+    def _claimants(self, key: str) -> list[str]:
+        """The ids reading `key` loosely that have no photo of their exact name: worked out once per key (each of
+        20,000 ids sharing one key walked all the others: quadratic)."""
+        if key not in self._claimants_by_key:
+            ids = self.claims.by_key.get(key, []) if self.claims is not None else []
+            self._claimants_by_key[key] = [other for other in ids if self._exact_photo(other) is None]
+        return self._claimants_by_key[key]
+
     def _by_id(self, product_id: str) -> tuple[Path | None, str | None]:
         exact = self._exact_photo(product_id)
         if exact is not None:
@@ -190,9 +199,8 @@ class ImageResolver:
         owner = os.path.splitext(name)[0]
         if self.claims is not None and owner != product_id and owner in self.claims.ids:
             return None, f"photo not chosen: {name} is the photo of product {owner}, whose id is its exact name"
-        claimants = [other for other in (self.claims.by_key.get(key, []) if self.claims is not None else [])
-                     if other == product_id or self._exact_photo(other) is None]
-        if len(claimants) > 1:
+        claimants = self._claimants(key)
+        if len(claimants) > 1 or claimants and claimants[0] != product_id:
             named = ", ".join(claimants[:MAX_RIVALS_NAMED]) + (", ..." if len(claimants) > MAX_RIVALS_NAMED else "")
             return None, (f"photo not chosen: {name} could be the photo of {len(claimants)} products ({named}), "
                           "whose ids differ only in case or in characters a file name cannot hold; it is given to "

@@ -4,6 +4,8 @@ always wins, and a photo that several ids could claim goes to none of them, each
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from PIL import Image
@@ -11,6 +13,8 @@ from PIL import Image
 from core.catalog import read_catalog
 from tests.conftest import write_csv
 
+ROOT = Path(__file__).resolve().parent.parent
+DEADLINE_S = 120  # seconds at 20,000 ids when linear, over ten minutes when quadratic
 FILES = ("a_b.jpg", "ABC.jpg", "abc.jpg", "_.jpg", "__.jpg")
 IDS = ("abc", "a/b", "a b", "a:b", "a_b", "é", "ü")
 OWNED = "photo not chosen: a_b.jpg is the photo of product a_b, whose id is its exact name"
@@ -95,3 +99,29 @@ def test_a_row_with_an_empty_image_cell_claims_by_id(tmp_path):
                      [["é", "Cap", ""], ["ü", "Hat", ""], ["x", "Scarf", "__.jpg"]])
     assert chosen(read_catalog(path, images)) == {"é": (None, SHARED), "ü": (None, SHARED),
                                                               "x": ("__.jpg", None)}
+
+
+MANY = 20_000
+READ_MANY_CLAIMANTS = f"""
+import sys
+from pathlib import Path
+from core.catalog import read_catalog
+from tests.conftest import write_csv
+from tests.test_photo_id_collisions import photos
+
+folder = Path(sys.argv[1])
+ids = ["x" + chr(0x4E00 + n) for n in range({MANY})]  # each reads 'x_' loosely, none has a photo of its own
+photos(folder / "images", ("x_.jpg",))
+path = write_csv(folder / "items.csv", ["id", "title"], [[i, "Tea bowl"] for i in ids])
+products = read_catalog(path, folder / "images").products
+print(len(products), sum(p.image_file is None for p in products), len({{p.image_problem for p in products}}))
+"""
+
+
+def test_twenty_thousand_ids_claiming_one_photo_are_read_in_linear_time(tmp_path):
+    """Each claimant used to walk every other claimant (and look up its exact photo): 8,000 ids took 113 s. In a
+    subprocess with a generous deadline, so the quadratic version fails instead of hanging the suite."""
+    proc = subprocess.run([sys.executable, "-c", READ_MANY_CLAIMANTS, str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=DEADLINE_S)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == [str(MANY), str(MANY), "1"]  # all refused x_.jpg, with one and the same reason
