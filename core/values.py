@@ -196,7 +196,9 @@ def category_levels(path: str) -> dict[str, str]:
 # [^<>]* covers the name's characters too, so a backtracking name made '<' and 40,000 letters with no '>' quadratic.
 TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*+)[^<>]*+>")
 DECLARATION = re.compile(r"<[!?][^<>]*+>")
-SKIPPED_TAGS = ("script", "style", "template")
+# Script, style and template bodies go with their tags, up to the closing tag found in the cell itself: searching
+# html.lower() instead gave positions that drift wherever lowering changes a length ('İ' lowers to two characters).
+SKIPPED_END = {name: re.compile(rf"</{name}", re.IGNORECASE | re.ASCII) for name in ("script", "style", "template")}
 # '&#' and eight or more digits is past the last code point; html.unescape would turn 5,000 digits into an int
 # (ValueError: "Exceeds the limit (4300 digits)"), so such a reference is the replacement character at once.
 HUGE_CHARREF = re.compile(r"&#(?:[0-9]{8,}|[xX][0-9a-fA-F]{8,});?")
@@ -213,7 +215,6 @@ def html_to_text(html: str) -> str:
     template bodies go with their tags; time is linear in the cell."""
     if "<" not in html:
         return SPACES.sub(" ", _unescape(html)).strip()
-    lower = html.lower()
     parts, i = [], 0
     while (lt := html.find("<", i)) >= 0:
         parts.append(html[i:lt])
@@ -225,9 +226,9 @@ def html_to_text(html: str) -> str:
             i = tag.end()
             parts.append(" ")
             name = tag.group(2).lower()
-            if not tag.group(1) and name in SKIPPED_TAGS:
-                close = lower.find(f"</{name}", i)
-                i = len(html) if close < 0 else (lower.find(">", close) + 1 or len(html))
+            if not tag.group(1) and name in SKIPPED_END:
+                close = SKIPPED_END[name].search(html, i)
+                i = len(html) if close is None else (html.find(">", close.end()) + 1 or len(html))
         elif declaration := DECLARATION.match(html, lt):
             i = declaration.end()
             parts.append(" ")

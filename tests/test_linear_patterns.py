@@ -222,3 +222,12 @@ def test_the_cli_indexes_a_40000_digit_cell_as_text(settings, tmp_path, capsys):
     store = open_store(settings, read_only=True)
     weights = sorted(h.payload.get("weight") for h in store.scroll())
     assert weights == ["0.2", DIGITS]
+
+
+def test_a_script_body_is_skipped_at_its_own_closing_tag_after_characters_that_lower_longer():
+    """'İ' lowers to two characters: a closing tag found in html.lower() sat ten characters off in the cell, so
+    'visible text here' came out as 'xt here'."""
+    from core.values import html_to_text
+
+    assert html_to_text("İ" * 10 + "<script>bad()</script>visible text here") == "İ" * 10 + " visible text here"
+    assert html_to_text("İİ<STYLE>p{}</Style >kept<template>x</TEMPLATE>too") == "İİ kept too"
