@@ -148,11 +148,18 @@ def image_query_area(area, config, store) -> bytes | None:
         text_col.button("Use an uploaded photo instead", on_click=clear_image_query)
         return None
     from app.upload_panel import limit_mb
+    from core.errors import LensError
+    from core.safe_text import md
     from core.uploads import QUERY_PHOTO
 
     upload = area.file_uploader("Query photo", type=list(QUERY_PHOTO.types), key="upload",
                                 max_upload_size=limit_mb(QUERY_PHOTO))  # the server's cap is a photos zip's
     if upload is None:
+        return None
+    try:  # the app's own limit: a client that skips the browser's check still meets it, before any read
+        QUERY_PHOTO.check_size(upload.name, upload.size)
+    except LensError as exc:
+        area.error(f"{md(exc)}. Try a smaller photo.")
         return None
     preview, problem = upload_preview(upload.file_id, upload.getvalue(), config.max_pixels)
     if problem:

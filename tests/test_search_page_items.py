@@ -210,3 +210,21 @@ def test_whole_number_fields_reads_every_value(shopify):
 
     store = resources.store(shopify)
     assert whole_number_fields(store, ["inventory", "price", "missing"]) == ("inventory",)
+
+
+def test_a_query_photo_over_its_limit_is_refused_by_the_app_itself_before_it_is_read(shop, monkeypatch):
+    """A client that skips the browser's 20 MB check (the server's cap is a photos zip's) still meets the app's."""
+    import app.search_state
+    from core import uploads
+
+    monkeypatch.setattr(uploads, "QUERY_PHOTO", uploads.UploadKind("query photo", ("jpg", "jpeg", "png", "webp"), 1))
+    read = []
+    monkeypatch.setattr(app.search_state, "upload_preview", lambda *a: read.append(a) or (None, ""))
+    at = start(mode="image")
+    big = _png() + b"\0" * uploads.MB
+    at.file_uploader(key="upload").upload("big.png", big, "image/png").run()
+    assert not at.exception and read == []
+    from tests.test_app import shown
+
+    assert [shown(e.value) for e in at.error] == [
+        f"big.png is {len(big) / uploads.MB:.1f} MB; a query photo may be at most 1 MB. Try a smaller photo."]
