@@ -261,11 +261,13 @@ SHOWN_PAIRS = 5  # per group in the text output of `duplicates`; --json has them
 
 
 def cmd_duplicates(args, settings: Settings) -> int:
+    from core.duplicate_dismissals import DuplicateDismissals
     from core.duplicates import near_duplicates
 
+    dismissed = DuplicateDismissals(settings.data_dir).pairs()  # "not duplicates" on the Catalog page: left out
     store = _open_reader(settings)
     try:
-        groups = near_duplicates(store, args.threshold)
+        groups = near_duplicates(store, args.threshold, dismissed=dismissed)
     finally:
         store.close()
     if args.json:

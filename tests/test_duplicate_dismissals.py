@@ -133,3 +133,23 @@ def test_a_folder_that_refuses_the_write_is_a_clear_message(tmp_path):
     (tmp_path / "duplicates").write_text("a file where the folder should be")  # root ignores chmod: this fails for all
     with pytest.raises(DismissalError, match="dismissals cannot be saved in .*duplicates"):
         DuplicateDismissals(tmp_path).dismiss("a", "b")
+
+
+def test_the_cli_leaves_dismissed_pairs_out_and_names_a_corrupt_file(settings, tmp_path, capsys):
+    from core.cli import main
+    from tests.conftest import PRODUCTS, write_catalog
+
+    # Product 7 is drawn exactly as product 1 (a red dress): the one pair at or above 0.9999.
+    catalog = write_catalog(tmp_path / "c", [*PRODUCTS, ("7", "Women", "Apparel", "Dress", "Dresses", "Red", "Party",
+                                                         "Copy of the red dress")])
+    assert main(["index", "--catalog", str(catalog), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["duplicates", "--threshold", "0.9999", "--json"]) == 0
+    assert [g["product_ids"] for g in json.loads(capsys.readouterr().out)] == [["1", "7"]]
+    DuplicateDismissals(settings.data_dir).dismiss("7", "1")
+    assert main(["duplicates", "--threshold", "0.9999"]) == 0
+    assert capsys.readouterr().out == "no near-duplicates at threshold 0.9999\n"
+    (settings.data_dir / "duplicates" / "dismissed.json").write_text("nonsense")
+    assert main(["duplicates", "--threshold", "0.9999"]) != 0
+    err = capsys.readouterr().err
+    assert "dismissed near-duplicates file" in err and "cannot be read" in err and "Traceback" not in err
