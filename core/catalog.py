@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 from urllib.parse import urlsplit
 
 from core.errors import CatalogError
@@ -23,9 +23,8 @@ from core.formats import Record, RowProblem, Tally, plan_layout, snake_case, str
 
 # Re-exported for the modules that import them from here; core.fields is their home.
 FILTER_FIELDS = STANDARD_FILTERS
-__all__ = ["FILTER_FIELDS", "INTERNAL_KEYS", "RESERVED_KEYS", "Catalog", "CatalogFile", "ImageResolver", "PhotoClaims", "Product",
-           "RowProblem",
-           "product_text", "read_catalog", "snake_case"]
+__all__ = ["FILTER_FIELDS", "INTERNAL_KEYS", "RESERVED_KEYS", "Catalog", "CatalogFile", "ImageResolver", "Missing",
+           "PhotoClaims", "Product", "RowProblem", "product_text", "read_catalog", "snake_case"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 MAX_TEXT_WORDS = 40  # CLIP's limit is 77 BPE tokens; 40 words stays well inside it, truncation guards the rest.
 TEXT_ATTRIBUTES = (COLOUR, PRODUCT_TYPE, GENDER, USAGE, SUB_CATEGORY, CATEGORY, BRAND)
@@ -42,6 +41,10 @@ class Product:
     image_file: Path | None = None
     image_problem: str | None = None
     image_url: str | None = None
+    # Why there is no photo as a stable kind and what it concerns ('contested:_.jpg'), never the message: the
+    # index's fingerprint is made from it, so a reworded message, or one more id claiming the same photo, does
+    # not embed every other product again.
+    image_missing: str | None = None
 
 
 @dataclass
@@ -73,7 +76,15 @@ def product_text(payload: dict, max_words: int = MAX_TEXT_WORDS) -> str:
 
 DRIVE_PATH = re.compile(r"[A-Za-z]:[\\/]")
 UNSAFE_NAME_CHARS = re.compile(r"[^0-9A-Za-z._-]")
-MAX_RIVALS_NAMED = 5
+
+
+class Missing(NamedTuple):
+    """Why a photo was not found: kind, a stable name of the case and the file it concerns (the fingerprint's);
+    message, the same for a person. A message says nothing that kind does not fix, so what the index stores
+    for a product kept as it is stays true."""
+
+    kind: str
+    message: str
 
 
 def photo_key(text: str) -> str:
@@ -140,20 +151,26 @@ class ImageResolver:
 
     def resolve(self, product_id: str, image_value: str) -> tuple[Path | None, str | None]:
         """Return (path, None) or (None, reason)."""
+        path, missing = self.find(product_id, image_value)
+        return path, missing.message if missing else None
+
+    def find(self, product_id: str, image_value: str) -> tuple[Path | None, Missing | None]:
+        """(path, None) or (None, why not)."""
         try:
             return self._resolve(product_id, image_value)
         except (OSError, ValueError) as exc:  # e.g. a file name longer than the file system allows
-            return None, f"image path unusable: {exc}"
+            return None, Missing(f"unusable:{image_value}:{exc}", f"image path unusable: {exc}")
         except RuntimeError as exc:  # Path.resolve() on a symlink loop
-            return None, f"image path unusable (symlink loop?): {exc}"
+            return None, Missing(f"loop:{image_value}", f"image path unusable (symlink loop?): {exc}")
 
-    def _resolve(self, product_id: str, image_value: str) -> tuple[Path | None, str | None]:
+    def _resolve(self, product_id: str, image_value: str) -> tuple[Path | None, Missing | None]:
         if image_value:
             if os.path.isabs(image_value) or DRIVE_PATH.match(image_value):
-                return None, f"image path is absolute, refused: {image_value}"
+                return None, Missing(f"absolute:{image_value}", f"image path is absolute, refused: {image_value}")
             candidate = self.root / image_value
             if ".." in Path(image_value).parts or not self._inside(candidate):
-                return None, f"image path escapes the images folder, refused: {image_value}"
+                return None, Missing(f"escapes:{image_value}",
+                                     f"image path escapes the images folder, refused: {image_value}")
             if candidate.is_file():
                 return candidate.resolve(), None
             # A bare file name may live in any sub-folder (the dataset's per-category folders); a value with
@@ -165,7 +182,7 @@ class ImageResolver:
                 found = self._exact.get(stem + ext.lower()) or by_name.get(image_value.lower())
             if found is not None and self._inside(found):
                 return found.resolve(), None
-            return None, f"image file not found: {image_value}"
+            return None, Missing(f"not-found:{self.root}:{image_value}", f"image file not found: {image_value}")
         return self._by_id(product_id)
 
     def _exact_photo(self, product_id: str) -> Path | None:
@@ -181,33 +198,42 @@ class ImageResolver:
             self._claimants_by_key[key] = [other for other in ids if self._exact_photo(other) is None]
         return self._claimants_by_key[key]
 
-    def _by_id(self, product_id: str) -> tuple[Path | None, str | None]:
+    def _by_id(self, product_id: str) -> tuple[Path | None, Missing | None]:
         exact = self._exact_photo(product_id)
         if exact is not None:
-            return (exact.resolve(), None) if self._inside(exact) else (None, f"image path escapes the images "
-                                                                          f"folder, refused: {exact.name}")
+            return (exact.resolve(), None) if self._inside(exact) else (None, _escapes(exact.name))
         key = photo_key(product_id)
         photos = next((self._loose[key + ext] for ext in IMAGE_EXTENSIONS if key + ext in self._loose), None)
         if photos is None:
             safe_id = UNSAFE_NAME_CHARS.sub("_", product_id)
-            return None, f"image file not found: no {safe_id}.jpg/.jpeg/.png/.webp under {self.root}"
+            return None, Missing(f"no-photo:{self.root}:{safe_id}",
+                                 f"image file not found: no {safe_id}.jpg/.jpeg/.png/.webp under {self.root}")
         names = sorted(photos)
         if len(names) > 1:
-            return None, (f"photo not chosen: {', '.join(names)} could each be the photo of {product_id} and none "
-                          "has its exact name; name the photo exactly after the product id")
+            return None, Missing(f"several:{product_id}:{'/'.join(names)}",
+                                 f"photo not chosen: {', '.join(names)} could each be the photo of {product_id} and "
+                                 "none has its exact name; name the photo exactly after the product id")
         name, path = names[0], photos[names[0]]
         owner = os.path.splitext(name)[0]
         if self.claims is not None and owner != product_id and owner in self.claims.ids:
-            return None, f"photo not chosen: {name} is the photo of product {owner}, whose id is its exact name"
+            return None, Missing(f"owned:{name}",
+                                 f"photo not chosen: {name} is the photo of product {owner}, whose id is its exact "
+                                 "name")
         claimants = self._claimants(key)
         if len(claimants) > 1 or claimants and claimants[0] != product_id:
-            named = ", ".join(claimants[:MAX_RIVALS_NAMED]) + (", ..." if len(claimants) > MAX_RIVALS_NAMED else "")
-            return None, (f"photo not chosen: {name} could be the photo of {len(claimants)} products ({named}), "
-                          "whose ids differ only in case or in characters a file name cannot hold; it is given to "
-                          "none of them: name each photo exactly after its product id")
+            # The other claimants are listed beside this one in the report; naming them here would make the
+            # message of every claimant change when one more is added.
+            return None, Missing(f"contested:{name}",
+                                 f"photo not chosen: {name} could be the photo of several products, whose ids differ "
+                                 "only in case or in characters a file name cannot hold; it is given to none of them: "
+                                 "name each photo exactly after its product id")
         if not self._inside(path):
-            return None, f"image path escapes the images folder, refused: {name}"
+            return None, _escapes(name)
         return path.resolve(), None
+
+
+def _escapes(name: str) -> Missing:
+    return Missing(f"escapes:{name}", f"image path escapes the images folder, refused: {name}")
 
 
 # A reference like 'data:...' or 's3://...' is a URL, not a file name; 'shirt:red.jpg' (no '//') is a file name.
@@ -241,11 +267,11 @@ def _url_problem(url: str) -> str | None:
 
 
 def choose_image(resolver: ImageResolver, product_id: str, references: tuple[str, ...]
-                 ) -> tuple[Path | None, str | None, str | None]:
-    """(local file, URL, problem), trying references best first: a local file that resolves wins; an http(s) URL
-    is taken without a lookup (the indexer fetches it); other schemes are refused, never fetched. An empty first
-    reference means 'look the product id up' (1.jpg under the images folder), as before URLs existed."""
-    problems = []
+                 ) -> tuple[Path | None, str | None, Missing | None]:
+    """(local file, URL, why neither), trying references best first: a local file that resolves wins; an
+    http(s) URL is taken without a lookup (the indexer fetches it); other schemes are refused, never fetched. An
+    empty first reference means 'look the product id up' (1.jpg under the images folder), as before URLs existed."""
+    problems: list[Missing] = []
     for n, reference in enumerate(references or ("",)):
         if n and not reference:
             continue
@@ -254,15 +280,16 @@ def choose_image(resolver: ImageResolver, product_id: str, references: tuple[str
             problem = _url_problem(reference)
             if problem is None:
                 return None, reference, None
-            problems.append(problem)
+            problems.append(Missing(f"url:{reference}", problem))
         elif scheme is not None:
-            problems.append(f"image URL scheme '{scheme}' is refused (only http and https)")
+            problems.append(Missing(f"scheme:{reference}", f"image URL scheme '{scheme}' is refused (only http and "
+                                                           "https)"))
         else:
-            path, problem = resolver.resolve(product_id, reference)
+            path, problem = resolver.find(product_id, reference)
             if path is not None:
                 return path, None, None
             problems.append(problem)
-    return None, None, "; ".join(problems)
+    return None, None, Missing("; ".join(p.kind for p in problems), "; ".join(p.message for p in problems))
 
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -442,13 +469,13 @@ class CatalogFile:
     def products(self) -> Iterator[Product]:
         """Every product, in file order, read from the file again."""
         for record in self.records():
-            image_file, image_url, image_problem = choose_image(self._resolver, record.product_id, record.images)
+            image_file, image_url, missing = choose_image(self._resolver, record.product_id, record.images)
             payload = dict(record.values)
             payload[IMAGE_PATH] = str(image_file) if image_file else ""
             if image_url:
                 payload[IMAGE_URL] = image_url
-            yield Product(record.row, record.product_id, payload, product_text(payload), image_file, image_problem,
-                          image_url)
+            yield Product(record.row, record.product_id, payload, product_text(payload), image_file,
+                          missing.message if missing else None, image_url, missing.kind if missing else None)
 
 
 def _identity(csv_path: Path) -> tuple:

@@ -167,6 +167,12 @@ def payload_hash(payload: dict) -> str:
 URL_WORKERS = 16  # threads downloading photos behind URLs (waiting on the network); they never decode
 
 
+def missing_digest(product: Product) -> str:
+    """A missing photo's digest: from the catalogue's stable kind of absence (what was looked for), never from
+    the message, which named every id claiming the same photo: one more such id embedded all the others again."""
+    return f"missing:{product.image_missing or ''}"
+
+
 def _image_digest(product: Product, fetcher) -> str:
     if product.image_url:
         # A cached photo stands for its URL; an uncached one (new, or failed last time) must be fetched.
@@ -178,7 +184,7 @@ def _image_digest(product: Product, fetcher) -> str:
         digest = fetcher.cached(product.image_url) if fetcher else None
         return digest or f"uncached:{product.image_url}"
     if product.image_file is None:
-        return f"missing:{product.image_problem}"
+        return missing_digest(product)
     try:
         return hashlib.sha256(read_image_bytes(product.image_file)).hexdigest()
     except ImageRejected as exc:
@@ -519,7 +525,7 @@ def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, ba
                 job.image_digest = f"unfetched:{product.image_url}"  # never equals a cached digest: retried next run
                 raise ImageRejected(f"photo URL failed: {exc}") from None
         elif product.image_file is None:
-            job.image_digest = f"missing:{product.image_problem}"
+            job.image_digest = missing_digest(product)
             raise ImageRejected(product.image_problem or "no image")
         else:
             try:

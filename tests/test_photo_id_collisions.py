@@ -18,7 +18,7 @@ DEADLINE_S = 120  # seconds at 20,000 ids when linear, over ten minutes when qua
 FILES = ("a_b.jpg", "ABC.jpg", "abc.jpg", "_.jpg", "__.jpg")
 IDS = ("abc", "a/b", "a b", "a:b", "a_b", "é", "ü")
 OWNED = "photo not chosen: a_b.jpg is the photo of product a_b, whose id is its exact name"
-SHARED = ("photo not chosen: _.jpg could be the photo of 2 products (é, ü), whose ids differ only in case or in "
+SHARED = ("photo not chosen: _.jpg could be the photo of several products, whose ids differ only in case or in "
           "characters a file name cannot hold; it is given to none of them: name each photo exactly after its "
           "product id")
 
@@ -125,3 +125,26 @@ def test_twenty_thousand_ids_claiming_one_photo_are_read_in_linear_time(tmp_path
                           text=True, timeout=DEADLINE_S)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == [str(MANY), str(MANY), "1"]  # all refused x_.jpg, with one and the same reason
+
+
+def test_one_more_id_claiming_a_contested_photo_embeds_only_that_product(settings, embedder, tmp_path):
+    """A missing photo's fingerprint came from its message, which counted and named the claimants: adding ö
+    beside é and ü embedded é and ü again too, as 'photo changed'."""
+    from core.indexer import NEW_PRODUCT, index_catalog
+    from core.store import EdgeStore
+
+    images = photos(tmp_path / "images")
+    store = EdgeStore(settings.data_dir, settings.collection)
+    try:
+        first = index_catalog(catalogue(tmp_path, ("é", "ü", "abc")), images, embedder, store)
+        assert (first.indexed, first.text_only) == (3, 2)
+        again = index_catalog(catalogue(tmp_path, ("é", "ü", "abc", "ö")), images, embedder, store)
+        assert (again.indexed, again.unchanged, again.text_only) == (1, 3, 3)
+        assert again.reembedded == [("ö", [NEW_PRODUCT])]
+        assert [(p.product_id, p.reason) for p in again.failed] == [
+            ("é", f"indexed text-only: {SHARED}"), ("ü", f"indexed text-only: {SHARED}"),
+            ("ö", f"indexed text-only: {SHARED}")]  # the same words for each: nothing stored goes stale
+        order = index_catalog(catalogue(tmp_path, ("ö", "abc", "ü", "é")), images, embedder, store)
+        assert (order.indexed, order.reembedded) == (0, [])  # nor does a new order
+    finally:
+        store.close()
