@@ -20,7 +20,7 @@ from core.formats import (FASHION_COLUMNS, SYNONYMS, check_width, column_key, de
                           plan_layout, read_records)
 
 HEAD_BYTES = 1 << 20  # enough for the header and PREVIEW_ROWS rows of any sane catalogue
-PREVIEW_ROWS = 5
+PREVIEW_ROWS = 5      # rows shown; Shopify's colour column is worked out from every row of the head
 
 
 @dataclass
@@ -45,7 +45,7 @@ class MappingPreview:
     problem: str | None = None
     truncated: bool = False            # only the head of the file was read
     explained: dict[str, str] = field(default_factory=dict)  # role -> in words (Shopify's colour and photos), as
-                                                             # the report will say it, from the first rows
+                                                             # the report will say it, from the head's rows
 
 
 def preview_mapping(csv_path: Path, format: str = "auto", columns: dict[str, str] | None = None,
@@ -69,12 +69,13 @@ def preview_bytes(raw: bytes, name: str, format: str = "auto", columns: dict[str
     truncated = len(raw) > head_bytes
     text = _head_text(raw[:head_bytes], name) if truncated else decode_catalog(raw, name)
     delimiter = sniff_delimiter(text)
-    header, rows = _head_rows(text, delimiter)
+    header, rows = _head_rows(text, delimiter)  # every row of the head
     if header is None:
         raise CatalogError(f"catalogue is empty or has no header row: {name}")
     check_width(header)  # before a picker lists every column
     columns = dict(columns or {})
-    preview = MappingPreview(name, header, rows, detect_format(header), format, {}, truncated=truncated)
+    preview = MappingPreview(name, header, rows[:PREVIEW_ROWS], detect_format(header), format, {},
+                             truncated=truncated)
     try:
         layout = plan_layout(header, DELIMITER_NAMES[delimiter], format, columns)
     except CatalogError as exc:
@@ -84,9 +85,11 @@ def preview_bytes(raw: bytes, name: str, format: str = "auto", columns: dict[str
         preview.extras = {h: field_key(h, i) for i, h in enumerate(header) if h not in preview.mapping.values()}
         return preview
     notes = list(layout.notes)
-    if layout.format == "shopify":  # colour's option column is decided per product: read the first rows for it
+    if layout.format == "shopify":  # colour's option column is decided per product: read every row of the head
         read_records(layout, iter((n + 2, row, None) for n, row in enumerate(rows)))
         preview.explained = dict(layout.explained)
+        if truncated and COLOUR in preview.explained:  # the products past the head may name another option
+            preview.explained[COLOUR] += f" (read in the first {len(rows):,} rows)"
     mapping = layout.mapping
     if len(layout.sources.get(COLOUR, ())) == 1:  # one option column holds colour in the first rows: show it
         mapping[COLOUR] = layout.sources[COLOUR][0]
@@ -110,7 +113,7 @@ def _head_text(raw: bytes, name: str) -> str:
 
 
 def _head_rows(text: str, delimiter: str) -> tuple[list[str] | None, list[list[str]]]:
-    """The header (stripped, as the indexer strips it) and up to PREVIEW_ROWS non-blank rows after it."""
+    """The header (stripped, as the indexer strips it) and the non-blank rows after it."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header, rows = None, []
     try:
@@ -119,10 +122,8 @@ def _head_rows(text: str, delimiter: str) -> tuple[list[str] | None, list[list[s
                 continue
             if header is None:
                 header = [h.strip() for h in fields]
-            elif len(rows) < PREVIEW_ROWS:
-                rows.append(fields)
             else:
-                break
+                rows.append(fields)
     except csv.Error:  # a broken row (or the cut) ends the preview; the indexer reports each broken row
         pass
     return header, rows

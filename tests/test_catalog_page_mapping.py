@@ -442,3 +442,38 @@ def test_the_mapping_step_and_the_report_explain_shopifys_colour_and_photos_alik
     [columns] = [shown(m.value) for m in at.markdown if m.value.startswith("**Format**")]
     assert columns == ("**Format** shopify · **Columns** product_id = Handle · title = Title · brand = Vendor · "
                        f"price = Variant Price · image = {PHOTO_RULE} · colour = {COLOUR_RULE}")
+
+
+def size_only(handle: str) -> list[str]:
+    return [handle, f"Plain {handle}", "Acme", "Size", "M", "", "", "8", f"{handle}.jpg", "1", ""]
+
+
+def test_the_colour_column_is_found_past_the_first_five_rows(tmp_path):
+    """Five Size-only products first, then Size/Color and Color/Size ones: the step read only five rows and said
+    colour '(none)' while the report named Option1 Value or Option2 Value."""
+    rows = [size_only(f"p{n}") for n in range(5)] + SIZE_COLOR_ROWS + [
+        ["mug", "Mug", "Acme", "Color", "White", "Size", "L", "6", "mug.jpg", "1", ""]]
+    path = tmp_path / "shopify.csv"
+    path.write_bytes(csv_bytes(SIZE_COLOR, rows))
+    preview = preview_mapping(path)
+    both = COLOUR_RULE.replace("Option2 Value:", "Option1 Value or Option2 Value:")
+    assert preview.explained == {"colour": both, "image": PHOTO_RULE}
+    assert "colour" not in preview.mapping  # two columns: none shown as the one
+    assert len(preview.rows) == 5 and not preview.truncated
+
+    from core.catalog import read_catalog
+
+    assert read_catalog(path, tmp_path).report.mapping["colour"] == both
+    only_option2 = tmp_path / "option2.csv"
+    only_option2.write_bytes(csv_bytes(SIZE_COLOR, rows[:-1]))
+    preview = preview_mapping(only_option2)
+    assert (preview.mapping["colour"], preview.explained["colour"]) == ("Option2 Value", COLOUR_RULE)
+
+
+def test_a_cut_head_says_how_many_rows_its_colour_column_was_read_in():
+    rows = SIZE_COLOR_ROWS + [size_only(f"p{n}-{'x' * 200}") for n in range(6000)]
+    raw = csv_bytes(SIZE_COLOR, rows)
+    preview = preview_bytes(raw[:200_001], "shopify.csv", head_bytes=200_000)
+    assert preview.truncated and preview.mapping["colour"] == "Option2 Value"
+    read = raw[:200_000].count(b"\n") - 1  # whole rows in the head, the header left out
+    assert read > 300 and preview.explained["colour"] == f"{COLOUR_RULE} (read in the first {read:,} rows)"
