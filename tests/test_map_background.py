@@ -171,3 +171,30 @@ def test_use_numba_cache_points_numba_at_the_folder_imported_before_or_after(tmp
                          text=True, timeout=120, check=True).stdout.splitlines()
     assert out[0] == str(folder) and out[1].startswith(str(folder) + os.sep)
     assert folder.is_dir()
+
+
+def test_a_fit_that_fails_says_why_and_leaves_the_pca_map(tmp_path):
+    """A worker that cannot read its sample (a damaged job folder) ends FAILED with the reason, not 'running'."""
+    from core.store import EdgeStore
+    from tests.test_map_scale import DIM, typed_points
+
+    folder = tmp_path / "data"
+    store = EdgeStore(folder)
+    try:
+        store.ensure("hand-made", DIM)
+        store.upsert(typed_points(40))
+        gate = tmp_path / "gate"
+        compute_map(store, folder, "products", start_fit=map_job.starter(folder, "products", "image",
+                                                                          numba_cache_dir(), str(gate)))
+        job = map_job.job_dir(folder, "products", "image")
+        wait_for(lambda: (map_job.fit_state(folder, "products", "image") or map_job.FitState("", "", 0, False)).stage
+                 == "waiting", what="worker waiting at the gate")
+        (job / "sample.npy").write_bytes(b"not an array")
+        gate.write_text("go")
+        fit = wait_for(lambda: (lambda f: f if not f.running else None)(map_job.fit_state(folder, "products", "image")),
+                       what="the fit's end")
+        assert fit.state == map_job.FAILED and fit.message.startswith("ValueError: ")
+        assert load_map(folder, "products", preview=True).method == PREVIEW
+        assert map_job.finish(store, folder, "products", "image") is None and load_map(folder, "products") is None
+    finally:
+        store.close()
