@@ -25,6 +25,7 @@ FIELD_LABELS = {"gender": "Gender", "category": "Category", "sub_category": "Sub
                 "product_type": "Product type", "colour": "Colour", "usage": "Usage", "in_stock": "In stock"}
 SHOWN_COUNTS = 4  # values named in each filter's count line; the rest are summed up as "+N more"
 MORE_FILTERS_AT = 4  # this many catalogue keyword fields or more go under a "More filters" expander
+MAX_SAFE_INT = 2**53 - 1  # the largest integer a browser holds exactly; an int slider's ends must stay within
 SLIDER_STEPS = 100  # about this many stops along a range slider (a round step: 1, 2 or 5 times a power of 10)
 
 
@@ -296,14 +297,20 @@ def range_slider(store: ProductStore, name: str, data: tuple[float, float] | Non
         return
     step = slider_step(data[1] - data[0])
     whole = whole and all(v is None or float(v).is_integer() for v in chosen)  # a link may hold 2.5
+    ends = slider_span(data, chosen, max(1, int(step)) if whole else step)
+    # Streamlit refuses an int slider's ends past a browser's safe integers (a code Excel wrote as 1E+17).
+    whole = whole and all(abs(v) <= MAX_SAFE_INT for v in ends)
     if whole:
         step = max(1, int(step))
-    ends = slider_span(data, chosen, step)
+    else:
+        ends = slider_span(data, chosen, step)
     places = max([_decimals(step), *(_places(v) for v in chosen if v is not None)])
     key = f"r_{name}"
     value = (chosen[0] if chosen[0] is not None else ends[0], chosen[1] if chosen[1] is not None else ends[1])
-    if whole:  # an int slider: Streamlit shows ints as 5, and every value must be of the one type
-        ends, value = tuple(int(v) for v in ends), tuple(int(v) for v in value)
+    # Streamlit wants every number of one slider of one type: ints show as 5, and a float slider needs floats
+    # throughout (a wide span's round step, 10**15, is an int).
+    kind = int if whole else float
+    ends, value, step = tuple(kind(v) for v in ends), tuple(kind(v) for v in value), kind(step)
     s[key] = value
     s[f"{key}_ends"] = ends
     st.sidebar.slider(label, ends[0], ends[1], key=key, step=step, format="%d" if whole else f"%.{places}f",

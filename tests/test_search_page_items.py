@@ -156,6 +156,10 @@ def card_ids(at) -> list[str]:
 @pytest.fixture
 def shopify(app_settings, tmp_path):
     """A page test on a three-product Shopify export, indexed with its photos."""
+    return index_shopify(app_settings, tmp_path, SHOPIFY_ROWS)
+
+
+def index_shopify(app_settings, tmp_path, rows):
     from core.embedder import load_embedder
     from core.indexer import index_catalog
     from core.sample import draw_product
@@ -165,7 +169,7 @@ def shopify(app_settings, tmp_path):
     (folder / "images").mkdir(parents=True)
     for name, kind, colour in (("dress", "Dresses", "Red"), ("tee", "Tshirts", "Blue"), ("scarf", "Caps", "Grey")):
         draw_product(kind, colour, "Solid").save(folder / "images" / f"{name}.jpg")
-    catalog = write_csv(folder / "products_export.csv", SHOPIFY_HEADER, SHOPIFY_ROWS)
+    catalog = write_csv(folder / "products_export.csv", SHOPIFY_HEADER, rows)
     store = EdgeStore(app_settings.data_dir, app_settings.collection)
     index_catalog(catalog, folder / "images", load_embedder(app_settings.model, "cpu"), store)
     store.close()
@@ -202,6 +206,17 @@ def test_whole_number_stock_shows_as_whole_numbers(shopify):
     product.run()
     table = product.table[0].value
     assert dict(zip(table["Attribute"], table["Value"]))["Inventory"] == "5"
+
+
+def test_whole_numbers_past_a_browsers_safe_integers_get_a_float_slider(app_settings, tmp_path):
+    """Excel turns a long code into 1E+17: an int slider with that end is refused by Streamlit (crash)."""
+    rows = [list(r) for r in SHOPIFY_ROWS]
+    rows[2][7] = "100000000000000000"  # basic-tee's stock: 1e17, a whole number past 2**53 - 1
+    index_shopify(app_settings, tmp_path, rows)
+    at = start()
+    assert not at.exception
+    [stock] = [s for s in at.sidebar.slider if s.label == "Inventory"]
+    assert stock.value == (0.0, 1e17) and isinstance(stock.value[1], float) and stock.proto.format != "%d"
 
 
 def test_whole_number_fields_reads_every_value(shopify):
