@@ -56,9 +56,10 @@ def current(narrowing: FilterState) -> SearchState:
                         fusion=s["fusion"], threshold=float(s["min"]), diverse=bool(s["diverse"]),
                         filters=dict(narrowing.keywords), ranges=dict(narrowing.ranges), sort=narrowing.sort,
                         likes=list(s["likes"]), dislikes=list(s["dislikes"]))
-    if state.sort and state.lookalike(s["selection"]):
-        # Look-alikes are closest first, whatever order a link or an earlier search asked for.
-        state.sort = s["sort"] = ""
+    if state.lookalike(s["selection"]):
+        # Look-alikes are closest first, whatever order a link or an earlier search asked for: the sort is left
+        # out of this request and its URL only; the session keeps it for the next search (every page shares it).
+        state.sort = ""
     return state
 
 
@@ -89,7 +90,6 @@ def more_like_this(product_id: str) -> None:
     if s["mode"] == "text":
         s["mode"] = "image"
     s["limit"] = 12
-    s["sort"] = ""
     s["scroll_to_top"] = s.get("scroll_to_top", 0) + 1
 
 

@@ -31,7 +31,7 @@ def test_more_like_this_on_a_price_sorted_page_lists_look_alikes_closest_first(s
     at.button(key=f"results-{last}-like").click().run()
     assert not at.exception
     assert result_ids(at) == closest_first
-    assert at.session_state["sort"] == "" and url(at, "sort") == [] and url(at, "like") == [last]
+    assert url(at, "sort") == [] and url(at, "like") == [last]
     assert "Look-alikes: closest first" in [c.value for c in at.caption]
     assert not [s for s in at.selectbox if s.label == "Sort by"]  # no order to pick for look-alikes
     scripts = [h.proto.body for h in at.get("html")]
@@ -44,7 +44,18 @@ def test_a_link_with_a_product_and_a_sort_lists_its_look_alikes_closest_first(sh
     at = start(mode="image", like="4", sort="-price")
     assert not at.exception
     assert result_ids(at) == expected_ids(shop, selection=("4",))
-    assert url(at, "sort") == [] and at.session_state["sort"] == ""
+    assert url(at, "sort") == []
+
+
+def test_look_alikes_leave_the_sessions_sort_for_the_next_search(shop):
+    """The sort is shared by every page: look-alikes ignore it, never erase it."""
+    at = start(q="dress", sort="price")
+    at.button(key="results-4-like").click().run()
+    assert url(at, "sort") == [] and result_ids(at) == expected_ids(shop, selection=("4",))
+    at.segmented_control(key="mode").set_value("text").run()
+    assert not at.exception
+    assert url(at, "sort") == ["price"] and at.session_state["sort"] == "price"
+    assert result_ids(at) == BY_PRICE
 
 
 def test_a_text_search_keeps_its_sort(shop):
