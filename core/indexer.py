@@ -112,7 +112,7 @@ def fingerprint(model: str, text: str, image_digest: str, refused_under: str = "
     before they were kept is the whole alone, and still matches."""
     image_key = f"{image_digest}|{refused_under}" if refused_under else image_digest
     whole = hashlib.sha256(f"{model}\0{text}\0{image_key}".encode()).hexdigest()[:32]
-    return f"{whole}:{''.join(_part(v) for v in (model, text, image_digest, refused_under))}"
+    return f"{whole}:{_part(model)}{_part(text)}{_image_part(image_digest)}{_part(refused_under)}"
 
 
 PART_CHARS = 6  # hex characters per input in a fingerprint's parts
@@ -120,6 +120,20 @@ PART_CHARS = 6  # hex characters per input in a fingerprint's parts
 
 def _part(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:PART_CHARS]
+
+
+# A photo's part starts with a letter that is not hex when there was no photo to embed, so that the next run can
+# tell a photo added from a photo changed (a part stored before these letters reads as a photo).
+NO_PHOTO_STATES = {"missing": "m", "uncached": "n", "unfetched": "n", "unreadable": "r"}
+
+
+def _no_photo_state(image_digest: str) -> str | None:
+    return NO_PHOTO_STATES.get(image_digest.partition(":")[0]) if ":" in image_digest else None
+
+
+def _image_part(image_digest: str) -> str:
+    state = _no_photo_state(image_digest)
+    return state + _part(image_digest)[1:] if state else _part(image_digest)
 
 
 def same_vectors(stored: str, current: str) -> bool:
@@ -130,7 +144,10 @@ def same_vectors(stored: str, current: str) -> bool:
 # Why a product is embedded again; a product changed in two ways has both reasons.
 NEW_PRODUCT = "new product"
 PHOTO_CHANGED = "photo changed"
+PHOTO_ADDED = "photo added"                      # a product indexed without a photo has one now
+PHOTO_MISSING = "photo missing"                  # a product's photo is gone (or cannot be chosen): its text only
 PHOTO_NOT_FETCHED = "photo not fetched before"   # a new URL, or one whose fetch failed last time: tried now
+PHOTO_NOT_CACHED = "photo fetched again (no longer in the image cache)"
 TEXT_CHANGED = "text changed"
 MODEL_CHANGED = "setting changed: model"
 LIMITS_CHANGED = "setting changed: photo limits (LENS_MAX_PIXELS)"  # a text-only product's photo is tried again
@@ -147,10 +164,25 @@ def changed_parts(stored: str, current: str, image_digest: str) -> list[str]:
                                   for i in range(0, len(new), PART_CHARS))
     reasons = [MODEL_CHANGED] * model + [TEXT_CHANGED] * text
     if image:
-        reasons.append(PHOTO_NOT_FETCHED if image_digest.startswith("uncached:") else PHOTO_CHANGED)
+        reasons.append(_photo_reason(old[2 * PART_CHARS], image_digest, had_photo=old[3 * PART_CHARS:] == _part("")))
     elif limits:
         reasons.append(LIMITS_CHANGED)
     return reasons or [UNKNOWN_CHANGE]
+
+
+def _photo_reason(old_state: str, image_digest: str, had_photo: bool) -> str:
+    """Why a product's photo part changed: old_state is the stored part's first character (a NO_PHOTO_STATES
+    letter, or hex for a photo), had_photo whether the product was stored with its photo embedded."""
+    new_state = _no_photo_state(image_digest)
+    if new_state == "m":
+        return PHOTO_MISSING
+    if new_state == "n":  # a URL not in the image cache: one embedded before was cleared from it
+        return PHOTO_NOT_CACHED if had_photo else PHOTO_NOT_FETCHED
+    if old_state == "m":
+        return PHOTO_ADDED
+    if old_state == "n":
+        return PHOTO_NOT_FETCHED
+    return PHOTO_CHANGED
 
 
 def decode_settings(max_pixels: int) -> str:

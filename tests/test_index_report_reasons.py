@@ -9,8 +9,8 @@ import re
 
 from core import indexer
 from core.cli import main
-from core.indexer import (LIMITS_CHANGED, NEW_PRODUCT, PHOTO_CHANGED, PHOTO_NOT_FETCHED, TEXT_CHANGED,
-                          UNKNOWN_CHANGE, index_catalog)
+from core.indexer import (LIMITS_CHANGED, NEW_PRODUCT, PHOTO_ADDED, PHOTO_CHANGED, PHOTO_MISSING, PHOTO_NOT_CACHED,
+                          PHOTO_NOT_FETCHED, TEXT_CHANGED, UNKNOWN_CHANGE, index_catalog)
 from core.sample import draw_product
 from core.store import EdgeStore
 from tests.conftest import PRODUCTS, write_catalog, write_csv
@@ -69,13 +69,40 @@ def test_raised_photo_limits_retry_the_photos_they_refused_and_say_so(settings, 
     assert retried.reasons == {LIMITS_CHANGED: 6}
 
 
-def test_a_photo_added_to_a_text_only_product_is_a_photo_change(settings, embedder, tmp_path):
+def test_a_photo_added_or_lost_says_so_not_photo_changed(settings, embedder, tmp_path):
     catalog = write_catalog(tmp_path / "cat")
     (catalog.parent / "images" / "Apparel" / "1.jpg").unlink()
     assert run(catalog, embedder, settings).text_only == 1
     draw_product("Dresses", "Red", "Solid").save(catalog.parent / "images" / "Apparel" / "1.jpg")
-    again = run(catalog, embedder, settings)
-    assert again.reembedded == [("1", [PHOTO_CHANGED])] and again.text_only == 0
+    added = run(catalog, embedder, settings)
+    assert added.reembedded == [("1", [PHOTO_ADDED])] and added.text_only == 0
+
+    (catalog.parent / "images" / "Footwear" / "3.jpg").unlink()
+    lost = run(catalog, embedder, settings)
+    assert lost.reembedded == [("3", [PHOTO_MISSING])] and lost.text_only == 1
+    assert run(catalog, embedder, settings).reembedded == []  # still missing: nothing to embed again
+
+
+def test_a_cleared_image_cache_says_the_photos_were_fetched_again(tmp_path, embedder, photo_server):
+    """Not 'photo not fetched before': they were, and their vectors came from them."""
+    import shutil
+
+    from core.fetch import ImageFetcher
+
+    base = photo_server.url
+    catalog = write_csv(tmp_path / "items.csv", ["sku", "name", "image_url"], [["tee", "Basic tee", f"{base}/tee.jpg"]])
+    store = EdgeStore(tmp_path / "data")
+    try:
+        reports = []
+        for clear in (False, True):
+            if clear:
+                shutil.rmtree(tmp_path / "cache")
+            with ImageFetcher(tmp_path / "cache", allow_private=True, timeout=5, backoff=0.01) as fetcher:
+                reports.append(index_catalog(catalog, None, embedder, store, fetcher=fetcher))
+    finally:
+        store.close()
+    assert [r.reembedded for r in reports] == [[("tee", [NEW_PRODUCT])], [("tee", [PHOTO_NOT_CACHED])]]
+    assert reports[1].text_only == 0
 
 
 def test_an_unchanged_catalogue_says_why_a_photo_url_that_failed_is_tried_again(tmp_path, embedder, photo_server):
