@@ -13,7 +13,7 @@ import streamlit as st
 from core.fields import Schema
 from core.urlstate import FilterState, SearchState
 
-WIDGET_KEYS = ("mode", "q", "w", "fusion", "min", "diverse")
+WIDGET_KEYS = ("mode", "q", "w", "fusion", "min", "diverse", "text_vectors")  # not in a link: text_vectors
 BROWSE_PAGE = 24  # products per "Show more" when listing the catalogue with no query
 PREVIEW_PX = 160  # the uploaded query photo's preview beside the search
 
@@ -23,7 +23,8 @@ def seed() -> None:
     if "search_saved" not in st.session_state:
         state = SearchState.from_params({k: st.query_params.get_all(k) for k in st.query_params.keys()})
         st.session_state["search_saved"] = {"mode": state.mode, "q": state.text, "w": state.weight,
-                                            "fusion": state.fusion, "min": state.threshold, "diverse": state.diverse}
+                                            "fusion": state.fusion, "min": state.threshold, "diverse": state.diverse,
+                                            "text_vectors": False}
         st.session_state.setdefault("like", state.like)
         st.session_state.setdefault("likes", list(state.likes))
         st.session_state.setdefault("dislikes", list(state.dislikes))
@@ -42,8 +43,7 @@ def seed() -> None:
         # assigned in this run shows in a widget drawn again (and the next click would send the empty box).
         kept = key in st.session_state and key not in pending
         st.session_state[key] = st.session_state[key] if kept else value
-    for key, default in (("like", ""), ("selection", []), ("likes", []), ("dislikes", []), ("limit", 12),
-                         ("text_vectors", False)):
+    for key, default in (("like", ""), ("selection", []), ("likes", []), ("dislikes", []), ("limit", 12)):
         st.session_state.setdefault(key, default)
 
 

@@ -64,6 +64,21 @@ def test_a_text_search_keeps_its_sort(shop):
     assert url(at, "sort") == ["-price"]
 
 
+# ---- 1: every search setting survives a mode switch and a page change ----------------------------------------
+
+def test_also_match_product_texts_survives_a_mode_switch_and_a_page_change(shop):
+    at = start(q="dress")
+    at.toggle(key="text_vectors").set_value(True).run()
+    at.segmented_control(key="mode").set_value("image").run()
+    assert not at.exception and at.session_state["text_vectors"] is True
+    at.segmented_control(key="mode").set_value("text").run()
+    assert at.toggle(key="text_vectors").value is True
+    at.switch_page("pages/catalog.py").run()
+    at.switch_page("pages/search.py").run()
+    assert not at.exception
+    assert at.toggle(key="text_vectors").value is True and at.text_input(key="q").value == "dress"
+
+
 # ---- 3: cards keyed by their product -------------------------------------------------------------------------
 
 def test_a_card_key_is_short_and_safe_whatever_the_product_id():
