@@ -176,7 +176,7 @@ def cached_whole_number_fields(store: ProductStore, names) -> tuple[str, ...]:
     return _whole_number_fields(str(id(store)), meta.get("last_indexed"), store.count(), tuple(names), _store=store)
 
 
-@st.cache_data(max_entries=64, ttl=300, show_spinner=False)
+@st.cache_data(max_entries=64, show_spinner=False)  # no ttl: the key changes with the index, time changes nothing
 def _whole_number_fields(store_id: str, last_indexed, count: int, names: tuple[str, ...],
                          _store: ProductStore) -> tuple[str, ...]:
     return whole_number_fields(_store, names)

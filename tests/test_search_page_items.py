@@ -253,6 +253,27 @@ def test_whole_number_fields_reads_every_value(shopify):
     assert whole_number_fields(store, ["inventory", "price", "missing"]) == ("inventory",)
 
 
+def test_whole_number_fields_are_read_once_per_index_version_however_long_the_server_runs(shopify, monkeypatch):
+    """Reading them scrolls every product's numbers: never again until the index changes (1M products: ~1,000
+    pages under the store's lock before the sidebar draws)."""
+    from streamlit.runtime.caching import cache_utils
+
+    import app.filter_sidebar as sidebar
+    from app import resources
+
+    clock = [1000.0]
+    monkeypatch.setattr(cache_utils, "TTLCACHE_TIMER", lambda: clock[0])
+    sidebar._whole_number_fields.clear()
+    reads = []
+    monkeypatch.setattr(sidebar, "whole_number_fields", lambda store, names: reads.append(names) or ("inventory",))
+    store = resources.store(shopify)
+    for hours in (0, 1, 24):
+        clock[0] = 1000.0 + hours * 3600
+        assert sidebar.cached_whole_number_fields(store, ("inventory", "price")) == ("inventory",)
+    assert reads == [("inventory", "price")]
+    sidebar._whole_number_fields.clear()
+
+
 def test_a_query_photo_over_its_limit_is_refused_by_the_app_itself_before_it_is_read(shop, monkeypatch):
     """A client that skips the browser's 20 MB check (the server's cap is a photos zip's) still meets the app's."""
     import app.search_state
