@@ -199,11 +199,14 @@ def columns_found(header: list[str], delimiter_name: str) -> str:
     return f"{len(header)} column(s) found ({delimiter_name}-separated): {shown_cols}"
 
 
-def check_width(header: list[str]) -> None:
-    """A header of more than MAX_COLUMNS columns is refused before anything else reads it."""
+def check_width(header: list[str], cut: bool = False) -> None:
+    """A header of more than MAX_COLUMNS columns is refused before anything else reads it; cut: only its start
+    was read (the mapping step reads a file's first megabyte), so its width is not known."""
     if len(header) > MAX_COLUMNS:
-        raise CatalogError(f"catalogue has {len(header):,} columns, more than the {MAX_COLUMNS:,} a catalogue may have "
-                           "(a shop export has a few dozen); check that this is the product file, one product per row")
+        width = (f"more than {MAX_COLUMNS:,} columns, more than" if cut
+                 else f"{len(header):,} columns, more than the {MAX_COLUMNS:,}")
+        raise CatalogError(f"catalogue has {width} a catalogue may have (a shop export has a few dozen); check that "
+                           "this is the product file, one product per row")
 
 
 def plan_layout(header: list[str], delimiter_name: str = "comma", format: str = "auto",
@@ -321,11 +324,20 @@ def _refuse_clashes(layout: Layout) -> None:
     extra = list(layout.extras.items())
     counts = Counter(key for _, key in written + extra)
     kept = {*RESERVED_KEYS, IMAGE_URL, *layout.kinds}
-    clashes = sorted({k for k, n in counts.items() if n > 1} | {k for _, k in extra if k in kept})
+    clashes = {k for k, n in counts.items() if n > 1} | {k for _, k in extra if k in kept}
     if clashes:
         names = [layout.header[i] for i, k in sorted(written + extra) if k in clashes]
-        raise CatalogError(f"catalogue columns {', '.join(names)} would overwrite each other or fields the index "
-                           f"keeps ({', '.join(clashes)}); rename them")
+        raise CatalogError(f"catalogue columns {_some(names)} would overwrite each other or fields the index "
+                           f"keeps ({_some(sorted(clashes))}); rename them")
+
+
+MAX_NAMED = 20  # names listed in one message; 4,990 duplicate headers made a 15 KB error box
+
+
+def _some(names: list[str]) -> str:
+    """'a, b, c', or the first MAX_NAMED and '... and N more'."""
+    more = f", ... and {len(names) - MAX_NAMED:,} more" if len(names) > MAX_NAMED else ""
+    return ", ".join(names[:MAX_NAMED]) + more
 
 
 # ---- rows -> records -------------------------------------------------------------------------------------------

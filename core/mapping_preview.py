@@ -72,7 +72,8 @@ def preview_bytes(raw: bytes, name: str, format: str = "auto", columns: dict[str
     header, rows = _head_rows(text, delimiter)  # every row of the head
     if header is None:
         raise CatalogError(f"catalogue is empty or has no header row: {name}")
-    check_width(header)  # before a picker lists every column
+    # before a picker lists every column; a head that ends inside the header has not seen all of it
+    check_width(header, cut=truncated and not rows and not text.endswith(("\n", "\r")))
     columns = dict(columns or {})
     preview = MappingPreview(name, header, rows[:PREVIEW_ROWS], detect_format(header), format, {},
                              truncated=truncated)

@@ -105,6 +105,10 @@ except formats.CatalogError as exc:
 layout = formats.plan_layout(header[:-1])
 parsed = formats.read_records(layout, iter([(2, row[:-1], None)]))
 print(len(parsed.report.schema.number), len(parsed.records[0].values))
+try:  # 99,999 pairs of duplicate headers: 99,999 clashes, each column checked against them
+    formats.plan_layout(["id", "title"] + [f"a{i // 2}" for i in range(width - 2)])
+except formats.CatalogError as exc:
+    print(str(exc))
 """
 
 
@@ -115,4 +119,36 @@ def test_header_handling_is_linear_in_its_width():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.splitlines() == [
         "catalogue columns title, title would overwrite each other or fields the index keeps (title); rename them",
-        "199998 200000"]
+        "199998 200000",
+        f"catalogue columns {PAIRS}, ... and 199,978 more would overwrite each other or fields the index keeps "
+        f"({FIRST_KEYS}, ... and 99,979 more); rename them"]
+
+
+PAIRS = ", ".join(f"a{i // 2}" for i in range(20))
+FIRST_KEYS = ", ".join(sorted(f"a{i}" for i in range(100_000))[:20])
+
+
+def test_a_clash_of_thousands_of_columns_names_twenty_and_counts_the_rest(tmp_path):
+    """4,990 duplicate headers listed every one: a 15 KB error box."""
+    header = ["id", "title"] + [f"a{i // 2}" for i in range(4_990)]
+    path = tmp_path / "dup.csv"
+    path.write_text(",".join(header) + "\n" + ",".join(["p1", "Tee"] + ["x"] * 4_990) + "\n")
+    with pytest.raises(CatalogError) as caught:
+        read_catalog(path)
+    keys = ", ".join(sorted(f"a{i}" for i in range(2_495))[:20])
+    assert str(caught.value) == (f"catalogue columns {PAIRS}, ... and 4,970 more would overwrite each other or "
+                                 f"fields the index keeps ({keys}, ... and 2,475 more); rename them")
+
+
+def test_a_header_cut_by_the_head_read_is_more_than_the_limit_not_a_count(tmp_path):
+    """A 1,000,002-column header is longer than the 1 MB the mapping step reads: it said 'has 144,962 columns'."""
+    path = tmp_path / "million.csv"
+    path.write_text("id,title," + ",".join(f"c{i}" for i in range(1_000_000)) + "\np1,Tee\n")
+    cut = ("catalogue has more than 5,000 columns, more than a catalogue may have (a shop export has a few dozen); "
+           "check that this is the product file, one product per row")
+    with pytest.raises(CatalogError) as caught:
+        preview_mapping(path)
+    assert str(caught.value) == cut
+    with pytest.raises(CatalogError) as caught:
+        read_catalog(path)  # the reader sees the whole header, and counts it
+    assert str(caught.value) == REFUSED.replace("60,000", "1,000,002")
