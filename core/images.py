@@ -100,8 +100,26 @@ def decode_image(data: bytes, max_pixels: int, draft_size: int | None = None) ->
     except UnidentifiedImageError:
         raise ImageRejected("not an image file (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise IncompleteImage(f"corrupt or truncated image: {exc}") from None
+        if is_damaged_stream(exc):
+            raise IncompleteImage(f"corrupt or truncated image: {exc}") from None
+        # A complete file Pillow will not decode: a text chunk past its limit, a codec this build lacks.
+        raise ImageRejected(f"image cannot be decoded: {exc}") from None
     return to_rgb(image)
+
+
+# Pillow raises plain OSError/SyntaxError for everything, so its wording is the only sign of the kind: these are
+# its words for data that stops short ("image file is truncated", "Truncated File Read") or is damaged
+# ("broken data stream", "unrecognized data stream contents", "broken PNG file", "decoding error", "image buffer
+# overrun error").
+DAMAGED_STREAM_WORDS = ("truncated", "broken", "data stream", "decoding error", "buffer overrun")
+
+
+def is_damaged_stream(exc: Exception) -> bool:
+    """True when Pillow's error says the image data is cut off or damaged (not refused for another reason)."""
+    if isinstance(exc, EOFError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, (OSError, SyntaxError)) and any(word in text for word in DAMAGED_STREAM_WORDS)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -6,7 +6,7 @@ import re
 import pytest
 from PIL import Image
 
-from core.errors import ImageRejected
+from core.errors import ImageRejected, IncompleteImage
 from core.images import decode_image, open_image, read_image_bytes
 
 
@@ -72,3 +72,48 @@ def test_a_picture_beyond_pillows_guard_is_a_reason_not_a_crash():
     Image.new("1", (20000, 10000)).save(buf, "PNG")  # 200 MP: above twice Pillow's limit, so Pillow refuses it
     with pytest.raises(ImageRejected, match="decoder's own size guard"):
         decode_image(buf.getvalue(), max_pixels=10**12)
+
+
+def _png(**save) -> bytes:
+    import numpy as np
+
+    noise = np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)  # 3 KB of pixel data
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, "PNG", **save)
+    return buf.getvalue()
+
+
+def _damaged(data: bytes, at: int) -> bytes:
+    return data[:at] + b"\xff" * 30 + data[at + 30:]
+
+
+@pytest.mark.parametrize("data", [
+    _png()[:1000],  # cut inside the pixel data
+    _jpeg()[:-200],  # a JPEG without its last 200 bytes
+    _damaged(_png(), 100),  # "broken data stream"
+    _damaged(_png(), 1000),  # "unrecognized data stream contents"
+], ids=["cut-png", "cut-jpeg", "damaged-png-start", "damaged-png-middle"])
+def test_cut_or_damaged_image_data_is_an_incomplete_image(data):
+    with pytest.raises(IncompleteImage, match="corrupt or truncated image"):
+        decode_image(data, max_pixels=10_000_000)
+
+
+def test_a_complete_png_with_an_oversized_text_chunk_is_refused_but_not_called_incomplete():
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "a" * (2 * 1024 * 1024), zip=True)  # 2 KB on disk, 2 MB once decompressed
+    with pytest.raises(ImageRejected, match="image cannot be decoded: Decompressed data too large") as caught:
+        decode_image(_png(pnginfo=info), max_pixels=10_000_000)
+    assert not isinstance(caught.value, IncompleteImage)
+
+
+def test_a_codec_this_build_lacks_is_refused_but_not_called_incomplete(monkeypatch):
+    def missing(name, *args, **kwargs):
+        raise OSError(f"decoder {name} not available")
+
+    photo = _png()
+    monkeypatch.setattr(Image, "_getdecoder", missing)
+    with pytest.raises(ImageRejected, match="image cannot be decoded: decoder RGB not available") as caught:
+        decode_image(photo, max_pixels=10_000_000)
+    assert not isinstance(caught.value, IncompleteImage)
