@@ -143,8 +143,8 @@ def _role_pickers(box, preview: MappingPreview, corrections: dict[str, str | Non
     for n, role in enumerate(ORDER):
         key = f"{PREFIX}role_{role}"
         st.session_state[key] = preview.mapping.get(role, NONE)  # set before the widget: what will be used
-        help = (f"In a Shopify export {role} comes from {preview.explained.get(role) or locked[role]}."
-                if role in locked else ROLE_HELP.get(role))
+        help = (f"In a Shopify export {role} comes from {md(preview.explained.get(role) or locked[role])}."
+                if role in locked else ROLE_HELP.get(role))  # a tooltip is Markdown: the file's headers are data
         grid[n % GRID].selectbox(role, options, key=key, disabled=role in locked, help=help,
                                  on_change=_changed, args=(role,))
 

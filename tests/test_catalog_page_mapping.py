@@ -429,7 +429,7 @@ def test_the_mapping_step_and_the_report_explain_shopifys_colour_and_photos_alik
     assert not at.exception and not at.error
     colour = at.selectbox(key="map_role_colour")
     assert (colour.value, colour.disabled) == ("Option2 Value", True)
-    assert colour.help == f"In a Shopify export colour comes from {COLOUR_RULE}."
+    assert shown(colour.help) == f"In a Shopify export colour comes from {COLOUR_RULE}."
     step = [shown(c.value) for c in at.caption]
     assert [line for line in step if line.startswith(("colour = ", "image = "))] == [
         f"colour = {COLOUR_RULE}", f"image = {PHOTO_RULE}"]
@@ -477,3 +477,19 @@ def test_a_cut_head_says_how_many_rows_its_colour_column_was_read_in():
     assert preview.truncated and preview.mapping["colour"] == "Option2 Value"
     read = raw[:200_000].count(b"\n") - 1  # whole rows in the head, the header left out
     assert read > 300 and preview.explained["colour"] == f"{COLOUR_RULE} (read in the first {read:,} rows)"
+
+
+def test_the_shopify_tooltip_shows_the_files_own_headers_as_written(app_settings, tmp_path):
+    """The role picker's help is Markdown: a header '**Option2 Value**' (which reads as Option2 Value) showed bold."""
+    from core.safe_text import md
+
+    header = [h if h != "Option2 Value" else "**Option2 Value**" for h in SIZE_COLOR]
+    path = tmp_path / "shopify.csv"
+    path.write_bytes(csv_bytes(header, SIZE_COLOR_ROWS))
+    at = start("pages/catalog.py")
+    at.text_input(key="idx_csv").input(str(path)).run()
+    assert not at.exception
+    rule = COLOUR_RULE.replace("Option2 Value:", "**Option2 Value**:")
+    colour = at.selectbox(key="map_role_colour")
+    assert colour.help == f"In a Shopify export colour comes from {md(rule)}."
+    assert shown(colour.help) == f"In a Shopify export colour comes from {rule}."
