@@ -128,6 +128,8 @@ class Layout:
     kinds: dict[str, str] = field(default_factory=dict)   # key beyond the roles -> keyword | number | text
     used: set[int] = field(default_factory=set)           # columns a format reads itself (Shopify's variants)
     notes: list[str] = field(default_factory=list)
+    options_not_kept: set[str] = field(default_factory=set)  # Shopify option keys noted once (a note per product
+                                                             # searched the growing notes: quadratic)
     explained: dict[str, str] = field(default_factory=dict)  # role -> in words, where a format works it out itself
     sources: dict[str, tuple[str, ...]] = field(default_factory=dict)  # such a role -> the columns it came from
 

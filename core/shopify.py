@@ -256,10 +256,10 @@ def _options(layout: Layout, values: dict, rows: list, variants: list, cell, col
         if key == COLOUR:
             values[COLOUR] = chosen
             colour_columns[layout.header[cols[f"option{n}value"]]] += 1
-        elif key in taken:
-            note = f"option '{name}' is not kept: its name is a field the index already has"
-            if note not in layout.notes:
-                layout.notes.append(note)
+        elif key in taken:  # said once per field, under the first spelling met ('Brand', 'brand!', 'BRAND')
+            if key not in layout.options_not_kept:
+                layout.options_not_kept.add(key)
+                layout.notes.append(f"option '{name}' is not kept: its name is a field the index already has")
         else:
             values[key] = chosen
             layout.kinds.setdefault(key, "keyword")
