@@ -11,6 +11,7 @@ from core.urlstate import build_request
 
 config, store, _meta = page.start_indexed("Search", "search")
 search_state.seed()
+search_state.scroll_to_top()  # first, so a search that fails below (st.stop) leaves no request for a later click
 narrowing = filter_sidebar.filter_sidebar(store)
 schema = filter_sidebar.index_schema(store)
 board_id = board_panel.board_picker(config)
@@ -95,4 +96,3 @@ if browsing and len(results) < listing.total:
         st.caption(f"Showing the first {MAX_LIMIT}: narrow the filters to see the rest.")
 elif not browsing and len(results) == st.session_state["limit"] < MAX_LIMIT:
     st.button("Show more", on_click=st.session_state.update, kwargs={"limit": st.session_state["limit"] + 12})
-search_state.scroll_to_top()

@@ -40,6 +40,27 @@ def test_more_like_this_on_a_price_sorted_page_lists_look_alikes_closest_first(s
     assert at.get("html") == [] or not [h for h in at.get("html") if "scrollTo" in h.proto.body]
 
 
+def test_a_look_alike_search_that_fails_still_scrolls_at_once_and_never_later(shop, monkeypatch):
+    import core.search
+    from core.errors import StoreError
+
+    at = start(q="dress")
+    last = result_ids(at)[-1]
+    real = core.search.search
+
+    def failing(*args, **kwargs):
+        raise StoreError("the index is busy")
+
+    monkeypatch.setattr(core.search, "search", failing)
+    at.button(key=f"results-{last}-like").click().run()
+    assert not at.exception and [e.value for e in at.error] == ["the index is busy"]
+    assert [h for h in at.get("html") if "scrollTo" in h.proto.body]  # the page went to its top with the click
+    monkeypatch.setattr(core.search, "search", real)
+    at.segmented_control(key="mode").set_value("text").run()  # an unrelated click later
+    assert not at.exception and result_ids(at)
+    assert not [h for h in at.get("html") if "scrollTo" in h.proto.body]
+
+
 def test_a_link_with_a_product_and_a_sort_lists_its_look_alikes_closest_first(shop):
     at = start(mode="image", like="4", sort="-price")
     assert not at.exception
