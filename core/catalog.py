@@ -203,8 +203,10 @@ class ImageResolver:
         if exact is not None:
             return (exact.resolve(), None) if self._inside(exact) else (None, _escapes(exact.name))
         key = photo_key(product_id)
-        photos = next((self._loose[key + ext] for ext in IMAGE_EXTENSIONS if key + ext in self._loose), None)
-        if photos is None:
+        photos = {}  # every extension's: abc.jpg and Abc.png both read ABC loosely, and neither is its exact name
+        for ext in IMAGE_EXTENSIONS:
+            photos.update(self._loose.get(key + ext, {}))
+        if not photos:
             safe_id = UNSAFE_NAME_CHARS.sub("_", product_id)
             return None, Missing(f"no-photo:{self.root}:{safe_id}",
                                  f"image file not found: no {safe_id}.jpg/.jpeg/.png/.webp under {self.root}")

@@ -63,6 +63,16 @@ def test_two_photos_that_read_the_same_are_given_to_neither(tmp_path):
                                              "none has its exact name; name the photo exactly after the product id")}
 
 
+def test_two_photos_that_read_the_same_with_different_extensions_are_given_to_neither(tmp_path):
+    """abc.jpg and Abc.png for ABC gave the .jpg silently (the first extension with a match was the only one
+    looked at), where abc.jpg and Abc.jpg were refused."""
+    images = photos(tmp_path / "images", ("abc.jpg", "Abc.png", "x.webp"))
+    catalog = read_catalog(catalogue(tmp_path, ("ABC", "X")), images)
+    assert chosen(catalog) == {"ABC": (None, "photo not chosen: Abc.png, abc.jpg could each be the photo of ABC and "
+                                             "none has its exact name; name the photo exactly after the product id"),
+                               "X": ("x.webp", None)}
+
+
 def test_an_exact_file_name_in_a_sub_folder_wins_too(tmp_path):
     images = tmp_path / "images"
     photos(images / "shoes", ("ABC.jpg",))
