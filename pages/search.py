@@ -52,7 +52,7 @@ browsing = request is None
 filters, sort = narrowing.filters(), state.narrowing.sort_key()  # look-alikes: no sort (search_state.current)
 count_col, sort_col = st.columns([3, 1], vertical_alignment="bottom")
 if state.lookalike(st.session_state["selection"]):
-    sort_col.caption("Look-alikes: closest first")
+    sort_col.caption("Look-alikes, varied (MMR)" if state.diverse else "Look-alikes: closest first")
 else:
     filter_sidebar.sort_picker(sort_col, schema, browsing)
 try:

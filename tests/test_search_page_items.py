@@ -79,6 +79,14 @@ def test_look_alikes_leave_the_sessions_sort_for_the_next_search(shop):
     assert result_ids(at) == BY_PRICE
 
 
+def test_diverse_look_alikes_say_they_are_varied_not_closest_first(shop):
+    at = start(mode="image", like="4", sort="price", diverse="1")
+    captions = [c.value for c in at.caption]
+    assert "Look-alikes, varied (MMR)" in captions and "Look-alikes: closest first" not in captions
+    at.toggle(key="diverse").set_value(False).run()
+    assert "Look-alikes: closest first" in [c.value for c in at.caption]
+
+
 def test_a_text_search_keeps_its_sort(shop):
     at = start(q="dress", sort="-price")
     assert result_ids(at) == ["4", "1", "3", "2", "5", "6"]
