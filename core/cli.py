@@ -283,8 +283,6 @@ def cmd_duplicates(args, settings: Settings) -> int:
 
 
 def cmd_index(args, settings: Settings) -> int:
-    from tqdm import tqdm
-
     from core import calibration
     from core.fetch import fetcher_for
     from core.formats import parse_columns
@@ -308,13 +306,7 @@ def cmd_index(args, settings: Settings) -> int:
         embedder = _embedder(settings, lambda: calibration.from_catalog(args.catalog, args.images, args.format,
                                                                         columns, settings.max_pixels))
         model_s = time.perf_counter() - started
-        bar = tqdm(total=0, unit="product", desc="indexing", disable=None, file=sys.stderr)
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
+        bar, progress = _progress_bar("indexing")
         fetcher = fetcher_for(settings, refresh=args.refresh_images)
         report = index_catalog(args.catalog, args.images, embedder, store, batch_size=settings.batch_size,
                                recreate=args.recreate, prune=args.prune, max_pixels=settings.max_pixels,

@@ -1,4 +1,5 @@
-"""`python -m core index` while another process owns the embedded index is refused before any model loads."""
+"""`python -m core index` while another process owns the embedded index is refused before any model loads; a run
+whose model fails to load gives the lock back at once, in the same process; its progress bar is the CLI's one."""
 
 from __future__ import annotations
 
@@ -56,3 +57,48 @@ def test_a_running_owner_process_makes_index_refuse_before_a_missing_model_is_no
     # with the owner gone, the same command gets as far as the model, which is what would have failed first
     after = subprocess.run(index, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert after.returncode == 2 and "no-such-model" in after.stderr and "another process" not in after.stderr
+
+
+def _failing_loader(monkeypatch) -> None:
+    import core.embedder
+
+    def loader(*args, **kwargs):
+        raise core.embedder.ModelLoadError("no such model")
+
+    monkeypatch.setattr(core.embedder, "load_embedder", loader)
+
+
+def test_a_model_that_fails_to_load_gives_the_lock_back_in_the_same_process(settings, tmp_path, monkeypatch, capsys):
+    """The store is kept alive here, so its lock cannot be given back by garbage collection: only by the run."""
+    import core.store
+
+    _failing_loader(monkeypatch)
+    opened = []
+    real_open = core.store.open_store
+    monkeypatch.setattr(core.store, "open_store", lambda *a, **k: opened.append(real_open(*a, **k)) or opened[-1])
+    catalog = write_catalog(tmp_path / "cat", images=False)
+    assert main(["index", "--catalog", str(catalog)]) == 2
+    assert "no such model" in capsys.readouterr().err
+    [store] = opened
+    again = FileLock(settings.data_dir / f".{settings.collection}.lock")
+    again.acquire()  # LockBusy if the failed run still held it
+    again.release()
+    assert main(["index", "--catalog", str(catalog)]) == 2  # and a second run is not refused as 'in use'
+    assert "another process" not in capsys.readouterr().err and len(opened) == 2 and store is opened[0]
+
+
+def test_index_moves_the_clis_progress_bar(settings, tmp_path, monkeypatch, capsys):
+    import core.cli
+
+    bars = []
+    real_bar = core.cli._progress_bar
+
+    def recording(desc: str, unit: str = "product"):
+        bar, progress = real_bar(desc, unit)
+        bars.append((desc, bar))
+        return bar, progress
+
+    monkeypatch.setattr(core.cli, "_progress_bar", recording)
+    catalog = write_catalog(tmp_path / "cat")
+    assert main(["index", "--catalog", str(catalog), "--images", str(catalog.parent / "images")]) == 0
+    assert [(desc, bar.n, bar.total) for desc, bar in bars] == [("indexing", 6, 6)]
