@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import LensError
 from core.files import atomic_write
 from core.locks import FileLock, LockBusy
 
@@ -151,9 +152,15 @@ def finish(store, data_dir: Path, collection: str, kind: str, progress=None):
             projector = joblib.load(folder / "projector.joblib")
         except Exception as exc:  # a damaged job folder: said on the page, and the PCA map stays
             state.state, state.message = FAILED, f"its result could not be read ({type(exc).__name__}: {exc})"
-            write_status(folder, state)
+            _write_status_quietly(folder, state)
             return None
-        result = finish_map(store, data_dir, collection, kind, projector, sample, progress)
+        try:
+            result = finish_map(store, data_dir, collection, kind, projector, sample, progress)
+        except Exception as exc:  # never DONE again: a failure here would otherwise repeat on every later run
+            reason = str(exc) if isinstance(exc, LensError) else f"{type(exc).__name__}: {exc}"
+            state.state, state.message = FAILED, f"its result could not be laid out ({reason})"
+            _write_status_quietly(folder, state)
+            return None
         clear(folder)
         return result
     finally:
@@ -190,6 +197,14 @@ def _npy(matrix: np.ndarray) -> bytes:
 
 def write_status(folder: Path, state: FitState) -> None:
     atomic_write(folder / "status.json", json.dumps(state.__dict__).encode())
+
+
+def _write_status_quietly(folder: Path, state: FitState) -> None:
+    """write_status where the failure being reported may be the disk's own: nothing more to say then."""
+    try:
+        write_status(folder, state)
+    except OSError:
+        pass
 
 
 def read_status(folder: Path) -> FitState | None:

@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from core.embedder import normalise
-from core.errors import BadQuery
+from core.errors import BadQuery, StoreError
 from core.fields import FINGERPRINT, PAYLOAD_HASH, PRODUCT_ID, STANDARD_FILTERS, display_value
 from core.files import atomic_write
 from core.store import ProductStore
@@ -787,6 +787,10 @@ def finish_map(store: ProductStore, data_dir: Path, collection: str, kind: str, 
     """The map from a UMAP fit made elsewhere (core.map_job) on `sample`: the sample's products where the fit put
     them, everyone else (added or changed since the sample was read) placed by their fitted neighbours."""
     report = progress or (lambda stage, fraction: None)
+    dim = int((store.meta() or {}).get("dim", 0))
+    if projector.pca is not None and dim != projector.pca.n_features_in_:
+        raise StoreError(f"the index was rebuilt with other vectors ({dim} numbers each, the fit had "
+                         f"{projector.pca.n_features_in_}) while UMAP was fitted: compute the map again")
     version = store_version(store)
     key, prints = index_key(store)
     report("reading products", 0.05)

@@ -1,0 +1,59 @@
+"""The background map fit's failure paths (review of issue 19, map items): a finish that cannot lay the result
+out, a data dir that cannot be written, a numba cache that cannot be made; each said once, never a traceback and
+never repeated on every later run. Fits here are hand-made (PCA only), so no UMAP kernels are compiled."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import joblib
+import numpy as np
+
+from core import map_job
+from core.projection import FitSample, Projector
+from tests.test_map_scale import DIM, typed_points
+
+
+def done_job(folder, collection: str, kind: str, dim: int, count: int = 40):
+    """A job folder as a worker leaves it: DONE, with a projector fitted (PCA only) on `dim`-d vectors."""
+    from sklearn.decomposition import PCA
+
+    job = map_job.job_dir(folder, collection, kind)
+    job.mkdir(parents=True)
+    matrix = np.random.default_rng(0).normal(size=(count, dim)).astype(np.float32)
+    projector = Projector()
+    projector.pca = PCA(n_components=4).fit(matrix)
+    projector.train = projector.pca.transform(matrix).astype(np.float32)
+    projector.layout = np.random.default_rng(1).normal(size=(count, 2)).astype(np.float32)
+    buf = io.BytesIO()
+    joblib.dump(projector, buf)
+    (job / "projector.joblib").write_bytes(buf.getvalue())
+    ids = [f"p{i}" for i in range(count)]
+    (job / "sample.json").write_text(json.dumps({"points": ids, "sources": ["image"] * count,
+                                                 "fingerprints": [f"f{i}" for i in range(count)]}))
+    np.save(job / "sample.npy", matrix)
+    map_job.write_status(job, map_job.FitState(map_job.DONE, "fitted", time.time(), False, products=count))
+    return job
+
+
+def test_a_fit_on_vectors_of_another_size_fails_once_with_the_reason_not_on_every_run(tmp_path):
+    """The index was rebuilt with another model (16-d) while the fit ran on 8-d vectors: finish says so and
+    marks the job FAILED, so the next run does not lay it out (and crash) again."""
+    from core.store import EdgeStore
+
+    folder = tmp_path / "data"
+    store = EdgeStore(folder)
+    try:
+        store.ensure("hand-made", DIM)
+        store.upsert(typed_points(40))
+        done_job(folder, "products", "image", dim=8)
+        assert map_job.finish(store, folder, "products", "image") is None
+        fit = map_job.fit_state(folder, "products", "image")
+        assert fit.state == map_job.FAILED
+        assert fit.message == ("its result could not be laid out (the index was rebuilt with other vectors "
+                               "(16 numbers each, the fit had 8) while UMAP was fitted: compute the map again)")
+        assert map_job.finish(store, folder, "products", "image") is None  # a later run: nothing to repeat
+    finally:
+        store.close()
