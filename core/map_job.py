@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import LensError
+from core.errors import LensError, StoreError
 from core.files import atomic_write
 from core.locks import FileLock, LockBusy
 
@@ -85,10 +85,15 @@ def starter(data_dir: Path, collection: str, kind: str, numba_cache: Path, gate:
 
 def start_fit(data_dir: Path, collection: str, kind: str, sample, numba_cache: Path, gate: str = "") -> bool:
     """Start a worker fitting UMAP on `sample` (core.projection.FitSample); False when one is fitting this map
-    already (its result is finished as any other: products it lacks are placed by their neighbours)."""
+    already (its result is finished as any other: products it lacks are placed by their neighbours). A data dir
+    that cannot be written is a StoreError, said on the page."""
     folder = job_dir(data_dir, collection, kind)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / "worker.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / "worker.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only or full data dir, or a file where a folder must be
+        raise StoreError(f"the UMAP fit could not start: {folder} cannot be written ({exc.strerror or exc})") \
+            from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -109,8 +114,10 @@ def start_fit(data_dir: Path, collection: str, kind: str, sample, numba_cache: P
             subprocess.Popen([sys.executable, "-m", "core.map_job", str(folder), str(fd)], cwd=ROOT, pass_fds=(fd,),
                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, close_fds=True)
     except OSError as exc:
-        write_status(folder, FitState(FAILED, "not started", time.time(), False, f"the fit could not start: {exc}"))
-        return False
+        _write_status_quietly(folder, FitState(FAILED, "not started", time.time(), False,
+                                               f"the fit could not start: {exc}"))
+        raise StoreError(f"the UMAP fit could not start: {folder} cannot be written ({exc.strerror or exc})") \
+            from None
     finally:
         os.close(fd)  # never LOCK_UN: that would unlock the worker's copy too
     return True
@@ -175,8 +182,8 @@ def clear(folder: Path) -> None:
 
 def _worker_alive(folder: Path) -> bool:
     try:
-        fd = os.open(folder / "worker.lock", os.O_RDWR)
-    except FileNotFoundError:
+        fd = os.open(folder / "worker.lock", os.O_RDONLY)  # read-only: a read-only data dir still answers
+    except OSError:  # no lock file (no worker ever started), or none that can be opened
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -57,3 +57,37 @@ def test_a_fit_on_vectors_of_another_size_fails_once_with_the_reason_not_on_ever
         assert map_job.finish(store, folder, "products", "image") is None  # a later run: nothing to repeat
     finally:
         store.close()
+
+
+def test_a_data_dir_where_the_job_folder_cannot_be_made_says_so_not_a_traceback(tmp_path):
+    """Tests run as root (chmod stops nothing): a regular file where the maps folder must be. Starting the fit
+    is a LensError the page shows; reading the fit's state answers 'none', whatever the data dir is."""
+    from core.errors import LensError
+    from core.projection import compute_map
+    from core.store import EdgeStore
+
+    folder = tmp_path / "data"
+    store = EdgeStore(folder)
+    try:
+        store.ensure("hand-made", DIM)
+        store.upsert(typed_points(40))
+        (folder / "maps").write_text("not a folder")
+        try:
+            compute_map(store, folder, "products", start_fit=map_job.starter(folder, "products", "image",
+                                                                              tmp_path / "numba"))
+        except LensError as exc:
+            message = str(exc)
+        assert message.startswith("the UMAP fit could not start: ") and message.endswith("(Not a directory)")
+        assert map_job.fit_state(folder, "products", "image") is None
+    finally:
+        store.close()
+
+
+def test_a_lock_file_that_cannot_be_opened_for_writing_does_not_break_the_fits_status(tmp_path):
+    """_worker_alive opened worker.lock read-write: on a read-only mount (EROFS) or where it is not a file, every
+    poll of the page raised. A folder in its place stands for both (root may write anywhere)."""
+    job = map_job.job_dir(tmp_path, "products", "image")
+    (job / "worker.lock").mkdir(parents=True)
+    map_job.write_status(job, map_job.FitState(map_job.RUNNING, "waiting", time.time(), False, pid=1))
+    fit = map_job.fit_state(tmp_path, "products", "image")
+    assert fit.state == map_job.FAILED and fit.message == map_job.STOPPED
