@@ -178,6 +178,8 @@ def find_pairs(store: ProductStore, threshold: float = 0.95, filters: Filters | 
 
 def _exact_pairs(products: list[tuple[str, list]], threshold: float) -> Pairs:
     """Every pair at or above the threshold by matrix products of the unit vectors, a block of rows at a time."""
+    if not products:  # a text-only feed, every photo failed, or filters that keep no photo: nothing to pair
+        return _no_pairs()
     products = sorted(products, key=lambda p: p[0])
     ids = [pid for pid, _ in products]
     matrix = np.asarray([vector for _, vector in products], dtype=np.float32).reshape(len(products), -1)
@@ -192,9 +194,11 @@ def _exact_pairs(products: list[tuple[str, list]], threshold: float) -> Pairs:
         parts_a.append(rows + start)
         parts_b.append(cols + start)
         parts_s.append(block[rows, cols].astype(np.float64))
-    if not parts_a:
-        return Pairs([], np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     return Pairs(ids, np.concatenate(parts_a), np.concatenate(parts_b), np.concatenate(parts_s))
+
+
+def _no_pairs() -> Pairs:
+    return Pairs([], np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
 
 
 def _too_many(threshold: float) -> BadQuery:

@@ -3,6 +3,7 @@ catalogues (both backends, filters, transitive groups, crowded groups), paging, 
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -251,3 +252,33 @@ def test_an_unexpected_failure_becomes_a_lens_error(indexed):
     job = DuplicateSearch(Broken(), 0.9, index_version=None)
     assert job.wait(10)
     assert isinstance(job.error, LensError) and "RuntimeError: disk on fire" in str(job.error)
+
+
+# ---- a catalogue where no product has a photo ----------------------------------------------------------
+
+@PATHS
+def test_a_catalogue_without_any_photo_has_no_groups_not_an_error(store, exact_up_to):
+    store.ensure("hand-made", 4)  # a text-only feed, or one whose every photo failed
+    store.upsert([StoredPoint(point_id(pid), {"text": unit((1, 0, 0, 0))}, {"product_id": pid}) for pid in ("t1", "t2")])
+    assert near_duplicates(store, 0.9, exact_up_to=exact_up_to) == []
+    job = DuplicateSearch(store, 0.9, index_version=None)
+    assert job.wait(30) and job.error is None and job.groups == []
+
+
+@PATHS
+def test_filters_that_keep_no_photo_have_no_groups(indexed, exact_up_to):
+    assert near_duplicates(indexed, 0.99, Filters.of(include={"product_id": ["nobody"]}),
+                           exact_up_to=exact_up_to) == []
+
+
+def test_the_cli_says_a_catalogue_without_photos_has_no_near_duplicates(settings, tmp_path, capsys):
+    from core.cli import main
+    from tests.conftest import write_catalog
+
+    catalog = write_catalog(tmp_path / "c", images=False)  # every photo is missing: products are text only
+    assert main(["index", "--catalog", str(catalog), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["duplicates", "--threshold", "0.9", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["duplicates", "--threshold", "0.9"]) == 0
+    assert capsys.readouterr().out == "no near-duplicates at threshold 0.9\n"
