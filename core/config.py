@@ -38,7 +38,8 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "LENS_WRITE_CONSISTENCY": ("1", "replicas that must confirm a write to a new server collection"),
     "LENS_READ_CONSISTENCY": ("1", "server replicas a read asks: a number, majority, quorum or all"),
     "LENS_NUMBA_CACHE_DIR": ("~/.cache/catalog-lens/numba", "numba's compiled UMAP kernels: one folder per machine, "
-                             "shared by every data dir, so only the first map on a machine compiles them"),
+                             "shared by every data dir, so only the first map on a machine compiles them (unset: "
+                             "numba's own NUMBA_CACHE_DIR where that is set)"),
     "LENS_MAP_FIT_GATE": ("", "for tests: a file the background UMAP fit waits for before it starts (unset: no wait)"),
 }
 
@@ -69,7 +70,7 @@ class Settings:
     replicas: int = 1
     write_consistency: int = 1
     read_consistency: str = "1"
-    numba_cache_dir: Path = Path("~/.cache/catalog-lens/numba").expanduser()
+    numba_cache_dir: Path = field(default_factory=lambda: numba_cache_dir({}))
     map_fit_gate: str = ""
 
     @classmethod
@@ -103,7 +104,8 @@ class Settings:
             replicas=_positive_int("LENS_REPLICAS", get("LENS_REPLICAS")),
             write_consistency=_positive_int("LENS_WRITE_CONSISTENCY", get("LENS_WRITE_CONSISTENCY")),
             read_consistency=_read_consistency(get("LENS_READ_CONSISTENCY").lower()),
-            numba_cache_dir=Path(get("LENS_NUMBA_CACHE_DIR")).expanduser(),
+            numba_cache_dir=numba_cache_dir({name: env.get(name) or secrets.get(name) or ""
+                                             for name in ("LENS_NUMBA_CACHE_DIR", "NUMBA_CACHE_DIR")}),
             map_fit_gate=get("LENS_MAP_FIT_GATE"),
         )
 
@@ -121,7 +123,8 @@ def numba_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """numba's on-disk cache, for code that has no Settings (the map worker, `compute_map`'s default): one folder
     per machine, not per data dir, so a second catalogue or a test server never compiles UMAP's kernels again."""
     env = os.environ if env is None else env
-    return Path(env.get("LENS_NUMBA_CACHE_DIR") or OPTIONS["LENS_NUMBA_CACHE_DIR"][0]).expanduser()
+    chosen = (env.get("LENS_NUMBA_CACHE_DIR") or "").strip() or (env.get("NUMBA_CACHE_DIR") or "").strip()
+    return Path(chosen or OPTIONS["LENS_NUMBA_CACHE_DIR"][0]).expanduser()
 
 
 def redact_url(url: str) -> str:

@@ -76,6 +76,14 @@ def compiled_before(numba_cache: Path) -> bool:
     return compiled_mark(numba_cache).exists()
 
 
+def note_compiled(numba_cache: Path) -> None:
+    """Leave the compiled mark, best effort: a mark that cannot be written only means the next fit says it compiles."""
+    try:
+        atomic_write(compiled_mark(numba_cache), b"")
+    except OSError:
+        pass
+
+
 # ---- the app's side ---------------------------------------------------------------------------------------------
 
 def starter(data_dir: Path, collection: str, kind: str, numba_cache: Path, gate: str = ""):
@@ -259,7 +267,7 @@ def work(folder: Path) -> int:
         joblib.dump(projector, buf)
         atomic_write(folder / "projector.joblib", buf.getvalue())
         if state.compiling:
-            atomic_write(compiled_mark(cache), b"")
+            note_compiled(cache)
         state.state, state.stage = DONE, "fitted"
         write_status(folder, state)
         return 0

@@ -365,9 +365,20 @@ def use_numba_cache(folder: Path) -> Path:
 
     numba reads NUMBA_CACHE_DIR when it is imported: the map worker calls this before anything imports numba.
     Where numba is loaded already (the CLI, a test), its setting is changed too, for kernels compiled from now on.
+    A folder that cannot be made (no home, a read-only one) gives way to a temporary one, with a note on stderr:
+    the folder used is returned.
     """
     folder = Path(folder).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # no home, a read-only home: a temporary folder, so the fit still runs (and compiles)
+        import tempfile
+
+        fallback = Path(tempfile.gettempdir()) / f"catalog-lens-numba-{os.getuid()}"
+        print(f"note: numba's cache {folder} cannot be made ({exc.strerror or exc}); UMAP's kernels are cached "
+              f"in {fallback} instead (set LENS_NUMBA_CACHE_DIR to a writable folder)", file=sys.stderr)
+        folder = fallback
+        folder.mkdir(parents=True, exist_ok=True)
     os.environ["NUMBA_CACHE_DIR"] = str(folder)
     if "numba" in sys.modules:
         sys.modules["numba"].config.CACHE_DIR = str(folder)

@@ -91,3 +91,41 @@ def test_a_lock_file_that_cannot_be_opened_for_writing_does_not_break_the_fits_s
     map_job.write_status(job, map_job.FitState(map_job.RUNNING, "waiting", time.time(), False, pid=1))
     fit = map_job.fit_state(tmp_path, "products", "image")
     assert fit.state == map_job.FAILED and fit.message == map_job.STOPPED
+
+
+def test_a_numba_cache_that_cannot_be_made_falls_back_to_a_temporary_one_with_a_note(tmp_path):
+    """No home or a read-only one: the fit still runs, its kernels in a temporary folder (said on stderr)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "home").write_text("a file where the cache's parent must be")
+    wanted = tmp_path / "home" / "numba"
+    code = ("import sys; from pathlib import Path; from core.projection import use_numba_cache; "
+            "import os; print(use_numba_cache(Path(sys.argv[1]))); print(os.environ['NUMBA_CACHE_DIR'])")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    done = subprocess.run([sys.executable, "-c", code, str(wanted)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    fallback = str(Path(tempfile.gettempdir()) / f"catalog-lens-numba-{os.getuid()}")
+    assert done.stdout.splitlines() == [fallback, fallback]
+    assert done.stderr == (f"note: numba's cache {wanted} cannot be made (Not a directory); UMAP's kernels are "
+                           f"cached in {fallback} instead (set LENS_NUMBA_CACHE_DIR to a writable folder)\n")
+
+
+def test_a_compiled_mark_that_cannot_be_written_is_no_failure(tmp_path):
+    (tmp_path / "cache").write_text("a file where the cache folder must be")
+    map_job.note_compiled(tmp_path / "cache")
+    assert not map_job.compiled_before(tmp_path / "cache")
+
+
+def test_a_users_own_numba_cache_dir_is_kept_unless_lens_names_one(tmp_path):
+    from core.config import Settings, numba_cache_dir
+
+    own, lens = tmp_path / "own", tmp_path / "lens"
+    assert numba_cache_dir({"NUMBA_CACHE_DIR": str(own)}) == own
+    assert Settings.from_env({"NUMBA_CACHE_DIR": str(own)}).numba_cache_dir == own
+    assert Settings.from_env({"NUMBA_CACHE_DIR": str(own), "LENS_NUMBA_CACHE_DIR": str(lens)}).numba_cache_dir == lens
