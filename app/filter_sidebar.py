@@ -17,7 +17,7 @@ from core.errors import LensError
 from core.fields import CURRENCY, PRICE, SALE_PRICE, STANDARD_FILTERS, YES, Schema, SortKey
 from core.filters import Filters, whole_number_fields
 from core.safe_text import md
-from core.search import facets, number_ranges
+from core.search import facets, fields_with_choices, number_ranges
 from core.store import ProductStore
 from core.urlstate import FilterState, filter_fields
 
@@ -164,8 +164,17 @@ def offered_fields(store: ProductStore, names, unfiltered: dict | None = None) -
 
     unfiltered: the catalogue's counts when they are already at hand (no filter chosen).
     """
-    counts = unfiltered if unfiltered is not None else facets(store, Filters(), list(names))
-    return {name for name in names if len(counts.get(name, [])) > 1}
+    if unfiltered is not None:
+        return {name for name in names if len(unfiltered.get(name, [])) > 1}
+    meta = store.meta() or {}
+    return set(_fields_with_choices(str(id(store)), meta.get("last_indexed"), store.count(), tuple(names),
+                                    _store=store))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)  # keyed by the index version, like _whole_number_fields
+def _fields_with_choices(store_id: str, last_indexed, count: int, names: tuple[str, ...],
+                         _store: ProductStore) -> tuple[str, ...]:
+    return fields_with_choices(_store, names)
 
 
 def cached_whole_number_fields(store: ProductStore, names) -> tuple[str, ...]:

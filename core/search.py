@@ -427,6 +427,12 @@ def facets(store: ProductStore, filters: Filters | None = None, fields=None) -> 
     return out
 
 
+def fields_with_choices(store: ProductStore, names) -> tuple[str, ...]:
+    """The keyword fields among `names` with two values or more in the whole catalogue: the only ones worth a
+    filter. Asks each field for two values, never for all of its counts."""
+    return tuple(name for name in names if len(store.facet(name, Filters(), limit=2)) > 1)
+
+
 def number_ranges(store: ProductStore, filters: Filters | None = None) -> dict[str, tuple[float, float]]:
     """(min, max) of each number field under the other filters (a field's own range left out, like facets)."""
     filters = filters or Filters()

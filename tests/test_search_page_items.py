@@ -245,6 +245,34 @@ def test_a_filter_chosen_by_a_link_stays_to_be_cleared_even_with_one_value(shopi
     assert at.multiselect(key="f_status").value == ["active"]
 
 
+def test_which_filters_to_offer_asks_each_field_for_two_values_once_per_index_version(shopify, monkeypatch):
+    """With a filter chosen, the catalogue-wide "more than one value?" check is its own query: two values are
+    enough to answer it, and the answer holds until the index changes."""
+    import streamlit as st
+
+    from core.store import EdgeStore
+
+    st.cache_data.clear()
+    asked = []
+    real = EdgeStore.facet
+
+    def spy(self, key, filters=None, limit=100):
+        if not filters:
+            asked.append((key, limit))
+        return real(self, key, filters, limit)
+
+    monkeypatch.setattr(EdgeStore, "facet", spy)
+    at = start(brand="Acme")
+    at.run()
+    assert not at.exception
+    assert [m.label for m in at.sidebar.multiselect] == ["Product type", "Brand", "Size"]
+    catalogue_wide = [(key, limit) for key, limit in asked if limit != 1000]
+    assert catalogue_wide and {limit for _, limit in catalogue_wide} == {2}
+    assert len(catalogue_wide) == len({key for key, _ in catalogue_wide})  # once, not on every run
+    assert all(limit == 2 for key, limit in asked if key == "status")  # status only ever asked for two
+    st.cache_data.clear()
+
+
 def test_whole_number_stock_shows_as_whole_numbers(shopify):
     at = start()
     [stock] = [s for s in at.sidebar.slider if s.label == "Inventory"]
