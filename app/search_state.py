@@ -156,7 +156,9 @@ def image_query_area(area, config, store) -> bytes | None:
                                 max_upload_size=limit_mb(QUERY_PHOTO))  # the server's cap is a photos zip's
     if upload is None:
         return None
-    try:  # the app's own limit: a client that skips the browser's check still meets it, before any read
+    # The app's own limit, for a client that skips the browser's check. Streamlit already holds the upload by now
+    # (under the server's cap): this check spares the copy (getvalue) and the decode, not the upload itself.
+    try:
         QUERY_PHOTO.check_size(upload.name, upload.size)
     except LensError as exc:
         area.error(f"{md(exc)}. Try a smaller photo.")
