@@ -8,7 +8,7 @@ start_fit), and lays everyone out in the UMAP layout once the worker has written
 A job lives in LENS_DATA_DIR/maps/jobs/<collection>-<kind>/: the sample (sample.npy, sample.json), the worker's
 settings (spec.json), its status (status.json), its result (projector.joblib) and its log. The worker holds
 worker.lock for its whole life (the flock is taken by the app and inherited), so a killed or crashed worker is
-seen at once, without trusting a pid or a clock.
+seen at once, without trusting a pid or a clock; job.lock is held to start a fit and to finish one, never both.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -48,10 +50,15 @@ class FitState:
     message: str = ""    # why it failed
     products: int = 0    # products it fits
     pid: int = 0         # the worker's process id (0 until it has started)
+    job: str = ""        # this fit's id: a finish clears only its own job's files
 
     @property
     def running(self) -> bool:
         return self.state == RUNNING
+
+
+JOB_LOCK = "job.lock"  # held to start a fit and to finish one: neither while the other runs
+STARTED: dict[Path, subprocess.Popen] = {}  # the workers this process started, by job folder (to stop one)
 
 
 def job_dir(data_dir: Path, collection: str, kind: str) -> Path:
@@ -107,7 +114,14 @@ def start_fit(data_dir: Path, collection: str, kind: str, sample, numba_cache: P
     except BlockingIOError:
         os.close(fd)
         return False
+    job_lock = FileLock(folder / JOB_LOCK)
     try:
+        job_lock.acquire()  # not while another session finishes this map: its files are being read
+    except (LockBusy, OSError):
+        os.close(fd)
+        return False
+    try:
+        job = uuid.uuid4().hex
         for name in ("projector.joblib", "status.json"):
             (folder / name).unlink(missing_ok=True)
         atomic_write(folder / "sample.npy", _npy(sample.matrix))
@@ -115,18 +129,22 @@ def start_fit(data_dir: Path, collection: str, kind: str, sample, numba_cache: P
                                                          "fingerprints": sample.fingerprints}).encode())
         atomic_write(folder / "spec.json", json.dumps({"numba_cache": str(numba_cache), "gate": gate}).encode())
         write_status(folder, FitState(RUNNING, "starting", time.time(), not compiled_before(numba_cache),
-                                      products=len(sample.points)))
+                                      products=len(sample.points), job=job))
         with open(folder / "worker.log", "wb") as log:
             # The worker inherits our descriptor of worker.lock, and with it the lock: closing ours below leaves
             # the lock held (an flock belongs to the open file, which the worker keeps) until the worker exits.
-            subprocess.Popen([sys.executable, "-m", "core.map_job", str(folder), str(fd)], cwd=ROOT, pass_fds=(fd,),
-                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, close_fds=True)
+            worker = subprocess.Popen([sys.executable, "-m", "core.map_job", str(folder), str(fd)], cwd=ROOT,
+                                      pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                      close_fds=True)
+        STARTED[folder] = worker
+        threading.Thread(target=worker.wait, name="map-worker-reaper", daemon=True).start()  # no zombie left
     except OSError as exc:
         _write_status_quietly(folder, FitState(FAILED, "not started", time.time(), False,
                                                f"the fit could not start: {exc}"))
         raise StoreError(f"the UMAP fit could not start: {folder} cannot be written ({exc.strerror or exc})") \
             from None
     finally:
+        job_lock.release()
         os.close(fd)  # never LOCK_UN: that would unlock the worker's copy too
     return True
 
@@ -152,7 +170,7 @@ def finish(store, data_dir: Path, collection: str, kind: str, progress=None):
     from core.projection import FitSample, finish_map
 
     folder = job_dir(data_dir, collection, kind)
-    lock = FileLock(folder / "finish.lock")
+    lock = FileLock(folder / JOB_LOCK)
     try:
         lock.acquire()
     except LockBusy:
@@ -176,14 +194,17 @@ def finish(store, data_dir: Path, collection: str, kind: str, progress=None):
             state.state, state.message = FAILED, f"its result could not be laid out ({reason})"
             _write_status_quietly(folder, state)
             return None
-        clear(folder)
+        clear(folder, state.job)
         return result
     finally:
         lock.release()
 
 
-def clear(folder: Path) -> None:
-    """Forget a job's files (the lock files stay: another process may hold them open)."""
+def clear(folder: Path, job: str) -> None:
+    """Forget the files of job `job` (none of a newer job's; the lock files stay: another process may hold them)."""
+    state = read_status(folder)
+    if state is None or state.job != job:
+        return
     for name in ("status.json", "projector.joblib", "sample.npy", "sample.json", "spec.json"):
         (folder / name).unlink(missing_ok=True)
 

@@ -129,3 +129,43 @@ def test_a_users_own_numba_cache_dir_is_kept_unless_lens_names_one(tmp_path):
     assert numba_cache_dir({"NUMBA_CACHE_DIR": str(own)}) == own
     assert Settings.from_env({"NUMBA_CACHE_DIR": str(own)}).numba_cache_dir == own
     assert Settings.from_env({"NUMBA_CACHE_DIR": str(own), "LENS_NUMBA_CACHE_DIR": str(lens)}).numba_cache_dir == lens
+
+
+def test_a_refit_cannot_start_while_another_session_finishes_and_a_finish_clears_only_its_own_job(tmp_path):
+    """Session A finishes the fit (its progress is the moment it is reading the job); session B's refit then must
+    not start: it would unlink the result and rewrite the sample mid-read, and A's clear would delete B's job."""
+    from core.store import EdgeStore
+
+    folder = tmp_path / "data"
+    store = EdgeStore(folder)
+    try:
+        store.ensure("hand-made", DIM)
+        store.upsert(typed_points(40))
+        job = done_job(folder, "products", "image", dim=DIM)
+        sample = FitSample([f"p{i}" for i in range(40)], ["image"] * 40, [f"f{i}" for i in range(40)],
+                           np.load(job / "sample.npy"))
+        refits = []
+
+        def while_finishing(stage, fraction):
+            if not refits:
+                refits.append(map_job.start_fit(folder, "products", "image", sample, tmp_path / "numba",
+                                                str(tmp_path / "gate")))
+
+        try:
+            assert map_job.finish(store, folder, "products", "image", progress=while_finishing).method == "umap"
+        finally:
+            while map_job.STARTED:  # a refit started (without the fix) waits at the gate: stop it
+                map_job.STARTED.popitem()[1].kill()
+        assert refits == [False]
+        assert map_job.fit_state(folder, "products", "image") is None  # A's job cleared, nothing else started
+    finally:
+        store.close()
+
+
+def test_clearing_an_older_job_leaves_a_newer_one(tmp_path):
+    job = map_job.job_dir(tmp_path, "products", "image")
+    job.mkdir(parents=True)
+    map_job.write_status(job, map_job.FitState(map_job.RUNNING, "starting", time.time(), False, job="new"))
+    (job / "sample.npy").write_bytes(b"the new job's sample")
+    map_job.clear(job, "old")
+    assert map_job.read_status(job).job == "new" and (job / "sample.npy").exists()
