@@ -1,5 +1,5 @@
-"""The Search page in a real browser (issue 19: 1-3): the query text survives every mode switch and the next
-click; "More like this" low on a price-sorted page lists look-alikes closest first with the page at the top;
+"""The Search page in a real browser (issue 19: 1-3): the query text (and an uploaded photo, with its preview)
+survives every mode switch and the next click; "More like this" low on a price-sorted page lists look-alikes closest first with the page at the top;
 a card never pairs one product's title with another's photo, even while the page reruns after 👎.
 
 The shop index (tests/conftest.py shop_settings) has six products, brands, prices and stock; the wardrobe
@@ -46,6 +46,13 @@ def _box_value(driver) -> str:
     return box.get_attribute("value")
 
 
+def _photo_kept(driver) -> bool:
+    """The uploaded 1.jpg is still in the uploader, and its "Your photo" preview is on the page."""
+    chips = [c.text for c in driver.find_elements("css selector", '[data-testid="stFileChip"]')]
+    captions = [c.text for c in driver.find_elements("css selector", '[data-testid="stImageCaption"]')]
+    return any("1.jpg" in c for c in chips) and "Your photo" in captions
+
+
 def test_the_query_text_survives_every_mode_switch_and_the_next_click(shop_app, shop_settings, browser, tmp_path):
     wait = _wait(browser)
     browser.get(shop_app + "/?q=red+dress")
@@ -63,11 +70,13 @@ def test_the_query_text_survives_every_mode_switch_and_the_next_click(shop_app, 
     _mode(browser, "Text + image")
     assert _box_value(browser) == "red dress"
     assert _query_param(browser) == ["red dress"]
+    wait.until(_photo_kept)  # the uploaded photo and its preview came along too
 
     _toggle(browser, "In stock only")
     assert _toggled(browser, "In stock only")
     assert _box_value(browser) == "red dress"
     assert _query_param(browser) == ["red dress"]
+    assert _photo_kept(browser)
 
     _mode(browser, "Text")
     assert _box_value(browser) == "red dress"
