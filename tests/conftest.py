@@ -270,3 +270,13 @@ def browser():
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def numba_cache_for_tests(tmp_path_factory):
+    """numba's UMAP kernels in one folder for the whole test session (servers and map workers inherit it): never
+    the developer's ~/.cache, and compiled at most once per session, by the first test that fits UMAP."""
+    folder = tmp_path_factory.mktemp("numba-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LENS_NUMBA_CACHE_DIR", str(folder))
+        yield folder

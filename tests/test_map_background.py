@@ -49,9 +49,16 @@ def sample_settings(app_settings, tmp_path, monkeypatch):
     store.close()
     monkeypatch.setenv("LENS_MAP_FIT_GATE", str(tmp_path / "gate"))
     yield app_settings
-    left = fit_of(app_settings)
-    if left is not None and left.running and left.pid:  # a failed test leaves no worker waiting for ever
-        os.kill(left.pid, signal.SIGKILL)
+    stop_workers()
+
+
+def stop_workers():
+    """Kill the workers this test started, by their Popen: one started but not at the gate yet has no pid in its
+    status, and would wait for ever (a failed test leaves none behind)."""
+    while map_job.STARTED:
+        _, worker = map_job.STARTED.popitem()
+        worker.kill()
+        worker.wait()
 
 
 def fit_of(settings):
@@ -140,11 +147,22 @@ def test_a_second_catalogue_reuses_the_machines_compiled_kernels(tmp_path):
         finally:
             store.close()
 
+    def umap_kernels():
+        return {p: p.stat().st_mtime_ns for p in cache.glob("umap_*/*") if p.is_file()}
+
     fit_in(tmp_path / "first")
-    files = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
+    files = umap_kernels()
+    assert files
     second = fit_in(tmp_path / "second")
     assert second.compiling is False
-    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()} == files
+    assert umap_kernels() == files
+
+
+def test_the_suite_keeps_numbas_kernels_out_of_the_real_home_cache(numba_cache_for_tests):
+    """Every test, server and map worker of this session compiles into one session folder, never ~/.cache."""
+    assert numba_cache_dir() == numba_cache_for_tests
+    assert Settings.from_env().numba_cache_dir == numba_cache_for_tests
+    assert not numba_cache_for_tests.is_relative_to(Path("~/.cache").expanduser())
 
 
 def test_the_numba_cache_is_one_folder_per_machine_whatever_the_data_dir(tmp_path):
