@@ -30,11 +30,13 @@ _UNDO = "dup_undo_pair"  # the pair this session dismissed last: (a, b), for Und
 def panel(config: Settings, store: ProductStore, meta: dict | None) -> None:
     """Threshold, the find button, and the groups of the last search (dropped once the index changes)."""
     threshold = st.slider("Similarity at or above", 0.80, 1.0, 0.95, 0.005, key="dup_threshold")
-    if meta and st.button("Find near-duplicates", key="dup_go"):
-        job = st.session_state["dup_job"] = DuplicateSearch(store, threshold, meta.get("last_indexed"))
-        st.session_state.pop("dup_page", None)
-        job.wait(FIRST_WAIT_S)
     job: DuplicateSearch | None = st.session_state.get("dup_job")
+    if meta:  # started in the click's callback, so the button is drawn disabled in the very run the search began
+        busy = job is not None and not job.done
+        st.button("Find near-duplicates", key="dup_go", disabled=busy, on_click=_start,
+                  args=(store, threshold, meta.get("last_indexed")),
+                  help="A search is running: its groups come when it ends" if busy else None)
+        job = st.session_state.get("dup_job")
     if job is None:
         return
     if meta is None or job.stale(meta.get("last_indexed")):
@@ -49,6 +51,17 @@ def panel(config: Settings, store: ProductStore, meta: dict | None) -> None:
         st.error(md(job.error))
         return
     show_groups(job, config, store)
+
+
+def _start(store: ProductStore, threshold: float, index_version: float | None) -> None:
+    """Button callback: one search per session; a click that reaches the server while one runs starts none."""
+    running: DuplicateSearch | None = st.session_state.get("dup_job")
+    if running is not None and not running.done:
+        return
+    threshold = st.session_state.get("dup_threshold", threshold)  # the slider as it is at the click
+    job = st.session_state["dup_job"] = DuplicateSearch(store, threshold, index_version)
+    st.session_state.pop("dup_page", None)
+    job.wait(FIRST_WAIT_S)
 
 
 @st.fragment(run_every=POLL_S)

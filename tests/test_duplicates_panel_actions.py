@@ -105,3 +105,33 @@ def test_each_group_links_to_compare_its_closest_and_each_photo_to_its_page(dup_
     assert compare[0][2] == ["id=10", "id=11", "id=12", "id=13"] and compare[1][2] == ["id=20", "id=21"]
     views = [link for link in links if link[0] == "View"]
     assert len(views) == 6 + 4 * 2 and views[0][2] == ["id=10"]
+
+
+def test_a_second_click_while_a_search_runs_starts_no_second_search(dup_indexed, monkeypatch):
+    import threading
+
+    from core import duplicates
+
+    release, started = threading.Event(), []
+    real = duplicates.find_pairs
+
+    def held(*args, **kwargs):  # the search the first click starts runs until the test lets it finish
+        started.append(threading.current_thread().name)
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(duplicates, "find_pairs", held)
+    at = start("pages/catalog.py")
+    at.slider(key="dup_threshold").set_value(0.9999)
+    at.button(key="dup_go").click().run()
+    first = at.session_state["dup_job"]
+    assert not at.exception and not first.done
+    assert at.button(key="dup_go").disabled  # in the run the click started: no second click can reach it
+    at.run()  # any rerun while it runs (another widget, a page change)
+    assert at.button(key="dup_go").disabled
+    assert at.session_state["dup_job"] is first and len(started) == 1
+    release.set()
+    assert first.wait(30)
+    at.run()
+    assert len(started) == 1 and not at.button(key="dup_go").disabled
+    assert group_headings(at)[1:] == PAIR_GROUPS
