@@ -182,7 +182,7 @@ class ImageResolver:
                 found = self._exact.get(stem + ext.lower()) or by_name.get(image_value.lower())
             if found is not None and self._inside(found):
                 return found.resolve(), None
-            return None, Missing(f"not-found:{self.root}:{image_value}", f"image file not found: {image_value}")
+            return None, Missing(f"not-found:{image_value}", f"image file not found: {image_value}")
         return self._by_id(product_id)
 
     def _exact_photo(self, product_id: str) -> Path | None:
@@ -208,7 +208,7 @@ class ImageResolver:
             photos.update(self._loose.get(key + ext, {}))
         if not photos:
             safe_id = UNSAFE_NAME_CHARS.sub("_", product_id)
-            return None, Missing(f"no-photo:{self.root}:{safe_id}",
+            return None, Missing(f"no-photo:{safe_id}",
                                  f"image file not found: no {safe_id}.jpg/.jpeg/.png/.webp under {self.root}")
         names = sorted(photos)
         if len(names) > 1:

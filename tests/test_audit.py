@@ -240,7 +240,7 @@ def test_attribute_only_reindex_keeps_the_colour_statistics(planted, settings, c
     capsys.readouterr()
     assert main(["index", "--catalog", str(planted), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert (report["indexed"], report["updated"]) == (0, 15)
+    assert (report["indexed"], report["updated"]) == (0, 15), report["reembedded"]
     store = EdgeStore(settings.data_dir, settings.collection)
     payload = store.retrieve([point_id("13")])[0].payload
     store.close()
