@@ -73,7 +73,7 @@ def _wait(job: DuplicateSearch) -> None:
 
 
 def _dismissals(config: Settings) -> DuplicateDismissals:
-    return DuplicateDismissals(config.data_dir)
+    return DuplicateDismissals(config.data_dir, config.collection)
 
 
 def show_groups(job: DuplicateSearch, config: Settings, store: ProductStore) -> None:
@@ -161,25 +161,30 @@ def _actions(group: DuplicateGroup, members: list[str], key: str, config: Settin
             st.selectbox("Pair", range(len(choices)), format_func=lambda i: pair_label(choices[i]),
                          key=f"{key}-pair", label_visibility="collapsed", width=260)
         st.button("Not duplicates", key=f"{key}-dismiss", icon=":material/call_split:", disabled=not can_dismiss,
-                  on_click=_dismiss, args=(str(config.data_dir), f"{key}-pair", [p[:2] for p in choices]),
+                  on_click=_dismiss, args=(_where(config), f"{key}-pair", [p[:2] for p in choices]),
                   help="These two are different products: they stop grouping (you can undo it)")
 
 
-def _dismiss(data_dir: str, pick_key: str, pairs: list[tuple[str, str]]) -> None:
+def _where(config: Settings) -> tuple[str, str]:
+    """The data dir and collection whose dismissals a callback changes (plain values, as callback args)."""
+    return str(config.data_dir), config.collection
+
+
+def _dismiss(where: tuple[str, str], pick_key: str, pairs: list[tuple[str, str]]) -> None:
     """Button callback: remember the chosen pair as not duplicates, and keep it for Undo."""
     a, b = pairs[min(int(st.session_state.get(pick_key) or 0), len(pairs) - 1)]
     try:
-        DuplicateDismissals(data_dir).dismiss(a, b)
+        DuplicateDismissals(*where).dismiss(a, b)
     except DismissalError as exc:
         st.toast(f"Could not mark them: {md(exc)}", icon=":material/error:")
         return
     st.session_state[_UNDO] = (a, b)
 
 
-def _restore(data_dir: str, a: str, b: str) -> None:
+def _restore(where: tuple[str, str], a: str, b: str) -> None:
     """Button callback (Undo, Restore): the pair counts again, and its products group again when close."""
     try:
-        DuplicateDismissals(data_dir).restore(a, b)
+        DuplicateDismissals(*where).restore(a, b)
     except DismissalError as exc:
         st.toast(f"Could not restore them: {md(exc)}", icon=":material/error:")
         return
@@ -195,7 +200,7 @@ def _undo_notice(config: Settings) -> None:
     a, b = last
     with st.container(horizontal=True, vertical_alignment="center", key="dup_undo_row"):
         st.caption(f"Marked {md('#' + a)} and {md('#' + b)} as not duplicates: they no longer group.")
-        st.button("Undo", key="dup_undo", icon=":material/undo:", on_click=_restore, args=(str(config.data_dir), a, b))
+        st.button("Undo", key="dup_undo", icon=":material/undo:", on_click=_restore, args=(_where(config), a, b))
 
 
 def _dismissed_list(config: Settings, dismissed) -> None:
@@ -210,7 +215,7 @@ def _dismissed_list(config: Settings, dismissed) -> None:
         for n, d in enumerate(every):
             with st.container(horizontal=True, vertical_alignment="center", key=f"dup-dismissed-{n}"):
                 st.text(f"#{d.a} ~ #{d.b}")
-                st.button("Restore", key=f"dup-restore-{n}", on_click=_restore, args=(str(config.data_dir), d.a, d.b))
+                st.button("Restore", key=f"dup-restore-{n}", on_click=_restore, args=(_where(config), d.a, d.b))
 
 
 def _add_group(config: Settings, board_id: str, product_ids: list[str]) -> None:

@@ -264,7 +264,8 @@ def cmd_duplicates(args, settings: Settings) -> int:
     from core.duplicate_dismissals import DuplicateDismissals
     from core.duplicates import near_duplicates
 
-    dismissed = DuplicateDismissals(settings.data_dir).pairs()  # "not duplicates" on the Catalog page: left out
+    # "not duplicates" on the Catalog page, for this collection: left out
+    dismissed = DuplicateDismissals(settings.data_dir, settings.collection).pairs()
     store = _open_reader(settings)
     try:
         groups = near_duplicates(store, args.threshold, dismissed=dismissed)

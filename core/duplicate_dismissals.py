@@ -1,5 +1,5 @@
-"""Pairs a merchandiser marked "not duplicates": one JSON file under the data dir, written atomically, and left
-out of the near-duplicate groups from then on (undoable)."""
+"""Pairs a merchandiser marked "not duplicates": one JSON file per collection under the data dir, written
+atomically, and left out of that collection's near-duplicate groups from then on (undoable)."""
 
 from __future__ import annotations
 
@@ -43,15 +43,18 @@ def ordered(x: str, y: str) -> tuple[str, str]:
 
 
 class DuplicateDismissals:
-    """Dismissed pairs under `<data_dir>/duplicates/dismissed.json`, oldest first, one entry per pair.
+    """Dismissed pairs under `<data_dir>/duplicates/<collection>/dismissed.json`, oldest first, one entry per pair.
+
+    Per collection, as the maps are: another LENS_COLLECTION may reuse the same product ids for other products,
+    and must not inherit this one's "not duplicates".
 
     Every write holds the folder's thread and OS locks for its read-modify-write (two sessions, or the app and
     a script, never drop each other's dismissals) and renames a complete file into place, so a crash mid-write
     leaves the previous file. An unreadable file is never overwritten: it is an error that names it.
     """
 
-    def __init__(self, data_dir: Path):
-        self.folder = Path(data_dir) / FOLDER
+    def __init__(self, data_dir: Path, collection: str):
+        self.folder = Path(data_dir) / FOLDER / collection
         self.path = self.folder / FILE
         self._lock = threading.RLock()
 

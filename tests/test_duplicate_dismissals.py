@@ -65,7 +65,7 @@ def test_a_dismissed_pair_inside_a_tight_group_keeps_the_group_but_not_the_pair(
 
 
 def test_dismissing_then_undoing_through_the_file_restores_the_group(hand_made, tmp_path):
-    dismissals = DuplicateDismissals(tmp_path)
+    dismissals = DuplicateDismissals(tmp_path, "products")
     made = dismissals.dismiss("c3", "c2")
     assert (made.a, made.b) == ("c2", "c3")
     assert dismissals.dismiss("c2", "c3") is None  # once per pair, whichever way round
@@ -86,22 +86,22 @@ def test_a_finished_search_regroups_at_once_for_a_dismissal_and_its_undo(hand_ma
 
 
 def test_dismissals_survive_a_restart_oldest_first(tmp_path):
-    first = DuplicateDismissals(tmp_path)
+    first = DuplicateDismissals(tmp_path, "products")
     first.dismiss("b", "a")
     first.dismiss("x", "y")
-    again = DuplicateDismissals(tmp_path)  # a new process reads the same file
+    again = DuplicateDismissals(tmp_path, "products")  # a new process reads the same file
     assert [(d.a, d.b) for d in again.all()] == [("a", "b"), ("x", "y")]
     assert again.pairs() == {("a", "b"), ("x", "y")}
-    assert json.loads((tmp_path / "duplicates" / "dismissed.json").read_text())[0]["a"] == "a"
-    assert not list((tmp_path / "duplicates").glob("*.tmp"))  # written by rename, no leftovers
+    assert json.loads((tmp_path / "duplicates" / "products" / "dismissed.json").read_text())[0]["a"] == "a"
+    assert not list((tmp_path / "duplicates" / "products").glob("*.tmp"))  # written by rename, no leftovers
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"a": "x"}', '[{"a": "x"}]', '[{"a": "x", "b": "x"}]', "[42]"])
 def test_a_corrupt_file_is_a_clear_message_and_is_never_overwritten(tmp_path, content):
-    path = tmp_path / "duplicates" / "dismissed.json"
-    path.parent.mkdir()
+    path = tmp_path / "duplicates" / "products" / "dismissed.json"
+    path.parent.mkdir(parents=True)
     path.write_text(content)
-    dismissals = DuplicateDismissals(tmp_path)
+    dismissals = DuplicateDismissals(tmp_path, "products")
     with pytest.raises(DismissalError, match="dismissed near-duplicates file .*dismissed.json cannot be read"):
         dismissals.pairs()
     with pytest.raises(DismissalError, match="cannot be read"):
@@ -111,13 +111,13 @@ def test_a_corrupt_file_is_a_clear_message_and_is_never_overwritten(tmp_path, co
 
 def test_a_product_cannot_be_dismissed_against_itself(tmp_path):
     with pytest.raises(DismissalError, match="two different products"):
-        DuplicateDismissals(tmp_path).dismiss("a", "a")
-    assert not (tmp_path / "duplicates" / "dismissed.json").exists()
+        DuplicateDismissals(tmp_path, "products").dismiss("a", "a")
+    assert not (tmp_path / "duplicates" / "products" / "dismissed.json").exists()
 
 
 def test_two_writers_at_once_lose_no_dismissal(tmp_path):
     def dismiss_many(prefix):
-        mine = DuplicateDismissals(tmp_path)  # separate instances: only the folder's OS lock is shared
+        mine = DuplicateDismissals(tmp_path, "products")  # separate instances: only the folder's OS lock is shared
         for n in range(15):
             mine.dismiss(f"{prefix}{n}", f"{prefix}{n}-copy")
 
@@ -126,13 +126,13 @@ def test_two_writers_at_once_lose_no_dismissal(tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert len(DuplicateDismissals(tmp_path).pairs()) == 30
+    assert len(DuplicateDismissals(tmp_path, "products").pairs()) == 30
 
 
 def test_a_folder_that_refuses_the_write_is_a_clear_message(tmp_path):
     (tmp_path / "duplicates").write_text("a file where the folder should be")  # root ignores chmod: this fails for all
     with pytest.raises(DismissalError, match="dismissals cannot be saved in .*duplicates"):
-        DuplicateDismissals(tmp_path).dismiss("a", "b")
+        DuplicateDismissals(tmp_path, "products").dismiss("a", "b")
 
 
 def test_the_cli_leaves_dismissed_pairs_out_and_names_a_corrupt_file(settings, tmp_path, capsys):
@@ -146,10 +146,33 @@ def test_the_cli_leaves_dismissed_pairs_out_and_names_a_corrupt_file(settings, t
     capsys.readouterr()
     assert main(["duplicates", "--threshold", "0.9999", "--json"]) == 0
     assert [g["product_ids"] for g in json.loads(capsys.readouterr().out)] == [["1", "7"]]
-    DuplicateDismissals(settings.data_dir).dismiss("7", "1")
+    DuplicateDismissals(settings.data_dir, settings.collection).dismiss("7", "1")
     assert main(["duplicates", "--threshold", "0.9999"]) == 0
     assert capsys.readouterr().out == "no near-duplicates at threshold 0.9999\n"
-    (settings.data_dir / "duplicates" / "dismissed.json").write_text("nonsense")
+    (settings.data_dir / "duplicates" / settings.collection / "dismissed.json").write_text("nonsense")
     assert main(["duplicates", "--threshold", "0.9999"]) != 0
     err = capsys.readouterr().err
     assert "dismissed near-duplicates file" in err and "cannot be read" in err and "Traceback" not in err
+
+
+def test_a_dismissal_belongs_to_its_collection_alone(settings, tmp_path, capsys, monkeypatch):
+    from core.cli import main
+    from tests.conftest import PRODUCTS, write_catalog
+
+    # The same catalogue in two collections of one data dir: the same ids, the same pair 1 ~ 7.
+    catalog = write_catalog(tmp_path / "c", [*PRODUCTS, ("7", "Women", "Apparel", "Dress", "Dresses", "Red", "Party",
+                                                         "Copy of the red dress")])
+    for collection in ("products", "spring"):
+        monkeypatch.setenv("LENS_COLLECTION", collection)
+        assert main(["index", "--catalog", str(catalog), "--json"]) == 0
+    DuplicateDismissals(settings.data_dir, "products").dismiss("1", "7")
+    capsys.readouterr()
+    monkeypatch.setenv("LENS_COLLECTION", "products")
+    assert main(["duplicates", "--threshold", "0.9999", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    monkeypatch.setenv("LENS_COLLECTION", "spring")
+    assert main(["duplicates", "--threshold", "0.9999", "--json"]) == 0
+    assert [g["product_ids"] for g in json.loads(capsys.readouterr().out)] == [["1", "7"]]
+    assert DuplicateDismissals(settings.data_dir, "spring").pairs() == frozenset()
+    assert (settings.data_dir / "duplicates" / "products" / "dismissed.json").exists()
+    assert not (settings.data_dir / "duplicates" / "spring" / "dismissed.json").exists()

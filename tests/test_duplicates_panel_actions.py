@@ -31,11 +31,11 @@ def test_not_duplicates_drops_the_pair_at_once_and_undo_brings_it_back(dup_index
                                       "**Group 4: 2 products** · 1 pairs · closest 50 ~ 51 at 1.000",
                                       "**Group 5: 2 products** · 1 pairs · closest 60 ~ 61 at 1.000"]
     assert any(c.value == "Marked \\#20 and \\#21 as not duplicates: they no longer group." for c in at.caption)
-    assert DuplicateDismissals(dup_indexed.data_dir).pairs() == {("20", "21")}
+    assert DuplicateDismissals(dup_indexed.data_dir, dup_indexed.collection).pairs() == {("20", "21")}
     assert at.session_state["dup_job"].seconds is not None  # regrouped from the same search, not a new one
     at.button(key="dup_undo").click().run()
     assert not at.exception and group_headings(at)[1:] == PAIR_GROUPS
-    assert DuplicateDismissals(dup_indexed.data_dir).pairs() == frozenset()
+    assert DuplicateDismissals(dup_indexed.data_dir, dup_indexed.collection).pairs() == frozenset()
     assert not [b for b in at.button if b.key == "dup_undo"]
 
 
@@ -47,11 +47,11 @@ def test_a_pair_chosen_in_a_big_group_is_the_one_dismissed(dup_indexed):
     at.button(key=group_keys(at, "-dismiss")[0]).click().run()
     assert not at.exception
     assert group_headings(at)[0] == "**Group 1: 8 products** · 27 pairs · closest 10 ~ 11 at 1.000"
-    assert DuplicateDismissals(dup_indexed.data_dir).pairs() == {("10", "12")}
+    assert DuplicateDismissals(dup_indexed.data_dir, dup_indexed.collection).pairs() == {("10", "12")}
 
 
 def test_dismissals_are_left_out_of_the_next_search_and_restored_from_the_list(dup_indexed):
-    DuplicateDismissals(dup_indexed.data_dir).dismiss("21", "20")  # an earlier session
+    DuplicateDismissals(dup_indexed.data_dir, dup_indexed.collection).dismiss("21", "20")  # an earlier session
     at = find_duplicates(start("pages/catalog.py"))
     assert group_headings(at)[1] == "**Group 2: 2 products** · 1 pairs · closest 30 ~ 31 at 1.000"
     listed = next(e for e in at.expander if e.label == "Marked not duplicates (1)")
@@ -60,11 +60,12 @@ def test_dismissals_are_left_out_of_the_next_search_and_restored_from_the_list(d
     assert listed.label and [t.value for t in at.text] == ["#20 ~ #21"]
     at.button(key="dup-restore-0").click().run()
     assert not at.exception and group_headings(at)[1:] == PAIR_GROUPS
-    assert json.loads((dup_indexed.data_dir / "duplicates" / "dismissed.json").read_text()) == []
+    saved = dup_indexed.data_dir / "duplicates" / dup_indexed.collection / "dismissed.json"
+    assert json.loads(saved.read_text()) == []
 
 
 def test_a_corrupt_dismissals_file_is_a_message_and_the_groups_still_show(dup_indexed):
-    path = dup_indexed.data_dir / "duplicates" / "dismissed.json"
+    path = dup_indexed.data_dir / "duplicates" / dup_indexed.collection / "dismissed.json"
     path.parent.mkdir(parents=True)
     path.write_text("[{broken")
     at = find_duplicates(start("pages/catalog.py"))
