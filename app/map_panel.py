@@ -85,17 +85,25 @@ def compute(config: Settings, store: ProductStore, kind: str, refit: bool) -> bo
     from core.map_job import starter
 
     bar = st.progress(0.0, text="Reading vectors…")
+    start = starter(config.data_dir, config.collection, kind, config.numba_cache_dir, config.map_fit_gate)
+    started = []
     try:
         projection.compute_map(store, config.data_dir, config.collection, kind, refit=refit,
                                progress=lambda stage, f: bar.progress(f, text=stage.capitalize() + "…"),
                                numba_cache=config.numba_cache_dir,
-                               start_fit=starter(config.data_dir, config.collection, kind, config.numba_cache_dir,
-                                                 config.map_fit_gate))
+                               start_fit=lambda sample: started.append(start(sample)) or started[-1])
     except LensError as exc:
         bar.empty()
         st.error(md(exc))
         return False
+    if started == [False]:  # said after the page's rerun
+        st.session_state[ALREADY_FITTING_KEY] = ALREADY_FITTING
     return True
+
+
+ALREADY_FITTING_KEY = "map_already_fitting"
+ALREADY_FITTING = ("A UMAP fit of this map is already running (or being finished by another session): this one "
+                   "was not started again. The map switches to the UMAP layout when that fit is ready.")
 
 
 def is_preview(catalog_map) -> bool:
@@ -112,6 +120,9 @@ def fit_note(config: Settings, kind: str, catalog_map, fit) -> None:
         st.caption("PCA map: a first look, drawn at once. Products are placed by the two directions along which "
                    "the catalogue differs most, so look-alike groups overlap more than on the UMAP map that "
                    "replaces it; groups are named by product type until then.")
+    note = st.session_state.pop(ALREADY_FITTING_KEY, None)
+    if note:
+        st.info(note)
     if fit is not None and fit.state == "failed":
         st.error(md(f"The UMAP map could not be fitted: {fit.message}"))
     elif fit is not None and fit.running:
@@ -129,6 +140,16 @@ def _follow_fit(data_dir: str, collection: str, kind: str) -> None:
     fit = state(Path(data_dir), collection, kind)
     if fit is None or not fit.running:
         st.rerun()
+    if fit.stuck():
+        from core.map_job import stop
+
+        st.warning(f"The UMAP fit looks stuck: its process has given no sign of life for "
+                   f"{time.time() - max(fit.beat, fit.started):.0f} s (at: {md(fit.stage)}). Stop it to compute "
+                   f"the map again; the PCA map stays usable.")
+        if st.button("Stop the fit", key="map_fit_stop"):
+            stop(Path(data_dir), collection, kind)
+            st.rerun()
+        return
     st.caption(f":material/hourglass_top: UMAP is laying out {fit.products:,} products in a background process: "
                f"{md(fit.stage)} · {time.time() - fit.started:.0f} s. The map switches to it when it is ready.")
 

@@ -50,13 +50,22 @@ class FitState:
     message: str = ""    # why it failed
     products: int = 0    # products it fits
     pid: int = 0         # the worker's process id (0 until it has started)
+    beat: float = 0.0    # time.time() of the worker's last sign of life (0: none yet)
     job: str = ""        # this fit's id: a finish clears only its own job's files
 
     @property
     def running(self) -> bool:
         return self.state == RUNNING
 
+    def stuck(self, now: float | None = None) -> bool:
+        """Running, yet no sign of life for STUCK_SECONDS (a hung worker: the page offers to stop it)."""
+        now = time.time() if now is None else now
+        return self.running and now - max(self.beat, self.started) > STUCK_SECONDS
 
+
+HEARTBEAT_SECONDS = 5  # the worker stamps its status this often
+STUCK_SECONDS = 180  # no stamp for this long: the fit is stuck
+GATE_SECONDS = 600  # a test's gate (LENS_MAP_FIT_GATE) not opened by then: the fit fails
 JOB_LOCK = "job.lock"  # held to start a fit and to finish one: neither while the other runs
 STARTED: dict[Path, subprocess.Popen] = {}  # the workers this process started, by job folder (to stop one)
 
@@ -200,6 +209,25 @@ def finish(store, data_dir: Path, collection: str, kind: str, progress=None):
         lock.release()
 
 
+def stop(data_dir: Path, collection: str, kind: str) -> bool:
+    """Kill this map's worker (a stuck fit), by the Popen this process started or else the pid it wrote; the fit is
+    then seen as stopped, and can be started again. False when no worker is alive."""
+    folder = job_dir(data_dir, collection, kind)
+    state = read_status(folder)
+    if not _worker_alive(folder):
+        return False
+    worker = STARTED.pop(folder, None)
+    try:
+        if worker is not None:
+            worker.kill()
+            worker.wait(timeout=30)  # its lock is free once it is gone: the page's rerun sees it stopped
+        elif state is not None and state.pid:
+            os.kill(state.pid, 9)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return True
+
+
 def clear(folder: Path, job: str) -> None:
     """Forget the files of job `job` (none of a newer job's; the lock files stay: another process may hold them)."""
     state = read_status(folder)
@@ -256,11 +284,18 @@ def work(folder: Path) -> int:
     """Fit UMAP on the job's sample and write the fitted projector; every stage in status.json."""
     spec = json.loads((folder / "spec.json").read_text())
     state = read_status(folder) or FitState(RUNNING, "starting", time.time(), False)
-    state.pid = os.getpid()
+    state.pid, state.beat = os.getpid(), time.time()
+    writing = threading.Lock()
+
+    def save() -> None:
+        with writing:
+            write_status(folder, state)
 
     def stage(name: str) -> None:
         state.stage = f"{name} ({COMPILING_NOTE})" if state.compiling and name != "waiting" else name
-        write_status(folder, state)
+        save()
+
+    _watch_parent_and_beat(state, save)
 
     try:
         os.nice(WORKER_NICENESS)  # a background job: the server's sessions (and the map's own page) come first
@@ -273,7 +308,10 @@ def work(folder: Path) -> int:
         state.compiling = not compiled_before(cache)
         if spec.get("gate"):
             stage("waiting")
+            deadline = time.monotonic() + GATE_SECONDS
             while not Path(spec["gate"]).exists():  # a test holds the fit here (LENS_MAP_FIT_GATE)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"LENS_MAP_FIT_GATE ({spec['gate']}) was not opened within {GATE_SECONDS} s")
                 time.sleep(0.05)
         from core.projection import Projector
 
@@ -290,12 +328,34 @@ def work(folder: Path) -> int:
         if state.compiling:
             note_compiled(cache)
         state.state, state.stage = DONE, "fitted"
-        write_status(folder, state)
+        save()
         return 0
     except Exception as exc:  # said on the page; the PCA map stays
         state.state, state.message = FAILED, f"{type(exc).__name__}: {exc}"
-        write_status(folder, state)
+        save()
         return 1
+
+
+def _watch_parent_and_beat(state: FitState, save) -> None:
+    """A daemon thread: the worker exits when the app that started it has died (nobody is left to finish the fit),
+    and stamps a heartbeat in its status every HEARTBEAT_SECONDS, so the page can tell a stuck fit from a slow one."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        wake = threading.Event()
+        while True:
+            for _ in range(HEARTBEAT_SECONDS):
+                wake.wait(1.0)
+                if os.getppid() != parent:
+                    os._exit(3)  # its status stays "running" with its lock free: the page says it stopped
+            if state.running:
+                state.beat = time.time()
+                try:
+                    save()
+                except OSError:
+                    pass
+
+    threading.Thread(target=watch, name="map-worker-watch", daemon=True).start()
 
 
 if __name__ == "__main__":

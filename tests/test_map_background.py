@@ -216,3 +216,41 @@ def test_a_fit_that_fails_says_why_and_leaves_the_pca_map(tmp_path):
         assert map_job.finish(store, folder, "products", "image") is None and load_map(folder, "products") is None
     finally:
         store.close()
+
+
+def test_a_stuck_fit_is_said_and_stopped_from_the_page_then_can_start_again(sample_settings, tmp_path):
+    """A worker with no sign of life for STUCK_SECONDS (here: SIGSTOPped, its status stamped that long ago): the
+    page says it is stuck and offers Stop, which kills it; the PCA map stays and Compute comes back."""
+    at = start("pages/explore.py")
+    at.button(key="map_update").click().run()
+    fit = wait_for(lambda: held_at_gate(sample_settings), what="worker waiting at the gate")
+    os.kill(fit.pid, signal.SIGSTOP)
+    job = map_job.job_dir(sample_settings.data_dir, sample_settings.collection, "image")
+    fit.started = fit.beat = time.time() - map_job.STUCK_SECONDS - 60
+    map_job.write_status(job, fit)
+    at.run()
+    assert not at.exception
+    assert len(at.warning) == 1 and at.warning[0].value.startswith("The UMAP fit looks stuck: its process has "
+                                                                   "given no sign of life for ")
+    at.button(key="map_fit_stop").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [md(f"The UMAP map could not be fitted: {map_job.STOPPED}")]
+    assert [e.key for e in at.get("plotly_chart")] == ["map"]
+    assert [b.key for b in at.button if b.key == "map_update"] == ["map_update"]
+
+
+def test_a_session_that_computes_while_another_finishes_the_fit_is_told_so(sample_settings):
+    """Another session holds the map's job lock (it is finishing a fit): Compute starts no second fit, and says
+    why instead of leaving the PCA map with no word about UMAP."""
+    from app.map_panel import ALREADY_FITTING
+    from core.locks import FileLock
+
+    at = start("pages/explore.py")
+    job = map_job.job_dir(sample_settings.data_dir, sample_settings.collection, "image")
+    job.mkdir(parents=True)
+    with FileLock(job / map_job.JOB_LOCK):
+        at.button(key="map_update").click().run()
+    assert not at.exception and not at.error
+    assert [i.value for i in at.info] == [ALREADY_FITTING]
+    assert not map_job.STARTED and fit_of(sample_settings) is None
+    assert [e.key for e in at.get("plotly_chart")] == ["map"]  # the PCA map, drawn all the same

@@ -5,6 +5,7 @@ never repeated on every later run. Fits here are hand-made (PCA only), so no UMA
 from __future__ import annotations
 
 import io
+import os
 import json
 import time
 
@@ -169,3 +170,84 @@ def test_clearing_an_older_job_leaves_a_newer_one(tmp_path):
     (job / "sample.npy").write_bytes(b"the new job's sample")
     map_job.clear(job, "old")
     assert map_job.read_status(job).job == "new" and (job / "sample.npy").exists()
+
+
+def started_at_gate(tmp_path, folder):
+    """A real worker started by this process on a hand-made job, held at its gate; returns its FitState."""
+    from core.store import EdgeStore
+    from tests.test_map_background import wait_for
+
+    store = EdgeStore(folder)
+    try:
+        store.ensure("hand-made", DIM)
+        store.upsert(typed_points(40))
+        from core.projection import compute_map
+
+        compute_map(store, folder, "products", start_fit=map_job.starter(folder, "products", "image",
+                                                                          tmp_path / "numba", str(tmp_path / "gate")))
+    finally:
+        store.close()
+    return wait_for(lambda: (lambda f: f if f is not None and f.stage == "waiting" else None)(
+        map_job.fit_state(folder, "products", "image")), what="worker waiting at the gate")
+
+
+def test_a_stuck_fit_is_seen_and_stopped_then_can_start_again(tmp_path):
+    import os
+    import signal
+
+    from tests.test_map_background import wait_for
+
+    folder = tmp_path / "data"
+    fit = started_at_gate(tmp_path, folder)
+    worker = map_job.STARTED[map_job.job_dir(folder, "products", "image")]
+    try:
+        os.kill(fit.pid, signal.SIGSTOP)  # hung: no more heartbeats, its lock still held
+        assert not fit.stuck(fit.beat + map_job.STUCK_SECONDS - 1)
+        assert fit.stuck(fit.beat + map_job.STUCK_SECONDS + 1)
+        assert map_job.stop(folder, "products", "image") is True
+        wait_for(lambda: worker.returncode is not None, what="the reaper to collect the killed worker")
+        stopped = map_job.fit_state(folder, "products", "image")
+        assert stopped.state == map_job.FAILED and stopped.message == map_job.STOPPED
+        assert map_job.stop(folder, "products", "image") is False
+    finally:
+        worker.kill()
+
+
+def test_a_worker_whose_app_died_exits_instead_of_waiting_for_ever(tmp_path):
+    """The app (here a python process) starts a worker held at its gate, then dies: the worker exits too."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.test_map_background import wait_for
+
+    folder = tmp_path / "data"
+    code = ("import sys; from pathlib import Path; sys.path.insert(0, '.'); "
+            "from tests.test_map_job_failures import started_at_gate; "
+            "print(started_at_gate(Path(sys.argv[1]), Path(sys.argv[2])).pid)")
+    app = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(folder)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, check=True)
+    pid = int(app.stdout.split()[-1])
+    try:
+        fit = wait_for(lambda: (lambda f: f if not f.running else None)(
+            map_job.fit_state(folder, "products", "image")), what="the orphaned worker's exit")
+        assert fit.state == map_job.FAILED and fit.message == map_job.STOPPED
+    finally:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_worker_that_ends_is_reaped_without_anyone_asking(tmp_path):
+    """No zombie until the next Popen: a waiting thread collects the worker as soon as it ends."""
+    import signal
+
+    from tests.test_map_background import wait_for
+
+    folder = tmp_path / "data"
+    fit = started_at_gate(tmp_path, folder)
+    worker = map_job.STARTED.pop(map_job.job_dir(folder, "products", "image"))
+    os.kill(fit.pid, signal.SIGKILL)  # not through the Popen: only the reaper can see it end
+    wait_for(lambda: worker.returncode is not None, what="the worker reaped")
+    assert worker.returncode == -signal.SIGKILL
