@@ -424,7 +424,8 @@ def cmd_map(args, settings: Settings) -> int:
     try:
         store.require_meta()
         started = time.perf_counter()
-        m = compute_map(store, settings.data_dir, settings.collection, args.vectors, args.refit, progress)
+        m = compute_map(store, settings.data_dir, settings.collection, args.vectors, args.refit, progress,
+                        numba_cache=settings.numba_cache_dir)
     finally:
         bar.close()
         store.close()

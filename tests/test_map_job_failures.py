@@ -8,8 +8,10 @@ import io
 import os
 import json
 import time
+from pathlib import Path
 
 import joblib
+import pytest
 import numpy as np
 
 from core import map_job
@@ -251,3 +253,35 @@ def test_a_worker_that_ends_is_reaped_without_anyone_asking(tmp_path):
     os.kill(fit.pid, signal.SIGKILL)  # not through the Popen: only the reaper can see it end
     wait_for(lambda: worker.returncode is not None, what="the worker reaped")
     assert worker.returncode == -signal.SIGKILL
+
+
+def test_the_numba_cache_is_read_in_one_place_and_core_map_uses_the_settings(indexed_settings, tmp_path,
+                                                                               monkeypatch):
+    """The default is written once (config.OPTIONS); `core map` hands UMAP the Settings' folder (a flag or a
+    secret may differ from os.environ), not whatever the environment says."""
+    import argparse
+    import dataclasses
+
+    import core.projection
+    from core import cli
+    from core.config import OPTIONS, Settings, numba_cache_dir
+
+    default = Path(OPTIONS["LENS_NUMBA_CACHE_DIR"][0]).expanduser()
+    assert numba_cache_dir({}) == default
+    field = next(f for f in dataclasses.fields(Settings) if f.name == "numba_cache_dir")
+    assert field.default_factory() == default and Settings.from_env({}).numba_cache_dir == default
+    chosen = tmp_path / "from-settings"
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def compute_map(*args, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(core.projection, "compute_map", compute_map)
+    with pytest.raises(Stop):
+        cli.cmd_map(argparse.Namespace(vectors="image", refit=False),
+                    indexed_settings.with_overrides(numba_cache_dir=chosen))
+    assert seen["numba_cache"] == chosen
