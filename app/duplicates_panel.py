@@ -24,7 +24,7 @@ POLL_S = 0.5      # only while a search runs: the page checks for the result thi
 FIRST_WAIT_S = 1.0  # a few thousand products are done by then: their groups come with the click, not a poll
 PAIR_CHOICES = 50  # pairs of one group offered to "Not duplicates", closest first
 DISMISSED_SHOWN = 100  # most recent dismissals listed for restoring
-_UNDO = "dup_undo_pair"  # the pair this session dismissed last: (a, b), for Undo
+_UNDO = "dup_last_dismissed"  # what this session dismissed last, for Undo: {"pairs": [(a, b), ...], "note": plain text}
 
 
 def panel(config: Settings, store: ProductStore, meta: dict | None) -> None:
@@ -146,8 +146,9 @@ def pair_label(pair: tuple[str, str, float]) -> str:
 
 def _actions(group: DuplicateGroup, members: list[str], key: str, config: Settings, board_id: str | None,
              can_dismiss: bool) -> None:
-    """Compare the closest (up to four, on the Compare page), add the group to the board, and "Not duplicates"
-    for one of its pairs (the closest by default; a pair alone needs no choosing)."""
+    """Compare the closest (up to four, on the Compare page), add the group to the board, "Not duplicates" for
+    one of its pairs (the closest by default; a pair alone needs no choosing) and, in a group of three or more,
+    "Not a duplicate of this group" for one of its products (all its pairs in the group)."""
     compared = members[:MAX_COMPARE]
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small", key=f"{key}-actions"):
         st.page_link(compare_tray.PAGE, label="Compare the group" if len(members) <= MAX_COMPARE
@@ -163,6 +164,17 @@ def _actions(group: DuplicateGroup, members: list[str], key: str, config: Settin
         st.button("Not duplicates", key=f"{key}-dismiss", icon=":material/call_split:", disabled=not can_dismiss,
                   on_click=_dismiss, args=(_where(config), f"{key}-pair", [p[:2] for p in choices]),
                   help="These two are different products: they stop grouping (you can undo it)")
+    if len(members) < 3:  # in a pair, the product and the pair are the same thing
+        return
+    offered = members[:PAIR_CHOICES]
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="small", key=f"{key}-leave-row"):
+        st.selectbox("Product", range(len(offered)), format_func=lambda i: f"#{offered[i]}", key=f"{key}-member",
+                     label_visibility="collapsed", width=260)
+        st.button("Not a duplicate of this group", key=f"{key}-leave", icon=":material/person_remove:",
+                  disabled=not can_dismiss, on_click=_leave_group,
+                  args=(_where(config), f"{key}-member", offered, group.pairs_of),
+                  help="This product is different from every other one here: all its pairs in the group are "
+                       "marked not duplicates (you can undo it)")
 
 
 def _where(config: Settings) -> tuple[str, str]:
@@ -170,37 +182,54 @@ def _where(config: Settings) -> tuple[str, str]:
     return str(config.data_dir), config.collection
 
 
+def _picked(pick_key: str, options: list):
+    return options[min(int(st.session_state.get(pick_key) or 0), len(options) - 1)]
+
+
 def _dismiss(where: tuple[str, str], pick_key: str, pairs: list[tuple[str, str]]) -> None:
     """Button callback: remember the chosen pair as not duplicates, and keep it for Undo."""
-    a, b = pairs[min(int(st.session_state.get(pick_key) or 0), len(pairs) - 1)]
+    a, b = _picked(pick_key, pairs)
+    _mark(where, [(a, b)], f"Marked {md('#' + a)} and {md('#' + b)} as not duplicates: they no longer group.")
+
+
+def _leave_group(where: tuple[str, str], pick_key: str, members: list[str], pairs_of) -> None:
+    """Button callback: the chosen product is not a duplicate of its group: every pair it has there is marked."""
+    product = _picked(pick_key, members)
+    pairs = pairs_of(product)
+    _mark(where, pairs, f"Marked {md('#' + product)} as not a duplicate of its group ({len(pairs):,} "
+                        f"pair{'s' if len(pairs) != 1 else ''}): it no longer groups with them.")
+
+
+def _mark(where: tuple[str, str], pairs: list[tuple[str, str]], note: str) -> None:
     try:
-        DuplicateDismissals(*where).dismiss(a, b)
+        DuplicateDismissals(*where).dismiss_all(pairs)
     except DismissalError as exc:
         st.toast(f"Could not mark them: {md(exc)}", icon=":material/error:")
         return
-    st.session_state[_UNDO] = (a, b)
+    st.session_state[_UNDO] = {"pairs": [tuple(p) for p in pairs], "note": note}
 
 
-def _restore(where: tuple[str, str], a: str, b: str) -> None:
-    """Button callback (Undo, Restore): the pair counts again, and its products group again when close."""
+def _restore(where: tuple[str, str], pairs: list[tuple[str, str]]) -> None:
+    """Button callback (Undo, Restore): the pairs count again, and their products group again when close."""
     try:
-        DuplicateDismissals(*where).restore(a, b)
+        DuplicateDismissals(*where).restore_all(pairs)
     except DismissalError as exc:
         st.toast(f"Could not restore them: {md(exc)}", icon=":material/error:")
         return
-    if st.session_state.get(_UNDO) == (a, b):
+    last = st.session_state.get(_UNDO)
+    if last and {tuple(sorted(p)) for p in last["pairs"]} & {tuple(sorted(p)) for p in pairs}:
         st.session_state.pop(_UNDO, None)
 
 
 def _undo_notice(config: Settings) -> None:
-    """After a dismissal: what was marked, with an Undo."""
+    """After a dismissal: what was marked, with an Undo for all of it."""
     last = st.session_state.get(_UNDO)
     if not last:
         return
-    a, b = last
     with st.container(horizontal=True, vertical_alignment="center", key="dup_undo_row"):
-        st.caption(f"Marked {md('#' + a)} and {md('#' + b)} as not duplicates: they no longer group.")
-        st.button("Undo", key="dup_undo", icon=":material/undo:", on_click=_restore, args=(_where(config), a, b))
+        st.caption(last["note"])
+        st.button("Undo", key="dup_undo", icon=":material/undo:", on_click=_restore,
+                  args=(_where(config), last["pairs"]))
 
 
 def _dismissed_list(config: Settings, dismissed) -> None:
@@ -215,7 +244,7 @@ def _dismissed_list(config: Settings, dismissed) -> None:
         for n, d in enumerate(every):
             with st.container(horizontal=True, vertical_alignment="center", key=f"dup-dismissed-{n}"):
                 st.text(f"#{d.a} ~ #{d.b}")
-                st.button("Restore", key=f"dup-restore-{n}", on_click=_restore, args=(_where(config), d.a, d.b))
+                st.button("Restore", key=f"dup-restore-{n}", on_click=_restore, args=(_where(config), [d.pair]))
 
 
 def _add_group(config: Settings, board_id: str, product_ids: list[str]) -> None:

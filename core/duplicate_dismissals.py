@@ -81,25 +81,35 @@ class DuplicateDismissals:
 
     def dismiss(self, x: str, y: str) -> Dismissal | None:
         """Mark the two as not duplicates; None when they already were."""
-        a, b = ordered(x, y)
+        made = self.dismiss_all([(x, y)])
+        return made[0] if made else None
+
+    def dismiss_all(self, pairs) -> list[Dismissal]:
+        """Mark every pair as not duplicates in one write (a product "not a duplicate of this group" is all its
+        pairs in the group); the ones made, less those already marked."""
+        wanted = dict.fromkeys(ordered(x, y) for x, y in pairs)  # each pair once, in the order given
         with self._locked():
             every = self.all()
-            if any(d.pair == (a, b) for d in every):
-                return None
-            made = Dismissal(a, b, time.time())
-            self._save([*every, made])
+            known = {d.pair for d in every}
+            now = time.time()
+            made = [Dismissal(a, b, now) for a, b in wanted if (a, b) not in known]
+            if made:
+                self._save([*every, *made])
             return made
 
     def restore(self, x: str, y: str) -> bool:
         """Undo a dismissal: the two group again when they are close; False when they were not dismissed."""
-        pair = ordered(x, y)
+        return self.restore_all([(x, y)]) == 1
+
+    def restore_all(self, pairs) -> int:
+        """Undo these dismissals in one write; how many of them were dismissed."""
+        gone = {ordered(x, y) for x, y in pairs}
         with self._locked():
             every = self.all()
-            kept = [d for d in every if d.pair != pair]
-            if len(kept) == len(every):
-                return False
-            self._save(kept)
-            return True
+            kept = [d for d in every if d.pair not in gone]
+            if len(kept) < len(every):
+                self._save(kept)
+            return len(every) - len(kept)
 
     def _save(self, dismissals: list[Dismissal]) -> None:
         atomic_write(self.path, json.dumps([asdict(d) for d in dismissals], indent=1, ensure_ascii=False))

@@ -34,6 +34,11 @@ class DuplicateGroup:
             seen.setdefault(b)
         return list(seen)
 
+    def pairs_of(self, product_id: str) -> list[tuple[str, str]]:
+        """The product's pairs in this group: dismissing them all takes it out of the group ("not a duplicate of
+        this group"), and the rest regroup by their own pairs."""
+        return [(a, b) for a, b, _ in self.pairs if product_id in (a, b)]
+
     def as_dict(self) -> dict:
         return {"product_ids": self.product_ids,
                 "pairs": [{"a": a, "b": b, "score": round(s, 6)} for a, b, s in self.pairs]}

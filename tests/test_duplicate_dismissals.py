@@ -176,3 +176,18 @@ def test_a_dismissal_belongs_to_its_collection_alone(settings, tmp_path, capsys,
     assert DuplicateDismissals(settings.data_dir, "spring").pairs() == frozenset()
     assert (settings.data_dir / "duplicates" / "products" / "dismissed.json").exists()
     assert not (settings.data_dir / "duplicates" / "spring" / "dismissed.json").exists()
+
+
+@PATHS
+def test_a_product_taken_out_of_its_group_leaves_exactly_it_out(hand_made, tmp_path, exact_up_to):
+    chain = near_duplicates(hand_made, THRESHOLD, exact_up_to=exact_up_to)[0]
+    assert chain.pairs_of("c2") == [("c1", "c2"), ("c2", "c3")]
+    dismissals = DuplicateDismissals(tmp_path, "products")
+    assert len(dismissals.dismiss_all(chain.pairs_of("c2"))) == 2
+    # c2 held the chain together: c1 is now alone, c3 ~ c4 stay a pair; nothing else moves.
+    assert shape(near_duplicates(hand_made, THRESHOLD, dismissed=dismissals.pairs(), exact_up_to=exact_up_to)) == [
+        TRIANGLE, (["c3", "c4"], [("c3", "c4")]), PAIR]
+    assert dismissals.dismiss_all([("c2", "c1"), ("c2", "c3")]) == []  # already marked, whichever way round
+    assert dismissals.restore_all(chain.pairs_of("c2")) == 2
+    assert shape(near_duplicates(hand_made, THRESHOLD, dismissed=dismissals.pairs(), exact_up_to=exact_up_to)) == [
+        CHAIN, TRIANGLE, PAIR]

@@ -136,3 +136,22 @@ def test_a_second_click_while_a_search_runs_starts_no_second_search(dup_indexed,
     at.run()
     assert len(started) == 1 and not at.button(key="dup_go").disabled
     assert group_headings(at)[1:] == PAIR_GROUPS
+
+
+def test_not_a_duplicate_of_this_group_takes_exactly_that_product_out_and_undo_puts_it_back(dup_indexed):
+    at = find_duplicates(start("pages/catalog.py"))
+    member = next(s for s in at.selectbox if s.key and s.key.endswith("-member"))
+    assert member.options == [f"#{n}" for n in range(10, 18)]  # only the group of eight: a pair needs no choosing
+    member.set_value(2).run()  # #12
+    at.button(key=group_keys(at, "-leave")[0]).click().run()
+    assert not at.exception
+    assert group_headings(at)[0] == "**Group 1: 7 products** · 21 pairs · closest 10 ~ 11 at 1.000"
+    assert group_headings(at)[1:] == PAIR_GROUPS
+    assert DuplicateDismissals(dup_indexed.data_dir, dup_indexed.collection).pairs() == {
+        ("10", "12"), ("11", "12"), ("12", "13"), ("12", "14"), ("12", "15"), ("12", "16"), ("12", "17")}
+    assert any(c.value == "Marked \\#12 as not a duplicate of its group (7 pairs): it no longer groups with them."
+               for c in at.caption)
+    at.button(key="dup_undo").click().run()
+    assert not at.exception
+    assert group_headings(at)[0] == "**Group 1: 8 products** · 28 pairs · closest 10 ~ 11 at 1.000"
+    assert DuplicateDismissals(dup_indexed.data_dir, dup_indexed.collection).pairs() == frozenset()
