@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.embedder import normalise
 from core.errors import BadQuery, LensError
 from core.fields import PRODUCT_ID
 from core.filters import Filters
@@ -191,7 +192,7 @@ def _exact_pairs(products: list[tuple[str, np.ndarray]], threshold: float) -> Pa
     ids = [pid for pid, _ in products]
     matrix = np.stack([vector for _, vector in products])
     products.clear()  # the rows now live in the matrix alone
-    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)  # cosine, as the engine scores
+    matrix = normalise(matrix)  # unit rows, the project's one normalisation: cosine, as the engine scores
     parts_a, parts_b, parts_s, total = [], [], [], 0
     for start in range(0, len(ids), EXACT_CHUNK):
         block = matrix[start:start + EXACT_CHUNK] @ matrix[start:].T  # each row against itself and every later one

@@ -259,7 +259,8 @@ def test_an_unexpected_failure_becomes_a_lens_error(indexed):
 @PATHS
 def test_a_catalogue_without_any_photo_has_no_groups_not_an_error(store, exact_up_to):
     store.ensure("hand-made", 4)  # a text-only feed, or one whose every photo failed
-    store.upsert([StoredPoint(point_id(pid), {"text": unit((1, 0, 0, 0))}, {"product_id": pid}) for pid in ("t1", "t2")])
+    store.upsert([StoredPoint(point_id(pid), {"text": unit((1, 0, 0, 0))}, {"product_id": pid})
+                  for pid in ("t1", "t2")])
     assert near_duplicates(store, 0.9, exact_up_to=exact_up_to) == []
     job = DuplicateSearch(store, 0.9, index_version=None)
     assert job.wait(30) and job.error is None and job.groups == []
