@@ -14,7 +14,7 @@ from pathlib import Path
 from core.boards import EXCEL_BOM, csv_cell
 from core.errors import LensError
 from core.fields import PAYLOAD_HASH, values_of
-from core.files import atomic_write, folder_locked
+from core.files import atomic_write, locked_for_writes
 
 RIGHT, CHANGE = "right", "change"
 FOLDER = "audit"
@@ -98,22 +98,19 @@ class AuditDecisions:
         return self._record(product_id, field, label, CHANGE, new_label)
 
     def _record(self, product_id: str, field: str, label: str, verdict: str, new_label: str) -> Decision:
-        try:
-            with folder_locked(self.folder, self._lock):
-                every = self.all()
-                kept = [d for d in every if (d.product_id, d.field) != (product_id, field)]
-                before = next((d for d in every if (d.product_id, d.field) == (product_id, field)), None)
-                if before is not None and before.verdict == CHANGE and label == before.label:
-                    # A card drawn before the change (another session, a stale list): acting on it would undo the
-                    # change behind the merchandiser's back. They decide again on what the product reads now.
-                    raise DecisionError(f"#{product_id}'s {field} was already changed from {label!r} to "
-                                        f"{before.new_label!r}; run the audit again to see it as it is now")
-                decision = _compose(before, Decision(str(product_id), field, label, verdict, new_label, time.time()))
-                atomic_write(self.path, json.dumps([asdict(d) for d in [*kept, decision]], indent=1,
-                                                   ensure_ascii=False))
-                return decision
-        except OSError as exc:
-            raise DecisionError(f"audit decisions cannot be saved in {self.folder}: {exc.strerror or exc}") from None
+        with locked_for_writes(self.folder, self._lock, DecisionError, "audit decisions"):
+            every = self.all()
+            kept = [d for d in every if (d.product_id, d.field) != (product_id, field)]
+            before = next((d for d in every if (d.product_id, d.field) == (product_id, field)), None)
+            if before is not None and before.verdict == CHANGE and label == before.label:
+                # A card drawn before the change (another session, a stale list): acting on it would undo the
+                # change behind the merchandiser's back. They decide again on what the product reads now.
+                raise DecisionError(f"#{product_id}'s {field} was already changed from {label!r} to "
+                                    f"{before.new_label!r}; run the audit again to see it as it is now")
+            decision = _compose(before, Decision(str(product_id), field, label, verdict, new_label, time.time()))
+            atomic_write(self.path, json.dumps([asdict(d) for d in [*kept, decision]], indent=1,
+                                               ensure_ascii=False))
+            return decision
 
     def csv(self, decisions: list[Decision] | None = None) -> str:
         """Every decision (or those given, as all() read them) as CSV, to fix the source system; cells that a

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core import fields as F
 from core.errors import LensError
-from core.files import atomic_write, folder_locked
+from core.files import atomic_write, locked_for_writes
 
 # Board fields: what the board adds beside the catalogue's attributes (the similarity when added, and when).
 BOARD_FIELDS = ("score", "added_at")
@@ -72,12 +72,9 @@ class BoardStore:
 
     @contextlib.contextmanager
     def _locked(self):
-        """The folder's thread and OS locks (core.files.folder_locked); blocks until the holder is done."""
-        try:
-            with folder_locked(self.folder, self._lock):
-                yield
-        except OSError as exc:  # a read-only or full disk: a message for the page, not a traceback
-            raise BoardError(f"boards cannot be saved in {self.folder}: {exc.strerror or exc}") from None
+        """The folder's thread and OS locks; blocks until the holder is done; a refused write is a BoardError."""
+        with locked_for_writes(self.folder, self._lock, BoardError, "boards"):
+            yield
 
     def _path(self, board_id: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{32}", board_id or ""):

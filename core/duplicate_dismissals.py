@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.errors import LensError
-from core.files import atomic_write, folder_locked
+from core.files import atomic_write, locked_for_writes
 
 FOLDER = "duplicates"
 FILE = "dismissed.json"
@@ -116,12 +116,9 @@ class DuplicateDismissals:
 
     @contextlib.contextmanager
     def _locked(self):
-        """The folder's thread and OS locks (core.files.folder_locked); a refused write is a DismissalError."""
-        try:
-            with folder_locked(self.folder, self._lock):
-                yield
-        except OSError as exc:  # a read-only or full disk: a message for the page, not a traceback
-            raise DismissalError(f"dismissals cannot be saved in {self.folder}: {exc.strerror or exc}") from None
+        """The folder's thread and OS locks; a refused write is a DismissalError."""
+        with locked_for_writes(self.folder, self._lock, DismissalError, "dismissals"):
+            yield
 
     def _unreadable(self, why) -> DismissalError:
         return DismissalError(f"the dismissed near-duplicates file {self.path} cannot be read ({why}); move it "

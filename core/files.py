@@ -74,3 +74,14 @@ def folder_locked(folder: Path, thread_lock: threading.RLock):
         with open(folder / ".lock", "a+b") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             yield
+
+
+@contextmanager
+def locked_for_writes(folder: Path, thread_lock: threading.RLock, error: type[Exception], what: str):
+    """folder_locked, with an OSError (a read-only or full disk) turned into `error`, a message for the page:
+    "<what> cannot be saved in <folder>: <why>"."""
+    try:
+        with folder_locked(folder, thread_lock):
+            yield
+    except OSError as exc:
+        raise error(f"{what} cannot be saved in {folder}: {exc.strerror or exc}") from None
