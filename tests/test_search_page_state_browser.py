@@ -123,10 +123,17 @@ const running = !!document.querySelector('[data-testid="stStatusWidget"] [data-t
                                          + '[data-testid="stStatusWidgetStopButton"]');
 const cards = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img')].map(img => {
   if (img.complete && img.naturalWidth > 0) img.__painted = img.getAttribute('src');
-  let card = img.closest('[data-testid="stVerticalBlock"]');
-  while (card && !card.querySelector('[data-testid="stCaptionContainer"]'))
-    card = card.parentElement.closest('[data-testid="stVerticalBlock"]');
-  const caption = card ? card.querySelector('[data-testid="stCaptionContainer"]').textContent.replace(/\u2060/g, '') : '';
+  // Its own card: the keyed card container; a layout without one (before the fix) is read by walking up to the
+  // nearest block with a caption. A card whose caption has not arrived yet mid-rerun shows no title: it is
+  // skipped, never read with the caption of a card around it.
+  let card = img.closest('[class*="st-key-card-"]');
+  if (!card) {
+    card = img.closest('[data-testid="stVerticalBlock"]');
+    while (card && !card.querySelector('[data-testid="stCaptionContainer"]'))
+      card = card.parentElement.closest('[data-testid="stVerticalBlock"]');
+  }
+  const found = card ? card.querySelector('[data-testid="stCaptionContainer"]') : null;
+  const caption = found ? found.textContent.replace(/\u2060/g, '') : '';
   const id = (caption.match(/#(\S+)$/) || [null, null])[1];
   return [id, img.__painted || null, img.complete && img.naturalWidth > 0];
 }).filter(card => card[0] !== null);  // the query's own photo above the cards has no "#id" caption
