@@ -6,16 +6,16 @@ from __future__ import annotations
 import streamlit as st
 
 from app import compare_tray, resources
-from core.audit import AUDIT_FIELDS, audit
-from core.audit_decisions import AuditDecisions, change_stored_label
-from core.colours import UNKNOWN, colour_hex
-from core.colour_stats import reference_lab
-from core.config import Settings
-from core.errors import LensError
-from core.fields import COLOUR
-from core.safe_text import md
-from core.store import ProductStore, point_id
-from core.swatches import lab_to_hex, swatch_png
+from core.insights.audit import AUDIT_FIELDS, audit
+from core.insights.audit_decisions import AuditDecisions, change_stored_label
+from core.ingest.colours import UNKNOWN, colour_hex
+from core.ingest.colour_stats import reference_lab
+from core.common.config import Settings
+from core.common.errors import LensError
+from core.common.fields import COLOUR
+from core.common.safe_text import md
+from core.index.store import ProductStore, point_id
+from core.insights.swatches import lab_to_hex, swatch_png
 
 FIELD_NAMES = {"colour": "Colour", "category": "Category", "sub_category": "Sub-category"}
 PAGE_SIZE = 20

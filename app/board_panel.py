@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app import resources
-from core.config import Settings
-from core.errors import LensError
-from core.safe_text import md
-from core.search import Result
+from core.common.config import Settings
+from core.common.errors import LensError
+from core.common.safe_text import md
+from core.search.query import Result
 
 _COUNT_SLOT = "_board_count_slot"  # this run's sidebar line under the picker, redrawn after an add
 
@@ -20,7 +20,7 @@ def board_picker(config: Settings) -> str | None:
     identifies a chosen option by its label, so a label with a count, or one renamed on the Boards page,
     would otherwise stay as it was. The count is a line under the picker, redrawn when products are added.
     """
-    from core.boards import BoardError
+    from core.curation.boards import BoardError
 
     boards = resources.boards(str(config.data_dir))
     st.sidebar.header("Board")
@@ -88,7 +88,7 @@ def similarity_when_added(score: float | None) -> str:
 
 def remove_with_undo(board_id: str, product_id: str, data_dir: str) -> None:
     """Button callback: take the product off and keep what was removed, so the page can offer Undo."""
-    from core.boards import BoardError
+    from core.curation.boards import BoardError
 
     try:
         removed = resources.boards(data_dir).remove(board_id, product_id)
@@ -101,7 +101,7 @@ def remove_with_undo(board_id: str, product_id: str, data_dir: str) -> None:
 
 def undo_notice(board_id: str, data_dir: str) -> None:
     """After a remove: "Removed X." with an Undo that puts it back where it was, with its similarity and date."""
-    from core.boards import BoardError
+    from core.curation.boards import BoardError
 
     removed = st.session_state.get(_REMOVED)
     if not removed or removed[0] != board_id:

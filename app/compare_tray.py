@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.compare import MAX_COMPARE, toggled
+from core.curation.compare import MAX_COMPARE, toggled
 
 KEY = "compare"
 PAGE = "pages/compare.py"

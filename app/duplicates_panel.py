@@ -8,14 +8,14 @@ import hashlib
 import streamlit as st
 
 from app import board_panel, compare_tray, resources, result_grid
-from core.compare import MAX_COMPARE
-from core.config import Settings
-from core.duplicate_dismissals import DismissalError, DuplicateDismissals
-from core.duplicates import DuplicateGroup, DuplicateSearch, page_of
-from core.errors import LensError
-from core.safe_text import md
-from core.search import get_products
-from core.store import ProductStore
+from core.curation.compare import MAX_COMPARE
+from core.common.config import Settings
+from core.curation.duplicate_dismissals import DismissalError, DuplicateDismissals
+from core.search.duplicates import DuplicateGroup, DuplicateSearch, page_of
+from core.common.errors import LensError
+from core.common.safe_text import md
+from core.search.query import get_products
+from core.index.store import ProductStore
 
 GROUPS_PER_PAGE = 5
 PHOTOS = 6        # photos shown per group before it is opened

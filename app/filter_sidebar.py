@@ -13,13 +13,13 @@ import math
 
 import streamlit as st
 
-from core.errors import LensError
-from core.fields import CURRENCY, PRICE, SALE_PRICE, STANDARD_FILTERS, YES, Schema, SortKey
-from core.filters import Filters, whole_number_fields
-from core.safe_text import md
-from core.search import facets, fields_with_choices, number_ranges
-from core.store import ProductStore
-from core.urlstate import FilterState, filter_fields
+from core.common.errors import LensError
+from core.common.fields import CURRENCY, PRICE, SALE_PRICE, STANDARD_FILTERS, YES, Schema, SortKey
+from core.common.filters import Filters, whole_number_fields
+from core.common.safe_text import md
+from core.search.query import facets, fields_with_choices, number_ranges
+from core.index.store import ProductStore
+from core.curation.urlstate import FilterState, filter_fields
 
 FIELD_LABELS = {"gender": "Gender", "category": "Category", "sub_category": "Sub-category",
                 "product_type": "Product type", "colour": "Colour", "usage": "Usage", "in_stock": "In stock"}
@@ -178,7 +178,7 @@ def _fields_with_choices(store_id: str, last_indexed, count: int, names: tuple[s
 
 
 def cached_whole_number_fields(store: ProductStore, names) -> tuple[str, ...]:
-    """core.filters.whole_number_fields, read once per indexing run (the index's last_indexed and count)."""
+    """core.common.filters.whole_number_fields, read once per indexing run (the index's last_indexed and count)."""
     if not names:
         return ()
     meta = store.meta() or {}

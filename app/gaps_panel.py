@@ -16,13 +16,13 @@ import streamlit as st
 
 from app import (board_panel, compare_tray, indexing_panel, mapping_panel, product_panel, resources, result_grid,
                  upload_panel)
-from core.boards import EXCEL_BOM, csv_cell
-from core.config import Settings
-from core.errors import LensError
-from core.filters import Filters
-from core.safe_text import md
-from core.search import Result
-from core.store import Nearest, ProductStore, point_id
+from core.curation.boards import EXCEL_BOM, csv_cell
+from core.common.config import Settings
+from core.common.errors import LensError
+from core.common.filters import Filters
+from core.common.safe_text import md
+from core.search.query import Result
+from core.index.store import Nearest, ProductStore, point_id
 
 PAGE_SIZE = 20
 PHOTO_PX = 160
@@ -51,7 +51,7 @@ class GapRequest:
 
 @st.cache_data(ttl=5, show_spinner=False)
 def _references(data_dir: str, collection: str, qdrant_url: str, _config: Settings) -> list:
-    from core.reference import list_references
+    from core.insights.reference import list_references
 
     return list_references(_config)
 
@@ -99,7 +99,7 @@ def reference_uploads(config: Settings, name: str) -> Path:
 def add_form(config: Settings, has_any: bool) -> None:
     """Add (or update) a reference catalogue: a name, a catalogue file (photos as a zip, a folder or .zip on this
     server, or URLs in the feed)."""
-    from core.reference import check_name
+    from core.insights.reference import check_name
 
     with st.expander("Add a reference catalogue", expanded=not has_any, icon=":material/add:"):
         st.caption("A competitor's or supplier's catalogue, matched against ours with the same model. Adding a "
@@ -133,8 +133,8 @@ def index_reference(config: Settings, name: str, uploaded, photos: upload_panel.
 
     A zip chosen but never received (the browser refuses one over the limit) is an error before anything is
     written; the upload is saved in chunks to the reference's own folder (reference_uploads)."""
-    from core.fetch import fetcher_for
-    from core.reference import add_reference
+    from core.ingest.fetch import fetcher_for
+    from core.insights.reference import add_reference
 
     lock = resources.indexing_lock(str(config.data_dir))
     if not lock.acquire(blocking=False):
@@ -204,8 +204,8 @@ def options(name: str) -> GapRequest:
 def _match(store_key: str, name: str, their_stamp, our_stamp, threshold: float, same: str | None, filters_key: str,
            direction: str, _config: Settings, _ours: ProductStore, _filters: Filters | None) -> list:
     """Every row of one matching, recomputed when either index changes (the stamps) or an option does."""
-    from core.gaps import filters_within, find_gaps, our_unique
-    from core.reference import open_reference
+    from core.insights.gaps import filters_within, find_gaps, our_unique
+    from core.insights.reference import open_reference
 
     theirs = open_reference(_config, name)
     try:
@@ -248,7 +248,7 @@ def summary(rows: list, request: GapRequest) -> None:
 
 def counts(store: ProductStore, rows: list, request: GapRequest) -> None:
     """Gaps per category and per colour, as plain tables; the categories they cover and we do not, said."""
-    from core.gaps import gap_counts
+    from core.insights.gaps import gap_counts
 
     side = rows if request.direction == THEIRS else [replace(r, their_payload=r.our_payload) for r in rows]
     whose = "Their products" if request.direction == THEIRS else "Our products"
@@ -280,7 +280,7 @@ def rows_csv(rows: list) -> str:
 
 
 def _text(payload: dict, key: str) -> str:
-    from core.fields import display_value
+    from core.common.fields import display_value
 
     return display_value(payload.get(key))
 
@@ -333,7 +333,7 @@ def _show_lookalikes(their_id: str) -> None:
 
 def their_vector(config: Settings, name: str, their_id: str) -> tuple[list[float], str] | None:
     """Their product's stored vector (photo, else text) and its space, read from the reference collection."""
-    from core.reference import open_reference
+    from core.insights.reference import open_reference
 
     theirs = open_reference(config, name)
     try:

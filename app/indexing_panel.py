@@ -9,11 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from app import resources
-from core.audit_decisions import AuditDecisions
-from core.config import Settings
-from core.errors import LensError
-from core.safe_text import md
-from core.store import ProductStore
+from core.insights.audit_decisions import AuditDecisions
+from core.common.config import Settings
+from core.common.errors import LensError
+from core.common.safe_text import md
+from core.index.store import ProductStore
 
 
 def require_index(config: Settings, store: ProductStore, key: str, on_catalog_page: bool = False) -> dict | None:
@@ -28,7 +28,7 @@ def require_index(config: Settings, store: ProductStore, key: str, on_catalog_pa
         st.info("There is no index yet. Index the bundled sample catalogue (320 products) to try Catalog Lens, "
                 f"or index your own catalogue {own}.")
         if st.button(SAMPLE_BUTTON, key=f"{key}-sample", type="primary"):
-            from core.sample import SAMPLE_IMAGES, ensure_sample
+            from core.ingest.sample import SAMPLE_IMAGES, ensure_sample
 
             if run_indexing(ensure_sample(), SAMPLE_IMAGES, config, store) is not None:
                 st.rerun()
@@ -50,8 +50,8 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
     choice. photos_zip, an uploaded zip of photos, is extracted into images_dir first, under the same lock:
     a run in another tab never reads a photos folder while it is being replaced.
     """
-    from core.fetch import fetcher_for
-    from core.indexer import check_inputs, index_catalog
+    from core.ingest.fetch import fetcher_for
+    from core.index.indexer import check_inputs, index_catalog
 
     def message(exc: Exception) -> str:
         text = str(exc)
@@ -170,7 +170,7 @@ def duration(seconds: float) -> str:
 
 def stages_line(stages: dict) -> str:
     """'Where the time went: model 2.1 s · read 0.1 s · …', in the order they ran."""
-    from core.indexer import WALL_STAGES
+    from core.index.indexer import WALL_STAGES
 
     parts = [f"{name} {duration(stages[name])}" for name in stages if name in WALL_STAGES]
     return "Where the time went: " + " · ".join(parts)
@@ -258,7 +258,7 @@ def saved_upload(uploaded, config: Settings, folder=None):
     """
     from pathlib import Path
 
-    from core.uploads import CATALOGUE, save_upload
+    from core.ingest.uploads import CATALOGUE, save_upload
 
     path = Path(folder or Path(config.data_dir) / "uploads") / upload_name(uploaded.name)
     return save_upload(uploaded, path, CATALOGUE, uploaded.name)
@@ -283,9 +283,9 @@ def extract_upload(photos_zip, target):
     import uuid
     from pathlib import Path
 
-    from core.errors import CatalogError
-    from core.uploads import PHOTOS_ZIP
-    from core.zip_import import extract_photos
+    from core.common.errors import CatalogError
+    from core.ingest.uploads import PHOTOS_ZIP
+    from core.ingest.zip_import import extract_photos
 
     target = Path(target)
     fresh = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.new")

@@ -9,19 +9,19 @@ import numpy as np
 import streamlit as st
 
 from app import resources
-from core.config import Settings
-from core.errors import LensError
-from core.filters import Filters
-from core.mapview import carry_selection, chart_key, selected_ids
-from core.safe_text import md
-from core.store import ProductStore
+from core.common.config import Settings
+from core.common.errors import LensError
+from core.common.filters import Filters
+from core.map.figure import carry_selection, chart_key, selected_ids
+from core.common.safe_text import md
+from core.index.store import ProductStore
 
 
 def stored_map(config: Settings, kind: str, preview: bool = False):
     """The stored map for these vectors (with `preview`, the PCA map made while UMAP is fitted), read once per
     version of its file and shared (read-only) by every session: at a million products reading it is most of a
     first render."""
-    from core.projection import map_paths, preview_path
+    from core.map.projection import map_paths, preview_path
 
     path = preview_path(config.data_dir, config.collection, kind) if preview else \
         map_paths(config.data_dir, config.collection, kind)[0]
@@ -34,16 +34,16 @@ def stored_map(config: Settings, kind: str, preview: bool = False):
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _read_map(data_dir: str, collection: str, kind: str, mtime_ns: int, size: int, preview: bool = False):
-    from core.projection import load_map
+    from core.map.projection import load_map
 
     return load_map(Path(data_dir), collection, kind, preview)
 
 
-# ---- computing the map: UMAP in a process of its own (core.map_job), a PCA map meanwhile -------------------------
+# ---- computing the map: UMAP in a process of its own (core.map.job), a PCA map meanwhile -------------------------
 
 def fit_state(config: Settings, kind: str):
-    """The background UMAP fit of this map (core.map_job.FitState), or None."""
-    from core.map_job import fit_state as state
+    """The background UMAP fit of this map (core.map.job.FitState), or None."""
+    from core.map.job import fit_state as state
 
     return state(config.data_dir, config.collection, kind)
 
@@ -66,7 +66,7 @@ def current_map(config: Settings, store: ProductStore, meta: dict, kind: str):
 
 def finish_fit(config: Settings, store: ProductStore, kind: str) -> None:
     """Lay every product out in the layout the background process fitted, and store the UMAP map."""
-    from core.map_job import finish
+    from core.map.job import finish
 
     bar = st.progress(0.0, text="Placing every product on the UMAP map…")
     try:
@@ -81,8 +81,8 @@ def compute(config: Settings, store: ProductStore, kind: str, refit: bool) -> bo
     """Compute the map: at once when no UMAP fit is due (a stored layout places new products, a small catalogue
     is laid out by PCA); else a PCA map at once, stored, and UMAP fitted in a process of its own. False on an
     error, shown."""
-    from core import projection
-    from core.map_job import starter
+    from core.map import projection
+    from core.map.job import starter
 
     bar = st.progress(0.0, text="Reading vectors…")
     start = starter(config.data_dir, config.collection, kind, config.numba_cache_dir, config.map_fit_gate)
@@ -108,7 +108,7 @@ ALREADY_FITTING = ("A UMAP fit of this map is already running (or being finished
 
 def is_preview(catalog_map) -> bool:
     """Whether the map is the PCA preview drawn while UMAP is fitted."""
-    from core.projection import PREVIEW
+    from core.map.projection import PREVIEW
 
     return catalog_map is not None and catalog_map.method == PREVIEW
 
@@ -135,13 +135,13 @@ def _follow_fit(data_dir: str, collection: str, kind: str) -> None:
     finish it and draw the UMAP map (or say why it failed)."""
     import time
 
-    from core.map_job import fit_state as state
+    from core.map.job import fit_state as state
 
     fit = state(Path(data_dir), collection, kind)
     if fit is None or not fit.running:
         st.rerun()
     if fit.stuck():
-        from core.map_job import stop
+        from core.map.job import stop
 
         st.warning(f"The UMAP fit looks stuck: its process has given no sign of life for "
                    f"{time.time() - max(fit.beat, fit.started):.0f} s (at: {md(fit.stage)}). Stop it to compute "
@@ -156,7 +156,7 @@ def _follow_fit(data_dir: str, collection: str, kind: str) -> None:
 
 def sample_note(catalog_map) -> None:
     """Say when the map draws a sample of its products as points (and that a lasso still takes all of them)."""
-    from core.mapview import MAX_POINTS
+    from core.map.figure import MAX_POINTS
 
     if len(catalog_map.product_ids) > MAX_POINTS:
         st.caption(f"{len(catalog_map.product_ids):,} products: the shading shows where all of them are, and up to "
@@ -181,7 +181,7 @@ def map_status(store: ProductStore, catalog_map, meta: dict) -> str:
 @st.cache_data(max_entries=64, show_spinner=False)
 def _map_status(store_id: str, map_key: str, last_indexed, count: int, _store: ProductStore) -> str:
     """Cached per (map, last indexing run, product count): the digest reads every product's fingerprint."""
-    from core.projection import index_key
+    from core.map.projection import index_key
 
     return "fresh" if index_key(_store)[0] == map_key else "stale"
 
@@ -190,10 +190,10 @@ def map_columns(store: ProductStore, catalog_map, meta: dict, filters: Filters) 
     """Values of the fields the filters use that the stored map lacks (brand, price, in_stock...), read from the
     index and aligned with the map's products, so those filters grey out points like the standard six do.
 
-    The map file keeps only the standard attributes (core.projection); the values are read once per index
+    The map file keeps only the standard attributes (core.map.projection); the values are read once per index
     change and field set, not on every rerun.
     """
-    from core.mapview import filter_fields_missing
+    from core.map.figure import filter_fields_missing
 
     fields = tuple(filter_fields_missing(catalog_map, filters))
     if not fields:
@@ -223,7 +223,7 @@ def _payload_values(store_id: str, last_indexed, count: int, fields: tuple[str, 
 
 def map_thumbnails(catalog_map, keep: np.ndarray, selection: list[str], config: Settings) -> dict[str, bytes]:
     """Photos to draw on the map: the selection, else the products passing the filters (`keep`), at most 300."""
-    from core.mapview import MAX_THUMBNAILS, placed_thumbnails
+    from core.map.figure import MAX_THUMBNAILS, placed_thumbnails
 
     if selection:
         ids = selection[:MAX_THUMBNAILS]
@@ -318,9 +318,9 @@ def overlay_same() -> str | None:
 @st.cache_data(max_entries=8, show_spinner="Placing their products on our map…")
 def _overlay(store_key: str, name: str, their_stamp, map_key: str, kind: str, created: float, _config: Settings,
              _store: ProductStore, _map):
-    """Their positions on this version of our map (core.overlay), recomputed when either side changes."""
-    from core.overlay import place_reference
-    from core.reference import open_reference
+    """Their positions on this version of our map (core.map.overlay), recomputed when either side changes."""
+    from core.map.overlay import place_reference
+    from core.insights.reference import open_reference
 
     theirs = open_reference(_config, name)
     try:
@@ -349,7 +349,7 @@ def overlay_for(config: Settings, store: ProductStore, catalog_map, name: str | 
 
 
 def overlay_verdicts(config: Settings, store: ProductStore, meta: dict, name: str, same: str | None) -> dict:
-    """their id -> GapRow at the Gaps page's threshold and "same" field (core.overlay.overlay_verdicts, which is
+    """their id -> GapRow at the Gaps page's threshold and "same" field (core.map.overlay.overlay_verdicts, which is
     the Gaps page's find_gaps); {} on an error, shown."""
     from app import gaps_panel
 
@@ -367,8 +367,8 @@ def overlay_verdicts(config: Settings, store: ProductStore, meta: dict, name: st
 def _verdicts(store_key: str, name: str, their_stamp, our_stamp, threshold: float, same: str | None,
               _config: Settings, _store: ProductStore) -> dict:
     """One matching per (both indexes' states, threshold, field), shared by every session."""
-    from core.overlay import overlay_verdicts as verdicts
-    from core.reference import open_reference
+    from core.map.overlay import overlay_verdicts as verdicts
+    from core.insights.reference import open_reference
 
     theirs = open_reference(_config, name)
     try:
@@ -388,7 +388,7 @@ def overlay_threshold() -> float:
 
 def overlay_selection(overlay) -> list[str]:
     """Their products in the map's lasso or box; kept, like ours, while a redrawn chart forgets its selection."""
-    from core.mapview import overlay_selected
+    from core.map.figure import overlay_selected
 
     s = st.session_state
     found = overlay_selected(s.get("map"), overlay) if s.get("map_chart") else []
@@ -420,7 +420,7 @@ def overlay_gap_list(name: str, selected: list[str], rows: dict, same: str | Non
 def add_overlay(figure, config: Settings, store: ProductStore, meta: dict, catalog_map, name: str | None,
                 same: str | None = None):
     """Their products drawn on the figure when a reference is chosen; (overlay, their id -> GapRow) or (None, {})."""
-    from core.mapview import add_overlay as draw
+    from core.map.figure import add_overlay as draw
 
     overlay = overlay_for(config, store, catalog_map, name)
     if overlay is None:

@@ -1,6 +1,6 @@
 """The mapping step: a chosen catalogue's detected format and role -> column plan, corrected before indexing.
 
-The panel shows what core.mapping_preview plans for the file (the indexer's own planner), lets the user pick
+The panel shows what core.ingest.column_mapping plans for the file (the indexer's own planner), lets the user pick
 another format or another column for any role, and hands back the format and the corrections as the indexer's
 `format` and `columns`. Only the corrections are passed: with the same header, format and columns the indexer
 plans exactly what the panel showed.
@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from core.errors import CatalogError
-from core.fields import DESCRIPTION, IMAGE, PRODUCT_ID, ROLES, TITLE
-from core.formats import FORMATS
-from core.mapping_preview import HEAD_BYTES, MappingPreview, preview_bytes, preview_mapping
-from core.safe_text import md
-from core.shopify import AGGREGATED
+from core.common.errors import CatalogError
+from core.common.fields import DESCRIPTION, IMAGE, PRODUCT_ID, ROLES, TITLE
+from core.ingest.formats import FORMATS
+from core.ingest.column_mapping import HEAD_BYTES, MappingPreview, preview_bytes, preview_mapping
+from core.common.safe_text import md
+from core.ingest.formats.shopify import AGGREGATED
 
 NONE = "(none)"
 PREFIX = "map_"  # every key of this panel's state starts with it, so a new file starts from a clean slate
@@ -151,7 +151,7 @@ def _role_pickers(box, preview: MappingPreview, corrections: dict[str, str | Non
 
 def explained_lines(explained: dict[str, str]) -> list[str]:
     """'colour = Option2 Value: …' per role the format works out itself, worded as the indexing report words it
-    (both come from core.shopify.explain)."""
+    (both come from core.ingest.formats.shopify.explain)."""
     return [f"{role} = {text}" for role, text in explained.items()]
 
 

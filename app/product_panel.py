@@ -7,12 +7,12 @@ import streamlit as st
 
 from app import compare_tray, resources, result_grid
 from app.board_panel import add_to_board
-from core import fields as F
-from core.compare import field_label
-from core.config import Settings
-from core.errors import LensError
-from core.safe_text import md
-from core.search import Result, SearchRequest, search
+from core.common import fields as F
+from core.curation.compare import field_label
+from core.common.config import Settings
+from core.common.errors import LensError
+from core.common.safe_text import md
+from core.search.query import Result, SearchRequest, search
 
 PHOTO_PX = 720      # the product page's photo: large, still a downscaled copy (a catalogue photo may be 40 MP)
 LOOKALIKES = 6

@@ -9,11 +9,11 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from core.boards import BoardStore
-from core.config import Settings
-from core.errors import ImageRejected
-from core.images import open_image
-from core.store import ProductStore, open_store
+from core.curation.boards import BoardStore
+from core.common.config import Settings
+from core.common.errors import ImageRejected
+from core.ingest.images import open_image
+from core.index.store import ProductStore, open_store
 
 THUMBNAIL_PX = 256
 
@@ -33,7 +33,7 @@ def settings() -> Settings:
 def embedder(model: str, device: str, runtime: str, data_dir: str):
     """The CLIP model; on the GPU in fp16 when there is one, on a CPU through ONNX Runtime (LENS_RUNTIME).
     Raises ModelLoadError with what to do."""
-    from core.embedder import load_embedder
+    from core.models.embedder import load_embedder
 
     return load_embedder(model, device, runtime, Path(data_dir))
 

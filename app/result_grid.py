@@ -8,10 +8,10 @@ import streamlit as st
 
 from app import compare_tray, resources
 from app.board_panel import add_to_board
-from core.config import Settings
-from core.fields import display_value
-from core.safe_text import md
-from core.search import Result
+from core.common.config import Settings
+from core.common.fields import display_value
+from core.common.safe_text import md
+from core.search.query import Result
 
 
 def attributes_line(payload: dict) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.search import SORT_POOL, SearchRequest
+from core.search.query import SORT_POOL, SearchRequest
 
 THRESHOLD_HELP = ("Hide products less similar than this to the query. With rrf fusion or product texts it applies "
                   "to each list before they are fused; with 👍/👎 to the closest of the query and the liked products.")

@@ -10,8 +10,8 @@ import io
 
 import streamlit as st
 
-from core.fields import Schema
-from core.urlstate import FilterState, SearchState
+from core.common.fields import Schema
+from core.curation.urlstate import FilterState, SearchState
 
 WIDGET_KEYS = ("mode", "q", "w", "fusion", "min", "diverse", "text_vectors")  # not in a link: text_vectors
 BROWSE_PAGE = 24  # products per "Show more" when listing the catalogue with no query
@@ -126,8 +126,8 @@ def image_query_area(area, config, store) -> bytes | None:
     Returns the uploaded photo's bytes, if any.
     """
     from app import resources
-    from core.safe_text import md
-    from core.search import get_products
+    from core.common.safe_text import md
+    from core.search.query import get_products
 
     like, selection = st.session_state["like"], st.session_state["selection"]
     if like or selection:
@@ -148,9 +148,9 @@ def image_query_area(area, config, store) -> bytes | None:
         text_col.button("Use an uploaded photo instead", on_click=clear_image_query)
         return None
     from app.upload_panel import limit_mb
-    from core.errors import LensError
-    from core.safe_text import md
-    from core.uploads import QUERY_PHOTO
+    from core.common.errors import LensError
+    from core.common.safe_text import md
+    from core.ingest.uploads import QUERY_PHOTO
 
     upload = area.file_uploader("Query photo", type=list(QUERY_PHOTO.types), key="upload",
                                 max_upload_size=limit_mb(QUERY_PHOTO))  # the server's cap is a photos zip's
@@ -176,9 +176,9 @@ def upload_preview(file_id: str, data: bytes, max_pixels: int) -> tuple[bytes | 
 
     Decoded once per upload (kept under the upload's id), not on every click on the page.
     """
-    from core.errors import ImageRejected, IncompleteImage
-    from core.images import open_image
-    from core.safe_text import md
+    from core.common.errors import ImageRejected, IncompleteImage
+    from core.ingest.images import open_image
+    from core.common.safe_text import md
 
     kept = st.session_state.get("upload_preview")
     if kept and kept[0] == file_id:

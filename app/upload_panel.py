@@ -8,8 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.errors import CatalogError
-from core import uploads, zip_import
+from core.common.errors import CatalogError
+from core.ingest import uploads
+from core.ingest import zip_import
 
 ZIP_UPLOAD = "Upload a .zip"
 ON_SERVER = "A folder or .zip on this server"

@@ -14,7 +14,7 @@ OUT = Path(__file__).resolve().parent / "out"
 
 def vit_b32_model() -> str:
     """A randomly initialised full-size ViT-B/32 CLIP in sentence-transformers format (same cost as the real one)."""
-    from core.random_clip import save_random_clip
+    from tests.helpers.random_clip import save_random_clip
 
     folder = OUT / "vit-b-32-random"
     if not (folder / "st" / "modules.json").exists():
@@ -25,7 +25,7 @@ def vit_b32_model() -> str:
 def tiny_512_model() -> str:
     """A random CLIP with tiny towers and 512-d output: stores of the real model's vector size, queries that cost
     little (what it finds means nothing)."""
-    from core.random_clip import save_random_clip
+    from tests.helpers.random_clip import save_random_clip
 
     folder = OUT / "tiny-512-random"
     if not (folder / "st" / "modules.json").exists():
@@ -35,7 +35,7 @@ def tiny_512_model() -> str:
 
 def photos(count: int, size=(600, 450)) -> list[Path]:
     """count deterministic 600x450 product-like JPEGs (a drawn product on a noisy studio background)."""
-    from core.sample import COLOURS, TYPES, draw_product
+    from core.ingest.sample import COLOURS, TYPES, draw_product
 
     folder = OUT / f"photos-{size[0]}x{size[1]}"
     folder.mkdir(parents=True, exist_ok=True)

@@ -2,13 +2,13 @@
 
     python -m bench.duplicates_panel [--repeats 3] [--no-browser] [--products 300]
 
-The catalogue: `--products` generated sample products (core.sample), indexed once with a randomly initialised
-full-size ViT-B/32 (bench.common.vit_b32_model) through core.indexer, as a user's store is after `core index`
+The catalogue: `--products` generated sample products (core.ingest.sample), indexed once with a randomly initialised
+full-size ViT-B/32 (bench.common.vit_b32_model) through core.index.indexer, as a user's store is after `core index`
 (kept in bench/out/duplicates-<n>-vit-b-32 for the next run). Such a model puts every photo above 0.95, so the
 slider's default links all products into one crowded group: the case of issue 19 (15.7 s in the app).
 
 Two page paths in the same run, on the same index:
-- new: the page as it is (pairs from matrix products up to core.duplicates.EXACT_UP_TO products);
+- new: the page as it is (pairs from matrix products up to core.search.duplicates.EXACT_UP_TO products);
 - baseline: the same page with EXACT_UP_TO = 0, i.e. the engine's widening neighbour queries that the page
   used before (issue 19's code path for this catalogue).
 Three clocks for each:
@@ -53,10 +53,10 @@ def cpu() -> dict:
 
 def build_index(products: int) -> Path:
     """The folder with data/ (the index) and sample/ (catalogue and photos); built once, then reused."""
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.sample import generate
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.ingest.sample import generate
+    from core.index.store import EdgeStore
 
     folder = OUT / f"duplicates-{products}-vit-b-32"
     model = vit_b32_model()
@@ -81,13 +81,13 @@ def _indexed(meta_file: Path) -> bool:
 
 
 def _use(folder: Path, model: str) -> None:
-    """Settings for this process and every server it starts (core.config reads the environment)."""
+    """Settings for this process and every server it starts (core.common.config reads the environment)."""
     os.environ.update(LENS_DATA_DIR=str(folder / "data"), LENS_MODEL=model, LENS_DEVICE="cpu", HF_HUB_OFFLINE="1")
     os.environ.pop("QDRANT_URL", None)
 
 
 def _engine_path(on: bool) -> None:
-    from core import duplicates
+    from core.search import duplicates
 
     duplicates.EXACT_UP_TO = 0 if on else DEFAULT_EXACT_UP_TO
 
@@ -101,8 +101,8 @@ def _fresh_caches() -> None:
 
 def time_direct(engine: bool) -> dict:
     """near_duplicates() called directly on the store, as `core duplicates` does."""
-    from core.duplicates import near_duplicates
-    from core.store import EdgeStore
+    from core.search.duplicates import near_duplicates
+    from core.index.store import EdgeStore
 
     _engine_path(engine)
     store = EdgeStore(Path(os.environ["LENS_DATA_DIR"]), "products")
@@ -148,7 +148,7 @@ CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
 def _serve(port: int, engine: bool, folder: Path):
     path = [str(ROOT)]
     if engine:  # the baseline server: the engine's neighbour queries for every catalogue size
-        (folder / "sitecustomize.py").write_text("import core.duplicates\ncore.duplicates.EXACT_UP_TO = 0\n")
+        (folder / "sitecustomize.py").write_text("import core.search.duplicates\ncore.duplicates.EXACT_UP_TO = 0\n")
         path.insert(0, str(folder))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     return subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
@@ -237,7 +237,7 @@ def _summary(new: list[dict], old: list[dict]) -> dict:
     return out
 
 
-DEFAULT_EXACT_UP_TO = None  # set in main from core.duplicates, before any path is switched
+DEFAULT_EXACT_UP_TO = None  # set in main from core.search.duplicates, before any path is switched
 
 
 def main() -> None:
@@ -249,7 +249,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from app.duplicates_panel import PHOTOS
-    from core import duplicates
+    from core.search import duplicates
 
     DEFAULT_EXACT_UP_TO = duplicates.EXACT_UP_TO
     machine = cpu()

@@ -7,10 +7,10 @@ whose members sit at cosine ~0.8 from each other (like CLIP embeddings of one pr
 products planted as near-copies of another product (cosine ~0.98), so the threshold finds real groups.
 
 For each size, on the embedded engine: write, build the vector index (store.optimize: HNSW), then
-core.duplicates.near_duplicates on the engine's neighbours (exact_up_to=0). At the smallest size also: the same
+core.search.duplicates.near_duplicates on the engine's neighbours (exact_up_to=0). At the smallest size also: the same
 call before the index is built (every query is then a full scan inside the engine). Up to 100,000 also the
 all-pairs matrix written out below, whose pairs are the reference for the engine path's recall. Up to
-core.duplicates.EXACT_UP_TO (and with --matrix-too at any size) also near_duplicates' own matrix path
+core.search.duplicates.EXACT_UP_TO (and with --matrix-too at any size) also near_duplicates' own matrix path
 (exact_up_to=n), which the page uses below that size: `matrix_s` against `knn_s` is what EXACT_UP_TO trades.
 Reports time(largest)/time(smallest).
 
@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import peak_rss_mb
-from core.duplicates import EXACT_UP_TO, near_duplicates
-from core.store import EdgeStore, StoredPoint, point_id
+from core.search.duplicates import EXACT_UP_TO, near_duplicates
+from core.index.store import EdgeStore, StoredPoint, point_id
 
 DIM = 512
 CLUSTERS = 3000

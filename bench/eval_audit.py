@@ -3,7 +3,7 @@ to end through the CLI as a user runs them, and where their time goes.
 
     python -m bench.eval_audit [--n 10000] [--sample 2000] [--planted 100]
 
-The catalogue is the sample generator's (core.sample.generate: drawn products in their real colours on a studio
+The catalogue is the sample generator's (core.ingest.sample.generate: drawn products in their real colours on a studio
 background), with `--planted` colour labels swapped for a colour far from the one drawn. Steps:
 1. `python -m core index` (the state a user audits; timed, with its stages: colour statistics are made in the
    loader threads while each photo is decoded for the model, so they are inside decode_threads);
@@ -36,9 +36,9 @@ FAR_DE = 45.0  # a planted label is at least this far (CIE76) from the colour dr
 
 def catalogue(n: int, planted: int) -> tuple[Path, dict[str, tuple[str, str]]]:
     """The generated catalogue with `planted` colour labels swapped; {product id: (drawn, labelled)}."""
-    from core.colour_stats import delta_e, hex_to_lab
-    from core.colours import colour_hex
-    from core.sample import generate
+    from core.ingest.colour_stats import delta_e, hex_to_lab
+    from core.ingest.colours import colour_hex
+    from core.ingest.sample import generate
 
     folder = WORK / f"catalog-{n}"
     source = folder / "catalog.csv"
@@ -98,20 +98,20 @@ class Timed:
 
 def in_process(data_dir: Path, model: str, sample: int) -> dict:
     """eval and audit called directly, each with its parts timed and photo decodes counted."""
-    import core.images
-    from core.audit import AUDIT_FIELDS, audit
-    from core.embedder import load_embedder
-    from core.eval_runner import evaluate_models, sample_products
-    from core.store import EdgeStore
+    import core.ingest.images
+    from core.insights.audit import AUDIT_FIELDS, audit
+    from core.models.embedder import load_embedder
+    from core.insights.eval_runner import evaluate_models, sample_products
+    from core.index.store import EdgeStore
 
     decodes = [0]
-    real_decode = core.images.decode_image
+    real_decode = core.ingest.images.decode_image
 
     def counting_decode(*args, **kwargs):
         decodes[0] += 1
         return real_decode(*args, **kwargs)
 
-    core.images.decode_image = counting_decode
+    core.ingest.images.decode_image = counting_decode
     t = time.perf_counter()
     embedder = load_embedder(model, "cpu", os.environ.get("LENS_RUNTIME", "auto"), data_dir)
     parts = {"model_load_s": round(time.perf_counter() - t, 2), "runtime": embedder.runtime}
@@ -143,14 +143,14 @@ def in_process(data_dir: Path, model: str, sample: int) -> dict:
                 "photos_decoded": decodes[0] + result.decoded}
     finally:
         store.close()
-        core.images.decode_image = real_decode
+        core.ingest.images.decode_image = real_decode
     return parts
 
 
 def colour_stats_cost(folder: Path, count: int = 300) -> dict:
     """Per photo: decoding it (as indexing does) against making its colour statistics from the decoded image."""
-    from core.colour_stats import foreground_colours
-    from core.images import decode_image
+    from core.ingest.colour_stats import foreground_colours
+    from core.ingest.images import decode_image
 
     paths = sorted(folder.rglob("*.jpg"))[:count]
     datas = [p.read_bytes() for p in paths]

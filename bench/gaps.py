@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import OUT, peak_rss_mb
-from core.config import Settings
-from core.gaps import find_gaps
-from core.reference import REFERENCE, REFERENCE_OF, reference_collection
-from core.store import EdgeStore, StoredPoint, open_store, point_id
+from core.common.config import Settings
+from core.insights.gaps import find_gaps
+from core.insights.reference import REFERENCE, REFERENCE_OF, reference_collection
+from core.index.store import EdgeStore, StoredPoint, open_store, point_id
 
 DIM = 512
 CENTRES = 500
@@ -120,7 +120,7 @@ BASELINE_SAMPLE = 1000
 def one_by_one(settings, theirs: dict, count: int) -> dict:
     """The baseline: one engine request per reference product (their photo vector, limit 1), on the first
     `count` of theirs with a photo, as a naive loop would match; per product, to compare with find_gaps."""
-    from core.store import Nearest
+    from core.index.store import Nearest
 
     ours = open_store(settings, read_only=True)
     try:

@@ -35,7 +35,7 @@ def make_photo(i: int) -> str:
     any process can make any photo)."""
     from PIL import Image, ImageFilter
 
-    from core.sample import COLOURS, TYPES, draw_product
+    from core.ingest.sample import COLOURS, TYPES, draw_product
 
     path = WORK / "photos" / f"{i}.jpg"
     if not path.exists():
@@ -129,7 +129,7 @@ def model_only(model: str, device: str, batches: list[int], seconds: float) -> l
     """The image tower alone on pre-made 224x224 tensors on the device (fp16 on CUDA, as the indexer runs it):
     images/s per batch size, each batch size run for about `seconds` after a warm-up."""
     import torch
-    from core.torchvision_compat import ensure_importable
+    from core.models.torchvision_compat import ensure_importable
 
     ensure_importable()  # transformers imports torchvision, which needs it beside the CPU torch
     from transformers import CLIPModel
@@ -165,8 +165,8 @@ def decode_rate(images: Path, count: int, workers: int, image_size: int) -> floa
     in a pool of `workers` threads, as index_catalog runs it."""
     from types import SimpleNamespace
 
-    from core.embedder import Embedder
-    from core.images import decode_image, read_image_bytes
+    from core.models.embedder import Embedder
+    from core.ingest.images import decode_image, read_image_bytes
 
     fake = SimpleNamespace(image_size=image_size)  # Embedder.prepare reads only the short side
 
@@ -188,10 +188,10 @@ def preprocess_rate(model: str, images: Path, count: int, image_size: int, batch
     runs on the main thread, between the decode pool and the model."""
     from sentence_transformers import SentenceTransformer
 
-    from core.images import decode_image, read_image_bytes
+    from core.ingest.images import decode_image, read_image_bytes
     from types import SimpleNamespace
 
-    from core.embedder import Embedder
+    from core.models.embedder import Embedder
 
     st = SentenceTransformer(model, device="cpu")
     fake = SimpleNamespace(image_size=image_size)
@@ -219,9 +219,9 @@ def main() -> None:
     import torch
 
     from bench.common import vit_b32_model
-    from core.embedder import _quiet_hf
-    from core.indexer import decode_workers
-    from core.random_clip import save_random_clip
+    from core.models.embedder import _quiet_hf
+    from core.index.indexer import decode_workers
+    from tests.helpers.random_clip import save_random_clip
 
     say = lambda text: print(text, flush=True)  # noqa: E731
     _quiet_hf()  # no weight-loading progress bars between the figures

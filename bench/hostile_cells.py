@@ -35,8 +35,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="hostile cells and headers")
     parser.add_argument("--quick", action="store_true", help="smaller baselines (the old code is quadratic)")
     quick = parser.parse_args().quick
-    import core.formats as formats
-    from core.values import NUMBER, ColumnSurvey, html_to_text, parse_price
+    import core.ingest.formats as formats
+    from core.ingest.values import NUMBER, ColumnSurvey, html_to_text, parse_price
 
     rows = []
     old_n = 2_500 if quick else 5_000

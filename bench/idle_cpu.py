@@ -82,11 +82,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.random_clip import save_random_clip
-    from core.sample import SAMPLE_IMAGES, ensure_sample
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from tests.helpers.random_clip import save_random_clip
+    from core.ingest.sample import SAMPLE_IMAGES, ensure_sample
+    from core.index.store import EdgeStore
 
     # The data dir inside the project, where the README's default (.lens) puts it, beside .venv.
     data = ROOT / "bench" / "out" / "idle-data"

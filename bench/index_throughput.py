@@ -46,7 +46,7 @@ def run_model_only(model_dir: str, paths, runtime: str = "torch"):
 
     n, count = 0, len(paths)
     if runtime == "torch":
-        from core.torchvision_compat import ensure_importable
+        from core.models.torchvision_compat import ensure_importable
 
         ensure_importable()  # transformers imports torchvision, which needs it beside the CPU torch
         from transformers import CLIPModel
@@ -55,7 +55,7 @@ def run_model_only(model_dir: str, paths, runtime: str = "torch"):
         pixels = torch.randn(BATCH, 3, 224, 224)
         run = lambda b: model.get_image_features(pixel_values=pixels[:b])  # noqa: E731
     else:
-        from core.embedder import load_embedder
+        from core.models.embedder import load_embedder
 
         towers = load_embedder(model_dir, "cpu", runtime, data_dir=Path(os.environ["LENS_DATA_DIR"]))._towers
         pixels = np.random.default_rng(0).normal(size=(BATCH, 3, 224, 224)).astype(np.float32)
@@ -75,7 +75,7 @@ def run_naive(model_dir: str, paths, runtime: str = "torch"):
     """The seed's way: every image opened into a list, then CLIPProcessor + get_image_features (images only)."""
     import torch
     from PIL import Image
-    from core.torchvision_compat import ensure_importable
+    from core.models.torchvision_compat import ensure_importable
 
     ensure_importable()  # transformers imports torchvision, which needs it beside the CPU torch
     from transformers import CLIPModel, CLIPProcessor
@@ -178,14 +178,14 @@ def baseline(mode: str, n: int, runtime: str = "torch", data_dir: Path | None = 
 # ---- a text query end to end, through the Search page's calls ------------------------------------------------
 
 def query_worker(data_dir: str, runtime: str, reps: int) -> None:
-    """Encode + filtered search through core.search.search, the call the Search page makes, on the index as
+    """Encode + filtered search through core.search.query.search, the call the Search page makes, on the index as
     `python -m core index` left it (opened as the app opens it); a new text each time, so no cached vector."""
     from bench.common import vit_b32_model
-    from core.config import Settings
-    from core.embedder import load_embedder
-    from core.filters import Filters
-    from core.search import SearchRequest, search
-    from core.store import open_store
+    from core.common.config import Settings
+    from core.models.embedder import load_embedder
+    from core.common.filters import Filters
+    from core.search.query import SearchRequest, search
+    from core.index.store import open_store
 
     settings = Settings.from_env(dict(os.environ, LENS_DATA_DIR=data_dir, LENS_MODEL=vit_b32_model(),
                                       LENS_DEVICE="cpu", LENS_RUNTIME=runtime))
@@ -380,7 +380,7 @@ def report(args, runs, ceilings, naive, once, rss, queries) -> None:
             f"(anonymous {rss[hi]['peak_anon_mb'] / rss[lo]['peak_anon_mb']:.2f})")
     if queries:
         any_row = next(iter(queries.values()))
-        print(f"\nText query end to end (encode + search with two filters, limit 12, through core.search.search) "
+        print(f"\nText query end to end (encode + search with two filters, limit 12, through core.search.query.search) "
               f"on the {any_row['points']:,}-product index `index --runtime {args.rss_runtime}` built (published, "
               f"as the app opens it), {any_row['reps']} new texts each; ms\n")
         print("| runtime | p50 | p95 | encode alone p50 | search alone p50 (cached vector) |")

@@ -91,8 +91,8 @@ def folder(n: int) -> Path:
 
 def write(n: int) -> dict:
     """Write the catalogue to a fresh store through the store API, as the indexer would."""
-    from core.fields import STANDARD_FILTERS, Schema
-    from core.store import EdgeStore, StoredPoint, point_id
+    from core.common.fields import STANDARD_FILTERS, Schema
+    from core.index.store import EdgeStore, StoredPoint, point_id
 
     shutil.rmtree(folder(n), ignore_errors=True)
     store = EdgeStore(folder(n) / "data", COLLECTION)
@@ -114,8 +114,8 @@ def write(n: int) -> dict:
 def fit(n: int) -> dict:
     """compute_map from scratch, as `python -m core map` or the page's "Refit" does; each stage timed."""
     from bench.common import peak_rss_mb
-    from core.projection import compute_map
-    from core.store import EdgeStore
+    from core.map.projection import compute_map
+    from core.index.store import EdgeStore
 
     store = EdgeStore(folder(n) / "data", COLLECTION)
     stages, start, last = {}, time.perf_counter(), [time.perf_counter(), "index digest"]
@@ -138,11 +138,11 @@ def render(n: int) -> dict:
     """Explore's first render from the stored map, as the page builds it (read the file, filter, figure, the
     chart's spec as Streamlit sends it), then a lasso over every point down to the gallery's products."""
     from bench.common import peak_rss_mb
-    from core.filters import Filters
-    from core.mapview import MAX_GALLERY, build_figure, chart_key, filter_mask, selected_ids
-    from core.projection import load_map
-    from core.search import get_products
-    from core.store import EdgeStore
+    from core.common.filters import Filters
+    from core.map.figure import MAX_GALLERY, build_figure, chart_key, filter_mask, selected_ids
+    from core.map.projection import load_map
+    from core.search.query import get_products
+    from core.index.store import EdgeStore
 
     out, start = {}, time.perf_counter()
     m = load_map(folder(n) / "data", COLLECTION)

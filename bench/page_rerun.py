@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def build_index(n: int, data_dir: Path, model: str) -> None:
     """n products cycling through the sample photos, indexed with the tiny model."""
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.sample import SAMPLE_CSV, SAMPLE_IMAGES
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.ingest.sample import SAMPLE_CSV, SAMPLE_IMAGES
+    from core.index.store import EdgeStore
 
     with open(SAMPLE_CSV, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--reruns", type=int, default=30)
     args = parser.parse_args()
-    from core.random_clip import save_random_clip
+    from tests.helpers.random_clip import save_random_clip
 
     work = Path(tempfile.mkdtemp(prefix="bench-page-"))
     model = str(save_random_clip(work / "model", tiny=True))

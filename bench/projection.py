@@ -36,7 +36,7 @@ def catalogue(n: int, dim: int = 512, seed: int = 0) -> np.ndarray:
 
 def worker(n: int, numba_cache: str) -> None:
     """Fit n products twice in this process: the first fit pays any numba compilation, the second does not."""
-    from core.projection import Projector
+    from core.map.projection import Projector
 
     x = catalogue(n)
     projector = Projector(Path(numba_cache))
@@ -66,9 +66,9 @@ def first_map_worker(n: int, numba_cache: str, old_path: bool) -> None:
     from streamlit.testing.v1 import AppTest
 
     from bench.query_latency import make_points
-    from core import map_job
-    from core.projection import load_map
-    from core.store import EdgeStore
+    from core.map import job as map_job
+    from core.map.projection import load_map
+    from core.index.store import EdgeStore
 
     work = Path(tempfile.mkdtemp(prefix="bench-first-map-"))
     model = tiny_model(work)
@@ -108,7 +108,7 @@ def first_map_worker(n: int, numba_cache: str, old_path: bool) -> None:
 
 
 def tiny_model(work: Path) -> str:
-    from core.random_clip import save_random_clip
+    from tests.helpers.random_clip import save_random_clip
 
     return str(save_random_clip(work / "model", tiny=True, projection_dim=512))
 
@@ -142,9 +142,9 @@ def page_render(n: int) -> dict:
     from streamlit.testing.v1 import AppTest
 
     from bench.query_latency import make_points
-    from core.projection import compute_map
-    from core.random_clip import save_random_clip
-    from core.store import EdgeStore
+    from core.map.projection import compute_map
+    from tests.helpers.random_clip import save_random_clip
+    from core.index.store import EdgeStore
 
     work = Path(tempfile.mkdtemp(prefix="bench-map-"))
     model = str(save_random_clip(work / "model"))
@@ -155,7 +155,7 @@ def page_render(n: int) -> dict:
             p.payload["fingerprint"] = p.id
         store.upsert(batch)
     # Stored coordinates: a quick PCA-sized layout is enough to time the page, which only reads them.
-    import core.projection as projection
+    import core.map.projection as projection
 
     real_fit = projection.Projector.fit
     projection.Projector.fit = lambda self, m: (m[:, :2] * 10).astype(np.float32)

@@ -3,7 +3,7 @@
     python -m bench.query_latency [--n 50000] [--reps 200] [--local-reps 20]
 
 Vectors are random unit vectors (512 dims) with realistic attribute distributions; timings are of
-core.search calls with pre-computed query vectors (no model), plus one end-to-end text query with a
+core.search.query calls with pre-computed query vectors (no model), plus one end-to-end text query with a
 random full-size ViT-B/32 text encoder.
 """
 
@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from core.filters import Filters
-from core.search import SearchRequest, facets, search
-from core.store import EdgeStore, ServerStore, StoredPoint, point_id
+from core.common.filters import Filters
+from core.search.query import SearchRequest, facets, search
+from core.index.store import EdgeStore, ServerStore, StoredPoint, point_id
 
 DIM = 512
 ATTRS = {
@@ -126,7 +126,7 @@ def main() -> None:
         print(f"| {name} | {a50:.2f} / {a95:.2f} | {o50:.2f} / {o95:.2f} | {l50:.1f} / {l95:.1f} | {l50 / a50:.0f}x |")
     if not args.no_e2e:
         from bench.common import vit_b32_model
-        from core.embedder import Embedder
+        from core.models.embedder import Embedder
 
         model = Embedder(vit_b32_model(), "cpu")
         edge.update_meta(model=model.name)

@@ -41,7 +41,7 @@ def clustered(points: int, dim: int, clusters: int, spread: float, rng, families
 
 
 def main() -> None:
-    from core.store import EdgeStore, Nearest, Overrides, StoredPoint, tuning_for
+    from core.index.store import EdgeStore, Nearest, Overrides, StoredPoint, tuning_for
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=50_000)

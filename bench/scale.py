@@ -94,8 +94,8 @@ def p50_ms(fn, runs) -> float:
 
 def near_duplicates_again(n: int) -> dict:
     """Near-duplicates alone, timed again on the store an earlier full run left (a quieter machine, or new code)."""
-    from core.duplicates import near_duplicates
-    from core.store import EdgeStore
+    from core.search.duplicates import near_duplicates
+    from core.index.store import EdgeStore
 
     store = EdgeStore(Path(__file__).resolve().parent / "out" / f"scale-{n}")
     store.require_meta()
@@ -109,11 +109,11 @@ def near_duplicates_again(n: int) -> dict:
 
 def worker(n: int, queries: int) -> dict:
     from bench.common import peak_rss_mb, tiny_512_model
-    from core.duplicates import near_duplicates
-    from core.fields import STANDARD_FILTERS, Schema, SortKey
-    from core.filters import Filters
-    from core.search import browse, facets, number_ranges
-    from core.store import EdgeStore, Nearest, StoredPoint, point_id
+    from core.search.duplicates import near_duplicates
+    from core.common.fields import STANDARD_FILTERS, Schema, SortKey
+    from core.common.filters import Filters
+    from core.search.query import browse, facets, number_ranges
+    from core.index.store import EdgeStore, Nearest, StoredPoint, point_id
 
     folder = Path(__file__).resolve().parent / "out" / f"scale-{n}"
     shutil.rmtree(folder, ignore_errors=True)

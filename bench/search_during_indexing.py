@@ -3,7 +3,7 @@
     python -m bench.search_during_indexing [--n 160] [--queries 30]
 
 A random full-size ViT-B/32 (same cost as clip-ViT-B-32). Phase 1 times text searches with the model idle
-(the baseline). Phase 2 runs core.indexer.index_catalog on n generated photos in a thread, as the Catalog
+(the baseline). Phase 2 runs core.index.indexer.index_catalog on n generated photos in a thread, as the Catalog
 page does, and times the same kind of searches meanwhile: uncached ones (a new query text each time, so
 the text tower must run) and a cached one (a rerun of the page). Phase 3 repeats phase 2 with the model run
 in whole 32-image batches (BULK_CHUNK=32): how a search waited before it could slip in between chunks.
@@ -43,7 +43,7 @@ def _p(values: list[float], q: float) -> float:
 
 
 def _search_ms(store, embedder, text: str) -> float:
-    from core.search import SearchRequest, search
+    from core.search.query import SearchRequest, search
 
     start = time.perf_counter()
     search(store, SearchRequest(text=text, limit=12), embedder)
@@ -52,7 +52,7 @@ def _search_ms(store, embedder, text: str) -> float:
 
 def phase(store, embedder, csv_path: Path, images: Path, queries: int, tag: str) -> dict:
     """Index in a thread and search meanwhile; latencies of uncached and cached searches, indexing time."""
-    from core.indexer import index_catalog
+    from core.index.indexer import index_catalog
 
     done = threading.Event()
     result = {}
@@ -80,7 +80,7 @@ def phase(store, embedder, csv_path: Path, images: Path, queries: int, tag: str)
 
 def index_alone(store, embedder, csv_path: Path, images: Path) -> float:
     """Seconds to index everything again with no search running (what the chunk size alone costs)."""
-    from core.indexer import index_catalog
+    from core.index.indexer import index_catalog
 
     started = time.perf_counter()
     index_catalog(csv_path, images, embedder, store, batch_size=32, recreate=True)
@@ -93,16 +93,16 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=30)
     args = parser.parse_args()
 
-    import core.embedder as embedder_module
-    from core.embedder import Embedder
-    from core.store import EdgeStore
+    import core.models.embedder as embedder_module
+    from core.models.embedder import Embedder
+    from core.index.store import EdgeStore
 
     embedder = Embedder(vit_b32_model(), "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = catalogue(args.n, Path(tmp))
         images = photos(args.n)[0].parent
         store = EdgeStore(Path(tmp) / "data")
-        from core.indexer import index_catalog
+        from core.index.indexer import index_catalog
 
         index_catalog(csv_path, images, embedder, store, batch_size=32)  # an index to search
         _search_ms(store, embedder, "red dress")

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from app import board_panel, page, resources, result_grid
-from core.boards import BoardError, board_csv, item_results
-from core.safe_text import md
-from core.search import Result
+from core.curation.boards import BoardError, board_csv, item_results
+from core.common.safe_text import md
+from core.search.query import Result
 
 config, _store = page.start("Boards")
 boards = resources.boards(str(config.data_dir))

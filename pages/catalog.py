@@ -5,11 +5,11 @@ from pathlib import Path
 import streamlit as st
 
 from app import duplicates_panel, indexing_panel, mapping_panel, page, upload_panel
-from core import uploads
-from core.errors import LensError
-from core.onnx_runtime import describe_runtime
-from core.safe_text import md
-from core.sample import SAMPLE_IMAGES, ensure_sample
+from core.ingest import uploads
+from core.common.errors import LensError
+from core.models.onnx_runtime import describe_runtime
+from core.common.safe_text import md
+from core.ingest.sample import SAMPLE_IMAGES, ensure_sample
 
 config, store = page.start("Catalog")
 

@@ -7,10 +7,10 @@ removing a product rewrites the link.
 import streamlit as st
 
 from app import compare_tray, page, product_panel
-from core.compare import MAX_COMPARE, compare_ids, compare_rows, differing
-from core.errors import LensError
-from core.safe_text import md
-from core.search import get_products
+from core.curation.compare import MAX_COMPARE, compare_ids, compare_rows, differing
+from core.common.errors import LensError
+from core.common.safe_text import md
+from core.search.query import get_products
 
 
 def remove(product_id: str) -> None:

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from app import board_panel, page, product_panel
-from core.errors import LensError
-from core.safe_text import md
-from core.search import get_products
+from core.common.errors import LensError
+from core.common.safe_text import md
+from core.search.query import get_products
 
 config, store, _meta = page.start_indexed("Product", "product")
 product_id = (st.query_params.get("id") or "").strip()[:200]

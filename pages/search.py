@@ -4,10 +4,10 @@ with nothing to search for, the catalogue itself, listed under the filters."""
 import streamlit as st
 
 from app import board_panel, filter_sidebar, page, resources, result_grid, search_options, search_state
-from core.errors import LensError
-from core.safe_text import md
-from core.search import MAX_LIMIT, browse, search
-from core.urlstate import build_request
+from core.common.errors import LensError
+from core.common.safe_text import md
+from core.search.query import MAX_LIMIT, browse, search
+from core.curation.urlstate import build_request
 
 config, store, _meta = page.start_indexed("Search", "search")
 search_state.seed()

@@ -21,8 +21,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 # no test depends on the developer's shell or quietly tests int8 in every fresh data dir.
 os.environ["LENS_RUNTIME"] = "torch"
 
-from core.config import Settings  # noqa: E402
-from core.sample import HEADER, draw_product  # noqa: E402
+from core.common.config import Settings  # noqa: E402
+from core.ingest.sample import HEADER, draw_product  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,14 +35,14 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory) -> str:
     """Folder of a tiny randomly initialised CLIP in sentence-transformers format."""
-    from core.random_clip import save_random_clip
+    from tests.helpers.random_clip import save_random_clip
 
     return str(save_random_clip(tmp_path_factory.mktemp("tiny-clip"), tiny=True))
 
 
 @pytest.fixture(scope="session")
 def embedder(tiny_clip):
-    from core.embedder import load_embedder
+    from core.models.embedder import load_embedder
 
     return load_embedder(tiny_clip, "cpu")
 
@@ -64,7 +64,7 @@ def settings(tmp_path, monkeypatch, tiny_clip) -> Settings:
 @pytest.fixture
 def edge(tmp_path, request):
     """An embedded store for hand-made vectors of the test module's DIM."""
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
 
     store = EdgeStore(tmp_path / "data")
     store.ensure("hand-made", request.module.DIM)
@@ -75,7 +75,7 @@ def edge(tmp_path, request):
 @pytest.fixture(params=["edge", "server"])
 def store(request, tmp_path):
     """Each backend in turn: the embedded Edge shard, and qdrant-client ':memory:' standing in for a server."""
-    from core.store import EdgeStore, ServerStore
+    from core.index.store import EdgeStore, ServerStore
 
     s = EdgeStore(tmp_path / "store") if request.param == "edge" else ServerStore.connect(":memory:")
     yield s
@@ -150,9 +150,9 @@ def catalog(tmp_path) -> Path:
 @pytest.fixture
 def indexed_settings(settings, tmp_path) -> Settings:
     """Settings whose data dir holds the six-product catalogue, indexed with the tiny model as the CLI would."""
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
 
     catalog = write_catalog(tmp_path / "cat")
     store = EdgeStore(settings.data_dir, settings.collection)
@@ -173,9 +173,9 @@ SHOP_VALUES = {"1": ["Mango", "49.90", "in stock"], "2": ["Nike", "19.99", "in s
 @pytest.fixture
 def shop_settings(settings, tmp_path) -> Settings:
     """Like indexed_settings, with brand, price and availability columns (filters, ranges, sorting, stock)."""
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
 
     catalog = write_catalog(tmp_path / "shop", extra_header=SHOP_COLUMNS, extra_values=SHOP_VALUES)
     store = EdgeStore(settings.data_dir, settings.collection)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.boards import BoardStore, board_csv
-from core.embedder import load_embedder
+from core.curation.boards import BoardStore, board_csv
+from core.models.embedder import load_embedder
 from tests.conftest import PRODUCTS, write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def result_ids(at: AppTest) -> list[str]:
 
 
 def expected_ids(settings, query: str = "", selection: tuple = ()) -> list[str]:
-    """The answer worked out by hand, not by core.search: cosine of the query to every stored photo vector,
+    """The answer worked out by hand, not by core.search.query: cosine of the query to every stored photo vector,
     best first (a selection's query is the normalised mean of its photo vectors, and it is left out)."""
     import numpy as np
 
@@ -232,7 +232,7 @@ def test_catalog_page_rejects_a_missing_csv(indexed):
 def _explore(settings, with_map=True) -> AppTest:
     if with_map:
         from app import resources
-        from core.projection import compute_map
+        from core.map.projection import compute_map
 
         compute_map(resources.store(settings), settings.data_dir, settings.collection)
     return start("pages/explore.py")
@@ -255,18 +255,18 @@ def test_explore_offers_to_compute_the_map_then_draws_it(indexed):
 
 
 def test_explore_renders_stored_coordinates_without_computing(indexed, monkeypatch):
-    import core.projection
+    import core.map.projection
     from app import resources
-    from core.errors import StoreError
+    from core.common.errors import StoreError
 
-    core.projection.compute_map(resources.store(indexed), indexed.data_dir, indexed.collection)
+    core.map.projection.compute_map(resources.store(indexed), indexed.data_dir, indexed.collection)
     calls = []
 
     def failing_compute(*args, **kwargs):
         calls.append(args)
         raise StoreError("the map could not be computed")
 
-    monkeypatch.setattr(core.projection, "compute_map", failing_compute)
+    monkeypatch.setattr(core.map.projection, "compute_map", failing_compute)
     at = start("pages/explore.py")
     assert not at.exception and not at.error and not at.info
     assert calls == [] and [e.key for e in at.get("plotly_chart")] == ["map"]  # drawn from the stored map
@@ -276,11 +276,11 @@ def test_explore_renders_stored_coordinates_without_computing(indexed, monkeypat
 
 
 def test_selection_opens_a_gallery_and_exports_the_selected_ids(indexed, monkeypatch):
-    import core.boards
+    import core.curation.boards
 
     exported = []
-    real = core.boards.selection_csv
-    monkeypatch.setattr(core.boards, "selection_csv", lambda results: exported.append(real(results)) or exported[-1])
+    real = core.curation.boards.selection_csv
+    monkeypatch.setattr(core.curation.boards, "selection_csv", lambda results: exported.append(real(results)) or exported[-1])
     at = _select(_explore(indexed), ["3", "1"])
     assert not at.exception
     assert [s.value for s in at.subheader] == ["2 selected"]
@@ -321,7 +321,7 @@ def test_selection_keeps_only_products_that_pass_the_filters_and_still_exist(ind
 
     at = _explore(indexed)
     at.sidebar.multiselect(key="f_gender").select("Women").run()  # Women: 1 and 3
-    resources.store(indexed).delete([__import__("core.store", fromlist=["point_id"]).point_id("3")])
+    resources.store(indexed).delete([__import__("core.index.store", fromlist=["point_id"]).point_id("3")])
     _select(at, ["1", "2", "3"])  # 2 is greyed out (Men), 3 was deleted since the map was made
     assert not at.exception
     assert [s.value for s in at.subheader] == ["1 selected"]
@@ -366,7 +366,7 @@ def test_uploaded_csv_is_saved_under_a_safe_name_inside_the_uploads_folder(setti
 
 def test_a_link_cannot_put_markdown_on_the_page(indexed):
     """`like` comes from a shared URL: its value is shown escaped, as text, wherever it appears."""
-    from core.safe_text import md
+    from core.common.safe_text import md
 
     hostile = "![t](http://127.0.0.1:9/track.png)"
     at = start(mode="image", like=hostile)
@@ -387,8 +387,8 @@ DUP_GROUPS = [[str(i) for i in range(10, 18)], ["20", "21"], ["30", "31"], ["40"
 
 @pytest.fixture
 def dup_indexed(app_settings, tmp_path):
-    from core.indexer import index_catalog
-    from core.store import EdgeStore
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
 
     catalog = write_catalog(tmp_path / "dups", DUP_ROWS)
     store = EdgeStore(app_settings.data_dir, app_settings.collection)
@@ -424,7 +424,7 @@ def test_near_duplicates_show_a_page_of_groups_largest_first_with_a_few_photos(d
     at.number_input(key="dup_page").set_value(2).run()
     assert group_headings(at) == ["**Group 6: 2 products** · 1 pairs · closest 60 ~ 61 at 1.000"]
     from app import resources
-    from core.duplicates import near_duplicates
+    from core.search.duplicates import near_duplicates
 
     assert [g.product_ids for g in near_duplicates(resources.store(dup_indexed), 0.9999)] == DUP_GROUPS
 
@@ -443,7 +443,7 @@ def test_near_duplicates_are_found_in_the_background_and_nothing_polls_once_done
     import threading
 
     from app import duplicates_panel
-    from core import duplicates
+    from core.search import duplicates
 
     release, polls = threading.Event(), []
     real = duplicates.find_pairs
@@ -533,7 +533,7 @@ def test_the_catalogue_source_tab_is_a_widget_that_keeps_its_choice(indexed, tmp
 
 def test_the_sidebar_board_count_follows_products_added_later_in_the_same_run(app_settings):
     """Explore's "Add all" adds after the sidebar is drawn: the count line under the picker must follow."""
-    from core.boards import BoardStore
+    from core.curation.boards import BoardStore
 
     BoardStore(app_settings.data_dir / "boards").create("Picks")
 
@@ -541,7 +541,7 @@ def test_the_sidebar_board_count_follows_products_added_later_in_the_same_run(ap
         import streamlit as st
 
         from app import board_panel, resources
-        from core.search import Result
+        from core.search.query import Result
 
         config = resources.settings()
         board_id = board_panel.board_picker(config)

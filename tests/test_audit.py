@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-import core.audit
-import core.images
-from core.audit import audit
+import core.insights.audit
+import core.ingest.images
+from core.insights.audit import audit
 from core.cli import main
-from core.colour_stats import delta_e, foreground_colours, hex_to_lab, srgb_to_lab
-from core.colours import COLOUR_HEX
-from core.fields import COLOUR_STATS, PRODUCT_ID
-from core.sample import HEADER
-from core.store import EdgeStore, StoredPoint, point_id
+from core.ingest.colour_stats import delta_e, foreground_colours, hex_to_lab, srgb_to_lab
+from core.ingest.colours import COLOUR_HEX
+from core.common.fields import COLOUR_STATS, PRODUCT_ID
+from core.ingest.sample import HEADER
+from core.index.store import EdgeStore, StoredPoint, point_id
 from tests.conftest import write_csv
 
 DIM = 4  # the hand-made vectors of the category and colour-rule tests (the `edge` fixture's size)
@@ -90,7 +90,7 @@ def test_sixteen_bit_greyscale_is_grey_not_white():
 
     buf = io.BytesIO()
     Image.fromarray((np.ones((20, 30)) * 30000).astype(np.uint16)).save(buf, "PNG")
-    image = core.images.decode_image(buf.getvalue(), 40_000_000)
+    image = core.ingest.images.decode_image(buf.getvalue(), 40_000_000)
     assert image.mode == "RGB" and image.getpixel((0, 0)) == (116, 116, 116)  # 30000 / 257, not clipped to 255
 
 
@@ -148,7 +148,7 @@ def planted(tmp_path, settings):
 def count_decodes(monkeypatch) -> list[int]:
     """Counts every photo the audit opens (its own opener, and the decoder underneath any other)."""
     calls = [0]
-    real_open, real_decode = core.audit.open_image, core.images.decode_image
+    real_open, real_decode = core.insights.audit.open_image, core.ingest.images.decode_image
 
     def opened(*args, **kwargs):
         calls[0] += 1
@@ -158,8 +158,8 @@ def count_decodes(monkeypatch) -> list[int]:
         calls[0] += 1
         return real_decode(*args, **kwargs)
 
-    monkeypatch.setattr(core.audit, "open_image", opened)
-    monkeypatch.setattr(core.images, "decode_image", decoded)
+    monkeypatch.setattr(core.insights.audit, "open_image", opened)
+    monkeypatch.setattr(core.ingest.images, "decode_image", decoded)
     return calls
 
 
@@ -309,9 +309,9 @@ def test_category_limit_and_confirmed(categories):
 
 
 def test_bad_field_and_limit_are_refused(categories):
-    with pytest.raises(core.audit.BadQuery, match="colour, category, sub_category, not 'price'"):
+    with pytest.raises(core.insights.audit.BadQuery, match="colour, category, sub_category, not 'price'"):
         audit(categories, CATEGORY_TOWER, "price")
-    with pytest.raises(core.audit.BadQuery, match="at least 1"):
+    with pytest.raises(core.insights.audit.BadQuery, match="at least 1"):
         audit(categories, CATEGORY_TOWER, "category", limit=0)
 
 

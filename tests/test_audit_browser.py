@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from core.colours import COLOUR_HEX
-from core.sample import HEADER
+from core.ingest.colours import COLOUR_HEX
+from core.ingest.sample import HEADER
 from tests.conftest import serve_app, write_csv
 from tests.test_browser import _click, _idle, _result_titles, _shot, _visible_text, _wait
 
@@ -41,9 +41,9 @@ def planted_catalog(folder: Path) -> Path:
 
 def index_planted(settings, folder: Path) -> None:
     """The planted catalogue written to folder and indexed with the settings' model, as the CLI would."""
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
 
     catalog = planted_catalog(folder)
     store = EdgeStore(settings.data_dir, settings.collection)

@@ -10,11 +10,11 @@ import threading
 
 import pytest
 
-from core import files
-from core.audit_decisions import (AuditDecisions, DecisionError, apply_overrides, change_stored_label,
+from core.common import files
+from core.insights.audit_decisions import (AuditDecisions, DecisionError, apply_overrides, change_stored_label,
                                   relabelled)
-from core.catalog import Product, product_text
-from core.fields import values_of
+from core.ingest.catalog import Product, product_text
+from core.common.fields import values_of
 from tests.conftest import PRODUCTS, write_catalog
 
 
@@ -99,7 +99,7 @@ def test_a_failed_write_keeps_the_previous_decisions(tmp_path, monkeypatch):
     def full_disk(path, data):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("core.audit_decisions.atomic_write", full_disk)
+    monkeypatch.setattr("core.insights.audit_decisions.atomic_write", full_disk)
     with pytest.raises(DecisionError, match="No space left"):
         decisions.change("2", "colour", "Blue", "Navy Blue")
     assert decisions.path.read_bytes() == before
@@ -136,14 +136,14 @@ def test_overrides_change_a_products_values_and_its_text():
 
 
 def _store(settings):
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
 
     return EdgeStore(settings.data_dir, settings.collection)
 
 
 def _index(settings, catalog, **kwargs):
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
 
     store = _store(settings)
     try:
@@ -162,8 +162,8 @@ def _colours(settings) -> dict[str, str]:
 
 
 def test_a_change_updates_the_stored_label_at_once_and_survives_reindexing(settings, tmp_path):
-    from core.fields import FINGERPRINT, PAYLOAD_HASH
-    from core.store import point_id
+    from core.common.fields import FINGERPRINT, PAYLOAD_HASH
+    from core.index.store import point_id
 
     catalog = write_catalog(tmp_path / "cat")
     _index(settings, catalog)

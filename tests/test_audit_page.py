@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import core.audit
-from core.audit_decisions import AuditDecisions
+import core.insights.audit
+from core.insights.audit_decisions import AuditDecisions
 from tests.test_app import start
 from tests.test_audit_browser import index_planted
 
@@ -24,7 +24,7 @@ def _cards(at: AppTest) -> list[str]:
 
 def test_decisions_hide_their_products_without_auditing_again(planted, monkeypatch):
     calls = []
-    real = core.audit.audit
+    real = core.insights.audit.audit
     monkeypatch.setattr("app.audit_panel.audit", lambda *a, **k: calls.append(1) or real(*a, **k))
     at = start("pages/audit.py")
     assert _cards(at) == ["p-red", "p-navy"]

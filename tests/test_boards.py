@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.boards import BoardError, BoardStore
+from core.curation.boards import BoardError, BoardStore
 
 PER_WRITER = 300
 
@@ -91,13 +91,13 @@ def test_an_unwritable_boards_folder_is_a_board_error(tmp_path):
 
 
 def _result(product_id, title, score=None, **payload):
-    from core.search import Result
+    from core.search.query import Result
 
     return Result(product_id, score, title, "", payload)
 
 
 def test_export_cells_that_start_a_formula_get_a_leading_quote():
-    from core.boards import selection_csv
+    from core.curation.boards import selection_csv
 
     rows = [_result("1", "=HYPERLINK(\"http://evil.example\",\"x\")"), _result("2", "+1+1"),
             _result("3", "-2+cmd|' /C calc'!A0"), _result("4", "@SUM(A1:A2)"), _result("5", "\t=1"),
@@ -116,7 +116,7 @@ def test_export_cells_that_start_a_formula_get_a_leading_quote():
 
 
 def test_export_leaves_numbers_alone_even_with_a_sign():
-    from core.boards import csv_cell, selection_csv
+    from core.curation.boards import csv_cell, selection_csv
 
     rows = [_result("-5", "Socks", score=-0.1234, colour="+3"), _result("6", "Hat", score=0.5, usage="-1.5e3")]
     assert selection_csv(rows).split("\r\n") == ["\ufeffproduct_id,title,colour,usage,score", "-5,Socks,+3,,-0.1234",
@@ -141,11 +141,11 @@ TEE = {"product_id": "2", "title": "Nike Men Blue T-shirt", "colour": ["Blue"], 
 def test_board_export_has_every_attribute_its_items_carry_and_no_internal_keys(tmp_path, monkeypatch):
     import time
 
-    from core.boards import board_csv
+    from core.curation.boards import board_csv
 
     boards = BoardStore(tmp_path / "boards")
     board = boards.create("Summer")
-    monkeypatch.setattr("core.boards.time.time", lambda: 1767225600.0)  # 2026-01-01 00:00:00 UTC
+    monkeypatch.setattr("core.curation.boards.time.time", lambda: 1767225600.0)  # 2026-01-01 00:00:00 UTC
     added = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1767225600.0))  # as the server's clock shows it
     assert boards.add(board.id, "1", DRESS["title"], 0.91234, DRESS)
     assert boards.add(board.id, "2", TEE["title"], None, TEE)
@@ -163,15 +163,15 @@ def test_board_export_has_every_attribute_its_items_carry_and_no_internal_keys(t
 
 
 def test_an_empty_board_exports_its_header_only(tmp_path):
-    from core.boards import board_csv
+    from core.curation.boards import board_csv
 
     boards = BoardStore(tmp_path / "boards")
     assert board_csv(boards.create("Empty")) == "\ufeffproduct_id,title,score,added_at\r\n"
 
 
 def test_a_selection_export_has_the_same_attribute_columns_without_added_at():
-    from core.boards import selection_csv
-    from core.search import Result
+    from core.curation.boards import selection_csv
+    from core.search.query import Result
 
     results = [Result("1", 0.5, DRESS["title"], DRESS["image_path"], DRESS), Result("2", None, TEE["title"], "", TEE)]
     header, dress, tee, end = selection_csv(results).split("\r\n")
@@ -181,7 +181,7 @@ def test_a_selection_export_has_the_same_attribute_columns_without_added_at():
 
 
 def test_exports_start_with_a_utf8_bom_so_excel_shows_accented_titles(tmp_path):
-    from core.boards import board_csv, selection_csv
+    from core.curation.boards import board_csv, selection_csv
 
     boards = BoardStore(tmp_path / "boards")
     board = boards.create("Été")
@@ -195,7 +195,7 @@ def test_exports_start_with_a_utf8_bom_so_excel_shows_accented_titles(tmp_path):
 def test_a_removed_item_is_put_back_where_it_was_with_its_similarity_and_date(tmp_path, monkeypatch):
     boards = BoardStore(tmp_path / "boards")
     board = boards.create("Summer")
-    monkeypatch.setattr("core.boards.time.time", lambda: 1767225600.0)
+    monkeypatch.setattr("core.curation.boards.time.time", lambda: 1767225600.0)
     for n, score in enumerate((0.9, -0.086, 0.3)):
         boards.add(board.id, str(n), f"t{n}", score, {"colour": "Red"})
     position, item = boards.remove(board.id, "1")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.boards import BoardStore
-from core.safe_text import md
+from core.curation.boards import BoardStore
+from core.common.safe_text import md
 from tests.conftest import PRODUCTS
 from tests.test_app import start
 

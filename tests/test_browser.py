@@ -97,10 +97,10 @@ def hostile_values(tracker_host: str) -> dict[str, str]:
 @pytest.fixture
 def hostile_app(settings, tmp_path, tracker):
     """The app over six products whose titles, colour and type are Markdown/HTML, with the map computed."""
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.projection import compute_map
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.map.projection import compute_map
+    from core.index.store import EdgeStore
     from tests.conftest import PRODUCTS, write_catalog
 
     host, _ = tracker
@@ -220,7 +220,7 @@ def _params(driver) -> dict[str, list[str]]:
 
 
 def _filter_params(driver) -> dict[str, list[str]]:
-    from core.catalog import FILTER_FIELDS
+    from core.ingest.catalog import FILTER_FIELDS
 
     return {k: v for k, v in _params(driver).items() if k in FILTER_FIELDS}
 

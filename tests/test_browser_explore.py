@@ -16,8 +16,8 @@ from tests.conftest import serve_app
 @pytest.fixture
 def mapped_app(indexed_settings):
     """The six-product index with its map computed, served."""
-    from core.projection import compute_map
-    from core.store import EdgeStore
+    from core.map.projection import compute_map
+    from core.index.store import EdgeStore
 
     store = EdgeStore(indexed_settings.data_dir, indexed_settings.collection)
     compute_map(store, indexed_settings.data_dir, indexed_settings.collection)
@@ -83,9 +83,9 @@ def test_a_large_map_draws_everyone_as_shading_under_a_bounded_set_of_points(ind
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from core.mapview import MAX_POINTS
-    from core.projection import CatalogMap, index_key, save_map
-    from core.store import EdgeStore
+    from core.map.figure import MAX_POINTS
+    from core.map.projection import CatalogMap, index_key, save_map
+    from core.index.store import EdgeStore
 
     rng = np.random.default_rng(2)
     n = 40_000
@@ -99,7 +99,7 @@ def test_a_large_map_draws_everyone_as_shading_under_a_bounded_set_of_points(ind
     store = EdgeStore(indexed_settings.data_dir, indexed_settings.collection)
     key = index_key(store)[0]
     store.close()
-    from core.projection import _params_key
+    from core.map.projection import _params_key
 
     save_map(indexed_settings.data_dir, indexed_settings.collection,
              CatalogMap("image", [f"S{i}" for i in range(n)], xy, group.astype(np.int32),

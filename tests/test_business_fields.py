@@ -4,11 +4,11 @@ backends, with hand-made vectors so every expected order is known."""
 import numpy as np
 import pytest
 
-from core.errors import BadQuery, UnknownFilterField
-from core.fields import Schema, SortKey
-from core.filters import Filters, parse_range_args
-from core.search import SearchRequest, browse, facets, number_ranges, search
-from core.store import StoredPoint, point_id
+from core.common.errors import BadQuery, UnknownFilterField
+from core.common.fields import Schema, SortKey
+from core.common.filters import Filters, parse_range_args
+from core.search.query import SearchRequest, browse, facets, number_ranges, search
+from core.index.store import StoredPoint, point_id
 
 # id, brand, price (None: no price), in_stock, angle of the image vector (the query sits at angle 0)
 ROWS = [
@@ -136,7 +136,7 @@ def test_range_arguments_parse_either_bound():
 
 
 def test_result_reads_business_fields_safely(shop):
-    from core.search import get_products
+    from core.search.query import get_products
 
     [a] = get_products(shop, ["a"])
     assert a.price == "50.00" and a.text("tags") == "summer, a" and a.number("brand") is None
@@ -165,7 +165,7 @@ def test_sorted_pages_never_repeat_or_skip_products_that_share_a_price(store):
 
 
 def test_a_column_that_changes_kind_between_runs_is_filtered_as_its_new_kind(store, embedder, tmp_path):
-    from core.indexer import index_catalog
+    from core.index.indexer import index_catalog
 
     csv_path = tmp_path / "items.csv"
     csv_path.write_text("sku,title,weight\na,Dress A,2\nb,Dress B,3\nc,Dress C,4\n")

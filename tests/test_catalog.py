@@ -2,8 +2,8 @@
 
 import pytest
 
-from core.catalog import product_text, read_catalog, snake_case
-from core.errors import CatalogError
+from core.ingest.catalog import product_text, read_catalog, snake_case
+from core.common.errors import CatalogError
 from tests.conftest import PRODUCTS, write_catalog
 
 

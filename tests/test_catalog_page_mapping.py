@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import CatalogError
-from core.mapping_preview import preview_bytes, preview_mapping
-from core.sample import draw_product
+from core.common.errors import CatalogError
+from core.ingest.column_mapping import preview_bytes, preview_mapping
+from core.ingest.sample import draw_product
 from tests.test_app import shown, start
 
 # A generic CSV whose headers the planner knows by name, and one whose id and price it cannot guess.
@@ -63,7 +63,7 @@ def everything(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
-# ---- the preview: core.mapping_preview ------------------------------------------------------------------------
+# ---- the preview: core.ingest.column_mapping ------------------------------------------------------------------------
 
 def test_a_generic_csv_with_known_headers_is_planned_without_help():
     preview = preview_bytes(csv_bytes(KNOWN, KNOWN_ROWS), "items.csv")
@@ -184,17 +184,17 @@ def test_choosing_a_file_shows_its_detected_format_mapping_and_first_rows(app_se
 
 
 def test_an_unplannable_file_says_why_and_indexes_nothing_until_corrected(app_settings, tmp_path, monkeypatch):
-    import core.indexer
+    import core.index.indexer
 
     calls = []
-    real = core.indexer.index_catalog
+    real = core.index.indexer.index_catalog
 
     def spy(*args, **kwargs):
         calls.append({"format": kwargs["format"], "columns": kwargs["columns"],
                       "fetcher": type(kwargs["fetcher"]).__name__})
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(core.indexer, "index_catalog", spy)
+    monkeypatch.setattr(core.index.indexer, "index_catalog", spy)
     catalog = write_generic(tmp_path / "items")
     at = start("pages/catalog.py")
     at.text_input(key="idx_csv").input(str(catalog))
@@ -409,7 +409,7 @@ def write_size_color(folder: Path) -> Path:
 
 
 def test_the_shopify_explanation_is_the_same_in_the_preview_and_the_report(tmp_path):
-    from core.catalog import read_catalog
+    from core.ingest.catalog import read_catalog
 
     path = write_size_color(tmp_path)
     preview = preview_mapping(path)
@@ -461,7 +461,7 @@ def test_the_colour_column_is_found_past_the_first_five_rows(tmp_path):
     assert "colour" not in preview.mapping  # two columns: none shown as the one
     assert len(preview.rows) == 5 and not preview.truncated
 
-    from core.catalog import read_catalog
+    from core.ingest.catalog import read_catalog
 
     assert read_catalog(path, tmp_path).report.mapping["colour"] == both
     only_option2 = tmp_path / "option2.csv"
@@ -481,7 +481,7 @@ def test_a_cut_head_says_how_many_rows_its_colour_column_was_read_in():
 
 def test_the_shopify_tooltip_shows_the_files_own_headers_as_written(app_settings, tmp_path):
     """The role picker's help is Markdown: a header '**Option2 Value**' (which reads as Option2 Value) showed bold."""
-    from core.safe_text import md
+    from core.common.safe_text import md
 
     header = [h if h != "Option2 Value" else "**Option2 Value**" for h in SIZE_COLOR]
     path = tmp_path / "shopify.csv"

@@ -127,12 +127,12 @@ def test_stats_prints_last_indexed_as_local_time_and_json_keeps_the_number(setti
 
 @pytest.fixture
 def model_must_not_load(monkeypatch):
-    import core.embedder
+    import core.models.embedder
 
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded before the file error was reported")
 
-    monkeypatch.setattr(core.embedder, "load_embedder", refuse)
+    monkeypatch.setattr(core.models.embedder, "load_embedder", refuse)
 
 
 def test_index_reports_a_bad_path_before_loading_the_model(settings, tmp_path, capsys, model_must_not_load):

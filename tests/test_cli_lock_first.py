@@ -8,20 +8,20 @@ import subprocess
 import sys
 
 from core.cli import main
-from core.locks import FileLock
+from core.common.locks import FileLock
 from tests.conftest import ROOT, write_catalog
 
 
 def test_index_is_refused_before_the_model_loader_is_called(settings, tmp_path, monkeypatch, capsys):
-    import core.embedder
+    import core.models.embedder
 
     loads = []
 
     def loader(*args, **kwargs):
         loads.append(args)
-        raise core.embedder.ModelLoadError("the model loader was called")
+        raise core.models.embedder.ModelLoadError("the model loader was called")
 
-    monkeypatch.setattr(core.embedder, "load_embedder", loader)
+    monkeypatch.setattr(core.models.embedder, "load_embedder", loader)
     catalog = write_catalog(tmp_path / "cat", images=False)
     owner = FileLock(settings.data_dir / f".{settings.collection}.lock")
     owner.acquire()  # flock conflicts between two open files even in one process: this is "the app"
@@ -40,7 +40,7 @@ def test_a_running_owner_process_makes_index_refuse_before_a_missing_model_is_no
     env = dict(os.environ, PYTHONPATH=str(ROOT), LENS_DATA_DIR=str(settings.data_dir),
                LENS_MODEL=str(tmp_path / "no-such-model"), LENS_DEVICE="cpu")
     lock = settings.data_dir / f".{settings.collection}.lock"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys; from core.locks import FileLock; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from core.common.locks import FileLock; "
                                f"lock = FileLock({str(lock)!r}); lock.acquire(); print('held', flush=True); sys.stdin.read()"],
                               cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     index = [sys.executable, "-m", "core", "index", "--catalog", str(catalog)]
@@ -60,22 +60,22 @@ def test_a_running_owner_process_makes_index_refuse_before_a_missing_model_is_no
 
 
 def _failing_loader(monkeypatch) -> None:
-    import core.embedder
+    import core.models.embedder
 
     def loader(*args, **kwargs):
-        raise core.embedder.ModelLoadError("no such model")
+        raise core.models.embedder.ModelLoadError("no such model")
 
-    monkeypatch.setattr(core.embedder, "load_embedder", loader)
+    monkeypatch.setattr(core.models.embedder, "load_embedder", loader)
 
 
 def test_a_model_that_fails_to_load_gives_the_lock_back_in_the_same_process(settings, tmp_path, monkeypatch, capsys):
     """The store is kept alive here, so its lock cannot be given back by garbage collection: only by the run."""
-    import core.store
+    import core.index.store
 
     _failing_loader(monkeypatch)
     opened = []
-    real_open = core.store.open_store
-    monkeypatch.setattr(core.store, "open_store", lambda *a, **k: opened.append(real_open(*a, **k)) or opened[-1])
+    real_open = core.index.store.open_store
+    monkeypatch.setattr(core.index.store, "open_store", lambda *a, **k: opened.append(real_open(*a, **k)) or opened[-1])
     catalog = write_catalog(tmp_path / "cat", images=False)
     assert main(["index", "--catalog", str(catalog)]) == 2
     assert "no such model" in capsys.readouterr().err

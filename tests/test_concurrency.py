@@ -3,9 +3,9 @@
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from core.filters import Filters
-from core.indexer import index_catalog
-from core.search import SearchRequest, facets, search
+from core.common.filters import Filters
+from core.index.indexer import index_catalog
+from core.search.query import SearchRequest, facets, search
 from tests.conftest import PRODUCTS, write_catalog
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config import OPTIONS, Settings, redact_url, scrub
-from core.errors import ConfigError
+from core.common.config import OPTIONS, Settings, redact_url, scrub
+from core.common.errors import ConfigError
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import core.indexer
-from core.fetch import ImageFetcher
+import core.index.indexer
+from core.ingest.fetch import ImageFetcher
 from tests.conftest import ROOT, write_csv
 from tests.test_fetch import Server, send
 
@@ -61,10 +61,10 @@ def file_catalogue(folder: Path, photo: bytes) -> Path:
 @pytest.mark.parametrize("source", ["urls", "files"])
 def test_no_more_photos_are_decoded_at_once_than_the_decode_pool_holds(source, tmp_path, embedder, photo_server,
                                                                        monkeypatch):
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
 
     bound, inside, peak, changed = 2, [0], [0], threading.Condition()
-    real = core.indexer.decode_image
+    real = core.index.indexer.decode_image
 
     def counting(data, max_pixels, draft_size=None):
         with changed:
@@ -79,12 +79,12 @@ def test_no_more_photos_are_decoded_at_once_than_the_decode_pool_holds(source, t
             with changed:
                 inside[0] -= 1
 
-    monkeypatch.setattr(core.indexer, "decode_image", counting)
+    monkeypatch.setattr(core.index.indexer, "decode_image", counting)
     photo = png(64)
     catalog = url_catalogue(tmp_path, photo_server, photo) if source == "urls" else file_catalogue(tmp_path, photo)
     store = EdgeStore(tmp_path / "data")
     with ImageFetcher(tmp_path / "cache", allow_private=True) as fetcher:
-        report = core.indexer.index_catalog(catalog, tmp_path / "images" if source == "files" else None, embedder,
+        report = core.index.indexer.index_catalog(catalog, tmp_path / "images" if source == "files" else None, embedder,
                                             store, fetcher=fetcher, workers=bound, batch_size=4)
     store.close()
     assert (report.indexed, report.text_only) == (PHOTOS, 0)
@@ -126,7 +126,7 @@ def test_near_cap_photos_behind_urls_peak_no_higher_than_the_decode_pool_allows(
 
 
 def test_the_int8_self_check_keeps_near_cap_catalogue_photos_at_a_few_hundred_pixels(tmp_path):
-    from core.calibration import KEPT_SHORT_SIDE, from_catalog
+    from core.models.calibration import KEPT_SHORT_SIDE, from_catalog
 
     catalog = file_catalogue(tmp_path, png(SIDE))
     calibration = from_catalog(catalog, tmp_path / "images", max_pixels=CAP, size=4)

@@ -3,7 +3,7 @@ long decoding and the text tower took."""
 
 import pytest
 
-from core.indexer import decode_workers, index_catalog
+from core.index.indexer import decode_workers, index_catalog
 
 
 @pytest.mark.parametrize("device, cores, expected", [
@@ -16,9 +16,9 @@ def test_decode_pool_is_capped_on_cpu_and_scales_with_cores_on_a_gpu(device, cor
 
 
 def test_index_run_on_a_gpu_decodes_with_one_thread_per_core(catalog, embedder, store, monkeypatch):
-    import core.indexer
+    import core.index.indexer
 
-    monkeypatch.setattr(core.indexer.os, "sched_getaffinity", lambda pid: set(range(12)), raising=False)
+    monkeypatch.setattr(core.index.indexer.os, "sched_getaffinity", lambda pid: set(range(12)), raising=False)
     seen = []
     real = embedder.stream_images
 

@@ -9,10 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from core import duplicates
-from core.duplicate_dismissals import DismissalError, DuplicateDismissals
-from core.duplicates import DuplicateSearch, near_duplicates
-from core.store import StoredPoint, point_id
+from core.search import duplicates
+from core.curation.duplicate_dismissals import DismissalError, DuplicateDismissals
+from core.search.duplicates import DuplicateSearch, near_duplicates
+from core.index.store import StoredPoint, point_id
 
 
 def on_circle(angle: float, axis: int = 0) -> np.ndarray:

@@ -9,11 +9,11 @@ import threading
 import numpy as np
 import pytest
 
-from core import duplicates
-from core.duplicates import DuplicateSearch, near_duplicates, page_of
-from core.errors import BadQuery, LensError
-from core.filters import Filters
-from core.store import StoredPoint, point_id
+from core.search import duplicates
+from core.search.duplicates import DuplicateSearch, near_duplicates, page_of
+from core.common.errors import BadQuery, LensError
+from core.common.filters import Filters
+from core.index.store import StoredPoint, point_id
 
 #          id    image vector
 POINTS = [("a1", (1, 0, 0, 0)), ("a2", (1, 0, 0, 0)), ("a3", (0.999, 0.0447, 0, 0)),   # a group of three
@@ -295,7 +295,7 @@ class _ListStore:
         return {}
 
     def scroll(self, filters=None, payload_keys=None, with_vectors=False, page=1000):
-        from core.store import Hit
+        from core.index.store import Hit
 
         rng = np.random.default_rng(3)
         for n in range(self.count):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from core.boards import BoardStore
-from core.duplicate_dismissals import DuplicateDismissals
+from core.curation.boards import BoardStore
+from core.curation.duplicate_dismissals import DuplicateDismissals
 from tests.test_app import dup_indexed, find_duplicates, group_headings, shown, start  # noqa: F401 (a fixture)
 
 PAIR_GROUPS = ["**Group 2: 2 products** · 1 pairs · closest 20 ~ 21 at 1.000",
@@ -111,7 +111,7 @@ def test_each_group_links_to_compare_its_closest_and_each_photo_to_its_page(dup_
 def test_a_second_click_while_a_search_runs_starts_no_second_search(dup_indexed, monkeypatch):
     import threading
 
-    from core import duplicates
+    from core.search import duplicates
 
     release, started = threading.Event(), []
     real = duplicates.find_pairs

@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from core.embedder import TEXT_BULK_CHUNK, load_embedder, pick_device
-from core.errors import ImageRejected, ModelLoadError
-from core.sample import draw_product
+from core.models.embedder import TEXT_BULK_CHUNK, load_embedder, pick_device
+from core.common.errors import ImageRejected, ModelLoadError
+from core.ingest.sample import draw_product
 
 
 def _features(output):

@@ -6,7 +6,7 @@ import json
 import numpy as np
 
 from core.cli import main
-from core.store import EdgeStore, point_id
+from core.index.store import EdgeStore, point_id
 
 METRICS = {"r@1", "r@10", "mrr"}
 LABEL_METRICS = {"p@1", "p@10", "mrr"}
@@ -74,7 +74,7 @@ def test_other_models_are_measured_in_memory_and_the_index_is_untouched(indexed_
 
 
 def test_sample_is_fixed_seed_and_the_same_every_run(indexed_settings):
-    from core.eval_runner import sample_products
+    from core.insights.eval_runner import sample_products
 
     store = EdgeStore(indexed_settings.data_dir, indexed_settings.collection)
     try:

@@ -4,8 +4,8 @@ known relevant products, and zero-shot predictions with a known confusion."""
 import numpy as np
 import pytest
 
-from core import evaluation
-from core.evaluation import (mean_reciprocal_rank, multi_relevant, ranking, ranks_of_own, recall_at, single_relevant,
+from core.insights import evaluation
+from core.insights.evaluation import (mean_reciprocal_rank, multi_relevant, ranking, ranks_of_own, recall_at, single_relevant,
                              weighted_f1, zero_shot, zero_shot_predictions)
 
 # With the identity as the gallery, a query's scores are the query itself: each row below is a ranking spelled out.

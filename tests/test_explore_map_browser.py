@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import map_job
-from core.projection import UMAP, load_map
+from core.map import job as map_job
+from core.map.projection import UMAP, load_map
 from tests.conftest import serve_app
 from tests.test_browser import _button, _idle, _shot, _wait
 from tests.test_map_background import FIT_SECONDS, held_at_gate, wait_for
@@ -19,10 +19,10 @@ PCA_LABEL = "PCA map: a first look"
 @pytest.fixture
 def fresh_app(settings, tmp_path, monkeypatch):
     """40 generated products indexed, no map; the server's background fits wait for the gate file."""
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.sample import generate
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.ingest.sample import generate
+    from core.index.store import EdgeStore
 
     catalog = generate(tmp_path / "sample", count=40)
     store = EdgeStore(settings.data_dir, settings.collection)
@@ -69,7 +69,7 @@ def test_a_pca_map_is_drawn_at_once_and_the_umap_map_replaces_it(fresh_app, sett
 @pytest.fixture
 def overlay_app(settings):
     """Ours and the reference of tests/test_overlay_verdicts (a bag of theirs nearest our beanie), mapped, served."""
-    from core.projection import compute_map
+    from core.map.projection import compute_map
     from tests.test_overlay_verdicts import fill
 
     ours, theirs = fill(settings)

@@ -31,17 +31,17 @@ def test_clear_selection_empties_the_gallery_for_good(indexed):
 def test_a_large_selection_reads_only_its_gallery_until_asked_for_all(indexed, monkeypatch):
     """Past MAX_SELECTION_READ (a lasso over a million-product map) the page reads the gallery's products only;
     'Add all' and the look-alike search still get the whole selection, the CSV is read when downloaded."""
-    import core.boards
-    import core.mapview
-    import core.search
-    from core.boards import BoardStore
+    import core.curation.boards
+    import core.map.figure
+    import core.search.query
+    from core.curation.boards import BoardStore
 
-    monkeypatch.setattr(core.mapview, "MAX_SELECTION_READ", 2)
-    monkeypatch.setattr(core.mapview, "MAX_GALLERY", 2)
+    monkeypatch.setattr(core.map.figure, "MAX_SELECTION_READ", 2)
+    monkeypatch.setattr(core.map.figure, "MAX_GALLERY", 2)
     exported, read = [], []
-    monkeypatch.setattr(core.boards, "selection_csv", lambda results: exported.append(results) or "")
-    real_get = core.search.get_products
-    monkeypatch.setattr(core.search, "get_products", lambda store, ids: read.append(list(ids)) or real_get(store, ids))
+    monkeypatch.setattr(core.curation.boards, "selection_csv", lambda results: exported.append(results) or "")
+    real_get = core.search.query.get_products
+    monkeypatch.setattr(core.search.query, "get_products", lambda store, ids: read.append(list(ids)) or real_get(store, ids))
     BoardStore(indexed.data_dir / "boards").create("Picks")
     at = _select(_explore(indexed), ["3", "1", "2"])
     assert not at.exception
@@ -58,14 +58,14 @@ def test_a_map_of_an_index_nobody_has_written_since_needs_no_digest_to_be_fresh(
     and count are those the map was made with, the page does not compute it; once they change, it does."""
     import time
 
-    import core.projection
+    import core.map.projection
     from app import resources
     from tests.test_app import start
 
     store = resources.store(indexed)
-    core.projection.compute_map(store, indexed.data_dir, indexed.collection)
+    core.map.projection.compute_map(store, indexed.data_dir, indexed.collection)
     digests = []
-    monkeypatch.setattr(core.projection, "index_key", lambda s: digests.append(1) or ("another index", {}))
+    monkeypatch.setattr(core.map.projection, "index_key", lambda s: digests.append(1) or ("another index", {}))
     at = start("pages/explore.py")
     assert not at.exception and not at.info and digests == []
     assert [e.key for e in at.get("plotly_chart")] == ["map"]

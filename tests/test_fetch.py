@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
-from core import fetch as fetch_module
-from core.errors import ImageRejected
-from core.fetch import USER_AGENT, ImageFetcher, check_url
+from core.ingest import fetch as fetch_module
+from core.common.errors import ImageRejected
+from core.ingest.fetch import USER_AGENT, ImageFetcher, check_url
 
 
 def image_bytes(fmt: str = "PNG") -> bytes:

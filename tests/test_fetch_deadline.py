@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from core.errors import ImageRejected
-from core.fetch import ImageFetcher
+from core.common.errors import ImageRejected
+from core.ingest.fetch import ImageFetcher
 from tests.conftest import write_csv
 from tests.test_fetch import PNG, Server, png, send
 
@@ -141,8 +141,8 @@ def test_a_retry_that_would_pass_the_deadline_is_not_waited_for(tmp_path):
 
 
 def test_an_index_run_goes_on_around_a_stalled_photo_and_reports_it(trickle, tmp_path, embedder):
-    from core.indexer import index_catalog
-    from core.store import EdgeStore
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
 
     good = [f"good{i}" for i in range(10)]
     rows = [["stuck", "Stalled photo", trickle.url("/stuck.png")]]  # first: in-order waiting would hold the rest

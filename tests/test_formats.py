@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from core.catalog import product_text, read_catalog
-from core.errors import CatalogError
-from core.fields import ROLES, STANDARD_FILTERS
-from core.formats import detect_format, parse_availability, parse_columns, parse_number, parse_price
-from core.formats import plan_layout
-from core.values import category_levels, column_kind, html_to_text
+from core.ingest.catalog import product_text, read_catalog
+from core.common.errors import CatalogError
+from core.common.fields import ROLES, STANDARD_FILTERS
+from core.ingest.formats import detect_format, parse_availability, parse_columns, parse_number, parse_price
+from core.ingest.formats import plan_layout
+from core.ingest.values import category_levels, column_kind, html_to_text
 from tests.conftest import write_csv
 
 

@@ -1,5 +1,5 @@
 """The Gaps page and the Explore overlay in headless Chromium against `streamlit run`: a generated sample and a
-generated competitor catalogue (core.sample_reference) holding near-copies of some of ours and products unlike
+generated competitor catalogue (core.ingest.sample_reference) holding near-copies of some of ours and products unlike
 any of ours. Screenshots: gaps.png, explore-overlay.png (LENS_SCREENSHOT_DIR, else the test's tmp folder)."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ REFERENCE = "northwind"
 
 @pytest.fixture
 def gaps_app(settings, tmp_path):
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.projection import compute_map
-    from core.reference import add_reference
-    from core.sample import generate
-    from core.sample_reference import generate_reference
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.map.projection import compute_map
+    from core.insights.reference import add_reference
+    from core.ingest.sample import generate
+    from core.ingest.sample_reference import generate_reference
+    from core.index.store import EdgeStore
 
     catalog = generate(tmp_path / "sample", count=60)
     embedder = load_embedder(settings.model, "cpu")

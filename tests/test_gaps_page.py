@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.sample import HEADER
-from core.sample_reference import UNLIKE_COLOURS, _altered, _draw_unlike
+from core.ingest.sample import HEADER
+from core.ingest.sample_reference import UNLIKE_COLOURS, _altered, _draw_unlike
 from tests.conftest import PRODUCTS, write_csv
 from tests.test_app import _explore, start
 
@@ -26,8 +26,8 @@ UNLIKE = ["u1", "u2", "u3"]                    # kinds, colours and a backdrop t
 @pytest.fixture
 def rival(indexed, tmp_path):
     """The reference "rival" (7 products), added as the CLI adds one."""
-    from core.embedder import load_embedder
-    from core.reference import add_reference
+    from core.models.embedder import load_embedder
+    from core.insights.reference import add_reference
 
     folder = tmp_path / "rival"
     (folder / "images").mkdir(parents=True)
@@ -150,7 +150,7 @@ def test_an_overlay_is_drawn_as_its_own_layer_and_a_box_lists_their_gaps(rival):
     hover = {row[1]: row for row in theirs[0]["customdata"]}
     assert hover["u1"][2] == "&lt;b&gt;Bold&lt;/b&gt; [x](javascript:alert(1))"
     # The exact copy sits on our product 3.
-    from core.projection import load_map
+    from core.map.projection import load_map
 
     m = load_map(rival.data_dir, rival.collection)
     x3 = list(hover).index("x3")
@@ -165,17 +165,17 @@ def test_an_overlay_is_drawn_as_its_own_layer_and_a_box_lists_their_gaps(rival):
     assert "6 selected" in [s.value for s in at.subheader]  # ours, as before
 
 
-# ---- core.overlay on a UMAP map --------------------------------------------------------------------------------
+# ---- core.map.overlay on a UMAP map --------------------------------------------------------------------------------
 
 def test_reference_vectors_are_placed_as_new_products_and_copies_on_ours(settings, tmp_path):
     """On a fitted UMAP map: an identical vector lands on our product, another one where the map's own projector
     places a new product."""
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.overlay import place_reference
-    from core.projection import _load_projector, compute_map, map_paths
-    from core.sample import generate
-    from core.store import EdgeStore, StoredPoint, point_id
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.map.overlay import place_reference
+    from core.map.projection import _load_projector, compute_map, map_paths
+    from core.ingest.sample import generate
+    from core.index.store import EdgeStore, StoredPoint, point_id
 
     catalog = generate(tmp_path / "sample", count=40)
     ours = EdgeStore(settings.data_dir, settings.collection)
@@ -206,7 +206,7 @@ def test_reference_vectors_are_placed_as_new_products_and_copies_on_ours(setting
 
 def test_adding_ours_to_a_board_keeps_the_similarity_the_row_showed(rival, monkeypatch):
     import app.gaps_panel
-    from core.boards import BoardStore
+    from core.curation.boards import BoardStore
 
     boards = BoardStore(rival.data_dir / "boards")
     board = boards.create("Matched")

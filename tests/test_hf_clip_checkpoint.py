@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from core.cli import main
-from core.embedder import Embedder
-from core.sample import draw_product
+from core.models.embedder import Embedder
+from core.ingest.sample import draw_product
 from tests.conftest import PRODUCTS, index_from_hub_cache, write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,7 @@ DIM = 20  # the sentence-transformers tiny CLIP has 16 and the tiny open_clip 24
 @pytest.fixture(scope="session")
 def hf_clip(tmp_path_factory) -> Path:
     """A tiny random CLIPModel and CLIPProcessor saved with save_pretrained: no sentence-transformers files."""
-    from core.random_clip import save_random_hf_clip
+    from tests.helpers.random_clip import save_random_hf_clip
 
     return save_random_hf_clip(tmp_path_factory.mktemp("hf-clip"), projection_dim=DIM, seed=3)
 

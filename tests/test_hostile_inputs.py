@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.catalog import read_catalog
-from core.errors import BadQuery, CatalogError, ImageRejected, StoreError
-from core.filters import parse_filter_args
-from core.images import decode_image, read_image_bytes
-from core.indexer import index_catalog
-from core.store import EdgeStore, point_id
+from core.ingest.catalog import read_catalog
+from core.common.errors import BadQuery, CatalogError, ImageRejected, StoreError
+from core.common.filters import parse_filter_args
+from core.ingest.images import decode_image, read_image_bytes
+from core.index.indexer import index_catalog
+from core.index.store import EdgeStore, point_id
 from tests.conftest import PRODUCTS, write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +49,9 @@ def test_shapes_at_the_limits_are_accepted():
 PEAK_SCRIPT = textwrap.dedent("""
     import json, resource, sys
     from pathlib import Path
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
     model, catalog, data = sys.argv[1:4]
     store = EdgeStore(data)
     report = index_catalog(Path(catalog), Path(catalog).parent / "images", load_embedder(model, "cpu"), store)
@@ -239,12 +239,12 @@ def test_an_unexpected_failure_while_the_catalog_page_indexes_is_a_message_not_a
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    import core.indexer
+    import core.index.indexer
 
     def broken(*args, **kwargs):
         raise RuntimeError("Symlink loop from '/x/1.jpg'")
 
-    monkeypatch.setattr(core.indexer, "index_catalog", broken)
+    monkeypatch.setattr(core.index.indexer, "index_catalog", broken)
     catalog = write_catalog(tmp_path / "c")
     try:
         at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()

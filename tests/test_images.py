@@ -6,8 +6,8 @@ import re
 import pytest
 from PIL import Image
 
-from core.errors import ImageRejected, IncompleteImage
-from core.images import decode_image, open_image, read_image_bytes
+from core.common.errors import ImageRejected, IncompleteImage
+from core.ingest.images import decode_image, open_image, read_image_bytes
 
 
 def _jpeg(size=(64, 48), colour=(200, 30, 40)) -> bytes:
@@ -61,8 +61,8 @@ def test_open_image_accepts_path_bytes_and_pil(tmp_path):
 
 
 def test_importing_the_project_leaves_pillows_own_bomb_guard_on():
-    import core.images  # noqa: F401
-    import core.indexer  # noqa: F401
+    import core.ingest.images  # noqa: F401
+    import core.index.indexer  # noqa: F401
 
     assert Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS >= 40_000_000
 

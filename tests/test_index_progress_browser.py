@@ -13,8 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-from core.indexer import EMBED, PLAN, PUBLISH, READ, index_catalog
-from core.store import EdgeStore
+from core.index.indexer import EMBED, PLAN, PUBLISH, READ, index_catalog
+from core.index.store import EdgeStore
 from tests.conftest import serve_app, write_catalog
 from tests.test_browser import _idle, _visible_text, _wait
 from tests.test_catalog_upload_browser import _index, _metrics

@@ -7,12 +7,12 @@ import csv
 import json
 import re
 
-from core import indexer
+from core.index import indexer
 from core.cli import main
-from core.indexer import (LIMITS_CHANGED, NEW_PRODUCT, PHOTO_ADDED, PHOTO_CHANGED, PHOTO_MISSING, PHOTO_NOT_CACHED,
+from core.index.indexer import (LIMITS_CHANGED, NEW_PRODUCT, PHOTO_ADDED, PHOTO_CHANGED, PHOTO_MISSING, PHOTO_NOT_CACHED,
                           PHOTO_NOT_FETCHED, TEXT_CHANGED, UNKNOWN_CHANGE, index_catalog)
-from core.sample import draw_product
-from core.store import EdgeStore
+from core.ingest.sample import draw_product
+from core.index.store import EdgeStore
 from tests.conftest import PRODUCTS, write_catalog, write_csv
 from tests.test_url_catalogues import photo_server  # noqa: F401 (a fixture)
 
@@ -87,7 +87,7 @@ def test_a_cleared_image_cache_says_the_photos_were_fetched_again(tmp_path, embe
     """Not 'photo not fetched before': they were, and their vectors came from them."""
     import shutil
 
-    from core.fetch import ImageFetcher
+    from core.ingest.fetch import ImageFetcher
 
     base = photo_server.url
     catalog = write_csv(tmp_path / "items.csv", ["sku", "name", "image_url"], [["tee", "Basic tee", f"{base}/tee.jpg"]])
@@ -107,7 +107,7 @@ def test_a_cleared_image_cache_says_the_photos_were_fetched_again(tmp_path, embe
 
 def test_an_unchanged_catalogue_says_why_a_photo_url_that_failed_is_tried_again(tmp_path, embedder, photo_server):
     """The 'Indexed 3 / Unchanged 297' of an unchanged re-upload: the three are photos whose download failed."""
-    from core.fetch import ImageFetcher
+    from core.ingest.fetch import ImageFetcher
 
     base = photo_server.url
     catalog = write_csv(tmp_path / "items.csv", ["sku", "name", "image_url"],

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.errors import ModelMismatch
-from core.indexer import index_catalog
-from core.store import point_id
+from core.common.errors import ModelMismatch
+from core.index.indexer import index_catalog
+from core.index.store import point_id
 from tests.conftest import PRODUCTS, write_catalog
 
 
@@ -162,8 +162,8 @@ def test_attribute_change_outside_the_text_rewrites_the_payload_without_embeddin
 
 
 def test_recreate_refuses_while_another_process_holds_the_embedded_index(tmp_path, catalog, embedder):
-    from core.errors import StoreError
-    from core.store import EdgeStore
+    from core.common.errors import StoreError
+    from core.index.store import EdgeStore
 
     holder = EdgeStore(tmp_path / "shared")
     _index(catalog, embedder, holder)
@@ -177,8 +177,8 @@ def test_recreate_refuses_while_another_process_holds_the_embedded_index(tmp_pat
 
 
 def test_recreate_recovers_from_unreadable_metadata(tmp_path, catalog, embedder):
-    from core.errors import StoreError
-    from core.store import EdgeStore
+    from core.common.errors import StoreError
+    from core.index.store import EdgeStore
 
     store = EdgeStore(tmp_path / "s")
     _index(catalog, embedder, store)
@@ -192,7 +192,7 @@ def test_recreate_recovers_from_unreadable_metadata(tmp_path, catalog, embedder)
 
 
 def test_missing_images_folder_is_a_clear_error(catalog, embedder, store, tmp_path):
-    from core.errors import CatalogError
+    from core.common.errors import CatalogError
 
     with pytest.raises(CatalogError, match="images folder not found"):
         index_catalog(catalog, tmp_path / "nope", embedder, store)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from core.catalog import read_catalog
+from core.ingest.catalog import read_catalog
 from tests.conftest import write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,9 +138,9 @@ def test_every_pattern_is_found_and_none_is_built_per_call():
     assert unknown == []  # a pattern built per call (an f-string) cannot be tested: make it a module constant
     tested = {source for source, _ in patterns.values()}
     assert {p.pattern for p in named.values()} <= tested
-    for name in ("core.values.NUMBER", "core.values.UNSIGNED", "core.values.DECIMAL_COMMA", "core.values.SPACES",
-                 "core.values.ID_LIKE", "core.values.TAG", "core.catalog.URL_SCHEME", "core.formats.NOT_WORD_RUN",
-                 "core.safe_text._AUTOLINK_TRIGGER"):
+    for name in ("core.ingest.values.NUMBER", "core.ingest.values.UNSIGNED", "core.ingest.values.DECIMAL_COMMA", "core.ingest.values.SPACES",
+                 "core.ingest.values.ID_LIKE", "core.ingest.values.TAG", "core.ingest.catalog.URL_SCHEME", "core.ingest.formats.NOT_WORD_RUN",
+                 "core.common.safe_text._AUTOLINK_TRIGGER"):
         assert name in named
     assert len(patterns) >= 30
 
@@ -155,11 +155,11 @@ def test_pattern_is_linear_on_adversarial_strings(where):
 
 
 RUN_PARSERS = """
-from core.values import (ColumnSurvey, category_levels, column_kind, html_to_text, parse_availability,
+from core.ingest.values import (ColumnSurvey, category_levels, column_kind, html_to_text, parse_availability,
                          parse_number, parse_price, split_list)
-from core.formats import column_key, field_key, snake_case, detect_format
-from core.catalog import photo_key, url_scheme, sniff_delimiter
-from core.safe_text import md
+from core.ingest.formats import column_key, field_key, snake_case, detect_format
+from core.ingest.catalog import photo_key, url_scheme, sniff_delimiter
+from core.common.safe_text import md
 from tests.test_linear_patterns import _adversarial
 
 texts = _adversarial()
@@ -217,7 +217,7 @@ def test_the_cli_indexes_a_40000_digit_cell_as_text(settings, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert (report["total"], report["indexed"], report["failed"]) == (2, 2, [])
     assert report["catalog"]["notes"][0].startswith(f"column 'weight' has '{DIGITS[:40]}…' (40,000 characters)")
-    from core.store import open_store
+    from core.index.store import open_store
 
     store = open_store(settings, read_only=True)
     weights = sorted(h.payload.get("weight") for h in store.scroll())
@@ -227,7 +227,7 @@ def test_the_cli_indexes_a_40000_digit_cell_as_text(settings, tmp_path, capsys):
 def test_a_script_body_is_skipped_at_its_own_closing_tag_after_characters_that_lower_longer():
     """'İ' lowers to two characters: a closing tag found in html.lower() sat ten characters off in the cell, so
     'visible text here' came out as 'xt here'."""
-    from core.values import html_to_text
+    from core.ingest.values import html_to_text
 
     assert html_to_text("İ" * 10 + "<script>bad()</script>visible text here") == "İ" * 10 + " visible text here"
     assert html_to_text("İİ<STYLE>p{}</Style >kept<template>x</TEMPLATE>too") == "İİ kept too"

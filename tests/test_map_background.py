@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import map_job
-from core.config import Settings, numba_cache_dir
-from core.projection import PREVIEW, UMAP, compute_map, load_map
-from core.safe_text import md
+from core.map import job as map_job
+from core.common.config import Settings, numba_cache_dir
+from core.map.projection import PREVIEW, UMAP, compute_map, load_map
+from core.common.safe_text import md
 from tests.conftest import ROOT
 from tests.test_app import start
 
@@ -38,10 +38,10 @@ def wait_for(condition, seconds: float = 60, what: str = "condition"):
 def sample_settings(app_settings, tmp_path, monkeypatch):
     """A 40-product generated catalogue indexed with the tiny model (UMAP needs more than 16), no map yet; the
     background fit held until the test writes the gate file."""
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.sample import generate
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.ingest.sample import generate
+    from core.index.store import EdgeStore
 
     catalog = generate(tmp_path / "sample", count=40)
     store = EdgeStore(app_settings.data_dir, app_settings.collection)
@@ -126,7 +126,7 @@ def test_a_killed_fit_is_said_plainly_and_the_pca_map_stays(sample_settings, tmp
 def test_a_second_catalogue_reuses_the_machines_compiled_kernels(tmp_path):
     """Two data dirs, one numba cache: the first fit may compile (first time on this machine), the second says it
     does not and adds nothing to the cache."""
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
     from tests.test_map_scale import DIM, typed_points
 
     cache = numba_cache_dir()
@@ -181,9 +181,9 @@ def test_use_numba_cache_points_numba_at_the_folder_imported_before_or_after(tmp
     CLI, a test), its setting is changed too."""
     folder = tmp_path / "kernels"
     code = ("import sys; from pathlib import Path; " + ("import numba; " if numba_first else "") +
-            "from core.projection import use_numba_cache; use_numba_cache(Path(sys.argv[1])); "
+            "from core.map.projection import use_numba_cache; use_numba_cache(Path(sys.argv[1])); "
             "import numba; from numba.core.caching import UserProvidedCacheLocator as L; "
-            "print(numba.config.CACHE_DIR); print(L(lambda: 0, 'core/projection.py')._cache_path)")
+            "print(numba.config.CACHE_DIR); print(L(lambda: 0, 'core/map/projection.py')._cache_path)")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     out = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=120, check=True).stdout.splitlines()
@@ -193,7 +193,7 @@ def test_use_numba_cache_points_numba_at_the_folder_imported_before_or_after(tmp
 
 def test_a_fit_that_fails_says_why_and_leaves_the_pca_map(tmp_path):
     """A worker that cannot read its sample (a damaged job folder) ends FAILED with the reason, not 'running'."""
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
     from tests.test_map_scale import DIM, typed_points
 
     folder = tmp_path / "data"
@@ -243,7 +243,7 @@ def test_a_session_that_computes_while_another_finishes_the_fit_is_told_so(sampl
     """Another session holds the map's job lock (it is finishing a fit): Compute starts no second fit, and says
     why instead of leaving the PCA map with no word about UMAP."""
     from app.map_panel import ALREADY_FITTING
-    from core.locks import FileLock
+    from core.common.locks import FileLock
 
     at = start("pages/explore.py")
     job = map_job.job_dir(sample_settings.data_dir, sample_settings.collection, "image")

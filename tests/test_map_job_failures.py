@@ -14,8 +14,8 @@ import joblib
 import pytest
 import numpy as np
 
-from core import map_job
-from core.projection import FitSample, Projector
+from core.map import job as map_job
+from core.map.projection import FitSample, Projector
 from tests.test_map_scale import DIM, typed_points
 
 
@@ -44,7 +44,7 @@ def done_job(folder, collection: str, kind: str, dim: int, count: int = 40):
 def test_a_fit_on_vectors_of_another_size_fails_once_with_the_reason_not_on_every_run(tmp_path):
     """The index was rebuilt with another model (16-d) while the fit ran on 8-d vectors: finish says so and
     marks the job FAILED, so the next run does not lay it out (and crash) again."""
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
 
     folder = tmp_path / "data"
     store = EdgeStore(folder)
@@ -65,9 +65,9 @@ def test_a_fit_on_vectors_of_another_size_fails_once_with_the_reason_not_on_ever
 def test_a_data_dir_where_the_job_folder_cannot_be_made_says_so_not_a_traceback(tmp_path):
     """Tests run as root (chmod stops nothing): a regular file where the maps folder must be. Starting the fit
     is a LensError the page shows; reading the fit's state answers 'none', whatever the data dir is."""
-    from core.errors import LensError
-    from core.projection import compute_map
-    from core.store import EdgeStore
+    from core.common.errors import LensError
+    from core.map.projection import compute_map
+    from core.index.store import EdgeStore
 
     folder = tmp_path / "data"
     store = EdgeStore(folder)
@@ -108,7 +108,7 @@ def test_a_numba_cache_that_cannot_be_made_falls_back_to_a_temporary_one_with_a_
 
     (tmp_path / "home").write_text("a file where the cache's parent must be")
     wanted = tmp_path / "home" / "numba"
-    code = ("import sys; from pathlib import Path; from core.projection import use_numba_cache; "
+    code = ("import sys; from pathlib import Path; from core.map.projection import use_numba_cache; "
             "import os; print(use_numba_cache(Path(sys.argv[1]))); print(os.environ['NUMBA_CACHE_DIR'])")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     done = subprocess.run([sys.executable, "-c", code, str(wanted)], cwd=ROOT, env=env, capture_output=True,
@@ -126,7 +126,7 @@ def test_a_compiled_mark_that_cannot_be_written_is_no_failure(tmp_path):
 
 
 def test_a_users_own_numba_cache_dir_is_kept_unless_lens_names_one(tmp_path):
-    from core.config import Settings, numba_cache_dir
+    from core.common.config import Settings, numba_cache_dir
 
     own, lens = tmp_path / "own", tmp_path / "lens"
     assert numba_cache_dir({"NUMBA_CACHE_DIR": str(own)}) == own
@@ -137,7 +137,7 @@ def test_a_users_own_numba_cache_dir_is_kept_unless_lens_names_one(tmp_path):
 def test_a_refit_cannot_start_while_another_session_finishes_and_a_finish_clears_only_its_own_job(tmp_path):
     """Session A finishes the fit (its progress is the moment it is reading the job); session B's refit then must
     not start: it would unlink the result and rewrite the sample mid-read, and A's clear would delete B's job."""
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
 
     folder = tmp_path / "data"
     store = EdgeStore(folder)
@@ -176,14 +176,14 @@ def test_clearing_an_older_job_leaves_a_newer_one(tmp_path):
 
 def started_at_gate(tmp_path, folder):
     """A real worker started by this process on a hand-made job, held at its gate; returns its FitState."""
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
     from tests.test_map_background import wait_for
 
     store = EdgeStore(folder)
     try:
         store.ensure("hand-made", DIM)
         store.upsert(typed_points(40))
-        from core.projection import compute_map
+        from core.map.projection import compute_map
 
         compute_map(store, folder, "products", start_fit=map_job.starter(folder, "products", "image",
                                                                           tmp_path / "numba", str(tmp_path / "gate")))
@@ -262,9 +262,9 @@ def test_the_numba_cache_is_read_in_one_place_and_core_map_uses_the_settings(ind
     import argparse
     import dataclasses
 
-    import core.projection
+    import core.map.projection
     from core import cli
-    from core.config import OPTIONS, Settings, numba_cache_dir
+    from core.common.config import OPTIONS, Settings, numba_cache_dir
 
     default = Path(OPTIONS["LENS_NUMBA_CACHE_DIR"][0]).expanduser()
     assert numba_cache_dir({}) == default
@@ -280,7 +280,7 @@ def test_the_numba_cache_is_read_in_one_place_and_core_map_uses_the_settings(ind
         seen.update(kwargs)
         raise Stop
 
-    monkeypatch.setattr(core.projection, "compute_map", compute_map)
+    monkeypatch.setattr(core.map.projection, "compute_map", compute_map)
     with pytest.raises(Stop):
         cli.cmd_map(argparse.Namespace(vectors="image", refit=False),
                     indexed_settings.with_overrides(numba_cache_dir=chosen))

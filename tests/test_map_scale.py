@@ -4,14 +4,14 @@ named from every product, a bounded figure over a density image, exact lassos, a
 import numpy as np
 import pytest
 
-import core.mapview as mapview
-import core.projection as projection
+import core.map.figure as mapview
+import core.map.projection as projection
 
 real_knn = projection.cosine_knn
-from core.filters import Filters
-from core.mapview import build_figure, inside_polygon, selected_ids
-from core.projection import CatalogMap, compute_map, load_map, save_map, stratified_sample
-from core.store import StoredPoint, point_id
+from core.common.filters import Filters
+from core.map.figure import build_figure, inside_polygon, selected_ids
+from core.map.projection import CatalogMap, compute_map, load_map, save_map, stratified_sample
+from core.index.store import StoredPoint, point_id
 
 DIM = 16
 TYPES = ["Dresses", "Shirts", "Sandals", "Watches"]
@@ -77,7 +77,7 @@ def test_the_stratified_sample_covers_every_stratum_in_proportion():
 
 
 def test_cluster_names_count_every_product_not_only_the_positions_clustered(monkeypatch):
-    from core.projection import cluster_labels, cluster_sample
+    from core.map.projection import cluster_labels, cluster_sample
 
     monkeypatch.setattr(projection, "MAP_SAMPLE", 90)
     grid = np.stack(np.meshgrid(np.arange(15), np.arange(20)), axis=-1).reshape(-1, 2) * 0.1
@@ -198,8 +198,8 @@ def test_a_map_saved_by_the_previous_format_still_loads(tmp_path):
     import io
     import json
 
-    from core.files import atomic_write
-    from core.projection import ATTR_FIELDS, map_paths
+    from core.common.files import atomic_write
+    from core.map.projection import ATTR_FIELDS, map_paths
 
     m = synthetic_map(8)
     meta = {"labels": {"0": "A", "1": "B", "2": "C"}, "index_key": "key", "params": projection._params_key("image"),
@@ -215,7 +215,7 @@ def test_a_map_saved_by_the_previous_format_still_loads(tmp_path):
 
 
 def test_placing_many_products_searches_a_few_groups_and_finds_the_exact_neighbours():
-    from core.projection import cosine_knn, kmeans_groups, probed_knn
+    from core.map.projection import cosine_knn, kmeans_groups, probed_knn
 
     rng = np.random.default_rng(8)
     centres = rng.normal(size=(40, 24))

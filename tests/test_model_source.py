@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from core import embedder as embedder_module
-from core import model_source
-from core.errors import ModelLoadError
+from core.models import embedder as embedder_module
+from core.models import model_source
+from core.common.errors import ModelLoadError
 from tests.conftest import write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import onnx_runtime
-from core.calibration import Calibration
+from core.models import onnx_runtime
+from core.models.calibration import Calibration
 from core.cli import main
-from core.embedder import Embedder
-from core.errors import ConfigError, ModelLoadError
-from core.onnx_runtime import SelfCheck, compare, describe_runtime, has_vnni
-from core.sample import SAMPLE_IMAGES
+from core.models.embedder import Embedder
+from core.common.errors import ConfigError, ModelLoadError
+from core.models.onnx_runtime import SelfCheck, compare, describe_runtime, has_vnni
+from core.ingest.sample import SAMPLE_IMAGES
 from tests.conftest import PRODUCTS, write_catalog
 
 TEXTS = ["Mango Women Red Dress", "a", "Nike Men Blue T-shirt with a small white logo on the chest",
@@ -132,7 +132,7 @@ def test_a_missing_tower_file_is_exported_again(tiny_clip, tmp_path):
 
 
 def test_an_onnx_runtime_on_a_gpu_is_refused_before_the_model_loads(tiny_clip, tmp_path, monkeypatch):
-    import core.embedder as embedder_module
+    import core.models.embedder as embedder_module
 
     monkeypatch.setattr(embedder_module, "pick_device", lambda requested: "cuda")
     monkeypatch.setattr(embedder_module, "_quiet_hf", lambda: pytest.fail("the model started loading"))

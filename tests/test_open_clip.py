@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import open_clip_adapter, torchvision_compat
+from core.models.backends import open_clip as open_clip_adapter
+
+from core.models import torchvision_compat
 from core.cli import main
-from core.embedder import Embedder
-from core.errors import ModelLoadError
-from core.sample import draw_product
+from core.models.embedder import Embedder
+from core.common.errors import ModelLoadError
+from core.ingest.sample import draw_product
 from tests.conftest import PRODUCTS, index_from_hub_cache, write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +31,7 @@ DIM = 24  # the tiny sentence-transformers CLIP has 16: an index that mixed the 
 @pytest.fixture(scope="session")
 def open_clip_folder(tmp_path_factory) -> Path:
     """A tiny random open_clip model saved as a hub repo lays one out (open_clip_config.json + weights)."""
-    from core.random_clip import save_random_open_clip
+    from tests.helpers.random_clip import save_random_open_clip
 
     return save_random_open_clip(tmp_path_factory.mktemp("open-clip"), embed_dim=DIM)
 
@@ -75,7 +77,7 @@ def test_vectors_equal_open_clips_own_encoders_on_the_same_inputs(open_clip_name
 @pytest.fixture(scope="session")
 def siglip_folder(tmp_path_factory) -> Path:
     """Marqo-FashionSigLIP's layout, tiny and random: timm vision tower, Hugging Face tokenizer, squashed photos."""
-    from core.random_clip import save_random_open_clip
+    from tests.helpers.random_clip import save_random_open_clip
 
     return save_random_open_clip(tmp_path_factory.mktemp("siglip"), embed_dim=28, siglip=True)
 
@@ -151,7 +153,7 @@ def test_an_uncached_hub_model_offline_names_the_open_clip_setting(monkeypatch):
 
 
 def test_a_missing_folder_is_retried_and_a_missing_hub_model_remembered(monkeypatch, tmp_path, open_clip_folder):
-    from core.embedder import clear_cache, load_embedder
+    from core.models.embedder import clear_cache, load_embedder
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     folder = f"open_clip:{tmp_path / 'model'}"
@@ -230,8 +232,8 @@ def test_open_clip_imports_and_runs_in_a_fresh_interpreter():
     # (PyPI's CUDA-linked torchvision beside CPU torch), a plain import fails with exactly the error handled.
     plain = _plain_torchvision_import()
     assert plain in ("ok", "operator torchvision::nms does not exist")
-    out = _fresh("from core.open_clip_adapter import import_open_clip\n"
-                 "from core.random_clip import tiny_open_clip_config\n"
+    out = _fresh("from core.models.backends.open_clip import import_open_clip\n"
+                 "from tests.helpers.random_clip import tiny_open_clip_config\n"
                  "oc = import_open_clip()\nimport torch, torchvision\nm = oc.CLIP(**tiny_open_clip_config())\n"
                  "img = m.encode_image(torch.zeros(2, 3, 32, 32))\n"
                  "txt = m.encode_text(oc.get_tokenizer('ViT-B-32')(['a']))\n"
@@ -243,7 +245,7 @@ def test_open_clip_imports_and_runs_in_a_fresh_interpreter():
 
 def test_transformers_clip_imports_in_a_fresh_interpreter_once_torchvision_is_installed():
     # transformers imports torchvision with any CLIPModel once it is installed: the sentence-transformers path too
-    out = _fresh("from core import torchvision_compat\ntorchvision_compat.ensure_importable()\n"
+    out = _fresh("from core.models import torchvision_compat\ntorchvision_compat.ensure_importable()\n"
                  "from transformers import CLIPModel\nprint(CLIPModel.__name__)\n")
     assert (out.returncode, out.stdout.strip()) == (0, "CLIPModel"), out.stderr
 

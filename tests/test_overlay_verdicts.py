@@ -9,11 +9,11 @@ import math
 
 import pytest
 
-from core.gaps import find_gaps
-from core.overlay import overlay_verdicts
-from core.reference import REFERENCE_OF, reference_collection
-from core.safe_text import md
-from core.store import StoredPoint, point_id
+from core.insights.gaps import find_gaps
+from core.map.overlay import overlay_verdicts
+from core.insights.reference import REFERENCE_OF, reference_collection
+from core.common.safe_text import md
+from core.index.store import StoredPoint, point_id
 
 DIM = 8
 NAME = "rival"
@@ -50,7 +50,7 @@ def points(rows) -> list[StoredPoint]:
 
 def fill(settings):
     """Ours in the settings' collection, theirs as the reference NAME of it (as `reference add` marks one)."""
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
 
     ours = EdgeStore(settings.data_dir, settings.collection)
     theirs = EdgeStore(settings.data_dir, reference_collection(settings, NAME))
@@ -103,7 +103,7 @@ def test_the_cli_gives_the_same_verdicts(pair, settings, capsys):
 def test_the_explore_overlay_takes_the_gaps_pages_field_and_a_box_lists_the_bag_as_a_gap(app_settings):
     from app import resources
     from app.gaps_panel import SAVED_SAME
-    from core.projection import compute_map
+    from core.map.projection import compute_map
     from tests.test_app import start
 
     ours, theirs = fill(app_settings)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.catalog import read_catalog
+from core.ingest.catalog import read_catalog
 from tests.conftest import write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +115,7 @@ MANY = 20_000
 READ_MANY_CLAIMANTS = f"""
 import sys
 from pathlib import Path
-from core.catalog import read_catalog
+from core.ingest.catalog import read_catalog
 from tests.conftest import write_csv
 from tests.test_photo_id_collisions import photos
 
@@ -140,8 +140,8 @@ def test_twenty_thousand_ids_claiming_one_photo_are_read_in_linear_time(tmp_path
 def test_one_more_id_claiming_a_contested_photo_embeds_only_that_product(settings, embedder, tmp_path):
     """A missing photo's fingerprint came from its message, which counted and named the claimants: adding ö
     beside é and ü embedded é and ü again too, as 'photo changed'."""
-    from core.indexer import NEW_PRODUCT, index_catalog
-    from core.store import EdgeStore
+    from core.index.indexer import NEW_PRODUCT, index_catalog
+    from core.index.store import EdgeStore
 
     images = photos(tmp_path / "images")
     store = EdgeStore(settings.data_dir, settings.collection)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.compare import MISSING, compare_ids, compare_rows, differing, toggled
-from core.search import Result
+from core.curation.compare import MISSING, compare_ids, compare_rows, differing, toggled
+from core.search.query import Result
 from tests.conftest import PRODUCTS, SHOP_VALUES, serve_app, write_catalog
 from tests.test_browser import _click, _go, _idle, _params, _shot, _visible_text, _wait
 
@@ -111,9 +111,9 @@ def test_the_product_page_shows_title_price_brand_and_look_alikes_that_open_thei
 @pytest.fixture
 def linked_shop(settings, tmp_path):
     """The shop with a Link column: a javascript: URL, an https one and a data: URL."""
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
 
     links = {"1": "javascript:alert(1)", "2": "https://shop.example/p/2", "3": "data:text/html,<script>x</script>"}
     catalog = write_catalog(tmp_path / "linked", extra_header=["Brand", "Price", "Availability", "Link"],

@@ -5,11 +5,11 @@ import itertools
 import numpy as np
 import pytest
 
-from core.colours import COLOUR_HEX, UNKNOWN, colour_hex
-from core.filters import Filters
-from core.mapview import build_figure, filter_mask, selected_ids
-from core.projection import compute_map, load_map, map_status
-from core.store import EdgeStore, StoredPoint, point_id
+from core.ingest.colours import COLOUR_HEX, UNKNOWN, colour_hex
+from core.common.filters import Filters
+from core.map.figure import build_figure, filter_mask, selected_ids
+from core.map.projection import compute_map, load_map, map_status
+from core.index.store import EdgeStore, StoredPoint, point_id
 
 DIM = 16
 GROUPS = {"Red": 0, "Blue": 5, "Green": 10}  # three tight clusters around different axes
@@ -56,9 +56,9 @@ def test_stored_map_is_reused_and_detected_stale_after_reindexing(edge, tmp_path
     edge.upsert(clustered_points())
     made = compute_map(edge, tmp_path, "products")
     assert map_status(edge, load_map(tmp_path, "products")) == "fresh"
-    import core.projection
+    import core.map.projection
 
-    monkeypatch.setattr(core.projection, "Projector", lambda *a: pytest.fail("a fresh stored map must be reused"))
+    monkeypatch.setattr(core.map.projection, "Projector", lambda *a: pytest.fail("a fresh stored map must be reused"))
     again = compute_map(edge, tmp_path, "products")
     assert np.array_equal(again.xy, made.xy)
     changed = clustered_points()[:1]
@@ -72,9 +72,9 @@ def test_added_product_is_placed_by_transform_near_its_look_alikes(edge, tmp_pat
     before = compute_map(edge, tmp_path, "products")
     new = clustered_points(n_per_group=1, seed=9, start=1000)[1]  # "1001", a Blue product
     edge.upsert([new])
-    import core.projection
+    import core.map.projection
 
-    monkeypatch.setattr(core.projection.Projector, "fit", lambda *a: pytest.fail("no full refit for one product"))
+    monkeypatch.setattr(core.map.projection.Projector, "fit", lambda *a: pytest.fail("no full refit for one product"))
     after = compute_map(edge, tmp_path, "products")
     assert after.transformed == 1 and len(after.product_ids) == 76
     index = {p: i for i, p in enumerate(after.product_ids)}
@@ -122,7 +122,7 @@ def test_filtered_out_points_are_greyed_not_dropped(edge, tmp_path):
 def test_every_sample_colour_has_its_real_colour():
     import csv
 
-    from core.sample import COLOURS, SAMPLE_CSV
+    from core.ingest.sample import COLOURS, SAMPLE_CSV
 
     with open(SAMPLE_CSV, newline="") as fh:
         used = {row["Colour"] for row in csv.DictReader(fh)}
@@ -135,7 +135,7 @@ def test_every_sample_colour_has_its_real_colour():
 def test_a_product_of_ours_named_theirs_is_ours_and_an_overlaid_point_is_theirs():
     from types import SimpleNamespace
 
-    from core.mapview import THEIRS_MARK, overlay_selected
+    from core.map.figure import THEIRS_MARK, overlay_selected
 
     ours = {"customdata": ["theirs", "Our product titled X"]}
     overlaid = {"customdata": [THEIRS_MARK, "r1", "Their title"]}
@@ -189,7 +189,7 @@ def test_identical_vectors_do_not_break_the_map(edge, tmp_path):
 
 
 def test_corrupt_stored_map_is_treated_as_missing(edge, tmp_path):
-    from core.projection import map_paths
+    from core.map.projection import map_paths
 
     edge.upsert(clustered_points(n_per_group=3))
     compute_map(edge, tmp_path, "products")
@@ -210,7 +210,7 @@ def test_photos_can_replace_dots_for_a_few_hundred_products(edge, tmp_path):
 
 def _hostile_map():
     """Four products whose CSV values are HTML Plotly would render (links, images, line breaks), in two clusters."""
-    from core.projection import CatalogMap
+    from core.map.projection import CatalogMap
 
     link = '<a href="https://evil.example">Red</a>'
     ids = ["<b>1</b>", "2", "3", "4&lt;"]
@@ -225,7 +225,7 @@ def _hostile_map():
 
 @pytest.mark.parametrize("colour_by", ["cluster", "colour", "gender", "usage", "product_type"])
 def test_catalogue_values_reach_the_figure_as_text_not_html(colour_by):
-    from core.mapview import COLOUR_BY
+    from core.map.figure import COLOUR_BY
 
     assert colour_by in COLOUR_BY
     figure = build_figure(_hostile_map(), colour_by, Filters.of({"category": ["Apparel"]}), highlight=["<b>1</b>"])
@@ -264,8 +264,8 @@ def _blobs(groups):
 
 def _columns(payloads):
     """The map's attribute columns (CatalogMap.attrs) for these payloads."""
-    from core.fields import display_value
-    from core.projection import ATTR_FIELDS
+    from core.common.fields import display_value
+    from core.map.projection import ATTR_FIELDS
 
     return {k: [display_value(p.get(k)) for p in payloads] for k in ATTR_FIELDS}
 
@@ -278,7 +278,7 @@ def _mixed(n, colours):
 
 
 def test_clusters_that_would_share_a_name_get_told_apart():
-    from core.projection import cluster_labels
+    from core.map.projection import cluster_labels
 
     xy, payloads = _blobs([
         _mixed(40, ["Blue", "Blue", "Red", "Green"]),     # mostly Blue
@@ -296,7 +296,7 @@ def test_clusters_that_would_share_a_name_get_told_apart():
 
 
 def test_a_map_stored_with_repeated_names_is_told_apart_on_load(edge, tmp_path):
-    from core.projection import save_map
+    from core.map.projection import save_map
 
     edge.upsert(clustered_points())
     m = compute_map(edge, tmp_path, "products")
@@ -307,7 +307,7 @@ def test_a_map_stored_with_repeated_names_is_told_apart_on_load(edge, tmp_path):
 
 
 def test_photos_are_drawn_large_and_never_on_top_of_one_another(edge, tmp_path):
-    from core.mapview import THUMB_PX
+    from core.map.figure import THUMB_PX
 
     edge.upsert(clustered_points())  # three tight groups of 25 look-alikes
     m = compute_map(edge, tmp_path, "products")
@@ -340,14 +340,14 @@ def test_cluster_names_sit_on_their_points_without_a_box_hiding_them(edge, tmp_p
 ])
 def test_the_selection_survives_a_redrawn_chart_and_clears_on_its_own(event, event_chart, kept, kept_chart,
                                                                       expected):
-    from core.mapview import carry_selection
+    from core.map.figure import carry_selection
 
     assert carry_selection(event, event_chart, kept, kept_chart) == expected
 
 
 def test_a_lasso_selects_exactly_the_stored_points_inside_it_drawn_or_not():
-    from core.mapview import inside_polygon
-    from core.projection import CatalogMap
+    from core.map.figure import inside_polygon
+    from core.map.projection import CatalogMap
 
     rng = np.random.default_rng(3)
     xy = rng.uniform(-10, 10, size=(5000, 2)).astype(np.float32)

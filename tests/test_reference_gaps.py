@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
-from core.errors import BadQuery, CatalogError, ModelMismatch, NotIndexed
-from core.filters import Filters
-from core.gaps import find_gaps, gap_counts, our_unique
-from core.reference import check_name, reference_collection
-from core.store import StoredPoint, point_id
+from core.common.errors import BadQuery, CatalogError, ModelMismatch, NotIndexed
+from core.common.filters import Filters
+from core.insights.gaps import find_gaps, gap_counts, our_unique
+from core.insights.reference import check_name, reference_collection
+from core.index.store import StoredPoint, point_id
 from tests.conftest import PRODUCTS, write_catalog
 
 DIM = 8
@@ -66,7 +66,7 @@ def pair(request, tmp_path):
     """(ours, theirs) with the hand-made products: two collections of one embedded data dir, or of one server."""
     from qdrant_client import QdrantClient
 
-    from core.store import EdgeStore, ServerStore
+    from core.index.store import EdgeStore, ServerStore
 
     if request.param == "edge":
         ours, theirs = EdgeStore(tmp_path / "d", "products"), EdgeStore(tmp_path / "d", "products--ref--x")
@@ -138,7 +138,7 @@ def test_gap_counts_per_reference_category_most_gaps_first(pair):
 
 
 def test_bad_threshold_and_a_reference_of_another_model_are_refused(pair, tmp_path):
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
 
     ours, theirs = pair
     for bad in (-0.1, 1.5, float("nan")):
@@ -154,9 +154,9 @@ def test_bad_threshold_and_a_reference_of_another_model_are_refused(pair, tmp_pa
 
 
 def test_sidebar_filters_on_fields_the_reference_lacks_are_dropped_and_named(pair):
-    from core.fields import Schema
-    from core.filters import Filters
-    from core.gaps import filters_within
+    from core.common.fields import Schema
+    from core.common.filters import Filters
+    from core.insights.gaps import filters_within
 
     ours, theirs = pair
     theirs.add_fields(Schema(keyword=("category",)))
@@ -168,7 +168,7 @@ def test_sidebar_filters_on_fields_the_reference_lacks_are_dropped_and_named(pai
 
 
 def test_a_new_reference_is_marked_in_its_first_metadata(tmp_path):
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
 
     store = EdgeStore(tmp_path / "d", "products--ref--x")
     meta = store.ensure("hand-made", DIM, marks={"reference_of": "products", "reference": "x"})
@@ -204,9 +204,9 @@ def _ours(capsys, tmp_path):
 
 def _views(capsys) -> dict:
     """Everything our catalogue shows: search, facets, duplicates, stats, and the map's products."""
-    from core.config import Settings
-    from core.projection import read_products
-    from core.store import open_store
+    from core.common.config import Settings
+    from core.map.projection import read_products
+    from core.index.store import open_store
 
     views = {}
     for name, args in (("search", ["search", "--text", "red dress", "--limit", "50", "--json"]),
@@ -289,7 +289,7 @@ def test_bad_input_is_one_line_and_writes_nothing(settings, tmp_path, capsys):
 
 
 def test_a_reference_embedded_with_another_model_is_refused_and_leaves_no_collection(settings, tmp_path, capsys):
-    from core.random_clip import save_random_clip
+    from tests.helpers.random_clip import save_random_clip
 
     _ours(capsys, tmp_path)
     other = save_random_clip(tmp_path / "other-clip", tiny=True)
@@ -302,7 +302,7 @@ def test_a_reference_embedded_with_another_model_is_refused_and_leaves_no_collec
 
 
 def test_core_errors_name_the_fix(settings, embedder, tmp_path):
-    from core.reference import add_reference, open_reference
+    from core.insights.reference import add_reference, open_reference
 
     ref = write_catalog(tmp_path / "theirs", rows=REF_ROWS)
     with pytest.raises(NotIndexed, match="python -m core index"):
@@ -316,10 +316,10 @@ def test_core_errors_name_the_fix(settings, embedder, tmp_path):
 def test_on_a_server_a_reference_is_added_listed_matched_and_removed(settings, embedder, tmp_path, monkeypatch):
     from qdrant_client import QdrantClient
 
-    from core.config import Settings
-    from core.indexer import index_catalog
-    from core.reference import add_reference, list_references, open_reference, remove_reference
-    from core.store import ServerStore, open_store
+    from core.common.config import Settings
+    from core.index.indexer import index_catalog
+    from core.insights.reference import add_reference, list_references, open_reference, remove_reference
+    from core.index.store import ServerStore, open_store
 
     shared = QdrantClient(location=":memory:")  # one "server" for every connection this test opens
     monkeypatch.setattr(shared, "close", lambda: None)
@@ -346,8 +346,8 @@ def test_on_a_server_a_reference_is_added_listed_matched_and_removed(settings, e
 
 def test_a_first_add_that_fails_before_writing_a_product_leaves_no_collection(settings, embedder, tmp_path,
                                                                                capsys, monkeypatch):
-    import core.indexer
-    from core.reference import add_reference
+    import core.index.indexer
+    from core.insights.reference import add_reference
 
     _ours(capsys, tmp_path)
     ref = write_catalog(tmp_path / "theirs", rows=REF_ROWS)
@@ -355,7 +355,7 @@ def test_a_first_add_that_fails_before_writing_a_product_leaves_no_collection(se
     def stops(*args, **kwargs):
         raise CatalogError("the file changed while it was read")
 
-    monkeypatch.setattr(core.indexer, "index_catalog", stops)
+    monkeypatch.setattr(core.index.indexer, "index_catalog", stops)
     with pytest.raises(CatalogError, match="changed"):
         add_reference(settings, "comp", ref, None, embedder)
     assert not (settings.data_dir / "products--ref--comp").exists()

@@ -8,8 +8,8 @@ import string
 
 import pytest
 
-from core.safe_text import WORD_JOINER as WJ
-from core.safe_text import md, plotly, unplotly
+from core.common.safe_text import WORD_JOINER as WJ
+from core.common.safe_text import md, plotly, unplotly
 
 HOSTILE = ["![t](http://127.0.0.1:9/track.png)", "[site](https://evil.example)", "https://evil.example/x",
            "www.evil.example", "<b>html</b>", ":red[x]", "$x^2$", ":smile: :material/home:", "ops@evil.example",

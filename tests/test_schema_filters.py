@@ -10,9 +10,9 @@ import pytest
 
 from app.filter_sidebar import range_from_slider, range_text, slider_span, slider_step, sort_label
 from app.search_options import browse_count, search_count
-from core.filters import Filters
-from core.mapview import build_figure, filter_fields_missing, filter_mask
-from core.projection import CatalogMap
+from core.common.filters import Filters
+from core.map.figure import build_figure, filter_fields_missing, filter_mask
+from core.map.projection import CatalogMap
 from tests.test_app import start
 
 
@@ -182,7 +182,7 @@ def test_garbage_in_the_link_is_ignored_and_the_page_still_lists(shop):
 
 def test_explore_greys_out_by_brand_stock_and_price(shop):
     from app import resources
-    from core.projection import compute_map
+    from core.map.projection import compute_map
 
     compute_map(resources.store(shop), shop.data_dir, shop.collection)
     at = start("pages/explore.py", brand=["Nike", "Mango", "Bata"], in_stock="yes", **{"range.price": "20:60"})
@@ -215,8 +215,8 @@ def test_show_more_pages_through_the_listing_and_a_new_filter_starts_again(shop,
 def _with_extra_fields(settings, fields: dict[str, list[str]], keyword=(), number=()):
     """Give the shop's products more payload fields (product i gets each list's i-th value) and index them."""
     from app import resources
-    from core.fields import Schema
-    from core.store import point_id
+    from core.common.fields import Schema
+    from core.index.store import point_id
 
     store = resources.store(settings)
     for hit in store.retrieve([point_id(str(i)) for i in range(1, 7)]):
@@ -239,7 +239,7 @@ def test_a_currency_from_the_catalogue_names_the_price_slider_as_text(shop):
     hostile = "![t](http://127.0.0.1:9/x.png)"
     _with_extra_fields(shop, {"currency": [hostile] * 6}, keyword=("currency",))
     at = start()
-    from core.safe_text import md
+    from core.common.safe_text import md
 
     assert [s.label for s in at.sidebar.slider] == [f"Price \\({md(hostile)}\\)"]
 
@@ -254,7 +254,7 @@ def test_a_number_every_product_shares_is_said_not_slid(shop):
 
 
 def test_a_hostile_brand_is_a_value_in_the_sidebar_and_text_in_its_count_line(shop):
-    from core.safe_text import md
+    from core.common.safe_text import md
     from tests.test_app import shown
 
     hostile = "![t](http://127.0.0.1:9/x.png) **Nike**"

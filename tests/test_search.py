@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.errors import BadQuery, UnknownFilterField, UnknownProduct
-from core.filters import Filters
-from core.duplicates import near_duplicates
-from core.search import SearchRequest, facets, search
-from core.store import Fused, Nearest, StoredPoint, point_id
+from core.common.errors import BadQuery, UnknownFilterField, UnknownProduct
+from core.common.filters import Filters
+from core.search.duplicates import near_duplicates
+from core.search.query import SearchRequest, facets, search
+from core.index.store import Fused, Nearest, StoredPoint, point_id
 
 #        id   image vector            colour   gender    type       (text vector = image vector unless given)
 POINTS = [

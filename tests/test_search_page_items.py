@@ -41,21 +41,21 @@ def test_more_like_this_on_a_price_sorted_page_lists_look_alikes_closest_first(s
 
 
 def test_a_look_alike_search_that_fails_still_scrolls_at_once_and_never_later(shop, monkeypatch):
-    import core.search
-    from core.errors import StoreError
+    import core.search.query
+    from core.common.errors import StoreError
 
     at = start(q="dress")
     last = result_ids(at)[-1]
-    real = core.search.search
+    real = core.search.query.search
 
     def failing(*args, **kwargs):
         raise StoreError("the index is busy")
 
-    monkeypatch.setattr(core.search, "search", failing)
+    monkeypatch.setattr(core.search.query, "search", failing)
     at.button(key=f"results-{last}-like").click().run()
     assert not at.exception and [e.value for e in at.error] == ["the index is busy"]
     assert [h for h in at.get("html") if "scrollTo" in h.proto.body]  # the page went to its top with the click
-    monkeypatch.setattr(core.search, "search", real)
+    monkeypatch.setattr(core.search.query, "search", real)
     at.segmented_control(key="mode").set_value("text").run()  # an unrelated click later
     assert not at.exception and result_ids(at)
     assert not [h for h in at.get("html") if "scrollTo" in h.proto.body]
@@ -215,10 +215,10 @@ def shopify(app_settings, tmp_path):
 
 
 def index_shopify(app_settings, tmp_path, rows):
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.sample import draw_product
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.ingest.sample import draw_product
+    from core.index.store import EdgeStore
 
     folder = tmp_path / "shopify"
     (folder / "images").mkdir(parents=True)
@@ -250,7 +250,7 @@ def test_which_filters_to_offer_asks_each_field_for_two_values_once_per_index_ve
     enough to answer it, and the answer holds until the index changes."""
     import streamlit as st
 
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
 
     st.cache_data.clear()
     asked = []
@@ -304,7 +304,7 @@ def test_whole_numbers_past_a_browsers_safe_integers_get_a_float_slider(app_sett
 
 def test_whole_number_fields_reads_every_value(shopify):
     from app import resources
-    from core.filters import whole_number_fields
+    from core.common.filters import whole_number_fields
 
     store = resources.store(shopify)
     assert whole_number_fields(store, ["inventory", "price", "missing"]) == ("inventory",)
@@ -334,7 +334,7 @@ def test_whole_number_fields_are_read_once_per_index_version_however_long_the_se
 def test_a_query_photo_over_its_limit_is_refused_by_the_app_itself_before_it_is_read(shop, monkeypatch):
     """A client that skips the browser's 20 MB check (the server's cap is a photos zip's) still meets the app's."""
     import app.search_state
-    from core import uploads
+    from core.ingest import uploads
 
     monkeypatch.setattr(uploads, "QUERY_PHOTO", uploads.UploadKind("query photo", ("jpg", "jpeg", "png", "webp"), 1))
     read = []

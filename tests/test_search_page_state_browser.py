@@ -102,9 +102,9 @@ def wardrobe_app(settings, tmp_path):
     """The wardrobe served; yields its URL and each product's stored photo vector."""
     import numpy as np
 
-    from core.embedder import load_embedder
-    from core.indexer import index_catalog
-    from core.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
 
     catalog = write_catalog(tmp_path / "wardrobe", WARDROBE, extra_header=["Price"], extra_values=PRICES)
     store = EdgeStore(settings.data_dir, settings.collection)

@@ -17,10 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from core.catalog import FILTER_FIELDS
-from core.config import Settings
-from core.errors import ModelMismatch, StoreError
-from core.store import StoredPoint, open_store, point_id
+from core.ingest.catalog import FILTER_FIELDS
+from core.common.config import Settings
+from core.common.errors import ModelMismatch, StoreError
+from core.index.store import StoredPoint, open_store, point_id
 from tests.conftest import PRODUCTS, write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -426,7 +426,7 @@ def test_an_error_that_echoes_the_api_key_is_scrubbed(fake):
 # ---- the indexing path end to end ----
 
 def test_indexing_over_http_writes_every_product_and_a_rerun_changes_nothing(fake, embedder, tmp_path):
-    from core.indexer import index_catalog
+    from core.index.indexer import index_catalog
 
     catalog = write_catalog(tmp_path / "cat")
     store = _open(fake.port)
@@ -479,7 +479,7 @@ def test_a_collection_another_worker_made_for_another_model_is_a_model_mismatch(
 
 
 def test_the_race_on_memory_too_keeps_the_first_workers_collection():
-    from core.store import ServerStore
+    from core.index.store import ServerStore
 
     store, other = ServerStore.connect(":memory:"), None
     first_look = store.meta

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from core.errors import CatalogError
-from core.indexer import Shard, index_catalog
-from core.store import ServerStore
+from core.common.errors import CatalogError
+from core.index.indexer import Shard, index_catalog
+from core.index.store import ServerStore
 from tests.conftest import ROOT, write_catalog
 
 
@@ -23,7 +23,7 @@ def test_shards_partition_product_ids_with_no_overlap_and_no_gap():
 
 def test_the_share_does_not_depend_on_the_process():
     """A stable hash, not Python's salted hash(): two processes must agree on every worker's share."""
-    code = "from core.indexer import Shard; print([Shard(1, 3).owns(f'p{i}') for i in range(200)])"
+    code = "from core.index.indexer import Shard; print([Shard(1, 3).owns(f'p{i}') for i in range(200)])"
     runs = {subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                            env={"PYTHONHASHSEED": seed, "PATH": ""}).stdout for seed in ("1", "2")}
     assert len(runs) == 1 and "True" in runs.pop()

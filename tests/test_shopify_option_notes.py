@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 
-from core.catalog import read_catalog
+from core.ingest.catalog import read_catalog
 from tests.conftest import write_csv
 
 HEADER = ["Handle", "Title", "Vendor", "Option1 Name", "Option1 Value", "Variant Price"]

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import StoreError
-from core.store import EdgeStore, StoredPoint, open_store, point_id
+from core.common.errors import StoreError
+from core.index.store import EdgeStore, StoredPoint, open_store, point_id
 
 ROOT = Path(__file__).resolve().parent.parent
 
 WRITER = textwrap.dedent("""
     import sys, time
-    from core.store import EdgeStore, StoredPoint, point_id
+    from core.index.store import EdgeStore, StoredPoint, point_id
     data_dir, batches, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     store = EdgeStore(data_dir)
     store.ensure("hand-made", 4)
@@ -44,8 +44,8 @@ WRITER = textwrap.dedent("""
 
 INTRUDER = textwrap.dedent("""
     import sys
-    from core.errors import StoreError
-    from core.store import EdgeStore
+    from core.common.errors import StoreError
+    from core.index.store import EdgeStore
     try:
         EdgeStore(sys.argv[1]).count()
         print("OPENED")
@@ -201,7 +201,7 @@ def _kill_then_resume(catalog, data, tiny_clip, delay: float) -> dict:
 def test_kill_9_mid_index_frees_the_lock_and_the_rerun_matches_an_uninterrupted_run(tmp_path, tiny_clip, embedder):
     import numpy as np
 
-    from core.indexer import index_catalog
+    from core.index.indexer import index_catalog
     from tests.conftest import write_catalog
 
     rows = [(str(i), "Women", "Apparel", "Dress", "Dresses", c, "Party", f"Dress {i} in {c}")

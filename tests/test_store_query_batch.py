@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.config import Settings
-from core.fields import Schema
-from core.filters import Filters
-from core.store import Diverse, Fused, Nearest, Ordered, Recommend, StoredPoint, open_store, point_id
+from core.common.config import Settings
+from core.common.fields import Schema
+from core.common.filters import Filters
+from core.index.store import Diverse, Fused, Nearest, Ordered, Recommend, StoredPoint, open_store, point_id
 from tests.test_server_http import API_KEY, COLLECTION, FakeQdrant
 
 DIM = 8

@@ -9,10 +9,10 @@ import uuid
 import numpy as np
 import pytest
 
-from core.config import Settings
-from core.errors import ConfigError, StoreError
-from core.store import EdgeStore, Nearest, Overrides, StoredPoint, open_store, tuning_for
-from core.store.edge import edge_search_params
+from core.common.config import Settings
+from core.common.errors import ConfigError, StoreError
+from core.index.store import EdgeStore, Nearest, Overrides, StoredPoint, open_store, tuning_for
+from core.index.store.edge import edge_search_params
 from tests.test_server_http import API_KEY, COLLECTION, FakeQdrant
 
 pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from core.errors import StoreError
-from core.store import ServerStore, StoredPoint, point_id
-from core.store.tuning import WRITES_IN_FLIGHT
+from core.common.errors import StoreError
+from core.index.store import ServerStore, StoredPoint, point_id
+from core.index.store.tuning import WRITES_IN_FLIGHT
 from tests.conftest import PRODUCTS, write_catalog
 from tests.test_server_http import API_KEY, COLLECTION, OUR_META, FakeQdrant
 
@@ -37,7 +37,7 @@ def _batch(start: int, n: int = 2) -> list[StoredPoint]:
 
 
 def test_an_indexing_run_writes_with_wait_false_and_ends_with_one_wait_before_it_is_recorded(fake, embedder, tmp_path):
-    from core.indexer import index_catalog
+    from core.index.indexer import index_catalog
 
     catalog = write_catalog(tmp_path / "cat")
     store = _store(fake)
@@ -58,7 +58,7 @@ def test_an_indexing_run_writes_with_wait_false_and_ends_with_one_wait_before_it
 
 
 def test_payload_rewrites_and_prune_deletes_also_go_out_with_wait_false(fake, embedder, tmp_path):
-    from core.indexer import index_catalog
+    from core.index.indexer import index_catalog
 
     store = _store(fake)
     prices = {r[0]: ["10"] for r in PRODUCTS}
@@ -123,7 +123,7 @@ def test_a_failed_wait_false_write_is_raised_by_the_next_call_not_swallowed(fake
 
 
 def test_an_interrupted_run_claims_nothing_and_the_next_run_writes_exactly_the_rest(fake, embedder, tmp_path):
-    from core.indexer import index_catalog
+    from core.index.indexer import index_catalog
 
     catalog = write_catalog(tmp_path / "cat")
     store = _store(fake)
@@ -207,7 +207,7 @@ def test_a_reader_in_another_session_never_takes_the_writers_failure(fake, write
 
 def test_an_indexing_run_fails_even_when_a_search_read_the_store_before_its_final_wait(fake, embedder, tmp_path,
                                                                                         monkeypatch):
-    from core.indexer import index_catalog
+    from core.index.indexer import index_catalog
 
     catalog = write_catalog(tmp_path / "cat")
     store = _store(fake)

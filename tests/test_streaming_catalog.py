@@ -7,11 +7,11 @@ import tracemalloc
 
 import pytest
 
-import core.indexer as indexer
-from core.catalog import CatalogFile, _open_rows
+import core.index.indexer as indexer
+from core.ingest.catalog import CatalogFile, _open_rows
 from core.cli import main
-from core.formats import plan_layout, read_records
-from core.indexer import index_catalog
+from core.ingest.formats import plan_layout, read_records
+from core.index.indexer import index_catalog
 from tests.conftest import write_csv
 
 HEADER = ["id", "title", "colour", "stock", "weight_kg", "season_code", "notes"]
@@ -140,8 +140,8 @@ def _rewrite_keeping_size_and_time(path, data: bytes) -> None:
 
 @pytest.mark.parametrize("change", ["replaced", "header swapped", "rows swallowed by a quote"])
 def test_a_catalogue_changed_between_passes_stops_the_run_and_prunes_nothing(tmp_path, embedder, monkeypatch, change):
-    from core.errors import CatalogError
-    from core.store import EdgeStore
+    from core.common.errors import CatalogError
+    from core.index.store import EdgeStore
 
     csv = write_csv(tmp_path / "c.csv", HEADER, _rows(10))
     store = EdgeStore(tmp_path / "data")
@@ -171,8 +171,8 @@ def test_an_interrupted_run_leaves_the_index_marked_so_the_map_stops_trusting_it
                                                                                         monkeypatch):
     """The map is 'fresh' by stamp only while no run has started since: an interrupted run that changed products
     but kept the count and the last stamp must send the map back to the fingerprint digest."""
-    from core.projection import store_version
-    from core.store import EdgeStore
+    from core.map.projection import store_version
+    from core.index.store import EdgeStore
 
     csv = write_csv(tmp_path / "c.csv", HEADER, _rows(6))
     store = EdgeStore(tmp_path / "data")

@@ -6,9 +6,9 @@ import io
 
 from PIL import Image
 
-from core.colour_stats import hex_to_lab
-from core.colours import COLOUR_HEX
-from core.swatches import lab_to_hex, swatch_png
+from core.ingest.colour_stats import hex_to_lab
+from core.ingest.colours import COLOUR_HEX
+from core.insights.swatches import lab_to_hex, swatch_png
 
 
 def test_lab_to_hex_inverts_hex_to_lab_for_every_reference_colour():
@@ -30,7 +30,7 @@ def test_a_swatch_strip_splits_its_width_by_weight():
 
 
 def test_colour_names_are_found_whatever_their_case_hyphens_or_underscores():
-    from core.colours import UNKNOWN, colour_hex
+    from core.ingest.colours import UNKNOWN, colour_hex
 
     assert colour_hex("Off-White") == colour_hex("off_white") == colour_hex(" OFF  WHITE ") == COLOUR_HEX["Off White"]
     assert colour_hex("Navy-Blue") == COLOUR_HEX["Navy Blue"]

@@ -52,7 +52,7 @@ def test_a_merchant_center_tsv_feed_is_accepted_by_the_uploader_and_indexed(sett
 
 def test_a_zip_the_browser_refuses_is_a_visible_error_and_nothing_is_indexed(indexed_settings, browser, tmp_path,
                                                                               monkeypatch):
-    from core.store import EdgeStore
+    from core.index.store import EdgeStore
 
     files = tmp_path / "files"
     files.mkdir()

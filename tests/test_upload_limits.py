@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from core import uploads, zip_import
-from core.errors import CatalogError
-from core.uploads import CATALOGUE, MB, PHOTOS_ZIP, QUERY_PHOTO, UploadKind, save_upload, server_photos
+from core.ingest import uploads
+
+from core.ingest import zip_import
+from core.common.errors import CatalogError
+from core.ingest.uploads import CATALOGUE, MB, PHOTOS_ZIP, QUERY_PHOTO, UploadKind, save_upload, server_photos
 from tests.conftest import ROOT, write_catalog
 from tests.test_app import shown, start
 from tests.test_catalog_page_mapping import KNOWN, KNOWN_ROWS, csv_bytes, everything, photo, photos_zip

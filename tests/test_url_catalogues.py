@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from core.sample import draw_product
+from core.ingest.sample import draw_product
 from tests.conftest import ROOT, write_csv
 
 
@@ -182,12 +182,12 @@ def test_a_shopify_export_with_photo_urls_indexes_with_one_command(tmp_path, tin
 
 
 def test_a_google_feed_with_photo_urls_indexes_with_one_command(tmp_path, tiny_clip, embedder, photo_server):
-    from core.fetch import ImageFetcher
-    from core.indexer import index_catalog
-    from core.search import SearchRequest, get_products, search
-    from core.fields import SortKey
-    from core.filters import Filters
-    from core.store import EdgeStore
+    from core.ingest.fetch import ImageFetcher
+    from core.index.indexer import index_catalog
+    from core.search.query import SearchRequest, get_products, search
+    from core.common.fields import SortKey
+    from core.common.filters import Filters
+    from core.index.store import EdgeStore
 
     feed = google_feed(tmp_path, photo_server.url)
     store = EdgeStore(tmp_path / "data")
@@ -206,9 +206,9 @@ def test_a_google_feed_with_photo_urls_indexes_with_one_command(tmp_path, tiny_c
 
 
 def test_bad_photo_urls_make_text_only_products_with_the_reason(tmp_path, embedder, photo_server):
-    from core.fetch import ImageFetcher
-    from core.indexer import index_catalog
-    from core.store import EdgeStore
+    from core.ingest.fetch import ImageFetcher
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
 
     base = photo_server.url
     rows = [["missing", "Missing photo", f"{base}/nope.jpg"], ["flaky", "Flaky server", f"{base}/flaky.jpg"],

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.fields import Schema
-from core.urlstate import FilterState, SearchState, filters_from_params, filters_to_params, parse_bounds
+from core.common.fields import Schema
+from core.curation.urlstate import FilterState, SearchState, filters_from_params, filters_to_params, parse_bounds
 
 
 def test_filters_from_a_link_keep_raw_values_in_order_and_drop_empty_and_unknown_keys():
@@ -33,7 +33,7 @@ def test_search_state_round_trips_through_its_url_form():
 
 
 def test_likes_and_dislikes_are_product_ids_in_the_link_deduplicated_and_bounded():
-    from core.urlstate import MAX_FEEDBACK
+    from core.curation.urlstate import MAX_FEEDBACK
 
     state = SearchState.from_params({"likes": ["7", "", "7", "9"], "dislikes": ["9", "x" * 300],
                                      "q": ["dress"]})
@@ -115,8 +115,8 @@ def test_range_bounds_keep_their_precision_in_the_link():
 
 
 def test_search_state_carries_ranges_and_sort_and_builds_a_request_with_them():
-    from core.fields import SortKey
-    from core.urlstate import build_request
+    from core.common.fields import SortKey
+    from core.curation.urlstate import build_request
 
     state = SearchState(text="dress", filters={"brand": ["Nike"]}, ranges={"price": (10.0, 50.0)}, sort="-price")
     params = {k: v if isinstance(v, list) else [v] for k, v in state.to_params(SHOP).items()}

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.catalog import read_catalog
-from core.errors import CatalogError
-from core.formats import MAX_COLUMNS
-from core.mapping_preview import preview_bytes, preview_mapping
+from core.ingest.catalog import read_catalog
+from core.common.errors import CatalogError
+from core.ingest.formats import MAX_COLUMNS
+from core.ingest.column_mapping import preview_bytes, preview_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 REFUSED = ("catalogue has 60,000 columns, more than the 5,000 a catalogue may have (a shop export has a few dozen); "
@@ -92,8 +92,8 @@ def test_a_4999_column_header_is_read_whole(tmp_path):
 
 LINEAR = """
 import csv, io, sys
-import core.formats as formats
-from core.catalog import sniff_delimiter
+import core.ingest.formats as formats
+from core.ingest.catalog import sniff_delimiter
 formats.MAX_COLUMNS = 10 ** 6  # lifted: the code path itself must be linear, whatever the limit
 width = 200_000
 header = ["id", "title"] + [f"attr{i}" for i in range(width - 2)] + ["title"]  # one clash, found among 200,000

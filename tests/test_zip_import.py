@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core import zip_import
-from core.errors import CatalogError
-from core.zip_import import ExtractReport, extract_photos
+from core.ingest import zip_import
+from core.common.errors import CatalogError
+from core.ingest.zip_import import ExtractReport, extract_photos
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # incompressible enough: a deflate ratio near 1
 
@@ -164,7 +164,7 @@ def test_a_member_with_a_corrupt_deflate_stream_is_skipped_not_fatal(tmp_path):
 
 
 def test_gif_photos_from_a_zip_are_found_by_the_catalogue(tmp_path):
-    from core.catalog import ImageResolver
+    from core.ingest.catalog import ImageResolver
 
     build(tmp_path / "photos.zip", {"shop/p1.gif": b"GIF89a" + bytes(40)})
     extract_photos(tmp_path / "photos.zip", tmp_path / "out")

@@ -1,0 +1,279 @@
+"""Backend-neutral store shapes: query types, hits, points, the ProductStore interface and error wrapping."""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence, Union
+
+from core.common.errors import LensError, ModelMismatch, NotIndexed, StoreError
+from core.common.fields import Schema
+from core.common.filters import Filters
+from core.index.store.tuning import Overrides, Tuning, tuning_for
+
+VECTOR_NAMES = ("image", "text")
+ID_NAMESPACE = uuid.UUID("6b0f4f63-5c8b-4f0e-9a53-4c0d1c3a7e11")
+RRF_K = 60  # the usual RRF constant; set explicitly so both backends fuse identically
+
+
+def point_id(product_id: str) -> str:
+    """Stable point id for a product id, so re-indexing overwrites instead of duplicating."""
+    return str(uuid.uuid5(ID_NAMESPACE, str(product_id)))
+
+
+# ---- backend-neutral query shapes ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Nearest:
+    """Nearest neighbours of one vector in one named vector space."""
+
+    vector: Sequence[float]
+    using: str = "image"
+
+
+@dataclass(frozen=True)
+class Recommend:
+    """Qdrant's recommend query: closer to the positives, away from the negatives (best-score strategy)."""
+
+    positives: tuple
+    negatives: tuple
+    using: str = "image"
+
+
+@dataclass(frozen=True)
+class Diverse:
+    """Maximal marginal relevance around a vector; diversity 0 = plain relevance, 1 = most diverse."""
+
+    vector: Sequence[float]
+    using: str = "image"
+    diversity: float = 0.5
+    candidates: int = 100
+
+
+@dataclass(frozen=True)
+class Fused:
+    """Reciprocal rank fusion of several prefetches, each (query, limit)."""
+
+    branches: tuple
+
+
+@dataclass(frozen=True)
+class Ordered:
+    """No vector: products ordered by a number field (products without the field are left out, as in Qdrant)."""
+
+    key: str
+    descending: bool = False
+
+
+Query = Union[Nearest, Recommend, Diverse, Fused, Ordered]
+
+
+@dataclass
+class Hit:
+    """One stored point as returned by a query, scroll or retrieve."""
+
+    id: str
+    score: float
+    payload: dict
+    vectors: dict = field(default_factory=dict)
+
+
+@dataclass
+class StoredPoint:
+    """A point to write: id, named vectors (a product may lack 'image'), payload."""
+
+    id: str
+    vectors: dict
+    payload: dict
+
+
+class ProductStore(ABC):
+    """Shared behaviour; subclasses translate to their engine's API."""
+
+    backend: str = ""
+    note: str = ""  # set when the data shown comes from somewhere a user should know about (a snapshot)
+    overrides: Overrides = Overrides()  # the user's scale settings (LENS_QUANTIZATION, LENS_HNSW_EF, LENS_SHARDS...)
+
+    @property
+    def search_tuning(self) -> Tuning:
+        """Query-time parameters (hnsw_ef, rescore, oversampling, read consistency): the same at every size."""
+        return tuning_for(None, self.overrides)
+
+    def ensure(self, model: str, dim: int, recreate: bool = False, expected_points: int | None = None,
+               marks: dict | None = None) -> dict:
+        """Open or create the collection for this model; a different model is a clear error. `marks` go into a
+        new collection's first metadata, in the same write (a reference catalogue's owner: never a collection
+        that exists unmarked because a process died between two writes).
+
+        A new collection gets the scale settings for `expected_points` products (core.index.store.tuning; None when
+        the caller does not know, which suits any size). An existing one keeps the settings it was made with,
+        also when another process (a worker of a sharded run) created it after meta() saw none.
+        """
+        if recreate:
+            self._drop()  # without reading the old metadata: it may be what is broken
+        meta = self.meta()
+        if meta is None:
+            tuning = tuning_for(expected_points, self.overrides)
+            meta = {"model": model, "dim": int(dim), "created": time.time(), "last_indexed": None,
+                    "tuning": tuning.as_meta(), **(marks or {})}
+            theirs = self._create(int(dim), meta, tuning)
+            if theirs is None:
+                return meta
+            meta = theirs  # checked below like any existing index: the other worker may use another model
+        if meta.get("model") != model or int(meta.get("dim", -1)) != int(dim):
+            raise ModelMismatch(
+                f"the index was built with model {meta.get('model')!r} ({meta.get('dim')} dims), "
+                f"not {model!r} ({dim} dims). Use that model (LENS_MODEL), or re-index with --recreate."
+            )
+        return meta
+
+    def acquire(self) -> None:
+        """Own the index for writing now, or refuse at once (StoreError) while another process does: a run checks
+        before it loads a model. A server has no owner: nothing to take."""
+
+    def require_meta(self) -> dict:
+        """Metadata of an existing index, or NotIndexed."""
+        meta = self.meta()
+        if meta is None:
+            raise NotIndexed("there is no index yet: run `python -m core index --catalog <csv>` first")
+        return meta
+
+    def schema(self) -> Schema:
+        """The index's fields by kind (keyword filters, numbers, flags), from its metadata."""
+        return Schema.from_meta(self.require_meta())
+
+    def add_fields(self, schema: Schema) -> Schema:
+        """Payload indexes for a catalogue's fields (keyword, range, flag), kept in the metadata; returns the
+        merged schema. Fields indexed before stay, so an incremental run with fewer columns loses no filter."""
+        merged = Schema.from_meta(self.meta()).merged(schema)
+        self._index_fields(merged)
+        self.update_meta(schema=merged.as_meta())
+        return merged
+
+    def number_bounds(self, key: str, filters: Filters | None = None) -> tuple[float, float] | None:
+        """(min, max) of a number field over the products the filters keep, or None when none has it."""
+        low = self.query(Ordered(key), filters, limit=1)
+        if not low:
+            return None
+        high = self.query(Ordered(key, descending=True), filters, limit=1)
+        return float(low[0].payload[key]), float(high[0].payload[key])
+
+    def fingerprints(self) -> dict[str, tuple[str, str, str]]:
+        """product_id -> (point id, fingerprint, payload hash) for every stored product."""
+        return {h.payload.get("product_id"): (h.id, h.payload.get("fingerprint", ""), h.payload.get("payload_hash", ""))
+                for h in self.scroll(payload_keys=["product_id", "fingerprint", "payload_hash"])}
+
+    @abstractmethod
+    def meta(self) -> dict | None: ...
+    @abstractmethod
+    def update_meta(self, **changes) -> None: ...
+    @abstractmethod
+    def _create(self, dim: int, meta: dict, tuning: Tuning) -> dict | None:
+        """Create the collection with `meta` and return None; or, when another process created it first, leave
+        it be and return its metadata."""
+    @abstractmethod
+    def _drop(self) -> None: ...
+    @abstractmethod
+    def _index_fields(self, schema: Schema) -> None: ...
+    @abstractmethod
+    def upsert(self, points: list[StoredPoint]) -> None: ...
+    @abstractmethod
+    def delete(self, ids: list[str]) -> None: ...
+    @abstractmethod
+    def overwrite_payload(self, point: str, payload: dict) -> None: ...
+    @abstractmethod
+    def set_payload(self, payloads: dict[str, dict]) -> None:
+        """Set these keys on each point (point id -> keys), leaving its other payload keys as they are; one write
+        for them all, so filling in many products' keys does not cost a write each."""
+    @abstractmethod
+    def count(self, filters: Filters | None = None) -> int: ...
+    @abstractmethod
+    def scroll(self, filters: Filters | None = None, payload_keys: list[str] | None = None,
+               with_vectors: bool | list[str] = False, page: int = 1000) -> Iterator[Hit]: ...
+    @abstractmethod
+    def retrieve(self, ids: list[str], with_vectors: bool = False) -> list[Hit]: ...
+    @abstractmethod
+    def query(self, query: Query | None, filters: Filters | None = None, limit: int = 10, offset: int = 0,
+              threshold: float | None = None) -> list[Hit]: ...
+    @abstractmethod
+    def query_batch(self, queries: Sequence[Query], filters: Filters | None = None, limit: int = 10,
+                    threshold: float | None = None, payload_keys: list[str] | None = None,
+                    hnsw_ef: int | None = None) -> list[list[Hit]]:
+        """One answer per query, each the Hits `query(q, filters, limit, threshold=threshold)` returns, from one
+        engine call (the embedded engine plans a batch as one pass over its segments; a server gets one request).
+
+        payload_keys: only these payload keys in each Hit (None: the whole payload, as `query`). hnsw_ef: the
+        HNSW beam for this batch instead of the store's (None: the store's search parameters, as `query`);
+        rescoring and read consistency are the store's either way.
+        """
+    @abstractmethod
+    def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]: ...
+
+    def explain(self, exc: Exception) -> str:
+        """An engine exception as text safe to show (the server store scrubs credentials out of it)."""
+        return str(exc)
+
+    def optimize(self) -> bool:
+        """Build the vector indexes that are due now; True when anything was built.
+
+        Embedded engine: HNSW and int8 vectors for each segment past the indexing threshold, and only those,
+        so adding 1% to a large index builds one small segment, not everything again. It costs microseconds
+        when nothing is due, so an indexing run may call it at its end unconditionally (publish() calls it
+        too). A server builds its indexes on its own: nothing to do.
+        """
+        return False
+
+    def flush(self) -> None:
+        """Return once every write made through this store is applied and readable, or raise the first write
+        that failed. The embedded engine applies each write before it returns: nothing to do. A server store
+        sends writes without waiting for them (core.index.store.server) and waits here."""
+
+    def publish(self) -> None:
+        """The end of an indexing run: every write applied (flush), and the contents readable by other
+        processes (the embedded engine publishes a copy)."""
+        self.flush()
+
+    def close(self) -> None:
+        """Release resources (the embedded shard's directory lock)."""
+
+
+def backend_errors(cls):
+    """Turn any engine or network exception into a StoreError, so no raw traceback reaches a user."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except LensError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"{self.backend} store failed ({fn.__name__}): {self.explain(exc)}") from exc
+        return call
+
+    def wrap_generator(fn):
+        @functools.wraps(fn)
+        def call(self, *args, **kwargs):
+            try:
+                yield from fn(self, *args, **kwargs)
+            except LensError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"{self.backend} store failed ({fn.__name__}): {self.explain(exc)}") from exc
+        return call
+
+    for name in ("meta", "update_meta", "_create", "_drop", "upsert", "delete", "overwrite_payload", "set_payload",
+                 "count", "retrieve", "query", "query_batch", "facet", "optimize", "flush", "publish", "close",
+                 "_index_fields"):
+        if name in cls.__dict__:
+            setattr(cls, name, wrap(cls.__dict__[name]))
+    if "scroll" in cls.__dict__:
+        cls.scroll = wrap_generator(cls.__dict__["scroll"])
+    return cls
+
+
+def named_vectors(vector) -> dict:
+    """A record's vectors as {name: vector}; {} when none were asked for."""
+    return dict(vector) if isinstance(vector, dict) else {}

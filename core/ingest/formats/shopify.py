@@ -1,0 +1,273 @@
+"""Shopify product exports: one product per Handle, gathered from the handle's variant and image rows.
+
+Only a handle's first row carries the product's details (Title, Body (HTML), Vendor, Type, Tags, option
+names); later rows add variants (options, price, stock) and photos (Image Src, Image Position). So:
+- the photo is the Image Src with the lowest Image Position (then Variant Image);
+- price is the lowest Variant Price; compare_at_price is the cheapest variant's compare-at price, when higher;
+- inventory is the sum of Variant Inventory Qty (an oversold, negative quantity counts as 0);
+- colour lists the values of the option named Color or Colour; other options (Size) become keyword lists;
+- Product Category ('Apparel & Accessories > Clothing > Dresses') fills category levels as in
+  core.ingest.values.category_levels, and Type, when set, is the product type;
+- Status (draft, archived) is kept as a keyword: a merchandiser may want to see drafts, so none is dropped.
+A handle that comes back after other handles is merged into one product, with a note: Shopify's importer
+treats a handle as one product wherever its rows are, and dropping rows would lose variants.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from core.common.errors import CatalogError
+from core.common.fields import (BRAND, CATEGORY, COLOUR, DESCRIPTION, GENDER, IMAGE, IMAGE_URL, IN_STOCK, INVENTORY, PRICE,
+                         PRODUCT_ID, PRODUCT_TYPE, RESERVED_KEYS, ROLES, SALE_PRICE, TAGS, TITLE)
+from core.ingest.formats import (Layout, Record, Rows, RowProblem, column_key, field_key, role_values, row_key,
+                          snake_case)
+from typing import Iterable
+
+from core.ingest.values import category_levels, parse_number, parse_price, shown
+
+PRODUCT_COLUMNS = {"handle": PRODUCT_ID, "title": TITLE, "bodyhtml": DESCRIPTION, "vendor": BRAND,
+                   "type": PRODUCT_TYPE, "customproducttype": PRODUCT_TYPE, "productcategory": CATEGORY,
+                   "standardproducttype": CATEGORY, "tags": TAGS, "googleshoppinggender": GENDER}
+# Roles this module works out across a handle's rows; a column mapping cannot point them elsewhere.
+AGGREGATED = {PRODUCT_ID: "Handle", PRICE: "Variant Price",
+              SALE_PRICE: "nowhere (Variant Compare At Price becomes compare_at_price)",
+              INVENTORY: "Variant Inventory Qty", IN_STOCK: "Variant Inventory Qty",
+              COLOUR: "the option named Color or Colour (each product's Option N Name decides)",
+              IMAGE: "Image Src"}
+READ_HERE = ("variantprice", "variantcompareatprice", "variantinventoryqty", "imagesrc", "imageposition",
+             "variantimage", "status", *(f"option{n}{part}" for n in (1, 2, 3) for part in ("name", "value")))
+PER_VARIANT = ("variant", "image", "option", "costperitem", "price", "compareatprice", "included", "unitprice")
+VARIANT_KEYS = ("variantsku", "variantprice", "variantinventoryqty", "option1value", "option2value", "option3value")
+STATUS, COMPARE_AT = "status", "compare_at_price"  # payload keys only Shopify exports have
+COLOUR_OPTIONS = ("color", "colour")  # column_key of the Option N Name that makes that option the colour
+
+
+def explain(layout: Layout, colour_columns: Iterable[str]) -> dict[str, str]:
+    """role -> how a Shopify export gives it, in words, where no single column does: the one explanation that the
+    mapping step and the indexing report both show.
+
+    colour comes from whichever option is named Color or Colour, which each product's Option N Name decides
+    (Option1 on one product, Option2 on a Size/Color product); colour_columns are the Option N Value headers
+    that held it for the products read, in option order. A product's photo is its Image Src with the lowest
+    Image Position, then its Variant Image.
+    """
+    used = sorted(set(colour_columns))
+    where = " or ".join(used) if used else "no option column (no product read has an option named Color)"
+    out = {COLOUR: f"{where}: the value of the option named Color or Colour; which option that is, each product's "
+                   "Option N Name decides"}
+    photo = layout.header[layout.roles[IMAGE]] if IMAGE in layout.roles else None
+    fallback = layout.header[layout.image_fallback] if layout.image_fallback is not None else None
+    if photo is not None and column_key(photo) == "imagesrc":
+        out[IMAGE] = "Image Src: a product's photo with the lowest Image Position" + (
+            f", else its {fallback}" if fallback else "")
+    elif photo is not None:
+        out[IMAGE] = f"{photo}: a product's first one"
+    return out
+
+
+def plan(layout: Layout, by_key: dict[str, int]) -> None:
+    """Roles of a Shopify header; per-variant columns are read here or left out (with a note)."""
+    if "handle" not in by_key:
+        raise CatalogError(f"a Shopify export needs a Handle column; {layout.found}")
+    for role, source in AGGREGATED.items():
+        if role in layout.roles:
+            raise CatalogError(f"in a Shopify export {role} comes from {source}; a column mapping cannot change it")
+    dropped = []
+    for i, name in enumerate(layout.header):
+        key = column_key(name)
+        role = PRODUCT_COLUMNS.get(key) or (GENDER if key.startswith("genderproductmetafields") else None)
+        if role is None and snake_case(name) in ROLES and snake_case(name) not in AGGREGATED:
+            role = snake_case(name)  # a plain 'Season' or 'Rating' column
+        if role and role not in layout.roles and i not in layout.roles.values():
+            layout.roles[role] = i
+        elif key in READ_HERE:
+            layout.used.add(i)
+        elif key.startswith(PER_VARIANT):
+            layout.used.add(i)
+            dropped.append(name)
+    for role, key in ((PRICE, "variantprice"), (INVENTORY, "variantinventoryqty"), (IMAGE, "imagesrc")):
+        if key in by_key:
+            layout.roles[role] = by_key[key]
+    if IMAGE not in layout.roles and "variantimage" in by_key:
+        layout.roles[IMAGE] = by_key["variantimage"]
+    elif "variantimage" in by_key:
+        layout.image_fallback = by_key["variantimage"]
+    if TITLE not in layout.roles and IMAGE not in layout.roles:
+        raise CatalogError(f"a Shopify export needs a Title or an Image Src column; {layout.found}")
+    layout.kinds.update({STATUS: "keyword", COMPARE_AT: "number"})
+    if dropped:
+        layout.notes.append(f"per-variant columns not kept (a product is a Handle): {', '.join(dropped)}")
+
+
+class _Group:
+    def __init__(self, line: int):
+        self.first = line
+        self.rows: list[tuple[int, list[str]]] = []
+        self.rejoined: list[int] = []
+
+
+def read(layout: Layout, rows: Rows, value_notes: list) -> tuple[list[Record], list[RowProblem], int]:
+    """Products by Handle; a handle whose Title row is missing is one problem, not a product."""
+    header, handle_col, title_col = layout.header, layout.roles[PRODUCT_ID], layout.roles.get(TITLE)
+    groups: dict[str, _Group] = {}
+    problems: list[RowProblem] = []
+    total, previous = 0, None
+    for line, fields, problem in rows:
+        if fields is not None and not any(f.strip() for f in fields):
+            continue
+        total += 1
+        handle, problem = row_key(fields, problem, header, handle_col)
+        if problem is not None:
+            problems.append(RowProblem(line, handle, problem))
+            continue
+        group = groups.get(handle)
+        if group is None:
+            group = groups[handle] = _Group(line)
+        elif previous != handle:
+            group.rejoined.append(line)
+        group.rows.append((line, fields))
+        previous = handle
+
+    cols = {}
+    for i, name in enumerate(header):
+        cols.setdefault(column_key(name), i)
+    records = []
+    colour_columns: Counter = Counter()
+    for handle, group in groups.items():
+        mains = [(line, f) for line, f in group.rows if title_col is None or f[title_col].strip()]
+        if not mains:
+            problems.append(RowProblem(group.first, handle, f"handle {handle} has no row with a Title (its first "
+                                       "row, which carries the product's title and details, is missing); not indexed"))
+            continue
+        if group.rejoined:
+            layout.notes.append(f"handle {handle} appears again on row(s) {', '.join(map(str, group.rejoined))} "
+                                "after other handles; merged into one product")
+        if len(mains) > 1 and title_col is not None:
+            layout.notes.append(f"handle {handle} has another row with a Title (row {mains[1][0]}); the details of "
+                                f"row {mains[0][0]} are used")
+        records.append(_product(layout, cols, handle, mains[0], group.rows, value_notes, colour_columns))
+    layout.explained = explain(layout, colour_columns)
+    layout.sources[COLOUR] = tuple(sorted(colour_columns))
+    return records, problems, total
+
+
+def _product(layout: Layout, cols: dict[str, int], handle: str, main: tuple[int, list[str]],
+             rows: list[tuple[int, list[str]]], value_notes: list, colour_columns: Counter) -> Record:
+    line, first = main
+    values: dict = {PRODUCT_ID: handle}
+    derived: dict = {}
+
+    def note(what: str, row: int = line) -> None:
+        value_notes.append((row, handle, what))
+
+    for role, i in layout.roles.items():
+        raw = first[i].strip()
+        if role in AGGREGATED or not raw:
+            continue
+        if role == CATEGORY:  # a taxonomy path; Type, when set, stays the product type
+            derived.update(category_levels(raw))
+            continue
+        try:
+            direct, implied = role_values(role, raw, "shopify", layout.header[i])
+        except ValueError as exc:
+            note(f"{role} {shown(raw)} {exc}; kept without it")
+            continue
+        values.update(direct)
+        derived.update(implied)
+    for key, value in derived.items():
+        values.setdefault(key, value)
+    if "status" in cols and first[cols["status"]].strip():
+        values[STATUS] = first[cols["status"]].strip()
+    values.update((key, first[i].strip()) for i, key in layout.extras.items() if first[i].strip())
+
+    def cell(f: list[str], key: str) -> str:
+        return f[cols[key]].strip() if key in cols else ""
+
+    variants = [(n, f) for n, f in rows if any(cell(f, k) for k in VARIANT_KEYS)]
+    _prices(values, variants, cell, note)
+    _inventory(values, variants, cell, note)
+    _options(layout, values, [first] + [f for _, f in rows if f is not first], [f for _, f in variants], cell, cols,
+             colour_columns)
+    photos = sorted((_position(cell(f, "imageposition")), n, cell(f, "imagesrc"))
+                    for n, (_, f) in enumerate(rows) if cell(f, "imagesrc"))
+    variant_image = next((cell(f, "variantimage") for _, f in rows if cell(f, "variantimage")), "")
+    images = tuple(v for v in (photos[0][2] if photos else "", variant_image) if v) or ("",)
+    return Record(line, handle, values, images)
+
+
+def _prices(values: dict, variants: list, cell, note) -> None:
+    priced = []
+    for line, f in variants:
+        raw = cell(f, "variantprice")
+        try:
+            amount, _ = parse_price(raw)
+        except ValueError as exc:
+            note(f"price {shown(raw)} {exc}; that variant has no price", line)
+            continue
+        if amount is not None:
+            priced.append((amount, cell(f, "variantcompareatprice"), line))
+    if not priced:
+        return
+    values[PRICE], compare, line = min(priced, key=lambda p: p[0])
+    try:
+        was, _ = parse_price(compare)
+    except ValueError as exc:
+        note(f"compare-at price {shown(compare)} {exc}; kept without it", line)
+        return
+    if was is not None and was > values[PRICE]:
+        values[COMPARE_AT] = was
+
+
+def _inventory(values: dict, variants: list, cell, note) -> None:
+    quantities = []
+    for line, f in variants:
+        raw = cell(f, "variantinventoryqty")
+        try:
+            qty = parse_number(raw)
+        except ValueError as exc:
+            note(f"inventory {shown(raw)} {exc}; that variant's stock is unknown", line)
+            continue
+        if qty is not None:
+            quantities.append(max(qty, 0.0))
+    if not quantities:
+        return
+    total = float(sum(quantities))
+    if math.isfinite(total):  # two variants of 1e308 each add up to infinity, which the store refuses
+        values[INVENTORY] = total
+    else:
+        note("inventory of its variants adds up to more than a finite number; kept without it")
+
+
+def _options(layout: Layout, values: dict, rows: list, variants: list, cell, cols: dict[str, int],
+             colour_columns: Counter) -> None:
+    """colour from the option named Color/Colour, this product's own; other options become keyword lists (Size ->
+    size). colour_columns counts the Option N Value columns colour came from."""
+    taken = {*ROLES, *RESERVED_KEYS, IMAGE_URL, STATUS, COMPARE_AT, *layout.extras.values()}
+    for n in (1, 2, 3):
+        name = next((cell(f, f"option{n}name") for f in rows if cell(f, f"option{n}name")), "")
+        if not name or column_key(name) == "title":  # 'Title' / 'Default Title': a product without variants
+            continue
+        chosen = list(dict.fromkeys(cell(f, f"option{n}value") for f in variants if cell(f, f"option{n}value")))
+        if not chosen:
+            continue
+        key = COLOUR if column_key(name) in COLOUR_OPTIONS else field_key(name, cols[f"option{n}value"])
+        if key == COLOUR:
+            values[COLOUR] = chosen
+            colour_columns[layout.header[cols[f"option{n}value"]]] += 1
+        elif key in taken:  # said once per field, under the first spelling met ('Brand', 'brand!', 'BRAND')
+            if key not in layout.options_not_kept:
+                layout.options_not_kept.add(key)
+                layout.notes.append(f"option '{name}' is not kept: its name is a field the index already has")
+        else:
+            values[key] = chosen
+            layout.kinds.setdefault(key, "keyword")
+
+
+def _position(text: str) -> float:
+    try:
+        position = float(text)
+    except ValueError:
+        return math.inf  # an image without a position comes after those with one, in file order
+    return position if math.isfinite(position) else math.inf  # 'nan' would make the order arbitrary

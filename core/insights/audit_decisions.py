@@ -1,0 +1,183 @@
+"""A merchandiser's audit decisions ("label is right", "change to X"): one JSON file under the data dir, written
+atomically, applied to the stored payload at once and to the catalogue's values at every index run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core.curation.boards import EXCEL_BOM, csv_cell
+from core.common.errors import LensError
+from core.common.fields import PAYLOAD_HASH, values_of
+from core.common.files import atomic_write, locked_for_writes
+
+RIGHT, CHANGE = "right", "change"
+FOLDER = "audit"
+FILE = "decisions.json"
+CSV_COLUMNS = ("product_id", "field", "label", "decision", "new_label", "decided_at")
+
+
+class DecisionError(LensError):
+    """A decision that cannot be recorded (a bad value, or a disk that refuses the write)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The latest decision on one product's field. `label` is the catalogue's value it was about (a change of a
+    change keeps the catalogue's value, so the override still finds it in the source); `new_label` is the value
+    the product should carry, for a change."""
+
+    product_id: str
+    field: str
+    label: str
+    verdict: str
+    new_label: str = ""
+    decided_at: float = 0.0
+
+    @property
+    def settled_label(self) -> str:
+        """The label a person confirmed: the given one when right, the new one when changed."""
+        return self.new_label if self.verdict == CHANGE else self.label
+
+
+class AuditDecisions:
+    """Decisions under `<data_dir>/audit/decisions.json`: one per (product, field), the latest winning.
+
+    Every write holds the folder's thread and OS locks for its read-modify-write (two app sessions, or the app
+    and a script, never drop each other's decisions) and renames a complete file into place. An unreadable file
+    is never overwritten: it is an error that names it, so no decision is lost by a later save.
+    """
+
+    def __init__(self, data_dir: Path):
+        self.folder = Path(data_dir) / FOLDER
+        self.path = self.folder / FILE
+        self._lock = threading.RLock()
+
+    def all(self) -> list[Decision]:
+        """Every decision, oldest first."""
+        if not self.path.exists():
+            return []
+        try:
+            rows = json.loads(self.path.read_text(encoding="utf-8"))
+            return [Decision(**row) for row in rows]
+        except (OSError, ValueError, TypeError) as exc:
+            raise DecisionError(f"the audit decisions file {self.path} cannot be read ({exc}); move it aside "
+                                "to start afresh, or restore it from a backup") from None
+
+    def confirmed(self) -> set[tuple[str, str, str]]:
+        """(product_id, field, label) that a person has looked at: the label judged right, or a changed label and
+        what it became. The audit does not show them again (nor a list computed before the change)."""
+        every = self.all()
+        return {(d.product_id, d.field, d.settled_label) for d in every} | {(d.product_id, d.field, d.label)
+                                                                            for d in every}
+
+    def overrides(self) -> dict[str, dict[str, tuple[str, str]]]:
+        """product_id -> field -> (catalogue label, new label), for every change: what indexing applies."""
+        changes: dict[str, dict[str, tuple[str, str]]] = {}
+        for d in self.all():
+            if d.verdict == CHANGE:
+                changes.setdefault(d.product_id, {})[d.field] = (d.label, d.new_label)
+        return changes
+
+    def judge_right(self, product_id: str, field: str, label: str) -> Decision:
+        """The given label is right. A label that is itself a change's result keeps that change."""
+        return self._record(product_id, field, label, RIGHT, "")
+
+    def change(self, product_id: str, field: str, label: str, new_label: str) -> Decision:
+        """The product's `field` should read `new_label` instead of `label` (its value now)."""
+        new_label = " ".join(str(new_label or "").split())
+        if not new_label:
+            raise DecisionError("a change needs the new label")
+        if new_label == label:
+            raise DecisionError(f"the product already reads {label!r}")
+        return self._record(product_id, field, label, CHANGE, new_label)
+
+    def _record(self, product_id: str, field: str, label: str, verdict: str, new_label: str) -> Decision:
+        with locked_for_writes(self.folder, self._lock, DecisionError, "audit decisions"):
+            every = self.all()
+            kept = [d for d in every if (d.product_id, d.field) != (product_id, field)]
+            before = next((d for d in every if (d.product_id, d.field) == (product_id, field)), None)
+            if before is not None and before.verdict == CHANGE and label == before.label:
+                # A card drawn before the change (another session, a stale list): acting on it would undo the
+                # change behind the merchandiser's back. They decide again on what the product reads now.
+                raise DecisionError(f"#{product_id}'s {field} was already changed from {label!r} to "
+                                    f"{before.new_label!r}; run the audit again to see it as it is now")
+            decision = _compose(before, Decision(str(product_id), field, label, verdict, new_label, time.time()))
+            atomic_write(self.path, json.dumps([asdict(d) for d in [*kept, decision]], indent=1,
+                                               ensure_ascii=False))
+            return decision
+
+    def csv(self, decisions: list[Decision] | None = None) -> str:
+        """Every decision (or those given, as all() read them) as CSV, to fix the source system; cells that a
+        spreadsheet would run are quoted."""
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(CSV_COLUMNS)
+        for d in self.all() if decisions is None else decisions:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.decided_at))
+            writer.writerow([csv_cell(v) for v in (d.product_id, d.field, d.label, d.verdict, d.new_label, when)])
+        return EXCEL_BOM + buf.getvalue()
+
+
+def _compose(before: Decision | None, now: Decision) -> Decision:
+    """A decision about a label that an earlier change produced is about the catalogue's value: changing it
+    again re-targets the override, changing it back (or judging it right) settles on what the change made."""
+    if before is None or before.verdict != CHANGE or before.new_label != now.label:
+        return now
+    if now.verdict == RIGHT:
+        return before  # the change is confirmed as it stands
+    if now.new_label == before.label:
+        return Decision(now.product_id, now.field, before.label, RIGHT, "", now.decided_at)  # back to the source's
+    return Decision(now.product_id, now.field, before.label, CHANGE, now.new_label, now.decided_at)
+
+
+def relabelled(value, old: str, new: str):
+    """A payload value with `old` replaced by `new` (in a list, each element; a list keeps one of each); a value
+    that no longer holds `old` is returned as it is: the source was fixed, or changed otherwise."""
+    if isinstance(value, (list, tuple)):
+        if old not in [str(v) for v in value]:
+            return value
+        return list(dict.fromkeys(new if str(v) == old else v for v in value))
+    return new if value is not None and str(value) == old else value
+
+
+def apply_overrides(product, overrides: dict[str, dict[str, tuple[str, str]]], text_of) -> bool:
+    """Apply a product's decided changes to its catalogue values (and its text, with text_of(payload)) before
+    it is planned and embedded; True when something changed."""
+    changes = overrides.get(product.product_id)
+    if not changes:
+        return False
+    changed = False
+    for field, (old, new) in changes.items():
+        value = product.payload.get(field)
+        updated = relabelled(value, old, new)
+        if updated != value:
+            product.payload[field] = updated
+            changed = True
+    if changed:
+        product.text = text_of(product.payload)
+    return changed
+
+
+def change_stored_label(store, point: str, field: str, old: str, new: str) -> bool:
+    """Rewrite one stored product's `field` from `old` to `new` at once, so filters and facets see it; the rest
+    of its payload is kept as stored. False when the stored value no longer holds `old`."""
+    hits = store.retrieve([point])
+    if not hits:
+        return False
+    payload = dict(hits[0].payload)
+    updated = relabelled(payload.get(field), old, new)
+    if updated == payload.get(field) or not values_of(updated):
+        return False
+    payload[field] = updated
+    # The attributes no longer hash as the catalogue's: the next index run rewrites them from the catalogue with
+    # every decision applied, so the store and the decisions file can never drift apart for long.
+    payload[PAYLOAD_HASH] = ""
+    store.overwrite_payload(point, payload)
+    return True
+

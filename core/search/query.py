@@ -1,0 +1,446 @@
+"""Search: text, image and hybrid queries, filters, facets, feedback and diversity (no Streamlit)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+from core.common import fields as F
+from core.models.embedder import normalise
+from core.common.errors import BadQuery, ModelMismatch, UnknownProduct
+from core.common.fields import Schema, SortKey, display_value
+from core.common.filters import Filters
+from core.ingest.images import ImageSource, open_image
+from core.index.store import Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend, point_id
+
+MAX_LIMIT = 500
+SORT_POOL = 200  # a semantic search sorted by a field sorts its 200 most similar results (or those above the cut-off)
+Fusion = Literal["weighted", "rrf"]
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Everything a search needs; validated on construction so bad input never reaches the engine."""
+
+    text: str = ""
+    image: ImageSource | None = None
+    like: str = ""                 # a catalogue product id used as the image query ("more like this")
+    selection: tuple[str, ...] = ()  # several products (a map selection): their mean vector is the query
+    weight: float = 0.5            # hybrid: share of the text query (1 = text only, 0 = image only)
+    fusion: Fusion = "weighted"
+    use_text_vectors: bool = False  # text mode: also search product text vectors and fuse (RRF)
+    filters: Filters = field(default_factory=Filters)
+    limit: int = 12
+    offset: int = 0
+    threshold: float | None = None
+    diverse: bool = False
+    diversity: float = 0.5         # MMR: 0 = plain relevance order, 1 = as varied as possible
+    positives: tuple[str, ...] = ()
+    negatives: tuple[str, ...] = ()
+    sort: SortKey = field(default_factory=SortKey)
+
+    def __post_init__(self):
+        if not 1 <= int(self.limit) <= MAX_LIMIT:
+            raise BadQuery(f"limit must be between 1 and {MAX_LIMIT}, got {self.limit}")
+        if int(self.offset) < 0:
+            raise BadQuery(f"offset must be 0 or more, got {self.offset}")
+        if not 0.0 <= float(self.weight) <= 1.0:
+            raise BadQuery(f"weight must be between 0 and 1, got {self.weight}")
+        if not 0.0 <= float(self.diversity) <= 1.0:
+            raise BadQuery(f"diversity must be between 0 and 1, got {self.diversity}")
+        if self.fusion not in ("weighted", "rrf"):
+            raise BadQuery(f"fusion must be 'weighted' or 'rrf', got {self.fusion!r}")
+        if self.threshold is not None and not -1.0 <= float(self.threshold) <= 1.0:
+            raise BadQuery(f"threshold must be a similarity between -1 and 1, got {self.threshold}")
+        if sum([self.image is not None, bool(self.like), bool(self.selection)]) > 1:
+            raise BadQuery("give one image query: an image, a product id or a selection, not several")
+
+    @property
+    def has_image(self) -> bool:
+        return self.image is not None or bool(self.like) or bool(self.selection)
+
+    @property
+    def needs_model(self) -> bool:
+        """True when a text or an uploaded image must be encoded (a product id or likes alone need no model)."""
+        return self.mode in ("text", "hybrid") or self.image is not None
+
+    @property
+    def mode(self) -> str:
+        """'hybrid', 'text', 'image' or 'feedback' (likes/dislikes only)."""
+        text = bool(self.text.strip())
+        if text and self.has_image:
+            return "hybrid"
+        if text:
+            return "text"
+        if self.has_image:
+            return "image"
+        if self.positives or self.negatives:
+            return "feedback"
+        raise BadQuery("nothing to search for: give a text, an image, a product id (--like) or liked products")
+
+    @property
+    def fused(self) -> bool:
+        """True when two ranked lists are fused by rank (RRF): hybrid with rrf, or text with product texts."""
+        mode = self.mode
+        return (mode == "hybrid" and self.fusion == "rrf") or (mode == "text" and self.use_text_vectors)
+
+    @property
+    def diverse_applies(self) -> bool:
+        """MMR re-ranks one similarity list around one vector: not a fused list, not a feedback ranking."""
+        return self.diverse and not self.fused and not (self.positives or self.negatives)
+
+    def notes(self) -> list[str]:
+        """Plain-language reasons why an option that was asked for does not apply to this search."""
+        out = []
+        if self.diverse and not self.diverse_applies:
+            why = ("👍/👎 feedback ranks the results" if self.positives or self.negatives else
+                   "“also match product texts” ranks two lists by position" if self.mode == "text" else
+                   "rrf fusion ranks two lists by position")
+            out.append(f"Diverse results are off: {why}, and diversity needs one similarity list. "
+                       + ("Reset the feedback" if self.positives or self.negatives else
+                          "Turn that off" if self.mode == "text" else "Choose weighted fusion") + " to use it.")
+        return out
+
+
+@dataclass
+class Result:
+    """One search result; from_hit and the accessors below are the only code that reads payload keys.
+
+    score is the engine's score, whose meaning depends on the query (a cosine similarity, an RRF score, a
+    recommend score); similarity and rank are what a person can read: the cosine similarity to the query
+    when known, and the position in the list when the order is not by that similarity (fused or feedback).
+    """
+
+    product_id: str
+    score: float | None
+    title: str
+    image_path: str
+    payload: dict
+    similarity: float | None = None
+    rank: int | None = None
+
+    @classmethod
+    def from_hit(cls, hit: Hit) -> "Result":
+        payload = hit.payload or {}
+        return cls(str(payload.get(F.PRODUCT_ID, "")), round(float(hit.score), 6), str(payload.get(F.TITLE, "")),
+                   str(payload.get(F.IMAGE_PATH, "")), payload)
+
+    def text(self, key: str) -> str:
+        """An attribute as plain text ('' when the product lacks it); lists are joined with commas."""
+        return display_value(self.payload.get(key))
+
+    def number(self, key: str) -> float | None:
+        value = self.payload.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    @property
+    def price(self) -> str:
+        """'19.99 USD', '19.99' without a currency, '' without a price."""
+        price = self.number(F.PRICE)
+        if price is None:
+            return ""
+        return f"{price:,.2f} {self.text(F.CURRENCY)}".strip()
+
+    @property
+    def link(self) -> str:
+        """The product page URL when it is http(s); anything else (javascript:, data:, a path) is never a link."""
+        url = self.text(F.LINK).strip()
+        return url if url.lower().startswith(("http://", "https://")) and " " not in url else ""
+
+    @property
+    def image_url(self) -> str:
+        return self.text(F.IMAGE_URL)
+
+    def attributes(self) -> list[tuple[str, str]]:
+        """Every catalogue attribute as (field, text): canonical roles first, then the catalogue's own columns."""
+        hidden = {*F.RESERVED_KEYS, F.PRODUCT_ID, F.TITLE, F.IMAGE_URL}
+        keys = [k for k in F.ROLES if k in self.payload] + sorted(k for k in self.payload if k not in F.ROLES)
+        return [(k, self.text(k)) for k in keys if k not in hidden and self.text(k) != ""]
+
+    def as_dict(self) -> dict:
+        return {"product_id": self.product_id, "score": self.score, "title": self.title,
+                "image_path": self.image_path, "payload": self.payload}
+
+
+# ---- query vectors -----------------------------------------------------------------------------
+
+def _check_model(store: ProductStore, embedder) -> None:
+    meta = store.require_meta()
+    if meta.get("model") != embedder.name:
+        raise ModelMismatch(f"the index was built with {meta.get('model')!r} but the loaded model is "
+                            f"{embedder.name!r}; set LENS_MODEL to the index's model or re-index with --recreate")
+
+
+def product_vectors(store: ProductStore, product_ids, using: str = "image") -> dict[str, np.ndarray]:
+    """Stored vector of each product in one space (image or text), the other one when it lacks that one."""
+    product_ids = list(dict.fromkeys(product_ids))
+    hits = {h.payload.get(F.PRODUCT_ID): h for h in store.retrieve([point_id(p) for p in product_ids], with_vectors=True)}
+    missing = [p for p in product_ids if p not in hits]
+    if missing:
+        raise UnknownProduct(f"unknown product id(s): {', '.join(missing)}")
+    other = "text" if using == "image" else "image"
+    return {p: np.asarray(hits[p].vectors.get(using) or hits[p].vectors[other], dtype=np.float32)
+            for p in product_ids}
+
+
+def text_vector(embedder, text: str) -> np.ndarray:
+    return embedder.encode_texts([text.strip()])[0]
+
+
+def image_vector(store: ProductStore, embedder, request: SearchRequest, max_pixels: int) -> np.ndarray:
+    """The image query vector: re-used from the store for a product id, embedded for an upload."""
+    if request.like:
+        return product_vectors(store, [request.like])[request.like]
+    if request.selection:
+        # The mean of the selected products' vectors: what they have in common.
+        vectors = product_vectors(store, request.selection)
+        return normalise(np.mean([vectors[p] for p in request.selection], axis=0))
+    return embedder.encode_images([open_image(request.image, max_pixels, draft_size=embedder.image_size)])[0]
+
+
+def weighted_vector(text_vec: np.ndarray, image_vec: np.ndarray, weight: float) -> np.ndarray:
+    """Mix normalised query vectors: weight 1 is exactly the text vector, 0 exactly the image vector."""
+    if weight >= 1.0:
+        return text_vec
+    if weight <= 0.0:
+        return image_vec
+    return normalise(weight * text_vec + (1.0 - weight) * image_vec)
+
+
+# ---- the modes --------------------------------------------------------------------------------
+
+def _run(store, query, request: SearchRequest, filters: Filters, vector=None) -> list[Result]:
+    """Run the query; give each result a readable score (similarity to `vector`, and the rank when the
+    order is not by that similarity)."""
+    hits = store.query(query, filters, limit=request.limit, offset=request.offset, threshold=request.threshold)
+    results = [Result.from_hit(h) for h in hits]
+    ranked = isinstance(query, (Fused, Recommend))
+    for i, r in enumerate(results):
+        r.rank = request.offset + i + 1 if ranked else None
+        if not ranked:
+            r.similarity = r.score  # nearest and MMR scores are the cosine similarity to the query
+    if isinstance(query, Recommend) and vector is not None and results:
+        # A recommend score mixes closeness to liked and disliked products (and can be negative): show the
+        # similarity to what was asked for instead, computed from the stored vectors.
+        stored = product_vectors(store, [r.product_id for r in results])
+        query_vec = normalise(np.asarray(vector, dtype=np.float32))
+        for r in results:
+            r.similarity = round(float(normalise(stored[r.product_id]) @ query_vec), 6)
+    return results
+
+
+def _prefetch_size(request: SearchRequest) -> int:
+    return min(1000, max(100, 3 * (request.limit + request.offset)))
+
+
+def _ranking(vector: np.ndarray | None, request: SearchRequest, store: ProductStore, using: str = "image"):
+    """One ranked list around a vector: nearest, feedback (recommend) or MMR, as the request asks."""
+    if request.positives or request.negatives:
+        return feedback_query(store, request, [vector] if vector is not None else [], using)
+    if request.diverse_applies:
+        return Diverse(vector, using, diversity=float(request.diversity), candidates=_prefetch_size(request))
+    return Nearest(vector, using)
+
+
+def _fused(store, request: SearchRequest, branches) -> Fused:
+    """RRF over one list per (vector, space); each list follows the feedback too."""
+    n = _prefetch_size(request)
+    return Fused(tuple((_ranking(vector, request, store, using), n) for vector, using in branches))
+
+
+def feedback_query(store: ProductStore, request: SearchRequest, extra_positives: list,
+                   using: str = "image") -> Recommend:
+    """Qdrant's recommend query: toward the query and liked products, away from disliked ones.
+
+    Negatives only (nothing liked, no query) uses Qdrant's best-score strategy as is: it ranks products
+    by how far they are from the disliked ones, which is what "not like these" means.
+    """
+    vectors = product_vectors(store, [*request.positives, *request.negatives], using)
+    positives = tuple(extra_positives) + tuple(vectors[p] for p in request.positives)
+    negatives = tuple(vectors[p] for p in request.negatives)
+    return Recommend(positives, negatives, using)
+
+
+def _filters_for(request: SearchRequest) -> Filters:
+    """Request filters plus the excluded query product and already-judged products."""
+    extra = [point_id(p) for p in (request.like, *request.selection, *request.positives, *request.negatives) if p]
+    if not extra:
+        return request.filters
+    return request.filters.plus(exclude_ids=extra)
+
+
+def text_search(store, embedder, request: SearchRequest) -> list[Result]:
+    """Query text against product image vectors; optionally fused (RRF) with product text vectors."""
+    vector = text_vector(embedder, request.text)
+    filters = _filters_for(request)
+    if request.fused:
+        return _run(store, _fused(store, request, ((vector, "image"), (vector, "text"))), request, filters)
+    return _run(store, _ranking(vector, request, store), request, filters, vector)
+
+
+def image_search(store, embedder, request: SearchRequest, max_pixels: int = 40_000_000) -> list[Result]:
+    """Reverse image search from an upload or a catalogue product (which is excluded from its own results)."""
+    vector = image_vector(store, embedder, request, max_pixels)
+    return _run(store, _ranking(vector, request, store), request, _filters_for(request), vector)
+
+
+def hybrid_search(store, embedder, request: SearchRequest, max_pixels: int = 40_000_000) -> list[Result]:
+    """Text + image: weighted mix of query vectors, or RRF over one list per modality (filter in each).
+
+    With rrf the weight does not apply: each list counts by rank alone.
+    """
+    text_vec = text_vector(embedder, request.text)
+    image_vec = image_vector(store, embedder, request, max_pixels)
+    filters = _filters_for(request)
+    if request.fused:
+        return _run(store, _fused(store, request, ((text_vec, "image"), (image_vec, "image"))), request, filters)
+    vector = weighted_vector(text_vec, image_vec, request.weight)
+    return _run(store, _ranking(vector, request, store), request, filters, vector)
+
+
+def search(store: ProductStore, request: SearchRequest, embedder=None, max_pixels: int = 40_000_000) -> list[Result]:
+    """Dispatch on the request's mode; the embedder is only needed when a text or an upload must be encoded.
+
+    Sorted by a field, a search keeps its most relevant results (those above the threshold, at most SORT_POOL)
+    and orders those: "the cheapest of what matches", not the cheapest product in the catalogue.
+    """
+    request.mode  # a request with nothing to search for fails here, before anything else
+    if request.needs_model:
+        if embedder is None:
+            raise BadQuery("this search needs the embedding model")
+        _check_model(store, embedder)
+    schema = store.schema()
+    request.filters.check(schema)
+    if request.sort.by_score:
+        return _search(store, request, embedder, max_pixels)
+    check_sort(request.sort, schema)
+    pool = _search(store, replace(request, limit=SORT_POOL, offset=0, sort=SortKey()), embedder, max_pixels)
+    return sort_results(pool, request.sort)[request.offset:request.offset + request.limit]
+
+
+def check_sort(sort: SortKey, schema: Schema) -> SortKey:
+    """A clear error for a sort field that is not a number field of this index."""
+    if not sort.by_score and sort.field not in schema.number:
+        raise BadQuery(f"cannot sort by {sort.field!r}: sort by score or a number field "
+                       f"({', '.join(schema.number) or 'this index has none'})")
+    return sort
+
+
+def sort_results(results: list[Result], sort: SortKey) -> list[Result]:
+    """Results ordered by a number field; products without it go last, in their relevance order."""
+    have = [r for r in results if r.number(sort.field) is not None]
+    lack = [r for r in results if r.number(sort.field) is None]
+    return sorted(have, key=lambda r: r.number(sort.field), reverse=sort.descending) + lack
+
+
+def _search(store: ProductStore, request: SearchRequest, embedder, max_pixels: int) -> list[Result]:
+    mode = request.mode
+    if mode == "text":
+        return text_search(store, embedder, request)
+    if mode == "image":
+        return image_search(store, embedder, request, max_pixels)
+    if mode == "hybrid":
+        return hybrid_search(store, embedder, request, max_pixels)
+    return _run(store, feedback_query(store, request, []), request, _filters_for(request))  # rank only
+
+
+def get_products(store: ProductStore, product_ids) -> list[Result]:
+    """Stored products by id, in the given order (unknown ids are skipped)."""
+    by_id = {h.payload.get(F.PRODUCT_ID): h for h in store.retrieve([point_id(p) for p in product_ids])}
+    results = [Result.from_hit(by_id[p]) for p in product_ids if p in by_id]
+    for r in results:
+        r.score = None  # not a search: there is no similarity to show
+    return results
+
+
+# ---- browsing and facets ------------------------------------------------------------------------
+
+@dataclass
+class Page:
+    """One page of a listing, with how many products match in all."""
+
+    results: list[Result]
+    total: int
+
+
+def browse(store: ProductStore, filters: Filters | None = None, sort: SortKey | None = None, limit: int = 24,
+           offset: int = 0) -> Page:
+    """Products with no query at all: the filters, then an order (a number field, or the engine's order).
+
+    Sorted by a field, products lacking it come after all that have it, so paging never skips or repeats one.
+    """
+    if not 1 <= int(limit) <= MAX_LIMIT:
+        raise BadQuery(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    if int(offset) < 0:
+        raise BadQuery(f"offset must be 0 or more, got {offset}")
+    filters, sort = filters or Filters(), sort or SortKey()
+    schema = store.schema()
+    filters.check(schema)
+    total = store.count(filters)
+    if sort.by_score:
+        hits = store.query(None, filters, limit=limit, offset=offset)
+    else:
+        check_sort(sort, schema)
+        having = store.count(filters.plus(ranges={sort.field: (None, None)}))
+        hits = _ordered_page(store, filters, sort, limit, offset) if offset < having else []
+        if len(hits) < limit:
+            hits += store.query(None, filters.plus(lacking=[sort.field]), limit=limit - len(hits),
+                                offset=max(0, offset - having))
+    results = [Result.from_hit(h) for h in hits]
+    for i, r in enumerate(results):
+        r.score, r.rank = None, offset + i + 1
+    return Page(results, total)
+
+
+def _ordered_page(store: ProductStore, filters: Filters, sort: SortKey, limit: int, offset: int) -> list[Hit]:
+    """One page of products ordered by a number field, the same on every call.
+
+    The engine breaks ties between equal values arbitrarily, and differently from one call to the next, so
+    paging its ordered list by offset repeats some products and skips others. Here everything before the
+    page's last value comes from one ordered query (whole groups of values, so its set is fixed), and the
+    products that share that last value come in id order, which is stable.
+    """
+    head = store.query(Ordered(sort.field, sort.descending), filters, limit=offset + limit)
+    if not head:
+        return []
+    last = float(head[-1].payload[sort.field])
+    before = [h for h in head if float(h.payload[sort.field]) != last]
+    ties = store.query(None, filters.plus(ranges={sort.field: (last, last)}), limit=offset + limit - len(before))
+    return (before + ties)[offset:offset + limit]
+
+
+def facets(store: ProductStore, filters: Filters | None = None, fields=None) -> dict[str, list[tuple[str, int]]]:
+    """Counts per value of each keyword field (the index's filters by default) under the current filters.
+
+    Each field's counts ignore that field's own include-filter (disjunctive faceting), so choosing "Red"
+    still shows how many Blue products there are to add; every other filter applies.
+    """
+    filters = filters or Filters()
+    schema = store.schema()
+    filters.check(schema)
+    out = {}
+    for name in fields or schema.keyword:
+        counts = store.facet(name, filters.without(name), limit=1000)
+        out[name] = sorted(counts, key=lambda vc: (-vc[1], vc[0]))
+    return out
+
+
+def fields_with_choices(store: ProductStore, names) -> tuple[str, ...]:
+    """The keyword fields among `names` with two values or more in the whole catalogue: the only ones worth a
+    filter. Asks each field for two values, never for all of its counts."""
+    return tuple(name for name in names if len(store.facet(name, Filters(), limit=2)) > 1)
+
+
+def number_ranges(store: ProductStore, filters: Filters | None = None) -> dict[str, tuple[float, float]]:
+    """(min, max) of each number field under the other filters (a field's own range left out, like facets)."""
+    filters = filters or Filters()
+    schema = store.schema()
+    filters.check(schema)
+    out = {}
+    for name in schema.number:
+        bounds = store.number_bounds(name, filters.without(name))
+        if bounds is not None:
+            out[name] = bounds
+    return out
