@@ -16,7 +16,7 @@ import streamlit as st
 
 from app import (board_panel, compare_tray, indexing_panel, mapping_panel, product_panel, resources, result_grid,
                  upload_panel)
-from core.curation.boards import EXCEL_BOM, csv_cell
+from core.curation.export import EXCEL_BOM, csv_cell
 from core.common.config import Settings
 from core.common.errors import LensError
 from core.common.filters import Filters

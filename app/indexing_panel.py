@@ -51,7 +51,8 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
     a run in another tab never reads a photos folder while it is being replaced.
     """
     from core.ingest.fetch import fetcher_for
-    from core.index.indexer import check_inputs, index_catalog
+    from core.index.indexer import index_catalog
+    from core.ingest.catalog import check_inputs
 
     def message(exc: Exception) -> str:
         text = str(exc)
@@ -87,7 +88,7 @@ def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, re
         report = index_catalog(csv_path, images_dir, embedder, store, batch_size=config.batch_size,
                                recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=progress,
                                format=format, columns=columns or None, fetcher=fetcher,
-                               overrides=AuditDecisions(config.data_dir).overrides(), stage=stage)
+                               relabel=AuditDecisions(config.data_dir).relabeller(), stage=stage)
         report.add_stage_before("model", model_s)  # part of what the user waited for (the first run's most)
         if photos_zip is not None:
             report.add_stage_before("zip", zip_s)

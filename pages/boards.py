@@ -3,7 +3,8 @@
 import streamlit as st
 
 from app import board_panel, page, resources, result_grid
-from core.curation.boards import BoardError, board_csv, item_results
+from core.curation.boards import BoardError, item_results
+from core.curation.export import board_csv
 from core.common.safe_text import md
 from core.search.query import Result
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app import board_panel, filter_sidebar, map_panel, page, result_grid
-from core.curation.boards import selection_csv
+from core.curation.export import selection_csv
 from core.map.figure import COLOUR_BY, MAX_GALLERY, MAX_SELECTION_READ, build_figure, filter_mask
 from core.common.safe_text import md
 from core.search.query import get_products

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.curation.boards import BoardStore, board_csv
+from core.curation.boards import BoardStore
+from core.curation.export import board_csv
 from core.models.embedder import load_embedder
 from tests.conftest import PRODUCTS, write_catalog
 

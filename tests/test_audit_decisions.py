@@ -13,7 +13,6 @@ import pytest
 from core.common import files
 from core.insights.audit_decisions import (AuditDecisions, DecisionError, apply_overrides, change_stored_label,
                                   relabelled)
-from core.ingest.catalog import Product, product_text
 from core.common.fields import values_of
 from tests.conftest import PRODUCTS, write_catalog
 
@@ -126,13 +125,17 @@ def test_relabelled_replaces_only_the_old_value():
     assert relabelled(None, "Black", "Navy Blue") is None
 
 
-def test_overrides_change_a_products_values_and_its_text():
-    product = Product(2, "4", {"title": "Fossil Men Watch", "colour": "Black"}, "")
-    product.text = product_text(product.payload)
-    assert apply_overrides(product, {"4": {"colour": ("Black", "Navy Blue")}}, product_text)
-    assert product.payload["colour"] == "Navy Blue"
-    assert product.text == "Fossil Men Watch. Navy Blue"
-    assert not apply_overrides(product, {"9": {"colour": ("Black", "Red")}}, product_text)
+def test_the_relabel_hook_changes_only_the_decided_products_values(tmp_path):
+    decisions = AuditDecisions(tmp_path)
+    decisions.change("4", "colour", "Black", "Navy Blue")
+    relabel = decisions.relabeller()
+    payload = {"title": "Fossil Men Watch", "colour": "Black"}
+    assert relabel("4", payload)
+    assert payload == {"title": "Fossil Men Watch", "colour": "Navy Blue"}
+    other = {"title": "Red Dress", "colour": "Black"}
+    assert not relabel("9", other)
+    assert other == {"title": "Red Dress", "colour": "Black"}
+    assert not apply_overrides("4", {"colour": "Grey"}, {"4": {"colour": ("Black", "Red")}})
 
 
 def _store(settings):
@@ -148,7 +151,7 @@ def _index(settings, catalog, **kwargs):
     store = _store(settings)
     try:
         return index_catalog(catalog, catalog.parent / "images", load_embedder(settings.model, "cpu"), store,
-                             overrides=AuditDecisions(settings.data_dir).overrides(), **kwargs)
+                             relabel=AuditDecisions(settings.data_dir).relabeller(), **kwargs)
     finally:
         store.close()
 

@@ -97,7 +97,7 @@ def _result(product_id, title, score=None, **payload):
 
 
 def test_export_cells_that_start_a_formula_get_a_leading_quote():
-    from core.curation.boards import selection_csv
+    from core.curation.export import selection_csv
 
     rows = [_result("1", "=HYPERLINK(\"http://evil.example\",\"x\")"), _result("2", "+1+1"),
             _result("3", "-2+cmd|' /C calc'!A0"), _result("4", "@SUM(A1:A2)"), _result("5", "\t=1"),
@@ -116,7 +116,7 @@ def test_export_cells_that_start_a_formula_get_a_leading_quote():
 
 
 def test_export_leaves_numbers_alone_even_with_a_sign():
-    from core.curation.boards import csv_cell, selection_csv
+    from core.curation.export import csv_cell, selection_csv
 
     rows = [_result("-5", "Socks", score=-0.1234, colour="+3"), _result("6", "Hat", score=0.5, usage="-1.5e3")]
     assert selection_csv(rows).split("\r\n") == ["\ufeffproduct_id,title,colour,usage,score", "-5,Socks,+3,,-0.1234",
@@ -141,7 +141,7 @@ TEE = {"product_id": "2", "title": "Nike Men Blue T-shirt", "colour": ["Blue"], 
 def test_board_export_has_every_attribute_its_items_carry_and_no_internal_keys(tmp_path, monkeypatch):
     import time
 
-    from core.curation.boards import board_csv
+    from core.curation.export import board_csv
 
     boards = BoardStore(tmp_path / "boards")
     board = boards.create("Summer")
@@ -163,14 +163,14 @@ def test_board_export_has_every_attribute_its_items_carry_and_no_internal_keys(t
 
 
 def test_an_empty_board_exports_its_header_only(tmp_path):
-    from core.curation.boards import board_csv
+    from core.curation.export import board_csv
 
     boards = BoardStore(tmp_path / "boards")
     assert board_csv(boards.create("Empty")) == "\ufeffproduct_id,title,score,added_at\r\n"
 
 
 def test_a_selection_export_has_the_same_attribute_columns_without_added_at():
-    from core.curation.boards import selection_csv
+    from core.curation.export import selection_csv
     from core.search.query import Result
 
     results = [Result("1", 0.5, DRESS["title"], DRESS["image_path"], DRESS), Result("2", None, TEE["title"], "", TEE)]
@@ -181,7 +181,7 @@ def test_a_selection_export_has_the_same_attribute_columns_without_added_at():
 
 
 def test_exports_start_with_a_utf8_bom_so_excel_shows_accented_titles(tmp_path):
-    from core.curation.boards import board_csv, selection_csv
+    from core.curation.export import board_csv, selection_csv
 
     boards = BoardStore(tmp_path / "boards")
     board = boards.create("Été")

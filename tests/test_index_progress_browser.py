@@ -17,7 +17,7 @@ from core.index.indexer import EMBED, PLAN, PUBLISH, READ, index_catalog
 from core.index.store import EdgeStore
 from tests.conftest import serve_app, write_catalog
 from tests.test_browser import _idle, _visible_text, _wait
-from tests.test_catalog_upload_browser import _index, _metrics
+from tests.test_catalog_upload_browser import _metrics
 
 
 class HeldFile:

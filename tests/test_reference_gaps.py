@@ -297,7 +297,9 @@ def test_a_reference_embedded_with_another_model_is_refused_and_leaves_no_collec
     proc = subprocess.run([sys.executable, "-m", "core", "reference", "add", "comp", "--catalog", str(ref)],
                           capture_output=True, text=True, env={**__import__("os").environ, "LENS_MODEL": str(other)})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.splitlines()[-1].startswith("error: the model loaded for reference 'comp' uses model")
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith("error: our index was built with model ") and str(other) in last
+    assert "as the model loaded for reference 'comp' is; use that model (LENS_MODEL)" in last
     assert not (settings.data_dir / "products--ref--comp").exists()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import zipfile
-from pathlib import Path
 
 from tests.conftest import serve_app, write_catalog
 from tests.test_browser import _visible_text, _wait

@@ -287,7 +287,8 @@ def cmd_index(args, settings: Settings) -> int:
     from core.models import calibration
     from core.ingest.fetch import fetcher_for
     from core.ingest.formats import parse_columns
-    from core.index.indexer import Shard, check_inputs, index_catalog, refuse_sharded
+    from core.index.indexer import Shard, index_catalog, refuse_sharded
+    from core.ingest.catalog import check_inputs
     from core.index.store import open_store
 
     if args.batch_size is not None and args.batch_size < 1:
@@ -312,7 +313,7 @@ def cmd_index(args, settings: Settings) -> int:
         report = index_catalog(args.catalog, args.images, embedder, store, batch_size=settings.batch_size,
                                recreate=args.recreate, prune=args.prune, max_pixels=settings.max_pixels,
                                progress=progress, format=args.format, columns=columns, fetcher=fetcher,
-                               shard=shard, overrides=AuditDecisions(settings.data_dir).overrides())
+                               shard=shard, relabel=AuditDecisions(settings.data_dir).relabeller())
         report.add_stage_before("model", model_s)  # the run's duration is what the user waited for
     except KeyboardInterrupt:
         _end_index(store, bar, fetcher, failing=True)
@@ -542,7 +543,7 @@ def _reference_add(args, settings: Settings) -> int:
     from core.insights import reference
     from core.ingest.fetch import fetcher_for
     from core.ingest.formats import parse_columns
-    from core.index.indexer import check_inputs
+    from core.ingest.catalog import check_inputs
 
     reference.reference_collection(settings, args.name)  # a bad name, a missing file or index: before the model
     check_inputs(args.catalog, args.images)

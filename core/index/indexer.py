@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from core.insights.audit_decisions import apply_overrides
-from core.ingest.catalog import CatalogFile, Product, RowProblem, product_text
+from core.common.iterables import chunks
+from core.ingest.catalog import CatalogFile, Product, RowProblem, check_inputs, product_text
 from core.common.errors import CatalogError, ImageRejected
 from core.ingest.fetch import download_in_arrival_order
 from core.ingest.images import MAX_ASPECT, MIN_SIDE_PX, decode_image, read_image_bytes
@@ -257,19 +257,6 @@ def _downloaded(jobs: Iterable[_Job], fetcher) -> Iterator[_Job]:
         yield job
 
 
-def check_inputs(csv_path: Path, images_dir: Path | None) -> None:
-    """Fail before any model loads when the catalogue file or the images folder is not there (or is the wrong kind)."""
-    csv_path = Path(csv_path)
-    if csv_path.is_dir():
-        raise CatalogError(f"the catalogue path is a folder, not a CSV file: {csv_path}")
-    if not csv_path.is_file():
-        raise CatalogError(f"catalogue file not found: {csv_path}")
-    if images_dir is not None and Path(images_dir).is_file():
-        raise CatalogError(f"the images path is a file, not a folder: {images_dir}")
-    if images_dir is not None and not Path(images_dir).is_dir():
-        raise CatalogError(f"images folder not found: {images_dir}")
-
-
 @dataclass(frozen=True)
 class Shard:
     """Worker `index` of `count` (0-based): it indexes only the products whose id hashes to it."""
@@ -318,7 +305,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
                   batch_size: int = 32, recreate: bool = False, prune: bool = False,
                   max_pixels: int = 40_000_000, progress: Progress | None = None,
                   workers: int | None = None, format: str = "auto", columns: dict | None = None,
-                  fetcher=None, shard: Shard = Shard(), overrides: dict | None = None,
+                  fetcher=None, shard: Shard = Shard(), relabel: Callable[[str, dict], bool] | None = None,
                   stage: Stage | None = None) -> IndexReport:
     """Index a catalogue incrementally; safe to interrupt and re-run (each batch is written as it completes).
 
@@ -328,8 +315,9 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     whole: memory grows with product ids and stored fingerprints, not with the catalogue's values. Photos behind
     http(s) URLs are fetched by `fetcher` (core.ingest.fetch.ImageFetcher) in the same streaming pipeline as decoding,
     and cached, so a re-run fetches nothing it already has. With a shard, this run indexes only its share.
-    overrides (core.insights.audit_decisions.AuditDecisions.overrides()) are the audit's label changes, applied to the
-    catalogue's values as they are read, so a fixed label survives every re-index until the source is fixed.
+    relabel(product_id, payload) is a hook the caller gives (the audit's label changes:
+    core.insights.audit_decisions.AuditDecisions.relabeller()); it changes a product's values as they are read and
+    says whether it did, so a fixed label survives every re-index until the source is fixed.
     stage is told each stage's name before it starts, so a caller can say what is going on before the first
     product is embedded; progress then counts the products embedded.
     """
@@ -362,7 +350,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     t = time.perf_counter()
     # Planning only looks photos behind URLs up in the cache, unless --refresh-images revalidates every one.
     plan_workers = max(workers, URL_WORKERS) if fetcher is not None and fetcher.refresh else workers
-    plan = make_plan(_prepared(catalog.products(), fetcher, overrides), store, embedder.name, fetcher, max_pixels,
+    plan = make_plan(_prepared(catalog.products(), fetcher, relabel), store, embedder.name, fetcher, max_pixels,
                      plan_workers, shard, report)
     report.stages["plan"] = time.perf_counter() - t - plan.write_s
     report.updated, report.unchanged, report.other_shards = plan.payload_only, plan.unchanged, plan.other_shards
@@ -373,7 +361,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     if progress:
         progress(0, len(plan.todo))
     if plan.todo:
-        todo = (p for p in _prepared(catalog.products(), fetcher, overrides) if p.product_id in plan.todo)
+        todo = (p for p in _prepared(catalog.products(), fetcher, relabel) if p.product_id in plan.todo)
         t = time.perf_counter()
         for points in embed_points(todo, embedder, fetcher, max_pixels, batch_size, workers, report):
             now = time.perf_counter()
@@ -444,13 +432,14 @@ def runtime_meta(embedder, store: ProductStore, written: int) -> dict:
             "runtimes": sorted({*before, runtime})}
 
 
-def _prepared(products: Iterable[Product], fetcher, overrides: dict | None = None) -> Iterator[Product]:
+def _prepared(products: Iterable[Product], fetcher, relabel: Callable[[str, dict], bool] | None = None
+              ) -> Iterator[Product]:
     """Each product with the audit's label changes applied, and the place its photo behind a URL will be cached:
     thumbnails and the product view read it from there (both are part of the stored attributes, so every pass
     must set them the same way)."""
     for product in products:
-        if overrides:
-            apply_overrides(product, overrides, product_text)
+        if relabel and relabel(product.product_id, product.payload):
+            product.text = product_text(product.payload)
         if product.image_url:
             product.payload[IMAGE_PATH] = str(fetcher.path_for(product.image_url)) if fetcher else ""
             if fetcher is None:
@@ -508,18 +497,6 @@ def _schedule(plan: Plan, report: IndexReport, product_id: str, reasons: list[st
     if product_id not in plan.todo:
         plan.todo.add(product_id)
         report.add_reembedded(product_id, reasons)
-
-
-def chunks(items: Iterable, size: int) -> Iterator[list]:
-    """Lists of `size` items in turn (the last may be shorter), never the whole iterable at once."""
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _list_stored_text_only(plan: Plan, store: ProductStore, report: IndexReport) -> None:

@@ -497,3 +497,16 @@ def read_catalog(csv_path: Path, images_dir: Path | None = None, format: str = "
     indexer streams a CatalogFile instead."""
     source = CatalogFile(csv_path, images_dir, format, columns)
     return Catalog(list(source.products()), source.problems, source.total_rows, source.report)
+
+
+def check_inputs(csv_path: Path, images_dir: Path | None) -> None:
+    """Fail before any model loads when the catalogue file or the images folder is not there (or is the wrong kind)."""
+    csv_path = Path(csv_path)
+    if csv_path.is_dir():
+        raise CatalogError(f"the catalogue path is a folder, not a CSV file: {csv_path}")
+    if not csv_path.is_file():
+        raise CatalogError(f"catalogue file not found: {csv_path}")
+    if images_dir is not None and Path(images_dir).is_file():
+        raise CatalogError(f"the images path is a file, not a folder: {images_dir}")
+    if images_dir is not None and not Path(images_dir).is_dir():
+        raise CatalogError(f"images folder not found: {images_dir}")

@@ -20,10 +20,10 @@ MIN_WEIGHT = 0.03      # a cluster under 3% of the foreground (a seam, a logo's 
 ITERATIONS = 10
 
 # sRGB (linear) to CIE XYZ under D65, and D65's white point: IEC 61966-2-1.
-_RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
+RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
                         [0.2126729, 0.7151522, 0.0721750],
                         [0.0193339, 0.1191920, 0.9503041]])
-_WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
+WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
 # Colour names that have a display swatch (core.ingest.colours) but no hue a photo could be compared with.
 NOT_A_HUE = frozenset({"Multi"})
 
@@ -32,7 +32,7 @@ def srgb_to_lab(rgb) -> np.ndarray:
     """sRGB values 0-255 (any shape ending in 3) to CIELAB under D65, with sRGB's piecewise companding undone."""
     c = np.asarray(rgb, dtype=np.float64) / 255.0
     linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    xyz = linear @ _RGB_TO_XYZ.T / _WHITE_D65
+    xyz = linear @ RGB_TO_XYZ.T / WHITE_D65
     delta = 6 / 29
     f = np.where(xyz > delta ** 3, np.cbrt(xyz), xyz / (3 * delta ** 2) + 4 / 29)
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)

@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.ingest.catalog import BOMS, DELIMITER_NAMES, decode_catalog, sniff_delimiter
+from core.ingest.catalog import BOMS, DELIMITER_NAMES, check_inputs, decode_catalog, sniff_delimiter
 from core.common.errors import CatalogError
 from core.common.fields import COLOUR, IMAGE_URL
 from core.ingest.formats import (FASHION_COLUMNS, SYNONYMS, check_width, column_key, detect_format, field_key,
@@ -51,7 +51,6 @@ class MappingPreview:
 def preview_mapping(csv_path: Path, format: str = "auto", columns: dict[str, str] | None = None,
                     name: str | None = None) -> MappingPreview:
     """The preview of a catalogue file on this machine; raises CatalogError when it has no readable header."""
-    from core.index.indexer import check_inputs
 
     csv_path = Path(csv_path)
     check_inputs(csv_path, None)  # a folder or a missing file: the indexer's own words

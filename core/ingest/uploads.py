@@ -7,7 +7,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.ingest import zip_import
 from core.common.errors import CatalogError
 
 MB = 1024 * 1024  # Streamlit's megabyte (server.maxUploadSize, file_uploader's max_upload_size)

@@ -7,11 +7,12 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from core.index.compat import require_same_model
 from core.ingest.colour_stats import foreground_colours, reference_lab
-from core.common.errors import BadQuery, ImageRejected, ModelMismatch, NotIndexed
+from core.common.errors import BadQuery, ImageRejected, NotIndexed
 from core.common.fields import CATEGORY, COLOUR, COLOUR_STATS, IMAGE_PATH, PRODUCT_ID, SUB_CATEGORY, TITLE, values_of
 from core.ingest.images import open_image
-from core.index.indexer import chunks
+from core.common.iterables import chunks
 from core.index.store import Hit, ProductStore
 
 AUDIT_FIELDS = (COLOUR, CATEGORY, SUB_CATEGORY)
@@ -92,10 +93,7 @@ def audit(store: ProductStore, embedder, field: str = COLOUR, limit: int | None 
     check_field(field)
     if limit is not None and limit < 1:
         raise BadQuery(f"the limit must be at least 1, got {limit}")
-    meta = store.require_meta()
-    if meta.get("model") != embedder.name or int(meta.get("dim", -1)) != embedder.dim:
-        raise ModelMismatch(f"the index was built with {meta.get('model')!r} but the loaded model is "
-                            f"{embedder.name!r}; set LENS_MODEL to the index's model")
+    require_same_model(store.require_meta(), embedder.name, embedder.dim)
     total = store.count()
     if total == 0:
         raise NotIndexed("the index has no products to audit: index a catalogue first")

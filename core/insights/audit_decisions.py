@@ -3,15 +3,14 @@ atomically, applied to the stored payload at once and to the catalogue's values 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
-from core.curation.boards import EXCEL_BOM, csv_cell
+from core.curation.export import table_csv
 from core.common.errors import LensError
 from core.common.fields import PAYLOAD_HASH, values_of
 from core.common.files import atomic_write, locked_for_writes
@@ -84,6 +83,12 @@ class AuditDecisions:
                 changes.setdefault(d.product_id, {})[d.field] = (d.label, d.new_label)
         return changes
 
+    def relabeller(self) -> Callable[[str, dict], bool]:
+        """The hook indexing is given (it never imports the audit): relabel(product_id, payload) applies this data
+        folder's changes, as they stand now, to one product's values and says whether any changed."""
+        changes = self.overrides()
+        return lambda product_id, payload: apply_overrides(product_id, payload, changes)
+
     def judge_right(self, product_id: str, field: str, label: str) -> Decision:
         """The given label is right. A label that is itself a change's result keeps that change."""
         return self._record(product_id, field, label, RIGHT, "")
@@ -115,13 +120,9 @@ class AuditDecisions:
     def csv(self, decisions: list[Decision] | None = None) -> str:
         """Every decision (or those given, as all() read them) as CSV, to fix the source system; cells that a
         spreadsheet would run are quoted."""
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(CSV_COLUMNS)
-        for d in self.all() if decisions is None else decisions:
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.decided_at))
-            writer.writerow([csv_cell(v) for v in (d.product_id, d.field, d.label, d.verdict, d.new_label, when)])
-        return EXCEL_BOM + buf.getvalue()
+        return table_csv(CSV_COLUMNS, ((d.product_id, d.field, d.label, d.verdict, d.new_label,
+                                        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.decided_at)))
+                                       for d in (self.all() if decisions is None else decisions)))
 
 
 def _compose(before: Decision | None, now: Decision) -> Decision:
@@ -146,21 +147,19 @@ def relabelled(value, old: str, new: str):
     return new if value is not None and str(value) == old else value
 
 
-def apply_overrides(product, overrides: dict[str, dict[str, tuple[str, str]]], text_of) -> bool:
-    """Apply a product's decided changes to its catalogue values (and its text, with text_of(payload)) before
-    it is planned and embedded; True when something changed."""
-    changes = overrides.get(product.product_id)
+def apply_overrides(product_id: str, payload: dict, overrides: dict[str, dict[str, tuple[str, str]]]) -> bool:
+    """Apply a product's decided changes to its catalogue values (payload, in place) before it is planned and
+    embedded; True when something changed."""
+    changes = overrides.get(product_id)
     if not changes:
         return False
     changed = False
     for field, (old, new) in changes.items():
-        value = product.payload.get(field)
+        value = payload.get(field)
         updated = relabelled(value, old, new)
         if updated != value:
-            product.payload[field] = updated
+            payload[field] = updated
             changed = True
-    if changed:
-        product.text = text_of(product.payload)
     return changed
 
 

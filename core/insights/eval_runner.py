@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.index.compat import require_same_model
 from core.insights import evaluation
-from core.common.errors import BadQuery, ModelMismatch, NotIndexed
+from core.common.errors import BadQuery, NotIndexed
 from core.common.fields import CATEGORY, COLOUR, IMAGE_PATH, PRODUCT_ID, SUB_CATEGORY, TITLE, values_of
 from core.ingest.images import open_image
 from core.index.store import ProductStore
@@ -59,10 +60,9 @@ def sample_products(store: ProductStore, size: int | None = None, seed: int = SE
 
 def require_index_model(meta: dict, embedder) -> None:
     """The loaded model must be the index's (meta: its metadata), or its texts and the stored photos do not compare."""
-    if meta.get("model") != embedder.name or int(meta.get("dim", -1)) != embedder.dim:
-        raise ModelMismatch(f"the index was built with {meta.get('model')!r} but the loaded model is "
-                            f"{embedder.name!r}; set LENS_MODEL to the index's model, or name other models with "
-                            "--model to embed the sample with them in memory")
+    require_same_model(meta, embedder.name, embedder.dim,
+                       advice="set LENS_MODEL to the index's model, or name other models with --model to embed the "
+                              "sample with them in memory")
 
 
 def stored_gallery(products: list[EvalProduct]) -> tuple[np.ndarray, list[int]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from core.common.errors import BadQuery, ModelMismatch, UnknownFilterField
+from core.index.compat import model_of, require_same_model
+from core.common.errors import BadQuery, UnknownFilterField
 from core.common.fields import COLOUR_STATS, FINGERPRINT, PAYLOAD_HASH, PRODUCT_ID, TITLE, values_of
 from core.common.filters import Filters, check_field
 from core.insights.reference import not_indexed
@@ -108,10 +109,8 @@ def check_pair(ours: ProductStore, theirs: ProductStore, threshold: float, filte
     if meta is None:
         raise not_indexed()
     their_meta = theirs.require_meta()
-    if (meta.get("model"), int(meta.get("dim", -1))) != (their_meta.get("model"), int(their_meta.get("dim", -1))):
-        raise ModelMismatch(f"the reference was indexed with model {their_meta.get('model')!r} "
-                            f"({their_meta.get('dim')} dims), our catalogue with {meta.get('model')!r} "
-                            f"({meta.get('dim')} dims): add the reference again with our model")
+    require_same_model(their_meta, *model_of(meta), index="the reference", other="our catalogue's model",
+                       advice="add the reference again with our model")
     if filters:
         filters.check((listed or theirs).schema())
     if same is not None:

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.common.errors import BadQuery, CatalogError, ModelMismatch, NotIndexed, StoreError
+from core.index.compat import require_same_model
+from core.common.errors import BadQuery, CatalogError, NotIndexed, StoreError
 from core.index.store import ProductStore, open_store
 
 # A reference's collection is our collection's name, this separator, then the reference's name. It always
@@ -108,9 +109,7 @@ def not_indexed() -> NotIndexed:
 
 def check_model(ours: dict, model: str, dim: int, what: str) -> None:
     """ModelMismatch unless `what` uses our index's model: vectors of two models cannot be compared."""
-    if ours.get("model") != model or int(ours.get("dim", -1)) != int(dim):
-        raise ModelMismatch(f"{what} uses model {model!r} ({dim} dims) but our index was built with "
-                            f"{ours.get('model')!r} ({ours.get('dim')} dims); use that model (LENS_MODEL)")
+    require_same_model(ours, model, dim, index="our index", other=what, advice="use that model (LENS_MODEL)")
 
 
 def add_reference(settings, name: str, catalog: Path, images: Path | None, embedder, *, format: str = "auto",
@@ -122,7 +121,8 @@ def add_reference(settings, name: str, catalog: Path, images: Path | None, embed
     collection behind.
     """
     from core.ingest.catalog import CatalogFile
-    from core.index.indexer import check_inputs, index_catalog
+    from core.index.indexer import index_catalog
+    from core.ingest.catalog import check_inputs
 
     collection = reference_collection(settings, name)
     check_inputs(catalog, images)

@@ -7,9 +7,9 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-from core.ingest.colour_stats import _RGB_TO_XYZ, _WHITE_D65
+from core.ingest.colour_stats import RGB_TO_XYZ, WHITE_D65
 
-_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
+_XYZ_TO_RGB = np.linalg.inv(RGB_TO_XYZ)
 OUTLINE = (200, 200, 200)
 
 
@@ -19,7 +19,7 @@ def lab_to_hex(lab) -> str:
     fy = (lightness + 16) / 116
     f = np.array([fy + a / 500, fy, fy - b / 200])
     delta = 6 / 29
-    xyz = np.where(f > delta, f ** 3, 3 * delta ** 2 * (f - 4 / 29)) * _WHITE_D65
+    xyz = np.where(f > delta, f ** 3, 3 * delta ** 2 * (f - 4 / 29)) * WHITE_D65
     linear = np.clip(_XYZ_TO_RGB @ xyz, 0.0, 1.0)
     srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
     return "#" + "".join(f"{int(round(v * 255)):02x}" for v in srgb)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.common.errors import ModelMismatch
+from core.index.compat import model_of, require_same_model
 from core.insights.gaps import GapRow, find_gaps
 from core.map.projection import CatalogMap, PARAMS, _load_projector, map_paths, read_products, vector_chunks
 from core.index.store import Nearest, ProductStore
@@ -44,10 +44,8 @@ class Overlay:
 
 
 def _check_model(ours: ProductStore, theirs: ProductStore) -> None:
-    mine, other = ours.require_meta(), theirs.require_meta()
-    if (mine.get("model"), int(mine.get("dim", -1))) != (other.get("model"), int(other.get("dim", -2))):
-        raise ModelMismatch(f"the reference catalogue was indexed with {other.get('model')!r}, our map with "
-                            f"{mine.get('model')!r}: index the reference again with our model")
+    require_same_model(theirs.require_meta(), *model_of(ours.require_meta()), index="the reference catalogue",
+                       other="our map's model", advice="index the reference again with our model")
 
 
 def _neighbours(ours: ProductStore, matrix: np.ndarray, using: list[str], k: int) -> list[list[tuple[str, float]]]:

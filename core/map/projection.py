@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from core.models.embedder import normalise
+from core.common.vectors import normalise
 from core.common.errors import BadQuery, StoreError
 from core.common.fields import FINGERPRINT, PAYLOAD_HASH, PRODUCT_ID, STANDARD_FILTERS, display_value
 from core.common.files import atomic_write

@@ -23,6 +23,7 @@ from core.models import onnx_runtime
 
 from core.models import torchvision_compat
 from core.common.errors import ImageRejected, ModelLoadError
+from core.common.vectors import normalise
 from core.ingest.images import MAX_ASPECT
 
 T = TypeVar("T")
@@ -310,12 +311,6 @@ def _quiet_hf() -> None:
         transformers.logging.disable_progress_bar()
     except Exception:  # logging tweaks are cosmetic
         pass
-
-
-def normalise(vectors: np.ndarray) -> np.ndarray:
-    """L2-normalise rows; zero rows stay zero."""
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
 def _image_short_side(model) -> int | None:

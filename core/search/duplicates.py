@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.models.embedder import normalise
+from core.common.vectors import normalise
 from core.common.errors import BadQuery, LensError
 from core.common.fields import PRODUCT_ID
 from core.common.filters import Filters

@@ -7,9 +7,10 @@ from typing import Literal
 
 import numpy as np
 
+from core.index.compat import require_same_model
 from core.common import fields as F
-from core.models.embedder import normalise
-from core.common.errors import BadQuery, ModelMismatch, UnknownProduct
+from core.common.vectors import normalise
+from core.common.errors import BadQuery, UnknownProduct
 from core.common.fields import Schema, SortKey, display_value
 from core.common.filters import Filters
 from core.ingest.images import ImageSource, open_image
@@ -167,10 +168,7 @@ class Result:
 # ---- query vectors -----------------------------------------------------------------------------
 
 def _check_model(store: ProductStore, embedder) -> None:
-    meta = store.require_meta()
-    if meta.get("model") != embedder.name:
-        raise ModelMismatch(f"the index was built with {meta.get('model')!r} but the loaded model is "
-                            f"{embedder.name!r}; set LENS_MODEL to the index's model or re-index with --recreate")
+    require_same_model(store.require_meta(), embedder.name, embedder.dim)
 
 
 def product_vectors(store: ProductStore, product_ids, using: str = "image") -> dict[str, np.ndarray]:

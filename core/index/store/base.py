@@ -9,7 +9,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence, Union
 
-from core.common.errors import LensError, ModelMismatch, NotIndexed, StoreError
+from core.index.compat import require_same_model
+from core.common.errors import LensError, NotIndexed, StoreError
 from core.common.fields import Schema
 from core.common.filters import Filters
 from core.index.store.tuning import Overrides, Tuning, tuning_for
@@ -123,11 +124,7 @@ class ProductStore(ABC):
             if theirs is None:
                 return meta
             meta = theirs  # checked below like any existing index: the other worker may use another model
-        if meta.get("model") != model or int(meta.get("dim", -1)) != int(dim):
-            raise ModelMismatch(
-                f"the index was built with model {meta.get('model')!r} ({meta.get('dim')} dims), "
-                f"not {model!r} ({dim} dims). Use that model (LENS_MODEL), or re-index with --recreate."
-            )
+        require_same_model(meta, model, dim, other="this run's model")
         return meta
 
     def acquire(self) -> None:

@@ -1,0 +1,50 @@
+"""The layers written in .importlinter hold, core/ has no flat modules, and no module borrows another's private name."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("common", "ingest", "models", "index", "search", "map", "insights", "curation", "cli")
+
+
+def test_every_import_contract_is_kept():
+    lint = Path(sys.executable).with_name("lint-imports")
+    proc = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "0 broken" in proc.stdout
+
+
+def test_the_layer_contract_names_every_package_in_core():
+    config = (ROOT / ".importlinter").read_text()
+    present = sorted(p.name for p in (ROOT / "core").iterdir() if (p / "__init__.py").exists())
+    assert present == sorted(PACKAGES)
+    for package in PACKAGES:
+        assert f"core.{package}" in config
+
+
+def test_core_has_no_flat_modules_beside_its_packages():
+    flat = sorted(p.name for p in (ROOT / "core").glob("*.py"))
+    assert flat == ["__init__.py", "__main__.py"]
+
+
+def _private_imports(path: Path, root: Path = ROOT) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("core", "app"):
+            found += [f"{path.relative_to(root)}: from {node.module} import {a.name}" for a in node.names
+                      if a.name.startswith("_") and not a.name.startswith("__")]
+    return found
+
+
+def test_no_module_imports_a_private_name_from_another():
+    sources = [*ROOT.glob("core/**/*.py"), *ROOT.glob("app/*.py"), *ROOT.glob("pages/*.py"), ROOT / "streamlit_app.py"]
+    offences = [line for path in sources for line in _private_imports(path)]
+    assert offences == []
+
+
+def test_the_private_name_check_finds_a_borrowed_private_name(tmp_path):
+    module = tmp_path / "borrower.py"
+    module.write_text("from core.map.projection import _load_projector, CatalogMap\nfrom os import _exit\n")
+    assert _private_imports(module, tmp_path) == ["borrower.py: from core.map.projection import _load_projector"]
