@@ -14,6 +14,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.insights.gaps import MATCH_THRESHOLD
+
 from app import (board_panel, compare_tray, indexing_panel, mapping_panel, product_panel, resources, result_grid,
                  upload_panel)
 from core.curation.export import EXCEL_BOM, csv_cell
@@ -188,7 +190,8 @@ def added_note() -> None:
 def options(name: str) -> GapRequest:
     """Threshold, 'match within the same', direction and order."""
     threshold_col, same_col, direction_col, order_col = st.columns([3, 2, 3, 2], vertical_alignment="bottom")
-    threshold = threshold_col.slider("Match at a similarity of at least", 0.0, 1.0, 0.8, 0.01, key="gaps_threshold")
+    threshold = threshold_col.slider("Match at a similarity of at least", 0.0, 1.0, MATCH_THRESHOLD, 0.01,
+                                     key="gaps_threshold")
     same = same_col.selectbox("Match within the same", ("", *SAME_FIELDS), key="gaps_same",
                               format_func=lambda f: "(anything)" if not f else f.replace("_", " "))
     direction = direction_col.segmented_control("List", list(DIRECTIONS), format_func=DIRECTIONS.get,

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from core.insights.gaps import MATCH_THRESHOLD
+
 from app import resources
 from core.common.config import Settings
 from core.common.errors import LensError
@@ -377,7 +379,7 @@ def _verdicts(store_key: str, name: str, their_stamp, our_stamp, threshold: floa
         theirs.close()
 
 
-OVERLAY_THRESHOLD = 0.8  # the Gaps page's default, until a threshold is chosen there
+OVERLAY_THRESHOLD = MATCH_THRESHOLD  # the Gaps page's default, until a threshold is chosen there
 
 
 def overlay_threshold() -> float:

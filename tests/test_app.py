@@ -277,11 +277,11 @@ def test_explore_renders_stored_coordinates_without_computing(indexed, monkeypat
 
 
 def test_selection_opens_a_gallery_and_exports_the_selected_ids(indexed, monkeypatch):
-    import core.curation.boards
+    import core.curation.export
 
     exported = []
-    real = core.curation.boards.selection_csv
-    monkeypatch.setattr(core.curation.boards, "selection_csv", lambda results: exported.append(real(results)) or exported[-1])
+    real = core.curation.export.selection_csv
+    monkeypatch.setattr(core.curation.export, "selection_csv", lambda results: exported.append(real(results)) or exported[-1])
     at = _select(_explore(indexed), ["3", "1"])
     assert not at.exception
     assert [s.value for s in at.subheader] == ["2 selected"]

@@ -31,7 +31,7 @@ def test_clear_selection_empties_the_gallery_for_good(indexed):
 def test_a_large_selection_reads_only_its_gallery_until_asked_for_all(indexed, monkeypatch):
     """Past MAX_SELECTION_READ (a lasso over a million-product map) the page reads the gallery's products only;
     'Add all' and the look-alike search still get the whole selection, the CSV is read when downloaded."""
-    import core.curation.boards
+    import core.curation.export
     import core.map.figure
     import core.search.query
     from core.curation.boards import BoardStore
@@ -39,7 +39,7 @@ def test_a_large_selection_reads_only_its_gallery_until_asked_for_all(indexed, m
     monkeypatch.setattr(core.map.figure, "MAX_SELECTION_READ", 2)
     monkeypatch.setattr(core.map.figure, "MAX_GALLERY", 2)
     exported, read = [], []
-    monkeypatch.setattr(core.curation.boards, "selection_csv", lambda results: exported.append(results) or "")
+    monkeypatch.setattr(core.curation.export, "selection_csv", lambda results: exported.append(results) or "")
     real_get = core.search.query.get_products
     monkeypatch.setattr(core.search.query, "get_products", lambda store, ids: read.append(list(ids)) or real_get(store, ids))
     BoardStore(indexed.data_dir / "boards").create("Picks")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core.insights.audit_decisions import AuditDecisions
 from core.common.config import Settings
+from core.insights.gaps import MATCH_THRESHOLD
 from core.common.errors import LensError
 
 
@@ -108,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
 
     gaps = sub.add_parser("gaps", help="match a reference catalogue against ours: matches and gaps")
     gaps.add_argument("name", help="the reference catalogue (see `reference list`)")
-    gaps.add_argument("--threshold", type=float, default=0.8, help="similarity that counts as a match (0..1)")
+    gaps.add_argument("--threshold", type=float, default=MATCH_THRESHOLD, help="similarity that counts as a match (0..1)")
     gaps.add_argument("--filter", action="append", default=[], metavar="FIELD=V1,V2",
                       help="list only the products of the listed side whose FIELD is any of the values (repeatable)")
     gaps.add_argument("--same", metavar="FIELD", help="match each product only among products with its FIELD "

@@ -46,6 +46,9 @@ OPTIONS: dict[str, tuple[str, str]] = {
 REDACTED = "***"
 
 
+# The largest photo decoded, in pixels (LENS_MAX_PIXELS's default): checked from the header before decoding.
+MAX_PIXELS = 40_000_000
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration; build with Settings.from_env()."""
@@ -56,7 +59,7 @@ class Settings:
     data_dir: Path = Path(".lens")
     collection: str = "products"
     batch_size: int = 32
-    max_pixels: int = 40_000_000
+    max_pixels: int = MAX_PIXELS
     allow_private_urls: bool = False
     image_timeout: int = 20
     image_max_bytes: int = 20_000_000

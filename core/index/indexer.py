@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from core.common.config import MAX_PIXELS
 from core.common.iterables import chunks
 from core.ingest.catalog import CatalogFile, Product, RowProblem, check_inputs, product_text
 from core.common.errors import CatalogError, ImageRejected
@@ -303,7 +304,7 @@ class Plan:
 
 def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: ProductStore, *,
                   batch_size: int = 32, recreate: bool = False, prune: bool = False,
-                  max_pixels: int = 40_000_000, progress: Progress | None = None,
+                  max_pixels: int = MAX_PIXELS, progress: Progress | None = None,
                   workers: int | None = None, format: str = "auto", columns: dict | None = None,
                   fetcher=None, shard: Shard = Shard(), relabel: Callable[[str, dict], bool] | None = None,
                   stage: Stage | None = None) -> IndexReport:

@@ -7,6 +7,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from core.common.config import MAX_PIXELS
 from core.index.compat import require_same_model
 from core.ingest.colour_stats import foreground_colours, reference_lab
 from core.common.errors import BadQuery, ImageRejected, NotIndexed
@@ -78,7 +79,7 @@ def check_field(field: str) -> str:
 
 def audit(store: ProductStore, embedder, field: str = COLOUR, limit: int | None = None,
           confirmed: Iterable[tuple[str, str, str]] = frozenset(), progress: Progress | None = None,
-          max_pixels: int = 40_000_000) -> AuditResult:
+          max_pixels: int = MAX_PIXELS) -> AuditResult:
     """Rank the products whose `field` label their photo fits worse than another of the catalogue's labels.
 
     Each label's fit to a product: for colour, its pixel fit (the photo's dominant colours stored at index time,

@@ -41,7 +41,11 @@ class GapRow:
                 "similarity": None if self.similarity is None else round(self.similarity, 6)}
 
 
-def find_gaps(ours: ProductStore, theirs: ProductStore, threshold: float = 0.8, filters: Filters | None = None,
+# The similarity at which a product of theirs counts as one we have: the default everywhere (CLI, Gaps, map).
+MATCH_THRESHOLD = 0.8
+
+
+def find_gaps(ours: ProductStore, theirs: ProductStore, threshold: float = MATCH_THRESHOLD, filters: Filters | None = None,
               same: str | None = None, progress: Progress | None = None) -> list[GapRow]:
     """Every reference product (those the filters keep) with our closest product: gaps first, then matches.
 
@@ -55,7 +59,7 @@ def find_gaps(ours: ProductStore, theirs: ProductStore, threshold: float = 0.8, 
     return _ordered(rows, key=lambda r: r.their_id or "")
 
 
-def our_unique(ours: ProductStore, theirs: ProductStore, threshold: float = 0.8, filters: Filters | None = None,
+def our_unique(ours: ProductStore, theirs: ProductStore, threshold: float = MATCH_THRESHOLD, filters: Filters | None = None,
                same: str | None = None, progress: Progress | None = None) -> list[GapRow]:
     """Our products (those the filters keep) with no reference product at or above the threshold; each with the
     closest reference product, matched as find_gaps matches theirs."""

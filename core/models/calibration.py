@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.common.config import MAX_PIXELS
+
 SIZE = 64
 KEPT_SHORT_SIDE = 448  # photos are kept this small (CLIP sees 224): 64 kept whole could hold 64 x 40 MP in memory
 
@@ -19,7 +21,7 @@ class Calibration:
 
 
 def from_catalog(csv_path: Path, images_dir: Path | None = None, format: str = "auto", columns: dict | None = None,
-                 max_pixels: int = 40_000_000, size: int = SIZE) -> Calibration:
+                 max_pixels: int = MAX_PIXELS, size: int = SIZE) -> Calibration:
     """The catalogue's first `size` local photos and texts; what it lacks (photos behind URLs, a short or
     unreadable catalogue) comes from the bundled sample."""
     from core.common.errors import LensError
@@ -46,7 +48,7 @@ def from_sample(size: int = SIZE) -> Calibration:
     from core.models.onnx_runtime import SAMPLE_SOURCE
 
     found = Calibration(source=SAMPLE_SOURCE)
-    _first(found, csv_path, csv_path.parent / "images", "auto", None, 40_000_000, size)
+    _first(found, csv_path, csv_path.parent / "images", "auto", None, MAX_PIXELS, size)
     return found
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from core.common.config import MAX_PIXELS
 from core.index.compat import require_same_model
 from core.common import fields as F
 from core.common.vectors import normalise
@@ -278,13 +279,13 @@ def text_search(store, embedder, request: SearchRequest) -> list[Result]:
     return _run(store, _ranking(vector, request, store), request, filters, vector)
 
 
-def image_search(store, embedder, request: SearchRequest, max_pixels: int = 40_000_000) -> list[Result]:
+def image_search(store, embedder, request: SearchRequest, max_pixels: int = MAX_PIXELS) -> list[Result]:
     """Reverse image search from an upload or a catalogue product (which is excluded from its own results)."""
     vector = image_vector(store, embedder, request, max_pixels)
     return _run(store, _ranking(vector, request, store), request, _filters_for(request), vector)
 
 
-def hybrid_search(store, embedder, request: SearchRequest, max_pixels: int = 40_000_000) -> list[Result]:
+def hybrid_search(store, embedder, request: SearchRequest, max_pixels: int = MAX_PIXELS) -> list[Result]:
     """Text + image: weighted mix of query vectors, or RRF over one list per modality (filter in each).
 
     With rrf the weight does not apply: each list counts by rank alone.
@@ -298,7 +299,7 @@ def hybrid_search(store, embedder, request: SearchRequest, max_pixels: int = 40_
     return _run(store, _ranking(vector, request, store), request, filters, vector)
 
 
-def search(store: ProductStore, request: SearchRequest, embedder=None, max_pixels: int = 40_000_000) -> list[Result]:
+def search(store: ProductStore, request: SearchRequest, embedder=None, max_pixels: int = MAX_PIXELS) -> list[Result]:
     """Dispatch on the request's mode; the embedder is only needed when a text or an upload must be encoded.
 
     Sorted by a field, a search keeps its most relevant results (those above the threshold, at most SORT_POOL)
