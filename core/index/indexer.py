@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Iterator
 from core.common.config import MAX_PIXELS
 from core.common.iterables import chunks
 from core.ingest.catalog import CatalogFile, Product, RowProblem, check_inputs, product_text
+from core.ingest.formats import ProblemKind
 from core.common.errors import CatalogError, ImageRejected
 from core.ingest.fetch import download_in_arrival_order
 from core.ingest.images import MAX_ASPECT, MIN_SIDE_PX, decode_image, read_image_bytes
@@ -507,7 +508,8 @@ def _list_stored_text_only(plan: Plan, store: ProductStore, report: IndexReport)
         reasons = {h.id: h.payload.get(IMAGE_PROBLEM, "") for h in store.retrieve([point for *_, point in chunk])}
         for row, product_id, point in chunk:
             if len(report.failed) < MAX_LISTED_PROBLEMS:  # counted already, in make_plan
-                report.failed.append(RowProblem(row, product_id, f"indexed text-only: {reasons.get(point, '')}"))
+                report.failed.append(RowProblem(row, product_id, f"indexed text-only: {reasons.get(point, '')}",
+                                                ProblemKind.TEXT_ONLY))
 
 
 def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, batch_size: int, workers: int,
@@ -574,7 +576,8 @@ def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, ba
             if image_vector is None:
                 reason = rejected.get(job, "no image")
                 payload[IMAGE_PROBLEM] = reason
-                report.add_problem(RowProblem(product.row, product.product_id, f"indexed text-only: {reason}"),
+                report.add_problem(RowProblem(product.row, product.product_id, f"indexed text-only: {reason}",
+                                              ProblemKind.TEXT_ONLY),
                                    text_only=True)
             else:
                 vectors["image"] = image_vector
@@ -585,7 +588,7 @@ def embed_points(products: list[Product], embedder, fetcher, max_pixels: int, ba
 
 def prune_missing(problems: list[RowProblem], plan: Plan, store: ProductStore, report: IndexReport) -> None:
     """Delete stored products the catalogue no longer has, unless unreadable rows may be hiding some."""
-    unreadable = [p for p in problems if p.reason.startswith(("unreadable CSV row", "row is not valid"))]
+    unreadable = [p for p in problems if p.kind.may_hide_products]
     if unreadable or not plan.seen:
         # A stray quote can swallow the rest of the file into one bad row: pruning then would delete
         # products that are still in the catalogue. Losing nothing matters more than tidiness.

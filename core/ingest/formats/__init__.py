@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Callable, Iterable, Iterator
 
 from core.common.errors import CatalogError
@@ -93,13 +94,29 @@ def field_key(name: str, position: int) -> str:
     return key[:64].rstrip("_") or f"column_{position + 1}"
 
 
+class ProblemKind(Enum):
+    """What went wrong with a row: code decides on this (whether --prune may delete), never on the reason's words."""
+
+    UNREADABLE_ROW = "unreadable row"          # its fields could not be read (quoting, encoding, field count)
+    MISSING_KEY = "missing key"                # no product id (or Shopify handle)
+    DUPLICATE_ID = "duplicate id"              # a product id seen on an earlier row
+    INCOMPLETE_PRODUCT = "incomplete product"  # a Shopify handle with no row carrying its title
+    TEXT_ONLY = "text only"                    # indexed, but without its photo
+
+    @property
+    def may_hide_products(self) -> bool:
+        """True when the row could not be read: a stray quote can swallow later rows, products and all."""
+        return self is ProblemKind.UNREADABLE_ROW
+
+
 @dataclass
 class RowProblem:
-    """One catalogue row that failed or only partly succeeded, with the reason."""
+    """One catalogue row that failed or only partly succeeded: what kind of problem, and the reason in words."""
 
     row: int
     product_id: str
     reason: str
+    kind: ProblemKind
 
     def as_dict(self) -> dict:
         return {"row": self.row, "product_id": self.product_id, "reason": self.reason}
@@ -468,14 +485,18 @@ def _parsed(layout: Layout, records: list[Record], problems: list[RowProblem], t
     return Parsed(records, sorted(problems, key=lambda p: p.row), total, report, products)
 
 
-def row_key(fields: list[str] | None, problem: str | None, header: list[str], key_col: int) -> tuple[str, str | None]:
-    """A row's key (product id or handle) and its problem: unreadable, the wrong number of fields, or no key."""
+def row_key(fields: list[str] | None, problem: str | None, header: list[str], key_col: int
+            ) -> tuple[str, str | None, ProblemKind | None]:
+    """A row's key (product id or handle), its problem and the problem's kind: unreadable (as read, or the wrong
+    number of fields), or no key."""
     key = fields[key_col].strip() if fields is not None and len(fields) > key_col else ""
-    if problem is None and len(fields) != len(header):
-        problem = f"unreadable CSV row: expected {len(header)} fields, found {len(fields)}"
-    if problem is None and not key:
-        problem = f"empty {header[key_col]}"
-    return key, problem
+    if problem is not None:
+        return key, problem, ProblemKind.UNREADABLE_ROW
+    if len(fields) != len(header):
+        return key, f"unreadable CSV row: expected {len(header)} fields, found {len(fields)}", ProblemKind.UNREADABLE_ROW
+    if not key:
+        return key, f"empty {header[key_col]}", ProblemKind.MISSING_KEY
+    return key, None, None
 
 
 def _one_product_per_row(layout: Layout, rows: Rows, tally: Tally) -> Iterator[Record]:
@@ -487,11 +508,12 @@ def _one_product_per_row(layout: Layout, rows: Rows, tally: Tally) -> Iterator[R
         if fields is not None and not any(f.strip() for f in fields):
             continue  # blank line
         tally.total += 1
-        product_id, problem = row_key(fields, problem, header, id_col)
+        product_id, problem, kind = row_key(fields, problem, header, id_col)
         if problem is None and product_id in first_row_of:
             problem = f"duplicate {id_name} {product_id} (first seen on row {first_row_of[product_id]})"
+            kind = ProblemKind.DUPLICATE_ID
         if problem is not None:
-            problems.append(RowProblem(line, product_id, problem))
+            problems.append(RowProblem(line, product_id, problem, kind))
             continue
         first_row_of[product_id] = line
         values = {PRODUCT_ID: product_id}

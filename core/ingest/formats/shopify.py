@@ -21,7 +21,7 @@ from collections import Counter
 from core.common.errors import CatalogError
 from core.common.fields import (BRAND, CATEGORY, COLOUR, DESCRIPTION, GENDER, IMAGE, IMAGE_URL, IN_STOCK, INVENTORY, PRICE,
                          PRODUCT_ID, PRODUCT_TYPE, RESERVED_KEYS, ROLES, SALE_PRICE, TAGS, TITLE)
-from core.ingest.formats import (Layout, Record, Rows, RowProblem, column_key, field_key, role_values, row_key,
+from core.ingest.formats import (Layout, ProblemKind, Record, Rows, RowProblem, column_key, field_key, role_values, row_key,
                           snake_case)
 from typing import Iterable
 
@@ -118,9 +118,9 @@ def read(layout: Layout, rows: Rows, value_notes: list) -> tuple[list[Record], l
         if fields is not None and not any(f.strip() for f in fields):
             continue
         total += 1
-        handle, problem = row_key(fields, problem, header, handle_col)
+        handle, problem, kind = row_key(fields, problem, header, handle_col)
         if problem is not None:
-            problems.append(RowProblem(line, handle, problem))
+            problems.append(RowProblem(line, handle, problem, kind))
             continue
         group = groups.get(handle)
         if group is None:
@@ -139,7 +139,8 @@ def read(layout: Layout, rows: Rows, value_notes: list) -> tuple[list[Record], l
         mains = [(line, f) for line, f in group.rows if title_col is None or f[title_col].strip()]
         if not mains:
             problems.append(RowProblem(group.first, handle, f"handle {handle} has no row with a Title (its first "
-                                       "row, which carries the product's title and details, is missing); not indexed"))
+                                       "row, which carries the product's title and details, is missing); not indexed",
+                                       ProblemKind.INCOMPLETE_PRODUCT))
             continue
         if group.rejoined:
             layout.notes.append(f"handle {handle} appears again on row(s) {', '.join(map(str, group.rejoined))} "
