@@ -48,10 +48,10 @@ def _audit(_store: ProductStore, _embedder, _confirmed: frozenset, store_key: st
 def run(config: Settings, store: ProductStore, meta: dict, field: str) -> dict | None:
     """The audit of `field` for this index (cached), with the products decided since filtered out."""
     stamp = (meta.get("last_indexed"), meta.get("indexing_since"), meta.get("model"))
-    store_key = f"{config.qdrant_url or config.data_dir}|{config.collection}"
     try:
         settled = decisions(config).confirmed()
-        found = _audit(store, resources.embedder_for(config), frozenset(settled), store_key, field, stamp)
+        found = _audit(store, resources.embedder_for(config), frozenset(settled), resources.store_key(config), field,
+                       stamp)
     except LensError as exc:
         st.error(md(exc))
         return None

@@ -38,6 +38,12 @@ def embedder(model: str, device: str, runtime: str, data_dir: str):
     return load_embedder(model, device, runtime, Path(data_dir))
 
 
+def store_key(config: Settings) -> str:
+    """The key a cached result of one index is kept under: its server (or data dir) and collection, so two
+    configurations never share an entry (the store itself is passed unhashed)."""
+    return f"{config.qdrant_url or config.data_dir}|{config.collection}"
+
+
 def embedder_for(config: Settings):
     """The CLIP model for these settings (see embedder)."""
     return embedder(config.model, config.device, config.runtime, str(config.data_dir))

@@ -126,7 +126,7 @@ def test_a_folder_or_a_missing_file_is_named_as_the_indexer_names_it(tmp_path):
 # ---- the panel's bookkeeping ----------------------------------------------------------------------------------
 
 def test_a_column_given_to_one_role_leaves_the_role_that_had_it():
-    from app.mapping_panel import columns_for, correct
+    from app.column_mapping_panel import columns_for, correct
 
     corrections: dict = {}
     correct(corrections, "product_id", "Item Code")

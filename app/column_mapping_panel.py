@@ -1,8 +1,8 @@
-"""The mapping step: a chosen catalogue's detected format and role -> column plan, corrected before indexing.
+"""The column-mapping step: a chosen catalogue's detected format and role -> column plan, corrected before indexing.
 
-The panel shows what core.ingest.column_mapping plans for the file (the indexer's own planner), lets the user pick
-another format or another column for any role, and hands back the format and the corrections as the indexer's
-`format` and `columns`. Only the corrections are passed: with the same header, format and columns the indexer
+A mapping of columns to roles, not the Explore page's map (app/map_panel.py). The panel shows what
+core.ingest.column_mapping plans for the file (the indexer's own planner), lets the user pick another format or
+another column for any role, and hands back the format and the corrections as the indexer's `format` and `columns`. Only the corrections are passed: with the same header, format and columns the indexer
 plans exactly what the panel showed.
 """
 
