@@ -506,7 +506,7 @@ def test_recreate_with_a_shard_is_refused_before_the_model_loads_or_anything_is_
                   "index", "--catalog", str(catalog), "--shard", "1/4", "--recreate")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip() == (
-        "error: --recreate cannot run with --shard: a worker that starts late would drop what the others wrote; "
-        "delete the collection (or run `index --recreate` unsharded) before starting the workers: the first to "
+        "error: --recreate cannot run with --part: a worker that starts late would drop what the others wrote; "
+        "delete the collection (or run `index --recreate` without --part) before starting the workers: the first to "
         "start creates it, the others use it")
     assert fake.calls() == []

@@ -25,9 +25,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="catalogue format (default: detected from the header)")
     index.add_argument("--columns", default="", metavar="ROLE=HEADER,...",
                        help="map your column names to roles, e.g. product_id=SKU,title=Name,image=Photo")
-    index.add_argument("--shard", default="0/1", metavar="I/N",
-                       help="worker I of N (from 0): index only this worker's share of the products, so N "
-                            "machines can index one catalogue into one Qdrant server or cluster at once")
+    index.add_argument("--part", "--shard", dest="part", default="0/1", metavar="I/N",
+                       help="worker I of N (from 0): index only this worker's part of the products, so N "
+                            "machines can index one catalogue into one Qdrant server or cluster at once "
+                            "(--shard is its old name, still accepted)")
     index.add_argument("--refresh-images", action="store_true",
                        help="revalidate cached image URLs (ETag / Last-Modified) instead of trusting the cache")
     index.add_argument("--model", help="a CLIP model name, folder or open_clip:NAME (default: LENS_MODEL)")
@@ -288,7 +289,7 @@ def cmd_index(args, settings: Settings) -> int:
     from core.models import calibration
     from core.ingest.fetch import fetcher_for
     from core.ingest.formats import parse_columns
-    from core.index.indexer import Shard, index_catalog, refuse_sharded
+    from core.index.indexer import Part, index_catalog, refuse_partial
     from core.ingest.catalog import check_inputs
     from core.index.store import open_store
 
@@ -296,8 +297,8 @@ def cmd_index(args, settings: Settings) -> int:
         raise LensError("--batch-size must be at least 1")
     check_inputs(args.catalog, args.images)  # a wrong path is reported at once, not after the model loads
     columns = parse_columns(args.columns) if args.columns else None
-    shard = Shard.parse(args.shard)
-    refuse_sharded(args.prune, args.recreate, shard)  # before the model loads
+    part = Part.parse(args.part)
+    refuse_partial(args.prune, args.recreate, part)  # before the model loads
     settings = settings.with_overrides(model=args.model, batch_size=args.batch_size, runtime=args.runtime)
     store = open_store(settings)
     bar = fetcher = None
@@ -314,7 +315,7 @@ def cmd_index(args, settings: Settings) -> int:
         report = index_catalog(args.catalog, args.images, embedder, store, batch_size=settings.batch_size,
                                recreate=args.recreate, prune=args.prune, max_pixels=settings.max_pixels,
                                progress=progress, format=args.format, columns=columns, fetcher=fetcher,
-                               shard=shard, relabel=AuditDecisions(settings.data_dir).relabeller())
+                               part=part, relabel=AuditDecisions(settings.data_dir).relabeller())
         report.add_stage_before("model", model_s)  # the run's duration is what the user waited for
     except KeyboardInterrupt:
         _end_index(store, bar, fetcher, failing=True)
@@ -330,8 +331,8 @@ def cmd_index(args, settings: Settings) -> int:
     else:
         print(f"{report.total} rows: {report.indexed} indexed, {report.updated} updated, {report.unchanged} "
               f"unchanged, {report.text_only} text-only, {report.pruned} pruned, {report.failed_rows} failed "
-              f"in {report.seconds:.1f}s ({report.runtime})" + (f"; {report.other_shards} left to the other workers"
-                                              if report.other_shards else ""))
+              f"in {report.seconds:.1f}s ({report.runtime})" + (f"; {report.other_parts} left to the other workers"
+                                              if report.other_parts else ""))
         print(catalog_summary(report.catalog))
         print(stages_summary(report.stages))
         for line in reasons_summary(report):

@@ -44,7 +44,7 @@ class IndexReport:
     unchanged: int = 0
     text_only: int = 0
     pruned: int = 0
-    other_shards: int = 0     # products left to the other workers of a --shard run
+    other_parts: int = 0      # products left to the other workers of a --part run
     failed: list[RowProblem] = field(default_factory=list)  # listed problems: the first MAX_LISTED_PROBLEMS
     problems: int = 0         # every problem, listed or not (text-only products included)
     catalog: dict = field(default_factory=dict)  # the format, the column mapping and what each column became
@@ -98,7 +98,8 @@ class IndexReport:
 
     def as_dict(self) -> dict:
         return {"total": self.total, "indexed": self.indexed, "updated": self.updated, "unchanged": self.unchanged,
-                "text_only": self.text_only, "pruned": self.pruned, "other_shards": self.other_shards,
+                "text_only": self.text_only, "pruned": self.pruned, "other_parts": self.other_parts,
+                "other_shards": self.other_parts,  # its name before --part: kept for scripts that read it
                 "failed_rows": self.failed_rows, "failed_not_listed": self.not_listed,
                 "failed": [p.as_dict() for p in self.failed], "warnings": self.warnings, "catalog": self.catalog,
                 "seconds": round(self.seconds, 3), "stages": {k: round(v, 3) for k, v in self.stages.items()},
@@ -260,24 +261,24 @@ def _downloaded(jobs: Iterable[_Job], fetcher) -> Iterator[_Job]:
 
 
 @dataclass(frozen=True)
-class Shard:
-    """Worker `index` of `count` (0-based): it indexes only the products whose id hashes to it."""
+class Part:
+    """Worker `index` of `count` (0-based): its part of a catalogue is the products whose id hashes to it."""
 
     index: int = 0
     count: int = 1
 
     @classmethod
-    def parse(cls, text: str) -> "Shard":
+    def parse(cls, text: str) -> "Part":
         """'2/8' -> worker 2 of 8 (0-based, like Slurm array and Kubernetes Job completion indexes)."""
         index, sep, count = (text or "").partition("/")
         try:
-            shard = cls(int(index), int(count))
+            part = cls(int(index), int(count))
         except ValueError:
-            shard = None
-        if not sep or shard is None or not 0 <= shard.index < shard.count:
-            raise CatalogError(f"--shard must look like i/n with 0 <= i < n (worker i of n, counted from 0), "
+            part = None
+        if not sep or part is None or not 0 <= part.index < part.count:
+            raise CatalogError(f"--part must look like i/n with 0 <= i < n (worker i of n, counted from 0), "
                                f"got {text!r}")
-        return shard
+        return part
 
     def owns(self, product_id: str) -> bool:
         """A stable hash of the product id (the same on every machine and Python), modulo the worker count."""
@@ -297,7 +298,7 @@ class Plan:
     seen: set[str] = field(default_factory=set)    # every product id of this run's share (what --prune keeps)
     payload_only: int = 0                          # attributes changed, vectors still valid: rewritten
     unchanged: int = 0
-    other_shards: int = 0                          # products left to the other workers of a --shard run
+    other_parts: int = 0                           # products left to the other workers of a --part run
     has_urls: bool = False
     write_s: float = 0.0                           # time spent rewriting attributes (the write stage)
     kept_text_only: list[tuple[int, str, str]] = field(default_factory=list)  # (row, product id, point) to list
@@ -307,7 +308,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
                   batch_size: int = 32, recreate: bool = False, prune: bool = False,
                   max_pixels: int = MAX_PIXELS, progress: Progress | None = None,
                   workers: int | None = None, format: str = "auto", columns: dict | None = None,
-                  fetcher=None, shard: Shard = Shard(), relabel: Callable[[str, dict], bool] | None = None,
+                  fetcher=None, part: Part = Part(), relabel: Callable[[str, dict], bool] | None = None,
                   stage: Stage | None = None) -> IndexReport:
     """Index a catalogue incrementally; safe to interrupt and re-run (each batch is written as it completes).
 
@@ -316,7 +317,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     when something must be embedded, in batches of points), write, prune, publish. The catalogue is never held
     whole: memory grows with product ids and stored fingerprints, not with the catalogue's values. Photos behind
     http(s) URLs are fetched by `fetcher` (core.ingest.fetch.ImageFetcher) in the same streaming pipeline as decoding,
-    and cached, so a re-run fetches nothing it already has. With a shard, this run indexes only its share.
+    and cached, so a re-run fetches nothing it already has. With a part, this run indexes only that part.
     relabel(product_id, payload) is a hook the caller gives (the audit's label changes:
     core.insights.audit_decisions.AuditDecisions.relabeller()); it changes a product's values as they are read and
     says whether it did, so a fixed label survives every re-index until the source is fixed.
@@ -328,7 +329,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     report = IndexReport(runtime=getattr(embedder, "runtime", ""))
     workers = workers or decode_workers(getattr(embedder, "device", "cpu"))
     check_inputs(csv_path, images_dir)
-    refuse_sharded(prune, recreate, shard)
+    refuse_partial(prune, recreate, part)
 
     stage(READ)
     t = time.perf_counter()
@@ -336,12 +337,12 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     report.catalog = catalog.report.as_dict()
     report.total = catalog.total_rows
     for problem in catalog.problems:  # rows without an id go to worker 0
-        if shard.owns(problem.product_id) if problem.product_id else shard.index == 0:
+        if part.owns(problem.product_id) if problem.product_id else part.index == 0:
             report.add_problem(problem)
     report.stages["read"] = time.perf_counter() - t
 
     # The catalogue's size picks the store's settings when it is created (int8, vectors on disk); every worker
-    # of a sharded run sizes it for the whole catalogue, its share plus the others'.
+    # of a --part run sizes it for the whole catalogue, its part plus the others'.
     store.ensure(embedder.name, embedder.dim, recreate=recreate, expected_points=catalog.product_count)
     store.add_fields(catalog.report.schema)
     # Until this run stamps last_indexed, the index may differ from what it stamped last (an interrupted run
@@ -353,9 +354,9 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: Prod
     # Planning only looks photos behind URLs up in the cache, unless --refresh-images revalidates every one.
     plan_workers = max(workers, URL_WORKERS) if fetcher is not None and fetcher.refresh else workers
     plan = make_plan(_prepared(catalog.products(), fetcher, relabel), store, embedder.name, fetcher, max_pixels,
-                     plan_workers, shard, report)
+                     plan_workers, part, report)
     report.stages["plan"] = time.perf_counter() - t - plan.write_s
-    report.updated, report.unchanged, report.other_shards = plan.payload_only, plan.unchanged, plan.other_shards
+    report.updated, report.unchanged, report.other_parts = plan.payload_only, plan.unchanged, plan.other_parts
     _list_stored_text_only(plan, store, report)
 
     write_s, embed_s = plan.write_s, 0.0
@@ -408,18 +409,19 @@ def decode_workers(device: str, cores: int | None = None) -> int:
     return max(1, cores if device != "cpu" else min(4, cores))
 
 
-def refuse_sharded(prune: bool, recreate: bool, shard: Shard) -> None:
-    """A worker sees only its share of the catalogue: pruning from it would delete the others' products, and a
+def refuse_partial(prune: bool, recreate: bool, part: Part) -> None:
+    """A worker sees only its part of the catalogue: pruning from it would delete the others' products, and a
     worker that starts late and recreates the collection would drop what the others wrote."""
-    if shard.count == 1:
+    if part.count == 1:
         return
     if prune:
-        raise CatalogError("--prune cannot run with --shard: a worker sees only its share of the catalogue, so it "
-                           "would delete the others' products; run one unsharded `index --prune` after the workers")
+        raise CatalogError("--prune cannot run with --part: a worker sees only its part of the catalogue, so it "
+                           "would delete the others' products; run one `index --prune` without --part after the "
+                           "workers")
     if recreate:
-        raise CatalogError("--recreate cannot run with --shard: a worker that starts late would drop what the others "
-                           "wrote; delete the collection (or run `index --recreate` unsharded) before starting the "
-                           "workers: the first to start creates it, the others use it")
+        raise CatalogError("--recreate cannot run with --part: a worker that starts late would drop what the others "
+                           "wrote; delete the collection (or run `index --recreate` without --part) before starting "
+                           "the workers: the first to start creates it, the others use it")
 
 
 def runtime_meta(embedder, store: ProductStore, written: int) -> dict:
@@ -450,7 +452,7 @@ def _prepared(products: Iterable[Product], fetcher, relabel: Callable[[str, dict
 
 
 def make_plan(products: Iterable[Product], store: ProductStore, model: str, fetcher, max_pixels: int,
-              workers: int, shard: Shard = Shard(), report: IndexReport | None = None) -> Plan:
+              workers: int, part: Part = Part(), report: IndexReport | None = None) -> Plan:
     """Compare every product's fingerprint (image bytes, text, model) and attributes with what is stored, a chunk
     at a time; attribute-only changes are rewritten as they are found. Products stored text-only that stay as
     they are count as text-only in the report (and are listed while it lists problems)."""
@@ -459,8 +461,8 @@ def make_plan(products: Iterable[Product], store: ProductStore, model: str, fetc
     refused_under = decode_settings(max_pixels)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for chunk in chunks(products, PLAN_CHUNK):
-            mine = [p for p in chunk if shard.owns(p.product_id)]
-            plan.other_shards += len(chunk) - len(mine)
+            mine = [p for p in chunk if part.owns(p.product_id)]
+            plan.other_parts += len(chunk) - len(mine)
             digests = pool.map(lambda p: _image_digest(p, fetcher), mine)
             changed: list[tuple[str, Product]] = []
             for product, digest in zip(mine, digests):
