@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -150,9 +151,9 @@ def catalog(tmp_path) -> Path:
 @pytest.fixture
 def indexed_settings(settings, tmp_path) -> Settings:
     """Settings whose data dir holds the six-product catalogue, indexed with the tiny model as the CLI would."""
-    from core.models.embedder import load_embedder
     from core.index.indexer import index_catalog
     from core.index.store import EdgeStore
+    from core.models.embedder import load_embedder
 
     catalog = write_catalog(tmp_path / "cat")
     store = EdgeStore(settings.data_dir, settings.collection)
@@ -173,9 +174,9 @@ SHOP_VALUES = {"1": ["Mango", "49.90", "in stock"], "2": ["Nike", "19.99", "in s
 @pytest.fixture
 def shop_settings(settings, tmp_path) -> Settings:
     """Like indexed_settings, with brand, price and availability columns (filters, ranges, sorting, stock)."""
-    from core.models.embedder import load_embedder
     from core.index.indexer import index_catalog
     from core.index.store import EdgeStore
+    from core.models.embedder import load_embedder
 
     catalog = write_catalog(tmp_path / "shop", extra_header=SHOP_COLUMNS, extra_values=SHOP_VALUES)
     store = EdgeStore(settings.data_dir, settings.collection)
@@ -280,3 +281,31 @@ def numba_cache_for_tests(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LENS_NUMBA_CACHE_DIR", str(folder))
         yield folder
+
+
+@pytest.fixture
+def dup_indexed(app_settings, tmp_path):
+    """A page test on a catalogue with planted near-duplicates (tests.helpers.apptest.DUP_ROWS), indexed."""
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
+    from core.models.embedder import load_embedder
+
+    from tests.helpers.apptest import DUP_ROWS
+
+    catalog = write_catalog(tmp_path / "dups", DUP_ROWS)
+    store = EdgeStore(app_settings.data_dir, app_settings.collection)
+    index_catalog(catalog, catalog.parent / "images", load_embedder(app_settings.model, "cpu"), store)
+    store.close()
+    return app_settings
+
+
+@pytest.fixture
+def photo_server():
+    """tests.helpers.photo_server.PhotoServer on a free port, in a thread."""
+    from tests.helpers.photo_server import PhotoServer
+
+    server = PhotoServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()

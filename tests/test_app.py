@@ -11,61 +11,13 @@ from streamlit.testing.v1 import AppTest
 
 from core.curation.boards import BoardStore
 from core.curation.export import board_csv
-from core.models.embedder import load_embedder
 from tests.conftest import PRODUCTS, write_catalog
+from tests.helpers.apptest import (
+    TIMEOUT, explore as _explore, select_on_map as _select, expected_ids, find_duplicates, group_headings,
+    result_ids, shown, start, url
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "streamlit_app.py")
-TIMEOUT = 60
-
-
-def start(page: str | None = None, **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def url(at: AppTest, key: str) -> list[str]:
-    """All values of one query parameter after the run."""
-    value = at.query_params.get(key, [])
-    return [value] if isinstance(value, str) else list(value)
-
-
-def result_ids(at: AppTest) -> list[str]:
-    """Product ids of the rendered result cards, in order (from their "More like this" buttons)."""
-    return [b.key.split("-")[1] for b in at.button if b.key and b.key.startswith("results-") and b.key.endswith("-like")]
-
-
-def expected_ids(settings, query: str = "", selection: tuple = ()) -> list[str]:
-    """The answer worked out by hand, not by core.search.query: cosine of the query to every stored photo vector,
-    best first (a selection's query is the normalised mean of its photo vectors, and it is left out)."""
-    import numpy as np
-
-    from app import resources
-
-    store = resources.store(settings)  # the app's own cached store: an embedded shard opens once per process
-    stored = {h.payload["product_id"]: np.asarray(h.vectors["image"]) for h in store.scroll(with_vectors=["image"])}
-    if selection:
-        vector = np.mean([stored[p] for p in selection], axis=0)
-    else:
-        vector = load_embedder(settings.model, "cpu").encode_texts([query])[0]
-    vector = vector / np.linalg.norm(vector)
-    scores = {p: float(np.dot(v / np.linalg.norm(v), vector)) for p, v in stored.items() if p not in selection}
-    return sorted(scores, key=lambda p: -scores[p])
-
-
-def shown(markdown: str) -> str:
-    """The text a Markdown source displays: backslash escapes resolved, safe_text's word joiners dropped."""
-    import re
-
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")
-
-
 GENDER = {p[0]: p[1] for p in PRODUCTS}
 
 
@@ -230,22 +182,6 @@ def test_catalog_page_rejects_a_missing_csv(indexed):
     assert any("catalogue file not found: /no/such/file.csv" in shown(e.value) for e in at.error)
 
 
-def _explore(settings, with_map=True) -> AppTest:
-    if with_map:
-        from app import resources
-        from core.map.projection import compute_map
-
-        compute_map(resources.store(settings), settings.data_dir, settings.collection)
-    return start("pages/explore.py")
-
-
-def _select(at: AppTest, ids: list[str]) -> AppTest:
-    """What a lasso selection on the Plotly chart sends back: points carrying the product id as customdata."""
-    at.session_state["map"] = {"selection": {"points": [{"customdata": [p, ""]} for p in ids],
-                                             "point_indices": list(range(len(ids))), "box": [], "lasso": []}}
-    return at.run()
-
-
 def test_explore_offers_to_compute_the_map_then_draws_it(indexed):
     at = _explore(indexed, with_map=False)
     assert any("no map" in i.value for i in at.info)
@@ -379,34 +315,7 @@ def test_a_link_cannot_put_markdown_on_the_page(indexed):
 # ---- Catalog page: near-duplicates a page at a time, in the background (issue 9: 5) ---------------------------
 
 # Products sharing a type and colour get the very same drawn photo: exact duplicates, so the groups are known.
-DUP_ROWS = ([(str(i), "Women", "Apparel", "Dress", "Dresses", "Red", "Party", f"Red dress {i}") for i in range(10, 18)]
-            + [(f"{k}{j}", "Men", "Apparel", "Topwear", kind, colour, "Casual", f"{colour} {kind} {j}")
-               for k, kind, colour in [(2, "Tshirts", "Blue"), (3, "Sandals", "Brown"), (4, "Watches", "Black"),
-                                       (5, "Shorts", "Yellow"), (6, "Shirts", "White")] for j in (0, 1)])
 DUP_GROUPS = [[str(i) for i in range(10, 18)], ["20", "21"], ["30", "31"], ["40", "41"], ["50", "51"], ["60", "61"]]
-
-
-@pytest.fixture
-def dup_indexed(app_settings, tmp_path):
-    from core.index.indexer import index_catalog
-    from core.index.store import EdgeStore
-
-    catalog = write_catalog(tmp_path / "dups", DUP_ROWS)
-    store = EdgeStore(app_settings.data_dir, app_settings.collection)
-    index_catalog(catalog, catalog.parent / "images", load_embedder(app_settings.model, "cpu"), store)
-    store.close()
-    return app_settings
-
-
-def find_duplicates(at: AppTest, threshold: float = 0.9999) -> AppTest:
-    at.slider(key="dup_threshold").set_value(threshold)
-    at.button(key="dup_go").click().run()
-    assert at.session_state["dup_job"].wait(30)
-    return at.run()
-
-
-def group_headings(at: AppTest) -> list[str]:
-    return [shown(m.value) for m in at.markdown if m.value.startswith("**Group ")]
 
 
 def test_near_duplicates_show_a_page_of_groups_largest_first_with_a_few_photos(dup_indexed):

@@ -8,8 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 import core.insights.audit
 from core.insights.audit_decisions import AuditDecisions
-from tests.test_app import start
-from tests.test_audit_browser import index_planted
+from tests.helpers.apptest import start
+from tests.helpers.audit_catalog import index_planted
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.curation.boards import BoardStore
 from core.common.safe_text import md
 from tests.conftest import PRODUCTS
-from tests.test_app import start
+from tests.helpers.apptest import start
 
 SCORES = {"1": 0.912, "2": -0.086, "3": 0.25}
 

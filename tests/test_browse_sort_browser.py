@@ -15,7 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import serve_app
-from tests.test_browser import _chips, _choose, _go, _idle, _params, _selectbox_value, _wait
+from tests.helpers.browser import (
+    chips as _chips, choose as _choose, go as _go, idle as _idle, params as _params,
+    selectbox_value as _selectbox_value, wait as _wait
+)
+from tests.helpers.browser import toggle as _toggle, toggled as _toggled
 
 # With no query and no sort the listing is the engine's own stable order: by point id, a hash of the product id.
 UNSORTED = ["2", "1", "6", "4", "3", "5"]
@@ -39,19 +43,6 @@ def _count_line(driver) -> str:
     lines = [e.text for e in driver.find_elements("css selector", '[data-testid="stMain"] [data-testid="stMarkdown"]')
              if " product" in e.text and ("catalogue" in e.text or "filters" in e.text)]
     return lines[0] if lines else ""
-
-
-def _toggle(driver, label: str) -> None:
-    box = driver.find_element("xpath", f'//*[@data-testid="stSidebar"]//label[.//p[normalize-space(text())="{label}"]]')
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
-    box.click()
-    _idle(driver)
-
-
-def _toggled(driver, label: str) -> bool:
-    box = driver.find_element("xpath", f'//*[@data-testid="stSidebar"]//label[.//p[normalize-space(text())="{label}"]]'
-                                       '//input')
-    return box.is_selected()
 
 
 def _pick_sort(driver, label: str) -> None:

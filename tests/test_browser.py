@@ -12,6 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import serve_app
+from tests.helpers.browser import (
+    button as _button, chips as _chips, choose as _choose, click as _click, go as _go, idle as _idle,
+    params as _params, result_titles as _result_titles, selectbox_value as _selectbox_value,
+    visible_text as _visible_text, wait as _wait
+)
 
 
 def test_typing_a_query_shows_result_photos(served_app, browser, tmp_path):
@@ -119,11 +124,6 @@ def hostile_app(settings, tmp_path, tracker):
         yield url, titles, colour
 
 
-def _visible_text(driver) -> str:
-    """The page's text as a user reads it (safe_text's invisible word joiners dropped)."""
-    return driver.find_element("tag name", "body").text.replace("\u2060", "")
-
-
 def _legend(driver) -> list[str]:
     """The Plotly legend's entries as shown (textContent: what the SVG text reads, tags included)."""
     return [e.get_attribute("textContent") for e in driver.find_elements("css selector", ".legendtext")]
@@ -181,81 +181,10 @@ def test_hostile_catalogue_values_show_as_text_and_fetch_nothing(hostile_app, br
 # --- Filters that survive reruns and page changes (issue 9: 1, 2) -----------------------------------------
 
 
-def _wait(driver, seconds: float = 60):
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    # Streamlit redraws elements while a page reruns: an element found a moment ago may be gone; look again.
-    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
-
-
-def _idle(driver) -> None:
-    """Wait until the page's script run has finished (no "Running…" indicator for a moment)."""
-    def quiet(d):
-        running = d.execute_script("return !!document.querySelector('[data-testid=\"stStatusWidget\"] "
-                                   "[data-testid=\"stStatusWidgetRunningIcon\"], [data-testid=\"stStatusWidgetStopButton\"]')")
-        return not running
-    time.sleep(0.4)
-    _wait(driver).until(quiet)
-    time.sleep(0.4)
-    _wait(driver).until(quiet)
-
-
-def _shot(driver, tmp_path, name: str, height: int = 1500) -> Path:
-    """A screenshot `height` px tall, enough for the whole page (LENS_SCREENSHOT_DIR=docs keeps it for the
-    README); the window goes back to 1400x1000 after."""
-    shot = Path(os.environ.get("LENS_SCREENSHOT_DIR", tmp_path)) / name
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    driver.set_window_size(1400, height)
-    _idle(driver)
-    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
-    driver.set_window_size(1400, 1000)
-    return shot
-
-
-def _params(driver) -> dict[str, list[str]]:
-    from urllib.parse import parse_qs, urlsplit
-
-    return parse_qs(urlsplit(driver.current_url).query)
-
-
 def _filter_params(driver) -> dict[str, list[str]]:
     from core.ingest.catalog import FILTER_FIELDS
 
     return {k: v for k, v in _params(driver).items() if k in FILTER_FIELDS}
-
-
-def _result_titles(driver) -> list[str]:
-    cards = driver.find_elements("css selector", '[data-testid="stMain"] [data-testid="stMarkdownContainer"] strong')
-    return [c.text.replace("\u2060", "") for c in cards]
-
-
-def _chips(driver, label: str) -> list[str]:
-    """The chosen values a sidebar multiselect shows, as the merchandiser reads them."""
-    box = _multiselect(driver, label)
-    tags = box.find_elements("css selector", ".react-aria-ComboBox span[data-tag] > span[title]")
-    return [t.get_attribute("textContent") for t in tags]
-
-
-def _multiselect(driver, label: str):
-    for box in driver.find_elements("css selector", '[data-testid="stMultiSelect"]'):
-        if box.find_element("css selector", '[data-testid="stWidgetLabel"]').text.strip() == label:
-            return box
-    raise AssertionError(f"no multiselect {label!r}")
-
-
-def _choose(driver, label: str, value: str) -> None:
-    from selenium.webdriver.common.keys import Keys
-
-    box = _multiselect(driver, label)
-    field = box.find_element("css selector", "input")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
-    field.click()
-    field.send_keys(value)
-    time.sleep(0.3)
-    field.send_keys(Keys.ENTER)
-    field.send_keys(Keys.ESCAPE)
-    _idle(driver)
 
 
 def test_chosen_filters_stay_what_they_are_through_three_kinds_of_rerun(served_app, browser, tmp_path):
@@ -300,19 +229,6 @@ def test_chosen_filters_stay_what_they_are_through_three_kinds_of_rerun(served_a
     unchanged("red dress")
 
 
-def _go(driver, page: str) -> None:
-    """Click a page in the sidebar navigation, as a user would (the session goes with it)."""
-    links = [a for a in driver.find_elements("css selector", '[data-testid="stSidebarNav"] a')
-             if a.text.strip().splitlines()[-1:] == [page]]
-    links[0].click()
-    _wait(driver).until(lambda d: d.find_elements("tag name", "h1") and d.find_element("tag name", "h1").text == page)
-    _idle(driver)
-
-
-def _selectbox_value(driver, label: str) -> str:
-    return driver.find_element("css selector", f'input[aria-label="{label}"]').get_attribute("value")
-
-
 def test_filters_from_a_link_and_colour_by_survive_a_round_trip_through_the_pages(served_app, browser):
     from selenium.webdriver.common.keys import Keys
 
@@ -347,16 +263,6 @@ def test_filters_from_a_link_and_colour_by_survive_a_round_trip_through_the_page
 
 def _captions(driver) -> list[str]:
     return [c.get_attribute("textContent") for c in driver.find_elements("css selector", '[data-testid="stCaptionContainer"]')]
-
-
-def _click(driver, css: str) -> None:
-    button = driver.find_element("css selector", css)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-    button.click()
-
-
-def _button(driver, label: str):
-    return driver.find_element("xpath", f'//button[.//p[normalize-space(text())="{label}"]]')
 
 
 def test_board_names_and_counts_follow_renames_and_adds_and_deleting_asks_first(served_app, browser):

@@ -4,44 +4,20 @@ photos extracted (or refused) beside an uploaded CSV."""
 
 from __future__ import annotations
 
-import csv
 import http.server
-import io
 import threading
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from core.common.errors import CatalogError
 from core.ingest.column_mapping import preview_bytes, preview_mapping
-from core.ingest.sample import draw_product
-from tests.test_app import shown, start
+from tests.helpers.apptest import shown, start
+from tests.helpers.catalog_files import (
+    KNOWN, KNOWN_ROWS, UNKNOWN, UNKNOWN_ROWS, csv_bytes, everything, photo, photos_zip
+)
 
 # A generic CSV whose headers the planner knows by name, and one whose id and price it cannot guess.
-KNOWN = ["SKU", "Name", "Color", "Photo"]
-KNOWN_ROWS = [["D1", "Red summer dress", "Red", "d1.jpg"], ["T2", "Blue cotton tee", "Blue", "t2.jpg"],
-              ["S3", "Brown leather sandal", "Brown", "s3.jpg"]]
-UNKNOWN = ["Item Code", "Product Name", "Colour Name", "Cost", "Picture"]
-UNKNOWN_ROWS = [["D1", "Red summer dress", "Red", "49.90", "d1.jpg"], ["T2", "Blue cotton tee", "Blue", "19.99", "t2.jpg"],
-                ["S3", "Brown leather sandal", "Brown", "35.00", "s3.jpg"]]
-KINDS = {"D1": ("Dresses", "Red"), "T2": ("Tshirts", "Blue"), "S3": ("Sandals", "Brown")}
-
-
-def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode()
-
-
-def photo(product_id: str) -> bytes:
-    buf = io.BytesIO()
-    draw_product(*KINDS[product_id], "Solid").save(buf, "JPEG")
-    return buf.getvalue()
-
-
 def write_generic(folder: Path, header=UNKNOWN, rows=UNKNOWN_ROWS) -> Path:
     """The CSV in folder, with its photos under folder/photos/."""
     (folder / "photos").mkdir(parents=True, exist_ok=True)
@@ -49,18 +25,6 @@ def write_generic(folder: Path, header=UNKNOWN, rows=UNKNOWN_ROWS) -> Path:
     for row in rows:
         (folder / "photos" / f"{row[0].lower()}.jpg").write_bytes(photo(row[0]))
     return folder / "items.csv"
-
-
-def photos_zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def everything(folder: Path) -> set[str]:
-    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
 # ---- the preview: core.ingest.column_mapping ------------------------------------------------------------------------

@@ -8,28 +8,14 @@ import time
 from pathlib import Path
 
 from tests.conftest import serve_app
-from tests.test_browser import _go, _idle, _result_titles, _visible_text, _wait
-from tests.test_catalog_page_mapping import UNKNOWN, UNKNOWN_ROWS, csv_bytes, everything, photo, photos_zip
-
-
-def _upload(driver, key: str, path: Path) -> None:
-    """Give a file to the uploader with this key, as a user picking it in the file dialog would."""
-    field = driver.find_element("css selector", f".st-key-{key} input[type=file]")
-    field.send_keys(str(path))
-    name = path.name
-    _wait(driver).until(lambda d: name in [e.text for e in d.find_elements(
-        "css selector", f'.st-key-{key} [data-testid="stFileChipName"]')])
-    _idle(driver)
-
-
-def _photos_from_a_zip(driver) -> None:
-    """Choose "Upload a .zip" for the photos, and wait for its uploader to show."""
-    option = driver.find_element("xpath", "//*[contains(@class, 'st-key-idx_photos_from')]//label"
-                                          "[.//p[normalize-space(.)='Upload a .zip']]")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", option)
-    option.click()
-    _wait(driver).until(lambda d: d.find_elements("css selector", ".st-key-idx_photos input[type=file]"))
-    _idle(driver)
+from tests.helpers.browser import (
+    go as _go, idle as _idle, result_titles as _result_titles, visible_text as _visible_text, wait as _wait
+)
+from tests.helpers.catalog_files import UNKNOWN, UNKNOWN_ROWS, csv_bytes, everything, photo, photos_zip
+from tests.helpers.catalog_upload import (
+    start_indexing as _index, metrics as _metrics, open_upload_tab as _open_upload_tab,
+    photos_from_a_zip as _photos_from_a_zip, upload as _upload
+)
 
 
 def _pick(driver, key: str, value: str) -> None:
@@ -48,32 +34,6 @@ def _pick(driver, key: str, value: str) -> None:
 
 def _value(driver, key: str) -> str:
     return driver.find_element("css selector", f".st-key-{key} input").get_attribute("value")
-
-
-def _open_upload_tab(driver, url: str) -> None:
-    browser_tab = "//*[@role='tab'][.//p[normalize-space(text())='Upload a CSV']]"
-    driver.get(url + "/catalog")
-    _wait(driver).until(lambda d: d.find_elements("xpath", browser_tab))
-    _idle(driver)
-    driver.find_element("xpath", browser_tab).click()
-    _wait(driver).until(lambda d: d.find_element("css selector", ".st-key-idx_upload input[type=file]"))
-    _idle(driver)
-
-
-def _index(driver) -> None:
-    button = driver.find_element("css selector", ".st-key-idx_go button")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-    button.click()
-    time.sleep(0.5)
-    _idle(driver)
-
-
-def _metrics(driver) -> dict[str, str]:
-    out = {}
-    for m in driver.find_elements("css selector", '[data-testid="stMetric"]'):
-        label = m.find_element("css selector", '[data-testid="stMetricLabel"]').text
-        out[label] = m.find_element("css selector", '[data-testid="stMetricValue"]').text
-    return out
 
 
 def test_upload_a_generic_csv_and_its_photos_correct_the_mapping_index_and_find_them(settings, browser, tmp_path):

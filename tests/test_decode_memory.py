@@ -17,7 +17,7 @@ from PIL import Image
 import core.index.indexer
 from core.ingest.fetch import ImageFetcher
 from tests.conftest import ROOT, write_csv
-from tests.test_fetch import Server, send
+from tests.helpers.http_server import Server, send
 
 PHOTOS = 24                 # more than the 16 download threads, so a decode per download thread would show
 CAP = 12_000_000            # LENS_MAX_PIXELS for these runs: the principle of the 40 MP default, at a modest cost

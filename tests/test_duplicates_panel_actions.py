@@ -8,7 +8,7 @@ import json
 
 from core.curation.boards import BoardStore
 from core.curation.duplicate_dismissals import DuplicateDismissals
-from tests.test_app import dup_indexed, find_duplicates, group_headings, shown, start  # noqa: F401 (a fixture)
+from tests.helpers.apptest import find_duplicates, group_headings, shown, start
 
 PAIR_GROUPS = ["**Group 2: 2 products** · 1 pairs · closest 20 ~ 21 at 1.000",
                "**Group 3: 2 products** · 1 pairs · closest 30 ~ 31 at 1.000",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.test_app import _explore, _select
+from tests.helpers.apptest import explore as _explore, select_on_map as _select
 
 
 def gallery(at) -> list[str]:
@@ -60,7 +60,7 @@ def test_a_map_of_an_index_nobody_has_written_since_needs_no_digest_to_be_fresh(
 
     import core.map.projection
     from app import resources
-    from tests.test_app import start
+    from tests.helpers.apptest import start
 
     store = resources.store(indexed)
     core.map.projection.compute_map(store, indexed.data_dir, indexed.collection)

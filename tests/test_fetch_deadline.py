@@ -13,7 +13,7 @@ import pytest
 from core.common.errors import ImageRejected
 from core.ingest.fetch import ImageFetcher
 from tests.conftest import write_csv
-from tests.test_fetch import PNG, Server, png, send
+from tests.helpers.http_server import PNG, Server, png, send
 
 TIMEOUT = 2.0        # seconds any one read may wait; the whole fetch ends within DEADLINE x TIMEOUT = 6 s
 TRICKLE_EVERY = 0.2  # one byte per 0.2 s: every read succeeds well within TIMEOUT, so only a deadline can end it

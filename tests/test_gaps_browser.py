@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import serve_app
-from tests.test_browser import _click, _idle, _shot, _wait
+from tests.helpers.browser import click as _click, idle as _idle, shot as _shot, wait as _wait
 
 REFERENCE = "northwind"
 

@@ -15,7 +15,7 @@ from PIL import Image
 from core.ingest.sample import HEADER
 from core.ingest.sample_reference import UNLIKE_COLOURS, _altered, _draw_unlike
 from tests.conftest import PRODUCTS, write_csv
-from tests.test_app import _explore, start
+from tests.helpers.apptest import explore as _explore, start
 
 HOSTILE = '<b>Bold</b> [x](javascript:alert(1))'
 COPIES = {"c1": "1", "c2": "2", "c4": "4"}   # cropped, lighter or darker photos of ours

@@ -16,8 +16,8 @@ from pathlib import Path
 from core.index.indexer import EMBED, PLAN, PUBLISH, READ, index_catalog
 from core.index.store import EdgeStore
 from tests.conftest import serve_app, write_catalog
-from tests.test_browser import _idle, _visible_text, _wait
-from tests.test_catalog_upload_browser import _metrics
+from tests.helpers.browser import idle as _idle, visible_text as _visible_text, wait as _wait
+from tests.helpers.catalog_upload import metrics as _metrics
 
 
 class HeldFile:

@@ -14,7 +14,7 @@ from core.index.indexer import (LIMITS_CHANGED, NEW_PRODUCT, PHOTO_ADDED, PHOTO_
 from core.ingest.sample import draw_product
 from core.index.store import EdgeStore
 from tests.conftest import PRODUCTS, write_catalog, write_csv
-from tests.test_url_catalogues import photo_server  # noqa: F401 (a fixture)
+
 
 NEW = ("7", "Women", "Accessories", "Bags", "Handbags", "Black", "Casual", "Lino Women Black Handbag")
 
@@ -188,7 +188,7 @@ def test_index_text_says_how_many_more_were_embedded_than_named(settings, tmp_pa
 
 
 def test_the_catalog_page_report_names_the_products_their_reasons_and_the_duration(app_settings, tmp_path):
-    from tests.test_app import shown, start
+    from tests.helpers.apptest import shown, start
 
     catalog = write_catalog(tmp_path / "cat")
     at = start("pages/catalog.py")

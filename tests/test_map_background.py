@@ -19,20 +19,8 @@ from core.common.config import Settings, numba_cache_dir
 from core.map.projection import PREVIEW, UMAP, compute_map, load_map
 from core.common.safe_text import md
 from tests.conftest import ROOT
-from tests.test_app import start
-
-FIT_SECONDS = 900  # a deadline, not a measure: the first fit on a machine compiles UMAP (minutes on 2 busy cores)
-
-
-def wait_for(condition, seconds: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise TimeoutError(f"no {what} within {seconds} s")
-
+from tests.helpers.apptest import start
+from tests.helpers.map_jobs import FIT_SECONDS, fit_of, held_at_gate, wait_for
 
 @pytest.fixture
 def sample_settings(app_settings, tmp_path, monkeypatch):
@@ -59,15 +47,6 @@ def stop_workers():
         _, worker = map_job.STARTED.popitem()
         worker.kill()
         worker.wait()
-
-
-def fit_of(settings):
-    return map_job.fit_state(settings.data_dir, settings.collection, "image")
-
-
-def held_at_gate(settings):
-    fit = fit_of(settings)
-    return fit if fit is not None and fit.running and fit.stage == "waiting" else None
 
 
 def captions(at) -> list[str]:
@@ -127,7 +106,7 @@ def test_a_second_catalogue_reuses_the_machines_compiled_kernels(tmp_path):
     """Two data dirs, one numba cache: the first fit may compile (first time on this machine), the second says it
     does not and adds nothing to the cache."""
     from core.index.store import EdgeStore
-    from tests.test_map_scale import DIM, typed_points
+    from tests.helpers.map_points import DIM, typed_points
 
     cache = numba_cache_dir()
 
@@ -194,7 +173,7 @@ def test_use_numba_cache_points_numba_at_the_folder_imported_before_or_after(tmp
 def test_a_fit_that_fails_says_why_and_leaves_the_pca_map(tmp_path):
     """A worker that cannot read its sample (a damaged job folder) ends FAILED with the reason, not 'running'."""
     from core.index.store import EdgeStore
-    from tests.test_map_scale import DIM, typed_points
+    from tests.helpers.map_points import DIM, typed_points
 
     folder = tmp_path / "data"
     store = EdgeStore(folder)

@@ -16,7 +16,7 @@ import numpy as np
 
 from core.map import job as map_job
 from core.map.projection import FitSample, Projector
-from tests.test_map_scale import DIM, typed_points
+from tests.helpers.map_points import DIM, typed_points
 
 
 def done_job(folder, collection: str, kind: str, dim: int, count: int = 40):
@@ -177,7 +177,7 @@ def test_clearing_an_older_job_leaves_a_newer_one(tmp_path):
 def started_at_gate(tmp_path, folder):
     """A real worker started by this process on a hand-made job, held at its gate; returns its FitState."""
     from core.index.store import EdgeStore
-    from tests.test_map_background import wait_for
+    from tests.helpers.map_jobs import wait_for
 
     store = EdgeStore(folder)
     try:
@@ -197,7 +197,7 @@ def test_a_stuck_fit_is_seen_and_stopped_then_can_start_again(tmp_path):
     import os
     import signal
 
-    from tests.test_map_background import wait_for
+    from tests.helpers.map_jobs import wait_for
 
     folder = tmp_path / "data"
     fit = started_at_gate(tmp_path, folder)
@@ -221,7 +221,7 @@ def test_a_worker_whose_app_died_exits_instead_of_waiting_for_ever(tmp_path):
     import sys
 
     from tests.conftest import ROOT
-    from tests.test_map_background import wait_for
+    from tests.helpers.map_jobs import wait_for
 
     folder = tmp_path / "data"
     code = ("import sys; from pathlib import Path; sys.path.insert(0, '.'); "
@@ -245,7 +245,7 @@ def test_a_worker_that_ends_is_reaped_without_anyone_asking(tmp_path):
     """No zombie until the next Popen: a waiting thread collects the worker as soon as it ends."""
     import signal
 
-    from tests.test_map_background import wait_for
+    from tests.helpers.map_jobs import wait_for
 
     folder = tmp_path / "data"
     fit = started_at_gate(tmp_path, folder)

@@ -11,27 +11,7 @@ real_knn = projection.cosine_knn
 from core.common.filters import Filters
 from core.map.figure import build_figure, inside_polygon, selected_ids
 from core.map.projection import CatalogMap, compute_map, load_map, save_map, stratified_sample
-from core.index.store import StoredPoint, point_id
-
-DIM = 16
-TYPES = ["Dresses", "Shirts", "Sandals", "Watches"]
-
-
-def typed_points(n: int, seed: int = 0) -> list[StoredPoint]:
-    """n products in four product types, each type a tight group around its own axis."""
-    rng = np.random.default_rng(seed)
-    points = []
-    for i in range(n):
-        t = i % len(TYPES)
-        v = np.zeros(DIM, dtype=np.float32)
-        v[3 * t] = 1.0
-        v += rng.normal(0, 0.05, DIM).astype(np.float32)
-        v /= np.linalg.norm(v)
-        points.append(StoredPoint(point_id(f"p{i}"), {"image": v},
-                                  {"product_id": f"p{i}", "product_type": TYPES[t], "colour": ["Red"],
-                                   "gender": "Women", "title": f"T{i}", "fingerprint": f"f{i}"}))
-    return points
-
+from tests.helpers.map_points import DIM, TYPES, typed_points  # noqa: F401 (the edge fixture reads DIM here)
 
 @pytest.mark.parametrize("search", ["exact", "probed"])
 def test_a_catalogue_over_the_cap_is_fitted_on_a_sample_and_every_product_is_placed(edge, tmp_path, monkeypatch,

@@ -285,7 +285,7 @@ def test_full_size_vit_b32_onnx_matches_torch_and_int8_passes_its_check(tmp_path
 
 
 def test_catalog_page_says_int8_failed_its_check_and_which_runtime_wrote_the_index(indexed, monkeypatch):
-    from tests.test_app import shown, start
+    from tests.helpers.apptest import shown, start
 
     monkeypatch.setattr(onnx_runtime, "quantise", corrupting_quantiser)
     monkeypatch.setenv("LENS_RUNTIME", "onnx-int8")

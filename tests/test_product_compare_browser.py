@@ -10,7 +10,10 @@ import pytest
 from core.curation.compare import MISSING, compare_ids, compare_rows, differing, toggled
 from core.search.query import Result
 from tests.conftest import PRODUCTS, SHOP_VALUES, serve_app, write_catalog
-from tests.test_browser import _click, _go, _idle, _params, _shot, _visible_text, _wait
+from tests.helpers.browser import (
+    click as _click, go as _go, idle as _idle, params as _params, shot as _shot, visible_text as _visible_text,
+    wait as _wait
+)
 
 TITLES = {p[0]: p[7] for p in PRODUCTS}
 

@@ -13,7 +13,7 @@ from app.search_options import browse_count, search_count
 from core.common.filters import Filters
 from core.map.figure import build_figure, filter_fields_missing, filter_mask
 from core.map.projection import CatalogMap
-from tests.test_app import start
+from tests.helpers.apptest import start
 
 
 # ---- range sliders ------------------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def test_a_number_every_product_shares_is_said_not_slid(shop):
 
 def test_a_hostile_brand_is_a_value_in_the_sidebar_and_text_in_its_count_line(shop):
     from core.common.safe_text import md
-    from tests.test_app import shown
+    from tests.helpers.apptest import shown
 
     hostile = "![t](http://127.0.0.1:9/x.png) **Nike**"
     _with_extra_fields(shop, {"brand": [hostile] + ["Puma"] * 5})

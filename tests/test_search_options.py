@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.test_app import result_ids, start
+from tests.helpers.apptest import result_ids, start
 
 
 

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from tests.conftest import write_csv
-from tests.test_app import expected_ids, result_ids, shown, start, url
+from tests.helpers.apptest import expected_ids, result_ids, shown, start, url
 
 BY_PRICE = ["5", "2", "3", "1", "4", "6"]  # shop_settings, low to high; 6 has no price and comes last
 
@@ -343,7 +343,7 @@ def test_a_query_photo_over_its_limit_is_refused_by_the_app_itself_before_it_is_
     big = _png() + b"\0" * uploads.MB
     at.file_uploader(key="upload").upload("big.png", big, "image/png").run()
     assert not at.exception and read == []
-    from tests.test_app import shown
+    from tests.helpers.apptest import shown
 
     assert [shown(e.value) for e in at.error] == [
         f"big.png is {len(big) / uploads.MB:.1f} MB; a query photo may be at most 1 MB. Try a smaller photo."]

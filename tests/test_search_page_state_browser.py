@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.conftest import serve_app, write_catalog
-from tests.test_browser import _idle, _wait
-from tests.test_browse_sort_browser import _toggle, _toggled
+from tests.helpers.browser import idle as _idle, wait as _wait
+from tests.helpers.browser import toggle as _toggle, toggled as _toggled
 
 QUERY_BOX = 'input[aria-label="Describe what you are looking for"]'
 

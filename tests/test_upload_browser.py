@@ -7,9 +7,12 @@ import os
 import zipfile
 
 from tests.conftest import serve_app, write_catalog
-from tests.test_browser import _visible_text, _wait
-from tests.test_catalog_page_mapping import everything, photo
-from tests.test_catalog_upload_browser import _index, _metrics, _open_upload_tab, _photos_from_a_zip, _upload
+from tests.helpers.browser import visible_text as _visible_text, wait as _wait
+from tests.helpers.catalog_files import everything, photo
+from tests.helpers.catalog_upload import (
+    start_indexing as _index, metrics as _metrics, open_upload_tab as _open_upload_tab,
+    photos_from_a_zip as _photos_from_a_zip, upload as _upload
+)
 
 # A Google Merchant Center feed, tab-separated as Merchant Center exports it; its photos are files on the server.
 FEED_HEADER = ["id", "title", "description", "link", "image_link", "availability", "price", "brand", "color",

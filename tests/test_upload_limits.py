@@ -15,8 +15,8 @@ from core.ingest import zip_import
 from core.common.errors import CatalogError
 from core.ingest.uploads import CATALOGUE, MB, PHOTOS_ZIP, QUERY_PHOTO, UploadKind, save_upload, server_photos
 from tests.conftest import ROOT, write_catalog
-from tests.test_app import shown, start
-from tests.test_catalog_page_mapping import KNOWN, KNOWN_ROWS, csv_bytes, everything, photo, photos_zip
+from tests.helpers.apptest import shown, start
+from tests.helpers.catalog_files import KNOWN, KNOWN_ROWS, csv_bytes, everything, photo, photos_zip
 
 TSV = csv_bytes(KNOWN, KNOWN_ROWS).replace(b",", b"\t")
 PHOTOS = {f"{r[0].lower()}.jpg": photo(r[0]) for r in KNOWN_ROWS}

@@ -61,7 +61,7 @@ def test_the_cli_refuses_a_60000_column_header_in_one_line(settings, too_wide, c
 
 
 def test_the_catalog_page_shows_the_refusal_and_no_column_pickers(app_settings, too_wide):
-    from tests.test_app import shown, start
+    from tests.helpers.apptest import shown, start
 
     at = start("pages/catalog.py")
     at.text_input(key="idx_csv").input(str(too_wide)).run()

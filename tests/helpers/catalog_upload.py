@@ -1,0 +1,55 @@
+"""The Catalog page's upload tab in a real browser: give it files, start indexing, read the metrics."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.helpers.browser import idle as _idle
+from tests.helpers.browser import wait as _wait
+
+
+def upload(driver, key: str, path: Path) -> None:
+    """Give a file to the uploader with this key, as a user picking it in the file dialog would."""
+    field = driver.find_element("css selector", f".st-key-{key} input[type=file]")
+    field.send_keys(str(path))
+    name = path.name
+    _wait(driver).until(lambda d: name in [e.text for e in d.find_elements(
+        "css selector", f'.st-key-{key} [data-testid="stFileChipName"]')])
+    _idle(driver)
+
+
+def photos_from_a_zip(driver) -> None:
+    """Choose "Upload a .zip" for the photos, and wait for its uploader to show."""
+    option = driver.find_element("xpath", "//*[contains(@class, 'st-key-idx_photos_from')]//label"
+                                          "[.//p[normalize-space(.)='Upload a .zip']]")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", option)
+    option.click()
+    _wait(driver).until(lambda d: d.find_elements("css selector", ".st-key-idx_photos input[type=file]"))
+    _idle(driver)
+
+
+def open_upload_tab(driver, url: str) -> None:
+    browser_tab = "//*[@role='tab'][.//p[normalize-space(text())='Upload a CSV']]"
+    driver.get(url + "/catalog")
+    _wait(driver).until(lambda d: d.find_elements("xpath", browser_tab))
+    _idle(driver)
+    driver.find_element("xpath", browser_tab).click()
+    _wait(driver).until(lambda d: d.find_element("css selector", ".st-key-idx_upload input[type=file]"))
+    _idle(driver)
+
+
+def start_indexing(driver) -> None:
+    button = driver.find_element("css selector", ".st-key-idx_go button")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+    time.sleep(0.5)
+    _idle(driver)
+
+
+def metrics(driver) -> dict[str, str]:
+    out = {}
+    for m in driver.find_elements("css selector", '[data-testid="stMetric"]'):
+        label = m.find_element("css selector", '[data-testid="stMetricLabel"]').text
+        out[label] = m.find_element("css selector", '[data-testid="stMetricValue"]').text
+    return out
