@@ -104,7 +104,7 @@ def audit(store: ProductStore, embedder, field: str = COLOUR, limit: int | None 
         return result
     scorer = _Scorer(field, labels, embedder)
     confirmed = {(p, label) for p, f, label in confirmed if f == field}
-    writable = not getattr(store, "read_only", False)
+    writable = not store.read_only
     wrote, done = False, 0
     suspects: list[Suspect] = []
     keys = [PRODUCT_ID, field, TITLE, IMAGE_PATH] + ([COLOUR_STATS] if field == COLOUR else [])
@@ -124,7 +124,7 @@ def audit(store: ProductStore, embedder, field: str = COLOUR, limit: int | None 
                 rows.append((hit, product_id, values))
         if field == COLOUR:
             stored = _fill_colour_stats(store, [hit for hit, *_ in rows], max_pixels,
-                                        getattr(embedder, "image_size", None), writable, result)
+                                        embedder.image_size, writable, result)
             wrote = wrote or stored
         result.checked += len(rows)
         suspects.extend(scorer.suspects(rows))

@@ -157,7 +157,7 @@ def _drop_if_empty(store: ProductStore) -> None:
     """After a failed first run: remove the collection unless some products were written (a re-run resumes)."""
     try:
         if store.meta() is not None and store.count() == 0:
-            store._drop()
+            store.drop()
     except Exception:  # the original error matters more; an empty collection left is harmless
         pass
 
@@ -183,17 +183,15 @@ def list_references(settings) -> list[ReferenceInfo]:
 
 
 def _collections(settings) -> list[str]:
-    """Names of the collections (embedded: folders of the data dir) that start with our reference prefix."""
+    """Names of the store's collections that start with our reference prefix.
+
+    The store is opened for writing (open_store's default), which takes no lock until something is read or
+    written: listing must neither wait for nor be refused by another process that holds our own index.
+    """
     prefix = f"{settings.collection}{SEPARATOR}"
-    if not settings.qdrant_url:
-        data = Path(settings.data_dir)
-        return sorted(p.name for p in data.iterdir() if p.is_dir() and p.name.startswith(prefix)) \
-            if data.is_dir() else []
-    store = open_store(settings, read_only=True)
+    store = open_store(settings)
     try:
-        names = [c.name for c in store.client.get_collections().collections]
-    except Exception as exc:
-        raise StoreError(f"cannot list the collections on {store.backend}: {store.explain(exc)}") from exc
+        names = store.list_collections()
     finally:
         store.close()
     return sorted(n for n in names if n.startswith(prefix))
@@ -204,7 +202,7 @@ def remove_reference(settings, name: str) -> None:
     store = open_store(settings, collection=reference_collection(settings, name))
     try:
         _require_ours(store, settings, name)
-        store._drop()  # as `index --recreate` drops: under the data dir's lock, or the server's delete
+        store.drop()  # as `index --recreate` drops: under the data dir's lock, or the server's delete
     finally:
         store.close()
 

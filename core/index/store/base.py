@@ -1,8 +1,10 @@
-"""Backend-neutral store shapes: query types, hits, points, the ProductStore interface and error wrapping."""
+"""Backend-neutral store shapes: query types, hits, points, the ProductStore interface (with what both engines
+share: paging, payload-index planning) and the wrapping of engine errors."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -11,11 +13,12 @@ from typing import Iterator, Sequence, Union
 
 from core.index.compat import require_same_model
 from core.common.errors import LensError, NotIndexed, StoreError
-from core.common.fields import Schema
+from core.common.fields import PRODUCT_ID, STANDARD_FILTERS, Schema
 from core.common.filters import Filters
 from core.index.store.tuning import Overrides, Tuning, tuning_for
 
 VECTOR_NAMES = ("image", "text")
+KEYWORD, NUMBER = "keyword", "number"  # the kinds of payload index a store makes (filters and facets; ranges, order)
 ID_NAMESPACE = uuid.UUID("6b0f4f63-5c8b-4f0e-9a53-4c0d1c3a7e11")
 RRF_K = 60  # the usual RRF constant; set explicitly so both backends fuse identically
 
@@ -91,12 +94,56 @@ class StoredPoint:
     payload: dict
 
 
+def standard_indexes() -> list[tuple[str, str]]:
+    """The payload indexes every new collection gets: product ids and the six standard filters, as keywords."""
+    return [(key, KEYWORD) for key in (PRODUCT_ID, *STANDARD_FILTERS)]
+
+
+def missing_indexes(known: Schema, wanted: Schema) -> list[tuple[str, str]]:
+    """(key, kind) for each field of `wanted` that `known` has no index for: keywords first, then numbers."""
+    return [(key, KEYWORD) for key in wanted.keyword if key not in known.keyword] + \
+        [(key, NUMBER) for key in wanted.number if key not in known.number]
+
+
+def record_hit(record) -> Hit:
+    """A scrolled or retrieved record (either engine's: id, payload, vector) as a Hit."""
+    return Hit(str(record.id), 0.0, record.payload or {}, named_vectors(record.vector))
+
+
+def scored_hit(point) -> Hit:
+    """A query's scored point (either engine's: id, score, payload) as a Hit."""
+    return Hit(str(point.id), float(point.score), point.payload or {})
+
+
+def named_vectors(vector) -> dict:
+    """A record's vectors as {name: vector}; {} when none were asked for."""
+    return dict(vector) if isinstance(vector, dict) else {}
+
+
+def engine_neutral(fn):
+    """Mark a public method that never calls the engine, so it is not wrapped (explain builds the wrapper's own
+    message: wrapping it would turn its failure into a call to itself). Overrides inherit the mark."""
+    fn.engine_neutral = True
+    return fn
+
+
 class ProductStore(ABC):
-    """Shared behaviour; subclasses translate to their engine's API."""
+    """Shared behaviour; subclasses translate to their engine's API.
+
+    Every public method of a subclass, its own or inherited, turns an engine or network exception into a
+    StoreError naming the method (wrap_engine_errors, applied when the subclass is made), so no raw traceback
+    reaches a user and a method added later is covered without being listed anywhere. Domain errors
+    (LensError: StoreError, NotIndexed, ModelMismatch...) pass through unchanged.
+    """
 
     backend: str = ""
     note: str = ""  # set when the data shown comes from somewhere a user should know about (a snapshot)
+    read_only: bool = False  # a read-only copy (the embedded engine's published snapshot): writes are refused
     overrides: Overrides = Overrides()  # the user's scale settings (LENS_QUANTIZATION, LENS_HNSW_EF, LENS_SHARDS...)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        wrap_engine_errors(cls)
 
     @property
     def search_tuning(self) -> Tuning:
@@ -114,13 +161,13 @@ class ProductStore(ABC):
         also when another process (a worker of a sharded run) created it after meta() saw none.
         """
         if recreate:
-            self._drop()  # without reading the old metadata: it may be what is broken
+            self.drop()  # without reading the old metadata: it may be what is broken
         meta = self.meta()
         if meta is None:
             tuning = tuning_for(expected_points, self.overrides)
             meta = {"model": model, "dim": int(dim), "created": time.time(), "last_indexed": None,
                     "tuning": tuning.as_meta(), **(marks or {})}
-            theirs = self._create(int(dim), meta, tuning)
+            theirs = self._create(int(dim), meta, tuning, standard_indexes())
             if theirs is None:
                 return meta
             meta = theirs  # checked below like any existing index: the other worker may use another model
@@ -145,10 +192,24 @@ class ProductStore(ABC):
     def add_fields(self, schema: Schema) -> Schema:
         """Payload indexes for a catalogue's fields (keyword, range, flag), kept in the metadata; returns the
         merged schema. Fields indexed before stay, so an incremental run with fewer columns loses no filter."""
-        merged = Schema.from_meta(self.meta()).merged(schema)
-        self._index_fields(merged)
+        known = Schema.from_meta(self.meta())
+        merged = known.merged(schema)
+        new = missing_indexes(known, merged)
+        if new:
+            self._create_indexes(new)
         self.update_meta(schema=merged.as_meta())
         return merged
+
+    def scroll(self, filters: Filters | None = None, payload_keys: list[str] | None = None,
+               with_vectors: bool | list[str] = False, page: int = 1000) -> Iterator[Hit]:
+        """Every stored point the filters keep, as Hits (score 0), a page of `page` records per engine call."""
+        offset = None
+        while True:
+            records, offset = self._scroll_page(filters, payload_keys, with_vectors, page, offset)
+            for record in records:
+                yield record_hit(record)
+            if offset is None:
+                return
 
     def number_bounds(self, key: str, filters: Filters | None = None) -> tuple[float, float] | None:
         """(min, max) of a number field over the products the filters keep, or None when none has it."""
@@ -168,13 +229,24 @@ class ProductStore(ABC):
     @abstractmethod
     def update_meta(self, **changes) -> None: ...
     @abstractmethod
-    def _create(self, dim: int, meta: dict, tuning: Tuning) -> dict | None:
-        """Create the collection with `meta` and return None; or, when another process created it first, leave
-        it be and return its metadata."""
+    def list_collections(self) -> list[str]:
+        """The names of every collection this store's backend holds (this one's and its neighbours', such as
+        reference catalogues'), sorted; nothing is opened or locked to list them."""
     @abstractmethod
-    def _drop(self) -> None: ...
+    def drop(self) -> None:
+        """Delete this collection, points and metadata (`index --recreate`, `reference remove`)."""
     @abstractmethod
-    def _index_fields(self, schema: Schema) -> None: ...
+    def _create(self, dim: int, meta: dict, tuning: Tuning, indexes: list[tuple[str, str]]) -> dict | None:
+        """Create the collection with `meta` and these payload indexes ((key, KEYWORD or NUMBER)) and return
+        None; or, when another process created it first, leave it be and return its metadata."""
+    @abstractmethod
+    def _create_indexes(self, indexes: list[tuple[str, str]]) -> None:
+        """Make these payload indexes ((key, KEYWORD or NUMBER)) on the existing collection."""
+    @abstractmethod
+    def _scroll_page(self, filters: Filters | None, payload_keys: list[str] | None, with_vectors: bool | list[str],
+                     page: int, offset) -> tuple[list, object]:
+        """One page of the engine's records (with id, payload, vector) from `offset` (None: the first page), and
+        the offset of the next page (None: that was the last)."""
     @abstractmethod
     def upsert(self, points: list[StoredPoint]) -> None: ...
     @abstractmethod
@@ -187,9 +259,6 @@ class ProductStore(ABC):
         for them all, so filling in many products' keys does not cost a write each."""
     @abstractmethod
     def count(self, filters: Filters | None = None) -> int: ...
-    @abstractmethod
-    def scroll(self, filters: Filters | None = None, payload_keys: list[str] | None = None,
-               with_vectors: bool | list[str] = False, page: int = 1000) -> Iterator[Hit]: ...
     @abstractmethod
     def retrieve(self, ids: list[str], with_vectors: bool = False) -> list[Hit]: ...
     @abstractmethod
@@ -209,6 +278,7 @@ class ProductStore(ABC):
     @abstractmethod
     def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]: ...
 
+    @engine_neutral
     def explain(self, exc: Exception) -> str:
         """An engine exception as text safe to show (the server store scrubs credentials out of it)."""
         return str(exc)
@@ -237,20 +307,26 @@ class ProductStore(ABC):
         """Release resources (the embedded shard's directory lock)."""
 
 
-def backend_errors(cls):
-    """Turn any engine or network exception into a StoreError, so no raw traceback reaches a user."""
-    def wrap(fn):
-        @functools.wraps(fn)
-        def call(self, *args, **kwargs):
-            try:
-                return fn(self, *args, **kwargs)
-            except LensError:
-                raise
-            except Exception as exc:
-                raise StoreError(f"{self.backend} store failed ({fn.__name__}): {self.explain(exc)}") from exc
-        return call
+def wrap_engine_errors(cls) -> None:
+    """Wrap every public method of a store class (its own and inherited plain methods; not properties, class
+    methods or ones marked engine_neutral) so that an engine or network exception becomes a StoreError. Methods
+    wrapped already (in a parent class) are left as they are."""
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        fn = inspect.getattr_static(cls, name)
+        if not inspect.isfunction(fn) or getattr(fn, "wraps_engine_errors", False):
+            continue
+        if getattr(fn, "engine_neutral", False) or getattr(getattr(ProductStore, name, None), "engine_neutral", False):
+            continue
+        setattr(cls, name, _wrapped(fn))
 
-    def wrap_generator(fn):
+
+def _wrapped(fn):
+    def as_store_error(self, exc: Exception) -> StoreError:
+        return StoreError(f"{self.backend} store failed ({fn.__name__}): {self.explain(exc)}")
+
+    if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def call(self, *args, **kwargs):
             try:
@@ -258,19 +334,15 @@ def backend_errors(cls):
             except LensError:
                 raise
             except Exception as exc:
-                raise StoreError(f"{self.backend} store failed ({fn.__name__}): {self.explain(exc)}") from exc
-        return call
-
-    for name in ("meta", "update_meta", "_create", "_drop", "upsert", "delete", "overwrite_payload", "set_payload",
-                 "count", "retrieve", "query", "query_batch", "facet", "optimize", "flush", "publish", "close",
-                 "_index_fields"):
-        if name in cls.__dict__:
-            setattr(cls, name, wrap(cls.__dict__[name]))
-    if "scroll" in cls.__dict__:
-        cls.scroll = wrap_generator(cls.__dict__["scroll"])
-    return cls
-
-
-def named_vectors(vector) -> dict:
-    """A record's vectors as {name: vector}; {} when none were asked for."""
-    return dict(vector) if isinstance(vector, dict) else {}
+                raise as_store_error(self, exc) from exc
+    else:
+        @functools.wraps(fn)
+        def call(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except LensError:
+                raise
+            except Exception as exc:
+                raise as_store_error(self, exc) from exc
+    call.wraps_engine_errors = True
+    return call

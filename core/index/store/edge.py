@@ -10,22 +10,19 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 from core.common.errors import NotIndexed, StoreError
 from core.common.files import atomic_write, copy_tree_sparse
 from core.common.filters import Filters
 from core.common.locks import FileLock, LockBusy
-from core.common.fields import PRODUCT_ID, STANDARD_FILTERS, Schema
-from core.index.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend,
-                             StoredPoint, backend_errors, named_vectors)
+from core.index.store.base import (KEYWORD, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore,
+                                   Recommend, StoredPoint, record_hit, scored_hit)
 from core.index.store.tuning import Overrides, Tuning
 
 
 SNAPSHOT_WAIT_S = 60  # a read-only command waits this long for another reader of the same snapshot
 
 
-@backend_errors
 class EdgeStore(ProductStore):
     """The real Qdrant engine in-process: an EdgeShard under data_dir/collection/.
 
@@ -45,7 +42,7 @@ class EdgeStore(ProductStore):
         self.shard_dir = self.root / "shard"
         self.meta_file = self.root / "lens.json"
         self.snapshots = self.root / "snapshots"
-        self.read_only = False
+        self.read_only = False  # True for a snapshot_reader's copy
         self.note = ""  # what a read-only command should tell the user about where its data came from
         self._owner = FileLock(self.data_dir / f".{collection}.lock")
         self._shard = None
@@ -100,8 +97,14 @@ class EdgeStore(ProductStore):
             meta.update(changes)
             atomic_write(self.meta_file, json.dumps(meta, indent=2))
 
-    def _create(self, dim: int, meta: dict, tuning: Tuning) -> None:
-        from qdrant_edge import EdgeShard, PayloadSchemaType, UpdateOperation
+    def list_collections(self) -> list[str]:
+        """The folders of the data dir: one per collection (a lock file beside each is not a folder)."""
+        if not self.data_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.data_dir.iterdir() if p.is_dir())
+
+    def _create(self, dim: int, meta: dict, tuning: Tuning, indexes: list[tuple[str, str]]) -> None:
+        from qdrant_edge import EdgeShard
 
         self._writable()
         with self._lock:
@@ -111,15 +114,15 @@ class EdgeStore(ProductStore):
                 shutil.rmtree(self.shard_dir)
             self.shard_dir.mkdir(parents=True)
             shard = EdgeShard.create(str(self.shard_dir), edge_config(dim, tuning))
-            for key in [PRODUCT_ID, *STANDARD_FILTERS]:
-                shard.update(UpdateOperation.create_field_index(key, PayloadSchemaType.Keyword))
+            for operation in _index_operations(indexes):
+                shard.update(operation)
             shard.flush()
             self._shard = shard
             self._marked_dirty = False  # fresh metadata has no dirty flag yet
             # Metadata last: a crash before this point leaves no half-made index that looks valid.
             atomic_write(self.meta_file, json.dumps(meta, indent=2))
 
-    def _drop(self) -> None:
+    def drop(self) -> None:
         self._writable()
         with self._lock:
             self.acquire()  # holding the lock proves no other process has the shard open
@@ -229,18 +232,11 @@ class EdgeStore(ProductStore):
         raise StoreError(f"the index at {store.root} is open in another process, which has not published a "
                          "readable copy yet; wait for it to finish indexing, or stop it")
 
-    def _index_fields(self, schema: Schema) -> None:
-        from qdrant_edge import PayloadSchemaType, UpdateOperation
-
-        known = Schema.from_meta(self.meta())
-        new = [(k, PayloadSchemaType.Keyword) for k in schema.keyword if k not in known.keyword]
-        new += [(k, PayloadSchemaType.Float) for k in schema.number if k not in known.number]
-        if not new:
-            return
+    def _create_indexes(self, indexes: list[tuple[str, str]]) -> None:
         with self._lock:
             self._changing()
-            for key, kind in new:  # creating an index that exists is harmless on this engine (checked)
-                self.shard.update(UpdateOperation.create_field_index(key, kind))
+            for operation in _index_operations(indexes):  # creating an index that exists is harmless here (checked)
+                self.shard.update(operation)
             self.shard.flush()
 
     def upsert(self, points: list[StoredPoint]) -> None:
@@ -288,32 +284,25 @@ class EdgeStore(ProductStore):
         with self._lock:
             return self.shard.count(CountRequest(exact=True, filter=_edge_filter(filters)))
 
-    def scroll(self, filters=None, payload_keys=None, with_vectors=False, page=1000) -> Iterator[Hit]:
+    def _scroll_page(self, filters, payload_keys, with_vectors, page, offset):
         from qdrant_edge import PayloadSelector, ScrollRequest
 
         with_payload = PayloadSelector.Include(payload_keys) if payload_keys else True
-        offset = None
-        while True:
-            with self._lock:
-                records, offset = self.shard.scroll(ScrollRequest(
-                    offset=offset, limit=page, filter=_edge_filter(filters),
-                    with_payload=with_payload, with_vector=with_vectors))
-            for r in records:
-                yield Hit(str(r.id), 0.0, r.payload or {}, named_vectors(r.vector))
-            if offset is None:
-                return
+        with self._lock:  # a page at a time: other sessions' reads and writes go between pages
+            return self.shard.scroll(ScrollRequest(offset=offset, limit=page, filter=_edge_filter(filters),
+                                                   with_payload=with_payload, with_vector=with_vectors))
 
     def retrieve(self, ids: list[str], with_vectors: bool = False) -> list[Hit]:
         with self._lock:
             records = self.shard.retrieve(list(ids), with_payload=True, with_vector=with_vectors)
-        return [Hit(str(r.id), 0.0, r.payload or {}, named_vectors(r.vector)) for r in records]
+        return [record_hit(r) for r in records]
 
     def query(self, query, filters=None, limit=10, offset=0, threshold=None) -> list[Hit]:
         request = _edge_request(query, _edge_filter(filters), limit, offset, threshold, True,
                                 edge_search_params(self.search_tuning))
         with self._lock:
             points = self.shard.query(request)
-        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
+        return [scored_hit(p) for p in points]
 
     def query_batch(self, queries, filters=None, limit=10, threshold=None, payload_keys=None,
                     hnsw_ef=None) -> list[list[Hit]]:
@@ -328,7 +317,7 @@ class EdgeStore(ProductStore):
         requests = [_edge_request(q, flt, limit, 0, threshold, with_payload, params) for q in queries]
         with self._lock:
             answers = self.shard.query_batch(QueryBatchRequest(requests))
-        return [[Hit(str(p.id), float(p.score), p.payload or {}) for p in points] for points in answers]
+        return [[scored_hit(p) for p in points] for points in answers]
 
     def facet(self, key, filters=None, limit=100) -> list[tuple[str, int]]:
         from qdrant_edge import FacetRequest
@@ -389,6 +378,14 @@ def edge_config(dim: int, tuning: Tuning):
                                     full_scan_threshold=tuning.full_scan_kb),
         quantization_config=quantization,
         optimizers=EdgeOptimizersConfig(indexing_threshold=tuning.index_kb(dim)))
+
+
+def _index_operations(indexes: list[tuple[str, str]]) -> list:
+    """The engine's operations that make these payload indexes ((key, KEYWORD or NUMBER))."""
+    from qdrant_edge import PayloadSchemaType, UpdateOperation
+
+    return [UpdateOperation.create_field_index(
+        key, PayloadSchemaType.Keyword if kind == KEYWORD else PayloadSchemaType.Float) for key, kind in indexes]
 
 
 def edge_search_params(tuning: Tuning):

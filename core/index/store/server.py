@@ -4,30 +4,26 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_for
 from dataclasses import replace
-from typing import Iterator
 
 from core.common.config import redact_url, scrub
 from core.common.errors import StoreError
 from core.common.filters import Filters
-from core.common.fields import PRODUCT_ID, STANDARD_FILTERS, Schema
-from core.index.store.base import (RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend,
-                             StoredPoint, backend_errors, named_vectors)
+from core.common.fields import PRODUCT_ID
+from core.index.store.base import (KEYWORD, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore,
+                                   Recommend, StoredPoint, record_hit, scored_hit)
 from core.index.store.tuning import WRITES_IN_FLIGHT, Overrides, Tuning
+from core.index.store.writes import WriteFailed, Writes
 
 SYNC_KEY = "lens_sync"  # a payload key no product has: the final wait deletes it from no point (see flush)
 DELETE_CHUNK = 1000  # point ids per delete request: a prune of many products is several bounded requests
 
 
-@backend_errors
 class ServerStore(ProductStore):
     """A Qdrant server or cluster through qdrant-client (":memory:" stands in for a server in tests).
 
-    Writes (upsert, overwrite_payload, delete) go out with wait=false through a bounded pipeline (Writes): the
+    Writes (upsert, overwrite_payload, delete) go out with wait=false through a bounded pipeline
+    (core.index.store.writes): the
     server answers once an operation is in its write-ahead log, so an indexing run embeds the next batch
     while the server applies the last. flush() (called by publish() and update_meta()) waits until every
     write is applied. A read first waits until the server has answered this store's writes (at most
@@ -76,7 +72,7 @@ class ServerStore(ProductStore):
         return cls(client, collection, redact_url(url), url=url, api_key=api_key, timeout=timeout,
                    overrides=overrides)
 
-    def explain(self, exc: Exception) -> str:
+    def explain(self, exc: Exception) -> str:  # engine_neutral, as the base's
         """One line about a client exception, with the URL's password and the API key scrubbed out."""
         if isinstance(exc, WriteFailed):
             return scrub(f"{exc.what} failed: {_describe(exc.cause, self.timeout)}{exc.more}", self._url,
@@ -106,12 +102,17 @@ class ServerStore(ProductStore):
         meta.update(changes)
         self.client.update_collection(self.collection, metadata=meta)
 
-    def _create(self, dim: int, meta: dict, tuning: Tuning) -> dict | None:
+    def list_collections(self) -> list[str]:
+        """The server's collections (on a shared cluster, other applications' too)."""
+        try:
+            return sorted(c.name for c in self.client.get_collections().collections)
+        except Exception as exc:
+            raise StoreError(f"cannot list the collections on {self.backend}: {self.explain(exc)}") from exc
+
+    def _create(self, dim: int, meta: dict, tuning: Tuning, indexes: list[tuple[str, str]]) -> dict | None:
         """Create the collection, unless another process (a worker of a sharded run) created it since meta()
         saw none: then its metadata, which ensure() checks as any existing index's. Nothing is dropped here: a
         collection that exists now is someone's (--recreate drops ours first, in ensure())."""
-        from qdrant_client import models
-
         self._writes.wait()  # an earlier write (to a collection that is gone) must not land in the new one
         try:
             self.client.create_collection(self.collection, **collection_config(dim, tuning), metadata=meta)
@@ -120,21 +121,16 @@ class ServerStore(ProductStore):
                 raise
             return self.meta()  # another worker's (a collection without our metadata is refused by name)
         self._dim = dim
-        for key in [PRODUCT_ID, *STANDARD_FILTERS]:
-            self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
+        self._create_indexes(indexes)
 
-    def _index_fields(self, schema: Schema) -> None:
+    def _create_indexes(self, indexes: list[tuple[str, str]]) -> None:
         from qdrant_client import models
 
-        known = Schema.from_meta(self.meta())
-        for key in schema.keyword:
-            if key not in known.keyword:
-                self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
-        for key in schema.number:  # a range index: range filters and order_by need it on a server
-            if key not in known.number:
-                self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.FLOAT)
+        for key, kind in indexes:  # a number gets a range index: range filters and order_by need it on a server
+            self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD
+                                             if kind == KEYWORD else models.PayloadSchemaType.FLOAT)
 
-    def _drop(self) -> None:
+    def drop(self) -> None:
         """Delete our own collection; one without our metadata may be someone's data on a shared cluster."""
         self._writes.wait()  # no write of ours may land in the collection made next
         if not self.client.collection_exists(self.collection):
@@ -235,23 +231,18 @@ class ServerStore(ProductStore):
         self._writes.wait()
         return self.client.count(self.collection, count_filter=_server_filter(filters), exact=True).count
 
-    def scroll(self, filters=None, payload_keys=None, with_vectors=False, page=1000) -> Iterator[Hit]:
-        self._writes.wait()
-        offset = None
-        while True:
-            records, offset = self.client.scroll(
-                self.collection, scroll_filter=_server_filter(filters), limit=page, offset=offset,
-                with_payload=payload_keys or True, with_vectors=with_vectors, consistency=self._consistency)
-            for r in records:
-                yield Hit(str(r.id), 0.0, r.payload or {}, named_vectors(r.vector))
-            if offset is None:
-                return
+    def _scroll_page(self, filters, payload_keys, with_vectors, page, offset):
+        if offset is None:  # before the first page only, as any read: a scroll is one read
+            self._writes.wait()
+        return self.client.scroll(
+            self.collection, scroll_filter=_server_filter(filters), limit=page, offset=offset,
+            with_payload=payload_keys or True, with_vectors=with_vectors, consistency=self._consistency)
 
     def retrieve(self, ids, with_vectors=False) -> list[Hit]:
         self._writes.wait()
         records = self.client.retrieve(self.collection, list(ids), with_payload=True, with_vectors=with_vectors,
                                        consistency=self._consistency)
-        return [Hit(str(r.id), 0.0, r.payload or {}, named_vectors(r.vector)) for r in records]
+        return [record_hit(r) for r in records]
 
     def query(self, query, filters=None, limit=10, offset=0, threshold=None) -> list[Hit]:
         self._writes.wait()
@@ -261,7 +252,7 @@ class ServerStore(ProductStore):
             self.collection, query=r.query, using=r.using, prefetch=r.prefetch, query_filter=r.filter,
             search_params=r.params, limit=r.limit, offset=r.offset, score_threshold=r.score_threshold,
             with_payload=r.with_payload, consistency=self._consistency)
-        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
+        return [scored_hit(p) for p in response.points]
 
     def query_batch(self, queries, filters=None, limit=10, threshold=None, payload_keys=None,
                     hnsw_ef=None) -> list[list[Hit]]:
@@ -274,7 +265,7 @@ class ServerStore(ProductStore):
         requests = [_server_request(q, flt, limit, 0, threshold, list(payload_keys) if payload_keys else True,
                                     params) for q in queries]
         answers = self.client.query_batch_points(self.collection, requests=requests, consistency=self._consistency)
-        return [[Hit(str(p.id), float(p.score), p.payload or {}) for p in a.points] for a in answers]
+        return [[scored_hit(p) for p in a.points] for a in answers]
 
     def facet(self, key, filters=None, limit=100) -> list[tuple[str, int]]:
         self._writes.wait()
@@ -297,110 +288,6 @@ class ServerStore(ProductStore):
         finally:
             self._writes.shutdown()
             self.client.close()
-
-
-class WriteFailed(Exception):
-    """A wait=false write request that failed, raised from a later call: what it was, and why."""
-
-    def __init__(self, what: str, cause: Exception, others: int = 0):
-        super().__init__(f"{what} failed: {cause}")
-        self.what, self.cause = what, cause
-        self.more = f" ({others} later write request(s) failed too)" if others else ""
-
-
-class Writes:
-    """Write requests sent from worker threads with wait=false, at most `bound` unanswered at once.
-
-    send() blocks while `bound` requests are unanswered, waiting for the oldest, so an indexing run is never
-    more than a few batches ahead of what the server has acknowledged. It first waits for any unanswered
-    request on one of the same points, so this client never has two operations on one point on the wire
-    together: the later is sent only once the earlier is in the shard's write-ahead log. That orders them on
-    the replica that answered; with replicas, Qdrant's default (weak) write ordering does not promise that
-    every replica applies them in that order. An indexing run writes each point once (an upsert, a payload
-    rewrite or a prune's delete), so it does not depend on that order.
-
-    A request that failed is kept, never raised to a reader: wait() (every read, from any thread) only waits
-    until the requests sent so far are answered. The writer's next send() or drain() (so flush()) raises it as
-    WriteFailed, once every other request is answered: an error is never swallowed, lands with the writer and
-    not with another session's read of the shared store, and no request is left behind. Each failure is raised
-    once; forget() drops failures only with the collection they were sent to. bound 0 sends each request at
-    once, in the caller's thread, and raises its failure there.
-    """
-
-    def __init__(self, bound: int):
-        self.bound = bound
-        self.lock = threading.RLock()  # one writer at a time: send, drain and the final wait (flush)
-        self.unapplied = False  # requests acknowledged since the server last confirmed it applied everything
-        self._guard = threading.Lock()  # the pending requests and failures; a reader holds it only to copy them
-        self._pending: deque[tuple[Future, frozenset, str]] = deque()
-        self._failed: list[tuple[str, Exception]] = []  # (what, why), in the order the requests were sent
-        self._pool = ThreadPoolExecutor(bound, thread_name_prefix="qdrant-write") if bound else None
-
-    def send(self, what: str, ids, request) -> None:
-        with self.lock:
-            self._raise_failed()
-            self.unapplied = True
-            if self._pool is None:
-                request()
-                return
-            ids = frozenset(ids)
-            with self._guard:
-                clash = max((i + 1 for i, (_, other, _) in enumerate(self._pending) if other & ids), default=0)
-                settle = max(clash, len(self._pending) + 1 - self.bound)
-            self._settle(settle)
-            self._raise_failed()  # one that failed meanwhile stops the writer before it sends more
-            future = self._pool.submit(request)
-            with self._guard:
-                self._pending.append((future, ids, what))
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._pending)
-
-    def wait(self) -> None:
-        """Return once every request sent so far is answered; raise nothing (a read, from any thread)."""
-        with self._guard:
-            futures = [future for future, _, _ in self._pending]
-        wait_for(futures)
-
-    def drain(self) -> None:
-        """The writer's wait: return once every request sent is answered; raise the first that failed."""
-        with self.lock:
-            self._settle(len(self._pending))
-            self._raise_failed()
-
-    def forget(self) -> None:
-        """After the collection was dropped: its writes, and their failures, went with it."""
-        with self.lock:
-            self._settle(len(self._pending))
-            with self._guard:
-                self._failed.clear()
-            self.unapplied = False
-
-    def _settle(self, n: int) -> None:
-        """Wait for the n oldest requests and take them off the wire, keeping each failure (under the lock)."""
-        for _ in range(n):
-            with self._guard:
-                future, _, what = self._pending[0]
-            error = future.exception()
-            with self._guard:
-                self._pending.popleft()
-                if error is not None:
-                    self._failed.append((what, error))
-
-    def _raise_failed(self) -> None:
-        with self._guard:  # a failure a reader's wait() saw answered is still on the list of pending requests
-            if not self._failed and not any(f.done() and f.exception() for f, _, _ in self._pending):
-                return
-        self._settle(len(self._pending))  # every other request answered first, and its failure counted
-        with self._guard:
-            (what, error), others = self._failed[0], len(self._failed) - 1
-            self._failed.clear()
-        raise WriteFailed(what, error, others) from error
-
-    def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
 
 
 def collection_config(dim: int, tuning: Tuning) -> dict:
