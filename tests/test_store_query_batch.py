@@ -10,7 +10,7 @@ from core.common.config import Settings
 from core.common.fields import Schema
 from core.common.filters import Filters
 from core.index.store import Diverse, Fused, Nearest, Ordered, Recommend, StoredPoint, open_store, point_id
-from tests.test_server_http import API_KEY, COLLECTION, FakeQdrant
+from tests.helpers.fake_qdrant import API_KEY, COLLECTION, FakeQdrant
 
 DIM = 8
 COLOURS = ("Red", "Blue", "Green")

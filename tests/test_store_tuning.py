@@ -13,7 +13,7 @@ from core.common.config import Settings
 from core.common.errors import ConfigError, StoreError
 from core.index.store import EdgeStore, Nearest, Overrides, StoredPoint, open_store, tuning_for
 from core.index.store.edge import edge_search_params
-from tests.test_server_http import API_KEY, COLLECTION, FakeQdrant
+from tests.helpers.fake_qdrant import API_KEY, COLLECTION, FakeQdrant
 
 pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
 

@@ -11,7 +11,7 @@ from core.common.errors import StoreError
 from core.index.store import ServerStore, StoredPoint, point_id
 from core.index.store.tuning import WRITES_IN_FLIGHT
 from tests.conftest import PRODUCTS, write_catalog
-from tests.test_server_http import API_KEY, COLLECTION, OUR_META, FakeQdrant
+from tests.helpers.fake_qdrant import API_KEY, COLLECTION, OUR_META, FakeQdrant
 
 # the stand-in speaks plain HTTP on loopback, so qdrant-client's "insecure connection" warning is expected here
 pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
