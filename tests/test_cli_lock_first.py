@@ -88,17 +88,17 @@ def test_a_model_that_fails_to_load_gives_the_lock_back_in_the_same_process(sett
 
 
 def test_index_moves_the_clis_progress_bar(settings, tmp_path, monkeypatch, capsys):
-    import core.cli
+    import core.cli.index
 
     bars = []
-    real_bar = core.cli._progress_bar
+    real_bar = core.cli.index.progress_bar
 
     def recording(desc: str, unit: str = "product"):
         bar, progress = real_bar(desc, unit)
         bars.append((desc, bar))
         return bar, progress
 
-    monkeypatch.setattr(core.cli, "_progress_bar", recording)
+    monkeypatch.setattr(core.cli.index, "progress_bar", recording)
     catalog = write_catalog(tmp_path / "cat")
     assert main(["index", "--catalog", str(catalog), "--images", str(catalog.parent / "images")]) == 0
     assert [(desc, bar.n, bar.total) for desc, bar in bars] == [("indexing", 6, 6)]
