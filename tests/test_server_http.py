@@ -217,7 +217,7 @@ def test_indexing_over_http_writes_every_product_and_a_rerun_changes_nothing(fak
     assert {r.headers.get("api-key") for r in fake.requests} == {API_KEY}
 
 
-# ---- workers of a sharded run, all starting on a server with no collection ----
+# ---- workers of a --part run, all starting on a server with no collection ----
 
 def _another_worker_creates_it_first(store, fake: FakeQdrant, metadata: dict) -> None:
     """Between this store's meta() (no collection yet) and its create, another worker creates the collection and

@@ -158,7 +158,7 @@ class ProductStore(ABC):
 
         A new collection gets the scale settings for `expected_points` products (core.index.store.tuning; None when
         the caller does not know, which suits any size). An existing one keeps the settings it was made with,
-        also when another process (a worker of a sharded run) created it after meta() saw none.
+        also when another process (a worker of a --part run) created it after meta() saw none.
         """
         if recreate:
             self.drop()  # without reading the old metadata: it may be what is broken

@@ -110,7 +110,7 @@ class ServerStore(ProductStore):
             raise StoreError(f"cannot list the collections on {self.backend}: {self.explain(exc)}") from exc
 
     def _create(self, dim: int, meta: dict, tuning: Tuning, indexes: list[tuple[str, str]]) -> dict | None:
-        """Create the collection, unless another process (a worker of a sharded run) created it since meta()
+        """Create the collection, unless another process (a worker of a --part run) created it since meta()
         saw none: then its metadata, which ensure() checks as any existing index's. Nothing is dropped here: a
         collection that exists now is someone's (--recreate drops ours first, in ensure())."""
         self._writes.wait()  # an earlier write (to a collection that is gone) must not land in the new one
