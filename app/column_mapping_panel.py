@@ -2,8 +2,9 @@
 
 A mapping of columns to roles, not the Explore page's map (app/map_panel.py). The panel shows what
 core.ingest.column_mapping plans for the file (the indexer's own planner), lets the user pick another format or
-another column for any role, and hands back the format and the corrections as the indexer's `format` and `columns`. Only the corrections are passed: with the same header, format and columns the indexer
-plans exactly what the panel showed.
+another column for any role, and hands back the format and the corrections as the indexer's `format` and `columns`.
+Only the corrections are passed: with the same header, format and columns the indexer plans exactly what the panel
+showed.
 """
 
 from __future__ import annotations

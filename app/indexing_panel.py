@@ -1,14 +1,20 @@
-"""The indexing panel: first-run notice, indexing with progress, the report, uploads, index status labels."""
+"""The indexing panel: the first-run notice, our catalogue indexed (through app.indexing_runner), the report, and the
+index status labels."""
 
 from __future__ import annotations
 
-import logging
 import time
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from app import resources
+from app import indexing_runner, resources, upload_panel
+from app.column_mapping_panel import MappingChoice
+from app.indexing_runner import Job, Tools
+from app.upload_panel import PhotosChoice
+from app.upload_saver import SavedInputs, save_inputs
+from core.ingest import uploads
 from core.insights.audit_decisions import AuditDecisions
 from core.common.config import Settings
 from core.common.errors import LensError
@@ -27,101 +33,63 @@ def require_index(config: Settings, store: ProductStore, key: str, on_catalog_pa
         own = "below" if on_catalog_page else "on the **Catalog** page"
         st.info("There is no index yet. Index the bundled sample catalogue (320 products) to try Catalog Lens, "
                 f"or index your own catalogue {own}.")
-        if st.button(SAMPLE_BUTTON, key=f"{key}-sample", type="primary"):
-            from core.ingest.sample import SAMPLE_IMAGES, ensure_sample
-
-            if run_indexing(ensure_sample(), SAMPLE_IMAGES, config, store) is not None:
-                st.rerun()
+        if st.button(SAMPLE_BUTTON, key=f"{key}-sample", type="primary") and \
+                run_indexing(config, store, sample_inputs) is not None:
+            st.rerun()
     return meta
 
 
 SAMPLE_BUTTON = "Index the sample catalogue"
 
 
-def run_indexing(csv_path, images_dir, config: Settings, store: ProductStore, recreate=False, prune=False,
-                 shown_name: str | None = None, note: str | None = None, *, format: str = "auto",
-                 columns: dict[str, str] | None = None, photos_zip=None):
-    """Index with a progress bar on screen at once, saying each step (the zip, the model, the indexer's stages)
-    until the indexer's callback counts products embedded; keep the summary. None on failure.
+def run_indexing(config: Settings, store: ProductStore, inputs, recreate: bool = False, prune: bool = False,
+                 note: str | None = None, *, format: str = "auto", columns: dict[str, str] | None = None) -> dict | None:
+    """Index our catalogue through the app's one indexing runner (the progress bar, the lock, every error said);
+    the summary, kept as "last_report", or None on failure.
 
-    Every run replaces the last report, so a failed run never leaves an older run's counts on the page.
-    shown_name stands for csv_path in messages (an upload's own name, not where the server saved it);
-    note is added to the report's warnings when the run succeeds. format and columns are the mapping step's
-    choice. photos_zip, an uploaded zip of photos, is extracted into images_dir first, under the same lock:
-    a run in another tab never reads a photos folder while it is being replaced.
+    inputs is a SavedInputs, or a callable that saves them under the run's lock; note is added to the report's
+    warnings when the run succeeds; format and columns are the mapping step's choice.
     """
-    from core.ingest.fetch import fetcher_for
-    from core.index.indexer import index_catalog
-    from core.ingest.catalog import check_inputs
+    def index(saved: SavedInputs, tools: Tools):
+        from core.index.indexer import index_catalog
 
-    def message(exc: Exception) -> str:
-        text = str(exc)
-        return text.replace(str(csv_path), shown_name) if shown_name else text
+        return index_catalog(saved.catalogue, saved.images_dir, tools.embedder, store, batch_size=config.batch_size,
+                             recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=tools.progress,
+                             format=format, columns=columns or None, fetcher=tools.fetcher,
+                             relabel=AuditDecisions(config.data_dir).relabeller(), stage=tools.stage)
 
-    lock = resources.indexing_lock(str(config.data_dir))
-    if not lock.acquire(blocking=False):
-        st.warning("Indexing is already running (in this or another browser tab); wait for it to finish.")
-        return None
+    return indexing_runner.run(config, Job(inputs if callable(inputs) else lambda: inputs, index, "last_report",
+                                           note=note))
+
+
+def index_clicked(config: Settings, store: ProductStore, uploaded, csv_path: str, upload_tab: bool,
+                  photos: PhotosChoice, choice: MappingChoice | None, recreate: bool, prune: bool) -> bool:
+    """The "Index catalogue" button: the upload (or the CSV path) and its photos indexed as the mapping step chose;
+    True when it indexed. Nothing is chosen, or the mapping is not ready: said, and False."""
     st.session_state.pop("last_report", None)
-    bar, fetcher, photos, zip_s = None, None, None, 0.0
-    try:
-        # At once, before anything slow: each step says what it is doing until the first product is embedded.
-        bar = st.progress(0.0, text=STAGE_TEXT["zip" if photos_zip is not None else "model"])
-        if photos_zip is not None:
-            t = time.perf_counter()
-            photos = extract_upload(photos_zip, images_dir)
-            zip_s = time.perf_counter() - t
-        check_inputs(csv_path, images_dir)  # a wrong path fails at once, before the model loads
-        bar.progress(0.0, text=STAGE_TEXT["model"])
-        t = time.perf_counter()
-        embedder = resources.embedder_for(config)
-        model_s = time.perf_counter() - t
-
-        def progress(done: int, total: int) -> None:
-            bar.progress(done / total if total else 1.0, text=f"Embedded {done} of {total} changed products")
-
-        def stage(name: str) -> None:
-            if name in STAGE_TEXT:
-                bar.progress(0.0 if name != "publish" else 1.0, text=STAGE_TEXT[name])
-
-        fetcher = fetcher_for(config)  # photos behind http(s) URLs, cached under the data dir
-        report = index_catalog(csv_path, images_dir, embedder, store, batch_size=config.batch_size,
-                               recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=progress,
-                               format=format, columns=columns or None, fetcher=fetcher,
-                               relabel=AuditDecisions(config.data_dir).relabeller(), stage=stage)
-        report.add_stage_before("model", model_s)  # part of what the user waited for (the first run's most)
-        if photos_zip is not None:
-            report.add_stage_before("zip", zip_s)
-    except LensError as exc:
-        if bar is not None:
-            bar.empty()
-        st.error(md(message(exc)))
-        return None
-    except Exception as exc:  # a bug or an engine failure: a message and the server log, never a page traceback
-        logging.getLogger(__name__).exception("indexing failed")
-        if bar is not None:
-            bar.empty()
-        st.error(md(f"Indexing stopped by an unexpected error ({type(exc).__name__}: {message(exc)}). Everything "
-                    "embedded before it is saved: run it again to resume. The details are in the server's log."))
-        return None
-    finally:
-        if fetcher is not None:
-            fetcher.close()
-        lock.release()
-    summary = report.as_dict()
-    if note:
-        summary["warnings"] = [note, *summary["warnings"]]
-    if photos is not None:
-        summary["photos"] = {"name": photos_zip.name, "extracted": photos.extracted,
-                             "skipped": [list(s) for s in photos.skipped]}
-    st.session_state["last_report"] = summary
-    return report
+    if choice is None and upload_tab:
+        st.error(f"No catalogue file arrived, so nothing was indexed. Choose a .csv, .tsv or .txt above and wait until "
+                 f"its name shows without an error: a file over {upload_panel.limit_mb(uploads.CATALOGUE):,} MB is "
+                 f"refused by the browser.")
+        return False
+    if choice is None:
+        st.error("Give the path of a catalogue CSV on this machine, or upload one.")
+        return False
+    if not choice.ready:  # the mapping step above already says what to fix
+        return False
+    note = None
+    if uploaded is not None and not photos.given and not choice.photos_behind_urls:
+        note = "No images folder was given for the uploaded CSV: its products are indexed from their text only."
+    catalogue = uploaded if uploaded is not None else Path(csv_path)
+    return run_indexing(config, store, lambda: save_inputs(config, catalogue, photos), recreate, prune, note,
+                        format=choice.format, columns=choice.columns) is not None
 
 
-# What the progress bar says before the first product is embedded (index_catalog's stages, and the steps before it).
-STAGE_TEXT = {"zip": "Extracting the photos zip…", "model": "Loading the model…",
-              "read": "Reading the catalogue…", "plan": "Comparing the catalogue with the index…",
-              "prune": "Deleting products no longer in the catalogue…", "publish": "Saving the index…"}
+def sample_inputs() -> SavedInputs:
+    """The bundled sample catalogue (written on first use) and its photos."""
+    from core.ingest.sample import SAMPLE_IMAGES, ensure_sample
+
+    return SavedInputs(ensure_sample(), Path(SAMPLE_IMAGES))
 
 
 def show_report(report: dict) -> None:
@@ -228,87 +196,6 @@ def photos_line(photos: dict) -> str:
     return f"**Photos** {n} photo{'' if n == 1 else 's'} extracted from {md(photos['name'])}"
 
 
-MAX_UPLOAD_NAME_BYTES = 100  # leaves room for atomic_write's ".<name>.<pid>.<thread>.tmp" under 255 bytes
-
-
-def upload_name(name: str, default: str = "upload.csv") -> str:
-    """A browser-sent file name as a safe name for a file in the uploads folder.
-
-    The name is the client's to choose: it may be empty, ".", "..", a path, or longer than a file system
-    allows. Keep the last path part, replace anything but letters, digits, "_", "-", "." and spaces, strip
-    leading dots (no hidden files, never "." or ".."), and cut it to MAX_UPLOAD_NAME_BYTES keeping the suffix.
-    """
-    import re
-
-    base = re.split(r"[/\\]", name or "")[-1]
-    safe = re.sub(r"[^\w. -]", "_", base).strip(" .")
-    stem, dot, suffix = safe.rpartition(".")
-    if not dot or not stem or len(suffix) > 10:
-        stem, suffix = safe, ""
-    suffix = f".{suffix}" if suffix else ""
-    room = MAX_UPLOAD_NAME_BYTES - len(suffix.encode())
-    stem = stem.encode()[:room].decode(errors="ignore").rstrip(" .")
-    return f"{stem}{suffix}" if stem else default
-
-
-def saved_upload(uploaded, config: Settings, folder=None):
-    """Keep an uploaded catalogue under the data dir (or folder) so its rows can be re-read; returns its path.
-
-    Written in chunks from the upload, never copied whole; over the catalogue limit it is a CatalogError and
-    nothing is kept.
-    """
-    from pathlib import Path
-
-    from core.ingest.uploads import CATALOGUE, save_upload
-
-    path = Path(folder or Path(config.data_dir) / "uploads") / upload_name(uploaded.name)
-    return save_upload(uploaded, path, CATALOGUE, uploaded.name)
-
-
-def photos_folder(csv_name: str, config: Settings):
-    """Where the photos zip uploaded with a CSV goes: uploads/<the CSV's safe name>-photos/, one per catalogue."""
-    from pathlib import Path
-
-    name = upload_name(csv_name)
-    return Path(config.data_dir) / "uploads" / f"{Path(name).stem or name}-photos"
-
-
-def extract_upload(photos_zip, target):
-    """Extract a zip's photos (an upload, or a zip's path on the server) into target, replacing what an earlier
-    zip put there; the report.
-
-    The zip is streamed into a fresh folder beside target and swapped in only when it is complete: a bomb, a
-    broken zip or an upload over the zip limit (CatalogError) leaves the earlier photos as they were and nothing new.
-    """
-    import shutil
-    import uuid
-    from pathlib import Path
-
-    from core.common.errors import CatalogError
-    from core.ingest.uploads import PHOTOS_ZIP
-    from core.ingest.zip_import import extract_photos
-
-    target = Path(target)
-    fresh = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.new")
-    try:
-        if hasattr(photos_zip, "seek"):  # an upload, read again from its start
-            PHOTOS_ZIP.check_size(photos_zip.name, photos_zip.size)
-            photos_zip.seek(0)
-        report = extract_photos(photos_zip, fresh)
-    except CatalogError as exc:
-        shutil.rmtree(fresh, ignore_errors=True)
-        raise CatalogError(f"The photos zip {photos_zip.name} was not imported: {exc}") from None
-    except BaseException:
-        shutil.rmtree(fresh, ignore_errors=True)
-        raise
-    old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
-    if target.exists():
-        target.rename(old)
-    fresh.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    return report
-
-
 def device_label(config: Settings) -> str:
     """Where and how the model runs, e.g. 'cpu, onnx-int8' (loads it if needed); 'unavailable' when it cannot load."""
     try:
@@ -332,7 +219,5 @@ def when(timestamp: float | None) -> str:
 
 def short_model_name(name: str) -> str:
     """'clip-ViT-B-32' stays; a local folder shows its last two parts."""
-    from pathlib import Path
-
     parts = Path(name).parts
     return "/".join(parts[-2:]) if len(parts) > 1 else name

@@ -10,7 +10,8 @@ import streamlit as st
 
 from core.insights.gaps import MATCH_THRESHOLD
 
-from app import resources
+from app import references, resources
+from app.references import SAME_FIELDS, SAVED_SAME, SAVED_THRESHOLD
 from core.common.config import Settings
 from core.common.errors import LensError
 from core.common.filters import Filters
@@ -284,14 +285,12 @@ def clear_selection() -> None:
 def overlay_picker(config: Settings) -> tuple[str | None, str | None]:
     """'Overlay a reference catalogue' (none by default) and, once one is chosen, 'Match within the same' for its
     verdicts: (name, field), (None, None) when there is no reference or none is chosen."""
-    from app import gaps_panel
-
-    found = gaps_panel.references(config)
+    found = references.references(config)
     if not found:
         return None, None
     pick_col, same_col = st.columns([2, 3])
     with pick_col:
-        name = gaps_panel.pick_reference(found, key="explore_overlay", label="Overlay a reference catalogue",
+        name = references.pick_reference(found, key="explore_overlay", label="Overlay a reference catalogue",
                                          none="none")
     if not name:
         return None, None
@@ -305,8 +304,6 @@ OVERLAY_SAME = "explore_overlay_same"
 def overlay_same() -> str | None:
     """The overlay's "match within the same" field: the one last chosen on the Gaps page (or here), so a product
     of theirs gets the verdict the Gaps page gives it; None for anything."""
-    from app.gaps_panel import SAME_FIELDS, SAVED_SAME
-
     s = st.session_state
     if s.get(OVERLAY_SAME) not in ("", *SAME_FIELDS):
         s[OVERLAY_SAME] = s.get(SAVED_SAME, "") if s.get(SAVED_SAME, "") in SAME_FIELDS else ""
@@ -322,25 +319,17 @@ def _overlay(store_key: str, name: str, their_stamp, map_key: str, kind: str, cr
              _store: ProductStore, _map):
     """Their positions on this version of our map (core.map.overlay), recomputed when either side changes."""
     from core.map.overlay import place_reference
-    from core.insights.reference import open_reference
 
-    theirs = open_reference(_config, name)
-    try:
+    with references.opened(_config, name) as theirs:
         return place_reference(_store, theirs, _map, _config.data_dir, _config.collection)
-    finally:
-        theirs.close()
 
 
 def overlay_for(config: Settings, store: ProductStore, catalog_map, name: str | None):
     """The chosen reference placed on our map, or None (none chosen, or an error, shown)."""
     if not name:
         return None
-    from app import gaps_panel
-
-    info = gaps_panel.info_of(gaps_panel.references(config), name)
     try:
-        placed = _overlay(f"{config.qdrant_url or config.data_dir}|{config.collection}", name,
-                          info.last_indexed if info else None, catalog_map.index_key, catalog_map.kind,
+        placed = _overlay(resources.store_key(config), name, references.stamp_of(config, name), catalog_map.index_key, catalog_map.kind,
                           catalog_map.created, config, store, catalog_map)
     except LensError as exc:
         st.error(md(f"{name} cannot be overlaid: {exc}"))
@@ -353,13 +342,9 @@ def overlay_for(config: Settings, store: ProductStore, catalog_map, name: str | 
 def overlay_verdicts(config: Settings, store: ProductStore, meta: dict, name: str, same: str | None) -> dict:
     """their id -> GapRow at the Gaps page's threshold and "same" field (core.map.overlay.overlay_verdicts, which is
     the Gaps page's find_gaps); {} on an error, shown."""
-    from app import gaps_panel
-
-    info = gaps_panel.info_of(gaps_panel.references(config), name)
     try:
-        return _verdicts(f"{config.qdrant_url or config.data_dir}|{config.collection}", name,
-                         info.last_indexed if info else None, meta.get("last_indexed"), overlay_threshold(), same,
-                         config, store)
+        return _verdicts(resources.store_key(config), name, references.stamp_of(config, name),
+                         meta.get("last_indexed"), overlay_threshold(), same, config, store)
     except LensError as exc:
         st.error(md(f"{name} cannot be matched against ours: {exc}"))
         return {}
@@ -370,21 +355,15 @@ def _verdicts(store_key: str, name: str, their_stamp, our_stamp, threshold: floa
               _config: Settings, _store: ProductStore) -> dict:
     """One matching per (both indexes' states, threshold, field), shared by every session."""
     from core.map.overlay import overlay_verdicts as verdicts
-    from core.insights.reference import open_reference
 
-    theirs = open_reference(_config, name)
-    try:
+    with references.opened(_config, name) as theirs:
         return verdicts(_store, theirs, threshold, same)
-    finally:
-        theirs.close()
 
 
 OVERLAY_THRESHOLD = MATCH_THRESHOLD  # the Gaps page's default, until a threshold is chosen there
 
 
 def overlay_threshold() -> float:
-    from app.gaps_panel import SAVED_THRESHOLD
-
     return float(st.session_state.get(SAVED_THRESHOLD, OVERLAY_THRESHOLD))
 
 

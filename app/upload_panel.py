@@ -38,6 +38,11 @@ class PhotosChoice:
     server_path: str = ""
     max_mb: int = 0  # the limit the browser enforced on the zip
 
+    @property
+    def given(self) -> bool:
+        """Whether any photos were chosen: a zip (arrived or not), or a path on the server."""
+        return self.wants_upload or bool(self.server_path.strip())
+
     def resolve(self, extract_to: Path) -> tuple[object | None, Path | None]:
         """(the zip to extract, the images folder): a zip goes to extract_to; a folder is used as it is; (None,
         None) for no photos. CatalogError when the chosen zip did not arrive (the browser refuses a file over the

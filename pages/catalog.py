@@ -1,15 +1,11 @@
 """Catalog page: index status, indexing a catalogue with progress, and near-duplicate groups."""
 
-from pathlib import Path
-
 import streamlit as st
 
-from app import duplicates_panel, indexing_panel, mapping_panel, page, upload_panel
-from core.ingest import uploads
+from app import column_mapping_panel, duplicates_panel, indexing_panel, page, upload_panel
 from core.common.errors import LensError
-from core.models.onnx_runtime import describe_runtime
 from core.common.safe_text import md
-from core.ingest.sample import SAMPLE_IMAGES, ensure_sample
+from core.models.onnx_runtime import describe_runtime
 
 config, store = page.start("Catalog")
 
@@ -40,41 +36,16 @@ photos = upload_panel.photos_picker("idx_photos_from", "idx_images", "idx_photos
 # On the upload tab a path typed earlier on the other tab is not used: a file the browser refused (over its limit)
 # must stop the run with an error, never index another catalogue instead.
 upload_tab = st.session_state.get("idx_source") == "Upload a CSV"
-choice = mapping_panel.panel(uploaded, "" if upload_tab else csv_path)  # the mapping step: format and columns
+choice = column_mapping_panel.panel(uploaded, "" if upload_tab else csv_path)  # the mapping step: format and columns
 recreate = st.checkbox("Rebuild from scratch (--recreate)", key="idx_recreate")
 prune = st.checkbox("Delete products that are no longer in the CSV (--prune)", key="idx_prune")
 go, sample = st.columns(2)
-target, shown_name, note, photos_zip, images_dir, mapping = None, None, None, None, None, mapping_panel.MappingChoice()
-if go.button("Index catalogue", type="primary", key="idx_go"):
-    st.session_state.pop("last_report", None)
-    if choice is None and upload_tab:
-        st.error(f"No catalogue file arrived, so nothing was indexed. Choose a .csv, .tsv or .txt above and wait until "
-                 f"its name shows without an error: a file over {upload_panel.limit_mb(uploads.CATALOGUE):,} MB is "
-                 f"refused by the browser.")
-    elif choice is None:
-        st.error("Give the path of a catalogue CSV on this machine, or upload one.")
-    elif choice.ready:  # otherwise the mapping step above already says what to fix
-        name = uploaded.name if uploaded is not None else Path(csv_path).name
-        try:  # a chosen zip that never arrived stops here, before anything is written or indexed
-            photos_zip, images_dir = photos.resolve(indexing_panel.photos_folder(name, config))
-            target = indexing_panel.saved_upload(uploaded, config) if uploaded is not None else Path(csv_path)
-        except LensError as exc:
-            st.error(md(exc))
-            st.stop()
-        except OSError as exc:  # a full or read-only disk
-            st.error(f"The uploaded CSV cannot be saved under the data folder: {md(exc.strerror or exc)}")
-            st.stop()
-        mapping = choice
-        if uploaded is not None:
-            shown_name = uploaded.name
-            if images_dir is None and not choice.photos_behind_urls:
-                note = "No images folder was given for the uploaded CSV: its products are indexed from their text only."
+if go.button("Index catalogue", type="primary", key="idx_go") and indexing_panel.index_clicked(
+        config, store, uploaded, csv_path, upload_tab, photos, choice, recreate, prune):
+    st.rerun()
 # With no index yet, the first-run notice above already offers the sample: one button, not two.
-if meta and sample.button(indexing_panel.SAMPLE_BUTTON, key="idx_sample"):
-    target, images_dir = ensure_sample(), str(SAMPLE_IMAGES)
-if target is not None and indexing_panel.run_indexing(target, Path(images_dir) if images_dir else None, config, store,
-                                                      recreate, prune, shown_name, note, format=mapping.format,
-                                                      columns=mapping.columns, photos_zip=photos_zip) is not None:
+if meta and sample.button(indexing_panel.SAMPLE_BUTTON, key="idx_sample") and indexing_panel.run_indexing(
+        config, store, indexing_panel.sample_inputs) is not None:
     st.rerun()
 if st.session_state.get("last_report"):
     indexing_panel.show_report(st.session_state["last_report"])

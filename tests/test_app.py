@@ -293,7 +293,7 @@ class _Upload(io.BytesIO):
     ("my styles (2024).csv", "my styles _2024_.csv"), ("é" * 300 + ".csv", "é" * 48 + ".csv"),
 ])
 def test_uploaded_csv_is_saved_under_a_safe_name_inside_the_uploads_folder(settings, name, saved_as):
-    from app.indexing_panel import saved_upload
+    from app.upload_saver import saved_upload
 
     path = saved_upload(_Upload(name, b"id,title\n1,Dress\n"), settings)
     assert path == settings.data_dir / "uploads" / saved_as

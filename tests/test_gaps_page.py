@@ -15,7 +15,7 @@ from PIL import Image
 from core.ingest.sample import HEADER
 from core.ingest.sample_reference import UNLIKE_COLOURS, _altered, _draw_unlike
 from tests.conftest import PRODUCTS, write_csv
-from tests.helpers.apptest import explore as _explore, start
+from tests.helpers.apptest import explore as _explore, shown, start
 
 HOSTILE = '<b>Bold</b> [x](javascript:alert(1))'
 COPIES = {"c1": "1", "c2": "2", "c4": "4"}   # cropped, lighter or darker photos of ours
@@ -122,7 +122,10 @@ def test_without_a_reference_the_page_offers_to_add_one(indexed):
     assert any("no reference catalogue" in i.value for i in at.info)
     at.text_input(key="gaps_new_name").input("Bad Name").run()
     at.button(key="gaps_add").click().run()
-    assert not at.exception and at.error
+    assert not at.exception
+    assert [shown(e.value) for e in at.error] == ["reference name 'Bad Name' must be 1 to 40 lower-case letters, "
+                                                  "digits, '-' or '_', starting with a letter or digit"]
+    assert not at.success and any("no reference catalogue" in i.value for i in at.info)  # nothing was added
 
 
 # ---- the Explore overlay ---------------------------------------------------------------------------------------
