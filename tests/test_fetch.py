@@ -7,6 +7,7 @@ import json
 import threading
 import time
 import tracemalloc
+from types import SimpleNamespace
 
 import pytest
 
@@ -35,6 +36,29 @@ def rejected(f: ImageFetcher, url: str) -> str:
     with pytest.raises(ImageRejected) as info:
         f.fetch(url)
     return str(info.value)
+
+
+def wait_until(condition, seconds: float) -> bool:
+    """Whether condition() came true within `seconds` (a deadline for a failing test, not a measure)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def pauses_of_the_fetcher(monkeypatch) -> list[float]:
+    """The seconds each time.sleep in core.ingest.fetch paused for, recorded as they happen (and still slept)."""
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(fetch_module, "time", SimpleNamespace(
+        **{**{name: getattr(time, name) for name in dir(time) if not name.startswith("__")}, "sleep": sleep}))
+    return pauses
 
 
 # -- schemes and addresses -----------------------------------------------------------------------------------
@@ -153,8 +177,15 @@ def test_relative_redirects_are_followed_and_loops_stop_after_five(server, fetch
 # -- timeouts and retries ------------------------------------------------------------------------------------
 
 def test_a_server_slower_than_the_timeout_is_given_up_on(server, tmp_path):
+    # The server holds its answer (the headers, or the rest of the body) until the fetch has returned. A fetcher
+    # that waited for the server would get the photo, or a dropped connection, instead of the timeout; HOLD
+    # (far past the 0.5 s timeout and the 1.5 s whole-fetch deadline) only bounds how long such a failure takes.
+    fetch_returned = threading.Event()
+    held_until_the_fetch_returned: list[bool] = []
+    hold = 30.0
+
     def slow(h, n):
-        time.sleep(2)
+        held_until_the_fetch_returned.append(fetch_returned.wait(hold))
         png(h, n)
 
     def trickle(h, n):
@@ -164,14 +195,19 @@ def test_a_server_slower_than_the_timeout_is_given_up_on(server, tmp_path):
         h.end_headers()
         h.wfile.write(PNG[:10])
         h.wfile.flush()
-        time.sleep(2)
+        held_until_the_fetch_returned.append(fetch_returned.wait(hold))
+        h.close_connection = True  # the rest of the body never comes
 
     server.routes["/slow.png"], server.routes["/trickle.png"] = slow, trickle
     with ImageFetcher(tmp_path / "cache", allow_private=True, timeout=0.5) as f:
-        for path in ("/slow.png", "/trickle.png"):
-            started = time.monotonic()
-            assert rejected(f, server.url(path)) == "timed out after 0.5 s"
-            assert time.monotonic() - started < 1.5
+        for i, path in enumerate(("/slow.png", "/trickle.png")):
+            fetch_returned.clear()
+            try:
+                assert rejected(f, server.url(path)) == "timed out after 0.5 s"
+            finally:
+                fetch_returned.set()
+            assert wait_until(lambda: len(held_until_the_fetch_returned) == i + 1, seconds=hold)
+            assert held_until_the_fetch_returned[i], f"{path}: the fetch returned only after the server answered"
             assert server.hits(path) == 1  # timeouts are not retried
 
 
@@ -196,9 +232,9 @@ def test_404_fails_at_once_without_retrying(server, fetcher):
 def test_retry_after_is_honoured_up_to_a_cap(server, fetcher, monkeypatch):
     monkeypatch.setattr(fetch_module, "MAX_RETRY_AFTER", 0.4)
     server.routes["/a.png"] = lambda h, n: send(h, 429, headers={"Retry-After": "3600"}) if n == 1 else png(h, n)
-    started = time.monotonic()
+    pauses = pauses_of_the_fetcher(monkeypatch)
     assert fetcher.fetch(server.url("/a.png")) == PNG
-    assert 0.4 <= time.monotonic() - started < 2.0  # backoff alone would be 0.01 s
+    assert pauses == [0.4]  # the capped Retry-After, not the hour asked for, nor the 0.01 s backoff alone
     assert server.hits("/a.png") == 2
 
 
@@ -349,23 +385,45 @@ def test_a_body_that_does_not_match_its_sidecar_is_not_trusted(server, fetcher, 
 
 # -- threads -------------------------------------------------------------------------------------------------
 
-def test_concurrent_fetches_hold_at_most_per_host_connections(server, tmp_path):
-    state = {"now": 0, "peak": 0}
-    lock = threading.Lock()
+def test_concurrent_fetches_hold_at_most_per_host_connections(server, tmp_path, monkeypatch):
+    # The server holds every request it gets until the test has looked. Each of the 16 fetches is then either
+    # held at the server or waiting for one of the host's slots; only then is the number at the server read.
+    state = {"at_server": 0, "peak": 0, "waiting_for_a_slot": 0}
+    changed = threading.Condition()
+    looked = threading.Event()
 
-    def slow_png(h, n):
-        with lock:
-            state["now"] += 1
-            state["peak"] = max(state["peak"], state["now"])
-        time.sleep(0.1)
-        with lock:
-            state["now"] -= 1
+    def held_png(h, n):
+        with changed:
+            state["at_server"] += 1
+            state["peak"] = max(state["peak"], state["at_server"])
+            changed.notify_all()
+        looked.wait(30)
+        with changed:
+            state["at_server"] -= 1
         png(h, n)
 
+    class CountedSlots(threading.BoundedSemaphore):
+        """The fetcher's per-host slots, counting the threads that wait for one."""
+
+        def acquire(self, blocking=True, timeout=None):
+            if super().acquire(blocking=False):
+                return True
+            with changed:
+                state["waiting_for_a_slot"] += 1
+                changed.notify_all()
+            try:
+                return super().acquire(blocking, timeout)
+            finally:
+                with changed:
+                    state["waiting_for_a_slot"] -= 1
+
+    monkeypatch.setattr(fetch_module, "threading", SimpleNamespace(**{
+        **{name: getattr(threading, name) for name in dir(threading) if not name.startswith("__")},
+        "BoundedSemaphore": CountedSlots}))
     for i in range(16):
-        server.routes[f"/{i}.png"] = slow_png
+        server.routes[f"/{i}.png"] = held_png
     results, errors = [], []
-    with ImageFetcher(tmp_path / "cache", allow_private=True, per_host=3) as f:
+    with ImageFetcher(tmp_path / "cache", allow_private=True, per_host=3, timeout=10.0) as f:  # time to look
         def work(i):
             try:
                 results.append(f.fetch(server.url(f"/{i}.png")))
@@ -374,8 +432,16 @@ def test_concurrent_fetches_hold_at_most_per_host_connections(server, tmp_path):
         threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
         for t in threads:
             t.start()
+        try:
+            with changed:
+                everyone_placed = changed.wait_for(lambda: state["at_server"] + state["waiting_for_a_slot"] == 16, 30)
+                at_server = state["at_server"]
+        finally:
+            looked.set()
         for t in threads:
             t.join()
+    assert everyone_placed, f"not every fetch reached the server or a slot: {state}"
+    assert at_server == 3
     assert errors == [] and results == [PNG] * 16
     assert state["peak"] == 3
 
@@ -404,6 +470,7 @@ def test_spaces_and_international_names_in_urls_are_encoded_before_sending(serve
 
 def test_a_body_trickling_in_under_the_read_timeout_still_hits_the_overall_deadline(server, tmp_path, monkeypatch):
     monkeypatch.setattr(fetch_module, "DEADLINE", 2)
+    cut_off = threading.Event()  # the server saw the connection end before it had sent the whole photo
 
     def drip(h, n):
         h.send_response(200)
@@ -416,13 +483,13 @@ def test_a_body_trickling_in_under_the_read_timeout_still_hits_the_overall_deadl
                 h.wfile.flush()
                 time.sleep(0.1)
         except OSError:
-            pass
+            cut_off.set()
 
     server.routes["/drip.png"] = drip
     with ImageFetcher(tmp_path / "cache", allow_private=True, timeout=0.4) as f:
-        started = time.monotonic()
+        # Without the 0.8 s deadline the whole photo arrives (in len(PNG) / 10 s) and the fetch returns it.
         assert rejected(f, server.url("/drip.png")) == "timed out after 0.8 s"
-        assert time.monotonic() - started < 1.5
+    assert cut_off.wait(30), "the fetcher did not drop the trickling connection"
 
 
 def test_pools_beyond_the_limit_are_closed_even_while_other_threads_use_them(server, tmp_path, monkeypatch):
