@@ -14,12 +14,12 @@ NOT_IN_THE_REPOSITORY = ("bench/out", ".streamlit/secrets.toml")
 
 # A path starts at one of ROOTS, not inside a word, a URL or a longer path; `…`, `<n>` and `{name}` are placeholders.
 PATH = re.compile(r"(?<![\w./-])((?:%s)/[\w./*<>{}…-]*)" % "|".join(re.escape(r) for r in ROOTS))
-# core.x.y, or app|tests|bench.module.name: those three also name variables in bench code (`app.pid`), so one dot
-# is not enough to tell a module from a variable.
-DOTTED = re.compile(r"(?<![\w.])(core(?:\.\w+)+|(?:app|tests|bench)(?:\.\w+){2,})")
+DOTTED = re.compile(r"(?<![\w.])((?:core|app|tests|bench)(?:\.\w+)+)")
+# In bench code app, tests and bench also name variables (`app.pid`): there a name needs two dots to count.
+DOTTED_IN_CODE = re.compile(r"(?<![\w.])(core(?:\.\w+)+|(?:app|tests|bench)(?:\.\w+){2,})")
 # A test file, bare (it lives in tests/) or not, and `::test_name` after it, or after the last one on the line.
 TEST_ID = re.compile(r"(?<![\w/.-])((?:tests/)?test_\w+\.py)|::(\w+)")
-RUN_MODULE = re.compile(r"python -m ([\w.]+)")
+RUN_MODULE = re.compile(r"python -m ([\w.<>]+)")
 PLACEHOLDER = re.compile(r"[<>{}…]")
 
 
@@ -27,7 +27,7 @@ def documents(root: Path = ROOT) -> list[Path]:
     return [root / "README.md", root / "docs" / "benchmarks.md", *sorted((root / "bench").glob("*.py"))]
 
 
-def missing_paths(text: str, root: Path = ROOT) -> list[tuple[int, str]]:
+def missing_paths(text: str, root: Path = ROOT, code: bool = False) -> list[tuple[int, str]]:
     """(line number, what is named) for every path, `python -m` module, dotted name and test in text that does not
     exist under root."""
     missing = []
@@ -38,9 +38,9 @@ def missing_paths(text: str, root: Path = ROOT) -> list[tuple[int, str]]:
                 missing.append((number, path))
         run = [module.rstrip(".") for module in RUN_MODULE.findall(line)]
         for module in run:
-            if module.split(".")[0] in ROOTS and not _runnable(module, root):
+            if module.split(".")[0] in ROOTS and not PLACEHOLDER.search(module) and not _runnable(module, root):
                 missing.append((number, f"python -m {module}"))
-        for dotted in DOTTED.findall(line):
+        for dotted in (DOTTED_IN_CODE if code else DOTTED).findall(line):
             if dotted not in run and not _resolves(dotted, root):
                 missing.append((number, dotted))
         test_file = None
@@ -105,7 +105,8 @@ def _functions(source: Path) -> set[str]:
 
 def test_every_path_the_docs_name_exists():
     missing = [f"{doc.relative_to(ROOT)}:{number}: {named}"
-               for doc in documents() for number, named in missing_paths(doc.read_text(encoding="utf-8"))]
+               for doc in documents()
+               for number, named in missing_paths(doc.read_text(encoding="utf-8"), code=doc.suffix == ".py")]
     assert missing == []
 
 
@@ -124,8 +125,8 @@ def test_the_check_finds_what_is_missing_and_passes_what_exists(tmp_path):
         "See `core/index/indexer.py`, `core/index/` and core/index/indexer.py.",           # all exist
         "The old `core/indexer.py` and `core/formats/__init__.py`; results in bench/out/scale-1.",
         "Globs: `core/*/indexer.py` matches, `tests/*browser*.py` does not; `core/…` and `bench/out/<n>` are "
-        "placeholders; https://docs.example.org/app/x.py is a URL, not ours; app.pid is a variable.",
-        "Run `python -m core`, `python -m bench.scale`, `python -m bench.gone` and `python -m pytest`.",
+        "placeholders; https://docs.example.org/app/x.py is a URL, not ours; bench.scale is there, bench.old is not.",
+        "Run `python -m core`, `python -m bench.scale`, `python -m bench.gone`, `python -m bench.<name>`, `python -m pytest`.",
         "Names: core.index.indexer.index_catalog, core.index.indexer.LIMIT, core.index.Plan, core.index.indexer.gone,"
         " core.embedder.normalise and core.index.",
         "A folder written as `core/index/indexer.py/` is not a folder.",
@@ -134,13 +135,15 @@ def test_the_check_finds_what_is_missing_and_passes_what_exists(tmp_path):
     ])
     assert missing_paths(text, tmp_path) == [
         (2, "core/indexer.py"), (2, "core/formats/__init__.py"),
-        (3, "tests/*browser*.py"),
+        (3, "tests/*browser*.py"), (3, "bench.old"),
         (4, "python -m bench.gone"),
         (5, "core.index.indexer.gone"), (5, "core.embedder.normalise"),
         (6, "core/index/indexer.py/"),
         (7, "tests.test_boards.test_d"), (7, "test_boards.py::test_c"), (7, "test_boards.py::test_gone"),
         (7, "test_shard.py"),
     ]
+    # in code, `app.pid` is a variable, not a module; two dots still name one
+    assert missing_paths("app.pid = 1\nx = bench.scale.gone\n", tmp_path, code=True) == [(2, "bench.scale.gone")]
 
 
 def test_the_documents_checked_are_the_ones_the_issue_names():
