@@ -148,7 +148,7 @@ CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
 def _serve(port: int, engine: bool, folder: Path):
     path = [str(ROOT)]
     if engine:  # the baseline server: the engine's neighbour queries for every catalogue size
-        (folder / "sitecustomize.py").write_text("import core.search.duplicates\ncore.duplicates.EXACT_UP_TO = 0\n")
+        (folder / "sitecustomize.py").write_text("import core.search.duplicates\ncore.search.duplicates.EXACT_UP_TO = 0\n")
         path.insert(0, str(folder))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     return subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
