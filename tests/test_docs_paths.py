@@ -32,6 +32,8 @@ def missing_paths(text: str, root: Path = ROOT, code: bool = False) -> list[tupl
     exist under root."""
     missing = []
     for number, line in enumerate(text.splitlines(), start=1):
+        if code:  # "import a\nb.c = 0" in a string: b starts a line of its own
+            line = line.replace("\\n", " ")
         for named in PATH.findall(line):
             path = named.rstrip(".,:;")
             if not PLACEHOLDER.search(path) and not _exists(path, root):
@@ -143,7 +145,8 @@ def test_the_check_finds_what_is_missing_and_passes_what_exists(tmp_path):
         (7, "test_shard.py"),
     ]
     # in code, `app.pid` is a variable, not a module; two dots still name one
-    assert missing_paths("app.pid = 1\nx = bench.scale.gone\n", tmp_path, code=True) == [(2, "bench.scale.gone")]
+    code = 'app.pid = 1\nx = bench.scale.gone\nwrite("import core.index\\ncore.indexer.LIMIT = 0")\n'
+    assert missing_paths(code, tmp_path, code=True) == [(2, "bench.scale.gone"), (3, "core.indexer.LIMIT")]
 
 
 def test_the_documents_checked_are_the_ones_the_issue_names():
