@@ -44,6 +44,9 @@ def test_workers_together_index_exactly_the_catalogue_into_one_store(tmp_path, e
                for i in range(3)]
     assert sum(r.indexed for r in reports) == 40 and all(r.indexed + r.other_parts == 40 for r in reports)
     assert all(0 < r.indexed < 40 for r in reports)
+    # --json names it other_parts, and still other_shards for scripts written before --part
+    assert [(r.as_dict()["other_parts"], r.as_dict()["other_shards"]) for r in reports] == [
+        (40 - r.indexed, 40 - r.indexed) for r in reports]
     stored = sorted(h.payload["product_id"] for h in store.scroll(payload_keys=["product_id"]))
     assert stored == sorted(str(i) for i in range(40))
     again = index_catalog(catalog, catalog.parent / "images", embedder, store)  # without a part: nothing to do
