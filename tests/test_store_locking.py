@@ -54,6 +54,21 @@ INTRUDER = textwrap.dedent("""
 """)
 
 
+# `python -m core ...` that appends a line to the file named first after each batch of points the indexer has
+# written and flushed: an outside signal that the run is part-way through its writes, for a kill to follow.
+SIGNALLING_CLI = textwrap.dedent("""
+    import runpy, sys
+    from core.index.store import EdgeStore
+    written, upsert = sys.argv.pop(1), EdgeStore.upsert
+    def signalled(self, points):
+        upsert(self, points)
+        with open(written, "a") as f:
+            f.write(f"{len(points)}\\n")
+    EdgeStore.upsert = signalled
+    runpy.run_module("core", run_name="__main__")
+""")
+
+
 def _env(**extra) -> dict:
     return dict(os.environ, PYTHONPATH=str(ROOT), **extra)
 
@@ -176,23 +191,24 @@ def test_a_snapshot_copy_is_sparse_not_a_full_copy_of_preallocated_files(tmp_pat
     holder.close()
 
 
-def _kill_then_resume(catalog, data, tiny_clip, delay: float) -> dict:
-    """Kill -9 an `index` run `delay` seconds after its first write begins, then rerun it; the rerun's report."""
+def _kill_then_resume(catalog, data, tiny_clip, written: Path) -> dict:
+    """Kill -9 an `index` run as soon as its first batch of points is written, then rerun it; the rerun's report."""
     # torch, like the reference run it is compared with (auto would pick ONNX int8 on a CPU: other vectors)
     env = _env(LENS_DATA_DIR=str(data), LENS_MODEL=tiny_clip, LENS_DEVICE="cpu", LENS_BATCH_SIZE="2",
                LENS_RUNTIME="torch")
-    cmd = [sys.executable, "-m", "core", "index", "--catalog", str(catalog)]
-    run = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    meta = data / "products" / "lens.json"
+    args = ["index", "--catalog", str(catalog)]
+    run = subprocess.Popen([sys.executable, "-c", SIGNALLING_CLI, str(written), *args], cwd=ROOT, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and run.poll() is None:  # wait for the first write to begin
-        if meta.exists() and json.loads(meta.read_text() or "{}").get("dirty"):
+    while time.time() < deadline and run.poll() is None:  # wait for the first batch to be written
+        if written.exists() and written.read_text().endswith("\n"):
             break
         time.sleep(0.01)
-    time.sleep(delay)
-    run.kill()
+    run.kill()  # at once: the run is somewhere in its next batches (embedding, or writing one)
     run.wait()
+    assert written.exists(), "the run wrote nothing before the deadline"
     assert run.returncode == -9, "the run finished before it could be killed"
+    cmd = [sys.executable, "-m", "core", *args]
     resumed = subprocess.run(cmd + ["--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     return json.loads(resumed.stdout)
@@ -207,15 +223,12 @@ def test_kill_9_mid_index_frees_the_lock_and_the_rerun_matches_an_uninterrupted_
     rows = [(str(i), "Women", "Apparel", "Dress", "Dresses", c, "Party", f"Dress {i} in {c}")
             for i, c in enumerate(["Red", "Blue", "Brown", "Black", "Yellow", "White"] * 5)]
     catalog = write_catalog(tmp_path / "c", rows=rows)
-    # The 'dirty' flag is written just before the first batch, so a kill right after it can land before any point
-    # is written; then the run is killed again with a later kill, on a fresh data dir, until it lands mid-index.
-    for attempt in range(6):
-        data = tmp_path / f"data{attempt}"
-        report = _kill_then_resume(catalog, data, tiny_clip, delay=0.25 * attempt)
-        assert report["indexed"] + report["unchanged"] == 30
-        if report["unchanged"] > 0:
-            break
-    assert 0 < report["unchanged"] < 30, "no kill landed between the first and the last batch"
+    # The kill follows the first written batch (the run signals each one): it lands between the first and the
+    # last batch, so the rerun finds some products written and writes the rest.
+    data = tmp_path / "data"
+    report = _kill_then_resume(catalog, data, tiny_clip, tmp_path / "written")
+    assert report["indexed"] + report["unchanged"] == 30
+    assert 0 < report["unchanged"] < 30, "the kill did not land between the first and the last batch"
     killed_and_resumed = EdgeStore(data)
     reference = EdgeStore(tmp_path / "reference")
     index_catalog(catalog, catalog.parent / "images", embedder, reference, batch_size=2)
