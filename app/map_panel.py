@@ -24,7 +24,7 @@ def stored_map(config: Settings, kind: str, preview: bool = False):
     """The stored map for these vectors (with `preview`, the PCA map made while UMAP is fitted), read once per
     version of its file and shared (read-only) by every session: at a million products reading it is most of a
     first render."""
-    from core.map.projection import map_paths, preview_path
+    from core.map.storage import map_paths, preview_path
 
     path = preview_path(config.data_dir, config.collection, kind) if preview else \
         map_paths(config.data_dir, config.collection, kind)[0]
@@ -37,7 +37,7 @@ def stored_map(config: Settings, kind: str, preview: bool = False):
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _read_map(data_dir: str, collection: str, kind: str, mtime_ns: int, size: int, preview: bool = False):
-    from core.map.projection import load_map
+    from core.map.storage import load_map
 
     return load_map(Path(data_dir), collection, kind, preview)
 
@@ -84,17 +84,17 @@ def compute(config: Settings, store: ProductStore, kind: str, refit: bool) -> bo
     """Compute the map: at once when no UMAP fit is due (a stored layout places new products, a small catalogue
     is laid out by PCA); else a PCA map at once, stored, and UMAP fitted in a process of its own. False on an
     error, shown."""
-    from core.map import projection
+    from core.map import build
     from core.map.job import starter
 
     bar = st.progress(0.0, text="Reading vectors…")
     start = starter(config.data_dir, config.collection, kind, config.numba_cache_dir, config.map_fit_gate)
     started = []
     try:
-        projection.compute_map(store, config.data_dir, config.collection, kind, refit=refit,
-                               progress=lambda stage, f: bar.progress(f, text=stage.capitalize() + "…"),
-                               numba_cache=config.numba_cache_dir,
-                               start_fit=lambda sample: started.append(start(sample)) or started[-1])
+        build.compute_map(store, config.data_dir, config.collection, kind, refit=refit,
+                          progress=lambda stage, f: bar.progress(f, text=stage.capitalize() + "…"),
+                          numba_cache=config.numba_cache_dir,
+                          start_fit=lambda sample: started.append(start(sample)) or started[-1])
     except LensError as exc:
         bar.empty()
         st.error(md(exc))
@@ -111,7 +111,7 @@ ALREADY_FITTING = ("A UMAP fit of this map is already running (or being finished
 
 def is_preview(catalog_map) -> bool:
     """Whether the map is the PCA preview drawn while UMAP is fitted."""
-    from core.map.projection import PREVIEW
+    from core.map.storage import PREVIEW
 
     return catalog_map is not None and catalog_map.method == PREVIEW
 
@@ -184,7 +184,7 @@ def map_status(store: ProductStore, catalog_map, meta: dict) -> str:
 @st.cache_data(max_entries=64, show_spinner=False)
 def _map_status(store_id: str, map_key: str, last_indexed, count: int, _store: ProductStore) -> str:
     """Cached per (map, last indexing run, product count): the digest reads every product's fingerprint."""
-    from core.map.projection import index_key
+    from core.map.storage import index_key
 
     return "fresh" if index_key(_store)[0] == map_key else "stale"
 
@@ -193,7 +193,7 @@ def map_columns(store: ProductStore, catalog_map, meta: dict, filters: Filters) 
     """Values of the fields the filters use that the stored map lacks (brand, price, in_stock...), read from the
     index and aligned with the map's products, so those filters grey out points like the standard six do.
 
-    The map file keeps only the standard attributes (core.map.projection); the values are read once per index
+    The map file keeps only the standard attributes (core.map.products); the values are read once per index
     change and field set, not on every rerun.
     """
     from core.map.figure import filter_fields_missing

@@ -114,7 +114,7 @@ def write(n: int) -> dict:
 def fit(n: int) -> dict:
     """compute_map from scratch, as `python -m core map` or the page's "Refit" does; each stage timed."""
     from bench.common import peak_rss_mb
-    from core.map.projection import compute_map
+    from core.map.build import compute_map
     from core.index.store import EdgeStore
 
     store = EdgeStore(folder(n) / "data", COLLECTION)
@@ -140,7 +140,7 @@ def render(n: int) -> dict:
     from bench.common import peak_rss_mb
     from core.common.filters import Filters
     from core.map.figure import MAX_GALLERY, build_figure, chart_key, filter_mask, selected_ids
-    from core.map.projection import load_map
+    from core.map.storage import load_map
     from core.search.query import get_products
     from core.index.store import EdgeStore
 

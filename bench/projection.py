@@ -36,7 +36,7 @@ def catalogue(n: int, dim: int = 512, seed: int = 0) -> np.ndarray:
 
 def worker(n: int, numba_cache: str) -> None:
     """Fit n products twice in this process: the first fit pays any numba compilation, the second does not."""
-    from core.map.projection import Projector
+    from core.map.projector import Projector
 
     x = catalogue(n)
     projector = Projector(Path(numba_cache))
@@ -67,7 +67,7 @@ def first_map_worker(n: int, numba_cache: str, old_path: bool) -> None:
 
     from bench.query_latency import make_points
     from core.map import job as map_job
-    from core.map.projection import load_map
+    from core.map.storage import load_map
     from core.index.store import EdgeStore
 
     work = Path(tempfile.mkdtemp(prefix="bench-first-map-"))
@@ -142,7 +142,7 @@ def page_render(n: int) -> dict:
     from streamlit.testing.v1 import AppTest
 
     from bench.query_latency import make_points
-    from core.map.projection import compute_map
+    from core.map.build import compute_map
     from tests.helpers.random_clip import save_random_clip
     from core.index.store import EdgeStore
 
@@ -155,12 +155,12 @@ def page_render(n: int) -> dict:
             p.payload["fingerprint"] = p.id
         store.upsert(batch)
     # Stored coordinates: a quick PCA-sized layout is enough to time the page, which only reads them.
-    import core.map.projection as projection
+    from core.map.projector import Projector
 
-    real_fit = projection.Projector.fit
-    projection.Projector.fit = lambda self, m: (m[:, :2] * 10).astype(np.float32)
+    real_fit = Projector.fit
+    Projector.fit = lambda self, m: (m[:, :2] * 10).astype(np.float32)
     compute_map(store, work / "data", "products")
-    projection.Projector.fit = real_fit
+    Projector.fit = real_fit
     store.close()
     os.environ.update(LENS_MODEL=model, LENS_DATA_DIR=str(work / "data"), LENS_DEVICE="cpu")
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)

@@ -192,18 +192,18 @@ def test_explore_offers_to_compute_the_map_then_draws_it(indexed):
 
 
 def test_explore_renders_stored_coordinates_without_computing(indexed, monkeypatch):
-    import core.map.projection
+    import core.map.build
     from app import resources
     from core.common.errors import StoreError
 
-    core.map.projection.compute_map(resources.store(indexed), indexed.data_dir, indexed.collection)
+    core.map.build.compute_map(resources.store(indexed), indexed.data_dir, indexed.collection)
     calls = []
 
     def failing_compute(*args, **kwargs):
         calls.append(args)
         raise StoreError("the map could not be computed")
 
-    monkeypatch.setattr(core.map.projection, "compute_map", failing_compute)
+    monkeypatch.setattr(core.map.build, "compute_map", failing_compute)
     at = start("pages/explore.py")
     assert not at.exception and not at.error and not at.info
     assert calls == [] and [e.key for e in at.get("plotly_chart")] == ["map"]  # drawn from the stored map

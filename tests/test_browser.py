@@ -104,7 +104,7 @@ def hostile_app(settings, tmp_path, tracker):
     """The app over six products whose titles, colour and type are Markdown/HTML, with the map computed."""
     from core.models.embedder import load_embedder
     from core.index.indexer import index_catalog
-    from core.map.projection import compute_map
+    from core.map.build import compute_map
     from core.index.store import EdgeStore
     from tests.conftest import PRODUCTS, write_catalog
 

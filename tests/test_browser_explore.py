@@ -16,7 +16,7 @@ from tests.conftest import serve_app
 @pytest.fixture
 def mapped_app(indexed_settings):
     """The six-product index with its map computed, served."""
-    from core.map.projection import compute_map
+    from core.map.build import compute_map
     from core.index.store import EdgeStore
 
     store = EdgeStore(indexed_settings.data_dir, indexed_settings.collection)
@@ -84,7 +84,7 @@ def test_a_large_map_draws_everyone_as_shading_under_a_bounded_set_of_points(ind
     from selenium.webdriver.support.ui import WebDriverWait
 
     from core.map.figure import MAX_POINTS
-    from core.map.projection import CatalogMap, index_key, save_map
+    from core.map.storage import CatalogMap, index_key, save_map
     from core.index.store import EdgeStore
 
     rng = np.random.default_rng(2)
@@ -99,11 +99,11 @@ def test_a_large_map_draws_everyone_as_shading_under_a_bounded_set_of_points(ind
     store = EdgeStore(indexed_settings.data_dir, indexed_settings.collection)
     key = index_key(store)[0]
     store.close()
-    from core.map.projection import _params_key
+    from core.map.storage import params_key
 
     save_map(indexed_settings.data_dir, indexed_settings.collection,
              CatalogMap("image", [f"S{i}" for i in range(n)], xy, group.astype(np.int32),
-                        {g: types[g] for g in range(24)}, ["image"] * n, [""] * n, key, _params_key("image"),
+                        {g: types[g] for g in range(24)}, ["image"] * n, [""] * n, key, params_key("image"),
                         attrs=attrs, fitted=n))
     with serve_app(indexed_settings) as url:
         wait = WebDriverWait(browser, 90)

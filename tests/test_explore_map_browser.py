@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from core.map import job as map_job
-from core.map.projection import UMAP, load_map
+from core.map.storage import UMAP, load_map
 from tests.conftest import serve_app
 from tests.helpers.browser import button as _button, idle as _idle, shot as _shot, wait as _wait
 from tests.helpers.map_jobs import FIT_SECONDS, held_at_gate, wait_for
@@ -69,7 +69,7 @@ def test_a_pca_map_is_drawn_at_once_and_the_umap_map_replaces_it(fresh_app, sett
 @pytest.fixture
 def overlay_app(settings):
     """Ours and the reference of tests/test_overlay_verdicts (a bag of theirs nearest our beanie), mapped, served."""
-    from core.map.projection import compute_map
+    from core.map.build import compute_map
     from tests.helpers.overlay_points import fill
 
     ours, theirs = fill(settings)

@@ -58,14 +58,15 @@ def test_a_map_of_an_index_nobody_has_written_since_needs_no_digest_to_be_fresh(
     and count are those the map was made with, the page does not compute it; once they change, it does."""
     import time
 
-    import core.map.projection
+    import core.map.build
+    import core.map.storage
     from app import resources
     from tests.helpers.apptest import start
 
     store = resources.store(indexed)
-    core.map.projection.compute_map(store, indexed.data_dir, indexed.collection)
+    core.map.build.compute_map(store, indexed.data_dir, indexed.collection)
     digests = []
-    monkeypatch.setattr(core.map.projection, "index_key", lambda s: digests.append(1) or ("another index", {}))
+    monkeypatch.setattr(core.map.storage, "index_key", lambda s: digests.append(1) or ("another index", {}))
     at = start("pages/explore.py")
     assert not at.exception and not at.info and digests == []
     assert [e.key for e in at.get("plotly_chart")] == ["map"]

@@ -17,7 +17,7 @@ REFERENCE = "northwind"
 def gaps_app(settings, tmp_path):
     from core.models.embedder import load_embedder
     from core.index.indexer import index_catalog
-    from core.map.projection import compute_map
+    from core.map.build import compute_map
     from core.insights.reference import add_reference
     from core.ingest.sample import generate
     from core.ingest.sample_reference import generate_reference

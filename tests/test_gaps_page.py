@@ -153,7 +153,7 @@ def test_an_overlay_is_drawn_as_its_own_layer_and_a_box_lists_their_gaps(rival):
     hover = {row[1]: row for row in theirs[0]["customdata"]}
     assert hover["u1"][2] == "&lt;b&gt;Bold&lt;/b&gt; [x](javascript:alert(1))"
     # The exact copy sits on our product 3.
-    from core.map.projection import load_map
+    from core.map.storage import load_map
 
     m = load_map(rival.data_dir, rival.collection)
     x3 = list(hover).index("x3")
@@ -176,7 +176,8 @@ def test_reference_vectors_are_placed_as_new_products_and_copies_on_ours(setting
     from core.models.embedder import load_embedder
     from core.index.indexer import index_catalog
     from core.map.overlay import place_reference
-    from core.map.projection import _load_projector, compute_map, map_paths
+    from core.map.build import compute_map
+    from core.map.storage import load_projector, map_paths
     from core.ingest.sample import generate
     from core.index.store import EdgeStore, StoredPoint, point_id
 
@@ -200,7 +201,7 @@ def test_reference_vectors_are_placed_as_new_products_and_copies_on_ours(setting
     assert list(placed.twins) == ["t-copy"]
     assert np.allclose(ours.retrieve([point_id(twin)], with_vectors=True)[0].vectors["image"], copy.vectors["image"])
     assert np.linalg.norm(at["t-copy"] - m.xy[m.row_of[twin]]) < 1e-5
-    projector = _load_projector(map_paths(settings.data_dir, settings.collection, "image")[1])
+    projector = load_projector(map_paths(settings.data_dir, settings.collection, "image")[1])
     assert np.allclose(at["t-new"], projector.transform(nudged[None, :])[0], atol=1e-5)
     assert placed.attrs["title"][placed.product_ids.index("t-copy")] == "Copy"
     ours.close()

@@ -16,7 +16,8 @@ import pytest
 
 from core.map import job as map_job
 from core.common.config import Settings, numba_cache_dir
-from core.map.projection import PREVIEW, UMAP, compute_map, load_map
+from core.map.build import compute_map
+from core.map.storage import PREVIEW, UMAP, load_map
 from core.common.safe_text import md
 from tests.conftest import ROOT
 from tests.helpers.apptest import start
@@ -160,9 +161,9 @@ def test_use_numba_cache_points_numba_at_the_folder_imported_before_or_after(tmp
     CLI, a test), its setting is changed too."""
     folder = tmp_path / "kernels"
     code = ("import sys; from pathlib import Path; " + ("import numba; " if numba_first else "") +
-            "from core.map.projection import use_numba_cache; use_numba_cache(Path(sys.argv[1])); "
+            "from core.map.projector import use_numba_cache; use_numba_cache(Path(sys.argv[1])); "
             "import numba; from numba.core.caching import UserProvidedCacheLocator as L; "
-            "print(numba.config.CACHE_DIR); print(L(lambda: 0, 'core/map/projection.py')._cache_path)")
+            "print(numba.config.CACHE_DIR); print(L(lambda: 0, 'core/map/projector.py')._cache_path)")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     out = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=120, check=True).stdout.splitlines()

@@ -15,7 +15,8 @@ import pytest
 import numpy as np
 
 from core.map import job as map_job
-from core.map.projection import FitSample, Projector
+from core.map.build import FitSample
+from core.map.projector import Projector
 from tests.helpers.map_points import DIM, typed_points
 
 
@@ -66,7 +67,7 @@ def test_a_data_dir_where_the_job_folder_cannot_be_made_says_so_not_a_traceback(
     """Tests run as root (chmod stops nothing): a regular file where the maps folder must be. Starting the fit
     is a LensError the page shows; reading the fit's state answers 'none', whatever the data dir is."""
     from core.common.errors import LensError
-    from core.map.projection import compute_map
+    from core.map.build import compute_map
     from core.index.store import EdgeStore
 
     folder = tmp_path / "data"
@@ -108,7 +109,7 @@ def test_a_numba_cache_that_cannot_be_made_falls_back_to_a_temporary_one_with_a_
 
     (tmp_path / "home").write_text("a file where the cache's parent must be")
     wanted = tmp_path / "home" / "numba"
-    code = ("import sys; from pathlib import Path; from core.map.projection import use_numba_cache; "
+    code = ("import sys; from pathlib import Path; from core.map.projector import use_numba_cache; "
             "import os; print(use_numba_cache(Path(sys.argv[1]))); print(os.environ['NUMBA_CACHE_DIR'])")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     done = subprocess.run([sys.executable, "-c", code, str(wanted)], cwd=ROOT, env=env, capture_output=True,
@@ -183,7 +184,7 @@ def started_at_gate(tmp_path, folder):
     try:
         store.ensure("hand-made", DIM)
         store.upsert(typed_points(40))
-        from core.map.projection import compute_map
+        from core.map.build import compute_map
 
         compute_map(store, folder, "products", start_fit=map_job.starter(folder, "products", "image",
                                                                           tmp_path / "numba", str(tmp_path / "gate")))
@@ -262,7 +263,7 @@ def test_the_numba_cache_is_read_in_one_place_and_core_map_uses_the_settings(ind
     import argparse
     import dataclasses
 
-    import core.map.projection
+    import core.map.build
     from core import cli
     from core.common.config import OPTIONS, Settings, numba_cache_dir
 
@@ -280,7 +281,7 @@ def test_the_numba_cache_is_read_in_one_place_and_core_map_uses_the_settings(ind
         seen.update(kwargs)
         raise Stop
 
-    monkeypatch.setattr(core.map.projection, "compute_map", compute_map)
+    monkeypatch.setattr(core.map.build, "compute_map", compute_map)
     with pytest.raises(Stop):
         cli.cmd_map(argparse.Namespace(vectors="image", refit=False),
                     indexed_settings.with_overrides(numba_cache_dir=chosen))

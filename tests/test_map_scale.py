@@ -5,36 +5,42 @@ import numpy as np
 import pytest
 
 import core.map.figure as mapview
-import core.map.projection as projection
+import core.map.neighbours as neighbours
+import core.map.products as products
+import core.map.projector as projector
+import core.map.sampling as sampling
+import core.map.storage as storage
 
-real_knn = projection.cosine_knn
+real_knn = projector.cosine_knn
 from core.common.filters import Filters
 from core.map.figure import build_figure, inside_polygon, selected_ids
-from core.map.projection import CatalogMap, compute_map, load_map, save_map, stratified_sample
+from core.map.build import compute_map
+from core.map.sampling import stratified_sample
+from core.map.storage import CatalogMap, load_map, save_map
 from tests.helpers.map_points import DIM, TYPES, typed_points  # noqa: F401 (the edge fixture reads DIM here)
 
 @pytest.mark.parametrize("search", ["exact", "probed"])
 def test_a_catalogue_over_the_cap_is_fitted_on_a_sample_and_every_product_is_placed(edge, tmp_path, monkeypatch,
                                                                                     search):
-    monkeypatch.setattr(projection, "MAP_SAMPLE", 50)
+    monkeypatch.setattr(sampling, "MAP_SAMPLE", 50)
     if search == "probed":  # 48 fitted products in 4 k-means groups, each placed product searching 2 of them
-        monkeypatch.setattr(projection, "EXACT_PLACEMENT", 20)
-        monkeypatch.setattr(projection, "PLACEMENT_GROUPS", 4)
-        monkeypatch.setattr(projection, "PLACEMENT_PROBES", 2)
-        monkeypatch.setattr(projection, "cosine_knn", lambda q, b, k, skip_self=False: real_knn(q, b, k, skip_self)
+        monkeypatch.setattr(projector, "EXACT_PLACEMENT", 20)
+        monkeypatch.setattr(projector, "PLACEMENT_GROUPS", 4)
+        monkeypatch.setattr(neighbours, "PLACEMENT_PROBES", 2)
+        monkeypatch.setattr(projector, "cosine_knn", lambda q, b, k, skip_self=False: real_knn(q, b, k, skip_self)
                             if skip_self else pytest.fail("placed by exact search"))  # the fit's own graph is exact
     edge.upsert(typed_points(200))
     fitted, placed = [], []
-    real_fit, real_transform = projection.Projector.fit, projection.Projector.transform
-    monkeypatch.setattr(projection.Projector, "fit", lambda self, m: fitted.append(len(m)) or real_fit(self, m))
-    monkeypatch.setattr(projection.Projector, "transform",
+    real_fit, real_transform = projector.Projector.fit, projector.Projector.transform
+    monkeypatch.setattr(projector.Projector, "fit", lambda self, m: fitted.append(len(m)) or real_fit(self, m))
+    monkeypatch.setattr(projector.Projector, "transform",
                         lambda self, m: placed.append(len(m)) or real_transform(self, m))
     m = compute_map(edge, tmp_path, "products")
-    model = __import__("joblib").load(projection.map_paths(tmp_path, "products", "image")[1])
+    model = __import__("joblib").load(storage.map_paths(tmp_path, "products", "image")[1])
     assert (model.groups is None) == (search == "exact")
     sample = stratified_sample([TYPES[i % 4] for i in range(200)], 50)
     assert fitted == [len(sample)] == [m.fitted] and len(sample) == 48  # 12 of each type
-    assert sum(placed) == 200 - 48 and max(placed) <= projection.VECTOR_CHUNK
+    assert sum(placed) == 200 - 48 and max(placed) <= products.VECTOR_CHUNK
     assert sorted(m.product_ids) == sorted(f"p{i}" for i in range(200)) and m.xy.shape == (200, 2)
     assert np.isfinite(m.xy).all() and m.method == "umap" and m.not_placed == []
     # Placed products land with their own type: nearer their type's centre than any other type's.
@@ -57,9 +63,10 @@ def test_the_stratified_sample_covers_every_stratum_in_proportion():
 
 
 def test_cluster_names_count_every_product_not_only_the_positions_clustered(monkeypatch):
-    from core.map.projection import cluster_labels, cluster_sample
+    from core.map.clusters import cluster_labels
+    from core.map.sampling import cluster_sample
 
-    monkeypatch.setattr(projection, "MAP_SAMPLE", 90)
+    monkeypatch.setattr(sampling, "MAP_SAMPLE", 90)
     grid = np.stack(np.meshgrid(np.arange(15), np.arange(20)), axis=-1).reshape(-1, 2) * 0.1
     xy = np.concatenate([grid + (100 * b, 0) for b in range(3)]).astype(np.float32)  # three blobs of 300
     drawn = set(cluster_sample(len(xy)).tolist())
@@ -165,12 +172,12 @@ def test_the_map_file_keeps_every_value_exactly(tmp_path):
     m.product_ids[7] = "id\x00with nul"
     m.attrs["title"][3] = "<b>Über</b> 👗 \t tab"
     m.attrs["title"][4] = ""
-    m.placed_from, m.params = ["image", "text"] * 200, projection._params_key("image")
+    m.placed_from, m.params = ["image", "text"] * 200, storage.params_key("image")
     save_map(tmp_path, "products", m)
     back = load_map(tmp_path, "products")
     assert back.product_ids == m.product_ids and back.attrs == m.attrs and back.placed_from == m.placed_from
     assert np.array_equal(back.xy, m.xy) and np.array_equal(back.cluster, m.cluster)
-    with np.load(projection.map_paths(tmp_path, "products", "image")[0]) as data:
+    with np.load(storage.map_paths(tmp_path, "products", "image")[0]) as data:
         assert "attr_colour.codes" in data and "attr_title.text" in data and "ids.array" in data
 
 
@@ -179,10 +186,11 @@ def test_a_map_saved_by_the_previous_format_still_loads(tmp_path):
     import json
 
     from core.common.files import atomic_write
-    from core.map.projection import ATTR_FIELDS, map_paths
+    from core.map.products import ATTR_FIELDS
+    from core.map.storage import map_paths
 
     m = synthetic_map(8)
-    meta = {"labels": {"0": "A", "1": "B", "2": "C"}, "index_key": "key", "params": projection._params_key("image"),
+    meta = {"labels": {"0": "A", "1": "B", "2": "C"}, "index_key": "key", "params": storage.params_key("image"),
             "method": "umap", "not_placed": [], "created": 1.0, "transformed": 0}
     buf = io.BytesIO()
     np.savez(buf, ids=np.array(m.product_ids, dtype=str), xy=m.xy, cluster=m.cluster,
@@ -195,7 +203,7 @@ def test_a_map_saved_by_the_previous_format_still_loads(tmp_path):
 
 
 def test_placing_many_products_searches_a_few_groups_and_finds_the_exact_neighbours():
-    from core.map.projection import cosine_knn, kmeans_groups, probed_knn
+    from core.map.neighbours import cosine_knn, kmeans_groups, probed_knn
 
     rng = np.random.default_rng(8)
     centres = rng.normal(size=(40, 24))
@@ -212,7 +220,7 @@ def test_placing_many_products_searches_a_few_groups_and_finds_the_exact_neighbo
 
 
 def test_products_without_a_photo_are_placed_from_their_text_in_a_sampled_map_too(edge, tmp_path, monkeypatch):
-    monkeypatch.setattr(projection, "MAP_SAMPLE", 50)
+    monkeypatch.setattr(sampling, "MAP_SAMPLE", 50)
     points = typed_points(200)
     for i, p in enumerate(points):
         p.vectors["text"] = p.vectors["image"]

@@ -55,7 +55,7 @@ def test_the_cli_gives_the_same_verdicts(pair, settings, capsys):
 def test_the_explore_overlay_takes_the_gaps_pages_field_and_a_box_lists_the_bag_as_a_gap(app_settings):
     from app import resources
     from app.references import SAVED_SAME
-    from core.map.projection import compute_map
+    from core.map.build import compute_map
     from tests.helpers.apptest import start
 
     ours, theirs = fill(app_settings)

@@ -8,7 +8,8 @@ import pytest
 from core.ingest.colours import COLOUR_HEX, UNKNOWN, colour_hex
 from core.common.filters import Filters
 from core.map.figure import build_figure, filter_mask, selected_ids
-from core.map.projection import compute_map, load_map, map_status
+from core.map.build import compute_map
+from core.map.storage import load_map, map_status
 from core.index.store import EdgeStore, StoredPoint, point_id
 
 DIM = 16
@@ -56,9 +57,9 @@ def test_stored_map_is_reused_and_detected_stale_after_reindexing(edge, tmp_path
     edge.upsert(clustered_points())
     made = compute_map(edge, tmp_path, "products")
     assert map_status(edge, load_map(tmp_path, "products")) == "fresh"
-    import core.map.projection
+    import core.map.build
 
-    monkeypatch.setattr(core.map.projection, "Projector", lambda *a: pytest.fail("a fresh stored map must be reused"))
+    monkeypatch.setattr(core.map.build, "Projector", lambda *a: pytest.fail("a fresh stored map must be reused"))
     again = compute_map(edge, tmp_path, "products")
     assert np.array_equal(again.xy, made.xy)
     changed = clustered_points()[:1]
@@ -72,9 +73,9 @@ def test_added_product_is_placed_by_transform_near_its_look_alikes(edge, tmp_pat
     before = compute_map(edge, tmp_path, "products")
     new = clustered_points(n_per_group=1, seed=9, start=1000)[1]  # "1001", a Blue product
     edge.upsert([new])
-    import core.map.projection
+    import core.map.projector
 
-    monkeypatch.setattr(core.map.projection.Projector, "fit", lambda *a: pytest.fail("no full refit for one product"))
+    monkeypatch.setattr(core.map.projector.Projector, "fit", lambda *a: pytest.fail("no full refit for one product"))
     after = compute_map(edge, tmp_path, "products")
     assert after.transformed == 1 and len(after.product_ids) == 76
     index = {p: i for i, p in enumerate(after.product_ids)}
@@ -86,6 +87,35 @@ def test_added_product_is_placed_by_transform_near_its_look_alikes(edge, tmp_pat
     assert np.linalg.norm(after.xy[blues] - here, axis=1).mean() < np.linalg.norm(after.xy[others] - here, axis=1).mean()
     assert map_status(edge, after) == "fresh"
 
+
+@pytest.mark.parametrize("former_home", ["core.projection", "core.map.projection"])
+def test_a_model_file_written_where_the_projector_used_to_live_still_places_new_products(edge, tmp_path, monkeypatch,
+                                                                                         former_home):
+    """A model file is a pickle naming Projector's module: one written before core/ became packages (or before the
+    map package was split) is read as today's, so an upgrade places new products instead of refitting everyone."""
+    import sys
+    import types
+
+    import joblib
+
+    from core.map.projector import Projector
+    from core.map.storage import load_projector, map_paths
+
+    edge.upsert(clustered_points())
+    compute_map(edge, tmp_path, "products")
+    model = map_paths(tmp_path, "products", "image")[1]
+    projector = joblib.load(model)
+    old_module = types.ModuleType(former_home)
+    old_module.Projector = Projector
+    with monkeypatch.context() as then:  # Projector as it was pickled when it lived there
+        then.setattr(Projector, "__module__", former_home)
+        then.setitem(sys.modules, former_home, old_module)
+        joblib.dump(projector, model)
+    assert former_home.encode() in model.read_bytes() and former_home not in sys.modules
+    assert isinstance(load_projector(model), Projector) and former_home not in sys.modules
+    edge.upsert([clustered_points(n_per_group=1, seed=9, start=1000)[1]])
+    monkeypatch.setattr(Projector, "fit", lambda *a: pytest.fail("the stored model was not read: a full refit"))
+    assert compute_map(edge, tmp_path, "products").transformed == 1
 
 @pytest.mark.parametrize("count", [0, 1, 2, 10])
 def test_tiny_catalogues_still_get_a_map(store, tmp_path, count):
@@ -189,7 +219,7 @@ def test_identical_vectors_do_not_break_the_map(edge, tmp_path):
 
 
 def test_corrupt_stored_map_is_treated_as_missing(edge, tmp_path):
-    from core.map.projection import map_paths
+    from core.map.storage import map_paths
 
     edge.upsert(clustered_points(n_per_group=3))
     compute_map(edge, tmp_path, "products")
@@ -210,7 +240,7 @@ def test_photos_can_replace_dots_for_a_few_hundred_products(edge, tmp_path):
 
 def _hostile_map():
     """Four products whose CSV values are HTML Plotly would render (links, images, line breaks), in two clusters."""
-    from core.map.projection import CatalogMap
+    from core.map.storage import CatalogMap
 
     link = '<a href="https://evil.example">Red</a>'
     ids = ["<b>1</b>", "2", "3", "4&lt;"]
@@ -265,7 +295,7 @@ def _blobs(groups):
 def _columns(payloads):
     """The map's attribute columns (CatalogMap.attrs) for these payloads."""
     from core.common.fields import display_value
-    from core.map.projection import ATTR_FIELDS
+    from core.map.products import ATTR_FIELDS
 
     return {k: [display_value(p.get(k)) for p in payloads] for k in ATTR_FIELDS}
 
@@ -278,7 +308,7 @@ def _mixed(n, colours):
 
 
 def test_clusters_that_would_share_a_name_get_told_apart():
-    from core.map.projection import cluster_labels
+    from core.map.clusters import cluster_labels
 
     xy, payloads = _blobs([
         _mixed(40, ["Blue", "Blue", "Red", "Green"]),     # mostly Blue
@@ -296,7 +326,7 @@ def test_clusters_that_would_share_a_name_get_told_apart():
 
 
 def test_a_map_stored_with_repeated_names_is_told_apart_on_load(edge, tmp_path):
-    from core.map.projection import save_map
+    from core.map.storage import save_map
 
     edge.upsert(clustered_points())
     m = compute_map(edge, tmp_path, "products")
@@ -347,7 +377,7 @@ def test_the_selection_survives_a_redrawn_chart_and_clears_on_its_own(event, eve
 
 def test_a_lasso_selects_exactly_the_stored_points_inside_it_drawn_or_not():
     from core.map.figure import inside_polygon
-    from core.map.projection import CatalogMap
+    from core.map.storage import CatalogMap
 
     rng = np.random.default_rng(3)
     xy = rng.uniform(-10, 10, size=(5000, 2)).astype(np.float32)

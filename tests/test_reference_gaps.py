@@ -205,7 +205,7 @@ def _ours(capsys, tmp_path):
 def _views(capsys) -> dict:
     """Everything our catalogue shows: search, facets, duplicates, stats, and the map's products."""
     from core.common.config import Settings
-    from core.map.projection import read_products
+    from core.map.products import read_products
     from core.index.store import open_store
 
     views = {}

@@ -12,7 +12,7 @@ from app.filter_sidebar import range_from_slider, range_text, slider_span, slide
 from app.search_options import browse_count, search_count
 from core.common.filters import Filters
 from core.map.figure import build_figure, filter_fields_missing, filter_mask
-from core.map.projection import CatalogMap
+from core.map.storage import CatalogMap
 from tests.helpers.apptest import start
 
 
@@ -182,7 +182,7 @@ def test_garbage_in_the_link_is_ignored_and_the_page_still_lists(shop):
 
 def test_explore_greys_out_by_brand_stock_and_price(shop):
     from app import resources
-    from core.map.projection import compute_map
+    from core.map.build import compute_map
 
     compute_map(resources.store(shop), shop.data_dir, shop.collection)
     at = start("pages/explore.py", brand=["Nike", "Mango", "Bata"], in_stock="yes", **{"range.price": "20:60"})

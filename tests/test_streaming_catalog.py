@@ -171,7 +171,7 @@ def test_an_interrupted_run_leaves_the_index_marked_so_the_map_stops_trusting_it
                                                                                         monkeypatch):
     """The map is 'fresh' by stamp only while no run has started since: an interrupted run that changed products
     but kept the count and the last stamp must send the map back to the fingerprint digest."""
-    from core.map.projection import store_version
+    from core.map.storage import store_version
     from core.index.store import EdgeStore
 
     csv = write_csv(tmp_path / "c.csv", HEADER, _rows(6))

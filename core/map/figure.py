@@ -22,7 +22,7 @@ import numpy as np
 from core.ingest.colours import colour_hex
 from core.common.fields import LIST_ROLES, values_of
 from core.common.filters import Filters
-from core.map.projection import CatalogMap
+from core.map.storage import CatalogMap
 from core.common.safe_text import plotly, unplotly
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
@@ -55,7 +55,7 @@ def filter_mask(m: CatalogMap, filters: Filters | None, columns: dict[str, list]
     passes when any element does), every field; exclude none-of; a range keeps products whose number lies in it
     (a product without one fails); lacking keeps products without the field.
 
-    The map stores only the standard fields (core.map.projection.ATTR_FIELDS); `columns` supplies any other field
+    The map stores only the standard fields (core.map.products.ATTR_FIELDS); `columns` supplies any other field
     the filters use (payload values, aligned with m.product_ids). A field in neither is treated as absent.
     """
     n = len(m.product_ids)

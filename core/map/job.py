@@ -2,7 +2,7 @@
 
 numba compiles UMAP's kernels holding the interpreter lock (55 s on 2 cores the first time on a machine), and
 UMAP's optimiser holds it too: in a thread of the app's server that would freeze every session. So the app hands
-the fit sample's vectors to `python -m core.map.job`, draws a PCA map at once (core.map.projection.compute_map with
+the fit sample's vectors to `python -m core.map.job`, draws a PCA map at once (core.map.build.compute_map with
 start_fit), and lays everyone out in the UMAP layout once the worker has written it (finish).
 
 A job lives in LENS_DATA_DIR/maps/jobs/<collection>-<kind>/: the sample (sample.npy, sample.json), the worker's
@@ -108,7 +108,7 @@ def starter(data_dir: Path, collection: str, kind: str, numba_cache: Path, gate:
 
 
 def start_fit(data_dir: Path, collection: str, kind: str, sample, numba_cache: Path, gate: str = "") -> bool:
-    """Start a worker fitting UMAP on `sample` (core.map.projection.FitSample); False when one is fitting this map
+    """Start a worker fitting UMAP on `sample` (core.map.build.FitSample); False when one is fitting this map
     already (its result is finished as any other: products it lacks are placed by their neighbours). A data dir
     that cannot be written is a StoreError, said on the page."""
     folder = job_dir(data_dir, collection, kind)
@@ -172,11 +172,11 @@ def fit_state(data_dir: Path, collection: str, kind: str) -> FitState | None:
 
 
 def finish(store, data_dir: Path, collection: str, kind: str, progress=None):
-    """The UMAP map from a finished background fit (core.map.projection.finish_map), stored, and the job cleared;
+    """The UMAP map from a finished background fit (core.map.build.finish_map), stored, and the job cleared;
     None when no fit has finished, or another session is finishing it now."""
     import joblib
 
-    from core.map.projection import FitSample, finish_map
+    from core.map.build import FitSample, finish_map
 
     folder = job_dir(data_dir, collection, kind)
     lock = FileLock(folder / JOB_LOCK)
@@ -302,7 +302,7 @@ def work(folder: Path) -> int:
     except OSError:
         pass
     try:
-        from core.map.projection import use_numba_cache
+        from core.map.projector import use_numba_cache
 
         cache = use_numba_cache(Path(spec["numba_cache"]))  # before anything imports numba
         state.compiling = not compiled_before(cache)
@@ -313,7 +313,7 @@ def work(folder: Path) -> int:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"LENS_MAP_FIT_GATE ({spec['gate']}) was not opened within {GATE_SECONDS} s")
                 time.sleep(0.05)
-        from core.map.projection import Projector
+        from core.map.projector import Projector
 
         matrix = np.load(folder / "sample.npy")
         projector = Projector(cache)

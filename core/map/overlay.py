@@ -1,7 +1,7 @@
 """Another catalogue's products placed on our Explore map: our fitted layout, their vectors, no refit.
 
 A reference catalogue (core.insights.reference) is indexed with our model into its own collection. Its products are
-placed as our own products indexed after the fit are (core.map.projection.Projector.transform: the similarity-
+placed as our own products indexed after the fit are (core.map.projector.Projector.transform: the similarity-
 weighted mean position of their nearest fitted neighbours). A map too small for UMAP has no stored model; there
 they are placed the same way among our mapped products, found with the store's own nearest-neighbour search.
 
@@ -9,8 +9,8 @@ A product of theirs that is a copy of one of ours (cosine >= SAME_VECTOR) is put
 weighted mean would pull it toward its twin's neighbours, and a merchandiser looking for their copy of our
 product expects to find it on ours.
 
-Where a product sits is this module's; whether it is a gap is not: overlay_verdicts asks core.insights.gaps.find_gaps, with
-the Gaps page's threshold and "match within the same" field, so the map and the Gaps page never disagree.
+Where a product sits is this module's; whether it is a gap is not: overlay_verdicts asks core.insights.gaps.find_gaps,
+with the Gaps page's threshold and "match within the same" field, so the map and the Gaps page never disagree.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ import numpy as np
 
 from core.index.compat import model_of, require_same_model
 from core.insights.gaps import GapRow, find_gaps
-from core.map.projection import CatalogMap, PARAMS, _load_projector, map_paths, read_products, vector_chunks
+from core.map.products import read_products, vector_chunks
+from core.map.projector import PARAMS
+from core.map.storage import CatalogMap, load_projector, map_paths
 from core.index.store import Nearest, ProductStore
 
 SAME_VECTOR = 0.9995  # cosine at or above which their product counts as a copy of ours (float32 noise aside)
@@ -75,7 +77,7 @@ def place_reference(ours: ProductStore, theirs: ProductStore, m: CatalogMap, dat
     row_of = {p: i for i, p in enumerate(products.points)}
     projector = None
     if m.method == "umap":
-        projector = _load_projector(map_paths(data_dir, collection, m.kind)[1])
+        projector = load_projector(map_paths(data_dir, collection, m.kind)[1])
         if projector is not None and projector.pca.n_features_in_ != int(theirs.require_meta().get("dim", 0)):
             projector = None
     ids, xy, taken, twins, not_placed = [], [], [], {}, []

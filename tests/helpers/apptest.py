@@ -60,7 +60,7 @@ def shown(markdown: str) -> str:
 def explore(settings, with_map=True) -> AppTest:
     if with_map:
         from app import resources
-        from core.map.projection import compute_map
+        from core.map.build import compute_map
 
         compute_map(resources.store(settings), settings.data_dir, settings.collection)
     return start("pages/explore.py")
