@@ -163,17 +163,14 @@ def model_only(model: str, device: str, batches: list[int], seconds: float) -> l
 def decode_rate(images: Path, count: int, workers: int, image_size: int) -> float:
     """Photos/s through the indexer's loader work (read, sha256, draft decode, resize to the model's short side)
     in a pool of `workers` threads, as index_catalog runs it."""
-    from types import SimpleNamespace
-
-    from core.models.embedder import Embedder
     from core.ingest.images import decode_image, read_image_bytes
-
-    fake = SimpleNamespace(image_size=image_size)  # Embedder.prepare reads only the short side
+    from core.models.backends.preprocess import resized_for_model, short_side_size
 
     def load(path: Path):
         data = read_image_bytes(path)
         hashlib.sha256(data).hexdigest()
-        return Embedder.prepare(fake, decode_image(data, 40_000_000, draft_size=image_size)).size
+        image = decode_image(data, 40_000_000, draft_size=image_size)
+        return resized_for_model(image, short_side_size(*image.size, image_size), image_size).size  # Embedder.prepare
 
     paths = [images / f"{i}.jpg" for i in range(count)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -189,14 +186,15 @@ def preprocess_rate(model: str, images: Path, count: int, image_size: int, batch
     from sentence_transformers import SentenceTransformer
 
     from core.ingest.images import decode_image, read_image_bytes
-    from types import SimpleNamespace
-
-    from core.models.embedder import Embedder
+    from core.models.backends.preprocess import resized_for_model, short_side_size
 
     st = SentenceTransformer(model, device="cpu")
-    fake = SimpleNamespace(image_size=image_size)
-    photos = [Embedder.prepare(fake, decode_image(read_image_bytes(images / f"{i}.jpg"), 40_000_000,
-                                                  draft_size=image_size)) for i in range(min(count, batch))]
+
+    def prepared(image):  # as Embedder.prepare resizes for a CLIP model
+        return resized_for_model(image, short_side_size(*image.size, image_size), image_size)
+
+    photos = [prepared(decode_image(read_image_bytes(images / f"{i}.jpg"), 40_000_000, draft_size=image_size))
+              for i in range(min(count, batch))]
     st.preprocess(photos[:2])
     n, started = 0, time.perf_counter()
     while n < count:
@@ -219,12 +217,12 @@ def main() -> None:
     import torch
 
     from bench.common import vit_b32_model
-    from core.models.embedder import _quiet_hf
+    from core.models.embedder import quiet_hf
     from core.index.indexer import decode_workers
     from tests.helpers.random_clip import save_random_clip
 
     say = lambda text: print(text, flush=True)  # noqa: E731
-    _quiet_hf()  # no weight-loading progress bars between the figures
+    quiet_hf()  # no weight-loading progress bars between the figures
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"no CUDA GPU visible to torch {torch.__version__} (built for CUDA {torch.version.cuda}); "
                          "install the CUDA build of torch, or run bench/gpu_check.sh --cpu-smoke")

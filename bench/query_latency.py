@@ -53,7 +53,7 @@ def make_points(n: int, seed: int = 0):
 
 
 class VectorEmbedder:
-    """Pre-computed random query vectors: timings exclude model encoding."""
+    """A QueryEncoder of random query vectors: timings exclude model encoding."""
 
     name, dim, image_size = "bench-random", DIM, None
 

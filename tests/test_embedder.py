@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from core.models.embedder import TEXT_BULK_CHUNK, load_embedder, pick_device
 from core.common.errors import ImageRejected, ModelLoadError
 from core.ingest.sample import draw_product
+from core.models.embedder import TEXT_BULK_CHUNK, EmbeddingModel, QueryEncoder, load_embedder, pick_device
 
 
 def _features(output):
@@ -69,6 +69,11 @@ def test_stream_images_reads_lazily_and_reports_rejections(embedder):
     stream.close()
 
 
+def test_a_loaded_model_is_what_the_product_uses_of_a_model(embedder):
+    assert isinstance(embedder, EmbeddingModel) and isinstance(embedder, QueryEncoder)
+    assert (embedder.device, embedder.runtime, embedder.runtime_note) == ("cpu", "torch", "")
+
+
 def test_model_loaded_once_per_process(tiny_clip):
     assert load_embedder(tiny_clip, "cpu") is load_embedder(tiny_clip, "cpu")
 
@@ -99,14 +104,29 @@ def test_unknown_or_missing_device_is_a_clear_error(monkeypatch):
         pick_device("cuda")
 
 
-def _slow_model(embedder, monkeypatch, calls: list, seconds: float):
-    """The model, slowed to `seconds` per input, recording each forward pass (a CPU's cost grows with the batch)."""
+DEADLINE_S = 30.0  # what a wait below allows on a loaded machine; reaching it fails the test
+
+
+def _wait_for(condition, deadline_s: float = DEADLINE_S) -> bool:
+    """Whether condition() came true within the deadline (checked every few milliseconds)."""
+    give_up = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > give_up:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def _held_model(embedder, monkeypatch, calls: list, hold):
+    """The model, recording each forward pass ('query' or 'bulk', inputs), with hold() run inside the first pass when
+    it is an indexing one: that pass keeps its turn at the model until hold() returns."""
     real = embedder.model.encode
 
     def encode(inputs, **kw):
-        calls.append(("query" if kw["batch_size"] == 1 and len(inputs) == 1 and inputs[0].startswith("q")
-                      else "bulk", len(inputs)))
-        time.sleep(seconds * len(inputs))
+        kind = "query" if kw["batch_size"] == 1 and len(inputs) == 1 and inputs[0].startswith("q") else "bulk"
+        calls.append((kind, len(inputs)))
+        if calls == [("bulk", len(inputs))]:  # the first pass, an indexing one
+            hold()
         return real(inputs, **kw)
 
     monkeypatch.setattr(embedder.model, "encode", encode)
@@ -114,14 +134,20 @@ def _slow_model(embedder, monkeypatch, calls: list, seconds: float):
 
 def test_a_search_goes_before_the_next_indexing_chunk(embedder, monkeypatch):
     calls: list = []
-    _slow_model(embedder, monkeypatch, calls, 0.02)
+    running, search_waited = threading.Event(), []
+
+    def hold():  # the first chunk keeps the model until the search below waits for its turn
+        running.set()
+        search_waited.append(_wait_for(lambda: embedder.turns.queries_waiting == 1))
+
+    _held_model(embedder, monkeypatch, calls, hold)
     bulk = threading.Thread(target=embedder.encode_texts, args=([f"product {i}" for i in range(80)],),
                             kwargs={"batch_size": 64})
     bulk.start()
-    while not calls:
-        time.sleep(0.01)
-    embedder.encode_texts(["q uncached query"])  # arrives while the first 32-text chunk (0.64 s) runs
-    bulk.join()
+    assert running.wait(DEADLINE_S)
+    embedder.encode_texts(["q uncached query"])  # arrives while the first 32-text chunk holds the model
+    bulk.join(DEADLINE_S)
+    assert not bulk.is_alive() and search_waited == [True]
     assert calls.index(("query", 1)) == 1  # right after the chunk that was running, not after all three
     assert [c for c in calls if c[0] == "bulk"] == [("bulk", TEXT_BULK_CHUNK)] * 2 + [("bulk", 16)]
 
@@ -129,12 +155,22 @@ def test_a_search_goes_before_the_next_indexing_chunk(embedder, monkeypatch):
 def test_a_cached_search_does_not_wait_for_indexing(embedder, monkeypatch):
     embedder.encode_texts(["q cached query"])
     calls: list = []
-    _slow_model(embedder, monkeypatch, calls, 0.1)
+    running, answered, released_in_time = threading.Event(), threading.Event(), []
+
+    def hold():  # the indexing pass keeps the model until the cached search has been answered
+        running.set()
+        released_in_time.append(answered.wait(DEADLINE_S))
+
+    _held_model(embedder, monkeypatch, calls, hold)
     bulk = threading.Thread(target=embedder.encode_texts, args=([f"item {i}" for i in range(16)],))
     bulk.start()
-    while not calls:
-        time.sleep(0.01)
-    embedder.encode_texts(["q cached query"])
-    assert bulk.is_alive()  # answered while the indexing pass (1.6 s) still holds the model
-    bulk.join()
+    try:
+        assert running.wait(DEADLINE_S)
+        embedder.encode_texts(["q cached query"])
+    finally:
+        answered.set()
+        bulk.join(DEADLINE_S)
+    # Answered while the indexing pass still held the model: had the search waited for a turn, the pass would have
+    # held it until its deadline, and only then let the search through.
+    assert released_in_time == [True] and not bulk.is_alive()
     assert ("query", 1) not in calls

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.models import onnx_runtime
-from core.models.calibration import Calibration
 from core.cli import main
-from core.models.embedder import Embedder
 from core.common.errors import ConfigError, ModelLoadError
-from core.models.onnx_runtime import SelfCheck, compare, describe_runtime, has_vnni
 from core.ingest.sample import SAMPLE_IMAGES
+from core.models import onnx_runtime
+from core.models.calibration import SAMPLE_SOURCE, Calibration
+from core.models.embedder import Embedder
+from core.models.onnx_runtime import SelfCheck, compare, describe_runtime, has_vnni
 from tests.conftest import PRODUCTS, write_catalog
 
 TEXTS = ["Mango Women Red Dress", "a", "Nike Men Blue T-shirt with a small white logo on the chest",
@@ -111,7 +111,7 @@ def test_a_check_on_the_sample_alone_is_made_again_on_the_first_catalogue_then_k
     """The app may start before any catalogue and check int8 on the bundled sample; the first index run with a
     catalogue's own photos checks it again on them (int8 is only trusted on the data it will embed)."""
     first = Embedder(tiny_clip, "cpu", "onnx-int8", tmp_path)
-    assert first.self_check.source == onnx_runtime.SAMPLE_SOURCE
+    assert first.self_check.source == SAMPLE_SOURCE
     catalogue = Calibration(photos(16), TEXTS * 2, "products.csv")
     calls = []
     again = Embedder(tiny_clip, "cpu", "onnx-int8", tmp_path, calibration=lambda: calls.append(1) or catalogue)
@@ -135,7 +135,7 @@ def test_an_onnx_runtime_on_a_gpu_is_refused_before_the_model_loads(tiny_clip, t
     import core.models.embedder as embedder_module
 
     monkeypatch.setattr(embedder_module, "pick_device", lambda requested: "cuda")
-    monkeypatch.setattr(embedder_module, "_quiet_hf", lambda: pytest.fail("the model started loading"))
+    monkeypatch.setattr(embedder_module, "load_backend", lambda *a: pytest.fail("the model started loading"))
     with pytest.raises(ConfigError, match="runs on the CPU"):
         Embedder(tiny_clip, "cuda", "onnx-int8", tmp_path)
 

@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.models.backends import open_clip as open_clip_adapter
-
-from core.models import torchvision_compat
 from core.cli import main
-from core.models.embedder import Embedder
 from core.common.errors import ModelLoadError
 from core.ingest.sample import draw_product
+from core.models import torchvision_compat
+from core.models.backends import open_clip as open_clip_backend
+from core.models.embedder import Embedder
 from tests.conftest import PRODUCTS, index_from_hub_cache, write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +53,7 @@ def _noise(sizes) -> list[Image.Image]:
 def test_vectors_equal_open_clips_own_encoders_on_the_same_inputs(open_clip_name, open_clip_folder):
     import torch
 
-    open_clip = open_clip_adapter.import_open_clip()
+    open_clip = open_clip_backend.import_open_clip()
     model, preprocess = open_clip.create_model_from_pretrained(f"local-dir:{open_clip_folder}")
     tokenizer = open_clip.get_tokenizer(f"local-dir:{open_clip_folder}")
     images = [draw_product("Dresses", "Red", "Solid"), draw_product("Watches", "Black", "Solid"),
@@ -85,7 +84,7 @@ def siglip_folder(tmp_path_factory) -> Path:
 def test_a_siglip_layout_model_equals_open_clips_own_encoders(siglip_folder):
     import torch
 
-    open_clip = open_clip_adapter.import_open_clip()
+    open_clip = open_clip_backend.import_open_clip()
     model, preprocess = open_clip.create_model_from_pretrained(f"local-dir:{siglip_folder}")
     tokenizer = open_clip.get_tokenizer(f"local-dir:{siglip_folder}")
     assert type(tokenizer).__name__ == "HFTokenizer"  # the tokenizer files in the folder, as on the hub
@@ -115,13 +114,13 @@ def test_a_hub_repo_is_fetched_with_the_one_weights_file_open_clip_reads(monkeyp
     monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", lambda self, repo: sorted(files))
     monkeypatch.setattr(huggingface_hub, "snapshot_download",
                         lambda repo, allow_patterns: asked.append((repo, allow_patterns)) or str(tmp_path))
-    assert open_clip_adapter.download("org/model") == str(tmp_path)
+    assert open_clip_backend.download("org/model") == str(tmp_path)
     assert asked == [("org/model", ["*.json", "*.txt", "*.model", *([weights] if weights else [])])]
 
 
 def test_auto_runs_torch_and_says_why(open_clip_name, tmp_path):
     embedder = Embedder(open_clip_name, "cpu", "auto", tmp_path)
-    assert (embedder.runtime, embedder.runtime_note) == ("torch", open_clip_adapter.TORCH_ONLY)
+    assert (embedder.runtime, embedder.runtime_note) == ("torch", open_clip_backend.TORCH_ONLY)
     assert not (tmp_path / "onnx").exists()
     assert Embedder(open_clip_name, "cpu", "torch", tmp_path).runtime_note == ""
 
@@ -272,11 +271,11 @@ def test_another_torchvision_failure_is_a_load_error_not_patched_over(monkeypatc
                                                                             "not exist"))] + sys.meta_path)
     monkeypatch.setattr(torchvision_compat, "_define_stand_ins", lambda: pytest.fail("stand-ins defined"))
     with pytest.raises(ModelLoadError, match=r"torchvision failed to import \(operator torchvision::roi_align"):
-        open_clip_adapter.import_open_clip()
+        open_clip_backend.import_open_clip()
 
 
 def test_without_open_clip_installed_the_error_says_how_to_install(monkeypatch):
     for name in ("torchvision", "open_clip"):
         monkeypatch.setitem(sys.modules, name, None)  # None in sys.modules: the import raises ImportError
     with pytest.raises(ModelLoadError, match="pip install -r requirements.txt"):
-        open_clip_adapter.import_open_clip()
+        open_clip_backend.import_open_clip()

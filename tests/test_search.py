@@ -33,7 +33,7 @@ def unit(v):
 
 
 class HandEmbedder:
-    """A deterministic stand-in whose query vectors are known exactly: texts by lookup, images by pixel colour."""
+    """A deterministic QueryEncoder whose query vectors are known exactly: texts by lookup, images by pixel colour."""
 
     name, dim, image_size = "hand-made", 4, None
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
+
 from core.common.config import MAX_PIXELS
+from core.common.errors import LensError
+from core.ingest.catalog import CatalogFile
+from core.ingest.images import open_image
+from core.ingest.sample import ensure_sample
 
 SIZE = 64
+SAMPLE_SOURCE = "the bundled sample"  # a check on the sample alone stands until a catalogue's photos can be used
 KEPT_SHORT_SIDE = 448  # photos are kept this small (CLIP sees 224): 64 kept whole could hold 64 x 40 MP in memory
 
 
@@ -24,9 +31,6 @@ def from_catalog(csv_path: Path, images_dir: Path | None = None, format: str = "
                  max_pixels: int = MAX_PIXELS, size: int = SIZE) -> Calibration:
     """The catalogue's first `size` local photos and texts; what it lacks (photos behind URLs, a short or
     unreadable catalogue) comes from the bundled sample."""
-    from core.common.errors import LensError
-    from core.models.onnx_runtime import SAMPLE_SOURCE
-
     found = Calibration(source=Path(csv_path).name)
     try:
         _first(found, Path(csv_path), images_dir, format, columns, max_pixels, size)
@@ -42,11 +46,7 @@ def from_catalog(csv_path: Path, images_dir: Path | None = None, format: str = "
 
 def from_sample(size: int = SIZE) -> Calibration:
     """The bundled sample catalogue's first `size` photos and texts (generated first if it is not there)."""
-    from core.ingest.sample import ensure_sample
-
     csv_path = ensure_sample()
-    from core.models.onnx_runtime import SAMPLE_SOURCE
-
     found = Calibration(source=SAMPLE_SOURCE)
     _first(found, csv_path, csv_path.parent / "images", "auto", None, MAX_PIXELS, size)
     return found
@@ -54,10 +54,6 @@ def from_sample(size: int = SIZE) -> Calibration:
 
 def _first(found: Calibration, csv_path: Path, images_dir, format: str, columns, max_pixels: int, size: int) -> None:
     """Add the catalogue's first texts and readable local photos to `found` until it has `size` of each."""
-    from core.ingest.catalog import CatalogFile
-    from core.common.errors import LensError
-    from core.ingest.images import open_image
-
     for product in CatalogFile(csv_path, images_dir, format=format, columns=columns).products():
         if len(found.images) >= size and len(found.texts) >= size:
             return
@@ -72,8 +68,6 @@ def _first(found: Calibration, csv_path: Path, images_dir, format: str, columns,
 
 def _kept(image):
     """The photo with its short side at most KEPT_SHORT_SIDE, its shape unchanged."""
-    from PIL import Image
-
     w, h = image.size
     scale = KEPT_SHORT_SIDE / min(w, h)
     if scale >= 1:

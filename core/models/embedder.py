@@ -1,6 +1,8 @@
-"""CLIP embedding: one cached model per (name, device, runtime, data dir), streamed image batches, a query cache and
-turns at the model. What turns a batch into vectors is the backend: sentence-transformers (torch or its towers in
-ONNX Runtime) here, open_clip in core.models.backends.open_clip."""
+"""The model the product embeds with: load_embedder (one cached Embedder per name, device, runtime and data dir), the
+Embedder (streamed image batches, a query cache, turns at the model, normalisation), and the protocols that say
+what the rest of the product may use of a model (QueryEncoder, EmbeddingModel) and what an Embedder needs of its
+backend (Backend). What turns a batch into vectors is the backend: core.models.backends.sentence_transformers
+(torch, or its towers in ONNX Runtime) or core.models.backends.open_clip."""
 
 from __future__ import annotations
 
@@ -8,26 +10,23 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict, deque
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from PIL import Image
 
-from core.models import model_source
-
-from core.models import onnx_runtime
-
-from core.models import torchvision_compat
 from core.common.errors import ImageRejected, ModelLoadError
 from core.common.vectors import normalise
-from core.ingest.images import MAX_ASPECT
+from core.models import onnx_runtime, torchvision_compat
+from core.models.backends import open_clip as open_clip_backend
+from core.models.backends import sentence_transformers as st_backend
+from core.models.backends.preprocess import resized_for_model
 
 T = TypeVar("T")
-CLIP_MAX_TOKENS = 77
 QUERY_CACHE_SIZE = 256
 BULK_CHUNK = 8  # indexing runs the model 8 images at a time, so a search waits for at most one such chunk
 TEXT_BULK_CHUNK = 32  # product texts (20-40 tokens) cost about a quarter of a photo: 32 take as long as 8 photos
@@ -41,6 +40,12 @@ class ModelTurns:
         self._cond = threading.Condition()
         self._busy = False
         self._queries_waiting = 0
+
+    @property
+    def queries_waiting(self) -> int:
+        """How many searches wait for a turn now (what tests of the order of turns wait for)."""
+        with self._cond:
+            return self._queries_waiting
 
     @contextmanager
     def turn(self, query: bool):
@@ -90,69 +95,72 @@ class EncodedBatch:
         return len(self.items)
 
 
-class SentenceTransformerCLIP:
-    """A CLIP model through sentence-transformers: a sentence-transformers folder or name, or a plain Hugging Face
-    CLIPModel checkpoint (sentence-transformers 6 wraps one by itself). Runs in torch or as ONNX towers."""
+@runtime_checkable
+class QueryEncoder(Protocol):
+    """What a search uses of a model: its name and vector size (an index must have been built by the same model),
+    the short side it sees photos at (a query photo is decoded no larger; None: any size), and query vectors."""
 
-    def __init__(self, model_name: str, device: str):
-        self.device = device
-        if _looks_like_path(model_name) and not Path(model_name).expanduser().exists():
-            raise ModelLoadError(f"model folder not found: {model_name}. Set LENS_MODEL to an existing "
-                                 "sentence-transformers model folder, or to a model name such as clip-ViT-B-32.")
-        source = model_name if _looks_like_path(model_name) else model_source.resolve(model_name)
-        try:
-            from sentence_transformers import SentenceTransformer
+    name: str
+    dim: int
+    image_size: int | None
 
-            # PIL image processors, as before torchvision was installed (for open_clip): transformers would
-            # otherwise switch to its torchvision ones, and vectors would drift from the indexes already built
-            self.model = SentenceTransformer(source, device=device, processor_kwargs={"backend": "pil"})
-        except Exception as exc:  # a broken download, a folder that is not a CLIP model...
-            raise ModelLoadError(
-                f"could not load the embedding model {model_name!r} ({type(exc).__name__}: {exc}). Set "
-                "LENS_MODEL to a sentence-transformers CLIP model folder (or a Hugging Face CLIPModel checkpoint) on "
-                "this machine, or to a model name such as clip-ViT-B-32 (downloaded once, when the machine is online)."
-            ) from exc
-        if device.startswith("cuda"):
-            self.model.half()  # fp16 on GPU: half the memory, ~2x throughput, same ranking quality
-        self.model.max_seq_length = CLIP_MAX_TOKENS
-        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
-                       else self.model.get_sentence_embedding_dimension())
-        self.image_size = _image_short_side(self.model)
+    def encode_texts(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text."""
+
+    def encode_images(self, images: list[Image.Image], batch_size: int = 32) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per decoded RGB photo."""
+
+
+@runtime_checkable
+class EmbeddingModel(QueryEncoder, Protocol):
+    """What the rest of the product uses of a model (an Embedder, or a stand-in in tests and benchmarks): a
+    QueryEncoder that also indexes, streaming photos through its decode threads, and says where and how it runs
+    (device: cpu, cuda or mps; runtime: torch, onnx or onnx-int8; runtime_note: why not the runtime asked for)."""
+
+    device: str
+    runtime: str
+    runtime_note: str
+
+    def stream_images(self, items: Iterable[T], load: Callable[[T], Image.Image], batch_size: int = 32,
+                      workers: int = 2) -> Iterator[EncodedBatch]:
+        """Batches of items with their vectors, and the items whose photo load() rejected (ImageRejected)."""
+
+
+class Backend(Protocol):
+    """What an Embedder needs of its backend (one module per kind of model in core.models.backends)."""
+
+    model: Any  # the torch module (ONNX export, benchmarks and tests reach it)
+    dim: int
+    image_size: int | None  # the short side the model sees photos at; None: its processor sizes them
+    resample: Image.Resampling  # the filter of the model's own resize
 
     def prepared_size(self, w: int, h: int) -> tuple[int, int]:
-        """The size CLIP's processor resizes a w x h photo to before its centre crop."""
-        return short_side_size(w, h, self.image_size)
+        """The size the model's processor resizes a w x h photo to (Embedder.prepare does it ahead)."""
 
     def encode(self, batch: list) -> np.ndarray:
         """Unnormalised vectors of one batch of photos or texts, in torch."""
-        return self.model.encode(batch, batch_size=len(batch), convert_to_numpy=True,
-                                 normalize_embeddings=False, show_progress_bar=False)
 
     def preprocess(self, batch: list) -> dict:
-        """The features the model's processor or tokenizer makes of a batch (what the ORT towers take)."""
-        return self.model.preprocess(batch)
+        """The features the model's processor makes of a batch (what ONNX towers take)."""
 
     def runtime(self, requested: str, data_dir: Path | None, embed, calibration) -> onnx_runtime.Runtime:
-        """torch, or this model's towers exported to ONNX Runtime (core.models.onnx_runtime.choose)."""
-        return onnx_runtime.choose(self.model, self.device, requested, data_dir, embed, calibration)
+        """What runs: torch, or ONNX towers (core.models.onnx_runtime.choose)."""
 
 
-def load_backend(model_name: str, device: str, runtime: str = "torch"):
+def load_backend(model_name: str, device: str, runtime: str = "torch") -> Backend:
     """The model behind an Embedder: an open_clip model for an 'open_clip:' name, else sentence-transformers."""
     torchvision_compat.ensure_importable()  # before transformers, which imports torchvision once it is installed
-    _quiet_hf()
-    from core.models.backends import open_clip as open_clip_adapter
-
-    if open_clip_adapter.is_open_clip(model_name):
-        return open_clip_adapter.OpenClipModel(model_name, device, runtime)
-    return SentenceTransformerCLIP(model_name, device)
+    quiet_hf()
+    if open_clip_backend.is_open_clip(model_name):
+        return open_clip_backend.OpenClipModel(model_name, device, runtime)
+    return st_backend.SentenceTransformerCLIP(model_name, device)
 
 
 class Embedder:
-    """A loaded CLIP model: texts and images in, L2-normalised float32 vectors out.
+    """A loaded CLIP model, the product's EmbeddingModel: texts and images in, L2-normalised float32 vectors out.
 
     model_name is what LENS_MODEL takes: a sentence-transformers or Hugging Face CLIP name or folder, or
-    'open_clip:' and an open_clip model (load_backend). The backend turns a batch into vectors; batching, turns
+    'open_clip:' and an open_clip model (load_backend picks the backend). The backend turns a batch into vectors; batching, turns
     at the model, the query cache, streaming and normalisation are here, the same for every backend.
     runtime is torch, onnx, onnx-int8 or auto (the backend's runtime()); self.runtime is what runs, and
     self.runtime_note says why it is not what was asked for. The ORT runtimes keep their export under data_dir;
@@ -165,10 +173,10 @@ class Embedder:
         self.device = pick_device(device)
         requested = (runtime or "torch").lower()
         onnx_runtime.check_request(requested, self.device, data_dir)  # before a model loads
-        self.backend = load_backend(model_name, self.device, requested)
+        self.backend: Backend = load_backend(model_name, self.device, requested)
         self.model = self.backend.model  # the torch module (ONNX export, benchmarks and tests reach it)
         self.dim, self.image_size = self.backend.dim, self.backend.image_size
-        self._turns = ModelTurns()
+        self.turns = ModelTurns()
         self._cache_lock = threading.Lock()  # the query cache only: a cached search never waits for the model
         self._queries: OrderedDict = OrderedDict()  # single-query vectors: reruns of the app re-encode nothing
         chosen = self.backend.runtime(requested, data_dir, self.vectors_with, calibration)
@@ -186,7 +194,7 @@ class Embedder:
         """Normalised vectors of a list of photos or texts through torch (towers None) or the given ORT towers,
         photos prepared as indexing prepares them: the int8 self-check, parity tests and benchmarks compare these."""
         items = [self.prepare(item) if isinstance(item, Image.Image) else item for item in items]
-        with self._turns.turn(False):
+        with self.turns.turn(False):
             parts = [self._forward(items[start:start + 32], towers) for start in range(0, len(items), 32)]
         return normalise(np.concatenate(parts)) if parts else np.zeros((0, self.dim), dtype=np.float32)
 
@@ -197,7 +205,7 @@ class Embedder:
         chunk = len(inputs) if query or self.device != "cpu" else min(batch_size, bulk_chunk)
         parts = []
         for start in range(0, len(inputs), chunk):
-            with self._turns.turn(query):
+            with self.turns.turn(query):
                 parts.append(self._forward(inputs[start:start + chunk], self._towers))
         return normalise(np.asarray(np.concatenate(parts), dtype=np.float32))
 
@@ -230,19 +238,12 @@ class Embedder:
         return self._encode(images, batch_size)
 
     def prepare(self, image: Image.Image) -> Image.Image:
-        """Resize as the model's processor would (CLIP's: the short side to image_size, bicubic), off the main thread,
-        so the processor's own resize has nothing left to do. A backend may size photos its own way (open_clip's
-        squash models); a stand-in with only image_size (bench/gpu_check) resizes as CLIP's processor."""
+        """Resize as the model's processor would (CLIP's: the short side to image_size, bicubic; open_clip's squash
+        models: to a square), off the main thread, so the processor's own resize has nothing left to do."""
         if not self.image_size:
             return image
-        w, h = image.size
-        backend = getattr(self, "backend", None)
-        size = backend.prepared_size(w, h) if backend else short_side_size(w, h, self.image_size)
-        # Bound what the resize allocates, whatever the decoder let through (check_shape caps the aspect).
-        if size[0] * size[1] > self.image_size ** 2 * MAX_ASPECT:
-            raise ImageRejected(f"image is {w}x{h}: resizing it for the model would need {size[0]}x{size[1]} px")
-        resample = getattr(backend, "resample", Image.Resampling.BICUBIC)
-        return image if size == image.size else image.resize(size, resample)
+        return resized_for_model(image, self.backend.prepared_size(*image.size), self.image_size,
+                                 self.backend.resample)
 
     def stream_images(self, items: Iterable[T], load: Callable[[T], Image.Image],
                       batch_size: int = 32, workers: int = 2) -> Iterator[EncodedBatch]:
@@ -276,32 +277,14 @@ class Embedder:
                 yield EncodedBatch([item for item, _ in good], vectors, rejected)
 
 
-def short_side_size(w: int, h: int, side: int) -> tuple[int, int]:
-    """(width, height) with the short side `side` and the long side truncated, as transformers' and torchvision's
-    resizes compute it (rounding came out a pixel longer for some shapes, and the processor resampled again)."""
-    long_side = max(1, int(side * max(w, h) / min(w, h)))
-    return (side, long_side) if w <= h else (long_side, side)
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or os.sep in name and not _is_hub_id(name)
-
-
 def _is_local(model_name: str) -> bool:
     """A folder on this machine (retried after a failure: copying it into place is the fix), not a hub model."""
-    from core.models.backends import open_clip as open_clip_adapter
-
-    if open_clip_adapter.is_open_clip(model_name):
-        return open_clip_adapter.is_local(model_name)
-    return _looks_like_path(model_name)
+    if open_clip_backend.is_open_clip(model_name):
+        return open_clip_backend.is_local(model_name)
+    return st_backend.looks_like_path(model_name)
 
 
-def _is_hub_id(name: str) -> bool:
-    # "owner/model" is a hub id; a path has more parts or exists on disk.
-    return name.count("/") == 1 and not Path(name).exists()
-
-
-def _quiet_hf() -> None:
+def quiet_hf() -> None:
     """Keep the CLI's output to our own progress bar: no per-load weight bars or config chatter."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
@@ -311,14 +294,6 @@ def _quiet_hf() -> None:
         transformers.logging.disable_progress_bar()
     except Exception:  # logging tweaks are cosmetic
         pass
-
-
-def _image_short_side(model) -> int | None:
-    try:
-        size = model[0].processor.image_processor.size
-        return int(size.get("shortest_edge") or min(size["height"], size["width"]))
-    except Exception:  # a model without an image processor; the processor resizes instead
-        return None
 
 
 _cache: dict[tuple, Embedder] = {}

@@ -1,4 +1,5 @@
-"""CLIP's towers in ONNX Runtime: exported once per model under the data dir, int8 only after a self-check."""
+"""CLIP's towers in ONNX Runtime (sentence-transformers models): exported once per model under the data dir, int8
+only after a self-check on a calibration set (core.models.calibration)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ import numpy as np
 
 from core.common.errors import ConfigError, ModelLoadError
 from core.common.files import atomic_path, atomic_write
+from core.models.calibration import SAMPLE_SOURCE, from_sample
 
 RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
 EXPORT_FORMAT = 1  # part of the cache key: bump it when the export changes, so no old export is reused
 QUANT_FORMAT = "qint8-per-channel-matmul-1"  # likewise for quantise()'s settings (and so for every stored check)
-SAMPLE_SOURCE = "the bundled sample"  # a check on the sample alone stands until a catalogue's photos can be used
 OPSET = 17
 TOWERS = ("image", "text")
 OUTPUT = "embedding"
@@ -328,9 +329,7 @@ def choose(model, device: str, requested: str, data_dir: Path | None, embed: Emb
     if requested == "torch" or (requested == "auto" and (device != "cpu" or data_dir is None)):
         return Runtime("torch")
     from_catalogue = calibration is not None
-    if calibration is None:
-        from core.models.calibration import from_sample
-        calibration = from_sample
+    calibration = from_sample if calibration is None else calibration
     try:
         folder, inputs = ensure_export(model, data_dir)
         if requested == "onnx":

@@ -7,11 +7,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.models import model_source
-
-from core.models import torchvision_compat
-from core.models.embedder import short_side_size
 from core.common.errors import ModelLoadError
+from core.models import model_source, torchvision_compat
+from core.models.backends.preprocess import short_side_size
 from core.models.onnx_runtime import Runtime
 
 PREFIX = "open_clip:"
@@ -24,6 +22,7 @@ TORCH_ONLY = "open_clip models run on torch (the ONNX runtimes export sentence-t
 
 
 def is_open_clip(model_name: str) -> bool:
+    """Whether LENS_MODEL names an open_clip model (it starts with 'open_clip:')."""
     return (model_name or "").startswith(PREFIX)
 
 
