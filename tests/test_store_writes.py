@@ -9,7 +9,7 @@ import pytest
 
 from core.common.errors import StoreError
 from core.index.store import ServerStore, StoredPoint, point_id
-from core.index.store.tuning import WRITES_IN_FLIGHT
+from core.index.store.writes import WRITES_IN_FLIGHT
 from tests.conftest import PRODUCTS, write_catalog
 from tests.helpers.fake_qdrant import API_KEY, COLLECTION, OUR_META, FakeQdrant
 

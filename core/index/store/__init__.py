@@ -1,14 +1,20 @@
-"""Vector store: one small interface over the embedded Qdrant engine (qdrant-edge) and a Qdrant server (qdrant-client)."""
+"""Vector store: one small interface over the embedded Qdrant engine (qdrant-edge) and a Qdrant server (qdrant-client).
 
-from core.index.store.base import (ID_NAMESPACE, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore,
-                             Query, Recommend, StoredPoint, point_id)
+base: the query shapes, Hit, and ProductStore with what both engines share (paging, payload-index planning, error
+wrapping); edge and server: each engine's own calls; writes: the server's bounded pipeline of wait=false writes;
+tuning: the scale settings both engines are made with.
+"""
+
 from core.common.errors import StoreError
+from core.index.store.base import (ID_NAMESPACE, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered,
+                                   ProductStore, Query, Recommend, StoredPoint, point_id)
 from core.index.store.edge import EdgeStore
 from core.index.store.server import ServerStore
 from core.index.store.tuning import Overrides, Tuning, tuning_for
 
-__all__ = ["ID_NAMESPACE", "RRF_K", "VECTOR_NAMES", "Diverse", "EdgeStore", "Fused", "Hit", "Nearest",
-           "Ordered", "ProductStore", "Query", "Recommend", "Overrides", "ServerStore", "StoredPoint", "Tuning", "open_store", "point_id", "tuning_for"]
+__all__ = ["ID_NAMESPACE", "RRF_K", "VECTOR_NAMES", "Diverse", "EdgeStore", "Fused", "Hit", "Nearest", "Ordered",
+           "Overrides", "ProductStore", "Query", "Recommend", "ServerStore", "StoredPoint", "Tuning", "open_store",
+           "point_id", "tuning_for"]
 
 
 def open_store(settings, read_only: bool = False, collection: str | None = None) -> ProductStore:

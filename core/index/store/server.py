@@ -12,8 +12,8 @@ from core.common.filters import Filters
 from core.common.fields import PRODUCT_ID
 from core.index.store.base import (KEYWORD, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore,
                                    Recommend, StoredPoint, record_hit, scored_hit)
-from core.index.store.tuning import WRITES_IN_FLIGHT, Overrides, Tuning
-from core.index.store.writes import WriteFailed, Writes
+from core.index.store.tuning import Overrides, Tuning
+from core.index.store.writes import WRITES_IN_FLIGHT, WriteFailed, Writes
 
 SYNC_KEY = "lens_sync"  # a payload key no product has: the final wait deletes it from no point (see flush)
 DELETE_CHUNK = 1000  # point ids per delete request: a prune of many products is several bounded requests

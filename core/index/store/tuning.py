@@ -11,10 +11,6 @@ from dataclasses import asdict, dataclass, replace
 INDEX_FROM = 20_000
 QUANTIZE_FROM = INDEX_FROM   # LENS_QUANTIZATION=auto: int8 once HNSW is built, i.e. from the same size
 ON_DISK_FROM = 200_000       # original float32 vectors left on disk (read only to rescore) from this size
-# A server store keeps at most this many write requests (wait=false) on the wire at once: enough to hide a round
-# trip behind embedding the next batch, few enough that a failing server stops a run within a few batches and
-# that an indexing run never queues more than a few batches ahead of what the server has acknowledged.
-WRITES_IN_FLIGHT = 4
 QUANTIZATION_MODES = ("auto", "on", "off")
 READ_CONSISTENCY = ("majority", "quorum", "all")
 

@@ -8,6 +8,11 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 
+# A server store keeps at most this many write requests (wait=false) on the wire at once: enough to hide a round
+# trip behind embedding the next batch, few enough that a failing server stops a run within a few batches and
+# that an indexing run never queues more than a few batches ahead of what the server has acknowledged.
+WRITES_IN_FLIGHT = 4
+
 
 class WriteFailed(Exception):
     """A wait=false write request that failed, raised from a later call: what it was, and why."""
