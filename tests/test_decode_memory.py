@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import core.index.embed_stage
 import core.index.indexer
 from core.ingest.fetch import ImageFetcher
 from tests.conftest import ROOT, write_csv
@@ -64,7 +65,7 @@ def test_no_more_photos_are_decoded_at_once_than_the_decode_pool_holds(source, t
     from core.index.store import EdgeStore
 
     bound, inside, peak, changed = 2, [0], [0], threading.Condition()
-    real = core.index.indexer.decode_image
+    real = core.index.embed_stage.decode_image
 
     def counting(data, max_pixels, draft_size=None):
         with changed:
@@ -79,7 +80,7 @@ def test_no_more_photos_are_decoded_at_once_than_the_decode_pool_holds(source, t
             with changed:
                 inside[0] -= 1
 
-    monkeypatch.setattr(core.index.indexer, "decode_image", counting)
+    monkeypatch.setattr(core.index.embed_stage, "decode_image", counting)
     photo = png(64)
     catalog = url_catalogue(tmp_path, photo_server, photo) if source == "urls" else file_catalogue(tmp_path, photo)
     store = EdgeStore(tmp_path / "data")

@@ -3,7 +3,8 @@ long decoding and the text tower took."""
 
 import pytest
 
-from core.index.indexer import decode_workers, index_catalog
+from core.index.embed_stage import decode_workers
+from core.index.indexer import index_catalog
 
 
 @pytest.mark.parametrize("device, cores, expected", [
@@ -16,9 +17,9 @@ def test_decode_pool_is_capped_on_cpu_and_scales_with_cores_on_a_gpu(device, cor
 
 
 def test_index_run_on_a_gpu_decodes_with_one_thread_per_core(catalog, embedder, store, monkeypatch):
-    import core.index.indexer
+    import core.index.embed_stage
 
-    monkeypatch.setattr(core.index.indexer.os, "sched_getaffinity", lambda pid: set(range(12)), raising=False)
+    monkeypatch.setattr(core.index.embed_stage.os, "sched_getaffinity", lambda pid: set(range(12)), raising=False)
     seen = []
     real = embedder.stream_images
 

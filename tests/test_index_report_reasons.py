@@ -9,8 +9,9 @@ import re
 
 from core.index import indexer
 from core.cli import main
-from core.index.indexer import (LIMITS_CHANGED, NEW_PRODUCT, PHOTO_ADDED, PHOTO_CHANGED, PHOTO_MISSING, PHOTO_NOT_CACHED,
-                          PHOTO_NOT_FETCHED, TEXT_CHANGED, UNKNOWN_CHANGE, index_catalog)
+from core.index.fingerprints import (LIMITS_CHANGED, NEW_PRODUCT, PHOTO_ADDED, PHOTO_CHANGED, PHOTO_MISSING,
+                                     PHOTO_NOT_CACHED, PHOTO_NOT_FETCHED, TEXT_CHANGED, UNKNOWN_CHANGE)
+from core.index.indexer import index_catalog
 from core.ingest.sample import draw_product
 from core.index.store import EdgeStore
 from tests.conftest import PRODUCTS, write_catalog, write_csv

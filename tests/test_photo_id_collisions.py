@@ -140,7 +140,8 @@ def test_twenty_thousand_ids_claiming_one_photo_are_read_in_linear_time(tmp_path
 def test_one_more_id_claiming_a_contested_photo_embeds_only_that_product(settings, embedder, tmp_path):
     """A missing photo's fingerprint came from its message, which counted and named the claimants: adding ö
     beside é and ü embedded é and ü again too, as 'photo changed'."""
-    from core.index.indexer import NEW_PRODUCT, index_catalog
+    from core.index.fingerprints import NEW_PRODUCT
+    from core.index.indexer import index_catalog
     from core.index.store import EdgeStore
 
     images = photos(tmp_path / "images")
