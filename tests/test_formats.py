@@ -9,9 +9,9 @@ import pytest
 from core.ingest.catalog import product_text, read_catalog
 from core.common.errors import CatalogError
 from core.common.fields import ROLES, STANDARD_FILTERS
-from core.ingest.formats import detect_format, parse_availability, parse_columns, parse_number, parse_price
-from core.ingest.formats import plan_layout
-from core.ingest.values import category_levels, column_kind, html_to_text
+from core.ingest.formats import detect_format, parse_columns, plan_layout
+from core.ingest.values import (category_levels, column_kind, html_to_text, parse_availability, parse_number,
+                                parse_price)
 from tests.conftest import write_csv
 
 

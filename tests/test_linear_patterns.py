@@ -139,7 +139,7 @@ def test_every_pattern_is_found_and_none_is_built_per_call():
     tested = {source for source, _ in patterns.values()}
     assert {p.pattern for p in named.values()} <= tested
     for name in ("core.ingest.values.NUMBER", "core.ingest.values.UNSIGNED", "core.ingest.values.DECIMAL_COMMA", "core.ingest.values.SPACES",
-                 "core.ingest.values.ID_LIKE", "core.ingest.values.TAG", "core.ingest.catalog.URL_SCHEME", "core.ingest.formats.NOT_WORD_RUN",
+                 "core.ingest.values.ID_LIKE", "core.ingest.values.TAG", "core.ingest.catalog.URL_SCHEME", "core.ingest.formats.layout.NOT_WORD_RUN",
                  "core.common.safe_text._AUTOLINK_TRIGGER"):
         assert name in named
     assert len(patterns) >= 30

@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 
 import core.index.indexer as indexer
-from core.ingest.catalog import CatalogFile, _open_rows
+from core.ingest.catalog import CatalogFile, open_rows
 from core.cli import main
 from core.ingest.formats import plan_layout, read_records
 from core.index.indexer import index_catalog
@@ -30,7 +30,7 @@ def test_streamed_records_equal_the_whole_file_read(tmp_path):
                          ["P99", "bad weight", "Red", "2", "heavy", "S1", "x"]]
     csv = write_csv(tmp_path / "c.csv", HEADER, rows)
     source = CatalogFile(csv)
-    delimiter, whole_rows = _open_rows(csv)
+    delimiter, whole_rows = open_rows(csv)
     header = next(whole_rows)[1]
     whole = read_records(plan_layout(header, "comma"), whole_rows)
 

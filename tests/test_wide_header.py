@@ -93,21 +93,23 @@ def test_a_4999_column_header_is_read_whole(tmp_path):
 LINEAR = """
 import csv, io, sys
 import core.ingest.formats as formats
+import core.ingest.formats.registry as registry
+from core.common.errors import CatalogError
 from core.ingest.catalog import sniff_delimiter
-formats.MAX_COLUMNS = 10 ** 6  # lifted: the code path itself must be linear, whatever the limit
+registry.MAX_COLUMNS = 10 ** 6  # lifted: the code path itself must be linear, whatever the limit
 width = 200_000
 header = ["id", "title"] + [f"attr{i}" for i in range(width - 2)] + ["title"]  # one clash, found among 200,000
 row = ["p1", "Tee"] + [str(i) for i in range(width - 2)] + ["Tee"]
 try:
     formats.plan_layout(header)
-except formats.CatalogError as exc:
+except CatalogError as exc:
     print(str(exc))
 layout = formats.plan_layout(header[:-1])
 parsed = formats.read_records(layout, iter([(2, row[:-1], None)]))
 print(len(parsed.report.schema.number), len(parsed.records[0].values))
 try:  # 99,999 pairs of duplicate headers: 99,999 clashes, each column checked against them
     formats.plan_layout(["id", "title"] + [f"a{i // 2}" for i in range(width - 2)])
-except formats.CatalogError as exc:
+except CatalogError as exc:
     print(str(exc))
 """
 

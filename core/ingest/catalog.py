@@ -1,7 +1,8 @@
 """Catalogue reading: a CSV file -> Product records with typed payloads, resolved photos and per-row problems.
 
-The file's layout (fashion, Shopify, Google, generic) and the meaning of its columns live in core.ingest.formats; this
-module reads the bytes (encodings, separators, broken rows) and finds each product's photo, safely.
+The file's layout (fashion, Shopify, Google, generic) and the meaning of its columns live in core.ingest.formats;
+this module never asks which format a file is. It reads the bytes (encodings, separators, broken rows) and finds
+each product's photo, safely.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from urllib.parse import urlsplit
 
 from core.common.errors import CatalogError
 from core.common.fields import (BRAND, CATEGORY, COLOUR, GENDER, IMAGE_PATH, IMAGE_URL, INTERNAL_KEYS, PRODUCT_TYPE,
-                         RESERVED_KEYS, STANDARD_FILTERS, SUB_CATEGORY, TEXT_ROLES, TITLE, USAGE, FieldReport,
-                         values_of)
-from core.ingest.formats import Record, RowProblem, Tally, plan_layout, snake_case, stream_records, survey_records
+                                RESERVED_KEYS, STANDARD_FILTERS, SUB_CATEGORY, TEXT_ROLES, TITLE, USAGE, FieldReport,
+                                values_of)
+from core.ingest.formats import (Record, RowProblem, Rows, Tally, plan_layout, reads_whole, snake_case, stream_records,
+                                 survey_records)
 
 # Re-exported for the modules that import them from here; core.common.fields is their home.
 FILTER_FIELDS = STANDARD_FILTERS
@@ -367,7 +369,7 @@ def _open_text(csv_path: Path, encoding: str, skip: int):
     return io.TextIOWrapper(raw, encoding=encoding, errors=_decode_errors(encoding), newline="")
 
 
-def _open_rows(csv_path: Path) -> tuple[str, Iterator[tuple[int, list[str] | None, str | None]]]:
+def open_rows(csv_path: Path) -> tuple[str, Rows]:
     """(delimiter, rows): rows yields (line number, fields, problem), reading the file as it goes; invalid UTF-8
     becomes a per-row problem."""
     encoding, skip = _encoding_of(csv_path)
@@ -392,10 +394,12 @@ def _decoded(lines, csv_path: Path, encoding: str):
 def _rows(csv_path: Path, encoding: str, skip: int, delimiter: str):
     with _open_text(csv_path, encoding, skip) as text:
         reader = csv.reader(text, strict=True, delimiter=delimiter)
-        yield from _decoded(_records(reader), csv_path, encoding)
+        yield from _decoded(_rows_of(reader), csv_path, encoding)
 
 
-def _records(reader) -> Iterator[tuple[int, list[str] | None, str | None]]:
+def _rows_of(reader) -> Rows:
+    """(line number, fields, problem) of each row a csv reader gives: a row it cannot parse, or one that is not
+    valid UTF-8, is a problem of that row alone."""
     while True:
         start = reader.line_num + 1
         try:
@@ -423,7 +427,7 @@ class CatalogFile:
                  columns: dict[str, str] | str | None = None):
         self.csv_path = Path(csv_path)
         self._identity = _identity(self.csv_path)
-        delimiter, rows = _open_rows(self.csv_path)
+        delimiter, rows = open_rows(self.csv_path)
         header = None
         for _line, fields, _problem in rows:
             if fields and any(f.strip() for f in fields):
@@ -436,7 +440,9 @@ class CatalogFile:
         claims = PhotoClaims()
         survey = survey_records(self.layout, rows, on_record=claims.add)
         self._unchanged()
-        self._records = survey.records  # Shopify only: its products are grouped across the file
+        # A format read whole (its products gather rows from across the file) kept its records: they are replayed,
+        # never read again; any other format's survey kept none, and each pass streams the file.
+        self._kept: list[Record] | None = survey.records if reads_whole(self.layout) else None
         self.problems: list[RowProblem] = survey.problems
         self.total_rows = survey.total_rows
         self.report: FieldReport = survey.report
@@ -449,12 +455,13 @@ class CatalogFile:
                                "replaced during this run); nothing was pruned. Run again once it is complete")
 
     def records(self) -> Iterator[Record]:
-        """Every record, read from the file again; the same file as the survey's, or a CatalogError."""
-        if self.layout.format == "shopify":
-            yield from self._records
+        """Every record, read from the file again (or the survey's own, for a format read whole); the same file as
+        the survey's, or a CatalogError."""
+        if self._kept is not None:
+            yield from self._kept
             return
         self._unchanged()
-        _, rows = _open_rows(self.csv_path)
+        _, rows = open_rows(self.csv_path)
         for _line, fields, _problem in rows:  # the header again
             if fields and any(f.strip() for f in fields):
                 if fields != self._header:

@@ -13,14 +13,14 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.ingest.catalog import BOMS, DELIMITER_NAMES, check_inputs, decode_catalog, sniff_delimiter
 from core.common.errors import CatalogError
 from core.common.fields import COLOUR, IMAGE_URL
-from core.ingest.formats import (FASHION_COLUMNS, SYNONYMS, check_width, column_key, detect_format, field_key,
-                          plan_layout, read_records)
+from core.ingest.catalog import BOMS, DELIMITER_NAMES, check_inputs, decode_catalog, sniff_delimiter
+from core.ingest.formats import check_width, detect_format, explain_from_rows, field_key, guess_roles, plan_layout
 
 HEAD_BYTES = 1 << 20  # enough for the header and PREVIEW_ROWS rows of any sane catalogue
-PREVIEW_ROWS = 5      # rows shown; Shopify's colour column is worked out from every row of the head
+PREVIEW_ROWS = 5      # rows shown; a role a format works out from the rows (Shopify's colour) reads every row of
+                      # the head
 
 
 @dataclass
@@ -81,15 +81,14 @@ def preview_bytes(raw: bytes, name: str, format: str = "auto", columns: dict[str
     except CatalogError as exc:
         preview.problem = str(exc)
         preview.format = preview.detected if format == "auto" else format
-        preview.mapping = _guess(header, preview.format, columns)
+        preview.mapping = guess_roles(header, preview.format, columns)
         preview.extras = {h: field_key(h, i) for i, h in enumerate(header) if h not in preview.mapping.values()}
         return preview
-    notes = list(layout.notes)
-    if layout.format == "shopify":  # colour's option column is decided per product: read every row of the head
-        read_records(layout, iter((n + 2, row, None) for n, row in enumerate(rows)))
-        preview.explained = dict(layout.explained)
-        if truncated and COLOUR in preview.explained:  # the products past the head may name another option
-            preview.explained[COLOUR] += f" (read in the first {len(rows):,} rows)"
+    notes = list(layout.notes)  # the plan's notes; the head's rows are not the whole file, their notes are not kept
+    explain_from_rows(layout, iter((n + 2, row, None) for n, row in enumerate(rows)))
+    preview.explained = dict(layout.explained)
+    if truncated and COLOUR in preview.explained:  # the products past the head may name another option
+        preview.explained[COLOUR] += f" (read in the first {len(rows):,} rows)"
     mapping = layout.mapping
     if len(layout.sources.get(COLOUR, ())) == 1:  # one option column holds colour in the first rows: show it
         mapping[COLOUR] = layout.sources[COLOUR][0]
@@ -127,28 +126,3 @@ def _head_rows(text: str, delimiter: str) -> tuple[list[str] | None, list[list[s
     except csv.Error:  # a broken row (or the cut) ends the preview; the indexer reports each broken row
         pass
     return header, rows
-
-
-def _guess(header: list[str], fmt: str, columns: dict[str, str]) -> dict[str, str]:
-    """A starting point for a file that cannot be planned as it is: the user's columns, then headers by name.
-
-    Only what the form shows; the indexer plans with core.ingest.formats, which refuses this file until it is fixed.
-    """
-    by_key: dict[str, int] = {}
-    for i, name in enumerate(header):
-        by_key.setdefault(column_key(name), i)
-    roles: dict[str, int] = {}
-    for role, name in columns.items():
-        i = by_key.get(column_key(name))
-        if i is not None and i not in roles.values():
-            roles[role] = i
-    candidates = [(role, (column_key(name),)) for name, role in FASHION_COLUMNS.items()] if fmt == "fashion" else []
-    for role, keys in candidates + list(SYNONYMS.items()):
-        if role in roles:
-            continue
-        for key in keys:
-            i = by_key.get(key)
-            if i is not None and i not in roles.values():
-                roles[role] = i
-                break
-    return {role: header[i] for role, i in roles.items()}

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-
-from core.common.errors import CatalogError
-from core.common.fields import (BRAND, CATEGORY, COLOUR, DESCRIPTION, GENDER, IMAGE, IMAGE_URL, IN_STOCK, INVENTORY, PRICE,
-                         PRODUCT_ID, PRODUCT_TYPE, RESERVED_KEYS, ROLES, SALE_PRICE, TAGS, TITLE)
-from core.ingest.formats import (Layout, ProblemKind, Record, Rows, RowProblem, column_key, field_key, role_values, row_key,
-                          snake_case)
 from typing import Iterable
 
+from core.common.errors import CatalogError
+from core.common.fields import (BRAND, CATEGORY, COLOUR, DESCRIPTION, GENDER, IMAGE, IMAGE_URL, IN_STOCK, INVENTORY,
+                                PRICE, PRODUCT_ID, PRODUCT_TYPE, RESERVED_KEYS, ROLES, SALE_PRICE, TAGS, TITLE)
+from core.ingest.formats.layout import (Format, Layout, ProblemKind, Record, RowProblem, Rows, Tally, column_key,
+                                        field_key, role_values, row_key, snake_case)
 from core.ingest.values import category_levels, parse_number, parse_price, shown
 
 PRODUCT_COLUMNS = {"handle": PRODUCT_ID, "title": TITLE, "bodyhtml": DESCRIPTION, "vendor": BRAND,
@@ -42,6 +41,11 @@ PER_VARIANT = ("variant", "image", "option", "costperitem", "price", "compareatp
 VARIANT_KEYS = ("variantsku", "variantprice", "variantinventoryqty", "option1value", "option2value", "option3value")
 STATUS, COMPARE_AT = "status", "compare_at_price"  # payload keys only Shopify exports have
 COLOUR_OPTIONS = ("color", "colour")  # column_key of the Option N Name that makes that option the colour
+
+
+def matches(keys: set[str]) -> bool:
+    """A Handle and a Title, an Image Src or a Variant column: a Shopify product export."""
+    return "handle" in keys and ("title" in keys or "imagesrc" in keys or any(k.startswith("variant") for k in keys))
 
 
 def explain(layout: Layout, colour_columns: Iterable[str]) -> dict[str, str]:
@@ -108,16 +112,17 @@ class _Group:
         self.rejoined: list[int] = []
 
 
-def read(layout: Layout, rows: Rows, value_notes: list) -> tuple[list[Record], list[RowProblem], int]:
-    """Products by Handle; a handle whose Title row is missing is one problem, not a product."""
+def read(layout: Layout, rows: Rows, tally: Tally) -> list[Record]:
+    """Products by Handle, read from every row before the first is given (a handle's rows may be anywhere in the
+    file); a handle whose Title row is missing is one problem, not a product."""
     header, handle_col, title_col = layout.header, layout.roles[PRODUCT_ID], layout.roles.get(TITLE)
     groups: dict[str, _Group] = {}
-    problems: list[RowProblem] = []
-    total, previous = 0, None
+    problems = tally.problems
+    previous = None
     for line, fields, problem in rows:
         if fields is not None and not any(f.strip() for f in fields):
             continue
-        total += 1
+        tally.total += 1
         handle, problem, kind = row_key(fields, problem, header, handle_col)
         if problem is not None:
             problems.append(RowProblem(line, handle, problem, kind))
@@ -148,10 +153,11 @@ def read(layout: Layout, rows: Rows, value_notes: list) -> tuple[list[Record], l
         if len(mains) > 1 and title_col is not None:
             layout.notes.append(f"handle {handle} has another row with a Title (row {mains[1][0]}); the details of "
                                 f"row {mains[0][0]} are used")
-        records.append(_product(layout, cols, handle, mains[0], group.rows, value_notes, colour_columns))
+        records.append(_product(layout, cols, handle, mains[0], group.rows, tally.value_notes, colour_columns))
     layout.explained = explain(layout, colour_columns)
     layout.sources[COLOUR] = tuple(sorted(colour_columns))
-    return records, problems, total
+    tally.products += len(records)
+    return records
 
 
 def _product(layout: Layout, cols: dict[str, int], handle: str, main: tuple[int, list[str]],
@@ -171,7 +177,7 @@ def _product(layout: Layout, cols: dict[str, int], handle: str, main: tuple[int,
             derived.update(category_levels(raw))
             continue
         try:
-            direct, implied = role_values(role, raw, "shopify", layout.header[i])
+            direct, implied = role_values(role, raw, layout.header[i])
         except ValueError as exc:
             note(f"{role} {shown(raw)} {exc}; kept without it")
             continue
@@ -272,3 +278,6 @@ def _position(text: str) -> float:
     except ValueError:
         return math.inf  # an image without a position comes after those with one, in file order
     return position if math.isfinite(position) else math.inf  # 'nan' would make the order arbitrary
+
+
+SHOPIFY = Format("shopify", matches=matches, plan=plan, read=read, reads_whole=True, explains_from_rows=True)
