@@ -4,6 +4,7 @@ index status labels."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -42,13 +43,14 @@ def require_index(config: Settings, store: ProductStore, key: str, on_catalog_pa
 SAMPLE_BUTTON = "Index the sample catalogue"
 
 
-def run_indexing(config: Settings, store: ProductStore, inputs, recreate: bool = False, prune: bool = False,
-                 note: str | None = None, *, format: str = "auto", columns: dict[str, str] | None = None) -> dict | None:
+def run_indexing(config: Settings, store: ProductStore, inputs: Callable[[], SavedInputs], recreate: bool = False,
+                 prune: bool = False, note: str | None = None, *, format: str = "auto",
+                 columns: dict[str, str] | None = None) -> dict | None:
     """Index our catalogue through the app's one indexing runner (the progress bar, the lock, every error said);
     the summary, kept as "last_report", or None on failure.
 
-    inputs is a SavedInputs, or a callable that saves them under the run's lock; note is added to the report's
-    warnings when the run succeeds; format and columns are the mapping step's choice.
+    inputs saves what the run reads (called under the run's lock); note is added to the report's warnings when the
+    run succeeds; format and columns are the mapping step's choice.
     """
     def index(saved: SavedInputs, tools: Tools):
         from core.index.indexer import index_catalog
@@ -58,8 +60,7 @@ def run_indexing(config: Settings, store: ProductStore, inputs, recreate: bool =
                              format=format, columns=columns or None, fetcher=tools.fetcher,
                              relabel=AuditDecisions(config.data_dir).relabeller(), stage=tools.stage)
 
-    return indexing_runner.run(config, Job(inputs if callable(inputs) else lambda: inputs, index, "last_report",
-                                           note=note))
+    return indexing_runner.run(config, Job(inputs, index, "last_report", note=note))
 
 
 def index_clicked(config: Settings, store: ProductStore, uploaded, csv_path: str, upload_tab: bool,

@@ -329,8 +329,8 @@ def overlay_for(config: Settings, store: ProductStore, catalog_map, name: str | 
     if not name:
         return None
     try:
-        placed = _overlay(resources.store_key(config), name, references.stamp_of(config, name), catalog_map.index_key, catalog_map.kind,
-                          catalog_map.created, config, store, catalog_map)
+        placed = _overlay(resources.store_key(config), name, references.stamp_of(config, name), catalog_map.index_key,
+                          catalog_map.kind, catalog_map.created, config, store, catalog_map)
     except LensError as exc:
         st.error(md(f"{name} cannot be overlaid: {exc}"))
         return None
