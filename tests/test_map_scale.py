@@ -4,7 +4,7 @@ named from every product, a bounded figure over a density image, exact lassos, a
 import numpy as np
 import pytest
 
-import core.map.figure as mapview
+import core.map.figure as map_figure
 import core.map.neighbours as neighbours
 import core.map.products as products
 import core.map.projector as projector
@@ -97,7 +97,7 @@ def drawn_ids(figure, name=None) -> list[str]:
 
 
 def test_a_large_map_ships_a_bounded_sample_over_a_density_image_of_everyone(monkeypatch):
-    monkeypatch.setattr(mapview, "MAX_POINTS", 50)
+    monkeypatch.setattr(map_figure, "MAX_POINTS", 50)
     m = synthetic_map(200)
     figure = build_figure(m, "colour")
     assert len(drawn_ids(figure)) == 50 and len(set(drawn_ids(figure))) == 50
@@ -111,7 +111,7 @@ def test_a_large_map_ships_a_bounded_sample_over_a_density_image_of_everyone(mon
 
 
 def test_every_filtered_and_searched_product_is_drawn_within_the_bound(monkeypatch):
-    monkeypatch.setattr(mapview, "MAX_POINTS", 50)
+    monkeypatch.setattr(map_figure, "MAX_POINTS", 50)
     m = synthetic_map(200)
     nobody = Filters.of({"colour": ["Red"], "gender": ["Men"]})  # Red is every 4th product, all of them Women
     searched = ["p1", "p2", "p199", "p0"]

@@ -16,8 +16,8 @@ def cluster_labels(xy: np.ndarray, attrs: dict[str, list]) -> tuple[np.ndarray, 
     """HDBSCAN on the 2-D layout; each cluster named by its members' most common gender, product type and colour.
 
     `attrs` holds display values per field, aligned with `xy` (CatalogMap.attrs). On a map of more than
-    MAP_SAMPLE products the clusters are found on that many positions drawn at random (sklearn's HDBSCAN builds
-    its spanning tree in quadratic time), and every product then joins the cluster of its nearest drawn
+    MAP_SAMPLE products (core.map.sampling) the clusters are found on that many positions drawn at random
+    (sklearn's HDBSCAN builds its spanning tree in quadratic time), and every product then joins the cluster of its nearest drawn
     position; names and sizes count every product.
     """
     from sklearn.cluster import HDBSCAN
