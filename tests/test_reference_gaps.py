@@ -299,7 +299,7 @@ def test_a_reference_embedded_with_another_model_is_refused_and_leaves_no_collec
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     last = proc.stderr.splitlines()[-1]
     assert last.startswith("error: our index was built with model ") and str(other) in last
-    assert "as the model loaded for reference 'comp' is; use that model (LENS_MODEL)" in last
+    assert last.endswith("(16 dims), the model loaded for reference 'comp'. Use that model (LENS_MODEL).")
     assert not (settings.data_dir / "products--ref--comp").exists()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.common.errors import ModelMismatch
 
 # What to do about a mismatch, said once for every caller that loads a model to read an index.
-USE_THE_INDEX_MODEL = "set LENS_MODEL to the index's model, or re-index with --recreate"
+USE_THE_INDEX_MODEL = "use that model (LENS_MODEL), or re-index with --recreate"
 
 
 def model_of(meta: dict | None) -> tuple[str | None, int | None]:
@@ -25,10 +25,12 @@ def same_model(meta: dict | None, model: str | None, dim: int | None) -> bool:
 
 
 def require_same_model(meta: dict | None, model: str | None, dim: int | None, *, index: str = "the index",
-                       other: str = "the loaded model", advice: str = USE_THE_INDEX_MODEL) -> None:
-    """ModelMismatch, naming both models and sizes, unless `other` (model, dim) is the model `index` was built with."""
+                       other: str = "", advice: str = USE_THE_INDEX_MODEL) -> None:
+    """ModelMismatch, naming both models and sizes, unless (model, dim), the model `other` names, is the one
+    `index` was built with."""
     if same_model(meta, model, dim):
         return
     name, size = model_of(meta)
-    raise ModelMismatch(f"{index} was built with model {name!r} ({size} dims), not {model!r} ({dim} dims) as "
-                        f"{other} is; {advice}")
+    whose = f", {other}" if other else ""
+    raise ModelMismatch(f"{index} was built with model {name!r} ({size} dims), not {model!r} ({dim} dims){whose}. "
+                        f"{advice[:1].upper()}{advice[1:]}.")

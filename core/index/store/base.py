@@ -171,7 +171,7 @@ class ProductStore(ABC):
             if theirs is None:
                 return meta
             meta = theirs  # checked below like any existing index: the other worker may use another model
-        require_same_model(meta, model, dim, other="this run's model")
+        require_same_model(meta, model, dim)
         return meta
 
     def acquire(self) -> None:
