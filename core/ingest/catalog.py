@@ -43,7 +43,7 @@ class Product:
     image_file: Path | None = None
     image_problem: str | None = None
     image_url: str | None = None
-    # Why there is no photo as a stable kind and what it concerns ('contested:_.jpg'), never the message: the
+    # Why there is no photo as a stable case and what it concerns ('contested:_.jpg'), never the message: the
     # index's fingerprint is made from it, so a reworded message, or one more id claiming the same photo, does
     # not embed every other product again.
     image_missing: str | None = None
@@ -81,11 +81,11 @@ UNSAFE_NAME_CHARS = re.compile(r"[^0-9A-Za-z._-]")
 
 
 class Missing(NamedTuple):
-    """Why a photo was not found: kind, a stable name of the case and the file it concerns (the fingerprint's);
-    message, the same for a person. A message says nothing that kind does not fix, so what the index stores
-    for a product kept as it is stays true."""
+    """Why a photo was not found: case, a stable name of what went wrong and the file it concerns (the
+    fingerprint's); message, the same for a person. A message says nothing that case does not fix, so what the
+    index stores for a product kept as it is stays true."""
 
-    kind: str
+    case: str
     message: str
 
 
@@ -293,7 +293,7 @@ def choose_image(resolver: ImageResolver, product_id: str, references: tuple[str
             if path is not None:
                 return path, None, None
             problems.append(problem)
-    return None, None, Missing("; ".join(p.kind for p in problems), "; ".join(p.message for p in problems))
+    return None, None, Missing("; ".join(p.case for p in problems), "; ".join(p.message for p in problems))
 
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -484,7 +484,7 @@ class CatalogFile:
             if image_url:
                 payload[IMAGE_URL] = image_url
             yield Product(record.row, record.product_id, payload, product_text(payload), image_file,
-                          missing.message if missing else None, image_url, missing.kind if missing else None)
+                          missing.message if missing else None, image_url, missing.case if missing else None)
 
 
 def _identity(csv_path: Path) -> tuple:

@@ -57,6 +57,11 @@ FEW_ROWS = 20               # in a file this small, any short column may be a fi
 KEYWORD_MAX_CHARS = 60      # a filter value is a short label, not a sentence
 
 
+def column_key(name: str) -> str:
+    """'Image Src' -> 'imagesrc': headers compare without case, spaces or punctuation."""
+    return NOT_KEY_CHARS.sub("", name.lower())
+
+
 def shown(text: str, limit: int = 40) -> str:
     """A cell quoted for a message, cut short: 'abc'."""
     text = text.strip()
@@ -278,7 +283,7 @@ class ColumnSurvey:
         if not self.count:
             return "text", None
         numeric = self.numbers + self.infinite_count
-        id_like = ID_LIKE.search(NOT_KEY_CHARS.sub("", self.header.lower())) is not None
+        id_like = ID_LIKE.search(column_key(self.header)) is not None
         if self.numbers == self.count and not id_like:
             return "number", None
         distinct = len(self.distinct)

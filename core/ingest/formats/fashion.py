@@ -6,7 +6,8 @@ from __future__ import annotations
 import core.ingest.formats.generic as generic
 from core.common.errors import CatalogError
 from core.common.fields import CATEGORY, COLOUR, GENDER, IMAGE, PRODUCT_ID, PRODUCT_TYPE, SUB_CATEGORY, TITLE, USAGE
-from core.ingest.formats.layout import Format, Layout, column_key
+from core.ingest.formats.layout import Format, Layout
+from core.ingest.values import column_key
 
 # header -> role. The first eight are required; ImageURL is the fallback photo.
 FASHION_COLUMNS = {"ProductId": PRODUCT_ID, "Gender": GENDER, "Category": CATEGORY, "SubCategory": SUB_CATEGORY,

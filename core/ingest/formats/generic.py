@@ -10,8 +10,8 @@ from core.common.fields import (BRAND, CATEGORY, COLOUR, CURRENCY, DESCRIPTION, 
                                 INVENTORY, LINK, PRICE, PRODUCT_ID, PRODUCT_TYPE, RATING, SALE_PRICE, SEASON,
                                 SUB_CATEGORY, TAGS, TITLE, USAGE)
 from core.ingest.formats.layout import (CellValues, Format, Layout, ProblemKind, Record, RowProblem, Rows, Tally,
-                                        column_key, role_values, row_key)
-from core.ingest.values import shown
+                                        role_values, row_key)
+from core.ingest.values import column_key, shown
 
 # role -> header keys (lower-case letters and digits only), best first: 'Product Name', 'product_name' and
 # 'ProductName' all read as 'productname'. The first header that matches wins; others stay extra columns.

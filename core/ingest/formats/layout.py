@@ -1,5 +1,5 @@
 """The vocabulary every catalogue format shares: a header's Layout, a row's Record or RowProblem (with its kind),
-the Format a format module provides, and the helpers that read header names, row keys and single cells."""
+the Format a format module provides, and the helpers that name extra columns, read row keys and single cells."""
 
 from __future__ import annotations
 
@@ -10,19 +10,13 @@ from typing import Callable, Iterable, Iterator
 
 from core.common.fields import (COLOUR, CURRENCY, DESCRIPTION, FIELD_NAME, IMAGE, IMAGE_URL, IN_STOCK, NO, NUMBER_ROLES,
                                 PRICE, SALE_PRICE, TAGS, YES)
-from core.ingest.values import html_to_text, parse_availability, parse_number, parse_price, split_list
+from core.ingest.values import column_key, html_to_text, parse_availability, parse_number, parse_price, split_list
 
 Rows = Iterator[tuple[int, "list[str] | None", "str | None"]]  # (line, fields, problem) from core.ingest.catalog
 MAX_VALUE_NOTES = 50  # per catalogue; a feed with a bad price in every row says so 50 times, then counts
 
-NOT_KEY_CHARS = re.compile(r"[^0-9a-z]")
 NOT_WORD_RUN = re.compile(r"[^0-9A-Za-z]+")
 CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-def column_key(name: str) -> str:
-    """'Image Src' -> 'imagesrc': headers compare without case, spaces or punctuation."""
-    return NOT_KEY_CHARS.sub("", name.lower())
 
 
 def snake_case(name: str) -> str:
@@ -172,7 +166,8 @@ def row_key(fields: list[str] | None, problem: str | None, header: list[str], ke
     if problem is not None:
         return key, problem, ProblemKind.UNREADABLE_ROW
     if len(fields) != len(header):
-        return key, f"unreadable CSV row: expected {len(header)} fields, found {len(fields)}", ProblemKind.UNREADABLE_ROW
+        return (key, f"unreadable CSV row: expected {len(header)} fields, found {len(fields)}",
+                ProblemKind.UNREADABLE_ROW)
     if not key:
         return key, f"empty {header[key_col]}", ProblemKind.MISSING_KEY
     return key, None, None

@@ -11,8 +11,9 @@ from core.common.fields import IMAGE_URL, RESERVED_KEYS, ROLES
 from core.ingest.formats.fashion import FASHION
 from core.ingest.formats.generic import GENERIC, SYNONYMS
 from core.ingest.formats.google import GOOGLE
-from core.ingest.formats.layout import Format, Layout, column_key, field_key
+from core.ingest.formats.layout import Format, Layout, field_key
 from core.ingest.formats.shopify import SHOPIFY
+from core.ingest.values import column_key
 
 DETECTED = (FASHION, SHOPIFY, GOOGLE, GENERIC)  # tried in this order; generic takes any header
 FORMAT_BY_NAME = {f.name: f for f in DETECTED}

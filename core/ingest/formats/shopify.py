@@ -22,9 +22,9 @@ from typing import Iterable
 from core.common.errors import CatalogError
 from core.common.fields import (BRAND, CATEGORY, COLOUR, DESCRIPTION, GENDER, IMAGE, IMAGE_URL, IN_STOCK, INVENTORY,
                                 PRICE, PRODUCT_ID, PRODUCT_TYPE, RESERVED_KEYS, ROLES, SALE_PRICE, TAGS, TITLE)
-from core.ingest.formats.layout import (Format, Layout, ProblemKind, Record, RowProblem, Rows, Tally, column_key,
-                                        field_key, role_values, row_key, snake_case)
-from core.ingest.values import category_levels, parse_number, parse_price, shown
+from core.ingest.formats.layout import (Format, Layout, ProblemKind, Record, RowProblem, Rows, Tally, field_key,
+                                        role_values, row_key, snake_case)
+from core.ingest.values import category_levels, column_key, parse_number, parse_price, shown
 
 PRODUCT_COLUMNS = {"handle": PRODUCT_ID, "title": TITLE, "bodyhtml": DESCRIPTION, "vendor": BRAND,
                    "type": PRODUCT_TYPE, "customproducttype": PRODUCT_TYPE, "productcategory": CATEGORY,
