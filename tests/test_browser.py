@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.server
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -129,6 +128,19 @@ def _legend(driver) -> list[str]:
     return [e.get_attribute("textContent") for e in driver.find_elements("css selector", ".legendtext")]
 
 
+def every_image_settled(driver) -> bool:
+    """Whether the page has loaded and every <img> on it has finished, loaded or failed (img.complete)."""
+    return driver.execute_script("return document.readyState === 'complete' && "
+                                 "[...document.images].every(i => i.complete)")
+
+
+def fetched_from(driver, host: str) -> list[str]:
+    """Every resource the browser fetched whose address names `host` (from it, or a smuggled address turned into
+    a path on our own server), as the browser records them: images, styles, scripts, beacons."""
+    return driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)"
+                                 ".filter(n => n.includes(arguments[0]))", host)
+
+
 def _no_hostile_links_or_images(driver, tracker_host: str) -> None:
     hrefs = driver.execute_script("return [...document.querySelectorAll('a')].map(a => a.href || "
                                   "a.getAttribute('xlink:href') || '')")
@@ -153,8 +165,11 @@ def test_hostile_catalogue_values_show_as_text_and_fetch_nothing(hostile_app, br
     box.send_keys("shirt", Keys.ENTER)
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stImage"] img')) == 6)
     _idle(browser)
-    time.sleep(1)  # let any image a title smuggled in have its chance to load
+    # Any image a title smuggled in has had its chance once every image on the page has loaded or failed: the
+    # browser asked for it by then, and the tracker recorded the request before it answered.
+    _wait(browser).until(every_image_settled, message="an image on the page never finished loading")
     assert requests == []
+    assert fetched_from(browser, tracker_host) == []
     _no_hostile_links_or_images(browser, tracker_host)
     text = _visible_text(browser)
     assert [t for t in titles.values() if t not in text] == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 
@@ -12,24 +11,42 @@ def visible_text(driver) -> str:
     return driver.find_element("tag name", "body").text.replace("\u2060", "")
 
 
-def wait(driver, seconds: float = 60):
+def wait(driver, seconds: float = 60, poll: float = 0.5):
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
     # Streamlit redraws elements while a page reruns: an element found a moment ago may be gone; look again.
-    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
+    return WebDriverWait(driver, seconds, poll_frequency=poll, ignored_exceptions=(StaleElementReferenceException,))
 
 
-def idle(driver) -> None:
-    """Wait until the page's script run has finished (no "Running…" indicator for a moment)."""
-    def quiet(d):
+QUIET_LOOKS = 4   # looks in a row, LOOK_EVERY apart, that must find the page idle
+LOOK_EVERY = 0.2  # seconds
+
+
+def script_state(driver) -> str:
+    """What the app says of its script: "initial" (no run yet, or no app drawn yet), "running", "rerunRequested",
+    "notRunning" once a run has ended, ... (Streamlit's own data-test-script-state attribute)."""
+    return driver.execute_script("const app = document.querySelector('[data-testid=\"stApp\"]');"
+                                 "return app ? app.getAttribute('data-test-script-state') : 'initial';")
+
+
+def idle(driver, seconds: float = 60) -> None:
+    """Wait until the page's script run has finished: the app has run at least once, says no run is under way,
+    shows no "Running…" indicator, and is still so at QUIET_LOOKS looks in a row. Streamlit shows nothing for a
+    rerun a click has asked for until the server starts it, so one idle look right after a click proves nothing;
+    looks in a row over LOOK_EVERY x QUIET_LOOKS seconds see the run start, and any look that sees one starts
+    the count again."""
+    quiet_looks = [0]
+
+    def settled(d) -> bool:
         running = d.execute_script("return !!document.querySelector('[data-testid=\"stStatusWidget\"] "
-                                   "[data-testid=\"stStatusWidgetRunningIcon\"], [data-testid=\"stStatusWidgetStopButton\"]')")
-        return not running
-    time.sleep(0.4)
-    wait(driver).until(quiet)
-    time.sleep(0.4)
-    wait(driver).until(quiet)
+                                   "[data-testid=\"stStatusWidgetRunningIcon\"], "
+                                   "[data-testid=\"stStatusWidgetStopButton\"]')")
+        quiet = script_state(d) == "notRunning" and not running
+        quiet_looks[0] = quiet_looks[0] + 1 if quiet else 0
+        return quiet_looks[0] >= QUIET_LOOKS
+
+    wait(driver, seconds, poll=LOOK_EVERY).until(settled, message="the page's script run did not finish")
 
 
 def shot(driver, tmp_path, name: str, height: int = 1500) -> Path:
@@ -77,7 +94,9 @@ def choose(driver, label: str, value: str) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
     field.click()
     field.send_keys(value)
-    time.sleep(0.3)
+    # Enter picks the first option the typed text leaves: wait until that is the value itself.
+    wait(driver).until(lambda d: [o.text.strip() for o in d.find_elements("css selector", '[role="option"]')][:1]
+                       == [value], message=f"no option {value!r} offered under {label!r}")
     field.send_keys(Keys.ENTER)
     field.send_keys(Keys.ESCAPE)
     idle(driver)
