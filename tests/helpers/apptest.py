@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.models.embedder import load_embedder
 from streamlit.testing.v1 import AppTest
 
+from core.models.embedder import load_embedder
 from tests.conftest import ROOT
 
 APP = str(ROOT / "streamlit_app.py")
@@ -30,13 +30,15 @@ def url(at: AppTest, key: str) -> list[str]:
 
 def result_ids(at: AppTest) -> list[str]:
     """Product ids of the rendered result cards, in order (from their "More like this" buttons)."""
-    return [b.key.split("-")[1] for b in at.button if b.key and b.key.startswith("results-") and b.key.endswith("-like")]
+    return [b.key.split("-")[1] for b in at.button
+            if b.key and b.key.startswith("results-") and b.key.endswith("-like")]
 
 
 def expected_ids(settings, query: str = "", selection: tuple = ()) -> list[str]:
     """The answer worked out by hand, not by core.search.query: cosine of the query to every stored photo vector,
     best first (a selection's query is the normalised mean of its photo vectors, and it is left out)."""
     import numpy as np
+
     from app import resources
 
     store = resources.store(settings)  # the app's own cached store: an embedded shard opens once per process

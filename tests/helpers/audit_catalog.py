@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.ingest.colours import COLOUR_HEX
-from core.ingest.sample import HEADER
 from PIL import Image, ImageDraw
 
+from core.ingest.colours import COLOUR_HEX
+from core.ingest.sample import HEADER
 from tests.conftest import write_csv
 
 HONEST = ["Red", "Blue", "Navy Blue", "Black", "Green", "Yellow", "White", "Orange", "Purple", "Pink"]

@@ -19,7 +19,7 @@ def wait(driver, seconds: float = 60, poll: float = 0.5):
     return WebDriverWait(driver, seconds, poll_frequency=poll, ignored_exceptions=(StaleElementReferenceException,))
 
 
-QUIET_LOOKS = 4   # looks in a row, LOOK_EVERY apart, that must find the page idle
+QUIET_LOOKS = 5   # looks in a row, LOOK_EVERY apart, that must find the page idle (over 0.8 s, as before)
 LOOK_EVERY = 0.2  # seconds
 
 

@@ -19,7 +19,8 @@ KNOWN_ROWS = [["D1", "Red summer dress", "Red", "d1.jpg"], ["T2", "Blue cotton t
 UNKNOWN = ["Item Code", "Product Name", "Colour Name", "Cost", "Picture"]
 
 
-UNKNOWN_ROWS = [["D1", "Red summer dress", "Red", "49.90", "d1.jpg"], ["T2", "Blue cotton tee", "Blue", "19.99", "t2.jpg"],
+UNKNOWN_ROWS = [["D1", "Red summer dress", "Red", "49.90", "d1.jpg"],
+                ["T2", "Blue cotton tee", "Blue", "19.99", "t2.jpg"],
                 ["S3", "Brown leather sandal", "Brown", "35.00", "s3.jpg"]]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from core.index.store import StoredPoint, point_id
 
 DIM = 16
