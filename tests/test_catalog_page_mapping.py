@@ -127,24 +127,40 @@ def test_skipped_zip_members_are_plain_text_lines_and_a_long_list_is_cut():
 
 def roles(at) -> dict[str, str]:
     """The role pickers that name a column, as the page shows them."""
-    return {s.key.removeprefix("map_role_"): s.value for s in at.selectbox
-            if s.key and s.key.startswith("map_role_") and s.value != "(none)"}
+    return {s.key.removeprefix("columns_role_"): s.value for s in at.selectbox
+            if s.key and s.key.startswith("columns_role_") and s.value != "(none)"}
 
 
 def test_choosing_a_file_shows_its_detected_format_mapping_and_first_rows(app_settings, tmp_path):
     catalog = write_generic(tmp_path / "known", KNOWN, KNOWN_ROWS)
     at = start("pages/catalog.py")
-    assert [s for s in at.selectbox if s.key and s.key.startswith("map_")] == []  # nothing chosen, no step
+    assert [s for s in at.selectbox if s.key and s.key.startswith("columns_")] == []  # nothing chosen, no step
     at.text_input(key="idx_csv").input(str(catalog)).run()
     assert not at.exception and not at.error
-    assert at.selectbox(key="map_format").value == "auto"
-    assert at.selectbox(key="map_format").format_func("auto") == "auto (detected: generic)"
+    assert at.selectbox(key="columns_format").value == "auto"
+    assert at.selectbox(key="columns_format").format_func("auto") == "auto (detected: generic)"
     assert roles(at) == {"product_id": "SKU", "title": "Name", "colour": "Color", "image": "Photo"}
-    assert at.selectbox(key="map_role_price").options == ["(none)", "SKU", "Name", "Color", "Photo"]
+    assert at.selectbox(key="columns_role_price").options == ["(none)", "SKU", "Name", "Color", "Photo"]
     assert at.dataframe[0].value.values.tolist() == KNOWN_ROWS
     assert list(at.dataframe[0].value.columns) == ["SKU → product_id", "Name → title", "Color → colour",
                                                    "Photo → image"]
     assert [shown(m.value) for m in at.markdown if "Columns of" in m.value] == [f"**Columns of {catalog}**"]
+
+
+def test_choosing_a_new_file_keeps_the_explore_maps_selection_and_colouring(app_settings, tmp_path):
+    """The mapping step clears its own state for a new file, and only its own: the Explore map keeps its state
+    under "map_" keys, which a merchandiser expects to find again after indexing."""
+    first = write_generic(tmp_path / "known", KNOWN, KNOWN_ROWS)
+    second = write_generic(tmp_path / "other", KNOWN, KNOWN_ROWS[:1])
+    at = start("pages/catalog.py")
+    at.session_state["map_selected"] = ["3", "1"]
+    at.session_state["map_colour"] = "colour"
+    at.text_input(key="idx_csv").input(str(first)).run()
+    at.selectbox(key="columns_role_price").set_value("Color").run()
+    at.text_input(key="idx_csv").input(str(second)).run()
+    assert not at.exception and not at.error
+    assert at.session_state["map_selected"] == ["3", "1"] and at.session_state["map_colour"] == "colour"
+    assert at.selectbox(key="columns_role_price").value == "(none)"  # the step's own choice starts afresh
 
 
 def test_an_unplannable_file_says_why_and_indexes_nothing_until_corrected(app_settings, tmp_path, monkeypatch):
@@ -170,9 +186,9 @@ def test_an_unplannable_file_says_why_and_indexes_nothing_until_corrected(app_se
     assert calls == [] and "Rows" not in [m.label for m in at.metric]
     assert roles(at) == {"title": "Product Name", "image": "Picture"}
 
-    at.selectbox(key="map_role_product_id").set_value("Item Code").run()
-    at.selectbox(key="map_role_price").set_value("Cost").run()
-    at.selectbox(key="map_role_colour").set_value("Colour Name").run()
+    at.selectbox(key="columns_role_product_id").set_value("Item Code").run()
+    at.selectbox(key="columns_role_price").set_value("Cost").run()
+    at.selectbox(key="columns_role_colour").set_value("Colour Name").run()
     assert not at.error
     assert roles(at) == {"product_id": "Item Code", "title": "Product Name", "colour": "Colour Name",
                          "price": "Cost", "image": "Picture"}
@@ -193,11 +209,11 @@ def test_moving_a_column_to_another_role_takes_it_from_the_first(app_settings, t
     catalog = write_generic(tmp_path / "items")
     at = start("pages/catalog.py")
     at.text_input(key="idx_csv").input(str(catalog)).run()
-    at.selectbox(key="map_role_product_id").set_value("Item Code").run()
-    at.selectbox(key="map_role_price").set_value("Cost").run()
-    at.selectbox(key="map_role_sale_price").set_value("Cost").run()
+    at.selectbox(key="columns_role_product_id").set_value("Item Code").run()
+    at.selectbox(key="columns_role_price").set_value("Cost").run()
+    at.selectbox(key="columns_role_sale_price").set_value("Cost").run()
     assert roles(at) == {"product_id": "Item Code", "title": "Product Name", "sale_price": "Cost", "image": "Picture"}
-    at.selectbox(key="map_role_title").set_value("(none)").run()  # Product Name is a title by its name: it stays
+    at.selectbox(key="columns_role_title").set_value("(none)").run()  # Product Name is a title by its name: it stays
     assert roles(at)["title"] == "Product Name"
     assert any(shown(c.value) == "title is read from Product Name by its name in this format; to keep Product Name "
                "out of title, pick Product Name for another role." for c in at.caption)
@@ -207,7 +223,7 @@ def test_another_format_is_planned_as_that_format_and_a_new_file_starts_afresh(a
     catalog = write_generic(tmp_path / "known", KNOWN, KNOWN_ROWS)
     at = start("pages/catalog.py")
     at.text_input(key="idx_csv").input(str(catalog)).run()
-    at.selectbox(key="map_format").set_value("fashion").run()
+    at.selectbox(key="columns_format").set_value("fashion").run()
     assert [shown(e.value).split(" (format")[0] for e in at.error] == [
         "catalogue is missing required column(s) ProductId, Gender, Category, SubCategory, ProductType, Colour, "
         "Usage, ProductTitle"]
@@ -215,7 +231,7 @@ def test_another_format_is_planned_as_that_format_and_a_new_file_starts_afresh(a
     assert len(at.error) == 1 and "Rows" not in [m.label for m in at.metric]
     other = write_generic(tmp_path / "other")
     at.text_input(key="idx_csv").input(str(other)).run()
-    assert at.selectbox(key="map_format").value == "auto"
+    assert at.selectbox(key="columns_format").value == "auto"
     assert roles(at) == {"title": "Product Name", "image": "Picture"}
 
 
@@ -225,9 +241,9 @@ def test_shopify_roles_the_format_works_out_itself_cannot_be_picked(app_settings
                                [["red-dress", "Red dress", "Mango", "49.90", "https://shop.example/d.jpg"]]))
     at = start("pages/catalog.py")
     at.text_input(key="idx_csv").input(str(path)).run()
-    assert not at.error and at.selectbox(key="map_format").format_func("auto") == "auto (detected: shopify)"
-    assert at.selectbox(key="map_role_price").disabled and at.selectbox(key="map_role_product_id").disabled
-    assert not at.selectbox(key="map_role_brand").disabled
+    assert not at.error and at.selectbox(key="columns_format").format_func("auto") == "auto (detected: shopify)"
+    assert at.selectbox(key="columns_role_price").disabled and at.selectbox(key="columns_role_product_id").disabled
+    assert not at.selectbox(key="columns_role_brand").disabled
     assert roles(at) == {"product_id": "Handle", "title": "Title", "brand": "Vendor",
                          "price": "Variant Price", "image": "Image Src"}
 
@@ -294,7 +310,7 @@ def test_hostile_headers_show_as_text_in_the_mapping_step(app_settings, tmp_path
     shown_text = [e.value for e in (*at.markdown, *at.caption, *at.error)]
     assert any(hostile in shown(v) for v in shown_text)  # it is there, to be read ...
     assert [v for v in shown_text if "](http" in v] == []  # ... and never an image
-    assert at.selectbox(key="map_role_price").options == ["(none)", "Ref", "Name", hostile]
+    assert at.selectbox(key="columns_role_price").options == ["(none)", "Ref", "Name", hostile]
 
 
 def _upload(at, csv_data: bytes, zip_data: bytes | None, zip_name: str = "photos.zip"):
@@ -310,7 +326,7 @@ def test_an_uploaded_zip_becomes_the_uploads_images_folder_and_skipped_files_are
     members = {"d1.jpg": photo("D1"), "shoes/s3.jpg": photo("S3"), "t2.jpg": photo("T2"),
                "../evil.jpg": photo("D1"), "notes.txt": b"hello"}
     at = _upload(start("pages/catalog.py"), data, photos_zip(members)).run()
-    at.selectbox(key="map_role_product_id").set_value("Item Code").run()
+    at.selectbox(key="columns_role_product_id").set_value("Item Code").run()
     at.button(key="idx_go").click().run()
     assert not at.exception and not at.error
     metrics = {m.label: m.value for m in at.metric}
@@ -391,7 +407,7 @@ def test_the_mapping_step_and_the_report_explain_shopifys_colour_and_photos_alik
     at.text_input(key="idx_csv").input(str(path))
     at.text_input(key="idx_images").input(str(tmp_path / "photos")).run()
     assert not at.exception and not at.error
-    colour = at.selectbox(key="map_role_colour")
+    colour = at.selectbox(key="columns_role_colour")
     assert (colour.value, colour.disabled) == ("Option2 Value", True)
     assert shown(colour.help) == f"In a Shopify export colour comes from {COLOUR_RULE}."
     step = [shown(c.value) for c in at.caption]
@@ -454,6 +470,6 @@ def test_the_shopify_tooltip_shows_the_files_own_headers_as_written(app_settings
     at.text_input(key="idx_csv").input(str(path)).run()
     assert not at.exception
     rule = COLOUR_RULE.replace("Option2 Value:", "**Option2 Value**:")
-    colour = at.selectbox(key="map_role_colour")
+    colour = at.selectbox(key="columns_role_colour")
     assert colour.help == f"In a Shopify export colour comes from {md(rule)}."
     assert shown(colour.help) == f"In a Shopify export colour comes from {rule}."

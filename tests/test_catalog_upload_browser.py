@@ -49,18 +49,18 @@ def test_upload_a_generic_csv_and_its_photos_correct_the_mapping_index_and_find_
         # The step shows what it detected: a generic file whose id column it cannot guess.
         wait = _wait(browser)
         wait.until(lambda d: "catalogue has no product id column" in _visible_text(d))
-        assert (_value(browser, "map_format"), _value(browser, "map_role_product_id"),
-                _value(browser, "map_role_title"), _value(browser, "map_role_image"),
-                _value(browser, "map_role_price")) == ("auto (detected: generic)", "(none)", "Product Name", "Picture",
+        assert (_value(browser, "columns_format"), _value(browser, "columns_role_product_id"),
+                _value(browser, "columns_role_title"), _value(browser, "columns_role_image"),
+                _value(browser, "columns_role_price")) == ("auto (detected: generic)", "(none)", "Product Name", "Picture",
                                                        "(none)")
         preview = browser.find_element("css selector", ".st-key-mapping_step [data-testid='stDataFrame']")
         assert preview.is_displayed()
 
-        _pick(browser, "map_role_product_id", "Item Code")
-        _pick(browser, "map_role_price", "Cost")
-        _pick(browser, "map_role_colour", "Colour Name")
+        _pick(browser, "columns_role_product_id", "Item Code")
+        _pick(browser, "columns_role_price", "Cost")
+        _pick(browser, "columns_role_colour", "Colour Name")
         wait.until(lambda d: "catalogue has no product id column" not in _visible_text(d))
-        assert _value(browser, "map_role_image") == "Picture"
+        assert _value(browser, "columns_role_image") == "Picture"
         _screenshot(browser, tmp_path)
 
         _index(browser)
@@ -100,7 +100,7 @@ def test_a_zip_bomb_then_a_zip_with_a_parent_entry_say_so_and_write_nothing_outs
         _upload(browser, "idx_upload", files / "items.csv")
         _photos_from_a_zip(browser)
         _upload(browser, "idx_photos", files / "bomb.zip")
-        assert _value(browser, "map_role_product_id") == "SKU"
+        assert _value(browser, "columns_role_product_id") == "SKU"
         _index(browser)
         wait = _wait(browser)
         wait.until(lambda d: "was not imported" in _visible_text(d))

@@ -67,7 +67,7 @@ def test_the_catalog_page_shows_the_refusal_and_no_column_pickers(app_settings, 
     at.text_input(key="idx_csv").input(str(too_wide)).run()
     assert not at.exception
     assert [shown(e.value) for e in at.error] == [REFUSED]
-    assert [s.key for s in at.selectbox if s.key and s.key.startswith("map_role_")] == []
+    assert [s.key for s in at.selectbox if s.key and s.key.startswith("columns_role_")] == []
 
 
 def test_a_4999_column_header_is_read_whole(tmp_path):
