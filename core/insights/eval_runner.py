@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.index.compat import require_same_model
+from core.index.compat import require_same_model, same_model
 from core.insights import evaluation
 from core.common.errors import BadQuery, NotIndexed
 from core.common.fields import CATEGORY, COLOUR, IMAGE_PATH, PRODUCT_ID, SUB_CATEGORY, TITLE, values_of
@@ -138,7 +138,7 @@ def evaluate_models(meta: dict, embedders: list, products: list[EvalProduct], ma
     """One result per model: the index's (meta: its metadata) from its stored image vectors, others in memory."""
     results = []
     for embedder in embedders:
-        if embedder.name == meta.get("model") and embedder.dim == int(meta.get("dim", -1)):
+        if same_model(meta, embedder.name, embedder.dim):
             gallery, members = stored_gallery(products)
         else:
             gallery, members = embedded_gallery(products, embedder, max_pixels, batch_size)
