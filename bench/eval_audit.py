@@ -99,6 +99,7 @@ class Timed:
 def in_process(data_dir: Path, model: str, sample: int) -> dict:
     """eval and audit called directly, each with its parts timed and photo decodes counted."""
     import core.ingest.images
+    from core.common.config import MAX_PIXELS
     from core.insights.audit import AUDIT_FIELDS, audit
     from core.models.embedder import load_embedder
     from core.insights.eval_runner import evaluate_models, sample_products
@@ -123,7 +124,7 @@ def in_process(data_dir: Path, model: str, sample: int) -> dict:
         read_s = time.perf_counter() - t
         t = time.perf_counter()
         meta = store.require_meta()
-        evaluate_models(meta, [text], products, 40_000_000)
+        evaluate_models(meta, [text], products, MAX_PIXELS)
         total = time.perf_counter() - t
         parts["eval"] = {"read_sample_s": round(read_s, 2), "text_tower_s": round(text.seconds["encode_texts"], 2),
                          "metrics_s": round(total - text.seconds["encode_texts"], 2),
@@ -149,13 +150,14 @@ def in_process(data_dir: Path, model: str, sample: int) -> dict:
 
 def colour_stats_cost(folder: Path, count: int = 300) -> dict:
     """Per photo: decoding it (as indexing does) against making its colour statistics from the decoded image."""
+    from core.common.config import MAX_PIXELS
     from core.ingest.colour_stats import foreground_colours
     from core.ingest.images import decode_image
 
     paths = sorted(folder.rglob("*.jpg"))[:count]
     datas = [p.read_bytes() for p in paths]
     t = time.perf_counter()
-    images = [decode_image(d, 40_000_000, draft_size=224) for d in datas]
+    images = [decode_image(d, MAX_PIXELS, draft_size=224) for d in datas]
     decode_s = time.perf_counter() - t
     t = time.perf_counter()
     for image in images:

@@ -163,13 +163,14 @@ def model_only(model: str, device: str, batches: list[int], seconds: float) -> l
 def decode_rate(images: Path, count: int, workers: int, image_size: int) -> float:
     """Photos/s through the indexer's loader work (read, sha256, draft decode, resize to the model's short side)
     in a pool of `workers` threads, as index_catalog runs it."""
+    from core.common.config import MAX_PIXELS
     from core.ingest.images import decode_image, read_image_bytes
     from core.models.backends.preprocess import resized_for_model, short_side_size
 
     def load(path: Path):
         data = read_image_bytes(path)
         hashlib.sha256(data).hexdigest()
-        image = decode_image(data, 40_000_000, draft_size=image_size)
+        image = decode_image(data, MAX_PIXELS, draft_size=image_size)
         return resized_for_model(image, short_side_size(*image.size, image_size), image_size).size  # Embedder.prepare
 
     paths = [images / f"{i}.jpg" for i in range(count)]
@@ -185,6 +186,7 @@ def preprocess_rate(model: str, images: Path, count: int, image_size: int, batch
     runs on the main thread, between the decode pool and the model."""
     from sentence_transformers import SentenceTransformer
 
+    from core.common.config import MAX_PIXELS
     from core.ingest.images import decode_image, read_image_bytes
     from core.models.backends.preprocess import resized_for_model, short_side_size
 
@@ -193,7 +195,7 @@ def preprocess_rate(model: str, images: Path, count: int, image_size: int, batch
     def prepared(image):  # as Embedder.prepare resizes for a CLIP model
         return resized_for_model(image, short_side_size(*image.size, image_size), image_size)
 
-    photos = [prepared(decode_image(read_image_bytes(images / f"{i}.jpg"), 40_000_000, draft_size=image_size))
+    photos = [prepared(decode_image(read_image_bytes(images / f"{i}.jpg"), MAX_PIXELS, draft_size=image_size))
               for i in range(min(count, batch))]
     st.preprocess(photos[:2])
     n, started = 0, time.perf_counter()

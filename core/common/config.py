@@ -10,6 +10,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 DEFAULT_MODEL = "clip-ViT-B-32"
 
+# The largest photo decoded, in pixels (LENS_MAX_PIXELS's default): checked from the header before decoding.
+MAX_PIXELS = 40_000_000
+
 # Documented options: name -> (default, meaning). tests/test_config.py asserts each is in the README.
 OPTIONS: dict[str, tuple[str, str]] = {
     "LENS_MODEL": (DEFAULT_MODEL, "a CLIP model: a sentence-transformers or Hugging Face CLIP name or folder, or open_clip:NAME"),
@@ -20,7 +23,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "LENS_DATA_DIR": (".lens", "where the embedded Qdrant shard, boards and maps live"),
     "LENS_COLLECTION": ("products", "Qdrant collection name"),
     "LENS_BATCH_SIZE": ("32", "images per embedding batch"),
-    "LENS_MAX_PIXELS": ("40000000", "images with more pixels are refused (decompression bombs)"),
+    "LENS_MAX_PIXELS": (str(MAX_PIXELS), "images with more pixels are refused (decompression bombs)"),
     "LENS_ALLOW_PRIVATE_URLS": ("0", "1 lets image URLs reach loopback, private and link-local hosts (an intranet "
                                 "image server); refused by default"),
     "LENS_IMAGE_TIMEOUT": ("20", "seconds one wait on an image URL may take (connect, each read); the whole "
@@ -45,9 +48,6 @@ OPTIONS: dict[str, tuple[str, str]] = {
 
 REDACTED = "***"
 
-
-# The largest photo decoded, in pixels (LENS_MAX_PIXELS's default): checked from the header before decoding.
-MAX_PIXELS = 40_000_000
 
 @dataclass(frozen=True)
 class Settings:
