@@ -7,8 +7,6 @@ import sys
 from core.common.config import Settings
 from core.common.errors import LensError
 
-FORMATS = ["auto", "fashion", "shopify", "google", "generic"]  # --format of `index` and `reference add`
-
 
 def runtime_arg(parser) -> None:
     parser.add_argument("--runtime", choices=["auto", "torch", "onnx", "onnx-int8"],

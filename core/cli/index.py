@@ -7,9 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from core.cli.common import FORMATS, close_store, model_for, open_reader, progress_bar, runtime_arg
+from core.cli.common import close_store, model_for, open_reader, progress_bar, runtime_arg
 from core.common.config import Settings
 from core.common.errors import LensError
+from core.ingest.formats import FORMATS  # --format's choices: auto and every format
 from core.insights.audit_decisions import AuditDecisions
 
 
