@@ -20,10 +20,11 @@ from typing import Callable
 import numpy as np
 
 from core.common.errors import BadQuery, StoreError
+from core.index.compat import model_of
 from core.index.store import ProductStore
 from core.map.clusters import cluster_labels, stratum_groups
 from core.map.products import VECTOR_KINDS, Products, read_products, vector_chunks
-from core.map.projector import PARAMS, PrincipalAxes, Projector, small_layout
+from core.map.projector import PARAMS, PrincipalAxes, Projector, fits, small_layout
 from core.map.sampling import strata, stratified_sample
 from core.map.storage import (PCA, PREVIEW, UMAP, CatalogMap, index_key, load_map, load_projector, map_paths,
                               params_key, save_map, save_projector, store_version)
@@ -87,8 +88,9 @@ def finish_map(store: ProductStore, data_dir: Path, collection: str, kind: str, 
     """The map from a UMAP fit made elsewhere (core.map.job) on `sample`: the sample's products where the fit put
     them, everyone else (added or changed since the sample was read) placed by their fitted neighbours."""
     report = progress or (lambda stage, fraction: None)
-    dim = int((store.meta() or {}).get("dim", 0))
-    if projector.pca is not None and dim != projector.pca.n_features_in_:
+    meta = store.meta()
+    if projector.pca is not None and not fits(projector, meta):
+        dim = model_of(meta)[1] or 0
         raise StoreError(f"the index was rebuilt with other vectors ({dim} numbers each, the fit had "
                          f"{projector.pca.n_features_in_}) while UMAP was fitted: compute the map again")
     version = store_version(store)
@@ -176,8 +178,7 @@ class _Layout:
             self.fingerprints, dtype=object)[same]
         new = np.flatnonzero(~same)
         mapped = max(len(projector.train), len(stored.product_ids) - stored.transformed)
-        dim = int((store.meta() or {}).get("dim", 0))
-        if dim != projector.pca.n_features_in_ or len(new) > MAX_TRANSFORM_SHARE * mapped:
+        if not fits(projector, store.meta()) or len(new) > MAX_TRANSFORM_SHARE * mapped:
             return False  # another model, or too much new material: placing it in the old layout would mislead
         self.xy[same] = stored.xy[old[same]]
         self.placed[same] = True

@@ -23,7 +23,7 @@ import numpy as np
 from core.index.compat import model_of, require_same_model
 from core.insights.gaps import GapRow, find_gaps
 from core.map.products import read_products, vector_chunks
-from core.map.projector import PARAMS
+from core.map.projector import PARAMS, fits
 from core.map.storage import CatalogMap, load_projector, map_paths
 from core.index.store import Nearest, ProductStore
 
@@ -78,7 +78,7 @@ def place_reference(ours: ProductStore, theirs: ProductStore, m: CatalogMap, dat
     projector = None
     if m.method == "umap":
         projector = load_projector(map_paths(data_dir, collection, m.kind)[1])
-        if projector is not None and projector.pca.n_features_in_ != int(theirs.require_meta().get("dim", 0)):
+        if projector is not None and not fits(projector, theirs.require_meta()):
             projector = None
     ids, xy, taken, twins, not_placed = [], [], [], {}, []
     for points, matrix, sources, without in vector_chunks(theirs, m.kind, list(products.points)):

@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from core.index.compat import model_of
 from core.map.neighbours import cosine_knn, kmeans_groups, probed_knn
 
 # The layout's parameters and the map's seed; a stored map made with others is not reused (storage.params_key).
@@ -139,6 +140,13 @@ class Projector:
         weights = np.maximum(1.0 - dist, 1e-6) ** 4  # the closest look-alikes dominate
         weights /= weights.sum(axis=1, keepdims=True)
         return np.einsum("nk,nkd->nd", weights, self.layout[index]).astype(np.float32)
+
+
+def fits(projector: Projector, meta: dict | None) -> bool:
+    """True when `projector` was fitted on vectors of the size the index (its metadata) stores: only then can it
+    place that index's products. An unfitted projector, or an index whose size is missing or unreadable, never fits."""
+    _, dim = model_of(meta)
+    return projector.pca is not None and dim == projector.pca.n_features_in_
 
 
 def small_layout(matrix: np.ndarray) -> np.ndarray:
