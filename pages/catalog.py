@@ -45,7 +45,7 @@ if go.button("Index catalogue", type="primary", key="idx_go") and indexing_panel
     st.rerun()
 # With no index yet, the first-run notice above already offers the sample: one button, not two.
 if meta and sample.button(indexing_panel.SAMPLE_BUTTON, key="idx_sample") and indexing_panel.run_indexing(
-        config, store, indexing_panel.sample_inputs) is not None:
+        config, store, indexing_panel.sample_inputs, recreate, prune) is not None:
     st.rerun()
 if st.session_state.get("last_report"):
     indexing_panel.show_report(st.session_state["last_report"])
