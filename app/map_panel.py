@@ -8,16 +8,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core.insights.gaps import MATCH_THRESHOLD
-
 from app import references, resources
 from app.references import SAME_FIELDS, SAVED_SAME, SAVED_THRESHOLD
 from core.common.config import Settings
 from core.common.errors import LensError
 from core.common.filters import Filters
-from core.map.figure import carry_selection, chart_key, selected_ids
 from core.common.safe_text import md
 from core.index.store import ProductStore
+from core.insights.gaps import MATCH_THRESHOLD
+from core.map.figure import carry_selection, chart_key, selected_ids
 
 
 def stored_map(config: Settings, kind: str, preview: bool = False):
