@@ -69,7 +69,7 @@ def index_reference(config: Settings, name: str, uploaded, photos: PhotosChoice,
         return add_reference(config, name, saved.catalogue, saved.images_dir, tools.embedder,
                              format=choice.format if choice else "auto",
                              columns=(choice.columns or None) if choice else None, fetcher=tools.fetcher,
-                             progress=tools.progress)
+                             progress=tools.progress, stage=tools.stage)
 
     def said(message: str) -> str:  # a path under the data folder is ours, not the user's
         return f"{name} was not added: {message}".replace(str(Path(config.data_dir)), "the data folder")

@@ -113,20 +113,23 @@ def check_model(ours: dict, model: str, dim: int, what: str) -> None:
 
 
 def add_reference(settings, name: str, catalog: Path, images: Path | None, embedder, *, format: str = "auto",
-                  columns: dict | None = None, fetcher=None, progress=None, prune: bool = False):
+                  columns: dict | None = None, fetcher=None, progress=None, stage=None, prune: bool = False):
     """Index a reference catalogue into its own collection (incremental, as `index`); returns the IndexReport.
+    progress and stage are index_catalog's callbacks (stage is also told READ while the file is first surveyed).
 
     Nothing is written before every check passes: our index exists and uses the embedder's model, the file
     is a catalogue with at least one product. A first run that fails before writing a product leaves no
     collection behind.
     """
     from core.ingest.catalog import CatalogFile
-    from core.index.indexer import index_catalog
+    from core.index.indexer import READ, index_catalog
     from core.ingest.catalog import check_inputs
 
     collection = reference_collection(settings, name)
     check_inputs(catalog, images)
     check_model(our_meta(settings), embedder.name, embedder.dim, f"the model loaded for reference {name!r}")
+    if stage is not None:  # the survey below reads the whole file: the progress bar says so, not "loading the model"
+        stage(READ)
     survey = CatalogFile(Path(catalog), images, format=format, columns=columns)
     if survey.product_count == 0:
         raise CatalogError(f"reference catalogue {catalog} has no products ({survey.total_rows} row(s), none "
@@ -143,7 +146,7 @@ def add_reference(settings, name: str, catalog: Path, images: Path | None, embed
                          marks={REFERENCE_OF: settings.collection, REFERENCE: name})
         report = index_catalog(catalog, images, embedder, store, batch_size=settings.batch_size, prune=prune,
                                max_pixels=settings.max_pixels, progress=progress, format=format, columns=columns,
-                               fetcher=fetcher)
+                               fetcher=fetcher, stage=stage)
     except BaseException:
         if created:
             _drop_if_empty(store)
