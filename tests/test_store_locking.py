@@ -57,13 +57,14 @@ INTRUDER = textwrap.dedent("""
 # `python -m core ...` that appends a line to the file named first after each batch of points the indexer has
 # written and flushed: an outside signal that the run is part-way through its writes, for a kill to follow.
 SIGNALLING_CLI = textwrap.dedent("""
-    import runpy, sys
+    import runpy, sys, threading
     from core.index.store import EdgeStore
     written, upsert = sys.argv.pop(1), EdgeStore.upsert
     def signalled(self, points):
         upsert(self, points)
         with open(written, "a") as f:
             f.write(f"{len(points)}\\n")
+        threading.Event().wait()  # never set: the run holds after its first batch until the test kills it
     EdgeStore.upsert = signalled
     runpy.run_module("core", run_name="__main__")
 """)
@@ -156,6 +157,32 @@ def test_read_only_open_uses_the_live_index_when_free_and_the_snapshot_when_held
     live.close()
 
 
+def test_a_lock_file_that_cannot_be_made_is_reported_as_itself_not_as_a_busy_index(settings, monkeypatch):
+    holder = EdgeStore(settings.data_dir, settings.collection)
+    holder.ensure("hand-made", 4)
+    holder.upsert(_points(3))
+    holder.publish()  # a published copy to fall back on, were the failure mistaken for a busy index
+    holder.close()
+    lock = settings.data_dir / f".{settings.collection}.lock"
+    lock.unlink()
+    if os.geteuid() == 0:  # root creates files in a read-only folder: refuse the lock file's creation instead
+        real_open = os.open
+
+        def refusing_open(path, flags, *args):
+            if Path(path) == lock:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr("core.common.locks.os.open", refusing_open)
+    settings.data_dir.chmod(0o555)
+    try:
+        with pytest.raises(StoreError) as refused:
+            open_store(settings, read_only=True)
+    finally:
+        settings.data_dir.chmod(0o755)
+    assert "Permission denied" in str(refused.value) and "open in another process" not in str(refused.value)
+
+
 def _published(tmp_path, n: int) -> EdgeStore:
     """A holder of a fresh index with n points, its copy published."""
     holder = EdgeStore(tmp_path)
@@ -192,7 +219,7 @@ def test_a_snapshot_copy_is_sparse_not_a_full_copy_of_preallocated_files(tmp_pat
 
 
 def _kill_then_resume(catalog, data, tiny_clip, written: Path) -> dict:
-    """Kill -9 an `index` run as soon as its first batch of points is written, then rerun it; the rerun's report."""
+    """Kill -9 an `index` run held after its first batch of points is written, then rerun it; the rerun's report."""
     # torch, like the reference run it is compared with (auto would pick ONNX int8 on a CPU: other vectors)
     env = _env(LENS_DATA_DIR=str(data), LENS_MODEL=tiny_clip, LENS_DEVICE="cpu", LENS_BATCH_SIZE="2",
                LENS_RUNTIME="torch")
@@ -204,7 +231,7 @@ def _kill_then_resume(catalog, data, tiny_clip, written: Path) -> dict:
         if written.exists() and written.read_text().endswith("\n"):
             break
         time.sleep(0.01)
-    run.kill()  # at once: the run is somewhere in its next batches (embedding, or writing one)
+    run.kill()  # the run is held inside its first signal: killed after batch 1, before any other is written
     run.wait()
     assert written.exists(), "the run wrote nothing before the deadline"
     assert run.returncode == -9, "the run finished before it could be killed"
@@ -223,8 +250,8 @@ def test_kill_9_mid_index_frees_the_lock_and_the_rerun_matches_an_uninterrupted_
     rows = [(str(i), "Women", "Apparel", "Dress", "Dresses", c, "Party", f"Dress {i} in {c}")
             for i, c in enumerate(["Red", "Blue", "Brown", "Black", "Yellow", "White"] * 5)]
     catalog = write_catalog(tmp_path / "c", rows=rows)
-    # The kill follows the first written batch (the run signals each one): it lands between the first and the
-    # last batch, so the rerun finds some products written and writes the rest.
+    # The run signals its first written batch and then holds until killed: the kill always lands between the first
+    # and the last batch, so the rerun finds some products written and writes the rest.
     data = tmp_path / "data"
     report = _kill_then_resume(catalog, data, tiny_clip, tmp_path / "written")
     assert report["indexed"] + report["unchanged"] == 30

@@ -33,6 +33,10 @@ class StoreError(LensError):
     """The vector store cannot be opened or used."""
 
 
+class IndexBusy(StoreError):
+    """Another process owns the embedded index (holds its lock); a read-only command may read its published copy."""
+
+
 class NotIndexed(LensError):
     """There is no index yet."""
 

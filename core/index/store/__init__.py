@@ -5,7 +5,7 @@ wrapping); edge and server: each engine's own calls; writes: the server's bounde
 tuning: the scale settings both engines are made with.
 """
 
-from core.common.errors import StoreError
+from core.common.errors import IndexBusy
 from core.index.store.base import (ID_NAMESPACE, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered,
                                    ProductStore, Query, Recommend, StoredPoint, point_id)
 from core.index.store.edge import EdgeStore
@@ -33,6 +33,6 @@ def open_store(settings, read_only: bool = False, collection: str | None = None)
     if read_only and store.meta() is not None:
         try:
             store.acquire()
-        except StoreError:
+        except IndexBusy:  # only a busy index has a published copy to read; any other failure is reported as itself
             return EdgeStore.snapshot_reader(settings.data_dir, collection, overrides=overrides)
     return store

@@ -175,7 +175,7 @@ class ProductStore(ABC):
         return meta
 
     def acquire(self) -> None:
-        """Own the index for writing now, or refuse at once (StoreError) while another process does: a run checks
+        """Own the index for writing now, or refuse at once (IndexBusy) while another process does: a run checks
         before it loads a model. A server has no owner: nothing to take."""
 
     def require_meta(self) -> dict:

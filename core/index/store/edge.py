@@ -11,7 +11,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from core.common.errors import NotIndexed, StoreError
+from core.common.errors import IndexBusy, NotIndexed, StoreError
 from core.common.files import atomic_write, copy_tree_sparse
 from core.common.filters import Filters
 from core.common.locks import FileLock, LockBusy
@@ -52,16 +52,17 @@ class EdgeStore(ProductStore):
     # ---- the process lock and the live shard ----
 
     def acquire(self) -> None:
-        """Take the data dir's lock for this store's lifetime, or refuse at once with who holds it."""
+        """Take the data dir's lock for this store's lifetime, or refuse at once (IndexBusy) with who holds it; a lock
+        file that cannot be opened (a read-only or full data dir) is a StoreError naming that cause."""
         if self.read_only or self._owner.held:
             return
         try:
             self._owner.acquire(timeout=0)
         except LockBusy as exc:
-            raise StoreError(f"the index at {self.root} is open in another process ({exc.holder or 'unknown'}): "
-                             "stop it (or index from the app's Catalog page), or use a Qdrant server "
-                             "(QDRANT_URL). Read-only commands (stats, search, facets, duplicates) still work: "
-                             "they read the copy the other process published.") from None
+            raise IndexBusy(f"the index at {self.root} is open in another process ({exc.holder or 'unknown'}): "
+                            "stop it (or index from the app's Catalog page), or use a Qdrant server "
+                            "(QDRANT_URL). Read-only commands (stats, search, facets, duplicates) still work: "
+                            "they read the copy the other process published.") from None
 
     @property
     def shard(self):
