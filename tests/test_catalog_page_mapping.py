@@ -147,19 +147,21 @@ def test_choosing_a_file_shows_its_detected_format_mapping_and_first_rows(app_se
     assert [shown(m.value) for m in at.markdown if "Columns of" in m.value] == [f"**Columns of {catalog}**"]
 
 
-def test_choosing_a_new_file_keeps_the_explore_maps_selection_and_colouring(app_settings, tmp_path):
-    """The mapping step clears its own state for a new file, and only its own: the Explore map keeps its state
-    under "map_" keys, which a merchandiser expects to find again after indexing."""
+def test_choosing_a_new_file_keeps_the_explore_maps_selection(app_settings, tmp_path):
+    """The mapping step clears its own state for a new file, and only its own: the Explore map keeps its selection
+    (and the chart it was made on) under "map_" keys, which a merchandiser expects to find again after indexing.
+    Its widget keys (map_colour) are not checked: Streamlit drops those on any page change anyway."""
     first = write_generic(tmp_path / "known", KNOWN, KNOWN_ROWS)
     second = write_generic(tmp_path / "other", KNOWN, KNOWN_ROWS[:1])
     at = start("pages/catalog.py")
     at.session_state["map_selected"] = ["3", "1"]
-    at.session_state["map_colour"] = "colour"
+    at.session_state["map_selected_chart"] = "chart-of-the-selection"
     at.text_input(key="idx_csv").input(str(first)).run()
     at.selectbox(key="columns_role_price").set_value("Color").run()
     at.text_input(key="idx_csv").input(str(second)).run()
     assert not at.exception and not at.error
-    assert at.session_state["map_selected"] == ["3", "1"] and at.session_state["map_colour"] == "colour"
+    assert at.session_state["map_selected"] == ["3", "1"]
+    assert at.session_state["map_selected_chart"] == "chart-of-the-selection"
     assert at.selectbox(key="columns_role_price").value == "(none)"  # the step's own choice starts afresh
 
 
