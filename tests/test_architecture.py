@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grimp
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("common", "ingest", "models", "index", "search", "map", "insights", "curation", "cli")
 
@@ -48,3 +50,58 @@ def test_the_private_name_check_finds_a_borrowed_private_name(tmp_path):
     module = tmp_path / "borrower.py"
     module.write_text("from core.map.projection import _load_projector, CatalogMap\nfrom os import _exit\n")
     assert _private_imports(module, tmp_path) == ["borrower.py: from core.map.projection import _load_projector"]
+
+
+def import_cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Every import circle in `graph`: its strongly connected components of more than one module (Tarjan's
+    algorithm, iterative so a deep chain cannot overflow Python's stack), each sorted, in a stable order."""
+    order, low, on_stack, stack, cycles = {}, {}, set(), [], []
+
+    def visit(module: str) -> tuple[str, object]:
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        on_stack.add(module)
+        return module, iter(sorted(graph.find_modules_directly_imported_by(module)))
+
+    for root in sorted(graph.modules):
+        if root in order:
+            continue
+        path = [visit(root)]
+        while path:
+            module, imported = path[-1]
+            for other in imported:
+                if other not in order:
+                    path.append(visit(other))
+                    break
+                if other in on_stack:
+                    low[module] = min(low[module], order[other])
+            else:
+                path.pop()
+                if path:
+                    low[path[-1][0]] = min(low[path[-1][0]], low[module])
+                if low[module] == order[module]:  # module roots a component: everything above it on the stack
+                    component = []
+                    while not component or component[-1] != module:
+                        component.append(stack.pop())
+                        on_stack.discard(component[-1])
+                    if len(component) > 1:
+                        cycles.append(sorted(component))
+    return sorted(cycles)
+
+
+def test_no_import_circle_among_core_modules_packages_included():
+    # acyclic_siblings compares siblings only; this sees every module, so a package's __init__ importing a child
+    # that imports the package back is caught too.
+    graph = grimp.build_graph("core", cache_dir=None)
+    assert "core.ingest.formats.registry" in graph.find_modules_directly_imported_by("core.ingest.formats")
+    assert import_cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_made_up_circle():
+    graph = grimp.ImportGraph()
+    for importer, imported in [("pkg", "pkg.child"), ("pkg.child", "pkg"),  # a package and its child
+                               ("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("d", "e")]:
+        graph.add_import(importer=importer, imported=imported)
+    assert import_cycles(graph) == [["a", "b", "c"], ["pkg", "pkg.child"]]
+    graph.remove_import(importer="c", imported="a")
+    assert import_cycles(graph) == [["pkg", "pkg.child"]]
