@@ -1,4 +1,5 @@
-"""OS file locks (flock) that keep two processes from opening the same store or board at once."""
+"""OS file locks (flock): one owner at a time for the embedded store, a published snapshot's readers and a map job
+(boards are guarded by core.common.files.folder_locked instead)."""
 
 from __future__ import annotations
 
