@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from core.common.config import MAX_PIXELS
 from core.common.errors import CatalogError, ImageRejected
@@ -27,6 +27,9 @@ from core.index.store import ProductStore, StoredPoint
 from core.ingest.catalog import CatalogFile, Product, RowProblem, check_inputs, product_text
 from core.ingest.formats import ProblemKind
 from core.ingest.images import read_image_bytes
+
+if TYPE_CHECKING:  # for annotations only: importing this module does not load the model's modules
+    from core.models.embedder import EmbeddingModel
 
 Progress = Callable[[int, int], None]
 Stage = Callable[[str], None]  # told each stage's name (READ, PLAN, EMBED, PRUNE, PUBLISH) as it starts
@@ -189,7 +192,7 @@ def refuse_partial(prune: bool, recreate: bool, part: Part) -> None:
                            "the workers: the first to start creates it, the others use it")
 
 
-def index_catalog(csv_path: Path, images_dir: Path | None, embedder, store: ProductStore, *,
+def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingModel, store: ProductStore, *,
                   batch_size: int = 32, recreate: bool = False, prune: bool = False,
                   max_pixels: int = MAX_PIXELS, progress: Progress | None = None,
                   workers: int | None = None, format: str = "auto", columns: dict | None = None,

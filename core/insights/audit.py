@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field as dataclass_field
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from core.common.fields import CATEGORY, COLOUR, COLOUR_STATS, IMAGE_PATH, PRODU
 from core.ingest.images import open_image
 from core.common.iterables import chunks
 from core.index.store import Hit, ProductStore
+
+if TYPE_CHECKING:  # for annotations only: importing this module does not load the model's modules
+    from core.models.embedder import QueryEncoder
 
 AUDIT_FIELDS = (COLOUR, CATEGORY, SUB_CATEGORY)
 # One prompt per field; each candidate label is put in it and embedded once per audit.
@@ -77,7 +80,7 @@ def check_field(field: str) -> str:
     return field
 
 
-def audit(store: ProductStore, embedder, field: str = COLOUR, limit: int | None = None,
+def audit(store: ProductStore, embedder: QueryEncoder, field: str = COLOUR, limit: int | None = None,
           confirmed: Iterable[tuple[str, str, str]] = frozenset(), progress: Progress | None = None,
           max_pixels: int = MAX_PIXELS) -> AuditResult:
     """Rank the products whose `field` label their photo fits worse than another of the catalogue's labels.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from core.common.fields import Schema, SortKey, display_value
 from core.common.filters import Filters
 from core.ingest.images import ImageSource, open_image
 from core.index.store import Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend, point_id
+
+if TYPE_CHECKING:  # for annotations only: importing this module does not load the model's modules
+    from core.models.embedder import QueryEncoder
 
 MAX_LIMIT = 500
 SORT_POOL = 200  # a semantic search sorted by a field sorts its 200 most similar results (or those above the cut-off)
@@ -168,7 +171,7 @@ class Result:
 
 # ---- query vectors -----------------------------------------------------------------------------
 
-def _check_model(store: ProductStore, embedder) -> None:
+def _check_model(store: ProductStore, embedder: QueryEncoder) -> None:
     require_same_model(store.require_meta(), embedder.name, embedder.dim)
 
 
@@ -184,11 +187,11 @@ def product_vectors(store: ProductStore, product_ids, using: str = "image") -> d
             for p in product_ids}
 
 
-def text_vector(embedder, text: str) -> np.ndarray:
+def text_vector(embedder: QueryEncoder, text: str) -> np.ndarray:
     return embedder.encode_texts([text.strip()])[0]
 
 
-def image_vector(store: ProductStore, embedder, request: SearchRequest, max_pixels: int) -> np.ndarray:
+def image_vector(store: ProductStore, embedder: QueryEncoder, request: SearchRequest, max_pixels: int) -> np.ndarray:
     """The image query vector: re-used from the store for a product id, embedded for an upload."""
     if request.like:
         return product_vectors(store, [request.like])[request.like]
@@ -270,7 +273,7 @@ def _filters_for(request: SearchRequest) -> Filters:
     return request.filters.plus(exclude_ids=extra)
 
 
-def text_search(store, embedder, request: SearchRequest) -> list[Result]:
+def text_search(store, embedder: QueryEncoder, request: SearchRequest) -> list[Result]:
     """Query text against product image vectors; optionally fused (RRF) with product text vectors."""
     vector = text_vector(embedder, request.text)
     filters = _filters_for(request)
@@ -279,13 +282,13 @@ def text_search(store, embedder, request: SearchRequest) -> list[Result]:
     return _run(store, _ranking(vector, request, store), request, filters, vector)
 
 
-def image_search(store, embedder, request: SearchRequest, max_pixels: int = MAX_PIXELS) -> list[Result]:
+def image_search(store, embedder: QueryEncoder, request: SearchRequest, max_pixels: int = MAX_PIXELS) -> list[Result]:
     """Reverse image search from an upload or a catalogue product (which is excluded from its own results)."""
     vector = image_vector(store, embedder, request, max_pixels)
     return _run(store, _ranking(vector, request, store), request, _filters_for(request), vector)
 
 
-def hybrid_search(store, embedder, request: SearchRequest, max_pixels: int = MAX_PIXELS) -> list[Result]:
+def hybrid_search(store, embedder: QueryEncoder, request: SearchRequest, max_pixels: int = MAX_PIXELS) -> list[Result]:
     """Text + image: weighted mix of query vectors, or RRF over one list per modality (filter in each).
 
     With rrf the weight does not apply: each list counts by rank alone.
@@ -299,7 +302,8 @@ def hybrid_search(store, embedder, request: SearchRequest, max_pixels: int = MAX
     return _run(store, _ranking(vector, request, store), request, filters, vector)
 
 
-def search(store: ProductStore, request: SearchRequest, embedder=None, max_pixels: int = MAX_PIXELS) -> list[Result]:
+def search(store: ProductStore, request: SearchRequest, embedder: QueryEncoder | None = None,
+           max_pixels: int = MAX_PIXELS) -> list[Result]:
     """Dispatch on the request's mode; the embedder is only needed when a text or an upload must be encoded.
 
     Sorted by a field, a search keeps its most relevant results (those above the threshold, at most SORT_POOL)
@@ -334,7 +338,8 @@ def sort_results(results: list[Result], sort: SortKey) -> list[Result]:
     return sorted(have, key=lambda r: r.number(sort.field), reverse=sort.descending) + lack
 
 
-def _search(store: ProductStore, request: SearchRequest, embedder, max_pixels: int) -> list[Result]:
+def _search(store: ProductStore, request: SearchRequest, embedder: QueryEncoder | None,
+            max_pixels: int) -> list[Result]:
     mode = request.mode
     if mode == "text":
         return text_search(store, embedder, request)
