@@ -264,7 +264,7 @@ def test_the_numba_cache_is_read_in_one_place_and_core_map_uses_the_settings(ind
     import dataclasses
 
     import core.map.build
-    from core import cli
+    from core.cli import map as cli
     from core.common.config import OPTIONS, Settings, numba_cache_dir
 
     default = Path(OPTIONS["LENS_NUMBA_CACHE_DIR"][0]).expanduser()
