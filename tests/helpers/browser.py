@@ -30,12 +30,13 @@ def script_state(driver) -> str:
                                  "return app ? app.getAttribute('data-test-script-state') : 'initial';")
 
 
-def idle(driver, seconds: float = 60) -> None:
+def idle(driver, seconds: float = 60, looks: int = QUIET_LOOKS) -> None:
     """Wait until the page's script run has finished: the app has run at least once, says no run is under way,
-    shows no "Running…" indicator, and is still so at QUIET_LOOKS looks in a row. Streamlit shows nothing for a
+    shows no "Running…" indicator, and is still so at `looks` looks in a row. Streamlit shows nothing for a
     rerun a click has asked for until the server starts it, so one idle look right after a click proves nothing;
-    looks in a row over LOOK_EVERY x QUIET_LOOKS seconds see the run start, and any look that sees one starts
-    the count again."""
+    looks in a row over LOOK_EVERY x looks seconds see the run start, and any look that sees one starts the count
+    again. A page with a polling fragment (run_every) reruns it every second or so: pass fewer looks there (2), or
+    five in a row may never come on a loaded machine."""
     quiet_looks = [0]
 
     def settled(d) -> bool:
@@ -44,18 +45,18 @@ def idle(driver, seconds: float = 60) -> None:
                                    "[data-testid=\"stStatusWidgetStopButton\"]')")
         quiet = script_state(d) == "notRunning" and not running
         quiet_looks[0] = quiet_looks[0] + 1 if quiet else 0
-        return quiet_looks[0] >= QUIET_LOOKS
+        return quiet_looks[0] >= looks
 
     wait(driver, seconds, poll=LOOK_EVERY).until(settled, message="the page's script run did not finish")
 
 
-def shot(driver, tmp_path, name: str, height: int = 1500) -> Path:
+def shot(driver, tmp_path, name: str, height: int = 1500, looks: int = QUIET_LOOKS) -> Path:
     """A screenshot `height` px tall, enough for the whole page (LENS_SCREENSHOT_DIR=docs keeps it for the
-    README); the window goes back to 1400x1000 after."""
+    README), taken once the page is idle (`looks` as idle's); the window goes back to 1400x1000 after."""
     path = Path(os.environ.get("LENS_SCREENSHOT_DIR", tmp_path)) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.set_window_size(1400, height)
-    idle(driver)
+    idle(driver, looks=looks)
     assert driver.save_screenshot(str(path)) and path.stat().st_size > 10_000
     driver.set_window_size(1400, 1000)
     return path
