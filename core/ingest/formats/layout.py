@@ -26,6 +26,14 @@ def snake_case(name: str) -> str:
     return name.strip("_").lower()
 
 
+def first_column_by_key(header: list[str]) -> dict[str, int]:
+    """column_key -> the first column that has it ('Title' and 'title' both read as 'title'; the first wins)."""
+    by_key: dict[str, int] = {}
+    for i, name in enumerate(header):
+        by_key.setdefault(column_key(name), i)
+    return by_key
+
+
 def field_key(name: str, position: int) -> str:
     """The payload key of an extra column: snake_case, and a valid field name ('2nd Colour' -> 'col_2nd_colour',
     a header of only symbols -> 'column_3'), so every column can be a filter."""

@@ -11,7 +11,7 @@ from core.common.fields import IMAGE_URL, RESERVED_KEYS, ROLES
 from core.ingest.formats.fashion import FASHION
 from core.ingest.formats.generic import GENERIC, SYNONYMS
 from core.ingest.formats.google import GOOGLE
-from core.ingest.formats.layout import Format, Layout, field_key
+from core.ingest.formats.layout import Format, Layout, field_key, first_column_by_key
 from core.ingest.formats.shopify import SHOPIFY
 from core.ingest.values import column_key
 
@@ -100,14 +100,6 @@ def plan_layout(header: list[str], delimiter_name: str = "comma", format: str = 
     _rekey_displaced(layout, columns)
     _refuse_clashes(layout)
     return layout
-
-
-def first_column_by_key(header: list[str]) -> dict[str, int]:
-    """column_key -> the first column that has it ('Title' and 'title' both read as 'title'; the first wins)."""
-    by_key: dict[str, int] = {}
-    for i, name in enumerate(header):
-        by_key.setdefault(column_key(name), i)
-    return by_key
 
 
 def _rekey_displaced(layout: Layout, columns: dict[str, str]) -> None:

@@ -23,7 +23,7 @@ from core.common.errors import CatalogError
 from core.common.fields import (BRAND, CATEGORY, COLOUR, DESCRIPTION, GENDER, IMAGE, IMAGE_URL, IN_STOCK, INVENTORY,
                                 PRICE, PRODUCT_ID, PRODUCT_TYPE, RESERVED_KEYS, ROLES, SALE_PRICE, TAGS, TITLE)
 from core.ingest.formats.layout import (Format, Layout, ProblemKind, Record, RowProblem, Rows, Tally, field_key,
-                                        role_values, row_key, snake_case)
+                                        first_column_by_key, role_values, row_key, snake_case)
 from core.ingest.values import category_levels, column_key, parse_number, parse_price, shown
 
 PRODUCT_COLUMNS = {"handle": PRODUCT_ID, "title": TITLE, "bodyhtml": DESCRIPTION, "vendor": BRAND,
@@ -135,9 +135,7 @@ def read(layout: Layout, rows: Rows, tally: Tally) -> list[Record]:
         group.rows.append((line, fields))
         previous = handle
 
-    cols = {}
-    for i, name in enumerate(header):
-        cols.setdefault(column_key(name), i)
+    cols = first_column_by_key(header)
     records = []
     colour_columns: Counter = Counter()
     for handle, group in groups.items():
