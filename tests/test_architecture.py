@@ -46,6 +46,13 @@ def test_no_module_imports_a_private_name_from_another():
     assert offences == []
 
 
+def test_no_test_imports_a_private_name_from_the_product():
+    # A test that needs a product's private helper is testing an interface: the name is made public instead.
+    tests = [*ROOT.glob("tests/*.py"), *ROOT.glob("tests/helpers/*.py")]
+    offences = [line for path in tests for line in _private_imports(path)]
+    assert offences == []
+
+
 def test_the_private_name_check_finds_a_borrowed_private_name(tmp_path):
     module = tmp_path / "borrower.py"
     module.write_text("from core.map.projection import _load_projector, CatalogMap\nfrom os import _exit\n")

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from core.ingest.sample import HEADER
-from core.ingest.sample_reference import UNLIKE_COLOURS, _altered, _draw_unlike
+from core.ingest.sample_reference import UNLIKE_COLOURS, altered_copy, draw_unlike
 from tests.conftest import PRODUCTS, write_csv
 from tests.helpers.apptest import explore as _explore, shown, start
 
@@ -36,10 +36,10 @@ def rival(indexed, tmp_path):
     for theirs, ours in {**COPIES, **EXACT}.items():
         p = by_id[ours]
         photo = Image.open(tmp_path / "cat" / "images" / p[2] / f"{ours}.jpg").convert("RGB")
-        (photo if theirs in EXACT else _altered(photo, rng)).save(folder / "images" / f"{theirs}.png")
+        (photo if theirs in EXACT else altered_copy(photo, rng)).save(folder / "images" / f"{theirs}.png")
         rows.append([theirs, *p[1:7], f"Their {p[7]}", f"{theirs}.png", ""])
     for their_id, kind, colour in zip(UNLIKE, ("Sunglasses", "Lamps", "Mugs"), ("Teal", "Gold", "Coral")):
-        _draw_unlike(kind, UNLIKE_COLOURS[colour]).save(folder / "images" / f"{their_id}.png")
+        draw_unlike(kind, UNLIKE_COLOURS[colour]).save(folder / "images" / f"{their_id}.png")
         title = HOSTILE if their_id == "u1" else f"{colour} {kind}"
         rows.append([their_id, "Unisex", "Home", "Decor", kind, colour, "Casual", title, f"{their_id}.png", ""])
     write_csv(folder / "catalog.csv", HEADER, rows)

@@ -34,7 +34,7 @@ class GeneratedReference:
     unlike: list[str] = field(default_factory=list)
 
 
-def _altered(photo: Image.Image, rng: random.Random) -> Image.Image:
+def altered_copy(photo: Image.Image, rng: random.Random) -> Image.Image:
     """The photo a few percent cropped off its edges and a little lighter or darker, at its own size."""
     w, h = photo.size
     cut = rng.uniform(0.02, 0.06)
@@ -45,7 +45,7 @@ def _altered(photo: Image.Image, rng: random.Random) -> Image.Image:
 BACKDROP = (34, 36, 44)  # shot on a dark backdrop, where every sample photo is on a light studio one
 
 
-def _draw_unlike(kind: str, colour) -> Image.Image:
+def draw_unlike(kind: str, colour) -> Image.Image:
     """A silhouette of a kind the sample does not have, on a backdrop unlike the sample's."""
     image = Image.new("RGB", SIZE, BACKDROP)
     d = ImageDraw.Draw(image)
@@ -87,7 +87,7 @@ def generate_reference(out_dir: Path, sample_csv: Path | None = None, near: int 
         photo = Image.open(sample_csv.parent / "images" / product["Category"] / product["Image"]).convert("RGB")
         path = made.images / product["Category"] / f"{their_id}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
-        _altered(photo, rng).save(path, quality=88)
+        altered_copy(photo, rng).save(path, quality=88)
         title = " ".join([BRAND, *product["ProductTitle"].split(" ")[1:]])
         rows.append([their_id, product["Gender"], product["Category"], product["SubCategory"],
                      product["ProductType"], product["Colour"], product["Usage"], title, path.name, ""])
@@ -99,7 +99,7 @@ def generate_reference(out_dir: Path, sample_csv: Path | None = None, near: int 
         their_id = f"NW-U{n:02d}"
         path = made.images / category / f"{their_id}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
-        _draw_unlike(kind, UNLIKE_COLOURS[colour]).save(path, quality=88)
+        draw_unlike(kind, UNLIKE_COLOURS[colour]).save(path, quality=88)
         noun = {"Sunglasses": "Sunglasses"}.get(kind, kind[:-1])
         rows.append([their_id, "Unisex", category, sub, kind, colour, "Casual", f"{BRAND} {colour} {noun}",
                      path.name, ""])
