@@ -26,7 +26,9 @@ def _pick(driver, key: str, value: str) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
     box.click()
     box.send_keys(value)
-    time.sleep(0.3)
+    # Enter picks the first option the typed text leaves: wait until that is the value itself (as browser.choose).
+    _wait(driver).until(lambda d: [o.text.strip() for o in d.find_elements("css selector", '[role="option"]')][:1]
+                        == [value], message=f"no option {value!r} offered for {key}")
     box.send_keys(Keys.ENTER)
     _wait(driver).until(lambda d: d.find_element("css selector", f".st-key-{key} input").get_attribute("value") == value)
     _idle(driver)

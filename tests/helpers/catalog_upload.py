@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from tests.helpers.browser import idle, wait
@@ -42,8 +41,7 @@ def start_indexing(driver) -> None:
     button = driver.find_element("css selector", ".st-key-idx_go button")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
     button.click()
-    time.sleep(0.5)  # kept as it was: a run that starts late is also covered by idle()'s quiet looks
-    idle(driver)
+    idle(driver)  # its quiet looks in a row also see a run that starts a moment after the click
 
 
 def metrics(driver) -> dict[str, str]:
