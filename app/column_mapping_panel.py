@@ -23,7 +23,7 @@ from core.ingest.formats.shopify import AGGREGATED
 
 NONE = "(none)"
 PREFIX = "columns_"  # every key of this panel's state starts with it, so a new file starts from a clean slate (not
-                    # "map_": the Explore map keeps its selection and colouring under that prefix)
+                    # "map_": the Explore map keeps its selection under that prefix)
 GRID = 4         # role pickers per row
 ORDER = (PRODUCT_ID, TITLE, IMAGE, DESCRIPTION, *(r for r in ROLES if r not in (PRODUCT_ID, TITLE, IMAGE, DESCRIPTION)))
 ROLE_HELP = {PRODUCT_ID: "Required: one unique id per product.", TITLE: "A product needs a title or an image.",
