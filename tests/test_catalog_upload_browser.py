@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tests.conftest import serve_app
 from tests.helpers.browser import (
-    go as _go, idle as _idle, result_titles as _result_titles, visible_text as _visible_text, wait as _wait
+    go as _go, idle as _idle, result_titles as _result_titles, type_option, visible_text as _visible_text,
+    wait as _wait,
 )
 from tests.helpers.catalog_files import UNKNOWN, UNKNOWN_ROWS, csv_bytes, everything, photo, photos_zip
 from tests.helpers.catalog_upload import (
@@ -20,16 +21,7 @@ from tests.helpers.catalog_upload import (
 
 def _pick(driver, key: str, value: str) -> None:
     """Choose value in the selectbox with this key, and wait for the page to show it chosen."""
-    from selenium.webdriver.common.keys import Keys
-
-    box = driver.find_element("css selector", f".st-key-{key} input")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
-    box.click()
-    box.send_keys(value)
-    # Enter picks the first option the typed text leaves: wait until that is the value itself (as browser.choose).
-    _wait(driver).until(lambda d: [o.text.strip() for o in d.find_elements("css selector", '[role="option"]')][:1]
-                        == [value], message=f"no option {value!r} offered for {key}")
-    box.send_keys(Keys.ENTER)
+    type_option(driver, driver.find_element("css selector", f".st-key-{key} input"), value, f"for {key}")
     _wait(driver).until(lambda d: d.find_element("css selector", f".st-key-{key} input").get_attribute("value") == value)
     _idle(driver)
 

@@ -90,16 +90,21 @@ def multiselect(driver, label: str):
 def choose(driver, label: str, value: str) -> None:
     from selenium.webdriver.common.keys import Keys
 
-    box = multiselect(driver, label)
-    field = box.find_element("css selector", "input")
+    field = multiselect(driver, label).find_element("css selector", "input")
+    type_option(driver, field, value, f"under {label!r}")
+    field.send_keys(Keys.ESCAPE)
+
+
+def type_option(driver, field, value: str, where: str) -> None:
+    """Type value into a select's input and press Enter once it is the first option offered (Enter picks that)."""
+    from selenium.webdriver.common.keys import Keys
+
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
     field.click()
     field.send_keys(value)
-    # Enter picks the first option the typed text leaves: wait until that is the value itself.
     wait(driver).until(lambda d: [o.text.strip() for o in d.find_elements("css selector", '[role="option"]')][:1]
-                       == [value], message=f"no option {value!r} offered under {label!r}")
+                       == [value], message=f"no option {value!r} offered {where}")
     field.send_keys(Keys.ENTER)
-    field.send_keys(Keys.ESCAPE)
     idle(driver)
 
 
