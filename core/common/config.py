@@ -24,6 +24,10 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "LENS_COLLECTION": ("products", "Qdrant collection name"),
     "LENS_BATCH_SIZE": ("32", "images per embedding batch"),
     "LENS_MAX_PIXELS": (str(MAX_PIXELS), "images with more pixels are refused (decompression bombs)"),
+    "LENS_MAX_PHOTOS": ("10", "photos kept per product (hero first, as Merchant Center's 1 + 10 additional); a row with "
+                        "more keeps the first ones, with a note"),
+    "LENS_SHARED_PHOTO_MIN": ("5", "a photo used by this many products or more (a size chart, a brand banner, a "
+                              "placeholder) is shown but left out of matching, duplicates and the audit"),
     "LENS_ALLOW_PRIVATE_URLS": ("0", "1 lets image URLs reach loopback, private and link-local hosts (an intranet "
                                 "image server); refused by default"),
     "LENS_IMAGE_TIMEOUT": ("20", "seconds one wait on an image URL may take (connect, each read); the whole "
@@ -60,6 +64,8 @@ class Settings:
     collection: str = "products"
     batch_size: int = 32
     max_pixels: int = MAX_PIXELS
+    max_photos: int = 10
+    shared_photo_min: int = 5
     allow_private_urls: bool = False
     image_timeout: int = 20
     image_max_bytes: int = 20_000_000
@@ -94,6 +100,8 @@ class Settings:
             collection=get("LENS_COLLECTION"),
             batch_size=_positive_int("LENS_BATCH_SIZE", get("LENS_BATCH_SIZE")),
             max_pixels=_positive_int("LENS_MAX_PIXELS", get("LENS_MAX_PIXELS")),
+            max_photos=_positive_int("LENS_MAX_PHOTOS", get("LENS_MAX_PHOTOS")),
+            shared_photo_min=_at_least_two("LENS_SHARED_PHOTO_MIN", get("LENS_SHARED_PHOTO_MIN")),
             allow_private_urls=get("LENS_ALLOW_PRIVATE_URLS").lower() in ("1", "true", "yes"),
             image_timeout=_positive_int("LENS_IMAGE_TIMEOUT", get("LENS_IMAGE_TIMEOUT")),
             image_max_bytes=_positive_int("LENS_IMAGE_MAX_BYTES", get("LENS_IMAGE_MAX_BYTES")),
@@ -189,6 +197,15 @@ def _positive_int(name: str, raw: str) -> int:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
     if value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def _at_least_two(name: str, raw: str) -> int:
+    from core.common.errors import ConfigError
+
+    value = _positive_int(name, raw)
+    if value < 2:
+        raise ConfigError(f"{name} must be 2 or more (a photo one product uses is never shared), got {raw!r}")
     return value
 
 

@@ -28,18 +28,32 @@ LINK = "link"
 IMAGE = "image"            # the catalogue's photo reference: a file name or path, or an http(s) URL
 TAGS = "tags"
 GROUP_ID = "item_group_id"
+STATUS = "status"                      # active, draft, archived (lower case whatever the feed's case); any status column
+COMPARE_AT_PRICE = "compare_at_price"  # the feed's "was" price, kept as given (Shopify's Compare At, Google's price
+                                       # when a sale_price is set)
 
 ROLES = (PRODUCT_ID, TITLE, DESCRIPTION, GENDER, CATEGORY, SUB_CATEGORY, PRODUCT_TYPE, COLOUR, USAGE, BRAND, SEASON,
-         PRICE, SALE_PRICE, CURRENCY, IN_STOCK, INVENTORY, RATING, LINK, IMAGE, TAGS, GROUP_ID)
+         PRICE, SALE_PRICE, CURRENCY, IN_STOCK, INVENTORY, RATING, LINK, IMAGE, TAGS, GROUP_ID, STATUS, COMPARE_AT_PRICE)
 # The six filters every index has (the fashion dataset's attributes); other keyword columns join them per catalogue.
 STANDARD_FILTERS = (GENDER, CATEGORY, SUB_CATEGORY, PRODUCT_TYPE, COLOUR, USAGE)
-NUMBER_ROLES = (PRICE, SALE_PRICE, INVENTORY, RATING)
-KEYWORD_ROLES = (*STANDARD_FILTERS, BRAND, SEASON, CURRENCY, TAGS, GROUP_ID, IN_STOCK)
+NUMBER_ROLES = (PRICE, SALE_PRICE, INVENTORY, RATING, COMPARE_AT_PRICE)
+KEYWORD_ROLES = (*STANDARD_FILTERS, BRAND, SEASON, CURRENCY, TAGS, GROUP_ID, IN_STOCK, STATUS)
 # in_stock is stored as the keyword "yes" or "no", not a boolean: qdrant-edge 0.9.0 matches no boolean payload
 # (MatchValue(True) counts 0 of 3 true points), and a keyword also gives the facet counts "yes 120 · no 30".
 YES, NO = "yes", "no"
 TEXT_ROLES = (TITLE, DESCRIPTION)
 LIST_ROLES = (COLOUR, TAGS)  # may hold several values (a Shopify product in three colours)
+
+# ---- a real shop product: several photos, variants, status, a sale ------------------------------------------
+
+PHOTOS = "photos"          # every photo reference of the product (URL or resolved local path), hero first, deduplicated,
+                           # at most Settings.max_photos; all are shown
+VARIANTS = "variants"      # list of {"sku", "colour", "size", "options": {name: value}, "price", "compare_at_price",
+                           # "inventory", "image"} (keys absent when the feed has no value); "image" is one of PHOTOS
+SKU = "sku"                # keyword list: every variant's SKU (and a product-level SKU column), so sku=ABC-123 finds it
+ON_SALE = "on_sale"        # yes/no keyword: compare_at_price above price
+DISCOUNT = "discount"      # number, percent 0-100: round(100 * (compare_at_price - price) / compare_at_price, 1)
+HIDDEN_STATUSES = ("draft", "archived")  # left out of default views unless a status filter asks for them
 
 # ---- keys the index adds beside the catalogue's own ----------------------------------------------------------
 
@@ -50,7 +64,15 @@ PAYLOAD_HASH = "payload_hash"
 TEXT_ONLY = "text_only"
 IMAGE_PROBLEM = "image_problem"
 COLOUR_STATS = "colour_stats"  # the photo's dominant colours (core.ingest.colour_stats), made while indexing decodes it
-INTERNAL_KEYS = (FINGERPRINT, PAYLOAD_HASH, TEXT_ONLY, IMAGE_PROBLEM, COLOUR_STATS)
+# The named multivector (MaxSim) holding one vector per matched photo, beside the hero's single "image" vector.
+PHOTO_VECTORS = "photos"
+MATCHED_PHOTOS = "matched_photos"  # the PHOTOS references whose vectors are PHOTO_VECTORS' rows, in the same order
+PHOTO_DIGESTS = "photo_digests"    # sha256 of each MATCHED_PHOTOS photo's bytes, same order (photo-level incremental)
+PHOTO_COLOURS = "photo_colours"    # colour_stats of each MATCHED_PHOTOS photo, same order (the variant-aware audit)
+SHARED_PHOTOS = "shared_photos"    # PHOTOS references left out of matching: used by LENS_SHARED_PHOTO_MIN products or more
+PHOTO_PROBLEMS = "photo_problems"  # {reference: why} for photos (beyond the hero) that could not be used
+INTERNAL_KEYS = (FINGERPRINT, PAYLOAD_HASH, TEXT_ONLY, IMAGE_PROBLEM, COLOUR_STATS, MATCHED_PHOTOS, PHOTO_DIGESTS,
+                 PHOTO_COLOURS, SHARED_PHOTOS, PHOTO_PROBLEMS)
 RESERVED_KEYS = (IMAGE_PATH, *INTERNAL_KEYS)
 
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

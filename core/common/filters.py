@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from core.common.errors import BadQuery, UnknownFilterField
-from core.common.fields import FIELD_NAME, Schema
+from core.common.fields import FIELD_NAME, HIDDEN_STATUSES, STATUS, Schema
 
 Bounds = tuple  # (low or None, high or None), both inclusive
 
@@ -73,10 +73,23 @@ class Filters:
         return Filters(self.include, self.exclude, (*self.exclude_ids, *exclude_ids),
                        {**self.ranges, **(ranges or {})}, (*self.lacking, *lacking))
 
+    @property
+    def names_status(self) -> bool:
+        """True when these filters say something about status (status=draft, or -status=active): then they decide."""
+        return STATUS in self.include or STATUS in self.exclude
+
+    def visible(self, show_hidden: bool = False) -> "Filters":
+        """The default view: draft and archived products left out, unless show_hidden or an explicit status filter
+        says otherwise. Products with no status (older indexes, feeds without one) always stay in."""
+        if show_hidden or self.names_status:
+            return self
+        return Filters(self.include, {**self.exclude, STATUS: HIDDEN_STATUSES}, self.exclude_ids, self.ranges,
+                       self.lacking)
+
     def check(self, schema: Schema) -> "Filters":
         """Raise a clear error for a field this index does not have, or that is the wrong kind for the filter."""
         for name in (*self.include, *self.exclude):
-            if name not in schema.keyword:
+            if name not in schema.keyword and not (name == STATUS and self.exclude.get(STATUS) == HIDDEN_STATUSES):
                 raise UnknownFilterField(f"unknown filter field {name!r}; this index's filter fields: "
                                          f"{', '.join(schema.keyword)}")
         for name in self.ranges:
