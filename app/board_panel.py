@@ -11,6 +11,7 @@ from core.common.safe_text import md
 from core.search.query import Result
 
 _COUNT_SLOT = "_board_count_slot"  # this run's sidebar line under the picker, redrawn after an add
+HIDDEN_NAMED = 5  # drafts named in one "added" note; the rest are counted
 
 
 def board_picker(config: Settings) -> str | None:
@@ -75,7 +76,23 @@ def add_products_to_board(config: Settings, board_id: str, results: list[Result]
     added = [boards.add(board_id, r.product_id, r.title, r.similarity, r.payload) for r in results]
     if st.session_state.get("active_board") == board_id:
         _show_count(len(boards.get(board_id).items))
+    _warn_hidden([r for r, new in zip(results, added) if new])
     return added
+
+
+def _warn_hidden(added: list[Result]) -> None:
+    """A toast for drafts and archived products just added: they are allowed on a board, but never unnoticed."""
+    from core.curation.boards import hidden_note, hidden_status
+
+    hidden = [(r, status) for r in added if (status := hidden_status(r.payload))]
+    if len(hidden) == 1:
+        (result, status), = hidden
+        st.toast(md(hidden_note(result.title or result.product_id, status)), icon=":material/warning:")
+    elif hidden:
+        names = ", ".join(r.title or r.product_id for r, _ in hidden[:HIDDEN_NAMED])
+        more = f" and {len(hidden) - HIDDEN_NAMED} more" if len(hidden) > HIDDEN_NAMED else ""
+        st.toast(md(f"Note: {len(hidden)} of the products added are drafts or archived, not live in the shop: "
+                    f"{names}{more}"), icon=":material/warning:")
 
 
 _REMOVED = "board_removed"  # the last product taken off a board this session: (board id, position, item)

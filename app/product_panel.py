@@ -16,6 +16,7 @@ from core.search.query import Result, SearchRequest, search
 
 PHOTO_PX = 720      # the product page's photo: large, still a downscaled copy (a catalogue photo may be 40 MP)
 LOOKALIKES = 6
+SHOWN_APART = (F.PHOTOS, F.VARIANTS)  # the gallery and the variants table show these; as one cell they are noise
 
 
 def plain_table(columns: list[str], rows: list[list[str]]) -> None:
@@ -33,11 +34,39 @@ def photo(result: Result, config: Settings, px: int = PHOTO_PX) -> None:
         st.info("This product has no readable photo.")
 
 
+STATUS_BADGES = {"draft": ("Draft", "orange", ":material/edit_note:"),
+                 "archived": ("Archived", "gray", ":material/inventory_2:")}
+
+
+def status_badge(result: Result) -> None:
+    """A draft or archived product says so (search leaves it out by default); an active one shows nothing."""
+    status = result.text(F.STATUS).strip().lower()
+    if status in STATUS_BADGES:
+        label, colour, icon = STATUS_BADGES[status]  # fixed labels: the catalogue's own text is never the markup
+        st.badge(label, icon=icon, color=colour)
+
+
+def price_markdown(result: Result) -> str:
+    """'49.90 USD', or on sale '~~59.90~~ 49.90 USD · 17% off' (the old price struck through); '' without a price.
+    Numbers formatted here and the currency escaped, so no catalogue text becomes markup."""
+    price, was = result.number(F.PRICE), result.number(F.COMPARE_AT_PRICE)
+    if price is None:
+        return ""
+    shown = md(result.price)
+    if was is None or was <= price:  # equal or lower is not a sale
+        return shown
+    off = result.number(F.DISCOUNT)
+    off = off if off is not None else round(100 * (was - price) / was, 1)
+    return f"~~{was:,.2f}~~ {shown} · {F.display_value(off)}% off"
+
+
 def facts(result: Result) -> None:
-    """Title, price, id and the product page link (http/https only)."""
+    """Status, title, price (the compare-at price struck through on sale), id and the product page link (http/https
+    only)."""
+    status_badge(result)
     st.header(md(result.title) or md("#" + result.product_id), anchor=False)
     if result.price:
-        st.subheader(md(result.price), anchor=False)
+        st.subheader(price_markdown(result), anchor=False)
     st.caption(md("#" + result.product_id))
     if result.link:  # Result.link is the one place that decides a URL is safe to open
         st.link_button("Open the product page", result.link, icon=":material/open_in_new:")
@@ -47,7 +76,7 @@ def facts(result: Result) -> None:
 
 def attribute_table(result: Result) -> None:
     """Every catalogue attribute the product carries, as text (internal keys left out by Result.attributes)."""
-    rows = [[field_label(field), text] for field, text in result.attributes()]
+    rows = [[field_label(field), text] for field, text in result.attributes() if field not in SHOWN_APART]
     if rows:
         plain_table(["Attribute", "Value"], rows)
 

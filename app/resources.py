@@ -94,3 +94,24 @@ def thumbnail_for(path: str, config: Settings, px: int = THUMBNAIL_PX) -> bytes 
     except OSError:
         return None
     return thumbnail(path, mtime, config.max_pixels, px) if path else None
+
+
+@st.cache_resource(show_spinner=False)
+def photo_cache(config: Settings):
+    """The indexer's photo cache for these settings (only its paths are used here: nothing is fetched)."""
+    from core.ingest.fetch import fetcher_for
+
+    return fetcher_for(config)
+
+
+def photo_path(ref: str, config: Settings) -> str:
+    """Where a product photo can be read: a URL's copy in the indexer's fetch cache (as the indexer records the hero's
+    IMAGE_PATH), a local path as it is."""
+    if ref.lower().startswith(("http://", "https://")):
+        return str(photo_cache(config).path_for(ref))
+    return ref
+
+
+def photo_thumbnail(ref: str, config: Settings, px: int = THUMBNAIL_PX) -> bytes | None:
+    """Cached thumbnail of any of a product's photos (a path or a URL fetched while indexing); None when unreadable."""
+    return thumbnail_for(photo_path(ref, config), config, px)

@@ -1,8 +1,9 @@
-"""Product page (/product?id=…): one product's photo, price, attributes, page link, actions and look-alikes."""
+"""Product page (/product?id=…): one product's photos, status, price, variants, attributes, page link, actions and
+look-alikes."""
 
 import streamlit as st
 
-from app import board_panel, page, product_panel
+from app import board_panel, page, photo_gallery, product_panel, variants_table
 from core.common.errors import LensError
 from core.common.safe_text import md
 from core.search.query import get_products
@@ -35,4 +36,6 @@ with facts_col:
     product_panel.facts(result)
     product_panel.actions(result, config, board_id)
     product_panel.attribute_table(result)
+photo_gallery.gallery(result, config)
+variants_table.variants_table(result.payload)
 product_panel.lookalikes(store, config, result)

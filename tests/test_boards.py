@@ -217,3 +217,62 @@ def test_undo_after_the_board_was_deleted_is_a_board_error(tmp_path):
     boards.delete(board.id)
     with pytest.raises(BoardError):
         boards.restore(board.id, position, item)
+
+
+@pytest.mark.parametrize("status, hidden", [
+    ("draft", "draft"), ("Archived", "archived"), (" DRAFT ", "draft"), ("active", None), ("", None), (None, None),
+])
+def test_drafts_and_archived_products_are_told_apart_whatever_the_case(status, hidden):
+    from core.curation.boards import hidden_status
+
+    assert hidden_status({"status": status}) == hidden
+    assert hidden_status({}) is None and hidden_status(None) is None
+
+
+def test_the_hidden_note_says_what_the_product_is():
+    from core.curation.boards import hidden_note
+
+    assert hidden_note("Red Dress", "draft") == "Note: Red Dress is a draft, not live in the shop"
+    assert hidden_note("Old Tee", "archived") == "Note: Old Tee is archived, not live in the shop"
+
+
+def test_adding_a_draft_to_a_board_shows_a_plain_text_note(app_settings):
+    """The issue: drafts "went onto a board unnoticed". One draft added: a toast names it, as plain text (its title
+    is catalogue data: *bold* stays literal); an active product and a second add of the same draft: no note."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.common.safe_text import md
+    from tests.helpers.apptest import TIMEOUT
+
+    assert r"\*Bold\*" in md("*Bold*")  # the title's asterisks stay literal text
+    BoardStore(app_settings.data_dir / "boards").create("Picks")
+
+    def script():
+        import streamlit as st
+
+        from app import board_panel, resources
+        from core.search.query import Result
+
+        config = resources.settings()
+        board_id = board_panel.board_picker(config)
+        products = {"1": ("*Bold* dress", "draft"), "2": ("Tee", "active"), "3": ("Old coat", "Archived"),
+                    "4": ("", "archived")}
+        for pid in st.session_state.get("to_add", []):
+            title, status = products[pid]
+            board_panel.add_products_to_board(config, board_id, [Result(pid, 0.5, title, "", {"status": status})])
+        if st.button("Add all", key="add_all"):
+            board_panel.add_products_to_board(
+                config, board_id, [Result(p, 0.5, t, "", {"status": s}) for p, (t, s) in products.items()])
+
+    at = AppTest.from_function(script, default_timeout=TIMEOUT)
+    at.session_state["to_add"] = ["1"]
+    at.run()
+    assert not at.exception
+    assert [t.value for t in at.toast] == [md("Note: *Bold* dress is a draft, not live in the shop")]
+    at.session_state["to_add"] = ["2", "1"]  # active: no note; the draft is already there: nothing new to tell
+    at.run()
+    assert [t.value for t in at.toast] == []
+    at.session_state["to_add"] = []
+    at.button(key="add_all").click().run()  # 3 and 4 are new and archived (4 has no title: its id is named)
+    assert [t.value for t in at.toast] == [
+        md("Note: 2 of the products added are drafts or archived, not live in the shop: Old coat, 4")]

@@ -16,7 +16,6 @@ from core.common.errors import LensError
 from core.common.files import atomic_write, locked_for_writes
 
 
-
 class BoardError(LensError):
     """A board operation cannot be done (empty or duplicate name, unknown board)."""
 
@@ -155,6 +154,18 @@ class BoardStore:
             board.items.insert(min(max(position, 0), len(board.items)), item)
             self._save(board)
             return True
+
+
+def hidden_status(payload: dict | None) -> str | None:
+    """The product's status when default views hide it (draft, archived), else None. A board may hold such a
+    product (a merchandiser planning next season), but adding one should never go unnoticed."""
+    status = str((payload or {}).get(F.STATUS) or "").strip().lower()
+    return status if status in F.HIDDEN_STATUSES else None
+
+
+def hidden_note(title: str, status: str) -> str:
+    """Plain text telling that a product just added is not live in the shop (the caller escapes it for Markdown)."""
+    return f"Note: {title} is {'a draft' if status == 'draft' else 'archived'}, not live in the shop"
 
 
 def item_results(board: Board):
