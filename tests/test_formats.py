@@ -257,7 +257,7 @@ def test_shopify_report_maps_roles_and_lists_fields_by_kind(shopify_export):
     assert report.mapping == {
         "product_id": "Handle", "title": "Title", "description": "Body (HTML)", "brand": "Vendor",
         "category": "Product Category", "product_type": "Type", "tags": "Tags", "gender": "Google Shopping / Gender",
-        "price": "Variant Price", "inventory": "Variant Inventory Qty",
+        "price": "Variant Price", "inventory": "Variant Inventory Qty", "status": "Status",
         "image": "Image Src: a product's photo with the lowest Image Position, else its Variant Image",
         "colour": "Option1 Value: the value of the option named Color or Colour; which option that is, each "
                   "product's Option N Name decides"}
