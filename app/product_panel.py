@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import compare_tray, resources, result_grid
+from app.result_grid import price_markdown, status_badge
 from app.board_panel import add_to_board
 from core.common import fields as F
 from core.curation.compare import field_label
@@ -32,32 +33,6 @@ def photo(result: Result, config: Settings, px: int = PHOTO_PX) -> None:
         st.image(thumb, width="stretch")
     else:
         st.info("This product has no readable photo.")
-
-
-STATUS_BADGES = {"draft": ("Draft", "orange", ":material/edit_note:"),
-                 "archived": ("Archived", "gray", ":material/inventory_2:")}
-
-
-def status_badge(result: Result) -> None:
-    """A draft or archived product says so (search leaves it out by default); an active one shows nothing."""
-    status = result.text(F.STATUS).strip().lower()
-    if status in STATUS_BADGES:
-        label, colour, icon = STATUS_BADGES[status]  # fixed labels: the catalogue's own text is never the markup
-        st.badge(label, icon=icon, color=colour)
-
-
-def price_markdown(result: Result) -> str:
-    """'49.90 USD', or on sale '~~59.90~~ 49.90 USD · 17% off' (the old price struck through); '' without a price.
-    Numbers formatted here and the currency escaped, so no catalogue text becomes markup."""
-    price, was = result.number(F.PRICE), result.number(F.COMPARE_AT_PRICE)
-    if price is None:
-        return ""
-    shown = md(result.price)
-    if was is None or was <= price:  # equal or lower is not a sale
-        return shown
-    off = result.number(F.DISCOUNT)
-    off = off if off is not None else round(100 * (was - price) / was, 1)
-    return f"~~{was:,.2f}~~ {shown} · {F.display_value(off)}% off"
 
 
 def facts(result: Result) -> None:

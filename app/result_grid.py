@@ -8,6 +8,7 @@ import streamlit as st
 
 from app import compare_tray, resources
 from app.board_panel import add_to_board
+from core.common import fields as F
 from core.common.config import Settings
 from core.common.fields import display_value
 from core.common.safe_text import md
@@ -17,6 +18,44 @@ from core.search.query import Result
 def attributes_line(payload: dict) -> str:
     """Colour · gender · type · usage, as plain text (a colour may be a list: "Red, White")."""
     return " · ".join(display_value(payload[k]) for k in ("colour", "gender", "product_type", "usage") if payload.get(k))
+
+
+STATUS_BADGES = {"draft": ("Draft", "orange", ":material/edit_note:"),
+                 "archived": ("Archived", "gray", ":material/inventory_2:")}
+
+
+def status_label(result: Result) -> str:
+    """'draft' or 'archived' for a product left out of the default views (whatever the feed's case); '' otherwise."""
+    status = result.text(F.STATUS).strip().lower()
+    return status if status in STATUS_BADGES else ""
+
+
+def status_badge(result: Result) -> None:
+    """A draft or archived product says so (search leaves it out by default); an active one shows nothing."""
+    status = status_label(result)
+    if status:
+        label, colour, icon = STATUS_BADGES[status]  # fixed labels: the catalogue's own text is never the markup
+        st.badge(label, icon=icon, color=colour)
+
+
+def percent(value: float) -> str:
+    """20.0 -> '20', 17.5 -> '17.5'."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def price_markdown(result: Result) -> str:
+    """'49.90 USD', or on sale '~~59.90~~ 49.90 USD · 17% off' (the old price struck through); '' without a price.
+    Numbers formatted here and the currency escaped, so no catalogue text becomes markup. A compare-at price equal
+    to or below the price is no sale: only the price shows."""
+    price, was = result.number(F.PRICE), result.number(F.COMPARE_AT_PRICE)
+    if price is None:
+        return ""
+    shown = md(result.price)
+    if was is None or was <= price:
+        return shown
+    off = result.number(F.DISCOUNT)
+    off = off if off is not None else round(100 * (was - price) / was, 1)
+    return f"~~{was:,.2f}~~ {shown} · {percent(off)}% off"
 
 
 def score_text(result: Result) -> str:
@@ -53,12 +92,13 @@ def product_grid(results: list[Result], config: Settings, actions, columns: int 
                     st.image(thumb, width="stretch")
                 else:
                     st.caption("no photo")
+                status_badge(result)
                 # Titles, attributes and ids are catalogue data: escaped, so `![t](url)` is text, not an image.
                 st.markdown(f"**{md(result.title) or md(result.product_id)}**")
                 # The price leads the line (a merchandiser's first question); the id stays last (tests read it there).
-                lead = [part for part in (md(result.price), score_text(result) if show_scores else "") if part]
-                lead = f"{' · '.join(lead)} · " if lead else ""
-                st.caption(f"{lead}{md(attributes_line(result.payload))} · {md('#' + result.product_id)}")
+                parts = (price_markdown(result), score_text(result) if show_scores else "",
+                         md(attributes_line(result.payload)), md("#" + result.product_id))
+                st.caption(" · ".join(part for part in parts if part))
                 actions(result, f"{key}-{result.product_id}")
 
 
