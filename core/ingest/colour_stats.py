@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import binary_closing, binary_fill_holes
 
-from core.ingest.colours import UNKNOWN, colour_hex
+from core.ingest.colours import UNKNOWN, colour_lab, lookup_hex
 
 THUMB_PX = 64          # longest side the statistics are made on: ~4,000 pixels, about a millisecond
 FRAME_PX = 2           # the border the background colour is estimated from
@@ -24,8 +24,7 @@ RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
                         [0.2126729, 0.7151522, 0.0721750],
                         [0.0193339, 0.1191920, 0.9503041]])
 WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
-# Colour names that have a display swatch (core.ingest.colours) but no hue a photo could be compared with.
-NOT_A_HUE = frozenset({"Multi"})
+XYZ_TO_RGB = np.linalg.inv(RGB_TO_XYZ)
 
 
 def srgb_to_lab(rgb) -> np.ndarray:
@@ -51,13 +50,38 @@ def delta_e(lab1, lab2) -> float:
     return float(np.linalg.norm(np.asarray(lab1, dtype=np.float64)[:3] - np.asarray(lab2, dtype=np.float64)[:3]))
 
 
+def lab_to_hex(lab) -> str:
+    """(L, a, b) under D65 as '#rrggbb', clipped to sRGB's gamut (the inverse of srgb_to_lab)."""
+    lightness, a, b = (float(v) for v in list(lab)[:3])
+    fy = (lightness + 16) / 116
+    f = np.array([fy + a / 500, fy, fy - b / 200])
+    delta = 6 / 29
+    xyz = np.where(f > delta, f ** 3, 3 * delta ** 2 * (f - 4 / 29)) * WHITE_D65
+    linear = np.clip(XYZ_TO_RGB @ xyz, 0.0, 1.0)
+    srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    return "#" + "".join(f"{round(float(v) * 255):02x}" for v in srgb)
+
+
 def reference_lab(label: str) -> tuple[float, float, float] | None:
     """The Lab of a colour label's reference swatch (core.ingest.colours), or None for a name with no known colour or no
     single hue (Multi): such labels take no part in a comparison with pixels."""
-    if " ".join(str(label or "").split()).title() in NOT_A_HUE:
+    return colour_lab(label)
+
+
+def dominant_hex(colour_stats) -> str | None:
+    """The heaviest of a photo's dominant colours ([L, a, b, weight] rows, as foreground_colours makes them) as
+    '#rrggbb', or None when there are none (no photo, or one that could not be read)."""
+    rows = [row for row in colour_stats or [] if isinstance(row, (list, tuple)) and len(row) >= 3]
+    if not rows:
         return None
-    hex_colour = colour_hex(label)
-    return None if hex_colour == UNKNOWN else hex_to_lab(hex_colour)
+    return lab_to_hex(max(rows, key=lambda row: row[3] if len(row) > 3 else 0.0)[:3])
+
+
+def colour_for(name, colour_stats=None) -> str:
+    """The colour to draw a product labelled `name` in: the name's reference when we know it (Multi's own swatch
+    too), else the photo's own dominant colour (a name like "Ultraviolet" still shows as what the photo shows), else
+    the neutral grey UNKNOWN when there is neither."""
+    return lookup_hex(name) or dominant_hex(colour_stats) or UNKNOWN
 
 
 def foreground_colours(image: Image.Image) -> list[list[float]]:

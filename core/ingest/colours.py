@@ -1,8 +1,12 @@
-"""Real colours for catalogue colour names, so a map coloured by colour shows Navy Blue as navy."""
+"""Colour names to real colours: the CSS/X11 named colours and the fashion trade's names, whatever their spelling."""
 
 from __future__ import annotations
 
-# Colour values of the public fashion catalogue and the bundled sample, as merchandisers see them.
+import re
+import unicodedata
+
+# Colour values of the public fashion catalogue and the bundled sample, as merchandisers see them. These win over
+# every other table below (Navy Blue stays #14215a, not CSS navy), so maps and audits made before keep their colours.
 COLOUR_HEX: dict[str, str] = {
     "Beige": "#d9c3a0", "Black": "#151515", "Blue": "#2f6fd6", "Bronze": "#a0692e", "Brown": "#7a4a24",
     "Burgundy": "#800020", "Charcoal": "#36454f", "Coffee Brown": "#4b3621", "Copper": "#b87333",
@@ -15,11 +19,135 @@ COLOUR_HEX: dict[str, str] = {
     "Silver": "#c0c0c8", "Skin": "#f1c27d", "Steel": "#71797e", "Tan": "#d2b48c", "Taupe": "#8b7d6b",
     "Teal": "#008080", "Turquoise Blue": "#30c5d2", "White": "#f7f7f7", "Yellow": "#f0c828",
 }
+
+# The fashion trade's common names beyond those: what a Shopify or Merchant Center catalogue writes in its Color
+# option. Where a CSS name means something else on a label (CSS plum is a pale lilac, CSS ivory almost white, CSS
+# navy a pure #000080), the garment's colour wins.
+FASHION_HEX: dict[str, str] = {
+    "Navy": "#14215a", "Dark Navy": "#0d1640", "Midnight": "#191970", "Ink": "#252a34", "Sky Blue": "#87ceeb",
+    "Baby Blue": "#89cff0", "Pale Blue": "#afcbe3", "Cobalt": "#0047ab", "Cobalt Blue": "#0047ab",
+    "Denim": "#1560bd", "Light Denim": "#7ea6d2", "Dark Denim": "#2b3f63", "Petrol": "#005f6a",
+    "Petrol Blue": "#005f6a", "Electric Blue": "#2c75ff", "Ice Blue": "#d6ecf3", "Duck Egg": "#c5dcd3",
+    "Forest Green": "#228b22", "Bottle Green": "#006a4e", "Emerald": "#50c878", "Emerald Green": "#50c878",
+    "Army Green": "#4b5320", "Khaki Green": "#8a865d", "Olive Green": "#6b7420", "Sage": "#9caf88",
+    "Sage Green": "#9caf88", "Mint": "#aaf0d1", "Mint Green": "#aaf0d1", "Neon Green": "#39ff14",
+    "Burgundy Red": "#800020", "Wine": "#722f37", "Oxblood": "#4a0000", "Cherry": "#a4161a", "Scarlet": "#ff2400",
+    "Raspberry": "#c72c48", "Berry": "#8e3a59", "Brick": "#a4432d", "Brick Red": "#a4432d",
+    "Terracotta": "#e2725b", "Coral": "#ff7f50", "Salmon Pink": "#ff91a4", "Blush": "#f4c2c2",
+    "Blush Pink": "#f4c2c2", "Baby Pink": "#f4c2c2", "Dusty Pink": "#d4a5a5", "Dusty Rose": "#c9a0a0",
+    "Neon Pink": "#ff6ec7", "Rose Gold": "#b76e79", "Plum": "#5e2750", "Aubergine": "#3d0c3f",
+    "Lilac": "#c8a2c8", "Camel": "#c19a6b", "Sand": "#c2b280", "Stone": "#b8ad9c", "Ecru": "#e6dcc4",
+    "Oatmeal": "#d8cbb0", "Natural": "#e8dcc2", "Champagne": "#f7e7ce", "Ivory": "#f3efe0", "Butter": "#f3e5ab",
+    "Cognac": "#9a463d", "Caramel": "#af6e4d", "Mocha": "#6f4e37", "Espresso": "#4b3621", "Chocolate": "#5c3a21",
+    "Chocolate Brown": "#5c3a21", "Dark Brown": "#4a2c17", "Light Brown": "#b5835a", "Honey": "#eba937",
+    "Ochre": "#cc7722", "Mustard Yellow": "#e1ad01", "Lemon": "#fff44f", "Neon Yellow": "#e6ff00",
+    "Burnt Orange": "#cc5500", "Tangerine": "#f28500", "Apricot": "#fbceb1", "Charcoal Grey": "#36454f",
+    "Anthracite": "#383e42", "Graphite": "#383838", "Gunmetal": "#2a3439", "Pewter": "#8e9294",
+    "Heather Grey": "#b6b0a9", "Light Grey": "#c8c8c8", "Dark Grey": "#555555", "Ash": "#b2beb5",
+    "Jet Black": "#0a0a0a", "Optic White": "#fafafa", "Pure White": "#fafafa", "Winter White": "#f5f1e6",
+    "Cream White": "#f3e9c6", "Off-Black": "#2a2a2a",
+    # "Multi" and its spellings: known names with no single hue (core.ingest.colour_stats leaves them out of the audit)
+    "Multicolour": "#9b59b6", "Multicolor": "#9b59b6", "Multicoloured": "#9b59b6", "Multicolored": "#9b59b6",
+    "Multi Colour": "#9b59b6", "Multi Color": "#9b59b6", "Mixed": "#9b59b6", "Assorted": "#9b59b6",
+}
+MULTI_NAMES = frozenset({"Multi", "Multicolour", "Multicolor", "Multicoloured", "Multicolored", "Multi Colour",
+                         "Multi Color", "Mixed", "Assorted"})
+
+# The CSS Color Module Level 4 named colours (the X11 set; grey and gray both), as in the W3C table. A test checks
+# every entry against Pillow's copy of the same table (PIL.ImageColor.colormap).
+CSS_HEX: dict[str, str] = {
+    "aliceblue": "#f0f8ff", "antiquewhite": "#faebd7", "aqua": "#00ffff", "aquamarine": "#7fffd4", "azure": "#f0ffff",
+    "beige": "#f5f5dc", "bisque": "#ffe4c4", "black": "#000000", "blanchedalmond": "#ffebcd", "blue": "#0000ff",
+    "blueviolet": "#8a2be2", "brown": "#a52a2a", "burlywood": "#deb887", "cadetblue": "#5f9ea0",
+    "chartreuse": "#7fff00", "chocolate": "#d2691e", "coral": "#ff7f50", "cornflowerblue": "#6495ed",
+    "cornsilk": "#fff8dc", "crimson": "#dc143c", "cyan": "#00ffff", "darkblue": "#00008b", "darkcyan": "#008b8b",
+    "darkgoldenrod": "#b8860b", "darkgray": "#a9a9a9", "darkgreen": "#006400", "darkgrey": "#a9a9a9",
+    "darkkhaki": "#bdb76b", "darkmagenta": "#8b008b", "darkolivegreen": "#556b2f", "darkorange": "#ff8c00",
+    "darkorchid": "#9932cc", "darkred": "#8b0000", "darksalmon": "#e9967a", "darkseagreen": "#8fbc8f",
+    "darkslateblue": "#483d8b", "darkslategray": "#2f4f4f", "darkslategrey": "#2f4f4f", "darkturquoise": "#00ced1",
+    "darkviolet": "#9400d3", "deeppink": "#ff1493", "deepskyblue": "#00bfff", "dimgray": "#696969",
+    "dimgrey": "#696969", "dodgerblue": "#1e90ff", "firebrick": "#b22222", "floralwhite": "#fffaf0",
+    "forestgreen": "#228b22", "fuchsia": "#ff00ff", "gainsboro": "#dcdcdc", "ghostwhite": "#f8f8ff",
+    "gold": "#ffd700", "goldenrod": "#daa520", "gray": "#808080", "green": "#008000", "greenyellow": "#adff2f",
+    "grey": "#808080", "honeydew": "#f0fff0", "hotpink": "#ff69b4", "indianred": "#cd5c5c", "indigo": "#4b0082",
+    "ivory": "#fffff0", "khaki": "#f0e68c", "lavender": "#e6e6fa", "lavenderblush": "#fff0f5", "lawngreen": "#7cfc00",
+    "lemonchiffon": "#fffacd", "lightblue": "#add8e6", "lightcoral": "#f08080", "lightcyan": "#e0ffff",
+    "lightgoldenrodyellow": "#fafad2", "lightgray": "#d3d3d3", "lightgreen": "#90ee90", "lightgrey": "#d3d3d3",
+    "lightpink": "#ffb6c1", "lightsalmon": "#ffa07a", "lightseagreen": "#20b2aa", "lightskyblue": "#87cefa",
+    "lightslategray": "#778899", "lightslategrey": "#778899", "lightsteelblue": "#b0c4de", "lightyellow": "#ffffe0",
+    "lime": "#00ff00", "limegreen": "#32cd32", "linen": "#faf0e6", "magenta": "#ff00ff", "maroon": "#800000",
+    "mediumaquamarine": "#66cdaa", "mediumblue": "#0000cd", "mediumorchid": "#ba55d3", "mediumpurple": "#9370db",
+    "mediumseagreen": "#3cb371", "mediumslateblue": "#7b68ee", "mediumspringgreen": "#00fa9a",
+    "mediumturquoise": "#48d1cc", "mediumvioletred": "#c71585", "midnightblue": "#191970", "mintcream": "#f5fffa",
+    "mistyrose": "#ffe4e1", "moccasin": "#ffe4b5", "navajowhite": "#ffdead", "navy": "#000080", "oldlace": "#fdf5e6",
+    "olive": "#808000", "olivedrab": "#6b8e23", "orange": "#ffa500", "orangered": "#ff4500", "orchid": "#da70d6",
+    "palegoldenrod": "#eee8aa", "palegreen": "#98fb98", "paleturquoise": "#afeeee", "palevioletred": "#db7093",
+    "papayawhip": "#ffefd5", "peachpuff": "#ffdab9", "peru": "#cd853f", "pink": "#ffc0cb", "plum": "#dda0dd",
+    "powderblue": "#b0e0e6", "purple": "#800080", "rebeccapurple": "#663399", "red": "#ff0000",
+    "rosybrown": "#bc8f8f", "royalblue": "#4169e1", "saddlebrown": "#8b4513", "salmon": "#fa8072",
+    "sandybrown": "#f4a460", "seagreen": "#2e8b57", "seashell": "#fff5ee", "sienna": "#a0522d", "silver": "#c0c0c0",
+    "skyblue": "#87ceeb", "slateblue": "#6a5acd", "slategray": "#708090", "slategrey": "#708090", "snow": "#fffafa",
+    "springgreen": "#00ff7f", "steelblue": "#4682b4", "tan": "#d2b48c", "teal": "#008080", "thistle": "#d8bfd8",
+    "tomato": "#ff6347", "turquoise": "#40e0d0", "violet": "#ee82ee", "wheat": "#f5deb3", "white": "#ffffff",
+    "whitesmoke": "#f5f5f5", "yellow": "#ffff00", "yellowgreen": "#9acd32",
+}
 UNKNOWN = "#b0b0b0"
+_NOT_LETTERS = re.compile(r"[^a-z0-9]+")
 
 
-def colour_hex(name: str) -> str:
+def colour_key(name) -> str:
+    """The spelling-free key of a colour name: lower case, accents, spaces, hyphens, underscores and other punctuation
+    dropped, and gray read as grey ("Sky-Blue", "sky blue", "SkyBlue" and "SKY_BLUE" are all "skyblue")."""
+    text = unicodedata.normalize("NFKD", str(name or "")).encode("ascii", "ignore").decode("ascii")
+    return _NOT_LETTERS.sub("", text.lower()).replace("gray", "grey")
+
+
+def _table() -> dict[str, str]:
+    """Every known key to its hex; later tables win, so the catalogue's own 46 colours win over all."""
+    table: dict[str, str] = {}
+    for source in (CSS_HEX, FASHION_HEX, COLOUR_HEX):
+        table.update({colour_key(name): hex_colour for name, hex_colour in source.items()})
+    return table
+
+
+_BY_KEY = _table()
+_MULTI_KEYS = frozenset(colour_key(name) for name in MULTI_NAMES)
+
+
+def lookup_hex(name) -> str | None:
+    """'#rrggbb' for a colour name we know (any spelling), or None."""
+    return _BY_KEY.get(colour_key(name)) if colour_key(name) else None
+
+
+def known_colour(name) -> bool:
+    """Whether the name has a reference colour (Multi and its spellings are known, though they have no single hue)."""
+    return lookup_hex(name) is not None
+
+
+def is_multi(name) -> bool:
+    """Whether the name says "several colours" (Multi, Multicolour, Assorted...) rather than naming one."""
+    return colour_key(name) in _MULTI_KEYS
+
+
+def colour_rgb(name) -> tuple[int, int, int] | None:
+    """(r, g, b) 0-255 of a colour name, or None for a name we do not know."""
+    hex_colour = lookup_hex(name)
+    return None if hex_colour is None else tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def colour_lab(name) -> tuple[float, float, float] | None:
+    """CIELAB (D65) of a colour name's reference, or None for a name we do not know or one with no single hue
+    (Multi): only a name with a Lab can be compared with a photo's pixels."""
+    hex_colour = lookup_hex(name)
+    if hex_colour is None or is_multi(name):
+        return None
+    # The Lab maths live with the photo statistics, which import this module: imported here, not at the top.
+    from core.ingest.colour_stats import hex_to_lab
+
+    return hex_to_lab(hex_colour)
+
+
+def colour_hex(name) -> str:
     """Hex for a colour name (tolerant of case, spacing, hyphens and underscores: "off-white" is Off White); grey
     for names we do not know."""
-    key = " ".join(str(name or "").replace("-", " ").replace("_", " ").split()).title()
-    return COLOUR_HEX.get(key, UNKNOWN)
+    return lookup_hex(name) or UNKNOWN

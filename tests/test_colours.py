@@ -1,0 +1,94 @@
+"""The colour vocabulary: CSS/X11 and fashion names in any spelling, and the photo's own colour for unknown names."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import ImageColor
+
+from core.ingest.colour_stats import (
+    colour_for,
+    dominant_hex,
+    hex_to_lab,
+    lab_to_hex,
+    reference_lab,
+)
+from core.ingest.colours import (
+    COLOUR_HEX,
+    CSS_HEX,
+    UNKNOWN,
+    colour_hex,
+    colour_key,
+    colour_lab,
+    colour_rgb,
+    is_multi,
+    known_colour,
+)
+
+
+@pytest.mark.parametrize("spelling", ["Sky Blue", "Sky-Blue", "sky blue", "SkyBlue", "SKY_BLUE", "  sky   blue "])
+def test_a_name_matches_whatever_its_case_spacing_or_hyphens(spelling):
+    assert colour_rgb(spelling) == (0x87, 0xCE, 0xEB)
+    assert known_colour(spelling)
+
+
+def test_the_css_table_is_the_w3c_one_pillow_keeps_too():
+    assert len(CSS_HEX) == 148
+    assert CSS_HEX == ImageColor.colormap
+
+
+@pytest.mark.parametrize("name,rgb", [
+    ("aliceblue", (0xF0, 0xF8, 0xFF)), ("Rebecca Purple", (0x66, 0x33, 0x99)), ("Medium Spring Green", (0, 0xFA, 0x9A)),
+    ("dark slate gray", (0x2F, 0x4F, 0x4F)), ("Dark Slate Grey", (0x2F, 0x4F, 0x4F)), ("Cornflower-Blue", (0x64, 0x95, 0xED)),
+    ("Crimson", (0xDC, 0x14, 0x3C)), ("Gainsboro", (0xDC, 0xDC, 0xDC)),
+])
+def test_css_names_have_their_css_colour(name, rgb):
+    assert colour_rgb(name) == rgb
+
+
+@pytest.mark.parametrize("name,hex_colour", [
+    ("Navy", "#14215a"), ("navy", "#14215a"), ("Forest Green", "#228b22"), ("Burgundy", "#800020"), ("Camel", "#c19a6b"),
+    ("Khaki", "#bdb07a"), ("Taupe", "#8b7d6b"), ("Mustard", "#e1ad01"), ("Olive", "#6b7420"), ("Teal", "#008080"),
+    ("Coral", "#ff7f50"), ("Ivory", "#f3efe0"), ("Charcoal", "#36454f"), ("Nude", "#e3bc9a"), ("Rose Gold", "#b76e79"),
+    ("Multi", "#9b59b6"), ("off-white", "#f4f1e8"), ("Grey Melange", "#a9a9ad"), ("Gray Melange", "#a9a9ad"),
+    ("Plum", "#5e2750"), ("Écru", "#e6dcc4"),
+])
+def test_fashion_names_have_their_trade_colour(name, hex_colour):
+    assert colour_hex(name) == hex_colour
+
+
+def test_the_catalogue_colours_keep_their_values_over_css():
+    # CSS black, blue and olive differ; the 46 colours the sample and the fashion dataset use keep theirs.
+    assert len(COLOUR_HEX) == 46
+    assert {name: colour_hex(name) for name in COLOUR_HEX} == COLOUR_HEX
+    assert colour_hex("Black") == "#151515" and colour_hex("Navy Blue") == "#14215a"
+
+
+@pytest.mark.parametrize("name", ["Ultraviolet", "", None, "Black/White", "Sky Blu", "12"])
+def test_unknown_names_have_no_colour(name):
+    assert colour_rgb(name) is None and colour_lab(name) is None and not known_colour(name)
+    assert colour_hex(name) == UNKNOWN
+
+
+def test_lab_of_a_name_is_its_reference_and_multi_has_none():
+    assert colour_lab("Forest Green") == pytest.approx(hex_to_lab("#228b22"))
+    assert reference_lab("navy") == pytest.approx(hex_to_lab("#14215a"))
+    assert known_colour("Multicolour") and is_multi("Multi-Colour") and colour_lab("Multicolour") is None
+    assert not is_multi("Navy")
+
+
+def test_keys_drop_spelling():
+    assert colour_key("Sky-Blue") == colour_key("SkyBlue") == colour_key("sky_blue") == "skyblue"
+    assert colour_key("Light Gray") == "lightgrey"
+
+
+def test_an_unknown_name_is_drawn_in_its_photos_dominant_colour():
+    stats = [[*hex_to_lab("#5a2d82"), 0.7], [*hex_to_lab("#f7f7f7"), 0.25]]
+    assert colour_for("Ultraviolet", stats) == "#5a2d82"
+    assert colour_for("Ultraviolet", list(reversed(stats))) == "#5a2d82"  # the heaviest, wherever it is listed
+    assert colour_for("Navy", stats) == "#14215a"  # a known name keeps its reference
+    assert colour_for("Ultraviolet", None) == colour_for("Ultraviolet", []) == UNKNOWN
+    assert dominant_hex([]) is None
+
+
+def test_lab_to_hex_inverts_every_css_colour():
+    assert {name: lab_to_hex(hex_to_lab(h)) for name, h in CSS_HEX.items()} == CSS_HEX
