@@ -1,5 +1,5 @@
 """The Audit page's parts: the field picker, the audit (cached per index state), suspect cards with their photo and
-swatches, the two decisions, and the CSV export of every decision."""
+swatches, the two decisions, the colour names not judged, the decisions made (each with its undo) and their CSV."""
 
 from __future__ import annotations
 
@@ -7,19 +7,20 @@ import streamlit as st
 
 from app import compare_tray, resources
 from core.insights.audit import AUDIT_FIELDS, audit
-from core.insights.audit_decisions import AuditDecisions, change_stored_label
+from core.insights.audit_decisions import AuditDecisions, Decision, change_held, undo_in_store
 from core.ingest.colours import UNKNOWN, colour_hex
 from core.ingest.colour_stats import reference_lab
 from core.common.config import Settings
 from core.common.errors import LensError
 from core.common.fields import COLOUR
 from core.common.safe_text import md
-from core.index.store import ProductStore, point_id
+from core.index.store import ProductStore
 from core.insights.swatches import lab_to_hex, swatch_png
 
 FIELD_NAMES = {"colour": "Colour", "category": "Category", "sub_category": "Sub-category"}
 PAGE_SIZE = 20
 MAX_LISTED = 2000  # suspects kept per audit: a merchandiser works from the top; a million-product list is not read
+RECENT = 20       # decisions listed with their undo button, latest first
 PHOTO_PX = 256
 
 
@@ -35,23 +36,33 @@ def decisions(config: Settings) -> AuditDecisions:
 
 
 @st.cache_data(show_spinner="Comparing every product's label with its photo…", max_entries=6)
-def _audit(_store: ProductStore, _embedder, _confirmed: frozenset, store_key: str, field: str, stamp: tuple) -> dict:
+def _audit(_store: ProductStore, _embedder, _confirmed: frozenset, store_key: str, field: str, stamp: tuple,
+           show_hidden: bool = False) -> dict:
     """The MAX_LISTED most suspect products of one field, as plain data; audited again only when the index
-    changes (stamp). Decisions made since are not part of the key: run() hides their products at once, so a
-    click costs no new audit (a full scan of the store)."""
-    result = audit(_store, _embedder, field, limit=MAX_LISTED, confirmed=_confirmed)
+    changes (stamp), or after an undo (it clears this cache: the product may be a suspect again). Decisions made
+    since are not part of the key: run() hides their products at once, so a click costs no new audit (a full scan
+    of the store)."""
+    result = audit(_store, _embedder, field, limit=MAX_LISTED, confirmed=_confirmed, show_hidden=show_hidden)
     return {"labels": result.labels, "checked": result.checked, "skipped": result.skipped,
             "unlabelled": result.unlabelled, "confirmed": result.confirmed, "suspected": result.suspected,
+            "hidden": result.hidden, "unknown_count": result.unknown_count,
+            "unknown": [dict(u.as_dict(), title=u.title) for u in result.unknown],
             "suspects": [dict(s.as_dict(), title=s.title, image_path=s.image_path) for s in result.suspects]}
 
 
-def run(config: Settings, store: ProductStore, meta: dict, field: str) -> dict | None:
+def show_hidden() -> bool:
+    """Whether drafts and archived products are audited too (off by default, as in every view)."""
+    return st.toggle("Include drafts and archived", key="audit_show_hidden",
+                     help="Draft and archived products are left out of the audit unless you ask for them")
+
+
+def run(config: Settings, store: ProductStore, meta: dict, field: str, hidden_too: bool = False) -> dict | None:
     """The audit of `field` for this index (cached), with the products decided since filtered out."""
     stamp = (meta.get("last_indexed"), meta.get("indexing_since"), meta.get("model"))
     try:
         settled = decisions(config).confirmed()
         found = _audit(store, resources.embedder_for(config), frozenset(settled), resources.store_key(config), field,
-                       stamp)
+                       stamp, hidden_too)
     except LensError as exc:
         st.error(md(exc))
         return None
@@ -69,6 +80,8 @@ def summary(found: dict, field: str) -> None:
         parts.append(f"{found['unlabelled']:,} without a {name}")
     if found["confirmed"]:  # at the last audit; products decided since are hidden as well
         parts.append(f"{found['confirmed']:,} already confirmed")
+    if found.get("hidden"):
+        parts.append(f"{found['hidden']:,} drafts and archived left out")
     st.caption(" · ".join(parts))
     if len(found["labels"]) < 2:
         st.info(f"The catalogue has fewer than two {name} values, so there is nothing to compare.")
@@ -112,15 +125,34 @@ def _decide_right(config: Settings, suspect: dict) -> None:
 
 
 def _decide_change(config: Settings, store: ProductStore, suspect: dict, key: str | None = None) -> None:
-    """Saved first, then the stored label: if the store write fails, the next index run still applies it."""
+    """Only the value the card names is replaced (a list keeps the others); refused when the product no longer
+    holds it. Saved first, then the stored label: if the store write fails, the next index run still applies it."""
     new = st.session_state.get(key) if key else suspect["suggested"]
     try:
-        decisions(config).change(suspect["product_id"], suspect["field"], suspect["label"], new)
-        if change_stored_label(store, point_id(suspect["product_id"]), suspect["field"], suspect["label"], new):
-            st.toast(f"{md('#' + suspect['product_id'])} now reads {md(new)}: filters and counts show it")
-        else:  # gone from the index, or its label changed by a re-index meanwhile: the next index run applies it
-            st.session_state["audit_error"] = (f"The change of #{suspect['product_id']} to {new} is saved, but the "
-                                               "index no longer holds it as it was; the next index run applies it.")
+        change_held(decisions(config), store, suspect["product_id"], suspect["field"], suspect["label"], new)
+        st.toast(f"{md('#' + suspect['product_id'])} now reads {md(new)} instead of {md(suspect['label'])}: "
+                 "filters and counts show it (undo below)")
+    except LensError as exc:
+        st.session_state["audit_error"] = str(exc)
+
+
+def _undo(config: Settings, store: ProductStore, decision: Decision | None) -> None:
+    """Take a decision back: forgotten at once, and a change's stored label restored; the next audit may list the
+    product again, so the cached audit is dropped."""
+    if decision is None:
+        return
+    try:
+        taken = decisions(config).undo(decision.product_id, decision.field)
+        undo_in_store(store, taken)
+        _audit.clear()
+        st.toast(f"Undone: {md('#' + taken.product_id)} reads {md(taken.label)} again")
+    except LensError as exc:
+        st.session_state["audit_error"] = str(exc)
+
+
+def _undo_last(config: Settings, store: ProductStore) -> None:
+    try:
+        _undo(config, store, decisions(config).last())
     except LensError as exc:
         st.session_state["audit_error"] = str(exc)
 
@@ -131,7 +163,7 @@ def card(config: Settings, store: ProductStore, suspect: dict, labels: list[str]
     with st.container(border=True, key=f"audit-card-{pid}"):
         photo, body, acts = st.columns([1, 3, 2], gap="medium")
         with photo:
-            thumb = resources.thumbnail_for(suspect["image_path"], config, PHOTO_PX)
+            thumb = resources.photo_thumbnail(suspect["image_path"], config, PHOTO_PX)  # the photo judged
             if thumb:
                 st.image(thumb, width="stretch")
             else:
@@ -175,6 +207,41 @@ def errors() -> None:
     message = st.session_state.pop("audit_error", None)
     if message:
         st.error(md(message))
+
+
+def unknown_names(found: dict) -> None:
+    """Colour values that name no colour we know: listed, never judged by CLIP alone."""
+    if not found.get("unknown_count"):
+        return
+    with st.expander(f"{found['unknown_count']:,} colour value(s) with no known colour: not judged"):
+        st.caption("These names have no reference colour, so the photo cannot be compared with them. Check them by "
+                   "eye, or use a common colour name in the source.")
+        st.dataframe([{"Product": u["product_id"], "Title": u["title"], "Colour": u["label"]}
+                      for u in found["unknown"]], hide_index=True, key="audit-unknown")  # cells are plain text
+
+
+def _decision_text(d: Decision) -> str:
+    what = f"{d.label} → {d.new_label}" if d.new_label else f"{d.label} kept"
+    return f"#{d.product_id} · {FIELD_NAMES.get(d.field, d.field)}: {what}"
+
+
+def decided(config: Settings, store: ProductStore) -> None:
+    """The decisions made, latest first, each with its undo, and "Undo last"."""
+    try:
+        made = sorted(decisions(config).all(), key=lambda d: d.decided_at, reverse=True)
+    except LensError:
+        return  # export() says what is wrong with the file
+    if not made:
+        return
+    with st.expander(f"Decisions made ({len(made):,}): undo any of them", expanded=False):
+        st.button("Undo last", key="audit-undo-last", icon=":material/undo:", on_click=_undo_last,
+                  args=(config, store), help="Take back the latest decision: a changed label reads as before at once")
+        for d in made[:RECENT]:
+            text, act = st.columns([5, 1], vertical_alignment="center")
+            text.text(_decision_text(d))  # st.text: the catalogue's values stay plain text
+            act.button("Undo", key=f"audit-undo-{d.field}-{d.product_id}", on_click=_undo, args=(config, store, d))
+        if len(made) > RECENT:
+            st.caption(f"The latest {RECENT} are listed; undo older ones with python -m core audit undo ID.")
 
 
 def export(config: Settings) -> None:

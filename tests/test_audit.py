@@ -169,7 +169,8 @@ def test_cli_ranks_the_two_planted_labels_first(planted, capsys):
     suspects = json.loads(capsys.readouterr().out)
     assert [(s["product_id"], s["label"], s["suggested"]) for s in suspects[:2]] == \
         [("13", "Blue", "Red"), ("14", "Black", "Navy Blue")]
-    assert set(suspects[0]) == {"product_id", "field", "label", "suggested", "margin", "evidence"}
+    assert set(suspects[0]) == {"product_id", "field", "label", "outcome", "suggested", "margin", "evidence"}
+    assert {s["outcome"] for s in suspects} == {"suspect"}  # every colour name here is known
     red_as_blue, navy_as_black = suspects[0]["evidence"], suspects[1]["evidence"]
     assert red_as_blue["given_de"] == pytest.approx(delta_e(hex_to_lab(RED), hex_to_lab(BLUE)), abs=0.5)
     assert navy_as_black["given_de"] == pytest.approx(

@@ -11,10 +11,21 @@ from core.common.config import MAX_PIXELS
 from core.index.compat import require_same_model
 from core.ingest.colour_stats import foreground_colours, reference_lab
 from core.common.errors import BadQuery, ImageRejected, NotIndexed
-from core.common.fields import CATEGORY, COLOUR, COLOUR_STATS, IMAGE_PATH, PRODUCT_ID, SUB_CATEGORY, TITLE, values_of
+from core.common.fields import (CATEGORY, COLOUR, COLOUR_STATS, IMAGE_PATH, IMAGE_URL, MATCHED_PHOTOS, PHOTO_COLOURS,
+                                PHOTO_VECTORS, PRODUCT_ID, SHARED_PHOTOS, SUB_CATEGORY, TITLE, VARIANTS, values_of)
+from core.common.filters import Filters
 from core.ingest.images import open_image
 from core.common.iterables import chunks
 from core.index.store import Hit, ProductStore
+from core.insights.audit_photos import Photos, colour_key, product_photos
+
+try:  # the broad colour vocabulary (issue 21); before it, a name is known when it has a swatch
+    from core.ingest.colours import known_colour
+except ImportError:  # pragma: no cover
+    from core.ingest.colours import UNKNOWN, colour_hex
+
+    def known_colour(name) -> bool:
+        return colour_hex(name) != UNKNOWN
 
 if TYPE_CHECKING:  # for annotations only: importing this module does not load the model's modules
     from core.models.embedder import QueryEncoder
@@ -38,6 +49,7 @@ PIXEL_DE = 100.0
 CLIP_WEIGHT = 0.05
 
 Progress = Callable[[int, int], None]
+SUSPECT, UNKNOWN_NAME = "suspect", "unknown"  # the two outcomes the audit reports for a product's label
 
 
 @dataclass
@@ -54,8 +66,22 @@ class Suspect:
     image_path: str = ""
 
     def as_dict(self) -> dict:
-        return {"product_id": self.product_id, "field": self.field, "label": self.label,
+        return {"product_id": self.product_id, "field": self.field, "label": self.label, "outcome": SUSPECT,
                 "suggested": self.suggested, "margin": round(self.margin, 4), "evidence": self.evidence}
+
+
+@dataclass
+class UnknownLabel:
+    """A product's colour value that names no colour we know ("Ultraviolet"): not judged, and said so."""
+
+    product_id: str
+    field: str
+    label: str
+    title: str = ""
+    image_path: str = ""
+
+    def as_dict(self) -> dict:
+        return {"product_id": self.product_id, "field": self.field, "label": self.label, "outcome": UNKNOWN_NAME}
 
 
 @dataclass
@@ -71,6 +97,9 @@ class AuditResult:
     unlabelled: int = 0    # products with no value in the field
     confirmed: int = 0     # left out: a person confirmed their label
     decoded: int = 0       # photos decoded now, for products indexed before colour statistics were stored
+    hidden: int = 0        # drafts and archived products left out (show_hidden brings them in)
+    unknown: list[UnknownLabel] = dataclass_field(default_factory=list)  # at most the limit, by product id
+    unknown_count: int = 0  # every (product, value) with an unknown colour name, before the limit
 
 
 def check_field(field: str) -> str:
@@ -82,27 +111,30 @@ def check_field(field: str) -> str:
 
 def audit(store: ProductStore, embedder: QueryEncoder, field: str = COLOUR, limit: int | None = None,
           confirmed: Iterable[tuple[str, str, str]] = frozenset(), progress: Progress | None = None,
-          max_pixels: int = MAX_PIXELS) -> AuditResult:
+          max_pixels: int = MAX_PIXELS, show_hidden: bool = False) -> AuditResult:
     """Rank the products whose `field` label their photo fits worse than another of the catalogue's labels.
 
     Each label's fit to a product: for colour, its pixel fit (the photo's dominant colours stored at index time,
     against the label's reference colour; labels without one take no part) combined with CLIP (see CLIP_WEIGHT);
     with no pixel evidence, and for categories, CLIP alone: the cosine of the product's stored image vector with
-    the label's prompt. The given label is the product's value that fits best (a product with several values is
-    never suspected of lacking one of them); margin = fit(given) - fit(best other label), the best other being
-    the suggestion. Suspects are the products with margin > 0, by margin, then product id. Products with a
-    confirmed (product id, field, label) are left out. Photos are decoded only for products indexed before
-    colour statistics were stored, once: their statistics are stored back (unless the store is a read-only copy).
+    the label's prompt. A colour is judged on every photo of the product (a variant's colour on its own photo
+    first) and never suspected when one of them shows it (see _Scorer.judge); categories on the hero photo.
+    margin = fit(given) - fit(best other label), the best other being the suggestion. Suspects are the products
+    with margin > 0, by margin, then product id. A colour name with no reference colour is not judged: it is
+    listed in `unknown`. Products with a confirmed (product id, field, label) are left out, and drafts and
+    archived ones unless show_hidden. Photos are decoded only for products indexed before colour statistics were
+    stored, once: their statistics are stored back (unless the store is a read-only copy).
     """
     check_field(field)
     if limit is not None and limit < 1:
         raise BadQuery(f"the limit must be at least 1, got {limit}")
     require_same_model(store.require_meta(), embedder.name, embedder.dim)
-    total = store.count()
-    if total == 0:
+    if store.count() == 0:
         raise NotIndexed("the index has no products to audit: index a catalogue first")
-    labels = sorted(value for value, _ in store.facet(field, limit=MAX_LABELS) if value != "")
-    result = AuditResult(field, labels)
+    visible = Filters().visible(show_hidden)
+    total = store.count(visible)
+    labels = sorted(value for value, _ in store.facet(field, visible, limit=MAX_LABELS) if value != "")
+    result = AuditResult(field, labels, hidden=store.count() - total)
     if len(labels) < 2:
         return result
     scorer = _Scorer(field, labels, embedder)
@@ -110,8 +142,14 @@ def audit(store: ProductStore, embedder: QueryEncoder, field: str = COLOUR, limi
     writable = not store.read_only
     wrote, done = False, 0
     suspects: list[Suspect] = []
-    keys = [PRODUCT_ID, field, TITLE, IMAGE_PATH] + ([COLOUR_STATS] if field == COLOUR else [])
-    for chunk in chunks(store.scroll(payload_keys=keys, with_vectors=["image"], page=CHUNK), CHUNK):
+    keys = [PRODUCT_ID, field, TITLE, IMAGE_PATH]
+    vectors = ["image"]
+    if field == COLOUR:
+        keys += [COLOUR_STATS, IMAGE_URL, MATCHED_PHOTOS, PHOTO_COLOURS, SHARED_PHOTOS, VARIANTS]
+        # An index built before every photo was kept has no photos multivector to ask for (see store.multi_photo).
+        vectors += [PHOTO_VECTORS] if getattr(store, "multi_photo", False) else []
+    unknown: list[UnknownLabel] = []
+    for chunk in chunks(store.scroll(visible, payload_keys=keys, with_vectors=vectors, page=CHUNK), CHUNK):
         done += len(chunk)
         rows = []
         for hit in chunk:
@@ -121,7 +159,7 @@ def audit(store: ProductStore, embedder: QueryEncoder, field: str = COLOUR, limi
                 result.unlabelled += 1
             elif any((product_id, v) in confirmed for v in values):
                 result.confirmed += 1
-            elif hit.vectors.get("image") is None:
+            elif not _has_evidence(hit, field):
                 result.skipped += 1
             else:
                 rows.append((hit, product_id, values))
@@ -130,7 +168,13 @@ def audit(store: ProductStore, embedder: QueryEncoder, field: str = COLOUR, limi
                                         embedder.image_size, writable, result)
             wrote = wrote or stored
         result.checked += len(rows)
-        suspects.extend(scorer.suspects(rows))
+        for hit, product_id, values in rows:
+            photos = _photos(hit, field)
+            unknown.extend(UnknownLabel(product_id, field, v, str(hit.payload.get(TITLE) or ""), photos.refs[0])
+                           for v in scorer.unknown(values))
+            suspect = scorer.judge(hit, product_id, values, photos)
+            if suspect is not None:
+                suspects.append(suspect)
         if limit is not None and len(suspects) > limit:
             result.suspected += len(suspects) - limit  # the ones dropped now are counted here
             suspects = _ranked(suspects)[:limit]
@@ -140,7 +184,24 @@ def audit(store: ProductStore, embedder: QueryEncoder, field: str = COLOUR, limi
         store.flush()
     result.suspects = _ranked(suspects)
     result.suspected += len(result.suspects)
+    unknown.sort(key=lambda u: (u.product_id, u.label))
+    result.unknown_count, result.unknown = len(unknown), unknown[:limit] if limit else unknown
     return result
+
+
+def _has_evidence(hit: Hit, field: str) -> bool:
+    """Whether a product has anything to judge its label on: an image vector, or (colour) a photo's statistics."""
+    if hit.vectors.get("image") is not None:
+        return True
+    return field == COLOUR and any(hit.payload.get(PHOTO_COLOURS) or [])
+
+
+def _photos(hit: Hit, field: str) -> Photos:
+    if field != COLOUR:  # a category is judged on the hero photo, by CLIP
+        image = hit.vectors.get("image")
+        return Photos([str(hit.payload.get(IMAGE_PATH) or "")], [None],
+                      None if image is None else np.asarray([image], dtype=np.float32))
+    return product_photos(hit.payload, hit.vectors.get("image"), hit.vectors.get(PHOTO_VECTORS))
 
 
 def _ranked(suspects: list[Suspect]) -> list[Suspect]:
@@ -170,7 +231,7 @@ def _fill_colour_stats(store: ProductStore, hits: list[Hit], max_pixels: int, dr
 
 
 class _Scorer:
-    """Every label's fit to a chunk of products, and the suspects among them."""
+    """Every label's fit to a product's photos, and whether the product is a suspect."""
 
     def __init__(self, field: str, labels: list[str], embedder):
         self.field, self.labels = field, labels
@@ -179,32 +240,69 @@ class _Scorer:
                            dtype=np.float32)
         self.texts = texts / np.maximum(np.linalg.norm(texts, axis=1, keepdims=True), 1e-12)
         refs = [reference_lab(label) if field == COLOUR else None for label in labels]
-        self.known = np.array([r is not None for r in refs])
+        self.known = np.array([r is not None for r in refs])  # has a hue pixels can be compared with
+        # A colour name with no reference at all ("Ultraviolet") is never judged, nor suggested, by CLIP alone.
+        self.named = np.array([known_colour(label) if field == COLOUR else True for label in labels])
         self.refs = np.array([r if r is not None else (np.nan,) * 3 for r in refs], dtype=np.float64)
 
-    def suspects(self, rows: list[tuple[Hit, str, list[str]]]) -> list[Suspect]:
-        if not rows:
-            return []
-        images = np.asarray([hit.vectors["image"] for hit, *_ in rows], dtype=np.float32)
-        images /= np.maximum(np.linalg.norm(images, axis=1, keepdims=True), 1e-12)
-        cosines = (images @ self.texts.T).astype(np.float64)
+    def unknown(self, values: list[str]) -> list[str]:
+        return [v for v in values if not self.named[self.index[v]]]
+
+    def judge(self, hit: Hit, product_id: str, values: list[str], photos: Photos) -> Suspect | None:
+        """The product as a suspect, or None. A value is never suspected when one of the product's photos shows it
+        (it fits that photo at least as well as every label the product does not hold). A value a variant carries
+        is judged on its own; with a variant photo, its margin and suggestion come from that photo. The values no
+        variant carries are judged together, as the audit always judged a product: suspected only when none of
+        them shows in any photo (a product with several values is not suspected of lacking one of them), and not
+        at all when one of them is an unknown name (it may be what the photos show)."""
+        own = np.zeros(len(self.labels), dtype=bool)
+        own[[self.index[v] for v in values]] = True
+        judged = self._photo_fits(own, photos)
+        if not judged:
+            return None
+        unknown = set(self.unknown(values))
+        carried = {v: photos.carried[colour_key(v)] for v in values
+                   if v not in unknown and colour_key(v) in photos.carried}
+        loose = [v for v in values if v not in carried]
+        groups = [(loose, None)] if loose and not unknown & set(loose) else []
+        groups += [([v], positions) for v, positions in carried.items()]
         found = []
-        for (hit, product_id, values), cos in zip(rows, cosines):
-            own = np.zeros(len(self.labels), dtype=bool)
-            own[[self.index[v] for v in values]] = True
-            pixels = self._pixel_fit(hit.payload.get(COLOUR_STATS)) if self.field == COLOUR else None
-            if pixels is not None and (own & self.known).any():
-                fit, candidates = pixels / PIXEL_DE - CLIP_WEIGHT * cos, self.known
-            else:
-                fit, candidates, pixels = -cos, np.ones(len(self.labels), dtype=bool), None
-            given = _argmin(fit, own & candidates)
-            best = _argmin(fit, candidates & ~own)
-            if best is None or fit[given] - fit[best] <= 0:
+        for group, positions in groups:
+            rows = [self.index[v] for v in group]
+            if any(_shows(row, own, fit, cand) for row in rows for _, fit, cand, *_ in judged):
                 continue
-            found.append(Suspect(product_id, self.field, self.labels[given], self.labels[best],
-                                 float(fit[given] - fit[best]), self._evidence(hit, cos, pixels, given, best),
-                                 str(hit.payload.get(TITLE) or ""), str(hit.payload.get(IMAGE_PATH) or "")))
-        return found
+            own_photos = [j for j in judged if positions is None or j[0] in positions]
+            worst = _closest(rows, own, own_photos) or _closest(rows, own, judged)
+            if worst is not None:
+                found.append(worst)
+        if not found:
+            return None
+        margin, given, best, (position, fit, _, pixels, cos) = max(found, key=lambda f: (f[0], -f[1]))
+        ref = photos.refs[position]
+        return Suspect(product_id, self.field, self.labels[given], self.labels[best], margin,
+                       self._evidence(photos.stats[position], ref, cos, pixels, given, best),
+                       str(hit.payload.get(TITLE) or ""), ref or str(hit.payload.get(IMAGE_PATH) or ""))
+
+    def _photo_fits(self, own: np.ndarray, photos: Photos) -> list[tuple]:
+        """(position, fit, candidates, pixel fit or None, cosines) for each photo with any evidence: its colour
+        statistics against the labels' references when it has them and the product holds a label with a hue,
+        combined with CLIP (see CLIP_WEIGHT); else CLIP alone."""
+        cosines = None if photos.vectors is None else self._cosines(photos.vectors)
+        judged = []
+        for position, stats in enumerate(photos.stats):
+            if stats is None and cosines is None:
+                continue  # neither pixels nor a vector: this photo says nothing
+            cos = cosines[position] if cosines is not None else np.zeros(len(self.labels))
+            pixels = self._pixel_fit(stats) if self.field == COLOUR else None
+            if pixels is not None and (own & self.known).any():
+                judged.append((position, pixels / PIXEL_DE - CLIP_WEIGHT * cos, self.known, pixels, cos))
+            elif cosines is not None:
+                judged.append((position, -cos, self.named, None, cos))
+        return judged
+
+    def _cosines(self, vectors: np.ndarray) -> np.ndarray:
+        images = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return (images @ self.texts.T).astype(np.float64)
 
     def _pixel_fit(self, stats) -> np.ndarray | None:
         """Each label's pixel fit, in ΔE (NaN for labels without a reference colour); None without statistics."""
@@ -214,7 +312,7 @@ class _Scorer:
         distances = np.linalg.norm(colours[:, None, :3] - self.refs[None], axis=2)  # colours x labels
         return np.min(distances + SHARE_DE * (1 - colours[:, 3:4]), axis=0)
 
-    def _evidence(self, hit: Hit, cos: np.ndarray, pixels: np.ndarray | None, given: int, best: int) -> dict:
+    def _evidence(self, stats, ref: str, cos: np.ndarray, pixels: np.ndarray | None, given: int, best: int) -> dict:
         evidence = {"clip_margin": round(float(cos[best] - cos[given]), 4),
                     "given_cos": round(float(cos[given]), 4), "suggested_cos": round(float(cos[best]), 4)}
         if self.field == COLOUR:
@@ -223,8 +321,32 @@ class _Scorer:
                 "pixel_margin": round(float(pixels[given] - pixels[best]), 1) if known else None,
                 "given_de": round(float(pixels[given]), 1) if known else None,
                 "suggested_de": round(float(pixels[best]), 1) if known else None,
-                "colours": hit.payload.get(COLOUR_STATS) or []})
+                "colours": stats or [], "photo": ref})
         return evidence
+
+
+def _shows(row: int, own: np.ndarray, fit: np.ndarray, candidates: np.ndarray) -> bool:
+    """Whether a photo shows the label at `row`: it fits at least as well as every candidate the product lacks."""
+    if not candidates[row]:
+        return False
+    best = _argmin(fit, candidates & ~own)
+    return best is None or fit[row] <= fit[best]
+
+
+def _closest(rows: list[int], own: np.ndarray, judged: list[tuple]):
+    """(margin, given row, suggested row, photo) of the given labels' closest call over these photos: the pair
+    whose margin is smallest; None when no photo can compare them with another label."""
+    found = None
+    for photo in judged:
+        _, fit, candidates, *_ = photo
+        best = _argmin(fit, candidates & ~own)
+        for row in rows:
+            if best is None or not candidates[row]:
+                continue
+            margin = float(fit[row] - fit[best])
+            if found is None or margin < found[0]:
+                found = (margin, row, best, photo)
+    return found
 
 
 def _argmin(values: np.ndarray, mask: np.ndarray) -> int | None:

@@ -1,5 +1,5 @@
-"""A merchandiser's audit decisions ("label is right", "change to X"): one JSON file under the data dir, written
-atomically, applied to the stored payload at once and to the catalogue's values at every index run."""
+"""A merchandiser's audit decisions ("label is right", "change to X") and their undoing: one JSON file under the data
+dir, written atomically, applied to the stored payload at once and to the catalogue's values at every index run."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Callable
 
 from core.curation.export import table_csv
-from core.common.errors import LensError
+from core.common.errors import LensError, UnknownProduct
 from core.common.fields import PAYLOAD_HASH, values_of
 from core.common.files import atomic_write, locked_for_writes
+from core.index.store import point_id
 
 RIGHT, CHANGE = "right", "change"
 FOLDER = "audit"
@@ -102,6 +103,23 @@ class AuditDecisions:
             raise DecisionError(f"the product already reads {label!r}")
         return self._record(product_id, field, label, CHANGE, new_label)
 
+    def last(self) -> Decision | None:
+        """The latest decision (what "undo last" takes back), or None."""
+        every = self.all()
+        return max(every, key=lambda d: d.decided_at) if every else None
+
+    def undo(self, product_id: str, field: str) -> Decision:
+        """Take back the decision on a product's field: it is forgotten, so the audit shows the product again and
+        no index run applies it any more. Returns the decision taken back (undo_in_store restores the label)."""
+        with locked_for_writes(self.folder, self._lock, DecisionError, "audit decisions"):
+            every = self.all()
+            found = [d for d in every if (d.product_id, d.field) == (str(product_id), field)]
+            if not found:
+                raise DecisionError(f"there is no decision on #{product_id}'s {field} to undo")
+            atomic_write(self.path, json.dumps([asdict(d) for d in every if d not in found], indent=1,
+                                               ensure_ascii=False))
+            return found[-1]
+
     def _record(self, product_id: str, field: str, label: str, verdict: str, new_label: str) -> Decision:
         with locked_for_writes(self.folder, self._lock, DecisionError, "audit decisions"):
             every = self.all()
@@ -180,3 +198,37 @@ def change_stored_label(store, point: str, field: str, old: str, new: str) -> bo
     store.overwrite_payload(point, payload)
     return True
 
+
+
+def stored_values(store, product_id: str, field: str) -> list[str]:
+    """The product's values of `field` as the index holds them now; UnknownProduct when it holds no such product."""
+    hits = store.retrieve([point_id(product_id)])
+    if not hits:
+        raise UnknownProduct(f"the index has no product #{product_id}")
+    return values_of(hits[0].payload.get(field))
+
+
+def change_held(decisions: AuditDecisions, store, product_id: str, field: str, old: str, new: str) -> Decision:
+    """Change one of the values the product holds now, and its stored label at once. Refused (DecisionError, with
+    what the product holds) when it does not hold `old`, and when a list already holds `new`: the change would then
+    merge two values into one, which no undo could split again."""
+    held = stored_values(store, product_id, field)
+    new = " ".join(str(new or "").split())
+    if old not in held:
+        raise DecisionError(f"#{product_id}'s {field} is {', '.join(held) or 'empty'}: it does not hold {old!r}, so "
+                            f"there is nothing to change; name one of the values it holds")
+    if new in held and new != old:
+        raise DecisionError(f"#{product_id}'s {field} already holds {new!r} beside {old!r}: changing one into the "
+                            "other would drop a value; keep it, or fix the source")
+    decision = decisions.change(product_id, field, old, new)
+    change_stored_label(store, point_id(product_id), field, old, new)
+    return decision
+
+
+def undo_in_store(store, decision: Decision) -> bool:
+    """Put back the stored label a change replaced (the catalogue's value, whatever changes were composed on it);
+    True when the store held the change's result. A judgement ("label is right") changed nothing stored."""
+    if decision.verdict != CHANGE:
+        return False
+    return change_stored_label(store, point_id(decision.product_id), decision.field, decision.new_label,
+                               decision.label)
