@@ -23,8 +23,10 @@ def test_happy_path_indexes_every_product_with_both_vectors(catalog, embedder, s
     hit = store.retrieve([point_id("1")], with_vectors=True)[0]
     assert hit.payload["title"] == "Mango Women Red Dress" and hit.payload["price"] == 10.0
     assert hit.payload["text_only"] is False
-    assert set(hit.vectors) == {"image", "text"}
-    for vector in hit.vectors.values():
+    # issue 21: beside the hero's and the text's vectors, the photos multivector; its one row is the hero's vector
+    assert set(hit.vectors) == {"image", "text", "photos"}
+    assert np.allclose(hit.vectors["photos"], [hit.vectors["image"]], atol=1e-6)
+    for vector in (hit.vectors["image"], hit.vectors["text"]):
         assert abs(np.linalg.norm(vector) - 1) < 1e-5
     image = Image.open(catalog.parent / "images/Apparel/1.jpg").convert("RGB")
     assert np.allclose(hit.vectors["image"], embedder.encode_images([image])[0], atol=2e-2)
@@ -93,7 +95,7 @@ def test_fixed_image_is_picked_up_on_the_next_run(tmp_path, embedder, store):
     path.write_bytes(good)
     report = _index(catalog, embedder, store)
     assert (report.indexed, report.text_only) == (1, 0)
-    assert set(store.retrieve([point_id("1")], with_vectors=True)[0].vectors) == {"image", "text"}
+    assert set(store.retrieve([point_id("1")], with_vectors=True)[0].vectors) == {"image", "text", "photos"}
 
 
 def test_prune_deletes_only_products_gone_from_the_csv(tmp_path, embedder, store):

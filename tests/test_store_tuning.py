@@ -184,7 +184,10 @@ def test_server_collection_is_created_with_cluster_and_index_settings(fake):
     store.close()
     body = next(r.body for r in fake.requests if (r.method, r.path) == ("PUT", COLLECTION))
     assert (body["shard_number"], body["replication_factor"], body["write_consistency_factor"]) == (6, 2, 1)
-    assert body["vectors"] == {n: {"size": 512, "distance": "Cosine", "on_disk": True} for n in ("image", "text")}
+    # issue 21: the photos multivector (MaxSim) beside the two single vectors, with the same placement
+    assert body["vectors"] == {**{n: {"size": 512, "distance": "Cosine", "on_disk": True} for n in ("image", "text")},
+                               "photos": {"size": 512, "distance": "Cosine", "on_disk": True,
+                                          "multivector_config": {"comparator": "max_sim"}}}
     assert body["hnsw_config"] == {"m": 16, "ef_construct": 128, "full_scan_threshold": 10_000}
     assert body["optimizers_config"] == {"indexing_threshold": 40_000}
     assert body["quantization_config"] == {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}

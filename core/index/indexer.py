@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from core.common.config import MAX_PIXELS
+from core.common.config import MAX_PIXELS, Settings
 from core.common.errors import CatalogError, ImageRejected
-from core.common.fields import COLOUR_STATS, FINGERPRINT, IMAGE_PATH, IMAGE_PROBLEM, PAYLOAD_HASH, PRODUCT_ID, TEXT_ONLY
+from core.common.fields import (COLOUR_STATS, FINGERPRINT, IMAGE_PATH, IMAGE_PROBLEM, MATCHED_PHOTOS, PAYLOAD_HASH,
+                                PHOTO_COLOURS, PHOTO_DIGESTS, PHOTO_PROBLEMS, PRODUCT_ID, SHARED_PHOTOS, TEXT_ONLY)
 from core.common.iterables import chunks
-from core.index.embed_stage import URL_WORKERS, EmbeddedBatch, decode_workers, embed_points
+from core.index.embed_stage import URL_WORKERS, EmbeddedBatch, PhotoWork, decode_workers, embed_points
 from core.index.fingerprints import (NEW_PRODUCT, changed_parts, decode_settings, embedded_with_photo, fingerprint,
                                      missing_digest, payload_hash, same_vectors)
+from core.index.photos import SHA256, PhotoPlan, hero_ref, photo_key, photo_refs
 from core.index.store import ProductStore, StoredPoint
 from core.ingest.catalog import CatalogFile, Product, RowProblem, check_inputs, product_text
 from core.ingest.formats import ProblemKind
@@ -42,6 +44,9 @@ WALL_STAGES = ("zip", "model", READ, PLAN, EMBED, WRITE, PRUNE, PUBLISH)
 MAX_LISTED_PROBLEMS = 1000  # problems listed by name in a report; the rest are counted
 MAX_LISTED_REEMBEDDED = 100  # products re-embedded listed by name with their reasons; the rest are counted by reason
 PLAN_CHUNK = 2000           # products compared with the store at a time (their photos hashed in parallel)
+# A stored product's keys that describe its vectors, not its catalogue values: an attribute-only rewrite keeps them.
+VECTOR_KEYS = (FINGERPRINT, TEXT_ONLY, IMAGE_PROBLEM, COLOUR_STATS, MATCHED_PHOTOS, PHOTO_DIGESTS, PHOTO_COLOURS,
+               SHARED_PHOTOS, PHOTO_PROBLEMS)
 
 
 @dataclass
@@ -70,6 +75,10 @@ class IndexReport:
     reembedded: list[tuple[str, list[str]]] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
     to_embed: int = 0         # products the plan found new or changed (indexed says how many were written)
+    # Photos: embedded by the model, rows kept from the store (same bytes), failed (beyond each hero), shared
+    # (left out of matching), and products given their photo rows for the first time (an older index).
+    photos: dict = field(default_factory=lambda: dict.fromkeys(("embedded", "kept", "failed", "shared", "upgraded"), 0))
+    notes: list[str] = field(default_factory=list)  # what a user should know about this run (shared photos, upgrade)
 
     @property
     def failed_rows(self) -> int:
@@ -115,7 +124,8 @@ class IndexReport:
                 "seconds": round(self.seconds, 3), "stages": {k: round(v, 3) for k, v in self.stages.items()},
                 "runtime": self.runtime, "reasons": self.reasons,
                 "reembedded": [{"product_id": pid, "reasons": reasons} for pid, reasons in self.reembedded],
-                "reembedded_not_listed": self.to_embed - len(self.reembedded)}
+                "reembedded_not_listed": self.to_embed - len(self.reembedded), "photos": dict(self.photos),
+                "notes": list(self.notes)}
 
 
 class StageClock:
@@ -197,7 +207,8 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingMo
                   max_pixels: int = MAX_PIXELS, progress: Progress | None = None,
                   workers: int | None = None, format: str = "auto", columns: dict | None = None,
                   fetcher=None, part: Part = Part(), relabel: Callable[[str, dict], bool] | None = None,
-                  stage: Stage | None = None) -> IndexReport:
+                  stage: Stage | None = None, max_photos: int = Settings.max_photos,
+                  shared_photo_min: int = Settings.shared_photo_min) -> IndexReport:
     """Index a catalogue incrementally; safe to interrupt and re-run (each batch is written as it completes).
 
     Stages, each timed in the report: read (a first streaming pass: layout, schema, row problems), plan (a second
@@ -211,6 +222,8 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingMo
     says whether it did, so a fixed label survives every re-index until the source is fixed.
     stage is told each stage's name before it starts, so a caller can say what is going on before the first
     product is embedded; progress then counts the products embedded.
+    Every photo of a product (PHOTOS, at most max_photos) becomes a row of its photos multivector, except photos
+    used by shared_photo_min products or more (a size chart); a photo whose bytes are unchanged keeps its row.
     """
     started = time.perf_counter()
     stage = stage or (lambda name: None)
@@ -223,7 +236,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingMo
 
     stage(READ)
     with clock(READ):
-        catalog = read_catalog(csv_path, images_dir, format, columns, part, report)
+        catalog = read_catalog(csv_path, images_dir, format, columns, part, report, max_photos)
     open_store(store, embedder, catalog, recreate)
 
     def products() -> Iterator[Product]:  # the catalogue streamed again, the same way for every pass
@@ -232,7 +245,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingMo
     stage(PLAN)
     with clock(PLAN):
         plan = make_plan(products(), store, write, embedder.name, fetcher, max_pixels,
-                         plan_workers(workers, fetcher), part, report)
+                         plan_workers(workers, fetcher), part, report, PhotoPlan(shared_photo_min, max_photos))
     _list_stored_text_only(plan, store, report)  # a read for the report's listing, outside the stages as before
 
     stage(EMBED)
@@ -241,7 +254,8 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingMo
     if plan.todo:
         with clock(EMBED):
             todo = (p for p in products() if p.product_id in plan.todo)
-            for batch in embed_points(todo, embedder, fetcher, max_pixels, batch_size, workers):
+            work = PhotoWork(plan.photos, plan.stale, store)
+            for batch in embed_points(todo, embedder, fetcher, max_pixels, batch_size, workers, work):
                 _count_embedded(batch, report, clock)
                 write(batch.points)
                 report.indexed += len(batch.points)
@@ -254,6 +268,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingMo
             prune_missing(catalog.problems, plan, store, report)
     write.flush()
 
+    _photo_notes(plan, report)
     stage(PUBLISH)
     publish(store, csv_path, embedder, report, clock)
     report.stages = clock.stages()
@@ -265,9 +280,9 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingMo
 # -- read --------------------------------------------------------------------------------------------------------------
 
 def read_catalog(csv_path: Path, images_dir: Path | None, format: str, columns: dict | None, part: Part,
-                 report: IndexReport) -> CatalogFile:
+                 report: IndexReport, max_photos: int = Settings.max_photos) -> CatalogFile:
     """The first streaming pass: the catalogue's layout, schema and size, and the problems of this part's rows."""
-    catalog = CatalogFile(Path(csv_path), images_dir, format=format, columns=columns)
+    catalog = CatalogFile(Path(csv_path), images_dir, format=format, columns=columns, **_photo_cap(max_photos))
     report.catalog = catalog.report.as_dict()
     report.total = catalog.total_rows
     for problem in catalog.problems:  # rows without an id go to worker 0
@@ -316,6 +331,10 @@ class Plan:
     unchanged: int = 0
     other_parts: int = 0                           # products left to the other workers of a --part run
     has_urls: bool = False
+    stale: set[str] = field(default_factory=set)   # product ids of todo whose hero / text vectors are redone (the
+    # others keep theirs: only their photo rows change)
+    rewritten: set[str] = field(default_factory=set)  # product ids whose attributes were rewritten while planning
+    photos: PhotoPlan = field(default_factory=PhotoPlan)
     kept_text_only: list[tuple[int, str, str]] = field(default_factory=list)  # (row, product id, point) to list
 
 
@@ -325,25 +344,33 @@ def plan_workers(workers: int, fetcher) -> int:
 
 
 def make_plan(products: Iterable[Product], store: ProductStore, write: PointWriter, model: str, fetcher,
-              max_pixels: int, workers: int, part: Part, report: IndexReport) -> Plan:
+              max_pixels: int, workers: int, part: Part, report: IndexReport, photos: PhotoPlan | None = None) -> Plan:
     """The second pass: compare every product's fingerprint (image bytes, text, model) and attributes with what
     is stored, a chunk at a time; attribute-only changes are written (`write.rewrite`) as they are found. Products
     stored text-only that stay as they are count as text-only in the report (and are listed while it lists
-    problems). The report gets the counts: updated, unchanged and other_parts."""
-    plan = Plan(existing=store.fingerprints())
+    problems). The report gets the counts: updated, unchanged and other_parts.
+
+    Photos: every product's photos are counted (a photo many products use is shared, left out of matching), and
+    once all are, a product whose hero and text are unchanged but whose photo rows are not what they should be (a
+    photo added or changed, one now shared, or none stored: an index made before products kept several) is
+    scheduled too, keeping its hero and text vectors (not in plan.stale)."""
+    plan = Plan(existing=store.fingerprints(), photos=photos or PhotoPlan())
+    plan.photos.read_stored(store)
     refused_under = decode_settings(max_pixels)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for chunk in chunks(products, PLAN_CHUNK):
             mine = [p for p in chunk if part.owns(p.product_id)]
             plan.other_parts += len(chunk) - len(mine)
-            digests = pool.map(lambda p: _image_digest(p, fetcher), mine)
+            digests = pool.map(lambda p: _digests(p, fetcher, plan.photos.max_photos), mine)
             changed: list[tuple[str, Product]] = []
-            for product, digest in zip(mine, digests):
+            for product, (digest, refs, keys) in zip(mine, digests):
                 plan.seen.add(product.product_id)
                 plan.has_urls = plan.has_urls or bool(product.image_url)
+                plan.photos.add(product, refs, keys)
                 stored = plan.existing.get(product.product_id)
                 if stored is None:
                     _schedule(plan, report, product.product_id, [NEW_PRODUCT])
+                    plan.stale.add(product.product_id)
                     continue
                 as_text_only = fingerprint(model, product.text, digest, refused_under)
                 as_photo = fingerprint(model, product.text, digest)
@@ -353,6 +380,7 @@ def make_plan(products: Iterable[Product], store: ProductStore, write: PointWrit
                     _schedule(plan, report, product.product_id,
                               changed_parts(stored[1], as_photo if embedded_with_photo(stored[1]) else as_text_only,
                                             digest))
+                    plan.stale.add(product.product_id)
                     continue
                 if text_only:
                     report.add_problem(None, text_only=True)
@@ -360,12 +388,60 @@ def make_plan(products: Iterable[Product], store: ProductStore, write: PointWrit
                         plan.kept_text_only.append((product.row, product.product_id, stored[0]))
                 if stored[2] != payload_hash(product.payload):
                     changed.append((stored[0], product))
+                    plan.rewritten.add(product.product_id)
                 else:
                     plan.unchanged += 1
             write.rewrite(changed)
             plan.payload_only += len(changed)
+    _schedule_photo_rows(plan, report)
     report.updated, report.unchanged, report.other_parts = plan.payload_only, plan.unchanged, plan.other_parts
     return plan
+
+
+def _digests(product: Product, fetcher, max_photos: int) -> tuple[str, list[str], list[str]]:
+    """The hero's digest as fingerprints take it, and the product's photos with what each is (photo_key); a local
+    hero is read once for both."""
+    digest = _image_digest(product, fetcher)
+    refs = photo_refs(product, max_photos)
+    keys = [digest if ref == hero_ref(product) and not product.image_url and SHA256.match(digest)
+            else photo_key(ref, fetcher) for ref in refs]
+    return digest, refs, keys
+
+
+def _schedule_photo_rows(plan: Plan, report: IndexReport) -> None:
+    """Once every product is counted (which photos are shared is known): the products whose hero and text hold but
+    whose photo rows do not; they leave the unchanged (or attributes-only) count for the embedded one."""
+    photos = plan.photos
+    photos.settle()
+    for product_id in plan.seen - plan.todo:
+        reason = photos.outdated(product_id)
+        if reason:
+            _schedule(plan, report, product_id, [reason])
+            if product_id in plan.rewritten:
+                plan.payload_only -= 1
+            else:
+                plan.unchanged -= 1
+    photos.current.clear()  # planning's photo list per product is done with; the embed pass reads them again
+    plan.rewritten.clear()
+
+
+def _photo_notes(plan: Plan, report: IndexReport) -> None:
+    """The report's lines about photos: shared ones, and products of an older index given every photo."""
+    report.photos["shared"] = len(plan.photos.shared)
+    report.notes.extend(plan.photos.notes())
+    if report.photos["upgraded"]:
+        report.notes.append(f"added every photo's vector to {report.photos['upgraded']} products indexed before "
+                            "products kept several photos; no unchanged photo was fetched again")
+    if report.photos["failed"]:
+        report.notes.append(f"{report.photos['failed']} photos (beyond each product's main photo) could not be used; "
+                            "their products are indexed with the others (photo_problems lists them)")
+
+
+def _photo_cap(max_photos: int) -> dict:
+    """CatalogFile's photo cap, where the reader takes one (the readers listing every photo cap them)."""
+    import inspect
+
+    return {"max_photos": max_photos} if "max_photos" in inspect.signature(CatalogFile).parameters else {}
 
 
 def _image_digest(product: Product, fetcher) -> str:
@@ -408,9 +484,14 @@ def _list_stored_text_only(plan: Plan, store: ProductStore, report: IndexReport)
 # -- embed (core.index.embed_stage) ------------------------------------------------------------------------------------
 
 def _count_embedded(batch: EmbeddedBatch, report: IndexReport, clock: StageClock) -> None:
-    """A batch's text-only products into the report, and the embed stage's parts (text tower, decoding) so far."""
+    """A batch's text-only products and photo counts into the report, and the embed stage's parts (text tower,
+    decoding) so far."""
     for problem in batch.text_only:
         report.add_problem(problem, text_only=True)
+    report.photos["embedded"] += batch.photos_embedded
+    report.photos["kept"] += batch.photos_kept
+    report.photos["failed"] += batch.photos_failed
+    report.photos["upgraded"] += len(batch.upgraded)
     clock.note(EMBED_TEXT, batch.text_seconds)
     clock.note(DECODE_THREADS, batch.decode_seconds)
 
@@ -439,7 +520,7 @@ class PointWriter:
                 old = stored.get(point, {})
                 payload = dict(product.payload, **{PRODUCT_ID: product.product_id,
                                                    PAYLOAD_HASH: payload_hash(product.payload)},
-                               **{k: old[k] for k in (FINGERPRINT, TEXT_ONLY, IMAGE_PROBLEM, COLOUR_STATS) if k in old})
+                               **{k: old[k] for k in VECTOR_KEYS if k in old})
                 self.store.overwrite_payload(point, payload)
 
     def flush(self) -> None:
@@ -473,6 +554,7 @@ def publish(store: ProductStore, csv_path: Path, embedder, report: IndexReport, 
     for read-only commands in other processes (only the copy is timed as the publish stage)."""
     store.update_meta(last_indexed=time.time(), indexing_since=None, catalog=str(Path(csv_path).resolve()),
                       **runtime_meta(embedder, store, report.indexed))
+    store.check_multi_photo()  # searches match on every photo once no product lacks its rows
     with clock(PUBLISH):
         store.publish()
 

@@ -13,11 +13,15 @@ from typing import Iterator, Sequence, Union
 
 from core.index.compat import require_same_model
 from core.common.errors import LensError, NotIndexed, StoreError
-from core.common.fields import PRODUCT_ID, STANDARD_FILTERS, Schema
+from core.common.fields import PHOTO_VECTORS, PRODUCT_ID, STANDARD_FILTERS, Schema
 from core.common.filters import Filters
 from core.index.store.tuning import Overrides, Tuning, tuning_for
 
-VECTOR_NAMES = ("image", "text")
+VECTOR_NAMES = ("image", "text")        # one vector per product: the hero photo's and the text's
+MULTI_VECTOR_NAMES = (PHOTO_VECTORS,)   # several rows per product, compared by MaxSim: every matched photo
+# Metadata flags: the collection has the photos multivector (an index made before issue 21 gets it on its next
+# run), and every product with a photo has its rows (set at the end of each run), so searches may use it.
+HAS_PHOTO_VECTORS, MULTI_PHOTO = "photo_vectors", "multi_photo"
 KEYWORD, NUMBER = "keyword", "number"  # the kinds of payload index a store makes (filters and facets; ranges, order)
 ID_NAMESPACE = uuid.UUID("6b0f4f63-5c8b-4f0e-9a53-4c0d1c3a7e11")
 RRF_K = 60  # the usual RRF constant; set explicitly so both backends fuse identically
@@ -94,6 +98,34 @@ class StoredPoint:
     payload: dict
 
 
+def is_rows(vector) -> bool:
+    """Whether a vector is a matrix (a list of rows, as a multivector), not one vector."""
+    return len(vector) > 0 and hasattr(vector[0], "__len__")
+
+
+def query_vector(vector, using: str) -> list:
+    """A query's vector as both engines take it: for a multivector, a one-row matrix (MaxSim of one row is its
+    best cosine over the product's photos; qdrant-client's local mode refuses a flat vector there); several rows
+    would SUM each row's best match, so a product with several photos as the query is one query per photo
+    (core.search.query.best_pair_hits)."""
+    if using in MULTI_VECTOR_NAMES:
+        return [list(map(float, row)) for row in (vector if is_rows(vector) else [vector])]
+    return list(map(float, vector))
+
+
+def point_vectors(vectors: dict) -> dict:
+    """A point's vectors as float lists for the engines (a multivector as rows); an empty multivector is left
+    out, as a point without a photo has no 'image'."""
+    out = {}
+    for name, vector in vectors.items():
+        if name in MULTI_VECTOR_NAMES:
+            if len(vector):
+                out[name] = [list(map(float, row)) for row in vector]
+        else:
+            out[name] = list(map(float, vector))
+    return out
+
+
 def standard_indexes() -> list[tuple[str, str]]:
     """The payload indexes every new collection gets: product ids and the six standard filters, as keywords."""
     return [(key, KEYWORD) for key in (PRODUCT_ID, *STANDARD_FILTERS)]
@@ -166,13 +198,33 @@ class ProductStore(ABC):
         if meta is None:
             tuning = tuning_for(expected_points, self.overrides)
             meta = {"model": model, "dim": int(dim), "created": time.time(), "last_indexed": None,
-                    "tuning": tuning.as_meta(), **(marks or {})}
+                    "tuning": tuning.as_meta(), HAS_PHOTO_VECTORS: True, MULTI_PHOTO: True, **(marks or {})}
             theirs = self._create(int(dim), meta, tuning, standard_indexes())
             if theirs is None:
                 return meta
             meta = theirs  # checked below like any existing index: the other worker may use another model
         require_same_model(meta, model, dim)
+        if not meta.get(HAS_PHOTO_VECTORS) and not self.read_only:
+            # An index made before every photo was kept: the vector name is added in place (both engines can, so
+            # nothing is copied); its products get their rows on this run, and searches use the hero's 'image'
+            # vector until every product has them (multi_photo).
+            self._add_photo_vectors(int(dim))
+            self.update_meta(**{HAS_PHOTO_VECTORS: True, MULTI_PHOTO: False, "photo_vectors_added": time.time()})
+            meta = self.meta() or meta
         return meta
+
+    @property
+    def multi_photo(self) -> bool:
+        """True when every product with a photo has its photos multivector: searches may then match on "photos"
+        (the best photo); until then on the hero's "image", so no search silently misses an older product."""
+        return bool((self.meta() or {}).get(MULTI_PHOTO))
+
+    def check_multi_photo(self) -> bool:
+        """Count the products with a hero vector and no photos rows, and record in the metadata whether there are
+        none (the end of each indexing run); returns the flag."""
+        complete = bool((self.meta() or {}).get(HAS_PHOTO_VECTORS)) and self.lacking_photo_vectors() == 0
+        self.update_meta(**{MULTI_PHOTO: complete})
+        return complete
 
     def acquire(self) -> None:
         """Own the index for writing now, or refuse at once (IndexBusy) while another process does: a run checks
@@ -239,6 +291,12 @@ class ProductStore(ABC):
     def _create(self, dim: int, meta: dict, tuning: Tuning, indexes: list[tuple[str, str]]) -> dict | None:
         """Create the collection with `meta` and these payload indexes ((key, KEYWORD or NUMBER)) and return
         None; or, when another process created it first, leave it be and return its metadata."""
+    @abstractmethod
+    def _add_photo_vectors(self, dim: int) -> None:
+        """Add the photos multivector (MaxSim, cosine, `dim`) to an existing collection; its points keep theirs."""
+    @abstractmethod
+    def lacking_photo_vectors(self) -> int:
+        """How many products have an 'image' vector and no 'photos' rows (made before the multivector existed)."""
     @abstractmethod
     def _create_indexes(self, indexes: list[tuple[str, str]]) -> None:
         """Make these payload indexes ((key, KEYWORD or NUMBER)) on the existing collection."""

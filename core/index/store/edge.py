@@ -15,8 +15,9 @@ from core.common.errors import IndexBusy, NotIndexed, StoreError
 from core.common.files import atomic_write, copy_tree_sparse
 from core.common.filters import Filters
 from core.common.locks import FileLock, LockBusy
-from core.index.store.base import (KEYWORD, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore,
-                                   Recommend, StoredPoint, record_hit, scored_hit)
+from core.index.store.base import (KEYWORD, MULTI_VECTOR_NAMES, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest,
+                                   Ordered, ProductStore, Recommend, StoredPoint, point_vectors, query_vector,
+                                   record_hit, scored_hit)
 from core.index.store.tuning import Overrides, Tuning
 
 
@@ -233,6 +234,24 @@ class EdgeStore(ProductStore):
         raise StoreError(f"the index at {store.root} is open in another process, which has not published a "
                          "readable copy yet; wait for it to finish indexing, or stop it")
 
+    def _add_photo_vectors(self, dim: int) -> None:
+        from qdrant_edge import Distance, MultiVectorComparator, MultiVectorConfig, UpdateOperation
+
+        with self._lock:
+            self._changing()
+            for name in MULTI_VECTOR_NAMES:
+                self.shard.update(UpdateOperation.create_dense_vector(
+                    name, dim, Distance.Cosine, MultiVectorConfig(MultiVectorComparator.MaxSim)))
+            self.shard.flush()
+
+    def lacking_photo_vectors(self) -> int:
+        from qdrant_edge import CountRequest, Filter, HasVectorCondition
+
+        lacking = Filter(must=[HasVectorCondition(VECTOR_NAMES[0])],
+                         must_not=[HasVectorCondition(name) for name in MULTI_VECTOR_NAMES])
+        with self._lock:
+            return self.shard.count(CountRequest(exact=True, filter=lacking))
+
     def _create_indexes(self, indexes: list[tuple[str, str]]) -> None:
         with self._lock:
             self._changing()
@@ -248,7 +267,7 @@ class EdgeStore(ProductStore):
         with self._lock:
             self._changing()
             self.shard.update(UpdateOperation.upsert_points(
-                [Point(p.id, {k: list(map(float, v)) for k, v in p.vectors.items()}, p.payload) for p in points]))
+                [Point(p.id, point_vectors(p.vectors), p.payload) for p in points]))
             self.shard.flush()
 
     def overwrite_payload(self, point: str, payload: dict) -> None:
@@ -365,16 +384,23 @@ class EdgeStore(ProductStore):
 
 
 def edge_config(dim: int, tuning: Tuning):
-    """The engine's configuration for a new shard: both named vectors, HNSW, int8, memory, indexing threshold."""
+    """The engine's configuration for a new shard: the named vectors (image, text, the photos multivector), HNSW,
+    int8, memory, indexing threshold."""
     from qdrant_edge import (Distance, EdgeConfig, EdgeOptimizersConfig, EdgeVectorParams, HnswIndexConfig, Memory,
-                             ScalarQuantizationConfig, ScalarType)
+                             MultiVectorComparator, MultiVectorConfig, ScalarQuantizationConfig, ScalarType)
 
     originals = Memory.Cold if tuning.originals_on_disk else None  # None: the engine's default, Cached
     quantization = ScalarQuantizationConfig(
         type=ScalarType.Int8, quantile=tuning.quantile,
         memory=Memory.Pinned if tuning.quantized_in_ram else Memory.Cached) if tuning.quantize else None
+    # The photos multivector shares the collection's HNSW and int8 settings: qdrant-edge-py 0.9.0 builds both for
+    # it (README, "Every photo of a product"), and every query rescores, so its scores are exact MaxSim.
+    multi = MultiVectorConfig(MultiVectorComparator.MaxSim)
+    vectors = {name: EdgeVectorParams(size=dim, distance=Distance.Cosine, memory=originals) for name in VECTOR_NAMES}
+    vectors.update({name: EdgeVectorParams(size=dim, distance=Distance.Cosine, memory=originals,
+                                           multivector_config=multi) for name in MULTI_VECTOR_NAMES})
     return EdgeConfig(
-        vectors={name: EdgeVectorParams(size=dim, distance=Distance.Cosine, memory=originals) for name in VECTOR_NAMES},
+        vectors=vectors,
         hnsw_config=HnswIndexConfig(m=tuning.m, ef_construct=tuning.ef_construct,
                                     full_scan_threshold=tuning.full_scan_kb),
         quantization_config=quantization,
@@ -434,13 +460,13 @@ def _edge_query(query):
     if isinstance(query, Ordered):
         return OrderBy(query.key, Direction.Desc if query.descending else Direction.Asc)
     if isinstance(query, Nearest):
-        return Query.Nearest(list(map(float, query.vector)), using=query.using)
+        return Query.Nearest(query_vector(query.vector, query.using), using=query.using)
     if isinstance(query, Recommend):
         return Query.RecommendBestScore(
-            RecommendQuery([list(map(float, v)) for v in query.positives],
-                           [list(map(float, v)) for v in query.negatives]), using=query.using)
+            RecommendQuery([query_vector(v, query.using) for v in query.positives],
+                           [query_vector(v, query.using) for v in query.negatives]), using=query.using)
     if isinstance(query, Diverse):
         # Edge's lambda is the weight of relevance: lambda = 1 - diversity, as on the server.
-        return Mmr(list(map(float, query.vector)), lambda_=1.0 - query.diversity,
+        return Mmr(query_vector(query.vector, query.using), lambda_=1.0 - query.diversity,
                    candidates_limit=query.candidates, using=query.using)
     raise TypeError(f"unsupported query {query!r}")

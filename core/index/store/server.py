@@ -10,8 +10,9 @@ from core.common.config import redact_url, scrub
 from core.common.errors import StoreError
 from core.common.filters import Filters
 from core.common.fields import PRODUCT_ID
-from core.index.store.base import (KEYWORD, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest, Ordered, ProductStore,
-                                   Recommend, StoredPoint, record_hit, scored_hit)
+from core.index.store.base import (KEYWORD, MULTI_VECTOR_NAMES, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest,
+                                   Ordered, ProductStore, Recommend, StoredPoint, is_rows, point_vectors, query_vector,
+                                   record_hit, scored_hit)
 from core.index.store.tuning import Overrides, Tuning
 from core.index.store.writes import WRITES_IN_FLIGHT, WriteFailed, Writes
 
@@ -130,6 +131,28 @@ class ServerStore(ProductStore):
             self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD
                                              if kind == KEYWORD else models.PayloadSchemaType.FLOAT)
 
+    def _add_photo_vectors(self, dim: int) -> None:
+        from qdrant_client import models
+
+        self.flush()  # the writes before it land first
+        for name in MULTI_VECTOR_NAMES:
+            try:
+                self.client.create_vector_name(self.collection, name, models.DenseVectorNameConfig(
+                    dense=models.DenseVectorConfig(size=dim, distance=models.Distance.COSINE,
+                                                   multivector_config=_max_sim())))
+            except Exception:  # another worker of a --part run added it since meta() said it was missing
+                vectors = self.client.get_collection(self.collection).config.params.vectors
+                if not (isinstance(vectors, dict) and name in vectors):
+                    raise
+
+    def lacking_photo_vectors(self) -> int:
+        from qdrant_client import models
+
+        self._writes.wait()
+        lacking = models.Filter(must=[models.HasVectorCondition(has_vector=VECTOR_NAMES[0])],
+                                must_not=[models.HasVectorCondition(has_vector=n) for n in MULTI_VECTOR_NAMES])
+        return self.client.count(self.collection, count_filter=lacking, exact=True).count
+
     def drop(self) -> None:
         """Delete our own collection; one without our metadata may be someone's data on a shared cluster."""
         self._writes.wait()  # no write of ours may land in the collection made next
@@ -147,8 +170,7 @@ class ServerStore(ProductStore):
         if not points:
             return
         self._check_sizes(points)
-        body = [models.PointStruct(id=p.id, vector={k: list(map(float, v)) for k, v in p.vectors.items()},
-                                   payload=p.payload) for p in points]
+        body = [models.PointStruct(id=p.id, vector=point_vectors(p.vectors), payload=p.payload) for p in points]
         self._writes.send(f"upsert of {len(points)} point(s)", [p.id for p in points],
                           lambda: self.client.upsert(self.collection, points=body, wait=False))
 
@@ -186,11 +208,14 @@ class ServerStore(ProductStore):
         points without an error to anyone (qdrant/qdrant#2557), where wait=true answered HTTP 400."""
         if self._dim is None:  # once: meta() sets it (0 when the size is unknown)
             self.meta()
+        names = (*VECTOR_NAMES, *MULTI_VECTOR_NAMES)
         for p in points:
             for name, vector in p.vectors.items():
-                if name not in VECTOR_NAMES or (self._dim and len(vector) != self._dim):
-                    raise StoreError(f"product point {p.id} has a {len(vector)}-d {name!r} vector; the index "
-                                     f"holds {self._dim}-d vectors named {', '.join(VECTOR_NAMES)}")
+                rows = vector if name in MULTI_VECTOR_NAMES and is_rows(vector) else [vector]
+                sizes = {len(row) for row in rows}
+                if name not in names or (self._dim and sizes - {self._dim}):
+                    raise StoreError(f"product point {p.id} has a {'/'.join(map(str, sorted(sizes)))}-d {name!r} "
+                                     f"vector; the index holds {self._dim}-d vectors named {', '.join(names)}")
 
     def flush(self) -> None:
         """Wait for every write request, then until the server has applied all of them, on every shard.
@@ -291,22 +316,32 @@ class ServerStore(ProductStore):
 
 
 def collection_config(dim: int, tuning: Tuning) -> dict:
-    """create_collection's settings: both named vectors, cluster layout, HNSW, int8 and indexing threshold."""
+    """create_collection's settings: the named vectors (image, text, the photos multivector), cluster layout, HNSW,
+    int8 and indexing threshold."""
     from qdrant_client import models
 
     quantization = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
         type=models.ScalarType.INT8, quantile=tuning.quantile, always_ram=tuning.quantized_in_ram)) \
         if tuning.quantize else None
+    on_disk = True if tuning.originals_on_disk else None
+    vectors = {n: models.VectorParams(size=dim, distance=models.Distance.COSINE, on_disk=on_disk) for n in VECTOR_NAMES}
+    vectors.update({n: models.VectorParams(size=dim, distance=models.Distance.COSINE, on_disk=on_disk,
+                                           multivector_config=_max_sim()) for n in MULTI_VECTOR_NAMES})
     return dict(
-        vectors_config={n: models.VectorParams(size=dim, distance=models.Distance.COSINE,
-                                               on_disk=True if tuning.originals_on_disk else None)
-                        for n in VECTOR_NAMES},
+        vectors_config=vectors,
         shard_number=tuning.shards, replication_factor=tuning.replicas,
         write_consistency_factor=tuning.write_consistency,
         hnsw_config=models.HnswConfigDiff(m=tuning.m, ef_construct=tuning.ef_construct,
                                           full_scan_threshold=tuning.full_scan_kb),
         optimizers_config=models.OptimizersConfigDiff(indexing_threshold=tuning.index_kb(dim)),
         quantization_config=quantization)
+
+
+def _max_sim():
+    """The photos multivector's comparison: a product scores by its best-matching photo (MaxSim)."""
+    from qdrant_client import models
+
+    return models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
 
 
 def search_params(tuning: Tuning):
@@ -393,14 +428,14 @@ def _server_query(query):
         return models.OrderByQuery(order_by=models.OrderBy(
             key=query.key, direction=models.Direction.DESC if query.descending else models.Direction.ASC)), None
     if isinstance(query, Nearest):
-        return list(map(float, query.vector)), query.using
+        return query_vector(query.vector, query.using), query.using
     if isinstance(query, Recommend):
         return models.RecommendQuery(recommend=models.RecommendInput(
-            positive=[list(map(float, v)) for v in query.positives],
-            negative=[list(map(float, v)) for v in query.negatives],
+            positive=[query_vector(v, query.using) for v in query.positives],
+            negative=[query_vector(v, query.using) for v in query.negatives],
             strategy=models.RecommendStrategy.BEST_SCORE)), query.using
     if isinstance(query, Diverse):
-        return models.NearestQuery(nearest=list(map(float, query.vector)),
+        return models.NearestQuery(nearest=query_vector(query.vector, query.using),
                                    mmr=models.Mmr(diversity=query.diversity,
                                                   candidates_limit=query.candidates)), query.using
     raise TypeError(f"unsupported query {query!r}")
