@@ -20,6 +20,7 @@ def add_search_commands(sub) -> None:
     search.add_argument("--fusion", choices=["weighted", "rrf"], default="weighted")
     search.add_argument("--text-vectors", action="store_true", help="text mode: also match product texts (RRF)")
     filter_args(search)
+    hidden_arg(search)
     search.add_argument("--limit", type=int, default=12)
     search.add_argument("--offset", type=int, default=0)
     sort_arg(search)
@@ -33,6 +34,7 @@ def add_search_commands(sub) -> None:
 
     browse = sub.add_parser("browse", help="list products with no query: filters, ranges and a sort")
     filter_args(browse)
+    hidden_arg(browse)
     sort_arg(browse)
     browse.add_argument("--limit", type=int, default=24)
     browse.add_argument("--offset", type=int, default=0)
@@ -41,13 +43,22 @@ def add_search_commands(sub) -> None:
 
     facet = sub.add_parser("facets", help="counts per attribute value (and number ranges) under the filters")
     filter_args(facet)
+    hidden_arg(facet)
     facet.add_argument("--json", action="store_true")
     facet.set_defaults(run=cmd_facets)
 
     dupes = sub.add_parser("duplicates", help="groups of near-identical product images")
     dupes.add_argument("--threshold", type=float, default=0.95)
+    filter_args(dupes)
+    hidden_arg(dupes)
     dupes.add_argument("--json", action="store_true")
     dupes.set_defaults(run=cmd_duplicates)
+
+
+def hidden_arg(parser) -> None:
+    parser.add_argument("--show-hidden", action="store_true",
+                        help="also draft and archived products (left out by default; --filter status=draft "
+                             "asks for those alone)")
 
 
 def cmd_search(args, settings: Settings) -> int:
@@ -64,7 +75,7 @@ def cmd_search(args, settings: Settings) -> int:
                             fusion=args.fusion, use_text_vectors=args.text_vectors, filters=filters_of(args),
                             limit=args.limit, offset=args.offset, threshold=args.threshold, diverse=args.diverse,
                             positives=tuple(args.positive), negatives=tuple(args.negative),
-                            sort=SortKey.parse(args.sort))
+                            sort=SortKey.parse(args.sort), show_hidden=args.show_hidden)
     settings = settings.with_overrides(runtime=args.runtime)
     embedder = model_for(settings) if request.needs_model else None
     store = open_reader(settings)
@@ -94,7 +105,7 @@ def cmd_browse(args, settings: Settings) -> int:
 
     store = open_reader(settings)
     try:
-        page = browse(store, filters_of(args), SortKey.parse(args.sort), args.limit, args.offset)
+        page = browse(store, filters_of(args), SortKey.parse(args.sort), args.limit, args.offset, args.show_hidden)
     finally:
         store.close()
     if args.json:
@@ -111,7 +122,8 @@ def cmd_facets(args, settings: Settings) -> int:
     store = open_reader(settings)
     try:
         filters = filters_of(args)
-        counts, ranges = facets(store, filters), number_ranges(store, filters)
+        counts = facets(store, filters, show_hidden=args.show_hidden)
+        ranges = number_ranges(store, filters, show_hidden=args.show_hidden)
     finally:
         store.close()
     if args.json:  # keyword fields: value counts; number fields: their min and max under the other filters
@@ -133,7 +145,8 @@ def cmd_duplicates(args, settings: Settings) -> int:
     dismissed = DuplicateDismissals(settings.data_dir, settings.collection).pairs()
     store = open_reader(settings)
     try:
-        groups = near_duplicates(store, args.threshold, dismissed=dismissed)
+        groups = near_duplicates(store, args.threshold, filters_of(args), dismissed=dismissed,
+                                 show_hidden=args.show_hidden)
     finally:
         store.close()
     if args.json:

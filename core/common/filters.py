@@ -23,7 +23,8 @@ def check_field(name: str) -> str:
 def _clean(values: Mapping[str, Iterable[str]] | None) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for name, vals in (values or {}).items():
-        vals = tuple(dict.fromkeys(str(v) for v in vals if str(v) != ""))
+        # status is stored in lower case whatever the feed's case, so status=Archived means archived
+        vals = tuple(dict.fromkeys(str(v).lower() if name == STATUS else str(v) for v in vals if str(v) != ""))
         if vals:
             out[check_field(name)] = vals
     return out

@@ -7,6 +7,7 @@ The URL forms, one home for all of them:
   number ranges     range.price=10:50, either bound may be left out (range.price=:50); field names cannot
                     hold a dot, so range.* never collides with a catalogue field
   sort              sort=price (low to high), sort=-price (high to low); relevance is the default, left out
+  drafts shown      hidden=1 ("Show drafts and archived"); off is the default, left out, and any other value is off
 A link is typed by people and pasted from anywhere: every parser here ignores what it cannot use.
 """
 
@@ -26,8 +27,9 @@ FUSIONS = ("weighted", "rrf")
 RANGE_PREFIX = "range."
 FILTER_PREFIX = "filter."
 SORT_PARAM = "sort"
-# The Search page's own parameters: a catalogue field with one of these names goes in the link as filter.<name>.
-PAGE_PARAMS = ("mode", "q", "like", "w", "fusion", "min", "diverse", "likes", "dislikes", SORT_PARAM)
+HIDDEN_PARAM = "hidden"
+# The pages' own parameters: a catalogue field with one of these names goes in the link as filter.<name>.
+PAGE_PARAMS = ("mode", "q", "like", "w", "fusion", "min", "diverse", "likes", "dislikes", SORT_PARAM, HIDDEN_PARAM)
 Bounds = tuple  # (low or None, high or None)
 
 
@@ -121,26 +123,37 @@ def sort_from_params(params: Mapping[str, Sequence[str]], schema: Schema | None 
     return "" if key.by_score or key.field not in (schema or Schema()).number else str(key)
 
 
+def hidden_from_params(params: Mapping[str, Sequence[str]]) -> bool:
+    """True only for hidden=1: drafts and archived products are shown on purpose, never by a stray value."""
+    return _first(params, HIDDEN_PARAM) == "1"
+
+
 @dataclass
 class FilterState:
-    """What the sidebar narrows and orders by, on every page: keyword filters, number ranges and the sort."""
+    """What the sidebar narrows and orders by, on every page: keyword filters, number ranges, the sort, and whether
+    draft and archived products are shown."""
 
     keywords: dict[str, list[str]] = field(default_factory=dict)
     ranges: dict[str, Bounds] = field(default_factory=dict)
     sort: str = ""  # '' (relevance), 'price' or '-price'
+    show_hidden: bool = False  # "Show drafts and archived"; a status filter in keywords shows them as well
 
     @classmethod
     def from_params(cls, params: Mapping[str, Sequence[str]], schema: Schema | None = None) -> "FilterState":
         return cls(filters_from_params(params, schema), ranges_from_params(params, schema),
-                   sort_from_params(params, schema))
+                   sort_from_params(params, schema), hidden_from_params(params))
 
     def to_params(self, schema: Schema | None = None) -> dict[str, str | list[str]]:
         out: dict[str, str | list[str]] = {**filters_to_params(self.keywords, schema), **ranges_to_params(self.ranges)}
         if self.sort:
             out[SORT_PARAM] = self.sort
+        if self.show_hidden:
+            out[HIDDEN_PARAM] = "1"
         return out
 
     def filters(self) -> Filters:
+        """The chosen filters as they are; core's views add the default visibility (Filters.visible) themselves,
+        or call visible(self.show_hidden) where they count with the store directly."""
         return Filters.of(self.keywords, ranges=self.ranges)
 
     def sort_key(self) -> SortKey:
@@ -173,6 +186,7 @@ class SearchState:
     sort: str = ""
     likes: list[str] = field(default_factory=list)  # 👍 and 👎 product ids: feedback is part of the search
     dislikes: list[str] = field(default_factory=list)
+    show_hidden: bool = False
 
     @classmethod
     def from_params(cls, params: Mapping[str, Sequence[str]], schema: Schema | None = None) -> "SearchState":
@@ -194,6 +208,7 @@ class SearchState:
             filters=narrowing.keywords, ranges=narrowing.ranges, sort=narrowing.sort,
             likes=(likes := _ids(params, "likes")),
             dislikes=[p for p in _ids(params, "dislikes") if p not in likes],  # liked wins, as on the page
+            show_hidden=narrowing.show_hidden,
         )
 
     def to_params(self, schema: Schema | None = None) -> dict[str, str | list[str]]:
@@ -222,7 +237,7 @@ class SearchState:
 
     @property
     def narrowing(self) -> FilterState:
-        return FilterState(self.filters, self.ranges, self.sort)
+        return FilterState(self.filters, self.ranges, self.sort, self.show_hidden)
 
     def lookalike(self, selection: Sequence[str] = ()) -> bool:
         """True when the page searches for look-alikes of catalogue products ("More like this", a map
@@ -243,4 +258,4 @@ def build_request(state: SearchState, image: bytes | None = None, selection: Seq
         weight=state.weight, fusion=state.fusion, use_text_vectors=text_vectors and state.mode == "text",
         filters=state.narrowing.filters(), sort=sort, limit=max(1, min(int(limit), MAX_LIMIT)),
         threshold=state.threshold or None, diverse=state.diverse, positives=tuple(likes), negatives=tuple(dislikes),
-        diversity=max(0.0, min(float(diversity), 1.0)))
+        diversity=max(0.0, min(float(diversity), 1.0)), show_hidden=state.show_hidden)

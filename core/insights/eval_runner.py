@@ -12,6 +12,7 @@ from core.index.compat import require_same_model, same_model
 from core.insights import evaluation
 from core.common.errors import BadQuery, NotIndexed
 from core.common.fields import CATEGORY, COLOUR, IMAGE_PATH, PRODUCT_ID, SUB_CATEGORY, TITLE, values_of
+from core.common.filters import Filters
 from core.ingest.images import open_image
 from core.index.store import ProductStore
 
@@ -33,13 +34,16 @@ class EvalProduct:
     labels: dict[str, list[str]] = field(default_factory=dict)
 
 
-def sample_products(store: ProductStore, size: int | None = None, seed: int = SEED) -> list[EvalProduct]:
+def sample_products(store: ProductStore, size: int | None = None, seed: int = SEED,
+                    show_hidden: bool = False) -> list[EvalProduct]:
     """All the index's products, or `size` of them drawn with a fixed seed from the ids in sorted order (so the
-    draw does not depend on the engine's order); in product id order."""
+    draw does not depend on the engine's order); in product id order. Draft and archived products are left out
+    unless show_hidden: the catalogue evaluated is the one customers search."""
     if size is not None and size < 1:
         raise BadQuery(f"--sample must be at least 1, got {size}")
     store.require_meta()
-    ids = sorted((str(h.payload.get(PRODUCT_ID)), h.id) for h in store.scroll(payload_keys=[PRODUCT_ID]))
+    ids = sorted((str(h.payload.get(PRODUCT_ID)), h.id)
+                 for h in store.scroll(Filters().visible(show_hidden), payload_keys=[PRODUCT_ID]))
     if not ids:
         raise NotIndexed("the index has no products to evaluate: index a catalogue first")
     if size is not None and size < len(ids):

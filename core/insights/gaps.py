@@ -7,14 +7,15 @@ from typing import Callable, Iterator
 
 from core.index.compat import model_of, require_same_model
 from core.common.errors import BadQuery, UnknownFilterField
-from core.common.fields import COLOUR_STATS, FINGERPRINT, PAYLOAD_HASH, PRODUCT_ID, TITLE, values_of
+from core.common.fields import INTERNAL_KEYS, PRODUCT_ID, TITLE, values_of
 from core.common.filters import Filters, check_field
 from core.insights.reference import not_indexed
 from core.index.store import Hit, Nearest, ProductStore
+from core.search.query import best_pair_batch, own_photo_rows
 
 BATCH = 256  # query vectors per batched engine call
 MATCH, GAP = "match", "gap"
-HIDDEN = (FINGERPRINT, PAYLOAD_HASH, COLOUR_STATS)  # bookkeeping no page shows
+HIDDEN = INTERNAL_KEYS  # bookkeeping no page shows
 Progress = Callable[[int, int], None]
 
 
@@ -46,25 +47,29 @@ MATCH_THRESHOLD = 0.8
 
 
 def find_gaps(ours: ProductStore, theirs: ProductStore, threshold: float = MATCH_THRESHOLD, filters: Filters | None = None,
-              same: str | None = None, progress: Progress | None = None) -> list[GapRow]:
+              same: str | None = None, progress: Progress | None = None, show_hidden: bool = False) -> list[GapRow]:
     """Every reference product (those the filters keep) with our closest product: gaps first, then matches.
 
-    Closest by photo (their image vector among our image vectors); a reference product without a photo by text
-    (their text vector among our text vectors). With `same`, only among our products with one of its values of
-    that field; a reference product without a value has nothing to be kept to, so it is matched among all of ours.
+    Closest by photo: the best pair of photos, one theirs, one ours (core.search.query.best_pair_batch; with one
+    photo each, their image vector among ours); a reference product without a photo by text (their text vector
+    among our text vectors). With `same`, only among our products with one of its values of that field; a
+    reference product without a value has nothing to be kept to, so it is matched among all of ours. Draft and
+    archived products, on either side, are left out (unless show_hidden or the filters name a status): a product
+    we do not sell covers no gap.
     """
     check_pair(ours, theirs, threshold, filters, same)
     rows = [_row(hit, best, threshold, mine_first=False)
-            for hit, best in _closest(theirs, ours, filters, same, progress)]
+            for hit, best in _closest(theirs, ours, filters, same, progress, show_hidden)]
     return _ordered(rows, key=lambda r: r.their_id or "")
 
 
 def our_unique(ours: ProductStore, theirs: ProductStore, threshold: float = MATCH_THRESHOLD, filters: Filters | None = None,
-               same: str | None = None, progress: Progress | None = None) -> list[GapRow]:
+               same: str | None = None, progress: Progress | None = None, show_hidden: bool = False) -> list[GapRow]:
     """Our products (those the filters keep) with no reference product at or above the threshold; each with the
-    closest reference product, matched as find_gaps matches theirs."""
+    closest reference product, matched as find_gaps matches theirs (drafts and archived ones left out alike)."""
     check_pair(ours, theirs, threshold, filters, same, listed=ours)
-    rows = [_row(best, hit, threshold, mine_first=True) for hit, best in _closest(ours, theirs, filters, same, progress)]
+    rows = [_row(best, hit, threshold, mine_first=True)
+            for hit, best in _closest(ours, theirs, filters, same, progress, show_hidden)]
     return _ordered([r for r in rows if r.verdict == GAP], key=lambda r: r.our_id or "")
 
 
@@ -126,42 +131,46 @@ def check_pair(ours: ProductStore, theirs: ProductStore, threshold: float, filte
 
 
 def _closest(listed: ProductStore, other: ProductStore, filters: Filters | None, same: str | None,
-             progress: Progress | None) -> Iterator[tuple[Hit, Hit | None]]:
+             progress: Progress | None, show_hidden: bool = False) -> Iterator[tuple[Hit, Hit | None]]:
     """(listed product, its closest product in `other` or None), for every listed product the filters keep.
 
     The listed side is read a page at a time; queries wait in one queue per (vector space, `same` values)
     and go out BATCH at a time as one batched engine call with limit 1, so memory holds at most a batch per
     queue, never the whole catalogue's vectors.
     """
+    filters = (filters or Filters()).visible(show_hidden)
     total = listed.count(filters)
     done = 0
     queues: dict[tuple[str, tuple[str, ...]], list[Hit]] = {}
     if progress:
         progress(0, total)
     for hit in listed.scroll(filters, with_vectors=True):
-        using = "image" if "image" in hit.vectors else "text"
+        using = "image" if own_photo_rows(hit) is not None else "text"
         values = tuple(sorted(set(values_of(hit.payload.get(same))))) if same else ()
         queue = queues.setdefault((using, values), [])
         queue.append(hit)
         if len(queue) == BATCH:
-            yield from _ask(other, using, same, values, queue)
+            yield from _ask(other, using, same, values, queue, show_hidden)
             done += len(queue)
             queue.clear()
             if progress:
                 progress(done, total)
     for (using, values), queue in queues.items():
-        yield from _ask(other, using, same, values, queue)
+        yield from _ask(other, using, same, values, queue, show_hidden)
         done += len(queue)
         if progress and queue:
             progress(done, total)
 
 
 def _ask(other: ProductStore, using: str, same: str | None, values: tuple[str, ...],
-         queue: list[Hit]) -> Iterator[tuple[Hit, Hit | None]]:
+         queue: list[Hit], show_hidden: bool = False) -> Iterator[tuple[Hit, Hit | None]]:
     if not queue:
         return
-    within = Filters({same: values}) if same and values else None
-    answers = other.query_batch([Nearest(h.vectors[using], using=using) for h in queue], within, limit=1)
+    within = (Filters({same: values}) if same and values else Filters()).visible(show_hidden)
+    if using == "image":  # the best pair of photos; each photo's closest product is enough for the closest one
+        answers = best_pair_batch(other, [own_photo_rows(h) for h in queue], within, 1)
+    else:
+        answers = other.query_batch([Nearest(h.vectors[using], using=using) for h in queue], within, limit=1)
     for hit, found in zip(queue, answers):
         yield hit, (found[0] if found else None)
 

@@ -13,9 +13,10 @@ import numpy as np
 
 from core.common.vectors import normalise
 from core.common.errors import BadQuery, LensError
-from core.common.fields import PRODUCT_ID
+from core.common.fields import MATCHED_PHOTOS, PRODUCT_ID, SHARED_PHOTOS
 from core.common.filters import Filters
-from core.index.store import Nearest, ProductStore
+from core.index.store import ProductStore
+from core.search.query import best_pair_batch, own_photo_rows, photo_space
 
 MAX_DUPLICATE_PAIRS = 200_000  # beyond this the threshold is too low to mean "duplicate"
 
@@ -138,16 +139,23 @@ def _components(n: int, a: list[int], b: list[int]) -> np.ndarray:
 
 def near_duplicates(store: ProductStore, threshold: float = 0.95, filters: Filters | None = None,
                     neighbours: int = NEIGHBOURS, batch: int = BATCH, dismissed=(),
-                    exact_up_to: int | None = None) -> list[DuplicateGroup]:
+                    exact_up_to: int | None = None, show_hidden: bool = False) -> list[DuplicateGroup]:
     """Every group of near-identical product images across the catalogue (or the products the filters keep),
     less the pairs a person dismissed as not duplicates (core.curation.duplicate_dismissals): a group they held together
     splits, or goes, accordingly. See find_pairs for how the pairs are found."""
-    return find_pairs(store, threshold, filters, neighbours, batch, exact_up_to).without(dismissed).groups()
+    return find_pairs(store, threshold, filters, neighbours, batch, exact_up_to,
+                      show_hidden).without(dismissed).groups()
 
 
 def find_pairs(store: ProductStore, threshold: float = 0.95, filters: Filters | None = None,
-               neighbours: int = NEIGHBOURS, batch: int = BATCH, exact_up_to: int | None = None) -> Pairs:
-    """Every pair of product images at or above the threshold, exactly as brute force finds them.
+               neighbours: int = NEIGHBOURS, batch: int = BATCH, exact_up_to: int | None = None,
+               show_hidden: bool = False) -> Pairs:
+    """Every pair of products at or above the threshold, exactly as brute force finds them.
+
+    A pair's similarity is its best pair of photos (core.search.query.best_pair_batch): the cosine of the two
+    closest photos, one of each product, shared photos (a size chart) left out; with one photo each, the cosine
+    of the two photos, as before several photos. Draft and archived products are left out unless show_hidden or
+    the filters name a status.
 
     Up to `exact_up_to` (default EXACT_UP_TO) products with a photo: their vectors, read in one scroll, multiplied a block of rows at
     a time (exact). Beyond that, each product asks the engine for its `neighbours` nearest images at or above
@@ -164,15 +172,18 @@ def find_pairs(store: ProductStore, threshold: float = 0.95, filters: Filters | 
     if neighbours < 1:
         raise BadQuery(f"neighbours must be at least 1, got {neighbours}")
     store.require_meta()
+    filters = (filters or Filters()).visible(show_hidden)
     exact_up_to = EXACT_UP_TO if exact_up_to is None else exact_up_to
     nearest = functools.partial(_nearest, store)
     found: dict[tuple[str, str], float] | None = None  # the engine's pairs, once the catalogue is past exact_up_to
     # Each photo's vector as a float32 row as soon as it is read: 2 KB at 512-d, where the engine's list of Python
     # floats takes 16 KB (10,000 photos held 167 MB of lists before a single product was compared).
     page: list[tuple[str, np.ndarray]] = []
-    for hit in store.scroll(filters, payload_keys=[PRODUCT_ID], with_vectors=["image"]):
-        if "image" in hit.vectors:  # a product without a photo has nothing to be a duplicate of
-            page.append((hit.payload[PRODUCT_ID], np.asarray(hit.vectors["image"], dtype=np.float32)))
+    space = photo_space(store)
+    for hit in store.scroll(filters, payload_keys=[PRODUCT_ID, MATCHED_PHOTOS, SHARED_PHOTOS], with_vectors=[space]):
+        rows = own_photo_rows(hit)
+        if rows is not None:  # a product without a photo has nothing to be a duplicate of
+            page.append((hit.payload[PRODUCT_ID], rows))
         if found is None and len(page) > exact_up_to:
             found = {}
         while found is not None and len(page) >= batch:
@@ -185,25 +196,39 @@ def find_pairs(store: ProductStore, threshold: float = 0.95, filters: Filters | 
 
 
 def _exact_pairs(products: list[tuple[str, np.ndarray]], threshold: float) -> Pairs:
-    """Every pair at or above the threshold by matrix products of the unit vectors, a block of rows at a time."""
+    """Every pair at or above the threshold by matrix products of the unit photo rows, a block of rows at a time;
+    a pair of products scores its best pair of photos (photos of one product are never a pair)."""
     if not products:  # a text-only feed, every photo failed, or filters that keep no photo: nothing to pair
         return _no_pairs()
     products.sort(key=lambda p: p[0])
     ids = [pid for pid, _ in products]
-    matrix = np.stack([vector for _, vector in products])
+    owner = np.repeat(np.arange(len(ids), dtype=np.int64), [len(rows) for _, rows in products])
+    matrix = np.concatenate([rows.reshape(len(rows), -1) for _, rows in products])
     products.clear()  # the rows now live in the matrix alone
     matrix = normalise(matrix)  # unit rows, the project's one normalisation: cosine, as the engine scores
-    parts_a, parts_b, parts_s, total = [], [], [], 0
-    for start in range(0, len(ids), EXACT_CHUNK):
+    a, b, s = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    for start in range(0, len(matrix), EXACT_CHUNK):
         block = matrix[start:start + EXACT_CHUNK] @ matrix[start:].T  # each row against itself and every later one
-        rows, cols = np.nonzero(np.triu(block >= threshold - SLACK, k=1))
-        total += len(rows)
-        if total > MAX_DUPLICATE_PAIRS:
+        rows, cols = np.nonzero(block >= threshold - SLACK)
+        # rows come in product id order, so a later row's product is never an earlier one: keep a < b
+        keep = owner[rows + start] < owner[cols + start]
+        rows, cols = rows[keep], cols[keep]
+        a, b, s = _best_per_pair(np.concatenate([a, owner[rows + start]]), np.concatenate([b, owner[cols + start]]),
+                                 np.concatenate([s, block[rows, cols].astype(np.float64)]))
+        if len(a) > MAX_DUPLICATE_PAIRS:
             raise _too_many(threshold)
-        parts_a.append(rows + start)
-        parts_b.append(cols + start)
-        parts_s.append(block[rows, cols].astype(np.float64))
-    return Pairs(ids, np.concatenate(parts_a), np.concatenate(parts_b), np.concatenate(parts_s))
+    return Pairs(ids, a, b, s)
+
+
+def _best_per_pair(a: np.ndarray, b: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One entry per (a, b), its highest score (the best pair of photos), in (a, b) order."""
+    if len(a) < 2:
+        return a, b, s
+    order = np.lexsort((-s, b, a))
+    a, b, s = a[order], b[order], s[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return a[first], b[first], s[first]
 
 
 def _no_pairs() -> Pairs:
@@ -217,33 +242,36 @@ def _too_many(threshold: float) -> BadQuery:
 
 def _link(nearest, products: list[tuple[str, np.ndarray]], filters: Filters | None, threshold: float,
           neighbours: int, pairs: dict[tuple[str, str], float]) -> None:
-    """Add every pair at or above the threshold that involves one of these products."""
+    """Add every pair at or above the threshold that involves one of these products (each with its photo rows)."""
     limit = neighbours + 1  # the product finds itself too
     while products:
-        answers = nearest([vector for _, vector in products], filters, limit, threshold - SLACK)
+        answers = nearest([rows for _, rows in products], filters, limit, threshold - SLACK)
         full = []
-        for (product, vector), found in zip(products, answers):
+        for (product, rows), found in zip(products, answers):
             for other, score in found:
                 if other != product:
-                    pairs[(product, other) if product < other else (other, product)] = score
+                    key = (product, other) if product < other else (other, product)
+                    pairs[key] = max(score, pairs.get(key, score))
+            # The merged answer holds every photo's answer: under the limit, no photo's answer was full.
             if len(found) >= limit:  # there may be more above the threshold: ask this one again, wider
-                full.append((product, vector))
+                full.append((product, rows))
         if len(pairs) > MAX_DUPLICATE_PAIRS:
             raise _too_many(threshold)
         products, limit = full, limit * 2
 
 
-def _nearest(store: ProductStore, vectors: list, filters: Filters | None, limit: int,
+def _nearest(store: ProductStore, products: list, filters: Filters | None, limit: int,
              threshold: float) -> list[list[tuple[str, float]]]:
-    """Per vector, [(product id, score), ...] best first: one batched engine call for the whole page.
+    """Per product (its photo rows), [(product id, best pair's score), ...] best first: one batched engine call for
+    the whole page (core.search.query.best_pair_batch).
 
     A batch is cheaper than one query each: the embedded engine plans it as one pass over its segments
     (about 2x cheaper per query, measured) and a server gets one request. Only the product id comes back,
     not the payload. The store rescores int8 candidates with the original vectors, so the scores compared
     with the threshold are the originals' (issue 11: leaving the search params out behaved like no rescore).
     """
-    answers = store.query_batch([Nearest(v, using="image") for v in vectors], filters, limit, threshold=threshold,
-                                payload_keys=[PRODUCT_ID], hnsw_ef=HNSW_EF)
+    answers = best_pair_batch(store, products, filters, limit, threshold=threshold, payload_keys=[PRODUCT_ID],
+                              hnsw_ef=HNSW_EF)
     return [[(h.payload[PRODUCT_ID], h.score) for h in hits] for hits in answers]
 
 

@@ -45,6 +45,7 @@ class SearchRequest:
     positives: tuple[str, ...] = ()
     negatives: tuple[str, ...] = ()
     sort: SortKey = field(default_factory=SortKey)
+    show_hidden: bool = False      # also draft and archived products (a status filter in `filters` decides too)
 
     def __post_init__(self):
         if not 1 <= int(self.limit) <= MAX_LIMIT:
@@ -175,6 +176,76 @@ def _check_model(store: ProductStore, embedder: QueryEncoder) -> None:
     require_same_model(store.require_meta(), embedder.name, embedder.dim)
 
 
+def photo_space(store: ProductStore) -> str:
+    """The vector space a photo query searches: every photo of a product (the "photos" multivector, scored by its
+    best photo) once every product with a photo has it, else the hero's "image" vector, so that no search silently
+    misses the products of an index built before several photos (its next index run adds them)."""
+    return F.PHOTO_VECTORS if getattr(store, "multi_photo", False) else "image"
+
+
+def own_photo_rows(hit: Hit) -> np.ndarray | None:
+    """A product's own photo vectors as rows: its photos multivector less the rows of shared photos (a size chart
+    or a banner on many products would make them all alike), else its hero "image" vector as one row; None when
+    it has no photo vector at all. `hit` must carry its vectors (retrieve or scroll with vectors)."""
+    vectors = hit.vectors or {}
+    rows = vectors.get(F.PHOTO_VECTORS)
+    if rows is not None and len(rows) and np.ndim(rows[0]) == 1:
+        matched = list((hit.payload or {}).get(F.MATCHED_PHOTOS) or [])
+        shared = set((hit.payload or {}).get(F.SHARED_PHOTOS) or [])
+        keep = [row for n, row in enumerate(rows) if not (n < len(matched) and matched[n] in shared)]
+        # only shared photos: nothing of its own to match (its hero is one of them)
+        return np.asarray(keep, dtype=np.float32) if keep else None
+    image = vectors.get("image")
+    return None if image is None else np.asarray(image, dtype=np.float32).reshape(1, -1)
+
+
+def best_pair_batch(store: ProductStore, queries: list[np.ndarray], filters: Filters | None, limit: int,
+                    threshold: float | None = None, payload_keys: list[str] | None = None,
+                    hnsw_ef: int | None = None) -> list[list[Hit]]:
+    """For each query product (its photo vectors as rows), the `limit` products whose best PAIR of photos is
+    closest, best first (ties by point id), from one batched engine call.
+
+    One Nearest per query photo on photo_space(store) (MaxSim of one row: that photo against a candidate's best
+    photo), merged by max per candidate: the score is the cosine of the closest pair of photos, so a threshold
+    of 0.95 means what it meant with one photo each. Each photo's top `limit` is enough: a candidate missing from
+    every one of them is beaten by `limit` others on its own best pair.
+    """
+    using = photo_space(store)
+    owners = [n for n, rows in enumerate(queries) for _ in range(len(rows))]
+    flat = [Nearest(np.asarray(row, dtype=np.float32), using) for rows in queries for row in rows]
+    answers = store.query_batch(flat, filters, limit, threshold=threshold, payload_keys=payload_keys,
+                                hnsw_ef=hnsw_ef) if flat else []
+    merged: list[dict[str, Hit]] = [{} for _ in queries]
+    for owner, hits in zip(owners, answers):
+        best = merged[owner]
+        for hit in hits:
+            if hit.id not in best or hit.score > best[hit.id].score:
+                best[hit.id] = hit
+    return [sorted(best.values(), key=lambda h: (-h.score, h.id))[:limit] for best in merged]
+
+
+def best_pair_hits(store: ProductStore, vectors_2d, filters: Filters | None, limit: int,
+                   threshold: float | None = None) -> list[Hit]:
+    """A product as the query ("more like this", near-duplicates, gaps): the `limit` products whose best pair of
+    photos with it is closest, best first; each Hit's score is that pair's cosine. See best_pair_batch."""
+    rows = np.asarray(vectors_2d, dtype=np.float32)
+    return best_pair_batch(store, [rows.reshape(-1, rows.shape[-1])], filters, limit, threshold)[0]
+
+
+def product_photo_rows(store: ProductStore, product_ids) -> dict[str, np.ndarray]:
+    """Each product's own photo rows (own_photo_rows), or its text vector as one row when it has no photo."""
+    product_ids = list(dict.fromkeys(product_ids))
+    hits = {h.payload.get(F.PRODUCT_ID): h for h in store.retrieve([point_id(p) for p in product_ids], with_vectors=True)}
+    missing = [p for p in product_ids if p not in hits]
+    if missing:
+        raise UnknownProduct(f"unknown product id(s): {', '.join(missing)}")
+    out = {}
+    for p in product_ids:
+        rows = own_photo_rows(hits[p])
+        out[p] = rows if rows is not None else np.asarray(hits[p].vectors["text"], dtype=np.float32).reshape(1, -1)
+    return out
+
+
 def product_vectors(store: ProductStore, product_ids, using: str = "image") -> dict[str, np.ndarray]:
     """Stored vector of each product in one space (image or text), the other one when it lacks that one."""
     product_ids = list(dict.fromkeys(product_ids))
@@ -283,9 +354,25 @@ def text_search(store, embedder: QueryEncoder, request: SearchRequest) -> list[R
 
 
 def image_search(store, embedder: QueryEncoder, request: SearchRequest, max_pixels: int = MAX_PIXELS) -> list[Result]:
-    """Reverse image search from an upload or a catalogue product (which is excluded from its own results)."""
+    """Reverse image search from an upload or a catalogue product (which is excluded from its own results).
+
+    A product as the query ("more like this") scores each candidate by their best pair of photos; an upload or a
+    selection's mean is one photo, matched against each product's best photo. Feedback and diversity rank around
+    the hero photo's vector, as before several photos.
+    """
+    filters = _filters_for(request)
+    plain = not (request.positives or request.negatives or request.diverse_applies)
+    if request.like and plain:
+        rows = product_photo_rows(store, [request.like])[request.like]
+        hits = best_pair_hits(store, rows, filters, request.offset + request.limit, request.threshold)
+        results = [Result.from_hit(h) for h in hits[request.offset:]]
+        for r in results:
+            r.similarity = r.score
+        return results
     vector = image_vector(store, embedder, request, max_pixels)
-    return _run(store, _ranking(vector, request, store), request, _filters_for(request), vector)
+    if plain:
+        return _run(store, Nearest(vector, photo_space(store)), request, filters, vector)
+    return _run(store, _ranking(vector, request, store), request, filters, vector)
 
 
 def hybrid_search(store, embedder: QueryEncoder, request: SearchRequest, max_pixels: int = MAX_PIXELS) -> list[Result]:
@@ -315,7 +402,8 @@ def search(store: ProductStore, request: SearchRequest, embedder: QueryEncoder |
             raise BadQuery("this search needs the embedding model")
         _check_model(store, embedder)
     schema = store.schema()
-    request.filters.check(schema)
+    # The default view leaves drafts and archived products out; show_hidden or a status filter brings them back.
+    request = replace(request, filters=request.filters.check(schema).visible(request.show_hidden))
     if request.sort.by_score:
         return _search(store, request, embedder, max_pixels)
     check_sort(request.sort, schema)
@@ -370,10 +458,11 @@ class Page:
 
 
 def browse(store: ProductStore, filters: Filters | None = None, sort: SortKey | None = None, limit: int = 24,
-           offset: int = 0) -> Page:
+           offset: int = 0, show_hidden: bool = False) -> Page:
     """Products with no query at all: the filters, then an order (a number field, or the engine's order).
 
     Sorted by a field, products lacking it come after all that have it, so paging never skips or repeats one.
+    Draft and archived products are left out unless show_hidden or the filters name a status.
     """
     if not 1 <= int(limit) <= MAX_LIMIT:
         raise BadQuery(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
@@ -381,7 +470,7 @@ def browse(store: ProductStore, filters: Filters | None = None, sort: SortKey | 
         raise BadQuery(f"offset must be 0 or more, got {offset}")
     filters, sort = filters or Filters(), sort or SortKey()
     schema = store.schema()
-    filters.check(schema)
+    filters = filters.check(schema).visible(show_hidden)
     total = store.count(filters)
     if sort.by_score:
         hits = store.query(None, filters, limit=limit, offset=offset)
@@ -415,18 +504,22 @@ def _ordered_page(store: ProductStore, filters: Filters, sort: SortKey, limit: i
     return (before + ties)[offset:offset + limit]
 
 
-def facets(store: ProductStore, filters: Filters | None = None, fields=None) -> dict[str, list[tuple[str, int]]]:
+def facets(store: ProductStore, filters: Filters | None = None, fields=None,
+           show_hidden: bool = False) -> dict[str, list[tuple[str, int]]]:
     """Counts per value of each keyword field (the index's filters by default) under the current filters.
 
     Each field's counts ignore that field's own include-filter (disjunctive faceting), so choosing "Red"
-    still shows how many Blue products there are to add; every other filter applies.
+    still shows how many Blue products there are to add; every other filter applies. Draft and archived products
+    are left out of the counts (unless show_hidden or a status filter), except status's own: its draft and
+    archived counts are there to be chosen, and choosing one brings those products back.
     """
     filters = filters or Filters()
     schema = store.schema()
     filters.check(schema)
     out = {}
     for name in fields or schema.keyword:
-        counts = store.facet(name, filters.without(name), limit=1000)
+        within = filters.without(name)
+        counts = store.facet(name, within if name == F.STATUS else within.visible(show_hidden), limit=1000)
         out[name] = sorted(counts, key=lambda vc: (-vc[1], vc[0]))
     return out
 
@@ -437,11 +530,13 @@ def fields_with_choices(store: ProductStore, names) -> tuple[str, ...]:
     return tuple(name for name in names if len(store.facet(name, Filters(), limit=2)) > 1)
 
 
-def number_ranges(store: ProductStore, filters: Filters | None = None) -> dict[str, tuple[float, float]]:
-    """(min, max) of each number field under the other filters (a field's own range left out, like facets)."""
+def number_ranges(store: ProductStore, filters: Filters | None = None,
+                  show_hidden: bool = False) -> dict[str, tuple[float, float]]:
+    """(min, max) of each number field under the other filters (a field's own range left out, like facets), over
+    the products the default view shows (drafts and archived ones only with show_hidden or a status filter)."""
     filters = filters or Filters()
     schema = store.schema()
-    filters.check(schema)
+    filters = filters.check(schema).visible(show_hidden)
     out = {}
     for name in schema.number:
         bounds = store.number_bounds(name, filters.without(name))
