@@ -15,7 +15,8 @@ def test_payload_uses_snake_case_keys_and_keeps_extra_columns(catalog):
     assert first.payload == {
         "product_id": "1", "gender": "Women", "category": "Apparel", "sub_category": "Dress",
         "product_type": "Dresses", "colour": ["Red"], "usage": "Party", "title": "Mango Women Red Dress",
-        "price": 10.0, "image_path": str((catalog.parent / "images/Apparel/1.jpg").resolve()),
+        "price": 10.0, "on_sale": "no", "image_path": str((catalog.parent / "images/Apparel/1.jpg").resolve()),
+        "photos": [str((catalog.parent / "images/Apparel/1.jpg").resolve())],  # issue 21: every photo, hero first
     }
     assert result.problems == [] and result.total_rows == len(PRODUCTS)
 

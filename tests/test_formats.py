@@ -227,9 +227,14 @@ def test_shopify_product_values_come_from_the_right_rows(shopify_export):
         "product_id": "linen-dress", "title": "Linen Dress", "description": "Light linen & airy", "brand": "Acme",
         "category": "Apparel & Accessories", "sub_category": "Clothing", "product_type": "Dress",
         "tags": ["summer", "linen"], "gender": "Female", "status": "active", "published": "TRUE",
-        "price": 18.5, "compare_at_price": 25.0, "inventory": 7.0, "in_stock": "yes",
-        "colour": ["Red", "Blue"], "size": ["S", "M"],
+        "price": 18.5, "compare_at_price": 25.0, "inventory": 7.0, "in_stock": "yes", "on_sale": "yes",
+        "discount": 26.0, "colour": ["Red", "Blue"], "size": ["S", "M"], "sku": ["LD-R-S", "LD-R-M", "LD-B-S"],
+        "variants": [
+            {"sku": "LD-R-S", "colour": "Red", "size": "S", "price": 25.0, "compare_at_price": 30.0, "inventory": 3.0},
+            {"sku": "LD-R-M", "colour": "Red", "size": "M", "price": 18.5, "compare_at_price": 25.0, "inventory": 4.0},
+            {"sku": "LD-B-S", "colour": "Blue", "size": "S", "price": 19.0, "inventory": 0.0}],
         "image_path": "", "image_url": "https://cdn.example/ld-1.jpg",  # position 1, although listed second
+        "photos": ["https://cdn.example/ld-1.jpg", "https://cdn.example/ld-2.jpg", "https://cdn.example/ld-3.jpg"],
     }
     assert dress.image_url == "https://cdn.example/ld-1.jpg" and dress.image_file is None
     assert dress.image_problem is None
@@ -261,11 +266,12 @@ def test_shopify_report_maps_roles_and_lists_fields_by_kind(shopify_export):
         "image": "Image Src: a product's photo with the lowest Image Position, else its Variant Image",
         "colour": "Option1 Value: the value of the option named Color or Colour; which option that is, each "
                   "product's Option N Name decides"}
-    assert report.schema.keyword == (*STANDARD_FILTERS, "brand", "tags", "in_stock", "status", "size", "published")
-    assert report.schema.number == ("price", "inventory", "compare_at_price")
+    assert report.schema.keyword == (*STANDARD_FILTERS, "brand", "tags", "in_stock", "status", "sku", "on_sale", "size",
+                                     "published")
+    assert report.schema.number == ("price", "inventory", "compare_at_price", "discount")
     assert report.schema.text == ("title", "description")
-    assert report.schema.flags == ("in_stock",)
-    assert report.notes == ["per-variant columns not kept (a product is a Handle): Variant SKU"]
+    assert report.schema.flags == ("in_stock", "on_sale")
+    assert report.notes == []  # Variant SKU is read now (the sku list and each variant's)
 
 
 def test_shopify_rows_of_a_handle_without_its_title_row_are_one_problem(tmp_path):
@@ -319,7 +325,6 @@ def test_shopify_quantities_and_prices_too_big_for_a_number_are_notes_not_infini
     assert "compare_at_price" not in tee.payload
     assert (cap.payload["price"], "inventory" in cap.payload, "in_stock" in cap.payload) == (3.0, False, False)
     assert catalog.report.notes == [
-        "per-variant columns not kept (a product is a Handle): Variant SKU",
         f"row 2, product tee: price '{huge[:40]}…' is longer than any number (more than 64 characters); that "
         "variant has no price",
         f"row 3, product tee: compare-at price '{huge[:40]}…' is longer than any number (more than 64 characters); "
@@ -365,10 +370,13 @@ def test_google_feed_rows_become_typed_products(google_feed):
     red = catalog.products[0]
     assert red.payload == {
         "product_id": "DR-RED", "title": "Wrap Dress", "description": "A wrap dress", "link": "https://shop.example/dr",
-        "in_stock": "yes", "price": 15.0, "sale_price": 12.0, "currency": "USD", "brand": "Acme", "colour": ["Red"],
+        # sale_price is the price now, and the regular price the compare-at price (issue 21)
+        "in_stock": "yes", "price": 12.0, "compare_at_price": 15.0, "on_sale": "yes", "discount": 20.0,
+        "currency": "USD", "brand": "Acme", "colour": ["Red"],
         "gender": "female", "category": "Apparel", "sub_category": "Women", "product_type": "Dresses",
         "item_group_id": "DR", "age_group": "adult", "google_product_category": "2271", "size": "M",
-        "image_path": "", "image_url": "https://cdn.example/dr-red.jpg"}
+        "image_path": "", "image_url": "https://cdn.example/dr-red.jpg",
+        "photos": ["https://cdn.example/dr-red.jpg", "https://cdn.example/dr-red-2.jpg"]}
 
 
 def test_google_colourways_are_separate_products_with_their_own_photos(google_feed):
@@ -399,10 +407,11 @@ def test_google_report(google_feed):
     report = read_catalog(google_feed).report
     assert report.mapping["image"] == "image_link" and report.mapping["in_stock"] == "availability"
     assert report.mapping["product_type"] == "product_type" and report.mapping["colour"] == "color"
-    assert report.schema.keyword == (*STANDARD_FILTERS, "brand", "currency", "item_group_id", "in_stock",
+    assert report.schema.keyword == (*STANDARD_FILTERS, "brand", "currency", "item_group_id", "in_stock", "on_sale",
                                      "age_group", "google_product_category", "size")
-    assert report.schema.number == ("price", "sale_price")
-    assert report.notes[0] == "additional_image_link is not kept: a product is indexed by one photo, its image_link"
+    assert report.schema.number == ("price", "compare_at_price", "discount")
+    assert report.schema.flags == ("in_stock", "on_sale")
+    assert not any("additional_image_link" in note for note in report.notes)  # kept as further photos now
 
 
 # ---- generic catalogues ---------------------------------------------------------------------------------------
@@ -432,14 +441,16 @@ def test_generic_synonyms_are_recognised_without_a_mapping(generic):
     first = catalog.products[0]
     assert first.payload == {
         "product_id": "A1", "title": "Oxford Shirt", "colour": ["White"], "brand": "Acme", "season": "Summer",
-        "price": 39.9, "inventory": 5.0, "in_stock": "yes", "weight": 0.3, "size": "M", "barcode": "0012",
-        "care": "Wash cold", "image_path": str((generic.parent / "photos/a1.jpg").resolve())}
+        "price": 39.9, "inventory": 5.0, "in_stock": "yes", "on_sale": "no", "weight": 0.3, "size": "M",
+        "barcode": "0012", "care": "Wash cold", "image_path": str((generic.parent / "photos/a1.jpg").resolve()),
+        "photos": [str((generic.parent / "photos/a1.jpg").resolve())]}
     assert first.image_file == (generic.parent / "photos/a1.jpg").resolve() and first.image_url is None
 
 
 def test_generic_columns_are_typed_and_the_standard_filters_come_first(generic):
     report = read_catalog(generic).report
-    assert report.schema.keyword == (*STANDARD_FILTERS, "brand", "season", "in_stock", "size", "barcode", "care")
+    assert report.schema.keyword == (*STANDARD_FILTERS, "brand", "season", "in_stock", "on_sale", "size", "barcode",
+                                     "care")
     assert report.schema.number == ("price", "inventory", "weight")
     assert report.schema.text == ("title",)
     assert report.notes == ["column 'Size' mixes numbers and text: kept as a keyword filter"]
@@ -500,9 +511,9 @@ def test_numbers_too_big_for_a_float_are_notes_and_never_reach_the_payload_as_in
     catalog = read_catalog(path)
     assert [p.payload for p in catalog.products] == [
         {"product_id": "1", "title": "Tee", "weight": "1e400", "image_path": ""},
-        {"product_id": "2", "title": "Cap", "price": 12.0, "inventory": 3.0, "in_stock": "yes", "weight": "0.5",
-         "image_path": ""},
-        {"product_id": "3", "title": "Hat", "price": 5.0, "weight": "2", "image_path": ""}]
+        {"product_id": "2", "title": "Cap", "price": 12.0, "inventory": 3.0, "in_stock": "yes", "on_sale": "no",
+         "weight": "0.5", "image_path": ""},
+        {"product_id": "3", "title": "Hat", "price": 5.0, "on_sale": "no", "weight": "2", "image_path": ""}]
     assert catalog.problems == []
     assert catalog.report.schema.number == ("price", "inventory")
     assert "weight" in catalog.report.schema.keyword
@@ -523,7 +534,7 @@ def test_numbers_too_big_for_a_float_are_notes_and_never_reach_the_payload_as_in
      {"product_id": "1", "title": "Linen Shirt", "title_column": "internal", "image_path": ""},
      "column 'title' is kept as title_column: the column mapping gives title to 'name'"),
     (["id", "Name", "Price", "Cost"], {"price": "Cost"}, ["1", "Tee", "20.00", "8.50"],
-     {"product_id": "1", "title": "Tee", "price": 8.5, "price_column": 20.0, "image_path": ""},
+     {"product_id": "1", "title": "Tee", "price": 8.5, "on_sale": "no", "price_column": 20.0, "image_path": ""},
      "column 'Price' is kept as price_column: the column mapping gives price to 'Cost'"),
     (["sku", "title", "Brand", "vendor"], {"brand": "vendor"}, ["1", "Tee", "Acme Group", "Acme"],
      {"product_id": "1", "title": "Tee", "brand": "Acme", "brand_column": "Acme Group", "image_path": ""},
@@ -552,8 +563,8 @@ def test_a_shopify_column_that_loses_its_role_to_a_mapping_is_kept_under_its_own
                            columns={"title": "Display Name", "season": "Collection"})
     assert catalog.report.format == "shopify"
     assert catalog.products[0].payload == {
-        "product_id": "tee", "title": "Basic Tee", "season": "Summer", "price": 12.0, "title_column": "tee-v2-final",
-        "season_column": "SS24", "image_path": ""}
+        "product_id": "tee", "title": "Basic Tee", "season": "Summer", "price": 12.0, "on_sale": "no",
+        "variants": [{"price": 12.0}], "title_column": "tee-v2-final", "season_column": "SS24", "image_path": ""}
     assert catalog.report.notes[:2] == [
         "column 'Title' is kept as title_column: the column mapping gives title to 'Display Name'",
         "column 'Season' is kept as season_column: the column mapping gives season to 'Collection'"]
@@ -567,7 +578,7 @@ def test_columns_mapping_overrides_detection(tmp_path):
     assert product.product_id == "X1"
     assert product.payload == {"product_id": "X1", "title": "Linen Shirt", "colour": ["Sand"],
                                "name": "internal name", "image_path": "",
-                               "image_url": "https://cdn.example/x1.jpg"}
+                               "image_url": "https://cdn.example/x1.jpg", "photos": ["https://cdn.example/x1.jpg"]}
     assert catalog.report.mapping == {"product_id": "Code", "title": "Label", "colour": "Shade", "image": "Picture"}
 
 

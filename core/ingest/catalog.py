@@ -2,7 +2,8 @@
 
 The file's layout (fashion, Shopify, Google, generic) and the meaning of its columns live in core.ingest.formats;
 this module never asks which format a file is. It reads the bytes (encodings, separators, broken rows) and finds
-each product's photo, safely.
+each product's photos, safely: payload PHOTOS holds each usable one as an http(s) URL or a resolved local path
+inside the images folder, the hero first, never a reference that did not resolve.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from pathlib import Path
 from typing import Iterator, NamedTuple
 from urllib.parse import urlsplit
 
+from core.common.config import Settings
 from core.common.errors import CatalogError
-from core.common.fields import (BRAND, CATEGORY, COLOUR, GENDER, IMAGE_PATH, IMAGE_URL, INTERNAL_KEYS, PRODUCT_TYPE,
-                                RESERVED_KEYS, STANDARD_FILTERS, SUB_CATEGORY, TEXT_ROLES, TITLE, USAGE, FieldReport,
-                                values_of)
+from core.common.fields import (BRAND, CATEGORY, COLOUR, GENDER, IMAGE_PATH, IMAGE_URL, INTERNAL_KEYS, PHOTOS,
+                                PRODUCT_TYPE, RESERVED_KEYS, STANDARD_FILTERS, SUB_CATEGORY, TEXT_ROLES, TITLE, USAGE,
+                                VARIANTS, FieldReport, values_of)
 from core.ingest.formats import (Record, RowProblem, Rows, Tally, plan_layout, reads_whole, snake_case, stream_records,
                                  survey_records)
 
@@ -28,6 +30,7 @@ FILTER_FIELDS = STANDARD_FILTERS
 __all__ = ["FILTER_FIELDS", "INTERNAL_KEYS", "RESERVED_KEYS", "Catalog", "CatalogFile", "ImageResolver", "Missing",
            "PhotoClaims", "Product", "RowProblem", "product_text", "read_catalog", "snake_case"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")
+MAX_PHOTOS = Settings().max_photos  # the default; callers pass Settings.from_env().max_photos (LENS_MAX_PHOTOS)
 MAX_TEXT_WORDS = 40  # CLIP's limit is 77 BPE tokens; 40 words stays well inside it, truncation guards the rest.
 TEXT_ATTRIBUTES = (COLOUR, PRODUCT_TYPE, GENDER, USAGE, SUB_CATEGORY, CATEGORY, BRAND)
 
@@ -47,6 +50,9 @@ class Product:
     # index's fingerprint is made from it, so a reworded message, or one more id claiming the same photo, does
     # not embed every other product again.
     image_missing: str | None = None
+    # Photos beyond the hero that could not be used, {reference as the feed gave it: why} (a file not found, a path
+    # refused); a dead URL is not known here, the indexer finds it.
+    photo_problems: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -296,6 +302,44 @@ def choose_image(resolver: ImageResolver, product_id: str, references: tuple[str
     return None, None, Missing("; ".join(p.case for p in problems), "; ".join(p.message for p in problems))
 
 
+def product_photos(resolver: ImageResolver, record: Record, hero: str | None) -> tuple[list[str], dict[str, str],
+                                                                                        dict[str, str]]:
+    """(PHOTOS, {reference: why not} for those left out, {reference as given: as in PHOTOS}): every photo of the
+    record that resolves, the hero first (hero: its resolved reference, None when it has none), each one once
+    (the same URL three times, or one file named two ways, is one photo). A hero reference that failed is the
+    hero's problem (Product.image_problem), not said twice."""
+    photos = [hero] if hero else []
+    seen = set(photos)
+    problems: dict[str, str] = {}
+    resolved: dict[str, str] = {}
+    if len(record.photos) <= 1 and set(record.photos) <= set(record.images) and hero:
+        return photos, problems, {ref: hero for ref in record.photos}  # one photo, the hero (a fashion row)
+    for reference in record.photos:
+        path, url, missing = choose_image(resolver, record.product_id, (reference,))
+        found = url or (str(path) if path is not None else None)
+        if found is None:
+            if hero or reference not in record.images:
+                problems[reference] = missing.message
+            continue
+        resolved[reference] = found
+        if found not in seen:
+            seen.add(found)
+            photos.append(found)
+    return photos, problems, resolved
+
+
+def variants_with_photos(variants: list, resolved: dict[str, str]) -> list[dict]:
+    """The variants, each one's photo as PHOTOS holds it (left out when its photo is not among them)."""
+    out = []
+    for variant in variants:
+        variant = dict(variant)
+        image = variant.pop("image", None)
+        if image in resolved:
+            variant["image"] = resolved[image]
+        out.append(variant)
+    return out
+
+
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xef\xbb\xbf", "utf-8"),
@@ -424,7 +468,7 @@ class CatalogFile:
     counts, and a change is a CatalogError ("run again"), never a silently different catalogue."""
 
     def __init__(self, csv_path: Path, images_dir: Path | None = None, format: str = "auto",
-                 columns: dict[str, str] | str | None = None):
+                 columns: dict[str, str] | str | None = None, max_photos: int = MAX_PHOTOS):
         self.csv_path = Path(csv_path)
         self._identity = _identity(self.csv_path)
         delimiter, rows = open_rows(self.csv_path)
@@ -437,6 +481,7 @@ class CatalogFile:
             raise CatalogError(f"catalogue is empty or has no header row: {self.csv_path}")
         self._header = header
         self.layout = plan_layout([h.strip() for h in header], DELIMITER_NAMES[delimiter], format, columns)
+        self.layout.max_photos = max_photos
         claims = PhotoClaims()
         survey = survey_records(self.layout, rows, on_record=claims.add)
         self._unchanged()
@@ -483,8 +528,16 @@ class CatalogFile:
             payload[IMAGE_PATH] = str(image_file) if image_file else ""
             if image_url:
                 payload[IMAGE_URL] = image_url
+            hero = image_url or (str(image_file) if image_file else None)
+            photos, photo_problems, resolved = product_photos(self._resolver, record, hero)
+            if photos:
+                payload[PHOTOS] = photos[:self.layout.max_photos]
+            if payload.get(VARIANTS):
+                payload[VARIANTS] = variants_with_photos(payload[VARIANTS], {
+                    ref: found for ref, found in resolved.items() if found in payload.get(PHOTOS, ())})
             yield Product(record.row, record.product_id, payload, product_text(payload), image_file,
-                          missing.message if missing else None, image_url, missing.case if missing else None)
+                          missing.message if missing else None, image_url, missing.case if missing else None,
+                          photo_problems)
 
 
 def _identity(csv_path: Path) -> tuple:
@@ -498,11 +551,11 @@ def _identity(csv_path: Path) -> tuple:
 
 
 def read_catalog(csv_path: Path, images_dir: Path | None = None, format: str = "auto",
-                 columns: dict[str, str] | str | None = None) -> Catalog:
+                 columns: dict[str, str] | str | None = None, max_photos: int = MAX_PHOTOS) -> Catalog:
     """Read a catalogue file in any known format ('auto' detects it) into memory; columns maps roles to headers,
     as a dict or 'product_id=SKU,title=Name'. Raises CatalogError only when the whole file is unusable. The
     indexer streams a CatalogFile instead."""
-    source = CatalogFile(csv_path, images_dir, format, columns)
+    source = CatalogFile(csv_path, images_dir, format, columns, max_photos)
     return Catalog(list(source.products()), source.problems, source.total_rows, source.report)
 
 

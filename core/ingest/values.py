@@ -175,6 +175,16 @@ def split_list(text: str, sep: str = ",") -> list[str]:
     return list(dict.fromkeys(part.strip() for part in text.split(sep) if part.strip()))
 
 
+PHOTO_SEPARATORS = re.compile(r"[|\s]+")  # one character class, one run: linear in the cell
+
+
+def photo_references(text: str, sep: str | None = None) -> list[str]:
+    """A cell holding several photos: 'a.jpg|b.jpg c.jpg' -> ['a.jpg', 'b.jpg', 'c.jpg'] (split on '|' and
+    whitespace, which no URL holds unencoded), or on sep (Google's commas); stripped, no blanks, first kept."""
+    parts = text.split(sep) if sep is not None else PHOTO_SEPARATORS.split(text)
+    return list(dict.fromkeys(part.strip() for part in parts if part.strip()))
+
+
 def category_levels(path: str) -> dict[str, str]:
     """A taxonomy path onto the three category fields.
 

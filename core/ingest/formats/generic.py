@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Iterator
 
 from core.common.errors import CatalogError
-from core.common.fields import (BRAND, CATEGORY, COLOUR, CURRENCY, DESCRIPTION, GENDER, GROUP_ID, IMAGE, IN_STOCK,
-                                INVENTORY, LINK, PRICE, PRODUCT_ID, PRODUCT_TYPE, RATING, SALE_PRICE, SEASON,
-                                SUB_CATEGORY, TAGS, TITLE, USAGE)
+from core.common.fields import (BRAND, CATEGORY, COLOUR, COMPARE_AT_PRICE, CURRENCY, DESCRIPTION, GENDER, GROUP_ID,
+                                IMAGE, IN_STOCK, INVENTORY, LINK, PRICE, PRODUCT_ID, PRODUCT_TYPE, RATING, SALE_PRICE,
+                                SEASON, SKU, STATUS, SUB_CATEGORY, TAGS, TITLE, USAGE)
 from core.ingest.formats.layout import (CellValues, Format, Layout, ProblemKind, Record, RowProblem, Rows, Tally,
                                         role_values, row_key)
-from core.ingest.values import column_key, shown
+from core.ingest.values import column_key, photo_references, shown
 
 # role -> header keys (lower-case letters and digits only), best first: 'Product Name', 'product_name' and
 # 'ProductName' all read as 'productname'. The first header that matches wins; others stay extra columns.
@@ -38,8 +38,33 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
             "imageurl", "imagelink", "imagesrc", "photourl", "pictureurl"),
     TAGS: ("tags", "keywords", "labels"),
     GROUP_ID: ("itemgroupid", "groupid", "parentid", "parentsku"),
+    STATUS: ("status", "productstatus", "publicationstatus"),
+    COMPARE_AT_PRICE: ("compareatprice", "compareprice", "wasprice", "originalprice"),
 }
 URL_IMAGE_KEYS = ("imageurl", "imagelink", "imagesrc", "photourl", "pictureurl")  # a second photo column
+
+# Columns holding the product's other photos. A list column holds several references in one cell, separated by '|'
+# or whitespace (Google's additional_image_link: by commas, as its spec says); a numbered column ('image_2',
+# 'Photo 3') holds one.
+ONE, LIST, COMMAS = "one", "list", "commas"
+LIST_PHOTO_KEYS = {"images", "photos", "pictures", "imageurls", "imagelinks", "photourls", "additionalimages",
+                   "additionalphotos", "moreimages", "otherimages"}
+COMMA_PHOTO_KEYS = {"additionalimagelink", "additionalimagelinks"}
+NUMBERED_PHOTO_BASES = {"image", "photo", "picture", "imageurl", "imagelink", "imagefile", "imagesrc", "photourl",
+                        "additionalimage", "additionalimageurl", "additionalimagelink"}
+ONE_PHOTO_KEYS = {"additionalimage", "additionalimageurl"}
+
+
+def photo_column(key: str) -> str | None:
+    """How a column holds further photos (ONE, LIST, COMMAS), from its column_key; None for any other column."""
+    if key in COMMA_PHOTO_KEYS:
+        return COMMAS
+    if key in LIST_PHOTO_KEYS:
+        return LIST
+    base = key.rstrip("0123456789")
+    if key in ONE_PHOTO_KEYS or (base != key and base in NUMBERED_PHOTO_BASES):
+        return ONE
+    return None
 
 
 def plan(layout: Layout, by_key: dict[str, int]) -> None:
@@ -60,14 +85,32 @@ def plan(layout: Layout, by_key: dict[str, int]) -> None:
             if i is not None and i not in layout.roles.values():
                 layout.image_fallback = i
                 break
+    plan_photos(layout)
     _require(layout)
+
+
+def plan_photos(layout: Layout) -> None:
+    """Every column holding further photos, and a product-level SKU column that is not the product id: read here,
+    never extra fields."""
+    taken = {*layout.roles.values(), layout.image_fallback}
+    for i, name in enumerate(layout.header):
+        key = column_key(name)
+        how = photo_column(key)
+        if i in taken or i in layout.used:
+            continue
+        if how is not None:
+            layout.photo_columns.append((i, how))
+            layout.used.add(i)
+        elif key == "sku" and layout.sku_column is None:
+            layout.sku_column = i
+            layout.used.add(i)
 
 
 def _require(layout: Layout) -> None:
     if PRODUCT_ID not in layout.roles:
         raise CatalogError(f"catalogue has no product id column (looked for {', '.join(SYNONYMS[PRODUCT_ID])}); "
                            f"name it with product_id=<column>; {layout.found}")
-    if TITLE not in layout.roles and IMAGE not in layout.roles:
+    if TITLE not in layout.roles and IMAGE not in layout.roles and not layout.photo_columns:
         raise CatalogError("catalogue has neither a title nor an image column, and a product needs one of them to be "
                            f"found; name one with title=<column> or image=<column>; {layout.found}")
 
@@ -107,9 +150,27 @@ def read(layout: Layout, rows: Rows, tally: Tally, cell_values: CellValues = rol
         for key, value in derived.items():
             values.setdefault(key, value)
         values.update((key, fields[i].strip()) for i, key in layout.extras.items() if fields[i].strip())
+        if layout.sku_column is not None and fields[layout.sku_column].strip():
+            values[SKU] = [fields[layout.sku_column].strip()]
         images = tuple(fields[i].strip() for i in (layout.roles.get(IMAGE), layout.image_fallback) if i is not None)
+        more = further_photos(layout, fields)
+        if IMAGE not in layout.roles and more:
+            images = (more[0], *images)  # no image column: the first of the others is the hero
+        photos = tuple(dict.fromkeys(ref for ref in (images[:1] + more) if ref))
         tally.products += 1
-        yield Record(line, product_id, values, images)
+        yield Record(line, product_id, values, images, photos)
+
+
+def further_photos(layout: Layout, fields: list[str]) -> tuple[str, ...]:
+    """The references a row's photo columns hold, in column order."""
+    refs: list[str] = []
+    for i, how in layout.photo_columns:
+        cell = fields[i].strip()
+        if how == ONE:
+            refs.extend([cell] if cell else [])
+        else:
+            refs.extend(photo_references(cell, "," if how == COMMAS else None))
+    return tuple(refs)
 
 
 GENERIC = Format("generic", matches=lambda keys: True, plan=plan, read=read)

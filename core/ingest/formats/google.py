@@ -3,6 +3,10 @@
 In a Google feed, variants of one item_group_id that carry their own image_link (colourways) stay separate
 products: their photos differ, so for a search by look they are different products; item_group_id is kept as a
 keyword to group them again.
+
+A product's photos are its image_link, then every additional_image_link (comma-separated, as the spec allows, or
+the column repeated). A sale_price makes the sale: the price is the sale_price and the compare-at price is the
+price (so a sale_price equal to the price is no sale); sale_price itself is not kept.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import core.ingest.formats.generic as generic
-from core.common.fields import COLOUR, PRODUCT_TYPE
+from core.common.fields import COLOUR, COMPARE_AT_PRICE, PRICE, PRODUCT_TYPE, SALE_PRICE
 from core.ingest.formats.layout import Format, Layout, Record, Rows, Tally, role_values
 from core.ingest.values import category_levels, split_list
 
@@ -22,10 +26,7 @@ def matches(keys: set[str]) -> bool:
 
 
 def plan(layout: Layout, by_key: dict[str, int]) -> None:
-    """The generic plan, with additional_image_link read and left out (a product is indexed by one photo)."""
-    if "additionalimagelink" in by_key:
-        layout.used.add(by_key["additionalimagelink"])
-        layout.notes.append("additional_image_link is not kept: a product is indexed by one photo, its image_link")
+    """The generic plan (which reads additional_image_link as further photos)."""
     generic.plan(layout, by_key)
 
 
@@ -41,7 +42,18 @@ def cell_values(role: str, raw: str, header: str) -> tuple[dict, dict]:
 
 
 def read(layout: Layout, rows: Rows, tally: Tally) -> Iterator[Record]:
-    return generic.read(layout, rows, tally, cell_values)
+    for record in generic.read(layout, rows, tally, cell_values):
+        on_sale(record.values)
+        yield record
+
+
+def on_sale(values: dict) -> None:
+    """sale_price -> price, and the regular price -> compare_at_price (only when both are there)."""
+    sale = values.pop(SALE_PRICE, None)
+    if sale is not None and values.get(PRICE) is not None:
+        values[COMPARE_AT_PRICE], values[PRICE] = values[PRICE], sale
+    elif sale is not None:
+        values[PRICE] = sale  # a sale price without a regular price: what the shopper pays
 
 
 GOOGLE = Format("google", matches=matches, plan=plan, read=read)

@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Callable, Iterable, Iterator
 
 from core.common.fields import (COLOUR, CURRENCY, DESCRIPTION, FIELD_NAME, IMAGE, IMAGE_URL, IN_STOCK, NO, NUMBER_ROLES,
-                                PRICE, SALE_PRICE, TAGS, YES)
+                                PRICE, SALE_PRICE, STATUS, TAGS, YES)
 from core.ingest.values import column_key, html_to_text, parse_availability, parse_number, parse_price, split_list
 
 Rows = Iterator[tuple[int, "list[str] | None", "str | None"]]  # (line, fields, problem) from core.ingest.catalog
@@ -73,12 +73,15 @@ class RowProblem:
 
 @dataclass
 class Record:
-    """One product's typed values (payload keys) and its photo references, best first (file name or URL)."""
+    """One product's typed values (payload keys) and its photo references as the feed gives them (file name or URL):
+    images, the hero's, best first (a fallback is the same photo another way); photos, every photo of the product,
+    the hero's first, deduplicated, in the feed's order (capped by the reading, with a note)."""
 
     row: int
     product_id: str
     values: dict
     images: tuple[str, ...] = ()
+    photos: tuple[str, ...] = ()
 
 
 @dataclass
@@ -99,6 +102,11 @@ class Layout:
     options_not_kept: set[str] = field(default_factory=set)
     explained: dict[str, str] = field(default_factory=dict)  # role -> in words, where a format works it out itself
     sources: dict[str, tuple[str, ...]] = field(default_factory=dict)  # such a role -> the columns it came from
+    # Columns holding more photos than the hero (Google's additional_image_link, a generic 'images' or 'image_2'),
+    # in header order, each with whether its cell is a list of references (else one reference).
+    photo_columns: list[tuple[int, bool]] = field(default_factory=list)
+    sku_column: int | None = None  # a product-level SKU column that is not the product id (read into the sku list)
+    max_photos: int = 10           # photos kept per product (Settings.max_photos; the caller sets it)
 
     @property
     def mapping(self) -> dict[str, str]:
@@ -193,6 +201,8 @@ def role_values(role: str, raw: str, header: str) -> tuple[dict, dict]:
         return {role: YES if parse_availability(raw) else NO}, {}
     if role == COLOUR:
         return {role: [raw]}, {}
+    if role == STATUS:  # 'Archived' and 'archived' are one status: HIDDEN_STATUSES are compared in lower case
+        return {role: raw.lower()}, {}
     if role == TAGS:
         tags = split_list(raw)
         return ({role: tags} if tags else {}), {}

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from core.common.fields import (IN_STOCK, INVENTORY, KEYWORD_ROLES, NO, NUMBER_ROLES, STANDARD_FILTERS, TEXT_ROLES, YES,
-                                FieldReport, Schema)
+from core.common.fields import (COMPARE_AT_PRICE, DISCOUNT, IN_STOCK, INVENTORY, KEYWORD_ROLES, NO, NUMBER_ROLES, ON_SALE,
+                                PRICE, SKU, STANDARD_FILTERS, TEXT_ROLES, YES, FieldReport, Schema)
 from core.ingest.formats.layout import MAX_VALUE_NOTES, Layout, Record, RowProblem, Rows, Tally
 from core.ingest.formats.registry import format_of
 from core.ingest.values import ColumnSurvey, parse_number
@@ -29,11 +29,13 @@ def read_records(layout: Layout, rows: Rows) -> Parsed:
     format read whole, tests); the indexer streams instead with survey_records then stream_records."""
     tally = Tally()
     records = list(format_of(layout).read(layout, rows, tally))
+    capped = 0
     for record in records:
-        _derive_in_stock(record.values)
+        capped += _derive(layout, record)
     present, notes = _survey(layout, records)
     _convert_numbers(layout, records)
-    return _parsed(layout, records, tally.problems, tally.total, present, notes, tally.value_notes, len(records))
+    return _parsed(layout, records, tally.problems, tally.total, present, notes + _capped_note(layout, capped),
+                   tally.value_notes, len(records))
 
 
 def survey_records(layout: Layout, rows: Rows, on_record: Callable[[Record], None] | None = None) -> Parsed:
@@ -50,14 +52,17 @@ def survey_records(layout: Layout, rows: Rows, on_record: Callable[[Record], Non
             seen(record)
         return parsed
     tally = Tally()
+    capped = 0
 
     def surveyed(record: Record) -> Record:
+        nonlocal capped
+        capped += _derive(layout, record)
         seen(record)
-        _derive_in_stock(record.values)
         return record
 
     present, notes = _survey(layout, (surveyed(r) for r in format_of(layout).read(layout, rows, tally)))
-    return _parsed(layout, [], tally.problems, tally.total, present, notes, tally.value_notes, tally.products)
+    return _parsed(layout, [], tally.problems, tally.total, present, notes + _capped_note(layout, capped),
+                   tally.value_notes, tally.products)
 
 
 def stream_records(layout: Layout, rows: Rows, tally: Tally | None = None) -> Iterator[Record]:
@@ -65,7 +70,7 @@ def stream_records(layout: Layout, rows: Rows, tally: Tally | None = None) -> It
     survey_records chose (so extra number columns are floats); problems were reported by the survey, and the
     tally lets the caller check this pass read as many rows and products."""
     for record in format_of(layout).read(layout, rows, tally if tally is not None else Tally()):
-        _derive_in_stock(record.values)
+        _derive(layout, record)
         _convert_numbers(layout, (record,))
         yield record
 
@@ -84,9 +89,36 @@ def explain_from_rows(layout: Layout, rows: Rows) -> None:
         read_records(layout, rows)
 
 
-def _derive_in_stock(values: dict) -> None:
+def _derive(layout: Layout, record: Record) -> bool:
+    """The values every format works out the same way (in_stock, the sale), and the photos capped at
+    layout.max_photos; True when this record had more photos than that."""
+    values = record.values
     if IN_STOCK not in values and values.get(INVENTORY) is not None:
         values[IN_STOCK] = YES if values[INVENTORY] > 0 else NO
+    _derive_sale(values)
+    if len(record.photos) > layout.max_photos:
+        record.photos = record.photos[:layout.max_photos]
+        return True
+    return False
+
+
+def _derive_sale(values: dict) -> None:
+    """on_sale (yes/no, whenever there is a price) and discount (percent, only on sale): a compare-at price above the
+    price is a sale; one equal to it or below it is not."""
+    price, was = values.get(PRICE), values.get(COMPARE_AT_PRICE)
+    if price is None:
+        return
+    sale = was is not None and was > price
+    values[ON_SALE] = YES if sale else NO
+    if sale:
+        values[DISCOUNT] = round(100 * (was - price) / was, 1)
+
+
+def _capped_note(layout: Layout, capped: int) -> list[str]:
+    if not capped:
+        return []
+    had = "product had" if capped == 1 else "products had"
+    return [f"{capped:,} {had} more than {layout.max_photos} photos; the first {layout.max_photos} are kept"]
 
 
 def _survey(layout: Layout, records: Iterable[Record]) -> tuple[set[str], list[str]]:
@@ -131,9 +163,9 @@ def _parsed(layout: Layout, records: list[Record], problems: list[RowProblem], t
 
 def _schema(layout: Layout, present: set[str]) -> Schema:
     """The six standard filters always, first and in order; then the roles and columns this file has."""
-    keyword = list(STANDARD_FILTERS) + [r for r in dict.fromkeys((*KEYWORD_ROLES, IN_STOCK))
+    keyword = list(STANDARD_FILTERS) + [r for r in dict.fromkeys((*KEYWORD_ROLES, IN_STOCK, SKU, ON_SALE))
                                         if r not in STANDARD_FILTERS and r in present]
-    number = [r for r in NUMBER_ROLES if r in present]
+    number = [r for r in (*NUMBER_ROLES, DISCOUNT) if r in present]
     text = [r for r in TEXT_ROLES if r in present]
     by_kind = {"keyword": keyword, "number": number, "text": text}
     listed = {*keyword, *number, *text}
@@ -141,4 +173,4 @@ def _schema(layout: Layout, present: set[str]) -> Schema:
         if key in present and key not in listed:
             by_kind[kind].append(key)
             listed.add(key)
-    return Schema(tuple(keyword), tuple(number), tuple(text), (IN_STOCK,) if IN_STOCK in present else ())
+    return Schema(tuple(keyword), tuple(number), tuple(text), tuple(f for f in (IN_STOCK, ON_SALE) if f in present))

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Iterable
 
 from core.common.errors import CatalogError
-from core.common.fields import IMAGE_URL, RESERVED_KEYS, ROLES
+from core.common.fields import DISCOUNT, IMAGE_URL, ON_SALE, PHOTOS, RESERVED_KEYS, ROLES, SKU, VARIANTS
 from core.ingest.formats.fashion import FASHION
 from core.ingest.formats.generic import GENERIC, SYNONYMS
 from core.ingest.formats.google import GOOGLE
@@ -20,6 +20,9 @@ FORMAT_BY_NAME = {f.name: f for f in DETECTED}
 FORMATS = ("auto", *FORMAT_BY_NAME)  # what a caller may ask for: auto, fashion, shopify, google, generic
 MAX_COLUMNS = 5_000  # far more than any shop export has (Shopify's has about 50); a wider header is not a catalogue
 MAX_NAMED = 20  # names listed in one message; 4,990 duplicate headers made a 15 KB error box
+# Payload keys the reading works out itself; an extra column named like one keeps its data under <key>_column.
+DERIVED = {SKU: "the variants' SKUs", VARIANTS: "the variant rows", PHOTOS: "the photo columns",
+           ON_SALE: "price and compare_at_price", DISCOUNT: "price and compare_at_price"}
 
 
 def format_of(layout: Layout) -> Format:
@@ -98,8 +101,24 @@ def plan_layout(header: list[str], delimiter_name: str = "comma", format: str = 
         if i not in taken and i not in layout.extras:
             layout.extras[i] = field_key(name, i)
     _rekey_displaced(layout, columns)
+    _rekey_derived(layout)
     _refuse_clashes(layout)
     return layout
+
+
+def _rekey_derived(layout: Layout) -> None:
+    """An extra column named like a key the reading works out (a 'Discount' column) steps aside as <key>_column."""
+    taken = {*layout.roles, *RESERVED_KEYS, IMAGE_URL, *layout.kinds, *layout.extras.values(), *DERIVED}
+    for i, key in sorted(layout.extras.items()):
+        if key not in DERIVED:
+            continue
+        new, n = f"{key}_column", 2
+        while new in taken:
+            new, n = f"{key}_column_{n}", n + 1
+        layout.extras[i] = new
+        taken.add(new)
+        layout.notes.append(f"column '{layout.header[i]}' is kept as {new}: {key} is worked out from "
+                            f"{DERIVED[key]}")
 
 
 def _rekey_displaced(layout: Layout, columns: dict[str, str]) -> None:

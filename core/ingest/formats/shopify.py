@@ -2,13 +2,18 @@
 
 Only a handle's first row carries the product's details (Title, Body (HTML), Vendor, Type, Tags, option
 names); later rows add variants (options, price, stock) and photos (Image Src, Image Position). So:
-- the photo is the Image Src with the lowest Image Position (then Variant Image);
-- price is the lowest Variant Price; compare_at_price is the cheapest variant's compare-at price, when higher;
+- the hero photo is the Image Src with the lowest Image Position (then Variant Image); the product's photos are
+  every Image Src by Image Position, then every Variant Image not among them;
+- each variant row (one with a SKU, price, stock or option value) is one of the product's variants: its SKU, colour,
+  size, other options, price, compare-at price, inventory and photo; sku lists every variant's SKU;
+- price is the lowest Variant Price; compare_at_price is the cheapest variant's compare-at price, kept as the export
+  gives it even when it is not above the price (catalogue health checks it; on_sale says whether it is a sale);
 - inventory is the sum of Variant Inventory Qty (an oversold, negative quantity counts as 0);
 - colour lists the values of the option named Color or Colour; other options (Size) become keyword lists;
 - Product Category ('Apparel & Accessories > Clothing > Dresses') fills category levels as in
   core.ingest.values.category_levels, and Type, when set, is the product type;
-- Status (draft, archived) is kept as a keyword: a merchandiser may want to see drafts, so none is dropped.
+- Status (active, draft, archived; lower case) is kept as a keyword: none is dropped, and the default views leave
+  drafts and archived products out.
 A handle that comes back after other handles is merged into one product, with a note: Shopify's importer
 treats a handle as one product wherever its rows are, and dropping rows would lose variants.
 """
@@ -20,8 +25,9 @@ from collections import Counter
 from typing import Iterable
 
 from core.common.errors import CatalogError
-from core.common.fields import (BRAND, CATEGORY, COLOUR, DESCRIPTION, GENDER, IMAGE, IMAGE_URL, IN_STOCK, INVENTORY,
-                                PRICE, PRODUCT_ID, PRODUCT_TYPE, RESERVED_KEYS, ROLES, SALE_PRICE, TAGS, TITLE)
+from core.common.fields import (BRAND, CATEGORY, COLOUR, COMPARE_AT_PRICE, DESCRIPTION, DISCOUNT, GENDER, IMAGE,
+                                IMAGE_URL, IN_STOCK, INVENTORY, ON_SALE, PHOTOS, PRICE, PRODUCT_ID, PRODUCT_TYPE,
+                                RESERVED_KEYS, ROLES, SALE_PRICE, SKU, TAGS, TITLE, VARIANTS)
 from core.ingest.formats.layout import (Format, Layout, ProblemKind, Record, RowProblem, Rows, Tally, field_key,
                                         first_column_by_key, role_values, row_key, snake_case)
 from core.ingest.values import category_levels, column_key, parse_number, parse_price, shown
@@ -32,14 +38,15 @@ PRODUCT_COLUMNS = {"handle": PRODUCT_ID, "title": TITLE, "bodyhtml": DESCRIPTION
 # Roles this module works out across a handle's rows; a column mapping cannot point them elsewhere.
 AGGREGATED = {PRODUCT_ID: "Handle", PRICE: "Variant Price",
               SALE_PRICE: "nowhere (Variant Compare At Price becomes compare_at_price)",
+              COMPARE_AT_PRICE: "Variant Compare At Price (the cheapest variant's)",
               INVENTORY: "Variant Inventory Qty", IN_STOCK: "Variant Inventory Qty",
               COLOUR: "the option named Color or Colour (each product's Option N Name decides)",
               IMAGE: "Image Src"}
-READ_HERE = ("variantprice", "variantcompareatprice", "variantinventoryqty", "imagesrc", "imageposition",
+READ_HERE = ("variantsku", "variantprice", "variantcompareatprice", "variantinventoryqty", "imagesrc", "imageposition",
              "variantimage", "status", *(f"option{n}{part}" for n in (1, 2, 3) for part in ("name", "value")))
 PER_VARIANT = ("variant", "image", "option", "costperitem", "price", "compareatprice", "included", "unitprice")
 VARIANT_KEYS = ("variantsku", "variantprice", "variantinventoryqty", "option1value", "option2value", "option3value")
-STATUS, COMPARE_AT = "status", "compare_at_price"  # payload keys only Shopify exports have
+DERIVED = (SKU, VARIANTS, PHOTOS, ON_SALE, DISCOUNT)  # payload keys this module or the reading fills; no option takes one
 COLOUR_OPTIONS = ("color", "colour")  # column_key of the Option N Name that makes that option the colour
 
 
@@ -100,7 +107,6 @@ def plan(layout: Layout, by_key: dict[str, int]) -> None:
         layout.image_fallback = by_key["variantimage"]
     if TITLE not in layout.roles and IMAGE not in layout.roles:
         raise CatalogError(f"a Shopify export needs a Title or an Image Src column; {layout.found}")
-    layout.kinds.update({STATUS: "keyword", COMPARE_AT: "number"})
     if dropped:
         layout.notes.append(f"per-variant columns not kept (a product is a Handle): {', '.join(dropped)}")
 
@@ -183,8 +189,6 @@ def _product(layout: Layout, cols: dict[str, int], handle: str, main: tuple[int,
         derived.update(implied)
     for key, value in derived.items():
         values.setdefault(key, value)
-    if "status" in cols and first[cols["status"]].strip():
-        values[STATUS] = first[cols["status"]].strip()
     values.update((key, first[i].strip()) for i, key in layout.extras.items() if first[i].strip())
 
     def cell(f: list[str], key: str) -> str:
@@ -193,13 +197,59 @@ def _product(layout: Layout, cols: dict[str, int], handle: str, main: tuple[int,
     variants = [(n, f) for n, f in rows if any(cell(f, k) for k in VARIANT_KEYS)]
     _prices(values, variants, cell, note)
     _inventory(values, variants, cell, note)
-    _options(layout, values, [first] + [f for _, f in rows if f is not first], [f for _, f in variants], cell, cols,
-             colour_columns)
-    photos = sorted((_position(cell(f, "imageposition")), n, cell(f, "imagesrc"))
-                    for n, (_, f) in enumerate(rows) if cell(f, "imagesrc"))
-    variant_image = next((cell(f, "variantimage") for _, f in rows if cell(f, "variantimage")), "")
-    images = tuple(v for v in (photos[0][2] if photos else "", variant_image) if v) or ("",)
-    return Record(line, handle, values, images)
+    names = _options(layout, values, [first] + [f for _, f in rows if f is not first], [f for _, f in variants],
+                     cell, cols, colour_columns)
+    listed = _variants(variants, names, cell)
+    if listed:
+        values[VARIANTS] = listed
+        skus = list(dict.fromkeys(v["sku"] for v in listed if "sku" in v))
+        if skus:
+            values[SKU] = skus
+    sources = [src for _, _, src in sorted((_position(cell(f, "imageposition")), n, cell(f, "imagesrc"))
+                                           for n, (_, f) in enumerate(rows) if cell(f, "imagesrc"))]
+    variant_images = [cell(f, "variantimage") for _, f in rows if cell(f, "variantimage")]
+    images = tuple(v for v in (sources[0] if sources else "", variant_images[0] if variant_images else "") if v)
+    return Record(line, handle, values, images or ("",), tuple(dict.fromkeys((*sources, *variant_images))))
+
+
+def _variants(variants: list, names: dict[int, str], cell) -> list[dict]:
+    """One sub-record per variant row, keys absent when the row has no value (a bad number is left out: _prices and
+    _inventory said so in a note already)."""
+    out = []
+    for _, f in variants:
+        variant: dict = {}
+        options: dict[str, str] = {}
+        if cell(f, "variantsku"):
+            variant["sku"] = cell(f, "variantsku")
+        for n, name in names.items():
+            value = cell(f, f"option{n}value")
+            if not value:
+                continue
+            key = column_key(name)
+            if key in COLOUR_OPTIONS:
+                variant["colour"] = value
+            elif key == "size":
+                variant["size"] = value
+            else:
+                options[name] = value
+        if options:
+            variant["options"] = options
+        for key, column, parse in (("price", "variantprice", _amount), ("compare_at_price", "variantcompareatprice",
+                                   _amount), ("inventory", "variantinventoryqty", parse_number)):
+            try:
+                number = parse(cell(f, column))
+            except ValueError:
+                continue
+            if number is not None:
+                variant[key] = number
+        if cell(f, "variantimage"):
+            variant["image"] = cell(f, "variantimage")  # the catalogue swaps it for the reference in PHOTOS
+        out.append(variant)
+    return out
+
+
+def _amount(text: str) -> float | None:
+    return parse_price(text)[0]
 
 
 def _prices(values: dict, variants: list, cell, note) -> None:
@@ -221,8 +271,8 @@ def _prices(values: dict, variants: list, cell, note) -> None:
     except ValueError as exc:
         note(f"compare-at price {shown(compare)} {exc}; kept without it", line)
         return
-    if was is not None and was > values[PRICE]:
-        values[COMPARE_AT] = was
+    if was is not None:  # kept even when not above the price: the reading decides on_sale
+        values[COMPARE_AT_PRICE] = was
 
 
 def _inventory(values: dict, variants: list, cell, note) -> None:
@@ -246,14 +296,17 @@ def _inventory(values: dict, variants: list, cell, note) -> None:
 
 
 def _options(layout: Layout, values: dict, rows: list, variants: list, cell, cols: dict[str, int],
-             colour_columns: Counter) -> None:
+             colour_columns: Counter) -> dict[int, str]:
     """colour from the option named Color/Colour, this product's own; other options become keyword lists (Size ->
-    size). colour_columns counts the Option N Value columns colour came from."""
-    taken = {*ROLES, *RESERVED_KEYS, IMAGE_URL, STATUS, COMPARE_AT, *layout.extras.values()}
+    size). colour_columns counts the Option N Value columns colour came from. Returns option number -> name (the
+    'Title' option of a product without variants left out)."""
+    taken = {*ROLES, *RESERVED_KEYS, IMAGE_URL, *DERIVED, *layout.extras.values()}
+    names: dict[int, str] = {}
     for n in (1, 2, 3):
         name = next((cell(f, f"option{n}name") for f in rows if cell(f, f"option{n}name")), "")
         if not name or column_key(name) == "title":  # 'Title' / 'Default Title': a product without variants
             continue
+        names[n] = name
         chosen = list(dict.fromkeys(cell(f, f"option{n}value") for f in variants if cell(f, f"option{n}value")))
         if not chosen:
             continue
@@ -268,6 +321,7 @@ def _options(layout: Layout, values: dict, rows: list, variants: list, cell, col
         else:
             values[key] = chosen
             layout.kinds.setdefault(key, "keyword")
+    return names
 
 
 def _position(text: str) -> float:
