@@ -1,10 +1,11 @@
 """The sidebar filters shared by every page that shows them: one selection per session, kept in the URL.
 
 What the sidebar shows follows the index's schema: the six standard multiselects, the catalogue's own keyword
-fields (brand, season...), an "only" toggle for each yes/no flag (in_stock), and a range slider for each number
-field (price). The session keeps one FilterState in plain keys ("filters", "ranges", "sort") that every page
-reads and writes to its URL; widget keys only mirror it, because Streamlit drops a widget's state on pages
-that do not draw it.
+fields (brand, season...), an "only" toggle for each yes/no flag (in_stock, on_sale), a range slider for each number
+field (price), and, when the catalogue has a status, a "Show drafts and archived" toggle (off: they are left out,
+as everywhere by default). The session keeps one FilterState in plain keys ("filters", "ranges", "sort",
+"show_hidden") that every page reads and writes to its URL; widget keys only mirror it, because Streamlit drops a
+widget's state on pages that do not draw it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import streamlit as st
 
 from core.common.errors import LensError
-from core.common.fields import CURRENCY, PRICE, SALE_PRICE, STANDARD_FILTERS, YES, Schema, SortKey
+from core.common.fields import CURRENCY, PRICE, SALE_PRICE, SKU, STANDARD_FILTERS, STATUS, YES, Schema, SortKey
 from core.common.filters import Filters, whole_number_fields
 from core.common.safe_text import md
 from core.search.query import facets, fields_with_choices, number_ranges
@@ -22,7 +23,12 @@ from core.index.store import ProductStore
 from core.curation.urlstate import FilterState, filter_fields
 
 FIELD_LABELS = {"gender": "Gender", "category": "Category", "sub_category": "Sub-category",
-                "product_type": "Product type", "colour": "Colour", "usage": "Usage", "in_stock": "In stock"}
+                "product_type": "Product type", "colour": "Colour", "usage": "Usage", "in_stock": "In stock",
+                "on_sale": "On sale", "sku": "SKU"}
+# One value per variant, thousands in a shop: no list to pick from (nor worth counting on every click). A link or
+# the CLI filters by one (sku=TS-0042-RED); then it shows, to be cleared.
+LOOKUP_FIELDS = (SKU,)
+HIDDEN_TOGGLE = "hidden_toggle"  # the "Show drafts and archived" widget; the session's value is "show_hidden"
 SHOWN_COUNTS = 4  # values named in each filter's count line; the rest are summed up as "+N more"
 MORE_FILTERS_AT = 4  # this many catalogue keyword fields or more go under a "More filters" expander
 MAX_SAFE_INT = 2**53 - 1  # the largest integer a browser holds exactly; an int slider's ends must stay within
@@ -44,8 +50,10 @@ def shared_state(schema: Schema) -> FilterState:
     if "filters" not in s:
         seeded = FilterState.from_params(_url_params(), schema)
         s["filters"], s["ranges"], s["sort"] = seeded.keywords, seeded.ranges, seeded.sort
+        s["show_hidden"] = seeded.show_hidden
     s.setdefault("ranges", {})
     s.setdefault("sort", "")
+    s.setdefault("show_hidden", False)
     keywords = set(filter_fields(schema))
     s["filters"] = {k: list(v) for k, v in s["filters"].items() if k in keywords and v}
     s["ranges"] = {k: tuple(v) for k, v in s["ranges"].items() if k in schema.number}
@@ -65,7 +73,7 @@ def index_schema(store: ProductStore) -> Schema:
 def current() -> FilterState:
     s = st.session_state
     return FilterState({k: list(v) for k, v in s.get("filters", {}).items()}, dict(s.get("ranges", {})),
-                       s.get("sort", ""))
+                       s.get("sort", ""), bool(s.get("show_hidden", False)))
 
 
 def shared_filters() -> dict[str, list[str]]:
@@ -123,25 +131,31 @@ def filter_sidebar(store: ProductStore) -> FilterState:
         s[f"f_{name}"] = list(s.get(f"f_{name}", state.keywords.get(name, [])))
     for name in flags:
         s[f"flag_{name}"] = bool(s.get(f"flag_{name}", YES in state.keywords.get(name, [])))
+    extra = tuple(name for name in extra if name not in LOOKUP_FIELDS or s[f"f_{name}"])
+    s[HIDDEN_TOGGLE] = bool(s.get(HIDDEN_TOGGLE, state.show_hidden))
     s["filters"] = selected = chosen_keywords(standard, extra, flags)
+    s["show_hidden"] = hidden = s[HIDDEN_TOGGLE] and STATUS in schema.keyword
 
     st.sidebar.header("Filters")
     st.sidebar.caption("Under each filter: how many products each value has with the other filters applied.")
     try:
         filters = Filters.of(selected, ranges=s["ranges"])
-        counts = facets(store, filters, [*standard, *extra, *flags])
-        bounds = number_ranges(store, filters)
+        counts = facets(store, filters, [*standard, *extra, *flags], show_hidden=hidden)
+        bounds = number_ranges(store, filters, show_hidden=hidden)
         offered = offered_fields(store, (*standard, *extra, *flags), counts if not filters else None)
         whole = cached_whole_number_fields(store, schema.number)
     except LensError as exc:
         st.sidebar.error(md(exc))
         return current()
 
+    if STATUS in schema.keyword and (s[HIDDEN_TOGGLE] or hidden_anywhere(store)):
+        hidden_toggle(store, filters)
     for name in flags:
         if name in offered or s[f"flag_{name}"]:
             flag_toggle(name, counts[name])
     for name in schema.number:
-        range_slider(store, name, bounds.get(name), filters, number_unit(name, counts), whole=name in whole)
+        range_slider(store, name, bounds.get(name), filters.visible(hidden), number_unit(name, counts),
+                     whole=name in whole)
     for name in standard:
         if name in offered or s[f"f_{name}"]:
             keyword_filter(st.sidebar, name, counts[name])
@@ -217,6 +231,29 @@ def flag_toggle(name: str, counts: list[tuple[str, int]]) -> None:
     st.sidebar.toggle(f"{label} only", key=f"flag_{name}", persist_state="session")
     yes, other = dict(counts).get(YES, 0), sum(c for v, c in counts if v != YES)
     st.sidebar.caption(f"{yes:,} {md(label.lower())} · {other:,} not")
+
+
+def hidden_anywhere(store: ProductStore) -> bool:
+    """True when some product of the catalogue is a draft or archived: otherwise the toggle has nothing to show."""
+    return store.count(Filters()) > store.count(Filters().visible())
+
+
+def hidden_toggle(store: ProductStore, filters: Filters) -> None:
+    """"Show drafts and archived": off, they are left out of every list and count (a product that is not live in
+    the shop is no answer to a search); on, they come back, each card with its badge. A chosen Status value
+    decides instead, and the caption says so."""
+    s = st.session_state
+    st.sidebar.toggle("Show drafts and archived", key=HIDDEN_TOGGLE, persist_state="session",
+                      help="Draft and archived products are not live in the shop: left out unless shown here or "
+                           "chosen under Status")
+    if filters.names_status:
+        st.sidebar.caption("The Status filter decides which products show.")
+        return
+    hidden = store.count(filters) - store.count(filters.visible())
+    if s["show_hidden"]:
+        st.sidebar.caption(f"{hidden:,} draft or archived shown, each marked")
+    else:
+        st.sidebar.caption(f"{hidden:,} draft or archived left out")
 
 
 def count_line(counts: list[tuple[str, int]], chosen: list[str], shown: int = SHOWN_COUNTS) -> str:

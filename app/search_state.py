@@ -55,7 +55,7 @@ def current(narrowing: FilterState) -> SearchState:
     state = SearchState(mode=s["mode"] or "text", text=s["q"].strip(), like=s["like"], weight=float(s["w"]),
                         fusion=s["fusion"], threshold=float(s["min"]), diverse=bool(s["diverse"]),
                         filters=dict(narrowing.keywords), ranges=dict(narrowing.ranges), sort=narrowing.sort,
-                        likes=list(s["likes"]), dislikes=list(s["dislikes"]))
+                        likes=list(s["likes"]), dislikes=list(s["dislikes"]), show_hidden=narrowing.show_hidden)
     if state.lookalike(s["selection"]):
         # Look-alikes are closest first, whatever order a link or an earlier search asked for: the sort is left
         # out of this request and its URL only; the session keeps it for the next search (every page shares it).

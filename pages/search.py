@@ -49,7 +49,9 @@ try:
 except LensError:
     request = None
 browsing = request is None
-filters, sort = narrowing.filters(), state.narrowing.sort_key()  # look-alikes: no sort (search_state.current)
+# Drafts and archived products out unless the sidebar shows them or a Status filter names them (every count too).
+filters = narrowing.filters().visible(narrowing.show_hidden)
+sort = state.narrowing.sort_key()  # look-alikes: no sort (search_state.current)
 count_col, sort_col = st.columns([3, 1], vertical_alignment="bottom")
 if state.lookalike(st.session_state["selection"]):
     sort_col.caption("Look-alikes, varied (MMR)" if state.diverse else "Look-alikes: closest first")
@@ -58,7 +60,8 @@ else:
 try:
     matching = store.count(filters)
     if browsing:  # nothing to search for: the catalogue under the filters, in the chosen order
-        listing = browse(store, filters, sort, limit=min(search_state.browse_limit(narrowing), MAX_LIMIT))
+        listing = browse(store, filters, sort, limit=min(search_state.browse_limit(narrowing), MAX_LIMIT),
+                         show_hidden=narrowing.show_hidden)
         results = listing.results
         for r in results:
             r.rank = None  # a position in a listing ranks nothing: the count line says what the order is

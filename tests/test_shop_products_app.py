@@ -208,3 +208,108 @@ def test_a_product_with_one_plain_photo_and_no_variants_has_no_gallery_or_table(
     at.session_state["payload"] = {F.PHOTOS: [str(tmp_path / "one.jpg")]}
     at.run()
     assert not at.exception and at.subheader == [] and at.table == []
+
+
+# ---- the pages, on the Shopify export indexed with the tiny CLIP ----------------------------------------------
+
+BY_PRICE = ["sky-red-tee", "leather-belt", "wool-coat"]  # 20, 35, 120: the active products, cheapest first
+BY_PRICE_ALL = ["silk-scarf", "sky-red-tee", "linen-shorts", "leather-belt", "wool-coat"]  # 15, 20, 30, 35, 120
+
+
+@pytest.fixture
+def shop(app_settings, tmp_path):
+    """The Shopify export of tests/helpers/shop_catalogues.py indexed as the CLI would, photos local."""
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from tests.helpers.shop_catalogues import shopify_export
+
+    catalog = shopify_export(tmp_path / "shop")
+    store = EdgeStore(app_settings.data_dir, app_settings.collection)
+    index_catalog(catalog, catalog.parent, load_embedder(app_settings.model, "cpu"), store)
+    store.close()
+    return app_settings
+
+
+def card_ids(at: AppTest) -> list[str]:
+    """Product ids of the result cards, hyphens and all (from their "More like this" button keys)."""
+    return [b.key[len("results-"):-len("-like")] for b in at.button
+            if b.key and b.key.startswith("results-") and b.key.endswith("-like")]
+
+
+def _badges(at: AppTest) -> list[str]:
+    return [m.value for m in at.main.markdown if "-badge[" in m.value]
+
+
+def test_search_leaves_drafts_and_archived_out_until_the_toggle_brings_them_back_with_a_badge(shop):
+    from tests.helpers.apptest import start, url
+
+    at = start(sort="price")
+    assert card_ids(at) == BY_PRICE and _badges(at) == []
+    assert "2 draft or archived left out" in [c.value for c in at.sidebar.caption]
+    at.sidebar.toggle(key="hidden_toggle").set_value(True).run()
+    assert not at.exception
+    assert card_ids(at) == BY_PRICE_ALL
+    assert _badges(at) == [":gray-badge[:material/inventory_2: Archived]", ":orange-badge[:material/edit_note: Draft]"]
+    assert url(at, "hidden") == ["1"]
+    at.sidebar.toggle(key="hidden_toggle").set_value(False).run()
+    assert card_ids(at) == BY_PRICE and url(at, "hidden") == []
+
+
+def test_a_link_with_hidden_1_shows_drafts_and_a_status_filter_decides_alone(shop):
+    from tests.helpers.apptest import start
+
+    at = start(sort="price", hidden="1")
+    assert at.sidebar.toggle(key="hidden_toggle").value is True and card_ids(at) == BY_PRICE_ALL
+    at = start(sort="price", status="draft")
+    assert card_ids(at) == ["linen-shorts"]
+    assert "The Status filter decides which products show." in [c.value for c in at.sidebar.caption]
+
+
+def test_the_on_sale_toggle_keeps_the_products_whose_compare_at_price_is_above_their_price(shop):
+    from tests.helpers.apptest import start, url
+
+    at = start(sort="price")
+    at.sidebar.toggle(key="flag_on_sale").set_value(True).run()
+    assert not at.exception
+    assert card_ids(at) == ["sky-red-tee", "leather-belt"]  # the coat's compare-at equals its price
+    assert url(at, "on_sale") == ["yes"]
+    prices = [shown(c.value).split(" · ")[0] for c in at.main.caption if c.value.startswith("~~")]
+    assert prices == ["~~25.00~~ 20.00", "~~50.00~~ 35.00"]
+
+
+def test_the_sku_filter_finds_the_product_of_a_variant(shop):
+    from tests.helpers.apptest import start
+
+    at = start(sku="TS-0042-RED")
+    assert card_ids(at) == ["sky-red-tee"]
+
+
+def test_the_product_view_shows_every_photo_the_red_variants_photo_marked_and_the_variants(shop):
+    from tests.helpers.apptest import start
+
+    at = start("pages/product.py")
+    at.query_params["id"] = "sky-red-tee"
+    at.run()
+    assert not at.exception
+    assert [shown(s.value) for s in at.subheader][:3] == ["~~25.00~~ 20.00 · 20% off", "Photos (4)", "Variants (2)"]
+    images = [shown(img.caption) for e in at.get("image") for img in e.proto.imgs if img.caption]
+    assert images[:4] == ["Photo 1 of 4 (main) · tee-front.jpg", "Photo 2 of 4 · tee-back.jpg",
+                          "Photo 3 of 4 · tee-sky.jpg  \nVariant photo: TS-0042-SKY (Sky Blue / S)",
+                          "Photo 4 of 4 · tee-red.jpg  \nVariant photo: TS-0042-RED (Red / M)"]
+    variants = at.table[1].value
+    assert [shown(c) for c in variants["SKU"]] == ["TS-0042-SKY", "TS-0042-RED"]
+    assert [shown(c) for c in variants["Photo"]] == ["Photo 3", "Photo 4"]
+    attributes = dict(zip(*(map(shown, at.table[0].value[k]) for k in ("Attribute", "Value"))))
+    assert "Photos" not in attributes and "Variants" not in attributes
+    assert attributes["Sku"] == "TS-0042-SKY, TS-0042-RED"  # core.curation.compare names the field
+
+
+def test_a_drafts_product_view_says_it_is_a_draft(shop):
+    from tests.helpers.apptest import start
+
+    at = start("pages/product.py")
+    at.query_params["id"] = "linen-shorts"
+    at.run()
+    assert not at.exception and _badges(at) == [":orange-badge[:material/edit_note: Draft]"]
+    assert shown(at.subheader[0].value) == "30.00"  # compare-at 25.00 is below the price: no sale
