@@ -54,3 +54,37 @@ def test_a_broken_decisions_file_is_a_message(planted):
     assert any("cannot be read" in e.value for e in at.error)
     assert path.read_text() == "[{broken"
 
+
+
+def _stored_colour(settings, product_id: str):
+    """The label as the page's own store holds it (the page holds the index's lock)."""
+    from app import resources
+    from core.index.store import point_id
+
+    return resources.store(settings).retrieve([point_id(product_id)])[0].payload["colour"]
+
+
+def _undo_keys(at: AppTest) -> list[str]:
+    return [b.key for b in at.button if b.key and b.key.startswith("audit-undo-")]
+
+
+def test_a_change_is_undone_from_the_page_at_once(planted):
+    at = start("pages/audit.py")
+    assert _undo_keys(at) == []  # nothing decided yet: no undo to offer
+    at.button(key="audit-change-p-red").click().run()
+    assert not at.exception and _cards(at) == ["p-navy"]
+    at.button(key="audit-right-p-navy").click().run()
+    assert _undo_keys(at) == ["audit-undo-last", "audit-undo-colour-p-navy", "audit-undo-colour-p-red"]
+    assert [t.value for t in at.text] == ["#p-navy · Colour: Black kept", "#p-red · Colour: Blue → Red"]
+
+    at.button(key="audit-undo-colour-p-red").click().run()
+    assert not at.exception
+    assert AuditDecisions(planted.data_dir).overrides() == {}
+    assert _stored_colour(planted, "p-red") == ["Blue"]  # the stored label is the catalogue's again, at once
+    assert _cards(at) == ["p-red"]  # audited again: the product is a suspect once more
+    assert any("red · Colour: Blue → Red · margin" in c.value for c in at.caption)
+    assert _undo_keys(at) == ["audit-undo-last", "audit-undo-colour-p-navy"]
+
+    at.button(key="audit-undo-last").click().run()
+    assert not at.exception and AuditDecisions(planted.data_dir).all() == []
+    assert _cards(at) == ["p-red", "p-navy"] and _undo_keys(at) == []
