@@ -427,8 +427,9 @@ def _schedule_photo_rows(plan: Plan, report: IndexReport) -> None:
 
 def _photo_notes(plan: Plan, report: IndexReport) -> None:
     """The report's lines about photos: shared ones, and products of an older index given every photo."""
-    report.photos["shared"] = len(plan.photos.shared)
-    report.notes.extend(plan.photos.notes())
+    shared = plan.photos.notes()  # one line per shared photo (a URL is counted under its address and its bytes)
+    report.photos["shared"] = len(shared)
+    report.notes.extend(shared)
     if report.photos["upgraded"]:
         report.notes.append(f"added every photo's vector to {report.photos['upgraded']} products indexed before "
                             "products kept several photos; no unchanged photo was fetched again")
