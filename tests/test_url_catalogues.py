@@ -108,7 +108,9 @@ def test_a_google_feed_with_photo_urls_indexes_with_one_command(tmp_path, tiny_c
         report = index_catalog(feed, None, embedder, store, fetcher=fetcher)
     assert report.catalog["format"] == "google" and (report.indexed, report.text_only) == (4, 0)
     g2, g4 = get_products(store, ["G2", "G4"])
-    assert (g2.number("price"), g2.number("sale_price"), g2.text("currency")) == (44.9, 39.9, "USD")
+    # issue 21: a sale_price is the price, and the regular price the compare-at price
+    assert (g2.number("price"), g2.number("compare_at_price"), g2.number("discount"), g2.text("currency")) == (
+        39.9, 44.9, 11.1, "USD")
     assert g2.link == "https://shop.example/g2" and g4.link == ""  # a javascript: link is never a link
     assert (g2.text("category"), g2.text("product_type")) == ("Apparel", "Dresses")
     assert Path(g2.image_path).is_file()  # the cached photo is the product's photo (thumbnails, product view)
