@@ -1,5 +1,6 @@
 """The Audit page with AppTest: a decision hides its product without a new audit, a change from a stale card is
-refused (it would undo another session's change), a broken decisions file is a message, not a traceback."""
+refused (it would undo another session's change), a broken decisions file is a message, not a traceback, and every
+decision can be undone (per decision and "Undo last"), the stored label restored at once."""
 
 from __future__ import annotations
 

@@ -1,0 +1,48 @@
+"""The audit on a real Shopify export, through `python -m core index` and `python -m core audit`: the Sky Blue + Red
+tee, whose red variant photo is not among its Image Src rows, is not flagged for Red; the draft and the archived
+products are left out unless asked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.cli import main
+from core.common.fields import MATCHED_PHOTOS, PHOTO_COLOURS, PRODUCT_ID, VARIANTS
+from core.index.store import EdgeStore
+from tests.helpers.shop_catalogues import shopify_export
+
+
+@pytest.fixture
+def shop(settings, tmp_path, capsys):
+    export = shopify_export(tmp_path / "shop")
+    assert main(["index", "--catalog", str(export), "--json"]) == 0
+    capsys.readouterr()
+    return settings
+
+
+def payloads(settings) -> dict[str, dict]:
+    store = EdgeStore(settings.data_dir, settings.collection)
+    try:
+        assert store.multi_photo  # the audit reads every photo's vector
+        return {h.payload[PRODUCT_ID]: h.payload for h in store.scroll()}
+    finally:
+        store.close()
+
+
+def test_the_two_colour_tee_is_not_flagged_for_its_red_variant(shop, capsys):
+    tee = payloads(shop)["sky-red-tee"]
+    assert tee["colour"] == ["Sky Blue", "Red"] and len(tee[PHOTO_COLOURS]) == len(tee[MATCHED_PHOTOS]) == 4
+    assert [v["colour"] for v in tee[VARIANTS]] == ["Sky Blue", "Red"]
+    assert main(["audit", "--json", "--limit", "100"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert "sky-red-tee" not in [row["product_id"] for row in listed]
+    assert [row for row in listed if row["outcome"] == "unknown"] == []  # Sky Blue, Forest Green, Camel: all known
+
+
+def test_drafts_and_archived_are_audited_only_when_asked(shop, capsys):
+    assert main(["audit"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(", 2 draft or archived left out")
+    assert main(["audit", "--show-hidden"]) == 0
+    assert "left out" not in capsys.readouterr().out.splitlines()[-1]
