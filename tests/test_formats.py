@@ -451,7 +451,7 @@ def test_generic_columns_are_typed_and_the_standard_filters_come_first(generic):
     report = read_catalog(generic).report
     assert report.schema.keyword == (*STANDARD_FILTERS, "brand", "season", "in_stock", "on_sale", "size", "barcode",
                                      "care")
-    assert report.schema.number == ("price", "inventory", "weight")
+    assert report.schema.number == ("price", "inventory", "discount", "weight")
     assert report.schema.text == ("title",)
     assert report.notes == ["column 'Size' mixes numbers and text: kept as a keyword filter"]
 
@@ -515,7 +515,7 @@ def test_numbers_too_big_for_a_float_are_notes_and_never_reach_the_payload_as_in
          "weight": "0.5", "image_path": ""},
         {"product_id": "3", "title": "Hat", "price": 5.0, "on_sale": "no", "weight": "2", "image_path": ""}]
     assert catalog.problems == []
-    assert catalog.report.schema.number == ("price", "inventory")
+    assert catalog.report.schema.number == ("price", "inventory", "discount")
     assert "weight" in catalog.report.schema.keyword
     assert catalog.report.notes == [
         "column 'weight' has '1e400', which is not a finite number: kept as a keyword filter",

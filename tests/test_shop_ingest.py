@@ -161,6 +161,16 @@ def test_a_sale_price_without_a_regular_price_is_the_price_and_no_sale(tmp_path)
     assert "compare_at_price" not in product.payload and "sale_price" not in product.payload
 
 
+def test_discount_is_a_number_field_even_when_nothing_is_on_sale(tmp_path):
+    # so that '--sort -discount' and a discount range work on any catalogue with prices
+    path = write_csv(tmp_path / "c.csv", ["id", "title", "price"], [["1", "Tee", "10"]])
+    catalog = read_catalog(path)
+    assert catalog.report.schema.number == ("price", "discount") and "discount" not in catalog.products[0].payload
+    assert catalog.report.schema.flags == ("on_sale",)
+    bare = read_catalog(write_csv(tmp_path / "d.csv", ["id", "title"], [["1", "Tee"]])).report.schema
+    assert (bare.number, bare.flags) == ((), ())
+
+
 # ---- bad input ------------------------------------------------------------------------------------------------
 
 def test_a_product_with_200_photos_keeps_the_first_ten_with_a_note(tmp_path):

@@ -165,7 +165,8 @@ def _schema(layout: Layout, present: set[str]) -> Schema:
     """The six standard filters always, first and in order; then the roles and columns this file has."""
     keyword = list(STANDARD_FILTERS) + [r for r in dict.fromkeys((*KEYWORD_ROLES, IN_STOCK, SKU, ON_SALE))
                                         if r not in STANDARD_FILTERS and r in present]
-    number = [r for r in (*NUMBER_ROLES, DISCOUNT) if r in present]
+    # discount is a field wherever on_sale is, even when nothing is on sale yet: '--sort -discount' keeps working
+    number = [r for r in NUMBER_ROLES if r in present] + ([DISCOUNT] if ON_SALE in present else [])
     text = [r for r in TEXT_ROLES if r in present]
     by_kind = {"keyword": keyword, "number": number, "text": text}
     listed = {*keyword, *number, *text}
