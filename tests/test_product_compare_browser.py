@@ -94,7 +94,7 @@ def test_the_product_page_shows_title_price_brand_and_look_alikes_that_open_thei
         look_alikes = _product_links(browser)
         # Six at most, never the product itself: the shop has five others, so all five.
         assert len(look_alikes) <= 6 and "1" not in look_alikes and sorted(look_alikes) == ["2", "3", "4", "5", "6"]
-        _shot(browser, tmp_path, "product.png")
+        _shot(browser, tmp_path, "product-plain.png")  # docs/product.png: test_shop_products_browser
 
         first = look_alikes[0]
         _click(browser, f'[data-testid="stMain"] a[href$="product?id={first}"]')
