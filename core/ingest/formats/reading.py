@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from core.common.fields import (COMPARE_AT_PRICE, DISCOUNT, IN_STOCK, INVENTORY, KEYWORD_ROLES, NO, NUMBER_ROLES, ON_SALE,
-                                PRICE, SKU, STANDARD_FILTERS, TEXT_ROLES, YES, FieldReport, Schema)
+from core.common.fields import (COMPARE_AT_PRICE, DISCOUNT, IN_STOCK, INVENTORY, KEYWORD_ROLES, NO, NUMBER_ROLES,
+                                ON_SALE, PRICE, SKU, STANDARD_FILTERS, TEXT_ROLES, YES, FieldReport, Schema)
 from core.ingest.formats.layout import MAX_VALUE_NOTES, Layout, Record, RowProblem, Rows, Tally
 from core.ingest.formats.registry import format_of
 from core.ingest.values import ColumnSurvey, parse_number

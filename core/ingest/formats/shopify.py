@@ -46,7 +46,7 @@ READ_HERE = ("variantsku", "variantprice", "variantcompareatprice", "variantinve
              "variantimage", "status", *(f"option{n}{part}" for n in (1, 2, 3) for part in ("name", "value")))
 PER_VARIANT = ("variant", "image", "option", "costperitem", "price", "compareatprice", "included", "unitprice")
 VARIANT_KEYS = ("variantsku", "variantprice", "variantinventoryqty", "option1value", "option2value", "option3value")
-DERIVED = (SKU, VARIANTS, PHOTOS, ON_SALE, DISCOUNT)  # payload keys this module or the reading fills; no option takes one
+DERIVED = (SKU, VARIANTS, PHOTOS, ON_SALE, DISCOUNT)  # keys this module or the reading fills: no option takes one
 COLOUR_OPTIONS = ("color", "colour")  # column_key of the Option N Name that makes that option the colour
 
 
