@@ -45,13 +45,16 @@ if catalog_map.not_placed:
     st.caption(f"Not placed (no vector): {md(', '.join(catalog_map.not_placed))}")
 
 previous = map_panel.map_selection(catalog_map)  # kept across redraws (photos on, another colouring): Streamlit drops it
-columns = map_panel.map_columns(store, catalog_map, meta, filters)  # brand, price...: the map file lacks them
-keep = filter_mask(catalog_map, filters, columns)
+# Drafts and archived are left out (not drawn, not selectable) unless "Show drafts and archived" or a Status filter.
+visible = filters.visible(narrowing.show_hidden)
+columns = map_panel.map_columns(store, catalog_map, meta, visible)  # brand, price...: the map file lacks them
+keep = filter_mask(catalog_map, visible, columns)
 photos = map_panel.map_thumbnails(catalog_map, keep, previous, config) if show_photos else None
 figure = build_figure(catalog_map, colour_by, filters, st.session_state.get("last_results", []), photos, columns,
-                      keep=keep)
+                      keep=keep, show_hidden=narrowing.show_hidden)
 overlay, their_rows = map_panel.add_overlay(figure, config, store, meta, catalog_map, overlay_name, overlay_same)
 map_panel.sample_note(catalog_map)
+map_panel.legend_note(colour_by, narrowing.show_hidden)
 # Greyed (filtered-out) points can be lassoed too; only products that pass the filters are kept.
 chosen = map_panel.draw_map(figure, catalog_map)
 if overlay is not None:  # their products in the lasso, with their verdicts (gaps first)

@@ -5,24 +5,9 @@ from __future__ import annotations
 import pytest
 from PIL import ImageColor
 
-from core.ingest.colour_stats import (
-    colour_for,
-    dominant_hex,
-    hex_to_lab,
-    lab_to_hex,
-    reference_lab,
-)
-from core.ingest.colours import (
-    COLOUR_HEX,
-    CSS_HEX,
-    UNKNOWN,
-    colour_hex,
-    colour_key,
-    colour_lab,
-    colour_rgb,
-    is_multi,
-    known_colour,
-)
+from core.ingest.colour_stats import colour_for, dominant_hex, hex_to_lab, lab_to_hex, reference_lab
+from core.ingest.colours import (COLOUR_HEX, CSS_HEX, UNKNOWN, colour_hex, colour_key, colour_lab, colour_rgb, is_multi,
+                                 known_colour, several_colours, split_colours)
 
 
 @pytest.mark.parametrize("spelling", ["Sky Blue", "Sky-Blue", "sky blue", "SkyBlue", "SKY_BLUE", "  sky   blue "])
@@ -92,3 +77,16 @@ def test_an_unknown_name_is_drawn_in_its_photos_dominant_colour():
 
 def test_lab_to_hex_inverts_every_css_colour():
     assert {name: lab_to_hex(hex_to_lab(h)) for name, h in CSS_HEX.items()} == CSS_HEX
+
+
+@pytest.mark.parametrize("value,names,several", [
+    ("Black/White", ["Black", "White"], True), ("Black / White", ["Black", "White"], True),
+    ("Red & Blue", ["Red", "Blue"], True), ("Navy, Sky Blue", ["Navy", "Sky Blue"], True),
+    (["Sky Blue", "Red"], ["Sky Blue", "Red"], True), ("Black and White", ["Black", "White"], True),
+    ("Multi", ["Multi"], True), ("Multicolour", ["Multicolour"], True), ("Sandy Brown", ["Sandy Brown"], False),
+    ("Bland", ["Bland"], False), ("1/2", ["1/2"], False), ("", [], False), (None, [], False),
+    ('<a href="https://x.example">Red</a>', ['<a href="https://x.example">Red</a>'], False),
+])
+def test_a_colour_value_is_split_into_its_names(value, names, several):
+    assert split_colours(value) == names
+    assert several_colours(value) is several

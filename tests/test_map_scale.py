@@ -87,7 +87,8 @@ def synthetic_map(n: int, seed: int = 5) -> CatalogMap:
     ids = [f"p{i}" for i in range(n)]
     attrs = {"title": [f"T{i}" for i in range(n)], "gender": ["Women", "Men"] * (n // 2),
              "category": ["Apparel"] * n, "sub_category": ["Dress"] * n, "product_type": ["Dresses"] * n,
-             "colour": ["Red", "Blue", "Green", "Black"] * (n // 4), "usage": ["Casual"] * n, "image_path": [""] * n}
+             "colour": ["Red", "Blue", "Green", "Black"] * (n // 4), "usage": ["Casual"] * n, "image_path": [""] * n,
+             "status": ["active"] * n, "photo_colour": [""] * n}
     return CatalogMap("image", ids, xy, (np.arange(n) % 3).astype(np.int32), {0: "A", 1: "B", 2: "C"},
                       ["image"] * n, [""] * n, "key", {}, attrs=attrs)
 
@@ -172,6 +173,7 @@ def test_the_map_file_keeps_every_value_exactly(tmp_path):
     m.product_ids[7] = "id\x00with nul"
     m.attrs["title"][3] = "<b>Über</b> 👗 \t tab"
     m.attrs["title"][4] = ""
+    m.attrs["status"][5], m.attrs["photo_colour"][6] = "draft", "#5a2d82"
     m.placed_from, m.params = ["image", "text"] * 200, storage.params_key("image")
     save_map(tmp_path, "products", m)
     back = load_map(tmp_path, "products")

@@ -93,6 +93,10 @@ CSS_HEX: dict[str, str] = {
 }
 UNKNOWN = "#b0b0b0"
 _NOT_LETTERS = re.compile(r"[^a-z0-9]+")
+# How a catalogue writes several colours in one cell: "Black/White", "Red & Blue", "Navy, Sky Blue" (a list value
+# shown as text is joined with ", "). A slash splits only between words, so "1/2" style text is not cut apart at
+# every slash it holds ("https://...").
+_SEVERAL = re.compile(r"\s*(?:[,|&+;]|\band\b|(?<=[^\W\d_])\s*/\s*(?=[^\W\d_]))\s*", re.IGNORECASE)
 
 
 def colour_key(name) -> str:
@@ -145,6 +149,18 @@ def colour_lab(name) -> tuple[float, float, float] | None:
     from core.ingest.colour_stats import hex_to_lab
 
     return hex_to_lab(hex_colour)
+
+
+def split_colours(value) -> list[str]:
+    """The colour names in a colour value: a list's elements, a cell's names split at , / | & + ; and "and"."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [name.strip() for item in items if item is not None for name in _SEVERAL.split(str(item)) if name.strip()]
+
+
+def several_colours(value) -> bool:
+    """Whether a colour value names more than one colour, or says it has several (Multi, Assorted...)."""
+    names = split_colours(value)
+    return len(names) > 1 or (len(names) == 1 and is_multi(names[0]))
 
 
 def colour_hex(name) -> str:

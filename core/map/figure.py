@@ -19,11 +19,12 @@ from itertools import compress
 
 import numpy as np
 
-from core.ingest.colours import colour_hex
-from core.common.fields import LIST_ROLES, values_of
+from core.common.fields import HIDDEN_STATUSES, LIST_ROLES, STATUS, values_of
 from core.common.filters import Filters
-from core.map.storage import CatalogMap
 from core.common.safe_text import plotly, unplotly
+from core.ingest.colours import UNKNOWN, lookup_hex, several_colours, split_colours
+from core.map.products import PHOTO_COLOUR
+from core.map.storage import CatalogMap
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
@@ -35,17 +36,29 @@ MAX_GALLERY = 60
 # (a lasso over a million-product map) reads only its gallery, and the export and "Add all" read the rest.
 MAX_SELECTION_READ = 2_000
 MAX_LABELS = 15   # cluster names drawn on the map (the largest clusters)
-MAX_LEGEND = 25
+# The legend names the TOP_VALUES largest values, then one "other (N)" entry for the products of every other value:
+# a real catalogue's colours ("Black, White", "Sky Blue/Red"...) ran to a hundred entries and squeezed the map.
+TOP_VALUES = 12
+OTHER = "other"
+OTHER_COLOUR = "#a8a8a8"
+LEGEND_CHARS = 26  # a longer value is cut (with an ellipsis) so the legend keeps its width
 MAP_HEIGHT = 860  # px: the map is the page
+# The plot area never depends on the legend: the legend sits in a right margin of fixed width and margins do not
+# grow to fit it (autoexpand off). The entries are bounded (TOP_VALUES + other + filtered out, drafts, search,
+# overlay), about 17 lines of 19 px, well inside the map's height.
+LEGEND_PX = 210
+MARGIN = dict(l=0, r=LEGEND_PX, t=30, b=0, autoexpand=False)
+SINGLE_SYMBOL, MULTI_SYMBOL = "circle", "star"  # a product in several colours (or "Multi") is a star
+HIDDEN_COLOUR, HIDDEN_OPACITY = "#8c8c8c", 0.35   # drafts and archived, when shown: greyed where they are
 # Interactive points sent to the browser, search results included: plotly's WebGL stays smooth and the page's
 # JSON a few MB. Beyond it the map draws a sample over DENSITY_BINS of every product's position.
 MAX_POINTS = 25_000
 MAX_RINGED = 1_000   # search results ringed on the map (a search returns far fewer)
 DENSITY_BINS = (480, 360)
 DENSITY_RGB = (64, 84, 128)
-# Photos are sized for about this many pixels, assuming a plot of about PLOT_PX (wide layout, legend below).
+# Photos are sized for about this many pixels, assuming a plot of about PLOT_PX (wide layout, legend at the right).
 THUMB_PX = 56
-PLOT_PX = (1000, 760)
+PLOT_PX = (1000 - LEGEND_PX, MAP_HEIGHT - 30)
 # A halo instead of a box: the name stays readable on the points and the points stay visible through it.
 LABEL_HALO = "0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff"
 
@@ -109,18 +122,58 @@ def _number(value) -> float:
 
 
 def group_values(m: CatalogMap, colour_by: str) -> list[str]:
+    """Each product's legend value: its cluster's name, its attribute, or (colour) its first colour name."""
     if colour_by == "cluster":
         names = {c: m.labels.get(c, "Unclustered") for c in np.unique(m.cluster).tolist()}
         return [names[c] for c in np.asarray(m.cluster).tolist()]
+    if colour_by == "colour":
+        firsts: dict[str, str] = {}  # a few hundred distinct values repeat over the catalogue: split each once
+        return [firsts[v] if v in firsts else firsts.setdefault(v, (split_colours(v) or [""])[0])
+                for v in m.attrs["colour"]]
     return list(m.attrs[colour_by])
+
+
+def multi_colour(m: CatalogMap) -> np.ndarray:
+    """True for products in several colours (two names or more, or Multi): drawn as MULTI_SYMBOL."""
+    seen: dict[str, bool] = {}
+    return np.fromiter((seen[v] if v in seen else seen.setdefault(v, several_colours(v)) for v in m.attrs["colour"]),
+                       dtype=bool, count=len(m.product_ids))
+
+
+def point_colours(m: CatalogMap, rows: np.ndarray, values: np.ndarray) -> list[str]:
+    """The real shade of each product's first colour name; for a name with no reference, its photo's own dominant
+    colour (stored with the map as photo_colour); grey when there is neither."""
+    photo = m.attrs.get(PHOTO_COLOUR) or [""] * len(m.product_ids)
+    return [lookup_hex(v) or photo[r] or UNKNOWN for r, v in zip(rows.tolist(), values.tolist())]
 
 
 def group_colour(colour_by: str, value: str, rank: int) -> str:
     if colour_by == "colour":
-        return colour_hex(value)
+        return lookup_hex(value) or UNKNOWN
     if value == "Unclustered":
         return "#9a9a9a"
     return PALETTE[rank % len(PALETTE)]
+
+
+def legend_groups(counts: Counter) -> tuple[list[str], int]:
+    """The TOP_VALUES largest values (count, then name), and how many products the other values hold together."""
+    ranked = sorted(counts, key=lambda v: (-counts[v], v))
+    return ranked[:TOP_VALUES], sum(counts[v] for v in ranked[TOP_VALUES:])
+
+
+def legend_name(value: str, count: int) -> str:
+    """"Value (1,234)" with the value cut to LEGEND_CHARS, escaped for Plotly."""
+    text = value if len(value) <= LEGEND_CHARS else value[:LEGEND_CHARS - 1] + "…"
+    return plotly(f"{text or '(none)'} ({count:,})")
+
+
+def hidden_rows(m: CatalogMap, filters: Filters | None) -> np.ndarray:
+    """Drafts and archived products (status), unless the filters name a status: then the filters decide."""
+    status = m.attrs.get(STATUS)
+    if (filters is not None and filters.names_status) or not status or len(status) != len(m.product_ids):
+        return np.zeros(len(m.product_ids), dtype=bool)
+    hidden = set(HIDDEN_STATUSES)
+    return np.fromiter((str(v).lower() in hidden for v in status), dtype=bool, count=len(status))
 
 
 def drawn_rows(m: CatalogMap, keep: np.ndarray, ringed: np.ndarray) -> np.ndarray:
@@ -162,11 +215,15 @@ def density_image(xy: np.ndarray, bins: tuple[int, int] = DENSITY_BINS) -> tuple
 
 def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | None = None,
                  highlight: list[str] | tuple = (), thumbnails: dict[str, bytes] | None = None,
-                 columns: dict[str, list] | None = None, keep: np.ndarray | None = None):
-    """One Scattergl trace per value (so the legend names them, with counts over every passing product), greyed
-    filtered-out points underneath, search results ringed; over a density image when the map is larger than
+                 columns: dict[str, list] | None = None, keep: np.ndarray | None = None, show_hidden: bool = False):
+    """One legend entry per value among the TOP_VALUES largest (counts over every passing product), then "other (N)";
+    greyed filtered-out points underneath, search results ringed; over a density image when the map is larger than
     MAX_POINTS (see drawn_rows). `columns` as for filter_mask; `keep` is filter_mask's answer when the caller
-    has it already (at a million products it is worth not asking twice)."""
+    has it already (at a million products it is worth not asking twice).
+
+    Coloured by colour, a product is drawn in its first colour's real shade (its photo's colour for a name with no
+    reference) and a product in several colours as a star. Drafts and archived products are not drawn unless
+    `show_hidden` (or the filters name a status); shown, they are greyed where they are: the layout never moves."""
     import plotly.graph_objects as go
 
     if colour_by not in COLOUR_BY:
@@ -174,14 +231,18 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
     fig = go.Figure()
     xy = m.xy.reshape(-1, 2)
     keep = filter_mask(m, filters, columns) if keep is None else keep
+    hidden = hidden_rows(m, filters)
+    shown = np.ones(len(hidden), dtype=bool) if show_hidden else ~hidden
     ringed = np.unique(m.rows(list(dict.fromkeys(highlight))[:MAX_RINGED]))
-    drawn = drawn_rows(m, keep, ringed)
+    ringed = ringed[shown[ringed]]
+    drawn = drawn_rows(m, keep & shown, ringed)
+    drawn = drawn[shown[drawn]]
     everything = group_values(m, colour_by)
-    counts = Counter(compress(everything, keep.tolist()))
+    counts = Counter(compress(everything, (keep & shown & ~hidden).tolist()))
     values = np.asarray([everything[i] for i in drawn.tolist()], dtype=object)
-    kept, spot = keep[drawn], xy[drawn]
+    kept, spot, greyed = keep[drawn], xy[drawn], hidden[drawn]
     custom = hover_data(m, drawn)
-    sampled = len(drawn) < len(xy)
+    sampled = len(drawn) < int(shown.sum())
     size = 5 if sampled else 7
     hover = ("<b>%{customdata[1]}</b><br>%{customdata[2]} · %{customdata[3]} · %{customdata[4]} · "
              "%{customdata[5]}<br>#%{customdata[0]}<extra></extra>")
@@ -189,15 +250,38 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
         fig.add_trace(go.Scattergl(x=spot[~kept, 0], y=spot[~kept, 1], mode="markers", name="filtered out",
                                    marker=dict(size=size - 2 if sampled else 5, color=FILTERED_OUT),
                                    customdata=custom[~kept], hovertemplate=hover, legendrank=2000))
-    for rank, value in enumerate(sorted(counts, key=lambda v: (-counts[v], v))):
-        sel = kept & (values == value)
+    if (kept & greyed).any():
+        sel = kept & greyed
+        fig.add_trace(go.Scattergl(x=spot[sel, 0], y=spot[sel, 1], mode="markers",
+                                   name=legend_name("draft or archived", int((keep & hidden).sum())),
+                                   marker=dict(size=size, color=HIDDEN_COLOUR, opacity=HIDDEN_OPACITY),
+                                   customdata=custom[sel], hovertemplate=hover, legendrank=1900))
+    live = kept & ~greyed
+    by_colour = colour_by == "colour"
+    multi = multi_colour(m)[drawn] if by_colour else np.zeros(len(drawn), dtype=bool)
+    top, other_count = legend_groups(counts)
+    in_top = np.fromiter((v in set(top) for v in values.tolist()), dtype=bool, count=len(values))
+    groups = [(value, live & (values == value), counts[value], group_colour(colour_by, value, rank), rank)
+              for rank, value in enumerate(top)]
+    if other_count:
+        groups.append((OTHER, live & ~in_top, other_count, OTHER_COLOUR, 1000))
+    for value, sel, count, colour, rank in groups:
         if sampled and not sel.any():
             continue  # none of this value among the drawn sample: the density image has them
-        line = dict(width=0.6, color="#555555") if colour_by == "colour" else dict(width=0)
-        fig.add_trace(go.Scattergl(x=spot[sel, 0], y=spot[sel, 1], mode="markers",
-                                   name=plotly(f"{value} ({counts[value]:,})"),
-                                   marker=dict(size=size, color=group_colour(colour_by, value, rank), line=line),
-                                   customdata=custom[sel], hovertemplate=hover))
+        name = plotly(f"{OTHER} ({count:,})") if rank == 1000 else legend_name(value, count)
+        # Circles and stars are two traces of one legend entry: a legend icon takes its first point's symbol.
+        for star in (False, True):
+            part = sel & (multi == star)
+            if star and not part.any():
+                continue
+            fill = point_colours(m, drawn[part], values[part]) if by_colour and part.any() else [colour]
+            fill = fill[0] if len(set(fill)) == 1 else fill  # one shade: one colour, not a list of it
+            line = dict(width=0.6, color="#555555") if by_colour else dict(width=0)
+            fig.add_trace(go.Scattergl(x=spot[part, 0], y=spot[part, 1], mode="markers", name=name,
+                                       legendgroup=f"group-{rank}", showlegend=not star, legendrank=10 + rank,
+                                       marker=dict(size=size + 4 if star else size, color=fill, line=line,
+                                                   symbol=MULTI_SYMBOL if star else SINGLE_SYMBOL),
+                                       customdata=custom[part], hovertemplate=hover))
     if len(ringed):
         fig.add_trace(go.Scattergl(x=xy[ringed, 0], y=xy[ringed, 1], mode="markers", name="current search",
                                    marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#d6336c")),
@@ -206,13 +290,13 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
     for c, (x, y) in sorted(m.centres().items(), key=lambda kv: -sizes[kv[0] + 1])[:MAX_LABELS]:
         fig.add_annotation(x=x, y=y, text=plotly(m.labels[c]), showarrow=False,
                            font=dict(size=13, color="#1f1f1f", shadow=LABEL_HALO))
-    # The legend goes under the map, in rows: at the top right it sat under Plotly's toolbar.
-    fig.update_layout(height=MAP_HEIGHT, margin=dict(l=0, r=0, t=30, b=0), dragmode="lasso", plot_bgcolor="white",
-                      xaxis=dict(visible=False), yaxis=dict(visible=False), showlegend=len(counts) <= MAX_LEGEND,
-                      legend=dict(itemsizing="constant", orientation="h", x=0, xanchor="left", y=-0.01,
-                                  yanchor="top"))
+    # The legend sits in the fixed right margin, below Plotly's toolbar (which takes the top margin).
+    fig.update_layout(height=MAP_HEIGHT, margin=MARGIN, dragmode="lasso", plot_bgcolor="white",
+                      xaxis=dict(visible=False), yaxis=dict(visible=False), showlegend=True,
+                      legend=dict(itemsizing="constant", orientation="v", x=1.01, xanchor="left", y=1,
+                                  yanchor="top", font=dict(size=12)))
     if sampled:
-        add_density(fig, xy)
+        add_density(fig, xy[shown])
     if thumbnails:
         add_thumbnails(fig, m, thumbnails)
     return fig
@@ -400,7 +484,6 @@ def add_overlay(fig, overlay, name: str, verdicts: dict[str, str] | None = None)
                                marker=dict(size=11, symbol=OVERLAY_SYMBOL, color=OVERLAY_COLOUR,
                                            line=dict(width=2, color=OVERLAY_COLOUR)),
                                customdata=overlay_hover(overlay, verdicts), hovertemplate=hover, legendrank=1))
-    fig.update_layout(showlegend=True)
 
 
 def overlay_selected(event, overlay) -> list[str]:

@@ -10,13 +10,19 @@ from typing import Iterator
 import numpy as np
 
 from core.common.errors import BadQuery
-from core.common.fields import PRODUCT_ID, STANDARD_FILTERS, display_value
+from core.common.fields import COLOUR, COLOUR_STATS, PRODUCT_ID, STANDARD_FILTERS, STATUS, display_value
 from core.common.vectors import normalise
 from core.index.store import ProductStore
+from core.ingest.colour_stats import dominant_hex
+from core.ingest.colours import known_colour, split_colours
 
 VECTOR_KINDS = ("image", "text", "both")
 VECTOR_CHUNK = 8192   # vectors read, reduced and placed at a time: memory stays flat as the catalogue grows
-ATTR_FIELDS = ("title", *STANDARD_FILTERS, "image_path")
+# status: drafts and archived are left out of the map (or greyed); photo_colour: the photo's dominant colour, kept only
+# for a product whose first colour name has no reference (the map draws "Ultraviolet" as the photo shows it).
+PHOTO_COLOUR = "photo_colour"
+ATTR_FIELDS = ("title", *STANDARD_FILTERS, "image_path", STATUS, PHOTO_COLOUR)
+OPTIONAL_FIELDS = (STATUS, PHOTO_COLOUR)  # a map stored before issue 21 lacks them: read as "" (not recomputed)
 
 
 @dataclass
@@ -31,14 +37,25 @@ class Products:
 def read_products(store: ProductStore) -> Products:
     """Every product's ids and display attributes (one payload scroll, no vectors)."""
     points, ids, attrs = [], [], {k: [] for k in ATTR_FIELDS}
-    for hit in store.scroll(payload_keys=["product_id", *ATTR_FIELDS]):
+    read = [k for k in ATTR_FIELDS if k != PHOTO_COLOUR]
+    for hit in store.scroll(payload_keys=["product_id", *read, COLOUR_STATS]):
         if PRODUCT_ID not in hit.payload:
             continue
         points.append(hit.id)
         ids.append(str(hit.payload[PRODUCT_ID]))
-        for k in ATTR_FIELDS:
+        for k in read:
             attrs[k].append(display_value(hit.payload.get(k)))
+        attrs[STATUS][-1] = attrs[STATUS][-1].lower()
+        attrs[PHOTO_COLOUR].append(photo_colour(hit.payload))
     return Products(points, ids, attrs)
+
+
+def photo_colour(payload: dict) -> str:
+    """The photo's dominant colour ('#rrggbb') when the product's first colour name is one we do not know, else ''."""
+    names = split_colours(payload.get(COLOUR))
+    if names and known_colour(names[0]):
+        return ""
+    return dominant_hex(payload.get(COLOUR_STATS)) or ""
 
 
 def vector_of(vectors: dict, kind: str) -> tuple[np.ndarray, str] | None:

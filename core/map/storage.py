@@ -22,7 +22,7 @@ from core.common.fields import FINGERPRINT, PAYLOAD_HASH, PRODUCT_ID
 from core.common.files import atomic_write
 from core.index.store import ProductStore
 from core.map.clusters import repeated_names, unique_labels
-from core.map.products import ATTR_FIELDS
+from core.map.products import ATTR_FIELDS, OPTIONAL_FIELDS
 from core.map.projector import PARAMS, Projector
 
 MAP_FORMAT = 2  # per-product text columns stored as UTF-8 blocks and category codes, not fixed-width arrays
@@ -157,6 +157,13 @@ def _decode_column(data, name: str, count: int) -> list[str]:
     return _split_block(data[f"{name}.text"], count)
 
 
+def _absent(data, field_name: str) -> bool:
+    """An optional attribute a map stored before it existed lacks (read as ''); any other missing one is an error."""
+    name = f"attr_{field_name}"
+    return field_name in OPTIONAL_FIELDS and not any(key in data for key in (name, f"{name}.array", f"{name}.codes",
+                                                                             f"{name}.text"))
+
+
 def load_map(data_dir: Path, collection: str, kind: str = "image", preview: bool = False) -> CatalogMap | None:
     """The stored map (with `preview`, the PCA map drawn while UMAP is fitted), or None when there is none (or it
     was made with other parameters)."""
@@ -171,10 +178,12 @@ def load_map(data_dir: Path, collection: str, kind: str = "image", preview: bool
                 n = len(xy)
                 ids, placed_from, fingerprints = (_decode_column(data, c, n) for c in
                                                   ("ids", "placed_from", "fingerprints"))
-                attrs = {k: _decode_column(data, f"attr_{k}", n) for k in ATTR_FIELDS}
+                attrs = {k: [""] * n if _absent(data, k) else _decode_column(data, f"attr_{k}", n)
+                         for k in ATTR_FIELDS}
             else:  # a map stored before MAP_FORMAT: fixed-width unicode arrays
                 ids, placed_from, fingerprints = (data[c].tolist() for c in ("ids", "placed_from", "fingerprints"))
-                attrs = {k: data[f"attr_{k}"].tolist() for k in ATTR_FIELDS}
+                attrs = {k: [""] * len(ids) if _absent(data, k) else data[f"attr_{k}"].tolist()
+                         for k in ATTR_FIELDS}
             m = CatalogMap(kind, ids, xy, cluster, {int(k): v for k, v in meta["labels"].items()}, placed_from,
                            fingerprints, meta["index_key"], meta["params"], meta["method"], meta["not_placed"],
                            meta["created"], meta.get("transformed", 0), attrs, meta.get("fitted", len(ids)),
