@@ -219,6 +219,14 @@ class ProductStore(ABC):
         (the best photo); until then on the hero's "image", so no search silently misses an older product."""
         return bool((self.meta() or {}).get(MULTI_PHOTO))
 
+    def note_hero_only(self, points) -> None:
+        """After a write: a point with a hero "image" vector and no "photos" rows (hand-made, or a writer that knows
+        no photos) makes multi_photo untrue, so searches go back to "image" until check_multi_photo says otherwise;
+        without this, a product written so would be silently missed by every photo search."""
+        if any("image" in p.vectors and not len(p.vectors.get(PHOTO_VECTORS, ())) for p in points) \
+                and self.multi_photo:
+            self.update_meta(**{MULTI_PHOTO: False})
+
     def check_multi_photo(self) -> bool:
         """Count the products with a hero vector and no photos rows, and record in the metadata whether there are
         none (the end of each indexing run); returns the flag."""

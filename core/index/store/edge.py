@@ -269,6 +269,7 @@ class EdgeStore(ProductStore):
             self.shard.update(UpdateOperation.upsert_points(
                 [Point(p.id, point_vectors(p.vectors), p.payload) for p in points]))
             self.shard.flush()
+        self.note_hero_only(points)
 
     def overwrite_payload(self, point: str, payload: dict) -> None:
         from qdrant_edge import UpdateOperation

@@ -173,6 +173,7 @@ class ServerStore(ProductStore):
         body = [models.PointStruct(id=p.id, vector=point_vectors(p.vectors), payload=p.payload) for p in points]
         self._writes.send(f"upsert of {len(points)} point(s)", [p.id for p in points],
                           lambda: self.client.upsert(self.collection, points=body, wait=False))
+        self.note_hero_only(points)
 
     def overwrite_payload(self, point: str, payload: dict) -> None:
         self._writes.send("payload overwrite", [point], lambda: self.client.overwrite_payload(
