@@ -31,6 +31,11 @@ class ZeroTextTower:
         return np.stack([E1 if any(f"a {name} product" in t for name in self.like) else E4 for t in texts])
 
 
+def unit(*parts) -> list[float]:
+    v = np.sum(parts, axis=0)
+    return list(v / np.linalg.norm(v))
+
+
 def stats(name: str, weight: float = 1.0) -> list[list[float]]:
     """One photo's colour statistics: the colour's exact reference Lab covering `weight` of the product."""
     return [[*reference_lab(name), weight]]
@@ -161,3 +166,26 @@ def test_an_index_without_photo_keys_judges_the_hero_as_before(shop):
     [suspect] = audit(shop, ZeroTextTower(), "colour").suspects
     assert (suspect.product_id, suspect.label, suspect.suggested, suspect.evidence["photo"]) == \
         ("old", "Red", "Forest Green", "old.jpg")
+
+
+def test_clip_judges_each_photo_from_the_photos_multivector(shop):
+    # photos without colour statistics (CLIP alone): the hero looks White to CLIP, the back view Red
+    tower = {"a photo of a Red product": E1, "a photo of a White product": E2}
+
+    class Tower(ZeroTextTower):
+        def encode_texts(self, texts, batch_size=64):
+            return np.stack([tower.get(t, E4) for t in texts])
+
+    def clip_only(pid, photo_rows):
+        shop.upsert([StoredPoint(point_id(pid), {"image": photo_rows[0], "text": list(E4), "photos": photo_rows},
+                                 {PRODUCT_ID: pid, "colour": "Red", IMAGE_PATH: f"{pid}-0.jpg",
+                                  MATCHED_PHOTOS: [f"{pid}-{i}.jpg" for i in range(len(photo_rows))],
+                                  PHOTO_COLOURS: [None] * len(photo_rows)})])
+
+    clip_only("red-back", [list(E2), list(E1)])
+    clip_only("never-red", [list(E2), unit(E2, E3)])
+    result = audit(shop, Tower(), "colour")
+    # the closest call is listed: the photo where White beats Red by least (cosine 0.707, not 1)
+    assert [(s.product_id, s.label, s.suggested, s.evidence["photo"]) for s in result.suspects] == \
+        [("never-red", "Red", "White", "never-red-1.jpg")]
+    assert result.suspects[0].margin == pytest.approx(0.5 ** 0.5, abs=1e-4)

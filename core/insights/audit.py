@@ -17,6 +17,7 @@ from core.common.filters import Filters
 from core.ingest.images import open_image
 from core.common.iterables import chunks
 from core.index.store import Hit, ProductStore
+from core.index.store.base import HAS_PHOTO_VECTORS
 from core.insights.audit_photos import Photos, colour_key, product_photos
 
 try:  # the broad colour vocabulary (issue 21); before it, a name is known when it has a swatch
@@ -146,8 +147,9 @@ def audit(store: ProductStore, embedder: QueryEncoder, field: str = COLOUR, limi
     vectors = ["image"]
     if field == COLOUR:
         keys += [COLOUR_STATS, IMAGE_URL, MATCHED_PHOTOS, PHOTO_COLOURS, SHARED_PHOTOS, VARIANTS]
-        # An index built before every photo was kept has no photos multivector to ask for (see store.multi_photo).
-        vectors += [PHOTO_VECTORS] if getattr(store, "multi_photo", False) else []
+        # Every product's photo rows where it has them (a product still without them is judged on its photos'
+        # pixels); an index made before every photo was kept has no such vector to ask for.
+        vectors += [PHOTO_VECTORS] if (store.meta() or {}).get(HAS_PHOTO_VECTORS) else []
     unknown: list[UnknownLabel] = []
     for chunk in chunks(store.scroll(visible, payload_keys=keys, with_vectors=vectors, page=CHUNK), CHUNK):
         done += len(chunk)
