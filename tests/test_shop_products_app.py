@@ -313,3 +313,47 @@ def test_a_drafts_product_view_says_it_is_a_draft(shop):
     at.run()
     assert not at.exception and _badges(at) == [":orange-badge[:material/edit_note: Draft]"]
     assert shown(at.subheader[0].value) == "30.00"  # compare-at 25.00 is below the price: no sale
+
+
+@pytest.fixture
+def google_shop(app_settings, tmp_path, photo_server, monkeypatch):
+    """The Google feed with every photo a URL on the local photo server (bag-3.jpg answers 404), indexed into the
+    data dir's own photo cache, where the app finds each photo's copy."""
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
+    from core.ingest.fetch import ImageFetcher
+    from core.models.embedder import load_embedder
+    from tests.helpers import photo_server as served
+    from tests.helpers.shop_catalogues import google_feed
+
+    monkeypatch.setattr(served, "PHOTOS", {**served.PHOTOS, **shop_photos()})
+    feed = google_feed(tmp_path / "feed", photo_url=lambda name: f"{photo_server.url}/{name}")
+    store = EdgeStore(app_settings.data_dir, app_settings.collection)
+    with ImageFetcher(app_settings.data_dir / "image-cache", allow_private=True) as fetcher:
+        index_catalog(feed, None, load_embedder(app_settings.model, "cpu"), store, fetcher=fetcher)
+    store.close()
+    return app_settings
+
+
+def test_a_google_products_additional_photos_show_from_the_cache_and_a_dead_one_says_why(google_shop):
+    from tests.helpers.apptest import start
+
+    at = start("pages/product.py")
+    at.query_params["id"] = "G-BAG"
+    at.run()
+    assert not at.exception
+    assert [shown(s.value) for s in at.subheader][:2] == ["80.00 USD", "Photos (10)"]  # compare-at = price: no sale
+    captions = [shown(img.caption) for e in at.get("image") for img in e.proto.imgs if img.caption]
+    names = [f"bag-{n}.jpg" for n in (1, 2, 4, 5, 6, 7, 8, 9)]
+    assert captions == ["Photo 1 of 10 (main) · bag.jpg", "Photo 2 of 10 · bag-1.jpg", "Photo 3 of 10 · bag-2.jpg",
+                        *(f"Photo {n} of 10 · {name}" for n, name in zip(range(5, 11), names[2:]))]
+    dead = [shown(c.value) for c in at.caption]
+    assert "Photo 4 of 10 · bag-3.jpg" in dead
+    assert [c for c in dead if c.startswith("Not shown")] == ["Not shown: photo URL failed: HTTP 404"]
+
+    at.query_params["id"] = "G-DRESS-RED"
+    at.run()
+    assert [shown(s.value) for s in at.subheader][:2] == ["~~50.00~~ 40.00 USD · 20% off", "Photos (3)"]
+    captions = [shown(img.caption) for e in at.get("image") for img in e.proto.imgs if img.caption]
+    assert captions == ["Photo 1 of 3 (main) · dress-red.jpg", "Photo 2 of 3 · dress-red-back.jpg",
+                        "Photo 3 of 3 · dress-red-side.jpg"]
