@@ -89,3 +89,36 @@ def test_a_change_is_undone_from_the_page_at_once(planted):
     at.button(key="audit-undo-last").click().run()
     assert not at.exception and AuditDecisions(planted.data_dir).all() == []
     assert _cards(at) == ["p-red", "p-navy"] and _undo_keys(at) == []
+
+
+@pytest.fixture
+def odd_labels(app_settings, tmp_path):
+    """The planted catalogue plus an Ultraviolet product and a draft with a wrong label, indexed through the CLI."""
+    from core.cli import main
+    from core.ingest.sample import HEADER
+    from tests.conftest import write_csv
+    from tests.helpers.audit_catalog import ROWS, swatch_photo
+
+    folder = tmp_path / "odd"
+    rows = []
+    for product_id, drawn, label, status in [*[(*r, "active") for r in ROWS], ("uv", "Purple", "Ultraviolet", "active"),
+                                             ("draft-red", "Red", "Green", "draft")]:
+        swatch_photo(folder / "images" / f"{product_id}.png", drawn)
+        rows.append([product_id, "Women", "Apparel", "Topwear", "Tshirts", label, "Casual", f"Tee {product_id}",
+                     f"{product_id}.png", "", status])
+    catalog = write_csv(folder / "catalog.csv", [*HEADER, "Status"], rows)
+    assert main(["index", "--catalog", str(catalog), "--images", str(folder / "images")]) == 0
+    return app_settings
+
+
+def test_unknown_colour_names_are_listed_apart_and_drafts_only_when_asked(odd_labels):
+    at = start("pages/audit.py")
+    assert _cards(at) == ["p-red", "p-navy"]  # not the draft, and Ultraviolet is not judged
+    [table] = at.dataframe
+    assert table.value.to_dict("records") == [{"Product": "uv", "Title": "Tee uv", "Colour": "Ultraviolet"}]
+    assert any(e.label.startswith("1 colour value(s) with no known colour") for e in at.expander)
+    assert any("1 drafts and archived left out" in c.value for c in at.caption)
+    at.toggle(key="audit_show_hidden").set_value(True).run()
+    assert not at.exception
+    assert "draft-red" in _cards(at)
+    assert not any("left out" in c.value for c in at.caption)
