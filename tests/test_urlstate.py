@@ -125,3 +125,46 @@ def test_search_state_carries_ranges_and_sort_and_builds_a_request_with_them():
     request = build_request(state)
     assert request.filters.include == {"brand": ("Nike",)} and request.filters.ranges == {"price": (10.0, 50.0)}
     assert request.sort == SortKey("price", descending=True)
+
+
+# ---- drafts and archived (hidden=1) and the on-sale flag --------------------------------------------------
+
+SALE_SHOP = Schema(keyword=("gender", "colour", "status", "sku", "on_sale"), number=("price", "discount"),
+                   flags=("on_sale",))
+
+
+def test_show_hidden_travels_as_hidden_1_and_only_when_on():
+    assert FilterState(show_hidden=True).to_params(SALE_SHOP) == {"hidden": "1"}
+    assert FilterState().to_params(SALE_SHOP) == {}
+    assert FilterState.from_params({"hidden": ["1"]}, SALE_SHOP).show_hidden is True
+    state = SearchState(text="tee", show_hidden=True)
+    assert state.to_params(SALE_SHOP) == {"q": "tee", "hidden": "1"}
+    assert SearchState.from_params({"q": ["tee"], "hidden": ["1"]}, SALE_SHOP) == state
+
+
+@pytest.mark.parametrize("raw", [["0"], ["yes"], ["true"], ["2"], ["1 "], [" 1"], [""], ["<b>1</b>"], ["1" * 500],
+                                 [], ["0", "1"]])
+def test_a_hostile_or_unknown_hidden_value_leaves_drafts_out(raw):
+    assert FilterState.from_params({"hidden": raw}, SALE_SHOP).show_hidden is False
+    assert SearchState.from_params({"hidden": raw}, SALE_SHOP).show_hidden is False
+
+
+def test_show_hidden_reaches_the_search_request_and_a_status_field_named_hidden_is_a_filter_param():
+    from core.curation.urlstate import build_request
+
+    assert build_request(SearchState(text="tee", show_hidden=True)).show_hidden is True
+    assert build_request(SearchState(text="tee")).show_hidden is False
+    odd = Schema(keyword=("hidden",))  # a catalogue column called "hidden" goes in the link as filter.hidden
+    assert FilterState(keywords={"hidden": ["x"]}, show_hidden=True).to_params(odd) == {"filter.hidden": ["x"],
+                                                                                        "hidden": "1"}
+    assert FilterState.from_params({"filter.hidden": ["x"], "hidden": ["1"]}, odd) == FilterState(
+        keywords={"hidden": ["x"]}, show_hidden=True)
+
+
+def test_on_sale_and_sku_and_status_filters_round_trip_and_sort_by_discount_is_kept():
+    state = FilterState(keywords={"status": ["draft"], "sku": ["ABC-123"], "on_sale": ["yes"]}, sort="-discount")
+    params = {k: v if isinstance(v, list) else [v] for k, v in state.to_params(SALE_SHOP).items()}
+    assert params == {"status": ["draft"], "sku": ["ABC-123"], "on_sale": ["yes"], "sort": ["-discount"]}
+    assert FilterState.from_params(params, SALE_SHOP) == state
+    assert FilterState.from_params({"on_sale": ["no"]}, SALE_SHOP).keywords == {}  # a flag keeps only yes
+    assert state.filters().include == {"status": ("draft",), "sku": ("ABC-123",), "on_sale": ("yes",)}
