@@ -245,17 +245,20 @@ def map_thumbnails(catalog_map, keep: np.ndarray, selection: list[str], config: 
     return photos
 
 
-def legend_note(colour_by: str, show_hidden: bool) -> None:
-    """What the map's marks mean beyond its legend: stars, greyed drafts, and where the smaller values went."""
-    from core.map.figure import TOP_VALUES
+def legend_note(figure, colour_by: str, show_hidden: bool) -> None:
+    """What the map's marks mean beyond its legend: where the smaller values went, stars, greyed drafts."""
+    from core.map.figure import OTHER_GROUP, TOP_VALUES
 
-    parts = [f"The legend names the {TOP_VALUES} largest values; the rest are under \"other\"."]
+    parts = []
+    if any(t.legendgroup == OTHER_GROUP for t in figure.data):
+        parts.append(f"The legend names the {TOP_VALUES} largest values; the rest are under \"other\".")
     if colour_by == "colour":
         parts.append("Each product is drawn in its first colour; a star marks a product in several colours. A colour "
                      "name with no known shade takes its photo's own colour.")
     if show_hidden:
         parts.append("Drafts and archived products are greyed where they are.")
-    st.caption(" ".join(parts))
+    if parts:
+        st.caption(" ".join(parts))
 
 
 def map_selection(catalog_map) -> list[str]:

@@ -54,7 +54,7 @@ figure = build_figure(catalog_map, colour_by, filters, st.session_state.get("las
                       keep=keep, show_hidden=narrowing.show_hidden)
 overlay, their_rows = map_panel.add_overlay(figure, config, store, meta, catalog_map, overlay_name, overlay_same)
 map_panel.sample_note(catalog_map)
-map_panel.legend_note(colour_by, narrowing.show_hidden)
+map_panel.legend_note(figure, colour_by, narrowing.show_hidden)
 # Greyed (filtered-out) points can be lassoed too; only products that pass the filters are kept.
 chosen = map_panel.draw_map(figure, catalog_map)
 if overlay is not None:  # their products in the lasso, with their verdicts (gaps first)

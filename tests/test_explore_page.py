@@ -74,3 +74,40 @@ def test_a_map_of_an_index_nobody_has_written_since_needs_no_digest_to_be_fresh(
     at = start("pages/explore.py")
     assert digests == [1] and [i.value for i in at.info] == [
         "The index changed since this map was made: update it to place new and changed products."]
+
+
+def _shop_indexed(settings, tmp_path):
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
+    from core.models.embedder import load_embedder
+    from tests.helpers.shop_catalogues import shopify_export
+
+    export = shopify_export(tmp_path / "shop")
+    store = EdgeStore(settings.data_dir, settings.collection)
+    index_catalog(export, export.parent, load_embedder(settings.model, "cpu"), store)
+    store.close()
+    return settings
+
+
+def _plain(ids: list[str]) -> list[str]:
+    return [i.replace("\\", "") for i in ids]  # captions escape Markdown: sky\-red\-tee
+
+
+def _drawn_ids(at) -> set[str]:
+    import json
+
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return {row[0] for trace in spec["data"] for row in trace.get("customdata") or []}
+
+
+def test_drafts_stay_off_the_map_and_out_of_a_selection_until_shown(app_settings, tmp_path):
+    settings = _shop_indexed(app_settings, tmp_path)
+    at = _select(_explore(settings), ["linen-shorts", "sky-red-tee", "silk-scarf"])
+    assert not at.exception
+    assert _drawn_ids(at) == {"sky-red-tee", "wool-coat", "leather-belt"}
+    assert _plain(gallery(at)) == ["sky-red-tee"]  # a draft lassoed with the rest is not selected
+    at.toggle(key="hidden_toggle").set_value(True).run()
+    assert not at.exception
+    assert _drawn_ids(at) == {"sky-red-tee", "wool-coat", "leather-belt", "linen-shorts", "silk-scarf"}
+    assert any("greyed where they are" in c.value for c in at.caption)
+    assert _plain(gallery(at)) == ["linen-shorts", "sky-red-tee", "silk-scarf"]

@@ -180,3 +180,32 @@ def test_a_map_stored_before_status_and_photo_colour_loads_with_them_empty(tmp_p
     back = load_map(tmp_path, "products")
     assert back is not None and back.attrs["status"] == ["", ""] and back.attrs["photo_colour"] == ["", ""]
     assert back.attrs["colour"] == ["Red", "Ultraviolet"]
+
+
+def test_a_shopify_export_on_the_map_real_shades_a_star_for_two_colours_and_no_drafts(settings, tmp_path):
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
+    from core.ingest.colour_stats import dominant_hex
+    from core.map.build import compute_map
+    from core.models.embedder import load_embedder
+    from tests.helpers.shop_catalogues import shopify_export
+
+    export = shopify_export(tmp_path / "shop")
+    # An unknown colour name: the belt's Camel becomes Ultraviolet, which no table knows.
+    export.write_text(export.read_text(encoding="utf-8").replace("Camel", "Ultraviolet"), encoding="utf-8")
+    store = EdgeStore(settings.data_dir, settings.collection)
+    try:
+        index_catalog(export, export.parent, load_embedder(settings.model, "cpu"), store)
+        m = compute_map(store, settings.data_dir, settings.collection)
+        stats = {h.payload["product_id"]: h.payload.get("colour_stats") for h in store.scroll()}
+    finally:
+        store.close()
+    assert sorted(m.product_ids) == ["leather-belt", "linen-shorts", "silk-scarf", "sky-red-tee", "wool-coat"]
+    drawn = points_of(build_figure(m, "colour", keep=filter_mask(m, Filters().visible())), "")
+    belt = dominant_hex(stats["leather-belt"])
+    assert belt is not None and belt != UNKNOWN
+    assert {p: (c, s) for p, (c, s, _, _) in drawn.items()} == {
+        "sky-red-tee": ("#87ceeb", MULTI_SYMBOL), "wool-coat": ("#228b22", SINGLE_SYMBOL),
+        "leather-belt": (belt, SINGLE_SYMBOL)}
+    shown = points_of(build_figure(m, "colour", show_hidden=True), "draft or archived")
+    assert sorted(shown) == ["linen-shorts", "silk-scarf"]

@@ -40,6 +40,7 @@ MAX_LABELS = 15   # cluster names drawn on the map (the largest clusters)
 # a real catalogue's colours ("Black, White", "Sky Blue/Red"...) ran to a hundred entries and squeezed the map.
 TOP_VALUES = 12
 OTHER = "other"
+OTHER_GROUP = "group-other"  # the legend group of the "other (N)" entry's traces
 OTHER_COLOUR = "#a8a8a8"
 LEGEND_CHARS = 26  # a longer value is cut (with an ellipsis) so the legend keeps its width
 MAP_HEIGHT = 860  # px: the map is the page
@@ -278,7 +279,8 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
             fill = fill[0] if len(set(fill)) == 1 else fill  # one shade: one colour, not a list of it
             line = dict(width=0.6, color="#555555") if by_colour else dict(width=0)
             fig.add_trace(go.Scattergl(x=spot[part, 0], y=spot[part, 1], mode="markers", name=name,
-                                       legendgroup=f"group-{rank}", showlegend=not star, legendrank=10 + rank,
+                                       legendgroup=OTHER_GROUP if rank == 1000 else f"group-{rank}",
+                                       showlegend=not star, legendrank=10 + rank,
                                        marker=dict(size=size + 4 if star else size, color=fill, line=line,
                                                    symbol=MULTI_SYMBOL if star else SINGLE_SYMBOL),
                                        customdata=custom[part], hovertemplate=hover))
