@@ -90,3 +90,20 @@ def test_lab_to_hex_inverts_every_css_colour():
 def test_a_colour_value_is_split_into_its_names(value, names, several):
     assert split_colours(value) == names
     assert several_colours(value) is several
+
+
+def test_a_shade_word_or_texture_moves_a_known_names_reference():
+    navy, light = colour_lab("Navy"), colour_lab("Light Navy")
+    assert light[0] == pytest.approx(navy[0] + 18, abs=1.0)  # lighter, the same hue
+    assert light[2] / light[1] == pytest.approx(navy[2] / navy[1], rel=0.1)
+    assert known_colour("Light Mustard") and colour_lab("Light Mustard")[0] > colour_lab("Mustard")[0]
+    assert colour_lab("Dark Navy") == pytest.approx(hex_to_lab("#0d1640"))  # a table entry wins over the rule
+    assert colour_hex("Dark Orange") == "#ff8c00" and colour_hex("Light Grey") == "#c8c8c8"
+    dusty = colour_lab("Dusty Navy")
+    assert (dusty[1] ** 2 + dusty[2] ** 2) ** 0.5 < (navy[1] ** 2 + navy[2] ** 2) ** 0.5  # greyer
+    assert colour_lab("Navy Marl")[0] > navy[0] and known_colour("navy-marl") and known_colour("BRIGHT RED")
+
+
+@pytest.mark.parametrize("name", ["Lighthouse", "light", "Pale Multi", "Deep Ultraviolet", "Marl"])
+def test_a_shade_word_alone_or_on_an_unknown_name_stays_unknown(name):
+    assert not known_colour(name) and colour_hex(name) == UNKNOWN

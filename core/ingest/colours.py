@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Colour values of the public fashion catalogue and the bundled sample, as merchandisers see them. These win over
 # every other table below (Navy Blue stays #14215a, not CSS navy), so maps and audits made before keep their colours.
@@ -118,9 +119,43 @@ _BY_KEY = _table()
 _MULTI_KEYS = frozenset(colour_key(name) for name in MULTI_NAMES)
 
 
+# A shade word before a known name ("Light Mustard", "Dusty Navy") or a texture after it ("Navy Marl"): the name's
+# reference moved in CIELAB, by (lightness added, chroma multiplied). Only tried when the whole name is not known
+# itself, so "Dark Orange" and "Light Grey" keep their own table entries.
+SHADE_PREFIXES: dict[str, tuple[float, float]] = {
+    "light": (18, 0.85), "pale": (24, 0.6), "soft": (10, 0.75), "pastel": (20, 0.6), "washed": (14, 0.6),
+    "dark": (-18, 1.0), "deep": (-12, 1.1), "bright": (4, 1.25), "neon": (6, 1.4), "vivid": (2, 1.3),
+    "dusty": (-2, 0.55), "muted": (0, 0.6), "faded": (12, 0.55), "rich": (-8, 1.15), "mid": (0, 1.0),
+    "medium": (0, 1.0),
+}
+TEXTURE_SUFFIXES: dict[str, tuple[float, float]] = {"marl": (8, 0.7), "melange": (8, 0.7), "heather": (10, 0.6),
+                                                    "mix": (0, 0.9), "wash": (10, 0.7)}
+
+
 def lookup_hex(name) -> str | None:
-    """'#rrggbb' for a colour name we know (any spelling), or None."""
-    return _BY_KEY.get(colour_key(name)) if colour_key(name) else None
+    """'#rrggbb' for a colour name we know (any spelling, a shade word or texture included), or None."""
+    key = colour_key(name)
+    return (_BY_KEY.get(key) or _shaded(key)) if key else None
+
+
+@lru_cache(maxsize=4096)
+def _shaded(key: str) -> str | None:
+    """A known name's reference moved by a shade word before it or a texture word after it, or None."""
+    for words, prefix in ((SHADE_PREFIXES, True), (TEXTURE_SUFFIXES, False)):
+        for word, (lighter, chroma) in words.items():
+            base = key[len(word):] if prefix and key.startswith(word) else \
+                key[:-len(word)] if not prefix and key.endswith(word) else ""
+            if base in _BY_KEY and base not in _MULTI_KEYS:
+                return _moved(_BY_KEY[base], lighter, chroma)
+    return None
+
+
+def _moved(hex_colour: str, lighter: float, chroma: float) -> str:
+    # The Lab maths live with the photo statistics, which import this module: imported here, not at the top.
+    from core.ingest.colour_stats import hex_to_lab, lab_to_hex
+
+    lightness, a, b = hex_to_lab(hex_colour)
+    return lab_to_hex((min(100.0, max(0.0, lightness + lighter)), a * chroma, b * chroma))
 
 
 def known_colour(name) -> bool:
