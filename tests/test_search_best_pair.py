@@ -130,10 +130,10 @@ def test_gaps_match_a_reference_product_by_the_best_pair_of_photos(shop, tmp_pat
               else ServerStore(QdrantClient(location=":memory:"), "products--ref--x", in_flight=0))
     try:
         # their hero is the tee's back view; our tee's hero is its front: only the pair of back views matches
-        fill(theirs, {"their-tee": (e(1), [e(1)]), "their-lamp": (unit(0, 0, 0, 1, 1, 0), [unit(0, 0, 0, 1, 1, 0)])})
-        rows = find_gaps(shop, theirs, 0.8)
+        fill(theirs, {"their-tee": (e(1), [e(1)]), "their-lamp": (unit(0, 0, 0, 1, 2, 0), [unit(0, 0, 0, 1, 2, 0)])})
+        rows = find_gaps(shop, theirs, 0.9)
         assert [(r.their_id, r.our_id, round(r.similarity, 4), r.verdict) for r in rows] == [
-            ("their-lamp", "coat", 0.7071, "gap"), ("their-tee", "tee", 1.0, "match")]
+            ("their-lamp", "coat", 0.8944, "gap"), ("their-tee", "tee", 1.0, "match")]
     finally:
         theirs.close()
 
