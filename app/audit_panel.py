@@ -233,9 +233,10 @@ def decided(config: Settings, store: ProductStore) -> None:
         return  # export() says what is wrong with the file
     if not made:
         return
+    st.button(f"Undo last: {md(_decision_text(made[0]))}", key="audit-undo-last", icon=":material/undo:",
+              on_click=_undo_last, args=(config, store),
+              help="Take back the latest decision: a changed label reads as before at once")
     with st.expander(f"Decisions made ({len(made):,}): undo any of them", expanded=False):
-        st.button("Undo last", key="audit-undo-last", icon=":material/undo:", on_click=_undo_last,
-                  args=(config, store), help="Take back the latest decision: a changed label reads as before at once")
         for d in made[:RECENT]:
             text, act = st.columns([5, 1], vertical_alignment="center")
             text.text(_decision_text(d))  # st.text: the catalogue's values stay plain text

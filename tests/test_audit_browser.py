@@ -1,6 +1,6 @@
 """The Audit page in headless Chromium against `streamlit run`: planted wrong colour labels come first, "Change to
-X" fixes the label where filters see it at once, "Label is right" hides a product for good, and decisions survive
-a reload and export as CSV."""
+X" fixes the label where filters see it at once, "Label is right" hides a product for good, decisions survive a
+reload and export as CSV, and "Undo last" takes a change back: the label filters see is the catalogue's again."""
 
 from __future__ import annotations
 
@@ -63,3 +63,17 @@ def test_planted_labels_come_first_and_decisions_fix_them_for_good(audit_app, br
     saved = json.loads((settings.data_dir / "audit" / "decisions.json").read_text(encoding="utf-8"))
     assert {(d["product_id"], d["verdict"], d["label"], d["new_label"]) for d in saved} == {
         ("p-red", "change", "Blue", "Red"), ("p-navy", "right", "Black", "")}
+
+    # undo the latest decision (the confirmation), then the change: the stored label is Blue again at once
+    browser.get(url + "/audit")
+    wait.until(lambda d: "products checked" in _visible_text(d))
+    _idle(browser)
+    _click(browser, ".st-key-audit-undo-last button")
+    wait.until(lambda d: _cards(d) == ["p-navy"])
+    _idle(browser)
+    _click(browser, ".st-key-audit-undo-last button")
+    wait.until(lambda d: _cards(d) == ["p-red", "p-navy"])
+    _idle(browser)
+    assert json.loads((settings.data_dir / "audit" / "decisions.json").read_text(encoding="utf-8")) == []
+    browser.get(url + "/?colour=Red")
+    wait.until(lambda d: _result_titles(d) == ["Tee h0"])

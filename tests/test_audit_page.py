@@ -77,6 +77,7 @@ def test_a_change_is_undone_from_the_page_at_once(planted):
     at.button(key="audit-right-p-navy").click().run()
     assert _undo_keys(at) == ["audit-undo-last", "audit-undo-colour-p-navy", "audit-undo-colour-p-red"]
     assert [t.value for t in at.text] == ["#p-navy · Colour: Black kept", "#p-red · Colour: Blue → Red"]
+    assert at.button(key="audit-undo-last").label == r"Undo last: \#p\-navy · Colour\: Black kept"  # escaped
 
     at.button(key="audit-undo-colour-p-red").click().run()
     assert not at.exception
