@@ -203,8 +203,9 @@ def test_an_unplannable_file_says_why_and_indexes_nothing_until_corrected(app_se
     report = [shown(m.value) for m in at.markdown if m.value.startswith("**Format**") or m.value.startswith("**Filters**")]
     assert report == ["**Format** generic · **Columns** product_id = Item Code · price = Cost · colour = Colour Name · "
                       "title = Product Name · image = Picture",
-                      "**Filters** gender, category, sub_category, product_type, colour, usage · **Numbers** price · "
-                      "**Text** title"]
+                      # issue 21: a priced product has the on_sale flag, and discount is its number field
+                      "**Filters** gender, category, sub_category, product_type, colour, usage, on_sale · **Numbers** "
+                      "price, discount · **Text** title"]
 
 
 def test_moving_a_column_to_another_role_takes_it_from_the_first(app_settings, tmp_path):
