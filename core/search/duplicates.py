@@ -157,15 +157,17 @@ def find_pairs(store: ProductStore, threshold: float = 0.95, filters: Filters | 
     of the two photos, as before several photos. Draft and archived products are left out unless show_hidden or
     the filters name a status.
 
-    Up to `exact_up_to` (default EXACT_UP_TO) products with a photo: their vectors, read in one scroll, multiplied a block of rows at
-    a time (exact). Beyond that, each product asks the engine for its `neighbours` nearest images at or above
-    the threshold, in batches; a product whose answer comes back full asks again with twice the limit, until
-    its answer is not full. So every product gets all its near-duplicates, not only the first few: with exact
-    search (the engine before it builds a vector index) the pairs are brute force's, and with HNSW they are as
-    complete as the engine's recall. That work is one small query per product plus a few more for crowded
-    products: near-linear once the engine has its vector index, where comparing every pair took tens of
-    seconds at 50,000 products; memory then holds the pairs, never every vector. Groups are the connected
-    components of the pairs, so a~b and b~c group a, b and c even when a and c are not close.
+    Up to `exact_up_to` (default EXACT_UP_TO) photo vectors (every product's own photos, so memory stays bounded
+    however many photos products have): read in one scroll, multiplied a block of rows at a time (exact). Beyond
+    that, each product asks the engine for its `neighbours` nearest products at or above the threshold, in
+    batches; a product whose answer comes back full asks again with twice the limit, until its answer is not full
+    (its photos' answers merged: under the limit, no photo's answer was full). So every product gets all its
+    near-duplicates, not only the first few: with exact search (the engine before it builds a vector index) the
+    pairs are brute force's, and with HNSW they are as complete as the engine's recall. That work is one small
+    query per photo plus a few more for crowded products: near-linear once the engine has its vector index, where
+    comparing every pair took tens of seconds at 50,000 products; memory then holds the pairs, never every vector.
+    Groups are the connected components of the pairs, so a~b and b~c group a, b and c even when a and c are not
+    close.
     """
     if not -1.0 <= threshold <= 1.0:
         raise BadQuery(f"threshold must be between -1 and 1, got {threshold}")
@@ -179,12 +181,14 @@ def find_pairs(store: ProductStore, threshold: float = 0.95, filters: Filters | 
     # Each photo's vector as a float32 row as soon as it is read: 2 KB at 512-d, where the engine's list of Python
     # floats takes 16 KB (10,000 photos held 167 MB of lists before a single product was compared).
     page: list[tuple[str, np.ndarray]] = []
+    held = 0  # photo rows read so far: past exact_up_to, the engine finds the pairs
     space = photo_space(store)
     for hit in store.scroll(filters, payload_keys=[PRODUCT_ID, MATCHED_PHOTOS, SHARED_PHOTOS], with_vectors=[space]):
         rows = own_photo_rows(hit)
         if rows is not None:  # a product without a photo has nothing to be a duplicate of
             page.append((hit.payload[PRODUCT_ID], rows))
-        if found is None and len(page) > exact_up_to:
+            held += len(rows)
+        if found is None and held > exact_up_to:
             found = {}
         while found is not None and len(page) >= batch:
             _link(nearest, page[:batch], filters, threshold, neighbours, found)

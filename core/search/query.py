@@ -235,7 +235,8 @@ def best_pair_hits(store: ProductStore, vectors_2d, filters: Filters | None, lim
 def product_photo_rows(store: ProductStore, product_ids) -> dict[str, np.ndarray]:
     """Each product's own photo rows (own_photo_rows), or its text vector as one row when it has no photo."""
     product_ids = list(dict.fromkeys(product_ids))
-    hits = {h.payload.get(F.PRODUCT_ID): h for h in store.retrieve([point_id(p) for p in product_ids], with_vectors=True)}
+    stored = store.retrieve([point_id(p) for p in product_ids], with_vectors=True)
+    hits = {h.payload.get(F.PRODUCT_ID): h for h in stored}
     missing = [p for p in product_ids if p not in hits]
     if missing:
         raise UnknownProduct(f"unknown product id(s): {', '.join(missing)}")
