@@ -152,3 +152,16 @@ def test_own_photo_rows_leave_shared_photos_out():
     # no multivector (an older index): the hero as one row; no photo at all: None
     assert own_photo_rows(hit({}, {"image": e(2), "text": e(3)})).tolist() == [e(2)]
     assert own_photo_rows(hit({}, {"text": e(3)})) is None
+
+
+def test_the_matrix_path_is_bounded_by_photo_rows_not_products(shop, monkeypatch):
+    from core.search import duplicates
+
+    asked = []
+    real = duplicates._nearest
+    monkeypatch.setattr(duplicates, "_nearest", lambda *a, **k: asked.append(1) or real(*a, **k))
+    expected = [["copy", "tee"]]
+    # 5 products, 8 photo rows: past 6 rows the engine finds the pairs, at 8 the matrix products do
+    assert [g.product_ids for g in near_duplicates(shop, 0.95, exact_up_to=6)] == expected and asked
+    asked.clear()
+    assert [g.product_ids for g in near_duplicates(shop, 0.95, exact_up_to=8)] == expected and not asked
