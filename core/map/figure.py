@@ -19,7 +19,7 @@ from itertools import compress
 
 import numpy as np
 
-from core.common.fields import HIDDEN_STATUSES, LIST_ROLES, STATUS, values_of
+from core.common.fields import LIST_ROLES, values_of
 from core.common.filters import Filters
 from core.common.safe_text import plotly, unplotly
 from core.ingest.colours import UNKNOWN, lookup_hex, several_colours, split_colours
@@ -128,24 +128,26 @@ def group_values(m: CatalogMap, colour_by: str) -> list[str]:
         names = {c: m.labels.get(c, "Unclustered") for c in np.unique(m.cluster).tolist()}
         return [names[c] for c in np.asarray(m.cluster).tolist()]
     if colour_by == "colour":
-        firsts: dict[str, str] = {}  # a few hundred distinct values repeat over the catalogue: split each once
-        return [firsts[v] if v in firsts else firsts.setdefault(v, (split_colours(v) or [""])[0])
-                for v in m.attrs["colour"]]
+        colours = m.attrs["colour"]
+        firsts = {v: (split_colours(v) or [""])[0] for v in set(colours)}  # each distinct value is split once
+        return list(map(firsts.__getitem__, colours))
     return list(m.attrs[colour_by])
 
 
 def multi_colour(m: CatalogMap) -> np.ndarray:
     """True for products in several colours (two names or more, or Multi): drawn as MULTI_SYMBOL."""
-    seen: dict[str, bool] = {}
-    return np.fromiter((seen[v] if v in seen else seen.setdefault(v, several_colours(v)) for v in m.attrs["colour"]),
-                       dtype=bool, count=len(m.product_ids))
+    colours = m.attrs["colour"]
+    several = {v: several_colours(v) for v in set(colours)}  # each distinct value is split once
+    return np.fromiter(map(several.__getitem__, colours), dtype=bool, count=len(colours))
 
 
 def point_colours(m: CatalogMap, rows: np.ndarray, values: np.ndarray) -> list[str]:
     """The real shade of each product's first colour name; for a name with no reference, its photo's own dominant
     colour (stored with the map as photo_colour); grey when there is neither."""
     photo = m.attrs.get(PHOTO_COLOUR) or [""] * len(m.product_ids)
-    return [lookup_hex(v) or photo[r] or UNKNOWN for r, v in zip(rows.tolist(), values.tolist())]
+    shade: dict[str, str | None] = {}  # each distinct name is looked up once
+    return [(shade[v] if v in shade else shade.setdefault(v, lookup_hex(v))) or photo[r] or UNKNOWN
+            for r, v in zip(rows.tolist(), values.tolist())]
 
 
 def group_colour(colour_by: str, value: str, rank: int) -> str:
@@ -170,11 +172,9 @@ def legend_name(value: str, count: int) -> str:
 
 def hidden_rows(m: CatalogMap, filters: Filters | None) -> np.ndarray:
     """Drafts and archived products (status), unless the filters name a status: then the filters decide."""
-    status = m.attrs.get(STATUS)
-    if (filters is not None and filters.names_status) or not status or len(status) != len(m.product_ids):
+    if filters is not None and filters.names_status:
         return np.zeros(len(m.product_ids), dtype=bool)
-    hidden = set(HIDDEN_STATUSES)
-    return np.fromiter((str(v).lower() in hidden for v in status), dtype=bool, count=len(status))
+    return m.hidden_status
 
 
 def drawn_rows(m: CatalogMap, keep: np.ndarray, ringed: np.ndarray) -> np.ndarray:
@@ -261,7 +261,8 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
     by_colour = colour_by == "colour"
     multi = multi_colour(m)[drawn] if by_colour else np.zeros(len(drawn), dtype=bool)
     top, other_count = legend_groups(counts)
-    in_top = np.fromiter((v in set(top) for v in values.tolist()), dtype=bool, count=len(values))
+    named = set(top)
+    in_top = np.fromiter((v in named for v in values.tolist()), dtype=bool, count=len(values))
     groups = [(value, live & (values == value), counts[value], group_colour(colour_by, value, rank), rank)
               for rank, value in enumerate(top)]
     if other_count:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.common.fields import FINGERPRINT, PAYLOAD_HASH, PRODUCT_ID
+from core.common.fields import FINGERPRINT, HIDDEN_STATUSES, PAYLOAD_HASH, PRODUCT_ID, STATUS
 from core.common.files import atomic_write
 from core.index.store import ProductStore
 from core.map.clusters import repeated_names, unique_labels
@@ -71,6 +71,18 @@ class CatalogMap:
         """Rows of the given product ids, in their order; unknown ids are skipped."""
         found = (self.row_of.get(p) for p in ids)
         return np.fromiter((i for i in found if i is not None), dtype=np.int64)
+
+    @cached_property
+    def hidden_status(self) -> np.ndarray:
+        """True for drafts and archived products (status in HIDDEN_STATUSES, any case), worked out once per map: a
+        million statuses are a handful of distinct values."""
+        status = self.attrs.get(STATUS) or []
+        if len(status) != len(self.product_ids):
+            return np.zeros(len(self.product_ids), dtype=bool)
+        hidden = {v: str(v).lower() in HIDDEN_STATUSES for v in set(status)}
+        if not any(hidden.values()):
+            return np.zeros(len(status), dtype=bool)
+        return np.fromiter(map(hidden.__getitem__, status), dtype=bool, count=len(status))
 
     @cached_property
     def draw_order(self) -> np.ndarray:
