@@ -58,7 +58,8 @@ def run_indexing(config: Settings, store: ProductStore, inputs: Callable[[], Sav
         return index_catalog(saved.catalogue, saved.images_dir, tools.embedder, store, batch_size=config.batch_size,
                              recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=tools.progress,
                              format=format, columns=columns or None, fetcher=tools.fetcher,
-                             relabel=AuditDecisions(config.data_dir).relabeller(), stage=tools.stage)
+                             relabel=AuditDecisions(config.data_dir).relabeller(), stage=tools.stage,
+                             max_photos=config.max_photos, shared_photo_min=config.shared_photo_min)
 
     return indexing_runner.run(config, Job(inputs, index, "last_report", note=note))
 
@@ -121,6 +122,8 @@ def show_report(report: dict) -> None:
                        "imported.".format("was" if len(photos["skipped"]) == 1 else "were"))
             lines = skipped_lines(photos["skipped"])
             st.code("\n".join(lines), language=None, wrap_lines=True, height=300 if len(lines) > 12 else "content")
+    for note in report.get("notes", []):  # shared photos (their file names), an older index given every photo
+        st.caption(md(note))
     for warning in report["warnings"]:  # they quote CSV values (headers, ids)
         st.warning(md(warning))
     if report["failed"]:

@@ -118,7 +118,7 @@ def test_adding_one_photo_embeds_only_that_photo_and_the_back_view_finds_its_pro
     hero = _hero(catalog, "1")
     back, side = _photo(tmp_path / "c/extra/back.png", 40), _photo(tmp_path / "c/extra/side.png", 51)
     first = _index(catalog, embedder, store, relabel=_photos({"1": [hero, back]}))
-    assert (first.indexed, len(decodes), first.photos["embedded"]) == (6, 7, 7)
+    assert (first.indexed, len(decodes), first.photo_counts["embedded"]) == (6, 7, 7)
     hit, rows = _rows(store, "1")
     assert hit.payload[MATCHED_PHOTOS] == [hero, back] and len(rows) == 2
     assert np.allclose(rows[0], hit.vectors["image"], atol=1e-6)  # the hero's row is its "image" vector
@@ -128,7 +128,7 @@ def test_adding_one_photo_embeds_only_that_photo_and_the_back_view_finds_its_pro
     second = _index(catalog, embedder, store, relabel=_photos({"1": [hero, back, side]}))
     assert len(decodes) == 1  # only the new photo
     assert (second.indexed, second.unchanged, second.reasons) == (1, 5, {"photos changed": 1})
-    assert (second.photos["embedded"], second.photos["kept"]) == (1, 2)
+    assert (second.photo_counts["embedded"], second.photo_counts["kept"]) == (1, 2)
     hit, rows = _rows(store, "1")
     assert hit.payload[MATCHED_PHOTOS] == [hero, back, side] and len(rows) == 3
     assert len(hit.payload[PHOTO_DIGESTS]) == 3 and len(hit.payload[PHOTO_COLOURS]) == 3
@@ -156,7 +156,7 @@ def test_a_photo_many_products_use_is_left_out_of_matching_and_reported(tmp_path
         assert (hit.payload[SHARED_PHOTOS], hit.payload[MATCHED_PHOTOS], len(rows)) == ([chart], [mapping[pid][0]], 1)
         assert hit.payload[PHOTOS] == mapping[pid]  # still shown
     assert _rows(store, "6")[0].payload[SHARED_PHOTOS] == []
-    assert report.photos["shared"] == 1
+    assert report.photo_counts["shared"] == 1
     assert report.notes == ["a photo used by 5 products (size-chart.png) is left out of matching, duplicates and "
                             "the audit"]
 
@@ -203,7 +203,7 @@ def test_an_index_made_before_gets_every_photo_without_fetching_unchanged_ones(t
     assert (store.multi_photo, store.lacking_photo_vectors()) == (False, 6)
     report = _index(catalog, embedder, store, relabel=_photos({"1": [_hero(catalog, "1"), back]}))
     assert len(decodes) == 1  # the one photo new to the index; no hero read again
-    assert report.photos == {"embedded": 1, "kept": 6, "failed": 0, "shared": 0, "upgraded": 6}
+    assert report.photo_counts == {"embedded": 1, "kept": 6, "failed": 0, "shared": 0, "upgraded": 6}
     assert report.reasons == {"every photo added (indexed before products kept several)": 6}
     assert "added every photo's vector to 6 products indexed before products kept several photos; no unchanged " \
            "photo was fetched again" in report.notes
@@ -222,7 +222,7 @@ def test_two_hundred_photos_are_capped(tmp_path, embedder, store, decodes):
     report = _index(catalog, embedder, store, relabel=_photos({"1": many}))
     hit, rows = _rows(store, "1")
     assert (len(rows), hit.payload[MATCHED_PHOTOS], len(decodes)) == (10, many[:10], 10)
-    assert report.photos["embedded"] == 10
+    assert report.photo_counts["embedded"] == 10
 
 
 def _url_catalog(folder: Path, url: str) -> Path:
@@ -258,13 +258,13 @@ def test_a_dead_link_among_fifteen_additional_images_leaves_the_product_indexed(
         dead = f"{photo_server.url}/bag-3.jpg"
         assert list(hit.payload[PHOTO_PROBLEMS]) == [dead] and "404" in hit.payload[PHOTO_PROBLEMS][dead]
         assert len(hit.payload[PHOTOS]) == 16 and len(rows) == 15 and dead not in hit.payload[MATCHED_PHOTOS]
-        assert report.photos["failed"] == 1 and report.indexed == 4
+        assert report.photo_counts["failed"] == 1 and report.indexed == 4
         assert "1 photos (beyond each product's main photo) could not be used" in " ".join(report.notes)
         # the next run fetches the dead link again (it may be back) and nothing else
         before = dict(photo_server.requests)
         again = index_catalog(feed, folder, embedder, store, batch_size=4, fetcher=fetcher, max_photos=16)
     fetched = {k: v - before.get(k, 0) for k, v in photo_server.requests.items() if v != before.get(k, 0)}
-    assert fetched == {"bag-3.jpg": 1} and again.photos["embedded"] == 0 and again.photos["kept"] == 15
+    assert fetched == {"bag-3.jpg": 1} and again.photo_counts["embedded"] == 0 and again.photo_counts["kept"] == 15
 
 
 def test_a_shopify_export_back_view_finds_its_product_first(tmp_path, embedder, store):
@@ -272,7 +272,7 @@ def test_a_shopify_export_back_view_finds_its_product_first(tmp_path, embedder, 
     folder.mkdir()
     export = shop_catalogues.shopify_export(folder)
     report = index_catalog(export, folder, embedder, store, batch_size=4)
-    assert report.indexed == 5 and report.photos["embedded"] == 10
+    assert report.indexed == 5 and report.photo_counts["embedded"] == 10
     hit, rows = _rows(store, "sky-red-tee")
     assert [Path(r).name for r in hit.payload[MATCHED_PHOTOS]] == ["tee-front.jpg", "tee-back.jpg", "tee-sky.jpg",
                                                                    "tee-red.jpg"]

@@ -77,8 +77,10 @@ def test_a_shopify_export_with_photo_urls_indexes_with_one_command(tmp_path, tin
     assert report["catalog"]["format"] == "shopify" and report["catalog"]["mapping"]["brand"] == "Vendor"
     assert "brand" in report["catalog"]["filters"] and "price" in report["catalog"]["numbers"]
     assert (report["indexed"], report["text_only"], report["failed_rows"]) == (4, 0, 0)
-    # the first image by position is the photo: the blue variant's photo is never fetched
-    assert photo_server.requests == {"dress-red.jpg": 1, "tee.jpg": 1, "sandal.jpg": 1, "watch.jpg": 1}
+    # issue 21: every photo is fetched once, the blue variant's photo too (it is one of the dress's photos); the first
+    # image by position is still the hero
+    assert photo_server.requests == {"dress-red.jpg": 1, "tee.jpg": 1, "sandal.jpg": 1, "watch.jpg": 1,
+                                     "dress-blue.jpg": 1}
 
     assert _browse(env, "--sort", "price") == [("tee", 19.99), ("sandal", 35.0), ("red-dress", 44.9),
                                                ("watch", 129.0)]
@@ -91,7 +93,7 @@ def test_a_shopify_export_with_photo_urls_indexes_with_one_command(tmp_path, tin
 
     # a re-run fetches nothing and embeds nothing
     rerun = json.loads(_cli(env, "index", "--catalog", str(catalog), "--json").stdout)
-    assert (rerun["unchanged"], rerun["indexed"]) == (4, 0) and photo_server.total() == 4
+    assert (rerun["unchanged"], rerun["indexed"]) == (4, 0) and photo_server.total() == 5
 
 
 def test_a_google_feed_with_photo_urls_indexes_with_one_command(tmp_path, tiny_clip, embedder, photo_server):
@@ -172,8 +174,9 @@ def test_refresh_images_revalidates_and_re_embeds_only_a_photo_that_changed(tmp_
     assert _cli(env, "index", "--catalog", str(catalog)).returncode == 0
     monkeypatch.setitem(PHOTOS, "tee.jpg", _jpeg("Tshirts", "Red"))  # a new photo behind the same URL
     plain = json.loads(_cli(env, "index", "--catalog", str(catalog), "--json").stdout)
-    assert (plain["unchanged"], plain["indexed"]) == (4, 0) and photo_server.total() == 4  # the cache is trusted
+    assert (plain["unchanged"], plain["indexed"]) == (4, 0) and photo_server.total() == 5  # the cache is trusted
     refreshed = json.loads(_cli(env, "index", "--catalog", str(catalog), "--refresh-images", "--json").stdout)
     assert (refreshed["unchanged"], refreshed["indexed"]) == (3, 1)
     # one conditional request per photo; the changed one is downloaded once and not asked for again
-    assert photo_server.requests == {"dress-red.jpg": 2, "tee.jpg": 2, "sandal.jpg": 2, "watch.jpg": 2}
+    assert photo_server.requests == {"dress-red.jpg": 2, "tee.jpg": 2, "sandal.jpg": 2, "watch.jpg": 2,
+                                     "dress-blue.jpg": 2}  # issue 21: every photo is revalidated, not only heroes

@@ -71,7 +71,8 @@ def cmd_index(args, settings: Settings) -> int:
         report = index_catalog(args.catalog, args.images, embedder, store, batch_size=settings.batch_size,
                                recreate=args.recreate, prune=args.prune, max_pixels=settings.max_pixels,
                                progress=progress, format=args.format, columns=columns, fetcher=fetcher,
-                               part=part, relabel=AuditDecisions(settings.data_dir).relabeller())
+                               part=part, relabel=AuditDecisions(settings.data_dir).relabeller(),
+                               max_photos=settings.max_photos, shared_photo_min=settings.shared_photo_min)
         report.add_stage_before("model", model_s)  # the run's duration is what the user waited for
     except KeyboardInterrupt:
         _end_index(store, bar, fetcher, failing=True)
@@ -98,6 +99,8 @@ def cmd_index(args, settings: Settings) -> int:
         if report.not_listed:
             print(f"  ... and {report.not_listed} more rows with a problem, counted but not listed "
                   f"(the first {len(report.failed)} are)")
+        for note in report.notes:  # shared photos, an older index given every photo
+            print(f"note: {note}")
         for warning in report.warnings:
             print(f"warning: {warning}")
     return 0

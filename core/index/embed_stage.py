@@ -91,10 +91,11 @@ class _Work:
         """The photos to load and embed; rows the store holds for the same bytes are kept as they are."""
         stored_vectors = self.stored.vectors if self.stored is not None else {}
         stored_payload = self.stored.payload if self.stored is not None else {}
+        digests, vectors = stored_payload.get(PHOTO_DIGESTS) or [], stored_vectors.get(PHOTO_VECTORS) or []
+        colours = list(stored_payload.get(PHOTO_COLOURS) or []) + [None] * len(digests)
         stored_rows = {}
-        for digest, vector, colours in zip(stored_payload.get(PHOTO_DIGESTS) or [], stored_vectors.get(PHOTO_VECTORS) or [],
-                                           stored_payload.get(PHOTO_COLOURS) or _nones()):
-            stored_rows.setdefault(digest, _Row(vector, digest, colours))
+        for digest, vector, stats in zip(digests, vectors, colours):
+            stored_rows.setdefault(digest, _Row(vector, digest, stats))
         jobs = []
         if self.stale:
             self.hero_job = _Job(self, _Job.HERO, self.hero)
@@ -152,11 +153,6 @@ class _Work:
             colours.append(row.colours)
         return rows, {MATCHED_PHOTOS: refs, PHOTO_DIGESTS: digests, PHOTO_COLOURS: colours,
                       SHARED_PHOTOS: self.shared, PHOTO_PROBLEMS: self.problems}
-
-
-def _nones():
-    while True:
-        yield None
 
 
 def _downloaded(jobs: Iterable[_Job], fetcher) -> Iterator[_Job]:

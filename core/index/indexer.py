@@ -77,7 +77,8 @@ class IndexReport:
     to_embed: int = 0         # products the plan found new or changed (indexed says how many were written)
     # Photos: embedded by the model, rows kept from the store (same bytes), failed (beyond each hero), shared
     # (left out of matching), and products given their photo rows for the first time (an older index).
-    photos: dict = field(default_factory=lambda: dict.fromkeys(("embedded", "kept", "failed", "shared", "upgraded"), 0))
+    photo_counts: dict = field(default_factory=lambda: dict.fromkeys(("embedded", "kept", "failed", "shared",
+                                                                      "upgraded"), 0))
     notes: list[str] = field(default_factory=list)  # what a user should know about this run (shared photos, upgrade)
 
     @property
@@ -124,7 +125,7 @@ class IndexReport:
                 "seconds": round(self.seconds, 3), "stages": {k: round(v, 3) for k, v in self.stages.items()},
                 "runtime": self.runtime, "reasons": self.reasons,
                 "reembedded": [{"product_id": pid, "reasons": reasons} for pid, reasons in self.reembedded],
-                "reembedded_not_listed": self.to_embed - len(self.reembedded), "photos": dict(self.photos),
+                "reembedded_not_listed": self.to_embed - len(self.reembedded), "photo_counts": dict(self.photo_counts),
                 "notes": list(self.notes)}
 
 
@@ -282,7 +283,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingMo
 def read_catalog(csv_path: Path, images_dir: Path | None, format: str, columns: dict | None, part: Part,
                  report: IndexReport, max_photos: int = Settings.max_photos) -> CatalogFile:
     """The first streaming pass: the catalogue's layout, schema and size, and the problems of this part's rows."""
-    catalog = CatalogFile(Path(csv_path), images_dir, format=format, columns=columns, **_photo_cap(max_photos))
+    catalog = CatalogFile(Path(csv_path), images_dir, format=format, columns=columns, max_photos=max_photos)
     report.catalog = catalog.report.as_dict()
     report.total = catalog.total_rows
     for problem in catalog.problems:  # rows without an id go to worker 0
@@ -413,36 +414,30 @@ def _schedule_photo_rows(plan: Plan, report: IndexReport) -> None:
     whose photo rows do not; they leave the unchanged (or attributes-only) count for the embedded one."""
     photos = plan.photos
     photos.settle()
-    for product_id in plan.seen - plan.todo:
-        reason = photos.outdated(product_id)
+    for product_id in photos.current:  # products with photos, in catalogue order
+        reason = None if product_id in plan.todo else photos.outdated(product_id)
         if reason:
             _schedule(plan, report, product_id, [reason])
             if product_id in plan.rewritten:
                 plan.payload_only -= 1
             else:
                 plan.unchanged -= 1
-    photos.current.clear()  # planning's photo list per product is done with; the embed pass reads them again
+    # planning's view of each product's photos is done with; the embed pass reads them again
+    photos.current.clear(), photos.stored.clear(), photos.legacy.clear()
     plan.rewritten.clear()
 
 
 def _photo_notes(plan: Plan, report: IndexReport) -> None:
     """The report's lines about photos: shared ones, and products of an older index given every photo."""
     shared = plan.photos.notes()  # one line per shared photo (a URL is counted under its address and its bytes)
-    report.photos["shared"] = len(shared)
+    report.photo_counts["shared"] = len(shared)
     report.notes.extend(shared)
-    if report.photos["upgraded"]:
-        report.notes.append(f"added every photo's vector to {report.photos['upgraded']} products indexed before "
+    if report.photo_counts["upgraded"]:
+        report.notes.append(f"added every photo's vector to {report.photo_counts['upgraded']} products indexed before "
                             "products kept several photos; no unchanged photo was fetched again")
-    if report.photos["failed"]:
-        report.notes.append(f"{report.photos['failed']} photos (beyond each product's main photo) could not be used; "
+    if report.photo_counts["failed"]:
+        report.notes.append(f"{report.photo_counts['failed']} photos (beyond each product's main photo) could not be used; "
                             "their products are indexed with the others (photo_problems lists them)")
-
-
-def _photo_cap(max_photos: int) -> dict:
-    """CatalogFile's photo cap, where the reader takes one (the readers listing every photo cap them)."""
-    import inspect
-
-    return {"max_photos": max_photos} if "max_photos" in inspect.signature(CatalogFile).parameters else {}
 
 
 def _image_digest(product: Product, fetcher) -> str:
@@ -489,10 +484,10 @@ def _count_embedded(batch: EmbeddedBatch, report: IndexReport, clock: StageClock
     decoding) so far."""
     for problem in batch.text_only:
         report.add_problem(problem, text_only=True)
-    report.photos["embedded"] += batch.photos_embedded
-    report.photos["kept"] += batch.photos_kept
-    report.photos["failed"] += batch.photos_failed
-    report.photos["upgraded"] += len(batch.upgraded)
+    report.photo_counts["embedded"] += batch.photos_embedded
+    report.photo_counts["kept"] += batch.photos_kept
+    report.photo_counts["failed"] += batch.photos_failed
+    report.photo_counts["upgraded"] += len(batch.upgraded)
     clock.note(EMBED_TEXT, batch.text_seconds)
     clock.note(DECODE_THREADS, batch.decode_seconds)
 

@@ -41,8 +41,14 @@ def photo_refs(product: Product, max_photos: int) -> list[str]:
 
 def photo_key(ref: str, fetcher) -> str:
     """What a photo is, without fetching anything: the sha256 of its bytes (from the image cache for a URL), or
-    'url:<ref>' for a URL not fetched yet (or failed), or 'unreadable:<ref>' for a file that cannot be read."""
+    'url:<ref>' for a URL not fetched yet (or failed), or 'unreadable:<ref>' for a file that cannot be read. With
+    --refresh-images a URL is revalidated (once per run: the fetcher remembers), as the hero's is."""
     if is_url(ref):
+        if fetcher is not None and fetcher.refresh:
+            try:
+                return hashlib.sha256(fetcher.fetch(ref)).hexdigest()
+            except ImageRejected:
+                pass  # the server failed: keep the cached photo rather than lose it
         digest = fetcher.cached(ref) if fetcher is not None else None
         return digest or f"url:{ref}"
     try:
@@ -114,7 +120,9 @@ class PhotoPlan:
     names: dict = field(default_factory=dict)              # identity code -> a reference, for the report
     hero_users: Counter = field(default_factory=Counter)   # identity code -> products whose hero it is
     current: dict = field(default_factory=dict)            # product id -> its photos, packed (PHOTO_BYTES each)
-    stored: dict = field(default_factory=dict)             # product id -> (matched pair codes, problem ref codes)
+    stored: dict = field(default_factory=dict)             # product id -> (matched pair codes, problem ref codes),
+    # for products stored with rows or photo problems (planning's memory holds nothing for a product without photos)
+    legacy: set = field(default_factory=set)               # product ids stored before the multivector existed
     upgraded: set = field(default_factory=set)             # product ids stored before the multivector existed
     shared: set = field(default_factory=set)
 
@@ -123,6 +131,9 @@ class PhotoPlan:
         for hit in store.scroll(payload_keys=STORED_KEYS):
             payload = hit.payload
             if PHOTO_DIGESTS not in payload:
+                self.legacy.add(payload.get(PRODUCT_ID))
+                continue
+            if not payload.get(PHOTO_DIGESTS) and not payload.get(PHOTO_PROBLEMS):
                 continue
             pairs = frozenset(pair_code(r, k) for r, k in zip(payload.get(MATCHED_PHOTOS) or [],
                                                                payload.get(PHOTO_DIGESTS) or []))
@@ -143,7 +154,8 @@ class PhotoPlan:
         if refs and refs[0] == hero_ref(product):
             for ident in identities(refs[0], keys[0]):
                 self.hero_users[ident] += 1
-        self.current[product.product_id] = b"".join(_packed(r, k) for r, k in zip(refs, keys))
+        if refs:
+            self.current[product.product_id] = b"".join(_packed(r, k) for r, k in zip(refs, keys))
 
     def settle(self) -> None:
         """The shared photos, once every product is counted."""
@@ -152,13 +164,12 @@ class PhotoPlan:
     def outdated(self, product_id: str) -> str | None:
         """Why a product whose hero and text vectors still hold must have its photo rows redone, or None."""
         packed = self.current.get(product_id, b"")
-        stored = self.stored.get(product_id)
-        if stored is None:
+        if product_id in self.legacy:
             if packed:
                 self.upgraded.add(product_id)
                 return PHOTOS_UPGRADED
             return None
-        held, problems = stored
+        held, problems = self.stored.get(product_id, (frozenset(), frozenset()))
         wanted = {pair for pair in _matched_pairs(packed, self.shared) if pair[:CODE_BYTES] not in problems}
         return None if wanted == held else PHOTOS_CHANGED
 
