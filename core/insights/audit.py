@@ -49,6 +49,7 @@ SHARE_DE = 20.0
 PIXEL_DE = 100.0
 CLIP_WEIGHT = 0.05
 
+FAR = np.array([1e9, 0.0, 0.0, 1.0])  # a padding colour, [L, a, b, weight], never the closest to a reference
 Progress = Callable[[int, int], None]
 SUSPECT, UNKNOWN_NAME = "suspect", "unknown"  # the two outcomes the audit reports for a product's label
 
@@ -170,13 +171,11 @@ def audit(store: ProductStore, embedder: QueryEncoder, field: str = COLOUR, limi
                                         embedder.image_size, writable, result)
             wrote = wrote or stored
         result.checked += len(rows)
-        for hit, product_id, values in rows:
-            photos = _photos(hit, field)
+        judged = [(hit, product_id, values, _photos(hit, field)) for hit, product_id, values in rows]
+        for hit, product_id, values, photos in judged:
             unknown.extend(UnknownLabel(product_id, field, v, str(hit.payload.get(TITLE) or ""), photos.refs[0])
                            for v in scorer.unknown(values))
-            suspect = scorer.judge(hit, product_id, values, photos)
-            if suspect is not None:
-                suspects.append(suspect)
+        suspects.extend(scorer.suspects(judged))
         if limit is not None and len(suspects) > limit:
             result.suspected += len(suspects) - limit  # the ones dropped now are counted here
             suspects = _ranked(suspects)[:limit]
@@ -246,11 +245,31 @@ class _Scorer:
         # A colour name with no reference at all ("Ultraviolet") is never judged, nor suggested, by CLIP alone.
         self.named = np.array([known_colour(label) if field == COLOUR else True for label in labels])
         self.refs = np.array([r if r is not None else (np.nan,) * 3 for r in refs], dtype=np.float64)
+        self.keys: dict[str, str] = {}  # colour_key of each value seen, once
 
     def unknown(self, values: list[str]) -> list[str]:
         return [v for v in values if not self.named[self.index[v]]]
 
-    def judge(self, hit: Hit, product_id: str, values: list[str], photos: Photos) -> Suspect | None:
+    def suspects(self, rows: list[tuple[Hit, str, list[str], Photos]]) -> list[Suspect]:
+        """The suspects among a chunk of products. Every photo's cosines come from one matrix product and every
+        photo's pixel fits from one pass, for the whole chunk; each product then takes its slice."""
+        blocks = [photos.vectors for *_, photos in rows if photos.vectors is not None]
+        cosines = self._cosines(np.concatenate(blocks)) if blocks else None
+        stats = [s for *_, photos in rows for s in photos.stats]
+        pixels = self._pixel_fits(stats) if self.field == COLOUR else [None] * len(stats)
+        found, at_vector, at_photo = [], 0, 0
+        for hit, product_id, values, photos in rows:
+            cos = None
+            if photos.vectors is not None:
+                cos, at_vector = cosines[at_vector:at_vector + len(photos.vectors)], at_vector + len(photos.vectors)
+            fits, at_photo = pixels[at_photo:at_photo + len(photos.stats)], at_photo + len(photos.stats)
+            suspect = self.judge(hit, product_id, values, photos, cos, fits)
+            if suspect is not None:
+                found.append(suspect)
+        return found
+
+    def judge(self, hit: Hit, product_id: str, values: list[str], photos: Photos, cosines: np.ndarray | None,
+              pixels: list) -> Suspect | None:
         """The product as a suspect, or None. A value is never suspected when one of the product's photos shows it
         (it fits that photo at least as well as every label the product does not hold). A value a variant carries
         is judged on its own; with a variant photo, its margin and suggestion come from that photo. The values no
@@ -259,12 +278,14 @@ class _Scorer:
         at all when one of them is an unknown name (it may be what the photos show)."""
         own = np.zeros(len(self.labels), dtype=bool)
         own[[self.index[v] for v in values]] = True
-        judged = self._photo_fits(own, photos)
+        judged = self._photo_fits(own, cosines, pixels)
         if not judged:
             return None
         unknown = set(self.unknown(values))
-        carried = {v: photos.carried[colour_key(v)] for v in values
-                   if v not in unknown and colour_key(v) in photos.carried}
+        carried = {}
+        if photos.carried:
+            keys = {v: self._key(v) for v in values}
+            carried = {v: photos.carried[keys[v]] for v in values if v not in unknown and keys[v] in photos.carried}
         loose = [v for v in values if v not in carried]
         groups = [(loose, None)] if loose and not unknown & set(loose) else []
         groups += [([v], positions) for v, positions in carried.items()]
@@ -285,18 +306,23 @@ class _Scorer:
                        self._evidence(photos.stats[position], ref, cos, pixels, given, best),
                        str(hit.payload.get(TITLE) or ""), ref or str(hit.payload.get(IMAGE_PATH) or ""))
 
-    def _photo_fits(self, own: np.ndarray, photos: Photos) -> list[tuple]:
+    def _key(self, value: str) -> str:
+        key = self.keys.get(value)
+        if key is None:
+            key = self.keys[value] = colour_key(value)
+        return key
+
+    def _photo_fits(self, own: np.ndarray, cosines: np.ndarray | None, fits: list) -> list[tuple]:
         """(position, fit, candidates, pixel fit or None, cosines) for each photo with any evidence: its colour
         statistics against the labels' references when it has them and the product holds a label with a hue,
         combined with CLIP (see CLIP_WEIGHT); else CLIP alone."""
-        cosines = None if photos.vectors is None else self._cosines(photos.vectors)
         judged = []
-        for position, stats in enumerate(photos.stats):
-            if stats is None and cosines is None:
+        hue = (own & self.known).any()
+        for position, pixels in enumerate(fits):
+            if pixels is None and cosines is None:
                 continue  # neither pixels nor a vector: this photo says nothing
             cos = cosines[position] if cosines is not None else np.zeros(len(self.labels))
-            pixels = self._pixel_fit(stats) if self.field == COLOUR else None
-            if pixels is not None and (own & self.known).any():
+            if pixels is not None and hue:
                 judged.append((position, pixels / PIXEL_DE - CLIP_WEIGHT * cos, self.known, pixels, cos))
             elif cosines is not None:
                 judged.append((position, -cos, self.named, None, cos))
@@ -306,13 +332,23 @@ class _Scorer:
         images = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return (images @ self.texts.T).astype(np.float64)
 
-    def _pixel_fit(self, stats) -> np.ndarray | None:
-        """Each label's pixel fit, in ΔE (NaN for labels without a reference colour); None without statistics."""
-        if not stats:
-            return None
-        colours = np.asarray(stats, dtype=np.float64)
-        distances = np.linalg.norm(colours[:, None, :3] - self.refs[None], axis=2)  # colours x labels
-        return np.min(distances + SHARE_DE * (1 - colours[:, 3:4]), axis=0)
+    def _pixel_fits(self, stats: list) -> list[np.ndarray | None]:
+        """Each photo's pixel fit of every label, in ΔE (NaN for labels without a reference colour), or None for a
+        photo without statistics: the distance to the closest dominant colour plus SHARE_DE for how little of the
+        product that colour covers. All photos in one pass, their colours padded to the longest list."""
+        present = [i for i, s in enumerate(stats) if s]
+        out: list[np.ndarray | None] = [None] * len(stats)
+        if not present:
+            return out
+        most = max(len(stats[i]) for i in present)
+        far = list(FAR)  # padding: a colour farther than any label's reference
+        colours = np.array([[list(c[:4]) for c in stats[i]] + [far] * (most - len(stats[i])) for i in present],
+                           dtype=np.float64)
+        distances = np.linalg.norm(colours[:, :, None, :3] - self.refs[None, None], axis=3)  # photos x colours x labels
+        fits = np.min(distances + SHARE_DE * (1 - colours[:, :, 3:4]), axis=1)
+        for row, i in enumerate(present):
+            out[i] = fits[row]
+        return out
 
     def _evidence(self, stats, ref: str, cos: np.ndarray, pixels: np.ndarray | None, given: int, best: int) -> dict:
         evidence = {"clip_margin": round(float(cos[best] - cos[given]), 4),
