@@ -69,6 +69,9 @@ class OnePhotoEncoder:
     def encode_images(self, images):
         return np.stack([self.vector for _ in images])
 
+    def encode_texts(self, texts):
+        return np.stack([np.asarray(e(5), dtype=np.float32) for _ in texts])  # the mug's photo
+
 
 def photo_bytes() -> bytes:
     out = io.BytesIO()
@@ -90,6 +93,15 @@ def test_an_index_without_every_products_photos_searches_the_hero_vector(shop):
     assert photo_space(shop) == "image"
     results = search(shop, SearchRequest(image=photo_bytes(), limit=2), OnePhotoEncoder(BACK_VIEW))
     assert [(r.product_id, round(r.similarity, 4)) for r in results] == [("both", 0.7036), ("coat", 0.0995)]
+
+
+def test_hybrid_search_with_weight_zero_is_the_image_search_on_every_photo(shop):
+    encoder = OnePhotoEncoder(BACK_VIEW)
+    image = search(shop, SearchRequest(image=photo_bytes(), limit=3), encoder)
+    hybrid = search(shop, SearchRequest(text="tee", image=photo_bytes(), weight=0.0, limit=3), encoder)
+    assert [r.product_id for r in hybrid] == [r.product_id for r in image] == ["tee", "copy", "both"]
+    text_only = search(shop, SearchRequest(text="tee", image=photo_bytes(), weight=1.0, limit=1), encoder)
+    assert [r.product_id for r in text_only] == ["mug"]
 
 
 def test_best_pair_scores_the_closest_pair_of_photos_not_their_sum(shop):

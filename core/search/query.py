@@ -362,8 +362,7 @@ def image_search(store, embedder: QueryEncoder, request: SearchRequest, max_pixe
     the hero photo's vector, as before several photos.
     """
     filters = _filters_for(request)
-    plain = not (request.positives or request.negatives or request.diverse_applies)
-    if request.like and plain:
+    if request.like and _plain(request):
         rows = product_photo_rows(store, [request.like])[request.like]
         hits = best_pair_hits(store, rows, filters, request.offset + request.limit, request.threshold)
         results = [Result.from_hit(h) for h in hits[request.offset:]]
@@ -371,9 +370,18 @@ def image_search(store, embedder: QueryEncoder, request: SearchRequest, max_pixe
             r.similarity = r.score
         return results
     vector = image_vector(store, embedder, request, max_pixels)
-    if plain:
-        return _run(store, Nearest(vector, photo_space(store)), request, filters, vector)
-    return _run(store, _ranking(vector, request, store), request, filters, vector)
+    return _run(store, _ranking(vector, request, store, _image_space(store, request)), request, filters, vector)
+
+
+def _plain(request: SearchRequest) -> bool:
+    """Nearest neighbours and nothing else: no feedback, no diversity."""
+    return not (request.positives or request.negatives or request.diverse_applies)
+
+
+def _image_space(store: ProductStore, request: SearchRequest) -> str:
+    """Where an image query vector is searched: every photo (photo_space) for plain nearest neighbours; feedback
+    and diversity rank around the hero photo's vector, as before several photos."""
+    return photo_space(store) if _plain(request) else "image"
 
 
 def hybrid_search(store, embedder: QueryEncoder, request: SearchRequest, max_pixels: int = MAX_PIXELS) -> list[Result]:
@@ -384,10 +392,11 @@ def hybrid_search(store, embedder: QueryEncoder, request: SearchRequest, max_pix
     text_vec = text_vector(embedder, request.text)
     image_vec = image_vector(store, embedder, request, max_pixels)
     filters = _filters_for(request)
+    space = _image_space(store, request)  # the image's list (and a weighted mix) matches each product's best photo
     if request.fused:
-        return _run(store, _fused(store, request, ((text_vec, "image"), (image_vec, "image"))), request, filters)
+        return _run(store, _fused(store, request, ((text_vec, "image"), (image_vec, space))), request, filters)
     vector = weighted_vector(text_vec, image_vec, request.weight)
-    return _run(store, _ranking(vector, request, store), request, filters, vector)
+    return _run(store, _ranking(vector, request, store, space), request, filters, vector)
 
 
 def search(store: ProductStore, request: SearchRequest, embedder: QueryEncoder | None = None,
