@@ -1,6 +1,6 @@
 """The audit on a real Shopify export, through `python -m core index` and `python -m core audit`: the Sky Blue + Red
 tee, whose red variant photo is not among its Image Src rows, is not flagged for Red; the draft and the archived
-products are left out unless asked."""
+products are left out unless asked; an unknown colour name is listed apart, not judged."""
 
 from __future__ import annotations
 
@@ -46,3 +46,20 @@ def test_drafts_and_archived_are_audited_only_when_asked(shop, capsys):
     assert capsys.readouterr().out.splitlines()[-1].endswith(", 2 draft or archived left out")
     assert main(["audit", "--show-hidden"]) == 0
     assert "left out" not in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_cli_lists_an_unknown_colour_name_apart(settings, tmp_path, capsys):
+    from tests.conftest import PRODUCTS, write_catalog
+
+    rows = [r if r[0] != "4" else (*r[:5], "Ultraviolet", *r[6:]) for r in PRODUCTS]
+    assert main(["index", "--catalog", str(write_catalog(tmp_path / "cat", rows=rows)), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [row for row in listed if row["outcome"] == "unknown"] == [
+        {"product_id": "4", "field": "colour", "label": "Ultraviolet", "outcome": "unknown"}]
+    assert "4" not in [row["product_id"] for row in listed if row["outcome"] == "suspect"]
+    assert main(["audit"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "4  Ultraviolet: unknown colour name, not judged" in lines
+    assert lines[-1].endswith(", 1 unknown colour name(s)")
