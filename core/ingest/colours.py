@@ -6,6 +6,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from core.ingest.colour_space import hex_to_lab, lab_to_hex
+
 # Colour values of the public fashion catalogue and the bundled sample, as merchandisers see them. These win over
 # every other table below (Navy Blue stays #14215a, not CSS navy), so maps and audits made before keep their colours.
 COLOUR_HEX: dict[str, str] = {
@@ -151,9 +153,6 @@ def _shaded(key: str) -> str | None:
 
 
 def _moved(hex_colour: str, lighter: float, chroma: float) -> str:
-    # The Lab maths live with the photo statistics, which import this module: imported here, not at the top.
-    from core.ingest.colour_stats import hex_to_lab, lab_to_hex
-
     lightness, a, b = hex_to_lab(hex_colour)
     return lab_to_hex((min(100.0, max(0.0, lightness + lighter)), a * chroma, b * chroma))
 
@@ -180,9 +179,6 @@ def colour_lab(name) -> tuple[float, float, float] | None:
     hex_colour = lookup_hex(name)
     if hex_colour is None or is_multi(name):
         return None
-    # The Lab maths live with the photo statistics, which import this module: imported here, not at the top.
-    from core.ingest.colour_stats import hex_to_lab
-
     return hex_to_lab(hex_colour)
 
 

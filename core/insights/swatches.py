@@ -6,7 +6,7 @@ import io
 
 from PIL import Image, ImageDraw
 
-from core.ingest.colour_stats import lab_to_hex  # noqa: F401  (re-exported: the audit panel draws with it)
+from core.ingest.colour_space import lab_to_hex  # noqa: F401  (re-exported: the audit panel draws with it)
 
 OUTLINE = (200, 200, 200)
 
