@@ -3,7 +3,8 @@ errors and non-zero exits, never tracebacks.
 
     index.py     index, stats             search.py    search, browse, facets, duplicates
     map.py       map                      insights.py  eval, audit, reference, gaps
-    sample.py    sample                   common.py    the flags, model and store openers, progress bars they share
+    sample.py    sample                   audit.py     audit and its decisions (decide, undo, decisions), for insights.py
+                                          common.py    the flags, model and store openers, progress bars they share
 """
 
 from __future__ import annotations
