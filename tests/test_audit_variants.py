@@ -125,6 +125,8 @@ def test_an_unknown_colour_name_is_reported_as_unknown_never_judged(shop):
         {"product_id": "uv", "field": "colour", "label": "Ultraviolet", "outcome": "unknown"},
         {"product_id": "uv-red", "field": "colour", "label": "Ultraviolet", "outcome": "unknown"}]
     assert result.unknown_count == 2 and result.checked == 4
+    limited = audit(shop, ZeroTextTower(), "colour", limit=1)  # listed up to the limit, every one counted
+    assert [u.product_id for u in limited.unknown] == ["uv"] and limited.unknown_count == 2
 
 
 def test_an_unknown_name_is_never_suggested_by_clip_alone(shop):

@@ -173,8 +173,12 @@ def audit(store: ProductStore, embedder: QueryEncoder, field: str = COLOUR, limi
         result.checked += len(rows)
         judged = [(hit, product_id, values, _photos(hit, field)) for hit, product_id, values in rows]
         for hit, product_id, values, photos in judged:
+            named = scorer.unknown(values)
+            result.unknown_count += len(named)
             unknown.extend(UnknownLabel(product_id, field, v, str(hit.payload.get(TITLE) or ""), photos.refs[0])
-                           for v in scorer.unknown(values))
+                           for v in named)
+        if limit is not None and len(unknown) > limit:  # as for suspects: memory bounded by the limit
+            unknown = sorted(unknown, key=_by_product)[:limit]
         suspects.extend(scorer.suspects(judged))
         if limit is not None and len(suspects) > limit:
             result.suspected += len(suspects) - limit  # the ones dropped now are counted here
@@ -185,9 +189,12 @@ def audit(store: ProductStore, embedder: QueryEncoder, field: str = COLOUR, limi
         store.flush()
     result.suspects = _ranked(suspects)
     result.suspected += len(result.suspects)
-    unknown.sort(key=lambda u: (u.product_id, u.label))
-    result.unknown_count, result.unknown = len(unknown), unknown[:limit] if limit else unknown
+    result.unknown = sorted(unknown, key=_by_product)
     return result
+
+
+def _by_product(label: UnknownLabel) -> tuple[str, str]:
+    return label.product_id, label.label
 
 
 def _has_evidence(hit: Hit, field: str) -> bool:
