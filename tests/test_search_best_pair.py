@@ -158,9 +158,9 @@ def test_own_photo_rows_leave_shared_photos_out():
     rows = own_photo_rows(hit({"matched_photos": ["chart.png", "a.jpg"], "shared_photos": ["chart.png"]},
                               {"photos": [e(5), e(1)], "image": e(5)}))
     assert rows.tolist() == [e(1)]
-    # only shared photos: nothing of its own to match, not the shared hero either
-    assert own_photo_rows(hit({"matched_photos": ["chart.png"], "shared_photos": ["chart.png"]},
-                              {"photos": [e(5)], "image": e(5)})) is None
+    # every photo shared: the row the index kept (the hero's) is compared, as with one photo each
+    assert own_photo_rows(hit({"matched_photos": ["same.jpg"], "shared_photos": ["same.jpg"]},
+                              {"photos": [e(5)], "image": e(5)})).tolist() == [e(5)]
     # no multivector (an older index): the hero as one row; no photo at all: None
     assert own_photo_rows(hit({}, {"image": e(2), "text": e(3)})).tolist() == [e(2)]
     assert own_photo_rows(hit({}, {"text": e(3)})) is None

@@ -186,15 +186,17 @@ def photo_space(store: ProductStore) -> str:
 def own_photo_rows(hit: Hit) -> np.ndarray | None:
     """A product's own photo vectors as rows: its photos multivector less the rows of shared photos (a size chart
     or a banner on many products would make them all alike), else its hero "image" vector as one row; None when
-    it has no photo vector at all. `hit` must carry its vectors (retrieve or scroll with vectors)."""
+    it has no photo vector at all. `hit` must carry its vectors (retrieve or scroll with vectors).
+
+    A product whose every photo is shared keeps the row the index kept for it (its hero's), so it is compared as
+    it was with one photo each: eight listings of one photo are still eight near-duplicates."""
     vectors = hit.vectors or {}
     rows = vectors.get(F.PHOTO_VECTORS)
     if rows is not None and len(rows) and np.ndim(rows[0]) == 1:
         matched = list((hit.payload or {}).get(F.MATCHED_PHOTOS) or [])
         shared = set((hit.payload or {}).get(F.SHARED_PHOTOS) or [])
         keep = [row for n, row in enumerate(rows) if not (n < len(matched) and matched[n] in shared)]
-        # only shared photos: nothing of its own to match (its hero is one of them)
-        return np.asarray(keep, dtype=np.float32) if keep else None
+        return np.asarray(keep or rows, dtype=np.float32)
     image = vectors.get("image")
     return None if image is None else np.asarray(image, dtype=np.float32).reshape(1, -1)
 
