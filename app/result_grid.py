@@ -38,6 +38,16 @@ def status_badge(result: Result) -> None:
         st.badge(label, icon=icon, color=colour)
 
 
+def badge_markdown(result: Result) -> str:
+    """The status badge as Markdown to put before a card's title ('' for an active product): inline, so a marked
+    card is no taller than its neighbours."""
+    status = status_label(result)
+    if not status:
+        return ""
+    label, colour, icon = STATUS_BADGES[status]
+    return f":{colour}-badge[{icon} {label}] "
+
+
 def percent(value: float) -> str:
     """20.0 -> '20', 17.5 -> '17.5'."""
     return f"{value:.1f}".rstrip("0").rstrip(".")
@@ -92,9 +102,8 @@ def product_grid(results: list[Result], config: Settings, actions, columns: int 
                     st.image(thumb, width="stretch")
                 else:
                     st.caption("no photo")
-                status_badge(result)
                 # Titles, attributes and ids are catalogue data: escaped, so `![t](url)` is text, not an image.
-                st.markdown(f"**{md(result.title) or md(result.product_id)}**")
+                st.markdown(f"{badge_markdown(result)}**{md(result.title) or md(result.product_id)}**")
                 # The price leads the line (a merchandiser's first question); the id stays last (tests read it there).
                 parts = (price_markdown(result), score_text(result) if show_scores else "",
                          md(attributes_line(result.payload)), md("#" + result.product_id))
