@@ -359,3 +359,22 @@ def test_a_google_products_additional_photos_show_from_the_cache_and_a_dead_one_
     captions = [shown(img.caption) for e in at.get("image") for img in e.proto.imgs if img.caption]
     assert captions == ["Photo 1 of 3 (main) · dress-red.jpg", "Photo 2 of 3 · dress-red-back.jpg",
                         "Photo 3 of 3 · dress-red-side.jpg"]
+
+
+def test_hostile_variant_values_and_photo_names_stay_text(app_settings, tmp_path):
+    from core.common.safe_text import md
+
+    photo = tmp_path / "[x](javascript:alert(1)).jpg"
+    photo.write_bytes(shop_photos()["tee-red.jpg"])
+    payload = {F.PHOTOS: [str(photo), str(tmp_path / "missing.jpg")],
+               F.VARIANTS: [{"sku": HOSTILE, "colour": "**Red**", "options": {"<b>Fit</b>": ":red[slim]"},
+                             "price": 22.0, "image": str(photo)}]}
+    at = AppTest.from_function(_product_script, default_timeout=TIMEOUT)
+    at.session_state["payload"] = payload
+    at.run()
+    assert not at.exception
+    [image] = [img for e in at.get("image") for img in e.proto.imgs]
+    assert shown(image.caption) == f"Photo 1 of 2 (main) · {photo.name}  \nVariant photo: {HOSTILE} (**Red** / :red[slim])"
+    assert "](" not in image.caption and "**Red**" not in image.caption  # every catalogue character escaped
+    row = at.table[0].value.iloc[0].tolist()
+    assert row == [md(HOSTILE), md("**Red**"), "", md("<b>Fit</b>: :red[slim]"), md("22.00"), "", "", "Photo 1"]
