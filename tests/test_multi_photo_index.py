@@ -280,3 +280,24 @@ def test_a_shopify_export_back_view_finds_its_product_first(tmp_path, embedder, 
         image = decode_image((folder / name).read_bytes(), 40_000_000, draft_size=embedder.image_size)
         top = store.query(Nearest(embedder.encode_images([image])[0], using="photos"), limit=2)
         assert top[0].payload["product_id"] == pid and top[0].score > 0.999, name
+
+
+def test_an_older_index_of_photo_urls_is_upgraded_from_the_image_cache(tmp_path, embedder, store, photo_server,
+                                                                       monkeypatch, decodes):
+    monkeypatch.setattr(photo_server_module, "PHOTOS", {**photo_server_module.PHOTOS, **shop_catalogues.photos()})
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    export = shop_catalogues.shopify_export(folder, photo_url=lambda name: f"{photo_server.url}/{name}")
+    with ImageFetcher(tmp_path / "cache", allow_private=True) as fetcher:
+        index_catalog(export, folder, embedder, store, batch_size=4, fetcher=fetcher)
+        fetched = dict(photo_server.requests)
+        assert fetched == {name: 1 for name in shop_catalogues.SHOPIFY_PHOTOS}  # every photo, once
+        _make_old(store)
+        decodes.clear()
+        report = index_catalog(export, folder, embedder, store, batch_size=4, fetcher=fetcher)
+    assert photo_server.requests == fetched  # nothing fetched again: heroes kept, the other photos from the cache
+    assert len(decodes) == 5  # tee-back, tee-sky, tee-red, coat-back, scarf-detail: rows the old index never had
+    assert (report.photo_counts["upgraded"], report.photo_counts["kept"], report.photo_counts["embedded"]) == (5, 5, 5)
+    assert store.multi_photo is True
+    hit, rows = _rows(store, "sky-red-tee")
+    assert len(rows) == 4 and np.allclose(rows[0], hit.vectors["image"], atol=1e-6)
