@@ -15,6 +15,7 @@ from core.search.query import Result
 
 COLUMNS = 4
 NAMED_VARIANTS = 4  # variants named in one photo's caption; the rest are counted ("and 3 more")
+UNREADABLE = "the photo cannot be read (not fetched yet, or moved)"
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def gallery(result: Result, config: Settings) -> None:
                              alt=f"Photo {number} of {len(photos)}")
                 else:
                     st.caption(caption(photo, number, len(photos)))
-                    st.caption(f"Not shown: {md(photo.problem or 'the photo cannot be read (not fetched yet, or moved)')}")
+                    st.caption(f"Not shown: {md(photo.problem or UNREADABLE)}")
     if outside:
         st.caption("Photos that could not be used:")
         for name, why in outside:

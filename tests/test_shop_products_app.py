@@ -72,6 +72,12 @@ def test_the_gallery_lists_every_photo_hero_first_and_marks_each_variants_photo(
     assert "[x]" not in caption(gallery_photos({F.PHOTOS: ["/a/[x](javascript:1).jpg"]})[0], 1, 1)
 
 
+def test_a_photo_used_by_many_variants_names_four_and_counts_the_rest():
+    payload = {F.PHOTOS: ["/p/tee.jpg"], F.VARIANTS: [{"sku": f"T-{n}", "image": "/p/tee.jpg"} for n in range(6)]}
+    [photo] = gallery_photos(payload)
+    assert shown(caption(photo, 1, 1)) == "Photo 1 of 1 (main) · tee.jpg  \nVariant photo: T-0, T-1, T-2, T-3 and 2 more"
+
+
 def test_a_shared_photo_and_a_failed_one_are_said_and_a_failure_outside_the_photos_is_listed_apart():
     payload = {F.PHOTOS: ["https://cdn.example/p/bag.jpg?v=3", "https://cdn.example/size-chart.png",
                           "https://cdn.example/bag-3.jpg"],
@@ -374,7 +380,8 @@ def test_hostile_variant_values_and_photo_names_stay_text(app_settings, tmp_path
     at.run()
     assert not at.exception
     [image] = [img for e in at.get("image") for img in e.proto.imgs]
-    assert shown(image.caption) == f"Photo 1 of 2 (main) · {photo.name}  \nVariant photo: {HOSTILE} (**Red** / :red[slim])"
+    assert shown(image.caption) == \
+        f"Photo 1 of 2 (main) · {photo.name}  \nVariant photo: {HOSTILE} (**Red** / :red[slim])"
     assert "](" not in image.caption and "**Red**" not in image.caption  # every catalogue character escaped
     row = at.table[0].value.iloc[0].tolist()
     assert row == [md(HOSTILE), md("**Red**"), "", md("<b>Fit</b>: :red[slim]"), md("22.00"), "", "", "Photo 1"]
