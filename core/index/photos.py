@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.common.config import Settings
 from core.common.errors import ImageRejected
 from core.common.fields import MATCHED_PHOTOS, PHOTO_DIGESTS, PHOTO_PROBLEMS, PHOTOS, PRODUCT_ID, values_of
 from core.ingest.catalog import Product
@@ -58,6 +59,7 @@ def photo_key(ref: str, fetcher) -> str:
 
 
 def code(text: str) -> bytes:
+    """A short, stable code for a reference or a digest (planning's memory grows with photos, so 8 bytes each)."""
     return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=CODE_BYTES).digest()
 
 
@@ -92,6 +94,7 @@ PHOTO_BYTES = 3 * CODE_BYTES + 1  # pair code, URL code (or NO_URL), whether the
 
 
 def _packed(ref: str, key: str) -> bytes:
+    """A photo as planning keeps it until every product is counted: PHOTO_BYTES bytes."""
     return pair_code(ref, key) + (code(f"url:{ref}") if is_url(ref) else NO_URL) + bytes([bool(SHA256.match(key))])
 
 
@@ -99,7 +102,8 @@ def _matched_pairs(packed: bytes, shared: set[bytes]) -> list[bytes]:
     """matched() on a product's packed photos: the pair codes of the photos to match."""
     keep, seen, first = [], set(), None
     for i in range(0, len(packed), PHOTO_BYTES):
-        pair, url, is_digest = packed[i:i + 2 * CODE_BYTES], packed[i + 16:i + 24], packed[i + 24]
+        pair, url = packed[i:i + 2 * CODE_BYTES], packed[i + 2 * CODE_BYTES:i + 3 * CODE_BYTES]
+        is_digest = packed[i + 3 * CODE_BYTES]
         first = first or pair
         ids = {pair[CODE_BYTES:]} | ({url} if url != NO_URL else set())
         if ids & shared or (is_digest and pair[CODE_BYTES:] in seen):
@@ -114,8 +118,8 @@ class PhotoPlan:
     """What planning learnt about photos: which photos are shared, and which products whose hero and text vectors
     still hold lack their photo rows (stored before the multivector) or hold outdated ones."""
 
-    shared_min: int = 5
-    max_photos: int = 10
+    shared_min: int = Settings.shared_photo_min
+    max_photos: int = Settings.max_photos
     users: Counter = field(default_factory=Counter)        # identity code -> products using that photo
     names: dict = field(default_factory=dict)              # identity code -> a reference, for the report
     hero_users: Counter = field(default_factory=Counter)   # identity code -> products whose hero it is
