@@ -263,14 +263,15 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
     top, other_count = legend_groups(counts)
     named = set(top)
     in_top = np.fromiter((v in named for v in values.tolist()), dtype=bool, count=len(values))
-    groups = [(value, live & (values == value), counts[value], group_colour(colour_by, value, rank), rank)
-              for rank, value in enumerate(top)]
+    # (legend name, rows, colour, legend group, rank): the top values, then every other value as one entry.
+    groups = [(legend_name(value, counts[value]), live & (values == value), group_colour(colour_by, value, rank),
+               f"group-{rank}", 10 + rank) for rank, value in enumerate(top)]
     if other_count:
-        groups.append((OTHER, live & ~in_top, other_count, OTHER_COLOUR, 1000))
-    for value, sel, count, colour, rank in groups:
+        groups.append((plotly(f"{OTHER} ({other_count:,})"), live & ~in_top, OTHER_COLOUR, OTHER_GROUP, 1000))
+    line = dict(width=0.6, color="#555555") if by_colour else dict(width=0)
+    for name, sel, colour, group, legend_rank in groups:
         if sampled and not sel.any():
             continue  # none of this value among the drawn sample: the density image has them
-        name = plotly(f"{OTHER} ({count:,})") if rank == 1000 else legend_name(value, count)
         # Circles and stars are two traces of one legend entry: a legend icon takes its first point's symbol.
         for star in (False, True):
             part = sel & (multi == star)
@@ -278,10 +279,8 @@ def build_figure(m: CatalogMap, colour_by: str = "cluster", filters: Filters | N
                 continue
             fill = point_colours(m, drawn[part], values[part]) if by_colour and part.any() else [colour]
             fill = fill[0] if len(set(fill)) == 1 else fill  # one shade: one colour, not a list of it
-            line = dict(width=0.6, color="#555555") if by_colour else dict(width=0)
             fig.add_trace(go.Scattergl(x=spot[part, 0], y=spot[part, 1], mode="markers", name=name,
-                                       legendgroup=OTHER_GROUP if rank == 1000 else f"group-{rank}",
-                                       showlegend=not star, legendrank=10 + rank,
+                                       legendgroup=group, showlegend=not star, legendrank=legend_rank,
                                        marker=dict(size=size + 4 if star else size, color=fill, line=line,
                                                    symbol=MULTI_SYMBOL if star else SINGLE_SYMBOL),
                                        customdata=custom[part], hovertemplate=hover))
