@@ -178,3 +178,16 @@ def test_cli_keep_on_a_list_needs_the_value_kept(indexed, settings, capsys):
                                                "--keep VALUE")
     assert main(["audit", "decide", "4", "--keep", "Silver"]) == 0
     assert AuditDecisions(settings.data_dir).confirmed() == {("4", "colour", "Silver")}
+
+
+def test_cli_decide_while_another_process_holds_the_index_saves_nothing(indexed, settings, capsys):
+    holder = EdgeStore(settings.data_dir, settings.collection)
+    holder.acquire()  # this test process stands in for an indexing run holding the index
+    try:
+        capsys.readouterr()
+        assert main(["audit", "decide", "4", "--change-from", "Black", "--change-to", "Navy Blue"]) == 2
+        assert "is open in another process" in capsys.readouterr().err
+        assert AuditDecisions(settings.data_dir).all() == []
+    finally:
+        holder.close()
+    assert stored_colours(settings)["4"] == ["Black"]
