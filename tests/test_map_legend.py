@@ -209,3 +209,9 @@ def test_a_shopify_export_on_the_map_real_shades_a_star_for_two_colours_and_no_d
         "leather-belt": (belt, SINGLE_SYMBOL)}
     shown = points_of(build_figure(m, "colour", show_hidden=True), "draft or archived")
     assert sorted(shown) == ["linen-shorts", "silk-scarf"]
+
+
+def test_a_long_reference_name_is_cut_in_the_legend_so_the_legend_keeps_its_width():
+    figure = build_figure(catalogue_map(["Red"] * 2), "colour")
+    add_overlay(figure, Overlay(["t"], np.zeros((1, 2), dtype=np.float32), {}), "Competitor <b>autumn</b> catalogue 2026")
+    assert legend(figure)[-1] == "Theirs: Competitor &lt;b&gt;aut… (1)"  # 26 characters, then escaped

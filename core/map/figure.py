@@ -482,7 +482,7 @@ def add_overlay(fig, overlay, name: str, verdicts: dict[str, str] | None = None)
     hover = ("<b>%{customdata[2]}</b><br>Theirs · %{customdata[3]} · %{customdata[4]}<br>#%{customdata[1]}"
              " · %{customdata[5]}<extra></extra>")
     fig.add_trace(go.Scattergl(x=overlay.xy[:, 0], y=overlay.xy[:, 1], mode="markers",
-                               name=plotly(f"Theirs: {name} ({len(overlay):,})"),
+                               name=legend_name(f"Theirs: {name}", len(overlay)),
                                marker=dict(size=11, symbol=OVERLAY_SYMBOL, color=OVERLAY_COLOUR,
                                            line=dict(width=2, color=OVERLAY_COLOUR)),
                                customdata=overlay_hover(overlay, verdicts), hovertemplate=hover, legendrank=1))
