@@ -45,8 +45,9 @@ def _open(port: int, **extra):
 
 
 def _points(n: int) -> list[StoredPoint]:
-    return [StoredPoint(point_id(str(i)), {"image": [1.0, 0, 0, float(i)], "text": [0, 1.0, 0, 0]},
-                        {"product_id": str(i)}) for i in range(n)]
+    # with its photos rows, as the indexer writes it (a hero-only point would clear multi_photo: a metadata write)
+    return [StoredPoint(point_id(str(i)), {"image": [1.0, 0, 0, float(i)], "text": [0, 1.0, 0, 0],
+                                           "photos": [[1.0, 0, 0, float(i)]]}, {"product_id": str(i)}) for i in range(n)]
 
 
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -236,9 +237,11 @@ def _another_worker_creates_it_first(store, fake: FakeQdrant, metadata: dict) ->
 
 def test_a_worker_that_loses_the_race_to_create_the_collection_uses_the_winners(fake):
     store = _open(fake.port)
-    _another_worker_creates_it_first(store, fake, {**OUR_META, "created": 2.0})
+    # the winner is a worker of this version: its collection has the photos multivector already (issue 21)
+    winners = {**OUR_META, "created": 2.0, "photo_vectors": True, "multi_photo": True}
+    _another_worker_creates_it_first(store, fake, winners)
     meta = store.ensure("m", 4)
-    assert meta == {**OUR_META, "created": 2.0}
+    assert meta == winners
     assert fake.calls() == [("GET", f"{COLLECTION}/exists"), ("PUT", COLLECTION),  # 409: it exists
                             ("GET", f"{COLLECTION}/exists"), ("GET", f"{COLLECTION}/exists"), ("GET", COLLECTION)]
     assert "DELETE" not in [m for m, _ in fake.calls()]
@@ -287,3 +290,15 @@ def test_recreate_with_a_shard_is_refused_before_the_model_loads_or_anything_is_
         "delete the collection (or run `index --recreate` without --part) before starting the workers: the first to "
         "start creates it, the others use it")
     assert fake.calls() == []
+
+
+def test_a_collection_made_before_issue_21_gets_the_photos_multivector_in_place(fake):
+    fake.add_collection("products", dict(OUR_META))
+    store = _open(fake.port)
+    meta = store.ensure("m", 4)
+    assert ("PUT", f"{COLLECTION}/vectors/photos") in fake.calls()
+    assert "DELETE" not in [m for m, _ in fake.calls()]  # nothing recreated, nothing copied
+    assert fake.collections["products"]["vectors"]["photos"] == {"size": 4, "distance": "Cosine",
+                                                                 "multivector_config": {"comparator": "max_sim"}}
+    assert (meta["photo_vectors"], meta["multi_photo"]) == (True, False)  # searches stay on "image" until a run
+    store.close()

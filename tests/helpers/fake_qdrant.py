@@ -121,6 +121,14 @@ class FakeQdrant:
             if request.method == "PATCH" and rest == []:
                 col["metadata"] = {**(col["metadata"] or {}), **(request.body.get("metadata") or {})}
                 return _ok(True)
+            if request.method == "PUT" and len(rest) == 2 and rest[0] == "vectors":  # create_vector_name
+                col["vectors"][rest[1]] = (request.body or {}).get("dense") or {}
+                return _ok({"operation_id": len(self.requests), "status": "completed"})
+            if request.method == "POST" and rest == ["points", "count"] and (request.body or {}).get("filter"):
+                chosen = _having_vectors(col["points"], request.body["filter"])
+                if chosen is None:
+                    return 400, {"status": {"error": "the stand-in does not evaluate filters"}}
+                return _ok({"count": len(chosen)})
             if request.method == "PUT" and rest == ["index"]:
                 col["indexes"][request.body["field_name"]] = request.body["field_schema"]
                 return _ok({"operation_id": len(self.requests), "status": "completed"})
@@ -182,6 +190,16 @@ def _matching(points: dict, flt: dict | None, ids: list | None) -> list[dict] | 
         return None
     return [p for p in points.values()
             if all(p["payload"].get(c["key"]) == c["match"]["value"] for c in flt["must"])]
+
+
+def _having_vectors(points: dict, flt: dict) -> list[dict] | None:
+    """The stored points a filter of has_vector conditions only (must / must_not) keeps; None for any other."""
+    conditions = [*(flt.get("must") or []), *(flt.get("must_not") or [])]
+    if set(flt) - {"must", "must_not"} or any(set(c) != {"has_vector"} for c in conditions):
+        return None
+    return [p for p in points.values()
+            if all(c["has_vector"] in p["vector"] for c in flt.get("must") or [])
+            and not any(c["has_vector"] in p["vector"] for c in flt.get("must_not") or [])]
 
 
 def _collection_info(col: dict, status: str = "green", optimizer_error: str | None = None) -> dict:
