@@ -301,3 +301,18 @@ def test_an_older_index_of_photo_urls_is_upgraded_from_the_image_cache(tmp_path,
     assert store.multi_photo is True
     hit, rows = _rows(store, "sky-red-tee")
     assert len(rows) == 4 and np.allclose(rows[0], hit.vectors["image"], atol=1e-6)
+
+
+def test_a_shared_hero_whose_other_photo_fails_keeps_the_hero_row(tmp_path, embedder, store):
+    catalog = write_catalog(tmp_path / "c")
+    images = tmp_path / "c/images"
+    (images / "Apparel/6.jpg").write_bytes((images / "Apparel/5.jpg").read_bytes())  # one photo, two products
+    broken = tmp_path / "c/extra/broken.jpg"
+    broken.parent.mkdir()
+    broken.write_bytes(b"<html>not a photo</html>")
+    _index(catalog, embedder, store, shared_photo_min=2, relabel=_photos({"6": [_hero(catalog, "6"), str(broken)]}))
+    hit, rows = _rows(store, "6")
+    assert (hit.payload[MATCHED_PHOTOS], len(rows), list(hit.payload[PHOTO_PROBLEMS])) == \
+        ([_hero(catalog, "6")], 1, [str(broken)])
+    assert np.allclose(rows[0], hit.vectors["image"], atol=1e-6)
+    assert store.multi_photo is True  # every product with a hero has its rows

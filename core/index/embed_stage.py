@@ -314,6 +314,13 @@ def _point(work: _Work, text_vector, model: str, refused_under: str) -> tuple[St
         payload.update({k: old[k] for k in (FINGERPRINT, TEXT_ONLY, IMAGE_PROBLEM, COLOUR_STATS) if k in old})
         vectors = {k: v for k, v in work.stored.vectors.items() if k in ("image", "text")}
     rows, keys = work.photo_payload()
+    if not rows and "image" in vectors and work.hero:
+        # every other photo failed or is shared: the hero's row keeps the product findable by photo search, and
+        # keeps "every product with a hero has rows" (multi_photo) true
+        digest = work.hero_job.image_digest if work.stale else work.keys[work.refs.index(work.hero)] \
+            if work.hero in work.refs else ""
+        rows = [vectors["image"]]
+        keys.update({MATCHED_PHOTOS: [work.hero], PHOTO_DIGESTS: [digest], PHOTO_COLOURS: [payload.get(COLOUR_STATS)]})
     payload.update(keys)
     if rows:
         vectors[PHOTO_VECTORS] = rows
