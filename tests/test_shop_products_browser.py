@@ -1,7 +1,8 @@
 """Real shop products end to end in a real browser (issue 21): the Shopify export of tests/helpers/shop_catalogues.py
 indexed with the tiny random CLIP, `streamlit run` on it, headless Chromium. The product view shows every photo with
 the red variant's photo marked and the variants table; search leaves drafts and archived products out until the
-sidebar's toggle brings them back, each with its badge; an on-sale card shows the old price struck through."""
+sidebar's toggle brings them back, each with its badge; an on-sale card shows the old price struck through. A
+Google feed with photo URLs shows its additional photos from the indexer's cache and says why a dead one is not."""
 
 from __future__ import annotations
 
@@ -107,3 +108,47 @@ def test_search_hides_drafts_until_the_toggle_shows_them_marked_and_sale_prices_
         wait(browser).until(lambda d: result_titles(d) == ["Two-Tone Tee", "Leather Belt"], message="on sale only")
         assert params(browser).get("on_sale") == ["yes"] and _struck(browser) == ["25.00", "50.00"]
         assert "Traceback" not in visible_text(browser)
+
+
+@pytest.fixture
+def google_shop(settings, tmp_path, photo_server, monkeypatch):
+    """The Google feed with its photos as URLs on the local photo server (bag-3.jpg answers 404), fetched into the
+    data dir's photo cache while indexing, where the served app finds them (it fetches nothing itself)."""
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
+    from core.ingest.fetch import ImageFetcher
+    from core.models.embedder import load_embedder
+    from tests.helpers import photo_server as served
+    from tests.helpers.shop_catalogues import google_feed, photos
+
+    monkeypatch.setattr(served, "PHOTOS", {**served.PHOTOS, **photos()})
+    feed = google_feed(tmp_path / "feed", photo_url=lambda name: f"{photo_server.url}/{name}")
+    store = EdgeStore(settings.data_dir, settings.collection)
+    with ImageFetcher(settings.data_dir / "image-cache", allow_private=True) as fetcher:
+        index_catalog(feed, None, load_embedder(settings.model, "cpu"), store, fetcher=fetcher)
+    store.close()
+    return settings
+
+
+def test_a_google_feeds_additional_photos_show_and_its_sale_price_is_struck(google_shop, browser):
+    with serve_app(google_shop) as url:
+        browser.get(f"{url}/product?id=G-BAG")
+        wait(browser).until(lambda d: len(_gallery(d)) >= 9, message="the bag's nine live photos did not load")
+        idle(browser)
+        assert _gallery(browser)[:3] == ["Photo 1 of 10 (main) · bag.jpg", "Photo 2 of 10 · bag-1.jpg",
+                                         "Photo 3 of 10 · bag-2.jpg"]
+        assert _gallery(browser)[3:9] == [f"Photo {n} of 10 · bag-{n - 1}.jpg" for n in range(5, 11)]
+        text = visible_text(browser)
+        assert "Photo 4 of 10 · bag-3.jpg" in text and "Not shown: photo URL failed: HTTP 404" in text
+        price = browser.find_element("css selector", '[data-testid="stMain"] h3')
+        assert _text(price) == "80.00 USD" and not price.find_elements("css selector", "del")  # sale = price
+
+        browser.get(f"{url}/?sort=price")
+        wait(browser).until(lambda d: len(result_titles(d)) == 4, message="the feed's four products")
+        idle(browser)
+        assert result_titles(browser) == ["Sky Cap", "Wrap Dress", "Wrap Dress", "Canvas Bag"]  # 12, 40, 50, 80
+        assert _struck(browser) == ["50.00"]  # the red dress: 50.00 struck, 40.00
+        assert "Show drafts and archived" not in visible_text(browser)  # a feed without status: nothing to show
+        toggle(browser, "On sale only")
+        wait(browser).until(lambda d: result_titles(d) == ["Wrap Dress"], message="on sale only")
+        assert params(browser).get("on_sale") == ["yes"]
