@@ -32,7 +32,9 @@ def _store(fake: FakeQdrant, in_flight: int = WRITES_IN_FLIGHT) -> ServerStore:
 
 
 def _batch(start: int, n: int = 2) -> list[StoredPoint]:
-    return [StoredPoint(point_id(str(i)), {"image": [1.0, 0, 0, float(i)], "text": [0, 1.0, 0, 0]},
+    # with its photos rows, as the indexer writes it (a hero-only point costs a metadata check: store.note_hero_only)
+    return [StoredPoint(point_id(str(i)), {"image": [1.0, 0, 0, float(i)], "text": [0, 1.0, 0, 0],
+                                           "photos": [[1.0, 0, 0, float(i)]]},
                         {"product_id": str(i)}) for i in range(start, start + n)]
 
 

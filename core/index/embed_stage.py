@@ -245,7 +245,8 @@ def embed_points(products: Iterable[Product], embedder, fetcher, max_pixels: int
             for product in chunk:
                 refs = photo_refs(product, photos.plan.max_photos)
                 keys = [photo_key(ref, fetcher) for ref in refs]
-                stale = photos.stale is None or product.product_id in photos.stale
+                # a product gone from the store since planning (another writer) is embedded whole
+                stale = photos.stale is None or product.product_id in photos.stale or product.product_id not in stored
                 yield from _Work(product, stale, stored.get(product.product_id), refs, keys,
                                  photos.plan.shared).jobs()
 
