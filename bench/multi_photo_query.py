@@ -43,7 +43,7 @@ def unit(rng, *shape) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def build(store: EdgeStore, n: int, per_product: int, seed: int = 0) -> float:
+def build(store: EdgeStore, n: int, per_product: int, related: float, seed: int = 0) -> float:
     """Write n products with per_product photo rows each; returns the seconds the writes took."""
     rng = np.random.default_rng(seed)
     store.ensure("bench-random", DIM, expected_points=n)
@@ -51,7 +51,7 @@ def build(store: EdgeStore, n: int, per_product: int, seed: int = 0) -> float:
     statuses = rng.choice(STATUSES[0], size=n, p=STATUSES[1])
     start = time.perf_counter()
     for first in range(0, n, 1000):
-        photos = product_photos(first, min(n, first + 1000), per_product, seed)
+        photos = product_photos(first, min(n, first + 1000), per_product, related, seed)
         store.upsert([StoredPoint(point_id(str(i)),
                                   {"image": photos[i - first, 0], PHOTO_VECTORS: photos[i - first]},
                                   {PRODUCT_ID: str(i), "title": f"Product {i}", STATUS: str(statuses[i])})
@@ -59,9 +59,17 @@ def build(store: EdgeStore, n: int, per_product: int, seed: int = 0) -> float:
     return time.perf_counter() - start
 
 
-def product_photos(first: int, stop: int, per_product: int, seed: int) -> np.ndarray:
-    """The photo vectors of products first..stop-1 (the same for the same seed, so a check can redraw them)."""
-    return unit(np.random.default_rng([seed, first]), stop - first, per_product)
+def product_photos(first: int, stop: int, per_product: int, related: float, seed: int) -> np.ndarray:
+    """The photo vectors of products first..stop-1 (the same for the same seed, so a check can redraw them).
+    related 0: independent random rows; above 0, a product's photos share a base vector, so that two of them have
+    a cosine of about `related` (photos of one product resemble each other; a random pair is near 0)."""
+    rng = np.random.default_rng([seed, first])
+    rows = unit(rng, stop - first, per_product)
+    if related <= 0:
+        return rows
+    spread = np.sqrt(1 / related - 1)  # cos(base + s*a, base + s*b) = 1 / (1 + s^2) for unit base, a, b in 512-d
+    mixed = unit(rng, stop - first, 1) + spread * rows
+    return mixed / np.linalg.norm(mixed, axis=-1, keepdims=True)
 
 
 def timed(store: EdgeStore, using: str, filters: Filters | None, reps: int, seed: int) -> tuple[float, float]:
@@ -78,13 +86,13 @@ def timed(store: EdgeStore, using: str, filters: Filters | None, reps: int, seed
     return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))]
 
 
-def back_view_found_first(store: EdgeStore, n: int, per_product: int, checks: int = 50) -> float:
+def back_view_found_first(store: EdgeStore, n: int, per_product: int, related: float, checks: int = 50) -> float:
     """The share of products found first when the query is one of their non-hero photos (a back view)."""
     rng = np.random.default_rng(7)
     found = 0
     for product in rng.choice(n, size=checks, replace=False):
         first = int(product) // 1000 * 1000
-        photo = product_photos(first, min(n, first + 1000), per_product, 0)[int(product) - first, per_product - 1]
+        photo = product_photos(first, min(n, first + 1000), per_product, related, 0)[int(product) - first, -1]
         hits = store.query(Nearest(photo, using=PHOTO_VECTORS), limit=1)
         found += bool(hits) and hits[0].payload.get(PRODUCT_ID) == str(product)
     return found / checks
@@ -102,6 +110,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--per-product", type=int, default=4)
     parser.add_argument("--reps", type=int, default=300)
+    parser.add_argument("--related", type=float, default=0.0,
+                        help="cosine between two photos of one product (0: independent random rows)")
     parser.add_argument("--skip-as-written", action="store_true", help="time only the optimised store")
     parser.add_argument("--reuse", action="store_true", help="time the optimised store an earlier run left")
     parser.add_argument("--dir", type=Path, default=WORK, help="where the store is built (or reused)")
@@ -112,7 +122,7 @@ def main() -> None:
     write_s, as_written, loads = 0.0, {}, [load_average()]
     if not args.reuse:
         shutil.rmtree(args.dir, ignore_errors=True)
-        write_s = build(store, args.n, args.per_product)
+        write_s = build(store, args.n, args.per_product, args.related)
         log(f"wrote {args.n} products x {args.per_product} photos in {write_s:.1f}s")
         as_written = {} if args.skip_as_written else measure(store, args.reps, 1)
         log("as written", json.dumps(as_written))
@@ -126,14 +136,15 @@ def main() -> None:
     optimised = measure(store, args.reps, 2)
     loads.append(load_average())
     log("optimised", json.dumps(optimised))
-    found = back_view_found_first(store, args.n, args.per_product)
+    found = back_view_found_first(store, args.n, args.per_product, args.related)
     store.close()
     report(args, write_s, build_s, as_written, optimised, found, loads)
 
 
 def report(args, write_s, build_s, as_written, optimised, found, loads) -> None:
     print(f"CPU: {cpu_line()}\n")
-    print(f"{args.n:,} products x {args.per_product} photos, {DIM}-d random unit vectors, embedded engine "
+    kind = f"photos of a product at cosine ~{args.related}" if args.related > 0 else "independent rows"
+    print(f"{args.n:,} products x {args.per_product} photos, {DIM}-d random unit vectors ({kind}), embedded engine "
           f"(qdrant-edge) through the store API; limit {LIMIT}, {args.reps} new query vectors per row; "
           f"p50 / p95 ms; load average {min(loads):.1f}-{max(loads):.1f}. "
           + ("The store an earlier run built and optimised, timed again.\n" if args.reuse else
