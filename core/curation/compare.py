@@ -31,9 +31,16 @@ def toggled(ids: Sequence[str], product_id: str) -> tuple[list[str], bool]:
     return [*ids, product_id], True
 
 
+ACRONYMS = {"sku": "SKU", "id": "ID", "url": "URL", "mpn": "MPN", "gtin": "GTIN"}  # shown as merchandisers write them
+
+
 def field_label(key: str) -> str:
-    """'sub_category' -> 'Sub category' (payload keys are snake_case)."""
-    return key.replace("_", " ").strip().capitalize() or key
+    """'sub_category' -> 'Sub category', 'sku' -> 'SKU', 'variant_sku' -> 'Variant SKU' (payload keys are snake_case)."""
+    words = key.replace("_", " ").split()
+    if not words:
+        return key
+    label = " ".join(ACRONYMS.get(w.lower(), w.lower()) for w in words)
+    return label[0].upper() + label[1:]
 
 
 def compare_rows(results: Sequence[Result]) -> list[tuple[str, list[str]]]:
