@@ -176,6 +176,7 @@ class EmbeddedBatch:
     photos_kept: int = 0         # photo rows kept from the store (the same bytes as before)
     photos_failed: int = 0       # photos beyond the hero that could not be used
     upgraded: list[str] = field(default_factory=list)  # product ids that had no photos rows before
+    nothing_embedded: int = 0    # products rewritten with every vector kept (their photos only moved or were renamed)
 
 
 @dataclass
@@ -276,6 +277,7 @@ def embed_points(products: Iterable[Product], embedder, fetcher, max_pixels: int
                 out.text_only.append(problem)
             out.photos_embedded += work.embedded
             out.photos_kept += work.kept
+            out.nothing_embedded += not work.stale and work.embedded == 0
             out.photos_failed += len([r for r in work.problems if r != work.hero])
             if work.product.product_id in photos.plan.upgraded:
                 out.upgraded.append(work.product.product_id)

@@ -259,9 +259,12 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingMo
             for batch in embed_points(todo, embedder, fetcher, max_pixels, batch_size, workers, work):
                 _count_embedded(batch, report, clock)
                 write(batch.points)
-                report.indexed += len(batch.points)
+                # a product whose photos only moved (same bytes, new paths) had nothing embedded: its payload was
+                # rewritten, as an attribute change is
+                report.indexed += len(batch.points) - batch.nothing_embedded
+                report.updated += batch.nothing_embedded
                 if progress:
-                    progress(report.indexed, len(plan.todo))
+                    progress(report.indexed + report.updated - plan.payload_only, len(plan.todo))
 
     with clock(PRUNE):
         if prune:
