@@ -81,3 +81,23 @@ def test_the_server_does_not_watch_files():
     config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
     assert config["server"]["fileWatcherType"] == "none"
     assert config["server"]["runOnSave"] is False
+
+
+@pytest.mark.parametrize("raw, photos", [("1", 1), ("10", 10), ("100", 100)])
+def test_the_photo_cap_is_read_within_its_bounds(raw, photos):
+    assert Settings.from_env({"LENS_MAX_PHOTOS": raw}).max_photos == photos
+
+
+@pytest.mark.parametrize("raw, message", [("0", "LENS_MAX_PHOTOS must be a positive integer, got '0'"),
+                                          ("ten", "LENS_MAX_PHOTOS must be a positive integer, got 'ten'"),
+                                          ("101", "LENS_MAX_PHOTOS must be 100 or less"),
+                                          ("100000", "LENS_MAX_PHOTOS must be 100 or less")])
+def test_a_photo_cap_out_of_bounds_is_refused(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({"LENS_MAX_PHOTOS": raw})
+
+
+@pytest.mark.parametrize("raw", ["1", "0", "x"])
+def test_a_shared_photo_threshold_under_two_is_refused(raw):
+    with pytest.raises(ConfigError, match="LENS_SHARED_PHOTO_MIN"):
+        Settings.from_env({"LENS_SHARED_PHOTO_MIN": raw})

@@ -24,8 +24,8 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "LENS_COLLECTION": ("products", "Qdrant collection name"),
     "LENS_BATCH_SIZE": ("32", "images per embedding batch"),
     "LENS_MAX_PIXELS": (str(MAX_PIXELS), "images with more pixels are refused (decompression bombs)"),
-    "LENS_MAX_PHOTOS": ("10", "photos kept per product (hero first, as Merchant Center's 1 + 10 additional); a row with "
-                        "more keeps the first ones, with a note"),
+    "LENS_MAX_PHOTOS": ("10", "photos kept per product, the main photo first and counted (a Merchant Center row may "
+                        "give 1 + 10), at most 100; a product with more keeps the first ones, with a note"),
     "LENS_SHARED_PHOTO_MIN": ("5", "a photo used by this many products or more (a size chart, a brand banner, a "
                               "placeholder) is shown but left out of matching, duplicates and the audit"),
     "LENS_ALLOW_PRIVATE_URLS": ("0", "1 lets image URLs reach loopback, private and link-local hosts (an intranet "
@@ -100,7 +100,7 @@ class Settings:
             collection=get("LENS_COLLECTION"),
             batch_size=_positive_int("LENS_BATCH_SIZE", get("LENS_BATCH_SIZE")),
             max_pixels=_positive_int("LENS_MAX_PIXELS", get("LENS_MAX_PIXELS")),
-            max_photos=_positive_int("LENS_MAX_PHOTOS", get("LENS_MAX_PHOTOS")),
+            max_photos=_photo_cap(get("LENS_MAX_PHOTOS")),
             shared_photo_min=_at_least_two("LENS_SHARED_PHOTO_MIN", get("LENS_SHARED_PHOTO_MIN")),
             allow_private_urls=get("LENS_ALLOW_PRIVATE_URLS").lower() in ("1", "true", "yes"),
             image_timeout=_positive_int("LENS_IMAGE_TIMEOUT", get("LENS_IMAGE_TIMEOUT")),
@@ -197,6 +197,19 @@ def _positive_int(name: str, raw: str) -> int:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
     if value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+MAX_PHOTOS_LIMIT = 100  # every photo is a row of the product's multivector and a thumbnail on its page: keep it bounded
+
+
+def _photo_cap(raw: str) -> int:
+    from core.common.errors import ConfigError
+
+    value = _positive_int("LENS_MAX_PHOTOS", raw)
+    if value > MAX_PHOTOS_LIMIT:
+        raise ConfigError(f"LENS_MAX_PHOTOS must be {MAX_PHOTOS_LIMIT} or less (each photo is a vector row and a "
+                          f"thumbnail), got {raw!r}")
     return value
 
 
