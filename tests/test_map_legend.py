@@ -132,7 +132,9 @@ def test_the_plot_keeps_its_size_whatever_the_legend_holds():
             MARGIN["l"], MARGIN["r"], MARGIN["t"], MARGIN["b"])
         assert layout.margin.autoexpand is False  # a long legend cannot push the margins into the plot
         assert layout.legend.orientation == "v" and layout.legend.x >= 1  # in the right margin, not under the plot
-    assert len(legend(large)) <= 17 and all(len(name) <= 40 for name in legend(large))
+    counts = [20 - i for i in range(TOP_VALUES)]  # hundred_colour_strings: Shade 000 twenty times, then one fewer each
+    assert legend(large) == [*(f"Shade {i:03d} ({n})" for i, n in enumerate(counts)),
+                             f"other ({len(hundred_colour_strings()) - sum(counts)})", "Theirs: Rival (1)"]
 
 
 def test_drafts_and_archived_are_left_out_by_default_and_greyed_in_place_when_shown():
