@@ -69,7 +69,8 @@ def test_the_gallery_lists_every_photo_hero_first_and_marks_each_variants_photo(
     assert [p.variants for p in photos] == [(), (), ("TS-0042-SKY (Sky Blue / S)",), ("TS-0042-RED (Red / M)",)]
     assert shown(caption(photos[3], 4, 4)) == "Photo 4 of 4 · tee-red.jpg  \nVariant photo: TS-0042-RED (Red / M)"
     assert shown(caption(photos[0], 1, 4)) == "Photo 1 of 4 (main) · tee-front.jpg"
-    assert "[x]" not in caption(gallery_photos({F.PHOTOS: ["/a/[x](javascript:1).jpg"]})[0], 1, 1)
+    hostile = caption(gallery_photos({F.PHOTOS: ["/a/[x](javascript:1).jpg"]})[0], 1, 1)
+    assert "[x]" not in hostile and shown(hostile) == "Photo 1 of 1 (main) · [x](javascript:1).jpg"  # escaped, kept
 
 
 def test_a_photo_used_by_many_variants_names_four_and_counts_the_rest():
