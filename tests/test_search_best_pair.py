@@ -177,3 +177,59 @@ def test_the_matrix_path_is_bounded_by_photo_rows_not_products(shop, monkeypatch
     assert [g.product_ids for g in near_duplicates(shop, 0.95, exact_up_to=6)] == expected and asked
     asked.clear()
     assert [g.product_ids for g in near_duplicates(shop, 0.95, exact_up_to=8)] == expected and not asked
+
+
+# ---- the photos graph can miss a product: the hero's "image" vector is searched too (review of issue 21) ----
+
+def photos_miss(store, monkeypatch, missed: str):
+    """Wrap the store so that every answer on the "photos" multivector lacks `missed` (as the HNSW graph on the
+    multivector can miss a product's own photo); answers on "image" stay whole. Returns the spaces asked."""
+    real_batch, real_query, asked = store.query_batch, store.query, []
+
+    def kept(query, hits):
+        using = getattr(query, "using", None)
+        return [h for h in hits if not (using == "photos" and h.payload.get("product_id") == missed)]
+
+    def query_batch(queries, *args, **kwargs):
+        asked.extend(q.using for q in queries)
+        return [kept(q, hits) for q, hits in zip(queries, real_batch(queries, *args, **kwargs))]
+
+    def query(q, *args, **kwargs):
+        asked.append(getattr(q, "using", None))
+        return kept(q, real_query(q, *args, **kwargs))
+
+    monkeypatch.setattr(store, "query_batch", query_batch)
+    monkeypatch.setattr(store, "query", query)
+    return asked
+
+
+def test_an_image_query_with_a_products_hero_finds_it_when_the_photos_graph_misses_it(shop, monkeypatch):
+    asked = photos_miss(shop, monkeypatch, "tee")
+    results = search(shop, SearchRequest(image=photo_bytes(), limit=2), OnePhotoEncoder(e(0)))  # the tee's hero
+    assert [(r.product_id, round(r.similarity, 4)) for r in results] == [("tee", 1.0), ("both", 0.7071)]
+    assert sorted(set(asked)) == ["image", "photos"]  # one batched call over both spaces
+
+
+def test_the_merged_score_is_the_max_of_the_hero_and_the_best_photo(shop):
+    # BACK_VIEW against the tee: 0.0 with its hero (image), 0.995 with its back view (photos); against "both":
+    # 0.7036 with either (one photo, its hero); the max per product is kept, never a sum or the hero's alone.
+    results = search(shop, SearchRequest(image=photo_bytes(), limit=5), OnePhotoEncoder(BACK_VIEW))
+    assert [(r.product_id, round(r.similarity, 4)) for r in results] == [
+        ("tee", 0.995), ("copy", 0.9652), ("both", 0.7036), ("coat", 0.0995), ("mug", 0.0)]
+    paged = search(shop, SearchRequest(image=photo_bytes(), limit=2, offset=1), OnePhotoEncoder(BACK_VIEW))
+    assert [r.product_id for r in paged] == ["copy", "both"]
+    above = search(shop, SearchRequest(image=photo_bytes(), threshold=0.9), OnePhotoEncoder(BACK_VIEW))
+    assert [r.product_id for r in above] == ["tee", "copy"]
+
+
+def test_weighted_hybrid_finds_the_hero_when_the_photos_graph_misses_it(shop, monkeypatch):
+    photos_miss(shop, monkeypatch, "tee")
+    results = search(shop, SearchRequest(text="tee", image=photo_bytes(), weight=0.0, limit=1),
+                     OnePhotoEncoder(e(0)))
+    assert [(r.product_id, round(r.similarity, 4)) for r in results] == [("tee", 1.0)]
+
+
+def test_best_pair_finds_a_product_by_its_hero_when_the_photos_graph_misses_it(shop, monkeypatch):
+    photos_miss(shop, monkeypatch, "coat")
+    hits = best_pair_hits(shop, [e(2)], Filters(), 1)  # the coat's hero photo as a query product's only photo
+    assert scored(hits) == [("coat", 1.0)]

@@ -183,6 +183,33 @@ def photo_space(store: ProductStore) -> str:
     return F.PHOTO_VECTORS if getattr(store, "multi_photo", False) else "image"
 
 
+def photo_spaces(store: ProductStore) -> tuple[str, ...]:
+    """The vector spaces a photo query searches, its answers merged by max score per product: "image" alone before
+    several photos; with them, "image" AND "photos". The HNSW graph on the multivector guides a one-photo query
+    less well than the one on "image" (docs/benchmarks.md: at 100k products a product's own photo came first
+    43-96% of the time on "photos", 100% on "image"), so the hero's vector is searched too. The max is exact: a
+    product's hero row is also one of its photos rows, so where either search finds it the score is its best
+    photo's."""
+    space = photo_space(store)
+    return ("image",) if space == "image" else ("image", space)
+
+
+def best_photo_hits(store: ProductStore, vector: np.ndarray, filters: Filters | None, limit: int, offset: int = 0,
+                    threshold: float | None = None) -> list[Hit]:
+    """One photo as the query: products by their best photo's cosine, best first (ties by point id), from one
+    batched engine call over photo_spaces(store) merged by max. Each space's top offset+limit is enough: a product
+    missing from both is beaten by offset+limit others."""
+    vector = np.asarray(vector, dtype=np.float32)
+    answers = store.query_batch([Nearest(vector, using) for using in photo_spaces(store)], filters,
+                                offset + limit, threshold=threshold)
+    best: dict[str, Hit] = {}
+    for hits in answers:
+        for hit in hits:
+            if hit.id not in best or hit.score > best[hit.id].score:
+                best[hit.id] = hit
+    return sorted(best.values(), key=lambda h: (-h.score, h.id))[offset:offset + limit]
+
+
 def own_photo_rows(hit: Hit) -> np.ndarray | None:
     """A product's own photo vectors as rows: its photos multivector less the rows of shared photos (a size chart
     or a banner on many products would make them all alike), else its hero "image" vector as one row; None when
@@ -207,14 +234,14 @@ def best_pair_batch(store: ProductStore, queries: list[np.ndarray], filters: Fil
     """For each query product (its photo vectors as rows), the `limit` products whose best PAIR of photos is
     closest, best first (ties by point id), from one batched engine call.
 
-    One Nearest per query photo on photo_space(store) (MaxSim of one row: that photo against a candidate's best
-    photo), merged by max per candidate: the score is the cosine of the closest pair of photos, so a threshold
+    One Nearest per query photo on each of photo_spaces(store) (on "photos", MaxSim of one row: that photo against
+    a candidate's best photo; on "image", against its hero), merged by max per candidate: the score is the cosine of the closest pair of photos, so a threshold
     of 0.95 means what it meant with one photo each. Each photo's top `limit` is enough: a candidate missing from
     every one of them is beaten by `limit` others on its own best pair.
     """
-    using = photo_space(store)
-    owners = [n for n, rows in enumerate(queries) for _ in range(len(rows))]
-    flat = [Nearest(np.asarray(row, dtype=np.float32), using) for rows in queries for row in rows]
+    spaces = photo_spaces(store)
+    owners = [n for n, rows in enumerate(queries) for _ in range(len(rows)) for _ in spaces]
+    flat = [Nearest(np.asarray(row, dtype=np.float32), using) for rows in queries for row in rows for using in spaces]
     answers = store.query_batch(flat, filters, limit, threshold=threshold, payload_keys=payload_keys,
                                 hnsw_ef=hnsw_ef) if flat else []
     merged: list[dict[str, Hit]] = [{} for _ in queries]
@@ -372,7 +399,18 @@ def image_search(store, embedder: QueryEncoder, request: SearchRequest, max_pixe
             r.similarity = r.score
         return results
     vector = image_vector(store, embedder, request, max_pixels)
-    return _run(store, _ranking(vector, request, store, _image_space(store, request)), request, filters, vector)
+    if _plain(request):
+        return _best_photo(store, vector, request, filters)
+    return _run(store, _ranking(vector, request, store, "image"), request, filters, vector)
+
+
+def _best_photo(store: ProductStore, vector: np.ndarray, request: SearchRequest, filters: Filters) -> list[Result]:
+    """Plain nearest neighbours of one photo vector (best_photo_hits); the score is the cosine similarity."""
+    hits = best_photo_hits(store, vector, filters, request.limit, request.offset, request.threshold)
+    results = [Result.from_hit(h) for h in hits]
+    for r in results:
+        r.similarity = r.score
+    return results
 
 
 def _plain(request: SearchRequest) -> bool:
@@ -398,6 +436,8 @@ def hybrid_search(store, embedder: QueryEncoder, request: SearchRequest, max_pix
     if request.fused:
         return _run(store, _fused(store, request, ((text_vec, "image"), (image_vec, space))), request, filters)
     vector = weighted_vector(text_vec, image_vec, request.weight)
+    if _plain(request):
+        return _best_photo(store, vector, request, filters)
     return _run(store, _ranking(vector, request, store, space), request, filters, vector)
 
 
