@@ -29,7 +29,7 @@ from bench.common import OUT
 from bench.index_throughput import cpu_line, load_average
 from core.common.fields import PHOTO_VECTORS, PRODUCT_ID, STATUS, Schema
 from core.common.filters import Filters
-from core.index.store import EdgeStore, Nearest, StoredPoint, point_id
+from core.index.store import EdgeStore, Nearest, Overrides, StoredPoint, point_id
 
 DIM = 512
 LIMIT = 12
@@ -115,10 +115,11 @@ def main() -> None:
     parser.add_argument("--skip-as-written", action="store_true", help="time only the optimised store")
     parser.add_argument("--reuse", action="store_true", help="time the optimised store an earlier run left")
     parser.add_argument("--dir", type=Path, default=WORK, help="where the store is built (or reused)")
+    parser.add_argument("--hnsw-ef", type=int, help="query-time candidates for every query (LENS_HNSW_EF)")
     args = parser.parse_args()
     log = lambda *a: print("#", *a, file=sys.stderr, flush=True)  # noqa: E731
     log(cpu_line(), f"load average {load_average():.1f}")
-    store = EdgeStore(args.dir)
+    store = EdgeStore(args.dir, overrides=Overrides(hnsw_ef=args.hnsw_ef))
     write_s, as_written, loads = 0.0, {}, [load_average()]
     if not args.reuse:
         shutil.rmtree(args.dir, ignore_errors=True)
@@ -141,12 +142,16 @@ def main() -> None:
     report(args, write_s, build_s, as_written, optimised, found, loads)
 
 
+def store_ef(args) -> int:
+    return args.hnsw_ef or EdgeStore(args.dir).search_tuning.hnsw_ef
+
+
 def report(args, write_s, build_s, as_written, optimised, found, loads) -> None:
     print(f"CPU: {cpu_line()}\n")
     kind = f"photos of a product at cosine ~{args.related}" if args.related > 0 else "independent rows"
     print(f"{args.n:,} products x {args.per_product} photos, {DIM}-d random unit vectors ({kind}), embedded engine "
           f"(qdrant-edge) through the store API; limit {LIMIT}, {args.reps} new query vectors per row; "
-          f"p50 / p95 ms; load average {min(loads):.1f}-{max(loads):.1f}. "
+          f"hnsw_ef {store_ef(args)}; p50 / p95 ms; load average {min(loads):.1f}-{max(loads):.1f}. "
           + ("The store an earlier run built and optimised, timed again.\n" if args.reuse else
              f"Writes {write_s:.0f} s, optimize (HNSW + int8 build) {build_s:.0f} s.\n"))
     print("| query | as written (exact scan) | optimised (as a user has it) | ratio to `image`, optimised |")
