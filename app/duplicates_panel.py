@@ -31,10 +31,11 @@ def panel(config: Settings, store: ProductStore, meta: dict | None) -> None:
     """Threshold, the find button, and the groups of the last search (dropped once the index changes)."""
     threshold = st.slider("Similarity at or above", 0.80, 1.0, 0.95, 0.005, key="dup_threshold")
     job: DuplicateSearch | None = st.session_state.get("dup_job")
+    show_hidden = bool(st.session_state.get("show_hidden", False))  # the sidebar's "Show drafts and archived"
     if meta:  # started in the click's callback, so the button is drawn disabled in the very run the search began
         busy = job is not None and not job.done
         st.button("Find near-duplicates", key="dup_go", disabled=busy, on_click=_start,
-                  args=(store, threshold, meta.get("last_indexed")),
+                  args=(store, threshold, meta.get("last_indexed"), show_hidden),
                   help="A search is running: its groups come when it ends" if busy else None)
         job = st.session_state.get("dup_job")
     if job is None:
@@ -43,6 +44,10 @@ def panel(config: Settings, store: ProductStore, meta: dict | None) -> None:
         # Groups of an older index would name deleted products and miss new ones: drop them and say why.
         del st.session_state["dup_job"]
         st.info("The index has changed since near-duplicates were last found: find them again.")
+        return
+    if job.show_hidden != show_hidden:  # its groups left out (or took in) drafts and archived products
+        del st.session_state["dup_job"]
+        st.info("“Show drafts and archived” has changed since near-duplicates were last found: find them again.")
         return
     if not job.done:
         _wait(job)
@@ -53,13 +58,13 @@ def panel(config: Settings, store: ProductStore, meta: dict | None) -> None:
     show_groups(job, config, store)
 
 
-def _start(store: ProductStore, threshold: float, index_version: float | None) -> None:
+def _start(store: ProductStore, threshold: float, index_version: float | None, show_hidden: bool = False) -> None:
     """Button callback: one search per session; a click that reaches the server while one runs starts none."""
     running: DuplicateSearch | None = st.session_state.get("dup_job")
     if running is not None and not running.done:
         return
     threshold = st.session_state.get("dup_threshold", threshold)  # the slider as it is at the click
-    job = st.session_state["dup_job"] = DuplicateSearch(store, threshold, index_version)
+    job = st.session_state["dup_job"] = DuplicateSearch(store, threshold, index_version, show_hidden=show_hidden)
     st.session_state.pop("dup_page", None)
     job.wait(FIRST_WAIT_S)
 

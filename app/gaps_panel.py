@@ -58,23 +58,26 @@ def options(name: str) -> GapRequest:
 
 @st.cache_data(max_entries=32, show_spinner="Matching their catalogue against ours…")
 def _match(store_key: str, name: str, their_stamp, our_stamp, threshold: float, same: str | None, filters_key: str,
-           direction: str, _config: Settings, _ours: ProductStore, _filters: Filters | None) -> list:
+           direction: str, _config: Settings, _ours: ProductStore, _filters: Filters | None,
+           show_hidden: bool = False) -> list:
     """Every row of one matching, recomputed when either index changes (the stamps) or an option does."""
     from core.insights.gaps import filters_within, find_gaps, our_unique
 
     with references.opened(_config, name) as theirs:
         run = find_gaps if direction == THEIRS else our_unique
         filters, dropped = filters_within(_filters, theirs if direction == THEIRS else _ours)
-        return run(_ours, theirs, threshold, filters=filters, same=same), dropped
+        return run(_ours, theirs, threshold, filters=filters, same=same, show_hidden=show_hidden), dropped
 
 
 def match(config: Settings, store: ProductStore, meta: dict, info, request: GapRequest,
-          filters: Filters | None) -> list | None:
-    """The matching's rows (GapRow), gaps first; None, with the error shown, when it cannot run."""
+          filters: Filters | None, show_hidden: bool = False) -> list | None:
+    """The matching's rows (GapRow), gaps first; None, with the error shown, when it cannot run. Draft and archived
+    products, on either side, are left out unless show_hidden (the sidebar's toggle) or the filters name a status."""
     try:
         rows, dropped = _match(resources.store_key(config), request.name,
                                info.last_indexed if info else None, meta.get("last_indexed"), request.threshold,
-                               request.same, repr(filters), request.direction, config, store, filters or None)
+                               request.same, repr(filters), request.direction, config, store, filters or None,
+                               bool(show_hidden))
     except LensError as exc:
         st.error(md(exc))
         return None

@@ -22,7 +22,8 @@ if name is None:
     st.stop()
 
 request = gaps_panel.options(name)
-rows = gaps_panel.match(config, store, meta, references.info_of(found, name), request, filters)
+rows = gaps_panel.match(config, store, meta, references.info_of(found, name), request, filters,
+                        narrowing.show_hidden)
 if rows is None:
     st.stop()
 gaps_panel.summary(rows, request)

@@ -155,3 +155,16 @@ def test_not_a_duplicate_of_this_group_takes_exactly_that_product_out_and_undo_p
     assert not at.exception
     assert group_headings(at)[0] == "**Group 1: 8 products** · 28 pairs · closest 10 ~ 11 at 1.000"
     assert DuplicateDismissals(dup_indexed.data_dir, dup_indexed.collection).pairs() == frozenset()
+
+
+def test_find_near_duplicates_follows_the_show_drafts_and_archived_toggle(dup_indexed):
+    at = start("pages/catalog.py")
+    assert find_duplicates(at).session_state["dup_job"].show_hidden is False
+    at.session_state["show_hidden"] = True  # the sidebar's "Show drafts and archived", as any page leaves it
+    at.run()
+    # groups found with drafts left out no longer stand: the page says so and drops them
+    assert [i.value for i in at.info] == [
+        "“Show drafts and archived” has changed since near-duplicates were last found: find them again."]
+    job = find_duplicates(at).session_state["dup_job"]
+    assert job.show_hidden is True and not at.exception
+    assert group_headings(at)[1:] == PAIR_GROUPS

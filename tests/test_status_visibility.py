@@ -237,3 +237,88 @@ def test_cli_search_facets_and_duplicates_leave_drafts_out(cli_index, capsys):
     assert [g["product_ids"] for g in groups] == [["a1", "d1"]]
     groups = run_json(capsys, "duplicates", "--threshold", "0.999", "--filter", "status=draft,active", "--json")
     assert [g["product_ids"] for g in groups] == [["a1", "d1"]]
+
+
+# ---- "Show drafts and archived" reaches near-duplicates, gaps and eval everywhere (review of issue 21) ----------
+
+def test_the_apps_duplicate_search_follows_show_hidden(shop):
+    from core.search.duplicates import DuplicateSearch
+
+    hidden = DuplicateSearch(shop, 0.999, index_version=None)
+    assert hidden.wait(30) and hidden.error is None and hidden.groups == []
+    shown = DuplicateSearch(shop, 0.999, index_version=None, show_hidden=True)
+    assert shown.wait(30) and shown.error is None
+    assert [(g.product_ids, [(a, b, round(s, 4)) for a, b, s in g.pairs]) for g in shown.groups] == [
+        (["a1", "d1"], [("a1", "d1", 1.0)])]
+
+
+def test_the_gaps_page_matching_follows_show_hidden(pair, monkeypatch):
+    import contextlib
+
+    from app import gaps_panel, references
+    from app.gaps_panel import GapRequest
+
+    ours, theirs = pair
+    monkeypatch.setattr(references, "opened", lambda config, name: contextlib.nullcontext(theirs))
+    monkeypatch.setattr(gaps_panel.resources, "store_key", lambda config: f"test-{id(ours)}")
+    request = GapRequest("x", 0.999, None, gaps_panel.THEIRS, True)
+    gaps_panel._match.clear()
+    rows = gaps_panel.match(None, ours, {"last_indexed": 1.0}, None, request, None)
+    assert [(r.their_id, r.our_id, r.verdict) for r in rows] == [
+        ("t-odd", "a3", "gap"), ("t-blue", "a1", "gap"), ("t-red", "a1", "match")]
+    shown = gaps_panel.match(None, ours, {"last_indexed": 1.0}, None, request, None, show_hidden=True)
+    assert {r.their_id: (r.our_id, r.verdict) for r in shown} == {
+        "t-odd": ("a3", "gap"), "t-blue": ("r1", "match"), "t-red": ("a1", "match"), "t-draft": ("a3", "match")}
+
+
+def test_the_gaps_page_passes_the_sidebar_toggle():
+    import ast
+    from pathlib import Path
+
+    calls = [n for n in ast.walk(ast.parse(Path("pages/gaps.py").read_text()))
+             if isinstance(n, ast.Call) and ast.unparse(n.func) == "gaps_panel.match"]
+    assert [ast.unparse(c.args[-1]) for c in calls] == ["narrowing.show_hidden"]
+
+
+@pytest.fixture
+def cli_pair(cli_index):
+    """cli_index with a reference catalogue "x" (the `pair` fixture's rows) beside it."""
+    from core.index.store import EdgeStore
+    from core.insights.reference import REFERENCE, REFERENCE_OF, reference_collection
+
+    theirs = EdgeStore(cli_index.data_dir, reference_collection(cli_index, "x"))
+    theirs.ensure("hand-made", DIM, marks={REFERENCE_OF: cli_index.collection, REFERENCE: "x"})
+    theirs.add_fields(Schema(keyword=("status",)))
+    rows = [("t-red", "active", unit(1, 0, 0, 0)), ("t-blue", "active", unit(1, 0.1, 0, 0)),
+            ("t-draft", "draft", unit(0, 0, 1, 0)), ("t-odd", "active", unit(0, 0, 0.2, 1))]
+    theirs.upsert([StoredPoint(point_id(pid), {"image": v, "text": v, "photos": [v]},
+                               {"product_id": pid, "title": pid, "status": status}) for pid, status, v in rows])
+    theirs.publish()
+    theirs.close()
+    return cli_index
+
+
+def test_cli_gaps_show_hidden(cli_pair, capsys):
+    rows = run_json(capsys, "gaps", "x", "--threshold", "0.999", "--json")
+    assert sorted((r["their_id"], r["our_id"], r["verdict"]) for r in rows) == [
+        ("t-blue", "a1", "gap"), ("t-odd", "a3", "gap"), ("t-red", "a1", "match")]
+    rows = run_json(capsys, "gaps", "x", "--threshold", "0.999", "--show-hidden", "--json")
+    assert sorted((r["their_id"], r["our_id"], r["verdict"]) for r in rows) == [
+        ("t-blue", "r1", "match"), ("t-draft", "a3", "match"), ("t-odd", "a3", "gap"), ("t-red", "a1", "match")]
+
+
+@pytest.mark.parametrize("argv, expected", [((), ["a1", "a2", "a3", "n1"]),
+                                            (("--show-hidden",), ["a1", "a2", "a3", "d1", "n1", "r1"])])
+def test_cli_eval_samples_with_show_hidden(cli_index, capsys, monkeypatch, argv, expected):
+    from core.common.errors import LensError
+    from core.insights import eval_runner
+
+    real, sampled = eval_runner.sample_products, []
+
+    def spy(*args, **kwargs):
+        sampled.append([p.product_id for p in real(*args, **kwargs)])
+        raise LensError("stop here: the sample is what this test checks, not the models")
+
+    monkeypatch.setattr(eval_runner, "sample_products", spy)
+    assert main(["eval", *argv]) != 0
+    assert sampled == [expected]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.cli.audit import add_audit_commands
 from core.cli.common import close_store, model_for, open_reader, progress_bar, runtime_arg
+from core.cli.search import hidden_arg
 from core.common.config import Settings
 from core.common.errors import LensError
 from core.ingest.formats import FORMATS  # --format's choices: auto and every format
@@ -21,6 +22,7 @@ def add_insight_commands(sub) -> None:
     ev.add_argument("--model", action="append", default=[], metavar="M",
                     help="measure this model instead, embedded on the sample in memory (repeatable)")
     runtime_arg(ev)
+    hidden_arg(ev)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_eval)
 
@@ -53,6 +55,7 @@ def add_insight_commands(sub) -> None:
                                                       "value (category, say)")
     gaps.add_argument("--ours", action="store_true", help="list our products with no counterpart in theirs instead")
     gaps.add_argument("--limit", type=int, help="show at most N rows (default: all)")
+    hidden_arg(gaps)
     gaps.add_argument("--json", action="store_true")
     gaps.set_defaults(run=cmd_gaps)
 
@@ -63,7 +66,8 @@ def cmd_eval(args, settings: Settings) -> int:
     settings = settings.with_overrides(runtime=args.runtime)
     store = open_reader(settings)
     try:  # read, then let go of the index: no indexing run waits while models embed the sample
-        meta, products = store.require_meta(), sample_products(store, args.sample)  # before any model loads
+        # before any model loads; drafts and archived products only with --show-hidden
+        meta, products = store.require_meta(), sample_products(store, args.sample, show_hidden=args.show_hidden)
     finally:
         store.close()
     # every model loads before any is measured, so a bad name fails at once
@@ -159,7 +163,8 @@ def cmd_gaps(args, settings: Settings) -> int:
             bar, progress = progress_bar("matching")
             try:
                 match = our_unique if args.ours else find_gaps
-                rows = match(ours, theirs, args.threshold, filters, args.same, progress)
+                rows = match(ours, theirs, args.threshold, filters, args.same, progress,
+                             show_hidden=args.show_hidden)
             finally:
                 bar.close()
             failing = False

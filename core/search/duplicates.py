@@ -297,9 +297,11 @@ class DuplicateSearch:
 
     _ids = itertools.count(1)
 
-    def __init__(self, store: ProductStore, threshold: float, index_version: float | None, dismissed=frozenset()):
+    def __init__(self, store: ProductStore, threshold: float, index_version: float | None, dismissed=frozenset(),
+                 show_hidden: bool = False):
         self.id = next(self._ids)
         self.threshold = float(threshold)
+        self.show_hidden = bool(show_hidden)  # draft and archived products too (the app's toggle)
         self.index_version = index_version
         self.dismissed = frozenset(dismissed)
         self.pairs: Pairs | None = None
@@ -314,7 +316,7 @@ class DuplicateSearch:
 
     def _run(self, store: ProductStore) -> None:
         try:
-            self.pairs = find_pairs(store, self.threshold)
+            self.pairs = find_pairs(store, self.threshold, show_hidden=self.show_hidden)
             self.groups = self.pairs.without(self.dismissed).groups()
         except LensError as exc:
             self.error = exc
