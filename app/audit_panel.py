@@ -3,6 +3,8 @@ swatches, the two decisions, the colour names not judged, the decisions made (ea
 
 from __future__ import annotations
 
+from collections import Counter
+
 import streamlit as st
 
 from app import compare_tray, resources
@@ -142,7 +144,7 @@ def _undo(config: Settings, store: ProductStore, decision: Decision | None) -> N
     if decision is None:
         return
     try:
-        taken = decisions(config).undo(decision.product_id, decision.field)
+        taken = decisions(config).undo(decision.product_id, decision.field, decision.label)
         undo_in_store(store, taken)
         _audit.clear()
         st.toast(f"Undone: {md('#' + taken.product_id)} reads {md(taken.label)} again")
@@ -237,12 +239,17 @@ def decided(config: Settings, store: ProductStore) -> None:
               on_click=_undo_last, args=(config, store),
               help="Take back the latest decision: a changed label reads as before at once")
     with st.expander(f"Decisions made ({len(made):,}): undo any of them", expanded=False):
+        per_field = Counter((d.product_id, d.field) for d in made)
         for d in made[:RECENT]:
             text, act = st.columns([5, 1], vertical_alignment="center")
             text.text(_decision_text(d))  # st.text: the catalogue's values stay plain text
-            act.button("Undo", key=f"audit-undo-{d.field}-{d.product_id}", on_click=_undo, args=(config, store, d))
+            # one decision per (product, field, catalogue value): a list-valued colour may hold several
+            several = f"-{d.label}" if per_field[(d.product_id, d.field)] > 1 else ""
+            act.button("Undo", key=f"audit-undo-{d.field}-{d.product_id}{several}", on_click=_undo,
+                       args=(config, store, d))
         if len(made) > RECENT:
-            st.caption(f"The latest {RECENT} are listed; undo older ones with python -m core audit undo ID.")
+            st.caption(f"The latest {RECENT} are listed; undo older ones with python -m core audit undo ID "
+                       "[--value V].")
 
 
 def export(config: Settings) -> None:

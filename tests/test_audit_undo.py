@@ -13,6 +13,7 @@ from core.common.fields import PRODUCT_ID
 from core.index.store import EdgeStore, StoredPoint, point_id
 from core.insights.audit_decisions import AuditDecisions, DecisionError, change_held, undo_in_store
 from tests.conftest import PRODUCTS, write_catalog
+from tests.helpers.shop_catalogues import shopify_export
 
 DIM = 4
 
@@ -31,7 +32,7 @@ def test_a_list_valued_change_replaces_only_the_value_it_names_and_undo_puts_it_
     decisions = AuditDecisions(tmp_path)
     decision = change_held(decisions, edge, "tee", "colour", "Red", "Crimson")
     assert colour(edge, "tee") == ["Sky Blue", "Crimson"]
-    assert decisions.overrides() == {"tee": {"colour": ("Red", "Crimson")}}
+    assert decisions.overrides() == {"tee": {"colour": {"Red": "Crimson"}}}
     assert undo_in_store(edge, decisions.undo("tee", "colour")) is True
     assert colour(edge, "tee") == ["Sky Blue", "Red"]
     assert decisions.all() == [] and decisions.overrides() == {}
@@ -83,6 +84,97 @@ def test_undo_last_takes_back_the_latest_decision_and_nothing_twice(tmp_path):
     assert decisions.confirmed() == {("1", "colour", "Red"), ("2", "colour", "Blue"), ("2", "colour", "Navy Blue")}
 
 
+def reindexed(decisions: AuditDecisions, pid: str, catalogue_colour):
+    """What the next index run stores for a product whose catalogue reads `catalogue_colour`."""
+    payload = {"colour": catalogue_colour}
+    decisions.relabeller()(pid, payload)
+    return payload["colour"]
+
+
+@pytest.mark.parametrize("second", ["change", "keep"])
+def test_a_second_decision_on_a_list_keeps_the_first_through_a_reindex_and_its_undo(edge, tmp_path, second):
+    put(edge, "tee", ["Sky Blue", "Red"])
+    decisions = AuditDecisions(tmp_path)
+    change_held(decisions, edge, "tee", "colour", "Red", "Blue")
+    if second == "change":
+        change_held(decisions, edge, "tee", "colour", "Sky Blue", "Navy")
+        assert colour(edge, "tee") == ["Navy", "Blue"]
+        assert reindexed(decisions, "tee", ["Sky Blue", "Red"]) == ["Navy", "Blue"]  # was Navy, Red: Blue lost
+        assert decisions.overrides() == {"tee": {"colour": {"Red": "Blue", "Sky Blue": "Navy"}}}
+        with pytest.raises(DecisionError) as refused:
+            decisions.undo("tee", "colour")
+        assert str(refused.value) == ("#tee's colour has 2 decisions (Red -> Blue; Sky Blue -> Navy): name the value "
+                                      "whose decision to undo (--value V)")
+        taken = decisions.undo("tee", "colour", "Navy")  # what the change made it names it too
+        assert (taken.label, taken.new_label) == ("Sky Blue", "Navy")
+        assert undo_in_store(edge, taken) is True
+    else:
+        decisions.judge_right("tee", "colour", "Sky Blue")
+    assert colour(edge, "tee") == ["Sky Blue", "Blue"]
+    assert reindexed(decisions, "tee", ["Sky Blue", "Red"]) == ["Sky Blue", "Blue"]  # the first decision stands
+    assert decisions.overrides() == {"tee": {"colour": {"Red": "Blue"}}}
+    assert decisions.confirmed() >= {("tee", "colour", "Red"), ("tee", "colour", "Blue")}
+
+
+def test_confirming_a_changed_label_makes_it_the_last_decision(edge, tmp_path):
+    put(edge, "x", "Black")
+    put(edge, "y", "Red")
+    decisions = AuditDecisions(tmp_path)
+    change_held(decisions, edge, "x", "colour", "Black", "Navy")
+    change_held(decisions, edge, "y", "colour", "Red", "Blue")
+    confirmed = decisions.judge_right("x", "colour", "Navy")  # the change stands, confirmed now
+    last = decisions.last()
+    assert (last.product_id, last.label, last.verdict, last.new_label) == ("x", "Black", "change", "Navy")
+    assert last == confirmed and len(decisions.all()) == 2
+    undo_in_store(edge, decisions.undo(last.product_id, last.field, last.label))
+    assert colour(edge, "x") == "Black" and colour(edge, "y") == "Blue"
+
+
+def test_a_change_whose_new_value_the_catalogue_now_holds_is_skipped_and_drops_nothing(edge, tmp_path):
+    decisions = AuditDecisions(tmp_path)
+    decisions.change("tee", "colour", "Red", "Crimson")
+    payload = {"colour": ["Sky Blue", "Red", "Crimson"]}  # the catalogue added Crimson itself
+    assert decisions.relabeller()("tee", payload) is False
+    assert payload == {"colour": ["Sky Blue", "Red", "Crimson"]}
+    put(edge, "tee", ["Sky Blue", "Red", "Crimson"])  # as that index run stored it; undo merges nothing either
+    assert undo_in_store(edge, decisions.undo("tee", "colour")) is False
+    assert colour(edge, "tee") == ["Sky Blue", "Red", "Crimson"]
+
+
+def test_changes_on_one_list_apply_at_once_so_a_value_moved_on_is_not_merged(tmp_path):
+    decisions = AuditDecisions(tmp_path)
+    decisions.change("tee", "colour", "Red", "Blue")
+    decisions.change("tee", "colour", "Sky Blue", "Red")  # the product read Sky Blue, Blue when it was decided
+    assert reindexed(decisions, "tee", ["Sky Blue", "Red"]) == ["Red", "Blue"]
+    # two changes to one value: neither is applied, and then Red stays, so Sky Blue -> Red is not applied either
+    decisions.change("tee", "colour", "Green", "Blue")
+    assert reindexed(decisions, "tee", ["Sky Blue", "Red", "Green"]) == ["Sky Blue", "Red", "Green"]
+
+
+def test_a_decisions_file_of_the_previous_format_reads_the_same(edge, tmp_path):
+    # one decision per (product, field): a composed change (Black -> Navy Blue -> Blue), a list's change, a keep
+    (tmp_path / "audit").mkdir()
+    (tmp_path / "audit" / "decisions.json").write_text(json.dumps([
+        {"product_id": "4", "field": "colour", "label": "Black", "verdict": "change", "new_label": "Blue",
+         "decided_at": 1.0},
+        {"product_id": "tee", "field": "colour", "label": "Red", "verdict": "change", "new_label": "Blue",
+         "decided_at": 2.0},
+        {"product_id": "1", "field": "colour", "label": "Red", "verdict": "right", "new_label": "", "decided_at": 3.0},
+    ]), encoding="utf-8")
+    decisions = AuditDecisions(tmp_path)
+    assert reindexed(decisions, "4", "Black") == "Blue"
+    assert reindexed(decisions, "tee", ["Sky Blue", "Red"]) == ["Sky Blue", "Blue"]
+    assert decisions.last().product_id == "1"
+    put(edge, "tee", ["Sky Blue", "Blue"])
+    change_held(decisions, edge, "tee", "colour", "Sky Blue", "Navy")  # a second decision beside the old one
+    assert reindexed(decisions, "tee", ["Sky Blue", "Red"]) == ["Navy", "Blue"]
+    assert decisions.overrides() == {"4": {"colour": {"Black": "Blue"}},
+                                     "tee": {"colour": {"Red": "Blue", "Sky Blue": "Navy"}}}
+    assert undo_in_store(edge, decisions.undo("tee", "colour", "Red")) is True
+    assert colour(edge, "tee") == ["Navy", "Red"]
+    assert decisions.undo("4", "colour").new_label == "Blue"
+
+
 # ---- end to end: the CLI, the stored label, and re-indexing ----------------------------------------------------
 
 @pytest.fixture
@@ -96,7 +188,7 @@ def indexed(settings, tmp_path):
 def stored_colours(settings) -> dict[str, object]:
     store = EdgeStore(settings.data_dir, settings.collection)
     try:
-        return {h.payload[PRODUCT_ID]: h.payload["colour"] for h in store.scroll()}
+        return {h.payload[PRODUCT_ID]: h.payload.get("colour") for h in store.scroll()}
     finally:
         store.close()
 
@@ -191,3 +283,45 @@ def test_cli_decide_while_another_process_holds_the_index_saves_nothing(indexed,
     finally:
         holder.close()
     assert stored_colours(settings)["4"] == ["Black"]
+
+
+@pytest.fixture
+def shop(settings, tmp_path, capsys):
+    """The Shopify export indexed through the CLI; sky-red-tee's colours are Sky Blue, Red."""
+    export = shopify_export(tmp_path / "shop")
+    assert main(["index", "--catalog", str(export), "--json"]) == 0
+    capsys.readouterr()
+    return export
+
+
+def test_list_valued_changes_on_the_shopify_tee_survive_a_reindex_and_undo_back_to_the_catalogue(shop, settings,
+                                                                                                capsys):
+    def reindex():
+        assert main(["index", "--catalog", str(shop), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["failed_rows"] == 0
+
+    assert main(["audit", "decide", "sky-red-tee", "--change-from", "Red", "--change-to", "Crimson"]) == 0
+    assert main(["audit", "decide", "sky-red-tee", "--change-from", "Sky Blue", "--change-to", "Navy"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert stored_colours(settings)["sky-red-tee"] == ["Navy", "Crimson"]
+    reindex()
+    assert stored_colours(settings)["sky-red-tee"] == ["Navy", "Crimson"]  # both decisions re-applied
+    assert said == [
+        "#sky-red-tee's colour: Red -> Crimson (undo: python -m core audit undo sky-red-tee --field colour)",
+        ("#sky-red-tee's colour: Sky Blue -> Navy (undo: python -m core audit undo sky-red-tee --field colour "
+         "--value 'Sky Blue')")]
+
+    assert main(["audit", "undo", "sky-red-tee"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: #sky-red-tee's colour has 2 decisions (Red -> Crimson; Sky Blue -> Navy): name the value whose "
+        "decision to undo (--value V)")
+    assert main(["audit", "undo", "sky-red-tee", "--value", "Sky Blue"]) == 0
+    assert capsys.readouterr().out == "undone: #sky-red-tee's colour reads Sky Blue again, not Navy\n"
+    assert stored_colours(settings)["sky-red-tee"] == ["Sky Blue", "Crimson"]
+    reindex()
+    assert stored_colours(settings)["sky-red-tee"] == ["Sky Blue", "Crimson"]  # the other decision stands
+    assert main(["audit", "undo", "sky-red-tee"]) == 0  # the only one left: no value needed
+    capsys.readouterr()
+    reindex()
+    assert stored_colours(settings)["sky-red-tee"] == ["Sky Blue", "Red"]  # the catalogue's values
+    assert AuditDecisions(settings.data_dir).all() == []

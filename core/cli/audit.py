@@ -33,6 +33,8 @@ def add_audit_commands(sub) -> None:
                                            "restored at once and no index run applies it any more")
     undo.add_argument("product_id")
     undo.add_argument("--field", default="colour")
+    undo.add_argument("--value", metavar="V", help="the value whose decision is undone (its catalogue value or what "
+                                                   "the change made it); needed when the field has several decisions")
     undo.set_defaults(run=cmd_audit_undo)
     listed = actions.add_parser("decisions", help="every audit decision, oldest first")
     listed.add_argument("--json", action="store_true")
@@ -116,8 +118,17 @@ def cmd_audit_decide(args, settings: Settings) -> int:
         failing = False
     finally:
         close_store(store, failing)
-    print(f"{said} (undo: python -m core audit undo {args.product_id} --field {args.field})")
+    print(f"{said} (undo: {_undo_command(decisions, decision)})")
     return 0
+
+
+def _undo_command(decisions: AuditDecisions, decision) -> str:
+    """The command that takes `decision` back; it names the value when the field holds several decisions."""
+    import shlex
+
+    command = f"python -m core audit undo {shlex.quote(decision.product_id)} --field {decision.field}"
+    several = sum((d.product_id, d.field) == (decision.product_id, decision.field) for d in decisions.all()) > 1
+    return f"{command} --value {shlex.quote(decision.label)}" if several else command
 
 
 def _kept_value(args, held: list[str]) -> str:
@@ -141,7 +152,7 @@ def cmd_audit_undo(args, settings: Settings) -> int:
     store = _decision_store(settings)
     failing = True
     try:
-        decision = AuditDecisions(settings.data_dir).undo(args.product_id, args.field)
+        decision = AuditDecisions(settings.data_dir).undo(args.product_id, args.field, args.value)
         restored = undo_in_store(store, decision)
         failing = False
     finally:

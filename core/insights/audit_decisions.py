@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,9 +28,10 @@ class DecisionError(LensError):
 
 @dataclass(frozen=True)
 class Decision:
-    """The latest decision on one product's field. `label` is the catalogue's value it was about (a change of a
-    change keeps the catalogue's value, so the override still finds it in the source); `new_label` is the value
-    the product should carry, for a change."""
+    """The latest decision on one of a product's values. `label` is the catalogue's value it is about (a change of
+    a change keeps the catalogue's value, so the override still finds it in the source), and with the product and
+    the field it names the decision: a list-valued field holds one decision per value. `new_label` is the value the
+    product should carry, for a change."""
 
     product_id: str
     field: str
@@ -46,7 +47,8 @@ class Decision:
 
 
 class AuditDecisions:
-    """Decisions under `<data_dir>/audit/decisions.json`: one per (product, field), the latest winning.
+    """Decisions under `<data_dir>/audit/decisions.json`: one per (product, field, catalogue value), the latest
+    winning. A file written when a field held one decision at most (one per product and field) reads the same.
 
     Every write holds the folder's thread and OS locks for its read-modify-write (two app sessions, or the app
     and a script, never drop each other's decisions) and renames a complete file into place. An unreadable file
@@ -76,12 +78,12 @@ class AuditDecisions:
         return {(d.product_id, d.field, d.settled_label) for d in every} | {(d.product_id, d.field, d.label)
                                                                             for d in every}
 
-    def overrides(self) -> dict[str, dict[str, tuple[str, str]]]:
-        """product_id -> field -> (catalogue label, new label), for every change: what indexing applies."""
-        changes: dict[str, dict[str, tuple[str, str]]] = {}
+    def overrides(self) -> dict[str, dict[str, dict[str, str]]]:
+        """product_id -> field -> {catalogue label: new label}, for every change: what indexing applies."""
+        changes: dict[str, dict[str, dict[str, str]]] = {}
         for d in self.all():
             if d.verdict == CHANGE:
-                changes.setdefault(d.product_id, {})[d.field] = (d.label, d.new_label)
+                changes.setdefault(d.product_id, {}).setdefault(d.field, {})[d.label] = d.new_label
         return changes
 
     def relabeller(self) -> Callable[[str, dict], bool]:
@@ -108,29 +110,49 @@ class AuditDecisions:
         every = self.all()
         return max(every, key=lambda d: d.decided_at) if every else None
 
-    def undo(self, product_id: str, field: str) -> Decision:
-        """Take back the decision on a product's field: it is forgotten, so the audit shows the product again and
-        no index run applies it any more. Returns the decision taken back (undo_in_store restores the label)."""
+    def undo(self, product_id: str, field: str, value: str | None = None) -> Decision:
+        """Take back a decision on a product's field: it is forgotten, so the audit shows the product again and no
+        index run applies it any more. `value` names the decision (its catalogue value, or what a change made it);
+        it is needed only when the field holds several decisions. Returns the decision taken back (undo_in_store
+        restores the label)."""
         with locked_for_writes(self.folder, self._lock, DecisionError, "audit decisions"):
             every = self.all()
-            found = [d for d in every if (d.product_id, d.field) == (str(product_id), field)]
-            if not found:
+            on_field = [d for d in every if (d.product_id, d.field) == (str(product_id), field)]
+            if not on_field:
                 raise DecisionError(f"there is no decision on #{product_id}'s {field} to undo")
-            atomic_write(self.path, json.dumps([asdict(d) for d in every if d not in found], indent=1,
+            if value is None:
+                if len(on_field) > 1:
+                    raise DecisionError(f"#{product_id}'s {field} has {len(on_field)} decisions "
+                                        f"({'; '.join(_said(d) for d in on_field)}): name the value whose decision "
+                                        "to undo (--value V)")
+                found = on_field[0]
+            else:
+                found = next((d for d in on_field if d.label == value), None) or next(
+                    (d for d in on_field if d.verdict == CHANGE and d.new_label == value), None)
+                if found is None:
+                    raise DecisionError(f"there is no decision on {value!r} in #{product_id}'s {field} to undo (its "
+                                        f"decisions: {'; '.join(_said(d) for d in on_field)})")
+            atomic_write(self.path, json.dumps([asdict(d) for d in every if d != found], indent=1,
                                                ensure_ascii=False))
-            return found[-1]
+            return found
 
     def _record(self, product_id: str, field: str, label: str, verdict: str, new_label: str) -> Decision:
         with locked_for_writes(self.folder, self._lock, DecisionError, "audit decisions"):
             every = self.all()
-            kept = [d for d in every if (d.product_id, d.field) != (product_id, field)]
-            before = next((d for d in every if (d.product_id, d.field) == (product_id, field)), None)
+            product_id = str(product_id)
+            on_field = [d for d in every if (d.product_id, d.field) == (product_id, field)]
+            # the decision this one is about: the change that made `label` (the value held now), else the one on
+            # the same catalogue value
+            before = next((d for d in on_field if d.verdict == CHANGE and d.new_label == label), None) or next(
+                (d for d in on_field if d.label == label), None)
             if before is not None and before.verdict == CHANGE and label == before.label:
                 # A card drawn before the change (another session, a stale list): acting on it would undo the
                 # change behind the merchandiser's back. They decide again on what the product reads now.
                 raise DecisionError(f"#{product_id}'s {field} was already changed from {label!r} to "
                                     f"{before.new_label!r}; run the audit again to see it as it is now")
-            decision = _compose(before, Decision(str(product_id), field, label, verdict, new_label, time.time()))
+            decision = _compose(before, Decision(product_id, field, label, verdict, new_label, time.time()))
+            kept = [d for d in every if d != before and (d.product_id, d.field, d.label) != (product_id, field,
+                                                                                                decision.label)]
             atomic_write(self.path, json.dumps([asdict(d) for d in [*kept, decision]], indent=1,
                                                ensure_ascii=False))
             return decision
@@ -149,32 +171,55 @@ def _compose(before: Decision | None, now: Decision) -> Decision:
     if before is None or before.verdict != CHANGE or before.new_label != now.label:
         return now
     if now.verdict == RIGHT:
-        return before  # the change is confirmed as it stands
+        return replace(before, decided_at=now.decided_at)  # the change confirmed as it stands, decided now
     if now.new_label == before.label:
         return Decision(now.product_id, now.field, before.label, RIGHT, "", now.decided_at)  # back to the source's
     return Decision(now.product_id, now.field, before.label, CHANGE, now.new_label, now.decided_at)
 
 
+def _said(d: Decision) -> str:
+    return f"{d.label} -> {d.new_label}" if d.verdict == CHANGE else f"{d.label} kept"
+
+
 def relabelled(value, old: str, new: str):
-    """A payload value with `old` replaced by `new` (in a list, each element; a list keeps one of each); a value
-    that no longer holds `old` is returned as it is: the source was fixed, or changed otherwise."""
-    if isinstance(value, (list, tuple)):
-        if old not in [str(v) for v in value]:
-            return value
-        return list(dict.fromkeys(new if str(v) == old else v for v in value))
-    return new if value is not None and str(value) == old else value
+    """A payload value with `old` replaced by `new` (relabelled_all with one change)."""
+    return relabelled_all(value, {old: new})
 
 
-def apply_overrides(product_id: str, payload: dict, overrides: dict[str, dict[str, tuple[str, str]]]) -> bool:
+def relabelled_all(value, changes: dict[str, str]):
+    """A payload value with each `old` of changes {old: new} replaced by its `new`, all at once; a value that no
+    longer holds `old` is returned as it is (the source was fixed, or changed otherwise). A change is skipped, never
+    merging two values into one, when the list already holds its new value (the catalogue has it now) beside a value
+    no change replaces, or when another change gives the same new value."""
+    if not isinstance(value, (list, tuple)):
+        new = changes.get(str(value)) if value is not None else None
+        return value if new is None else new
+    held = [str(v) for v in value]
+    active = {old: new for old, new in changes.items() if old in held and new != old}
+    while active:
+        unchanged = {v for v in held if v not in active}
+        made = list(active.values())
+        clashing = {old for old, new in active.items() if new in unchanged or made.count(new) > 1}
+        if not clashing:
+            break
+        active = {old: new for old, new in active.items() if old not in clashing}
+    if not active:
+        return value
+    return [active.get(str(v), v) for v in value]
+
+
+def apply_overrides(product_id: str, payload: dict, overrides: dict[str, dict[str, dict[str, str]]]) -> bool:
     """Apply a product's decided changes to its catalogue values (payload, in place) before it is planned and
-    embedded; True when something changed."""
+    embedded, each on the value it names; True when something changed."""
     changes = overrides.get(product_id)
     if not changes:
         return False
     changed = False
-    for field, (old, new) in changes.items():
+    for field, by_value in changes.items():
+        if isinstance(by_value, tuple):  # (old, new): one change on the field, as overrides() gave it before
+            by_value = {by_value[0]: by_value[1]}
         value = payload.get(field)
-        updated = relabelled(value, old, new)
+        updated = relabelled_all(value, by_value)
         if updated != value:
             payload[field] = updated
             changed = True
@@ -183,7 +228,8 @@ def apply_overrides(product_id: str, payload: dict, overrides: dict[str, dict[st
 
 def change_stored_label(store, point: str, field: str, old: str, new: str) -> bool:
     """Rewrite one stored product's `field` from `old` to `new` at once, so filters and facets see it; the rest
-    of its payload is kept as stored. False when the stored value no longer holds `old`."""
+    of its payload is kept as stored. False when the stored value no longer holds `old`, or (a list) already holds
+    `new`: nothing is merged away."""
     hits = store.retrieve([point])
     if not hits:
         return False
@@ -227,7 +273,8 @@ def change_held(decisions: AuditDecisions, store, product_id: str, field: str, o
 
 def undo_in_store(store, decision: Decision) -> bool:
     """Put back the stored label a change replaced (the catalogue's value, whatever changes were composed on it);
-    True when the store held the change's result. A judgement ("label is right") changed nothing stored."""
+    True when the store held the change's result (and not the catalogue's value beside it). A judgement ("label is
+    right") changed nothing stored."""
     if decision.verdict != CHANGE:
         return False
     return change_stored_label(store, point_id(decision.product_id), decision.field, decision.new_label,
