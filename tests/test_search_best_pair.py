@@ -233,3 +233,35 @@ def test_best_pair_finds_a_product_by_its_hero_when_the_photos_graph_misses_it(s
     photos_miss(shop, monkeypatch, "coat")
     hits = best_pair_hits(shop, [e(2)], Filters(), 1)  # the coat's hero photo as a query product's only photo
     assert scored(hits) == [("coat", 1.0)]
+
+
+def test_rrf_hybrid_finds_the_hero_when_the_photos_graph_misses_it(shop):
+    # the engine fuses inside one query, where no wrapper reaches: the tee's photos rows are made to miss its hero
+    # photo instead (only its back view), as the photos graph missing the tee does
+    shop.upsert([StoredPoint(point_id("tee"), {"image": e(0), "text": e(0), "photos": [e(1)]},
+                             {"product_id": "tee", "title": "tee", "matched_photos": ["tee-1.jpg"]})])
+    assert shop.multi_photo
+    request = SearchRequest(text="tee", image=photo_bytes(), fusion="rrf", threshold=0.5, limit=3)
+    results = search(shop, request, OnePhotoEncoder(e(0)))  # the text's list: the mug; the image's: tee, both
+    # the mug (the text's first) and the tee (the image's first) tie at 1/60, in id order; "both" is the image's
+    # second, at 1/61
+    assert sorted((r.product_id, round(r.score, 6)) for r in results[:2]) == [
+        ("mug", round(1 / 60, 6)), ("tee", round(1 / 60, 6))]
+    assert [(r.product_id, round(r.score, 6)) for r in results[2:]] == [("both", round(1 / 61, 6))]
+    assert [r.rank for r in results] == [1, 2, 3] and all(r.similarity is None for r in results)
+
+
+def test_rrf_hybrid_fuses_as_the_engine_does(shop):
+    from core.index.store import Fused, Nearest
+    from core.search.query import _filters_for, _prefetch_size
+
+    request = SearchRequest(text="tee", image=photo_bytes(), fusion="rrf", threshold=0.5, limit=4)
+    results = search(shop, request, OnePhotoEncoder(BACK_VIEW))
+    # here the merged image list is the photos list (tee, copy, both), so the engine's own RRF must agree
+    n = _prefetch_size(request)
+    engine = shop.query(Fused(((Nearest(e(5), "image"), n), (Nearest(BACK_VIEW, "photos"), n))),
+                        _filters_for(request), limit=4, threshold=0.5)
+    # ties (the mug and the tee at 1/60) come in the engine's own order: compared by score, then id
+    assert sorted((-round(r.score, 6), r.product_id) for r in results) == \
+        sorted((-round(h.score, 6), h.payload["product_id"]) for h in engine)
+    assert [r.product_id for r in results][2:] == ["copy", "both"]

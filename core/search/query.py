@@ -15,7 +15,7 @@ from core.common.errors import BadQuery, UnknownProduct
 from core.common.fields import Schema, SortKey, display_value
 from core.common.filters import Filters
 from core.ingest.images import ImageSource, open_image
-from core.index.store import Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend, point_id
+from core.index.store import RRF_K, Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend, point_id
 
 if TYPE_CHECKING:  # for annotations only: importing this module does not load the model's modules
     from core.models.embedder import QueryEncoder
@@ -433,12 +433,43 @@ def hybrid_search(store, embedder: QueryEncoder, request: SearchRequest, max_pix
     image_vec = image_vector(store, embedder, request, max_pixels)
     filters = _filters_for(request)
     space = _image_space(store, request)  # the image's list (and a weighted mix) matches each product's best photo
+    if request.fused and _plain(request) and len(photo_spaces(store)) > 1:
+        return _fused_best_photo(store, text_vec, image_vec, request, filters)
     if request.fused:
         return _run(store, _fused(store, request, ((text_vec, "image"), (image_vec, space))), request, filters)
     vector = weighted_vector(text_vec, image_vec, request.weight)
     if _plain(request):
         return _best_photo(store, vector, request, filters)
     return _run(store, _ranking(vector, request, store, space), request, filters, vector)
+
+
+def _fused_best_photo(store: ProductStore, text_vec: np.ndarray, image_vec: np.ndarray, request: SearchRequest,
+                      filters: Filters) -> list[Result]:
+    """Hybrid rrf with every photo: the engine's RRF over the text's list (on "image") and the image's list, where
+    the image's list is best_photo_hits' (its "image" and "photos" answers merged by max per product), so it is
+    fused here: one batched engine call, then the engine's formula, sum of 1 / (RRF_K + position from 0), over the
+    same prefetch sizes and per-list threshold."""
+    n = _prefetch_size(request)
+    text_hits, *image_answers = store.query_batch(
+        [Nearest(text_vec, "image"), *(Nearest(image_vec, using) for using in photo_spaces(store))], filters, n,
+        threshold=request.threshold)
+    best: dict[str, Hit] = {}
+    for hits in image_answers:
+        for hit in hits:
+            if hit.id not in best or hit.score > best[hit.id].score:
+                best[hit.id] = hit
+    image_hits = sorted(best.values(), key=lambda h: (-h.score, h.id))[:n]
+    scores: dict[str, float] = {}
+    by_id: dict[str, Hit] = {}
+    for hits in (text_hits, image_hits):
+        for position, hit in enumerate(hits):
+            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (RRF_K + position)
+            by_id.setdefault(hit.id, hit)
+    order = sorted(scores, key=lambda i: (-scores[i], i))[request.offset:request.offset + request.limit]
+    results = [Result.from_hit(replace(by_id[i], score=scores[i])) for i in order]
+    for position, r in enumerate(results):
+        r.rank = request.offset + position + 1
+    return results
 
 
 def search(store: ProductStore, request: SearchRequest, embedder: QueryEncoder | None = None,
