@@ -28,7 +28,7 @@ def test_a_judged_right_label_is_confirmed_and_survives_a_new_instance(tmp_path)
 def test_a_change_is_an_override_and_confirms_the_new_label(tmp_path):
     decisions = AuditDecisions(tmp_path)
     decisions.change("4", "colour", "Black", "Navy Blue")
-    assert decisions.overrides() == {"4": {"colour": ("Black", "Navy Blue")}}
+    assert decisions.overrides() == {"4": {"colour": {"Black": "Navy Blue"}}}
     assert decisions.confirmed() == {("4", "colour", "Navy Blue"), ("4", "colour", "Black")}
 
 
@@ -36,9 +36,9 @@ def test_changing_a_changed_label_keeps_the_catalogues_value_as_the_source(tmp_p
     decisions = AuditDecisions(tmp_path)
     decisions.change("4", "colour", "Black", "Navy Blue")
     decisions.change("4", "colour", "Navy Blue", "Blue")
-    assert decisions.overrides() == {"4": {"colour": ("Black", "Blue")}}
+    assert decisions.overrides() == {"4": {"colour": {"Black": "Blue"}}}
     decisions.judge_right("4", "colour", "Blue")  # confirming what the change made keeps the change
-    assert decisions.overrides() == {"4": {"colour": ("Black", "Blue")}}
+    assert decisions.overrides() == {"4": {"colour": {"Black": "Blue"}}}
     decisions.change("4", "colour", "Blue", "Black")  # back to the source's value: nothing to override
     assert decisions.overrides() == {}
     assert decisions.confirmed() == {("4", "colour", "Black")}
@@ -52,9 +52,11 @@ def test_a_decision_on_a_label_already_changed_away_is_refused(tmp_path):
                 lambda: stale.change("4", "colour", "Black", "Green")):
         with pytest.raises(DecisionError, match="already changed from 'Black' to 'Navy Blue'"):
             act()
-    assert first.overrides() == {"4": {"colour": ("Black", "Navy Blue")}}
+    assert first.overrides() == {"4": {"colour": {"Black": "Navy Blue"}}}
     stale.judge_right("4", "colour", "Grey")  # the source now says something else: a new decision, accepted
-    assert first.overrides() == {}
+    # decisions are per catalogue value: the change of Black stays (it applies only while the catalogue says Black)
+    assert first.overrides() == {"4": {"colour": {"Black": "Navy Blue"}}}
+    assert relabelled("Grey", "Black", "Navy Blue") == "Grey"
 
 
 def test_a_change_needs_a_new_different_label(tmp_path):
@@ -121,7 +123,8 @@ def test_relabelled_replaces_only_the_old_value():
     assert relabelled("Black", "Black", "Navy Blue") == "Navy Blue"
     assert relabelled("Grey", "Black", "Navy Blue") == "Grey"  # the source was changed otherwise: left as it is
     assert relabelled(["Black", "White"], "Black", "Navy Blue") == ["Navy Blue", "White"]
-    assert relabelled(["Black", "Navy Blue"], "Black", "Navy Blue") == ["Navy Blue"]
+    # the catalogue holds the new value itself: the change is skipped, nothing merged away
+    assert relabelled(["Black", "Navy Blue"], "Black", "Navy Blue") == ["Black", "Navy Blue"]
     assert relabelled(None, "Black", "Navy Blue") is None
 
 

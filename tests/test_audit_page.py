@@ -34,7 +34,7 @@ def test_decisions_hide_their_products_without_auditing_again(planted, monkeypat
     at.button(key="audit-change-p-red").click().run()
     assert not at.exception and _cards(at) == []
     assert len(calls) == 1
-    assert AuditDecisions(planted.data_dir).overrides() == {"p-red": {"colour": ("Blue", "Red")}}
+    assert AuditDecisions(planted.data_dir).overrides() == {"p-red": {"colour": {"Blue": "Red"}}}
 
 
 def test_a_stale_card_cannot_undo_a_change(planted):
@@ -43,7 +43,7 @@ def test_a_stale_card_cannot_undo_a_change(planted):
     at.button(key="audit-right-p-red").click().run()  # this session still shows the old card
     assert not at.exception
     assert any("already changed" in e.value for e in at.error)
-    assert AuditDecisions(planted.data_dir).overrides() == {"p-red": {"colour": ("Blue", "Red")}}
+    assert AuditDecisions(planted.data_dir).overrides() == {"p-red": {"colour": {"Blue": "Red"}}}
 
 
 def test_a_broken_decisions_file_is_a_message(planted):
