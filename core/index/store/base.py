@@ -201,6 +201,7 @@ class ProductStore(ABC):
                     "tuning": tuning.as_meta(), HAS_PHOTO_VECTORS: True, MULTI_PHOTO: True, **(marks or {})}
             theirs = self._create(int(dim), meta, tuning, standard_indexes())
             if theirs is None:
+                self._seen_meta(meta)  # made here, never read back
                 return meta
             meta = theirs  # checked below like any existing index: the other worker may use another model
         require_same_model(meta, model, dim)
@@ -211,13 +212,27 @@ class ProductStore(ABC):
             self._add_photo_vectors(int(dim))
             self.update_meta(**{HAS_PHOTO_VECTORS: True, MULTI_PHOTO: False, "photo_vectors_added": time.time()})
             meta = self.meta() or meta
+        self._seen_meta(meta)
         return meta
 
     @property
     def multi_photo(self) -> bool:
         """True when every product with a photo has its photos multivector: searches may then match on "photos"
-        (the best photo); until then on the hero's "image", so no search silently misses an older product."""
-        return bool((self.meta() or {}).get(MULTI_PHOTO))
+        (the best photo); until then on the hero's "image", so no search silently misses an older product.
+
+        Remembered per store object (_seen_meta), so a photo query or an upsert costs no metadata read (two
+        requests on a server): refreshed whenever this object reads or writes its metadata (meta(), update_meta(),
+        so ensure(), check_multi_photo() at the end of an index run and note_hero_only()). Another process's
+        change is seen by a new store object, or by this one's next meta() read (a page's require_meta, a reload)."""
+        known = getattr(self, "_multi_photo", None)
+        if known is None:
+            self.meta()  # remembers the flag (_seen_meta)
+            known = getattr(self, "_multi_photo", None)
+        return bool(known)
+
+    def _seen_meta(self, meta: dict | None) -> None:
+        """Remember the flags read from, or written to, the metadata (multi_photo); None: forget (a drop)."""
+        self._multi_photo = None if meta is None else bool(meta.get(MULTI_PHOTO))
 
     def note_hero_only(self, points) -> None:
         """After a write: a point with a hero "image" vector and no "photos" rows (hand-made, or a writer that knows

@@ -85,11 +85,14 @@ class EdgeStore(ProductStore):
 
     def meta(self) -> dict | None:
         try:
-            return json.loads(self.meta_file.read_text())
+            meta = json.loads(self.meta_file.read_text())
         except FileNotFoundError:
+            self._seen_meta(None)
             return None
         except (OSError, ValueError) as exc:
             raise StoreError(f"index metadata {self.meta_file} is unreadable ({exc}); re-index with --recreate") from exc
+        self._seen_meta(meta)
+        return meta
 
     def update_meta(self, **changes) -> None:
         self._writable()
@@ -98,6 +101,7 @@ class EdgeStore(ProductStore):
             meta = self.meta() or {}
             meta.update(changes)
             atomic_write(self.meta_file, json.dumps(meta, indent=2))
+            self._seen_meta(meta)
 
     def list_collections(self) -> list[str]:
         """The folders of the data dir: one per collection (a lock file beside each is not a folder)."""
@@ -130,6 +134,7 @@ class EdgeStore(ProductStore):
             self.acquire()  # holding the lock proves no other process has the shard open
             self._close_shard()
             shutil.rmtree(self.root, ignore_errors=True)  # the lock file lives outside root, so it stays held
+            self._seen_meta(None)
 
     def _writable(self) -> None:
         if self.read_only:

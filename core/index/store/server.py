@@ -91,6 +91,7 @@ class ServerStore(ProductStore):
         if "model" not in meta:
             raise StoreError(self._not_ours())
         self._dim = int(meta.get("dim", 0)) or _vector_size(info)
+        self._seen_meta(meta)
         return meta
 
     def _not_ours(self, consequence: str = "") -> str:
@@ -102,6 +103,7 @@ class ServerStore(ProductStore):
         meta = self.meta() or {}
         meta.update(changes)
         self.client.update_collection(self.collection, metadata=meta)
+        self._seen_meta(meta)
 
     def list_collections(self) -> list[str]:
         """The server's collections (on a shared cluster, other applications' too)."""
@@ -162,6 +164,7 @@ class ServerStore(ProductStore):
             raise StoreError(self._not_ours(", so --recreate will not delete it"))
         self.client.delete_collection(self.collection)
         self._dim = None
+        self._seen_meta(None)
         self._writes.forget()  # what was written, and what failed to be, went with the collection
 
     def upsert(self, points: list[StoredPoint]) -> None:
