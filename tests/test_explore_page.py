@@ -77,15 +77,9 @@ def test_a_map_of_an_index_nobody_has_written_since_needs_no_digest_to_be_fresh(
 
 
 def _shop_indexed(settings, tmp_path):
-    from core.index.indexer import index_catalog
-    from core.index.store import EdgeStore
-    from core.models.embedder import load_embedder
-    from tests.helpers.shop_catalogues import shopify_export
+    from tests.helpers.shop_catalogues import index_shopify_export
 
-    export = shopify_export(tmp_path / "shop")
-    store = EdgeStore(settings.data_dir, settings.collection)
-    index_catalog(export, export.parent, load_embedder(settings.model, "cpu"), store)
-    store.close()
+    index_shopify_export(settings, tmp_path / "shop")
     return settings
 
 

@@ -227,15 +227,9 @@ BY_PRICE_ALL = ["silk-scarf", "sky-red-tee", "linen-shorts", "leather-belt", "wo
 @pytest.fixture
 def shop(app_settings, tmp_path):
     """The Shopify export of tests/helpers/shop_catalogues.py indexed as the CLI would, photos local."""
-    from core.index.indexer import index_catalog
-    from core.index.store import EdgeStore
-    from core.models.embedder import load_embedder
-    from tests.helpers.shop_catalogues import shopify_export
+    from tests.helpers.shop_catalogues import index_shopify_export
 
-    catalog = shopify_export(tmp_path / "shop")
-    store = EdgeStore(app_settings.data_dir, app_settings.collection)
-    index_catalog(catalog, catalog.parent, load_embedder(app_settings.model, "cpu"), store)
-    store.close()
+    index_shopify_export(app_settings, tmp_path / "shop")
     return app_settings
 
 
@@ -311,7 +305,7 @@ def test_the_product_view_shows_every_photo_the_red_variants_photo_marked_and_th
     assert [shown(c) for c in variants["Photo"]] == ["Photo 3", "Photo 4"]
     attributes = dict(zip(*(map(shown, at.table[0].value[k]) for k in ("Attribute", "Value"))))
     assert "Photos" not in attributes and "Variants" not in attributes
-    assert attributes["Sku"] == "TS-0042-SKY, TS-0042-RED"  # core.curation.compare names the field
+    assert attributes["SKU"] == "TS-0042-SKY, TS-0042-RED"  # core.curation.compare.field_label writes SKU
 
 
 def test_a_drafts_product_view_says_it_is_a_draft(shop):

@@ -21,15 +21,9 @@ ALL_BY_PRICE = ["Silk Scarf", "Two-Tone Tee", "Linen Shorts", "Leather Belt", "W
 @pytest.fixture
 def shop(settings, tmp_path):
     """The Shopify export indexed as the CLI would (photos as local files beside the CSV)."""
-    from core.index.indexer import index_catalog
-    from core.index.store import EdgeStore
-    from core.models.embedder import load_embedder
-    from tests.helpers.shop_catalogues import shopify_export
+    from tests.helpers.shop_catalogues import index_shopify_export
 
-    catalog = shopify_export(tmp_path / "shop")
-    store = EdgeStore(settings.data_dir, settings.collection)
-    index_catalog(catalog, catalog.parent, load_embedder(settings.model, "cpu"), store)
-    store.close()
+    index_shopify_export(settings, tmp_path / "shop")
     return settings
 
 

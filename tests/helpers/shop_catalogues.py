@@ -229,3 +229,19 @@ def google_feed(folder: Path, photo_url: Callable[[str], str] | None = None) -> 
          "out_of_stock", "12.00 USD", "", "Northwind", "Sky Blue", "One", ""],
     ]
     return _write(folder / "feed.tsv", GOOGLE_HEADER, rows, delimiter="\t")
+
+
+def index_shopify_export(settings, folder: Path) -> Path:
+    """The Shopify export written to folder and indexed as the CLI would (photos as local files beside the CSV), with
+    the settings' model into the settings' embedded store; returns the export's path."""
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
+    from core.models.embedder import load_embedder
+
+    export = shopify_export(folder)
+    store = EdgeStore(settings.data_dir, settings.collection)
+    try:
+        index_catalog(export, export.parent, load_embedder(settings.model, "cpu"), store)
+    finally:
+        store.close()
+    return export

@@ -108,17 +108,7 @@ def plan_layout(header: list[str], delimiter_name: str = "comma", format: str = 
 
 def _rekey_derived(layout: Layout) -> None:
     """An extra column named like a key the reading works out (a 'Discount' column) steps aside as <key>_column."""
-    taken = {*layout.roles, *RESERVED_KEYS, IMAGE_URL, *layout.kinds, *layout.extras.values(), *DERIVED}
-    for i, key in sorted(layout.extras.items()):
-        if key not in DERIVED:
-            continue
-        new, n = f"{key}_column", 2
-        while new in taken:
-            new, n = f"{key}_column_{n}", n + 1
-        layout.extras[i] = new
-        taken.add(new)
-        layout.notes.append(f"column '{layout.header[i]}' is kept as {new}: {key} is worked out from "
-                            f"{DERIVED[key]}")
+    _step_aside(layout, set(DERIVED), {*DERIVED}, lambda key: f"{key} is worked out from {DERIVED[key]}")
 
 
 def _rekey_displaced(layout: Layout, columns: dict[str, str]) -> None:
@@ -130,17 +120,22 @@ def _rekey_displaced(layout: Layout, columns: dict[str, str]) -> None:
     mapped (a fashion file with both ProductTitle and Title) is still refused by _refuse_clashes.
     """
     mapped = {role for role in columns if role in layout.roles}
-    taken = {*layout.roles, *RESERVED_KEYS, IMAGE_URL, *layout.kinds, *layout.extras.values()}
+    _step_aside(layout, mapped, set(),
+                lambda key: f"the column mapping gives {key} to '{layout.header[layout.roles[key]]}'")
+
+
+def _step_aside(layout: Layout, keys: set[str], also_taken: set[str], why) -> None:
+    """Extra columns whose key is one of keys are kept as <key>_column (or _column_2...), with a note saying why."""
+    taken = {*layout.roles, *RESERVED_KEYS, IMAGE_URL, *layout.kinds, *layout.extras.values(), *also_taken}
     for i, key in sorted(layout.extras.items()):
-        if key not in mapped:
+        if key not in keys:
             continue
         new, n = f"{key}_column", 2
         while new in taken:
             new, n = f"{key}_column_{n}", n + 1
         layout.extras[i] = new
         taken.add(new)
-        layout.notes.append(f"column '{layout.header[i]}' is kept as {new}: the column mapping gives {key} to "
-                            f"'{layout.header[layout.roles[key]]}'")
+        layout.notes.append(f"column '{layout.header[i]}' is kept as {new}: {why(key)}")
 
 
 def _refuse_clashes(layout: Layout) -> None:
