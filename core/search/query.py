@@ -405,7 +405,10 @@ def image_search(store, embedder: QueryEncoder, request: SearchRequest, max_pixe
 
 
 def _best_photo(store: ProductStore, vector: np.ndarray, request: SearchRequest, filters: Filters) -> list[Result]:
-    """Plain nearest neighbours of one photo vector (best_photo_hits); the score is the cosine similarity."""
+    """Plain nearest neighbours of one photo vector (best_photo_hits); the score is the cosine similarity. With
+    "image" alone (an index before several photos), the engine's own query and order, as before."""
+    if len(photo_spaces(store)) == 1:
+        return _run(store, Nearest(vector, "image"), request, filters, vector)
     hits = best_photo_hits(store, vector, filters, request.limit, request.offset, request.threshold)
     results = [Result.from_hit(h) for h in hits]
     for r in results:
