@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, replace
 # From this many points in a segment the engine builds HNSW (and int8 vectors) for it; below it a query is an
 # exact scan of float32 vectors, which at 20,000 x 512-d takes a few ms. Both engines measure the threshold in KB
 # of vectors per segment, so the point count is turned into KB for the collection's dimension (index_kb).
+# The photos multivector counts every row, so with 4 photos per product its HNSW starts at about 5,000 products
+# (photo queries also search 'image', exact below INDEX_FROM, and keep the best: README, Every photo of a product).
 INDEX_FROM = 20_000
 QUANTIZE_FROM = INDEX_FROM   # LENS_QUANTIZATION=auto: int8 once HNSW is built, i.e. from the same size
 ON_DISK_FROM = 200_000       # original float32 vectors left on disk (read only to rescore) from this size
