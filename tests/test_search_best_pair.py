@@ -253,14 +253,14 @@ def test_rrf_hybrid_finds_the_hero_when_the_photos_graph_misses_it(shop):
 
 def test_rrf_hybrid_fuses_as_the_engine_does(shop):
     from core.index.store import Fused, Nearest
-    from core.search.query import _filters_for, _prefetch_size
+    from core.search.query import request_filters, prefetch_size
 
     request = SearchRequest(text="tee", image=photo_bytes(), fusion="rrf", threshold=0.5, limit=4)
     results = search(shop, request, OnePhotoEncoder(BACK_VIEW))
     # here the merged image list is the photos list (tee, copy, both), so the engine's own RRF must agree
-    n = _prefetch_size(request)
+    n = prefetch_size(request)
     engine = shop.query(Fused(((Nearest(e(5), "image"), n), (Nearest(BACK_VIEW, "photos"), n))),
-                        _filters_for(request), limit=4, threshold=0.5)
+                        request_filters(request), limit=4, threshold=0.5)
     # ties (the mug and the tee at 1/60) come in the engine's own order: compared by score, then id
     assert sorted((-round(r.score, 6), r.product_id) for r in results) == \
         sorted((-round(h.score, 6), h.payload["product_id"]) for h in engine)

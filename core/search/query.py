@@ -334,7 +334,8 @@ def _run(store, query, request: SearchRequest, filters: Filters, vector=None) ->
     return results
 
 
-def _prefetch_size(request: SearchRequest) -> int:
+def prefetch_size(request: SearchRequest) -> int:
+    """How many candidates each list of a fused (rrf) query brings: three pages, between 100 and 1,000."""
     return min(1000, max(100, 3 * (request.limit + request.offset)))
 
 
@@ -343,13 +344,13 @@ def _ranking(vector: np.ndarray | None, request: SearchRequest, store: ProductSt
     if request.positives or request.negatives:
         return feedback_query(store, request, [vector] if vector is not None else [], using)
     if request.diverse_applies:
-        return Diverse(vector, using, diversity=float(request.diversity), candidates=_prefetch_size(request))
+        return Diverse(vector, using, diversity=float(request.diversity), candidates=prefetch_size(request))
     return Nearest(vector, using)
 
 
 def _fused(store, request: SearchRequest, branches) -> Fused:
     """RRF over one list per (vector, space); each list follows the feedback too."""
-    n = _prefetch_size(request)
+    n = prefetch_size(request)
     return Fused(tuple((_ranking(vector, request, store, using), n) for vector, using in branches))
 
 
@@ -366,7 +367,7 @@ def feedback_query(store: ProductStore, request: SearchRequest, extra_positives:
     return Recommend(positives, negatives, using)
 
 
-def _filters_for(request: SearchRequest) -> Filters:
+def request_filters(request: SearchRequest) -> Filters:
     """Request filters plus the excluded query product and already-judged products."""
     extra = [point_id(p) for p in (request.like, *request.selection, *request.positives, *request.negatives) if p]
     if not extra:
@@ -377,7 +378,7 @@ def _filters_for(request: SearchRequest) -> Filters:
 def text_search(store, embedder: QueryEncoder, request: SearchRequest) -> list[Result]:
     """Query text against product image vectors; optionally fused (RRF) with product text vectors."""
     vector = text_vector(embedder, request.text)
-    filters = _filters_for(request)
+    filters = request_filters(request)
     if request.fused:
         return _run(store, _fused(store, request, ((vector, "image"), (vector, "text"))), request, filters)
     return _run(store, _ranking(vector, request, store), request, filters, vector)
@@ -390,7 +391,7 @@ def image_search(store, embedder: QueryEncoder, request: SearchRequest, max_pixe
     selection's mean is one photo, matched against each product's best photo. Feedback and diversity rank around
     the hero photo's vector, as before several photos.
     """
-    filters = _filters_for(request)
+    filters = request_filters(request)
     if request.like and _plain(request):
         rows = product_photo_rows(store, [request.like])[request.like]
         hits = best_pair_hits(store, rows, filters, request.offset + request.limit, request.threshold)
@@ -434,7 +435,7 @@ def hybrid_search(store, embedder: QueryEncoder, request: SearchRequest, max_pix
     """
     text_vec = text_vector(embedder, request.text)
     image_vec = image_vector(store, embedder, request, max_pixels)
-    filters = _filters_for(request)
+    filters = request_filters(request)
     space = _image_space(store, request)  # the image's list (and a weighted mix) matches each product's best photo
     if request.fused and _plain(request) and len(photo_spaces(store)) > 1:
         return _fused_best_photo(store, text_vec, image_vec, request, filters)
@@ -452,7 +453,7 @@ def _fused_best_photo(store: ProductStore, text_vec: np.ndarray, image_vec: np.n
     the image's list is best_photo_hits' (its "image" and "photos" answers merged by max per product), so it is
     fused here: one batched engine call, then the engine's formula, sum of 1 / (RRF_K + position from 0), over the
     same prefetch sizes and per-list threshold."""
-    n = _prefetch_size(request)
+    n = prefetch_size(request)
     text_hits, *image_answers = store.query_batch(
         [Nearest(text_vec, "image"), *(Nearest(image_vec, using) for using in photo_spaces(store))], filters, n,
         threshold=request.threshold)
@@ -521,7 +522,7 @@ def _search(store: ProductStore, request: SearchRequest, embedder: QueryEncoder 
         return image_search(store, embedder, request, max_pixels)
     if mode == "hybrid":
         return hybrid_search(store, embedder, request, max_pixels)
-    return _run(store, feedback_query(store, request, []), request, _filters_for(request))  # rank only
+    return _run(store, feedback_query(store, request, []), request, request_filters(request))  # rank only
 
 
 def get_products(store: ProductStore, product_ids) -> list[Result]:
