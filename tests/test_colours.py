@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from PIL import ImageColor
 
 from core.ingest.colour_stats import colour_for, dominant_hex, hex_to_lab, lab_to_hex, reference_lab
 from core.ingest.colours import (COLOUR_HEX, CSS_HEX, UNKNOWN, colour_hex, colour_key, colour_lab, colour_rgb, is_multi,
@@ -16,9 +17,10 @@ def test_a_name_matches_whatever_its_case_spacing_or_hyphens(spelling):
     assert known_colour(spelling)
 
 
-def test_the_css_table_is_the_w3c_one_pillow_keeps_too():
-    assert len(CSS_HEX) == 148
-    assert CSS_HEX == ImageColor.colormap
+def test_the_css_table_holds_the_148_w3c_names_as_hex():
+    assert len(CSS_HEX) == 148 and all(re.fullmatch(r"#[0-9a-f]{6}", h) for h in CSS_HEX.values())
+    assert (CSS_HEX["rebeccapurple"], CSS_HEX["navy"], CSS_HEX["papayawhip"]) == ("#663399", "#000080", "#ffefd5")
+    assert CSS_HEX["gray"] == CSS_HEX["grey"] == "#808080"
 
 
 @pytest.mark.parametrize("name,rgb", [
