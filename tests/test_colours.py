@@ -23,6 +23,22 @@ def test_the_css_table_holds_the_148_w3c_names_as_hex():
     assert CSS_HEX["gray"] == CSS_HEX["grey"] == "#808080"
 
 
+def test_the_css_table_reads_the_names_pillow_has_already_resolved():
+    """Pillow caches a resolved name as a tuple in ImageColor.colormap: a photo drawn with fill="white" before the
+    vocabulary is imported must not turn its table into "(255, 255, 255)"."""
+    import importlib
+
+    from PIL import ImageColor
+
+    import core.ingest.colours as colours
+
+    ImageColor.getrgb("white"), ImageColor.getrgb("rebeccapurple")
+    assert isinstance(ImageColor.colormap["white"], tuple)  # what this test is about: Pillow did cache it
+    reloaded = importlib.reload(colours)
+    assert (reloaded.CSS_HEX["white"], reloaded.CSS_HEX["rebeccapurple"]) == ("#ffffff", "#663399")
+    assert reloaded.CSS_HEX == CSS_HEX
+
+
 @pytest.mark.parametrize("name,rgb", [
     ("aliceblue", (0xF0, 0xF8, 0xFF)), ("Rebecca Purple", (0x66, 0x33, 0x99)), ("Medium Spring Green", (0, 0xFA, 0x9A)),
     ("dark slate gray", (0x2F, 0x4F, 0x4F)), ("Dark Slate Grey", (0x2F, 0x4F, 0x4F)), ("Cornflower-Blue", (0x64, 0x95, 0xED)),

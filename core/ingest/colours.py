@@ -59,8 +59,11 @@ MULTI_NAMES = frozenset({"Multi", "Multicolour", "Multicolor", "Multicoloured", 
                          "Multi Color", "Mixed", "Assorted"})
 
 # The CSS Color Module Level 4 named colours (the X11 set; grey and gray both), from Pillow's copy of the W3C table
-# (a maintained dependency the app already decodes photos with), as lower-case name -> "#rrggbb".
-CSS_HEX: dict[str, str] = {name: str(value).lower() for name, value in ImageColor.colormap.items()}
+# (a maintained dependency the app already decodes photos with), as lower-case name -> "#rrggbb". Pillow caches a
+# name it has resolved (ImageColor.getrgb("white")) as an (r, g, b) tuple in that same table, so both forms are read.
+CSS_HEX: dict[str, str] = {
+    name: "#{:02x}{:02x}{:02x}".format(*value[:3]) if isinstance(value, tuple) else str(value).lower()
+    for name, value in ImageColor.colormap.items()}
 UNKNOWN = "#b0b0b0"
 _NOT_LETTERS = re.compile(r"[^a-z0-9]+")
 # How a catalogue writes several colours in one cell: "Black/White", "Red & Blue", "Navy, Sky Blue" (a list value
