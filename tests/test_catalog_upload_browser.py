@@ -64,7 +64,9 @@ def test_upload_a_generic_csv_and_its_photos_correct_the_mapping_index_and_find_
         text = _visible_text(browser)
         assert ("Format generic · Columns product_id = Item Code · price = Cost · colour = Colour Name · "
                 "title = Product Name · image = Picture") in text
-        assert "Filters gender, category, sub_category, product_type, colour, usage · Numbers price · Text title" in text
+        # a priced catalogue has the on_sale flag and the discount number (issue 21)
+        assert ("Filters gender, category, sub_category, product_type, colour, usage, on_sale · Numbers price, "
+                "discount · Text title") in text
         assert "Photos 3 photos extracted from photos.zip" in text
         assert "skipped" not in text and not browser.find_elements("css selector", '[data-testid="stException"]')
         assert everything(settings.data_dir / "uploads") == {"items.csv", "items-photos", "items-photos/d1.jpg",
