@@ -47,13 +47,15 @@ def _clean_ranges(ranges: Mapping[str, Bounds] | None) -> dict[str, Bounds]:
 @dataclass(frozen=True)
 class Filters:
     """include: field -> any of these values; exclude: field -> none of these; ranges: field -> (low, high);
-    exclude_ids: point ids to skip; lacking: fields a product must not have (no price, say)."""
+    exclude_ids: point ids to skip; lacking: fields a product must not have (no price, say); every: field -> every one
+    of these values (a product holding all the query's words: core.index.keywords' terms)."""
 
     include: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     exclude: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     exclude_ids: tuple[str, ...] = ()
     ranges: Mapping[str, Bounds] = field(default_factory=dict)
     lacking: tuple[str, ...] = ()
+    every: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, include=None, exclude=None, exclude_ids: Iterable[str] = (), ranges=None) -> "Filters":
@@ -61,18 +63,23 @@ class Filters:
         return cls(_clean(include), _clean(exclude), tuple(exclude_ids), _clean_ranges(ranges))
 
     def __bool__(self) -> bool:
-        return bool(self.include or self.exclude or self.exclude_ids or self.ranges or self.lacking)
+        return bool(self.include or self.exclude or self.exclude_ids or self.ranges or self.lacking or self.every)
 
     def without(self, name: str) -> "Filters":
         """The same filters minus the include and range on one field (that field's own counts and bounds)."""
         return Filters({k: v for k, v in self.include.items() if k != name}, self.exclude, self.exclude_ids,
-                       {k: v for k, v in self.ranges.items() if k != name}, self.lacking)
+                       {k: v for k, v in self.ranges.items() if k != name}, self.lacking, self.every)
 
     def plus(self, *, exclude_ids: Iterable[str] = (), ranges: Mapping[str, Bounds] | None = None,
-             lacking: Iterable[str] = ()) -> "Filters":
-        """These filters narrowed further (more excluded ids, a range, fields that must be absent)."""
+             lacking: Iterable[str] = (), every: Mapping[str, Iterable[str]] | None = None) -> "Filters":
+        """These filters narrowed further (more excluded ids, a range, fields that must be absent, values a
+        field must all hold)."""
+        merged = dict(self.every)
+        for name, values in (every or {}).items():
+            merged[name] = tuple(dict.fromkeys((*merged.get(name, ()), *map(str, values))))
         return Filters(self.include, self.exclude, (*self.exclude_ids, *exclude_ids),
-                       {**self.ranges, **(ranges or {})}, (*self.lacking, *lacking))
+                       {**self.ranges, **(ranges or {})}, (*self.lacking, *lacking),
+                       {k: v for k, v in merged.items() if v})
 
     @property
     def names_status(self) -> bool:
@@ -85,7 +92,7 @@ class Filters:
         if show_hidden or self.names_status:
             return self
         return Filters(self.include, {**self.exclude, STATUS: HIDDEN_STATUSES}, self.exclude_ids, self.ranges,
-                       self.lacking)
+                       self.lacking, self.every)
 
     def check(self, schema: Schema) -> "Filters":
         """Raise a clear error for a field this index does not have, or that is the wrong kind for the filter."""

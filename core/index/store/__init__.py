@@ -6,15 +6,17 @@ tuning: the scale settings both engines are made with.
 """
 
 from core.common.errors import IndexBusy
-from core.index.store.base import (ID_NAMESPACE, MULTI_VECTOR_NAMES, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest,
-                                   Ordered, ProductStore, Query, Recommend, StoredPoint, point_id)
+from core.index.store.base import (HAS_KEYWORD_VECTORS, ID_NAMESPACE, KEYWORD_VECTORS, KEYWORDS_COMPLETE,
+                                   MULTI_VECTOR_NAMES, RRF_K, SPARSE_VECTOR_NAMES, VECTOR_NAMES, Diverse, Fused, Hit,
+                                   Nearest, Ordered, ProductStore, Query, Recommend, Sparse, StoredPoint, point_id)
 from core.index.store.edge import EdgeStore
 from core.index.store.server import ServerStore
 from core.index.store.tuning import Overrides, Tuning, tuning_for
 
-__all__ = ["ID_NAMESPACE", "MULTI_VECTOR_NAMES", "RRF_K", "VECTOR_NAMES", "Diverse", "EdgeStore", "Fused", "Hit", "Nearest", "Ordered",
-           "Overrides", "ProductStore", "Query", "Recommend", "ServerStore", "StoredPoint", "Tuning", "open_store",
-           "point_id", "tuning_for"]
+__all__ = ["HAS_KEYWORD_VECTORS", "ID_NAMESPACE", "KEYWORD_VECTORS", "KEYWORDS_COMPLETE", "MULTI_VECTOR_NAMES", "RRF_K",
+           "SPARSE_VECTOR_NAMES", "VECTOR_NAMES", "Diverse", "EdgeStore", "Fused", "Hit", "Nearest", "Ordered",
+           "Overrides", "ProductStore", "Query", "Recommend", "ServerStore", "Sparse", "StoredPoint", "Tuning",
+           "open_store", "point_id", "tuning_for"]
 
 
 def open_store(settings, read_only: bool = False, collection: str | None = None) -> ProductStore:

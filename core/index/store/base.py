@@ -22,6 +22,13 @@ MULTI_VECTOR_NAMES = (PHOTO_VECTORS,)   # several rows per product, compared by 
 # Metadata flags: the collection has the photos multivector (an index made before issue 21 gets it on its next
 # run), and every product with a photo has its rows (set at the end of each run), so searches may use it.
 HAS_PHOTO_VECTORS, MULTI_PHOTO = "photo_vectors", "multi_photo"
+# The keyword index (issue 22): a sparse vector per product, BM25 term weights with the engine's IDF modifier
+# (core.index.keywords makes them). Metadata flags: the collection has the sparse vector (an older index gets it
+# added on its next run), and every product has its keyword vector (set at the end of each run; until then a
+# search says the keyword index is incomplete).
+KEYWORD_VECTORS = "keywords"
+SPARSE_VECTOR_NAMES = (KEYWORD_VECTORS,)
+HAS_KEYWORD_VECTORS, KEYWORDS_COMPLETE = "keyword_vectors", "keywords_complete"
 KEYWORD, NUMBER = "keyword", "number"  # the kinds of payload index a store makes (filters and facets; ranges, order)
 ID_NAMESPACE = uuid.UUID("6b0f4f63-5c8b-4f0e-9a53-4c0d1c3a7e11")
 RRF_K = 60  # the usual RRF constant; set explicitly so both backends fuse identically
@@ -62,6 +69,16 @@ class Diverse:
 
 
 @dataclass(frozen=True)
+class Sparse:
+    """Nearest by dot product in a sparse space: a keyword query (BM25: weight 1 per query term, times the engine's
+    IDF of each term). `indices` and `values` as core.index.keywords.query_weights gives them."""
+
+    indices: tuple
+    values: tuple
+    using: str = KEYWORD_VECTORS
+
+
+@dataclass(frozen=True)
 class Fused:
     """Reciprocal rank fusion of several prefetches, each (query, limit)."""
 
@@ -76,7 +93,7 @@ class Ordered:
     descending: bool = False
 
 
-Query = Union[Nearest, Recommend, Diverse, Fused, Ordered]
+Query = Union[Nearest, Recommend, Diverse, Sparse, Fused, Ordered]
 
 
 @dataclass
