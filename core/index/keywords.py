@@ -7,11 +7,11 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import unicodedata
 from dataclasses import dataclass
 
 from core.common import fields as F
 from core.common.fields import values_of
+from core.common.text import fold, folded  # fold: one home (ingest folds search-log queries too)
 
 # BM25's term-frequency saturation and length normalisation (the usual values), and the document length they
 # normalise against. AVG_LEN is fixed, not the corpus mean: a mean would change every product's weights whenever
@@ -54,12 +54,6 @@ def _stemmer():
 
         stemmer = _local.stemmer = Stemmer.Stemmer("english")
     return stemmer
-
-
-def fold(text: str) -> str:
-    """Lower case without accents: 'Café' and 'cafe' are one word. Lengths may change; see terms_in."""
-    text = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in text if not unicodedata.combining(c))
 
 
 def _normal_word(word: str) -> str:
@@ -141,7 +135,7 @@ def query_weights(terms: list[str]) -> tuple[tuple[int, ...], tuple[float, ...]]
 def lookup_key(text: str) -> str:
     """An exact-lookup key: case, accents, outer space and inner runs of space ignored ('ts-0042-red ' = 'TS-0042-RED');
     '' when it is too long to be a SKU or handle."""
-    key = " ".join(fold(str(text or "")).split())
+    key = folded(text)
     return key if len(key) <= MAX_KEY_CHARS else ""
 
 
