@@ -13,7 +13,7 @@ from typing import Iterator, Sequence, Union
 
 from core.index.compat import require_same_model
 from core.common.errors import LensError, NotIndexed, StoreError
-from core.common.fields import PHOTO_VECTORS, PRODUCT_ID, STANDARD_FILTERS, Schema
+from core.common.fields import LOOKUP_KEYS, PHOTO_VECTORS, PRODUCT_ID, STANDARD_FILTERS, TERMS, Schema
 from core.common.filters import Filters
 from core.index.store.tuning import Overrides, Tuning, tuning_for
 
@@ -80,9 +80,14 @@ class Sparse:
 
 @dataclass(frozen=True)
 class Fused:
-    """Reciprocal rank fusion of several prefetches, each (query, limit)."""
+    """Reciprocal rank fusion of several prefetches, each (query, limit); a branch may be Sparse (keywords).
+
+    diverse: when set, the fused list's top `diverse.candidates` are re-ranked by maximal marginal relevance around
+    `diverse.vector` in `diverse.using`, inside the engine (the fusion is a nested prefetch, the final query MMR), so
+    a diverse text search stays one request. Its `diversity` is MMR's, as for a Diverse query."""
 
     branches: tuple
+    diverse: Diverse | None = None
 
 
 @dataclass(frozen=True)
@@ -130,12 +135,25 @@ def query_vector(vector, using: str) -> list:
     return list(map(float, vector))
 
 
-def point_vectors(vectors: dict) -> dict:
-    """A point's vectors as float lists for the engines (a multivector as rows); an empty multivector is left
-    out, as a point without a photo has no 'image'."""
+def dense_threshold(query, threshold: float | None) -> float | None:
+    """A query's (or Fused branch's) score threshold: none for a Sparse one, whose BM25 score is no similarity
+    (ProductStore.query)."""
+    return None if isinstance(query, Sparse) else threshold
+
+
+def point_vectors(vectors: dict, sparse) -> dict:
+    """A point's vectors as the engines take them: float lists, a multivector as rows, a sparse vector (any object
+    with .indices and .values, as core.index.keywords.KeywordDocument) as `sparse(indices, values)`, the engine's
+    own type. An empty multivector is left out, as a point without a photo has no 'image'; so is an empty sparse
+    vector (a product without a word): the engines count an empty one differently in the IDF's N (the embedded
+    engine leaves it out, qdrant-client's local mode counts it), and left out, N is the products with a word on both."""
     out = {}
     for name, vector in vectors.items():
-        if name in MULTI_VECTOR_NAMES:
+        if name in SPARSE_VECTOR_NAMES:
+            indices, values = sparse_parts(vector)
+            if indices:
+                out[name] = sparse(indices, values)
+        elif name in MULTI_VECTOR_NAMES:
             if len(vector):
                 out[name] = [list(map(float, row)) for row in vector]
         else:
@@ -143,9 +161,24 @@ def point_vectors(vectors: dict) -> dict:
     return out
 
 
+def sparse_parts(vector) -> tuple[list[int], list[float]]:
+    """A sparse vector's (indices, values) as int and float lists; a clear error when they differ in length."""
+    indices, values = [int(i) for i in vector.indices], [float(v) for v in vector.values]
+    if len(indices) != len(values):
+        raise StoreError(f"a sparse vector has {len(indices)} indices and {len(values)} values")
+    return indices, values
+
+
 def standard_indexes() -> list[tuple[str, str]]:
-    """The payload indexes every new collection gets: product ids and the six standard filters, as keywords."""
-    return [(key, KEYWORD) for key in (PRODUCT_ID, *STANDARD_FILTERS)]
+    """The payload indexes every new collection gets: product ids, the six standard filters, and the keyword
+    index's terms and lookup keys, as keywords."""
+    return [(key, KEYWORD) for key in (PRODUCT_ID, *STANDARD_FILTERS)] + keyword_indexes()
+
+
+def keyword_indexes() -> list[tuple[str, str]]:
+    """The keyword index's payload indexes: a product's stems ("holds every query word" is an exact filter) and its
+    exact-lookup keys (SKU, handle, id)."""
+    return [(TERMS, KEYWORD), (LOOKUP_KEYS, KEYWORD)]
 
 
 def missing_indexes(known: Schema, wanted: Schema) -> list[tuple[str, str]]:
@@ -215,7 +248,8 @@ class ProductStore(ABC):
         if meta is None:
             tuning = tuning_for(expected_points, self.overrides)
             meta = {"model": model, "dim": int(dim), "created": time.time(), "last_indexed": None,
-                    "tuning": tuning.as_meta(), HAS_PHOTO_VECTORS: True, MULTI_PHOTO: True, **(marks or {})}
+                    "tuning": tuning.as_meta(), HAS_PHOTO_VECTORS: True, MULTI_PHOTO: True,
+                    HAS_KEYWORD_VECTORS: True, KEYWORDS_COMPLETE: True, **(marks or {})}
             theirs = self._create(int(dim), meta, tuning, standard_indexes())
             if theirs is None:
                 self._seen_meta(meta)  # made here, never read back
@@ -228,6 +262,16 @@ class ProductStore(ABC):
             # vector until every product has them (multi_photo).
             self._add_photo_vectors(int(dim))
             self.update_meta(**{HAS_PHOTO_VECTORS: True, MULTI_PHOTO: False, "photo_vectors_added": time.time()})
+            meta = self.meta() or meta
+        if not meta.get(HAS_KEYWORD_VECTORS) and not self.read_only:
+            # An index made before the keyword index (issue 22): the sparse vector and its two payload indexes are
+            # added in place, its points keep theirs; the next run gives each product its keyword vector
+            # (update_vectors, no photo embedded again), and searches say the keyword index is incomplete until
+            # check_keywords finds none lacking.
+            self._add_keyword_vectors()
+            self._create_indexes(keyword_indexes())
+            self.update_meta(**{HAS_KEYWORD_VECTORS: True, KEYWORDS_COMPLETE: False,
+                                "keyword_vectors_added": time.time()})
             meta = self.meta() or meta
         self._seen_meta(meta)
         return meta
@@ -247,9 +291,23 @@ class ProductStore(ABC):
             known = getattr(self, "_multi_photo", None)
         return bool(known)
 
+    @property
+    def keywords_complete(self) -> bool:
+        """True when every product has its keyword vector (a new index; an older one once check_keywords finds none
+        lacking): until then a keyword search misses the products indexed before, and search says so.
+
+        Remembered per store object as multi_photo is, and refreshed the same way (meta(), update_meta())."""
+        known = getattr(self, "_keywords_complete", None)
+        if known is None:
+            self.meta()  # remembers the flag (_seen_meta)
+            known = getattr(self, "_keywords_complete", None)
+        return bool(known)
+
     def _seen_meta(self, meta: dict | None) -> None:
-        """Remember the flags read from, or written to, the metadata (multi_photo); None: forget (a drop)."""
+        """Remember the flags read from, or written to, the metadata (multi_photo, keywords_complete); None: forget
+        (a drop)."""
         self._multi_photo = None if meta is None else bool(meta.get(MULTI_PHOTO))
+        self._keywords_complete = None if meta is None else bool(meta.get(KEYWORDS_COMPLETE))
 
     def note_hero_only(self, points) -> None:
         """After a write: a point with a hero "image" vector and no "photos" rows (hand-made, or a writer that knows
@@ -264,6 +322,13 @@ class ProductStore(ABC):
         none (the end of each indexing run); returns the flag."""
         complete = bool((self.meta() or {}).get(HAS_PHOTO_VECTORS)) and self.lacking_photo_vectors() == 0
         self.update_meta(**{MULTI_PHOTO: complete})
+        return complete
+
+    def check_keywords(self) -> bool:
+        """Count the products lacking their keyword vector, and record in the metadata whether there are none (the
+        end of each indexing run); returns the flag."""
+        complete = bool((self.meta() or {}).get(HAS_KEYWORD_VECTORS)) and self.lacking_keyword_vectors() == 0
+        self.update_meta(**{KEYWORDS_COMPLETE: complete})
         return complete
 
     def acquire(self) -> None:
@@ -338,6 +403,14 @@ class ProductStore(ABC):
     def lacking_photo_vectors(self) -> int:
         """How many products have an 'image' vector and no 'photos' rows (made before the multivector existed)."""
     @abstractmethod
+    def _add_keyword_vectors(self) -> None:
+        """Add the sparse keyword vector (the engine's IDF modifier) to an existing collection; points keep theirs."""
+    @abstractmethod
+    def lacking_keyword_vectors(self) -> int:
+        """How many products were written before the keyword index: no keyword vector and no keyword payload (terms,
+        lookup keys). A product whose words are all stop words or punctuation has no vector (an empty one is left
+        out) but has its lookup keys (its id at least), so it is not lacking."""
+    @abstractmethod
     def _create_indexes(self, indexes: list[tuple[str, str]]) -> None:
         """Make these payload indexes ((key, KEYWORD or NUMBER)) on the existing collection."""
     @abstractmethod
@@ -350,6 +423,11 @@ class ProductStore(ABC):
     @abstractmethod
     def delete(self, ids: list[str]) -> None: ...
     @abstractmethod
+    def update_vectors(self, vectors: dict[str, dict]) -> None:
+        """Set these named vectors on existing points (point id -> {name: vector}), keeping their other vectors and
+        payload: an older index's products get their keyword vectors without their photos embedded again. An empty
+        sparse vector is left out (as in upsert); a point left with nothing to set is skipped."""
+    @abstractmethod
     def overwrite_payload(self, point: str, payload: dict) -> None: ...
     @abstractmethod
     def set_payload(self, payloads: dict[str, dict]) -> None:
@@ -361,7 +439,14 @@ class ProductStore(ABC):
     def retrieve(self, ids: list[str], with_vectors: bool = False) -> list[Hit]: ...
     @abstractmethod
     def query(self, query: Query | None, filters: Filters | None = None, limit: int = 10, offset: int = 0,
-              threshold: float | None = None) -> list[Hit]: ...
+              threshold: float | None = None) -> list[Hit]:
+        """The Hits of one query, best first, the filters applied (in each branch of a Fused query too).
+
+        threshold: the lowest similarity a dense query (Nearest, Recommend, Diverse) or dense Fused branch keeps. A
+        Sparse query or branch ignores it: a BM25 score is a sum of IDF-weighted term weights, unbounded and
+        moving with the corpus, never a similarity in [-1, 1], so a CLIP threshold on it would drop keyword hits
+        by chance. Nor is a Fused query's own RRF (or MMR, with diverse) stage thresholded: its branches are.
+        """
     @abstractmethod
     def query_batch(self, queries: Sequence[Query], filters: Filters | None = None, limit: int = 10,
                     threshold: float | None = None, payload_keys: list[str] | None = None,

@@ -15,9 +15,10 @@ from core.common.errors import IndexBusy, NotIndexed, StoreError
 from core.common.files import atomic_write, copy_tree_sparse
 from core.common.filters import Filters
 from core.common.locks import FileLock, LockBusy
-from core.index.store.base import (KEYWORD, MULTI_VECTOR_NAMES, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest,
-                                   Ordered, ProductStore, Recommend, StoredPoint, point_vectors, query_vector,
-                                   record_hit, scored_hit)
+from core.common.fields import LOOKUP_KEYS, TERMS
+from core.index.store.base import (KEYWORD, MULTI_VECTOR_NAMES, RRF_K, SPARSE_VECTOR_NAMES, VECTOR_NAMES, Diverse,
+                                   Fused, Hit, Nearest, Ordered, ProductStore, Recommend, Sparse, StoredPoint,
+                                   dense_threshold, point_vectors, query_vector, record_hit, scored_hit, sparse_parts)
 from core.index.store.tuning import Overrides, Tuning
 
 
@@ -257,6 +258,23 @@ class EdgeStore(ProductStore):
         with self._lock:
             return self.shard.count(CountRequest(exact=True, filter=lacking))
 
+    def _add_keyword_vectors(self) -> None:
+        from qdrant_edge import Modifier, UpdateOperation
+
+        with self._lock:
+            self._changing()
+            for name in SPARSE_VECTOR_NAMES:
+                self.shard.update(UpdateOperation.create_sparse_vector(name, Modifier.Idf))
+            self.shard.flush()
+
+    def lacking_keyword_vectors(self) -> int:
+        from qdrant_edge import CountRequest, Filter, HasVectorCondition, IsEmptyCondition
+
+        lacking = Filter(must=[IsEmptyCondition(TERMS), IsEmptyCondition(LOOKUP_KEYS)],
+                         must_not=[HasVectorCondition(name) for name in SPARSE_VECTOR_NAMES])
+        with self._lock:
+            return self.shard.count(CountRequest(exact=True, filter=lacking))
+
     def _create_indexes(self, indexes: list[tuple[str, str]]) -> None:
         with self._lock:
             self._changing()
@@ -272,9 +290,21 @@ class EdgeStore(ProductStore):
         with self._lock:
             self._changing()
             self.shard.update(UpdateOperation.upsert_points(
-                [Point(p.id, point_vectors(p.vectors), p.payload) for p in points]))
+                [Point(p.id, _vectors(p.vectors), p.payload) for p in points]))
             self.shard.flush()
         self.note_hero_only(points)
+
+    def update_vectors(self, vectors: dict[str, dict]) -> None:
+        from qdrant_edge import PointVectors, UpdateOperation
+
+        body = [PointVectors(point, named) for point, named in
+                ((point, _vectors(v)) for point, v in vectors.items()) if named]
+        if not body:
+            return
+        with self._lock:
+            self._changing()
+            self.shard.update(UpdateOperation.update_vectors(body))
+            self.shard.flush()
 
     def overwrite_payload(self, point: str, payload: dict) -> None:
         from qdrant_edge import UpdateOperation
@@ -389,11 +419,19 @@ class EdgeStore(ProductStore):
                 shard.close()
 
 
+def _vectors(vectors: dict) -> dict:
+    """A point's vectors as the engine takes them (base.point_vectors with its SparseVector)."""
+    from qdrant_edge import SparseVector
+
+    return point_vectors(vectors, SparseVector)
+
+
 def edge_config(dim: int, tuning: Tuning):
-    """The engine's configuration for a new shard: the named vectors (image, text, the photos multivector), HNSW,
-    int8, memory, indexing threshold."""
-    from qdrant_edge import (Distance, EdgeConfig, EdgeOptimizersConfig, EdgeVectorParams, HnswIndexConfig, Memory,
-                             MultiVectorComparator, MultiVectorConfig, ScalarQuantizationConfig, ScalarType)
+    """The engine's configuration for a new shard: the named vectors (image, text, the photos multivector), the
+    sparse keyword vector (BM25 weights; the engine's IDF modifier), HNSW, int8, memory, indexing threshold."""
+    from qdrant_edge import (Distance, EdgeConfig, EdgeOptimizersConfig, EdgeSparseVectorParams, EdgeVectorParams,
+                             HnswIndexConfig, Memory, Modifier, MultiVectorComparator, MultiVectorConfig,
+                             ScalarQuantizationConfig, ScalarType)
 
     originals = Memory.Cold if tuning.originals_on_disk else None  # None: the engine's default, Cached
     quantization = ScalarQuantizationConfig(
@@ -407,6 +445,7 @@ def edge_config(dim: int, tuning: Tuning):
                                            multivector_config=multi) for name in MULTI_VECTOR_NAMES})
     return EdgeConfig(
         vectors=vectors,
+        sparse_vectors={name: EdgeSparseVectorParams(modifier=Modifier.Idf) for name in SPARSE_VECTOR_NAMES},
         hnsw_config=HnswIndexConfig(m=tuning.m, ef_construct=tuning.ef_construct,
                                     full_scan_threshold=tuning.full_scan_kb),
         quantization_config=quantization,
@@ -431,13 +470,15 @@ def edge_search_params(tuning: Tuning):
 
 
 def _edge_filter(filters: Filters | None):
-    from qdrant_edge import FieldCondition, Filter, HasIdCondition, IsEmptyCondition, MatchAny, RangeFloat
+    from qdrant_edge import (FieldCondition, Filter, HasIdCondition, IsEmptyCondition, MatchAny, MatchValue,
+                             RangeFloat)
 
     if not filters:
         return None
     must = [FieldCondition(key=k, match=MatchAny(list(v))) for k, v in filters.include.items()]
     must += [FieldCondition(key=k, range=RangeFloat(gte=low, lte=high)) for k, (low, high) in filters.ranges.items()]
     must += [IsEmptyCondition(key=k) for k in filters.lacking]
+    must += [FieldCondition(key=k, match=MatchValue(v)) for k, values in filters.every.items() for v in values]
     must_not = [FieldCondition(key=k, match=MatchAny(list(v))) for k, v in filters.exclude.items()]
     if filters.exclude_ids:
         must_not.append(HasIdCondition(set(filters.exclude_ids)))
@@ -445,21 +486,26 @@ def _edge_filter(filters: Filters | None):
 
 
 def _edge_request(query, flt, limit: int, offset: int, threshold: float | None, with_payload, params):
-    """One QueryRequest: the same for a single query and for each query of a batch."""
+    """One QueryRequest: the same for a single query and for each query of a batch. The threshold is a dense
+    similarity's: a Sparse query or branch (a BM25 score) never gets it (ProductStore.query)."""
     from qdrant_edge import Fusion, Prefetch, QueryRequest
 
     if isinstance(query, Fused):
-        return QueryRequest(
-            limit=limit, offset=offset, filter=flt, with_payload=with_payload,
-            prefetches=[Prefetch(limit=n, query=_edge_query(q), filter=flt, score_threshold=threshold,
-                                 params=params) for q, n in query.branches],
-            query=Fusion.Rrf(k=RRF_K))
+        branches = [Prefetch(limit=n, query=_edge_query(q), filter=flt,
+                             score_threshold=dense_threshold(q, threshold), params=params) for q, n in query.branches]
+        if query.diverse is None:
+            return QueryRequest(limit=limit, offset=offset, filter=flt, with_payload=with_payload,
+                                prefetches=branches, query=Fusion.Rrf(k=RRF_K))
+        fused = Prefetch(limit=query.diverse.candidates, prefetches=branches, query=Fusion.Rrf(k=RRF_K), filter=flt)
+        return QueryRequest(limit=limit, offset=offset, filter=flt, with_payload=with_payload, prefetches=[fused],
+                            query=_edge_query(query.diverse), params=params)
     return QueryRequest(limit=limit, offset=offset, filter=flt, with_payload=with_payload,
-                        query=_edge_query(query), score_threshold=threshold, params=params)
+                        query=_edge_query(query), score_threshold=dense_threshold(query, threshold), params=params)
+
 
 
 def _edge_query(query):
-    from qdrant_edge import Direction, Mmr, OrderBy, Query, RecommendQuery
+    from qdrant_edge import Direction, Mmr, OrderBy, Query, RecommendQuery, SparseVector
 
     if query is None:  # no vector, no order: the engine's own order (stable between pages)
         return None
@@ -467,6 +513,8 @@ def _edge_query(query):
         return OrderBy(query.key, Direction.Desc if query.descending else Direction.Asc)
     if isinstance(query, Nearest):
         return Query.Nearest(query_vector(query.vector, query.using), using=query.using)
+    if isinstance(query, Sparse):
+        return Query.Nearest(SparseVector(*sparse_parts(query)), using=query.using)
     if isinstance(query, Recommend):
         return Query.RecommendBestScore(
             RecommendQuery([query_vector(v, query.using) for v in query.positives],

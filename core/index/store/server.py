@@ -9,10 +9,11 @@ from dataclasses import replace
 from core.common.config import redact_url, scrub
 from core.common.errors import StoreError
 from core.common.filters import Filters
-from core.common.fields import PRODUCT_ID
-from core.index.store.base import (KEYWORD, MULTI_VECTOR_NAMES, RRF_K, VECTOR_NAMES, Diverse, Fused, Hit, Nearest,
-                                   Ordered, ProductStore, Recommend, StoredPoint, is_rows, point_vectors, query_vector,
-                                   record_hit, scored_hit)
+from core.common.fields import LOOKUP_KEYS, PRODUCT_ID, TERMS
+from core.index.store.base import (KEYWORD, MULTI_VECTOR_NAMES, RRF_K, SPARSE_VECTOR_NAMES, VECTOR_NAMES, Diverse,
+                                   Fused, Hit, Nearest, Ordered, ProductStore, Recommend, Sparse, StoredPoint,
+                                   dense_threshold, is_rows, point_vectors, query_vector, record_hit, scored_hit,
+                                   sparse_parts)
 from core.index.store.tuning import Overrides, Tuning
 from core.index.store.writes import WRITES_IN_FLIGHT, WriteFailed, Writes
 
@@ -147,6 +148,28 @@ class ServerStore(ProductStore):
                 if not (isinstance(vectors, dict) and name in vectors):
                     raise
 
+    def _add_keyword_vectors(self) -> None:
+        from qdrant_client import models
+
+        self.flush()  # the writes before it land first
+        for name in SPARSE_VECTOR_NAMES:
+            try:
+                self.client.create_vector_name(self.collection, name, models.SparseVectorNameConfig(
+                    sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)))
+            except Exception:  # another worker of a --part run added it since meta() said it was missing
+                sparse = self.client.get_collection(self.collection).config.params.sparse_vectors
+                if not (sparse and name in sparse):
+                    raise
+
+    def lacking_keyword_vectors(self) -> int:
+        from qdrant_client import models
+
+        self._writes.wait()
+        lacking = models.Filter(must=[models.IsEmptyCondition(is_empty=models.PayloadField(key=TERMS)),
+                                      models.IsEmptyCondition(is_empty=models.PayloadField(key=LOOKUP_KEYS))],
+                                must_not=[models.HasVectorCondition(has_vector=n) for n in SPARSE_VECTOR_NAMES])
+        return self.client.count(self.collection, count_filter=lacking, exact=True).count
+
     def lacking_photo_vectors(self) -> int:
         from qdrant_client import models
 
@@ -173,10 +196,20 @@ class ServerStore(ProductStore):
         if not points:
             return
         self._check_sizes(points)
-        body = [models.PointStruct(id=p.id, vector=point_vectors(p.vectors), payload=p.payload) for p in points]
+        body = [models.PointStruct(id=p.id, vector=_vectors(p.vectors), payload=p.payload) for p in points]
         self._writes.send(f"upsert of {len(points)} point(s)", [p.id for p in points],
                           lambda: self.client.upsert(self.collection, points=body, wait=False))
         self.note_hero_only(points)
+
+    def update_vectors(self, vectors: dict[str, dict]) -> None:
+        from qdrant_client import models
+
+        self._check_sizes([StoredPoint(point, named, {}) for point, named in vectors.items()])
+        body = [models.PointVectors(id=point, vector=named) for point, named in
+                ((point, _vectors(v)) for point, v in vectors.items()) if named]
+        if body:
+            self._writes.send(f"vector update of {len(body)} point(s)", [p.id for p in body],
+                              lambda: self.client.update_vectors(self.collection, points=body, wait=False))
 
     def overwrite_payload(self, point: str, payload: dict) -> None:
         self._writes.send("payload overwrite", [point], lambda: self.client.overwrite_payload(
@@ -212,9 +245,12 @@ class ServerStore(ProductStore):
         points without an error to anyone (qdrant/qdrant#2557), where wait=true answered HTTP 400."""
         if self._dim is None:  # once: meta() sets it (0 when the size is unknown)
             self.meta()
-        names = (*VECTOR_NAMES, *MULTI_VECTOR_NAMES)
+        names = (*VECTOR_NAMES, *MULTI_VECTOR_NAMES, *SPARSE_VECTOR_NAMES)
         for p in points:
             for name, vector in p.vectors.items():
+                if name in SPARSE_VECTOR_NAMES:  # no size: any indices; as many values as indices
+                    sparse_parts(vector)
+                    continue
                 rows = vector if name in MULTI_VECTOR_NAMES and is_rows(vector) else [vector]
                 sizes = {len(row) for row in rows}
                 if name not in names or (self._dim and sizes - {self._dim}):
@@ -320,8 +356,8 @@ class ServerStore(ProductStore):
 
 
 def collection_config(dim: int, tuning: Tuning) -> dict:
-    """create_collection's settings: the named vectors (image, text, the photos multivector), cluster layout, HNSW,
-    int8 and indexing threshold."""
+    """create_collection's settings: the named vectors (image, text, the photos multivector), the sparse keyword
+    vector (BM25 weights; the engine's IDF modifier), cluster layout, HNSW, int8 and indexing threshold."""
     from qdrant_client import models
 
     quantization = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
@@ -333,12 +369,21 @@ def collection_config(dim: int, tuning: Tuning) -> dict:
                                            multivector_config=_max_sim()) for n in MULTI_VECTOR_NAMES})
     return dict(
         vectors_config=vectors,
+        sparse_vectors_config={n: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                               for n in SPARSE_VECTOR_NAMES},
         shard_number=tuning.shards, replication_factor=tuning.replicas,
         write_consistency_factor=tuning.write_consistency,
         hnsw_config=models.HnswConfigDiff(m=tuning.m, ef_construct=tuning.ef_construct,
                                           full_scan_threshold=tuning.full_scan_kb),
         optimizers_config=models.OptimizersConfigDiff(indexing_threshold=tuning.index_kb(dim)),
         quantization_config=quantization)
+
+
+def _vectors(vectors: dict) -> dict:
+    """A point's vectors as qdrant-client takes them (base.point_vectors with its SparseVector)."""
+    from qdrant_client import models
+
+    return point_vectors(vectors, lambda indices, values: models.SparseVector(indices=indices, values=values))
 
 
 def _max_sim():
@@ -400,6 +445,8 @@ def _server_filter(filters: Filters | None):
     must = [models.FieldCondition(key=k, match=models.MatchAny(any=list(v))) for k, v in filters.include.items()]
     must += [models.FieldCondition(key=k, range=models.Range(gte=low, lte=high)) for k, (low, high) in filters.ranges.items()]
     must += [models.IsEmptyCondition(is_empty=models.PayloadField(key=k)) for k in filters.lacking]
+    must += [models.FieldCondition(key=k, match=models.MatchValue(value=v))
+             for k, values in filters.every.items() for v in values]
     must_not = [models.FieldCondition(key=k, match=models.MatchAny(any=list(v))) for k, v in filters.exclude.items()]
     if filters.exclude_ids:
         must_not.append(models.HasIdCondition(has_id=list(filters.exclude_ids)))
@@ -407,7 +454,8 @@ def _server_filter(filters: Filters | None):
 
 
 def _server_request(query, flt, limit: int, offset: int, threshold: float | None, with_payload, params):
-    """One QueryRequest: the same for a single query (query_points) and each query of a batch."""
+    """One QueryRequest: the same for a single query (query_points) and each query of a batch. The threshold is a
+    dense similarity's: a Sparse query or branch (a BM25 score) never gets it (ProductStore.query)."""
     from qdrant_client import models
 
     if isinstance(query, Fused):
@@ -415,12 +463,20 @@ def _server_request(query, flt, limit: int, offset: int, threshold: float | None
         for q, n in query.branches:
             body, using = _server_query(q)
             prefetch.append(models.Prefetch(query=body, using=using, filter=flt, limit=n,
-                                            score_threshold=threshold, params=params))
-        return models.QueryRequest(prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)), filter=flt,
-                                   limit=limit, offset=offset, with_payload=with_payload)
+                                            score_threshold=dense_threshold(q, threshold), params=params))
+        rrf = models.RrfQuery(rrf=models.Rrf(k=RRF_K))
+        if query.diverse is None:
+            return models.QueryRequest(prefetch=prefetch, query=rrf, filter=flt, limit=limit, offset=offset,
+                                       with_payload=with_payload)
+        fused = models.Prefetch(prefetch=prefetch, query=rrf, filter=flt, limit=query.diverse.candidates)
+        body, using = _server_query(query.diverse)
+        return models.QueryRequest(prefetch=[fused], query=body, using=using, filter=flt, limit=limit,
+                                   offset=offset, with_payload=with_payload, params=params)
     body, using = _server_query(query)
     return models.QueryRequest(query=body, using=using, filter=flt, limit=limit, offset=offset,
-                               score_threshold=threshold, with_payload=with_payload, params=params)
+                               score_threshold=dense_threshold(query, threshold), with_payload=with_payload,
+                               params=params)
+
 
 
 def _server_query(query):
@@ -433,6 +489,9 @@ def _server_query(query):
             key=query.key, direction=models.Direction.DESC if query.descending else models.Direction.ASC)), None
     if isinstance(query, Nearest):
         return query_vector(query.vector, query.using), query.using
+    if isinstance(query, Sparse):
+        indices, values = sparse_parts(query)
+        return models.SparseVector(indices=indices, values=values), query.using
     if isinstance(query, Recommend):
         return models.RecommendQuery(recommend=models.RecommendInput(
             positive=[query_vector(v, query.using) for v in query.positives],
