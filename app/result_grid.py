@@ -12,7 +12,12 @@ from core.common import fields as F
 from core.common.config import Settings
 from core.common.fields import display_value
 from core.common.safe_text import md
+from core.index.keywords import highlight
 from core.search.query import Result
+
+# A matched word on a card: Streamlit's background colour around the escaped word. Only a word (letters and digits,
+# an apostrophe inside) is ever inside the brackets, escaped like all catalogue text, so nothing can close it early.
+HIGHLIGHT = ":orange-background[{}]"
 
 
 def attributes_line(payload: dict) -> str:
@@ -79,6 +84,37 @@ def score_text(result: Result) -> str:
     return f"{result.score:.3f}" if result.score is not None else ""  # a stored score (a board item)
 
 
+def highlighted(text: str, stems) -> str:
+    """`text` as Markdown that shows it literally, the words whose stem is in `stems` highlighted (a result's
+    matched_words). Runs of whitespace become one space, as md does for the whole text, and the spaces between
+    pieces are kept (md alone would strip each piece's own)."""
+    out = []
+    for piece, matched in highlight(" ".join(str(text or "").split()), stems):
+        escaped = md(piece)
+        if matched:
+            out.append(HIGHLIGHT.format(escaped))
+        elif not escaped:
+            out.append(" " if piece else "")
+        else:
+            out.append((" " if piece[0] == " " else "") + escaped + (" " if piece[-1] == " " else ""))
+    return "".join(out)
+
+
+def title_markdown(result: Result) -> str:
+    """A card's bold title (the product id without one), the query words it matched highlighted."""
+    if not result.title.strip():
+        return f"**{md(result.product_id)}**"
+    return f"**{highlighted(result.title, getattr(result, 'matched_words', ()))}**"
+
+
+def reason_text(result: Result) -> str:
+    """Why a search found this product, as plain Markdown-safe text ("SKU match · matched: red, dress · similarity
+    0.31"); '' when only its similarity says so (the card's score shows that already) or when no search found it."""
+    if not (getattr(result, "matched_words", None) or getattr(result, "exact", False)):
+        return ""
+    return md(result.why())
+
+
 def card_key(grid: str, product_id: str) -> str:
     """A card's container key: the grid's key and the product id hashed, so any id (spaces, quotes, slashes,
     5,000 characters; a grid keyed by another catalogue's id) makes a short key of safe characters."""
@@ -103,7 +139,10 @@ def product_grid(results: list[Result], config: Settings, actions, columns: int 
                 else:
                     st.caption("no photo")
                 # Titles, attributes and ids are catalogue data: escaped, so `![t](url)` is text, not an image.
-                st.markdown(f"{badge_markdown(result)}**{md(result.title) or md(result.product_id)}**")
+                st.markdown(badge_markdown(result) + title_markdown(result))
+                reason = reason_text(result) if show_scores else ""
+                if reason:
+                    st.caption(f":material/manage_search: {reason}")
                 # The price leads the line (a merchandiser's first question); the id stays last (tests read it there).
                 parts = (price_markdown(result), score_text(result) if show_scores else "",
                          md(attributes_line(result.payload)), md("#" + result.product_id))

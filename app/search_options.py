@@ -7,6 +7,10 @@ import streamlit as st
 
 from core.search.query import SORT_POOL, SearchRequest
 
+MATCH_LABELS = {"both": "Words and meaning", "keywords": "Words only", "meaning": "Meaning only"}
+MATCH_HELP = ("Words and meaning: the products that hold every word you typed (or whose SKU, handle or id it is) "
+              "first, then the others by meaning. Words only: the keyword index alone (a SKU, a brand, a rare title "
+              "word). Meaning only: CLIP alone, as a description of what the product looks like.")
 THRESHOLD_HELP = ("Hide products less similar than this to the query. With rrf fusion or product texts it applies "
                   "to each list before they are fused; with 👍/👎 to the closest of the query and the liked products.")
 
@@ -14,6 +18,9 @@ THRESHOLD_HELP = ("Hide products less similar than this to the query. With rrf f
 def options_panel(mode: str) -> None:
     """The Options expander; widgets keep their values in the search keys (see app.search_state)."""
     with st.expander("Options"):
+        if mode in ("text", "hybrid"):  # a photo alone has no words to match: the choice waits for a text
+            st.radio("Match the text by", list(MATCH_LABELS), key="match", horizontal=True,
+                     format_func=MATCH_LABELS.get, help=MATCH_HELP)
         if mode == "hybrid":
             st.radio("Fusion", ["weighted", "rrf"], key="fusion", horizontal=True,
                      help="weighted mixes the two query vectors; rrf fuses the two ranked lists (reciprocal rank)")

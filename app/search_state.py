@@ -11,9 +11,9 @@ import io
 import streamlit as st
 
 from core.common.fields import Schema
-from core.curation.urlstate import FilterState, SearchState
+from core.curation.urlstate import MATCHES, FilterState, SearchState
 
-WIDGET_KEYS = ("mode", "q", "w", "fusion", "min", "diverse", "text_vectors")  # not in a link: text_vectors
+WIDGET_KEYS = ("mode", "q", "w", "fusion", "min", "diverse", "match", "text_vectors")  # not in a link: text_vectors
 BROWSE_PAGE = 24  # products per "Show more" when listing the catalogue with no query
 PREVIEW_PX = 160  # the uploaded query photo's preview beside the search
 
@@ -24,7 +24,7 @@ def seed() -> None:
         state = SearchState.from_params({k: st.query_params.get_all(k) for k in st.query_params.keys()})
         st.session_state["search_saved"] = {"mode": state.mode, "q": state.text, "w": state.weight,
                                             "fusion": state.fusion, "min": state.threshold, "diverse": state.diverse,
-                                            "text_vectors": False}
+                                            "match": state.match, "text_vectors": False}
         st.session_state.setdefault("like", state.like)
         st.session_state.setdefault("likes", list(state.likes))
         st.session_state.setdefault("dislikes", list(state.dislikes))
@@ -54,6 +54,7 @@ def current(narrowing: FilterState) -> SearchState:
     s["search_saved"] = {k: s[k] for k in WIDGET_KEYS}
     state = SearchState(mode=s["mode"] or "text", text=s["q"].strip(), like=s["like"], weight=float(s["w"]),
                         fusion=s["fusion"], threshold=float(s["min"]), diverse=bool(s["diverse"]),
+                        match=s["match"] if s["match"] in MATCHES else "both",
                         filters=dict(narrowing.keywords), ranges=dict(narrowing.ranges), sort=narrowing.sort,
                         likes=list(s["likes"]), dislikes=list(s["dislikes"]), show_hidden=narrowing.show_hidden)
     if state.lookalike(s["selection"]):

@@ -8,6 +8,8 @@ The URL forms, one home for all of them:
                     hold a dot, so range.* never collides with a catalogue field
   sort              sort=price (low to high), sort=-price (high to low); relevance is the default, left out
   drafts shown      hidden=1 ("Show drafts and archived"); off is the default, left out, and any other value is off
+  text matched by   match=keywords (words only) or match=meaning (CLIP only); both, the default, is left out, and
+                    any other value is both
 A link is typed by people and pasted from anywhere: every parser here ignores what it cannot use.
 """
 
@@ -24,12 +26,15 @@ from core.search.query import MAX_LIMIT, SearchRequest
 MODES = ("text", "image", "hybrid")
 MAX_FEEDBACK = 100  # liked or disliked product ids a link carries; more than a merchandiser clicks in a session
 FUSIONS = ("weighted", "rrf")
+MATCHES = ("both", "keywords", "meaning")  # how a text query is matched: SearchRequest.match
+MATCH_PARAM = "match"
 RANGE_PREFIX = "range."
 FILTER_PREFIX = "filter."
 SORT_PARAM = "sort"
 HIDDEN_PARAM = "hidden"
 # The pages' own parameters: a catalogue field with one of these names goes in the link as filter.<name>.
-PAGE_PARAMS = ("mode", "q", "like", "w", "fusion", "min", "diverse", "likes", "dislikes", SORT_PARAM, HIDDEN_PARAM)
+PAGE_PARAMS = ("mode", "q", "like", "w", "fusion", "min", "diverse", "likes", "dislikes", SORT_PARAM, HIDDEN_PARAM,
+               MATCH_PARAM)
 Bounds = tuple  # (low or None, high or None)
 
 
@@ -181,6 +186,7 @@ class SearchState:
     fusion: str = "weighted"
     threshold: float = 0.0
     diverse: bool = False
+    match: str = "both"  # words and meaning; "keywords" or "meaning" for one of them
     filters: dict[str, list[str]] = field(default_factory=dict)
     ranges: dict[str, Bounds] = field(default_factory=dict)
     sort: str = ""
@@ -197,6 +203,7 @@ class SearchState:
         mode = _first(params, "mode", "text")
         narrowing = FilterState.from_params(params, schema)
         fusion = _first(params, "fusion", "weighted")
+        match = _first(params, MATCH_PARAM, "both")
         return cls(
             mode=mode if mode in MODES else "text",
             text=_first(params, "q")[:500],
@@ -205,6 +212,7 @@ class SearchState:
             fusion=fusion if fusion in FUSIONS else "weighted",
             threshold=_number(_first(params, "min", "0"), 0.0, 0.0, 1.0),
             diverse=_first(params, "diverse") == "1",
+            match=match if match in MATCHES else "both",
             filters=narrowing.keywords, ranges=narrowing.ranges, sort=narrowing.sort,
             likes=(likes := _ids(params, "likes")),
             dislikes=[p for p in _ids(params, "dislikes") if p not in likes],  # liked wins, as on the page
@@ -228,6 +236,8 @@ class SearchState:
             out["min"] = f"{self.threshold:g}"
         if self.diverse:
             out["diverse"] = "1"
+        if self.match != "both":
+            out[MATCH_PARAM] = self.match
         out.update(self.narrowing.to_params(schema))
         if self.likes:
             out["likes"] = list(self.likes)
@@ -258,4 +268,5 @@ def build_request(state: SearchState, image: bytes | None = None, selection: Seq
         weight=state.weight, fusion=state.fusion, use_text_vectors=text_vectors and state.mode == "text",
         filters=state.narrowing.filters(), sort=sort, limit=max(1, min(int(limit), MAX_LIMIT)),
         threshold=state.threshold or None, diverse=state.diverse, positives=tuple(likes), negatives=tuple(dislikes),
-        diversity=max(0.0, min(float(diversity), 1.0)), show_hidden=state.show_hidden)
+        diversity=max(0.0, min(float(diversity), 1.0)), show_hidden=state.show_hidden,
+        **({"match": state.match if uses_text else "both"} if "match" in SearchRequest.__dataclass_fields__ else {}))  # TEMP until core.search lands
