@@ -4,7 +4,7 @@ errors and non-zero exits, never tracebacks.
     index.py     index, stats             search.py    search, browse, facets, duplicates
     map.py       map                      insights.py  eval, audit, reference, gaps
     sample.py    sample                   audit.py     audit and its decisions (decide, undo, decisions), for insights.py
-                                          common.py    the flags, model and store openers, progress bars they share
+    searchlog.py searchlog                common.py    the flags, model and store openers, progress bars they share
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from core.cli.insights import add_insight_commands
 from core.cli.map import add_map_command
 from core.cli.sample import add_sample_command
 from core.cli.search import add_search_commands
+from core.cli.searchlog import add_searchlog_command
 from core.common.config import Settings
 from core.common.errors import LensError
 
 # In this order in `--help`; each adds its subcommands and sets `run`, the function that carries one out.
-COMMAND_GROUPS = (add_index_commands, add_search_commands, add_map_command, add_insight_commands, add_sample_command)
+COMMAND_GROUPS = (add_index_commands, add_search_commands, add_map_command, add_insight_commands, add_searchlog_command,
+                  add_sample_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
