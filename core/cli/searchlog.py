@@ -78,8 +78,9 @@ def cmd_searchlog(args, settings: Settings) -> int:
           f"count column {plain(log.count_column or '-')!r}), threshold {args.threshold}")
     for verdict in ("gap", "words", "found"):
         rows = [d for d in diagnoses if d.verdict == verdict]
-        print(f"\n{HEADINGS[verdict]}: {totals[verdict]['queries']:,} queries, "
-              f"{totals[verdict]['searches']:,} searches")
+        queries, searches = totals[verdict]["queries"], totals[verdict]["searches"]
+        print(f"\n{HEADINGS[verdict]}: {queries:,} quer{'y' if queries == 1 else 'ies'}, "
+              f"{searches:,} search{'' if searches == 1 else 'es'}")
         for d in rows:
             print(describe(d))
     return 0
