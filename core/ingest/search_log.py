@@ -212,8 +212,8 @@ def _comment(line: str) -> bool:
 
 def _read(lines: Iterator[str], name: str, columns: dict[str, str]) -> SearchLog:
     """Skip the comment lines (GA's report header) and blank lines before the header, sniff the separator from
-    the header line, then read the rows. After a commented preamble, a later comment line starts GA's next table
-    (totals by day): the queries end there."""
+    the header line, then read the rows. After a commented preamble, a blank line then a comment line starts GA's
+    next table (Universal Analytics' totals by day): the queries end there. A query may start with '#' ("#1 tee")."""
     commented = False
     header_line = None
     line_no = 0
@@ -235,6 +235,7 @@ def _read(lines: Iterator[str], name: str, columns: dict[str, str]) -> SearchLog
     log = SearchLog(query_column=header[query_at], count_column=None if count_at is None else header[count_at])
     skipped = _Skipped()
     pairs: list[tuple[str, int]] = []
+    blank = False  # the row before was blank
     while True:
         row_no = line_no + rows.line_num  # the file's line where the next row starts (line_no: the header's)
         try:
@@ -246,9 +247,11 @@ def _read(lines: Iterator[str], name: str, columns: dict[str, str]) -> SearchLog
             skipped.add("broken", f"row {row_no}: unreadable CSV row ({exc})")
             continue
         if not any(f.strip() for f in fields):
+            blank = True
             continue
-        if commented and fields and _comment(fields[0]):
+        if commented and blank and _comment(fields[0]):
             break
+        blank = False
         log.rows += 1
         query = fields[query_at] if query_at < len(fields) else ""
         if any("\udc80" <= ch <= "\udcff" for ch in query):
