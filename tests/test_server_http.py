@@ -65,7 +65,8 @@ def _closed_port() -> int:
 
 
 def _creation() -> list[tuple[str, str]]:
-    return [("PUT", COLLECTION)] + [("PUT", f"{COLLECTION}/index")] * (1 + len(FILTER_FIELDS))
+    # product_id, the filters, and the keyword index's terms and lookup_keys
+    return [("PUT", COLLECTION)] + [("PUT", f"{COLLECTION}/index")] * (1 + len(FILTER_FIELDS) + 2)
 
 
 # ---- the HTTP conversation ----
@@ -87,7 +88,8 @@ def test_every_request_carries_the_api_key_and_nothing_probes_the_version(fake):
     # the URL's user and password are only redacted: qdrant-client does not send them (the README says so)
     assert [r for r in fake.requests if "authorization" in r.headers] == []
     assert fake.collections["products"]["metadata"]["model"] == "m"
-    assert sorted(fake.collections["products"]["indexes"]) == sorted(["product_id", *FILTER_FIELDS])
+    assert sorted(fake.collections["products"]["indexes"]) == sorted(["product_id", *FILTER_FIELDS, "terms",
+                                                                      "lookup_keys"])
     assert [str(w.message) for w in caught if any(v in str(w.message) for v in VERSION_WARNINGS)] == []
 
 
@@ -237,8 +239,10 @@ def _another_worker_creates_it_first(store, fake: FakeQdrant, metadata: dict) ->
 
 def test_a_worker_that_loses_the_race_to_create_the_collection_uses_the_winners(fake):
     store = _open(fake.port)
-    # the winner is a worker of this version: its collection has the photos multivector already (issue 21)
-    winners = {**OUR_META, "created": 2.0, "photo_vectors": True, "multi_photo": True}
+    # the winner is a worker of this version: its collection has the photos multivector (issue 21) and the keyword
+    # vector (issue 22) already
+    winners = {**OUR_META, "created": 2.0, "photo_vectors": True, "multi_photo": True, "keyword_vectors": True,
+               "keywords_complete": True}
     _another_worker_creates_it_first(store, fake, winners)
     meta = store.ensure("m", 4)
     assert meta == winners

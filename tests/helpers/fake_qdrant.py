@@ -60,7 +60,7 @@ class FakeQdrant:
     def add_collection(self, name: str, metadata: dict | None, dim: int = 4) -> None:
         """A collection made by someone else (metadata=None) or by us, as if it were already on the server."""
         self.collections[name] = {"vectors": {n: {"size": dim, "distance": "Cosine"} for n in ("image", "text")},
-                                  "metadata": metadata, "indexes": {}, "points": {}}
+                                  "sparse_vectors": {}, "metadata": metadata, "indexes": {}, "points": {}}
 
     def __enter__(self) -> "FakeQdrant":
         self._thread.start()
@@ -108,6 +108,7 @@ class FakeQdrant:
                 if name in self.collections:
                     return 409, {"status": {"error": f"Wrong input: Collection `{name}` already exists!"}}
                 self.collections[name] = {"vectors": request.body["vectors"], "metadata": request.body.get("metadata"),
+                                          "sparse_vectors": request.body.get("sparse_vectors") or {},
                                           "indexes": {}, "points": {}}
                 return _ok(True)
             if name not in self.collections:
@@ -122,7 +123,10 @@ class FakeQdrant:
                 col["metadata"] = {**(col["metadata"] or {}), **(request.body.get("metadata") or {})}
                 return _ok(True)
             if request.method == "PUT" and len(rest) == 2 and rest[0] == "vectors":  # create_vector_name
-                col["vectors"][rest[1]] = (request.body or {}).get("dense") or {}
+                if "sparse" in (request.body or {}):
+                    col["sparse_vectors"][rest[1]] = request.body["sparse"]
+                else:
+                    col["vectors"][rest[1]] = (request.body or {}).get("dense") or {}
                 return _ok({"operation_id": len(self.requests), "status": "completed"})
             if request.method == "POST" and rest == ["points", "count"] and (request.body or {}).get("filter"):
                 chosen = _having_vectors(col["points"], request.body["filter"])
@@ -152,6 +156,11 @@ class FakeQdrant:
             if request.method == "PUT" and rest == ["points"]:
                 for p in request.body["points"]:
                     col["points"][str(p["id"])] = {"vector": p["vector"], "payload": p.get("payload") or {}}
+                return done
+            if request.method == "PUT" and rest == ["points", "vectors"]:  # update_vectors: the others stay
+                for p in request.body["points"]:
+                    if str(p["id"]) in col["points"]:
+                        col["points"][str(p["id"])]["vector"].update(p["vector"])
                 return done
             if request.method == "PUT" and rest == ["points", "payload"]:
                 for i in request.body["points"]:
@@ -193,13 +202,19 @@ def _matching(points: dict, flt: dict | None, ids: list | None) -> list[dict] | 
 
 
 def _having_vectors(points: dict, flt: dict) -> list[dict] | None:
-    """The stored points a filter of has_vector conditions only (must / must_not) keeps; None for any other."""
+    """The stored points a filter of has_vector and is_empty conditions only (must / must_not) keeps; None for any
+    other."""
     conditions = [*(flt.get("must") or []), *(flt.get("must_not") or [])]
-    if set(flt) - {"must", "must_not"} or any(set(c) != {"has_vector"} for c in conditions):
+    if set(flt) - {"must", "must_not"} or any(set(c) not in ({"has_vector"}, {"is_empty"}) for c in conditions):
         return None
-    return [p for p in points.values()
-            if all(c["has_vector"] in p["vector"] for c in flt.get("must") or [])
-            and not any(c["has_vector"] in p["vector"] for c in flt.get("must_not") or [])]
+
+    def holds(point: dict, c: dict) -> bool:
+        if "is_empty" in c:
+            return point["payload"].get(c["is_empty"]["key"]) in (None, [])
+        return c["has_vector"] in point["vector"]
+
+    return [p for p in points.values() if all(holds(p, c) for c in flt.get("must") or [])
+            and not any(holds(p, c) for c in flt.get("must_not") or [])]
 
 
 def _collection_info(col: dict, status: str = "green", optimizer_error: str | None = None) -> dict:
@@ -209,7 +224,8 @@ def _collection_info(col: dict, status: str = "green", optimizer_error: str | No
         "indexed_vectors_count": 0,
         "points_count": len(col["points"]), "segments_count": 2,
         "config": {
-            "params": {"vectors": col["vectors"], "shard_number": 1, "replication_factor": 1,
+            "params": {"vectors": col["vectors"], "sparse_vectors": col.get("sparse_vectors") or None,
+                       "shard_number": 1, "replication_factor": 1,
                        "write_consistency_factor": 1, "on_disk_payload": True},
             "hnsw_config": {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000},
             "optimizer_config": {"deleted_threshold": 0.2, "vacuum_min_vector_number": 1000,
