@@ -308,7 +308,8 @@ def test_minimum_similarity_in_rrf_applies_to_each_list_before_fusion(indexed):
 
 
 @pytest.mark.parametrize("kwargs, note", [
-    ({"text": "red", "diverse": True, "use_text_vectors": True}, "“also match product texts” ranks two lists"),
+    ({"text": "red", "diverse": True, "use_text_vectors": True, "match": "meaning"},
+     "“also match product texts” ranks two lists"),  # by words and meaning, MMR re-ranks the fused list
     ({"text": "red", "like": "3", "diverse": True, "fusion": "rrf"}, "Choose weighted fusion"),
     ({"text": "red", "diverse": True, "positives": ("5",)}, "Reset the feedback"),
 ])

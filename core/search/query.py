@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -15,7 +16,9 @@ from core.common.errors import BadQuery, UnknownProduct
 from core.common.fields import Schema, SortKey, display_value
 from core.common.filters import Filters
 from core.ingest.images import ImageSource, open_image
-from core.index.store import RRF_K, Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend, point_id
+from core.index.keywords import matched_terms, query_terms, query_weights
+from core.index.store import RRF_K, Diverse, Fused, Hit, Nearest, Ordered, ProductStore, Recommend, Sparse, point_id
+from core.search import words
 
 if TYPE_CHECKING:  # for annotations only: importing this module does not load the model's modules
     from core.models.embedder import QueryEncoder
@@ -23,6 +26,7 @@ if TYPE_CHECKING:  # for annotations only: importing this module does not load t
 MAX_LIMIT = 500
 SORT_POOL = 200  # a semantic search sorted by a field sorts its 200 most similar results (or those above the cut-off)
 Fusion = Literal["weighted", "rrf"]
+Match = Literal["both", "keywords", "meaning"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class SearchRequest:
     negatives: tuple[str, ...] = ()
     sort: SortKey = field(default_factory=SortKey)
     show_hidden: bool = False      # also draft and archived products (a status filter in `filters` decides too)
+    match: Match = "both"          # text mode: words and meaning, the keyword index alone, or CLIP alone
 
     def __post_init__(self):
         if not 1 <= int(self.limit) <= MAX_LIMIT:
@@ -58,10 +63,15 @@ class SearchRequest:
             raise BadQuery(f"diversity must be between 0 and 1, got {self.diversity}")
         if self.fusion not in ("weighted", "rrf"):
             raise BadQuery(f"fusion must be 'weighted' or 'rrf', got {self.fusion!r}")
+        if self.match not in words.MATCHES:
+            raise BadQuery(f"match must be one of {', '.join(map(repr, words.MATCHES))}, got {self.match!r}")
         if self.threshold is not None and not -1.0 <= float(self.threshold) <= 1.0:
             raise BadQuery(f"threshold must be a similarity between -1 and 1, got {self.threshold}")
         if sum([self.image is not None, bool(self.like), bool(self.selection)]) > 1:
             raise BadQuery("give one image query: an image, a product id or a selection, not several")
+        if self.match == "keywords" and self.text.strip() and not self.has_image and not self.terms:
+            raise BadQuery("a words-only search needs a word to match, and this query has only punctuation or stop "
+                           "words: search by meaning instead")
 
     @property
     def has_image(self) -> bool:
@@ -92,14 +102,39 @@ class SearchRequest:
         mode = self.mode
         return (mode == "hybrid" and self.fusion == "rrf") or (mode == "text" and self.use_text_vectors)
 
+    @cached_property
+    def terms(self) -> tuple[str, ...]:
+        """The query text's distinct stems (core.index.keywords.query_terms): what the keyword index matches."""
+        return tuple(query_terms(self.text)) if self.text.strip() else ()
+
+    @property
+    def by_words(self) -> bool:
+        """A text search with a keyword list: match "both" or "keywords", and a word to match. Hybrid and image
+        searches, and match "meaning", run as before the keyword index."""
+        return (self.match != "meaning" and bool(self.text.strip()) and not self.has_image
+                and bool(self.terms))
+
     @property
     def diverse_applies(self) -> bool:
-        """MMR re-ranks one similarity list around one vector: not a fused list, not a feedback ranking."""
-        return self.diverse and not self.fused and not (self.positives or self.negatives)
+        """MMR re-ranks one list around one vector: one similarity list, or the fused list of a text search's
+        words and meaning (re-ranked around the query's CLIP vector inside the engine); not the rrf fusion of two
+        similarity lists nor a feedback ranking."""
+        if self.positives or self.negatives:
+            return False
+        return self.diverse and (self.by_words or not self.fused)
 
     def notes(self) -> list[str]:
         """Plain-language reasons why an option that was asked for does not apply to this search."""
         out = []
+        text_mode = bool(self.text.strip()) and not self.has_image
+        if text_mode and self.match == "both" and not self.terms:
+            out.append(words.NO_WORDS_NOTE)
+        if text_mode and self.match == "keywords" and self.terms:
+            if self.threshold is not None:
+                out.append("Minimum similarity is off: a words-only search keeps every product holding a query "
+                           "word. Choose words and meaning to use it.")
+            if self.use_text_vectors:
+                out.append("“Also match product texts” is off: a words-only search uses no meaning.")
         if self.diverse and not self.diverse_applies:
             why = ("👍/👎 feedback ranks the results" if self.positives or self.negatives else
                    "“also match product texts” ranks two lists by position" if self.mode == "text" else
@@ -117,6 +152,8 @@ class Result:
     score is the engine's score, whose meaning depends on the query (a cosine similarity, an RRF score, a
     recommend score); similarity and rank are what a person can read: the cosine similarity to the query
     when known, and the position in the list when the order is not by that similarity (fused or feedback).
+    A text search's words say why too: matched_words (the query's stems the product holds, in query order) and
+    exact (the whole query is its SKU, id or item group id: exact_by says which).
     """
 
     product_id: str
@@ -126,6 +163,13 @@ class Result:
     payload: dict
     similarity: float | None = None
     rank: int | None = None
+    matched_words: list[str] = field(default_factory=list)
+    exact: bool = False
+    exact_by: str = ""
+
+    def why(self) -> str:
+        """Why the search found it, as plain text: "SKU match · matched: levi, jean · similarity 0.31"."""
+        return words.why(self.exact_by or ("exact" if self.exact else ""), self.matched_words, self.similarity)
 
     @classmethod
     def from_hit(cls, hit: Hit) -> "Result":
@@ -318,6 +362,11 @@ def _run(store, query, request: SearchRequest, filters: Filters, vector=None) ->
     """Run the query; give each result a readable score (similarity to `vector`, and the rank when the
     order is not by that similarity)."""
     hits = store.query(query, filters, limit=request.limit, offset=request.offset, threshold=request.threshold)
+    return _readable(store, query, hits, request, vector)
+
+
+def _readable(store, query, hits: list[Hit], request: SearchRequest, vector=None) -> list[Result]:
+    """One page of a query's hits as Results, with the readable score _run describes."""
     results = [Result.from_hit(h) for h in hits]
     ranked = isinstance(query, (Fused, Recommend))
     for i, r in enumerate(results):
@@ -376,12 +425,87 @@ def request_filters(request: SearchRequest) -> Filters:
 
 
 def text_search(store, embedder: QueryEncoder, request: SearchRequest) -> list[Result]:
-    """Query text against product image vectors; optionally fused (RRF) with product text vectors."""
+    """Query text by its words and meaning (_words_and_meaning), or by meaning alone (match "meaning", a query with
+    no word to match, an index without a keyword index): CLIP's text vector against product image vectors,
+    optionally fused (RRF) with product text vectors."""
+    keyword_index = request.by_words and words.has_keyword_index(store)
+    if request.match == "keywords" and not keyword_index:
+        raise BadQuery(words.keyword_index_note(store))
     vector = text_vector(embedder, request.text)
     filters = request_filters(request)
+    if keyword_index:
+        return _words_and_meaning(store, request, filters, vector)
+    request = replace(request, match="meaning")
+    return _run(store, _meaning_query(store, request, vector), request, filters, vector)
+
+
+def _meaning_query(store, request: SearchRequest, vector: np.ndarray):
+    """A text search by meaning alone, as before the keyword index: nearest (or MMR, or feedback) on "image",
+    fused by RRF with the product text vectors when asked."""
     if request.fused:
-        return _run(store, _fused(store, request, ((vector, "image"), (vector, "text"))), request, filters)
-    return _run(store, _ranking(vector, request, store), request, filters, vector)
+        return _fused(store, request, ((vector, "image"), (vector, "text")))
+    return _ranking(vector, request, store)
+
+
+def _words_and_meaning(store, request: SearchRequest, filters: Filters, vector: np.ndarray) -> list[Result]:
+    """Exact lookup hits, then the products holding every query word, then the rest (core.search.words says why
+    in tiers), each tier the engine's RRF of the keyword list and CLIP's (and the product texts', when asked; only
+    the keyword list with match "keywords"), MMR over it with diverse. The threshold applies to CLIP's lists only:
+    keyword and lookup matches stay whatever CLIP says.
+
+    When the words add nothing (no lookup hit, no product holding a query word: the fused list is CLIP's own), the
+    results are the meaning search's, shown as it shows them (the similarity as the score)."""
+    n, prefetch = request.offset + request.limit, prefetch_size(request)
+    meaning = replace(request, match="meaning")
+    branches = [Sparse(*query_weights(list(request.terms)))]
+    if request.match == "both":
+        branches.append(_branch(store, meaning, vector, "image"))
+        if request.use_text_vectors:
+            branches.append(_branch(store, meaning, vector, "text"))
+    diverse = Diverse(vector, "image", float(request.diversity), prefetch) if request.diverse_applies else None
+    tier = words.tier_query(branches, prefetch, diverse)
+    exact = words.lookup_hits(store, request.text, filters)
+    first = store.query(tier, words.every_word(filters, request.terms), limit=n, threshold=request.threshold)
+    if request.match == "keywords":
+        rest, clip, clip_query = store.query(tier, filters, limit=n), [], None
+    else:
+        clip_query = _meaning_query(store, meaning, vector)
+        rest, clip = store.query_batch([tier, clip_query], filters, n, threshold=request.threshold)
+        if not exact and not first and [h.id for h in rest] == [h.id for h in clip] \
+                and not any(words.holds_a_word(h.payload, request.terms) for h in rest):
+            return _readable(store, clip_query, clip[request.offset:], meaning, vector)
+    found = words.merged(exact, first, rest)[request.offset:n]
+    known = {h.id: h.score for h in clip} if isinstance(clip_query, Nearest) else {}
+    similarity = {**_image_similarity(store, [f.hit.id for f in found if f.hit.id not in known], vector), **known}
+    results = []
+    for position, f in enumerate(found):
+        r = Result.from_hit(f.hit)
+        r.score = None if f.exact else r.score  # a lookup hit has no score: it is the product the query names
+        r.rank, r.exact, r.exact_by = request.offset + position + 1, bool(f.exact), f.exact
+        r.matched_words = matched_terms(list(request.terms), r.payload.get(F.TERMS))
+        r.similarity = None if similarity.get(f.hit.id) is None else round(float(similarity[f.hit.id]), 6)
+        results.append(r)
+    return results
+
+
+def _branch(store, request: SearchRequest, vector: np.ndarray, using: str):
+    """One CLIP list of a words-and-meaning tier: nearest, or the feedback (recommend) ranking."""
+    if request.positives or request.negatives:
+        return feedback_query(store, request, [vector], using)
+    return Nearest(vector, using)
+
+
+def _image_similarity(store, point_ids: list[str], vector: np.ndarray) -> dict[str, float]:
+    """The cosine of `vector` with each point's stored "image" vector (points without one are left out)."""
+    if not point_ids:
+        return {}
+    query = normalise(np.asarray(vector, dtype=np.float32))
+    out = {}
+    for hit in store.retrieve(point_ids, with_vectors=True):
+        image = (hit.vectors or {}).get("image")
+        if image is not None:
+            out[hit.id] = float(normalise(np.asarray(image, dtype=np.float32)) @ query)
+    return out
 
 
 def image_search(store, embedder: QueryEncoder, request: SearchRequest, max_pixels: int = MAX_PIXELS) -> list[Result]:
@@ -496,6 +620,14 @@ def search(store: ProductStore, request: SearchRequest, embedder: QueryEncoder |
     check_sort(request.sort, schema)
     pool = _search(store, replace(request, limit=SORT_POOL, offset=0, sort=SortKey()), embedder, max_pixels)
     return sort_results(pool, request.sort)[request.offset:request.offset + request.limit]
+
+
+def search_notes(store: ProductStore, request: SearchRequest) -> list[str]:
+    """What a person should know about this search's results: request.notes() (an option that does not apply),
+    and the index's side (its keyword index incomplete: keyword matches miss the products it lacks)."""
+    out = request.notes()
+    note = words.keyword_index_note(store) if request.by_words else ""
+    return out + [note] if note else out
 
 
 def check_sort(sort: SortKey, schema: Schema) -> SortKey:

@@ -1,0 +1,197 @@
+"""Text search by words and meaning on hand-made products, both backends: the products holding every query word
+first whatever CLIP says, stemming, the three match modes, filters in both tiers, threshold and diversity, each
+result's reasons, bad queries, and a keyword index that is incomplete.
+
+The expected orders are worked by hand. For "levis jeans" (CLIP's query vector (1, 0, 0, 0)):
+- keyword list (BM25, the engine's IDF; levi and jean are each in 3 visible products, so one IDF): 1 (levi twice:
+  title and brand), 2 (both words, a longer title), 5 (jean), 6 (levi); 5 before 6: a shorter document.
+- CLIP list: 3 (1.0), 4 (0.95), 5 (0.6), 6 (0.2), 1 (0.1), 2 (0.0), 7 (-0.2).
+- RRF (k = 60, positions from 0) over everything: 1 = 1/60 + 1/64, 5 = 1/62 + 1/62, 2 = 1/61 + 1/65,
+  6 = 1/63 + 1/63, 3 = 1/60, 4 = 1/61, 7 = 1/66: 1, 5, 2, 6, 3, 4, 7.
+- Tier 1 (every word: 1 and 2): 1 before 2 in both lists. So: 1, 2, then the rest of the RRF list: 5, 6, 3, 4, 7.
+"""
+
+import pytest
+
+from core.common.errors import BadQuery
+from core.common.filters import Filters
+from core.index.keywords import query_weights
+from core.index.store import Fused, Nearest, Sparse, StoredPoint, point_id
+from core.search.query import SearchRequest, search, search_notes
+from core.search.words import NO_WORDS_NOTE
+from tests.helpers.keyword_shop import DIM, TextEncoder, keyword_point, unit
+
+#         id   CLIP vector (image = text)   title                          attributes
+CATALOGUE = [
+    ("1", (0.1, 0.994987, 0, 0),  "Levi's 501 Jeans",           {"brand": "Levi's", "colour": "Blue"}),
+    ("2", (0, 0, 1, 0),           "Levi's 505 straight jeans",  {"colour": "Black"}),
+    ("3", (1, 0, 0, 0),           "Blue denim trousers",        {"colour": "Blue"}),
+    ("4", (0.95, 0.31225, 0, 0),  "Indigo denim pants",         {"colour": "Blue"}),
+    ("5", (0.6, 0.8, 0, 0),       "Slim jeans",                 {"colour": "Black"}),
+    ("6", (0.2, 0, 0.979796, 0),  "Levi's trucker jacket",      {"colour": "Blue"}),
+    ("7", (-0.2, 0, 0, 0.979796), "Red summer dress",           {"colour": "Red"}),
+    ("8", (-0.3, 0, 0, 0.953939), "Levi's 550 jeans",           {"colour": "Blue", "status": "draft"}),
+]
+CLIP_QUERY = (1, 0, 0, 0)
+QUERIES = {"levis jeans": CLIP_QUERY, "jeans levis": CLIP_QUERY, "Levis": CLIP_QUERY, "jeans": CLIP_QUERY,
+           "the of and": CLIP_QUERY, "?!... --- ,,,": CLIP_QUERY}
+MEANING_ORDER = ["3", "4", "5", "6", "1", "2", "7"]
+
+
+@pytest.fixture
+def shop(store):
+    store.ensure(TextEncoder.name, DIM)
+    store.upsert([keyword_point(pid, vector, title, **extra) for pid, vector, title, extra in CATALOGUE])
+    return store
+
+
+def run(store, **kw):
+    return search(store, SearchRequest(**kw), TextEncoder(QUERIES))
+
+
+def ids(results):
+    return [r.product_id for r in results]
+
+
+def test_products_holding_every_word_come_first_then_the_fused_rest(shop):
+    results = run(shop, text="levis jeans")
+    assert ids(results) == ["1", "2", "5", "6", "3", "4", "7"]
+    assert [r.rank for r in results] == [1, 2, 3, 4, 5, 6, 7]  # the order is not by similarity: the rank says it
+    assert [r.matched_words for r in results] == [["levi", "jean"], ["levi", "jean"], ["jean"], ["levi"], [], [], []]
+
+
+def test_every_word_beats_no_word_even_where_plain_rrf_interleaves_clip_s_guesses(shop):
+    # At a minimum similarity of 0.5 CLIP's list is 3, 4, 5 alone; the keyword list is still 1, 2, 5, 6. Plain RRF
+    # then scores 3 (1/60) above 2 (1/61): a product holding no query word above one holding both.
+    visible = Filters().visible()
+    plain = shop.query(Fused(((Sparse(*query_weights(["levi", "jean"])), 100), (Nearest(unit(CLIP_QUERY)), 100))),
+                       visible, limit=10, threshold=0.5)
+    plain_ids = [h.payload["product_id"] for h in plain]
+    assert plain_ids.index("3") < plain_ids.index("2")
+    # The tiers: 1, 2 (every word), then the rest by RRF: 5 (1/62 + 1/62), 3 (1/60), 4 (1/61), 6 (1/63).
+    results = run(shop, text="levis jeans", threshold=0.5)
+    assert ids(results) == ["1", "2", "5", "3", "4", "6"]
+
+
+def test_threshold_cuts_clip_s_list_only_and_keyword_matches_keep_their_similarity(shop):
+    results = {r.product_id: r for r in run(shop, text="levis jeans", threshold=0.5)}
+    assert "7" not in results  # no word, and below the threshold by meaning
+    assert results["1"].similarity == pytest.approx(0.1, abs=1e-5)  # kept by its words, below the threshold
+    assert results["2"].similarity == pytest.approx(0.0, abs=1e-5)
+    assert results["3"].similarity == pytest.approx(1.0, abs=1e-5)
+    assert ids(run(shop, text="levis jeans", threshold=0.5, match="meaning")) == ["3", "4", "5"]
+
+
+def test_stems_match_plural_and_possessive_forms(shop):
+    jeans = ids(run(shop, text="jeans", match="keywords"))
+    assert jeans[0] == "5" and sorted(jeans[1:]) == ["1", "2"]  # jean once each: the shortest document first
+    assert [r.matched_words for r in run(shop, text="jeans", match="keywords")] == [["jean"]] * 3
+    # "Levis" is "Levi's": 1 holds it twice (title and brand), then 6 before 2 (a shorter document).
+    assert ids(run(shop, text="Levis", match="keywords")) == ["1", "6", "2"]
+
+
+def test_match_modes_give_their_own_orders(shop):
+    assert ids(run(shop, text="levis jeans", match="keywords")) == ["1", "2", "5", "6"]
+    meaning = run(shop, text="levis jeans", match="meaning")
+    assert ids(meaning) == MEANING_ORDER
+    # Meaning alone is the search as before the keyword index: ordered by similarity, which is the score.
+    assert [(r.rank, r.matched_words, r.score) for r in meaning][:2] == [(None, [], 1.0), (None, [], 0.95)]
+
+
+def test_matched_words_follow_the_query_s_order(shop):
+    assert run(shop, text="jeans levis")[0].matched_words == ["jean", "levi"]
+
+
+def test_why_says_the_words_and_the_similarity(shop):
+    results = run(shop, text="levis jeans")
+    assert [r.why() for r in results[:5]] == [
+        "matched: levi, jean · similarity 0.10", "matched: levi, jean · similarity 0.00",
+        "matched: jean · similarity 0.60", "matched: levi · similarity 0.20", "similarity 1.00"]
+
+
+@pytest.mark.parametrize("match, expected", [
+    ("both", ["1", "6", "3", "4"]),  # tier 1: 1; then RRF: 1 (1/60 + 1/63), 6 (1/61 + 1/62), 3 (1/60), 4 (1/61)
+    ("keywords", ["1", "6"]),
+])
+def test_filters_hold_in_both_tiers(shop, match, expected):
+    # 2 holds both words and 5 holds one; both are black: never returned under colour=Blue.
+    results = ids(run(shop, text="levis jeans", match=match, filters=Filters.of({"colour": ["Blue"]})))
+    assert results == expected
+
+
+def test_drafts_stay_out_of_both_tiers_unless_asked_for(shop):
+    assert "8" not in ids(run(shop, text="levis jeans", limit=20))
+    shown = run(shop, text="levis jeans", limit=20, show_hidden=True)
+    assert sorted(ids(shown)[:3]) == ["1", "2", "8"]  # 8 holds every word: tier 1
+
+
+def test_pages_continue_the_merged_order(shop):
+    whole = ids(run(shop, text="levis jeans"))
+    pages = [run(shop, text="levis jeans", limit=3, offset=offset) for offset in (0, 3, 6)]
+    assert [pid for page in pages for pid in ids(page)] == whole
+    assert [r.rank for r in pages[1]] == [4, 5, 6]
+
+
+def test_diversity_zero_orders_each_tier_by_similarity(shop):
+    results = run(shop, text="levis jeans", diverse=True, diversity=0.0)
+    assert ids(results) == ["1", "2", "3", "4", "5", "6", "7"]
+
+
+def test_diversity_one_spreads_the_fused_list(shop):
+    # MMR with no weight on relevance over all seven: 3 first (most similar), then each next the least like those
+    # chosen: 7, 2, 1, 5, 4, 6. Tier 1 (1, 2) comes first; the rest keeps MMR's order.
+    results = run(shop, text="levis jeans", diverse=True, diversity=1.0)
+    assert ids(results) == ["1", "2", "3", "7", "5", "4", "6"]
+    assert SearchRequest(text="levis jeans", diverse=True, use_text_vectors=True).notes() == []
+
+
+@pytest.mark.parametrize("text", ["the of and", "?!... --- ,,,"])
+def test_a_query_without_words_searches_by_meaning_and_says_so(shop, text):
+    request = SearchRequest(text=text)
+    assert request.terms == () and request.notes() == [NO_WORDS_NOTE]
+    assert ids(search(shop, request, TextEncoder(QUERIES))) == MEANING_ORDER
+    with pytest.raises(BadQuery, match="words-only search needs a word"):
+        SearchRequest(text=text, match="keywords")
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_an_empty_query_is_a_clear_error(shop, text):
+    with pytest.raises(BadQuery, match="nothing to search for"):
+        run(shop, text=text)
+
+
+def test_a_10000_character_query_uses_its_first_32_words_and_no_lookup(shop):
+    text = " ".join(f"word{n}" for n in range(2000))[:10_000]
+    encoder = TextEncoder(QUERIES, default=CLIP_QUERY)
+    request = SearchRequest(text=text)
+    assert len(request.terms) == 32
+    results = search(shop, request, encoder)
+    assert ids(results) == MEANING_ORDER and not any(r.exact for r in results)  # no product holds those words
+    long_words = "levis jeans " * 834
+    assert len(long_words) > 10_000
+    assert ids(search(shop, SearchRequest(text=long_words), encoder)) == ["1", "2", "5", "6", "3", "4", "7"]
+
+
+def test_an_unknown_match_is_a_clear_error():
+    with pytest.raises(BadQuery, match="match must be one of"):
+        SearchRequest(text="jeans", match="exact")
+
+
+def test_options_a_words_only_search_ignores_are_named():
+    notes = SearchRequest(text="jeans", match="keywords", threshold=0.3, use_text_vectors=True).notes()
+    assert [n.split(":")[0] for n in notes] == ["Minimum similarity is off", "“Also match product texts” is off"]
+
+
+def test_an_incomplete_keyword_index_still_searches_and_says_how_to_complete_it(shop):
+    # A product written before the keyword index: CLIP vectors, no keyword vector, no terms, no lookup keys.
+    old = StoredPoint(point_id("9"), {"image": unit((0.9, 0, 0, 0.43589)), "text": unit((0.9, 0, 0, 0.43589))},
+                      {"product_id": "9", "title": "Levi's 511 jeans", "image_path": "/img/9.jpg"})
+    shop.upsert([old])
+    shop.update_meta(keywords_complete=False)
+    request = SearchRequest(text="levis jeans")
+    notes = search_notes(shop, request)
+    assert len(notes) == 1 and notes[0].startswith("The keyword index is incomplete: run `python -m core index")
+    assert "the words of 1 product " in notes[0]
+    results = run(shop, text="levis jeans")
+    assert ids(results)[:4] == ["1", "2", "5", "6"] and "9" in ids(results)  # found by meaning, without its words
+    assert search_notes(shop, SearchRequest(text="levis jeans", match="meaning")) == []
