@@ -207,5 +207,6 @@ def test_the_catalog_page_report_names_the_products_their_reasons_and_the_durati
     tables = [d.value for d in at.dataframe if list(d.value.columns) == ["product_id", "why"]]
     assert tables[0].values.tolist() == [[pid, ", ".join(why)] for pid, why in EXPECTED]
     times = [c.value for c in at.caption if c.value.startswith("Where the time went")]
-    stages = " · ".join(f"{name} [0-9.]+ s" for name in ("model", "read", "plan", "embed", "write", "prune", "publish"))
+    stages = " · ".join(f"{name} [0-9.]+ s" for name in ("model", "read", "plan", "embed", "keywords", "write", "prune",
+                                                         "publish"))
     assert len(times) == 1 and re.fullmatch(f"Where the time went: {stages}", times[0]), times

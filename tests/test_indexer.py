@@ -23,8 +23,9 @@ def test_happy_path_indexes_every_product_with_both_vectors(catalog, embedder, s
     hit = store.retrieve([point_id("1")], with_vectors=True)[0]
     assert hit.payload["title"] == "Mango Women Red Dress" and hit.payload["price"] == 10.0
     assert hit.payload["text_only"] is False
-    # issue 21: beside the hero's and the text's vectors, the photos multivector; its one row is the hero's vector
-    assert set(hit.vectors) == {"image", "text", "photos"}
+    # issue 21: beside the hero's and the text's vectors, the photos multivector; its one row is the hero's vector;
+    # issue 22: and the keyword index's sparse vector
+    assert set(hit.vectors) == {"image", "text", "photos", "keywords"}
     assert np.allclose(hit.vectors["photos"], [hit.vectors["image"]], atol=1e-6)
     for vector in (hit.vectors["image"], hit.vectors["text"]):
         assert abs(np.linalg.norm(vector) - 1) < 1e-5
@@ -79,7 +80,7 @@ def test_bad_images_are_indexed_text_only_with_reasons(tmp_path, embedder, store
     assert "image file not found" in reasons["5"]
     assert all(r.startswith("indexed text-only: ") for r in reasons.values())
     hit = store.retrieve([point_id("1")], with_vectors=True)[0]
-    assert set(hit.vectors) == {"text"} and hit.payload["text_only"] is True
+    assert set(hit.vectors) == {"text", "keywords"} and hit.payload["text_only"] is True
     # The next run changes nothing but still reports the same text-only rows.
     again = _index(catalog, embedder, store)
     assert (again.indexed, again.unchanged, again.text_only) == (0, 6, 5)
@@ -95,7 +96,8 @@ def test_fixed_image_is_picked_up_on_the_next_run(tmp_path, embedder, store):
     path.write_bytes(good)
     report = _index(catalog, embedder, store)
     assert (report.indexed, report.text_only) == (1, 0)
-    assert set(store.retrieve([point_id("1")], with_vectors=True)[0].vectors) == {"image", "text", "photos"}
+    assert set(store.retrieve([point_id("1")], with_vectors=True)[0].vectors) == {"image", "text", "photos",
+                                                                                  "keywords"}
 
 
 def test_prune_deletes_only_products_gone_from_the_csv(tmp_path, embedder, store):

@@ -1,9 +1,11 @@
-"""Indexing pipeline as stages you can see: read -> plan -> embed -> write -> prune -> publish.
+"""Indexing pipeline as stages you can see: read -> plan -> embed -> keywords -> write -> prune -> publish.
 
-Each stage is a named callable (read_catalog, make_plan, embed_points, PointWriter, prune_missing, publish) and
+Each stage is a named callable (read_catalog, make_plan, embed_points, add_keywords, PointWriter, prune_missing,
+publish) and
 index_catalog composes them, timing each on its own (StageClock), as clip-retrieval's runner composes its reader,
-mapper and writer. The embed stage, the mapper, lives in core.index.embed_stage; whether a product must be embedded
-again, and why, is core.index.fingerprints' to say.
+mapper and writer. The embed stage, the mapper, lives in core.index.embed_stage; the keyword stage (each point's
+words as a sparse vector, and the catch-up of an index made before the keyword index) in core.index.keyword_stage;
+whether a product must be embedded again, and why, is core.index.fingerprints' to say.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from core.common.iterables import chunks
 from core.index.embed_stage import URL_WORKERS, EmbeddedBatch, PhotoWork, decode_workers, embed_points
 from core.index.fingerprints import (NEW_PRODUCT, changed_parts, decode_settings, embedded_with_photo, fingerprint,
                                      missing_digest, payload_hash, same_vectors)
+from core.index.keyword_stage import add_keywords, caught_up, keyword_updates, lacking_keywords
 from core.index.photos import SHA256, PhotoPlan, hero_ref, photo_key, photo_refs
 from core.index.store import ProductStore, StoredPoint
 from core.ingest.catalog import CatalogFile, Product, RowProblem, check_inputs, product_text
@@ -34,13 +37,13 @@ if TYPE_CHECKING:  # for annotations only: importing this module does not load t
     from core.models.embedder import EmbeddingModel
 
 Progress = Callable[[int, int], None]
-Stage = Callable[[str], None]  # told each stage's name (READ, PLAN, EMBED, PRUNE, PUBLISH) as it starts
-READ, PLAN, EMBED, WRITE, PRUNE, PUBLISH = "read", "plan", "embed", "write", "prune", "publish"
+Stage = Callable[[str], None]  # told each stage's name (READ, PLAN, EMBED, KEYWORDS, PRUNE, PUBLISH) as it starts
+READ, PLAN, EMBED, KEYWORDS, WRITE, PRUNE, PUBLISH = "read", "plan", "embed", "keywords", "write", "prune", "publish"
 # Parts of embed, timed inside it and not stages of their own: the text tower, and the loader threads' read + hash
 # + decode time summed over threads (it runs alongside embed, so it does not add to the wall time).
 EMBED_TEXT, DECODE_THREADS = "embed_text", "decode_threads"
 # The report's stages that follow one another, with the callers' steps before the run (a photos zip, the model).
-WALL_STAGES = ("zip", "model", READ, PLAN, EMBED, WRITE, PRUNE, PUBLISH)
+WALL_STAGES = ("zip", "model", READ, PLAN, EMBED, KEYWORDS, WRITE, PRUNE, PUBLISH)
 MAX_LISTED_PROBLEMS = 1000  # problems listed by name in a report; the rest are counted
 MAX_LISTED_REEMBEDDED = 100  # products re-embedded listed by name with their reasons; the rest are counted by reason
 PLAN_CHUNK = 2000           # products compared with the store at a time (their photos hashed in parallel)
@@ -80,6 +83,7 @@ class IndexReport:
     photo_counts: dict = field(default_factory=lambda: dict.fromkeys(("embedded", "kept", "failed", "shared",
                                                                       "upgraded"), 0))
     notes: list[str] = field(default_factory=list)  # what a user should know about this run (shared photos, upgrade)
+    keywords_added: int = 0   # stored products given their keyword vector from their stored values (an older index)
 
     @property
     def failed_rows(self) -> int:
@@ -126,17 +130,17 @@ class IndexReport:
                 "runtime": self.runtime, "reasons": self.reasons,
                 "reembedded": [{"product_id": pid, "reasons": reasons} for pid, reasons in self.reembedded],
                 "reembedded_not_listed": self.to_embed - len(self.reembedded), "photo_counts": dict(self.photo_counts),
-                "notes": list(self.notes)}
+                "keywords_added": self.keywords_added, "notes": list(self.notes)}
 
 
 class StageClock:
     """Each stage's own wall seconds. A stage timed inside another (the writes made while planning or embedding)
     is taken out of the one around it, so the stages add up to the run; embed's parts are noted, not taken out."""
 
-    ORDER = (READ, PLAN, EMBED_TEXT, DECODE_THREADS, EMBED, WRITE, PRUNE, PUBLISH)  # the report's order
+    ORDER = (READ, PLAN, EMBED_TEXT, DECODE_THREADS, EMBED, KEYWORDS, WRITE, PRUNE, PUBLISH)  # the report's order
 
     def __init__(self):
-        self.seconds = dict.fromkeys((READ, PLAN, EMBED, WRITE, PRUNE, PUBLISH), 0.0)
+        self.seconds = dict.fromkeys((READ, PLAN, EMBED, KEYWORDS, WRITE, PRUNE, PUBLISH), 0.0)
         self._inner: list[float] = []  # for each stage being timed, the seconds of the stages timed inside it
 
     @contextmanager
@@ -214,7 +218,9 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingMo
 
     Stages, each timed in the report: read (a first streaming pass: layout, schema, row problems), plan (a second
     pass comparing fingerprints with the store: new, changed, payload-only, unchanged), embed (a third pass, only
-    when something must be embedded, in batches of points), write, prune, publish. The catalogue is never held
+    when something must be embedded, in batches of points), keywords (each point's words, tokenised as it is
+    written; an older index's unchanged products given theirs from their stored values), write, prune, publish.
+    The catalogue is never held
     whole: memory grows with product ids and stored fingerprints, not with the catalogue's values. Photos behind
     http(s) URLs are fetched by `fetcher` (core.ingest.fetch.ImageFetcher) in the same streaming pipeline as decoding,
     and cached, so a re-run fetches nothing it already has. With a part, this run indexes only that part.
@@ -270,6 +276,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingMo
         if prune:
             stage(PRUNE)
             prune_missing(catalog.problems, plan, store, report)
+    add_missing_keywords(store, write, part, report, clock, stage)
     write.flush()
 
     _photo_notes(plan, report)
@@ -499,33 +506,72 @@ def _count_embedded(batch: EmbeddedBatch, report: IndexReport, clock: StageClock
 
 class PointWriter:
     """The writer: points to the store as each batch is embedded (called), attribute-only changes as planning
-    finds them (rewrite), and flush() at the end; each timed as the write stage."""
+    finds them (rewrite), keyword vectors of products that lack them (keywords), and flush() at the end; each
+    timed as the write stage. Every point and payload it writes has its words tokenised first (the keyword stage,
+    timed as its own)."""
 
     def __init__(self, store: ProductStore, clock: StageClock):
         self.store, self.clock = store, clock
 
     def __call__(self, points: list[StoredPoint]) -> None:
+        with self.clock(KEYWORDS):
+            add_keywords(points)
         with self.clock(WRITE):
             self.store.upsert(points)
 
     def rewrite(self, changed: list[tuple[str, Product]]) -> None:
         """New attributes for products whose vectors are still valid; each keeps its text-only status and reason,
-        and its photo's colour statistics (the photo is unchanged, so they still hold)."""
+        and its photo's colour statistics (the photo is unchanged, so they still hold). Their words are tokenised
+        again: new terms and lookup keys in the payload, a new keyword vector beside the kept ones."""
+        if not changed:
+            return
         with self.clock(WRITE):
-            if not changed:
-                return
             stored = {h.id: h.payload for h in self.store.retrieve([point for point, _ in changed])}
+            payloads = {}
             for point, product in changed:
                 old = stored.get(point, {})
-                payload = dict(product.payload, **{PRODUCT_ID: product.product_id,
-                                                   PAYLOAD_HASH: payload_hash(product.payload)},
-                               **{k: old[k] for k in VECTOR_KEYS if k in old})
+                payloads[point] = dict(product.payload, **{PRODUCT_ID: product.product_id,
+                                                           PAYLOAD_HASH: payload_hash(product.payload)},
+                                       **{k: old[k] for k in VECTOR_KEYS if k in old})
+        with self.clock(KEYWORDS):
+            vectors = keyword_updates(payloads)
+        with self.clock(WRITE):
+            for point, payload in payloads.items():
                 self.store.overwrite_payload(point, payload)
+            self.store.update_vectors(vectors)
+
+    def keywords(self, vectors: dict[str, dict], payloads: dict[str, dict]) -> None:
+        """Keyword vectors and keyword payload keys for stored products, each keeping its other vectors and values."""
+        with self.clock(WRITE):
+            self.store.update_vectors(vectors)
+            self.store.set_payload(payloads)
 
     def flush(self) -> None:
         """A server applies wait=false writes behind the run: writing ends when all of them are applied."""
         with self.clock(WRITE):
             self.store.flush()
+
+
+# -- keywords: an older index catching up --------------------------------------------------------------------------
+
+def add_missing_keywords(store: ProductStore, write: PointWriter, part: Part, report: IndexReport, clock: StageClock,
+                         stage: Stage) -> None:
+    """An index made before the keyword index (keywords_complete false after ensure(), or an earlier run of this
+    kind interrupted): the stored products still without keywords get them from their stored values, a page at a
+    time, and the report says so. Only this run's part of them (a --part worker); no photo is fetched, decoded or
+    embedded for them. After this run's writes and pruning, so nothing written or deleted now is tokenised twice."""
+    if store.keywords_complete:
+        return
+    stage(KEYWORDS)
+    write.flush()  # a server applies writes behind the run: what this run wrote is read as written
+    with clock(KEYWORDS):
+        for page in lacking_keywords(store):
+            mine = [hit for hit in page if part.owns(hit.payload.get(PRODUCT_ID, ""))]
+            if mine:
+                write.keywords(*caught_up(mine))
+                report.keywords_added += len(mine)
+    if report.keywords_added:
+        report.notes.append(f"keyword index: added to {report.keywords_added:,} products (no photo re-embedded)")
 
 
 # -- prune -------------------------------------------------------------------------------------------------------------
@@ -554,6 +600,7 @@ def publish(store: ProductStore, csv_path: Path, embedder, report: IndexReport, 
     store.update_meta(last_indexed=time.time(), indexing_since=None, catalog=str(Path(csv_path).resolve()),
                       **runtime_meta(embedder, store, report.indexed))
     store.check_multi_photo()  # searches match on every photo once no product lacks its rows
+    store.check_keywords()  # searches say the keyword index is complete once no product lacks its keyword vector
     with clock(PUBLISH):
         store.publish()
 
