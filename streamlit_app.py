@@ -17,6 +17,7 @@ pages = [
     st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:"),
     st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:"),
     st.Page("pages/gaps.py", title="Gaps", icon=":material/difference:"),
+    st.Page("pages/searchlog.py", title="Search log", icon=":material/manage_search:"),
     # Reached by links (/product?id=…, /compare?id=…&id=…), not from the menu: each needs products to show.
     st.Page("pages/product.py", title="Product", icon=":material/sell:", visibility="hidden"),
     st.Page(compare_tray.PAGE, title="Compare", icon=":material/compare_arrows:", visibility="hidden"),
