@@ -72,7 +72,8 @@ def test_search_modes_answer_on_the_tiny_model(settings, tmp_path, capsys):
                  ["--text", "dress", "--positive", "2", "--negative", "4"], ["--text", "dress", "--diverse"]):
         assert main(["search", *args, "--limit", "3", "--json"]) == 0, args
         results = json.loads(capsys.readouterr().out)
-        assert len(results) == 3 and set(results[0]) == {"product_id", "score", "title", "image_path", "payload"}
+        assert len(results) == 3 and set(results[0]) == {"product_id", "score", "title", "image_path", "payload",
+                                                         "matched_words", "exact_match", "similarity"}
     assert main(["search", "--like", "1", "--limit", "10", "--json"]) == 0
     assert "1" not in [r["product_id"] for r in json.loads(capsys.readouterr().out)]
     assert main(["search", "--text", "x", "--filter", "gender=Men", "--json"]) == 0

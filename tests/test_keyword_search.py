@@ -11,6 +11,10 @@ The expected orders are worked by hand. For "levis jeans" (CLIP's query vector (
 - Tier 1 (every word: 1 and 2): 1 before 2 in both lists. So: 1, 2, then the rest of the RRF list: 5, 6, 3, 4, 7.
 """
 
+import contextlib
+import json
+import re
+
 import pytest
 
 from core.common.errors import BadQuery
@@ -195,3 +199,63 @@ def test_an_incomplete_keyword_index_still_searches_and_says_how_to_complete_it(
     results = run(shop, text="levis jeans")
     assert ids(results)[:4] == ["1", "2", "5", "6"] and "9" in ids(results)  # found by meaning, without its words
     assert search_notes(shop, SearchRequest(text="levis jeans", match="meaning")) == []
+
+
+# ---- the CLI, on the sample catalogue indexed by the CLI ----------------------------------------------------------
+
+RESULT_KEYS = {"product_id", "score", "title", "image_path", "payload", "matched_words", "exact_match", "similarity"}
+
+
+@pytest.fixture
+def sample_index(settings, tmp_path, capsys):
+    from core.cli import main
+    from tests.conftest import write_catalog
+
+    # Six products; only 1 ("Mango Women Red Dress", colour Red) holds "red", and it alone holds "dress" too.
+    assert main(["index", "--catalog", str(write_catalog(tmp_path / "c")), "--json"]) == 0
+    capsys.readouterr()
+    return main
+
+
+def cli_json(main, capsys, *args):
+    assert main(["search", *args, "--json"]) == 0, args
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cli_matches_words_and_meaning_by_default_and_each_alone_with_a_flag(sample_index, capsys):
+    both = cli_json(sample_index, capsys, "red dress")
+    assert set(both[0]) == RESULT_KEYS and len(both) == 6
+    assert (both[0]["product_id"], both[0]["matched_words"], both[0]["exact_match"]) == ("1", ["red", "dress"], False)
+    assert [r["matched_words"] for r in both[1:]] == [[]] * 5
+    assert all(isinstance(r["similarity"], float) for r in both)
+    words = cli_json(sample_index, capsys, "red dress", "--keywords-only")
+    assert [(r["product_id"], r["matched_words"]) for r in words] == [("1", ["red", "dress"])]
+    meaning = cli_json(sample_index, capsys, "--text", "red dress", "--meaning-only")
+    assert len(meaning) == 6 and all(r["matched_words"] == [] and r["score"] == r["similarity"] for r in meaning)
+
+
+def test_cli_text_output_says_why_each_result_is_there(sample_index, capsys):
+    assert sample_index(["search", "red dress", "--limit", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"  1\. \[1\] Mango Women Red Dress  · matched: red, dress · similarity -?\d\.\d\d", lines[0])
+    assert re.fullmatch(r"  2\. \[\d\] .+  · similarity -?\d\.\d\d", lines[1]), lines
+
+
+@pytest.mark.parametrize("args, message", [
+    (["red", "--keywords-only", "--meaning-only"], "not allowed with argument"),
+    (["red", "--text", "dress"], "give the query text once"),
+    (["the of and", "--keywords-only"], "a words-only search needs a word to match"),
+    ([""], "nothing to search for"),
+])
+def test_cli_bad_searches_are_one_line_errors(sample_index, capsys, args, message):
+    with contextlib.suppress(SystemExit):  # argparse's own errors exit with 2 too
+        assert sample_index(["search", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_cli_notes_go_to_stderr_and_json_stays_parseable(sample_index, capsys):
+    assert sample_index(["search", "?!", "--limit", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)) == 2  # searched by meaning
+    assert captured.err == f"note: {NO_WORDS_NOTE}\n"

@@ -2,6 +2,9 @@
 that product first, whatever CLIP and the keyword tiers say; case and outer spaces ignored; a SKU two products share
 puts both first (by product id), then the rest; the filters and the default view (no drafts) hold."""
 
+import json
+import re
+
 import pytest
 
 from core.common.filters import Filters
@@ -100,3 +103,21 @@ def test_words_only_keeps_the_lookup_first_and_meaning_only_has_none(shop):
 def test_a_key_inside_a_longer_query_is_no_exact_match(shop):
     results = run(shop, "TS-0042-RED tee")
     assert not any(r.exact for r in results)
+
+
+def test_the_cli_prints_the_product_a_sku_names_first(settings, tmp_path, capsys):
+    from core.cli import main
+    from tests.helpers.shop_catalogues import shopify_export
+
+    # The Shopify export's tee has the variants TS-0042-SKY and TS-0042-RED; its wool coat is WC-100.
+    export = shopify_export(tmp_path / "shop")
+    assert main(["index", "--catalog", str(export), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["search", "ts-0042-red", "--limit", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"  1\. \[sky-red-tee\] Two-Tone Tee  20\.00  · SKU match · matched: ts, 0042, red · "
+                        r"similarity -?\d\.\d\d", lines[0]), lines[0]
+    assert main(["search", "--text", "WC-100", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)[0]
+    assert (first["product_id"], first["exact_match"], first["matched_words"]) == ("wool-coat", True, ["wc", "100"])
+    assert isinstance(first["similarity"], float)

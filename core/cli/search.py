@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from core.cli.common import filter_args, filters_of, model_for, open_reader, runtime_arg, sort_arg
@@ -13,7 +14,15 @@ SHOWN_PAIRS = 5  # per group in the text output of `duplicates`; --json has them
 
 def add_search_commands(sub) -> None:
     search = sub.add_parser("search", help="text, image or hybrid search")
+    search.add_argument("query", nargs="?", default="",
+                        help="query text (or --text): words, a SKU, a handle or a product id, or a description")
     search.add_argument("--text", default="", help="query text")
+    match = search.add_mutually_exclusive_group()
+    match.add_argument("--keywords-only", action="store_const", dest="match", const="keywords",
+                       help="text: match the keyword index alone (a SKU, a brand, a rare title word)")
+    match.add_argument("--meaning-only", action="store_const", dest="match", const="meaning",
+                       help="text: match by CLIP alone, as a description of what the product looks like")
+    search.set_defaults(match="both")
     search.add_argument("--image", type=Path, help="query image file (reverse image search)")
     search.add_argument("--like", default="", help="a catalogue product id to find look-alikes of")
     search.add_argument("--weight", type=float, default=0.5, help="hybrid: share of the text query, 0..1")
@@ -62,16 +71,19 @@ def hidden_arg(parser) -> None:
 
 
 def cmd_search(args, settings: Settings) -> int:
+    from core.common.errors import BadQuery
     from core.common.fields import SortKey
-    from core.search.query import SearchRequest, search
+    from core.search.query import SearchRequest, search, search_notes
 
+    if args.query and args.text:
+        raise BadQuery("give the query text once: as the argument or with --text, not both")
     image = None
     if args.image is not None:
         from core.ingest.images import open_image
 
         # Read and decode it first: a missing file, a folder, a pipe or a non-image fails before the model loads.
         image = open_image(args.image, settings.max_pixels)
-    request = SearchRequest(text=args.text, image=image, like=args.like, weight=args.weight,
+    request = SearchRequest(text=args.query or args.text, match=args.match, image=image, like=args.like, weight=args.weight,
                             fusion=args.fusion, use_text_vectors=args.text_vectors, filters=filters_of(args),
                             limit=args.limit, offset=args.offset, threshold=args.threshold, diverse=args.diverse,
                             positives=tuple(args.positive), negatives=tuple(args.negative),
@@ -81,20 +93,28 @@ def cmd_search(args, settings: Settings) -> int:
     store = open_reader(settings)
     try:
         results = search(store, request, embedder, settings.max_pixels)
+        notes = search_notes(store, request)
     finally:
         store.close()
-    if args.json:
-        print(json.dumps([r.as_dict() for r in results]))
+    for note in notes:  # on stderr: stdout stays the results alone (--json parses)
+        print(f"note: {note}", file=sys.stderr)
+    if args.json:  # each result says why: the query words it holds, a SKU/handle/id match, its CLIP similarity
+        print(json.dumps([dict(r.as_dict(), matched_words=r.matched_words, exact_match=r.exact,
+                               similarity=r.similarity) for r in results]))
     else:
         print_results(results, args.offset, scores=True)
     return 0
 
 
 def print_results(results, offset: int, scores: bool) -> None:
+    """One line per result. Ordered by similarity, the line leads with it (the score); ranked otherwise (words and
+    meaning, feedback), it ends with why the result is there ("SKU match · matched: red, tee · similarity 0.31")
+    instead of an RRF or recommend score nobody can read."""
     for rank, r in enumerate(results, start=offset + 1):
         price = f"  {r.price}" if r.price else ""
-        score = f"{r.score:.3f}  " if scores and r.score is not None else ""
-        print(f"{rank:>3}. {score}[{r.product_id}] {r.title}{price}")
+        why = r.why() if scores and r.rank is not None else ""
+        score = f"{r.score:.3f}  " if scores and r.score is not None and not why else ""
+        print(f"{rank:>3}. {score}[{r.product_id}] {r.title}{price}" + (f"  · {why}" if why else ""))
     if not results:
         print("no results")
 
