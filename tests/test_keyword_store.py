@@ -307,6 +307,14 @@ def test_an_older_index_gets_the_sparse_vector_in_place_and_is_complete_once_eve
     _make_old(store)
     before = {h.payload["product_id"]: h for h in store.scroll(with_vectors=True)}
     assert all("keywords" not in h.vectors for h in before.values())
+    # read before its next run (the app, a read-only command): no product has words yet, so no keyword hit, and a
+    # fused query fuses the CLIP list alone, where the engine would refuse the missing vector
+    sparse, dense = _sparse("linen"), Nearest(E0)
+    clip_list = _ids(store.query(dense, limit=10))
+    assert store.query(sparse, limit=10) == []
+    assert _scores(store.query(Fused(((sparse, 10), (dense, 10))), limit=10)) == pytest.approx(rrf(clip_list))
+    assert [_ids(hits) for hits in store.query_batch([sparse, dense, Fused(((sparse, 10),))], limit=10)] == \
+        [[], clip_list, []]
     meta = store.ensure("hand-made", DIM)
     assert (meta["keyword_vectors"], meta["keywords_complete"], store.keywords_complete) == (True, False, False)
     assert store.count() == 3 and store.lacking_keyword_vectors() == 3

@@ -8,7 +8,7 @@ import inspect
 import time
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Sequence, Union
 
 from core.index.compat import require_same_model
@@ -26,6 +26,11 @@ HAS_PHOTO_VECTORS, MULTI_PHOTO = "photo_vectors", "multi_photo"
 # (core.index.keywords makes them). Metadata flags: the collection has the sparse vector (an older index gets it
 # added on its next run), and every product has its keyword vector (set at the end of each run; until then a
 # search says the keyword index is incomplete).
+# IDF = ln(1 + (N - n + 0.5) / (n + 0.5)), N the points with a keyword vector, n those holding the term, counted by
+# the engine at query time. A deleted (or rewritten) product still counts in both until the segment holding it is
+# vacuumed (the optimizer's deleted_threshold, 20% by default): Qdrant keeps posting lists immutable and counts
+# the indexed vectors so that N and n stay consistent (qdrant/qdrant#6739); qdrant-edge 0.9.0 does the same, while
+# qdrant-client's local mode counts the live products at once (tests/test_keyword_store.py pins both).
 KEYWORD_VECTORS = "keywords"
 SPARSE_VECTOR_NAMES = (KEYWORD_VECTORS,)
 HAS_KEYWORD_VECTORS, KEYWORDS_COMPLETE = "keyword_vectors", "keywords_complete"
@@ -304,10 +309,31 @@ class ProductStore(ABC):
         return bool(known)
 
     def _seen_meta(self, meta: dict | None) -> None:
-        """Remember the flags read from, or written to, the metadata (multi_photo, keywords_complete); None: forget
-        (a drop)."""
+        """Remember the flags read from, or written to, the metadata (multi_photo, keywords_complete, whether the
+        collection has the keyword vector); None: forget (a drop)."""
         self._multi_photo = None if meta is None else bool(meta.get(MULTI_PHOTO))
         self._keywords_complete = None if meta is None else bool(meta.get(KEYWORDS_COMPLETE))
+        self._keyword_vectors = None if meta is None else bool(meta.get(HAS_KEYWORD_VECTORS))
+
+    def _answerable(self, query: Query | None) -> tuple[bool, Query | None]:
+        """(whether the query can find anything here, the query as this collection can answer it).
+
+        An index made before the keyword index has no sparse vector until its next run adds it (ensure()): a read
+        before that (the app, a read-only command, a published copy) sees no product with words, so a Sparse query
+        finds nothing and a Fused one fuses its other branches, where the engine would refuse the unknown vector.
+        Costs no metadata read once this object has seen its metadata (as multi_photo)."""
+        if not _uses_sparse(query):
+            return True, query
+        known = getattr(self, "_keyword_vectors", None)
+        if known is None:
+            self.meta()
+            known = getattr(self, "_keyword_vectors", None)
+        if known:
+            return True, query
+        if isinstance(query, Fused):
+            branches = tuple((q, n) for q, n in query.branches if not isinstance(q, Sparse))
+            return bool(branches), replace(query, branches=branches)
+        return False, query
 
     def note_hero_only(self, points) -> None:
         """After a write: a point with a hero "image" vector and no "photos" rows (hand-made, or a writer that knows
@@ -488,6 +514,12 @@ class ProductStore(ABC):
 
     def close(self) -> None:
         """Release resources (the embedded shard's directory lock)."""
+
+
+def _uses_sparse(query) -> bool:
+    """Whether a query searches the keyword vector: a Sparse one, or a Fused one with a Sparse branch."""
+    return isinstance(query, Sparse) or (isinstance(query, Fused)
+                                         and any(isinstance(q, Sparse) for q, _ in query.branches))
 
 
 def wrap_engine_errors(cls) -> None:

@@ -354,6 +354,9 @@ class EdgeStore(ProductStore):
         return [record_hit(r) for r in records]
 
     def query(self, query, filters=None, limit=10, offset=0, threshold=None) -> list[Hit]:
+        answerable, query = self._answerable(query)
+        if not answerable:
+            return []
         request = _edge_request(query, _edge_filter(filters), limit, offset, threshold, True,
                                 edge_search_params(self.search_tuning))
         with self._lock:
@@ -370,10 +373,14 @@ class EdgeStore(ProductStore):
         tuning = self.search_tuning if hnsw_ef is None else replace(self.search_tuning, hnsw_ef=hnsw_ef)
         flt, params = _edge_filter(filters), edge_search_params(tuning)
         with_payload = PayloadSelector.Include(list(payload_keys)) if payload_keys else True
-        requests = [_edge_request(q, flt, limit, 0, threshold, with_payload, params) for q in queries]
-        with self._lock:
-            answers = self.shard.query_batch(QueryBatchRequest(requests))
-        return [[scored_hit(p) for p in points] for points in answers]
+        checked = [self._answerable(q) for q in queries]
+        requests = [_edge_request(q, flt, limit, 0, threshold, with_payload, params) for ok, q in checked if ok]
+        answers = []
+        if requests:
+            with self._lock:
+                answers = self.shard.query_batch(QueryBatchRequest(requests))
+        found = iter(answers)
+        return [[scored_hit(p) for p in next(found)] if ok else [] for ok, _ in checked]
 
     def facet(self, key, filters=None, limit=100) -> list[tuple[str, int]]:
         from qdrant_edge import FacetRequest

@@ -310,6 +310,9 @@ class ServerStore(ProductStore):
         return [record_hit(r) for r in records]
 
     def query(self, query, filters=None, limit=10, offset=0, threshold=None) -> list[Hit]:
+        answerable, query = self._answerable(query)
+        if not answerable:
+            return []
         self._writes.wait()
         r = _server_request(query, _server_filter(filters), limit, offset, threshold, True,
                             search_params(self.search_tuning))
@@ -327,10 +330,13 @@ class ServerStore(ProductStore):
         self._writes.wait()
         tuning = self.search_tuning if hnsw_ef is None else replace(self.search_tuning, hnsw_ef=hnsw_ef)
         flt, params = _server_filter(filters), search_params(tuning)
+        checked = [self._answerable(q) for q in queries]
         requests = [_server_request(q, flt, limit, 0, threshold, list(payload_keys) if payload_keys else True,
-                                    params) for q in queries]
-        answers = self.client.query_batch_points(self.collection, requests=requests, consistency=self._consistency)
-        return [[scored_hit(p) for p in a.points] for a in answers]
+                                    params) for ok, q in checked if ok]
+        answers = self.client.query_batch_points(self.collection, requests=requests,
+                                                 consistency=self._consistency) if requests else []
+        found = iter(answers)
+        return [[scored_hit(p) for p in next(found).points] if ok else [] for ok, _ in checked]
 
     def facet(self, key, filters=None, limit=100) -> list[tuple[str, int]]:
         self._writes.wait()
