@@ -129,6 +129,9 @@ class SearchRequest:
         text_mode = bool(self.text.strip()) and not self.has_image
         if text_mode and self.match == "both" and not self.terms:
             out.append(words.NO_WORDS_NOTE)
+        if self.match != "both" and self.text.strip() and self.has_image:
+            out.append(f"{'Words' if self.match == 'keywords' else 'Meaning'} only applies to a text search alone: "
+                       "with a photo, the text is matched by meaning.")
         if text_mode and self.match == "keywords" and self.terms:
             if self.threshold is not None:
                 out.append("Minimum similarity is off: a words-only search keeps every product holding a query "
@@ -476,7 +479,7 @@ def _words_and_meaning(store, request: SearchRequest, filters: Filters, vector: 
             return _readable(store, clip_query, clip[request.offset:], meaning, vector)
     found = words.merged(exact, first, rest)[request.offset:n]
     known = {h.id: h.score for h in clip} if isinstance(clip_query, Nearest) else {}
-    similarity = {**_image_similarity(store, [f.hit.id for f in found if f.hit.id not in known], vector), **known}
+    similarity = {**words.image_similarity(store, [f.hit.id for f in found if f.hit.id not in known], vector), **known}
     results = []
     for position, f in enumerate(found):
         r = Result.from_hit(f.hit)
@@ -493,19 +496,6 @@ def _branch(store, request: SearchRequest, vector: np.ndarray, using: str):
     if request.positives or request.negatives:
         return feedback_query(store, request, [vector], using)
     return Nearest(vector, using)
-
-
-def _image_similarity(store, point_ids: list[str], vector: np.ndarray) -> dict[str, float]:
-    """The cosine of `vector` with each point's stored "image" vector (points without one are left out)."""
-    if not point_ids:
-        return {}
-    query = normalise(np.asarray(vector, dtype=np.float32))
-    out = {}
-    for hit in store.retrieve(point_ids, with_vectors=True):
-        image = (hit.vectors or {}).get("image")
-        if image is not None:
-            out[hit.id] = float(normalise(np.asarray(image, dtype=np.float32)) @ query)
-    return out
 
 
 def image_search(store, embedder: QueryEncoder, request: SearchRequest, max_pixels: int = MAX_PIXELS) -> list[Result]:

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from core.common import fields as F
 from core.common.fields import values_of
 from core.common.filters import Filters
+from core.common.vectors import normalise
 from core.index.keywords import lookup_key, matched_terms
 from core.index.store import HAS_KEYWORD_VECTORS, Diverse, Fused, Hit, ProductStore
 
@@ -89,6 +92,20 @@ def merged(exact: list[Found], *tiers: list[Hit]) -> list[Found]:
 
 def holds_a_word(payload: dict, terms) -> bool:
     return bool(matched_terms(list(terms), payload.get(F.TERMS)))
+
+
+def image_similarity(store: ProductStore, point_ids: list[str], vector) -> dict[str, float]:
+    """The cosine of `vector` with each point's stored "image" vector (points without one are left out): a result's
+    similarity when CLIP's list did not bring it (below the threshold, or past its page)."""
+    if not point_ids:
+        return {}
+    query = normalise(np.asarray(vector, dtype=np.float32))
+    out = {}
+    for hit in store.retrieve(point_ids, with_vectors=True):
+        image = (hit.vectors or {}).get("image")
+        if image is not None:
+            out[hit.id] = float(normalise(np.asarray(image, dtype=np.float32)) @ query)
+    return out
 
 
 def has_keyword_index(store: ProductStore) -> bool:
