@@ -16,7 +16,7 @@ from core.curation.export import export_columns
 from core.index.fingerprints import payload_hash
 from core.index.indexer import index_catalog
 from core.index.keyword_stage import keyword_fields
-from core.index.keywords import query_terms, query_weights
+from core.index.keywords import query_terms, query_weights, terms_in, tokens
 from core.index.store import EdgeStore, Sparse, point_id
 from core.ingest.catalog import CatalogFile
 from tests.conftest import PRODUCTS, write_catalog
@@ -202,3 +202,12 @@ def test_an_older_index_through_the_cli_says_its_keyword_vectors_were_added(sett
         assert store.keywords_complete is True and _keyword_hits(store, "TS-0042") == ["7"]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("text", [
+    "Levi's 501 Jeans", "LEVI`S  jeans__slim_fit", "TS-0042-RED ts-0042-red", "The Top of the Range, a must-have!",
+    "x" * 41 + " kept " + "y" * 40, "don't'stop ''quoted'' 12'3", "Café Crème Brûlée, Levi’s", "ﬁne Straße İstanbul",
+    "word " * 5000, "", "!!! ... ---", "a an and the"])
+def test_tokens_are_the_stems_a_highlight_finds(text):
+    # tokens() takes a shorter way for ASCII text (the indexer's keyword stage): the same stems as terms_in's
+    assert tokens(text) == [t.stem for t in terms_in(text)]

@@ -4,9 +4,11 @@ product id) a whole query may name. One tokeniser for documents, queries and hig
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass
 
 from core.common import fields as F
@@ -71,8 +73,14 @@ def terms_in(text: str) -> list[Term]:
 
 
 def tokens(text: str) -> list[str]:
-    """The stems of `text`'s words in order (repeats kept): what BM25 counts."""
-    return [t.stem for t in terms_in(text)]
+    """The stems of `text`'s words in order (repeats kept): what BM25 counts. The stems terms_in gives; ASCII text
+    (most catalogues) takes a shorter way to them, with no places to keep: lower case is its whole fold, so the
+    text is folded once and not word by word (the indexer tokenises every product it writes)."""
+    text = str(text or "")[:MAX_DOCUMENT_CHARS]
+    if not text.isascii():
+        return [t.stem for t in terms_in(text)]
+    words = [w.translate(APOSTROPHES) for w in WORD.findall(text.lower())]
+    return _stemmer().stemWords([w for w in words if w not in STOP_WORDS and len(w) <= MAX_TOKEN_CHARS])
 
 
 def query_terms(text: str) -> list[str]:
@@ -80,6 +88,7 @@ def query_terms(text: str) -> list[str]:
     return list(dict.fromkeys(tokens(text)))[:MAX_QUERY_TERMS]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a catalogue's words repeat: each common stem is hashed once
 def term_index(stem: str) -> int:
     """A stem's dimension in the sparse vector: a stable 31-bit hash (no vocabulary to keep in step)."""
     return int.from_bytes(hashlib.blake2b(stem.encode("utf-8"), digest_size=4).digest(), "big") & 0x7FFFFFFF
@@ -109,11 +118,10 @@ class KeywordDocument:
 def keyword_document(payload: dict) -> KeywordDocument:
     """BM25's document side for a product: each distinct stem weighted tf*(K1+1) / (tf + K1*(1-B+B*len/AVG_LEN)).
     The IDF is the engine's (Modifier.IDF), computed over the products stored now."""
-    counts: dict[str, int] = {}
-    for stem in tokens(document_text(payload)):
-        counts[stem] = counts.get(stem, 0) + 1
+    counts = Counter(tokens(document_text(payload)))
     length = sum(counts.values())
-    kept = sorted(counts, key=lambda s: (-counts[s], s))[:MAX_TERMS]
+    # the MAX_TERMS most frequent (ties by stem) when there are more; every stem otherwise, with no ranking to make
+    kept = sorted(counts, key=lambda s: (-counts[s], s))[:MAX_TERMS] if len(counts) > MAX_TERMS else sorted(counts)
     norm = K1 * (1.0 - B + B * length / AVG_LEN)
     weights: dict[int, float] = {}
     for stem in kept:
