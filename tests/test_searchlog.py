@@ -14,13 +14,14 @@ import pytest
 
 from core.cli import main
 from core.common.errors import BadQuery, ModelMismatch
-from core.common.fields import LOOKUP_KEYS, TERMS
+from core.common.filters import Filters
+from core.common.fields import LOOKUP_KEYS, STANDARD_FILTERS, STATUS, TERMS, Schema
 from core.curation.export import EXCEL_BOM
 from core.index.keywords import keyword_document, lookup_keys
 from core.index.store import EdgeStore, ServerStore, StoredPoint, point_id
 from core.ingest.search_log import LoggedQuery, read_search_log
 from core.insights.gaps import MATCH_THRESHOLD
-from core.insights.searchlog import (GAPS_HEADER, MAX_TEXT_CHARS, NO_WORDS, SYNONYMS_HEADER, TEXT_MATCH_THRESHOLD,
+from core.insights.searchlog import (GAPS_HEADER, default_view, MAX_TEXT_CHARS, NO_WORDS, SYNONYMS_HEADER, TEXT_MATCH_THRESHOLD,
                                      Diagnosis, ProductMatch, diagnose, gaps_csv, summary, synonyms_csv)
 from tests.conftest import write_catalog
 
@@ -68,6 +69,7 @@ def hand_point(pid, title, vector, status=None):
 @pytest.fixture
 def products(store):
     store.ensure(HandEncoder.name, DIM)
+    store.add_fields(Schema(keyword=(*STANDARD_FILTERS, STATUS)))  # as the indexer does for a catalogue with a status
     store.upsert([hand_point(*p) for p in PRODUCTS])
     return store
 
@@ -131,6 +133,16 @@ def test_drafts_count_only_with_show_hidden(products):
     assert "4" not in [p.product_id for p in hidden.products]
     [shown] = diagnose(products, HandEncoder(), ["rashguard"], threshold=THRESHOLD, show_hidden=True)
     assert (shown.verdict, shown.keyword_hits, [p.product_id for p in shown.products]) == ("found", 1, ["4"])
+
+
+def test_the_default_view_filters_on_status_only_where_the_index_has_a_status(products, tmp_path):
+    assert default_view(products) == Filters().visible() and default_view(products, show_hidden=True) == Filters()
+    plain = EdgeStore(tmp_path / "no-status")
+    try:
+        plain.ensure(HandEncoder.name, DIM)  # a catalogue without a status column: no product has one
+        assert default_view(plain) == Filters()
+    finally:
+        plain.close()
 
 
 def test_the_threshold_moves_words_to_gap(products):

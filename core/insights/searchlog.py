@@ -95,16 +95,27 @@ def diagnose(store: ProductStore, embedder, log_or_queries, threshold: float = T
         require_same_model(reference.require_meta(), *model_of(meta), index="the reference catalogue",
                            other="our catalogue's model", advice="add the reference again with our model")
     queries = logged_queries(log_or_queries)
-    view = Filters().visible(show_hidden)
+    view = default_view(store, show_hidden)
+    reference_view = None if reference is None else default_view(reference, show_hidden)
     out: list[Diagnosis] = []
     if progress:
         progress(0, len(queries))
     for start in range(0, len(queries), CHUNK):
         chunk = queries[start:start + CHUNK]
-        out += _diagnose_chunk(store, embedder, chunk, threshold, reference, view)
+        out += _diagnose_chunk(store, embedder, chunk, threshold, reference, view, reference_view)
         if progress:
             progress(start + len(chunk), len(queries))
     return ordered(out)
+
+
+def default_view(store: ProductStore, show_hidden: bool = False) -> Filters:
+    """The default view's filters on this store: drafts and archived left out, unless show_hidden; and no filter
+    at all when the index has no status field. No product then has a status, so the condition keeps every product,
+    yet without a payload index on status the engine checks it product by product: about 28 ms a query at 20,000
+    products, against 1 ms without the condition (or with a status index)."""
+    if show_hidden or F.STATUS not in store.schema().keyword:
+        return Filters()
+    return Filters().visible()
 
 
 def logged_queries(log_or_queries) -> list[LoggedQuery]:
@@ -132,7 +143,7 @@ def ordered(diagnoses: Iterable[Diagnosis]) -> list[Diagnosis]:
 
 
 def _diagnose_chunk(store: ProductStore, embedder, chunk: Sequence[LoggedQuery], threshold: float,
-                    reference: ProductStore | None, view: Filters) -> list[Diagnosis]:
+                    reference: ProductStore | None, view: Filters, reference_view: Filters | None) -> list[Diagnosis]:
     vectors = _encode(embedder, [q.query[:MAX_TEXT_CHARS] for q in chunk])
     nearest = [Nearest(v, using="image") for v in vectors]
     closest = store.query_batch(nearest, view, limit=MAX_PRODUCTS, payload_keys=SHOWN_KEYS)
@@ -161,7 +172,7 @@ def _diagnose_chunk(store: ProductStore, embedder, chunk: Sequence[LoggedQuery],
     if reference is not None:
         gaps = [i for i, d in enumerate(out) if d.verdict == GAP]
         if gaps:
-            theirs = reference.query_batch([nearest[i] for i in gaps], view, limit=MAX_PRODUCTS,
+            theirs = reference.query_batch([nearest[i] for i in gaps], reference_view, limit=MAX_PRODUCTS,
                                            payload_keys=SHOWN_KEYS)
             for i, hits in zip(gaps, theirs):
                 out[i].reference_products = [ProductMatch(_id(h), _title(h), float(h.score)) for h in hits]
