@@ -268,6 +268,14 @@ def test_cli_searchlog_json_end_to_end(settings, tmp_path, capsys):
         ("rashguard", 30, "gap", 0), ("!!!", 2, "gap", 0), ("red dress", 1210, "found", 1)]
     assert out[2]["products"][0]["product_id"] == "1" and out[2]["suggested_words"] == []
     assert all(d["best_id"] in {"1", "2", "3", "4", "5", "6"} and -1 <= d["best_similarity"] <= 1 for d in out)
+    assert main(["reference", "add", "comp", "--catalog", str(catalog), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["searchlog", "--log", str(log), "--threshold", "1", "--reference", "comp", "--json"]) == 0
+    with_reference = json.loads(capsys.readouterr().out)
+    # each gap names the reference's closest 5 (of its 6 products); a found query names none
+    assert [len(d["reference_products"]) if "reference_products" in d else None for d in with_reference] == \
+        [5, 5, None]
+    assert {p["product_id"] for p in with_reference[0]["reference_products"]} <= {"1", "2", "3", "4", "5", "6"}
     assert main(["searchlog", "--log", str(log), "--columns", "query=search term,count=event count",
                  "--threshold", "1"]) == 0
     text = capsys.readouterr().out
