@@ -45,7 +45,7 @@ def test_diversity_slider_appears_with_diverse_and_reaches_the_search(indexed):
 
 
 def test_the_page_says_why_diverse_is_off_with_product_texts(indexed):
-    at = start(q="dress", diverse="1")
+    at = start(q="dress", diverse="1", match="meaning")  # by words and meaning, MMR re-ranks the fused list
     assert not [c for c in at.caption if "Diverse results are off" in c.value]
     at.toggle(key="text_vectors").set_value(True).run()
     assert [c.value for c in at.caption if "Diverse results are off" in c.value] == [
@@ -54,7 +54,7 @@ def test_the_page_says_why_diverse_is_off_with_product_texts(indexed):
 
 
 def test_after_feedback_cards_show_the_rank_and_the_same_similarity_to_the_query(indexed):
-    at = start(q="dress")
+    at = start(q="dress", match="meaning")  # ordered by similarity first (by words, a matched card says why instead)
     before = dict(zip(result_ids(at), score_captions(at)))
     assert all(re.fullmatch(r"-?\d\.\d{3} similarity", s) for s in before.values()), before
     disliked = result_ids(at)[0]
