@@ -17,7 +17,7 @@ from core.search.query import Result
 
 # A matched word on a card: Streamlit's background colour around the escaped word. Only a word (letters and digits,
 # an apostrophe inside) is ever inside the brackets, escaped like all catalogue text, so nothing can close it early.
-HIGHLIGHT = ":orange-background[{}]"
+HIGHLIGHT = ":yellow-background[{}]"  # a highlighter pen's colour
 
 
 def attributes_line(payload: dict) -> str:
@@ -73,10 +73,11 @@ def price_markdown(result: Result) -> str:
     return f"~~{was:,.2f}~~ {shown} · {percent(off)}% off"
 
 
-def score_text(result: Result) -> str:
+def score_text(result: Result, with_similarity: bool = True) -> str:
     """The score a merchandiser can read: the similarity to the query, and the rank when the list is ordered
-    by something else (fused lists, 👍/👎 feedback), whose raw engine scores mean nothing to a person."""
-    similarity = f"{result.similarity:.3f} similarity" if result.similarity is not None else ""
+    by something else (fused lists, 👍/👎 feedback), whose raw engine scores mean nothing to a person. Without
+    the similarity when the card's reason line says it already (reason_text)."""
+    similarity = f"{result.similarity:.3f} similarity" if result.similarity is not None and with_similarity else ""
     if result.rank is not None:
         return f"rank {result.rank}" + (f" · {similarity}" if similarity else "")
     if similarity:
@@ -104,13 +105,13 @@ def title_markdown(result: Result) -> str:
     """A card's bold title (the product id without one), the query words it matched highlighted."""
     if not result.title.strip():
         return f"**{md(result.product_id)}**"
-    return f"**{highlighted(result.title, getattr(result, 'matched_words', ()))}**"
+    return f"**{highlighted(result.title, result.matched_words)}**"
 
 
 def reason_text(result: Result) -> str:
-    """Why a search found this product, as plain Markdown-safe text ("SKU match · matched: red, dress · similarity
-    0.31"); '' when only its similarity says so (the card's score shows that already) or when no search found it."""
-    if not (getattr(result, "matched_words", None) or getattr(result, "exact", False)):
+    """Why a search found this product, as Markdown that shows plain text ("SKU match · matched: red, dress ·
+    similarity 0.31"); '' when its words had no part in it (its similarity alone, in the card's score line)."""
+    if not (result.matched_words or result.exact):
         return ""
     return md(result.why())
 
@@ -144,7 +145,7 @@ def product_grid(results: list[Result], config: Settings, actions, columns: int 
                 if reason:
                     st.caption(f":material/manage_search: {reason}")
                 # The price leads the line (a merchandiser's first question); the id stays last (tests read it there).
-                parts = (price_markdown(result), score_text(result) if show_scores else "",
+                parts = (price_markdown(result), score_text(result, not reason) if show_scores else "",
                          md(attributes_line(result.payload)), md("#" + result.product_id))
                 st.caption(" · ".join(part for part in parts if part))
                 actions(result, f"{key}-{result.product_id}")

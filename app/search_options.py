@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.search.query import SORT_POOL, SearchRequest
+from core.search.query import SORT_POOL, Result, SearchRequest
 
 MATCH_LABELS = {"both": "Words and meaning", "keywords": "Words only", "meaning": "Meaning only"}
 MATCH_HELP = ("Words and meaning: the products that hold every word you typed (or whose SKU, handle or id it is) "
@@ -18,7 +18,7 @@ THRESHOLD_HELP = ("Hide products less similar than this to the query. With rrf f
 def options_panel(mode: str) -> None:
     """The Options expander; widgets keep their values in the search keys (see app.search_state)."""
     with st.expander("Options"):
-        if mode in ("text", "hybrid"):  # a photo alone has no words to match: the choice waits for a text
+        if mode == "text":  # with a photo the text is matched by meaning: the choice waits for a text search
             st.radio("Match the text by", list(MATCH_LABELS), key="match", horizontal=True,
                      format_func=MATCH_LABELS.get, help=MATCH_HELP)
         if mode == "hybrid":
@@ -42,10 +42,28 @@ def diversity() -> float:
     return float(st.session_state.get("diversity", st.session_state.get("diversity_saved", 0.5)))
 
 
-def show_notes(request: SearchRequest) -> None:
-    """Say plainly which chosen option does not apply to this search, and what would make it apply."""
-    for note in request.notes():
+def show_notes(notes: list[str]) -> None:
+    """Say plainly what a person should know about this search (core.search.query.search_notes): which chosen option
+    does not apply, and what would make it apply; a keyword index that is incomplete, and how to complete it."""
+    for note in notes:
         st.caption(f":material/info: {note}")
+
+
+def matched_by(request: SearchRequest, results: list[Result]) -> str:
+    """How the list was matched, for search_count: "keywords" (the keyword index alone), "both" (words took part:
+    a result holds a query word or is named by it), or "" (by meaning, as before the keyword index)."""
+    if request.match == "keywords":
+        return "keywords"
+    return "both" if any(r.matched_words or r.exact for r in results) else ""
+
+
+def no_results(request: SearchRequest | None) -> str:
+    """What to try when the list is empty (request None: the catalogue listed under the filters)."""
+    if request is None:
+        return "No products match. Loosen the filters."
+    if request.match == "keywords":
+        return "No product holds a query word. Loosen the filters, or match by words and meaning."
+    return "No products match. Loosen the filters or lower the minimum similarity."
 
 
 # ---- what the list shows ----------------------------------------------------------------------------------
@@ -75,15 +93,22 @@ def browse_count(total: int, filtered: bool, order: str = "", lacking: int = 0, 
 
 
 def search_count(shown: int, limit: int, matching: int, filtered: bool, threshold: float = 0.0,
-                 order: str = "", lacking: int = 0, thing: str = "") -> str:
+                 order: str = "", lacking: int = 0, thing: str = "", words: str = "") -> str:
     """What a semantic search shows, honestly: a vector search ranks every product that passes the filters, so
     the list is "the N most similar" of those, not N matches, unless a minimum similarity cuts it off.
 
     Sorted by a field, the search orders its SORT_POOL most similar (or those above the minimum), not the
-    whole catalogue, and says so.
+    whole catalogue, and says so. A search by words (`words`: the request's match, "both" or "keywords", when its
+    words took part) says that instead: the keyword index alone lists only products holding a query word.
     """
     cut = f" with similarity ≥ {threshold:.2f}" if threshold else ""
     of = _out_of(matching, filtered)
+    if words == "keywords" and not order:
+        if shown < limit:
+            return f"All {products(shown)} holding a query word, of {of}"
+        return f"Showing the {shown:,} best keyword matches, of {of}"
+    if words == "both" and not order:
+        return f"Showing the {shown:,} best matches by words, then meaning, of {of}"
     if order:
         pool = f"Up to the {SORT_POOL} most similar{cut}" if threshold else \
             f"The {min(SORT_POOL, matching):,} most similar"

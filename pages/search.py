@@ -6,7 +6,7 @@ import streamlit as st
 from app import board_panel, filter_sidebar, page, resources, result_grid, search_options, search_state
 from core.common.errors import LensError
 from core.common.safe_text import md
-from core.search.query import MAX_LIMIT, browse, search
+from core.search.query import MAX_LIMIT, browse, search, search_notes
 from core.curation.urlstate import build_request
 
 config, store, _meta = page.start_indexed("Search", "search")
@@ -45,6 +45,10 @@ if likes or dislikes:
 try:
     request = build_request(state, image, st.session_state["selection"], likes, dislikes,
                             st.session_state["limit"], st.session_state["text_vectors"], search_options.diversity())
+except LensError as exc:  # a search that cannot run as asked (words only, and no word to match): say why
+    st.warning(md(exc))
+    st.stop()
+try:
     _ = request.mode  # raises BadQuery when there is nothing to search for
 except LensError:
     request = None
@@ -66,7 +70,7 @@ try:
         for r in results:
             r.rank = None  # a position in a listing ranks nothing: the count line says what the order is
     else:
-        search_options.show_notes(request)
+        search_options.show_notes(search_notes(store, request))
         embedder = resources.embedder_for(config) if request.needs_model else None
         results = search(store, request, embedder, config.max_pixels)
 except LensError as exc:
@@ -87,9 +91,10 @@ else:
     st.session_state["last_results"] = [r.product_id for r in results]  # highlighted on the Explore map
     lacking = sum(1 for r in results if r.number(sort.field) is None) if not sort.by_score else 0
     count_col.markdown(search_options.search_count(len(results), request.limit, matching, bool(narrowing),
-                                                   state.threshold, order, lacking, thing))
+                                                   state.threshold, order, lacking, thing,
+                                                   search_options.matched_by(request, results)))
 if not results:
-    st.warning("No products match. Loosen the filters" + ("." if browsing else " or lower the minimum similarity."))
+    st.warning(search_options.no_results(request))
 result_grid.product_grid(results, config, lambda r, key: result_grid.result_actions(r, key, board_id, config),
                          key="results")
 if browsing and len(results) < listing.total:

@@ -269,4 +269,4 @@ def build_request(state: SearchState, image: bytes | None = None, selection: Seq
         filters=state.narrowing.filters(), sort=sort, limit=max(1, min(int(limit), MAX_LIMIT)),
         threshold=state.threshold or None, diverse=state.diverse, positives=tuple(likes), negatives=tuple(dislikes),
         diversity=max(0.0, min(float(diversity), 1.0)), show_hidden=state.show_hidden,
-        **({"match": state.match if uses_text else "both"} if "match" in SearchRequest.__dataclass_fields__ else {}))  # TEMP until core.search lands
+        match=state.match if state.mode == "text" else "both")  # with a photo, the text is matched by meaning
