@@ -21,8 +21,8 @@ from core.common.safe_text import md
 from core.curation.urlstate import SearchState
 from core.index.store import ProductStore
 from core.ingest.search_log import COUNT, QUERY, SearchLog, read_search_log
-from core.insights.searchlog import (FOUND, GAP, TEXT_MATCH_THRESHOLD, VERDICTS, WORDS, Diagnosis, gaps_csv,
-                                     keyword_notes, summary, synonyms_csv)
+from core.insights.searchlog import (FOUND, GAP, MAX_PRODUCTS, TEXT_MATCH_THRESHOLD, VERDICTS, WORDS, Diagnosis,
+                                     gaps_csv, keyword_notes, summary, synonyms_csv)
 
 SEARCH_PAGE = "./"  # the Search page is the app's default page: it is served at the app's root
 # Each verdict's heading and what it asks of the merchandiser.
@@ -218,28 +218,44 @@ def _product(config: Settings, result, match) -> None:
         st.caption(f"lacks: {md(', '.join(match.lacks))}")
 
 
+def _about(diagnosis: Diagnosis) -> None:
+    """The query as typed, its searches, and what the verdict adds: the words to add, the reference's closest."""
+    st.markdown(f"**{md(diagnosis.query)}**")
+    hits = diagnosis.keyword_hits
+    hits = f" · {hits:,} keyword hit{'' if hits == 1 else 's'}" if diagnosis.verdict == FOUND else ""
+    st.caption(f"{diagnosis.count:,} search{'' if diagnosis.count == 1 else 'es'}{hits}")
+    if diagnosis.suggested_words:
+        st.markdown(f"Words to add: **{md(', '.join(diagnosis.suggested_words))}**")
+    if diagnosis.reference_products:
+        st.caption(f"Closest in the reference: {md(_titles(diagnosis.reference_products))}")
+    for note in diagnosis.notes:
+        st.caption(md(note))
+
+
+def _search_this(diagnosis: Diagnosis) -> None:
+    st.link_button("Search this", search_url(diagnosis.query), icon=":material/search:",
+                   help="Opens the Search page with this query, in a new tab")
+
+
 def card(config: Settings, diagnosis: Diagnosis, results: dict, n: int) -> None:
-    """One query: as typed, its searches, the words to add (words), the products found, and "Search this"."""
+    """One query and "Search this"; for 'words', the products found by meaning beside the words they lack (a gap's
+    closest of ours are not what it means, and the table lists a found query's products)."""
     with st.container(border=True, key=f"searchlog-{diagnosis.verdict}-{n}"):
+        if diagnosis.verdict != WORDS:
+            text, action = st.columns([5, 1], vertical_alignment="center")
+            with text:
+                _about(diagnosis)
+            with action:
+                _search_this(diagnosis)
+            return
         text, found = st.columns([2, 5], gap="medium")
         with text:
-            st.markdown(f"**{md(diagnosis.query)}**")
-            hits = diagnosis.keyword_hits
-            hits = f" · {hits:,} keyword hit{'' if hits == 1 else 's'}" if diagnosis.verdict == FOUND else ""
-            st.caption(f"{diagnosis.count:,} searches{hits}")
-            if diagnosis.suggested_words:
-                st.markdown(f"Words to add: **{md(', '.join(diagnosis.suggested_words))}**")
-            if diagnosis.reference_products:
-                st.caption(f"Closest in the reference: {md(_titles(diagnosis.reference_products))}")
-            for note in diagnosis.notes:
-                st.caption(md(note))
-            st.link_button("Search this", search_url(diagnosis.query), icon=":material/search:",
-                           help="Opens the Search page with this query, in a new tab")
-        if diagnosis.products and diagnosis.verdict != GAP:  # a gap's closest of ours are not what it means
-            with found:
-                for column, match in zip(st.columns(len(diagnosis.products)), diagnosis.products):
-                    with column:
-                        _product(config, results.get(match.product_id), match)
+            _about(diagnosis)
+            _search_this(diagnosis)
+        with found:
+            for column, match in zip(st.columns(MAX_PRODUCTS), diagnosis.products):
+                with column:
+                    _product(config, results.get(match.product_id), match)
 
 
 def section(config: Settings, store: ProductStore, diagnoses: list[Diagnosis], verdict: str,
@@ -255,11 +271,13 @@ def section(config: Settings, store: ProductStore, diagnoses: list[Diagnosis], v
         st.caption("No query of the log.")
         return
     table(diagnoses, verdict, reference)
-    shown_key = f"searchlog_shown_{verdict}"
-    shown = st.session_state.setdefault(shown_key, CARDS)
+    shown_key, listing = f"searchlog_shown_{verdict}", (len(rows), rows[0].query, rows[-1].query)
+    if st.session_state.get(f"searchlog_listing_{verdict}") != listing:  # another log, or threshold: one page again
+        st.session_state[f"searchlog_listing_{verdict}"], st.session_state[shown_key] = listing, CARDS
+    shown = st.session_state[shown_key]
     listed = rows[:shown]
     results = {r.product_id: r for r in get_products(store, list(dict.fromkeys(
-        p.product_id for d in listed for p in d.products)))}
+        p.product_id for d in listed if d.verdict == WORDS for p in d.products)))}
     for n, diagnosis in enumerate(listed):
         card(config, diagnosis, results, n)
     if len(rows) > shown:

@@ -124,8 +124,7 @@ def test_a_words_query_shows_the_products_found_by_meaning_beside_the_words_they
     assert f"Words to add: **{md('flip, flop')}**" in card
     captions = [c.value for c in at.caption]
     assert "Bata Women Brown Sandal" in captions and f"lacks: {md('flip, flop')}" in captions
-    # A thumbnail per product listed: the sandal (words), the dress and the three men's products (found).
-    assert len(at.get("image")) == 5
+    assert len(at.get("image")) == 1  # the sandal's thumbnail: the only product above the threshold
 
 
 def test_search_this_links_carry_only_the_url_encoded_query(meaning):
@@ -240,3 +239,15 @@ def test_a_reference_names_a_gaps_closest_products(indexed, meaning, tmp_path):
     gap_rows = _table(at, "gap")
     assert gap_rows[0][-1] == "Closest in rival"
     assert [r[-1] for r in gap_rows[1:]] == ["Teal Table Lamp"] * len(GAPS)
+
+
+def test_query_cards_come_ten_at_a_time_while_the_table_lists_every_query(meaning):
+    log = [("Search term", "Searches"), *((f"zzz{i:02d}", str(100 - i)) for i in range(12))]
+    at = _page(csv_bytes(log))
+    assert len(_table(at, "gap")) == 1 + 12
+    cards = lambda: [m.value for m in at.markdown if m.value.startswith("**zzz")]  # noqa: E731
+    assert cards() == [f"**zzz{i:02d}**" for i in range(10)]
+    assert at.button(key="searchlog_more_gap").label == "Show 2 more"
+    at.button(key="searchlog_more_gap").click().run()
+    assert cards() == [f"**zzz{i:02d}**" for i in range(12)]
+    assert "searchlog_more_gap" not in [b.key for b in at.button]
