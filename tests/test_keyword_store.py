@@ -265,6 +265,8 @@ def test_a_diverse_fused_query_reranks_the_fused_top_candidates_by_mmr(store):
     hits = store.query(diverse, limit=10)
     # only the fused top 3 are candidates ("far" is gone); "other" goes before "near", which is "best" again
     assert _ids(hits) == ["best", "other", "near"] == mmr(["best", "near", "other"], E0, 0.5)
+    # each hit's score is then its similarity to the MMR vector (both engines), no longer its RRF score
+    assert [h.score for h in hits] == pytest.approx([0.95, 0.8, 0.94], abs=1e-6)
     assert _ids(store.query_batch([diverse, Fused(branches)], limit=10)[0]) == _ids(hits)
     # diversity 0: plain relevance to the vector, among the same candidates
     relevance = Fused(branches, diverse=Diverse(E0, "image", diversity=0.0, candidates=3))
