@@ -14,7 +14,7 @@ from core.cli import main
 from core.common.fields import LOOKUP_KEYS, PAYLOAD_HASH, TERMS
 from core.curation.export import export_columns
 from core.index.fingerprints import payload_hash
-from core.index.indexer import index_catalog
+from core.index.indexer import Part, index_catalog
 from core.index.keyword_stage import keyword_fields
 from core.index.keywords import query_terms, query_weights, terms_in, tokens
 from core.index.store import EdgeStore, Sparse, point_id
@@ -88,6 +88,8 @@ def test_every_indexed_product_has_its_keyword_vector_terms_and_lookup_keys(tmp_
     read = next(p for p in CatalogFile(catalog, catalog.parent / "images").products() if p.product_id == "7")
     assert TERMS not in read.payload and payload[PAYLOAD_HASH] == payload_hash(read.payload)
     assert not {TERMS, LOOKUP_KEYS} & set(export_columns([payload]))
+    schema = store.schema()  # no filter, facet or column kind of their own either
+    assert not {TERMS, LOOKUP_KEYS} & {*schema.keyword, *schema.number, *schema.text, *schema.flags}
     assert store.keywords_complete is True and store.lacking_keyword_vectors() == 0
     assert _keyword_hits(store, "Levi's jeans") == ["7"]
     assert _keyword_hits(store, "red") == ["1", "7"]  # Mango's red dress, and the jeans' SKU
@@ -179,6 +181,26 @@ def test_an_index_made_before_gets_its_keyword_vectors_without_embedding_a_photo
     tokenised.clear()
     again = _index(catalog, embedder, store)
     assert (again.keywords_added, tokenised, again.notes) == (0, [], [])
+
+
+INCOMPLETE = ("keyword index: incomplete, some products still lack their keyword vector (another worker's part, or "
+              "written by something other than this indexer); the next run adds them")
+
+
+def test_each_worker_of_a_part_run_adds_keyword_vectors_to_its_own_part(tmp_path, embedder, store, monkeypatch):
+    catalog = _catalog(tmp_path / "c")
+    with monkeypatch.context() as old:
+        _without_keyword_stage(old)
+        _index(catalog, embedder, store)
+    _make_old(store)
+    first = _index(catalog, embedder, store, part=Part(0, 2))  # worker 0 owns six of the seven ids
+    assert (first.keywords_added, first.indexed) == (6, 0)
+    assert INCOMPLETE in first.notes and "keyword index: added to 6 products (no photo re-embedded)" in first.notes
+    assert store.keywords_complete is False and store.lacking_keyword_vectors() == 1
+    assert [pid for pid, *_ in ROWS if not _has_keyword_vector(store, pid)] == ["3"]
+    second = _index(catalog, embedder, store, part=Part(1, 2))
+    assert (second.keywords_added, INCOMPLETE in second.notes) == (1, False)
+    assert store.keywords_complete is True and store.lacking_keyword_vectors() == 0
 
 
 def test_an_older_index_through_the_cli_says_its_keyword_vectors_were_added(settings, tmp_path, embedder,

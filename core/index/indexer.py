@@ -600,7 +600,9 @@ def publish(store: ProductStore, csv_path: Path, embedder, report: IndexReport, 
     store.update_meta(last_indexed=time.time(), indexing_since=None, catalog=str(Path(csv_path).resolve()),
                       **runtime_meta(embedder, store, report.indexed))
     store.check_multi_photo()  # searches match on every photo once no product lacks its rows
-    store.check_keywords()  # searches say the keyword index is complete once no product lacks its keyword vector
+    if not store.check_keywords():  # searches say the keyword index is incomplete while a product lacks its vector
+        report.notes.append("keyword index: incomplete, some products still lack their keyword vector (another "
+                            "worker's part, or written by something other than this indexer); the next run adds them")
     with clock(PUBLISH):
         store.publish()
 
