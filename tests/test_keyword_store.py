@@ -349,7 +349,7 @@ def test_an_older_index_gets_the_sparse_vector_in_place_and_is_complete_once_eve
     assert store.ensure("hand-made", DIM)["keywords_complete"] is True
 
 
-def test_an_older_index_on_a_server_gets_the_sparse_vector_with_idf_and_the_two_indexes_over_http():
+def test_an_older_index_on_a_server_gets_the_sparse_vector_with_idf_and_the_keyword_and_status_indexes_over_http():
     from core.index.store import ServerStore
 
     with FakeQdrant() as fake:
@@ -359,7 +359,7 @@ def test_an_older_index_on_a_server_gets_the_sparse_vector_with_idf_and_the_two_
         assert ("PUT", f"{COLLECTION}/vectors/keywords") in fake.calls()
         assert "DELETE" not in [m for m, _ in fake.calls()]  # nothing recreated, nothing copied
         assert fake.collections["products"]["sparse_vectors"] == {"keywords": {"modifier": "idf"}}
-        assert sorted(fake.collections["products"]["indexes"]) == [LOOKUP_KEYS, TERMS]
+        assert sorted(fake.collections["products"]["indexes"]) == sorted([LOOKUP_KEYS, "status", TERMS])
         assert (meta["keyword_vectors"], meta["keywords_complete"]) == (True, False)
         store.close()
 

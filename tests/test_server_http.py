@@ -65,8 +65,8 @@ def _closed_port() -> int:
 
 
 def _creation() -> list[tuple[str, str]]:
-    # product_id, the filters, and the keyword index's terms and lookup_keys
-    return [("PUT", COLLECTION)] + [("PUT", f"{COLLECTION}/index")] * (1 + len(FILTER_FIELDS) + 2)
+    # product_id, the filters, status, and the keyword index's terms and lookup_keys
+    return [("PUT", COLLECTION)] + [("PUT", f"{COLLECTION}/index")] * (1 + len(FILTER_FIELDS) + 1 + 2)
 
 
 # ---- the HTTP conversation ----
@@ -88,8 +88,8 @@ def test_every_request_carries_the_api_key_and_nothing_probes_the_version(fake):
     # the URL's user and password are only redacted: qdrant-client does not send them (the README says so)
     assert [r for r in fake.requests if "authorization" in r.headers] == []
     assert fake.collections["products"]["metadata"]["model"] == "m"
-    assert sorted(fake.collections["products"]["indexes"]) == sorted(["product_id", *FILTER_FIELDS, "terms",
-                                                                      "lookup_keys"])
+    assert sorted(fake.collections["products"]["indexes"]) == sorted(["product_id", *FILTER_FIELDS, "status",
+                                                                      "terms", "lookup_keys"])
     assert [str(w.message) for w in caught if any(v in str(w.message) for v in VERSION_WARNINGS)] == []
 
 

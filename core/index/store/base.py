@@ -13,7 +13,7 @@ from typing import Iterator, Sequence, Union
 
 from core.index.compat import require_same_model
 from core.common.errors import LensError, NotIndexed, StoreError
-from core.common.fields import LOOKUP_KEYS, PHOTO_VECTORS, PRODUCT_ID, STANDARD_FILTERS, TERMS, Schema
+from core.common.fields import LOOKUP_KEYS, PHOTO_VECTORS, PRODUCT_ID, STANDARD_FILTERS, STATUS, TERMS, Schema
 from core.common.filters import Filters
 from core.index.store.tuning import Overrides, Tuning, tuning_for
 
@@ -175,9 +175,13 @@ def sparse_parts(vector) -> tuple[list[int], list[float]]:
 
 
 def standard_indexes() -> list[tuple[str, str]]:
-    """The payload indexes every new collection gets: product ids, the six standard filters, and the keyword
-    index's terms and lookup keys, as keywords."""
-    return [(key, KEYWORD) for key in (PRODUCT_ID, *STANDARD_FILTERS)] + keyword_indexes()
+    """The payload indexes every new collection gets: product ids, the six standard filters, status, and the
+    keyword index's terms and lookup keys, as keywords.
+
+    status is indexed whether or not the catalogue has one: every default view excludes drafts and archived
+    products (Filters.visible), and without an index the embedded engine checks that condition point by point,
+    ~28 ms a query at 20,000 products against ~1 ms with it (measured while building issue 22)."""
+    return [(key, KEYWORD) for key in (PRODUCT_ID, *STANDARD_FILTERS, STATUS)] + keyword_indexes()
 
 
 def keyword_indexes() -> list[tuple[str, str]]:
@@ -274,7 +278,7 @@ class ProductStore(ABC):
             # (update_vectors, no photo embedded again), and searches say the keyword index is incomplete until
             # check_keywords finds none lacking.
             self._add_keyword_vectors()
-            self._create_indexes(keyword_indexes())
+            self._create_indexes(keyword_indexes() + [(STATUS, KEYWORD)])  # status: see standard_indexes
             self.update_meta(**{HAS_KEYWORD_VECTORS: True, KEYWORDS_COMPLETE: False,
                                 "keyword_vectors_added": time.time()})
             meta = self.meta() or meta
