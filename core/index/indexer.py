@@ -534,7 +534,7 @@ class PointWriter:
                                                            PAYLOAD_HASH: payload_hash(product.payload)},
                                        **{k: old[k] for k in VECTOR_KEYS if k in old})
         with self.clock(KEYWORDS):
-            vectors = keyword_updates(payloads)
+            vectors = keyword_updates(payloads, stored)
         with self.clock(WRITE):
             for point, payload in payloads.items():
                 self.store.overwrite_payload(point, payload)

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from core.common.fields import LOOKUP_KEYS, TERMS
 from core.common.filters import Filters
 from core.common.iterables import chunks
-from core.index.keywords import KeywordDocument, keyword_document, lookup_keys
+from core.index.keywords import KeywordDocument, document_text, keyword_document, lookup_keys
 from core.index.store import KEYWORD_VECTORS, Hit, StoredPoint
 
 CATCH_UP_PAGE = 1000  # stored products read, tokenised and written back at a time by the catch-up
@@ -32,14 +32,19 @@ def add_keywords(points: Iterable[StoredPoint]) -> None:
         point.payload.update(keys)
 
 
-def keyword_updates(payloads: dict[str, dict]) -> dict[str, dict]:
+def keyword_updates(payloads: dict[str, dict], stored: dict[str, dict] | None = None) -> dict[str, dict]:
     """For payloads about to be written in place of stored ones (point id -> payload): the keyword keys added to
-    each, and the keyword vector to set beside the point's other vectors (point id -> {name: vector})."""
+    each, and the keyword vector to set beside the point's other vectors (point id -> {name: vector}) where the
+    words changed. A point whose `stored` payload already has its keyword keys and the same words (a new price, a
+    new stock count) keeps its vector: a price update of a whole catalogue sends no vector at all."""
+    stored = stored or {}
     vectors = {}
     for point, payload in payloads.items():
         document, keys = keyword_fields(payload)
         payload.update(keys)
-        vectors[point] = {KEYWORD_VECTORS: document}
+        old = stored.get(point)
+        if old is None or TERMS not in old or document_text(old) != document_text(payload):
+            vectors[point] = {KEYWORD_VECTORS: document}
     return vectors
 
 
