@@ -21,7 +21,8 @@ ALREADY_RUNNING = "Indexing is already running (in this or another browser tab);
 # What the progress bar says before the first product is embedded (index_catalog's stages, and the steps before it).
 STAGE_TEXT = {"zip": "Extracting the photos zip…", "model": "Loading the model…",
               "read": "Reading the catalogue…", "plan": "Comparing the catalogue with the index…",
-              "prune": "Deleting products no longer in the catalogue…", "publish": "Saving the index…"}
+              "prune": "Deleting products no longer in the catalogue…",
+              "keywords": "Adding the keyword index to products indexed before it…", "publish": "Saving the index…"}
 
 
 @dataclass(frozen=True)
