@@ -142,12 +142,13 @@ def product_grid(results: list[Result], config: Settings, actions, columns: int 
                 # Titles, attributes and ids are catalogue data: escaped, so `![t](url)` is text, not an image.
                 st.markdown(badge_markdown(result) + title_markdown(result))
                 reason = reason_text(result) if show_scores else ""
-                if reason:
-                    st.caption(f":material/manage_search: {reason}")
-                # The price leads the line (a merchandiser's first question); the id stays last (tests read it there).
+                # The price leads the line (a merchandiser's first question); the id stays last, and this stays the
+                # card's first caption (tests read the card's id there).
                 parts = (price_markdown(result), score_text(result, not reason) if show_scores else "",
                          md(attributes_line(result.payload)), md("#" + result.product_id))
                 st.caption(" · ".join(part for part in parts if part))
+                if reason:
+                    st.caption(f":material/manage_search: {reason}")
                 actions(result, f"{key}-{result.product_id}")
 
 

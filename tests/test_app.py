@@ -38,7 +38,7 @@ def test_every_page_renders_the_empty_state_without_errors(app_settings):
 
 
 def test_text_search_renders_results_in_engine_order(indexed):
-    at = start()
+    at = start(match="meaning")  # CLIP's order alone (by words, product 1 holding "red" and "dress" comes first)
     at.text_input(key="q").input("red dress").run()
     assert not at.exception
     assert result_ids(at) == expected_ids(indexed, "red dress")[:6]
@@ -78,7 +78,7 @@ def test_feedback_is_shown_and_can_be_reset(indexed):
 
 
 def test_add_to_board_and_export_gives_the_right_csv(indexed):
-    at = start(q="dress")
+    at = start(q="dress", match="meaning")  # each card's score line leads with the similarity the board keeps
     at.sidebar.text_input(key="new_board_name").input("Summer picks")
     at.sidebar.button[0].click().run()
     ids = result_ids(at)
