@@ -265,6 +265,11 @@ def test_cli_bad_searches_are_one_line_errors(sample_index, capsys, args, messag
     assert message in err and "Traceback" not in err
 
 
+def test_cli_a_10000_character_query_reaches_clip_truncated_and_its_words_still_rank(sample_index, capsys):
+    results = cli_json(sample_index, capsys, ("red dress " * 1000)[:10_000])
+    assert len(results) == 6 and results[0]["product_id"] == "1" and results[0]["matched_words"] == ["red", "dress"]
+
+
 def test_cli_notes_go_to_stderr_and_json_stays_parseable(sample_index, capsys):
     assert sample_index(["search", "?!", "--limit", "2", "--json"]) == 0
     captured = capsys.readouterr()
