@@ -149,6 +149,19 @@ def test_diversity_one_spreads_the_fused_list(shop):
     assert SearchRequest(text="levis jeans", diverse=True, use_text_vectors=True).notes() == []
 
 
+def test_likes_move_clip_s_list_but_the_words_still_lead(shop):
+    results = run(shop, text="levis jeans", positives=("3",))
+    assert ids(results)[:2] == ["1", "2"] and "3" not in ids(results)  # a liked product is not shown again
+    assert sorted(ids(results)) == ["1", "2", "4", "5", "6", "7"]
+    # The similarity shown is to the query, not the recommend score.
+    assert [round(r.similarity, 4) for r in results[:2]] == [0.1, 0.0]
+
+
+def test_words_only_with_diversity_re_ranks_the_keyword_list(shop):
+    # MMR over 1, 2, 5, 6 (no weight on relevance): 5 first, then 2, 1, 6; tier 1 (1, 2) leads.
+    assert ids(run(shop, text="levis jeans", match="keywords", diverse=True, diversity=1.0)) == ["1", "2", "5", "6"]
+
+
 @pytest.mark.parametrize("text", ["the of and", "?!... --- ,,,"])
 def test_a_query_without_words_searches_by_meaning_and_says_so(shop, text):
     request = SearchRequest(text=text)
