@@ -251,3 +251,23 @@ def test_query_cards_come_ten_at_a_time_while_the_table_lists_every_query(meanin
     at.button(key="searchlog_more_gap").click().run()
     assert cards() == [f"**zzz{i:02d}**" for i in range(12)]
     assert "searchlog_more_gap" not in [b.key for b in at.button]
+
+
+def test_a_search_link_holds_the_query_alone_and_cut_as_the_search_page_reads_it():
+    from app.searchlog_panel import search_url
+    from core.curation.urlstate import SearchState
+
+    url = search_url("red dress&mode=image&like=6#top")
+    assert url == "./?q=red+dress%26mode%3Dimage%26like%3D6%23top"
+    long = search_url("x" * 10_000)
+    assert parse_qs(urlsplit(long).query) == {"q": [SearchState.from_params({"q": ["x" * 10_000]}).text]}
+    assert len(long) < 600  # the Search page reads 500 characters of q: the link carries no more
+
+
+def test_rows_the_reader_left_out_are_listed(meaning):
+    log = [("Search term", "Searches"), ("dress", "3"), ("", "9"), ("men", "lots"), ("teal lamp", "2")]
+    at = _page(csv_bytes(log))
+    notes = [shown(c.value) for c in at.caption]
+    assert "1 row with an empty query skipped" in notes
+    assert "skipped row 4: Searches 'lots' is not a whole number of searches" in notes
+    assert [m.value for m in at.metric] == ["1 query", "0 queries", "1 query"]
