@@ -33,6 +33,10 @@ HEADINGS = {
     FOUND: ("Found", "Our products' words already find it."),
 }
 CARDS = 10        # query cards per verdict before "Show more"
+UPLOADER = "searchlog_upload"
+SAVED = "searchlog_saved"  # the page's choices and its upload, kept across visits to other pages (see _restore)
+KEPT = {"searchlog_query_col": "", "searchlog_count_col": "", "searchlog_threshold": TEXT_MATCH_THRESHOLD,
+        "searchlog_reference": ""}
 PHOTO_PX = 120    # a product's thumbnail on a card
 
 
@@ -46,27 +50,52 @@ class Upload:
 
 # ---- the upload and its options ----------------------------------------------------------------------------
 
+def _restore() -> dict:
+    """Put back the page's choices after a visit to another page, and return what was kept. Streamlit drops the
+    state of widgets a run does not draw, so a page left and opened again would start afresh; a value assigned
+    before a widget is drawn is its value (as the Search page keeps its query)."""
+    kept = st.session_state.setdefault(SAVED, {})
+    for key, default in KEPT.items():
+        if key not in st.session_state:
+            st.session_state[key] = kept.get(key, default)
+    return kept
+
+
 def upload() -> tuple[Upload | None, dict[str, str]]:
-    """The uploaded export (None before one is) and the columns named by hand ({} to detect them)."""
+    """The uploaded export (None before one is; the last one after a visit to another page, which drops an
+    uploader's file) and the columns named by hand ({} to detect them)."""
+    kept = _restore()
+    came_back = UPLOADER not in st.session_state  # the uploader was not drawn in the last run: a page switch
     left, right = st.columns([3, 2])
-    file = upload_panel.catalogue_uploader(left, "Search-terms export (CSV)", key="searchlog_upload")
-    with right.expander("Columns", expanded=bool(st.session_state.get("searchlog_query_col"))):
+    file = upload_panel.catalogue_uploader(left, "Search-terms export (CSV)", key=UPLOADER)
+    with right.expander("Columns", expanded=bool(st.session_state["searchlog_query_col"])):
         st.caption("Only when the query column is not found: its header as the file has it.")
         query = st.text_input("Query column", key="searchlog_query_col", placeholder="e.g. Search term").strip()
         count = st.text_input("Count column", key="searchlog_count_col", placeholder="e.g. Searches").strip()
     columns = {role: header for role, header in ((QUERY, query), (COUNT, count)) if header}
-    return (Upload(file.name, file.getvalue()) if file is not None else None), columns
+    if file is not None:
+        kept.update(upload=Upload(file.name, file.getvalue()), earlier=False)
+    elif came_back or kept.get("earlier"):
+        kept["earlier"] = kept.get("upload") is not None
+    else:  # the user removed the file
+        kept.update(upload=None, earlier=False)
+    if kept.get("earlier"):
+        note, forget = left.columns([4, 1], vertical_alignment="center")
+        note.caption(f"Showing {md(kept['upload'].name)}, uploaded earlier: upload another file to replace it.")
+        forget.button("Clear", key="searchlog_forget", on_click=kept.update, kwargs={"upload": None, "earlier": False})
+    return kept.get("upload"), columns
 
 
 def options(config: Settings) -> tuple[float, str | None]:
     """The threshold of a match by meaning, and the reference catalogue whose products a gap names (if any)."""
     left, right = st.columns([3, 2], vertical_alignment="bottom")
-    threshold = left.slider("A product means the query at a similarity of at least", 0.0, 1.0,
-                            TEXT_MATCH_THRESHOLD, 0.01, key="searchlog_threshold",
-                            help="CLIP's similarity of the query's text to a product's photo")
+    threshold = left.slider("A product means the query at a similarity of at least", 0.0, 1.0, step=0.01,
+                            key="searchlog_threshold", help="CLIP's similarity of the query's text to a product's photo")
     with right:
         reference = references.pick_reference(references.references(config), key="searchlog_reference",
                                               label="Name a gap's closest products from", none="(no reference)")
+    kept = st.session_state[SAVED]
+    kept.update({key: st.session_state.get(key) for key in KEPT})
     return float(threshold), reference
 
 

@@ -271,3 +271,20 @@ def test_rows_the_reader_left_out_are_listed(meaning):
     assert "1 row with an empty query skipped" in notes
     assert "skipped row 4: Searches 'lots' is not a whole number of searches" in notes
     assert [m.value for m in at.metric] == ["1 query", "0 queries", "1 query"]
+
+
+def test_the_upload_and_the_choices_are_kept_through_a_visit_to_another_page(meaning):
+    at = _page(csv_bytes(LOG), threshold=0.15)
+    assert [m.value for m in at.metric] == ["0 queries", "6 queries", "2 queries"]
+    at.switch_page("pages/gaps.py").run()
+    at.switch_page("pages/searchlog.py").run()
+    assert not at.exception, at.exception
+    assert at.slider(key="searchlog_threshold").value == 0.15
+    assert [m.value for m in at.metric] == ["0 queries", "6 queries", "2 queries"]
+    assert "Showing searches.csv, uploaded earlier: upload another file to replace it." in [
+        shown(c.value) for c in at.caption]
+    at.slider(key="searchlog_threshold").set_value(THRESHOLD).run()  # still the kept upload, another threshold
+    assert [m.value for m in at.metric] == ["5 queries", "1 query", "2 queries"]
+    at.button(key="searchlog_forget").click().run()
+    assert not at.metric and [i.value for i in at.info] == [
+        "Upload a search-terms export (CSV) to see its queries diagnosed."]
