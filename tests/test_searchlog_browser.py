@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from tests.helpers.browser import idle as _idle, shot as _shot, visible_text as _visible_text, wait as _wait
+from tests.helpers.browser import go as _go, idle as _idle, shot as _shot, visible_text as _visible_text, wait as _wait
 from tests.helpers.catalog_upload import upload as _upload
 
 FOUND = {"dress": 120, "men": 45}   # title words: "Mango Women Red Dress"; three "Men ..." titles
@@ -67,6 +67,11 @@ def test_an_uploaded_log_shows_three_lists_and_search_this_opens_the_search_page
         assert f"{MEANING['silk scarf']} lost searches" in text and f"{sum(FOUND.values())} searches" in text
         assert "Words to add: silk, scarf" in text
         _shot(browser, tmp_path, "searchlog.png", 2400)
+
+        _go(browser, "Gaps")  # and back: the upload and its lists are kept
+        _go(browser, "Search log")
+        wait.until(lambda d: _headings(d) == ["Not stocked (3)", "Stocked under other words (1)", "Found (2)"])
+        assert "Showing searches.csv, uploaded earlier" in _visible_text(browser)
 
         card = browser.find_element("css selector", '[class*="st-key-searchlog-words-0"]')
         link = card.find_element("css selector", '[data-testid="stLinkButton"] a')
