@@ -28,8 +28,8 @@ SEARCH_PAGE = "./"  # the Search page is the app's default page: it is served at
 # Each verdict's heading and what it asks of the merchandiser.
 HEADINGS = {
     GAP: ("Not stocked", "Neither our words nor the meaning of our photos find it: a gap in the range to buy for."),
-    WORDS: ("Stocked under other words", "No product holds every word, but CLIP finds products that look like "
-                                         "the query: add the words they lack as tags or synonyms."),
+    WORDS: ("Stocked under other words", ("No product holds every word, but CLIP finds products that look like "
+                                          "the query: add the words they lack as tags or synonyms.")),
     FOUND: ("Found", "Our products' words already find it."),
 }
 CARDS = 10        # query cards per verdict before "Show more"

@@ -245,7 +245,10 @@ def test_query_cards_come_ten_at_a_time_while_the_table_lists_every_query(meanin
     log = [("Search term", "Searches"), *((f"zzz{i:02d}", str(100 - i)) for i in range(12))]
     at = _page(csv_bytes(log))
     assert len(_table(at, "gap")) == 1 + 12
-    cards = lambda: [m.value for m in at.markdown if m.value.startswith("**zzz")]  # noqa: E731
+
+    def cards():
+        return [m.value for m in at.markdown if m.value.startswith("**zzz")]
+
     assert cards() == [f"**zzz{i:02d}**" for i in range(10)]
     assert at.button(key="searchlog_more_gap").label == "Show 2 more"
     at.button(key="searchlog_more_gap").click().run()
