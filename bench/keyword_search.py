@@ -212,8 +212,10 @@ def text_queries(count: int, vocab: Vocabulary | None = None, n: int = 100_000, 
         lambda: rng.choice(rows)["handle"],
     ]
     out: dict[str, None] = {}
-    while len(out) < count:
-        out[makers[len(out) % len(makers)]()] = None
+    tries = 0
+    while len(out) < count:  # each kind in turn; a kind that has run out of new queries gives repeats, skipped
+        out[makers[tries % len(makers)]()] = None
+        tries += 1
     return list(out)
 
 
