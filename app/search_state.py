@@ -11,7 +11,8 @@ import io
 import streamlit as st
 
 from core.common.fields import Schema
-from core.curation.urlstate import MATCHES, FilterState, SearchState
+from core.curation.urlstate import FilterState, SearchState
+from core.search.words import MATCHES
 
 WIDGET_KEYS = ("mode", "q", "w", "fusion", "min", "diverse", "match", "text_vectors")  # not in a link: text_vectors
 BROWSE_PAGE = 24  # products per "Show more" when listing the catalogue with no query

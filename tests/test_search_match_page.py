@@ -104,6 +104,19 @@ def test_the_match_choice_survives_a_photo_search_and_a_page_change(indexed, req
     assert url(at, "match") == ["keywords"]
 
 
+def test_the_link_form_of_the_match_choice():
+    from core.curation.urlstate import SearchState, build_request, filter_param
+
+    for raw, read in (("keywords", "keywords"), ("meaning", "meaning"), ("both", "both"), ("Keywords", "both"),
+                      ("x" * 10_000, "both")):
+        state = SearchState.from_params({"q": ["levis"], "match": [raw, "meaning"]})  # the first value counts
+        assert state.match == read and build_request(state).match == read
+        assert state.to_params().get("match") == (None if read == "both" else read)
+    photo = SearchState.from_params({"mode": ["hybrid"], "q": ["levis"], "like": ["1"], "match": ["keywords"]})
+    assert photo.to_params()["match"] == "keywords" and build_request(photo).match == "both"  # kept, not used
+    assert filter_param("match") == "filter.match"  # a catalogue field named "match" stays a filter in a link
+
+
 # ---- what the cards show ---------------------------------------------------------------------------------------
 
 def test_a_sku_typed_in_the_box_puts_its_product_first(sku_shop):

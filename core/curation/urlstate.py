@@ -22,12 +22,12 @@ from typing import Mapping, Sequence
 from core.common.fields import GROUP_ID, STANDARD_FILTERS, YES, Schema, SortKey
 from core.common.filters import Filters
 from core.search.query import MAX_LIMIT, SearchRequest
+from core.search.words import MATCHES
 
 MODES = ("text", "image", "hybrid")
 MAX_FEEDBACK = 100  # liked or disliked product ids a link carries; more than a merchandiser clicks in a session
 FUSIONS = ("weighted", "rrf")
-MATCHES = ("both", "keywords", "meaning")  # how a text query is matched: SearchRequest.match
-MATCH_PARAM = "match"
+MATCH_PARAM = "match"  # how a text query is matched: one of core.search.words.MATCHES (SearchRequest.match)
 RANGE_PREFIX = "range."
 FILTER_PREFIX = "filter."
 SORT_PARAM = "sort"
