@@ -129,6 +129,32 @@ def test_a_payload_only_change_re_tokenises_its_product(tmp_path, embedder, stor
     assert store.keywords_complete is True
 
 
+@pytest.mark.parametrize("stopped_at", ["update_vectors", "overwrite_payload"])
+def test_a_rewrite_stopped_between_its_writes_is_redone_by_the_next_run(tmp_path, embedder, store, monkeypatch,
+                                                                         stopped_at):
+    """The keyword vector is written before the payload that records the new words and hash: a run stopped between
+    the two leaves the old hash, so the next run rewrites the product and its words match its vector again."""
+    catalog = _catalog(tmp_path / "c")
+    _index(catalog, embedder, store)
+    _catalog(tmp_path / "c", {**SKUS, "7": "TS-QUASAR-NAVY"}, images=False)
+
+    class Stopped(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stopped()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, stopped_at, stop)
+        with pytest.raises(Stopped):
+            _index(catalog, embedder, store)
+    store.flush()
+    report = _index(catalog, embedder, store)
+    assert (report.indexed, report.updated) == (0, 1)
+    assert _keyword_hits(store, "quasar") == ["7"] and _keyword_hits(store, "0042") == []
+    assert "quasar" in store.retrieve([point_id("7")])[0].payload[TERMS]
+
+
 def _make_old(store) -> None:
     """Turn an index into one made before issue 22: no keyword vector in the collection, no keyword flags. Its
     points were written with the keyword stage left out (the caller indexes with it disabled), so none has one."""
@@ -146,7 +172,7 @@ def _make_old(store) -> None:
 def _without_keyword_stage(monkeypatch) -> None:
     """The indexer as it was before issue 22: points and rewrites written without their words."""
     monkeypatch.setattr(core.index.indexer, "add_keywords", lambda points: None)
-    monkeypatch.setattr(core.index.indexer, "keyword_updates", lambda payloads: {})
+    monkeypatch.setattr(core.index.indexer, "keyword_updates", lambda payloads, stored=None: {})
     monkeypatch.setattr(core.index.indexer, "add_missing_keywords", lambda *args: None)
 
 

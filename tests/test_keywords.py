@@ -87,3 +87,23 @@ def test_tokenising_hostile_text_is_bounded():
     text = "a'" * 50_000 + "-" * 50_000
     assert K.tokens(text) == []  # one apostrophe-joined run far past MAX_TOKEN_CHARS: no word
     assert math.isfinite(sum(K.keyword_document({"description": text}).values))
+
+
+def test_decomposed_accents_stay_inside_their_word():
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFD", "Crème Brûlée")
+    assert len(decomposed) > len("Crème Brûlée")  # really the combining-mark spelling
+    assert K.tokens(decomposed) == K.tokens("Crème Brûlée") == K.tokens("creme brulee") == ["creme", "brule"]
+    assert K.highlight(decomposed, ["creme"]) == [(decomposed[:6], True), (decomposed[6:], False)]
+
+
+def test_variant_words_survive_a_description_past_the_cut():
+    payload = {"title": "Tee", "description": "filler " * 5000,
+               "variants": [{"sku": "ZX-9", "colour": "Teal", "options": {"Size": "XXL"}}]}
+    assert {"tee", "zx", "9", "teal", "xxl"} <= set(K.keyword_document(payload).terms)
+
+
+def test_a_shopify_length_handle_is_a_lookup_key():
+    handle = "h" * 255
+    assert K.lookup_keys({"product_id": handle}) == [handle]

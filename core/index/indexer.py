@@ -536,9 +536,12 @@ class PointWriter:
         with self.clock(KEYWORDS):
             vectors = keyword_updates(payloads, stored)
         with self.clock(WRITE):
+            # The vectors first, as the catch-up writes them: a run stopped between the two leaves a product with its
+            # old payload hash, which the next run rewrites; payloads first would leave new words over an old vector
+            # that no later run would see (the hash matches, the words are there, check_keywords counts it done).
+            self.store.update_vectors(vectors)
             for point, payload in payloads.items():
                 self.store.overwrite_payload(point, payload)
-            self.store.update_vectors(vectors)
 
     def keywords(self, vectors: dict[str, dict], payloads: dict[str, dict]) -> None:
         """Keyword vectors and keyword payload keys for stored products, each keeping its other vectors and values."""

@@ -27,15 +27,18 @@ MAX_DOCUMENT_CHARS = 20_000   # a description longer than this is tokenised up t
 MAX_TERMS = 2_000             # distinct terms kept per product (the rest are rarer than any query needs)
 MAX_QUERY_TERMS = 32          # distinct terms a query uses: a 10,000-character query costs what a sentence does
 MAX_TOKEN_CHARS = 40          # longer runs of letters are not words (a hash, a base64 blob): left out
-MAX_KEY_CHARS = 200           # an exact-lookup key longer than this is no SKU
+MAX_KEY_CHARS = 300           # an exact-lookup key longer than this is no SKU or handle (Shopify's handles: <= 255)
 # Lucene's English stop words: short function words only. Larger lists drop words a shop needs ("top", "back",
 # "front", "bottom" are stop words in scikit-learn's list).
 STOP_WORDS = frozenset("a an and are as at be but by for if in into is it no not of on or such that the their "
                        "then there these they this to was will with".split())
 
-# A run of letters or digits, apostrophes inside it joining (Levi's is one word). Linear: an apostrophe is not a
-# letter, so each character can only be read one way.
-WORD = re.compile(r"[^\W_]+(?:['\u2019\u02bc`][^\W_]+)*")
+# A run of letters or digits, apostrophes inside it joining (Levi's is one word), combining accents inside it
+# kept (a CSV saved on a Mac spells "Crème" as e + U+0300: still one word, folded to "creme"). Linear: a letter, a
+# combining mark and an apostrophe are three disjoint kinds of character, so each can only be read one way.
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_RUN = rf"[^\W_](?:[^\W_]|[{_MARKS}])*"
+WORD = re.compile(rf"{_RUN}(?:['\u2019\u02bc`]{_RUN})*")
 APOSTROPHES = str.maketrans("", "", "'\u2019\u02bc`")  # Levi's, Levi’s and Levis are one word
 _local = threading.local()  # PyStemmer's Stemmer is not thread-safe: one per thread (Streamlit sessions)
 
@@ -95,13 +98,15 @@ def term_index(stem: str) -> int:
 
 
 def document_text(payload: dict) -> str:
-    """A product's searchable words: title, brand, type, category, colours, tags, SKUs, handle, description, and
-    each variant's SKU, colour and option values."""
-    parts = [" ".join(values_of(payload.get(key))) for key in DOCUMENT_FIELDS]
+    """A product's searchable words: title, brand, type, category, colours, tags, SKUs, handle, each variant's SKU,
+    colour and option values, and the description last (a description past MAX_DOCUMENT_CHARS is cut; nothing
+    after it is)."""
+    parts = [" ".join(values_of(payload.get(key))) for key in DOCUMENT_FIELDS if key != F.DESCRIPTION]
     for variant in payload.get(F.VARIANTS) or ():
         if isinstance(variant, dict):
             parts += [str(variant.get("sku") or ""), str(variant.get("colour") or "")]
             parts += [str(v) for v in (variant.get("options") or {}).values()]
+    parts.append(" ".join(values_of(payload.get(F.DESCRIPTION))))
     return "\n".join(p for p in parts if p)
 
 
