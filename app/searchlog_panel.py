@@ -20,9 +20,9 @@ from core.common.errors import LensError
 from core.common.safe_text import md
 from core.curation.urlstate import SearchState
 from core.index.store import ProductStore
-from core.ingest.search_log import COUNT, QUERY, SearchLog, read_search_log
-from core.insights.searchlog import (FOUND, GAP, MAX_PRODUCTS, TEXT_MATCH_THRESHOLD, VERDICTS, WORDS, Diagnosis,
-                                     gaps_csv, keyword_notes, summary, synonyms_csv)
+from core.ingest.search_log import COUNT, QUERY, ColumnNeeded, SearchLog, read_search_log
+from core.insights.searchlog import (FOUND, GAP, MAX_PRODUCTS, TEXT_MATCH_THRESHOLD, THRESHOLD_WHY, VERDICTS, WORDS,
+                                     Diagnosis, gaps_csv, keyword_notes, summary, synonyms_csv)
 
 SEARCH_PAGE = "./"  # the Search page is the app's default page: it is served at the app's root
 # Each verdict's heading and what it asks of the merchandiser.
@@ -90,7 +90,8 @@ def options(config: Settings) -> tuple[float, str | None]:
     """The threshold of a match by meaning, and the reference catalogue whose products a gap names (if any)."""
     left, right = st.columns([3, 2], vertical_alignment="bottom")
     threshold = left.slider("A product means the query at a similarity of at least", 0.0, 1.0, step=0.01,
-                            key="searchlog_threshold", help="CLIP's similarity of the query's text to a product's photo")
+                            key="searchlog_threshold",
+                            help=f"CLIP's similarity of the query's text to a product's photo: {THRESHOLD_WHY}.")
     with right:
         reference = references.pick_reference(references.references(config), key="searchlog_reference",
                                               label="Name a gap's closest products from", none="(no reference)")
@@ -111,10 +112,11 @@ def read(file: Upload, columns: dict[str, str]) -> SearchLog | None:
     cannot be a search log."""
     try:
         log = _read(file.data, file.name, tuple(sorted(columns.items())))
+    except ColumnNeeded as exc:
+        st.error(f"{md(exc.said('under “Columns” above, as the header row has it'))}.")
+        return None
     except LensError as exc:
         st.error(f"{md(exc)}.")
-        st.caption("Name the query column (and the count column, if any) under “Columns” above, as the file's "
-                   "header row has them.")
         return None
     counted = f" (counts from “{md(log.count_column)}”)" if log.count_column else " (each row one search)"
     st.caption(f"{len(log.queries):,} distinct queries from {log.rows:,} rows of “{md(log.query_column)}”"

@@ -9,7 +9,8 @@ import pytest
 
 import core.ingest.search_log as search_log
 from core.common.errors import CatalogError
-from core.ingest.search_log import LoggedQuery, check_columns, parse_count, read_search_log
+from core.ingest.search_log import (MAX_COUNT, ColumnNeeded, LoggedQuery, check_columns, parse_count,
+                                     read_search_log)
 
 SHOPIFY = ("Search query,Searches,Searches with no clicks\n"
            "rashguard,12,12\n"
@@ -109,8 +110,17 @@ def test_no_query_column_names_the_columns_found():
     with pytest.raises(CatalogError) as err:
         read_search_log(b"Date,Sessions,Bounce rate\n2024-01-01,5,0.4\n")
     assert str(err.value) == ("the search log has no query column (Search term, Search query, Query...); 3 column(s) "
-                              "found (comma-separated): Date, Sessions, Bounce rate. Name it with --columns "
-                              "query=COLUMN")
+                              "found (comma-separated): Date, Sessions, Bounce rate; name the query column")
+    assert "--columns" not in str(err.value)  # the message is the page's too: how to name it is each caller's
+
+
+def test_a_missing_column_says_which_role_to_name_and_each_caller_says_how():
+    for raw, columns, role in [(b"Date\n2024-01-01\n", None, "query"), (b"Query,Searches\nhat,x\n", None, "count"),
+                               (b"Query\nhat\n", {"query": "Phrase"}, "query")]:
+        with pytest.raises(ColumnNeeded) as err:
+            read_search_log(raw, columns)
+        assert err.value.role == role and f"name the {role} column" in str(err.value)
+        assert err.value.said("HOW") == str(err.value).replace(f"the {role} column", f"the {role} column HOW")
 
 
 def test_a_count_that_is_not_a_number_skips_that_row_and_says_which():
@@ -123,8 +133,8 @@ def test_a_count_that_is_not_a_number_skips_that_row_and_says_which():
 
 
 def test_a_count_column_without_a_single_number_is_an_error_naming_the_first_row():
-    with pytest.raises(CatalogError, match=r"column 'Searches' holds no search counts \(row 2: Searches 'many' "
-                                           r"is not a whole number of searches\); name the count column"):
+    with pytest.raises(CatalogError, match=r"column 'Searches' holds no search counts \(row 2: Searches 'many' is "
+                                           r"not a whole number of searches\); name the count column, or leave"):
         read_search_log(b"Query,Searches\nhat,many\nscarf,few\n")
 
 
@@ -133,6 +143,44 @@ def test_counts_as_exports_write_them():
     for bad in ("", "1,23", "1.234,5", "-1", "2.5", "1e3", "nan", "twelve", "1_000"):
         with pytest.raises(ValueError):
             parse_count(bad)
+
+
+def test_a_count_too_large_for_a_float_or_an_int_is_a_note_never_an_exception():
+    assert parse_count("10,000,000,000") == MAX_COUNT == parse_count("0" * 5000 + "10000000000.00")
+    for huge in ("1" * 400 + ".0", "9" * 5000, "10,000,000,001", "10000000001"):  # inf as a float; past int()'s digits
+        with pytest.raises(ValueError, match=r"^is more searches than a row may count \(at most 10,000,000,000\)$"):
+            parse_count(huge)
+    log = read_search_log(f"Query,Searches\nhat,{'1' * 400}.0\nscarf,2\nbelt,{'9' * 5000}\n".encode())
+    assert pairs(log) == [("scarf", 2)]
+    too_many = "is more searches than a row may count (at most 10,000,000,000)"
+    assert log.notes == [f"2 rows skipped: the count {too_many}", f"skipped row 2: Searches '{'1' * 40}…' {too_many}",
+                         f"skipped row 4: Searches '{'9' * 40}…' {too_many}"]
+    only_huge = read_search_log(f"Query,Searches\nhat,{'1' * 400}.0\n".encode())
+    assert (only_huge.queries, len(only_huge.notes)) == ([], 2)
+
+
+LONG_TAIL = b"Query,Searches\na,5\nb,4\nc,3\nd,2\nD,1\ne,1\n"  # five distinct queries, 16 searches
+
+
+def test_only_the_most_searched_queries_are_kept_and_the_rest_are_counted_in_a_note():
+    log = read_search_log(LONG_TAIL, max_queries=2)
+    assert pairs(log) == [("a", 5), ("b", 4)] and log.searches == 9
+    assert (log.left_out, log.left_out_searches, log.rows) == (3, 7, 6)
+    assert log.notes == [("only the 2 most searched of 5 distinct queries are kept: 3 less searched queries (7 "
+                          "searches) left out")]
+    one = read_search_log(LONG_TAIL, max_queries=4)
+    assert pairs(one) == [("a", 5), ("b", 4), ("c", 3), ("d", 3)]
+    assert one.notes == [("only the 4 most searched of 5 distinct queries are kept: 1 less searched query (1 "
+                          "search) left out")]
+    whole = read_search_log(LONG_TAIL, max_queries=5)
+    assert (len(whole.queries), whole.left_out, whole.left_out_searches, whole.notes) == (5, 0, 0, [])
+
+
+def test_the_cap_on_distinct_queries_applies_by_default(monkeypatch):
+    assert search_log.MAX_QUERIES == 50_000
+    monkeypatch.setattr(search_log, "MAX_QUERIES", 3)
+    log = read_search_log(LONG_TAIL)
+    assert pairs(log) == [("a", 5), ("b", 4), ("c", 3)] and (log.left_out, log.left_out_searches) == (2, 4)
 
 
 def test_empty_queries_are_skipped_and_counted():
@@ -162,10 +210,16 @@ def test_columns_override_detection_by_dict_or_text():
 def test_columns_naming_a_missing_column_or_role_is_an_error():
     with pytest.raises(CatalogError, match="no column 'Phrase' for the query; 2 column\\(s\\) found"):
         read_search_log(b"Query,Searches\nhat,1\n", {"query": "Phrase"})
-    with pytest.raises(CatalogError, match="unknown role 'title'"):
+    with pytest.raises(CatalogError, match=r"^unknown role 'title' in the search log's column mapping; roles: query, "
+                                           "count$"):
         check_columns("title=Query")
-    with pytest.raises(CatalogError, match="must look like query=Column"):
+    with pytest.raises(CatalogError, match=r"^unknown role 'title' in the search log's column mapping"):
+        check_columns({"title": "Query"})
+    with pytest.raises(CatalogError, match=r"^column mapping 'query' must look like role=Column, as in "
+                                           "query=Search term,count=Event count$"):
         check_columns("query")
+    with pytest.raises(CatalogError, match="^column mapping names query twice$"):
+        check_columns("query=A,Query=B")
     with pytest.raises(CatalogError, match="cannot be one column"):
         read_search_log(b"Query,Searches\nhat,1\n", {"query": "Query", "count": "Query"})
 

@@ -21,8 +21,9 @@ from core.index.keywords import keyword_document, lookup_keys
 from core.index.store import EdgeStore, ServerStore, StoredPoint, point_id
 from core.ingest.search_log import LoggedQuery, read_search_log
 from core.insights.gaps import MATCH_THRESHOLD
-from core.insights.searchlog import (GAPS_HEADER, default_view, MAX_TEXT_CHARS, NO_WORDS, SYNONYMS_HEADER, TEXT_MATCH_THRESHOLD,
-                                     Diagnosis, ProductMatch, diagnose, gaps_csv, summary, synonyms_csv)
+from core.insights.searchlog import (GAPS_HEADER, MAX_TEXT_CHARS, NO_WORDS, SYNONYMS_HEADER, TEXT_MATCH_THRESHOLD,
+                                     THRESHOLD_WHY, Diagnosis, ProductMatch, default_view, diagnose, gaps_csv, summary,
+                                     synonyms_csv)
 from tests.conftest import write_catalog
 
 DIM = 4
@@ -217,6 +218,17 @@ def test_the_default_threshold_is_a_text_to_photo_one_not_the_gaps_pages():
     assert TEXT_MATCH_THRESHOLD == 0.25 and TEXT_MATCH_THRESHOLD < MATCH_THRESHOLD
 
 
+def test_searchlog_help_says_why_the_default_threshold_is_not_the_gaps_pages(capsys):
+    with pytest.raises(SystemExit):
+        main(["searchlog", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+    assert THRESHOLD_WHY in help_text
+    assert THRESHOLD_WHY == ("the default, 0.25, is lower than the Gaps page's 0.8 because that one compares a photo "
+                             "with a photo; a query's text and a photo of what it names score about 0.25 to 0.35, an "
+                             "unrelated pair about 0.10 to 0.20")
+    assert f"{MATCH_THRESHOLD}" in THRESHOLD_WHY
+
+
 # ---- CSV exports ----
 
 def rows_of(text: str) -> list[list[str]]:
@@ -289,7 +301,17 @@ def test_cli_searchlog_errors_are_one_line(settings, tmp_path, capsys):
     assert main(["searchlog", "--log", str(log)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == ("error: the search log has no query column (Search term, Search query, Query...); 2 column(s) "
-                   "found (comma-separated): Date, Visitors. Name it with --columns query=COLUMN")
+                   "found (comma-separated): Date, Visitors; name the query column with --columns query=COLUMN")
+    log.write_text("Query,Searches\nhat,many\n", encoding="utf-8")
+    assert main(["searchlog", "--log", str(log)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: search log {log}: column 'Searches' holds no search counts (row 2: Searches 'many' is not a whole "
+        "number of searches); name the count column with --columns count=COLUMN, or leave the count out with a file "
+        "of queries alone")
+    assert main(["searchlog", "--log", str(log), "--columns", "query=Phrase"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: the search log has no column 'Phrase' for the query; 2 column(s) found (comma-separated): Query, "
+        "Searches; name the query column with --columns query=COLUMN")
     log.write_text("Query\nx\n", encoding="utf-8")
     assert main(["searchlog", "--log", str(log)]) == 2  # no index yet
     assert "python -m core index" in capsys.readouterr().err

@@ -171,6 +171,10 @@ def test_a_log_without_a_query_column_says_so_and_the_column_can_be_named(meanin
     at = _page(data)
     assert len(at.error) == 1 and "no query column" in shown(at.error[0].value)
     assert "Phrase" in shown(at.error[0].value)  # the columns found are named
+    # how to name it is the page's (its Columns expander), not the command line's --columns
+    assert shown(at.error[0].value).endswith("; name the query column under “Columns” above, as the header row has "
+                                             "it.")
+    assert "--columns" not in shown(at.error[0].value)
     assert not at.metric and not at.dataframe
     at = _page(data, query="Phrase", count="Times")
     assert not at.error
@@ -182,6 +186,16 @@ def test_a_log_without_a_query_column_says_so_and_the_column_can_be_named(meanin
 def test_a_count_that_is_no_number_is_an_error_not_a_traceback(meaning):
     at = _page(csv_bytes([("Search term", "Searches"), ("dress", "lots"), ("men", "many")]))
     assert len(at.error) == 1 and "holds no search counts" in shown(at.error[0].value)
+    assert "name the count column under “Columns” above, as the header row has it, or leave the count out" in \
+        shown(at.error[0].value) and "--columns" not in shown(at.error[0].value)
+
+
+def test_the_threshold_slider_says_why_its_default_is_not_the_gaps_pages(indexed):
+    from core.insights.searchlog import THRESHOLD_WHY
+
+    at = _page(threshold=None)
+    slider = at.slider(key="searchlog_threshold")
+    assert slider.value == 0.25 and THRESHOLD_WHY in slider.help and "Gaps page's 0.8" in slider.help
 
 
 def test_a_utf16_export_reads_as_its_utf8_copy(meaning):

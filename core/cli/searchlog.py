@@ -10,7 +10,7 @@ from pathlib import Path
 from core.cli.common import close_store, model_for, open_reader, progress_bar, runtime_arg
 from core.cli.search import hidden_arg
 from core.common.config import Settings
-from core.insights.searchlog import TEXT_MATCH_THRESHOLD
+from core.insights.searchlog import TEXT_MATCH_THRESHOLD, THRESHOLD_WHY
 
 SHOWN_CHARS = 120  # a query longer than this is cut in the text output (JSON keeps it whole)
 HEADINGS = {"gap": "gaps: we don't stock it", "words": "words: found by meaning, not by its words",
@@ -24,8 +24,8 @@ def add_searchlog_command(sub) -> None:
     log.add_argument("--columns", default="", metavar="query=COLUMN,count=COLUMN",
                      help="the query and count columns, when their headers are not recognised")
     log.add_argument("--threshold", type=float, default=TEXT_MATCH_THRESHOLD,
-                     help=f"CLIP text-to-photo similarity at which a product means the query (0..1; default "
-                          f"{TEXT_MATCH_THRESHOLD})")
+                     help=f"CLIP text-to-photo similarity at which a product means the query (0..1); "
+                          f"{THRESHOLD_WHY}")
     log.add_argument("--reference", metavar="NAME", help="name each gap's closest products in this reference "
                                                          "catalogue (see `reference list`)")
     hidden_arg(log)
@@ -35,7 +35,8 @@ def add_searchlog_command(sub) -> None:
 
 
 def cmd_searchlog(args, settings: Settings) -> int:
-    from core.ingest.search_log import check_columns, read_search_log
+    from core.common.errors import CatalogError
+    from core.ingest.search_log import ColumnNeeded, check_columns, read_search_log
     from core.insights.gaps import check_threshold
     from core.insights.reference import check_name, not_indexed, open_reference
     from core.insights.searchlog import diagnose, keyword_notes, summary
@@ -43,7 +44,10 @@ def cmd_searchlog(args, settings: Settings) -> int:
     check_threshold(args.threshold)  # bad input before the log is read or a model loads
     if args.reference is not None:
         check_name(args.reference, settings.collection)
-    log = read_search_log(args.log, check_columns(args.columns))
+    try:
+        log = read_search_log(args.log, check_columns(args.columns))
+    except ColumnNeeded as exc:
+        raise CatalogError(exc.said(f"with --columns {exc.role}=COLUMN")) from None
     for note in log.notes:
         print(f"note: {plain(note)}", file=sys.stderr)
     settings = settings.with_overrides(runtime=args.runtime)

@@ -21,7 +21,7 @@ from typing import IO, Iterable, Iterator
 from core.common.errors import CatalogError
 from core.common.text import folded
 from core.ingest.catalog import DELIMITER_NAMES, NUL_PROBE_BYTES, encoding_of, sniff_delimiter
-from core.ingest.formats.registry import columns_found
+from core.ingest.formats.registry import check_role, columns_found, parse_mapping
 from core.ingest.uploads import CATALOGUE, MB
 from core.ingest.values import column_key, shown
 
@@ -37,6 +37,15 @@ COUNT_HEADERS = ("searches", "totalsearches", "searchcount", "numberofsearches",
                  "uniquesearches", "count", "views", "sessions", "frequency", "hits", "total")
 MAX_BYTES = CATALOGUE.max_bytes  # the catalogue's limit: a log is read with the catalogue's reader, bounded alike
 MAX_NOTES = 20  # rows named one by one in the notes; the rest are counted
+# Distinct queries kept, most searched first: each is CLIP-encoded and matched (10,000 take about a minute), and a
+# 200 MB log can hold millions, hours of work for queries searched once or twice. The rest are counted in a note.
+MAX_QUERIES = 50_000
+# The most searches one row may count: no shop's export comes near, and a longer run of digits is no count (summed
+# over the most rows a log may hold, it stays a 64-bit integer, as a table column needs).
+MAX_COUNT = 10_000_000_000
+ROLES = (QUERY, COUNT)
+EXAMPLE = "query=Search term,count=Event count"
+CALLED = "the search log's column mapping"
 # A count as GA and Shopify write one: digits, or thousands grouped by commas ("1,234"); "12.0" from a spreadsheet.
 COUNT_TEXT = re.compile(r"\d{1,3}(?:,\d{3})+|\d+(?:\.0*)?")
 
@@ -59,6 +68,8 @@ class SearchLog:
     query_column: str = ""
     count_column: str | None = None
     rows: int = 0  # data rows read (after the header)
+    left_out: int = 0  # distinct queries past MAX_QUERIES, not kept
+    left_out_searches: int = 0  # the searches they stand for
 
     @property
     def searches(self) -> int:
@@ -66,13 +77,28 @@ class SearchLog:
         return sum(q.count for q in self.queries)
 
 
-def read_search_log(source, columns: dict | None = None, name: str | None = None) -> SearchLog:
+class ColumnNeeded(CatalogError):
+    """The log's query or count column is not one to read: `role` says which. Its message ends "name the query
+    column"; said(how) tells how where the user is ("with --columns query=COLUMN" in the command line)."""
+
+    def __init__(self, before: str, role: str, after: str = ""):
+        self.before, self.role, self.after = before, role, after
+        super().__init__(self.said())
+
+    def said(self, how: str = "") -> str:
+        return f"{self.before}name the {self.role} column{' ' + how if how else ''}{self.after}"
+
+
+def read_search_log(source, columns: dict | None = None, name: str | None = None,
+                    max_queries: int | None = None) -> SearchLog:
     """The log in `source` (a path, bytes, or a binary file object such as an upload); `columns` names the query
-    and count columns ({"query": "Search term", "count": "Event count"}) instead of detecting them.
+    and count columns ({"query": "Search term", "count": "Event count"}) instead of detecting them. Only the
+    `max_queries` (MAX_QUERIES unless given) most searched distinct queries are kept; a note counts the rest.
 
     CatalogError (a LensError), saying what to do, for a file that cannot be a search log: missing, empty, over
     the size limit, no header, no query column (the columns found are named), a count column holding no number.
     Single rows are skipped and noted instead: an empty query, a count that is not a whole number, a broken row.
+    ColumnNeeded (a CatalogError) when the query column, or a count column's numbers, are not found.
     """
     columns = check_columns(columns)
     stream, name = _open(source, name)
@@ -82,30 +108,18 @@ def read_search_log(source, columns: dict | None = None, name: str | None = None
         stream.close()
         raise
     with text:  # closes the stream under it too
-        return _read(_decoded(text, name, encoding), name, columns)
+        return _read(_decoded(text, name, encoding), name, columns, MAX_QUERIES if max_queries is None else max_queries)
 
 
 def check_columns(columns: dict | str | None) -> dict[str, str]:
     """{'query': header, 'count': header} from a dict or 'query=Search term,count=Event count'; CatalogError for
     another role or an empty header."""
     if isinstance(columns, str):
-        parsed: dict[str, str] = {}
-        for part in columns.split(","):
-            if not part.strip():
-                continue
-            role, sep, header = (s.strip() for s in part.partition("="))
-            if not sep or not role or not header:
-                raise CatalogError(f"column mapping {part.strip()!r} must look like query=Column, as in "
-                                   "query=Search term,count=Event count")
-            if role.lower() in parsed:
-                raise CatalogError(f"column mapping names {role.lower()} twice")
-            parsed[role.lower()] = header
-        columns = parsed
+        columns = parse_mapping(columns, ROLES, EXAMPLE, CALLED)
     out = {}
     for role, header in (columns or {}).items():
         role = str(role).strip().lower()
-        if role not in (QUERY, COUNT):
-            raise CatalogError(f"unknown role {role!r} in the search log's column mapping; roles: query, count")
+        check_role(role, ROLES, CALLED)
         if not str(header or "").strip():
             raise CatalogError(f"the search log's column mapping gives {role} no column")
         out[role] = str(header).strip()
@@ -128,13 +142,20 @@ def aggregate(pairs: Iterable[tuple[str, int]]) -> list[LoggedQuery]:
     return sorted((LoggedQuery(q, c) for q, c in merged.values()), key=lambda q: (-q.count, q.query))
 
 
+class TooManySearches(ValueError):
+    """A count past MAX_COUNT."""
+
+
 def parse_count(text: str) -> int:
-    """A search count: '12', '1,234' (GA's thousands), '12.0'; ValueError for anything else (a negative or
-    fractional count, a word, an empty cell)."""
+    """A search count: '12', '1,234' (GA's thousands), '12.0'; ValueError, saying why, for anything else (a
+    negative or fractional count, a word, an empty cell, more than MAX_COUNT)."""
     text = text.strip()
     if not COUNT_TEXT.fullmatch(text):
         raise ValueError("is not a whole number of searches")
-    return int(float(text.replace(",", ""))) if "." in text else int(text.replace(",", ""))
+    digits = text.partition(".")[0].replace(",", "").lstrip("0") or "0"
+    if len(digits) > len(str(MAX_COUNT)) or int(digits) > MAX_COUNT:  # length first: int() of 5,000 digits refuses
+        raise TooManySearches(f"is more searches than a row may count (at most {MAX_COUNT:,})")
+    return int(digits)
 
 
 # ---- reading ------------------------------------------------------------------------------------
@@ -210,7 +231,7 @@ def _comment(line: str) -> bool:
     return line.lstrip().startswith("#")
 
 
-def _read(lines: Iterator[str], name: str, columns: dict[str, str]) -> SearchLog:
+def _read(lines: Iterator[str], name: str, columns: dict[str, str], max_queries: int) -> SearchLog:
     """Skip the comment lines (GA's report header) and blank lines before the header, sniff the separator from
     the header line, then read the rows. After a commented preamble, a blank line then a comment line starts GA's
     next table (Universal Analytics' totals by day): the queries end there. A query may start with '#' ("#1 tee")."""
@@ -266,15 +287,23 @@ def _read(lines: Iterator[str], name: str, columns: dict[str, str]) -> SearchLog
             try:
                 count = parse_count(cell)
             except ValueError as exc:
-                skipped.add("count", f"row {row_no}: {log.count_column} {shown(cell)} {exc}")
+                skipped.add("large" if isinstance(exc, TooManySearches) else "count",
+                            f"row {row_no}: {log.count_column} {shown(cell)} {exc}")
                 continue
         pairs.append((query, count))
     if count_at is not None and skipped.counts.get("count") and not pairs:
-        raise CatalogError(f"{_called(name)}: column {log.count_column!r} holds no search counts "
-                           f"({skipped.first_count}); name the count column with --columns count=COLUMN, or "
-                           "leave the count out with a file of queries alone")
-    log.queries = aggregate(pairs)
+        raise ColumnNeeded(f"{_called(name)}: column {log.count_column!r} holds no search counts "
+                           f"({skipped.first_count}); ", COUNT, ", or leave the count out with a file of queries alone")
+    queries = aggregate(pairs)
+    log.queries = queries[:max_queries]
     log.notes = skipped.notes()
+    if len(queries) > max_queries:
+        log.left_out = len(queries) - max_queries
+        log.left_out_searches = sum(q.count for q in queries[max_queries:])
+        log.notes.insert(0, f"only the {max_queries:,} most searched of {len(queries):,} distinct queries are kept: "
+                            f"{log.left_out:,} less searched quer{'y' if log.left_out == 1 else 'ies'} "
+                            f"({log.left_out_searches:,} search{'' if log.left_out_searches == 1 else 'es'}) "
+                            "left out")
     return log
 
 
@@ -292,7 +321,7 @@ def _choose(header: list[str], columns: dict[str, str], found: str) -> tuple[int
         for i, key in enumerate(keys):  # 'search term' names 'Search Term'
             if key and key == column_key(wanted):
                 return i
-        raise CatalogError(f"the search log has no column {wanted!r} for the {role}; {found}")
+        raise ColumnNeeded(f"the search log has no column {wanted!r} for the {role}; {found}; ", role)
 
     def detected(candidates: tuple[str, ...], not_at: int | None = None) -> int | None:
         for candidate in candidates:
@@ -305,8 +334,8 @@ def _choose(header: list[str], columns: dict[str, str], found: str) -> tuple[int
     if query_at is None:
         query_at = detected(QUERY_HEADERS)
     if query_at is None:
-        raise CatalogError(f"the search log has no query column (Search term, Search query, Query...); {found}. "
-                           "Name it with --columns query=COLUMN")
+        raise ColumnNeeded(f"the search log has no query column (Search term, Search query, Query...); {found}; ",
+                           QUERY)
     count_at = named(COUNT) if COUNT in columns else detected(COUNT_HEADERS, not_at=query_at)
     if count_at == query_at:
         raise CatalogError(f"the search log's query and count cannot be one column ({header[query_at]!r})")
@@ -336,6 +365,10 @@ class _Skipped:
         bad = self.counts.get("count", 0)
         if bad:
             out.append(f"{bad:,} row{'s' if bad != 1 else ''} skipped: the count is not a whole number of searches")
+        large = self.counts.get("large", 0)
+        if large:
+            out.append(f"{large:,} row{'s' if large != 1 else ''} skipped: the count is more searches than a row "
+                       f"may count (at most {MAX_COUNT:,})")
         out += [f"skipped {n}" for n in self.named]
         more = sum(v for k, v in self.counts.items() if k != "empty") - len(self.named)
         if more > 0:

@@ -14,7 +14,7 @@ from core.index.compat import model_of, require_same_model
 from core.index.keywords import query_terms, query_weights, terms_in
 from core.index.store import Hit, Nearest, ProductStore, Sparse
 from core.ingest.search_log import LoggedQuery, SearchLog, aggregate
-from core.insights.gaps import check_threshold
+from core.insights.gaps import MATCH_THRESHOLD, check_threshold
 
 FOUND, WORDS, GAP = "found", "words", "gap"
 VERDICTS = (GAP, WORDS, FOUND)  # the order the lists come in: what we lack first, what already works last
@@ -24,6 +24,10 @@ VERDICTS = (GAP, WORDS, FOUND)  # the order the lists come in: what we lack firs
 # about 0.25 to 0.35, and an unrelated pair about 0.10 to 0.20, so at 0.8 every query would be a gap. 0.25 is the
 # foot of the matching range: a product above it is one CLIP reads as the query. --threshold moves it.
 TEXT_MATCH_THRESHOLD = 0.25
+# Why the default is not the Gaps page's 0.8, where a user chooses a threshold (--help, the page's slider).
+THRESHOLD_WHY = (f"the default, {TEXT_MATCH_THRESHOLD}, is lower than the Gaps page's {MATCH_THRESHOLD} because "
+                 "that one compares a photo with a photo; a query's text and a photo of what it names score about "
+                 "0.25 to 0.35, an unrelated pair about 0.10 to 0.20")
 MAX_PRODUCTS = 5     # products listed per query (ours, and the reference's for a gap)
 CHUNK = 256          # queries encoded, and matched in one batched engine call, at a time
 MAX_TEXT_CHARS = 1_000  # CLIP reads 77 tokens (a few hundred characters): a longer query is cut before encoding

@@ -38,24 +38,34 @@ def detect_format(header: Iterable[str]) -> str:
 
 def parse_columns(text: str | None) -> dict[str, str]:
     """'product_id=SKU,title=Name' -> {'product_id': 'SKU', 'title': 'Name'}; a header cannot contain a comma."""
+    return parse_mapping(text, ROLES)
+
+
+def parse_mapping(text: str | None, roles: Iterable[str], example: str = "product_id=SKU,title=Name",
+                  called: str = "the column mapping") -> dict[str, str]:
+    """'role=Header,role=Header' -> {role: header}, roles lower-cased; CatalogError for a part that is not
+    role=Header, a role not in `roles`, or a role named twice. `example` and `called` are for the messages (a
+    search log's mapping has its own roles). A header cannot contain a comma."""
+    roles = tuple(roles)
     out: dict[str, str] = {}
     for part in (text or "").split(","):
         if not part.strip():
             continue
         role, sep, header = (s.strip() for s in part.partition("="))
         if not sep or not role or not header:
-            raise CatalogError(f"column mapping {part.strip()!r} must look like role=Column, as in "
-                               "product_id=SKU,title=Name")
-        _check_role(role.lower())
+            raise CatalogError(f"column mapping {part.strip()!r} must look like role=Column, as in {example}")
+        check_role(role.lower(), roles, called)
         if role.lower() in out:
             raise CatalogError(f"column mapping names {role.lower()} twice")
         out[role.lower()] = header
     return out
 
 
-def _check_role(role: str) -> None:
-    if role not in ROLES:
-        raise CatalogError(f"unknown role {role!r} in the column mapping; roles: {', '.join(ROLES)}")
+def check_role(role: str, roles: Iterable[str] = ROLES, called: str = "the column mapping") -> None:
+    """CatalogError naming the roles when `role` is not one of them."""
+    roles = tuple(roles)
+    if role not in roles:
+        raise CatalogError(f"unknown role {role!r} in {called}; roles: {', '.join(roles)}")
 
 
 def columns_found(header: list[str], delimiter_name: str) -> str:
@@ -88,7 +98,7 @@ def plan_layout(header: list[str], delimiter_name: str = "comma", format: str = 
     by_key = first_column_by_key(header)
     columns = parse_columns(columns) if isinstance(columns, str) else dict(columns or {})
     for role, name in columns.items():
-        _check_role(role)
+        check_role(role)
         i = by_key.get(column_key(name))
         if i is None:
             raise CatalogError(f"column mapping {role}={name}: the catalogue has no column {name!r}; {layout.found}")
