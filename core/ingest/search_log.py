@@ -37,8 +37,9 @@ COUNT_HEADERS = ("searches", "totalsearches", "searchcount", "numberofsearches",
                  "uniquesearches", "count", "views", "sessions", "frequency", "hits", "total")
 MAX_BYTES = CATALOGUE.max_bytes  # the catalogue's limit: a log is read with the catalogue's reader, bounded alike
 MAX_NOTES = 20  # rows named one by one in the notes; the rest are counted
-# Distinct queries kept, most searched first: each is CLIP-encoded and matched (10,000 take about a minute), and a
-# 200 MB log can hold millions, hours of work for queries searched once or twice. The rest are counted in a note.
+# Distinct queries kept, most searched first: each is CLIP-encoded and matched (the target is 10,000 in at most a
+# minute), and a 200 MB log can hold millions, hours of work for queries searched once or twice. The rest are
+# counted in a note.
 MAX_QUERIES = 50_000
 # The most searches one row may count: no shop's export comes near, and a longer run of digits is no count (summed
 # over the most rows a log may hold, it stays a 64-bit integer, as a table column needs).
