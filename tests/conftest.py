@@ -122,6 +122,18 @@ def write_catalog(folder: Path, rows=PRODUCTS, extra_header=(), extra_values=Non
     return folder / "catalog.csv"
 
 
+def index_into(settings, catalog: Path) -> None:
+    """Index a catalogue file (photos in the folder beside it) into the settings' embedded index with the tiny
+    model, as the CLI would, and close the store."""
+    from core.index.indexer import index_catalog
+    from core.index.store import EdgeStore
+    from core.models.embedder import load_embedder
+
+    store = EdgeStore(settings.data_dir, settings.collection)
+    index_catalog(catalog, catalog.parent / "images", load_embedder(settings.model, "cpu"), store)
+    store.close()
+
+
 def index_from_hub_cache(tmp_path: Path, model_folder, repo: str, lens_model: str) -> dict:
     """Put a model folder in a fresh Hugging Face cache as `repo`'s snapshot, index the six products with
     LENS_MODEL=lens_model in a CLI subprocess that cannot reach the hub, and return `stats --json`."""
@@ -151,14 +163,7 @@ def catalog(tmp_path) -> Path:
 @pytest.fixture
 def indexed_settings(settings, tmp_path) -> Settings:
     """Settings whose data dir holds the six-product catalogue, indexed with the tiny model as the CLI would."""
-    from core.index.indexer import index_catalog
-    from core.index.store import EdgeStore
-    from core.models.embedder import load_embedder
-
-    catalog = write_catalog(tmp_path / "cat")
-    store = EdgeStore(settings.data_dir, settings.collection)
-    index_catalog(catalog, catalog.parent / "images", load_embedder(settings.model, "cpu"), store)
-    store.close()
+    index_into(settings, write_catalog(tmp_path / "cat"))
     return settings
 
 
@@ -174,14 +179,7 @@ SHOP_VALUES = {"1": ["Mango", "49.90", "in stock"], "2": ["Nike", "19.99", "in s
 @pytest.fixture
 def shop_settings(settings, tmp_path) -> Settings:
     """Like indexed_settings, with brand, price and availability columns (filters, ranges, sorting, stock)."""
-    from core.index.indexer import index_catalog
-    from core.index.store import EdgeStore
-    from core.models.embedder import load_embedder
-
-    catalog = write_catalog(tmp_path / "shop", extra_header=SHOP_COLUMNS, extra_values=SHOP_VALUES)
-    store = EdgeStore(settings.data_dir, settings.collection)
-    index_catalog(catalog, catalog.parent / "images", load_embedder(settings.model, "cpu"), store)
-    store.close()
+    index_into(settings, write_catalog(tmp_path / "shop", extra_header=SHOP_COLUMNS, extra_values=SHOP_VALUES))
     return settings
 
 
@@ -286,16 +284,9 @@ def numba_cache_for_tests(tmp_path_factory):
 @pytest.fixture
 def dup_indexed(app_settings, tmp_path):
     """A page test on a catalogue with planted near-duplicates (tests.helpers.apptest.DUP_ROWS), indexed."""
-    from core.index.indexer import index_catalog
-    from core.index.store import EdgeStore
-    from core.models.embedder import load_embedder
-
     from tests.helpers.apptest import DUP_ROWS
 
-    catalog = write_catalog(tmp_path / "dups", DUP_ROWS)
-    store = EdgeStore(app_settings.data_dir, app_settings.collection)
-    index_catalog(catalog, catalog.parent / "images", load_embedder(app_settings.model, "cpu"), store)
-    store.close()
+    index_into(app_settings, write_catalog(tmp_path / "dups", DUP_ROWS))
     return app_settings
 
 

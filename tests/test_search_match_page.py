@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.conftest import PRODUCTS, write_catalog
+from tests.conftest import PRODUCTS, index_into, write_catalog
 from tests.helpers.apptest import result_ids, shown, start, url
 
 # A title made to break out: Markdown links, raw HTML, a Streamlit directive left open, a closing bracket, an
@@ -21,16 +21,9 @@ HIGHLIGHT = ":yellow-background[{}]"  # the card's highlight, as Streamlit Markd
 @pytest.fixture
 def sku_shop(app_settings, tmp_path):
     """The six products and a seventh with the hostile title, each with its own SKU, indexed the real way."""
-    from core.index.indexer import index_catalog
-    from core.index.store import EdgeStore
-    from core.models.embedder import load_embedder
-
     rows = [*PRODUCTS, ("7", "Women", "Apparel", "Dress", "Dresses", "Red", "Party", HOSTILE)]
-    catalog = write_catalog(tmp_path / "skus", rows, extra_header=["SKU"],
-                            extra_values={pid: [sku] for pid, sku in SKUS.items()})
-    store = EdgeStore(app_settings.data_dir, app_settings.collection)
-    index_catalog(catalog, catalog.parent / "images", load_embedder(app_settings.model, "cpu"), store)
-    store.close()
+    index_into(app_settings, write_catalog(tmp_path / "skus", rows, extra_header=["SKU"],
+                                           extra_values={pid: [sku] for pid, sku in SKUS.items()}))
     return app_settings
 
 
