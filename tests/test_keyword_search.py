@@ -136,6 +136,54 @@ def test_pages_continue_the_merged_order(shop):
     assert [r.rank for r in pages[1]] == [4, 5, 6]
 
 
+def paging_shop(store, n=200):
+    """n products, a few holding both "foo" and "bar" (every 35th), many one of them (every 5th "foo", every 7th
+    "bar", with other words), the rest neither; varied CLIP vectors: CLIP's list is longer than a few pages."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    words = ["shirt", "dress", "coat", "bag", "hat"]
+    points = []
+    for i in range(n):
+        title = " ".join(["foo"] * (i % 5 == 0) + ["bar"] * (i % 7 == 0) + [words[i % 5]] * (i % 4 + 1) + [f"n{i}"])
+        points.append(keyword_point(f"p{i:03d}", rng.normal(size=DIM), title))
+    store.ensure(TextEncoder.name, DIM)
+    store.upsert(points)
+    return store
+
+
+def pages_and_whole(store, pages, per_page=20, **kw):
+    paged = [run(store, text="foo bar", limit=per_page, offset=per_page * k, **kw) for k in range(pages)]
+    whole = run(store, text="foo bar", limit=per_page * pages, **kw)
+    return [pid for page in paged for pid in ids(page)], ids(whole), [r.rank for page in paged for r in page]
+
+
+@pytest.mark.parametrize("kw", [{}, {"match": "keywords"}, {"diverse": True}, {"threshold": 0.2}])
+def test_pages_of_20_over_200_products_are_slices_of_one_list(store, kw):
+    # Each page fuses the same candidate lists (FUSION_POOL each), so page k is the k-th slice of one list: no
+    # product on two pages, none skipped. (A pool growing with the page, 100 candidates for page 1 and 120 for page
+    # 2, moved the order between them: products shown twice, others never.)
+    paging_shop(store)
+    paged, whole, ranks = pages_and_whole(store, pages=10, **kw)
+    assert paged == whole and len(set(paged)) == len(paged)
+    assert ranks == list(range(1, len(paged) + 1))
+    if not kw:
+        assert len(paged) == 200  # words and meaning: every product (CLIP's list has them all)
+
+
+def test_a_list_ends_where_its_pool_does_and_pages_still_continue_it(store, monkeypatch):
+    from core.search import query
+
+    monkeypatch.setattr(query, "FUSION_POOL", 30)
+    paging_shop(store)
+    paged, whole, _ = pages_and_whole(store, pages=8, match="keywords")
+    # Words only: the 6 products holding both words (tier 1), then the rest of the keyword list's 30 best (tier 2;
+    # the 6 among them, shown once): the list ends at 30 of the 63 products holding a word.
+    assert paged == whole and len(set(paged)) == len(paged) == 30
+    results = run(store, text="foo bar", limit=100, match="keywords")
+    assert ids(results) == whole and [r.matched_words for r in results[:7]] == [["foo", "bar"]] * 6 + [["bar"]]
+
+
 def test_diversity_zero_orders_each_tier_by_similarity(shop):
     results = run(shop, text="levis jeans", diverse=True, diversity=0.0)
     assert ids(results) == ["1", "2", "3", "4", "5", "6", "7"]
@@ -157,9 +205,48 @@ def test_likes_move_clip_s_list_but_the_words_still_lead(shop):
     assert [round(r.similarity, 4) for r in results[:2]] == [0.1, 0.0]
 
 
-def test_words_only_with_diversity_re_ranks_the_keyword_list(shop):
-    # MMR over 1, 2, 5, 6 (no weight on relevance): 5 first, then 2, 1, 6; tier 1 (1, 2) leads.
-    assert ids(run(shop, text="levis jeans", match="keywords", diverse=True, diversity=1.0)) == ["1", "2", "5", "6"]
+def add_photo_less(store):
+    """Two text-only products (a text vector and words, no "image" vector): "nophoto" holds both words of
+    "levis jeans", "jeanbag" holds "jeans" alone."""
+    for pid, title in (("nophoto", "Levis jeans"), ("jeanbag", "Jeans tote bag")):
+        point = keyword_point(pid, (0, 0, 0, 1), title)
+        point.vectors.pop("image")
+        store.upsert([point])
+
+
+# Without the two, MMR's orders (tier 1, then tier 2) by diversity; see the two tests above.
+DIVERSE_ORDERS = {0.0: ["1", "2", "3", "4", "5", "6", "7"], 0.5: ["1", "2", "3", "4", "7", "5", "6"],
+                  1.0: ["1", "2", "3", "7", "5", "4", "6"]}
+
+
+@pytest.mark.parametrize("diversity", [0.0, 0.5, 1.0])
+def test_diversity_keeps_products_without_a_photo_at_their_fused_places(shop, diversity):
+    # MMR compares "image" vectors, which the two lack, so the engine's MMR leaves them out. Each keeps its fused
+    # place (nophoto third, in tier 1: only the keyword list has it, so 1/61 after 1 and 2 of both lists; jeanbag
+    # eighth, in tier 2: 1/64 from the keyword list alone), and the other places hold MMR's order of the products it
+    # can compare, as without the two. (jeanbag's "jean" moves the IDF: 6 now comes before 5 in the keyword list.)
+    add_photo_less(shop)
+    plain = ids(run(shop, text="levis jeans", limit=20))
+    assert plain == ["1", "2", "nophoto", "6", "5", "3", "4", "jeanbag", "7"]
+    diverse = ids(run(shop, text="levis jeans", limit=20, diverse=True, diversity=diversity))
+    assert diverse.index("nophoto") == 2 and diverse.index("jeanbag") == 7
+    assert [pid for pid in diverse if pid not in ("nophoto", "jeanbag")] == DIVERSE_ORDERS[diversity]
+    # Pages of 2 give the same list.
+    pages = [run(shop, text="levis jeans", limit=2, offset=k, diverse=True, diversity=diversity)
+             for k in (0, 2, 4, 6, 8)]
+    assert [pid for page in pages for pid in ids(page)] == diverse
+
+
+def test_words_only_with_diversity_is_the_keyword_list_and_says_diversity_is_off(shop):
+    # A words-only search uses no meaning: MMR around CLIP's vectors would re-rank it by meaning, and drop a product
+    # without a photo (nophoto, which holds both words).
+    add_photo_less(shop)
+    request = SearchRequest(text="levis jeans", match="keywords", diverse=True, diversity=1.0)
+    assert [n.split(":")[0] for n in request.notes()] == ["Diverse results are off"]
+    assert "words-only search uses no meaning" in request.notes()[0]
+    plain = ids(run(shop, text="levis jeans", match="keywords"))
+    assert plain == ["1", "nophoto", "2", "6", "jeanbag", "5"]
+    assert ids(search(shop, request, TextEncoder(QUERIES))) == plain
 
 
 @pytest.mark.parametrize("text", ["the of and", "?!... --- ,,,"])

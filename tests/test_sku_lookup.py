@@ -121,3 +121,42 @@ def test_the_cli_prints_the_product_a_sku_names_first(settings, tmp_path, capsys
     first = json.loads(capsys.readouterr().out)[0]
     assert (first["product_id"], first["exact_match"], first["matched_words"]) == ("wool-coat", True, ["wc", "100"])
     assert isinstance(first["similarity"], float)
+
+
+def test_a_key_naming_more_than_the_cap_keeps_the_first_by_product_id(store, monkeypatch):
+    from core.search import words
+    from core.index.store import point_id
+
+    # Eight products share the item group RANGE; the cap is 3 here (MAX_LOOKUP, 1,000 in use). The engine scrolls
+    # them in its own order (point ids), not by product id: the three kept must be the first three by product id.
+    names = ["m-7", "c-2", "h-4", "a-0", "f-3", "k-6", "b-1", "j-5"]
+    store.ensure(TextEncoder.name, DIM)
+    store.upsert([keyword_point(pid, (0, 1, 0, 0), "Range piece", item_group_id="RANGE") for pid in names])
+    scroll_order = sorted(names, key=point_id)
+    assert scroll_order[:3] != sorted(names)[:3]  # so keeping the first three scrolled would fail this test
+    monkeypatch.setattr(words, "MAX_LOOKUP", 3)
+    results = run(store, "range")
+    assert [(r.product_id, r.exact_by) for r in results[:3]] == [
+        ("a-0", "item group"), ("b-1", "item group"), ("c-2", "item group")]
+    # the other five are still found, by their words ("range"), without the exact mark
+    assert sorted(ids(results[3:])) == ["f-3", "h-4", "j-5", "k-6", "m-7"] and not any(r.exact for r in results[3:])
+
+
+def test_a_search_sorted_by_price_sorts_the_exact_match_too(store):
+    from core.common.fields import Schema, SortKey
+    from core.index.store import point_id
+
+    # A sorted search orders every result by the sort, lookup hits included: the SKU's product is still marked
+    # exact, at its price's place.
+    store.ensure(TextEncoder.name, DIM)
+    store.add_fields(Schema(number=("price",)))
+    store.upsert([keyword_point(pid, vector, title, **extra) for pid, vector, title, extra in CATALOGUE[:3]])
+    store.set_payload({point_id(pid): {"price": price}
+                       for pid, price in (("classic-tee-red", 30.0), ("tee-guide", 5.0), ("red-dress", 20.0))})
+    unsorted = run(store, "TS-0042-RED")
+    assert ids(unsorted) == ["classic-tee-red", "tee-guide", "red-dress"]
+    cheapest = run(store, "TS-0042-RED", sort=SortKey.parse("price"))
+    assert ids(cheapest) == ["tee-guide", "red-dress", "classic-tee-red"]
+    assert [r.exact for r in cheapest] == [False, False, True] and cheapest[2].exact_by == "SKU"
+    dearest = run(store, "TS-0042-RED", sort=SortKey.parse("-price"))
+    assert ids(dearest) == ["classic-tee-red", "red-dress", "tee-guide"]

@@ -23,9 +23,9 @@ def filter_args(parser) -> None:
                         help="keep products whose number FIELD is within the bounds, either optional (repeatable)")
 
 
-def sort_arg(parser) -> None:
+def sort_arg(parser, more: str = "") -> None:
     parser.add_argument("--sort", default="score", metavar="[-]FIELD",
-                        help="order by a number field (price, or -price for highest first), or score")
+                        help="order by a number field (price, or -price for highest first), or score" + more)
 
 
 def filters_of(args):

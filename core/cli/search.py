@@ -32,12 +32,13 @@ def add_search_commands(sub) -> None:
     hidden_arg(search)
     search.add_argument("--limit", type=int, default=12)
     search.add_argument("--offset", type=int, default=0)
-    sort_arg(search)
+    sort_arg(search, "; by a field, every result takes its place in that order, an exact SKU/id match too")
     search.add_argument("--threshold", type=float,
                         help="drop results below this CLIP similarity (a text search keeps its keyword and SKU "
                              "matches whatever CLIP says)")
     search.add_argument("--diverse", action="store_true",
-                        help="re-rank with MMR for variety (a text search: the fused list of words and meaning)")
+                        help="re-rank with MMR for variety (a text search: the fused list of words and meaning, "
+                             "products without a photo kept in place; not with --keywords-only)")
     search.add_argument("--positive", action="append", default=[], help="liked product id (repeatable)")
     search.add_argument("--negative", action="append", default=[], help="disliked product id (repeatable)")
     runtime_arg(search)

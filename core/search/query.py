@@ -25,6 +25,14 @@ if TYPE_CHECKING:  # for annotations only: importing this module does not load t
 
 MAX_LIMIT = 500
 SORT_POOL = 200  # a semantic search sorted by a field sorts its 200 most similar results (or those above the cut-off)
+# The candidates each list of a text search's words-and-meaning tiers (and their MMR re-ranking) brings: one fixed
+# number, whatever the page. A pool that grew with the page (offset + limit) fused longer lists for page 2 than for
+# page 1, so the order moved between pages: some products were shown on both, others on none. With a fixed pool every
+# page is a slice of one list, and a tier ends where its pool does: it holds the best FUSION_POOL of each of its lists
+# (a product in several counted once), with diversity at most FUSION_POOL. 300 rather than 500: at 20,000 products a
+# diverse words-and-meaning page took ~16 ms with 300, ~22 with 500. (The older fused and MMR searches, hybrid rrf,
+# product texts and diversity by meaning, still size theirs by the page: prefetch_size.)
+FUSION_POOL = 300
 Fusion = Literal["weighted", "rrf"]
 Match = Literal["both", "keywords", "meaning"]
 
@@ -48,7 +56,8 @@ class SearchRequest:
     diversity: float = 0.5         # MMR: 0 = plain relevance order, 1 = as varied as possible
     positives: tuple[str, ...] = ()
     negatives: tuple[str, ...] = ()
-    sort: SortKey = field(default_factory=SortKey)
+    sort: SortKey = field(default_factory=SortKey)  # by a number field: every result, a text search's exact SKU,
+    #                                 handle and id matches included, takes its place in that order (still exact)
     show_hidden: bool = False      # also draft and archived products (a status filter in `filters` decides too)
     match: Match = "both"          # text mode: words and meaning, the keyword index alone, or CLIP alone
 
@@ -117,9 +126,10 @@ class SearchRequest:
     @property
     def diverse_applies(self) -> bool:
         """MMR re-ranks one list around one vector: one similarity list, or the fused list of a text search's
-        words and meaning (re-ranked around the query's CLIP vector inside the engine); not the rrf fusion of two
-        similarity lists nor a feedback ranking."""
-        if self.positives or self.negatives:
+        words and meaning (re-ranked around the query's CLIP vector inside the engine, products without a photo
+        vector kept at their fused places); not the rrf fusion of two similarity lists, a feedback ranking, nor a
+        words-only search (it uses no meaning, and MMR's variety is CLIP's)."""
+        if self.positives or self.negatives or (self.by_words and self.match == "keywords"):
             return False
         return self.diverse and (self.by_words or not self.fused)
 
@@ -138,7 +148,10 @@ class SearchRequest:
                            "word. Choose words and meaning to use it.")
             if self.use_text_vectors:
                 out.append("“Also match product texts” is off: a words-only search uses no meaning.")
-        if self.diverse and not self.diverse_applies:
+        if self.diverse and self.by_words and self.match == "keywords":
+            out.append("Diverse results are off: a words-only search uses no meaning, and variety is measured by "
+                       "CLIP's vectors. Choose words and meaning to use it.")
+        elif self.diverse and not self.diverse_applies:
             why = ("👍/👎 feedback ranks the results" if self.positives or self.negatives else
                    "“also match product texts” ranks two lists by position" if self.mode == "text" else
                    "rrf fusion ranks two lists by position")
@@ -387,23 +400,27 @@ def _readable(store, query, hits: list[Hit], request: SearchRequest, vector=None
 
 
 def prefetch_size(request: SearchRequest) -> int:
-    """How many candidates each list of a fused (rrf) query brings: three pages, between 100 and 1,000."""
+    """How many candidates each list of a fused (rrf) query brings: three pages, between 100 and 1,000. (A text
+    search's words-and-meaning tiers bring FUSION_POOL, whatever the page.)"""
     return min(1000, max(100, 3 * (request.limit + request.offset)))
 
 
-def _ranking(vector: np.ndarray | None, request: SearchRequest, store: ProductStore, using: str = "image"):
-    """One ranked list around a vector: nearest, feedback (recommend) or MMR, as the request asks."""
+def _ranking(vector: np.ndarray | None, request: SearchRequest, store: ProductStore, using: str = "image",
+             pool: int | None = None):
+    """One ranked list around a vector: nearest, feedback (recommend) or MMR (over `pool` candidates, by default
+    prefetch_size's), as the request asks."""
     if request.positives or request.negatives:
         return feedback_query(store, request, [vector] if vector is not None else [], using)
     if request.diverse_applies:
-        return Diverse(vector, using, diversity=float(request.diversity), candidates=prefetch_size(request))
+        return Diverse(vector, using, diversity=float(request.diversity), candidates=pool or prefetch_size(request))
     return Nearest(vector, using)
 
 
-def _fused(store, request: SearchRequest, branches) -> Fused:
-    """RRF over one list per (vector, space); each list follows the feedback too."""
-    n = prefetch_size(request)
-    return Fused(tuple((_ranking(vector, request, store, using), n) for vector, using in branches))
+def _fused(store, request: SearchRequest, branches, pool: int | None = None) -> Fused:
+    """RRF over one list per (vector, space), each `pool` long (by default prefetch_size's); each list follows the
+    feedback too."""
+    n = pool or prefetch_size(request)
+    return Fused(tuple((_ranking(vector, request, store, using, n), n) for vector, using in branches))
 
 
 def feedback_query(store: ProductStore, request: SearchRequest, extra_positives: list,
@@ -442,23 +459,24 @@ def text_search(store, embedder: QueryEncoder, request: SearchRequest) -> list[R
     return _run(store, _meaning_query(store, request, vector), request, filters, vector)
 
 
-def _meaning_query(store, request: SearchRequest, vector: np.ndarray):
+def _meaning_query(store, request: SearchRequest, vector: np.ndarray, pool: int | None = None):
     """A text search by meaning alone, as before the keyword index: nearest (or MMR, or feedback) on "image",
-    fused by RRF with the product text vectors when asked."""
+    fused by RRF with the product text vectors when asked; `pool` candidates each (by default prefetch_size's)."""
     if request.fused:
-        return _fused(store, request, ((vector, "image"), (vector, "text")))
-    return _ranking(vector, request, store)
+        return _fused(store, request, ((vector, "image"), (vector, "text")), pool)
+    return _ranking(vector, request, store, pool=pool)
 
 
 def _words_and_meaning(store, request: SearchRequest, filters: Filters, vector: np.ndarray) -> list[Result]:
     """Exact lookup hits, then the products holding every query word, then the rest (core.search.words says why
     in tiers), each tier the engine's RRF of the keyword list and CLIP's (and the product texts', when asked; only
-    the keyword list with match "keywords"), MMR over it with diverse. The threshold applies to CLIP's lists only:
-    keyword and lookup matches stay whatever CLIP says.
+    the keyword list with match "keywords"), MMR over it with diverse (words.tier_hits: a product without a photo
+    keeps its fused place). Each list brings FUSION_POOL candidates on every page, so pages are slices of one list.
+    The threshold applies to CLIP's lists only: keyword and lookup matches stay whatever CLIP says.
 
     When the words add nothing (no lookup hit, no product holding a query word: the fused list is CLIP's own), the
     results are the meaning search's, shown as it shows them (the similarity as the score)."""
-    n, prefetch = request.offset + request.limit, prefetch_size(request)
+    n, prefetch = request.offset + request.limit, FUSION_POOL
     meaning = replace(request, match="meaning")
     branches = [Sparse(*query_weights(list(request.terms)))]
     if request.match == "both":
@@ -466,14 +484,15 @@ def _words_and_meaning(store, request: SearchRequest, filters: Filters, vector: 
         if request.use_text_vectors:
             branches.append(_branch(store, meaning, vector, "text"))
     diverse = Diverse(vector, "image", float(request.diversity), prefetch) if request.diverse_applies else None
-    tier = words.tier_query(branches, prefetch, diverse)
+    tier = words.tier_query(branches, prefetch)
     exact = words.lookup_hits(store, request.text, filters)
-    first = store.query(tier, words.every_word(filters, request.terms), limit=n, threshold=request.threshold)
+    first = words.tier_hits(store, tier, words.every_word(filters, request.terms), n, request.threshold, diverse)
     if request.match == "keywords":
-        rest, clip, clip_query = store.query(tier, filters, limit=n), [], None
+        rest, clip, clip_query = words.tier_hits(store, tier, filters, n), [], None  # no diversity: no meaning
     else:
-        clip_query = _meaning_query(store, meaning, vector)
-        rest, clip = store.query_batch([tier, clip_query], filters, n, threshold=request.threshold)
+        clip_query = _meaning_query(store, meaning, vector, prefetch)
+        rest = words.tier_hits(store, tier, filters, n, request.threshold, diverse)
+        clip = store.query(clip_query, filters, limit=n, threshold=request.threshold)
         if not exact and not first and [h.id for h in rest] == [h.id for h in clip] \
                 and not any(words.holds_a_word(h.payload, request.terms) for h in rest):
             return _readable(store, clip_query, clip[request.offset:], meaning, vector)
@@ -595,7 +614,8 @@ def search(store: ProductStore, request: SearchRequest, embedder: QueryEncoder |
     """Dispatch on the request's mode; the embedder is only needed when a text or an upload must be encoded.
 
     Sorted by a field, a search keeps its most relevant results (those above the threshold, at most SORT_POOL)
-    and orders those: "the cheapest of what matches", not the cheapest product in the catalogue.
+    and orders those: "the cheapest of what matches", not the cheapest product in the catalogue. The sort orders
+    every one of them: a text search's exact SKU, handle or id match too (still marked exact), at its value's place.
     """
     request.mode  # a request with nothing to search for fails here, before anything else
     if request.needs_model:

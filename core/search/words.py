@@ -15,7 +15,8 @@ then tier 1, then the rest of tier 2. Inside each tier the order is RRF's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import heapq
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,7 +28,8 @@ from core.index.keywords import lookup_key, matched_terms
 from core.index.store import HAS_KEYWORD_VECTORS, Diverse, Fused, Hit, ProductStore
 
 MATCHES = ("both", "keywords", "meaning")  # words and meaning (default), the keyword index alone, CLIP alone
-MAX_LOOKUP = 1_000  # products one exact key may name (an item group id shared by a whole range); more are left out
+MAX_LOOKUP = 1_000  # lookup hits shown for one key (an item group id shared by a whole range): the first by product id
+TIE_MARGIN = 10  # products asked for past a page, to see whether its last score's tie goes on (settled)
 NO_WORDS_NOTE = "No words to match in the query (only punctuation or stop words): searched by meaning."
 
 
@@ -41,18 +43,16 @@ class Found:
 
 def lookup_hits(store: ProductStore, text: str, filters: Filters | None) -> list[Found]:
     """The products whose id (a Shopify handle), SKU or item group id is the whole query (case, accents and runs of
-    spaces ignored), the filters applied, in product id order: a SKU two products share puts both first. None for a
-    query too long to be a key (lookup_key gives '')."""
+    spaces ignored), the filters applied, in product id order: a SKU two products share puts both first. At most
+    MAX_LOOKUP, the first by product id. None for a query too long to be a key (lookup_key gives '')."""
     key = lookup_key(text)
     if not key:
         return []
     within = (filters or Filters()).plus(every={F.LOOKUP_KEYS: [key]})
-    hits = []
-    for hit in store.scroll(within):
-        hits.append(hit)
-        if len(hits) >= MAX_LOOKUP:
-            break
-    hits.sort(key=lambda h: (str(h.payload.get(F.PRODUCT_ID, "")), h.id))
+    # Every match is read (the engine scrolls in its own order, not by product id), keeping the first MAX_LOOKUP by
+    # product id: a key naming more products than that shows the same first ones on every search.
+    hits = heapq.nsmallest(MAX_LOOKUP, store.scroll(within),
+                           key=lambda h: (str(h.payload.get(F.PRODUCT_ID, "")), h.id))
     return [Found(h, exact_label(key, h.payload)) for h in hits]
 
 
@@ -67,10 +67,57 @@ def exact_label(key: str, payload: dict) -> str:
     return "item group"
 
 
-def tier_query(branches, prefetch: int, diverse: Diverse | None) -> Fused:
-    """One tier's engine query: RRF over the branches (each brings `prefetch` candidates), MMR over the fused list
-    when `diverse` is set. The threshold the caller passes applies to the dense (CLIP) branches only."""
-    return Fused(tuple((query, prefetch) for query in branches), diverse=diverse)
+def tier_query(branches, prefetch: int) -> Fused:
+    """One tier's engine query: RRF over the branches, each bringing `prefetch` candidates (a fixed pool, the same
+    for every page). The threshold the caller passes applies to the dense (CLIP) branches only."""
+    return Fused(tuple((query, prefetch) for query in branches))
+
+
+def tier_hits(store: ProductStore, tier: Fused, filters: Filters, n: int, threshold: float | None = None,
+              diverse: Diverse | None = None) -> list[Hit]:
+    """The first n products of one tier: its fused list, or with `diverse` that list re-ranked by MMR.
+
+    The same on every page: the pool is fixed, so the fused list is, and ties are broken here (settled).
+
+    MMR compares vectors in one space (diverse.using, "image"): a product without a photo has none there, and the
+    engine's MMR leaves it out. Dropping it would lose, say, a text-only product holding every query word. So the
+    fused list's products that lack the vector keep their places, and the other places are filled by MMR's list in
+    its order (MMR picks greedily from a fixed pool, so its first n are the same whatever the limit); the fused
+    products MMR did not return among its first n are looked up, to tell one without the vector from one that MMR
+    places later."""
+    fused = settled(store, tier, filters, n, threshold)
+    if diverse is None:
+        return fused
+    reranked = store.query(replace(tier, diverse=diverse), filters, limit=n, threshold=threshold)
+    placed = {hit.id for hit in reranked}
+    unplaced = [hit.id for hit in fused if hit.id not in placed]
+    having = {hit.id for hit in store.retrieve(unplaced, with_vectors=True)
+              if (hit.vectors or {}).get(diverse.using) is not None} if unplaced else set()
+    lacking = set(unplaced) - having
+    rest = iter(reranked)
+    out = []
+    for hit in fused:
+        if hit.id in lacking:
+            out.append(hit)
+        elif (nxt := next(rest, None)) is not None:
+            out.append(nxt)
+    return out
+
+
+def settled(store: ProductStore, tier: Fused, filters: Filters, n: int, threshold: float | None) -> list[Hit]:
+    """The fused list's first n products by score, then point id, whatever the engine's limit.
+
+    The engine breaks RRF's ties (a product first in one list and second in the other, and one the other way round)
+    arbitrarily, and differently for another limit: page 2 could repeat a product of page 1 and skip another. So it
+    is asked for TIE_MARGIN more, and for more again while the n-th product's score ties the last one returned (a
+    tie that may go on past it); then every product scoring at least the n-th's is there, and the order is exact."""
+    whole = sum(size for _, size in tier.branches)
+    limit = min(whole, n + TIE_MARGIN)
+    while True:
+        hits = sorted(store.query(tier, filters, limit=limit, threshold=threshold), key=lambda h: (-h.score, h.id))
+        if len(hits) <= n or len(hits) < limit or limit >= whole or hits[n - 1].score > hits[-1].score:
+            return hits[:n]
+        limit = min(whole, 2 * limit)
 
 
 def every_word(filters: Filters | None, terms) -> Filters:
