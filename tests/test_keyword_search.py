@@ -339,6 +339,9 @@ def test_cli_matches_words_and_meaning_by_default_and_each_alone_with_a_flag(sam
     assert (both[0]["product_id"], both[0]["matched_words"], both[0]["exact_match"]) == ("1", ["red", "dress"], False)
     assert [r["matched_words"] for r in both[1:]] == [[]] * 5
     assert all(isinstance(r["similarity"], float) for r in both)
+    # the keyword index's own lists (how a product is found) stay out of the printed payload; its values stay in
+    assert [("terms" in r["payload"], "lookup_keys" in r["payload"]) for r in both] == [(False, False)] * 6
+    assert both[0]["payload"]["colour"] == ["Red"]
     words = cli_json(sample_index, capsys, "red dress", "--keywords-only")
     assert [(r["product_id"], r["matched_words"]) for r in words] == [("1", ["red", "dress"])]
     meaning = cli_json(sample_index, capsys, "--text", "red dress", "--meaning-only")

@@ -226,8 +226,11 @@ class Result:
         return [(k, self.text(k)) for k in keys if k not in hidden and self.text(k) != ""]
 
     def as_dict(self) -> dict:
+        """The result for --json: the catalogue's payload without the keyword index's own lists (a product's up to
+        2,000 stems and its lookup keys are how it is found, not what it is)."""
+        payload = {k: v for k, v in self.payload.items() if k not in (F.TERMS, F.LOOKUP_KEYS)}
         return {"product_id": self.product_id, "score": self.score, "title": self.title,
-                "image_path": self.image_path, "payload": self.payload}
+                "image_path": self.image_path, "payload": payload}
 
 
 # ---- query vectors -----------------------------------------------------------------------------
