@@ -107,3 +107,12 @@ def test_variant_words_survive_a_description_past_the_cut():
 def test_a_shopify_length_handle_is_a_lookup_key():
     handle = "h" * 255
     assert K.lookup_keys({"product_id": handle}) == [handle]
+
+
+def test_fold_of_ascii_text_is_its_lower_case_and_of_other_text_drops_accents():
+    import string
+
+    from core.common.text import fold
+
+    assert fold(string.printable) == string.printable.lower()
+    assert fold("Straße Café ÉTÉ") == "strasse cafe ete"

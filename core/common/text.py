@@ -7,6 +7,8 @@ import unicodedata
 
 def fold(text: str) -> str:
     """Lower case without accents: 'Café' and 'cafe' are one word. Lengths may change (see keywords.terms_in)."""
+    if text.isascii():  # most catalogue text: no accent to drop, and casefold is lower (a quarter of a tokenise)
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in text if not unicodedata.combining(c))
 
