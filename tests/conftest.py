@@ -184,6 +184,19 @@ def shop_settings(settings, tmp_path) -> Settings:
 
 
 @pytest.fixture
+def shopify_indexed(settings, tmp_path, capsys) -> Path:
+    """The Shopify export of tests.helpers.shop_catalogues (variants, several photos, drafts, sale prices; sky-red-tee's
+    colours are Sky Blue, Red) indexed through the CLI into the settings' index; returns the export's path."""
+    from core.cli import main
+    from tests.helpers.shop_catalogues import shopify_export
+
+    export = shopify_export(tmp_path / "shop")
+    assert main(["index", "--catalog", str(export), "--json"]) == 0
+    capsys.readouterr()
+    return export
+
+
+@pytest.fixture
 def app_settings(settings):
     """Settings for a page test; Streamlit's process-wide caches are emptied after it."""
     import streamlit as st

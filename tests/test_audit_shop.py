@@ -11,14 +11,11 @@ import pytest
 from core.cli import main
 from core.common.fields import MATCHED_PHOTOS, PHOTO_COLOURS, PRODUCT_ID, VARIANTS
 from core.index.store import EdgeStore
-from tests.helpers.shop_catalogues import shopify_export
 
 
 @pytest.fixture
-def shop(settings, tmp_path, capsys):
-    export = shopify_export(tmp_path / "shop")
-    assert main(["index", "--catalog", str(export), "--json"]) == 0
-    capsys.readouterr()
+def shop(settings, shopify_indexed):
+    """The settings whose index holds the Shopify export (conftest's shopify_indexed)."""
     return settings
 
 

@@ -13,7 +13,6 @@ from core.common.fields import PRODUCT_ID
 from core.index.store import EdgeStore, StoredPoint, point_id
 from core.insights.audit_decisions import AuditDecisions, DecisionError, change_held, undo_in_store
 from tests.conftest import PRODUCTS, write_catalog
-from tests.helpers.shop_catalogues import shopify_export
 
 DIM = 4
 
@@ -285,19 +284,10 @@ def test_cli_decide_while_another_process_holds_the_index_saves_nothing(indexed,
     assert stored_colours(settings)["4"] == ["Black"]
 
 
-@pytest.fixture
-def shop(settings, tmp_path, capsys):
-    """The Shopify export indexed through the CLI; sky-red-tee's colours are Sky Blue, Red."""
-    export = shopify_export(tmp_path / "shop")
-    assert main(["index", "--catalog", str(export), "--json"]) == 0
-    capsys.readouterr()
-    return export
-
-
-def test_list_valued_changes_on_the_shopify_tee_survive_a_reindex_and_undo_back_to_the_catalogue(shop, settings,
-                                                                                                capsys):
+def test_list_valued_changes_on_the_shopify_tee_survive_a_reindex_and_undo_back_to_the_catalogue(
+        shopify_indexed, settings, capsys):
     def reindex():
-        assert main(["index", "--catalog", str(shop), "--json"]) == 0
+        assert main(["index", "--catalog", str(shopify_indexed), "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["failed_rows"] == 0
 
     assert main(["audit", "decide", "sky-red-tee", "--change-from", "Red", "--change-to", "Crimson"]) == 0
