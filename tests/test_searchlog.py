@@ -314,7 +314,8 @@ def test_cli_searchlog_errors_are_one_line(settings, tmp_path, capsys):
         "Searches; name the query column with --columns query=COLUMN")
     log.write_text("Query\nx\n", encoding="utf-8")
     assert main(["searchlog", "--log", str(log)]) == 2  # no index yet
-    assert "python -m core index" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == (
+        "error: there is no index yet: run `python -m core index --catalog <csv>` first")
     assert main(["searchlog", "--log", str(log), "--threshold", "2"]) == 2
     assert "threshold must be between 0 and 1" in capsys.readouterr().err
 

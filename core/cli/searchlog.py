@@ -38,7 +38,7 @@ def cmd_searchlog(args, settings: Settings) -> int:
     from core.common.errors import CatalogError
     from core.ingest.search_log import ColumnNeeded, check_columns, read_search_log
     from core.insights.gaps import check_threshold
-    from core.insights.reference import check_name, not_indexed, open_reference
+    from core.insights.reference import check_name, open_reference
     from core.insights.searchlog import diagnose, keyword_notes, summary
 
     check_threshold(args.threshold)  # bad input before the log is read or a model loads
@@ -55,8 +55,7 @@ def cmd_searchlog(args, settings: Settings) -> int:
     failing = True
     reference = None
     try:
-        if store.meta() is None:
-            raise not_indexed()
+        store.require_meta()  # "there is no index yet: run `python -m core index ...`" (not the reference one's words)
         if args.reference is not None:
             reference = open_reference(settings, args.reference)
             if reference.note:
