@@ -18,6 +18,8 @@ pages = [
     st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:"),
     st.Page("pages/gaps.py", title="Gaps", icon=":material/difference:"),
     st.Page("pages/searchlog.py", title="Search log", icon=":material/manage_search:"),
+    st.Page("pages/health.py", title="Health", icon=":material/health_and_safety:"),
+    st.Page("pages/enrich.py", title="Enrich", icon=":material/auto_fix_high:"),
     # Reached by links (/product?id=…, /compare?id=…&id=…), not from the menu: each needs products to show.
     st.Page("pages/product.py", title="Product", icon=":material/sell:", visibility="hidden"),
     st.Page(compare_tray.PAGE, title="Compare", icon=":material/compare_arrows:", visibility="hidden"),

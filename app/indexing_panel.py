@@ -16,7 +16,7 @@ from app.indexing_runner import Job, Tools
 from app.upload_panel import PhotosChoice
 from app.upload_saver import SavedInputs, save_inputs
 from core.ingest import uploads
-from core.insights.audit_decisions import AuditDecisions
+from core.insights.fixes import catalogue_fixes
 from core.common.config import Settings
 from core.common.errors import LensError
 from core.common.safe_text import md
@@ -58,7 +58,7 @@ def run_indexing(config: Settings, store: ProductStore, inputs: Callable[[], Sav
         return index_catalog(saved.catalogue, saved.images_dir, tools.embedder, store, batch_size=config.batch_size,
                              recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=tools.progress,
                              format=format, columns=columns or None, fetcher=tools.fetcher,
-                             relabel=AuditDecisions(config.data_dir).relabeller(), stage=tools.stage,
+                             relabel=catalogue_fixes(config.data_dir), stage=tools.stage,
                              max_photos=config.max_photos, shared_photo_min=config.shared_photo_min)
 
     return indexing_runner.run(config, Job(inputs, index, "last_report", note=note))

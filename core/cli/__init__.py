@@ -5,6 +5,8 @@ errors and non-zero exits, never tracebacks.
     map.py       map                      insights.py  eval, audit, reference, gaps
     sample.py    sample                   audit.py     audit and its decisions (decide, undo, decisions), for insights.py
     searchlog.py searchlog                common.py    the flags, model and store openers, progress bars they share
+    health.py    health                   enrich.py    enrich and its review (accept, reject, undo)
+    fixes.py     export-fixes
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import sys
 
 from core.cli.index import add_index_commands
 from core.cli.insights import add_insight_commands
+from core.cli.enrich import add_enrich_commands
+from core.cli.fixes import add_export_fixes_command
+from core.cli.health import add_health_command
 from core.cli.map import add_map_command
 from core.cli.sample import add_sample_command
 from core.cli.search import add_search_commands
@@ -23,7 +28,7 @@ from core.common.errors import LensError
 
 # In this order in `--help`; each adds its subcommands and sets `run`, the function that carries one out.
 COMMAND_GROUPS = (add_index_commands, add_search_commands, add_map_command, add_insight_commands, add_searchlog_command,
-                  add_sample_command)
+                  add_health_command, add_enrich_commands, add_export_fixes_command, add_sample_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

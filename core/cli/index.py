@@ -11,7 +11,7 @@ from core.cli.common import close_store, model_for, open_reader, progress_bar, r
 from core.common.config import Settings
 from core.common.errors import LensError
 from core.ingest.formats import FORMATS  # --format's choices: auto and every format
-from core.insights.audit_decisions import AuditDecisions
+from core.insights.fixes import catalogue_fixes
 
 
 def add_index_commands(sub) -> None:
@@ -71,7 +71,7 @@ def cmd_index(args, settings: Settings) -> int:
         report = index_catalog(args.catalog, args.images, embedder, store, batch_size=settings.batch_size,
                                recreate=args.recreate, prune=args.prune, max_pixels=settings.max_pixels,
                                progress=progress, format=args.format, columns=columns, fetcher=fetcher,
-                               part=part, relabel=AuditDecisions(settings.data_dir).relabeller(),
+                               part=part, relabel=catalogue_fixes(settings.data_dir),
                                max_photos=settings.max_photos, shared_photo_min=settings.shared_photo_min)
         report.add_stage_before("model", model_s)  # the run's duration is what the user waited for
     except KeyboardInterrupt:

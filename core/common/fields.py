@@ -71,13 +71,16 @@ PHOTO_DIGESTS = "photo_digests"    # sha256 of each MATCHED_PHOTOS photo's bytes
 PHOTO_COLOURS = "photo_colours"    # colour_stats of each MATCHED_PHOTOS photo, same order (the variant-aware audit)
 SHARED_PHOTOS = "shared_photos"    # PHOTOS references left out of matching: used by LENS_SHARED_PHOTO_MIN products or more
 PHOTO_PROBLEMS = "photo_problems"  # {reference: why} for photos (beyond the hero) that could not be used
+# {reference: [width, height]} of every photo of the product that was decoded (hero and others), the photo's own
+# pixel size as stored (before any draft or resize): Merchant Center's minimum image size (core.insights.health).
+PHOTO_SIZES = "photo_sizes"
 # The keyword index's payload (core.index.keywords), both keyword lists with a payload index: the product's distinct
 # stemmed words (so "holds every query word" is an exact filter), and its exact-lookup keys (id/handle, SKUs, item
 # group id; lower case, spaces collapsed) so a whole query naming one finds it.
 TERMS = "terms"
 LOOKUP_KEYS = "lookup_keys"
 INTERNAL_KEYS = (FINGERPRINT, PAYLOAD_HASH, TEXT_ONLY, IMAGE_PROBLEM, COLOUR_STATS, MATCHED_PHOTOS, PHOTO_DIGESTS,
-                 PHOTO_COLOURS, SHARED_PHOTOS, PHOTO_PROBLEMS, TERMS, LOOKUP_KEYS)
+                 PHOTO_COLOURS, SHARED_PHOTOS, PHOTO_PROBLEMS, PHOTO_SIZES, TERMS, LOOKUP_KEYS)
 RESERVED_KEYS = (IMAGE_PATH, *INTERNAL_KEYS)
 
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
