@@ -67,9 +67,9 @@ def photo_column(key: str) -> str | None:
     return None
 
 
-def plan(layout: Layout, by_key: dict[str, int]) -> None:
-    """Roles not yet taken, from the first header named like them; refused without a product id, or without both
-    a title and a photo."""
+def plan(layout: Layout, by_key: dict[str, int], title_or_photo: bool = True) -> None:
+    """Roles not yet taken, from the first header named like them; refused without a product id, or (unless
+    title_or_photo is False: Google's supplemental feeds) without both a title and a photo."""
     for role, keys in SYNONYMS.items():
         if role in layout.roles:
             continue
@@ -86,7 +86,7 @@ def plan(layout: Layout, by_key: dict[str, int]) -> None:
                 layout.image_fallback = i
                 break
     plan_photos(layout)
-    _require(layout)
+    _require(layout, title_or_photo)
 
 
 def plan_photos(layout: Layout) -> None:
@@ -106,11 +106,11 @@ def plan_photos(layout: Layout) -> None:
             layout.used.add(i)
 
 
-def _require(layout: Layout) -> None:
+def _require(layout: Layout, title_or_photo: bool = True) -> None:
     if PRODUCT_ID not in layout.roles:
         raise CatalogError(f"catalogue has no product id column (looked for {', '.join(SYNONYMS[PRODUCT_ID])}); "
                            f"name it with product_id=<column>; {layout.found}")
-    if TITLE not in layout.roles and IMAGE not in layout.roles and not layout.photo_columns:
+    if title_or_photo and TITLE not in layout.roles and IMAGE not in layout.roles and not layout.photo_columns:
         raise CatalogError("catalogue has neither a title nor an image column, and a product needs one of them to be "
                            f"found; name one with title=<column> or image=<column>; {layout.found}")
 

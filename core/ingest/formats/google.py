@@ -7,6 +7,10 @@ keyword to group them again.
 A product's photos are its image_link, then every additional_image_link (comma-separated, as the spec allows, or
 the column repeated). A sale_price makes the sale: the price is the sale_price and the compare-at price is the
 price (so a sale_price equal to the price is no sale); sale_price itself is not kept.
+
+Read as a Google feed on request (format google), a file with an id and neither a title nor a photo column is a
+supplemental feed: Merchant Center's update file, the id and the attributes it overrides (what `export-fixes
+--format google` writes). Detection never picks it, so a catalogue indexed as it is still needs a title or a photo.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import core.ingest.formats.generic as generic
-from core.common.fields import COLOUR, COMPARE_AT_PRICE, PRICE, PRODUCT_TYPE, SALE_PRICE
+from core.common.fields import COLOUR, COMPARE_AT_PRICE, IMAGE, PRICE, PRODUCT_TYPE, SALE_PRICE, TITLE
 from core.ingest.formats.layout import Format, Layout, Record, Rows, Tally, role_values
 from core.ingest.values import category_levels, split_list
 
@@ -26,8 +30,11 @@ def matches(keys: set[str]) -> bool:
 
 
 def plan(layout: Layout, by_key: dict[str, int]) -> None:
-    """The generic plan (which reads additional_image_link as further photos)."""
-    generic.plan(layout, by_key)
+    """The generic plan (which reads additional_image_link as further photos); a supplemental feed (no title, no
+    photo) is read with a note saying so."""
+    generic.plan(layout, by_key, title_or_photo=False)
+    if TITLE not in layout.roles and IMAGE not in layout.roles and not layout.photo_columns:
+        layout.notes.append("a supplemental feed: ids and the attributes they override, no title or photo")
 
 
 def cell_values(role: str, raw: str, header: str) -> tuple[dict, dict]:

@@ -13,7 +13,11 @@ names); later rows add variants (options, price, stock) and photos (Image Src, I
 - Product Category ('Apparel & Accessories > Clothing > Dresses') fills category levels as in
   core.ingest.values.category_levels, and Type, when set, is the product type;
 - Status (active, draft, archived; lower case) is kept as a keyword: none is dropped, and the default views leave
-  drafts and archived products out.
+  drafts and archived products out;
+- a metafield column, 'Pattern (product.metafields.custom.pattern)', is the field its key names (pattern). A key
+  that names one of METAFIELD_ROLES (colour, category, usage...) gives that role and wins over the other columns
+  (the option named Color, Product Category's first level): it is the merchant's own product-level value, and what
+  `export-fixes --format shopify` writes. Any other key is a field of that name when no column has it already.
 A handle that comes back after other handles is merged into one product, with a note: Shopify's importer
 treats a handle as one product wherever its rows are, and dropping rows would lose variants.
 """
@@ -22,15 +26,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from functools import lru_cache
 from typing import Iterable
 
 from core.common.errors import CatalogError
-from core.common.fields import (BRAND, CATEGORY, COLOUR, COMPARE_AT_PRICE, DESCRIPTION, DISCOUNT, GENDER, IMAGE,
-                                IMAGE_URL, IN_STOCK, INVENTORY, ON_SALE, PHOTOS, PRICE, PRODUCT_ID, PRODUCT_TYPE,
-                                RESERVED_KEYS, ROLES, SALE_PRICE, SKU, TAGS, TITLE, VARIANTS)
+from core.common.fields import (BRAND, CATEGORY, COLOUR, COMPARE_AT_PRICE, DESCRIPTION, DISCOUNT, FIELD_NAME, GENDER,
+                                IMAGE, IMAGE_URL, IN_STOCK, INVENTORY, ON_SALE, PHOTOS, PRICE, PRODUCT_ID,
+                                PRODUCT_TYPE, RESERVED_KEYS, ROLES, SALE_PRICE, SEASON, SKU, SUB_CATEGORY, TAGS, TITLE,
+                                USAGE, VARIANTS)
 from core.ingest.formats.layout import (Format, Layout, ProblemKind, Record, RowProblem, Rows, Tally, field_key,
                                         first_column_by_key, role_values, row_key, snake_case)
-from core.ingest.values import category_levels, column_key, parse_number, parse_price, shown
+from core.ingest.values import category_levels, column_key, parse_number, parse_price, shown, split_list
 
 PRODUCT_COLUMNS = {"handle": PRODUCT_ID, "title": TITLE, "bodyhtml": DESCRIPTION, "vendor": BRAND,
                    "type": PRODUCT_TYPE, "customproducttype": PRODUCT_TYPE, "productcategory": CATEGORY,
@@ -48,6 +54,33 @@ PER_VARIANT = ("variant", "image", "option", "costperitem", "price", "compareatp
 VARIANT_KEYS = ("variantsku", "variantprice", "variantinventoryqty", "option1value", "option2value", "option3value")
 DERIVED = (SKU, VARIANTS, PHOTOS, ON_SALE, DISCOUNT)  # keys this module or the reading fills: no option takes one
 COLOUR_OPTIONS = ("color", "colour")  # column_key of the Option N Name that makes that option the colour
+# Roles a metafield column may give (keyword roles a product states once); its value wins over the other columns'.
+METAFIELD_ROLES = (COLOUR, GENDER, CATEGORY, SUB_CATEGORY, PRODUCT_TYPE, USAGE, BRAND, SEASON)
+METAFIELD_PREFIX = "(product.metafields."
+
+
+def metafield_key(header: str) -> str | None:
+    """The field a Shopify metafield column names: 'Pattern (product.metafields.custom.pattern)' -> 'pattern',
+    'Color (product.metafields.shopify.color-pattern)' -> 'color_pattern'; None for any other header."""
+    name = header.strip()
+    start = name.rfind(METAFIELD_PREFIX)
+    if start < 0 or not name.endswith(")"):
+        return None
+    parts = name[start + len(METAFIELD_PREFIX):-1].split(".")
+    key = parts[-1].replace("-", "_").lower() if len(parts) == 2 and all(parts) else ""
+    return key if FIELD_NAME.match(key) else None
+
+
+@lru_cache(maxsize=16)
+def metafield_columns(header: tuple[str, ...]) -> list[tuple[int, str]]:
+    """(column, role) of each metafield column giving one of METAFIELD_ROLES, the first for each role (cached:
+    every product of an export asks)."""
+    out: dict[str, int] = {}
+    for i, name in enumerate(header):
+        key = metafield_key(name)
+        if key in METAFIELD_ROLES and not column_key(name).startswith("genderproductmetafields"):
+            out.setdefault(key, i)
+    return [(i, role) for role, i in out.items()]
 
 
 def matches(keys: set[str]) -> bool:
@@ -98,6 +131,7 @@ def plan(layout: Layout, by_key: dict[str, int]) -> None:
         elif key.startswith(PER_VARIANT):
             layout.used.add(i)
             dropped.append(name)
+    _plan_metafields(layout)
     for role, key in ((PRICE, "variantprice"), (INVENTORY, "variantinventoryqty"), (IMAGE, "imagesrc")):
         if key in by_key:
             layout.roles[role] = by_key[key]
@@ -109,6 +143,23 @@ def plan(layout: Layout, by_key: dict[str, int]) -> None:
         raise CatalogError(f"a Shopify export needs a Title or an Image Src column; {layout.found}")
     if dropped:
         layout.notes.append(f"per-variant columns not kept (a product is a Handle): {', '.join(dropped)}")
+
+
+def _plan_metafields(layout: Layout) -> None:
+    """Metafield columns: one giving a role is read by _product (its value wins); any other is the field its key
+    names, unless another column, a role or a key the index keeps has that name (then its long name, as before)."""
+    by_role = metafield_columns(tuple(layout.header))
+    for i, role in by_role:
+        layout.used.add(i)
+        layout.notes.append(f"{role} comes from '{layout.header[i]}' where a product has a value there")
+    read_here = {i for i, _ in by_role} | set(layout.roles.values()) | layout.used
+    plain = {field_key(name, i) for i, name in enumerate(layout.header) if metafield_key(name) is None}
+    taken = {*ROLES, *RESERVED_KEYS, IMAGE_URL, *DERIVED, *plain}
+    for i, name in enumerate(layout.header):
+        key = metafield_key(name)
+        if key is not None and i not in read_here and key not in taken:
+            layout.extras[i] = key
+            taken.add(key)
 
 
 class _Group:
@@ -199,6 +250,7 @@ def _product(layout: Layout, cols: dict[str, int], handle: str, main: tuple[int,
     _inventory(values, variants, cell, note)
     names = _options(layout, values, [first] + [f for _, f in rows if f is not first], [f for _, f in variants],
                      cell, cols, colour_columns)
+    _metafield_values(layout, values, first)
     listed = _variants(variants, names, cell)
     if listed:
         values[VARIANTS] = listed
@@ -210,6 +262,16 @@ def _product(layout: Layout, cols: dict[str, int], handle: str, main: tuple[int,
     variant_images = [cell(f, "variantimage") for _, f in rows if cell(f, "variantimage")]
     images = tuple(v for v in (sources[0] if sources else "", variant_images[0] if variant_images else "") if v)
     return Record(line, handle, values, images or ("",), tuple(dict.fromkeys((*sources, *variant_images))))
+
+
+def _metafield_values(layout: Layout, values: dict, first: list[str]) -> None:
+    """The roles metafield columns give, over what the other columns said: a colour metafield is a list
+    ('Sky Blue, Crimson'), a category one the category itself (not a taxonomy path)."""
+    for i, role in metafield_columns(tuple(layout.header)):
+        raw = first[i].strip()
+        if not raw:
+            continue
+        values[role] = split_list(raw) if role == COLOUR else raw
 
 
 def _variants(variants: list, names: dict[int, str], cell) -> list[dict]:
