@@ -1,0 +1,310 @@
+"""Catalogue health: every problem the index already knows of (photos, near-duplicates, suspect labels, Merchant
+Center's required attributes, titles, prices, stock) in one ranked report, with a score a merchandiser can follow.
+
+The score is 100 x the share of products with no problem at all, overall and per category. Drafts and archived
+products are checked too: health is about the whole catalogue, not the shop window. Near-duplicates and the label
+audit (the two costly checks) are kept in caches keyed by the index version (core.insights.health_cache), and the
+last report per filter set too, so a page's first render and a re-check of an unchanged index compute nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from core.common.errors import BadQuery, LensError, NotIndexed
+from core.common.fields import CATEGORY, PRODUCT_ID, values_of
+from core.common.filters import Filters
+from core.index.store import ProductStore
+from core.insights import health_cache as cache
+from core.insights.audit import AUDIT_FIELDS, MAX_LABELS, audit
+from core.insights.audit_decisions import AuditDecisions
+from core.insights.health_rules import KEYS, importance, product_problems
+from core.curation.duplicate_dismissals import DuplicateDismissals
+from core.search.duplicates import find_pairs
+
+KINDS = ("no_photo", "photo_failed", "small_photo", "duplicate_photo", "suspect_label", "missing_attribute",
+         "title_length", "no_price", "bad_sale_price", "out_of_stock_active", "in_stock_draft")
+DUPLICATE_THRESHOLD = 0.95  # the Catalog page's default: near-identical photos
+NO_CATEGORY = "(none)"
+HISTORY_KEY = "health_history"
+MAX_HISTORY = 1000          # rows kept in the index metadata, one per index version
+SHOWN_IN_GROUP = 5          # other members a duplicate's detail names ("and N more" after them)
+MAX_RELATED = 50            # other members of a duplicate group kept per product (a group of 300 stays small)
+PAGE = 1000                 # products read per scroll page
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Problem:
+    """One kind of problem: its products, most important first, each with its reason as plain text."""
+
+    kind: str
+    products: list[str] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)
+    related: dict[str, list[str]] = field(default_factory=dict)  # duplicate_photo: the group's other ids;
+    # suspect_label and missing_attribute: the fields concerned
+
+    @property
+    def count(self) -> int:
+        return len(self.products)
+
+
+@dataclass
+class HealthReport:
+    """The whole check: products looked at, the score, every kind largest first, and per category the same."""
+
+    products: int
+    checked_at: float
+    score: float
+    problems: list[Problem]
+    by_category: dict[str, dict]
+    index_version: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def problem(self, kind: str) -> Problem:
+        return next(p for p in self.problems if p.kind == kind)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {p.kind: p.count for p in self.problems}
+
+    def as_dict(self) -> dict:
+        """The issue's JSON, exactly: products, checked_at, score, problems, by_category."""
+        return {"products": self.products, "checked_at": self.checked_at, "score": self.score,
+                "problems": [{"kind": p.kind, "count": p.count, "products": list(p.products),
+                              "details": dict(p.details)} for p in self.problems],
+                "by_category": {k: dict(v) for k, v in self.by_category.items()}}
+
+    def to_cache(self) -> dict:
+        """as_dict plus what the cache must keep: related ids and fields, the index version, the notes."""
+        out = self.as_dict()
+        for row, p in zip(out["problems"], self.problems):
+            row["related"] = dict(p.related)
+        return dict(out, index_version=self.index_version, notes=list(self.notes))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HealthReport":
+        problems = [Problem(p["kind"], list(p["products"]), dict(p["details"]), dict(p.get("related") or {}))
+                    for p in d["problems"]]
+        return cls(int(d["products"]), float(d["checked_at"]), float(d["score"]), problems,
+                   {k: dict(v) for k, v in d["by_category"].items()}, d.get("index_version"),
+                   list(d.get("notes") or []))
+
+
+def filters_key(filters: Filters | None) -> str:
+    """A filter set as a stable string (the report cache's file name and key)."""
+    f = filters or Filters()
+    return json.dumps({"include": {k: list(v) for k, v in sorted(f.include.items())},
+                       "exclude": {k: list(v) for k, v in sorted(f.exclude.items())},
+                       "ranges": {k: list(v) for k, v in sorted(f.ranges.items())}}, sort_keys=True)
+
+
+def _report_key(store: ProductStore, data_dir: Path, filters: Filters | None, meta: dict) -> dict:
+    return {"index_version": meta.get("last_indexed"), "filters": filters_key(filters),
+            "decisions": cache.decisions_stamp(data_dir, store.collection), "threshold": DUPLICATE_THRESHOLD}
+
+
+def cached_report(store: ProductStore, data_dir: Path, filters: Filters | None = None) -> HealthReport | None:
+    """The last report for these filters while it still holds (same index version, no decision made since), or
+    None; nothing is computed (a page's first render)."""
+    meta = store.meta()
+    if meta is None:
+        return None
+    where = cache.folder(data_dir, store.collection)
+    found = cache.load_report(where, filters_key(filters), _report_key(store, data_dir, filters, meta))
+    return None if found is None else HealthReport.from_dict(found)
+
+
+def check_health(store: ProductStore, data_dir: Path, filters: Filters | None = None,
+                 encoder: Callable[[], object] | None = None, progress: Progress | None = None,
+                 use_cache: bool = True) -> HealthReport:
+    """Check every product the filters keep (drafts and archived ones included) and rank what is wrong.
+
+    encoder: a zero-argument callable returning the query encoder, called only when the label audit has to run
+    (its cache is not fresh); with None, suspect_label comes from a fresh cached audit only, and a note says when
+    there is none. use_cache=False recomputes near-duplicates and the audit (and refreshes their caches).
+    An unfiltered check records one row per index version in the index's health history.
+    """
+    meta = store.require_meta()
+    if store.count() == 0:
+        raise NotIndexed("the index has no products to check: index a catalogue first")
+    filters = filters or Filters()
+    if filters:
+        filters.check(store.schema())
+    where = cache.folder(data_dir, store.collection)
+    key = _report_key(store, data_dir, filters, meta)
+    if use_cache:
+        found = cache.load_report(where, key["filters"], key)
+        if found is not None:
+            return HealthReport.from_dict(found)
+    total = store.count(filters)
+    if total == 0:
+        raise BadQuery("no product matches these filters: loosen or remove --filter / --exclude to check some")
+    notes: list[str] = []
+    version = meta.get("last_indexed")
+    state = _Tally(total)
+    for hit in store.scroll(filters, payload_keys=KEYS, page=PAGE):
+        state.add(hit.payload)
+        if progress and state.seen % PAGE == 0:
+            progress(state.seen, total)
+    if progress:
+        progress(state.seen, total)
+    stamp = key["decisions"]
+    _add_duplicates(state, store, data_dir, where, {"index_version": version, "threshold": DUPLICATE_THRESHOLD},
+                    use_cache, notes)
+    _add_suspects(state, store, data_dir, where, {"index_version": version, "audit": stamp["audit"],
+                                                  "enrich": stamp["enrich"]}, encoder, use_cache, notes)
+    if state.unsized:
+        notes.insert(0, f"{state.unsized} product(s) have no photo size yet, so small photos were not judged for "
+                        "them: re-run `python -m core index` to store their sizes")
+    report = state.report(version, notes)
+    cache.save_report(where, key["filters"], key, report.to_cache())
+    if not filters:
+        _record_history(store, report)
+    return report
+
+
+class _Tally:
+    """What the scroll learns, bounded: per product its id, order key and category (a catalogue-wide check may
+    flag any of them later), and short reasons for the products with a problem."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.seen = 0
+        self.unsized = 0
+        self.problems = {kind: Problem(kind) for kind in KINDS}
+        self.order: dict[str, tuple] = {}       # product id -> importance (health_rules.importance)
+        self.category: dict[str, str] = {}      # product id -> category
+        self.category_sizes: dict[str, int] = {}
+
+    def add(self, payload: dict) -> None:
+        self.seen += 1
+        product_id = str(payload.get(PRODUCT_ID, ""))
+        category = (values_of(payload.get(CATEGORY)) or [NO_CATEGORY])[0] or NO_CATEGORY
+        self.category_sizes[category] = self.category_sizes.get(category, 0) + 1
+        self.order[product_id] = importance(payload)
+        self.category[product_id] = category
+        found, missing, sized = product_problems(payload)
+        self.unsized += not sized
+        if missing:
+            self.problems["missing_attribute"].related[product_id] = missing
+        for kind, detail in found:
+            self.flag(kind, product_id, detail)
+
+    def flag(self, kind: str, product_id: str, detail: str) -> None:
+        problem = self.problems[kind]
+        if product_id not in problem.details:
+            problem.products.append(product_id)
+        problem.details[product_id] = detail
+
+    def kept(self, product_id: str) -> bool:
+        """Whether the filters keep this product (the scroll saw it)."""
+        return product_id in self.order
+
+    def report(self, version: float | None, notes: list[str]) -> HealthReport:
+        for problem in self.problems.values():
+            problem.products.sort(key=lambda pid: self.order[pid])
+        flagged = {pid for problem in self.problems.values() for pid in problem.products}
+        by_category = {c: {"products": n, "score": 0.0, **{k: 0 for k in KINDS}}
+                       for c, n in sorted(self.category_sizes.items())}
+        sick_in: dict[str, int] = {}
+        for pid in flagged:
+            sick_in[self.category[pid]] = sick_in.get(self.category[pid], 0) + 1
+        for problem in self.problems.values():
+            for pid in problem.products:
+                by_category[self.category[pid]][problem.kind] += 1
+        for c, row in by_category.items():
+            row["score"] = _score(row["products"], sick_in.get(c, 0))
+        ranked = sorted(self.problems.values(), key=lambda p: (-p.count, KINDS.index(p.kind)))
+        return HealthReport(self.seen, time.time(), _score(self.seen, len(flagged)), ranked, by_category, version,
+                            notes)
+
+
+def _score(products: int, with_problems: int) -> float:
+    return round(100.0 * (products - with_problems) / products, 1) if products else 100.0
+
+
+def _add_duplicates(state: _Tally, store: ProductStore, data_dir: Path, where: Path, key: dict, use_cache: bool,
+                    notes: list[str]) -> None:
+    """duplicate_photo: near-duplicate groups of the whole catalogue (drafts included), less the pairs a person
+    dismissed; a product the filters keep is flagged when its group has any other member, in or out of them."""
+    pairs = cache.load_pairs(where, key) if use_cache else None
+    if pairs is None:
+        try:
+            pairs = find_pairs(store, DUPLICATE_THRESHOLD, show_hidden=True)
+        except LensError as exc:  # too many pairs at this threshold: said, the other checks stand
+            notes.append(f"near-duplicates not checked: {exc}")
+            return
+        cache.save_pairs(where, key, pairs)
+    dismissed = DuplicateDismissals(data_dir, store.collection).pairs()
+    for group in pairs.without(dismissed).groups():
+        members = group.closest_first()
+        for pid in members:
+            others = [m for m in members if m != pid]
+            if not state.kept(pid):
+                continue
+            shown = ", ".join(others[:SHOWN_IN_GROUP]) + (f" and {len(others) - SHOWN_IN_GROUP} more"
+                                                          if len(others) > SHOWN_IN_GROUP else "")
+            state.flag("duplicate_photo", pid, f"group of {len(members)}: with {shown}")
+            state.problems["duplicate_photo"].related[pid] = others[:MAX_RELATED]
+
+
+def _add_suspects(state: _Tally, store: ProductStore, data_dir: Path, where: Path, key: dict, encoder,
+                  use_cache: bool, notes: list[str]) -> None:
+    """suspect_label: the label audit of each audited field with at least two values (drafts included; labels a
+    person confirmed left out, as on the Audit page)."""
+    suspects = cache.load_suspects(where, key) if use_cache else None
+    if suspects is None:
+        fields = [f for f in AUDIT_FIELDS if _labels(store, f) >= 2]
+        if not fields:
+            suspects = []
+        elif encoder is None:
+            notes.append("suspect labels not checked: the label audit has not run on this index version (run "
+                         "`python -m core health` to run it)")
+            return
+        else:
+            embedder = encoder()
+            confirmed = AuditDecisions(data_dir).confirmed()
+            suspects = [[s.product_id, s.field, s.label, s.suggested] for f in fields
+                        for s in audit(store, embedder, f, confirmed=confirmed, show_hidden=True).suspects]
+        cache.save_suspects(where, key, suspects)
+    reasons: dict[str, list[tuple[str, str]]] = {}
+    for product_id, fld, label, suggested in suspects:
+        reasons.setdefault(product_id, []).append((fld, f"{fld}: {label} (photo looks {suggested})"))
+    for pid, found in sorted(reasons.items()):
+        if not state.kept(pid):
+            continue
+        state.flag("suspect_label", pid, "; ".join(text for _, text in found))
+        state.problems["suspect_label"].related[pid] = list(dict.fromkeys(fld for fld, _ in found))
+
+
+def _labels(store: ProductStore, fld: str) -> int:
+    return len([v for v, _ in store.facet(fld, None, limit=MAX_LABELS) if v != ""])
+
+
+
+def health_history(store: ProductStore) -> list[dict]:
+    """One row per index version that was checked whole, oldest first: {"indexed_at", "checked_at", "products",
+    "score", "counts": {kind: n}} (the page's score-over-runs chart)."""
+    rows = (store.meta() or {}).get(HISTORY_KEY) or []
+    return sorted((r for r in rows if isinstance(r, dict)), key=lambda r: (r.get("indexed_at") or 0.0,
+                                                                          r.get("checked_at") or 0.0))
+
+
+def _record_history(store: ProductStore, report: HealthReport) -> None:
+    """Replace this index version's row (or add it), keeping the newest MAX_HISTORY; a read-only copy (another
+    process's published snapshot) is left as it is."""
+    if store.read_only or report.index_version is None:
+        return
+    row = {"indexed_at": report.index_version, "checked_at": report.checked_at, "products": report.products,
+           "score": report.score, "counts": report.counts}
+    rows = sorted([r for r in health_history(store) if r.get("indexed_at") != report.index_version] + [row],
+                  key=lambda r: (r.get("indexed_at") or 0.0, r.get("checked_at") or 0.0))
+    try:
+        store.update_meta(**{HISTORY_KEY: rows[-MAX_HISTORY:]})
+    except LensError as exc:  # another process took the index meanwhile: the next check records it
+        report.notes.append(f"health history not recorded: {exc}")

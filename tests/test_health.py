@@ -1,0 +1,281 @@
+"""Catalogue health on hand-made stored products (both backends): one planted product per kind among honest ones,
+the exact products of each kind in order, the score and per-category counts, the caches and their staleness, the
+history rows, filters, and what is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.common.errors import BadQuery, NotIndexed
+from core.common.fields import STANDARD_FILTERS, Schema
+from core.common.filters import Filters
+from core.curation.duplicate_dismissals import DuplicateDismissals
+from core.index.store import StoredPoint, point_id
+from core.insights.audit_decisions import AuditDecisions
+from core.insights.health import KINDS, HealthReport, cached_report, check_health, health_history
+from core.insights.health_rules import is_apparel
+
+DIM = 32
+APPAREL_LOOK, ACCESSORY_LOOK = 30, 31  # the directions the two category prompts point in
+VERSION = 1000.0
+
+
+def basis(n: int, look: int | None) -> list[float]:
+    v = np.zeros(DIM, dtype=np.float32)
+    v[n] = 1.0
+    if look is not None:
+        v[look] = 0.5
+    return list(v / np.linalg.norm(v))
+
+
+class FakeTextTower:
+    """The category prompts' vectors by hand, so the audit's one suspect is known; counts its calls."""
+
+    name, dim, image_size = "hand-made", DIM, None
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode_texts(self, texts, batch_size=64):
+        self.calls += 1
+        looks = {"a photo of a Apparel": APPAREL_LOOK, "a photo of a Accessories": ACCESSORY_LOOK}
+        return np.stack([np.eye(DIM, dtype=np.float32)[looks[t]] for t in texts])
+
+
+def never():
+    raise AssertionError("the encoder was asked for: the audit was not taken from its cache")
+
+
+def accessory(pid: str, **changes) -> dict:
+    ref = f"/img/{pid}.jpg"
+    payload = {"product_id": pid, "title": f"Leather watch {pid}", "description": "A watch.", "brand": "Acme",
+               "category": "Accessories", "price": 50.0, "status": "active", "inventory": 3, "photos": [ref],
+               "image_path": "", "text_only": False, "photo_sizes": {ref: [400, 400]}}
+    payload.update(changes)
+    return {k: v for k, v in payload.items() if v is not None}
+
+
+def apparel(pid: str, **changes) -> dict:
+    ref = f"/img/{pid}.jpg"
+    return accessory(pid, **{"category": "Apparel", "colour": "Red", "size": ["S", "M"], "gender": "Women",
+                             "age_group": "adult", "photo_sizes": {ref: [800, 1000]}, **changes})
+
+
+NO_PHOTO = {"photos": None, "text_only": True, "photo_sizes": None}
+# id -> (payload, image vector's basis direction or None for text-only, category look)
+CATALOGUE = {
+    "ok-acc": (accessory("ok-acc"), 0, ACCESSORY_LOOK),
+    "ok-app": (apparel("ok-app"), 1, APPAREL_LOOK),
+    "ok-nocat": (accessory("ok-nocat", category=None, photo_sizes={"/img/ok-nocat.jpg": [120, 120]}), 2, None),
+    "unsized": (accessory("unsized", photo_sizes=None), 3, ACCESSORY_LOOK),
+    "no-photo": (accessory("no-photo", **NO_PHOTO, image_problem="no image"), None, None),
+    "photo-failed": (accessory("photo-failed", **NO_PHOTO, image_problem="image file not found: gone.jpg"), None,
+                     None),
+    "extra-failed": (accessory("extra-failed", photo_problems={"/img/back.jpg": "not an image"}), 4, ACCESSORY_LOOK),
+    "small-app": (apparel("small-app", photo_sizes={"/img/small-app.jpg": [200, 600]}), 5, APPAREL_LOOK),
+    "dup-a": (accessory("dup-a"), 6, ACCESSORY_LOOK),
+    "dup-b": (accessory("dup-b"), 6, ACCESSORY_LOOK),
+    "dup-c": (accessory("dup-c"), 6, ACCESSORY_LOOK),  # dismissed against both: no longer a duplicate
+    "suspect": (accessory("suspect"), 7, APPAREL_LOOK),  # labelled Accessories, its photo looks Apparel
+    "missing-app": (apparel("missing-app", colour=None, size=None, brand=None, age_group=None,
+                            variants=[{"sku": "M-1", "colour": "Red", "size": "M"}]), 8, APPAREL_LOOK),
+    "missing-desc": (accessory("missing-desc", description=""), 9, ACCESSORY_LOOK),
+    "one-word": (accessory("one-word", title="Watch"), 10, ACCESSORY_LOOK),
+    "long-title": (accessory("long-title", title="Very " * 30 + "long"), 11, ACCESSORY_LOOK),
+    "np-draft": (accessory("np-draft", price=None, status="draft", inventory=0), 12, ACCESSORY_LOOK),
+    "np-archived": (accessory("np-archived", price=None, status="archived", inventory=100), 13, ACCESSORY_LOOK),
+    "np-low": (accessory("np-low", price=None, inventory=1), 14, ACCESSORY_LOOK),
+    "np-high": (accessory("np-high", price=None, inventory=9), 15, ACCESSORY_LOOK),
+    "bad-sale": (accessory("bad-sale", compare_at_price=40.0), 16, ACCESSORY_LOOK),
+    "oos-active": (accessory("oos-active", inventory=0), 17, ACCESSORY_LOOK),
+    "oos-nostatus": (accessory("oos-nostatus", status=None, inventory=None, in_stock="no"), 18, ACCESSORY_LOOK),
+    "in-stock-draft": (accessory("in-stock-draft", status="draft", inventory=4), 19, ACCESSORY_LOOK),
+}
+EXPECTED = {
+    "no_photo": ["no-photo"],
+    "photo_failed": ["extra-failed", "photo-failed"],
+    "small_photo": ["small-app"],
+    "duplicate_photo": ["dup-a", "dup-b"],
+    "suspect_label": ["suspect"],
+    "missing_attribute": ["missing-app", "missing-desc"],
+    "title_length": ["long-title", "one-word"],
+    "no_price": ["np-high", "np-low", "np-draft", "np-archived"],  # active by inventory, then draft, then archived
+    "bad_sale_price": ["bad-sale"],
+    "out_of_stock_active": ["oos-active", "oos-nostatus"],
+    "in_stock_draft": ["in-stock-draft"],
+}
+
+
+@pytest.fixture
+def planted(store, tmp_path):
+    """The catalogue stored by hand at index version VERSION; dup-c's pairs dismissed. Returns (store, data dir)."""
+    store.ensure("hand-made", DIM)
+    store.add_fields(Schema(keyword=(*STANDARD_FILTERS, "status")))
+    points = []
+    for pid, (payload, direction, look) in CATALOGUE.items():
+        vectors = {"text": basis(20, None)}
+        if direction is not None:
+            vectors["image"] = basis(direction, look)
+        points.append(StoredPoint(point_id(pid), vectors, payload))
+    store.upsert(points)
+    store.update_meta(last_indexed=VERSION)
+    data_dir = tmp_path / "data"
+    DuplicateDismissals(data_dir, store.collection).dismiss_all([("dup-a", "dup-c"), ("dup-b", "dup-c")])
+    return store, data_dir
+
+
+def test_every_planted_product_is_under_its_kind_most_important_first(planted):
+    store, data_dir = planted
+    tower = FakeTextTower()
+    report = check_health(store, data_dir, encoder=lambda: tower)
+    assert {p.kind: p.products for p in report.problems} == EXPECTED
+    assert report.products == 24
+    assert report.score == round(100 * 5 / 24, 1) == 20.8  # ok-acc, ok-app, ok-nocat, unsized and dup-c are clean
+    assert [p.kind for p in report.problems] == ["no_price", "photo_failed", "duplicate_photo", "missing_attribute",
+                                                 "title_length", "out_of_stock_active", "no_photo", "small_photo",
+                                                 "suspect_label", "bad_sale_price", "in_stock_draft"]
+    assert report.index_version == VERSION
+    assert report.notes == ["1 product(s) have no photo size yet, so small photos were not judged for them: re-run "
+                            "`python -m core index` to store their sizes"]
+
+
+def test_details_say_why_in_plain_text(planted):
+    store, data_dir = planted
+    report = check_health(store, data_dir, encoder=FakeTextTower)
+    details = {p.kind: p.details for p in report.problems}
+    assert details["no_photo"] == {"no-photo": "no photo"}
+    assert details["photo_failed"] == {"photo-failed": "photo failed: image file not found: gone.jpg",
+                                       "extra-failed": "1 other photo(s) failed: /img/back.jpg: not an image"}
+    assert details["small_photo"] == {"small-app": "photo 200x600 px: shorter side 200 under 250 px"}
+    assert details["duplicate_photo"] == {"dup-a": "group of 2: with dup-b", "dup-b": "group of 2: with dup-a"}
+    assert report.problem("duplicate_photo").related == {"dup-a": ["dup-b"], "dup-b": ["dup-a"]}
+    assert details["suspect_label"] == {"suspect": "category: Accessories (photo looks Apparel)"}
+    assert report.problem("suspect_label").related == {"suspect": ["category"]}
+    assert details["missing_attribute"] == {"missing-app": "missing: brand, age_group",
+                                            "missing-desc": "missing: description"}
+    assert report.problem("missing_attribute").related == {"missing-app": ["brand", "age_group"],
+                                                           "missing-desc": ["description"]}
+    assert details["title_length"] == {"one-word": "one word", "long-title": "154 characters, over 150"}
+    assert details["bad_sale_price"] == {"bad-sale": "compare-at price 40 is not above the price 50"}
+    assert details["out_of_stock_active"] == {"oos-active": "active, inventory 0", "oos-nostatus": "active, out of stock"}
+    assert details["in_stock_draft"] == {"in-stock-draft": "draft, inventory 4"}
+
+
+def test_by_category_counts_and_scores(planted):
+    store, data_dir = planted
+    by_category = check_health(store, data_dir, encoder=FakeTextTower).by_category
+    assert list(by_category) == ["(none)", "Accessories", "Apparel"]
+    zero = dict.fromkeys(KINDS, 0)
+    assert by_category["(none)"] == {"products": 1, "score": 100.0, **zero}
+    assert by_category["Apparel"] == {"products": 3, "score": 33.3, **zero, "small_photo": 1, "missing_attribute": 1}
+    assert by_category["Accessories"] == {
+        "products": 20, "score": 15.0, **zero, "no_photo": 1, "photo_failed": 2, "duplicate_photo": 2,
+        "suspect_label": 1, "missing_attribute": 1, "title_length": 2, "no_price": 4, "bad_sale_price": 1,
+        "out_of_stock_active": 2, "in_stock_draft": 1}
+
+
+def test_json_has_exactly_the_issues_keys_and_round_trips(planted):
+    store, data_dir = planted
+    report = check_health(store, data_dir, encoder=FakeTextTower)
+    d = report.as_dict()
+    assert list(d) == ["products", "checked_at", "score", "problems", "by_category"]
+    assert all(list(p) == ["kind", "count", "products", "details"] for p in d["problems"])
+    assert d["problems"][0] == {"kind": "no_price", "count": 4, "products": EXPECTED["no_price"],
+                                "details": dict.fromkeys(EXPECTED["no_price"], "no price")}
+    again = HealthReport.from_dict(report.to_cache())
+    assert again == report
+
+
+def test_a_second_check_of_the_same_index_version_reuses_the_caches(planted):
+    store, data_dir = planted
+    tower = FakeTextTower()
+    first = check_health(store, data_dir, encoder=lambda: tower)
+    assert tower.calls == 1
+    assert check_health(store, data_dir, encoder=never) == first  # the whole report, as computed
+    assert cached_report(store, data_dir) == first
+    # another filter set: a new report, but near-duplicates and the audit come from their caches
+    kept = check_health(store, data_dir, Filters.of({"category": ["Accessories"]}), encoder=never)
+    assert kept.problem("suspect_label").products == ["suspect"]
+    assert kept.problem("duplicate_photo").products == ["dup-a", "dup-b"]
+
+
+def test_a_new_index_version_makes_every_cache_stale(planted):
+    store, data_dir = planted
+    tower = FakeTextTower()
+    check_health(store, data_dir, encoder=lambda: tower)
+    store.update_meta(last_indexed=VERSION + 1)
+    assert cached_report(store, data_dir) is None
+    report = check_health(store, data_dir, encoder=lambda: tower)
+    assert tower.calls == 2
+    assert report.index_version == VERSION + 1
+
+
+def test_a_decision_made_since_makes_the_report_stale(planted):
+    store, data_dir = planted
+    check_health(store, data_dir, encoder=FakeTextTower)
+    DuplicateDismissals(data_dir, store.collection).dismiss("dup-a", "dup-b")
+    assert cached_report(store, data_dir) is None
+    report = check_health(store, data_dir, encoder=never)  # pairs are cached; dismissals apply to them afresh
+    assert report.problem("duplicate_photo").products == []
+    AuditDecisions(data_dir).judge_right("suspect", "category", "Accessories")
+    tower = FakeTextTower()
+    assert check_health(store, data_dir, encoder=lambda: tower).problem("suspect_label").products == []
+    assert tower.calls == 1  # the audit ran again: a confirmed label is left out
+
+
+def test_without_an_encoder_an_unaudited_index_says_labels_were_not_checked(planted):
+    store, data_dir = planted
+    report = check_health(store, data_dir)
+    assert report.problem("suspect_label").products == []
+    assert "suspect labels not checked" in report.notes[1]
+    assert report.problem("no_photo").products == ["no-photo"]
+
+
+def test_history_keeps_one_row_per_index_version(planted):
+    store, data_dir = planted
+    first = check_health(store, data_dir, encoder=FakeTextTower)
+    again = check_health(store, data_dir, encoder=FakeTextTower, use_cache=False)
+    rows = health_history(store)
+    assert len(rows) == 1  # replaced, not duplicated
+    assert rows[0] == {"indexed_at": VERSION, "checked_at": again.checked_at, "products": 24, "score": 20.8,
+                       "counts": first.counts}
+    check_health(store, data_dir, Filters.of({"category": ["Apparel"]}), encoder=FakeTextTower)
+    assert len(health_history(store)) == 1  # a filtered check is not the catalogue's health
+    store.update_meta(last_indexed=VERSION + 5)
+    check_health(store, data_dir, encoder=FakeTextTower)
+    assert [r["indexed_at"] for r in health_history(store)] == [VERSION, VERSION + 5]
+
+
+def test_filters_check_only_the_products_they_keep(planted):
+    store, data_dir = planted
+    report = check_health(store, data_dir, Filters.of({"category": ["Apparel"]}), encoder=FakeTextTower)
+    assert report.products == 3
+    assert {p.kind: p.products for p in report.problems if p.count} == {"small_photo": ["small-app"],
+                                                                         "missing_attribute": ["missing-app"]}
+    assert report.score == 33.3
+    assert list(report.by_category) == ["Apparel"]
+    drafts = check_health(store, data_dir, Filters.of({"status": ["draft", "archived"]}), encoder=FakeTextTower)
+    assert drafts.products == 3
+    assert drafts.problem("no_price").products == ["np-draft", "np-archived"]
+
+
+def test_an_empty_filter_result_is_an_error_not_a_perfect_score(planted):
+    store, data_dir = planted
+    with pytest.raises(BadQuery, match="no product matches these filters"):
+        check_health(store, data_dir, Filters.of({"category": ["Nothing"]}), encoder=never)
+
+
+def test_no_index_is_not_indexed(store, tmp_path):
+    with pytest.raises(NotIndexed, match="index"):
+        check_health(store, tmp_path / "data", encoder=never)
+    assert cached_report(store, tmp_path / "data") is None
+
+
+@pytest.mark.parametrize("payload, expected", [
+    ({"category": "Apparel"}, True), ({"category": "Footwear"}, True),
+    ({"category": "Apparel & Accessories", "sub_category": "Clothing"}, True),
+    ({"product_type": "Running Shoes"}, True), ({"google_product_category": "Apparel & Accessories > Clothing"}, True),
+    ({"category": "Accessories", "sub_category": "Watches"}, False), ({}, False)])
+def test_apparel_is_decided_by_the_products_kind(payload, expected):
+    assert is_apparel(payload) is expected
