@@ -95,6 +95,11 @@ class HealthReport:
                    list(d.get("notes") or []))
 
 
+def category_of(payload: dict) -> str:
+    """The category a product counts under in by_category: its category's first value, "(none)" when empty."""
+    return (values_of(payload.get(CATEGORY)) or [NO_CATEGORY])[0] or NO_CATEGORY
+
+
 def filters_key(filters: Filters | None) -> str:
     """A filter set as a stable string (the report cache's file name and key)."""
     f = filters or Filters()
@@ -124,7 +129,9 @@ def check_health(store: ProductStore, data_dir: Path, filters: Filters | None = 
                  use_cache: bool = True) -> HealthReport:
     """Check every product the filters keep (drafts and archived ones included) and rank what is wrong.
 
-    encoder: a zero-argument callable returning the query encoder, called only when the label audit has to run
+    progress(done, total): products read so far of those the filters keep, after each page of the scroll (the
+    costly checks after it report nothing). encoder: a zero-argument callable returning the query encoder, called
+    only when the label audit has to run
     (its cache is not fresh); with None, suspect_label comes from a fresh cached audit only, and a note says when
     there is none. use_cache=False recomputes near-duplicates and the audit (and refreshes their caches).
     An unfiltered check records one row per index version in the index's health history.
@@ -184,7 +191,7 @@ class _Tally:
     def add(self, payload: dict) -> None:
         self.seen += 1
         product_id = str(payload.get(PRODUCT_ID, ""))
-        category = (values_of(payload.get(CATEGORY)) or [NO_CATEGORY])[0] or NO_CATEGORY
+        category = category_of(payload)
         self.category_sizes[category] = self.category_sizes.get(category, 0) + 1
         self.order[product_id] = importance(payload)
         self.category[product_id] = category
