@@ -1,0 +1,35 @@
+"""A catalogue for the Enrich page: 24 apparel products drawn with a pattern, half of them with the pattern
+filled in (known), half empty (to be proposed), indexed with the settings' model as the CLI would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.ingest.sample import HEADER, PATTERNS, draw_product
+from tests.conftest import index_into, write_csv
+
+ATTRIBUTE = "pattern"
+VALUES = [p.lower() for p in PATTERNS]  # solid, striped, polka dot, checked
+KINDS = [("Topwear", "Tshirts"), ("Dress", "Dresses"), ("Topwear", "Shirts")]
+COLOURS = ["Red", "Blue", "Black", "Yellow", "White"]
+COUNT = 24
+
+
+def pattern_catalog(folder: Path, title: str = "") -> Path:
+    """Products e0..e23; every even one has its pattern filled in, every odd one is empty. `title`, when given,
+    is every product's title (hostile titles)."""
+    rows = []
+    for i in range(COUNT):
+        sub, kind = KINDS[i % len(KINDS)]
+        colour, pattern = COLOURS[i % len(COLOURS)], PATTERNS[i % len(PATTERNS)]
+        photo = folder / "images" / f"e{i}.jpg"
+        photo.parent.mkdir(parents=True, exist_ok=True)
+        draw_product(kind, colour, pattern).save(photo)
+        rows.append([f"e{i}", "Women", "Apparel", sub, kind, colour, "Casual",
+                     title or f"{colour} {pattern} {kind} {i}", f"e{i}.jpg", "",
+                     pattern.lower() if i % 2 == 0 else ""])
+    return write_csv(folder / "catalog.csv", [*HEADER, "Pattern"], rows)
+
+
+def index_patterns(settings, folder: Path, title: str = "") -> None:
+    index_into(settings, pattern_catalog(folder, title))
