@@ -26,10 +26,20 @@ RECENT = 20       # decisions listed with their undo button, latest first
 PHOTO_PX = 256
 
 
+def _field_to_link() -> None:
+    st.query_params["field"] = st.session_state.get("audit_field") or COLOUR
+
+
 def pick_field() -> str:
-    """The field to audit (colour by default)."""
+    """The field to audit: the link's (/audit?field=category, as the Health page links a suspect label), else the
+    last one chosen, else colour. The choice is written back to the link, so a reload keeps it."""
+    linked = st.query_params.get("field")
+    if linked in AUDIT_FIELDS and linked != st.session_state.get("audit_field"):
+        st.session_state["audit_field"] = linked  # a link followed (a choice made here is in the link already)
     chosen = st.segmented_control("Label to check", AUDIT_FIELDS, format_func=FIELD_NAMES.get, key="audit_field",
-                                  default=COLOUR)
+                                  default=None if "audit_field" in st.session_state else COLOUR,
+                                  on_change=_field_to_link)
+    st.query_params["field"] = chosen or COLOUR
     return chosen or COLOUR
 
 
