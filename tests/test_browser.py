@@ -60,7 +60,8 @@ def test_a_shared_link_to_a_page_opens_it_inside_the_app(served_app, browser):
         return [a.text.splitlines()[-1] for a in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a')
                 if a.text.strip()]
 
-    wait.until(lambda d: nav_labels(d) == ["Search", "Explore", "Boards", "Catalog", "Audit", "Gaps", "Search log"])
+    wait.until(lambda d: nav_labels(d) == ["Search", "Explore", "Boards", "Catalog", "Audit", "Gaps", "Search log",
+                                           "Health", "Enrich"])
     wait.until(lambda d: d.find_elements(By.TAG_NAME, "h1") and d.find_element(By.TAG_NAME, "h1").text == "Boards")
 
 
