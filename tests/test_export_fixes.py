@@ -35,21 +35,29 @@ def _accept(data_dir, store, attribute: str, values: dict[str, str]) -> None:
         decisions.accept(store, attribute, pid)
 
 
-@pytest.fixture
-def fixed_shop(settings, shopify_indexed):
-    """The Shopify export indexed, with fixes decided through the real APIs:
+def _decide(data_dir, store) -> None:
+    """The fixes every test exports, decided through the real APIs on the indexed Shopify export:
     audit changes: sky-red-tee colour Red -> Crimson (it stays two-coloured), wool-coat category
-    'Apparel & Accessories' -> 'Outerwear', linen-shorts tags linen -> Linen Blend (tags summer, linen);
-    accepted enrichments: pattern Check on wool-coat, and a formula on leather-belt.
-    Yields (settings, the open store)."""
-    store = EdgeStore(settings.data_dir, settings.collection)
-    audit = AuditDecisions(settings.data_dir)
+    'Apparel & Accessories' -> 'Outerwear', linen-shorts tags linen -> Linen Blend (its tags: summer, linen);
+    accepted enrichments: pattern Check on wool-coat, and a formula on leather-belt."""
+    audit = AuditDecisions(data_dir)
     change_held(audit, store, "sky-red-tee", "colour", "Red", "Crimson")
     change_held(audit, store, "wool-coat", "category", "Apparel & Accessories", "Outerwear")
     change_held(audit, store, "linen-shorts", "tags", "linen", "Linen Blend")
-    _accept(settings.data_dir, store, "pattern", {"wool-coat": "Check", "leather-belt": FORMULA})
-    yield settings, store
-    store.close()
+    _accept(data_dir, store, "pattern", {"wool-coat": "Check", "leather-belt": FORMULA})
+
+
+@pytest.fixture
+def fixed_shop(settings, store, embedder, tmp_path):
+    """The Shopify export of tests.helpers.shop_catalogues indexed into each backend, with _decide's fixes.
+    Yields (data dir, the store)."""
+    from core.index.indexer import index_catalog
+    from tests.helpers.shop_catalogues import shopify_export
+
+    export = shopify_export(tmp_path / "shop")
+    index_catalog(export, export.parent, embedder, store)
+    _decide(settings.data_dir, store)
+    return settings.data_dir, store
 
 
 def _by_id(path, format="auto") -> dict[str, dict]:
@@ -62,9 +70,9 @@ def _rows(path, delimiter=",") -> list[list[str]]:
 
 
 def test_shopify_csv_reads_back_with_every_change(fixed_shop, tmp_path):
-    settings, store = fixed_shop
+    data_dir, store = fixed_shop
     out = tmp_path / "fixes.csv"
-    report = export_fixes(settings.data_dir, store, "shopify", out)
+    report = export_fixes(data_dir, store, "shopify", out)
     assert report.columns == ["Handle", "Title", "Tags", CATEGORY, COLOUR, PATTERN]
     assert report.rows == 4
     assert report.neutralised == [("leather-belt", PATTERN)]
@@ -84,9 +92,9 @@ def test_shopify_csv_reads_back_with_every_change(fixed_shop, tmp_path):
 def test_shopify_cells_without_a_change_hold_the_current_value_never_an_empty_one(fixed_shop, tmp_path):
     """Shopify's importer clears a value whose cell is empty in a column the file has: wool-coat's tags and
     sky-red-tee's category are not changed, so they are written as they are."""
-    settings, store = fixed_shop
+    data_dir, store = fixed_shop
     out = tmp_path / "fixes.csv"
-    export_fixes(settings.data_dir, store, "shopify", out)
+    export_fixes(data_dir, store, "shopify", out)
     header, *body = _rows(out)
     assert header == ["Handle", "Title", "Tags", CATEGORY, COLOUR, PATTERN]
     rows = {row[0]: dict(zip(header, row)) for row in body}
@@ -98,9 +106,9 @@ def test_shopify_cells_without_a_change_hold_the_current_value_never_an_empty_on
 
 
 def test_google_supplemental_feed_reads_back_with_every_change(fixed_shop, tmp_path):
-    settings, store = fixed_shop
+    data_dir, store = fixed_shop
     out = tmp_path / "fixes.tsv"
-    report = export_fixes(settings.data_dir, store, "google", out)
+    report = export_fixes(data_dir, store, "google", out)
     assert report.columns == ["id", "product_type", "color", "pattern"]
     assert report.rows == 3  # linen-shorts' only fix is a tag, which Merchant Center has no attribute for
     assert report.neutralised == [("leather-belt", "pattern")]
@@ -127,11 +135,11 @@ def test_nothing_decided_writes_the_header_alone_without_an_index(settings, tmp_
 
 
 def test_a_product_deleted_since_and_a_fix_the_catalogue_overtook_are_left_out_with_notes(fixed_shop, tmp_path):
-    settings, store = fixed_shop
-    audit = AuditDecisions(settings.data_dir)
+    data_dir, store = fixed_shop
+    audit = AuditDecisions(data_dir)
     audit.change("gone-hat", "colour", "Red", "Blue")  # a product the index no longer holds
     audit.change("wool-coat", "colour", "Forest Green", "Olive")  # the stored product never read Olive
-    report = export_fixes(settings.data_dir, store, "shopify", tmp_path / "fixes.csv")
+    report = export_fixes(data_dir, store, "shopify", tmp_path / "fixes.csv")
     assert report.rows == 4
     assert report.notes == [
         "1 product(s) with fixes are no longer in the index and were left out (an import would create them anew): "
@@ -141,8 +149,9 @@ def test_a_product_deleted_since_and_a_fix_the_catalogue_overtook_are_left_out_w
     assert "gone-hat" not in _by_id(tmp_path / "fixes.csv")
 
 
-def test_cli_says_which_values_were_neutralised_and_writes_json(fixed_shop, tmp_path, capsys):
-    settings, store = fixed_shop
+def test_cli_says_which_values_were_neutralised_and_writes_json(settings, shopify_indexed, tmp_path, capsys):
+    store = EdgeStore(settings.data_dir, settings.collection)
+    _decide(settings.data_dir, store)
     store.close()  # the CLI opens the index itself
     out = tmp_path / "fixes.csv"
     assert main(["export-fixes", "--format", "shopify", "--out", str(out)]) == 0
