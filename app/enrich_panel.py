@@ -24,6 +24,7 @@ RECENT = 20       # accepted values listed with their undo button, latest first
 ATTRIBUTE_PARAM = "attribute"  # the URL keeps the attribute under review, so a reload shows its queue again
 SOURCE_NAMES = {"photo": "Photos", "text": "Text", "both": "Photos and text"}
 ERROR_KEY = "enrich_error"
+LAST_KEY = "enrich_last"  # this session's latest decision: {"attribute", "products", "text"}
 
 
 def decisions(config: Settings) -> EnrichmentDecisions:
@@ -140,13 +141,21 @@ def confidence_text(result: EnrichResult, confidence: float) -> str:
 
 # ---- the queue ------------------------------------------------------------------------------------------------
 
+def _remember(attribute: str, products: list[str], text: str) -> None:
+    """This session's latest decision, for "Undo last" (a bulk accept is one decision)."""
+    if products:
+        st.session_state[LAST_KEY] = {"attribute": attribute, "products": products, "text": text}
+
+
 def _accept(config: Settings, store: ProductStore, proposal: Proposal, key: str | None = None) -> None:
     value = st.session_state.get(key) if key else None
     try:
         done = decisions(config).accept(store, proposal.attribute, proposal.product_id, value)
-        st.toast(f"{md('#' + done.product_id)} now has {md(done.attribute)} {md(done.value)} (undo below)")
     except LensError as exc:
         _failed(exc)
+        return
+    _remember(done.attribute, [done.product_id], f"#{done.product_id} · {done.attribute}: {done.value} accepted")
+    st.toast(f"{md('#' + done.product_id)} now has {md(done.attribute)} {md(done.value)} (undo above)")
 
 
 def _reject(config: Settings, proposal: Proposal) -> None:
@@ -154,22 +163,47 @@ def _reject(config: Settings, proposal: Proposal) -> None:
         decisions(config).reject(proposal.attribute, proposal.product_id)
     except LensError as exc:
         _failed(exc)
+        return
+    _remember(proposal.attribute, [proposal.product_id],
+              f"#{proposal.product_id} · {proposal.attribute}: {proposal.proposed} rejected")
 
 
 def _accept_above(config: Settings, store: ProductStore, attribute: str) -> None:
+    chosen = st.session_state["enrich_min_confidence"]
     try:
-        done = decisions(config).accept_above(store, attribute, st.session_state["enrich_min_confidence"])
-        st.toast(f"Accepted {len(done):,} proposals")
+        done = decisions(config).accept_above(store, attribute, chosen)
     except LensError as exc:
         _failed(exc)
+        return
+    _remember(attribute, [a.product_id for a in done], f"{len(done):,} {attribute} values accepted at confidence "
+                                                       f"{chosen:.2f} or above")
+    st.toast(f"Accepted {len(done):,} proposals (undo above)")
 
 
 def _undo(config: Settings, store: ProductStore, attribute: str, product_id: str) -> None:
+    """Forget a decision; an accepted value's product has its value as before at once."""
     try:
         decisions(config).undo(store, attribute, product_id)
-        st.toast(f"Undone: {md('#' + product_id)} has its {md(attribute)} as before")
     except LensError as exc:
         _failed(exc)
+        return
+    last = st.session_state.get(LAST_KEY)
+    if last and last["attribute"] == attribute and product_id in last["products"]:
+        last["products"].remove(product_id)  # undone one by one: "Undo last" no longer offers it
+        if not last["products"]:
+            st.session_state.pop(LAST_KEY)
+    st.toast(f"Undone: {md('#' + product_id)}'s {md(attribute)} is as before")
+
+
+def _undo_last(config: Settings, store: ProductStore, last: dict) -> None:
+    """Undo every product of the latest decision (all of a bulk accept)."""
+    saved = decisions(config)
+    try:
+        for product_id in last["products"]:
+            saved.undo(store, last["attribute"], product_id)
+    except LensError as exc:
+        _failed(exc)
+    st.session_state.pop(LAST_KEY, None)
 
 
 def photos(config: Settings, proposal: Proposal) -> None:
@@ -261,19 +295,32 @@ def accepted_text(a: Accepted) -> str:
     return f"#{a.product_id} · {a.attribute}: {a.previous or 'empty'} → {a.value} · confidence {a.confidence:.2f}"
 
 
-def accepted(config: Settings, store: ProductStore) -> None:
-    """Every accepted value still standing, latest first, each with its undo, and "Undo last"."""
+def latest(made: list[Accepted]) -> dict | None:
+    """What "Undo last" takes back: this session's latest decision (an accept, a reject or a bulk accept), else
+    the latest accepted value on record (a reload, another session)."""
+    last = st.session_state.get(LAST_KEY)
+    if last:
+        return last
+    if made:
+        return {"attribute": made[0].attribute, "products": [made[0].product_id], "text": accepted_text(made[0])}
+    return None
+
+
+def decided(config: Settings, store: ProductStore) -> None:
+    """"Undo last", and every accepted value still standing, latest first, each with its undo."""
     try:
         made = sorted(decisions(config).accepted(), key=lambda a: a.decided_at, reverse=True)
     except LensError as exc:
         st.error(md(exc))
         return
+    last = latest(made)
+    if last:
+        st.button(f"Undo last: {md(last['text'])}", key="enrich-undo-last", icon=":material/undo:",
+                  on_click=_undo_last, args=(config, store, last),
+                  help="Take back the latest decision: an accepted value is as before at once, a rejected "
+                       "proposal is back in the queue")
     if not made:
         return
-    last = made[0]
-    st.button(f"Undo last: {md(accepted_text(last))}", key="enrich-undo-last", icon=":material/undo:",
-              on_click=_undo, args=(config, store, last.attribute, last.product_id),
-              help="Take back the latest accepted value: the product's value is as before at once")
     with st.expander(f"Accepted ({len(made):,}): undo any of them"):
         for a in made[:RECENT]:
             text, act = st.columns([5, 1], vertical_alignment="center")

@@ -16,5 +16,5 @@ if narrowing:
     st.caption("Only the products the sidebar's filters leave are looked at.")
 enrich_panel.errors()
 enrich_panel.run_form(config, store, narrowing.filters().visible(narrowing.show_hidden))
-enrich_panel.accepted(config, store)
+enrich_panel.decided(config, store)
 enrich_panel.review(config, store, enrich_panel.reviewed_attribute())

@@ -101,6 +101,12 @@ def test_reject_leaves_the_queue_and_the_payload_alone(patterns):
     assert _pending(patterns) == [pending[0], *pending[2:]]
     assert _cards(at) == [pending[0], *pending[2:21]]
     assert _stored(patterns, pending[1]) in (None, "", [])
+    proposed = EnrichmentDecisions(patterns.data_dir).load(ATTRIBUTE).proposals
+    rejected = next(p for p in proposed if p.product_id == pending[1])
+    assert shown(at.button(key="enrich-undo-last").label) == (f"Undo last: #{pending[1]} · {ATTRIBUTE}: "
+                                                              f"{rejected.proposed} rejected")
+    at.button(key="enrich-undo-last").click().run()  # the rejection taken back: in the queue again
+    assert not at.exception and _pending(patterns) == pending and _cards(at) == pending[:20]
 
 
 def test_accept_all_above_previews_its_count_and_accepts_exactly_those(patterns):
@@ -120,6 +126,9 @@ def test_accept_all_above_previews_its_count_and_accepts_exactly_those(patterns)
     left = [p.product_id for p in proposals if p.confidence < chosen]
     assert _pending(patterns) == left and _cards(at) == left[:20]
     assert {p.product_id: _stored(patterns, p.product_id) for p in above} == {p.product_id: p.proposed for p in above}
+    at.button(key="enrich-undo-last").click().run()  # the bulk accept is one decision: undone as one
+    assert not at.exception and _pending(patterns) == pending
+    assert [_stored(patterns, p.product_id) for p in above] == [None] * len(above)
 
 
 def test_a_stale_accept_is_refused_and_changes_nothing(patterns):
