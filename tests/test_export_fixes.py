@@ -164,9 +164,12 @@ def test_cli_says_which_values_were_neutralised_and_writes_json(settings, shopif
     assert (report["rows"], report["neutralised"]) == (3, [{"product_id": "leather-belt", "column": "pattern"}])
 
 
-def test_an_output_path_that_is_a_folder_is_an_error(settings, tmp_path, capsys):
+def test_an_output_path_that_is_a_folder_or_cannot_be_written_is_an_error(settings, tmp_path, capsys):
     assert main(["export-fixes", "--format", "google", "--out", str(tmp_path)]) == 2
     assert f"error: {tmp_path} is a folder: name the file to write, as --out fixes.tsv" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("")
+    assert main(["export-fixes", "--format", "shopify", "--out", str(tmp_path / "a-file" / "fixes.csv")]) == 2
+    assert f"error: cannot write {tmp_path / 'a-file' / 'fixes.csv'}: " in capsys.readouterr().err
     with pytest.raises(ExportError, match="writes google or shopify, not 'csv'"):
         export_fixes(settings.data_dir, None, "csv", tmp_path / "x.csv")
 

@@ -8,8 +8,8 @@ Why unchanged cells are filled and never left empty: one file holds the union of
 cell in an update is not "no change" everywhere. Shopify's importer, overwriting products with matching handles,
 clears a value whose cell is empty in a column the file has; Merchant Center may take a supplemental feed's empty
 value as the attribute's. So a product with no change in a column gets its current stored value there, which is
-what it reads now. Two fields are therefore not written where the index does not keep the shop's exact value:
-Shopify's Body (HTML) (the index keeps its text, without the markup) is left out with a note.
+what it reads now. So a field whose exact value the index does not keep is not written: Shopify's Body (HTML) (the
+index keeps its text, without the markup) is left out with a note.
 
 Products no longer in the index (deleted since the decision) are left out with a note: Shopify's importer would
 create a new product from a handle it does not know, and Merchant Center ignores an id its primary feed lacks.
@@ -152,7 +152,10 @@ def export_fixes(data_dir: Path, store, format: str, out: Path) -> ExportReport:
                 neutralised.append((product_id, column))
             row.append(safe)
         rows.append(row)
-    atomic_write(out, _table(columns, rows, "\t" if format == GOOGLE else ","))
+    try:
+        atomic_write(out, _table(columns, rows, "\t" if format == GOOGLE else ","))
+    except OSError as exc:
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}; choose a folder you can write to") from None
     return ExportReport(format, str(out), len(rows), columns, neutralised, notes)
 
 
