@@ -54,12 +54,17 @@ def run_indexing(config: Settings, store: ProductStore, inputs: Callable[[], Sav
     """
     def index(saved: SavedInputs, tools: Tools):
         from core.index.indexer import index_catalog
+        from core.insights.health import check_after_index
 
-        return index_catalog(saved.catalogue, saved.images_dir, tools.embedder, store, batch_size=config.batch_size,
-                             recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=tools.progress,
-                             format=format, columns=columns or None, fetcher=tools.fetcher,
-                             relabel=catalogue_fixes(config.data_dir), stage=tools.stage,
-                             max_photos=config.max_photos, shared_photo_min=config.shared_photo_min)
+        report = index_catalog(saved.catalogue, saved.images_dir, tools.embedder, store, batch_size=config.batch_size,
+                               recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=tools.progress,
+                               format=format, columns=columns or None, fetcher=tools.fetcher,
+                               relabel=catalogue_fixes(config.data_dir), stage=tools.stage,
+                               max_photos=config.max_photos, shared_photo_min=config.shared_photo_min)
+        # The run ends with the catalogue's health, the model already loaded; a failed check is a warning only.
+        checked, line = check_after_index(store, config.data_dir, lambda: tools.embedder, "the Health page")
+        (report.notes if checked is not None else report.warnings).append(line)
+        return report
 
     return indexing_runner.run(config, Job(inputs, index, "last_report", note=note))
 

@@ -34,6 +34,8 @@ def add_index_commands(sub) -> None:
     index.add_argument("--recreate", action="store_true", help="drop the existing index first")
     index.add_argument("--prune", action="store_true", help="delete products that are no longer in the CSV")
     index.add_argument("--json", action="store_true", help="print one JSON summary object")
+    index.add_argument("--no-health", action="store_true",
+                       help="skip the catalogue health check a whole run ends with (`python -m core health`)")
     index.set_defaults(run=cmd_index)
 
     stats = sub.add_parser("stats", help="show what is indexed")
@@ -74,6 +76,7 @@ def cmd_index(args, settings: Settings) -> int:
                                part=part, relabel=catalogue_fixes(settings.data_dir),
                                max_photos=settings.max_photos, shared_photo_min=settings.shared_photo_min)
         report.add_stage_before("model", model_s)  # the run's duration is what the user waited for
+        health = _health(args, part, store, settings, embedder)
     except KeyboardInterrupt:
         _end_index(store, bar, fetcher, failing=True)
         print("interrupted: everything embedded so far is saved; run the same command again to resume",
@@ -84,7 +87,9 @@ def cmd_index(args, settings: Settings) -> int:
         raise
     _end_index(store, bar, fetcher, failing=False)
     if args.json:
-        print(json.dumps(report.as_dict()))
+        print(json.dumps(dict(report.as_dict(), **({"health": health[0]} if health else {}))))
+        if health and health[0] is None:
+            print(f"warning: {health[1]}", file=sys.stderr)
     else:
         print(f"{report.total} rows: {report.indexed} indexed, {report.updated} updated, {report.unchanged} "
               f"unchanged, {report.text_only} text-only, {report.pruned} pruned, {report.failed_rows} failed "
@@ -103,7 +108,21 @@ def cmd_index(args, settings: Settings) -> int:
             print(f"note: {note}")
         for warning in report.warnings:
             print(f"warning: {warning}")
+        if health:
+            print(health[1] if health[0] is not None else f"warning: {health[1]}")
     return 0
+
+
+def _health(args, part, store, settings: Settings, embedder) -> tuple[dict | None, str] | None:
+    """The health check a whole run ends with, the model already loaded: (its summary for --json, its line), or
+    (None, why it failed: a warning, never a failed run); None when skipped (--no-health, or one worker's part:
+    the catalogue is whole only once every worker is done)."""
+    from core.insights.health import check_after_index
+
+    if args.no_health or part.count > 1:
+        return None
+    found, line = check_after_index(store, settings.data_dir, lambda: embedder)
+    return (found.summary() if found is not None else None), line
 
 
 def _end_index(store, bar, fetcher, failing: bool) -> None:

@@ -10,6 +10,7 @@ last report per filter set too, so a page's first render and a re-check of an un
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,18 @@ class HealthReport:
     @property
     def counts(self) -> dict[str, int]:
         return {p.kind: p.count for p in self.problems}
+
+    def summary(self) -> dict:
+        """What an index run's --json adds under "health": the score and every kind's count."""
+        return {"score": self.score, "problems": self.counts}
+
+    def line(self, lister: str = "`python -m core health`") -> str:
+        """The one line an index run ends with; lister: where the problems are listed (the app: its Health page)."""
+        kinds = sum(1 for p in self.problems if p.count)
+        if not kinds:
+            return f"health: score {self.score}, no problem found"
+        return (f"health: score {self.score}, {kinds} kind{'s' if kinds > 1 else ''} of problem; "
+                f"{lister} lists them")
 
     def as_dict(self) -> dict:
         """The issue's JSON, exactly: products, checked_at, score, problems, by_category."""
@@ -292,6 +305,20 @@ def _add_suspects(state: _Tally, store: ProductStore, data_dir: Path, where: Pat
 def _labels(store: ProductStore, fld: str) -> int:
     return len([v for v, _ in store.facet(fld, None, limit=MAX_LABELS) if v != ""])
 
+
+
+def check_after_index(store: ProductStore, data_dir: Path, encoder: Callable[[], object] | None,
+                      lister: str = "`python -m core health`") -> tuple[HealthReport | None, str]:
+    """The health check an index run ends with (the CLI's and the app's), its model already loaded: (the report,
+    its one line), or (None, why it failed). Never raises: a failed check must not fail a finished index run."""
+    try:
+        report = check_health(store, data_dir, encoder=encoder)
+    except LensError as exc:
+        return None, f"the health check failed: {exc}"
+    except Exception as exc:  # a bug or an engine failure: the index stands, the details go to the log
+        logging.getLogger(__name__).exception("the health check after indexing failed")
+        return None, f"the health check failed ({type(exc).__name__}: {exc})"
+    return report, report.line(lister)
 
 
 def health_history(store: ProductStore) -> list[dict]:
