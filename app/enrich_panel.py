@@ -136,7 +136,7 @@ def confidence_text(result: EnrichResult, confidence: float) -> str:
     if share is None or not known:
         return f"confidence {confidence:.2f} (no known product has this confidence or more to check it against)"
     return (f"confidence {confidence:.2f}: of known products with this confidence or more, {percent(share)} were "
-            f"right ({known:,})")
+            f"right ({round(share * known):,} of {known:,})")
 
 
 # ---- the queue ------------------------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ def card(config: Settings, store: ProductStore, result: EnrichResult, proposal: 
     """One proposal: its photos, title, the current and proposed value, what its confidence means, the decisions."""
     pid = proposal.product_id
     with st.container(border=True, key=f"enrich-card-{pid}"):
-        left, body, acts = st.columns([2, 3, 2], gap="medium")
+        left, body, acts = st.columns([3, 5, 3], gap="medium")
         with left:
             photos(config, proposal)
         with body:

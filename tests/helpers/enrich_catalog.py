@@ -1,5 +1,6 @@
-"""A catalogue for the Enrich page: 24 apparel products drawn with a pattern, half of them with the pattern
-filled in (known), half empty (to be proposed), indexed with the settings' model as the CLI would."""
+"""A catalogue for the Enrich page: 24 apparel products drawn with a pattern, half of them with the pattern filled
+in (known, every pattern among them), half empty (to be proposed), indexed with the settings' model as the CLI
+would."""
 
 from __future__ import annotations
 
@@ -15,9 +16,14 @@ COLOURS = ["Red", "Blue", "Black", "Yellow", "White"]
 COUNT = 24
 
 
+def known(i: int) -> bool:
+    """Whether product e{i} has its pattern filled in."""
+    return (i // 4) % 2 == 0
+
+
 def pattern_catalog(folder: Path, title: str = "") -> Path:
-    """Products e0..e23; every even one has its pattern filled in, every odd one is empty. `title`, when given,
-    is every product's title (hostile titles)."""
+    """Products e0..e23; e0-e3, e8-e11 and e16-e19 have their pattern filled in (each pattern three times), the
+    others are empty. `title`, when given, is every product's title (hostile titles)."""
     rows = []
     for i in range(COUNT):
         sub, kind = KINDS[i % len(KINDS)]
@@ -27,7 +33,7 @@ def pattern_catalog(folder: Path, title: str = "") -> Path:
         draw_product(kind, colour, pattern).save(photo)
         rows.append([f"e{i}", "Women", "Apparel", sub, kind, colour, "Casual",
                      title or f"{colour} {pattern} {kind} {i}", f"e{i}.jpg", "",
-                     pattern.lower() if i % 2 == 0 else ""])
+                     pattern.lower() if known(i) else ""])
     return write_csv(folder / "catalog.csv", [*HEADER, "Pattern"], rows)
 
 
