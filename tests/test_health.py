@@ -14,7 +14,7 @@ from core.curation.duplicate_dismissals import DuplicateDismissals
 from core.index.store import StoredPoint, point_id
 from core.insights.audit_decisions import AuditDecisions
 from core.insights.health import KINDS, HealthReport, cached_report, check_health, health_history
-from core.insights.health_rules import is_apparel
+from core.insights.health_rules import is_apparel, missing_attributes
 
 DIM = 32
 APPAREL_LOOK, ACCESSORY_LOOK = 30, 31  # the directions the two category prompts point in
@@ -279,3 +279,10 @@ def test_no_index_is_not_indexed(store, tmp_path):
     ({"category": "Accessories", "sub_category": "Watches"}, False), ({}, False)])
 def test_apparel_is_decided_by_the_products_kind(payload, expected):
     assert is_apparel(payload) is expected
+
+
+def test_age_group_may_come_from_the_google_shopping_column():
+    payload = apparel("x", age_group=None)
+    assert missing_attributes(payload, True) == ["age_group"]
+    assert missing_attributes({**payload, "google_shopping_age_group": "adult"}, True) == []
+    assert missing_attributes({**payload, "google_shopping_age_group": ""}, True) == ["age_group"]

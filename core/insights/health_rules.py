@@ -9,13 +9,16 @@ from core.common.fields import (BRAND, CATEGORY, COLOUR, COMPARE_AT_PRICE, DESCR
                                 VARIANTS, display_value, values_of)
 
 SIZE = "size"                # a Shopify Size option, or a feed's size column
-AGE_GROUP = "age_group"      # Merchant Center's age_group
+AGE_GROUP = "age_group"      # Merchant Center's age_group (Shopify's category metafield "Age group" reads as it)
+# Where else a feed gives it: Shopify's "Google Shopping / Age Group" column is read as google_shopping_age_group.
+ALSO = {AGE_GROUP: ("google_shopping_age_group",)}
 GOOGLE_CATEGORY = "google_product_category"
 # What a product's kind is read from: the catalogue's category levels, its type and Google's category path.
 KIND_FIELDS = (CATEGORY, SUB_CATEGORY, PRODUCT_TYPE, GOOGLE_CATEGORY)
 APPAREL_WORDS = ("apparel", "clothing", "shoes", "footwear")
 # Merchant Center's minimum image size: 250 x 250 px for apparel, 100 x 100 px for everything else.
 MIN_SIDE_APPAREL, MIN_SIDE_OTHER = 250, 100
+SHOWN_PHOTOS = 3             # failed photos a photo_failed detail names, with their reasons
 MAX_TITLE = 150              # Merchant Center's title limit
 REQUIRED_EVERYWHERE = (TITLE, DESCRIPTION, BRAND)  # price has its own kind (no_price)
 REQUIRED_APPAREL = (COLOUR, SIZE, GENDER, AGE_GROUP)
@@ -23,8 +26,8 @@ REQUIRED_APPAREL = (COLOUR, SIZE, GENDER, AGE_GROUP)
 # lookup by product id an empty reference means): no reference at all, not a photo that failed.
 NO_REFERENCE = ("no image", "image file not found: no ")
 # What the rules read of a stored product: scrolls ask for these keys only.
-KEYS = [PRODUCT_ID, TITLE, DESCRIPTION, BRAND, COLOUR, GENDER, SIZE, AGE_GROUP, *KIND_FIELDS, PRICE,
-        COMPARE_AT_PRICE, STATUS, INVENTORY, IN_STOCK, PHOTOS, IMAGE_PATH, IMAGE_URL, TEXT_ONLY, IMAGE_PROBLEM,
+KEYS = [PRODUCT_ID, TITLE, DESCRIPTION, BRAND, COLOUR, GENDER, SIZE, AGE_GROUP, *ALSO[AGE_GROUP], *KIND_FIELDS,
+        PRICE, COMPARE_AT_PRICE, STATUS, INVENTORY, IN_STOCK, PHOTOS, IMAGE_PATH, IMAGE_URL, TEXT_ONLY, IMAGE_PROBLEM,
         PHOTO_PROBLEMS, PHOTO_SIZES, VARIANTS]
 
 
@@ -61,9 +64,9 @@ def photo_problems(payload: dict) -> list[tuple[str, str]]:
     parts = [f"photo failed: {reason or 'not usable'}"] if hero_failed else []
     others = payload.get(PHOTO_PROBLEMS) or {}
     if isinstance(others, dict) and others:
-        ref, why = next(iter(others.items()))
-        more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
-        parts.append(f"{len(others)} other photo(s) failed: {ref}: {why}{more}")
+        named = "; ".join(f"{ref}: {why}" for ref, why in list(others.items())[:SHOWN_PHOTOS])
+        more = f"; and {len(others) - SHOWN_PHOTOS} more" if len(others) > SHOWN_PHOTOS else ""
+        parts.append(f"{len(others)} other photo(s) failed: {named}{more}")
     return [("photo_failed", "; ".join(parts))] if parts else []
 
 
@@ -91,14 +94,14 @@ def _size(value) -> tuple[int, int]:
 
 def missing_attributes(payload: dict, apparel: bool) -> list[str]:
     """The Merchant Center attributes this product must have and has not (size: its own or any variant's; colour:
-    its own or any variant's)."""
+    its own or any variant's; age_group: its own or the Google Shopping column's)."""
     missing = [key for key in REQUIRED_EVERYWHERE if empty(payload, key)]
     if apparel:
         variants = [v for v in payload.get(VARIANTS) or [] if isinstance(v, dict)]
         for key in REQUIRED_APPAREL:
             by_variant = key in (COLOUR, SIZE) and any(str(v.get("colour" if key == COLOUR else "size") or "").strip()
                                                        for v in variants)
-            if empty(payload, key) and not by_variant:
+            if all(empty(payload, k) for k in (key, *ALSO.get(key, ()))) and not by_variant:
                 missing.append(key)
     return missing
 
