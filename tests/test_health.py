@@ -158,7 +158,8 @@ def test_details_say_why_in_plain_text(planted):
                                                            "missing-desc": ["description"]}
     assert details["title_length"] == {"one-word": "one word", "long-title": "154 characters, over 150"}
     assert details["bad_sale_price"] == {"bad-sale": "compare-at price 40 is not above the price 50"}
-    assert details["out_of_stock_active"] == {"oos-active": "active, inventory 0", "oos-nostatus": "active, out of stock"}
+    assert details["out_of_stock_active"] == {"oos-active": "active, inventory 0",
+                                              "oos-nostatus": "active, out of stock"}
     assert details["in_stock_draft"] == {"in-stock-draft": "draft, inventory 4"}
 
 
