@@ -107,7 +107,7 @@ def summary(result: EnrichResult) -> None:
     st.subheader(f"{attribute}: {', '.join(md(v) for v in result.values)}", anchor=False)
     parts = [f"{s['products']:,} products looked at ({SOURCE_NAMES.get(result.source, md(result.source)).lower()})",
              f"{s['proposed']:,} proposals", f"{s['not_applicable']:,} not applicable",
-             f"{s['known']:,} already known"]
+             f"{s['known']:,} with a known value to check against"]
     if s.get("skipped"):
         parts.append(f"{s['skipped']:,} without a {SOURCE_NAMES.get(result.source, 'vector').lower()} vector skipped")
     if result.overwrite:
@@ -228,7 +228,7 @@ def card(config: Settings, store: ProductStore, result: EnrichResult, proposal: 
     """One proposal: its photos, title, the current and proposed value, what its confidence means, the decisions."""
     pid = proposal.product_id
     with st.container(border=True, key=f"enrich-card-{pid}"):
-        left, body, acts = st.columns([3, 5, 3], gap="medium")
+        left, body, acts = st.columns([2, 6, 3], gap="medium")
         with left:
             photos(config, proposal)
         with body:
