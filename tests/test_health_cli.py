@@ -98,3 +98,15 @@ def test_a_failing_health_check_is_a_warning_not_a_failed_index_run(settings, tm
     run = json.loads(out.out)
     assert run["health"] is None and run["indexed"] == 6
     assert "warning: the health check failed (RuntimeError: planted failure)" in out.err
+
+
+def test_an_unchanged_index_shows_its_last_report_and_no_cache_checks_again(settings, tmp_path, capsys):
+    index(tmp_path, capsys)
+    assert main(["health", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(["health", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == first  # the same report, checked_at included: nothing computed
+    assert main(["health", "--json", "--no-cache"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["checked_at"] > first["checked_at"]
+    assert again["problems"] == first["problems"]

@@ -146,7 +146,9 @@ def check_health(store: ProductStore, data_dir: Path, filters: Filters | None = 
     costly checks after it report nothing). encoder: a zero-argument callable returning the query encoder, called
     only when the label audit has to run
     (its cache is not fresh); with None, suspect_label comes from a fresh cached audit only, and a note says when
-    there is none. use_cache=False recomputes near-duplicates and the audit (and refreshes their caches).
+    there is none. use_cache=False recomputes near-duplicates and the audit (and refreshes their caches). The
+    products themselves are always read again (a fresh whole report without any computing: cached_report); the
+    report is then kept for cached_report.
     An unfiltered check records one row per index version in the index's health history.
     """
     meta = store.require_meta()
@@ -157,10 +159,6 @@ def check_health(store: ProductStore, data_dir: Path, filters: Filters | None = 
         filters.check(store.schema())
     where = cache.folder(data_dir, store.collection)
     key = _report_key(store, data_dir, filters, meta)
-    if use_cache:
-        found = cache.load_report(where, key["filters"], key)
-        if found is not None:
-            return HealthReport.from_dict(found)
     total = store.count(filters)
     if total == 0:
         raise BadQuery("no product matches these filters: loosen or remove --filter / --exclude to check some")
