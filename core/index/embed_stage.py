@@ -1,6 +1,7 @@
 """The embed stage (the mapper): products in, batches of points out, each of a product's photos read or fetched
 and decoded in loader threads, then both towers; a product whose hero cannot be used is embedded by its text (and
-its other photos), and a product whose hero and text are unchanged keeps their vectors and every unchanged row."""
+its other photos), and a product whose hero and text are unchanged keeps their vectors and every unchanged row.
+Each photo decoded leaves its own pixel size (PHOTO_SIZES); a kept row keeps the size stored with it."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ from typing import Iterable, Iterator
 
 from core.common.errors import ImageRejected
 from core.common.fields import (COLOUR_STATS, FINGERPRINT, IMAGE_PROBLEM, MATCHED_PHOTOS, PAYLOAD_HASH, PHOTO_COLOURS,
-                                PHOTO_DIGESTS, PHOTO_PROBLEMS, PHOTO_VECTORS, PRODUCT_ID, SHARED_PHOTOS, TEXT_ONLY)
+                                PHOTO_DIGESTS, PHOTO_PROBLEMS, PHOTO_SIZES, PHOTO_VECTORS, PRODUCT_ID, SHARED_PHOTOS,
+                                TEXT_ONLY)
 from core.common.iterables import chunks
 from core.index.fingerprints import decode_settings, fingerprint, missing_digest, payload_hash
+from core.index.photo_sizes import StoredSizes
 from core.index.photos import SHA256, PhotoPlan, hero_ref, is_url, matched, photo_key, photo_refs, shared_refs
 from core.index.store import Hit, StoredPoint, point_id
 from core.ingest.catalog import Product, RowProblem
 from core.ingest.colour_stats import foreground_colours
 from core.ingest.fetch import download_in_arrival_order
 from core.ingest.formats import ProblemKind
-from core.ingest.images import decode_image, read_image_bytes
+from core.ingest.images import decode_image, read_image_bytes, source_size
 
 URL_WORKERS = 16  # threads downloading photos behind URLs (waiting on the network); they never decode
 
@@ -51,6 +54,7 @@ class _Job:
         self.url = (work.product.image_url or "") if kind == self.HERO else ref if is_url(ref) else ""
         self.image_digest = ""
         self.colour_stats: list | None = None  # the photo's dominant colours, made while it is decoded anyway
+        self.size: tuple[int, int] | None = None  # the photo's own pixel size, read while it is decoded anyway
         self.data: bytes | None = None         # a downloaded photo the image cache could not keep
         self.download_problem = ""             # why its photo behind a URL could not be downloaded
 
@@ -61,11 +65,13 @@ class _Job:
 
 @dataclass
 class _Row:
-    """One row of a product's photos multivector: its vector, the sha256 of its bytes, its colour statistics."""
+    """One row of a product's photos multivector: its vector, the sha256 of its bytes, its colour statistics, its
+    photo's pixel size (None: not known, a row kept from an index made before sizes were stored)."""
 
     vector: object
     digest: str
     colours: list | None
+    size: tuple | None = None
 
 
 class _Work:
@@ -84,6 +90,8 @@ class _Work:
         self.image_vector = None
         self.image_problem = ""
         self.hero_job: _Job | None = None
+        self.hero_size: tuple | None = None  # the hero's pixel size: decoded now, or kept with its vector
+        self.sizes_known = True  # False when a kept photo's size was never stored (an index made before sizes)
         self.pending = 0
         self.embedded = self.kept = 0
 
@@ -93,10 +101,16 @@ class _Work:
         stored_payload = self.stored.payload if self.stored is not None else {}
         digests, vectors = stored_payload.get(PHOTO_DIGESTS) or [], stored_vectors.get(PHOTO_VECTORS) or []
         colours = list(stored_payload.get(PHOTO_COLOURS) or []) + [None] * len(digests)
+        sizes = StoredSizes(stored_payload)
         stored_rows = {}
         for digest, vector, stats in zip(digests, vectors, colours):
-            stored_rows.setdefault(digest, _Row(vector, digest, stats))
+            stored_rows.setdefault(digest, _Row(vector, digest, stats, sizes.of_digest(digest)))
         jobs = []
+        if not self.stale and self.hero and not stored_payload.get(TEXT_ONLY):
+            # the hero's vector is kept: so is its size (under its reference, or its bytes' under a new reference)
+            hero_key = self.keys[self.refs.index(self.hero)] if self.hero in self.refs else ""
+            self.hero_size = sizes.of(self.hero, hero_key)
+            self.sizes_known = self.hero_size is not None
         if self.stale:
             self.hero_job = _Job(self, _Job.HERO, self.hero)
             jobs.append(self.hero_job)
@@ -109,10 +123,11 @@ class _Work:
             elif not self.stale and ref == self.hero and SHA256.match(key) and "image" in stored_vectors:
                 # stored before the multivector: the hero's kept 'image' vector is this photo's row (its
                 # fingerprint, which holds the hero's digest, is unchanged), so it is not fetched again
-                self.rows[i] = _Row(stored_vectors["image"], key, stored_payload.get(COLOUR_STATS))
+                self.rows[i] = _Row(stored_vectors["image"], key, stored_payload.get(COLOUR_STATS), self.hero_size)
             else:
                 jobs.append(_Job(self, _Job.PHOTO, ref))
                 continue
+            self.sizes_known = self.sizes_known and self.rows[i].size is not None
             self.kept += 1
         if not jobs:
             jobs.append(_Job(self, _Job.NOTHING))
@@ -124,16 +139,17 @@ class _Work:
         if job.kind == _Job.HERO:
             self.image_vector, self.image_problem = vector, problem or ""
             self.embedded += vector is not None
+            self.hero_size = job.size if vector is not None else None
             index = self.refs.index(self.hero) if self.hero and self.hero in self.refs else None
             if vector is not None and index in self.matched:
-                self.rows[index] = _Row(vector, job.image_digest, job.colour_stats)
+                self.rows[index] = _Row(vector, job.image_digest, job.colour_stats, job.size)
             elif vector is None and index is not None:
                 self.problems[self.hero] = problem or "no image"
         elif job.kind == _Job.PHOTO:
             if vector is None:
                 self.problems[job.ref] = problem or "no image"
             else:
-                self.rows[self.refs.index(job.ref)] = _Row(vector, job.image_digest, job.colour_stats)
+                self.rows[self.refs.index(job.ref)] = _Row(vector, job.image_digest, job.colour_stats, job.size)
                 self.embedded += 1
         self.pending -= 1
         return self.pending == 0
@@ -153,6 +169,21 @@ class _Work:
             colours.append(row.colours)
         return rows, {MATCHED_PHOTOS: refs, PHOTO_DIGESTS: digests, PHOTO_COLOURS: colours,
                       SHARED_PHOTOS: self.shared, PHOTO_PROBLEMS: self.problems}
+
+    def photo_sizes(self, matched_refs: list[str]) -> dict | None:
+        """PHOTO_SIZES: the pixel size of the hero (when its vector stands) and of every photo with a row, hero first;
+        None when a kept photo's size was never stored (an index made before sizes): the key is then left out, and
+        the same run's catch-up (core.index.photo_sizes) reads every size of the product from the photos' headers."""
+        if not self.sizes_known:
+            return None
+        sizes = {}
+        if self.hero_size is not None and self.hero:
+            sizes[self.hero] = list(self.hero_size)
+        by_ref = {self.refs[i]: row.size for i, row in self.rows.items()}
+        for ref in matched_refs:
+            if by_ref.get(ref) is not None:
+                sizes.setdefault(ref, list(by_ref[ref]))
+        return sizes
 
 
 def _downloaded(jobs: Iterable[_Job], fetcher) -> Iterator[_Job]:
@@ -234,6 +265,7 @@ def embed_points(products: Iterable[Product], embedder, fetcher, max_pixels: int
                 raise
         job.image_digest = hashlib.sha256(data).hexdigest()
         image = decode_image(data, max_pixels, draft_size=embedder.image_size)
+        job.size = source_size(image)
         try:  # here, so the audit never decodes a photo again (~1 ms)
             job.colour_stats = foreground_colours(image)
         except Exception:  # evidence for the audit, never a reason to refuse a product the model can embed
@@ -325,6 +357,9 @@ def _point(work: _Work, text_vector, model: str, refused_under: str) -> tuple[St
         rows = [vectors["image"]]
         keys.update({MATCHED_PHOTOS: [work.hero], PHOTO_DIGESTS: [digest], PHOTO_COLOURS: [payload.get(COLOUR_STATS)]})
     payload.update(keys)
+    sizes = work.photo_sizes(keys[MATCHED_PHOTOS])
+    if sizes is not None:
+        payload[PHOTO_SIZES] = sizes
     if rows:
         vectors[PHOTO_VECTORS] = rows
     return StoredPoint(point_id(product.product_id), vectors, payload), problem

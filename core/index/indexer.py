@@ -5,7 +5,8 @@ publish) and
 index_catalog composes them, timing each on its own (StageClock), as clip-retrieval's runner composes its reader,
 mapper and writer. The embed stage, the mapper, lives in core.index.embed_stage; the keyword stage (each point's
 words as a sparse vector, and the catch-up of an index made before the keyword index) in core.index.keyword_stage;
-whether a product must be embedded again, and why, is core.index.fingerprints' to say.
+whether a product must be embedded again, and why, is core.index.fingerprints' to say; each photo's pixel size, and
+the catch-up of an index made before sizes were stored, core.index.photo_sizes'.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 from core.common.config import MAX_PIXELS, Settings
 from core.common.errors import CatalogError, ImageRejected
 from core.common.fields import (COLOUR_STATS, FINGERPRINT, IMAGE_PATH, IMAGE_PROBLEM, MATCHED_PHOTOS, PAYLOAD_HASH,
-                                PHOTO_COLOURS, PHOTO_DIGESTS, PHOTO_PROBLEMS, PRODUCT_ID, SHARED_PHOTOS, TEXT_ONLY)
+                                PHOTO_COLOURS, PHOTO_DIGESTS, PHOTO_PROBLEMS, PHOTO_SIZES, PRODUCT_ID, SHARED_PHOTOS,
+                                TEXT_ONLY)
 from core.common.iterables import chunks
 from core.index.embed_stage import URL_WORKERS, EmbeddedBatch, PhotoWork, decode_workers, embed_points
 from core.index.fingerprints import (NEW_PRODUCT, changed_parts, decode_settings, embedded_with_photo, fingerprint,
                                      missing_digest, payload_hash, same_vectors)
+from core.index import photo_sizes
 from core.index.keyword_stage import add_keywords, caught_up, keyword_updates, lacking_keywords
 from core.index.photos import SHA256, PhotoPlan, hero_ref, photo_key, photo_refs
 from core.index.store import ProductStore, StoredPoint
@@ -49,7 +52,7 @@ MAX_LISTED_REEMBEDDED = 100  # products re-embedded listed by name with their re
 PLAN_CHUNK = 2000           # products compared with the store at a time (their photos hashed in parallel)
 # A stored product's keys that describe its vectors, not its catalogue values: an attribute-only rewrite keeps them.
 VECTOR_KEYS = (FINGERPRINT, TEXT_ONLY, IMAGE_PROBLEM, COLOUR_STATS, MATCHED_PHOTOS, PHOTO_DIGESTS, PHOTO_COLOURS,
-               SHARED_PHOTOS, PHOTO_PROBLEMS)
+               SHARED_PHOTOS, PHOTO_PROBLEMS, PHOTO_SIZES)
 
 
 @dataclass
@@ -84,6 +87,7 @@ class IndexReport:
                                                                       "upgraded"), 0))
     notes: list[str] = field(default_factory=list)  # what a user should know about this run (shared photos, upgrade)
     keywords_added: int = 0   # stored products given their keyword vector from their stored values (an older index)
+    photo_sizes_added: int = 0  # stored products given their photos' sizes from the photos' headers (an older index)
 
     @property
     def failed_rows(self) -> int:
@@ -130,7 +134,8 @@ class IndexReport:
                 "runtime": self.runtime, "reasons": self.reasons,
                 "reembedded": [{"product_id": pid, "reasons": reasons} for pid, reasons in self.reembedded],
                 "reembedded_not_listed": self.to_embed - len(self.reembedded), "photo_counts": dict(self.photo_counts),
-                "keywords_added": self.keywords_added, "notes": list(self.notes)}
+                "keywords_added": self.keywords_added, "photo_sizes_added": self.photo_sizes_added,
+                "notes": list(self.notes)}
 
 
 class StageClock:
@@ -277,6 +282,7 @@ def index_catalog(csv_path: Path, images_dir: Path | None, embedder: EmbeddingMo
             stage(PRUNE)
             prune_missing(catalog.problems, plan, store, report)
     add_missing_keywords(store, write, part, report, clock, stage)
+    add_missing_photo_sizes(store, write, part, report, clock, fetcher, max_pixels)
     write.flush()
 
     _photo_notes(plan, report)
@@ -306,11 +312,13 @@ def open_store(store: ProductStore, embedder, catalog: CatalogFile, recreate: bo
     """The collection for this model, with the catalogue's fields, marked as being indexed."""
     # The catalogue's size picks the store's settings when it is created (int8, vectors on disk); every worker
     # of a --part run sizes it for the whole catalogue, its part plus the others'.
+    fresh = recreate or store.meta() is None
     store.ensure(embedder.name, embedder.dim, recreate=recreate, expected_points=catalog.product_count)
     store.add_fields(catalog.report.schema)
     # Until this run stamps last_indexed, the index may differ from what it stamped last (an interrupted run
-    # leaves this set): readers that trust the stamp (the map's freshness) must look closer meanwhile.
-    store.update_meta(indexing_since=time.time())
+    # leaves this set): readers that trust the stamp (the map's freshness) must look closer meanwhile. A new
+    # index holds only products written with their photo sizes: no catch-up will ever have anything to read.
+    store.update_meta(indexing_since=time.time(), **({photo_sizes.PHOTO_SIZES_COMPLETE: True} if fresh else {}))
 
 
 def _prepared(products: Iterable[Product], fetcher, relabel: Callable[[str, dict], bool] | None = None
@@ -575,6 +583,31 @@ def add_missing_keywords(store: ProductStore, write: PointWriter, part: Part, re
                 report.keywords_added += len(mine)
     if report.keywords_added:
         report.notes.append(f"keyword index: added to {report.keywords_added:,} products (no photo re-embedded)")
+
+
+# -- photo sizes: an older index catching up ----------------------------------------------------------------------
+
+def add_missing_photo_sizes(store: ProductStore, write: PointWriter, part: Part, report: IndexReport,
+                            clock: StageClock, fetcher, max_pixels: int) -> None:
+    """An index made before photo sizes were stored (no photo_sizes_complete flag, or an earlier run of this kind
+    interrupted): the stored products still without PHOTO_SIZES get them from their photos' headers, a page at a
+    time (only this run's part of them); no pixel is decoded and nothing is embedded. The flag is set once none
+    lacks them, so a later run costs one metadata read. Timed as writing: it is header reads and payload writes."""
+    if (store.meta() or {}).get(photo_sizes.PHOTO_SIZES_COMPLETE):
+        return
+    write.flush()  # a server applies writes behind the run: what this run wrote is read as written
+    with clock(WRITE):
+        for page in photo_sizes.lacking_sizes(store):
+            mine = [hit for hit in page if part.owns(hit.payload.get(PRODUCT_ID, ""))]
+            if mine:
+                store.set_payload(photo_sizes.caught_up(mine, fetcher, max_pixels))
+                report.photo_sizes_added += len(mine)
+        if report.photo_sizes_added:
+            store.flush()  # counted as written
+        if store.count(photo_sizes.lacking_filter()) == 0:
+            store.update_meta(**{photo_sizes.PHOTO_SIZES_COMPLETE: True})
+    if report.photo_sizes_added:
+        report.notes.append(f"photo sizes: added to {report.photo_sizes_added:,} products (no photo decoded)")
 
 
 # -- prune -------------------------------------------------------------------------------------------------------------

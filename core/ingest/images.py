@@ -7,7 +7,7 @@ import os
 import stat
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Union
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
@@ -23,6 +23,10 @@ MIN_SIDE_PX = 8        # a product photo with a side under 8 px carries nothing 
 MAX_ASPECT = 20.0      # 1x300000 would be resized to 224x67,200,000: refuse before any resize can explode
 
 ImageSource = Union[str, Path, bytes, Image.Image]
+# The key of a decoded image's info holding the photo's own (width, height), read from its header before any JPEG
+# draft scaled it down: the size Merchant Center judges (core.common.fields.PHOTO_SIZES), which image.size no
+# longer is once drafted.
+SOURCE_SIZE = "lens_source_size"
 
 
 def read_image_bytes(path: Path) -> bytes:
@@ -31,6 +35,19 @@ def read_image_bytes(path: Path) -> bytes:
     Opened non-blocking and checked with fstat before reading: a FIFO or device named like a photo would
     otherwise block the whole indexing run forever.
     """
+    with open_regular_file(path) as fh:
+        try:
+            data = fh.read()
+        except OSError as exc:
+            raise ImageRejected(f"image file cannot be read: {exc.strerror or exc}") from None
+    if not data:
+        raise ImageRejected("image file is empty (0 bytes)")
+    return data
+
+
+def open_regular_file(path: Path) -> BinaryIO:
+    """A regular file opened for reading (the caller closes it), or ImageRejected saying why not: opened
+    non-blocking and checked with fstat first, so a FIFO or device named like a photo never blocks the run."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -45,17 +62,13 @@ def read_image_bytes(path: Path) -> bytes:
             raise ImageRejected(f"image path is a folder, not a file: {path}")
         if not stat.S_ISREG(mode):
             raise ImageRejected(f"image path is not a regular file ({_file_kind(mode)}): {path}")
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1
-            data = fh.read()
+        return os.fdopen(fd, "rb")
     except OSError as exc:
+        os.close(fd)
         raise ImageRejected(f"image file cannot be read: {exc.strerror or exc}") from None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    if not data:
-        raise ImageRejected("image file is empty (0 bytes)")
-    return data
+    except ImageRejected:
+        os.close(fd)
+        raise
 
 
 def _file_kind(mode: int) -> str:
@@ -89,7 +102,8 @@ def decode_image(data: bytes, max_pixels: int, draft_size: int | None = None) ->
         raise ImageRejected("image file is empty (0 bytes)")
     try:
         image = Image.open(io.BytesIO(data))
-        check_shape(*image.size, max_pixels)
+        size = image.size
+        check_shape(*size, max_pixels)
         if draft_size and image.format == "JPEG":
             image.draft("RGB", (draft_size, draft_size))
         image.load()
@@ -104,7 +118,35 @@ def decode_image(data: bytes, max_pixels: int, draft_size: int | None = None) ->
             raise IncompleteImage(f"corrupt or truncated image: {exc}") from None
         # A complete file Pillow will not decode: a text chunk past its limit, a codec this build lacks.
         raise ImageRejected(f"image cannot be decoded: {exc}") from None
-    return to_rgb(image)
+    rgb = to_rgb(image)
+    rgb.info[SOURCE_SIZE] = (int(size[0]), int(size[1]))
+    return rgb
+
+
+def source_size(image: Image.Image) -> tuple[int, int] | None:
+    """The photo's own (width, height) as decode_image read it before any draft, or None for an image that did
+    not come from decode_image."""
+    size = image.info.get(SOURCE_SIZE)
+    return (int(size[0]), int(size[1])) if size else None
+
+
+def header_size(path: Path, max_pixels: int) -> tuple[int, int]:
+    """A photo file's (width, height) from its header alone, no pixel decoded (Pillow opens lazily): an older
+    index's photos get their sizes without decoding. Raises ImageRejected for what decode_image would refuse
+    from the header too (not an image, a decompression bomb, a size past LENS_MAX_PIXELS or the shape limits), so
+    a photo indexing could not use gets no size here either."""
+    with open_regular_file(path) as fh:
+        try:
+            with Image.open(fh) as image:
+                width, height = image.size
+        except Image.DecompressionBombError as exc:
+            raise ImageRejected(f"image refused by the decoder's own size guard: {exc}") from None
+        except UnidentifiedImageError:
+            raise ImageRejected("not an image file (unrecognised format)") from None
+        except Exception as exc:  # a hostile header (struct.error, IndexError...): no size, never a stopped run
+            raise ImageRejected(f"image header cannot be read: {exc}") from None
+    check_shape(width, height, max_pixels)
+    return int(width), int(height)
 
 
 # Pillow raises plain OSError/SyntaxError for everything, so its wording is the only sign of the kind: these are
