@@ -289,3 +289,18 @@ def test_age_group_may_come_from_the_google_shopping_column():
     assert missing_attributes(payload, True) == ["age_group"]
     assert missing_attributes({**payload, "google_shopping_age_group": "adult"}, True) == []
     assert missing_attributes({**payload, "google_shopping_age_group": ""}, True) == ["age_group"]
+
+
+def test_only_the_latest_filter_sets_reports_are_kept(planted, monkeypatch):
+    from core.insights import health_cache
+
+    store, data_dir = planted
+    monkeypatch.setattr(health_cache, "MAX_REPORTS", 2)
+    apparel_only, accessories = Filters.of({"category": ["Apparel"]}), Filters.of({"category": ["Accessories"]})
+    check_health(store, data_dir, apparel_only, encoder=FakeTextTower)
+    check_health(store, data_dir, accessories, encoder=never)
+    assert cached_report(store, data_dir, apparel_only) is not None
+    check_health(store, data_dir, encoder=never)
+    assert cached_report(store, data_dir, apparel_only) is None  # the oldest of three
+    assert cached_report(store, data_dir, accessories).products == 20
+    assert cached_report(store, data_dir).products == 24

@@ -30,6 +30,20 @@ def test_index_ends_with_the_health_summary_in_its_json(settings, tmp_path, caps
     assert {p["kind"]: p["count"] for p in report["problems"]} == run["health"]["problems"]
 
 
+def test_an_index_run_records_its_health_in_the_copy_other_processes_read(settings, tmp_path, capsys):
+    from core.index.store import EdgeStore
+    from core.insights.health import health_history
+
+    run = index(tmp_path, capsys)
+    copy = EdgeStore.snapshot_reader(settings.data_dir, settings.collection)
+    try:
+        rows = health_history(copy)
+        assert [(r["score"], r["counts"]) for r in rows] == [(run["health"]["score"], run["health"]["problems"])]
+        assert rows[0]["indexed_at"] == copy.meta()["last_indexed"]
+    finally:
+        copy.close()
+
+
 def test_health_json_has_exactly_the_issues_keys(settings, tmp_path, capsys):
     index(tmp_path, capsys)
     assert main(["health", "--json"]) == 0

@@ -311,6 +311,8 @@ def check_after_index(store: ProductStore, data_dir: Path, encoder: Callable[[],
     its one line), or (None, why it failed). Never raises: a failed check must not fail a finished index run."""
     try:
         report = check_health(store, data_dir, encoder=encoder)
+        if not store.read_only:  # the copy other processes read gets the new history row (only metadata, unless
+            store.publish()      # the audit stored colour statistics the run had not)
     except LensError as exc:
         return None, f"the health check failed: {exc}"
     except Exception as exc:  # a bug or an engine failure: the index stands, the details go to the log

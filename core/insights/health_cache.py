@@ -21,6 +21,7 @@ AUDIT_FILE = "audit.json"
 # Accepted enrichments (core.insights.enrich_decisions) write values into stored payloads without a new index
 # version: their decisions file's change time is part of every key, as the audit decisions' is.
 ENRICH_DECISIONS = Path("enrich") / "decisions.json"
+MAX_REPORTS = 32  # filter sets whose last report is kept
 
 
 def folder(data_dir: Path, collection: str) -> Path:
@@ -97,4 +98,11 @@ def load_report(where: Path, filters_key: str, key: dict) -> dict | None:
 
 
 def save_report(where: Path, filters_key: str, key: dict, report: dict) -> None:
+    """Keep the report, and only the MAX_REPORTS most recent filter sets' (a page tried with many filters)."""
     _write(report_file(where, filters_key), key, report)
+    try:
+        kept = sorted(where.glob("report-*.json"), key=mtime, reverse=True)
+        for old in kept[MAX_REPORTS:]:
+            old.unlink(missing_ok=True)
+    except OSError as exc:
+        logging.getLogger(__name__).warning("old health reports under %s not removed (%s)", where, exc)
