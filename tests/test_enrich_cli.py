@@ -79,7 +79,8 @@ def test_enrich_with_no_index_is_refused(settings, capsys, monkeypatch):
     assert code == 2 and "no index yet" in err
 
 
-def test_enrich_with_an_empty_filter_result_is_refused(indexed_settings, capsys):
+def test_enrich_with_an_empty_filter_result_is_refused(indexed_settings, capsys, monkeypatch):
+    monkeypatch.setattr("core.cli.enrich.model_for", lambda *a: pytest.fail("the model was loaded"))
     code, _, err = run(capsys, "enrich", "--attribute", "pattern", "--values", "a,b", "--filter", "category=Nothing")
     assert code == 2 and "no product matches the filters" in err
 

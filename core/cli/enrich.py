@@ -46,7 +46,7 @@ def add_enrich_commands(sub) -> None:
 
 
 def cmd_enrich(args, settings: Settings) -> int:
-    from core.insights.enrich import check_request, enrich
+    from core.insights.enrich import check_request, check_scope, enrich
     from core.insights.enrich_decisions import EnrichmentDecisions
 
     if not args.attribute or args.values is None:
@@ -58,6 +58,7 @@ def cmd_enrich(args, settings: Settings) -> int:
     bar, progress = progress_bar("enrich")
     try:
         store.require_meta()
+        check_scope(store, attribute, args.source, filters)  # an empty filter result too: before the model loads
         result = enrich(store, model_for(settings), attribute, values, args.source, args.overwrite, filters,
                         progress)
         failing = False

@@ -155,22 +155,10 @@ def enrich(store: ProductStore, encoder: QueryEncoder, attribute: str, values: l
     Only empty values are proposed unless overwrite (never the value a product already holds).
     """
     attribute, values = check_request(attribute, values)
-    if source not in SOURCES:
-        raise BadQuery(f"--from is one of {', '.join(SOURCES)}, not {source!r}")
     meta = store.require_meta()
     require_same_model(meta, encoder.name, encoder.dim)
-    schema = store.schema()
-    if attribute in schema.number or attribute in schema.text or attribute in schema.flags:
-        raise BadQuery(f"{attribute!r} is a number, flag or text field of this index, not a keyword attribute: "
-                       "name another attribute")
-    if store.count() == 0:
-        raise NotIndexed("the index has no products to enrich: index a catalogue first")
     filters = filters or Filters()
-    if filters:
-        filters.check(schema)
-    total = store.count(filters or None)
-    if total == 0:
-        raise BadQuery("no product matches the filters: loosen them to enrich some products")
+    total = check_scope(store, attribute, source, filters)
     prompts = _Prompts(encoder, values, _common_kinds(store, filters))
     folded = [fold(v) for v in values]
     vectors = [] if source == "text" else ["image"]
@@ -178,23 +166,21 @@ def enrich(store: ProductStore, encoder: QueryEncoder, attribute: str, values: l
         vectors.append(PHOTO_VECTORS)
     if source != "photo":
         vectors.append("text")
-    keys = [PRODUCT_ID, attribute, TITLE, IMAGE_PATH, MATCHED_PHOTOS, SHARED_PHOTOS, PRODUCT_TYPE, SUB_CATEGORY,
-            CATEGORY]
+    keys = [PRODUCT_ID, attribute, TITLE, IMAGE_PATH, IMAGE_URL, MATCHED_PHOTOS, SHARED_PHOTOS, PRODUCT_TYPE,
+            SUB_CATEGORY, CATEGORY]
     counts = Counter()
     proposals: list[Proposal] = []
     known: list[tuple[float, bool]] = []  # (margin, right) of each known product a proposal would be made for
     done = 0
     for chunk in chunks(store.scroll(filters or None, payload_keys=keys, with_vectors=vectors, page=CHUNK), CHUNK):
-        for hit in chunk:
-            counts["products"] += 1
-            scored = _score(hit, source, prompts)
-            if scored is None:
+        counts["products"] += len(chunk)
+        scored = _Scored(chunk, source, prompts)
+        for i, hit in enumerate(chunk):
+            if not scored.has[i]:
                 counts["skipped"] += 1
                 continue
-            probs, best_cos, null_cos, seen, used = scored
-            order = np.argsort(-probs, kind="stable")
-            top, margin = int(order[0]), float(probs[order[0]] - probs[order[1]])
-            if best_cos[top] - null_cos <= NULL_MARGIN:
+            top, margin = int(scored.top[i]), float(scored.margin[i])
+            if scored.lead[i] <= NULL_MARGIN:
                 counts[NOT_APPLICABLE] += 1
                 continue
             held = values_of(hit.payload.get(attribute))
@@ -203,10 +189,12 @@ def enrich(store: ProductStore, encoder: QueryEncoder, attribute: str, values: l
                 known.append((margin, folded.index(fold(held[0])) == top))
             if held and (not overwrite or folded[top] in held_folded):
                 continue
-            scores = {values[int(i)]: round(float(probs[int(i)]), 4) for i in order[:TOP_SCORES]}
+            order = np.argsort(-scored.probs[i], kind="stable")[:TOP_SCORES]
+            scores = {values[int(v)]: round(float(scored.probs[i, v]), 4) for v in order}
             proposals.append(Proposal(
                 str(hit.payload.get(PRODUCT_ID, "")), attribute, ", ".join(held), values[top], margin,
-                {"source": used, "margin": round(margin, 4), "scores": scores, "photos": seen},
+                {"source": scored.used(i), "margin": round(margin, 4), "scores": scores,
+                 "photos": int(scored.photos[i])},
                 str(hit.payload.get(TITLE) or ""), str(hit.payload.get(IMAGE_PATH) or ""), _photo_refs(hit)))
         done += len(chunk)
         if progress:
@@ -223,6 +211,26 @@ def enrich(store: ProductStore, encoder: QueryEncoder, attribute: str, values: l
                "skipped": counts["skipped"], "confidence": how}
     table = _table([(confidence(m), ok) for m, ok in known])
     return EnrichResult(attribute, values, source, overwrite, summary, proposals, table, meta.get("last_indexed"))
+
+
+def check_scope(store: ProductStore, attribute: str, source: str = "photo", filters: Filters | None = None) -> int:
+    """How many products a run would read, or the error that stops it (no index, no products, a source or filter
+    this index cannot take, an attribute that is a number or text field here, no product matching): all of it
+    answerable before the model loads."""
+    if source not in SOURCES:
+        raise BadQuery(f"--from is one of {', '.join(SOURCES)}, not {source!r}")
+    schema = store.schema()
+    if attribute in schema.number or attribute in schema.text or attribute in schema.flags:
+        raise BadQuery(f"{attribute!r} is a number, flag or text field of this index, not a keyword attribute: "
+                       "name another attribute")
+    if store.count() == 0:
+        raise NotIndexed("the index has no products to enrich: index a catalogue first")
+    if filters:
+        filters.check(schema)
+    total = store.count(filters or None)
+    if total == 0:
+        raise BadQuery("no product matches the filters: loosen them to enrich some products")
+    return total
 
 
 def _common_kinds(store: ProductStore, filters: Filters) -> list[str]:
@@ -248,9 +256,8 @@ class _Prompts:
         self.values = ensembles[:, :-1, :]   # kinds x values x dim
         self.null = ensembles[:, -1, :]      # kinds x dim
 
-    def of(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
-        at = self.kinds.get(kind, self.kinds[DEFAULT_KIND])
-        return self.values[at], self.null[at]
+    def at(self, kind: str) -> int:
+        return self.kinds.get(kind, self.kinds[DEFAULT_KIND])
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -263,18 +270,17 @@ def _softmax(cosines: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _photo_rows(hit) -> np.ndarray | None:
+def _photo_rows(hit) -> list:
     """The product's photo vectors, one row each: every matched photo's but those shared by many products (a size
     chart says nothing of this product); the hero's "image" vector in an index made before photos were kept."""
     rows = hit.vectors.get(PHOTO_VECTORS)
     if rows is not None and len(rows):
-        rows = np.asarray(rows, dtype=np.float32)
         matched = hit.payload.get(MATCHED_PHOTOS) or []
         shared = set(hit.payload.get(SHARED_PHOTOS) or [])
         keep = [i for i, ref in enumerate(matched) if ref not in shared]
-        return rows[keep] if len(matched) == len(rows) and keep else rows
+        return [rows[i] for i in keep] if len(matched) == len(rows) and keep else list(rows)
     image = hit.vectors.get("image")
-    return None if image is None else np.asarray([image], dtype=np.float32)
+    return [] if image is None else [image]
 
 
 def _photo_refs(hit) -> list[str]:
@@ -285,28 +291,77 @@ def _photo_refs(hit) -> list[str]:
     return refs or ([hero] if hero else [])
 
 
-def _score(hit, source: str, prompts: _Prompts):
-    """(value probabilities, mean cosine per value, mean null cosine, photo vectors used, source used), or None
-    when the product has no vector of the source asked for."""
-    value_vectors, null_vector = prompts.of(kind_of(hit.payload))
-    parts = []
-    seen = 0
-    if source in ("photo", "both"):
-        rows = _photo_rows(hit)
-        if rows is not None:
-            seen = len(rows)
-            rows = _unit(rows)
-            parts.append(("photo", rows @ value_vectors.T, rows @ null_vector))
-    if source in ("text", "both") and hit.vectors.get("text") is not None:
-        text = _unit(np.asarray([hit.vectors["text"]], dtype=np.float32))
-        parts.append(("text", text @ value_vectors.T, text @ null_vector))
-    if not parts:
-        return None
-    probs = np.mean([_softmax(c).mean(axis=0) for _, c, _ in parts], axis=0)
-    cosines = np.mean([c.mean(axis=0) for _, c, _ in parts], axis=0)
-    null = float(np.mean([n.mean() for *_, n in parts]))
-    used = parts[0][0] if len(parts) == 1 else "both"
-    return probs, cosines, null, seen, used
+class _Scored:
+    """A chunk of products scored at once: every photo row (and text vector) against its product's kind's prompts
+    in one matrix product per kind, the softmax of all rows in one pass, each product's mean over its rows.
+
+    has: products with a vector of the source; probs / cosines (products x values): mean value probabilities and
+    cosines (for "both", the mean of the photo and text means); top, margin (top1 - top2), lead (the top value's
+    cosine above the null prompt's), photos (photo rows read)."""
+
+    def __init__(self, hits: list, source: str, prompts: _Prompts):
+        n, width = len(hits), prompts.values.shape[1]
+        kinds = np.array([prompts.at(kind_of(hit.payload)) for hit in hits], dtype=np.int64)
+        self.photos = np.zeros(n, dtype=np.int64)
+        parts = []
+        if source in ("photo", "both"):
+            rows, owners = [], []
+            for i, hit in enumerate(hits):
+                mine = _photo_rows(hit)
+                rows.extend(mine)
+                owners.extend([i] * len(mine))
+                self.photos[i] = len(mine)
+            parts.append(_part(rows, owners, kinds, prompts, n))
+        if source in ("text", "both"):
+            owners = [i for i, hit in enumerate(hits) if hit.vectors.get("text") is not None]
+            parts.append(_part([hits[i].vectors["text"] for i in owners], owners, kinds, prompts, n))
+        present = np.array([has for has, *_ in parts], dtype=np.float64)  # parts x products
+        count = present.sum(axis=0)
+        self.has = count > 0
+        self.sources = present > 0
+        weight = present / np.maximum(count, 1)
+        self.probs = sum(w[:, None] * p for w, (_, p, _, _) in zip(weight, parts)) if parts else np.zeros((n, width))
+        self.cosines = sum(w[:, None] * c for w, (_, _, c, _) in zip(weight, parts))
+        null = sum(w * z for w, (*_, z) in zip(weight, parts))
+        order = np.argsort(-self.probs, axis=1, kind="stable")
+        at = np.arange(n)
+        self.top = order[:, 0]
+        self.margin = self.probs[at, order[:, 0]] - self.probs[at, order[:, 1]]
+        self.lead = self.cosines[at, self.top] - null
+        self.source = source
+
+    def used(self, i: int) -> str:
+        """What product i's scores came from: photo, text or both."""
+        if self.source != "both":
+            return self.source
+        photo, text = bool(self.sources[0, i]), bool(self.sources[1, i])
+        return "both" if photo and text else "photo" if photo else "text"
+
+
+def _part(rows: list, owners: list[int], kinds: np.ndarray, prompts: _Prompts, n: int):
+    """(has, mean probabilities, mean cosines, mean null cosine) per product, from vectors each owned by a product
+    (owners ascending): products without a vector get zeros and has False."""
+    width = prompts.values.shape[1]
+    has = np.zeros(n, dtype=bool)
+    probs, cosines, null = np.zeros((n, width)), np.zeros((n, width)), np.zeros(n)
+    if not rows:
+        return has, probs, cosines, null
+    vectors = _unit(np.asarray(rows, dtype=np.float32))
+    owners = np.asarray(owners, dtype=np.int64)
+    row_kinds = kinds[owners]
+    cos = np.empty((len(vectors), width), dtype=np.float32)
+    nul = np.empty(len(vectors), dtype=np.float32)
+    for kind in np.unique(row_kinds):
+        mine = row_kinds == kind
+        cos[mine] = vectors[mine] @ prompts.values[kind].T
+        nul[mine] = vectors[mine] @ prompts.null[kind]
+    cos, nul = cos.astype(np.float64), nul.astype(np.float64)
+    products, starts, sizes = np.unique(owners, return_index=True, return_counts=True)
+    has[products] = True
+    probs[products] = np.add.reduceat(_softmax(cos), starts, axis=0) / sizes[:, None]
+    cosines[products] = np.add.reduceat(cos, starts, axis=0) / sizes[:, None]
+    null[products] = np.add.reduceat(nul, starts) / sizes
+    return has, probs, cosines, null
 
 
 def _calibrator(known: list[tuple[float, bool]]) -> tuple[Callable[[float], float], bool]:
