@@ -20,7 +20,7 @@ from core.common.fields import CATEGORY, values_of
 from core.common.safe_text import md
 from core.curation.compare import MAX_COMPARE
 from core.index.store import ProductStore
-from core.insights.health import NO_CATEGORY
+from core.insights.health import category_of
 
 AUDIT_PAGE = "pages/audit.py"
 CATALOG_PAGE = "pages/catalog.py"
@@ -69,7 +69,17 @@ def _report(store_key: str, index_version, checks: int, _config: Settings, _stor
         cached = health.cached_report(_store, _config.data_dir)
         if cached is not None:
             return cached
-    return health.check_health(_store, _config.data_dir, encoder=lambda: resources.embedder_for(_config))
+    bar = st.progress(0.0, text="Reading the products…")
+
+    def progress(done: int, of: int) -> None:
+        bar.progress(done / of if of else 1.0, text=f"Reading the products: {done:,} of {of:,}"
+                     + (" (then near-duplicates and labels)" if done >= of else ""))
+
+    try:
+        return health.check_health(_store, _config.data_dir, encoder=lambda: resources.embedder_for(_config),
+                                   progress=progress)
+    finally:
+        bar.empty()
 
 
 def _check_again() -> None:
@@ -151,8 +161,8 @@ def kinds(found) -> None:
         return
     st.subheader("Problems, largest first", anchor=False)
     st.dataframe(frame, hide_index=True, key="health_kinds",
-                 column_config={"Problem": st.column_config.TextColumn("Problem"),
-                                "Products": st.column_config.NumberColumn("Products", format="%d"),
+                 column_config={"Problem": st.column_config.TextColumn("Problem", width="medium"),
+                                "Products": st.column_config.NumberColumn("Products", format="%d", width="small"),
                                 "What it checks": st.column_config.TextColumn("What it checks", width="large")})
 
 
@@ -218,12 +228,6 @@ def categories(found) -> tuple[str, str] | None:
 
 
 # ---- the chosen cell's products -------------------------------------------------------------------------------
-
-def category_of(payload: dict) -> str:
-    """A product's category as the report's by_category counts it (its first value; "(none)" when empty)."""
-    values = values_of(payload.get(CATEGORY))
-    return values[0] if values else NO_CATEGORY
-
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _in_category(store_key: str, index_version, checked_at: float, kind: str, category: str, ids: tuple,
