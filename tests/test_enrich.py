@@ -11,7 +11,7 @@ from core.common.errors import BadQuery, LensError, NotIndexed
 from core.common.fields import PRODUCT_ID, Schema
 from core.common.filters import Filters
 from core.index.store import StoredPoint, point_id
-from core.insights.enrich import MIN_KNOWN, check_request, enrich
+from core.insights.enrich import MIN_KNOWN, MIN_SUPPORT, check_request, enrich
 
 DIM = 4
 E1, E2, E3, E4 = np.eye(DIM, dtype=np.float32)
@@ -146,9 +146,10 @@ def known_catalogue(store, n=24):
 
 
 def independent_confidence(known, margin):
-    """share right among known products with margin >= t, at the largest known t <= margin (all below the
-    smallest), then the least of it and every higher threshold's share."""
-    thresholds = sorted({m for m, _ in known})
+    """share right among known products with margin >= t, at the largest threshold t <= margin (the smallest when
+    below it), then the least of it and every higher threshold's share; thresholds are the known margins with
+    MIN_SUPPORT known products or more at or above them."""
+    thresholds = sorted(m for m, _ in known if sum(other >= m for other, _ in known) >= MIN_SUPPORT)
     below = [t for t in thresholds if t <= margin + 1e-12]
     start = below[-1] if below else thresholds[0]
 
@@ -255,3 +256,18 @@ def test_a_bad_source_or_another_model_is_refused(shop):
     other.name = "another-model"
     with pytest.raises(LensError):
         enrich(shop, other, "pattern", "striped,plain")
+
+
+def test_one_wrong_product_at_the_top_does_not_sink_every_confidence(store):
+    """20 known products, only the most confident one wrong: each threshold needs MIN_SUPPORT products above it,
+    so the top level is 9 right of 10 and every level below it is capped there, not at the single product's 0."""
+    store.ensure("hand-made", DIM)
+    points = [point(f"k{i:02}", {"pattern": "striped"}, image=leaning(0.001 * (i + 1) * (-1 if i == 19 else 1)))
+              for i in range(20)]
+    points += [point("u0", {}, image=leaning(0.002)), point("u1", {}, image=leaning(0.05))]
+    store.upsert(points)
+    result = enrich(store, FakeTextTower(), "pattern", "striped,plain")
+    assert result.summary["accuracy_on_known"] == 0.95
+    assert [(p.product_id, p.confidence) for p in result.proposals] == [("u0", pytest.approx(0.9)),
+                                                                          ("u1", pytest.approx(0.9))]
+    assert result.calibration == [(pytest.approx(0.9), 0.95, 20)]

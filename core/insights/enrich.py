@@ -41,6 +41,7 @@ MAX_VALUE_CHARS = 100
 MAX_KINDS = 50         # the most common product types get their own prompts; the rest are asked as "product"
 DEFAULT_KIND = "product"
 MIN_KNOWN = 20         # known products needed before the margin is calibrated (fewer: the raw margin)
+MIN_SUPPORT = 10       # known products at or above a margin for it to be a calibration threshold
 CHUNK = 1000           # products read with their vectors at a time: memory bounded whatever the catalogue's size
 TOP_SCORES = 3         # values kept in a proposal's evidence
 # Fields enrichment never writes, beside the index's own keys (RESERVED_KEYS): identity, photos and links, prices
@@ -366,8 +367,10 @@ def _part(rows: list, owners: list[int], kinds: np.ndarray, prompts: _Prompts, n
 
 def _calibrator(known: list[tuple[float, bool]]) -> tuple[Callable[[float], float], bool]:
     """margin -> confidence: with MIN_KNOWN known products or more, the share right among the known products whose
-    margin is at least the largest known margin at or below it (all of them below the smallest), made
-    non-decreasing in the margin (each level no higher than any level above it); else the raw margin."""
+    margin is at least the largest threshold at or below it (all of them below the smallest), made non-decreasing
+    in the margin (each level no higher than any level above it); else the raw margin. Thresholds are the known
+    margins with MIN_SUPPORT known products or more at or above them: a share of one or two products would pull
+    every level below it down (or up) by chance."""
     if len(known) < MIN_KNOWN:
         return (lambda margin: float(min(max(margin, 0.0), 1.0))), False
     ordered = sorted(known, key=lambda k: -k[0])
@@ -375,8 +378,8 @@ def _calibrator(known: list[tuple[float, bool]]) -> tuple[Callable[[float], floa
     right = 0
     for i, (margin, ok) in enumerate(ordered):
         right += ok
-        if i + 1 < len(ordered) and ordered[i + 1][0] == margin:
-            continue  # ties: one level for them all
+        if i + 1 < MIN_SUPPORT or (i + 1 < len(ordered) and ordered[i + 1][0] == margin):
+            continue  # too few above it yet, or a tie: one level for them all
         share = right / (i + 1)
         if levels:
             share = min(share, levels[-1][1])
