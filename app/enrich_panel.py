@@ -5,6 +5,7 @@ value a merchandiser typed is shown as text (md or st.text), never as Markdown."
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import streamlit as st
 
@@ -87,6 +88,7 @@ def _run(config: Settings, store: ProductStore, filters: Filters) -> None:
                                                                   text=f"{done:,} of {total:,} products compared"))
         bar.empty()
         decisions(config).save(result)
+        _queue.clear()  # a save within the file system's clock tick would leave the stamp as it was
     except LensError as exc:
         st.error(md(exc))
         return
@@ -332,14 +334,55 @@ def decided(config: Settings, store: ProductStore) -> None:
                        "--attribute NAME --product ID.")
 
 
+def _stamp(saved: EnrichmentDecisions) -> tuple:
+    """Changes whenever a run or a decision is saved: each is a file renamed into the folder (a new inode, the
+    folder's mtime moves), by this session or any other."""
+    stamps = []
+    for path in (saved.folder, saved.path):
+        try:
+            st_ = path.stat()
+            stamps.append((st_.st_ino, st_.st_mtime_ns, st_.st_size))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _queue(data_dir: str, attribute: str, stamp: tuple) -> tuple[EnrichResult | None, list[Proposal]]:
+    """The attribute's saved run and its pending proposals, read once per change of the files (stamp): 10,000
+    proposals are 3.5 MB of JSON, read twice a click otherwise. Shared read-only by every session."""
+    saved = EnrichmentDecisions(Path(data_dir))
+    result = saved.load(attribute)
+    return result, (saved.pending(attribute) if result is not None else [])
+
+
+def _picked() -> None:
+    if st.session_state.get("enrich_pick"):
+        _show(st.session_state["enrich_pick"])
+
+
+def pick_saved(config: Settings) -> str:
+    """The attribute under review: this session's or the link's, else the first with a saved run (a merchandiser
+    coming back without the link); a picker when several attributes have a saved run."""
+    try:
+        saved = decisions(config).attributes()
+    except LensError:
+        saved = []
+    current = reviewed_attribute() or (saved[0] if saved else "")
+    options = sorted({*saved, current} - {""})
+    if len(options) > 1:
+        st.session_state["enrich_pick"] = current  # set before the widget: it follows a new run or the link
+        st.segmented_control("Review queue of", options, key="enrich_pick", on_change=_picked,
+                             format_func=md)  # labels are Markdown: a link's attribute is data
+    return current
+
+
 def review(config: Settings, store: ProductStore, attribute: str) -> None:
     """The saved run of `attribute` (a reload shows it again): its summary, the bulk accept and the queue."""
     if not attribute:
         return
     try:
-        saved = decisions(config)
-        result = saved.load(attribute)
-        pending = saved.pending(attribute) if result is not None else []
+        result, pending = _queue(str(config.data_dir), attribute, _stamp(decisions(config)))
     except LensError as exc:
         st.error(md(exc))
         return

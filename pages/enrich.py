@@ -17,4 +17,4 @@ if narrowing:
 enrich_panel.errors()
 enrich_panel.run_form(config, store, narrowing.filters().visible(narrowing.show_hidden))
 enrich_panel.decided(config, store)
-enrich_panel.review(config, store, enrich_panel.reviewed_attribute())
+enrich_panel.review(config, store, enrich_panel.pick_saved(config))

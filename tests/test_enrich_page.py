@@ -69,9 +69,9 @@ def test_the_queue_is_the_pending_proposals_most_confident_first_and_survives_a_
     assert f"{s['not_applicable']:,} not applicable" in caption
     assert url(at, "attribute") == [ATTRIBUTE]
 
-    again = start(PAGE)  # a reload: a new session, with the link's attribute
-    assert _cards(again) == []
-    again.query_params["attribute"] = ATTRIBUTE
+    again = start(PAGE)  # a reload: a new session; the saved run is shown again
+    assert _cards(again) == pending[:20]
+    again.query_params["attribute"] = ATTRIBUTE  # the link names it too
     again.run()
     assert not again.exception and _cards(again) == pending[:20]
 
@@ -189,3 +189,25 @@ def test_the_queue_is_paged(patterns, monkeypatch):
     assert f"Page 2 of {(len(pending) + 1) // 2}" in [c.value for c in at.caption]
     at.button(key=f"enrich-reject-{pending[2]}").click().run()  # a decision keeps the page
     assert _cards(at) == pending[3:5]
+
+
+def test_each_attribute_keeps_its_own_queue(patterns):
+    at, pending = _ran(patterns)
+    at = _run(at, "neckline", "round, v neck, collar")
+    necklines = [p.product_id for p in EnrichmentDecisions(patterns.data_dir).pending("neckline")]
+    assert _cards(at) == necklines[:20] and url(at, "attribute") == ["neckline"]
+    at.button_group(key="enrich_pick").set_value(ATTRIBUTE).run()
+    assert not at.exception and _cards(at) == pending[:20] and url(at, "attribute") == [ATTRIBUTE]
+
+    fresh = start(PAGE)  # no link: the first attribute with a saved run
+    assert fresh.button_group(key="enrich_pick").value == "neckline" and _cards(fresh) == necklines[:20]
+
+
+def test_a_hostile_attribute_in_the_link_is_a_message_as_text(patterns):
+    at = start(PAGE)
+    at.query_params["attribute"] = HOSTILE_VALUE
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1 and HOSTILE_VALUE in shown(at.error[0].value)
+    assert not re.search(r"(?<!\\)<", at.error[0].value)
+    assert _cards(at) == []
