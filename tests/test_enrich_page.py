@@ -211,3 +211,17 @@ def test_a_hostile_attribute_in_the_link_is_a_message_as_text(patterns):
     assert len(at.error) == 1 and HOSTILE_VALUE in shown(at.error[0].value)
     assert not re.search(r"(?<!\\)<", at.error[0].value)
     assert _cards(at) == []
+
+
+def test_filters_that_leave_no_product_are_a_message(patterns):
+    at = start(PAGE, pattern="striped", colour="Red")  # striped: e1, e9, e17; none of them is red
+    assert "Only the products the sidebar's filters leave are looked at." in [c.value for c in at.caption]
+    _run(at)
+    assert [shown(e.value) for e in at.error] == ["no product matches the filters: loosen them to enrich some products"]
+    assert EnrichmentDecisions(patterns.data_dir).load(ATTRIBUTE) is None
+
+
+def test_without_an_index_the_page_shows_the_first_run_notice(app_settings):
+    at = start(PAGE)
+    assert not at.exception and not at.error
+    assert _cards(at) == [] and not [t for t in at.text_input if t.key == "enrich_attribute"]
