@@ -11,7 +11,7 @@ from core.common.errors import BadQuery, LensError, NotIndexed
 from core.common.fields import PRODUCT_ID, Schema
 from core.common.filters import Filters
 from core.index.store import StoredPoint, point_id
-from core.insights.enrich import MIN_KNOWN, MIN_SUPPORT, check_request, enrich
+from core.insights.enrich import MIN_KNOWN, MIN_SUPPORT, check_request, enrich, kinds_for
 
 DIM = 4
 E1, E2, E3, E4 = np.eye(DIM, dtype=np.float32)
@@ -271,3 +271,22 @@ def test_one_wrong_product_at_the_top_does_not_sink_every_confidence(store):
     assert [(p.product_id, p.confidence) for p in result.proposals] == [("u0", pytest.approx(0.9)),
                                                                           ("u1", pytest.approx(0.9))]
     assert result.calibration == [(pytest.approx(0.9), 0.95, 20)]
+
+
+def test_kinds_with_their_own_prompts_shrink_as_the_value_list_grows():
+    assert kinds_for(10) == 50          # 51 x 11 x 4 = 2,244 prompts
+    assert kinds_for(100) == 8          # 9 x 101 x 4 = 3,636 prompts
+    assert all((kinds_for(v) + 1) * (v + 1) * 4 <= 4000 for v in range(2, 101))
+
+
+def test_rare_kinds_are_asked_as_products(store, monkeypatch):
+    monkeypatch.setattr("core.insights.enrich.MAX_KINDS", 1)
+    store.ensure("hand-made", DIM)
+    store.upsert([point("a", {"product_type": "Shirts"}, image=leaning(0.02)),
+                  point("b", {"product_type": "Shirts"}, image=leaning(0.02)),
+                  point("c", {"product_type": "Caps"}, image=leaning(0.02))])
+    tower = FakeTextTower()
+    result = enrich(store, tower, "pattern", ["striped", "plain"])
+    assert "a photo of a striped Shirts." in tower.seen and "a photo of a striped product." in tower.seen
+    assert not any("Caps" in t for t in tower.seen)
+    assert [p.product_id for p in result.proposals] == ["a", "b", "c"]

@@ -39,6 +39,8 @@ LOGIT_SCALE = 100.0    # CLIP's learned logit scale: the softmax over the values
 MAX_VALUES = 100       # a closed list a person reviews; a 500-value list is a taxonomy, not an attribute's values
 MAX_VALUE_CHARS = 100
 MAX_KINDS = 50         # the most common product types get their own prompts; the rest are asked as "product"
+MAX_PROMPTS = 4000     # prompts embedded per run at most (kinds x (values + null) x templates): fewer kinds for
+                       # long value lists, so the text tower's share of a run stays bounded
 DEFAULT_KIND = "product"
 MIN_KNOWN = 20         # known products needed before the margin is calibrated (fewer: the raw margin)
 MIN_SUPPORT = 10       # known products at or above a margin for it to be a calibration threshold
@@ -160,7 +162,7 @@ def enrich(store: ProductStore, encoder: QueryEncoder, attribute: str, values: l
     require_same_model(meta, encoder.name, encoder.dim)
     filters = filters or Filters()
     total = check_scope(store, attribute, source, filters)
-    prompts = _Prompts(encoder, values, _common_kinds(store, filters))
+    prompts = _Prompts(encoder, values, _common_kinds(store, filters, kinds_for(len(values))))
     folded = [fold(v) for v in values]
     vectors = [] if source == "text" else ["image"]
     if source != "text" and meta.get(HAS_PHOTO_VECTORS):
@@ -234,12 +236,19 @@ def check_scope(store: ProductStore, attribute: str, source: str = "photo", filt
     return total
 
 
-def _common_kinds(store: ProductStore, filters: Filters) -> list[str]:
-    """The MAX_KINDS most common kinds among the products the filters keep (a payload-only pass)."""
+def kinds_for(values: int) -> int:
+    """How many kinds get their own prompts for a list of `values` values (the rest share "product")."""
+    return max(0, min(MAX_KINDS, MAX_PROMPTS // ((values + 1) * len(TEMPLATES)) - 1))
+
+
+def _common_kinds(store: ProductStore, filters: Filters, most: int) -> list[str]:
+    """The `most` most common kinds among the products the filters keep (a payload-only pass)."""
+    if most == 0:
+        return []
     counts = Counter(kind_of(hit.payload) for hit in store.scroll(
         filters or None, payload_keys=[PRODUCT_TYPE, SUB_CATEGORY, CATEGORY], page=CHUNK * 10))
     counts.pop(DEFAULT_KIND, None)
-    return [kind for kind, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_KINDS]]
+    return [kind for kind, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:most]]
 
 
 class _Prompts:
