@@ -144,12 +144,11 @@ def check_health(store: ProductStore, data_dir: Path, filters: Filters | None = 
 
     progress(done, total): products read so far of those the filters keep, after each page of the scroll (the
     costly checks after it report nothing). encoder: a zero-argument callable returning the query encoder, called
-    only when the label audit has to run
-    (its cache is not fresh); with None, suspect_label comes from a fresh cached audit only, and a note says when
-    there is none. use_cache=False recomputes near-duplicates and the audit (and refreshes their caches). The
-    products themselves are always read again (a fresh whole report without any computing: cached_report); the
-    report is then kept for cached_report.
-    An unfiltered check records one row per index version in the index's health history.
+    only when the label audit has to run (its cache is not fresh); with None, suspect_label comes from a fresh
+    cached audit only, and a note says when there is none. use_cache=False recomputes near-duplicates and the
+    audit (and refreshes their caches). The products themselves are always read again (the last report without
+    any computing is cached_report's); the report is then kept for cached_report. An unfiltered check records
+    one row per index version in the index's health history.
     """
     meta = store.require_meta()
     if store.count() == 0:
@@ -161,10 +160,10 @@ def check_health(store: ProductStore, data_dir: Path, filters: Filters | None = 
     key = _report_key(store, data_dir, filters, meta)
     total = store.count(filters)
     if total == 0:
-        raise BadQuery("no product matches these filters: loosen or remove --filter / --exclude to check some")
+        raise BadQuery("no product matches these filters: loosen or remove them to check some products")
     notes: list[str] = []
     version = meta.get("last_indexed")
-    state = _Tally(total)
+    state = _Tally()
     for hit in store.scroll(filters, payload_keys=KEYS, page=PAGE):
         state.add(hit.payload)
         if progress and state.seen % PAGE == 0:
@@ -190,8 +189,7 @@ class _Tally:
     """What the scroll learns, bounded: per product its id, order key and category (a catalogue-wide check may
     flag any of them later), and short reasons for the products with a problem."""
 
-    def __init__(self, total: int):
-        self.total = total
+    def __init__(self):
         self.seen = 0
         self.unsized = 0
         self.problems = {kind: Problem(kind) for kind in KINDS}

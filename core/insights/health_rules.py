@@ -22,6 +22,7 @@ SHOWN_PHOTOS = 3             # failed photos a photo_failed detail names, with t
 MAX_TITLE = 150              # Merchant Center's title limit
 REQUIRED_EVERYWHERE = (TITLE, DESCRIPTION, BRAND)  # price has its own kind (no_price)
 REQUIRED_APPAREL = (COLOUR, SIZE, GENDER, AGE_GROUP)
+BY_VARIANT = {COLOUR: "colour", SIZE: "size"}  # a variant's own key that gives the product the attribute
 # Messages indexing stores when a product's photo reference was empty (the indexer's own default, and the
 # lookup by product id an empty reference means): no reference at all, not a photo that failed.
 NO_REFERENCE = ("no image", "image file not found: no ")
@@ -40,7 +41,15 @@ def is_apparel(payload: dict) -> bool:
 
 
 def empty(payload: dict, key: str) -> bool:
-    return not any(v.strip() for v in values_of(payload.get(key)))
+    """Whether the product has no value in this field (absent, blank, or a list of blanks); a number is a value."""
+    value = payload.get(key)
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (list, tuple)):
+        return not any(str(v).strip() for v in value if v is not None)
+    return False
 
 
 def number(value) -> float | None:
@@ -97,13 +106,15 @@ def missing_attributes(payload: dict, apparel: bool) -> list[str]:
     its own or any variant's; age_group: its own or the Google Shopping column's)."""
     missing = [key for key in REQUIRED_EVERYWHERE if empty(payload, key)]
     if apparel:
-        variants = [v for v in payload.get(VARIANTS) or [] if isinstance(v, dict)]
         for key in REQUIRED_APPAREL:
-            by_variant = key in (COLOUR, SIZE) and any(str(v.get("colour" if key == COLOUR else "size") or "").strip()
-                                                       for v in variants)
-            if all(empty(payload, k) for k in (key, *ALSO.get(key, ()))) and not by_variant:
+            if empty(payload, key) and all(empty(payload, k) for k in ALSO.get(key, ())) \
+                    and not (key in BY_VARIANT and _variant_has(payload, BY_VARIANT[key])):
                 missing.append(key)
     return missing
+
+
+def _variant_has(payload: dict, key: str) -> bool:
+    return any(isinstance(v, dict) and str(v.get(key) or "").strip() for v in payload.get(VARIANTS) or [])
 
 
 def title_length(payload: dict) -> str | None:
