@@ -14,7 +14,11 @@ import pytest
 from core.insights import health
 from core.common.safe_text import md
 from core.insights.health import KINDS, HealthReport, Problem
+from app.health_panel import kind_name
+from core.cli import main
 from tests.conftest import PRODUCTS, index_into, write_catalog
+from tests.helpers.health_catalog import (CATEGORY_NAME, TINY_MODEL_DUPLICATE_THRESHOLD, honest_ids, planted_shop,
+                                          product_count)
 from tests.helpers.apptest import shown, start, url
 
 HOSTILE_ID = "[x](javascript:alert(1))"
@@ -212,3 +216,41 @@ def test_the_audit_page_opens_on_the_field_a_link_names(seven):
     assert url(at, "field") == ["sub_category"]
     at.run()
     assert at.button_group(key="audit_field").value == "sub_category"
+
+
+@pytest.fixture
+def shop(app_settings, tmp_path, capsys, monkeypatch):
+    """The generated Shopify export with one planted product per kind, indexed through the CLI; what each kind
+    must list. The tiny random CLIP puts every drawn photo near every other: duplicates at its own threshold."""
+    monkeypatch.setattr(health, "DUPLICATE_THRESHOLD", TINY_MODEL_DUPLICATE_THRESHOLD)
+    csv_path, images, expected = planted_shop(tmp_path / "shop")
+    assert main(["index", "--catalog", str(csv_path), "--images", str(images), "--no-health"]) == 0
+    capsys.readouterr()
+    return expected
+
+
+def _viewed(at) -> list[str]:
+    return [query["id"][0] for label, page, query in _links(at) if label == "View product"]
+
+
+def test_the_planted_shop_lists_each_planted_product_under_its_kind(shop):
+    score = round(100 * len(honest_ids()) / product_count(), 1)
+    at = start("pages/health.py")
+    assert at.metric[0].value == f"{score:.1f}"
+    kinds = _frame(at, "Problem")[1:]
+    assert {row[0]: row[1] for row in kinds} == {kind_name(k): len(ids) for k, ids in shop.items()}
+    assert kinds[0][:2] == ["Duplicate photo", 2]  # the only kind with two products: largest first
+    counts = [row[1] for row in kinds]
+    assert _frame(at, "Category")[1:] == [["All categories", product_count(), score, *counts],
+                                          [CATEGORY_NAME, product_count(), score, *counts]]
+    for kind, ids in shop.items():
+        at = _choose(at, CATEGORY_NAME, kind)
+        assert sorted(_viewed(at)) == ids, kind
+    at = _choose(at, "All categories", "duplicate_photo")
+    assert [query for label, _, query in _links(at) if label == "Compare the group"] == [
+        {"id": ["purple-polo-shirt", "purple-polo-shirt-copy"]}, {"id": ["purple-polo-shirt-copy", "purple-polo-shirt"]}]
+    at = _choose(at, "All categories", "suspect_label")
+    assert _links(at)[-2:] == [("View product", "product", {"id": ["summer-skirt"]}),
+                               ("Audit colour", "audit", {"field": ["colour"]})]
+    at = _choose(at, "All categories", "photo_failed")
+    assert _links(at)[-1] == ("Catalog report", "catalog", {})
