@@ -304,3 +304,21 @@ def test_only_the_latest_filter_sets_reports_are_kept(planted, monkeypatch):
     assert cached_report(store, data_dir, apparel_only) is None  # the oldest of three
     assert cached_report(store, data_dir, accessories).products == 20
     assert cached_report(store, data_dir).products == 24
+
+
+def test_a_read_only_copy_is_checked_but_its_history_left_as_it_is(planted, tmp_path):
+    from core.index.store import EdgeStore
+
+    store, data_dir = planted
+    if not isinstance(store, EdgeStore):
+        pytest.skip("only the embedded engine publishes a read-only copy")
+    store.publish()
+    copy = EdgeStore.snapshot_reader(tmp_path / "store", store.collection)
+    try:
+        assert copy.read_only
+        report = check_health(copy, data_dir, encoder=FakeTextTower)
+        assert {p.kind: p.products for p in report.problems} == EXPECTED
+        assert health_history(copy) == [] and health_history(store) == []
+        assert not any("history" in note for note in report.notes)  # skipped silently, not tried and failed
+    finally:
+        copy.close()
