@@ -30,30 +30,39 @@ TABLE = "health_table"
 SEEN = "health_cell_seen"  # the table's selection at the last run: only a new one moves the pickers
 CHECKS = "health_checks"  # "Check again" clicks in this session: part of the report's cache key
 PAGE_SIZE = 20            # products listed per cell before "Show more"
+ROW_PX = 35               # a dataframe row's height: the kinds' table shows all of its (at most 11) rows
 PHOTO_KINDS = ("no_photo", "photo_failed", "small_photo")
 # Each kind's name on the page and the one line that says what it checks.
 KINDS = {
     "no_photo": ("No photo", "The product names no photo at all."),
     "photo_failed": ("Photo failed", "A photo is named but could not be fetched or read; the reason says why."),
-    "small_photo": ("Small photo", ("A photo's shorter side is under 250 px for apparel, 100 px otherwise "
-                                   "(Merchant Center's minimum).")),
+    "small_photo": ("Small photo", "A photo's shorter side is under 250 px (apparel) or 100 px: Merchant Center's "
+                                   "minimum."),
     "duplicate_photo": ("Duplicate photo", "Its photo is a near-duplicate of other products' photos."),
-    "suspect_label": ("Suspect label", ("A label (colour, category) that the Audit finds another fits its photo "
-                                       "better.")),
-    "missing_attribute": ("Missing attribute", ("An attribute Merchant Center requires for its kind is empty: "
-                                               "title, description, brand; colour, size, gender and age group for "
-                                               "apparel.")),
+    "suspect_label": ("Suspect label", "The Audit finds another colour or category fits its photo better."),
+    "missing_attribute": ("Missing attribute", "A required attribute is empty: title, description, brand; "
+                                               "for apparel colour, size, gender, age group."),
     "title_length": ("Title length", "The title is missing, one word, or over 150 characters."),
     "no_price": ("No price", "The product has no price."),
     "bad_sale_price": ("Bad sale price", "The compare-at price is at or below the price: no real sale."),
-    "out_of_stock_active": ("Out of stock, active", ("Active but none in stock: shoppers find it and cannot buy "
-                                                    "it.")),
+    "out_of_stock_active": ("Out of stock, active", "Active but none in stock: shoppers find it, cannot buy it."),
     "in_stock_draft": ("In stock, draft", "A draft with stock: it could be selling."),
 }
 
 
+# The category table's column for each kind: short, so all eleven fit beside the category's (a column's tooltip
+# names its kind in full).
+COLUMNS = {"no_photo": "No photo", "photo_failed": "Failed", "small_photo": "Small", "duplicate_photo": "Duplicate",
+           "suspect_label": "Label", "missing_attribute": "Attribute", "title_length": "Title", "no_price": "No price",
+           "bad_sale_price": "Sale", "out_of_stock_active": "No stock", "in_stock_draft": "Draft"}
+
+
 def kind_name(kind: str) -> str:
     return KINDS.get(kind, (kind.replace("_", " ").capitalize(), ""))[0]
+
+
+def column_name(kind: str) -> str:
+    return COLUMNS.get(kind, kind_name(kind))
 
 
 # ---- the report -----------------------------------------------------------------------------------------------
@@ -160,10 +169,10 @@ def kinds(found) -> None:
             st.success("No problem found: every product passed every check.")
         return
     st.subheader("Problems, largest first", anchor=False)
-    st.dataframe(frame, hide_index=True, key="health_kinds",
-                 column_config={"Problem": st.column_config.TextColumn("Problem", width="medium"),
-                                "Products": st.column_config.NumberColumn("Products", format="%d", width="small"),
-                                "What it checks": st.column_config.TextColumn("What it checks", width="large")})
+    st.dataframe(frame, hide_index=True, key="health_kinds", height=ROW_PX * (len(frame) + 1) + 3,
+                 column_config={"Problem": st.column_config.TextColumn("Problem", width=170),
+                                "Products": st.column_config.NumberColumn("Products", format="%d", width=80),
+                                "What it checks": st.column_config.TextColumn("What it checks", width=680)})
 
 
 # ---- the category x kind table --------------------------------------------------------------------------------
@@ -179,11 +188,11 @@ def category_table(found) -> pd.DataFrame:
     listed = problem_kinds(found)
     counts = {p.kind: p.count for p in found.problems}
     rows = [{"Category": ALL, "Products": found.products, "Score": found.score,
-             **{kind_name(k): counts[k] for k in listed}}]
+             **{column_name(k): counts[k] for k in listed}}]
     for category, cell in sorted(found.by_category.items(), key=lambda item: (-item[1].get("products", 0), item[0])):
         rows.append({"Category": category, "Products": cell.get("products", 0), "Score": cell.get("score"),
-                     **{kind_name(k): int(cell.get(k, 0)) for k in listed}})
-    return pd.DataFrame(rows, columns=["Category", "Products", "Score", *(kind_name(k) for k in listed)])
+                     **{column_name(k): int(cell.get(k, 0)) for k in listed}})
+    return pd.DataFrame(rows, columns=["Category", "Products", "Score", *(column_name(k) for k in listed)])
 
 
 def _cell_chosen(cells, rows: list[str], names: dict[str, str]) -> None:
@@ -206,13 +215,14 @@ def categories(found) -> tuple[str, str] | None:
     if not listed:
         return None
     frame = category_table(found)
-    names = {kind_name(k): k for k in listed}
+    names = {column_name(k): k for k in listed}
     st.subheader("By category", anchor=False)
     st.caption("Click a count to list its products, or choose a category and a problem below.")
-    config = {"Category": st.column_config.TextColumn("Category"),
+    config = {"Category": st.column_config.TextColumn("Category", pinned=True),
               "Products": st.column_config.NumberColumn("Products", format="%d"),
               "Score": st.column_config.NumberColumn("Score", format="%.1f"),
-              **{name: st.column_config.NumberColumn(name, format="%d") for name in names}}
+              **{name: st.column_config.NumberColumn(name, format="%d", help=kind_name(kind) + ": " +
+                                                     KINDS.get(kind, ("", ""))[1]) for name, kind in names.items()}}
     options = list(frame["Category"])
     event = st.dataframe(frame, hide_index=True, column_config=config, key=TABLE, selection_mode="single-cell",
                          on_select="rerun")
