@@ -124,3 +124,22 @@ def test_an_unchanged_index_shows_its_last_report_and_no_cache_checks_again(sett
     again = json.loads(capsys.readouterr().out)
     assert again["checked_at"] > first["checked_at"]
     assert again["problems"] == first["problems"]
+
+
+def test_the_apps_indexing_run_ends_with_the_health_line(app_settings, tmp_path):
+    from core.index.store import EdgeStore
+    from core.insights.health import health_history
+    from tests.helpers.apptest import shown, start
+
+    catalog = write_catalog(tmp_path / "cat", extra_header=["Price"], extra_values=PRICES)
+    at = start("pages/catalog.py")
+    at.text_input(key="idx_csv").input(str(catalog))
+    at.button(key="idx_go").click().run()
+    assert not at.exception and not at.error
+    health = [shown(c.value) for c in at.caption if shown(c.value).startswith("health: score ")]
+    assert len(health) == 1 and health[0].endswith("the Health page lists them")
+    copy = EdgeStore.snapshot_reader(app_settings.data_dir, app_settings.collection)
+    try:
+        assert len(health_history(copy)) == 1
+    finally:
+        copy.close()
