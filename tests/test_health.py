@@ -322,3 +322,16 @@ def test_a_read_only_copy_is_checked_but_its_history_left_as_it_is(planted, tmp_
         assert not any("history" in note for note in report.notes)  # skipped silently, not tried and failed
     finally:
         copy.close()
+
+
+def test_a_model_other_than_the_indexs_leaves_labels_unchecked_and_says_why(planted):
+    store, data_dir = planted
+
+    class Other(FakeTextTower):
+        name = "another model"
+
+    report = check_health(store, data_dir, encoder=Other)
+    assert report.problem("suspect_label").products == []
+    assert report.notes[1].startswith("suspect labels not checked: ")
+    assert report.problem("no_photo").products == ["no-photo"]
+    assert check_health(store, data_dir, encoder=FakeTextTower).problem("suspect_label").products == ["suspect"]

@@ -283,10 +283,11 @@ def _add_suspects(state: _Tally, store: ProductStore, data_dir: Path, where: Pat
                          "`python -m core health` to run it)")
             return
         else:
-            embedder = encoder()
-            confirmed = AuditDecisions(data_dir).confirmed()
-            suspects = [[s.product_id, s.field, s.label, s.suggested] for f in fields
-                        for s in audit(store, embedder, f, confirmed=confirmed, show_hidden=True).suspects]
+            try:
+                suspects = _audited(store, data_dir, encoder(), fields)
+            except LensError as exc:  # another model than the index's, an unreadable decisions file: said
+                notes.append(f"suspect labels not checked: {exc}")
+                return
         cache.save_suspects(where, key, suspects)
     reasons: dict[str, list[tuple[str, str]]] = {}
     for product_id, fld, label, suggested in suspects:
@@ -296,6 +297,13 @@ def _add_suspects(state: _Tally, store: ProductStore, data_dir: Path, where: Pat
             continue
         state.flag("suspect_label", pid, "; ".join(text for _, text in found))
         state.problems["suspect_label"].related[pid] = list(dict.fromkeys(fld for fld, _ in found))
+
+
+def _audited(store: ProductStore, data_dir: Path, embedder, fields: list[str]) -> list[list[str]]:
+    """[[product id, field, label, suggested], ...]: every suspect of each field's audit."""
+    confirmed = AuditDecisions(data_dir).confirmed()
+    return [[s.product_id, s.field, s.label, s.suggested] for f in fields
+            for s in audit(store, embedder, f, confirmed=confirmed, show_hidden=True).suspects]
 
 
 def _labels(store: ProductStore, fld: str) -> int:
