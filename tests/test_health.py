@@ -335,3 +335,13 @@ def test_a_model_other_than_the_indexs_leaves_labels_unchecked_and_says_why(plan
     assert report.notes[1].startswith("suspect labels not checked: ")
     assert report.problem("no_photo").products == ["no-photo"]
     assert check_health(store, data_dir, encoder=FakeTextTower).problem("suspect_label").products == ["suspect"]
+
+
+def test_an_unreadable_dismissals_file_leaves_duplicates_unchecked_and_says_why(planted):
+    store, data_dir = planted
+    DuplicateDismissals(data_dir, store.collection).path.write_text("not json")
+    report = check_health(store, data_dir, encoder=FakeTextTower)
+    assert report.problem("duplicate_photo").products == []
+    assert any(note.startswith("near-duplicates not checked: the dismissed near-duplicates file") for note in
+               report.notes)
+    assert report.problem("suspect_label").products == ["suspect"]

@@ -256,7 +256,11 @@ def _add_duplicates(state: _Tally, store: ProductStore, data_dir: Path, where: P
             notes.append(f"near-duplicates not checked: {exc}")
             return
         cache.save_pairs(where, key, pairs)
-    dismissed = DuplicateDismissals(data_dir, store.collection).pairs()
+    try:
+        dismissed = DuplicateDismissals(data_dir, store.collection).pairs()
+    except LensError as exc:  # an unreadable dismissals file: said, the other checks stand
+        notes.append(f"near-duplicates not checked: {exc}")
+        return
     for group in pairs.without(dismissed).groups():
         members = group.closest_first()
         for pid in members:
