@@ -345,3 +345,15 @@ def test_an_unreadable_dismissals_file_leaves_duplicates_unchecked_and_says_why(
     assert any(note.startswith("near-duplicates not checked: the dismissed near-duplicates file") for note in
                report.notes)
     assert report.problem("suspect_label").products == ["suspect"]
+
+
+def test_a_failed_hero_listed_among_failed_photos_too_is_said_once():
+    from core.insights.health_rules import photo_problems
+
+    payload = {"text_only": True, "image_problem": "not an image file", "image_path": "/img/h.jpg",
+               "photos": ["/img/h.jpg", "/img/b.jpg"],
+               "photo_problems": {"/img/h.jpg": "not an image file", "/img/c.jpg": "image file not found: c.jpg"}}
+    assert photo_problems(payload) == [("photo_failed", "photo failed: not an image file; 1 other photo(s) failed: "
+                                                        "/img/c.jpg: image file not found: c.jpg")]
+    only_hero = dict(payload, photo_problems={"/img/h.jpg": "not an image file"})
+    assert photo_problems(only_hero) == [("photo_failed", "photo failed: not an image file")]

@@ -72,6 +72,10 @@ def photo_problems(payload: dict) -> list[tuple[str, str]]:
         return [("no_photo", "no photo")]
     parts = [f"photo failed: {reason or 'not usable'}"] if hero_failed else []
     others = payload.get(PHOTO_PROBLEMS) or {}
+    if isinstance(others, dict) and hero_failed:  # indexing lists a failed hero there too: said once, above
+        hero = {str(payload.get(IMAGE_URL) or ""), str(payload.get(IMAGE_PATH) or ""),
+                str((payload.get(PHOTOS) or [""])[0])} - {""}
+        others = {ref: why for ref, why in others.items() if ref not in hero}
     if isinstance(others, dict) and others:
         named = "; ".join(f"{ref}: {why}" for ref, why in list(others.items())[:SHOWN_PHOTOS])
         more = f"; and {len(others) - SHOWN_PHOTOS} more" if len(others) > SHOWN_PHOTOS else ""
