@@ -278,3 +278,14 @@ def test_the_bundled_sample_shows_what_it_lacks(app_settings):
     assert by_category == {"All categories": [320, 0.0],
                            **{c: [sum(r["Category"] == c for r in rows), 0.0] for c in ("Apparel", "Footwear",
                                                                                         "Accessories")}}
+
+
+def test_the_score_history_is_a_chart_from_two_runs_on(reported, monkeypatch):
+    rows = [{"indexed_at": 1_764_000_000.0, "checked_at": 1_764_000_100.0, "products": 7, "score": 28.6, "counts": {}}]
+    monkeypatch.setattr(health, "health_history", lambda store: list(rows))
+    at = start("pages/health.py")
+    assert not at.get("vega_lite_chart")
+    rows.append({"indexed_at": CHECKED_AT, "checked_at": CHECKED_AT, "products": 7, "score": 42.9, "counts": {}})
+    at.run()
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 1 and "The score over the last 2 indexing runs" in [c.value for c in at.caption]
