@@ -11,7 +11,7 @@ from core.cli.common import close_store, model_for, open_reader, progress_bar, r
 from core.common.config import Settings
 from core.common.errors import LensError
 from core.ingest.formats import FORMATS  # --format's choices: auto and every format
-from core.insights.fixes import catalogue_fixes
+from core.insights.fixes import catalogue_fixes, keep_fixed_fields
 
 
 def add_index_commands(sub) -> None:
@@ -76,6 +76,7 @@ def cmd_index(args, settings: Settings) -> int:
                                part=part, relabel=catalogue_fixes(settings.data_dir),
                                max_photos=settings.max_photos, shared_photo_min=settings.shared_photo_min)
         report.add_stage_before("model", model_s)  # the run's duration is what the user waited for
+        keep_fixed_fields(store, settings.data_dir)
         health = _health(args, part, store, settings, embedder)
     except KeyboardInterrupt:
         _end_index(store, bar, fetcher, failing=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from core.common.fields import Schema
+from core.index.store import ProductStore
 from core.insights.audit_decisions import AuditDecisions
 from core.insights.enrich_decisions import Accepted, EnrichmentDecisions, shown
 
@@ -40,3 +42,11 @@ def enrichment_fixer(accepted: list[Accepted]) -> Callable[[str, dict], bool]:
         return changed
 
     return fix
+
+
+def keep_fixed_fields(store: ProductStore, data_dir: Path) -> None:
+    """After an index run: every attribute with an accepted enrichment is a keyword filter, also in a collection
+    that was just recreated (whose schema is the catalogue's alone) although the run wrote the values back."""
+    attributes = tuple(dict.fromkeys(a.attribute for a in EnrichmentDecisions(data_dir).accepted()))
+    if attributes and not store.read_only and not set(attributes) <= set(store.schema().keyword):
+        store.add_fields(Schema(keyword=attributes))
