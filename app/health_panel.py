@@ -16,11 +16,11 @@ import streamlit as st
 from app import compare_tray, resources
 from core.common.config import Settings
 from core.common.errors import LensError
-from core.common.fields import CATEGORY, values_of
 from core.common.safe_text import md
 from core.curation.compare import MAX_COMPARE
 from core.index.store import ProductStore
 from core.insights.health import category_of
+from core.insights.health_cache import decisions_stamp
 
 AUDIT_PAGE = "pages/audit.py"
 CATALOG_PAGE = "pages/catalog.py"
@@ -36,12 +36,12 @@ PHOTO_KINDS = ("no_photo", "photo_failed", "small_photo")
 KINDS = {
     "no_photo": ("No photo", "The product names no photo at all."),
     "photo_failed": ("Photo failed", "A photo is named but could not be fetched or read; the reason says why."),
-    "small_photo": ("Small photo", "A photo's shorter side is under 250 px (apparel) or 100 px: Merchant Center's "
-                                   "minimum."),
+    "small_photo": ("Small photo", ("A photo's shorter side is under 250 px (apparel) or 100 px: Merchant Center's "
+                                   "minimum.")),
     "duplicate_photo": ("Duplicate photo", "Its photo is a near-duplicate of other products' photos."),
     "suspect_label": ("Suspect label", "The Audit finds another colour or category fits its photo better."),
-    "missing_attribute": ("Missing attribute", "A required attribute is empty: title, description, brand; "
-                                               "for apparel colour, size, gender, age group."),
+    "missing_attribute": ("Missing attribute", ("A required attribute is empty: title, description, brand; "
+                                               "for apparel colour, size, gender, age group.")),
     "title_length": ("Title length", "The title is missing, one word, or over 150 characters."),
     "no_price": ("No price", "The product has no price."),
     "bad_sale_price": ("Bad sale price", "The compare-at price is at or below the price: no real sale."),
@@ -65,13 +65,20 @@ def column_name(kind: str) -> str:
     return COLUMNS.get(kind, kind_name(kind))
 
 
+def _checks(kind: str) -> str:
+    """The one line saying what a kind's check looks for."""
+    return KINDS.get(kind, ("", ""))[1]
+
+
 # ---- the report -----------------------------------------------------------------------------------------------
 
 @st.cache_data(max_entries=8, show_spinner="Checking the catalogue's health (photos, duplicates, labels, "
                                            "attributes, prices, stock)…")
-def _report(store_key: str, index_version, checks: int, _config: Settings, _store: ProductStore):
-    """The report for one index version: the cached one while fresh (nothing computed), else checked now; a
-    "Check again" (checks) always checks, reusing core's fresh duplicate and audit caches."""
+def _report(store_key: str, index_version, decided: tuple, checks: int, _config: Settings, _store: ProductStore):
+    """The report for one index version and the decisions made so far (decided: their files' change times, as
+    core keys its own caches: an audit change or a dismissed duplicate alters the answer without a re-index): the
+    cached one while fresh (nothing computed), else checked now; a "Check again" (checks) always checks, reusing
+    core's fresh duplicate and audit caches."""
     from core.insights import health
 
     if not checks:
@@ -99,8 +106,9 @@ def report(config: Settings, store: ProductStore, meta: dict):
     """The health report of this index (None, with the error shown, when it cannot be checked); "Check again"
     beside its date."""
     try:
-        found = _report(resources.store_key(config), meta.get("last_indexed"), st.session_state.get(CHECKS, 0),
-                        config, store)
+        decided = tuple(sorted(decisions_stamp(config.data_dir, config.collection).items()))
+        found = _report(resources.store_key(config), meta.get("last_indexed"), decided,
+                        st.session_state.get(CHECKS, 0), config, store)
     except LensError as exc:
         st.error(md(exc))
         return None
@@ -158,7 +166,7 @@ def kinds_table(found) -> pd.DataFrame:
     """The kinds with products, largest count first (the report's order), as plain values."""
     shown = [p for p in found.problems if p.count]
     return pd.DataFrame({"Problem": [kind_name(p.kind) for p in shown], "Products": [p.count for p in shown],
-                         "What it checks": [KINDS.get(p.kind, ("", ""))[1] for p in shown]})
+                         "What it checks": [_checks(p.kind) for p in shown]})
 
 
 def kinds(found) -> None:
@@ -221,8 +229,8 @@ def categories(found) -> tuple[str, str] | None:
     config = {"Category": st.column_config.TextColumn("Category", pinned=True),
               "Products": st.column_config.NumberColumn("Products", format="%d"),
               "Score": st.column_config.NumberColumn("Score", format="%.1f"),
-              **{name: st.column_config.NumberColumn(name, format="%d", help=kind_name(kind) + ": " +
-                                                     KINDS.get(kind, ("", ""))[1]) for name, kind in names.items()}}
+              **{name: st.column_config.NumberColumn(name, format="%d", help=f"{kind_name(kind)}: {_checks(kind)}")
+                 for name, kind in names.items()}}
     options = list(frame["Category"])
     event = st.dataframe(frame, hide_index=True, column_config=config, key=TABLE, selection_mode="single-cell",
                          on_select="rerun")
@@ -300,7 +308,7 @@ def products(config: Settings, store: ProductStore, meta: dict, found, chosen: t
             return
     where = "" if category == ALL else f" in {md(category)}"
     st.subheader(f"{kind_name(kind)}{where} ({len(ids):,})", anchor=False)
-    st.caption(md(KINDS.get(kind, ("", ""))[1]))
+    st.caption(md(_checks(kind)))
     if not ids:
         st.caption("No product of this category has this problem.")
         return

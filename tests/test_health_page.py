@@ -289,3 +289,18 @@ def test_the_score_history_is_a_chart_from_two_runs_on(reported, monkeypatch):
     at.run()
     charts = at.get("vega_lite_chart")
     assert len(charts) == 1 and "The score over the last 2 indexing runs" in [c.value for c in at.caption]
+
+
+def test_a_decision_made_elsewhere_is_seen_at_the_next_render(seven, monkeypatch):
+    """An audit decision alters the answer without a re-index: the page's cached report is keyed by it too."""
+    from core.insights.audit_decisions import AuditDecisions
+
+    asked = []
+    monkeypatch.setattr(health, "cached_report", lambda store, data_dir, filters=None: asked.append(1) or
+                        planted_report())
+    at = start("pages/health.py")
+    at.run()
+    assert len(asked) == 1
+    AuditDecisions(seven.data_dir).judge_right("2", "colour", "Blue")
+    at.run()
+    assert not at.exception and len(asked) == 2
