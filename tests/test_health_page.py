@@ -304,3 +304,14 @@ def test_a_decision_made_elsewhere_is_seen_at_the_next_render(seven, monkeypatch
     AuditDecisions(seven.data_dir).judge_right("2", "colour", "Blue")
     at.run()
     assert not at.exception and len(asked) == 2
+
+
+def test_an_index_with_no_products_says_so_without_a_traceback(app_settings, embedder):
+    from core.index.store import EdgeStore
+
+    store = EdgeStore(app_settings.data_dir, app_settings.collection)
+    store.ensure(embedder.name, embedder.dim)
+    store.close()
+    at = start("pages/health.py")
+    assert not at.exception and not at.metric
+    assert [e.value for e in at.error] == [md("the index has no products to check: index a catalogue first")]
