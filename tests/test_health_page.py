@@ -278,6 +278,10 @@ def test_the_bundled_sample_shows_what_it_lacks(app_settings):
     assert by_category == {"All categories": [320, 0.0],
                            **{c: [sum(r["Category"] == c for r in rows), 0.0] for c in ("Apparel", "Footwear",
                                                                                         "Accessories")}}
+    at = _choose(at, "All categories", "no_price")  # 320 products: a page of 20 at a time
+    assert len(_viewed(at)) == 20 and at.button(key="health_more").label == "Show 20 more of 300"
+    at.button(key="health_more").click().run()
+    assert len(_viewed(at)) == 40 and _viewed(at)[:20] == [r["ProductId"] for r in rows][:20]
 
 
 def test_the_score_history_is_a_chart_from_two_runs_on(reported, monkeypatch):
@@ -315,7 +319,3 @@ def test_an_index_with_no_products_says_so_without_a_traceback(app_settings, emb
     at = start("pages/health.py")
     assert not at.exception and not at.metric
     assert [e.value for e in at.error] == [md("the index has no products to check: index a catalogue first")]
-    at = _choose(at, "All categories", "no_price")  # 320 products: a page of 20 at a time
-    assert len(_viewed(at)) == 20 and at.button(key="health_more").label == "Show 20 more of 300"
-    at.button(key="health_more").click().run()
-    assert len(_viewed(at)) == 40 and _viewed(at)[:20] == [r["ProductId"] for r in rows][:20]
