@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from core.cli.common import close_store, model_for, open_reader
+from core.cli.common import close_store, model_for, open_reader, open_writer
 from core.common.config import Settings
 from core.common.errors import LensError
 from core.insights.audit_decisions import AuditDecisions
@@ -83,17 +83,6 @@ def cmd_audit(args, settings: Settings) -> int:
     return 0
 
 
-def _decision_store(settings: Settings):
-    """The index, for writing: a decision changes the stored label at once, so a busy index refuses it before
-    anything is saved (nothing is left half done)."""
-    from core.index.store import open_store
-
-    store = open_store(settings)
-    store.acquire()
-    store.require_meta()
-    return store
-
-
 def cmd_audit_decide(args, settings: Settings) -> int:
     from core.insights.audit import check_field
     from core.insights.audit_decisions import change_held, stored_values
@@ -104,7 +93,7 @@ def cmd_audit_decide(args, settings: Settings) -> int:
     if args.keep is not None and args.change_to is not None:
         raise LensError("--change-to goes with --change-from, not with --keep")
     decisions = AuditDecisions(settings.data_dir)
-    store = _decision_store(settings)
+    store = open_writer(settings)
     failing = True
     try:
         if args.change_from is not None:
@@ -149,7 +138,7 @@ def cmd_audit_undo(args, settings: Settings) -> int:
     from core.insights.audit_decisions import undo_in_store
 
     check_field(args.field)
-    store = _decision_store(settings)
+    store = open_writer(settings)
     failing = True
     try:
         decision = AuditDecisions(settings.data_dir).undo(args.product_id, args.field, args.value)

@@ -56,6 +56,17 @@ def open_reader(settings: Settings):
     return store
 
 
+def open_writer(settings: Settings):
+    """The index, for writing a person's decision (an audit label change, an accepted enrichment) into it at once:
+    a busy index (another process indexing) refuses here, before anything is saved, so nothing is left half done."""
+    from core.index.store import open_store
+
+    store = open_store(settings)
+    store.acquire()
+    store.require_meta()
+    return store
+
+
 def close_store(store, failing: bool) -> None:
     """Close the store; while another error is on its way out, a failing close must not hide it."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from core.cli.common import close_store, filter_args, filters_of, model_for, open_reader, progress_bar
+from core.cli.common import close_store, filter_args, filters_of, model_for, open_reader, open_writer, progress_bar
 from core.common.config import Settings
 from core.common.errors import LensError
 
@@ -100,17 +100,6 @@ def summary_lines(result) -> list[str]:
     return lines
 
 
-def _writer(settings: Settings):
-    """The index, for writing: an accepted value is stored at once, so a busy index refuses before anything is
-    saved."""
-    from core.index.store import open_store
-
-    store = open_store(settings)
-    store.acquire()
-    store.require_meta()
-    return store
-
-
 def _undo_hint(attribute: str, product_id: str) -> str:
     return f"python -m core enrich undo --attribute {attribute} --product {shlex.quote(product_id)}"
 
@@ -121,7 +110,7 @@ def cmd_enrich_accept(args, settings: Settings) -> int:
     if args.value is not None and args.product is None:
         raise LensError("--value goes with --product: your own value for one product")
     decisions = EnrichmentDecisions(settings.data_dir)
-    store = _writer(settings)
+    store = open_writer(settings)
     failing = True
     try:
         if args.product is not None:
@@ -152,7 +141,7 @@ def cmd_enrich_reject(args, settings: Settings) -> int:
 def cmd_enrich_undo(args, settings: Settings) -> int:
     from core.insights.enrich_decisions import EnrichmentDecisions
 
-    store = _writer(settings)
+    store = open_writer(settings)
     failing = True
     try:
         EnrichmentDecisions(settings.data_dir).undo(store, args.attribute, args.product)
