@@ -73,6 +73,22 @@ def edge(tmp_path, request):
     store.close()
 
 
+@pytest.fixture
+def decodes(monkeypatch) -> list[int]:
+    """The photos indexing decodes (each one the model then embeds), as their byte counts, in order."""
+    import core.index.embed_stage
+
+    seen = []
+    real = core.index.embed_stage.decode_image
+
+    def counting(data, *args, **kwargs):
+        seen.append(len(data))
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(core.index.embed_stage, "decode_image", counting)
+    return seen
+
+
 @pytest.fixture(params=["edge", "server"])
 def store(request, tmp_path):
     """Each backend in turn: the embedded Edge shard, and qdrant-client ':memory:' standing in for a server."""

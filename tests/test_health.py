@@ -4,6 +4,8 @@ history rows, filters, and what is refused."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -12,9 +14,12 @@ from core.common.fields import STANDARD_FILTERS, Schema
 from core.common.filters import Filters
 from core.curation.duplicate_dismissals import DuplicateDismissals
 from core.index.store import StoredPoint, point_id
-from core.insights.audit_decisions import AuditDecisions
+from core.insights.audit_decisions import AuditDecisions, change_held
+from core.insights.enrich import EnrichResult, Proposal
+from core.insights.enrich_decisions import EnrichmentDecisions
 from core.insights.health import KINDS, HealthReport, cached_report, check_health, health_history
-from core.insights.health_rules import is_apparel, missing_attributes
+from core.insights.health_cache import decisions_stamp
+from core.insights.health_rules import is_apparel, missing_attributes, price_problems
 
 DIM = 32
 APPAREL_LOOK, ACCESSORY_LOOK = 30, 31  # the directions the two category prompts point in
@@ -204,7 +209,7 @@ def test_a_second_check_of_the_same_index_version_reuses_the_caches(planted):
 
 
 def test_a_new_index_version_makes_every_cache_stale(planted):
-    store, data_dir = planted
+    store, data_dir = planted  # stamped before content_version existed: last_indexed stands in for it
     tower = FakeTextTower()
     check_health(store, data_dir, encoder=lambda: tower)
     store.update_meta(last_indexed=VERSION + 1)
@@ -357,3 +362,88 @@ def test_a_failed_hero_listed_among_failed_photos_too_is_said_once():
                                                         "/img/c.jpg: image file not found: c.jpg")]
     only_hero = dict(payload, photo_problems={"/img/h.jpg": "not an image file"})
     assert photo_problems(only_hero) == [("photo_failed", "photo failed: not an image file")]
+
+
+def test_the_costly_caches_follow_the_content_version_not_every_run(planted):
+    store, data_dir = planted
+    store.update_meta(content_version=VERSION)
+    tower = FakeTextTower()
+    check_health(store, data_dir, encoder=lambda: tower)
+    store.update_meta(last_indexed=VERSION + 1)  # a run that changed nothing: only last_indexed moved
+    assert cached_report(store, data_dir) is None  # the report is the run's own (its history row)
+    again = check_health(store, data_dir, encoder=never)
+    assert (again.index_version, again.problem("suspect_label").products) == (VERSION + 1, ["suspect"])
+    store.update_meta(last_indexed=VERSION + 2, content_version=VERSION + 2)  # a run that wrote products
+    assert check_health(store, data_dir, encoder=lambda: tower).problem("suspect_label").products == ["suspect"]
+    assert tower.calls == 2
+
+
+def test_an_audit_change_written_into_the_stored_payload_makes_the_audit_run_again(planted):
+    store, data_dir = planted
+    tower = FakeTextTower()
+    assert check_health(store, data_dir, encoder=lambda: tower).problem("suspect_label").products == ["suspect"]
+    change_held(AuditDecisions(data_dir), store, "suspect", "category", "Accessories", "Apparel")
+    report = check_health(store, data_dir, encoder=lambda: tower)
+    assert tower.calls == 2  # no new index version: the decisions file's stamp moved the audit's key
+    assert report.problem("suspect_label").products == []
+
+
+def test_an_accepted_enrichment_written_into_the_stored_payload_makes_the_audit_run_again(planted):
+    store, data_dir = planted
+    tower = FakeTextTower()
+    assert check_health(store, data_dir, encoder=lambda: tower).problem("suspect_label").products == ["suspect"]
+    decisions = EnrichmentDecisions(data_dir)
+    decisions.save(EnrichResult("category", ["Accessories", "Apparel"], "photo", True, {}, [
+        Proposal("suspect", "category", "Accessories", "Apparel", 0.9, {"source": "photo"})]))
+    decisions.accept(store, "category", "suspect")
+    report = check_health(store, data_dir, encoder=lambda: tower)
+    assert tower.calls == 2
+    assert report.problem("suspect_label").products == []
+    decisions.undo(store, "category", "suspect")
+    assert check_health(store, data_dir, encoder=lambda: tower).problem("suspect_label").products == ["suspect"]
+    assert tower.calls == 3
+
+
+def test_a_decisions_file_rewritten_within_one_clock_tick_still_moves_the_stamp(planted):
+    store, data_dir = planted
+    decisions = AuditDecisions(data_dir)
+    decisions.judge_right("ok-acc", "category", "Accessories")
+    before, st = decisions_stamp(data_dir, store.collection), decisions.path.stat()
+    decisions.judge_right("suspect", "category", "Accessories")
+    os.utime(decisions.path, ns=(st.st_atime_ns, st.st_mtime_ns))  # the same change time as the first write
+    assert decisions.path.stat().st_mtime_ns == st.st_mtime_ns
+    assert decisions_stamp(data_dir, store.collection)["audit"] != before["audit"]
+
+
+def test_a_filtered_report_is_never_served_for_other_filters(planted):
+    store, data_dir = planted
+    whole = check_health(store, data_dir, encoder=FakeTextTower)
+    without = Filters().plus(exclude_ids=[point_id("no-photo")])
+    assert cached_report(store, data_dir, without) is None
+    kept = check_health(store, data_dir, without, encoder=never)
+    assert (kept.products, kept.problem("no_photo").products) == (23, [])
+    assert cached_report(store, data_dir, without) == kept
+    assert cached_report(store, data_dir) == whole
+    every = Filters().plus(every={"category": ["Apparel"]})
+    assert cached_report(store, data_dir, every) is None
+    assert check_health(store, data_dir, every, encoder=never).products == 3
+    assert cached_report(store, data_dir).products == 24
+
+
+def test_history_keeps_the_newest_hundred_rows(planted):
+    store, data_dir = planted
+    old = [{"indexed_at": float(n), "checked_at": float(n), "products": 1, "score": 100.0, "counts": {}}
+           for n in range(1, 101)]
+    store.update_meta(health_history=old)
+    check_health(store, data_dir, encoder=FakeTextTower)
+    rows = health_history(store)
+    assert len(rows) == 100
+    assert [r["indexed_at"] for r in rows[:2]] == [2.0, 3.0] and rows[-1]["indexed_at"] == VERSION
+
+
+@pytest.mark.parametrize("compare_at, expected", [
+    (0, []), ("0.00", []), (-1, []), (None, []), (60.0, []),
+    (50.0, [("bad_sale_price", "compare-at price 50 is not above the price 50")]),
+    (10.0, [("bad_sale_price", "compare-at price 10 is not above the price 50")])])
+def test_a_compare_at_price_of_zero_means_none(compare_at, expected):
+    assert price_problems({"price": 50.0, "compare_at_price": compare_at}) == expected

@@ -143,3 +143,24 @@ def test_the_apps_indexing_run_ends_with_the_health_line(app_settings, tmp_path)
         assert len(health_history(copy)) == 1
     finally:
         copy.close()
+
+
+def test_re_indexing_an_unchanged_catalogue_reuses_the_duplicate_and_audit_caches(settings, tmp_path, capsys,
+                                                                                   monkeypatch):
+    import core.insights.health as health
+
+    computed = []
+    find_pairs, audit = health.find_pairs, health.audit
+    monkeypatch.setattr(health, "find_pairs", lambda *a, **k: computed.append("pairs") or find_pairs(*a, **k))
+    monkeypatch.setattr(health, "audit", lambda *a, **k: computed.append("audit") or audit(*a, **k))
+    first = index(tmp_path, capsys)
+    assert first["indexed"] == 6 and sorted(set(computed)) == ["audit", "pairs"]
+    computed.clear()
+    again = index(tmp_path, capsys)  # the same catalogue: nothing written, so nothing recomputed
+    assert (again["indexed"], again["updated"], again["unchanged"]) == (0, 0, 6)
+    assert computed == [] and again["health"] == first["health"]
+    catalog = write_catalog(tmp_path / "cat", extra_header=["Price"], extra_values={**PRICES, "6": ["9.00"]})
+    assert main(["index", "--catalog", str(catalog), "--json"]) == 0
+    changed = json.loads(capsys.readouterr().out)
+    assert changed["updated"] == 1 and changed["health"]["problems"]["no_price"] == 0
+    assert sorted(set(computed)) == ["audit", "pairs"]  # a run that wrote a payload: both computed again

@@ -5,9 +5,7 @@ times, a dead link among 15)."""
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-import core.index.embed_stage
 from core.common.fields import MATCHED_PHOTOS, PHOTO_COLOURS, PHOTO_DIGESTS, PHOTO_PROBLEMS, PHOTOS, SHARED_PHOTOS
 from core.index.indexer import index_catalog
 from core.index.store import Nearest, StoredPoint, point_id
@@ -87,20 +85,6 @@ def _photos(mapping: dict):
             payload[PHOTOS] = list(mapping[product_id])
         return False
     return relabel
-
-
-@pytest.fixture
-def decodes(monkeypatch):
-    """The photos decoded (each one the model then embeds), by file name or URL tail."""
-    seen = []
-    real = core.index.embed_stage.decode_image
-
-    def counting(data, *args, **kwargs):
-        seen.append(len(data))
-        return real(data, *args, **kwargs)
-
-    monkeypatch.setattr(core.index.embed_stage, "decode_image", counting)
-    return seen
 
 
 def _index(catalog, embedder, store, **kw):

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFile
 
-import core.index.embed_stage
 from core.common.fields import (IMAGE_PATH, IMAGE_URL, MATCHED_PHOTOS, PHOTO_PROBLEMS, PHOTO_SIZES, PHOTOS,
                                 TEXT_ONLY)
 from core.index import photo_sizes
@@ -107,20 +106,6 @@ def sizes_by_name(store, handle: str) -> dict:
 
 def all_sizes(store) -> dict:
     return {handle: sizes_by_name(store, handle) for handle in EXPECTED}
-
-
-@pytest.fixture
-def decodes(monkeypatch):
-    """The photos indexing decodes (each one the model then embeds)."""
-    seen = []
-    real = core.index.embed_stage.decode_image
-
-    def counting(data, *args, **kwargs):
-        seen.append(len(data))
-        return real(data, *args, **kwargs)
-
-    monkeypatch.setattr(core.index.embed_stage, "decode_image", counting)
-    return seen
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ READ, PLAN, EMBED, KEYWORDS, WRITE, PRUNE, PUBLISH = "read", "plan", "embed", "k
 EMBED_TEXT, DECODE_THREADS = "embed_text", "decode_threads"
 # The report's stages that follow one another, with the callers' steps before the run (a photos zip, the model).
 WALL_STAGES = ("zip", "model", READ, PLAN, EMBED, KEYWORDS, WRITE, PRUNE, PUBLISH)
+CONTENT_VERSION = "content_version"  # index metadata: when a run last changed the stored points (content_meta)
 MAX_LISTED_PROBLEMS = 1000  # problems listed by name in a report; the rest are counted
 MAX_LISTED_REEMBEDDED = 100  # products re-embedded listed by name with their reasons; the rest are counted by reason
 PLAN_CHUNK = 2000           # products compared with the store at a time (their photos hashed in parallel)
@@ -633,14 +634,34 @@ def prune_missing(problems: list[RowProblem], plan: Plan, store: ProductStore, r
 def publish(store: ProductStore, csv_path: Path, embedder, report: IndexReport, clock: StageClock) -> None:
     """Stamp the run as finished (when, from which catalogue, with which runtime), then publish: a consistent copy
     for read-only commands in other processes (only the copy is timed as the publish stage)."""
-    store.update_meta(last_indexed=time.time(), indexing_since=None, catalog=str(Path(csv_path).resolve()),
-                      **runtime_meta(embedder, store, report.indexed))
+    now = time.time()
+    store.update_meta(last_indexed=now, indexing_since=None, catalog=str(Path(csv_path).resolve()),
+                      **runtime_meta(embedder, store, report.indexed), **content_meta(store, report, now))
     store.check_multi_photo()  # searches match on every photo once no product lacks its rows
     if not store.check_keywords():  # searches say the keyword index is incomplete while a product lacks its vector
         report.notes.append("keyword index: incomplete, some products still lack their keyword vector (another "
                             "worker's part, or written by something other than this indexer); the next run adds them")
     with clock(PUBLISH):
         store.publish()
+
+
+def content_meta(store: ProductStore, report: IndexReport, now: float) -> dict:
+    """`content_version`: when a run last changed what the index holds (points or payloads written or deleted),
+    unlike last_indexed, which every run moves. What is computed from the stored products alone (the health
+    check's near-duplicates and label audit) is keyed on it, so re-indexing an unchanged catalogue recomputes
+    nothing. A new collection (or one made before the stamp) gets it on its first run."""
+    changed = (report.indexed + report.updated + report.pruned + report.keywords_added
+               + report.photo_sizes_added)
+    if changed or (store.meta() or {}).get(CONTENT_VERSION) is None:
+        return {CONTENT_VERSION: now}
+    return {}
+
+
+def content_version(meta: dict) -> float | None:
+    """When the stored products last changed by indexing (content_meta), or last_indexed for an index stamped
+    before content_version existed: what caches computed from the stored products alone are keyed on."""
+    stamp = meta.get(CONTENT_VERSION)
+    return meta.get("last_indexed") if stamp is None else stamp
 
 
 def runtime_meta(embedder, store: ProductStore, written: int) -> dict:

@@ -3,8 +3,11 @@ Center's required attributes, titles, prices, stock) in one ranked report, with 
 
 The score is 100 x the share of products with no problem at all, overall and per category. Drafts and archived
 products are checked too: health is about the whole catalogue, not the shop window. Near-duplicates and the label
-audit (the two costly checks) are kept in caches keyed by the index version (core.insights.health_cache), and the
-last report per filter set too, so a page's first render and a re-check of an unchanged index compute nothing.
+audit (the two costly checks) are kept in caches keyed by the index's content version (core.index.indexer's
+content_version: it moves only when a run changed the stored products, so re-indexing an unchanged catalogue reuses
+them) and by the decisions files a person writes, and the last report per filter set too, so a page's first render
+and a re-check of an unchanged index compute nothing. The score history lives in the index metadata, so
+`index --recreate` (a new index) starts a new history.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
 from core.common.errors import BadQuery, LensError, NotIndexed
 from core.common.fields import CATEGORY, PRODUCT_ID, values_of
 from core.common.filters import Filters
+from core.index.indexer import content_version
 from core.index.store import ProductStore
 from core.insights import health_cache as cache
 from core.insights.audit import AUDIT_FIELDS, MAX_LABELS, audit
@@ -32,7 +37,7 @@ KINDS = ("no_photo", "photo_failed", "small_photo", "duplicate_photo", "suspect_
 DUPLICATE_THRESHOLD = 0.95  # the Catalog page's default: near-identical photos
 NO_CATEGORY = "(none)"
 HISTORY_KEY = "health_history"
-MAX_HISTORY = 1000          # rows kept in the index metadata, one per index version
+MAX_HISTORY = 100           # rows kept in the index metadata, one per index version (every meta() read parses them)
 SHOWN_IN_GROUP = 5          # other members a duplicate's detail names ("and N more" after them)
 MAX_RELATED = 50            # other members of a duplicate group kept per product (a group of 300 stays small)
 PAGE = 1000                 # products read per scroll page
@@ -114,11 +119,19 @@ def category_of(payload: dict) -> str:
 
 
 def filters_key(filters: Filters | None) -> str:
-    """A filter set as a stable string (the report cache's file name and key)."""
+    """A filter set as a stable string (the report cache's file name and key), from every one of its fields, so a
+    filtered report (by excluded ids, lacking fields...) is never served as another filter set's."""
     f = filters or Filters()
-    return json.dumps({"include": {k: list(v) for k, v in sorted(f.include.items())},
-                       "exclude": {k: list(v) for k, v in sorted(f.exclude.items())},
-                       "ranges": {k: list(v) for k, v in sorted(f.ranges.items())}}, sort_keys=True)
+    return json.dumps({fld.name: _plain(getattr(f, fld.name)) for fld in fields(f)}, sort_keys=True, default=str)
+
+
+def _plain(value):
+    """A filter field's value as JSON: mappings as dicts, tuples as lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _report_key(store: ProductStore, data_dir: Path, filters: Filters | None, meta: dict) -> dict:
@@ -170,10 +183,10 @@ def check_health(store: ProductStore, data_dir: Path, filters: Filters | None = 
             progress(state.seen, total)
     if progress:
         progress(state.seen, total)
-    stamp = key["decisions"]
-    _add_duplicates(state, store, data_dir, where, {"index_version": version, "threshold": DUPLICATE_THRESHOLD},
+    stamp, content = key["decisions"], content_version(meta)
+    _add_duplicates(state, store, data_dir, where, {"content_version": content, "threshold": DUPLICATE_THRESHOLD},
                     use_cache, notes)
-    _add_suspects(state, store, data_dir, where, {"index_version": version, "audit": stamp["audit"],
+    _add_suspects(state, store, data_dir, where, {"content_version": content, "audit": stamp["audit"],
                                                   "enrich": stamp["enrich"]}, encoder, use_cache, notes)
     if state.unsized:
         notes.insert(0, f"{state.unsized} product(s) have no photo size yet, so small photos were not judged for "

@@ -12,15 +12,13 @@ import numpy as np
 
 from core.common.files import atomic_write
 from core.insights.audit_decisions import AuditDecisions
+from core.insights.enrich_decisions import EnrichmentDecisions
 from core.curation.duplicate_dismissals import DuplicateDismissals
 from core.search.duplicates import Pairs
 
 FOLDER = "health"
 PAIRS_FILE = "pairs.json"
 AUDIT_FILE = "audit.json"
-# Accepted enrichments (core.insights.enrich_decisions) write values into stored payloads without a new index
-# version: their decisions file's change time is part of every key, as the audit decisions' is.
-ENRICH_DECISIONS = Path("enrich") / "decisions.json"
 MAX_REPORTS = 32  # filter sets whose last report is kept
 
 
@@ -37,11 +35,23 @@ def mtime(path: Path) -> int:
         return 0
 
 
+def stamp(path: Path) -> list[int] | None:
+    """A file's [inode, change time in ns, size], None when it does not exist: part of a cache key. Every decisions
+    file is replaced by a rename (a new inode), so two writes within one clock tick still give two stamps."""
+    try:
+        found = Path(path).stat()
+    except OSError:
+        return None
+    return [found.st_ino, found.st_mtime_ns, found.st_size]
+
+
 def decisions_stamp(data_dir: Path, collection: str) -> dict:
-    """The change times of every file of decisions a person makes that alters a check's answer without a re-index."""
-    return {"audit": mtime(AuditDecisions(data_dir).path),
-            "dismissed": mtime(DuplicateDismissals(data_dir, collection).path),
-            "enrich": mtime(Path(data_dir) / ENRICH_DECISIONS)}
+    """The stamps of every file of decisions a person makes that alters a check's answer without a re-index:
+    audit changes and accepted enrichments also write values into stored payloads at once, with no new index
+    version, so their files' stamps are in the audit's key."""
+    return {"audit": stamp(AuditDecisions(data_dir).path),
+            "dismissed": stamp(DuplicateDismissals(data_dir, collection).path),
+            "enrich": stamp(EnrichmentDecisions(data_dir).path)}
 
 
 def _read(path: Path, key: dict):

@@ -150,11 +150,12 @@ def stock_problems(payload: dict) -> list[tuple[str, str]]:
 
 
 def price_problems(payload: dict) -> list[tuple[str, str]]:
+    """no_price, or bad_sale_price: a compare-at price that is set (above 0) and not above the price."""
     price = number(payload.get(PRICE))
     if price is None:
         return [("no_price", "no price")]
     was = number(payload.get(COMPARE_AT_PRICE))
-    if was is not None and was <= price:
+    if was is not None and 0 < was <= price:  # feeds write 0 (or 0.00) for "no compare-at price": absent
         return [("bad_sale_price", f"compare-at price {display_value(was)} is not above the price "
                                    f"{display_value(price)}")]
     return []
