@@ -210,3 +210,101 @@ def test_a_supplemental_feed_is_read_only_as_google(tmp_path):
     assert "a supplemental feed: ids and the attributes they override, no title or photo" in catalog.report.notes
     with pytest.raises(CatalogError, match="neither a title nor an image column"):
         read_catalog(path)  # detected as generic: a catalogue to index still needs a title or a photo
+
+
+# ---- shop data the fixes did not touch is written exactly, or the product is left out ----
+
+RISKY_HEADER = ["Handle", "Title", "Vendor", "Material"]
+RISKY = [["bag", "Canvas Bag", "Acme", "@Felt"],    # its material would be an unchanged cell needing a quote...
+         ["mug", "Mug", "@Home", ""],               # ...its brand is one: left out while bag's brand fix is written
+         ["tee", "-50% Tee", "Acme", ""],           # Shopify's required Title would need a quote
+         ["-a12", "Cap", "Acme", ""],               # keys that would need a quote
+         ["=b7", "Hat", "Acme", ""],
+         ["scarf", "Scarf", "Acme", ""]]            # its fix itself starts with '-': quoted, and reported
+
+
+@pytest.fixture
+def risky_shop(settings, store, embedder, tmp_path):
+    """RISKY indexed into each backend (text only), with fixes: bag's brand Acme -> Acme Co (an audit change),
+    patterns accepted for mug, tee, -a12 and scarf ('-Striped'), and =b7's material Wool, the only material fix, so
+    the Material column (where bag's '@Felt' would need a quote) is in the file only while =b7 is."""
+    from core.index.indexer import index_catalog
+
+    (tmp_path / "shop").mkdir()
+    path = write_csv(tmp_path / "shop" / "products.csv", RISKY_HEADER, RISKY)
+    index_catalog(path, path.parent, embedder, store)
+    change_held(AuditDecisions(settings.data_dir), store, "bag", "brand", "Acme", "Acme Co")
+    _accept(settings.data_dir, store, "pattern", {"mug": "Dotted", "tee": "Striped", "-a12": "Plain",
+                                                  "scarf": "-Striped"})
+    _accept(settings.data_dir, store, "material", {"=b7": "Wool"})
+    return settings.data_dir, store
+
+
+def test_shopify_leaves_out_a_product_whose_handle_title_or_unchanged_cell_would_need_a_quote(risky_shop, tmp_path):
+    data_dir, store = risky_shop
+    out = tmp_path / "fixes.csv"
+    report = export_fixes(data_dir, store, "shopify", out)
+    assert report.columns == ["Handle", "Title", "Vendor", PATTERN]  # no Material: =b7, its only fix, is left out
+    assert _rows(out)[1:] == [["bag", "Canvas Bag", "Acme Co", ""], ["scarf", "Scarf", "Acme", "'-Striped"]]
+    assert report.neutralised == [("scarf", PATTERN)]  # the fixed value only, never the shop's own
+    assert report.left_out == [("-a12", "Handle"), ("=b7", "Handle"), ("mug", "Vendor"), ("tee", "Title")]
+    quote = "starts with = + - or @, so it would need a leading quote against spreadsheet formulas"
+    assert report.notes == [
+        f"2 product(s) left out, their fixes not written: their Handle {quote}; Shopify finds the product by its "
+        "Handle, and a quoted handle would create a new product. Make these fixes in the shop's admin: -a12, =b7",
+        f"1 product(s) left out, their fixes not written: their Title {quote}; Shopify's importer requires the Title, "
+        "and would replace the product's with the quoted one. Make these fixes in the shop's admin: tee",
+        f"1 product(s) left out, their fixes not written: their Vendor {quote}; the file has this column for other "
+        "products' fixes, and an import would replace these products' own value with the quoted one. Make these "
+        "fixes in the shop's admin: mug"]
+    back = _by_id(out)  # what is written reads back exactly as the index holds it
+    assert {pid: (p["title"], p["brand"], p.get("pattern")) for pid, p in back.items()} == {
+        "bag": ("Canvas Bag", "Acme Co", None), "scarf": ("Scarf", "Acme", "'-Striped")}
+
+
+def test_google_leaves_out_a_product_whose_id_or_unchanged_cell_would_need_a_quote(risky_shop, tmp_path):
+    data_dir, store = risky_shop
+    out = tmp_path / "fixes.tsv"
+    report = export_fixes(data_dir, store, "google", out)
+    assert report.columns == ["id", "brand", "pattern"]
+    # tee's title is not in a Google file (no title fix), so nothing of tee's needs a quote
+    assert _rows(out, "\t")[1:] == [["bag", "Acme Co", ""], ["scarf", "Acme", "'-Striped"], ["tee", "Acme", "Striped"]]
+    assert report.neutralised == [("scarf", "pattern")]
+    assert report.left_out == [("-a12", "id"), ("=b7", "id"), ("mug", "brand")]
+    assert [note.split(";")[1] for note in report.notes] == [
+        " Merchant Center matches a supplemental feed's id to the primary feed's, and a quoted id matches none. Make "
+        "these fixes in the shop's admin: -a12, =b7",
+        " the file has this column for other products' fixes, and an import would replace these products' own value "
+        "with the quoted one. Make these fixes in the shop's admin: mug"]
+    back = _by_id(out, format="google")
+    assert {pid: (p["brand"], p.get("pattern")) for pid, p in back.items()} == {
+        "bag": ("Acme Co", None), "scarf": ("Acme", "'-Striped"), "tee": ("Acme", "Striped")}
+    assert report.as_dict()["left_out"][2] == {"product_id": "mug", "column": "brand"}
+
+
+def test_an_unchanged_cell_is_judged_again_once_the_product_whose_fix_needed_its_column_is_out(risky_shop, tmp_path):
+    """bag's material '@Felt' would need a quote only in a Material column, which =b7's fix alone brings: =b7 is
+    left out for its key, so bag is written."""
+    data_dir, store = risky_shop
+    for format in ("shopify", "google"):
+        report = export_fixes(data_dir, store, format, tmp_path / f"fixes.{format}")
+        assert "bag" not in dict(report.left_out)
+        assert not any(c.lower().startswith("material") for c in report.columns)
+
+
+def test_a_metafield_column_read_under_its_short_name_says_its_name_before_issue_23(tmp_path):
+    """An index made before issue 23 named these fields after the whole header: a re-index renames them, so the
+    read report says so, for a field of its own (age_group) and a role (colour) alike."""
+    path = write_csv(tmp_path / "shop.csv",
+                     ["Handle", "Title", "Age group (product.metafields.shopify.age-group)",
+                      "Colour (product.metafields.custom.colour)", "Pattern"],
+                     [["tee", "Tee", "adults", "Red", "plain"]])
+    catalog = read_catalog(path)
+    new_name = "filters and boards saved on that name need the new one"
+    assert catalog.report.notes == [
+        f"colour comes from 'Colour (product.metafields.custom.colour)' where a product has a value there (before "
+        f"issue 23: colour_product_metafields_custom_colour; {new_name})",
+        f"metafield column 'Age group (product.metafields.shopify.age-group)' is read as age_group (before issue 23: "
+        f"age_group_product_metafields_shopify_age_group; {new_name})"]
+    assert {k: v for k, v in catalog.products[0].payload.items() if k in ("age_group", "colour", "pattern")} == {
+        "age_group": "adults", "colour": ["Red"], "pattern": "plain"}

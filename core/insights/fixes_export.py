@@ -11,6 +11,14 @@ value as the attribute's. So a product with no change in a column gets its curre
 what it reads now. So a field whose exact value the index does not keep is not written: Shopify's Body (HTML) (the
 index keeps its text, without the markup) is left out with a note.
 
+Only a fixed value is ever quoted on the way out: one that starts like a formula (= + - @) gets a leading quote, so
+no spreadsheet opening the file runs it, and the report names it. Every other cell is shop data the fix did not
+touch (the key, Shopify's required Title, the current values filling the other columns), which an import must get
+back exactly: quoted, a Google id '-A12' would match no product of the primary feed and a title '-50% Tee' would be
+imported as "'-50% Tee". A product with such a cell is left out of the file with a note naming it: its fix cannot be
+written safely, and the merchant makes it in the shop's admin. (A Google cell's tabs and line breaks become spaces,
+fixed or not: a TSV cell cannot hold them.)
+
 Products no longer in the index (deleted since the decision) are left out with a note: Shopify's importer would
 create a new product from a handle it does not know, and Merchant Center ignores an id its primary feed lacks.
 """
@@ -34,6 +42,8 @@ from core.insights.enrich_decisions import EnrichmentDecisions
 
 GOOGLE, SHOPIFY = "google", "shopify"
 FORMATS = (GOOGLE, SHOPIFY)
+KEY = {GOOGLE: "id", SHOPIFY: "Handle"}  # the column each format finds the product by
+ALWAYS = {GOOGLE: ("id",), SHOPIFY: ("Handle", "Title")}  # every row's first columns (Shopify's importer needs Title)
 BATCH = 1000  # products retrieved from the store at once
 NOTED = 10    # ids named in one note; more are counted
 
@@ -67,7 +77,8 @@ class ExportError(LensError):
 @dataclass
 class ExportReport:
     """What export_fixes wrote: the file, its rows (one per product) and columns, each (product id, column) whose
-    value started like a formula and was written with a leading quote, and what was left out, in words."""
+    fixed value started like a formula and was written with a leading quote, what was left out, in words, and each
+    product left out because a cell that is not its fix would have needed that quote (product id, that column)."""
 
     format: str
     out: str
@@ -75,11 +86,13 @@ class ExportReport:
     columns: list[str]
     neutralised: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    left_out: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"format": self.format, "out": self.out, "rows": self.rows, "columns": list(self.columns),
                 "neutralised": [{"product_id": p, "column": c} for p, c in self.neutralised],
-                "notes": list(self.notes)}
+                "notes": list(self.notes),
+                "left_out": [{"product_id": p, "column": c} for p, c in self.left_out]}
 
 
 @dataclass(frozen=True)
@@ -123,7 +136,8 @@ def column_of(format: str, name: str) -> str | None:
 def export_fixes(data_dir: Path, store, format: str, out: Path) -> ExportReport:
     """Write every standing fix as `format`'s update file at `out` (atomically): one row per product, the key column
     (Google's id, Shopify's Handle and the Title its importer requires), then the changed columns. No fix: the
-    header alone, and the store is not read."""
+    header alone, and the store is not read. A product whose key, Title or unchanged cell would need a quote is
+    left out with a note (see unsafe_cells)."""
     check_format(format)
     out = Path(out)
     if out.is_dir():
@@ -134,29 +148,78 @@ def export_fixes(data_dir: Path, store, format: str, out: Path) -> ExportReport:
     payloads = _stored(store, {f.product_id for f in fixes}) if fixes else {}
     notes: list[str] = []
     columns_by_product, changed = _columns(format, fixes, payloads, notes)
-    key = ["id"] if format == GOOGLE else ["Handle", "Title"]
-    order = GOOGLE_ORDER if format == GOOGLE else SHOPIFY_ORDER
-    used = {c for cols in columns_by_product.values() for c in cols}
-    columns = [*key, *[c for c in order if c in used and c not in key],
-               *sorted(c for c in used if c not in order and c not in key)]
-    sources = {c: [f for f in changed if column_of(format, f) == c] for c in columns}
-    rows, neutralised = [], []
-    for product_id in sorted(columns_by_product):
-        payload = payloads[product_id]
-        row = []
-        for column in columns:
-            value = product_id if column in ("id", "Handle") else _cell(format, column, sources[column], payload)
-            value = _one_line(value) if format == GOOGLE else value
-            safe = csv_cell(value)
-            if safe != value:
-                neutralised.append((product_id, column))
-            row.append(safe)
-        rows.append(row)
+    left_out: dict[str, str] = {}
+    while True:  # leaving a product out may drop a column only it had; the rest are checked again without it
+        columns = _header(format, columns_by_product)
+        sources = {c: [f for f in changed if column_of(format, f) == c] for c in columns}
+        rows, neutralised, unsafe = _rows(format, columns, sources, columns_by_product, payloads)
+        if not unsafe:
+            break
+        # a product's own key or Title rules it out whatever else is written; an unchanged cell only while another
+        # product's fix keeps its column in the file, so those are judged again once the first are out
+        own = {p: c for p, c in unsafe.items() if c in ALWAYS[format]}
+        for product_id, column in (own or unsafe).items():
+            left_out[product_id] = column
+            del columns_by_product[product_id]
+    notes.extend(_left_out_notes(format, left_out))
     try:
         atomic_write(out, _table(columns, rows, "\t" if format == GOOGLE else ","))
     except OSError as exc:
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}; choose a folder you can write to") from None
-    return ExportReport(format, str(out), len(rows), columns, neutralised, notes)
+    return ExportReport(format, str(out), len(rows), columns, neutralised, notes, sorted(left_out.items()))
+
+
+def _header(format: str, columns_by_product: dict[str, set[str]]) -> list[str]:
+    """The file's columns: the key, then every column a product's fixes write, in the format's order."""
+    key = list(ALWAYS[format])
+    order = GOOGLE_ORDER if format == GOOGLE else SHOPIFY_ORDER
+    used = {c for cols in columns_by_product.values() for c in cols}
+    return [*key, *[c for c in order if c in used and c not in key],
+            *sorted(c for c in used if c not in order and c not in key)]
+
+
+def _rows(format: str, columns: list[str], sources: dict[str, list[str]], columns_by_product: dict[str, set[str]],
+          payloads: dict[str, dict]) -> tuple[list[list[str]], list[tuple[str, str]], dict[str, str]]:
+    """The products' rows, the fixed cells neutralised (product id, column), and product id -> the first column whose
+    cell is not a fix and would need a quote (see unsafe_cells): those products must be left out."""
+    rows, neutralised, unsafe = [], [], {}
+    for product_id in sorted(columns_by_product):
+        payload, fixed = payloads[product_id], columns_by_product[product_id]
+        row = []
+        for column in columns:
+            value = product_id if column == KEY[format] else _cell(format, column, sources[column], payload)
+            value = _one_line(value) if format == GOOGLE else value
+            safe = csv_cell(value)
+            if safe != value and column in fixed:
+                neutralised.append((product_id, column))
+            elif safe != value:
+                unsafe.setdefault(product_id, column)
+            row.append(safe)
+        rows.append(row)
+    return rows, neutralised, unsafe
+
+
+def _left_out_notes(format: str, left_out: dict[str, str]) -> list[str]:
+    """One note per column that made products be left out: which, and why quoting that cell is no way out."""
+    by_column: dict[str, list[str]] = {}
+    for product_id, column in sorted(left_out.items()):
+        by_column.setdefault(column, []).append(product_id)
+    rank = {column: n for n, column in enumerate(ALWAYS[format])}  # the key, Title, then the other columns
+    notes = []
+    for column, ids in sorted(by_column.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])):
+        if column == KEY[format]:
+            why = ("Merchant Center matches a supplemental feed's id to the primary feed's, and a quoted id matches "
+                   "none" if format == GOOGLE else
+                   "Shopify finds the product by its Handle, and a quoted handle would create a new product")
+        elif format == SHOPIFY and column == "Title":
+            why = "Shopify's importer requires the Title, and would replace the product's with the quoted one"
+        else:
+            why = ("the file has this column for other products' fixes, and an import would replace these products' "
+                   "own value with the quoted one")
+        notes.append(f"{len(ids)} product(s) left out, their fixes not written: their {column} starts with = + - or @, "
+                     f"so it would need a leading quote against spreadsheet formulas; {why}. Make these fixes in the "
+                     f"shop's admin: {_some(ids)}")
+    return notes
 
 
 def _suffix(format: str) -> str:
