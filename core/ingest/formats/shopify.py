@@ -151,7 +151,8 @@ def _plan_metafields(layout: Layout) -> None:
     by_role = metafield_columns(tuple(layout.header))
     for i, role in by_role:
         layout.used.add(i)
-        layout.notes.append(f"{role} comes from '{layout.header[i]}' where a product has a value there")
+        layout.notes.append(f"{role} comes from '{layout.header[i]}' where a product has a value there "
+                            f"{_before_issue_23(layout.header[i], i)}")
     read_here = {i for i, _ in by_role} | set(layout.roles.values()) | layout.used
     plain = {field_key(name, i) for i, name in enumerate(layout.header) if metafield_key(name) is None}
     taken = {*ROLES, *RESERVED_KEYS, IMAGE_URL, *DERIVED, *plain}
@@ -160,6 +161,15 @@ def _plan_metafields(layout: Layout) -> None:
         if key is not None and i not in read_here and key not in taken:
             layout.extras[i] = key
             taken.add(key)
+            layout.notes.append(f"metafield column '{name}' is read as {key} {_before_issue_23(name, i)}")
+
+
+def _before_issue_23(name: str, position: int) -> str:
+    """The name an index made before issue 23 gives the column (every metafield column was an extra column then):
+    a re-index renames the field, so the old name's filter stays empty and saved filters and boards on it find
+    nothing until they are made again on the new one."""
+    return (f"(before issue 23: {field_key(name, position)}; filters and boards saved on that name need the new "
+            "one)")
 
 
 class _Group:
