@@ -137,7 +137,7 @@ def export_fixes(data_dir: Path, store, format: str, out: Path) -> ExportReport:
     """Write every standing fix as `format`'s update file at `out` (atomically): one row per product, the key column
     (Google's id, Shopify's Handle and the Title its importer requires), then the changed columns. No fix: the
     header alone, and the store is not read. A product whose key, Title or unchanged cell would need a quote is
-    left out with a note (see unsafe_cells)."""
+    left out with a note (the module docstring says why)."""
     check_format(format)
     out = Path(out)
     if out.is_dir():
@@ -181,7 +181,7 @@ def _header(format: str, columns_by_product: dict[str, set[str]]) -> list[str]:
 def _rows(format: str, columns: list[str], sources: dict[str, list[str]], columns_by_product: dict[str, set[str]],
           payloads: dict[str, dict]) -> tuple[list[list[str]], list[tuple[str, str]], dict[str, str]]:
     """The products' rows, the fixed cells neutralised (product id, column), and product id -> the first column whose
-    cell is not a fix and would need a quote (see unsafe_cells): those products must be left out."""
+    cell is not a fix and would need a quote: those products must be left out."""
     rows, neutralised, unsafe = [], [], {}
     for product_id in sorted(columns_by_product):
         payload, fixed = payloads[product_id], columns_by_product[product_id]
