@@ -110,8 +110,9 @@ def summary(result: EnrichResult) -> None:
     parts = [f"{s['products']:,} products looked at ({SOURCE_NAMES.get(result.source, md(result.source)).lower()})",
              f"{s['proposed']:,} proposals", f"{s['not_applicable']:,} not applicable",
              f"{s['known']:,} with a known value to check against"]
-    if s.get("skipped"):
-        parts.append(f"{s['skipped']:,} without a {SOURCE_NAMES.get(result.source, 'vector').lower()} vector skipped")
+    skipped = result.details.get("skipped")
+    if skipped:
+        parts.append(f"{skipped:,} without a {SOURCE_NAMES.get(result.source, 'vector').lower()} vector skipped")
     if result.overwrite:
         parts.append("existing values may be changed")
     st.caption(" · ".join(parts))
@@ -121,7 +122,7 @@ def summary(result: EnrichResult) -> None:
     else:
         st.markdown(f"No product has a known {attribute} among these values, so there is nothing to check the "
                     "guesses against: review them by eye.")
-    if s.get("confidence") == "margin":
+    if result.details.get("confidence") == "margin":
         st.caption(f"Confidence is the margin between the top two values' scores: fewer than {MIN_KNOWN} products "
                    "have a known value to calibrate it on, so treat it as a ranking more than a probability.")
     else:
@@ -198,13 +199,13 @@ def _undo(config: Settings, store: ProductStore, attribute: str, product_id: str
 
 
 def _undo_last(config: Settings, store: ProductStore, last: dict) -> None:
-    """Undo every product of the latest decision (all of a bulk accept)."""
-    saved = decisions(config)
+    """Undo every product of the latest decision (all of a bulk accept) in one write; when it fails, nothing is
+    undone and "Undo last" is still offered."""
     try:
-        for product_id in last["products"]:
-            saved.undo(store, last["attribute"], product_id)
+        decisions(config).undo_many(store, last["attribute"], list(last["products"]))
     except LensError as exc:
         _failed(exc)
+        return
     st.session_state.pop(LAST_KEY, None)
 
 

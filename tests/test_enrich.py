@@ -94,7 +94,28 @@ def test_empty_values_get_the_zero_shot_winner_most_confident_first(shop):
     assert by_id["p1"].current == "" and by_id["p1"].attribute == "pattern"
     assert set(by_id["p1"].as_dict()) == {"product_id", "attribute", "current", "proposed", "confidence", "evidence"}
     assert result.summary == {"products": 8, "proposed": 3, "not_applicable": 1, "known": 2,
-                              "accuracy_on_known": 0.5, "skipped": 1, "confidence": "margin"}
+                              "accuracy_on_known": 0.5}
+    assert result.details == {"skipped": 1, "confidence": "margin"}
+    assert result.as_dict()["summary"] == result.summary and result.as_dict()["details"] == result.details
+
+
+def test_a_known_product_judged_not_applicable_counts_as_wrong(store):
+    """Its value is known to apply, so "no value fits" is a wrong answer; not_applicable counts only the products
+    that could get a proposal (an empty value, or all of them with overwrite)."""
+    store.ensure("hand-made", DIM)
+    put(store, "a", {}, image=leaning(0.02))                    # proposed striped
+    put(store, "k1", {"pattern": "striped"}, image=leaning(0.02))  # known, right
+    put(store, "k2", {"pattern": "plain"}, image=list(E3))      # known, but the null prompt fits best: wrong
+    put(store, "o", {"pattern": "dotted"}, image=list(E3))      # holds another value: no proposal either way
+    put(store, "n", {}, image=list(E3))                         # empty and not applicable
+    result = enrich(store, FakeTextTower(), "pattern", "striped,plain")
+    assert result.summary == {"products": 5, "proposed": 1, "not_applicable": 1, "known": 2,
+                              "accuracy_on_known": 0.5}
+    assert [(p.product_id, p.proposed) for p in result.proposals] == [("a", "striped")]
+    assert [n for *_, n in result.calibration] == [1]  # only the known product that beat the null prompt
+    overwrite = enrich(store, FakeTextTower(), "pattern", "striped,plain", overwrite=True)
+    assert overwrite.summary == {"products": 5, "proposed": 1, "not_applicable": 3, "known": 2,
+                                 "accuracy_on_known": 0.5}
 
 
 def test_prompts_are_the_ensemble_for_the_products_kind(store):
@@ -167,7 +188,7 @@ def test_accuracy_on_known_and_calibrated_confidence(store):
     right = sum(1 for i in range(24) if i % 3 != 0)
     assert result.summary["known"] == 24
     assert result.summary["accuracy_on_known"] == round(right / 24, 4) == 0.6667
-    assert result.summary["confidence"] == "calibrated"
+    assert result.details["confidence"] == "calibrated"
     expected = {f"u{j}": independent_confidence(known, margin_of(d)) for j, d in enumerate((0.0015, 0.0105, 0.05))}
     assert expected["u2"] > expected["u1"]  # the data tells levels apart (u0 and u1 share one: ties go by id)
     assert [p.product_id for p in result.proposals] == sorted(expected, key=lambda pid: (-expected[pid], pid))

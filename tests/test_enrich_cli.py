@@ -26,8 +26,10 @@ def test_enrich_json_accounts_for_every_product_and_saves_the_queue(indexed_sett
     assert code == 0
     data = json.loads(out)
     s = data["summary"]
-    assert set(data) == {"summary", "proposals"}
-    assert s["products"] == 6 and s["skipped"] == 0 and s["known"] == 0 and s["accuracy_on_known"] is None
+    assert set(data) == {"summary", "details", "proposals"}
+    assert set(s) == {"products", "proposed", "not_applicable", "known", "accuracy_on_known"}  # the five
+    assert data["details"] == {"skipped": 0, "confidence": "margin"}
+    assert s["products"] == 6 and s["known"] == 0 and s["accuracy_on_known"] is None
     assert s["proposed"] + s["not_applicable"] == 6 and s["proposed"] == len(data["proposals"])
     for p in data["proposals"]:
         assert set(p) == {"product_id", "attribute", "current", "proposed", "confidence", "evidence"}
@@ -91,10 +93,9 @@ def test_enrich_with_an_empty_filter_result_is_refused(indexed_settings, capsys,
 def queue(indexed_settings):
     proposals = [Proposal("1", "pattern", "", "striped", 0.9, {}), Proposal("2", "pattern", "", "plain", 0.6, {}),
                  Proposal("3", "pattern", "", "floral", 0.3, {}), Proposal("4", "pattern", "", "plain", 0.2, {})]
-    summary = {"products": 6, "proposed": 4, "not_applicable": 2, "known": 0, "accuracy_on_known": None,
-               "skipped": 0, "confidence": "margin"}
-    EnrichmentDecisions(indexed_settings.data_dir).save(
-        EnrichResult("pattern", VALUES, "photo", False, summary, proposals, [], None))
+    summary = {"products": 6, "proposed": 4, "not_applicable": 2, "known": 0, "accuracy_on_known": None}
+    EnrichmentDecisions(indexed_settings.data_dir).save(EnrichResult(
+        "pattern", VALUES, "photo", False, summary, proposals, [], None, {"skipped": 0, "confidence": "margin"}))
     return indexed_settings
 
 

@@ -84,16 +84,16 @@ def cmd_enrich(args, settings: Settings) -> int:
 
 def summary_lines(result) -> list[str]:
     """What a run found, and how far to trust it, in plain words."""
-    s = result.summary
+    s, skipped = result.summary, result.details.get("skipped", 0)
     lines = [f"{result.attribute}: {s['products']} product(s) read, {s['proposed']} proposal(s), "
-             f"{s['not_applicable']} not applicable (no value fits better than none), {s['skipped']} skipped "
+             f"{s['not_applicable']} not applicable (no value fits better than none), {skipped} skipped "
              f"(no {'photo' if result.source == 'photo' else 'vector'})"]
     if s["known"]:
         lines.append(f"accuracy on the {s['known']} product(s) whose value is known: "
                      f"{100 * s['accuracy_on_known']:.1f}%")
     else:
         lines.append("no product has one of these values yet: the accuracy cannot be measured")
-    if s["confidence"] == "calibrated":
+    if result.details.get("confidence") == "calibrated":
         lines.append("confidence: the share of known products with that confidence or more whose value was right")
     else:
         lines.append("confidence: the raw margin between the top two values (too few known products to calibrate)")

@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # annotations only: importing this module loads no model
     from core.models.embedder import QueryEncoder
 
 NOT_APPLICABLE = "not_applicable"
+# The JSON summary, exactly the issue's keys; what else a run tells (skipped products, how confidence was made) is
+# EnrichResult.details.
+SUMMARY_KEYS = ("products", "proposed", "not_applicable", "known", "accuracy_on_known")
 SOURCES = ("photo", "text", "both")
 # The CLIP paper's prompt ensembling: each value's text vector is the mean of these prompts' (each normalised),
 # renormalised. {kind} is the product's type, so "striped" is asked of a shirt as a shirt.
@@ -78,7 +81,8 @@ class EnrichResult:
     """One attribute's run: the proposals (most confident first, then product id) and how far to trust them.
 
     calibration: (confidence, share right among the known products with that confidence or more, how many), by
-    confidence descending; precision_at reads it."""
+    confidence descending; precision_at reads it. summary holds SUMMARY_KEYS; details the rest ("skipped":
+    products without a vector of the source, "confidence": "calibrated" or "margin")."""
 
     attribute: str
     values: list[str]
@@ -88,9 +92,11 @@ class EnrichResult:
     proposals: list[Proposal] = dataclass_field(default_factory=list)
     calibration: list[tuple[float, float, int]] = dataclass_field(default_factory=list)
     index_version: float | None = None
+    details: dict = dataclass_field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"summary": dict(self.summary), "proposals": [p.as_dict() for p in self.proposals]}
+        return {"summary": {k: self.summary.get(k) for k in SUMMARY_KEYS}, "details": dict(self.details),
+                "proposals": [p.as_dict() for p in self.proposals]}
 
     def precision_at(self, confidence: float) -> tuple[float | None, int]:
         """(share right, how many) among the known products with this confidence or more; (None, 0) when none."""
@@ -156,6 +162,12 @@ def enrich(store: ProductStore, encoder: QueryEncoder, attribute: str, values: l
     proposed. Known products (their value is one of the values) measure accuracy_on_known and, from MIN_KNOWN of
     them, calibrate the margin into a confidence: the share right among known products with that margin or more.
     Only empty values are proposed unless overwrite (never the value a product already holds).
+
+    The summary's counts: "not_applicable" counts only the products that could get a proposal (an empty value, or
+    every product with overwrite), so without overwrite products = proposed + not_applicable + those holding a
+    value + details["skipped"]. accuracy_on_known is the share of known products whose top value is their own;
+    a known product judged not_applicable counts as wrong (its value is known to apply), so "known" counts it
+    too. Calibration reads only the known products that beat the null prompt, the ones a proposal could be.
     """
     attribute, values = check_request(attribute, values)
     meta = store.require_meta()
@@ -174,6 +186,7 @@ def enrich(store: ProductStore, encoder: QueryEncoder, attribute: str, values: l
     counts = Counter()
     proposals: list[Proposal] = []
     known: list[tuple[float, bool]] = []  # (margin, right) of each known product a proposal would be made for
+    known_not_applicable = 0               # known products judged not_applicable: wrong, and not calibrating
     done = 0
     for chunk in chunks(store.scroll(filters or None, payload_keys=keys, with_vectors=vectors, page=CHUNK), CHUNK):
         counts["products"] += len(chunk)
@@ -183,12 +196,15 @@ def enrich(store: ProductStore, encoder: QueryEncoder, attribute: str, values: l
                 counts["skipped"] += 1
                 continue
             top, margin = int(scored.top[i]), float(scored.margin[i])
-            if scored.lead[i] <= NULL_MARGIN:
-                counts[NOT_APPLICABLE] += 1
-                continue
             held = values_of(hit.payload.get(attribute))
+            is_known = len(held) == 1 and fold(held[0]) in folded
+            if scored.lead[i] <= NULL_MARGIN:
+                known_not_applicable += is_known
+                if overwrite or not held:
+                    counts[NOT_APPLICABLE] += 1
+                continue
             held_folded = {fold(v) for v in held}
-            if len(held) == 1 and fold(held[0]) in folded:
+            if is_known:
                 known.append((margin, folded.index(fold(held[0])) == top))
             if held and (not overwrite or folded[top] in held_folded):
                 continue
@@ -208,12 +224,12 @@ def enrich(store: ProductStore, encoder: QueryEncoder, attribute: str, values: l
         p.confidence = confidence(p.confidence)
         p.evidence["confidence"] = how
     proposals.sort(key=lambda p: (-p.confidence, p.product_id))
-    right = sum(ok for _, ok in known)
+    right, judged = sum(ok for _, ok in known), len(known) + known_not_applicable
     summary = {"products": counts["products"], "proposed": len(proposals), "not_applicable": counts[NOT_APPLICABLE],
-               "known": len(known), "accuracy_on_known": round(right / len(known), 4) if known else None,
-               "skipped": counts["skipped"], "confidence": how}
+               "known": judged, "accuracy_on_known": round(right / judged, 4) if judged else None}
     table = _table([(confidence(m), ok) for m, ok in known])
-    return EnrichResult(attribute, values, source, overwrite, summary, proposals, table, meta.get("last_indexed"))
+    return EnrichResult(attribute, values, source, overwrite, summary, proposals, table, meta.get("last_indexed"),
+                        {"skipped": counts["skipped"], "confidence": how})
 
 
 def check_scope(store: ProductStore, attribute: str, source: str = "photo", filters: Filters | None = None) -> int:
