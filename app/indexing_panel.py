@@ -16,7 +16,7 @@ from app.indexing_runner import Job, Tools
 from app.upload_panel import PhotosChoice
 from app.upload_saver import SavedInputs, save_inputs
 from core.ingest import uploads
-from core.insights.fixes import catalogue_fixes, keep_fixed_fields
+from core.insights.fixes import catalogue_fixes
 from core.common.config import Settings
 from core.common.errors import LensError
 from core.common.safe_text import md
@@ -56,12 +56,13 @@ def run_indexing(config: Settings, store: ProductStore, inputs: Callable[[], Sav
         from core.index.indexer import index_catalog
         from core.insights.health import check_after_index
 
+        fixes = catalogue_fixes(config.data_dir)  # the decisions as they stand when the run starts
         report = index_catalog(saved.catalogue, saved.images_dir, tools.embedder, store, batch_size=config.batch_size,
                                recreate=recreate, prune=prune, max_pixels=config.max_pixels, progress=tools.progress,
                                format=format, columns=columns or None, fetcher=tools.fetcher,
-                               relabel=catalogue_fixes(config.data_dir), stage=tools.stage,
+                               relabel=fixes, stage=tools.stage,
                                max_photos=config.max_photos, shared_photo_min=config.shared_photo_min)
-        keep_fixed_fields(store, config.data_dir)
+        fixes.after_run(store)  # accepted enrichments the source settled retired; their filters kept
         # The run ends with the catalogue's health, the model already loaded; a failed check is a warning only.
         checked, line = check_after_index(store, config.data_dir, lambda: tools.embedder, "the Health page")
         (report.notes if checked is not None else report.warnings).append(line)

@@ -3,13 +3,17 @@ accepted values re-applied by every index run until the source has them."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from core.common.errors import StoreError
 from core.common.fields import PAYLOAD_HASH, PRODUCT_ID
 from core.common.filters import Filters
 from core.index.store import EdgeStore, StoredPoint, point_id
 from core.insights.audit_decisions import DecisionError
 from core.insights.enrich import EnrichResult, Proposal
+from core.insights import enrich_decisions
 from core.insights.enrich_decisions import Accepted, EnrichmentDecisions
 from core.insights.fixes import catalogue_fixes
 from tests.conftest import PRODUCTS, write_catalog
@@ -156,8 +160,10 @@ def index(settings, catalog):
 
     store = EdgeStore(settings.data_dir, settings.collection)
     try:
+        fixes = catalogue_fixes(settings.data_dir)
         index_catalog(catalog, catalog.parent / "images", load_embedder(settings.model, "cpu"), store,
-                      relabel=catalogue_fixes(settings.data_dir))
+                      relabel=fixes)
+        fixes.after_run(store)
         return {pid: stored(store, pid).get("pattern") for pid in ("1", "2", "3")}
     finally:
         store.close()
@@ -182,7 +188,15 @@ def test_accepted_values_are_reapplied_at_every_index_run_until_the_source_has_t
     # the source now has a value: it wins, whether the accepted one (1) or another (2)
     catalog = write_catalog(folder, rows, ["Pattern"], {"1": ["striped"], "2": ["checked"], "3": ["dotted"]})
     assert index(settings, catalog) == {"1": "striped", "2": "checked", "3": "dotted"}
-    assert [a.product_id for a in decisions.accepted()] == ["1", "2"]
+    # ...and the decisions are settled: the catalogue owns the field again, so clearing it (1) or putting the old
+    # value back (2) is the merchant's word, not a gap to fill
+    assert decisions.accepted() == []
+    catalog = write_catalog(folder, rows, ["Pattern"], {"1": [""], "2": ["plain"], "3": ["dotted"]})
+    assert index(settings, catalog) == {"1": None, "2": "plain", "3": "dotted"}
+    assert decisions.accepted() == []
+    settled = json.loads(decisions.path.read_text())
+    assert [(r["product_id"], r["verdict"], "settled_at" in r) for r in settled] == [("1", "accepted", True),
+                                                                                   ("2", "accepted", True)]
 
 
 def test_an_undone_value_is_not_reapplied(settings, tmp_path):
@@ -208,3 +222,125 @@ def test_accepted_is_a_frozen_record():
     a = Accepted("1", "pattern", "striped", "", 0.9, 1.0)
     with pytest.raises(AttributeError):
         a.value = "plain"
+
+
+def test_an_index_run_settles_only_the_decisions_whose_source_has_its_own_value(queue, tmp_path):
+    store, decisions = queue
+    decisions.accept(store, "pattern", "a")
+    decisions.accept(store, "pattern", "b")
+    fixes = catalogue_fixes(decisions.folder.parent)
+    a, b = {"pattern": ""}, {"pattern": "herringbone"}  # a's source still empty; b's has its own value now
+    assert fixes("a", a) is True and a == {"pattern": "striped"}
+    assert fixes("b", b) is False and b == {"pattern": "herringbone"}
+    fixes.after_run(store)
+    assert [x.product_id for x in decisions.accepted()] == ["a"]
+    again = {"pattern": ""}  # b's source emptied again later: the settled decision is not re-applied
+    assert catalogue_fixes(decisions.folder.parent)("b", again) is False and again == {"pattern": ""}
+    with pytest.raises(DecisionError, match="decided already"):
+        decisions.reject("pattern", "b")
+    decisions.undo(store, "pattern", "b")  # a settled decision is only forgotten: the store is the catalogue's
+    assert stored(store, "b")["pattern"] == "plain"
+
+
+class FailingStore:
+    """A store whose payload writes fail (a server gone away), every other call the real store's."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def set_payload(self, payloads):
+        raise StoreError("the index refused the write: try again")
+
+    def overwrite_payload(self, point, payload):
+        raise StoreError("the index refused the write: try again")
+
+
+def test_a_failed_store_write_records_no_accept_and_a_retry_works(queue):
+    store, decisions = queue
+    with pytest.raises(StoreError):
+        decisions.accept(FailingStore(store), "pattern", "a")
+    with pytest.raises(StoreError):
+        decisions.accept_above(FailingStore(store), "pattern", 0.5)
+    assert decisions.accepted() == [] and "pattern" not in stored(store, "a")
+    assert [p.product_id for p in decisions.pending("pattern")] == ["a", "b", "c", "d"]
+    assert decisions.accept(store, "pattern", "a").value == "striped"  # not "accepted already"
+
+
+def test_decisions_that_cannot_be_saved_take_the_accepted_value_back_out(queue, monkeypatch):
+    store, decisions = queue
+
+    def full_disk(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(enrich_decisions, "atomic_write", full_disk)
+    with pytest.raises(DecisionError, match="No space left on device"):
+        decisions.accept(store, "pattern", "c")
+    assert stored(store, "c")["pattern"] == "dotted"
+    monkeypatch.undo()
+    assert decisions.accepted() == [] and decisions.accept(store, "pattern", "c").value == "striped"
+
+
+def test_a_failed_store_write_leaves_the_accept_to_undo_again(queue):
+    store, decisions = queue
+    decisions.accept(store, "pattern", "a")
+    decisions.accept(store, "pattern", "c")
+    with pytest.raises(StoreError):
+        decisions.undo(FailingStore(store), "pattern", "c")
+    with pytest.raises(StoreError):
+        decisions.undo_many(FailingStore(store), "pattern", ["a", "c"])
+    assert [a.product_id for a in decisions.accepted()] == ["a", "c"] and stored(store, "c")["pattern"] == "striped"
+    decisions.undo(store, "pattern", "c")
+    assert stored(store, "c")["pattern"] == "dotted" and [a.product_id for a in decisions.accepted()] == ["a"]
+
+
+@pytest.mark.parametrize("rows", [[1], [None], [{"product_id": "a"}],
+                                  [{"product_id": "a", "attribute": "pattern", "verdict": "accepted",
+                                    "value": "striped", "previous": "", "confidence": "high", "decided_at": 1.0}],
+                                  [{"product_id": "a", "attribute": "pattern", "verdict": "maybe", "value": "x",
+                                    "previous": "", "confidence": 0.5, "decided_at": 1.0}]])
+def test_a_damaged_decision_row_is_an_error_naming_the_file_and_the_way_out(queue, rows):
+    store, decisions = queue
+    decisions.path.parent.mkdir(parents=True, exist_ok=True)
+    decisions.path.write_text(json.dumps(rows))
+    for call in (decisions.accepted, lambda: decisions.pending("pattern"),
+                 lambda: catalogue_fixes(decisions.folder.parent), lambda: decisions.accept(store, "pattern", "a")):
+        with pytest.raises(DecisionError, match=r"decisions\.json cannot be read \(decision 1[ '].*move it aside"):
+            call()
+    assert json.loads(decisions.path.read_text()) == rows  # never overwritten
+
+
+def test_undo_many_is_one_write_of_the_decisions(queue, monkeypatch):
+    store, decisions = queue
+    decisions.reject("pattern", "d")
+    made = decisions.accept_above(store, "pattern", 0.5)
+    assert [m.product_id for m in made] == ["a", "b", "c"]
+    writes = []
+    real = enrich_decisions.atomic_write
+    monkeypatch.setattr(enrich_decisions, "atomic_write", lambda path, data: (writes.append(path), real(path, data)))
+    assert decisions.undo_many(store, "pattern", ["a", "b", "c", "zz"]) == 3
+    assert writes == [decisions.path]
+    assert decisions.accepted() == [] and decisions.rejected("pattern") == ["d"]
+    assert "pattern" not in stored(store, "a") and "pattern" not in stored(store, "b")
+    assert stored(store, "c")["pattern"] == "dotted"
+    assert decisions.undo_many(store, "pattern", ["a"]) == 0
+
+
+def test_accepting_reads_the_proposals_file_once_until_a_new_run_replaces_it(queue, monkeypatch):
+    store, decisions = queue
+    decisions.pending("pattern")
+    parsed = []
+    real = json.loads
+    monkeypatch.setattr(enrich_decisions.json, "loads",
+                        lambda text, **kw: (parsed.append('"proposals"' in text), real(text, **kw))[1])
+    decisions.accept(store, "pattern", "a")
+    decisions.accept_above(store, "pattern", 0.6)
+    decisions.reject("pattern", "d")
+    assert True not in parsed  # only the decisions file was parsed
+    decisions.save(run_result(proposal("e", "plain", 0.4)))
+    assert [p.product_id for p in decisions.pending("pattern")] == ["e"] and parsed.count(True) == 1
+    loaded = decisions.load("pattern")
+    loaded.proposals.clear()  # a caller's copy: the cached queue is untouched
+    assert [p.product_id for p in decisions.pending("pattern")] == ["e"]

@@ -11,7 +11,7 @@ from core.cli.common import close_store, model_for, open_reader, progress_bar, r
 from core.common.config import Settings
 from core.common.errors import LensError
 from core.ingest.formats import FORMATS  # --format's choices: auto and every format
-from core.insights.fixes import catalogue_fixes, keep_fixed_fields
+from core.insights.fixes import catalogue_fixes
 
 
 def add_index_commands(sub) -> None:
@@ -70,13 +70,14 @@ def cmd_index(args, settings: Settings) -> int:
         model_s = time.perf_counter() - started
         bar, progress = progress_bar("indexing")
         fetcher = fetcher_for(settings, refresh=args.refresh_images)
+        fixes = catalogue_fixes(settings.data_dir)  # the decisions as they stand when the run starts
         report = index_catalog(args.catalog, args.images, embedder, store, batch_size=settings.batch_size,
                                recreate=args.recreate, prune=args.prune, max_pixels=settings.max_pixels,
                                progress=progress, format=args.format, columns=columns, fetcher=fetcher,
-                               part=part, relabel=catalogue_fixes(settings.data_dir),
+                               part=part, relabel=fixes,
                                max_photos=settings.max_photos, shared_photo_min=settings.shared_photo_min)
         report.add_stage_before("model", model_s)  # the run's duration is what the user waited for
-        keep_fixed_fields(store, settings.data_dir)
+        fixes.after_run(store)  # accepted enrichments the source settled retired; their filters kept
         health = _health(args, part, store, settings, embedder)
     except KeyboardInterrupt:
         _end_index(store, bar, fetcher, failing=True)

@@ -4,7 +4,6 @@ the audit's label changes and the accepted enrichments (core.insights.enrich_dec
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 from core.common.fields import Schema
 from core.index.store import ProductStore
@@ -12,36 +11,62 @@ from core.insights.audit_decisions import AuditDecisions
 from core.insights.enrich_decisions import Accepted, EnrichmentDecisions, shown
 
 
-def catalogue_fixes(data_dir: Path) -> Callable[[str, dict], bool]:
+class CatalogueFixes:
     """The relabel hook index_catalog takes: fix(product_id, payload) applies this data folder's fixes, as they
-    stand now, to one product's values (in place) and says whether any changed."""
-    audit = AuditDecisions(data_dir).relabeller()
-    enrichments = enrichment_fixer(EnrichmentDecisions(data_dir).accepted())
+    stand when the run starts, to one product's values (in place) and says whether any changed. The run ends with
+    after_run(store), which retires the accepted enrichments the source has settled meanwhile."""
 
-    def fix(product_id: str, payload: dict) -> bool:
-        relabelled = audit(product_id, payload)
-        return enrichments(product_id, payload) or relabelled
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self._audit = AuditDecisions(data_dir).relabeller()
+        self._enrichments = EnrichmentFixer(EnrichmentDecisions(data_dir).accepted())
 
-    return fix
+    def __call__(self, product_id: str, payload: dict) -> bool:
+        relabelled = self._audit(product_id, payload)
+        return self._enrichments(product_id, payload) or relabelled
+
+    def after_run(self, store: ProductStore) -> None:
+        """After index_catalog: the accepted enrichments this run saw the source settle are retired (one locked
+        write: no later run re-applies them, export-fixes no longer lists them), and every attribute with one still
+        standing is a keyword filter. A --part worker retires what its part saw, which is right for those products."""
+        decisions = EnrichmentDecisions(self.data_dir)
+        decisions.settle(self._enrichments.settled)
+        keep_fixed_fields(store, self.data_dir)
 
 
-def enrichment_fixer(accepted: list[Accepted]) -> Callable[[str, dict], bool]:
+def catalogue_fixes(data_dir: Path) -> CatalogueFixes:
+    """This data folder's fixes as index_catalog's relabel hook (see CatalogueFixes)."""
+    return CatalogueFixes(data_dir)
+
+
+class EnrichmentFixer:
     """fix(product_id, payload) setting each accepted value while the source's value is empty or still the one it
-    replaced; once the source holds the accepted value or any other new value, the source wins (nothing is set)."""
-    by_product: dict[str, list[Accepted]] = {}
-    for a in accepted:
-        by_product.setdefault(a.product_id, []).append(a)
+    replaced. Once the source holds the accepted value or any other new value, the source wins (nothing is set),
+    and the decision is noted in `settled` ((product id, attribute, decided_at) each): the source owns the field
+    from then on, even if it is emptied again later."""
 
-    def fix(product_id: str, payload: dict) -> bool:
+    def __init__(self, accepted: list[Accepted]):
+        self._by_product: dict[str, list[Accepted]] = {}
+        for a in accepted:
+            self._by_product.setdefault(a.product_id, []).append(a)
+        self.settled: list[tuple[str, str, float]] = []
+
+    def __call__(self, product_id: str, payload: dict) -> bool:
         changed = False
-        for a in by_product.get(str(product_id), ()):
+        for a in self._by_product.get(str(product_id), ()):
             source = shown(payload.get(a.attribute))
-            if source in ("", a.previous) and source != a.value:
-                payload[a.attribute] = a.value
-                changed = True
+            if source in ("", a.previous):
+                if source != a.value:
+                    payload[a.attribute] = a.value
+                    changed = True
+            else:
+                self.settled.append((a.product_id, a.attribute, a.decided_at))
         return changed
 
-    return fix
+
+def enrichment_fixer(accepted: list[Accepted]) -> EnrichmentFixer:
+    """The accepted enrichments as a fix(product_id, payload) hook (see EnrichmentFixer)."""
+    return EnrichmentFixer(accepted)
 
 
 def keep_fixed_fields(store: ProductStore, data_dir: Path) -> None:
