@@ -351,10 +351,21 @@ store = open_reader(settings)
 t1 = time.perf_counter()
 encoder = model_for(settings)
 t2 = time.perf_counter()
+encoded = [0, 0.0]
+real_encode = encoder.encode_texts
+def timed_encode(texts, *a, **k):
+    start = time.perf_counter()
+    try:
+        return real_encode(texts, *a, **k)
+    finally:
+        encoded[0] += len(texts)
+        encoded[1] += time.perf_counter() - start
+encoder.encode_texts = timed_encode
 result = enrich(store, encoder, "pattern", sys.argv[1].split(","), source="photo")
 t3 = time.perf_counter()
 store.close()
 print(json.dumps({"imports_and_open_s": t1 - t0, "model_s": t2 - t1, "enrich_s": t3 - t2,
+                  "prompt_texts": encoded[0], "prompts_s": encoded[1],
                   "images_opened": len(opened), "first_opened": opened[:3], "summary": result.summary}))
 """
 
@@ -559,7 +570,8 @@ def report(r: dict) -> None:
     if "enrich_in_process" in r:
         e = r["enrich_in_process"]
         print(f"\nenrich in process: imports and store {e['imports_and_open_s']:.2f} s, model {e['model_s']:.2f} s, "
-              f"enrich() {e['enrich_s']:.2f} s; images opened: {e['images_opened']}; summary {e['summary']}")
+              f"enrich() {e['enrich_s']:.2f} s (encoding {e.get('prompt_texts')} prompt texts "
+              f"{e.get('prompts_s', 0):.2f} s); images opened: {e['images_opened']}; summary {e['summary']}")
     for row in r.get("enrich", [])[:1]:
         print(f"\nenrich: {row['proposals']} proposals; summary {row['summary']}")
     if "health_summary" in r:
