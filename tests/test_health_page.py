@@ -162,7 +162,17 @@ def test_hostile_titles_ids_and_reasons_are_shown_inert(reported):
     assert md("colour: Blue (photo looks **Red**)") in [m.value for m in at.markdown]
 
 
-def test_the_first_render_uses_the_cached_report_and_check_again_checks(seven, monkeypatch):
+def test_the_first_render_shows_the_cached_report_and_checks_nothing(seven, monkeypatch):
+    def check(*args, **kwargs):
+        raise AssertionError("checked although a fresh cached report was there")
+
+    monkeypatch.setattr(health, "cached_report", lambda store, data_dir, filters=None: planted_report(score=50.0))
+    monkeypatch.setattr(health, "check_health", check)
+    at = start("pages/health.py")
+    assert not at.exception and at.metric[0].value == "50.0"
+
+
+def test_without_a_cached_report_the_page_checks_once_and_check_again_checks_again(seven, monkeypatch):
     calls = []
 
     def check(store, data_dir, filters=None, encoder=None, progress=None, use_cache=True):
