@@ -67,6 +67,8 @@ def test_the_queue_is_the_pending_proposals_most_confident_first_and_survives_a_
     caption = " ".join(c.value for c in at.caption)
     assert f"{s['products']:,} products looked at" in caption and f"{s['proposed']:,} proposals" in caption
     assert f"{s['not_applicable']:,} not applicable" in caption
+    margin_note = "treat it as a ranking more than a probability" in caption  # details["confidence"] read
+    assert margin_note == (result.details["confidence"] == "margin")
     assert url(at, "attribute") == [ATTRIBUTE]
 
     again = start(PAGE)  # a reload: a new session; the saved run is shown again
@@ -129,6 +131,25 @@ def test_accept_all_above_previews_its_count_and_accepts_exactly_those(patterns)
     at.button(key="enrich-undo-last").click().run()  # the bulk accept is one decision: undone as one
     assert not at.exception and _pending(patterns) == pending
     assert [_stored(patterns, p.product_id) for p in above] == [None] * len(above)
+
+
+def test_a_failed_undo_last_undoes_nothing_and_is_still_offered(patterns):
+    at, pending = _ran(patterns)
+    at.slider(key="enrich_min_confidence").set_value(0.0).run()
+    at.button(key="enrich-bulk-accept").click().run()
+    assert _pending(patterns) == []
+    saved = EnrichmentDecisions(patterns.data_dir).path
+    good = saved.read_text()
+    saved.write_text("[1]")  # damaged meanwhile: the undo is refused, with what to do
+    at.button(key="enrich-undo-last").click().run()
+    assert not at.exception, at.exception
+    assert any("json cannot be read (decision 1 is not a record)" in shown(e.value) for e in at.error)
+    saved.write_text(good)
+    at.run()
+    assert "values accepted at confidence" in shown(at.button(key="enrich-undo-last").label)  # the bulk one still
+    at.button(key="enrich-undo-last").click().run()
+    assert not at.exception and _pending(patterns) == pending
+    assert [b.key for b in at.button if b.key == "enrich-undo-last"] == []
 
 
 def test_a_stale_accept_is_refused_and_changes_nothing(patterns):
