@@ -64,11 +64,6 @@ class EnrichmentFixer:
         return changed
 
 
-def enrichment_fixer(accepted: list[Accepted]) -> EnrichmentFixer:
-    """The accepted enrichments as a fix(product_id, payload) hook (see EnrichmentFixer)."""
-    return EnrichmentFixer(accepted)
-
-
 def keep_fixed_fields(store: ProductStore, data_dir: Path) -> None:
     """After an index run: every attribute with an accepted enrichment is a keyword filter, also in a collection
     that was just recreated (whose schema is the catalogue's alone) although the run wrote the values back."""
