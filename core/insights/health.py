@@ -37,10 +37,17 @@ KINDS = ("no_photo", "photo_failed", "small_photo", "duplicate_photo", "suspect_
 DUPLICATE_THRESHOLD = 0.95  # the Catalog page's default: near-identical photos
 NO_CATEGORY = "(none)"
 HISTORY_KEY = "health_history"
+NOT_SEARCHED = ("near-duplicates not re-checked after this index run (a large catalogue: the search takes minutes); "
+                "`python -m core health` or the Health page checks them")
 MAX_HISTORY = 100           # rows kept in the index metadata, one per index version (every meta() read parses them)
 SHOWN_IN_GROUP = 5          # other members a duplicate's detail names ("and N more" after them)
 MAX_RELATED = 50            # other members of a duplicate group kept per product (a group of 300 stays small)
 PAGE = 1000                 # products read per scroll page
+# The check an index run ends with searches near-duplicates again only up to this many products: the search asks
+# the engine for each photo's neighbours (beyond the exact path's 10,000 photo vectors), ~2.3 ms a photo, so a
+# 100,000-product shop with 242,578 photos took 550-660 s (docs/benchmarks.md), which no incremental run should pay.
+# Past it, fresh cached pairs are reused, else duplicate_photo waits for `core health` or the Health page.
+AFTER_INDEX_DUPLICATES_UP_TO = 5_000
 Progress = Callable[[int, int], None]
 
 
@@ -152,7 +159,7 @@ def cached_report(store: ProductStore, data_dir: Path, filters: Filters | None =
 
 def check_health(store: ProductStore, data_dir: Path, filters: Filters | None = None,
                  encoder: Callable[[], object] | None = None, progress: Progress | None = None,
-                 use_cache: bool = True) -> HealthReport:
+                 use_cache: bool = True, search_duplicates: bool = True) -> HealthReport:
     """Check every product the filters keep (drafts and archived ones included) and rank what is wrong.
 
     progress(done, total): products read so far of those the filters keep, after each page of the scroll (the
@@ -161,7 +168,9 @@ def check_health(store: ProductStore, data_dir: Path, filters: Filters | None = 
     cached audit only, and a note says when there is none. use_cache=False recomputes near-duplicates and the
     audit (and refreshes their caches). The products themselves are always read again (the last report without
     any computing is cached_report's); the report is then kept for cached_report. An unfiltered check records
-    one row per index version in the index's health history.
+    one row per index version in the index's health history. search_duplicates=False (the check after a large
+    index run): near-duplicates come from fresh cached pairs only; without them the report is partial, said in its
+    notes, and neither kept for cached_report nor recorded in the history (a later whole check does both).
     """
     meta = store.require_meta()
     if store.count() == 0:
@@ -184,17 +193,19 @@ def check_health(store: ProductStore, data_dir: Path, filters: Filters | None = 
     if progress:
         progress(state.seen, total)
     stamp, content = key["decisions"], content_version(meta)
-    _add_duplicates(state, store, data_dir, where, {"content_version": content, "threshold": DUPLICATE_THRESHOLD},
-                    use_cache, notes)
+    whole = _add_duplicates(state, store, data_dir, where, {"content_version": content,
+                                                            "threshold": DUPLICATE_THRESHOLD},
+                            use_cache, notes, search_duplicates)
     _add_suspects(state, store, data_dir, where, {"content_version": content, "audit": stamp["audit"],
                                                   "enrich": stamp["enrich"]}, encoder, use_cache, notes)
     if state.unsized:
         notes.insert(0, f"{state.unsized} product(s) have no photo size yet, so small photos were not judged for "
                         "them: re-run `python -m core index` to store their sizes")
     report = state.report(version, notes)
-    cache.save_report(where, key["filters"], key, report.to_cache())
-    if not filters:
-        _record_history(store, report)
+    if whole:
+        cache.save_report(where, key["filters"], key, report.to_cache())
+        if not filters:
+            _record_history(store, report)
     return report
 
 
@@ -258,22 +269,26 @@ def _score(products: int, with_problems: int) -> float:
 
 
 def _add_duplicates(state: _Tally, store: ProductStore, data_dir: Path, where: Path, key: dict, use_cache: bool,
-                    notes: list[str]) -> None:
+                    notes: list[str], search: bool = True) -> bool:
     """duplicate_photo: near-duplicate groups of the whole catalogue (drafts included), less the pairs a person
-    dismissed; a product the filters keep is flagged when its group has any other member, in or out of them."""
+    dismissed; a product the filters keep is flagged when its group has any other member, in or out of them.
+    False when the pairs were neither cached nor searched (search=False): the report is partial."""
     pairs = cache.load_pairs(where, key) if use_cache else None
+    if pairs is None and not search:
+        notes.append(NOT_SEARCHED)
+        return False
     if pairs is None:
         try:
             pairs = find_pairs(store, DUPLICATE_THRESHOLD, show_hidden=True)
         except LensError as exc:  # too many pairs at this threshold: said, the other checks stand
             notes.append(f"near-duplicates not checked: {exc}")
-            return
+            return True
         cache.save_pairs(where, key, pairs)
     try:
         dismissed = DuplicateDismissals(data_dir, store.collection).pairs()
     except LensError as exc:  # an unreadable dismissals file: said, the other checks stand
         notes.append(f"near-duplicates not checked: {exc}")
-        return
+        return True
     for group in pairs.without(dismissed).groups():
         members = group.closest_first()
         for pid in members:
@@ -284,6 +299,7 @@ def _add_duplicates(state: _Tally, store: ProductStore, data_dir: Path, where: P
                                                           if len(others) > SHOWN_IN_GROUP else "")
             state.flag("duplicate_photo", pid, f"group of {len(members)}: with {shown}")
             state.problems["duplicate_photo"].related[pid] = others[:MAX_RELATED]
+    return True
 
 
 def _add_suspects(state: _Tally, store: ProductStore, data_dir: Path, where: Path, key: dict, encoder,
@@ -333,7 +349,8 @@ def check_after_index(store: ProductStore, data_dir: Path, encoder: Callable[[],
     """The health check an index run ends with (the CLI's and the app's), its model already loaded: (the report,
     its one line), or (None, why it failed). Never raises: a failed check must not fail a finished index run."""
     try:
-        report = check_health(store, data_dir, encoder=encoder)
+        report = check_health(store, data_dir, encoder=encoder,
+                              search_duplicates=store.count() <= AFTER_INDEX_DUPLICATES_UP_TO)
         if not store.read_only:  # the copy other processes read gets the new history row (only metadata, unless
             store.publish()      # the audit stored colour statistics the run had not)
     except LensError as exc:
@@ -341,7 +358,9 @@ def check_after_index(store: ProductStore, data_dir: Path, encoder: Callable[[],
     except Exception as exc:  # a bug or an engine failure: the index stands, the details go to the log
         logging.getLogger(__name__).exception("the health check after indexing failed")
         return None, f"the health check failed ({type(exc).__name__}: {exc})"
-    return report, report.line(lister)
+    line = report.line(lister)
+    return report, (f"{line} (near-duplicates not re-checked: a large catalogue; {lister} checks them)"
+                    if NOT_SEARCHED in report.notes else line)
 
 
 def health_history(store: ProductStore) -> list[dict]:
